@@ -1,0 +1,71 @@
+//! The Rust side of `sqlite3-src/ext/edgelite.h`: what the C core calls into.
+//!
+//! `edgelite_register` runs for every connection (it is an auto-extension installed by
+//! `edgelite_extra_init` during `sqlite3_initialize`) and registers edgelite's SQL functions.
+//! Every `extern "C"` entry catches unwinding: a panic must never cross into C.
+
+use core::ffi::{c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::bindings::*;
+
+/// edgelite's version, as `SELECT edgelite_version()` reports it.
+const EDGELITE_VERSION: &core::ffi::CStr = c"0.1.0";
+
+/// Entry point named in `edgelite.h`; see the module docs.
+///
+/// # Safety
+/// SQLite calls this with a valid open connection and a valid `pz_err_msg` out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgelite_register(
+    db: *mut sqlite3,
+    pz_err_msg: *mut *mut c_char,
+    _api: *const sqlite3_api_routines,
+) -> c_int {
+    let registered = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `db` is the open connection SQLite passed to this entry point.
+        unsafe { register_functions(db) }
+    }));
+    match registered {
+        Ok(SQLITE_OK) => SQLITE_OK,
+        Ok(rc) => rc,
+        Err(_) => {
+            if !pz_err_msg.is_null() {
+                // SAFETY: a plain literal format; sqlite3_mprintf returns an sqlite3_malloc'd
+                // copy (or null on OOM, which SQLite accepts as "no message").
+                let message = unsafe { sqlite3_mprintf(c"edgelite: registering SQL functions panicked".as_ptr()) };
+                // SAFETY: `pz_err_msg` is SQLite's non-null out-pointer for such a message.
+                unsafe { *pz_err_msg = message };
+            }
+            SQLITE_INTERNAL
+        }
+    }
+}
+
+/// Registers every edgelite SQL function on `db`.
+///
+/// # Safety
+/// `db` must be a valid open connection.
+unsafe fn register_functions(db: *mut sqlite3) -> c_int {
+    // SAFETY: `db` is valid (caller); the name is a static C string and the callback has the
+    // signature SQLite calls scalar functions with.
+    unsafe {
+        sqlite3_create_function_v2(
+            db,
+            c"edgelite_version".as_ptr(),
+            0,
+            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+            core::ptr::null_mut(),
+            Some(edgelite_version),
+            None,
+            None,
+            None,
+        )
+    }
+}
+
+unsafe extern "C" fn edgelite_version(ctx: *mut sqlite3_context, _argc: c_int, _argv: *mut *mut sqlite3_value) {
+    // SAFETY: `ctx` is the live function context SQLite passed; the text is static, so
+    // SQLITE_STATIC (no destructor) is correct. Nothing here can panic.
+    unsafe { sqlite3_result_text(ctx, EDGELITE_VERSION.as_ptr(), -1, None) };
+}

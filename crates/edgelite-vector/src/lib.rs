@@ -1,0 +1,1 @@
+//! Vector values (work in progress).

@@ -1,0 +1,59 @@
+//! `cargo xtask <task>`: the routine maintenance tasks of edgelite.
+//!
+//! - `patch`: regenerate `sqlite3-src/patched/sqlite3.c` from upstream and `sqlite3-src/patches/`.
+//! - `bindings`: regenerate `crates/edgelite-sys/bindings/bindgen.rs` (needs libclang).
+//! - `upgrade [LIBSQLITE3_SYS_VERSION] [NPM_SQLITE3_VERSION]`: bump upstream SQLite.
+//! - `demo`: build the shell and run it on a demo database.
+
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("patch") => patch(),
+        Some("bindings") => run(Command::new("cargo")
+            .args(["test", "--quiet", "-p", "edgelite-sys", "--test", "bindings"])
+            .env("EDGELITE_BLESS", "1")),
+        Some("upgrade") => run(Command::new(xtask::sqlite_src().join("upgrade.sh")).args(&args[1..])),
+        Some("demo") => demo(),
+        _ => {
+            eprintln!("usage: cargo xtask patch | bindings | upgrade [SYS_VERSION] [NPM_VERSION] | demo");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+fn patch() -> Result {
+    let text = xtask::patched_amalgamation()?;
+    let out = xtask::sqlite_src().join("patched/sqlite3.c");
+    std::fs::write(&out, text)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn demo() -> Result {
+    let root = xtask::workspace_root();
+    let db = root.join("target/demo.db");
+    let _ = std::fs::remove_file(&db);
+    let script = std::fs::File::open(root.join("examples/demo.sql"))?;
+    run(Command::new("cargo")
+        .current_dir(&root)
+        .args(["run", "--quiet", "--release", "-p", "edgelite-shell", "--"])
+        .args(["-box", "-echo"])
+        .arg(&db)
+        .stdin(script))
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let status = cmd.status()?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}").into()) }
+}
