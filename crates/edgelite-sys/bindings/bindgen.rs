@@ -622,8 +622,7 @@ pub struct sqlite3_file {
 #[derive(Debug, Copy, Clone)]
 pub struct sqlite3_io_methods {
     pub iVersion: ::core::ffi::c_int,
-    pub xClose:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_file) -> ::core::ffi::c_int>,
+    pub xClose: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_file) -> ::core::ffi::c_int>,
     pub xRead: ::core::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sqlite3_file,
@@ -644,34 +643,19 @@ pub struct sqlite3_io_methods {
         unsafe extern "C" fn(arg1: *mut sqlite3_file, size: sqlite3_int64) -> ::core::ffi::c_int,
     >,
     pub xSync: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_file,
-            flags: ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut sqlite3_file, flags: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub xFileSize: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_file,
-            pSize: *mut sqlite3_int64,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut sqlite3_file, pSize: *mut sqlite3_int64) -> ::core::ffi::c_int,
     >,
     pub xLock: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_file,
-            arg2: ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut sqlite3_file, arg2: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub xUnlock: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_file,
-            arg2: ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut sqlite3_file, arg2: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub xCheckReservedLock: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_file,
-            pResOut: *mut ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut sqlite3_file, pResOut: *mut ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub xFileControl: ::core::option::Option<
         unsafe extern "C" fn(
@@ -680,8 +664,7 @@ pub struct sqlite3_io_methods {
             pArg: *mut ::core::ffi::c_void,
         ) -> ::core::ffi::c_int,
     >,
-    pub xSectorSize:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_file) -> ::core::ffi::c_int>,
+    pub xSectorSize: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_file) -> ::core::ffi::c_int>,
     pub xDeviceCharacteristics:
         ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_file) -> ::core::ffi::c_int>,
     pub xShmMap: ::core::option::Option<
@@ -703,10 +686,7 @@ pub struct sqlite3_io_methods {
     >,
     pub xShmBarrier: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_file)>,
     pub xShmUnmap: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_file,
-            deleteFlag: ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut sqlite3_file, deleteFlag: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub xFetch: ::core::option::Option<
         unsafe extern "C" fn(
@@ -778,17 +758,10 @@ pub struct sqlite3_vfs {
         ) -> ::core::ffi::c_int,
     >,
     pub xDlOpen: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_vfs,
-            zFilename: *const ::core::ffi::c_char,
-        ) -> *mut ::core::ffi::c_void,
+        unsafe extern "C" fn(arg1: *mut sqlite3_vfs, zFilename: *const ::core::ffi::c_char) -> *mut ::core::ffi::c_void,
     >,
     pub xDlError: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_vfs,
-            nByte: ::core::ffi::c_int,
-            zErrMsg: *mut ::core::ffi::c_char,
-        ),
+        unsafe extern "C" fn(arg1: *mut sqlite3_vfs, nByte: ::core::ffi::c_int, zErrMsg: *mut ::core::ffi::c_char),
     >,
     pub xDlSym: ::core::option::Option<
         unsafe extern "C" fn(
@@ -803,9 +776,7 @@ pub struct sqlite3_vfs {
             ),
         >,
     >,
-    pub xDlClose: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_vfs, arg2: *mut ::core::ffi::c_void),
-    >,
+    pub xDlClose: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_vfs, arg2: *mut ::core::ffi::c_void)>,
     pub xRandomness: ::core::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sqlite3_vfs,
@@ -814,14 +785,10 @@ pub struct sqlite3_vfs {
         ) -> ::core::ffi::c_int,
     >,
     pub xSleep: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_vfs,
-            microseconds: ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut sqlite3_vfs, microseconds: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
-    pub xCurrentTime: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_vfs, arg2: *mut f64) -> ::core::ffi::c_int,
-    >,
+    pub xCurrentTime:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_vfs, arg2: *mut f64) -> ::core::ffi::c_int>,
     pub xGetLastError: ::core::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sqlite3_vfs,
@@ -830,10 +797,7 @@ pub struct sqlite3_vfs {
         ) -> ::core::ffi::c_int,
     >,
     pub xCurrentTimeInt64: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_vfs,
-            arg2: *mut sqlite3_int64,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut sqlite3_vfs, arg2: *mut sqlite3_int64) -> ::core::ffi::c_int,
     >,
     pub xSetSystemCall: ::core::option::Option<
         unsafe extern "C" fn(
@@ -843,16 +807,10 @@ pub struct sqlite3_vfs {
         ) -> ::core::ffi::c_int,
     >,
     pub xGetSystemCall: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_vfs,
-            zName: *const ::core::ffi::c_char,
-        ) -> sqlite3_syscall_ptr,
+        unsafe extern "C" fn(arg1: *mut sqlite3_vfs, zName: *const ::core::ffi::c_char) -> sqlite3_syscall_ptr,
     >,
     pub xNextSystemCall: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_vfs,
-            zName: *const ::core::ffi::c_char,
-        ) -> *const ::core::ffi::c_char,
+        unsafe extern "C" fn(arg1: *mut sqlite3_vfs, zName: *const ::core::ffi::c_char) -> *const ::core::ffi::c_char,
     >,
 }
 unsafe extern "C" {
@@ -871,39 +829,24 @@ unsafe extern "C" {
     pub fn sqlite3_config(arg1: ::core::ffi::c_int, ...) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_db_config(arg1: *mut sqlite3, op: ::core::ffi::c_int, ...)
-        -> ::core::ffi::c_int;
+    pub fn sqlite3_db_config(arg1: *mut sqlite3, op: ::core::ffi::c_int, ...) -> ::core::ffi::c_int;
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sqlite3_mem_methods {
-    pub xMalloc: ::core::option::Option<
-        unsafe extern "C" fn(arg1: ::core::ffi::c_int) -> *mut ::core::ffi::c_void,
-    >,
+    pub xMalloc: ::core::option::Option<unsafe extern "C" fn(arg1: ::core::ffi::c_int) -> *mut ::core::ffi::c_void>,
     pub xFree: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>,
     pub xRealloc: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut ::core::ffi::c_void,
-            arg2: ::core::ffi::c_int,
-        ) -> *mut ::core::ffi::c_void,
+        unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void, arg2: ::core::ffi::c_int) -> *mut ::core::ffi::c_void,
     >,
-    pub xSize: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int,
-    >,
-    pub xRoundup: ::core::option::Option<
-        unsafe extern "C" fn(arg1: ::core::ffi::c_int) -> ::core::ffi::c_int,
-    >,
-    pub xInit: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int,
-    >,
+    pub xSize: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int>,
+    pub xRoundup: ::core::option::Option<unsafe extern "C" fn(arg1: ::core::ffi::c_int) -> ::core::ffi::c_int>,
+    pub xInit: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int>,
     pub xShutdown: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>,
     pub pAppData: *mut ::core::ffi::c_void,
 }
 unsafe extern "C" {
-    pub fn sqlite3_extended_result_codes(
-        arg1: *mut sqlite3,
-        onoff: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_extended_result_codes(arg1: *mut sqlite3, onoff: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_last_insert_rowid(arg1: *mut sqlite3) -> sqlite3_int64;
@@ -942,10 +885,7 @@ unsafe extern "C" {
     pub fn sqlite3_busy_handler(
         arg1: *mut sqlite3,
         arg2: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut ::core::ffi::c_void,
-                arg2: ::core::ffi::c_int,
-            ) -> ::core::ffi::c_int,
+            unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void, arg2: ::core::ffi::c_int) -> ::core::ffi::c_int,
         >,
         arg3: *mut ::core::ffi::c_void,
     ) -> ::core::ffi::c_int;
@@ -991,16 +931,10 @@ unsafe extern "C" {
     pub fn sqlite3_malloc64(arg1: sqlite3_uint64) -> *mut ::core::ffi::c_void;
 }
 unsafe extern "C" {
-    pub fn sqlite3_realloc(
-        arg1: *mut ::core::ffi::c_void,
-        arg2: ::core::ffi::c_int,
-    ) -> *mut ::core::ffi::c_void;
+    pub fn sqlite3_realloc(arg1: *mut ::core::ffi::c_void, arg2: ::core::ffi::c_int) -> *mut ::core::ffi::c_void;
 }
 unsafe extern "C" {
-    pub fn sqlite3_realloc64(
-        arg1: *mut ::core::ffi::c_void,
-        arg2: sqlite3_uint64,
-    ) -> *mut ::core::ffi::c_void;
+    pub fn sqlite3_realloc64(arg1: *mut ::core::ffi::c_void, arg2: sqlite3_uint64) -> *mut ::core::ffi::c_void;
 }
 unsafe extern "C" {
     pub fn sqlite3_free(arg1: *mut ::core::ffi::c_void);
@@ -1074,23 +1008,15 @@ unsafe extern "C" {
     pub fn sqlite3_progress_handler(
         arg1: *mut sqlite3,
         arg2: ::core::ffi::c_int,
-        arg3: ::core::option::Option<
-            unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int,
-        >,
+        arg3: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int>,
         arg4: *mut ::core::ffi::c_void,
     );
 }
 unsafe extern "C" {
-    pub fn sqlite3_open(
-        filename: *const ::core::ffi::c_char,
-        ppDb: *mut *mut sqlite3,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_open(filename: *const ::core::ffi::c_char, ppDb: *mut *mut sqlite3) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_open16(
-        filename: *const ::core::ffi::c_void,
-        ppDb: *mut *mut sqlite3,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_open16(filename: *const ::core::ffi::c_void, ppDb: *mut *mut sqlite3) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_open_v2(
@@ -1101,10 +1027,8 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_uri_parameter(
-        z: sqlite3_filename,
-        zParam: *const ::core::ffi::c_char,
-    ) -> *const ::core::ffi::c_char;
+    pub fn sqlite3_uri_parameter(z: sqlite3_filename, zParam: *const ::core::ffi::c_char)
+        -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
     pub fn sqlite3_uri_boolean(
@@ -1121,10 +1045,7 @@ unsafe extern "C" {
     ) -> sqlite3_int64;
 }
 unsafe extern "C" {
-    pub fn sqlite3_uri_key(
-        z: sqlite3_filename,
-        N: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_char;
+    pub fn sqlite3_uri_key(z: sqlite3_filename, N: ::core::ffi::c_int) -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
     pub fn sqlite3_filename_database(arg1: sqlite3_filename) -> *const ::core::ffi::c_char;
@@ -1181,11 +1102,7 @@ pub struct sqlite3_stmt {
     _unused: [u8; 0],
 }
 unsafe extern "C" {
-    pub fn sqlite3_limit(
-        arg1: *mut sqlite3,
-        id: ::core::ffi::c_int,
-        newVal: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_limit(arg1: *mut sqlite3, id: ::core::ffi::c_int, newVal: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_prepare(
@@ -1256,10 +1173,7 @@ unsafe extern "C" {
     pub fn sqlite3_stmt_isexplain(pStmt: *mut sqlite3_stmt) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_stmt_explain(
-        pStmt: *mut sqlite3_stmt,
-        eMode: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_stmt_explain(pStmt: *mut sqlite3_stmt, eMode: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_stmt_busy(arg1: *mut sqlite3_stmt) -> ::core::ffi::c_int;
@@ -1293,11 +1207,7 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_bind_double(
-        arg1: *mut sqlite3_stmt,
-        arg2: ::core::ffi::c_int,
-        arg3: f64,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_bind_double(arg1: *mut sqlite3_stmt, arg2: ::core::ffi::c_int, arg3: f64) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_bind_int(
@@ -1314,10 +1224,7 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_bind_null(
-        arg1: *mut sqlite3_stmt,
-        arg2: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_bind_null(arg1: *mut sqlite3_stmt, arg2: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_bind_text(
@@ -1381,10 +1288,8 @@ unsafe extern "C" {
     pub fn sqlite3_bind_parameter_count(arg1: *mut sqlite3_stmt) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_bind_parameter_name(
-        arg1: *mut sqlite3_stmt,
-        arg2: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_char;
+    pub fn sqlite3_bind_parameter_name(arg1: *mut sqlite3_stmt, arg2: ::core::ffi::c_int)
+        -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
     pub fn sqlite3_bind_parameter_index(
@@ -1399,16 +1304,10 @@ unsafe extern "C" {
     pub fn sqlite3_column_count(pStmt: *mut sqlite3_stmt) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_name(
-        arg1: *mut sqlite3_stmt,
-        N: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_char;
+    pub fn sqlite3_column_name(arg1: *mut sqlite3_stmt, N: ::core::ffi::c_int) -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_name16(
-        arg1: *mut sqlite3_stmt,
-        N: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_void;
+    pub fn sqlite3_column_name16(arg1: *mut sqlite3_stmt, N: ::core::ffi::c_int) -> *const ::core::ffi::c_void;
 }
 unsafe extern "C" {
     pub fn sqlite3_column_database_name(
@@ -1423,22 +1322,14 @@ unsafe extern "C" {
     ) -> *const ::core::ffi::c_void;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_table_name(
-        arg1: *mut sqlite3_stmt,
-        arg2: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_char;
+    pub fn sqlite3_column_table_name(arg1: *mut sqlite3_stmt, arg2: ::core::ffi::c_int) -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_table_name16(
-        arg1: *mut sqlite3_stmt,
-        arg2: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_void;
+    pub fn sqlite3_column_table_name16(arg1: *mut sqlite3_stmt, arg2: ::core::ffi::c_int)
+        -> *const ::core::ffi::c_void;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_origin_name(
-        arg1: *mut sqlite3_stmt,
-        arg2: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_char;
+    pub fn sqlite3_column_origin_name(arg1: *mut sqlite3_stmt, arg2: ::core::ffi::c_int) -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
     pub fn sqlite3_column_origin_name16(
@@ -1447,16 +1338,10 @@ unsafe extern "C" {
     ) -> *const ::core::ffi::c_void;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_decltype(
-        arg1: *mut sqlite3_stmt,
-        arg2: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_char;
+    pub fn sqlite3_column_decltype(arg1: *mut sqlite3_stmt, arg2: ::core::ffi::c_int) -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_decltype16(
-        arg1: *mut sqlite3_stmt,
-        arg2: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_void;
+    pub fn sqlite3_column_decltype16(arg1: *mut sqlite3_stmt, arg2: ::core::ffi::c_int) -> *const ::core::ffi::c_void;
 }
 unsafe extern "C" {
     pub fn sqlite3_step(arg1: *mut sqlite3_stmt) -> ::core::ffi::c_int;
@@ -1465,59 +1350,34 @@ unsafe extern "C" {
     pub fn sqlite3_data_count(pStmt: *mut sqlite3_stmt) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_blob(
-        arg1: *mut sqlite3_stmt,
-        iCol: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_void;
+    pub fn sqlite3_column_blob(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> *const ::core::ffi::c_void;
 }
 unsafe extern "C" {
     pub fn sqlite3_column_double(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> f64;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_int(
-        arg1: *mut sqlite3_stmt,
-        iCol: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_column_int(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_int64(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int)
-        -> sqlite3_int64;
+    pub fn sqlite3_column_int64(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> sqlite3_int64;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_text(
-        arg1: *mut sqlite3_stmt,
-        iCol: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_uchar;
+    pub fn sqlite3_column_text(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> *const ::core::ffi::c_uchar;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_text16(
-        arg1: *mut sqlite3_stmt,
-        iCol: ::core::ffi::c_int,
-    ) -> *const ::core::ffi::c_void;
+    pub fn sqlite3_column_text16(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> *const ::core::ffi::c_void;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_value(
-        arg1: *mut sqlite3_stmt,
-        iCol: ::core::ffi::c_int,
-    ) -> *mut sqlite3_value;
+    pub fn sqlite3_column_value(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> *mut sqlite3_value;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_bytes(
-        arg1: *mut sqlite3_stmt,
-        iCol: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_column_bytes(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_bytes16(
-        arg1: *mut sqlite3_stmt,
-        iCol: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_column_bytes16(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_column_type(
-        arg1: *mut sqlite3_stmt,
-        iCol: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_column_type(arg1: *mut sqlite3_stmt, iCol: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_finalize(pStmt: *mut sqlite3_stmt) -> ::core::ffi::c_int;
@@ -1533,18 +1393,10 @@ unsafe extern "C" {
         eTextRep: ::core::ffi::c_int,
         pApp: *mut ::core::ffi::c_void,
         xFunc: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut sqlite3_context,
-                arg2: ::core::ffi::c_int,
-                arg3: *mut *mut sqlite3_value,
-            ),
+            unsafe extern "C" fn(arg1: *mut sqlite3_context, arg2: ::core::ffi::c_int, arg3: *mut *mut sqlite3_value),
         >,
         xStep: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut sqlite3_context,
-                arg2: ::core::ffi::c_int,
-                arg3: *mut *mut sqlite3_value,
-            ),
+            unsafe extern "C" fn(arg1: *mut sqlite3_context, arg2: ::core::ffi::c_int, arg3: *mut *mut sqlite3_value),
         >,
         xFinal: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_context)>,
     ) -> ::core::ffi::c_int;
@@ -1557,18 +1409,10 @@ unsafe extern "C" {
         eTextRep: ::core::ffi::c_int,
         pApp: *mut ::core::ffi::c_void,
         xFunc: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut sqlite3_context,
-                arg2: ::core::ffi::c_int,
-                arg3: *mut *mut sqlite3_value,
-            ),
+            unsafe extern "C" fn(arg1: *mut sqlite3_context, arg2: ::core::ffi::c_int, arg3: *mut *mut sqlite3_value),
         >,
         xStep: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut sqlite3_context,
-                arg2: ::core::ffi::c_int,
-                arg3: *mut *mut sqlite3_value,
-            ),
+            unsafe extern "C" fn(arg1: *mut sqlite3_context, arg2: ::core::ffi::c_int, arg3: *mut *mut sqlite3_value),
         >,
         xFinal: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_context)>,
     ) -> ::core::ffi::c_int;
@@ -1581,18 +1425,10 @@ unsafe extern "C" {
         eTextRep: ::core::ffi::c_int,
         pApp: *mut ::core::ffi::c_void,
         xFunc: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut sqlite3_context,
-                arg2: ::core::ffi::c_int,
-                arg3: *mut *mut sqlite3_value,
-            ),
+            unsafe extern "C" fn(arg1: *mut sqlite3_context, arg2: ::core::ffi::c_int, arg3: *mut *mut sqlite3_value),
         >,
         xStep: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut sqlite3_context,
-                arg2: ::core::ffi::c_int,
-                arg3: *mut *mut sqlite3_value,
-            ),
+            unsafe extern "C" fn(arg1: *mut sqlite3_context, arg2: ::core::ffi::c_int, arg3: *mut *mut sqlite3_value),
         >,
         xFinal: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_context)>,
         xDestroy: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>,
@@ -1606,20 +1442,12 @@ unsafe extern "C" {
         eTextRep: ::core::ffi::c_int,
         pApp: *mut ::core::ffi::c_void,
         xStep: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut sqlite3_context,
-                arg2: ::core::ffi::c_int,
-                arg3: *mut *mut sqlite3_value,
-            ),
+            unsafe extern "C" fn(arg1: *mut sqlite3_context, arg2: ::core::ffi::c_int, arg3: *mut *mut sqlite3_value),
         >,
         xFinal: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_context)>,
         xValue: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_context)>,
         xInverse: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut sqlite3_context,
-                arg2: ::core::ffi::c_int,
-                arg3: *mut *mut sqlite3_value,
-            ),
+            unsafe extern "C" fn(arg1: *mut sqlite3_context, arg2: ::core::ffi::c_int, arg3: *mut *mut sqlite3_value),
         >,
         xDestroy: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>,
     ) -> ::core::ffi::c_int;
@@ -1631,10 +1459,7 @@ unsafe extern "C" {
     pub fn sqlite3_expired(arg1: *mut sqlite3_stmt) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_transfer_bindings(
-        arg1: *mut sqlite3_stmt,
-        arg2: *mut sqlite3_stmt,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_transfer_bindings(arg1: *mut sqlite3_stmt, arg2: *mut sqlite3_stmt) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_global_recover() -> ::core::ffi::c_int;
@@ -1645,11 +1470,7 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn sqlite3_memory_alarm(
         arg1: ::core::option::Option<
-            unsafe extern "C" fn(
-                arg1: *mut ::core::ffi::c_void,
-                arg2: sqlite3_int64,
-                arg3: ::core::ffi::c_int,
-            ),
+            unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void, arg2: sqlite3_int64, arg3: ::core::ffi::c_int),
         >,
         arg2: *mut ::core::ffi::c_void,
         arg3: sqlite3_int64,
@@ -1728,10 +1549,7 @@ unsafe extern "C" {
     pub fn sqlite3_context_db_handle(arg1: *mut sqlite3_context) -> *mut sqlite3;
 }
 unsafe extern "C" {
-    pub fn sqlite3_get_auxdata(
-        arg1: *mut sqlite3_context,
-        N: ::core::ffi::c_int,
-    ) -> *mut ::core::ffi::c_void;
+    pub fn sqlite3_get_auxdata(arg1: *mut sqlite3_context, N: ::core::ffi::c_int) -> *mut ::core::ffi::c_void;
 }
 unsafe extern "C" {
     pub fn sqlite3_set_auxdata(
@@ -1742,10 +1560,7 @@ unsafe extern "C" {
     );
 }
 unsafe extern "C" {
-    pub fn sqlite3_get_clientdata(
-        arg1: *mut sqlite3,
-        arg2: *const ::core::ffi::c_char,
-    ) -> *mut ::core::ffi::c_void;
+    pub fn sqlite3_get_clientdata(arg1: *mut sqlite3, arg2: *const ::core::ffi::c_char) -> *mut ::core::ffi::c_void;
 }
 unsafe extern "C" {
     pub fn sqlite3_set_clientdata(
@@ -1755,8 +1570,7 @@ unsafe extern "C" {
         arg4: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>,
     ) -> ::core::ffi::c_int;
 }
-pub type sqlite3_destructor_type =
-    ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>;
+pub type sqlite3_destructor_type = ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>;
 unsafe extern "C" {
     pub fn sqlite3_result_blob(
         arg1: *mut sqlite3_context,
@@ -1777,11 +1591,7 @@ unsafe extern "C" {
     pub fn sqlite3_result_double(arg1: *mut sqlite3_context, arg2: f64);
 }
 unsafe extern "C" {
-    pub fn sqlite3_result_error(
-        arg1: *mut sqlite3_context,
-        arg2: *const ::core::ffi::c_char,
-        arg3: ::core::ffi::c_int,
-    );
+    pub fn sqlite3_result_error(arg1: *mut sqlite3_context, arg2: *const ::core::ffi::c_char, arg3: ::core::ffi::c_int);
 }
 unsafe extern "C" {
     pub fn sqlite3_result_error16(
@@ -1864,10 +1674,7 @@ unsafe extern "C" {
     pub fn sqlite3_result_zeroblob(arg1: *mut sqlite3_context, n: ::core::ffi::c_int);
 }
 unsafe extern "C" {
-    pub fn sqlite3_result_zeroblob64(
-        arg1: *mut sqlite3_context,
-        n: sqlite3_uint64,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_result_zeroblob64(arg1: *mut sqlite3_context, n: sqlite3_uint64) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_result_subtype(arg1: *mut sqlite3_context, arg2: ::core::ffi::c_uint);
@@ -1989,22 +1796,13 @@ unsafe extern "C" {
     pub fn sqlite3_db_name(db: *mut sqlite3, N: ::core::ffi::c_int) -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
-    pub fn sqlite3_db_filename(
-        db: *mut sqlite3,
-        zDbName: *const ::core::ffi::c_char,
-    ) -> sqlite3_filename;
+    pub fn sqlite3_db_filename(db: *mut sqlite3, zDbName: *const ::core::ffi::c_char) -> sqlite3_filename;
 }
 unsafe extern "C" {
-    pub fn sqlite3_db_readonly(
-        db: *mut sqlite3,
-        zDbName: *const ::core::ffi::c_char,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_db_readonly(db: *mut sqlite3, zDbName: *const ::core::ffi::c_char) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_txn_state(
-        arg1: *mut sqlite3,
-        zSchema: *const ::core::ffi::c_char,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_txn_state(arg1: *mut sqlite3, zSchema: *const ::core::ffi::c_char) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_next_stmt(pDb: *mut sqlite3, pStmt: *mut sqlite3_stmt) -> *mut sqlite3_stmt;
@@ -2012,9 +1810,7 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn sqlite3_commit_hook(
         arg1: *mut sqlite3,
-        arg2: ::core::option::Option<
-            unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int,
-        >,
+        arg2: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int>,
         arg3: *mut ::core::ffi::c_void,
     ) -> *mut ::core::ffi::c_void;
 }
@@ -2096,10 +1892,7 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_enable_load_extension(
-        db: *mut sqlite3,
-        onoff: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_enable_load_extension(db: *mut sqlite3, onoff: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_reset_auto_extension();
@@ -2129,26 +1922,14 @@ pub struct sqlite3_module {
         ) -> ::core::ffi::c_int,
     >,
     pub xBestIndex: ::core::option::Option<
-        unsafe extern "C" fn(
-            pVTab: *mut sqlite3_vtab,
-            arg1: *mut sqlite3_index_info,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab, arg1: *mut sqlite3_index_info) -> ::core::ffi::c_int,
     >,
-    pub xDisconnect: ::core::option::Option<
-        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int,
-    >,
-    pub xDestroy: ::core::option::Option<
-        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int,
-    >,
+    pub xDisconnect: ::core::option::Option<unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int>,
+    pub xDestroy: ::core::option::Option<unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int>,
     pub xOpen: ::core::option::Option<
-        unsafe extern "C" fn(
-            pVTab: *mut sqlite3_vtab,
-            ppCursor: *mut *mut sqlite3_vtab_cursor,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab, ppCursor: *mut *mut sqlite3_vtab_cursor) -> ::core::ffi::c_int,
     >,
-    pub xClose: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_vtab_cursor) -> ::core::ffi::c_int,
-    >,
+    pub xClose: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_vtab_cursor) -> ::core::ffi::c_int>,
     pub xFilter: ::core::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sqlite3_vtab_cursor,
@@ -2158,12 +1939,8 @@ pub struct sqlite3_module {
             argv: *mut *mut sqlite3_value,
         ) -> ::core::ffi::c_int,
     >,
-    pub xNext: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_vtab_cursor) -> ::core::ffi::c_int,
-    >,
-    pub xEof: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_vtab_cursor) -> ::core::ffi::c_int,
-    >,
+    pub xNext: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_vtab_cursor) -> ::core::ffi::c_int>,
+    pub xEof: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_vtab_cursor) -> ::core::ffi::c_int>,
     pub xColumn: ::core::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sqlite3_vtab_cursor,
@@ -2172,10 +1949,7 @@ pub struct sqlite3_module {
         ) -> ::core::ffi::c_int,
     >,
     pub xRowid: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_vtab_cursor,
-            pRowid: *mut sqlite3_int64,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut sqlite3_vtab_cursor, pRowid: *mut sqlite3_int64) -> ::core::ffi::c_int,
     >,
     pub xUpdate: ::core::option::Option<
         unsafe extern "C" fn(
@@ -2185,18 +1959,10 @@ pub struct sqlite3_module {
             arg4: *mut sqlite3_int64,
         ) -> ::core::ffi::c_int,
     >,
-    pub xBegin: ::core::option::Option<
-        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int,
-    >,
-    pub xSync: ::core::option::Option<
-        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int,
-    >,
-    pub xCommit: ::core::option::Option<
-        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int,
-    >,
-    pub xRollback: ::core::option::Option<
-        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int,
-    >,
+    pub xBegin: ::core::option::Option<unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int>,
+    pub xSync: ::core::option::Option<unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int>,
+    pub xCommit: ::core::option::Option<unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int>,
+    pub xRollback: ::core::option::Option<unsafe extern "C" fn(pVTab: *mut sqlite3_vtab) -> ::core::ffi::c_int>,
     pub xFindFunction: ::core::option::Option<
         unsafe extern "C" fn(
             pVtab: *mut sqlite3_vtab,
@@ -2213,32 +1979,19 @@ pub struct sqlite3_module {
         ) -> ::core::ffi::c_int,
     >,
     pub xRename: ::core::option::Option<
-        unsafe extern "C" fn(
-            pVtab: *mut sqlite3_vtab,
-            zNew: *const ::core::ffi::c_char,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(pVtab: *mut sqlite3_vtab, zNew: *const ::core::ffi::c_char) -> ::core::ffi::c_int,
     >,
     pub xSavepoint: ::core::option::Option<
-        unsafe extern "C" fn(
-            pVTab: *mut sqlite3_vtab,
-            arg1: ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab, arg1: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub xRelease: ::core::option::Option<
-        unsafe extern "C" fn(
-            pVTab: *mut sqlite3_vtab,
-            arg1: ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab, arg1: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub xRollbackTo: ::core::option::Option<
-        unsafe extern "C" fn(
-            pVTab: *mut sqlite3_vtab,
-            arg1: ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(pVTab: *mut sqlite3_vtab, arg1: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
-    pub xShadowName: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *const ::core::ffi::c_char) -> ::core::ffi::c_int,
-    >,
+    pub xShadowName:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *const ::core::ffi::c_char) -> ::core::ffi::c_int>,
     pub xIntegrity: ::core::option::Option<
         unsafe extern "C" fn(
             pVTab: *mut sqlite3_vtab,
@@ -2304,10 +2057,7 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_drop_modules(
-        db: *mut sqlite3,
-        azKeep: *mut *const ::core::ffi::c_char,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_drop_modules(db: *mut sqlite3, azKeep: *mut *const ::core::ffi::c_char) -> ::core::ffi::c_int;
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -2322,10 +2072,7 @@ pub struct sqlite3_vtab_cursor {
     pub pVtab: *mut sqlite3_vtab,
 }
 unsafe extern "C" {
-    pub fn sqlite3_declare_vtab(
-        arg1: *mut sqlite3,
-        zSQL: *const ::core::ffi::c_char,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_declare_vtab(arg1: *mut sqlite3, zSQL: *const ::core::ffi::c_char) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_overload_function(
@@ -2379,10 +2126,7 @@ unsafe extern "C" {
     pub fn sqlite3_vfs_find(zVfsName: *const ::core::ffi::c_char) -> *mut sqlite3_vfs;
 }
 unsafe extern "C" {
-    pub fn sqlite3_vfs_register(
-        arg1: *mut sqlite3_vfs,
-        makeDflt: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_vfs_register(arg1: *mut sqlite3_vfs, makeDflt: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_vfs_unregister(arg1: *mut sqlite3_vfs) -> ::core::ffi::c_int;
@@ -2407,21 +2151,13 @@ unsafe extern "C" {
 pub struct sqlite3_mutex_methods {
     pub xMutexInit: ::core::option::Option<unsafe extern "C" fn() -> ::core::ffi::c_int>,
     pub xMutexEnd: ::core::option::Option<unsafe extern "C" fn() -> ::core::ffi::c_int>,
-    pub xMutexAlloc: ::core::option::Option<
-        unsafe extern "C" fn(arg1: ::core::ffi::c_int) -> *mut sqlite3_mutex,
-    >,
+    pub xMutexAlloc: ::core::option::Option<unsafe extern "C" fn(arg1: ::core::ffi::c_int) -> *mut sqlite3_mutex>,
     pub xMutexFree: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_mutex)>,
     pub xMutexEnter: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_mutex)>,
-    pub xMutexTry: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_mutex) -> ::core::ffi::c_int,
-    >,
+    pub xMutexTry: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_mutex) -> ::core::ffi::c_int>,
     pub xMutexLeave: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_mutex)>,
-    pub xMutexHeld: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_mutex) -> ::core::ffi::c_int,
-    >,
-    pub xMutexNotheld: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_mutex) -> ::core::ffi::c_int,
-    >,
+    pub xMutexHeld: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_mutex) -> ::core::ffi::c_int>,
+    pub xMutexNotheld: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_mutex) -> ::core::ffi::c_int>,
 }
 unsafe extern "C" {
     pub fn sqlite3_mutex_held(arg1: *mut sqlite3_mutex) -> ::core::ffi::c_int;
@@ -2454,10 +2190,7 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_keyword_check(
-        arg1: *const ::core::ffi::c_char,
-        arg2: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_keyword_check(arg1: *const ::core::ffi::c_char, arg2: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 #[repr(C)]
 #[derive(Debug)]
@@ -2474,31 +2207,19 @@ unsafe extern "C" {
     pub fn sqlite3_str_free(arg1: *mut sqlite3_str);
 }
 unsafe extern "C" {
-    pub fn sqlite3_result_str(
-        arg1: *mut sqlite3_context,
-        arg2: *mut sqlite3_str,
-        arg3: ::core::ffi::c_int,
-    );
+    pub fn sqlite3_result_str(arg1: *mut sqlite3_context, arg2: *mut sqlite3_str, arg3: ::core::ffi::c_int);
 }
 unsafe extern "C" {
     pub fn sqlite3_str_appendf(arg1: *mut sqlite3_str, zFormat: *const ::core::ffi::c_char, ...);
 }
 unsafe extern "C" {
-    pub fn sqlite3_str_append(
-        arg1: *mut sqlite3_str,
-        zIn: *const ::core::ffi::c_char,
-        N: ::core::ffi::c_int,
-    );
+    pub fn sqlite3_str_append(arg1: *mut sqlite3_str, zIn: *const ::core::ffi::c_char, N: ::core::ffi::c_int);
 }
 unsafe extern "C" {
     pub fn sqlite3_str_appendall(arg1: *mut sqlite3_str, zIn: *const ::core::ffi::c_char);
 }
 unsafe extern "C" {
-    pub fn sqlite3_str_appendchar(
-        arg1: *mut sqlite3_str,
-        N: ::core::ffi::c_int,
-        C: ::core::ffi::c_char,
-    );
+    pub fn sqlite3_str_appendchar(arg1: *mut sqlite3_str, N: ::core::ffi::c_int, C: ::core::ffi::c_char);
 }
 unsafe extern "C" {
     pub fn sqlite3_str_reset(arg1: *mut sqlite3_str);
@@ -2572,9 +2293,7 @@ pub struct sqlite3_pcache_page {
 pub struct sqlite3_pcache_methods2 {
     pub iVersion: ::core::ffi::c_int,
     pub pArg: *mut ::core::ffi::c_void,
-    pub xInit: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int,
-    >,
+    pub xInit: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int>,
     pub xShutdown: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>,
     pub xCreate: ::core::option::Option<
         unsafe extern "C" fn(
@@ -2583,12 +2302,9 @@ pub struct sqlite3_pcache_methods2 {
             bPurgeable: ::core::ffi::c_int,
         ) -> *mut sqlite3_pcache,
     >,
-    pub xCachesize: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_pcache, nCachesize: ::core::ffi::c_int),
-    >,
-    pub xPagecount: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_pcache) -> ::core::ffi::c_int,
-    >,
+    pub xCachesize:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_pcache, nCachesize: ::core::ffi::c_int)>,
+    pub xPagecount: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_pcache) -> ::core::ffi::c_int>,
     pub xFetch: ::core::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sqlite3_pcache,
@@ -2597,11 +2313,7 @@ pub struct sqlite3_pcache_methods2 {
         ) -> *mut sqlite3_pcache_page,
     >,
     pub xUnpin: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_pcache,
-            arg2: *mut sqlite3_pcache_page,
-            discard: ::core::ffi::c_int,
-        ),
+        unsafe extern "C" fn(arg1: *mut sqlite3_pcache, arg2: *mut sqlite3_pcache_page, discard: ::core::ffi::c_int),
     >,
     pub xRekey: ::core::option::Option<
         unsafe extern "C" fn(
@@ -2611,9 +2323,7 @@ pub struct sqlite3_pcache_methods2 {
             newKey: ::core::ffi::c_uint,
         ),
     >,
-    pub xTruncate: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_pcache, iLimit: ::core::ffi::c_uint),
-    >,
+    pub xTruncate: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_pcache, iLimit: ::core::ffi::c_uint)>,
     pub xDestroy: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_pcache)>,
     pub xShrink: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_pcache)>,
 }
@@ -2621,22 +2331,14 @@ pub struct sqlite3_pcache_methods2 {
 #[derive(Debug, Copy, Clone)]
 pub struct sqlite3_pcache_methods {
     pub pArg: *mut ::core::ffi::c_void,
-    pub xInit: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int,
-    >,
+    pub xInit: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int>,
     pub xShutdown: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>,
     pub xCreate: ::core::option::Option<
-        unsafe extern "C" fn(
-            szPage: ::core::ffi::c_int,
-            bPurgeable: ::core::ffi::c_int,
-        ) -> *mut sqlite3_pcache,
+        unsafe extern "C" fn(szPage: ::core::ffi::c_int, bPurgeable: ::core::ffi::c_int) -> *mut sqlite3_pcache,
     >,
-    pub xCachesize: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_pcache, nCachesize: ::core::ffi::c_int),
-    >,
-    pub xPagecount: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_pcache) -> ::core::ffi::c_int,
-    >,
+    pub xCachesize:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_pcache, nCachesize: ::core::ffi::c_int)>,
+    pub xPagecount: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_pcache) -> ::core::ffi::c_int>,
     pub xFetch: ::core::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sqlite3_pcache,
@@ -2645,11 +2347,7 @@ pub struct sqlite3_pcache_methods {
         ) -> *mut ::core::ffi::c_void,
     >,
     pub xUnpin: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut sqlite3_pcache,
-            arg2: *mut ::core::ffi::c_void,
-            discard: ::core::ffi::c_int,
-        ),
+        unsafe extern "C" fn(arg1: *mut sqlite3_pcache, arg2: *mut ::core::ffi::c_void, discard: ::core::ffi::c_int),
     >,
     pub xRekey: ::core::option::Option<
         unsafe extern "C" fn(
@@ -2659,9 +2357,7 @@ pub struct sqlite3_pcache_methods {
             newKey: ::core::ffi::c_uint,
         ),
     >,
-    pub xTruncate: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut sqlite3_pcache, iLimit: ::core::ffi::c_uint),
-    >,
+    pub xTruncate: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_pcache, iLimit: ::core::ffi::c_uint)>,
     pub xDestroy: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sqlite3_pcache)>,
 }
 #[repr(C)]
@@ -2678,10 +2374,7 @@ unsafe extern "C" {
     ) -> *mut sqlite3_backup;
 }
 unsafe extern "C" {
-    pub fn sqlite3_backup_step(
-        p: *mut sqlite3_backup,
-        nPage: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_backup_step(p: *mut sqlite3_backup, nPage: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_backup_finish(p: *mut sqlite3_backup) -> ::core::ffi::c_int;
@@ -2702,10 +2395,7 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_stricmp(
-        arg1: *const ::core::ffi::c_char,
-        arg2: *const ::core::ffi::c_char,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_stricmp(arg1: *const ::core::ffi::c_char, arg2: *const ::core::ffi::c_char) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_strnicmp(
@@ -2715,10 +2405,7 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_strglob(
-        zGlob: *const ::core::ffi::c_char,
-        zStr: *const ::core::ffi::c_char,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_strglob(zGlob: *const ::core::ffi::c_char, zStr: *const ::core::ffi::c_char) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_strlike(
@@ -2745,16 +2432,10 @@ unsafe extern "C" {
     ) -> *mut ::core::ffi::c_void;
 }
 unsafe extern "C" {
-    pub fn sqlite3_wal_autocheckpoint(
-        db: *mut sqlite3,
-        N: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_wal_autocheckpoint(db: *mut sqlite3, N: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_wal_checkpoint(
-        db: *mut sqlite3,
-        zDb: *const ::core::ffi::c_char,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_wal_checkpoint(db: *mut sqlite3, zDb: *const ::core::ffi::c_char) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_wal_checkpoint_v2(
@@ -2766,11 +2447,7 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_vtab_config(
-        arg1: *mut sqlite3,
-        op: ::core::ffi::c_int,
-        ...
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_vtab_config(arg1: *mut sqlite3, op: ::core::ffi::c_int, ...) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_vtab_on_conflict(arg1: *mut sqlite3) -> ::core::ffi::c_int;
@@ -2795,16 +2472,10 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_vtab_in_first(
-        pVal: *mut sqlite3_value,
-        ppOut: *mut *mut sqlite3_value,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_vtab_in_first(pVal: *mut sqlite3_value, ppOut: *mut *mut sqlite3_value) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_vtab_in_next(
-        pVal: *mut sqlite3_value,
-        ppOut: *mut *mut sqlite3_value,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_vtab_in_next(pVal: *mut sqlite3_value, ppOut: *mut *mut sqlite3_value) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_vtab_rhs_value(
@@ -2902,16 +2573,10 @@ unsafe extern "C" {
     pub fn sqlite3_snapshot_free(arg1: *mut sqlite3_snapshot);
 }
 unsafe extern "C" {
-    pub fn sqlite3_snapshot_cmp(
-        p1: *mut sqlite3_snapshot,
-        p2: *mut sqlite3_snapshot,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_snapshot_cmp(p1: *mut sqlite3_snapshot, p2: *mut sqlite3_snapshot) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3_snapshot_recover(
-        db: *mut sqlite3,
-        zDb: *const ::core::ffi::c_char,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3_snapshot_recover(db: *mut sqlite3, zDb: *const ::core::ffi::c_char) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3_serialize(
@@ -3036,16 +2701,11 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3session_enable(
-        pSession: *mut sqlite3_session,
-        bEnable: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3session_enable(pSession: *mut sqlite3_session, bEnable: ::core::ffi::c_int) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3session_indirect(
-        pSession: *mut sqlite3_session,
-        bIndirect: ::core::ffi::c_int,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3session_indirect(pSession: *mut sqlite3_session, bIndirect: ::core::ffi::c_int)
+        -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3session_attach(
@@ -3267,10 +2927,7 @@ unsafe extern "C" {
         nChangeset: ::core::ffi::c_int,
         pChangeset: *mut ::core::ffi::c_void,
         xFilter: ::core::option::Option<
-            unsafe extern "C" fn(
-                pCtx: *mut ::core::ffi::c_void,
-                p: *mut sqlite3_changeset_iter,
-            ) -> ::core::ffi::c_int,
+            unsafe extern "C" fn(pCtx: *mut ::core::ffi::c_void, p: *mut sqlite3_changeset_iter) -> ::core::ffi::c_int,
         >,
         xConflict: ::core::option::Option<
             unsafe extern "C" fn(
@@ -3381,10 +3038,7 @@ unsafe extern "C" {
         >,
         pIn: *mut ::core::ffi::c_void,
         xFilter: ::core::option::Option<
-            unsafe extern "C" fn(
-                pCtx: *mut ::core::ffi::c_void,
-                p: *mut sqlite3_changeset_iter,
-            ) -> ::core::ffi::c_int,
+            unsafe extern "C" fn(pCtx: *mut ::core::ffi::c_void, p: *mut sqlite3_changeset_iter) -> ::core::ffi::c_int,
         >,
         xConflict: ::core::option::Option<
             unsafe extern "C" fn(
@@ -3548,10 +3202,7 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
-    pub fn sqlite3session_config(
-        op: ::core::ffi::c_int,
-        pArg: *mut ::core::ffi::c_void,
-    ) -> ::core::ffi::c_int;
+    pub fn sqlite3session_config(op: ::core::ffi::c_int, pArg: *mut ::core::ffi::c_void) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
     pub fn sqlite3changegroup_config(
@@ -3641,16 +3292,10 @@ pub struct Fts5PhraseIter {
 #[derive(Debug, Copy, Clone)]
 pub struct Fts5ExtensionApi {
     pub iVersion: ::core::ffi::c_int,
-    pub xUserData: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut Fts5Context) -> *mut ::core::ffi::c_void,
-    >,
-    pub xColumnCount:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *mut Fts5Context) -> ::core::ffi::c_int>,
+    pub xUserData: ::core::option::Option<unsafe extern "C" fn(arg1: *mut Fts5Context) -> *mut ::core::ffi::c_void>,
+    pub xColumnCount: ::core::option::Option<unsafe extern "C" fn(arg1: *mut Fts5Context) -> ::core::ffi::c_int>,
     pub xRowCount: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut Fts5Context,
-            pnRow: *mut sqlite3_int64,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut Fts5Context, pnRow: *mut sqlite3_int64) -> ::core::ffi::c_int,
     >,
     pub xColumnTotalSize: ::core::option::Option<
         unsafe extern "C" fn(
@@ -3677,19 +3322,12 @@ pub struct Fts5ExtensionApi {
             >,
         ) -> ::core::ffi::c_int,
     >,
-    pub xPhraseCount:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *mut Fts5Context) -> ::core::ffi::c_int>,
+    pub xPhraseCount: ::core::option::Option<unsafe extern "C" fn(arg1: *mut Fts5Context) -> ::core::ffi::c_int>,
     pub xPhraseSize: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut Fts5Context,
-            iPhrase: ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut Fts5Context, iPhrase: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub xInstCount: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut Fts5Context,
-            pnInst: *mut ::core::ffi::c_int,
-        ) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(arg1: *mut Fts5Context, pnInst: *mut ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub xInst: ::core::option::Option<
         unsafe extern "C" fn(
@@ -3700,8 +3338,7 @@ pub struct Fts5ExtensionApi {
             piOff: *mut ::core::ffi::c_int,
         ) -> ::core::ffi::c_int,
     >,
-    pub xRowid:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *mut Fts5Context) -> sqlite3_int64>,
+    pub xRowid: ::core::option::Option<unsafe extern "C" fn(arg1: *mut Fts5Context) -> sqlite3_int64>,
     pub xColumnText: ::core::option::Option<
         unsafe extern "C" fn(
             arg1: *mut Fts5Context,
@@ -3739,10 +3376,7 @@ pub struct Fts5ExtensionApi {
         ) -> ::core::ffi::c_int,
     >,
     pub xGetAuxdata: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut Fts5Context,
-            bClear: ::core::ffi::c_int,
-        ) -> *mut ::core::ffi::c_void,
+        unsafe extern "C" fn(arg1: *mut Fts5Context, bClear: ::core::ffi::c_int) -> *mut ::core::ffi::c_void,
     >,
     pub xPhraseFirst: ::core::option::Option<
         unsafe extern "C" fn(
@@ -3770,11 +3404,7 @@ pub struct Fts5ExtensionApi {
         ) -> ::core::ffi::c_int,
     >,
     pub xPhraseNextColumn: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut Fts5Context,
-            arg2: *mut Fts5PhraseIter,
-            piCol: *mut ::core::ffi::c_int,
-        ),
+        unsafe extern "C" fn(arg1: *mut Fts5Context, arg2: *mut Fts5PhraseIter, piCol: *mut ::core::ffi::c_int),
     >,
     pub xQueryToken: ::core::option::Option<
         unsafe extern "C" fn(

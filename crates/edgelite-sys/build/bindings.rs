@@ -44,9 +44,12 @@ const AUTO_EXTENSION_FNS: &str = r#"unsafe extern "C" {
 }"#;
 
 /// Runs bindgen over `wrapper.h` (which includes upstream's `sqlite3.h` from `include_dir`) and
-/// returns the generated Rust source.
+/// returns the generated Rust source, formatted with the workspace's `rustfmt.toml` (named
+/// explicitly: rustfmt would otherwise pick a configuration by the working directory).
 pub fn generate(wrapper: &Path, include_dir: &Path) -> String {
+    let rustfmt_toml = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rustfmt.toml");
     let bindings = bindgen::builder()
+        .rustfmt_configuration_file(Some(rustfmt_toml))
         .header(wrapper.to_string_lossy())
         .clang_arg(format!("-I{}", include_dir.display()))
         // The optional APIs our core is compiled with (sqlite3-src/compile-options.txt).

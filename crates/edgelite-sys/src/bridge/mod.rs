@@ -1,13 +1,17 @@
 //! The Rust side of `sqlite3-src/ext/edgelite.h`: what the C core calls into.
 //!
 //! `edgelite_register` runs for every connection (it is an auto-extension installed by
-//! `edgelite_extra_init` during `sqlite3_initialize`) and registers edgelite's SQL functions.
+//! `edgelite_extra_init` during `sqlite3_initialize`) and registers edgelite's SQL functions:
+//! libSQL's vector functions (`vector_functions`) and `edgelite_version()`.
 //! Every `extern "C"` entry catches unwinding: a panic must never cross into C.
 
 use core::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::bindings::*;
+
+mod values;
+mod vector_functions;
 
 /// edgelite's version, as `SELECT edgelite_version()` reports it.
 const EDGELITE_VERSION: &core::ffi::CStr = c"0.1.0";
@@ -47,21 +51,45 @@ pub unsafe extern "C" fn edgelite_register(
 /// # Safety
 /// `db` must be a valid open connection.
 unsafe fn register_functions(db: *mut sqlite3) -> c_int {
+    const FLAGS: c_int = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     // SAFETY: `db` is valid (caller); the name is a static C string and the callback has the
     // signature SQLite calls scalar functions with.
-    unsafe {
+    let rc = unsafe {
         sqlite3_create_function_v2(
             db,
             c"edgelite_version".as_ptr(),
             0,
-            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+            FLAGS,
             core::ptr::null_mut(),
             Some(edgelite_version),
             None,
             None,
             None,
         )
+    };
+    if rc != SQLITE_OK {
+        return rc;
     }
+    for f in vector_functions::FUNCTIONS {
+        // SAFETY: as above; the user-data pointer is a small integer SQLite only hands back.
+        let rc = unsafe {
+            sqlite3_create_function_v2(
+                db,
+                f.name.as_ptr(),
+                f.n_args,
+                FLAGS,
+                f.user_data as *mut core::ffi::c_void,
+                Some(f.x_func),
+                None,
+                None,
+                None,
+            )
+        };
+        if rc != SQLITE_OK {
+            return rc;
+        }
+    }
+    SQLITE_OK
 }
 
 unsafe extern "C" fn edgelite_version(ctx: *mut sqlite3_context, _argc: c_int, _argv: *mut *mut sqlite3_value) {

@@ -1,0 +1,145 @@
+//! libSQL's vector SQL functions (and Turso's additions), registered on every connection.
+//!
+//! The semantics, the order of checks and the error texts live in `edgelite_vector::sql`; this
+//! module only moves SQLite values in and results out.
+
+use core::ffi::{CStr, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use edgelite_vector::VectorType;
+use edgelite_vector::distance::Metric;
+use edgelite_vector::sql::{self, Arg};
+
+use super::values::{Context, arg, int_arg};
+use crate::bindings::*;
+
+/// A scalar SQL function: name, fixed arity, the value handed back as user data, and the body.
+pub(crate) struct ScalarFunction {
+    pub name: &'static CStr,
+    pub n_args: c_int,
+    pub user_data: usize,
+    pub x_func: unsafe extern "C" fn(*mut sqlite3_context, c_int, *mut *mut sqlite3_value),
+}
+
+const fn convert(name: &'static CStr, ty: VectorType) -> ScalarFunction {
+    ScalarFunction { name, n_args: 1, user_data: ty.id() as usize, x_func: vector_convert }
+}
+
+const fn distance(name: &'static CStr, metric: Metric) -> ScalarFunction {
+    let user_data = match metric {
+        Metric::Cosine => 0,
+        Metric::L2 => 1,
+        Metric::Dot => 2,
+    };
+    ScalarFunction { name, n_args: 2, user_data, x_func: vector_distance }
+}
+
+/// Every vector function edgelite registers.
+pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
+    convert(c"vector", VectorType::F32),
+    convert(c"vector32", VectorType::F32),
+    convert(c"vector64", VectorType::F64),
+    convert(c"vector16", VectorType::F16),
+    convert(c"vectorb16", VectorType::Bf16),
+    convert(c"vector8", VectorType::F8),
+    convert(c"vector1bit", VectorType::Bit1),
+    ScalarFunction { name: c"vector_extract", n_args: 1, user_data: 0, x_func: vector_extract },
+    distance(c"vector_distance_cos", Metric::Cosine),
+    distance(c"vector_distance_l2", Metric::L2),
+    distance(c"vector_distance_dot", Metric::Dot),
+    ScalarFunction { name: c"vector_concat", n_args: 2, user_data: 0, x_func: vector_concat },
+    ScalarFunction { name: c"vector_slice", n_args: 3, user_data: 0, x_func: vector_slice },
+];
+
+/// What a function body returns.
+enum Output {
+    Blob(Vec<u8>),
+    Text(String),
+    Real(Option<f64>),
+}
+
+/// Runs `body` over the call's arguments and sets the result; a panic becomes an SQL error
+/// instead of unwinding into SQLite.
+///
+/// # Safety
+/// The arguments are those SQLite passed to an `xFunc` callback.
+unsafe fn call(
+    ctx: *mut sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+    body: impl FnOnce(usize, &[*mut sqlite3_value]) -> Result<Output, String>,
+) {
+    let args: &[*mut sqlite3_value] = match usize::try_from(argc) {
+        // SAFETY: SQLite passes `argc` valid argument pointers in `argv`.
+        Ok(n) if n > 0 && !argv.is_null() => unsafe { core::slice::from_raw_parts(argv, n) },
+        _ => &[],
+    };
+    // SAFETY: `ctx` is the running callback's context, used only during this call.
+    let ctx = unsafe { Context::new(ctx) };
+    match catch_unwind(AssertUnwindSafe(|| body(ctx.user_data(), args))) {
+        Ok(Ok(Output::Blob(b))) => ctx.blob(&b),
+        Ok(Ok(Output::Text(t))) => ctx.text(&t),
+        Ok(Ok(Output::Real(r))) => ctx.double(r),
+        Ok(Err(message)) => ctx.error(&message),
+        Err(_) => ctx.error("edgelite: internal error in a vector function"),
+    }
+}
+
+/// Reads argument `i` as a vector argument.
+fn vector_arg<'a>(args: &[*mut sqlite3_value], i: usize) -> Arg<'a> {
+    // SAFETY: `args` are the live arguments of the running call (see `call`), and the borrow
+    // is used only within it.
+    args.get(i).map_or(Arg::Null, |&v| unsafe { arg(v) })
+}
+
+unsafe extern "C" fn vector_convert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |data: usize, args: &[*mut sqlite3_value]| {
+        let target = VectorType::from_id(data as u8).ok_or("edgelite: bad vector type")?;
+        sql::vector_fn(target, vector_arg(args, 0)).map(Output::Blob).map_err(|e| e.to_string())
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
+}
+
+unsafe extern "C" fn vector_extract(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |_: usize, args: &[*mut sqlite3_value]| {
+        sql::vector_extract(vector_arg(args, 0)).map(Output::Text).map_err(|e| e.to_string())
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
+}
+
+unsafe extern "C" fn vector_distance(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |data: usize, args: &[*mut sqlite3_value]| {
+        let metric = [Metric::Cosine, Metric::L2, Metric::Dot][data.min(2)];
+        sql::vector_distance(metric, vector_arg(args, 0), vector_arg(args, 1))
+            .map(Output::Real)
+            .map_err(|e| e.to_string())
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
+}
+
+unsafe extern "C" fn vector_concat(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |_: usize, args: &[*mut sqlite3_value]| {
+        sql::vector_concat(vector_arg(args, 0), vector_arg(args, 1)).map(Output::Blob).map_err(|e| e.to_string())
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
+}
+
+unsafe extern "C" fn vector_slice(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |_: usize, args: &[*mut sqlite3_value]| {
+        let index = |i: usize| -> Result<i64, String> {
+            // SAFETY: a live argument of the running call.
+            match args.get(i).map(|&v| unsafe { int_arg(v) }) {
+                Some((true, n)) => Ok(n),
+                _ => Err("vector_slice: start and end must be integers".to_owned()),
+            }
+        };
+        let (start, end) = (index(1)?, index(2)?);
+        sql::vector_slice(vector_arg(args, 0), start, end).map(Output::Blob).map_err(|e| e.to_string())
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
+}
