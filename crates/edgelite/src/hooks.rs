@@ -1,0 +1,150 @@
+//! Commit, rollback and update hooks.
+//!
+//! A hook is a closure the connection calls on an event. Only one hook of each kind is set at
+//! a time; setting another (or `None`) replaces it. Panics inside a hook never reach SQLite:
+//! a panicking commit hook turns the commit into a rollback; a panic in a rollback or update
+//! hook is swallowed (SQLite has no way to receive an error from them).
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use edgelite::hooks::Action;
+//! use edgelite::Connection;
+//!
+//! let conn = Connection::open_in_memory()?;
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let log = Arc::clone(&seen);
+//! conn.update_hook(Some(move |action: Action, _db: &str, table: &str, rowid: i64| {
+//!     log.lock().unwrap().push((action, table.to_owned(), rowid));
+//! }));
+//! conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1); DELETE FROM t WHERE x = 1")?;
+//! assert_eq!(*seen.lock().unwrap(), [(Action::Insert, "t".to_owned(), 1), (Action::Delete, "t".to_owned(), 1)]);
+//! # Ok::<(), edgelite::Error>(())
+//! ```
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::Connection;
+use crate::ffi;
+
+pub(crate) type CommitHook = Box<dyn FnMut() -> bool + Send>;
+pub(crate) type RollbackHook = Box<dyn FnMut() + Send>;
+pub(crate) type UpdateHook = Box<dyn FnMut(Action, &str, &str, i64) + Send>;
+pub(crate) type UpdateThunk = unsafe extern "C" fn(*mut c_void, c_int, *const c_char, *const c_char, i64);
+
+/// The kind of change an update hook reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// A row was inserted.
+    Insert,
+    /// A row was updated.
+    Update,
+    /// A row was deleted.
+    Delete,
+    /// A code this crate does not know.
+    Unknown(i32),
+}
+
+impl From<c_int> for Action {
+    fn from(code: c_int) -> Action {
+        match code {
+            ffi::SQLITE_INSERT => Action::Insert,
+            ffi::SQLITE_UPDATE => Action::Update,
+            ffi::SQLITE_DELETE => Action::Delete,
+            other => Action::Unknown(other),
+        }
+    }
+}
+
+impl Connection {
+    /// Sets (or with `None` removes) the hook called when a transaction is about to commit.
+    /// If it returns `true`, the commit becomes a rollback (the statement fails with
+    /// `SQLITE_CONSTRAINT_COMMITHOOK`).
+    ///
+    /// The hook must not use this connection (it cannot: it is `'static`).
+    pub fn commit_hook<F>(&self, hook: Option<F>)
+    where
+        F: FnMut() -> bool + Send + 'static,
+    {
+        self.inner().set_commit_hook(hook.map(|f| Box::new(f) as CommitHook));
+    }
+
+    /// Sets (or with `None` removes) the hook called when a transaction rolls back (explicitly
+    /// or after an error; not when the connection closes).
+    pub fn rollback_hook<F>(&self, hook: Option<F>)
+    where
+        F: FnMut() + Send + 'static,
+    {
+        self.inner().set_rollback_hook(hook.map(|f| Box::new(f) as RollbackHook));
+    }
+
+    /// Sets (or with `None` removes) the hook called for each row inserted, updated or deleted
+    /// in a rowid table, with the action, database name, table name and rowid.
+    pub fn update_hook<F>(&self, hook: Option<F>)
+    where
+        F: FnMut(Action, &str, &str, i64) + Send + 'static,
+    {
+        self.inner().set_update_hook(hook.map(|f| Box::new(f) as UpdateHook));
+    }
+}
+
+/// The registered commit hook; nonzero asks SQLite to roll back.
+pub(crate) unsafe extern "C" fn commit_thunk(data: *mut c_void) -> c_int {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: data is the RefCell<CommitHook> that InnerConnection registered and keeps
+        // alive while registered (and while running, see `retire`).
+        let cell = unsafe { &*data.cast::<RefCell<CommitHook>>() };
+        // A hook re-entered from inside itself is not run again (that would alias it).
+        cell.try_borrow_mut().is_ok_and(|mut hook| hook())
+    }));
+    // A panic vetoes the commit: the transaction's outcome is unknown to the hook's author.
+    c_int::from(outcome.unwrap_or(true))
+}
+
+/// The registered rollback hook.
+pub(crate) unsafe extern "C" fn rollback_thunk(data: *mut c_void) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as for commit_thunk, with a RefCell<RollbackHook>.
+        let cell = unsafe { &*data.cast::<RefCell<RollbackHook>>() };
+        if let Ok(mut hook) = cell.try_borrow_mut() {
+            hook();
+        }
+    }));
+}
+
+/// The registered update hook.
+pub(crate) unsafe extern "C" fn update_thunk(
+    data: *mut c_void,
+    op: c_int,
+    db_name: *const c_char,
+    table: *const c_char,
+    rowid: i64,
+) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: SQLite passes NUL-terminated names valid for the call.
+        let db_name = unsafe { c_str(db_name) };
+        // SAFETY: as above.
+        let table = unsafe { c_str(table) };
+        // SAFETY: as for commit_thunk, with a RefCell<UpdateHook>.
+        let cell = unsafe { &*data.cast::<RefCell<UpdateHook>>() };
+        if let Ok(mut hook) = cell.try_borrow_mut() {
+            hook(Action::from(op), &db_name, &table, rowid);
+        }
+    }));
+}
+
+/// A name from SQLite as text ("" for null; invalid UTF-8 replaced).
+///
+/// # Safety
+///
+/// `p` is null or NUL-terminated and valid for `'a`.
+unsafe fn c_str<'a>(p: *const c_char) -> Cow<'a, str> {
+    if p.is_null() {
+        return Cow::Borrowed("");
+    }
+    // SAFETY: the caller's contract.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy()
+}
