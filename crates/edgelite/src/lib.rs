@@ -38,6 +38,11 @@
 //! [`Error`]. Beyond those: user-defined [`functions`], [`hooks`], [`backup`] and incremental
 //! [`blob`] I/O.
 //!
+//! Vectors are first-class values ([`vector`]): `&[f32]` and `Vec<f32>` bind as libSQL's
+//! `F32_BLOB` vectors, columns read back into `Vec<f32>`, `[f32; N]` or a borrowed
+//! [`vector::F32VectorRef`], and every element type of libSQL has its types, so that
+//! `ORDER BY vector_distance_cos(emb, ?1) LIMIT k` is a two-line query.
+//!
 //! The raw C API is re-exported as [`ffi`] (the `edgelite-sys` crate).
 #![warn(missing_docs)]
 
