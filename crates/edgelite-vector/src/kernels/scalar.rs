@@ -8,19 +8,21 @@ use half::{bf16, f16};
 use super::{CosParts, F8Sums};
 use crate::vector::F8Params;
 
+// `as_chunks` gives slices of arrays, whose zipped iterators the optimiser turns into one
+// tight loop; `chunks_exact` zips did not inline and ran 4x slower than libSQL's C loop.
 #[inline]
 fn f32s(b: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    b.as_chunks::<4>().0.iter().map(|c| f32::from_le_bytes(*c))
 }
 
 #[inline]
 fn f16s(b: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    b.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+    b.as_chunks::<2>().0.iter().map(|c| f16::from_le_bytes(*c).to_f32())
 }
 
 #[inline]
 fn bf16s(b: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    b.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+    b.as_chunks::<2>().0.iter().map(|c| bf16::from_le_bytes(*c).to_f32())
 }
 
 #[inline]
