@@ -3,8 +3,7 @@
 **
 ** Everything the core knows about edgelite is declared here. The Rust side (crate edgelite-sys,
 ** module bridge) defines the functions marked "Rust"; this directory's C defines the rest.
-** Nothing in this header is an algorithm: the index method table (create / insert / delete /
-** drop / search / integrity) joins it when the core patches for the vector index land.
+** Nothing in this header is an algorithm.
 */
 #ifndef EDGELITE_H
 #define EDGELITE_H
@@ -28,6 +27,50 @@ int edgelite_register(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *
 ** (again after every sqlite3_shutdown()). It installs edgelite_register as an auto-extension.
 */
 int edgelite_extra_init(const char *zUnused);
+
+/*
+** The vector index method table (core patch 0001, PATCHES.md). The core calls these for an
+** index whose key is libsql_vector_idx(col, 'k=v', ...); its B-tree stays empty and the
+** Rust side keeps the index in shadow tables of the same database, through the same
+** connection, inside the statement's transaction.
+**
+** xValidate runs while CREATE INDEX is prepared: zColType is the column's declared type and
+** azOpt the 'k=v' strings. It returns SQLITE_OK, or an error code and *pzErr, a message from
+** sqlite3_malloc() that becomes the statement's error.
+**
+** The others run while a statement runs, each called like an SQL function from the
+** statement's VDBE program: argv[0] is the schema name ("main", "temp", an attached name),
+** argv[1] the index name, then the operation's own arguments. They report failure with
+** sqlite3_result_error*(), which fails the statement (and SQLite rolls it back).
+**   xCreate(table, column, column type, option...)  make the shadow table and metadata row;
+**            result 1 if the index must now be filled from the table, 0 if its rows are
+**            already there (a dump being loaded)
+**   xInsert(vector, rowid)   add a row (vector is the column value: BLOB, TEXT or NULL)
+**   xDelete(rowid)           remove a row, if it has a node
+**   xDrop()                  the index is being dropped (the core itself drops the shadow
+**                            table and metadata row in the same statement, see PATCHES.md)
+**   xClear()                 remove every row (DELETE without WHERE, REINDEX)
+*/
+#define EDGELITE_VECTOR_METHODS_VERSION 1
+#define EDGELITE_VECTOR_OP_CREATE 1
+#define EDGELITE_VECTOR_OP_INSERT 2
+#define EDGELITE_VECTOR_OP_DELETE 3
+#define EDGELITE_VECTOR_OP_DROP   4
+#define EDGELITE_VECTOR_OP_CLEAR  5
+
+typedef struct edgelite_vector_methods edgelite_vector_methods;
+struct edgelite_vector_methods {
+  int iVersion;   /* EDGELITE_VECTOR_METHODS_VERSION */
+  int (*xValidate)(const char *zColType, int nOpt, const char *const *azOpt, char **pzErr);
+  void (*xCreate)(sqlite3_context*, int argc, sqlite3_value **argv);
+  void (*xInsert)(sqlite3_context*, int argc, sqlite3_value **argv);
+  void (*xDelete)(sqlite3_context*, int argc, sqlite3_value **argv);
+  void (*xDrop)(sqlite3_context*, int argc, sqlite3_value **argv);
+  void (*xClear)(sqlite3_context*, int argc, sqlite3_value **argv);
+};
+
+/* Rust. The method table; never null once edgelite-sys is linked. */
+const edgelite_vector_methods *edgelite_vector_index_methods(void);
 
 #ifdef __cplusplus
 }

@@ -10,8 +10,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::bindings::*;
 
+mod sql;
 mod values;
 mod vector_functions;
+mod vector_index;
+mod vector_top_k;
 
 /// edgelite's version, as `SELECT edgelite_version()` reports it.
 const EDGELITE_VERSION: &core::ffi::CStr = c"0.1.0";
@@ -67,6 +70,11 @@ unsafe fn register_functions(db: *mut sqlite3) -> c_int {
             None,
         )
     };
+    if rc != SQLITE_OK {
+        return rc;
+    }
+    // SAFETY: `db` is valid (caller).
+    let rc = unsafe { vector_top_k::register(db) };
     if rc != SQLITE_OK {
         return rc;
     }

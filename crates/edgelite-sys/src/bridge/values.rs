@@ -38,6 +38,18 @@ pub(crate) unsafe fn arg<'a>(value: *mut sqlite3_value) -> Arg<'a> {
     }
 }
 
+/// The value of an INTEGER argument; `None` for any other type.
+///
+/// # Safety
+/// As [`arg`].
+pub(crate) unsafe fn int_value(value: *mut sqlite3_value) -> Option<i64> {
+    // SAFETY: `value` is a live protected argument (caller).
+    match unsafe { int_arg(value) } {
+        (true, v) => Some(v),
+        _ => None,
+    }
+}
+
 /// Reads an INTEGER argument (SQLite's conversion rules apply to other types).
 ///
 /// # Safety
@@ -104,6 +116,12 @@ impl Context {
                 SQLITE_UTF8 as u8,
             )
         };
+    }
+
+    /// An INTEGER result.
+    pub(crate) fn int(&self, value: i64) {
+        // SAFETY: a live context (type invariant).
+        unsafe { sqlite3_result_int64(self.0, value) };
     }
 
     /// A REAL result, or NULL for `None`.

@@ -49,6 +49,7 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
     distance(c"vector_distance_dot", Metric::Dot),
     ScalarFunction { name: c"vector_concat", n_args: 2, user_data: 0, x_func: vector_concat },
     ScalarFunction { name: c"vector_slice", n_args: 3, user_data: 0, x_func: vector_slice },
+    ScalarFunction { name: c"libsql_vector_idx", n_args: -1, user_data: 0, x_func: libsql_vector_idx },
 ];
 
 /// What a function body returns.
@@ -142,4 +143,20 @@ unsafe extern "C" fn vector_slice(ctx: *mut sqlite3_context, argc: c_int, argv: 
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { call(ctx, argc, argv, body) }
+}
+
+/// `libsql_vector_idx(col, 'k=v', ...)`: the marker that makes an index a vector index. As a
+/// value it is its first argument (the index key SQLite computes for each row is the vector
+/// itself); libSQL reads garbage when it has none, edgelite reports an error.
+unsafe extern "C" fn libsql_vector_idx(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    if argc < 1 {
+        // SAFETY: `ctx` is the running callback's context, used only during this call.
+        let ctx = unsafe { Context::new(ctx) };
+        ctx.error("vector index: libsql_vector_idx requires the vector column as its first argument");
+        return;
+    }
+    // SAFETY: SQLite passes `argc` >= 1 valid argument pointers.
+    let first = unsafe { *argv };
+    // SAFETY: `ctx` is live and `first` is a protected argument of this call.
+    unsafe { sqlite3_result_value(ctx, first) };
 }

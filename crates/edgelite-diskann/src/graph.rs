@@ -1,0 +1,873 @@
+//! The Vamana / DiskANN graph over a [`Storage`]: search, insert, a delete that repairs, and an
+//! integrity check.
+//!
+//! Where edgelite departs from libSQL (spec 3.6, 4.2), on purpose:
+//! - **Entry point**: the lowest rowid ([`Storage::first_id`]), not a random row found by an
+//!   O(n) count-and-skip: results are reproducible and the lookup is O(log n).
+//! - **k is not capped by L**: the candidate list is widened to `max(L, k)`; `L` can be set per
+//!   query ([`DiskAnn::search_with`]).
+//! - **Pruning** is Vamana's robust prune over the candidate set (alpha from the index), and a
+//!   node with free capacity simply gains the back edge, as in the paper. The occlusion test is
+//!   strict (`alpha·d(a, c) < d(p, c)`), so exact duplicates of `p` are never occluded.
+//! - **Exact duplicates** (equal neighbour copies) are linked in a ring by rowid: each node keeps
+//!   one edge to the next duplicate, so any number of duplicates stay reachable, where libSQL
+//!   loses all but one (issues #2104, #2197).
+//! - **Delete repairs**: the deleted node's in-neighbours are found by a search for its vector
+//!   (all nodes when the index has at most `delete_l` nodes, else those near it, which is where
+//!   α-pruned in-edges come from), their edge to it is removed and they are reconnected to its
+//!   out-neighbours with robust prune (FreshDiskANN). libSQL removes no back edge at all.
+//!   Edges to nodes that are found missing (left by libSQL, or by a search that missed a far
+//!   in-neighbour) are skipped by searches and dropped whenever their block is rewritten.
+//! - A new node, or an out-neighbour of a deleted node, that no one links to after pruning is
+//!   linked from its nearest neighbour, so it stays reachable.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use edgelite_vector::kernels::{KernelSet, active, fast_distance};
+use edgelite_vector::{Vector, VectorRef};
+
+use crate::block::{BlockError, Layout};
+use crate::options::IndexConfig;
+use crate::storage::Storage;
+
+/// The operation an error happened in (it names libSQL's message prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// [`DiskAnn::insert`].
+    Insert,
+    /// [`DiskAnn::delete`].
+    Delete,
+    /// [`DiskAnn::search`].
+    Search,
+    /// [`DiskAnn::check`].
+    Check,
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Op::Insert => "insert",
+            Op::Delete => "delete",
+            Op::Search => "search",
+            Op::Check => "check",
+        })
+    }
+}
+
+/// A failed index operation. Storage failures come back unchanged; the others carry libSQL's
+/// message where libSQL has one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError<E> {
+    /// The storage failed.
+    #[error("{0}")]
+    Storage(#[source] E),
+    /// A node block does not decode (corruption).
+    #[error("vector index({op}): corrupt node block {id}: {source}")]
+    Corrupt {
+        /// Operation.
+        op: Op,
+        /// Rowid the block was read for.
+        id: i64,
+        /// What is wrong.
+        #[source]
+        source: BlockError,
+    },
+    /// A node block whose stored rowid is not the one it was read for (corruption).
+    #[error("vector index({op}): node block {id} holds node {found}")]
+    WrongNode {
+        /// Operation.
+        op: Op,
+        /// Rowid the block was read for.
+        id: i64,
+        /// Rowid stored in it.
+        found: i64,
+    },
+    /// A vector of another dimension than the index's.
+    #[error("vector index({op}): dimensions are different: {got} != {want}")]
+    Dimensions {
+        /// Operation.
+        op: Op,
+        /// Given.
+        got: u32,
+        /// Index.
+        want: u32,
+    },
+    /// A vector of another type than the column's (numeric type ids).
+    #[error("vector index({op}): vector type differs from column type: {got} != {want}")]
+    VectorType {
+        /// Operation.
+        op: Op,
+        /// Given type id.
+        got: u8,
+        /// Column type id.
+        want: u8,
+    },
+    /// A distance could not be computed (e.g. L2 on 1-bit vectors of a libSQL-made index).
+    #[error("vector index({op}): {source}")]
+    Vector {
+        /// Operation.
+        op: Op,
+        /// The vector error.
+        #[source]
+        source: edgelite_vector::Error,
+    },
+}
+
+/// One search result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbor {
+    /// Rowid.
+    pub id: i64,
+    /// Distance to the query in the index metric, computed by the SIMD kernels from the node's
+    /// exact vector (may differ from `vector_distance_*` in the last bits; NaN where that is NULL).
+    pub distance: f32,
+}
+
+/// What [`DiskAnn::check`] found. Corrupt blocks are errors, not findings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntegrityReport {
+    /// Nodes.
+    pub nodes: usize,
+    /// Edges.
+    pub edges: usize,
+    /// Largest edge count of a node.
+    pub max_degree: usize,
+    /// Edges `(from, to)` to missing nodes.
+    pub dangling: Vec<(i64, i64)>,
+    /// Nodes with an edge to themselves.
+    pub self_edges: Vec<i64>,
+    /// Edges `(from, to)` stored more than once.
+    pub duplicate_edges: Vec<(i64, i64)>,
+    /// Nodes no search can reach from the entry point.
+    pub unreachable: Vec<i64>,
+}
+
+impl IntegrityReport {
+    /// True if nothing was found.
+    pub fn is_ok(&self) -> bool {
+        self.dangling.is_empty()
+            && self.self_edges.is_empty()
+            && self.duplicate_edges.is_empty()
+            && self.unreachable.is_empty()
+    }
+}
+
+/// Rowids are already well spread; a multiply-shift hash is enough and much cheaper than SipHash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, i: i64) {
+        let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+type IdSet = HashSet<i64, BuildHasherDefault<IdHasher>>;
+type IdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher>>;
+
+/// Sort key of a distance: NaN (cosine of a zero vector) last, -0 as 0, so the order is total.
+fn key(d: f32) -> f32 {
+    if d.is_nan() { f32::INFINITY } else { d + 0.0 }
+}
+
+/// Order by distance, ties by ascending rowid.
+fn by_key(a: (f32, i64), b: (f32, i64)) -> Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
+struct Candidate {
+    dist: f32,
+    id: i64,
+    visited: bool,
+}
+
+struct Visit {
+    id: i64,
+    /// Exact distance (node vector) to the query, raw (may be NaN).
+    exact: f32,
+    /// The block, when the caller asked to keep them.
+    block: Vec<u8>,
+}
+
+struct Beam {
+    visits: Vec<Visit>,
+    /// No candidate was ever dropped for lack of room: every reachable node was visited.
+    complete: bool,
+    /// Ids met as edges whose node does not exist.
+    missing: IdSet,
+}
+
+/// A prospective edge: neighbour rowid, its copy in the edge type, distance from the node.
+#[derive(Clone)]
+struct Link {
+    id: i64,
+    part: Vec<u8>,
+    dist: f32,
+}
+
+/// A DiskANN index: its configuration and the algorithms. Holds no data: every call takes the
+/// [`Storage`], so the bridge can lend it a storage over the statement's connection.
+#[derive(Debug, Clone)]
+pub struct DiskAnn {
+    config: IndexConfig,
+    layout: Layout,
+    kernels: &'static KernelSet,
+    alpha: f32,
+    delete_l: usize,
+}
+
+impl DiskAnn {
+    /// Opens an index with `config` (from [`crate::Metadata::config`]).
+    ///
+    /// # Errors
+    /// [`BlockError`] if the block size cannot hold a node and one edge.
+    pub fn new(config: IndexConfig) -> Result<DiskAnn, BlockError> {
+        let layout = Layout::from_config(&config)?;
+        let delete_l = config.search_l.max(config.insert_l);
+        Ok(DiskAnn { alpha: config.alpha as f32, layout, kernels: active(), delete_l, config })
+    }
+
+    /// Uses another kernel set (e.g. [`edgelite_vector::kernels::SCALAR`] to compare).
+    pub fn with_kernels(mut self, kernels: &'static KernelSet) -> DiskAnn {
+        self.kernels = kernels;
+        self
+    }
+
+    /// Sets the candidate list size of the search that finds a deleted node's in-neighbours
+    /// (default `max(search_l, insert_l)`; every node is found while the index is no larger).
+    pub fn set_delete_l(&mut self, l: usize) {
+        self.delete_l = l.max(1);
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IndexConfig {
+        &self.config
+    }
+
+    /// The block layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn check_vector<E>(&self, op: Op, v: VectorRef<'_>) -> Result<(), GraphError<E>> {
+        if v.dims() != self.config.dims {
+            return Err(GraphError::Dimensions { op, got: v.dims(), want: self.config.dims });
+        }
+        if v.vector_type() != self.config.vector_type {
+            return Err(GraphError::VectorType { op, got: v.vector_type().id(), want: self.config.vector_type.id() });
+        }
+        Ok(())
+    }
+
+    /// `v` (column type) as an edge-type data part.
+    fn edge_part(&self, v: VectorRef<'_>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.layout.edge_vector_size());
+        if v.vector_type() == self.layout.edge_type() {
+            v.write_data_part(&mut out);
+        } else {
+            v.convert(self.layout.edge_type()).write_data_part(&mut out);
+        }
+        out
+    }
+
+    fn edge_ref<'a, E>(&self, op: Op, part: &'a [u8]) -> Result<VectorRef<'a>, GraphError<E>> {
+        VectorRef::from_data_part(self.layout.edge_type(), self.config.dims, part)
+            .map_err(|source| GraphError::Vector { op, source })
+    }
+
+    fn dist<E>(&self, op: Op, a: VectorRef<'_>, b: VectorRef<'_>) -> Result<f32, GraphError<E>> {
+        fast_distance(self.kernels, self.config.metric, a, b).map_err(|source| GraphError::Vector { op, source })
+    }
+
+    fn read_node<S: Storage>(
+        &self,
+        storage: &mut S,
+        op: Op,
+        id: i64,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, GraphError<S::Error>> {
+        if !storage.read(id, buf).map_err(GraphError::Storage)? {
+            return Ok(false);
+        }
+        self.parse(op, id, buf).map(|_| true)
+    }
+
+    /// Validates a block read for `id`.
+    fn parse<'b, E>(&self, op: Op, id: i64, block: &'b [u8]) -> Result<crate::block::NodeRef<'b>, GraphError<E>> {
+        let node = self.layout.node(block).map_err(|source| GraphError::Corrupt { op, id, source })?;
+        if node.id() != id {
+            return Err(GraphError::WrongNode { op, id, found: node.id() });
+        }
+        Ok(node)
+    }
+
+    /// Greedy best-first search from the entry point with a candidate list of `l` entries,
+    /// ordered by the edge-type distance to `query_edge`; every visited node also gets its exact
+    /// distance to `query`. Missing nodes are dropped from the list (dangling edges).
+    fn beam<S: Storage>(
+        &self,
+        storage: &mut S,
+        op: Op,
+        query: VectorRef<'_>,
+        query_edge: VectorRef<'_>,
+        l: usize,
+        keep_blocks: bool,
+    ) -> Result<Beam, GraphError<S::Error>> {
+        let mut beam = Beam { visits: Vec::new(), complete: true, missing: IdSet::default() };
+        let Some(entry) = storage.first_id().map_err(GraphError::Storage)? else {
+            return Ok(beam);
+        };
+        let l = l.max(1);
+        // the entry's list distance is unknown until it is read; -inf keeps it first meanwhile
+        let mut list = vec![Candidate { dist: f32::NEG_INFINITY, id: entry, visited: false }];
+        let mut queued = IdSet::default();
+        queued.insert(entry);
+        let mut buf = Vec::new();
+        while let Some(pos) = list.iter().position(|c| !c.visited) {
+            let id = list[pos].id;
+            if !self.read_node(storage, op, id, &mut buf)? {
+                list.remove(pos);
+                queued.remove(&id);
+                beam.missing.insert(id);
+                continue;
+            }
+            let node = self.parse(op, id, &buf)?;
+            list[pos].visited = true;
+            if list[pos].dist == f32::NEG_INFINITY {
+                let part = self.edge_part(node.vector());
+                let d = key(self.dist(op, query_edge, self.edge_ref(op, &part)?)?);
+                let c = list.remove(pos);
+                let at = list.partition_point(|x| by_key((x.dist, x.id), (d, c.id)).is_lt());
+                list.insert(at, Candidate { dist: d, ..c });
+            }
+            let exact = self.dist(op, query, node.vector())?;
+            for i in 0..node.edge_count() {
+                let eid = node.edge_id(i);
+                if queued.contains(&eid) {
+                    continue;
+                }
+                let d = key(self.dist(op, query_edge, node.edge_vector(i))?);
+                if list.len() >= l && list.last().is_some_and(|w| !by_key((d, eid), (w.dist, w.id)).is_lt()) {
+                    beam.complete = false;
+                    continue;
+                }
+                let at = list.partition_point(|x| by_key((x.dist, x.id), (d, eid)).is_lt());
+                list.insert(at, Candidate { dist: d, id: eid, visited: false });
+                queued.insert(eid);
+                if list.len() > l
+                    && let Some(evicted) = list.pop()
+                    && !evicted.visited
+                {
+                    // may be queued again if a later node links to it and it then fits
+                    queued.remove(&evicted.id);
+                    beam.complete = false;
+                }
+            }
+            let block = if keep_blocks { std::mem::take(&mut buf) } else { Vec::new() };
+            beam.visits.push(Visit { id, exact, block });
+        }
+        Ok(beam)
+    }
+
+    /// The `k` nearest neighbours of `query` with the index's `search_l`.
+    ///
+    /// # Errors
+    /// As [`Self::search_with`].
+    pub fn search<S: Storage>(
+        &self,
+        storage: &mut S,
+        query: VectorRef<'_>,
+        k: usize,
+    ) -> Result<Vec<Neighbor>, GraphError<S::Error>> {
+        self.search_with(storage, query, k, self.config.search_l)
+    }
+
+    /// The `k` nearest neighbours of `query`, nearest first (ties by ascending rowid), with a
+    /// candidate list of `max(search_l, k)` entries. `k = 0` or an empty index gives no rows.
+    ///
+    /// # Errors
+    /// [`GraphError::Dimensions`] / [`GraphError::VectorType`] for a query that does not match
+    /// the column (libSQL's texts); storage failures; corrupt blocks.
+    pub fn search_with<S: Storage>(
+        &self,
+        storage: &mut S,
+        query: VectorRef<'_>,
+        k: usize,
+        search_l: usize,
+    ) -> Result<Vec<Neighbor>, GraphError<S::Error>> {
+        let op = Op::Search;
+        self.check_vector(op, query)?;
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let converted: Vector;
+        let query_edge = if query.vector_type() == self.layout.edge_type() {
+            query
+        } else {
+            converted = query.convert(self.layout.edge_type());
+            converted.as_ref()
+        };
+        let beam = self.beam(storage, op, query, query_edge, search_l.max(k), false)?;
+        let mut hits: Vec<Neighbor> = beam.visits.iter().map(|v| Neighbor { id: v.id, distance: v.exact }).collect();
+        hits.sort_by(|a, b| by_key((key(a.distance), a.id), (key(b.distance), b.id)));
+        hits.truncate(k);
+        Ok(hits)
+    }
+
+    /// Robust prune of `cands` for node `p` (edge-type copy `p_part`): sorted by distance, ties
+    /// by rowid; a kept `a` drops every later `c` with `alpha·d(a, c) < d(p, c)`; at most the
+    /// capacity. Exact duplicates of `p` are first reduced to the ring successor (the next
+    /// higher rowid, else the lowest). Returns the kept links with their distances to `p`.
+    ///
+    /// With `refill`, slots left free by occlusion are refilled with occluded candidates
+    /// (hnswlib's "keep pruned connections"), nearest first but those whose target is not
+    /// `spare` (not known to have another in-edge) before the others: used when an existing
+    /// node's full list is re-pruned, so that it loses one edge rather than several, and not the
+    /// only way to reach a node if it can help it.
+    fn prune<E>(
+        &self,
+        op: Op,
+        p_id: i64,
+        p_part: &[u8],
+        cands: Vec<Link>,
+        refill: Option<&dyn Fn(i64) -> bool>,
+    ) -> Result<Vec<Link>, GraphError<E>> {
+        let p = self.edge_ref(op, p_part)?;
+        let mut seen = IdSet::default();
+        let mut c = Vec::with_capacity(cands.len());
+        for mut x in cands {
+            if x.id == p_id || !seen.insert(x.id) {
+                continue;
+            }
+            x.dist = self.dist(op, p, self.edge_ref(op, &x.part)?)?;
+            c.push(x);
+        }
+        let dups = || c.iter().filter(|x| x.part == p_part).map(|x| x.id);
+        if let Some(succ) = dups().filter(|&i| i > p_id).min().or_else(|| dups().min()) {
+            c.retain(|x| x.part != p_part || x.id == succ);
+        }
+        c.sort_by(|a, b| by_key((key(a.dist), a.id), (key(b.dist), b.id)));
+        let cap = self.layout.capacity();
+        let mut alive = vec![true; c.len()];
+        let mut keep = Vec::with_capacity(cap.min(c.len()));
+        for i in 0..c.len() {
+            if !alive[i] {
+                continue;
+            }
+            keep.push(i);
+            if keep.len() == cap {
+                break;
+            }
+            let a = self.edge_ref(op, &c[i].part)?;
+            for j in i + 1..c.len() {
+                if alive[j] && self.alpha * self.dist(op, a, self.edge_ref(op, &c[j].part)?)? < c[j].dist {
+                    alive[j] = false;
+                }
+            }
+        }
+        let mut selected = vec![false; c.len()];
+        for &i in &keep {
+            selected[i] = true;
+        }
+        if let Some(spare) = refill {
+            // occluded candidates whose target may have no other in-edge go back first
+            let mut rest: Vec<usize> = (0..c.len()).filter(|&i| !selected[i]).collect();
+            rest.sort_by_key(|&i| (spare(c[i].id), i));
+            for i in rest.into_iter().take(cap.saturating_sub(keep.len())) {
+                selected[i] = true;
+            }
+        }
+        Ok(c.into_iter().zip(selected).filter_map(|(l, s)| s.then_some(l)).collect())
+    }
+
+    /// The edges of a block as links, without edges to `skip`, to itself or to missing nodes.
+    /// Returns the links and whether anything was left out.
+    fn links_of<E>(
+        &self,
+        op: Op,
+        id: i64,
+        block: &[u8],
+        skip: i64,
+        missing: &IdSet,
+    ) -> Result<(Vec<Link>, bool), GraphError<E>> {
+        let node = self.parse(op, id, block)?;
+        let mut links = Vec::with_capacity(node.edge_count() + 1);
+        for i in 0..node.edge_count() {
+            let e = node.edge_id(i);
+            if e == skip || e == id || missing.contains(&e) {
+                continue;
+            }
+            links.push(Link { id: e, part: node.edge_data(i).to_vec(), dist: node.edge_distance(i).unwrap_or(0.0) });
+        }
+        let dropped = links.len() != node.edge_count();
+        Ok((links, dropped))
+    }
+
+    /// Replaces the edges of `block` by `links`.
+    fn set_links<E>(&self, op: Op, id: i64, block: &mut [u8], links: &[Link]) -> Result<(), GraphError<E>> {
+        let corrupt = |source| GraphError::Corrupt { op, id, source };
+        let mut m = self.layout.node_mut(block).map_err(corrupt)?;
+        m.set_edges(links.iter().map(|l| (l.id, l.dist, l.part.as_slice()))).map_err(corrupt)
+    }
+
+    /// Offers the edge `t → new` to node `t`: appended if `t` has room (and `new` is not its
+    /// duplicate), else `t`'s edges plus `new` are pruned. Edges to missing nodes are dropped on
+    /// the way. Returns (block changed, `new` kept).
+    #[expect(clippy::too_many_arguments, reason = "private helper; the state is the insert's")]
+    fn offer_edge<E>(
+        &self,
+        op: Op,
+        t: i64,
+        block: &mut [u8],
+        new: &Link,
+        missing: &IdSet,
+        deg: &mut IdMap<usize>,
+        guard: bool,
+    ) -> Result<(bool, bool), GraphError<E>> {
+        let node = self.parse(op, t, block)?;
+        let before: Vec<i64> = (0..node.edge_count()).map(|i| node.edge_id(i)).collect();
+        let t_part = self.edge_part(node.vector());
+        let (mut links, dropped) = self.links_of(op, t, block, new.id, missing)?;
+        let is_dup = t_part == new.part;
+        let links = if !is_dup && links.len() < self.layout.capacity() {
+            let d = self.dist(op, self.edge_ref(op, &t_part)?, self.edge_ref(op, &new.part)?)?;
+            links.push(Link { dist: d, ..new.clone() });
+            links
+        } else {
+            let old = links.clone();
+            links.push(new.clone());
+            let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
+            let pruned = self.prune(op, t, &t_part, links, Some(&spare))?;
+            // taking the new node must not cost an old target its only in-edge: the new node can
+            // still be linked from elsewhere, the old one could not. Only when the search saw
+            // the whole graph (`guard`) are the in-degrees exact; in a larger graph most
+            // in-edges come from unvisited nodes and the guard would refuse most back edges
+            let orphans = old.iter().any(|o| !spare(o.id) && !pruned.iter().any(|l| l.id == o.id));
+            if orphans && guard && !is_dup { old } else { pruned }
+        };
+        let kept = links.iter().any(|l| l.id == new.id);
+        let changed = dropped || links.iter().map(|l| l.id).ne(before.iter().copied());
+        if changed {
+            for e in &before {
+                if let Some(d) = deg.get_mut(e) {
+                    *d = d.saturating_sub(1);
+                }
+            }
+            for l in &links {
+                *deg.entry(l.id).or_insert(0) += 1;
+            }
+            self.set_links(op, t, block, &links)?;
+        }
+        Ok((changed, kept))
+    }
+
+    /// Makes sure `t` links to `new`: appended if there is room, else it replaces the farthest
+    /// edge whose target is `spare` (known to have another in-edge), or with `!strict` the
+    /// farthest edge. `None` if strict and nothing could be replaced, else whether the block
+    /// changed.
+    fn force_edge<E>(
+        &self,
+        op: Op,
+        t: i64,
+        block: &mut [u8],
+        new: &Link,
+        spare: &dyn Fn(i64) -> bool,
+        strict: bool,
+    ) -> Result<Option<bool>, GraphError<E>> {
+        let node = self.parse(op, t, block)?;
+        if node.find_edge(new.id).is_some() {
+            return Ok(Some(false));
+        }
+        let t_part = self.edge_part(node.vector());
+        let tv = self.edge_ref(op, &t_part)?;
+        let d_new = self.dist(op, tv, self.edge_ref(op, &new.part)?)?;
+        let count = node.edge_count();
+        let mut victim: Option<(bool, f32, usize)> = None;
+        if count >= self.layout.capacity() {
+            for i in 0..count {
+                let cand = (spare(node.edge_id(i)), key(self.dist(op, tv, node.edge_vector(i))?), i);
+                if victim.is_none_or(|v| (cand.0, cand.1) >= (v.0, v.1)) {
+                    victim = Some(cand);
+                }
+            }
+            if strict && !victim.is_some_and(|v| v.0) {
+                return Ok(None);
+            }
+        }
+        let corrupt = |source| GraphError::Corrupt { op, id: t, source };
+        let mut m = self.layout.node_mut(block).map_err(corrupt)?;
+        match victim {
+            Some((_, _, i)) => m.set_edge_data(i, new.id, d_new, &new.part),
+            None => m.push_edge_data(new.id, d_new, &new.part),
+        }
+        .map_err(corrupt)?;
+        Ok(Some(true))
+    }
+
+    /// In-degrees counted over some blocks (the ones a search visited). Edges between exact
+    /// duplicates are not counted: a duplicate ring gives every member an in-edge from inside
+    /// the ring, which says nothing about reaching the ring.
+    fn in_degrees<'b, E>(
+        &self,
+        op: Op,
+        blocks: impl Iterator<Item = (i64, &'b [u8])>,
+    ) -> Result<IdMap<usize>, GraphError<E>> {
+        let mut deg = IdMap::default();
+        for (id, b) in blocks {
+            let n = self.parse(op, id, b)?;
+            let part = self.edge_part(n.vector());
+            for i in 0..n.edge_count() {
+                if n.edge_data(i) != part.as_slice() {
+                    *deg.entry(n.edge_id(i)).or_insert(0) += 1;
+                }
+            }
+        }
+        Ok(deg)
+    }
+
+    /// Adds node `id` with `vector` (the column type): a search with `insert_l` from the entry
+    /// point, robust prune of the visited nodes for the new node's edges, then the back edges.
+    ///
+    /// # Errors
+    /// [`GraphError::Dimensions`] / [`GraphError::VectorType`] (libSQL's texts); storage
+    /// failures (an existing `id` is the storage's insert error); corrupt blocks.
+    pub fn insert<S: Storage>(
+        &self,
+        storage: &mut S,
+        id: i64,
+        vector: VectorRef<'_>,
+    ) -> Result<(), GraphError<S::Error>> {
+        let op = Op::Insert;
+        self.check_vector(op, vector)?;
+        let new = Link { id, part: self.edge_part(vector), dist: 0.0 };
+        let mut beam = self.beam(storage, op, vector, self.edge_ref(op, &new.part)?, self.config.insert_l, true)?;
+        let mut cands = Vec::with_capacity(beam.visits.len());
+        let mut dups = Vec::new();
+        for v in &beam.visits {
+            if v.id == id {
+                continue;
+            }
+            let part = self.edge_part(self.parse(op, v.id, &v.block)?.vector());
+            if part == new.part {
+                dups.push(v.id);
+            }
+            cands.push(Link { id: v.id, part, dist: 0.0 });
+        }
+        let out = self.prune(op, id, &new.part, cands, Some(&|_| true))?;
+        let mut block = self.layout.new_block(id, vector).map_err(|source| GraphError::Corrupt { op, id, source })?;
+        self.set_links(op, id, &mut block, &out)?;
+        storage.insert(id, &block).map_err(GraphError::Storage)?;
+        if out.is_empty() {
+            return Ok(());
+        }
+        // back edges go to the new node's out-neighbours, and to its exact duplicates, whose
+        // ring may have to pass through it
+        let index: IdMap<usize> = beam.visits.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
+        let mut targets: Vec<i64> = out.iter().map(|l| l.id).collect();
+        targets.extend(dups.iter().filter(|d| !out.iter().any(|l| l.id == **d)));
+        let mut deg = self.in_degrees(op, beam.visits.iter().map(|v| (v.id, v.block.as_slice())))?;
+        for l in &out {
+            *deg.entry(l.id).or_insert(0) += 1;
+        }
+        let mut kept = false;
+        for t in targets {
+            let Some(&i) = index.get(&t) else { continue };
+            let (changed, k) =
+                self.offer_edge(op, t, &mut beam.visits[i].block, &new, &beam.missing, &mut deg, beam.complete)?;
+            if changed {
+                storage.write(t, &beam.visits[i].block).map_err(GraphError::Storage)?;
+            }
+            kept |= k;
+        }
+        if !kept {
+            // nobody kept the new node: link it from a near neighbour, replacing an edge whose
+            // target has another in-edge among the visited nodes if possible
+            let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
+            'rescue: for strict in [true, false] {
+                for l in &out {
+                    let Some(&i) = index.get(&l.id) else { continue };
+                    if let Some(changed) = self.force_edge(op, l.id, &mut beam.visits[i].block, &new, &spare, strict)? {
+                        if changed {
+                            storage.write(l.id, &beam.visits[i].block).map_err(GraphError::Storage)?;
+                        }
+                        break 'rescue;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes node `id` and repairs the graph around it (see the module docs). `Ok(false)` if
+    /// there is no such node (a row whose vector was NULL).
+    ///
+    /// # Errors
+    /// Storage failures; corrupt blocks.
+    pub fn delete<S: Storage>(&self, storage: &mut S, id: i64) -> Result<bool, GraphError<S::Error>> {
+        let op = Op::Delete;
+        let mut buf = Vec::new();
+        if !self.read_node(storage, op, id, &mut buf)? {
+            return Ok(false);
+        }
+        let node = self.parse(op, id, &buf)?;
+        let vector = node.vector().to_vector();
+        let part = self.edge_part(node.vector());
+        let (out, _) = self.links_of(op, id, &buf, id, &IdSet::default())?;
+        let beam = self.beam(storage, op, vector.as_ref(), self.edge_ref(op, &part)?, self.delete_l, true)?;
+        let mut missing = beam.missing;
+        missing.insert(id);
+        // in-neighbours: visited nodes that link to `id`, and out-neighbours that link back
+        let mut referrers: Vec<(i64, Vec<u8>)> = Vec::new();
+        let mut visited = IdSet::default();
+        let mut deg = self.in_degrees(op, beam.visits.iter().map(|v| (v.id, v.block.as_slice())))?;
+        deg.remove(&id);
+        for v in beam.visits {
+            visited.insert(v.id);
+            if v.id != id && self.parse(op, v.id, &v.block)?.find_edge(id).is_some() {
+                referrers.push((v.id, v.block));
+            }
+        }
+        for x in &out {
+            if visited.contains(&x.id) {
+                continue;
+            }
+            let mut b = Vec::new();
+            if !self.read_node(storage, op, x.id, &mut b)? {
+                missing.insert(x.id);
+            } else if self.parse(op, x.id, &b)?.find_edge(id).is_some() {
+                referrers.push((x.id, b));
+            }
+        }
+        storage.delete(id).map_err(GraphError::Storage)?;
+        let cap = self.layout.capacity();
+        let mut linked = IdSet::default();
+        let mut parts = Vec::with_capacity(referrers.len());
+        for (p, block) in &mut referrers {
+            let (mut links, _) = self.links_of(op, *p, block, id, &missing)?;
+            let mut present: IdSet = links.iter().map(|l| l.id).collect();
+            for x in &out {
+                if x.id != *p && !missing.contains(&x.id) && present.insert(x.id) {
+                    links.push(x.clone());
+                }
+            }
+            let p_part = self.edge_part(self.parse(op, *p, block)?.vector());
+            let links = if links.len() <= cap {
+                let pv = self.edge_ref(op, &p_part)?;
+                for l in &mut links {
+                    l.dist = self.dist(op, pv, self.edge_ref(op, &l.part)?)?;
+                }
+                links
+            } else {
+                let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
+                self.prune(op, *p, &p_part, links, Some(&spare))?
+            };
+            for i in 0..self.parse(op, *p, block)?.edge_count() {
+                let e = self.parse(op, *p, block)?.edge_id(i);
+                if let Some(d) = deg.get_mut(&e) {
+                    *d = d.saturating_sub(1);
+                }
+            }
+            for l in &links {
+                *deg.entry(l.id).or_insert(0) += 1;
+            }
+            linked.extend(links.iter().map(|l| l.id));
+            self.set_links(op, *p, block, &links)?;
+            parts.push(p_part);
+        }
+        // an out-neighbour that no repaired node links to may have lost its only in-edge: link
+        // it from the nearest in-neighbour, preferring one with room
+        for x in &out {
+            if missing.contains(&x.id) || linked.contains(&x.id) || referrers.is_empty() {
+                continue;
+            }
+            let xv = self.edge_ref(op, &x.part)?;
+            let mut best: Option<(bool, f32, usize)> = None;
+            for (i, (p, block)) in referrers.iter().enumerate() {
+                if *p == x.id {
+                    continue;
+                }
+                let full = self.parse(op, *p, block)?.edge_count() >= cap;
+                let d = key(self.dist(op, self.edge_ref(op, &parts[i])?, xv)?);
+                if best.is_none_or(|(bf, bd, _)| (full, d) < (bf, bd)) {
+                    best = Some((full, d, i));
+                }
+            }
+            if let Some((_, _, i)) = best {
+                let (p, block) = &mut referrers[i];
+                let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
+                self.force_edge(op, *p, block, x, &spare, false)?;
+                linked.insert(x.id);
+            }
+        }
+        for (p, block) in &referrers {
+            storage.write(*p, block).map_err(GraphError::Storage)?;
+        }
+        Ok(true)
+    }
+
+    /// Reads every node and reports dangling, self and duplicate edges and nodes unreachable
+    /// from the entry point. O(n) reads: for tests, `PRAGMA integrity_check` and tools.
+    ///
+    /// # Errors
+    /// Storage failures; corrupt blocks (including a listed node that cannot be read).
+    pub fn check<S: Storage>(&self, storage: &mut S) -> Result<IntegrityReport, GraphError<S::Error>> {
+        let op = Op::Check;
+        let mut adj: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        let mut buf = Vec::new();
+        let mut next = storage.first_id().map_err(GraphError::Storage)?;
+        while let Some(id) = next {
+            if !self.read_node(storage, op, id, &mut buf)? {
+                return Err(GraphError::Corrupt {
+                    op,
+                    id,
+                    source: BlockError::Length { actual: 0, expected: self.layout.block_size() },
+                });
+            }
+            let node = self.parse(op, id, &buf)?;
+            adj.insert(id, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
+            next = storage.next_id(id).map_err(GraphError::Storage)?;
+        }
+        let mut r = IntegrityReport { nodes: adj.len(), ..IntegrityReport::default() };
+        for (&id, edges) in &adj {
+            r.edges += edges.len();
+            r.max_degree = r.max_degree.max(edges.len());
+            let mut seen = IdSet::default();
+            for &e in edges {
+                if e == id {
+                    r.self_edges.push(id);
+                } else if !adj.contains_key(&e) {
+                    r.dangling.push((id, e));
+                }
+                if !seen.insert(e) {
+                    r.duplicate_edges.push((id, e));
+                }
+            }
+        }
+        if let Some((&entry, _)) = adj.first_key_value() {
+            let mut reached = IdSet::default();
+            reached.insert(entry);
+            let mut queue = VecDeque::from([entry]);
+            while let Some(id) = queue.pop_front() {
+                for &e in adj.get(&id).map_or(&[][..], Vec::as_slice) {
+                    if adj.contains_key(&e) && reached.insert(e) {
+                        queue.push_back(e);
+                    }
+                }
+            }
+            r.unreachable = adj.keys().copied().filter(|id| !reached.contains(id)).collect();
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,207 @@
+//! Where node blocks live: the [`Storage`] trait and the in-memory [`MemStorage`].
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// The index's view of `<idx>_shadow(index_key INTEGER PRIMARY KEY, data BLOB)`: node blocks
+/// keyed by rowid. The graph never caches blocks across calls, so an implementation may (a
+/// reused `sqlite3_blob` handle, a page cache) but need not.
+///
+/// Every failure of the underlying store is an [`Storage::Error`] and comes back unchanged
+/// inside [`crate::GraphError::Storage`], so the bridge can return SQLite's own code.
+///
+/// Suggested SQL for the shadow table (`"s"` the schema, `idx` the index name):
+///
+/// | Method | SQL |
+/// |---|---|
+/// | [`read`](Storage::read) | `sqlite3_blob_open`/`_reopen` on `data` + `sqlite3_blob_read` (missing row = `Ok(false)`) |
+/// | [`write`](Storage::write) | `sqlite3_blob_write` of the whole block |
+/// | [`insert`](Storage::insert) | `INSERT INTO "s".idx_shadow(index_key, data) VALUES (?1, ?2)` |
+/// | [`delete`](Storage::delete) | `DELETE FROM "s".idx_shadow WHERE index_key = ?1` |
+/// | [`first_id`](Storage::first_id) | `SELECT index_key FROM "s".idx_shadow ORDER BY index_key LIMIT 1` |
+/// | [`next_id`](Storage::next_id) | `SELECT index_key FROM "s".idx_shadow WHERE index_key > ?1 ORDER BY index_key LIMIT 1` |
+pub trait Storage {
+    /// The store's error (e.g. a SQLite result code with its message).
+    type Error: std::error::Error + 'static;
+
+    /// Reads the block of node `id` into `buf` (replacing its contents). `Ok(false)` if there
+    /// is no such node, which the graph treats as a dangling edge to skip.
+    ///
+    /// # Errors
+    /// Any failure of the store other than "no such row".
+    fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, Self::Error>;
+
+    /// Overwrites the block of existing node `id` (same length).
+    ///
+    /// # Errors
+    /// Store failures, including a missing node.
+    fn write(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error>;
+
+    /// Adds node `id`.
+    ///
+    /// # Errors
+    /// Store failures, including an existing node (a constraint error in SQLite).
+    fn insert(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error>;
+
+    /// Removes node `id`; `Ok(false)` if it did not exist.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn delete(&mut self, id: i64) -> Result<bool, Self::Error>;
+
+    /// The lowest rowid, or `None` for an empty index. This is the search entry point: fixed,
+    /// so results are reproducible, and O(log n) where libSQL counts and skips rows at random.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn first_id(&mut self) -> Result<Option<i64>, Self::Error>;
+
+    /// The lowest rowid greater than `after` (full scans: integrity checks).
+    ///
+    /// # Errors
+    /// Store failures.
+    fn next_id(&mut self, after: i64) -> Result<Option<i64>, Self::Error>;
+}
+
+impl<S: Storage + ?Sized> Storage for &mut S {
+    type Error = S::Error;
+    fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, Self::Error> {
+        (**self).read(id, buf)
+    }
+    fn write(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error> {
+        (**self).write(id, block)
+    }
+    fn insert(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error> {
+        (**self).insert(id, block)
+    }
+    fn delete(&mut self, id: i64) -> Result<bool, Self::Error> {
+        (**self).delete(id)
+    }
+    fn first_id(&mut self) -> Result<Option<i64>, Self::Error> {
+        (**self).first_id()
+    }
+    fn next_id(&mut self, after: i64) -> Result<Option<i64>, Self::Error> {
+        (**self).next_id(after)
+    }
+}
+
+/// A failure of [`MemStorage`] (it is strict, to catch graph bugs in tests).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemError {
+    /// Insert of an existing node.
+    #[error("node {0} already exists")]
+    Exists(i64),
+    /// Write of a missing node.
+    #[error("node {0} does not exist")]
+    Missing(i64),
+    /// Write that changes the block length.
+    #[error("block of node {id} would change from {old} to {new} bytes")]
+    Length {
+        /// Node.
+        id: i64,
+        /// Stored length.
+        old: usize,
+        /// Written length.
+        new: usize,
+    },
+}
+
+/// Encoded blocks in a `BTreeMap`, for tests and benchmarks. Blocks are copied in and out,
+/// so every operation goes through the block codec as it will over SQLite.
+#[derive(Debug, Clone, Default)]
+pub struct MemStorage {
+    blocks: BTreeMap<i64, Vec<u8>>,
+    reads: u64,
+    writes: u64,
+}
+
+impl MemStorage {
+    /// An empty store.
+    pub fn new() -> MemStorage {
+        MemStorage::default()
+    }
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+    /// True if there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+    /// Node ids in ascending order.
+    pub fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.blocks.keys().copied()
+    }
+    /// The block of node `id`.
+    pub fn get(&self, id: i64) -> Option<&[u8]> {
+        self.blocks.get(&id).map(Vec::as_slice)
+    }
+    /// Replaces a block with arbitrary bytes, bypassing every check (corruption tests).
+    pub fn put_raw(&mut self, id: i64, bytes: Vec<u8>) {
+        self.blocks.insert(id, bytes);
+    }
+    /// Removes a block bypassing the graph (dangling-edge tests).
+    pub fn remove_raw(&mut self, id: i64) -> Option<Vec<u8>> {
+        self.blocks.remove(&id)
+    }
+    /// Successful block reads so far.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+    /// Block writes and inserts so far.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+    /// Total bytes of all blocks.
+    pub fn bytes(&self) -> usize {
+        self.blocks.values().map(Vec::len).sum()
+    }
+}
+
+impl Storage for MemStorage {
+    type Error = MemError;
+
+    fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, MemError> {
+        buf.clear();
+        match self.blocks.get(&id) {
+            Some(b) => {
+                buf.extend_from_slice(b);
+                self.reads += 1;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn write(&mut self, id: i64, block: &[u8]) -> Result<(), MemError> {
+        let b = self.blocks.get_mut(&id).ok_or(MemError::Missing(id))?;
+        if b.len() != block.len() {
+            return Err(MemError::Length { id, old: b.len(), new: block.len() });
+        }
+        b.copy_from_slice(block);
+        self.writes += 1;
+        Ok(())
+    }
+
+    fn insert(&mut self, id: i64, block: &[u8]) -> Result<(), MemError> {
+        if self.blocks.contains_key(&id) {
+            return Err(MemError::Exists(id));
+        }
+        self.blocks.insert(id, block.to_vec());
+        self.writes += 1;
+        Ok(())
+    }
+
+    fn delete(&mut self, id: i64) -> Result<bool, MemError> {
+        Ok(self.blocks.remove(&id).is_some())
+    }
+
+    fn first_id(&mut self) -> Result<Option<i64>, MemError> {
+        Ok(self.blocks.keys().next().copied())
+    }
+
+    fn next_id(&mut self, after: i64) -> Result<Option<i64>, MemError> {
+        Ok(self.blocks.range((Bound::Excluded(after), Bound::Unbounded)).next().map(|(k, _)| *k))
+    }
+}

@@ -1,0 +1,155 @@
+//! A minimal safe layer over the connection for the bridge's own SQL (the vector index's
+//! shadow tables): statements that finalize on drop, typed binds and columns, errors as text.
+//!
+//! It runs on the connection of the statement that called into the bridge, inside that
+//! statement's transaction, exactly as a virtual table's shadow-table SQL does.
+
+use core::ffi::{c_char, c_int};
+
+use crate::bindings::*;
+
+/// A failure, as the message the calling statement will fail with.
+pub(crate) type SqlResult<T> = Result<T, String>;
+
+/// A borrowed connection handle, valid for the duration of one call from SQLite.
+#[derive(Clone, Copy)]
+pub(crate) struct Db(*mut sqlite3);
+
+impl Db {
+    /// # Safety
+    /// `db` is a valid open connection that outlives every use of the returned value.
+    pub(crate) unsafe fn new(db: *mut sqlite3) -> Db {
+        Db(db)
+    }
+
+    /// The connection's latest error message.
+    fn errmsg(self) -> String {
+        // SAFETY: a live connection (type invariant); the message is a NUL-terminated string.
+        let msg = unsafe { sqlite3_errmsg(self.0) };
+        if msg.is_null() {
+            return "unknown error".to_owned();
+        }
+        // SAFETY: non-null, NUL-terminated, valid until the next call on the connection.
+        unsafe { core::ffi::CStr::from_ptr(msg) }.to_string_lossy().into_owned()
+    }
+
+    /// Prepares one statement.
+    pub(crate) fn prepare(self, sql: &str) -> SqlResult<Stmt> {
+        let mut stmt = core::ptr::null_mut();
+        let len = c_int::try_from(sql.len()).map_err(|_| "statement too long".to_owned())?;
+        // SAFETY: live connection; `sql` is `len` bytes; `stmt` receives a statement we own.
+        let rc =
+            unsafe { sqlite3_prepare_v2(self.0, sql.as_ptr().cast::<c_char>(), len, &mut stmt, core::ptr::null_mut()) };
+        if rc != SQLITE_OK {
+            return Err(self.errmsg());
+        }
+        Ok(Stmt { db: self, stmt })
+    }
+
+    /// Runs statements that return no rows.
+    pub(crate) fn exec(self, sql: &str) -> SqlResult<()> {
+        let mut stmt = self.prepare(sql)?;
+        while stmt.step()? {}
+        Ok(())
+    }
+}
+
+/// A prepared statement, finalized on drop.
+pub(crate) struct Stmt {
+    db: Db,
+    stmt: *mut sqlite3_stmt,
+}
+
+impl Stmt {
+    fn check(&self, rc: c_int) -> SqlResult<()> {
+        if rc == SQLITE_OK { Ok(()) } else { Err(self.db.errmsg()) }
+    }
+
+    /// Binds an integer to parameter `i` (1-based).
+    pub(crate) fn bind_int(&mut self, i: c_int, v: i64) -> SqlResult<()> {
+        // SAFETY: a live statement (owned).
+        let rc = unsafe { sqlite3_bind_int64(self.stmt, i, v) };
+        self.check(rc)
+    }
+
+    /// Binds a blob (copied) to parameter `i`.
+    pub(crate) fn bind_blob(&mut self, i: c_int, v: &[u8]) -> SqlResult<()> {
+        // SAFETY: a live statement; SQLITE_TRANSIENT copies `v.len()` bytes before returning.
+        let rc =
+            unsafe { sqlite3_bind_blob64(self.stmt, i, v.as_ptr().cast(), v.len() as u64, crate::SQLITE_TRANSIENT()) };
+        self.check(rc)
+    }
+
+    /// Binds a text (copied) to parameter `i`.
+    pub(crate) fn bind_text(&mut self, i: c_int, v: &str) -> SqlResult<()> {
+        // SAFETY: as bind_blob.
+        let rc = unsafe {
+            sqlite3_bind_text64(
+                self.stmt,
+                i,
+                v.as_ptr().cast::<c_char>(),
+                v.len() as u64,
+                crate::SQLITE_TRANSIENT(),
+                SQLITE_UTF8 as u8,
+            )
+        };
+        self.check(rc)
+    }
+
+    /// Steps once: `true` on a row, `false` when done.
+    pub(crate) fn step(&mut self) -> SqlResult<bool> {
+        // SAFETY: a live statement.
+        match unsafe { sqlite3_step(self.stmt) } {
+            SQLITE_ROW => Ok(true),
+            SQLITE_DONE => Ok(false),
+            _ => Err(self.db.errmsg()),
+        }
+    }
+
+    /// Resets for another run with new bindings.
+    pub(crate) fn reset(&mut self) {
+        // SAFETY: a live statement; the step error, if any, was reported already.
+        unsafe { sqlite3_reset(self.stmt) };
+    }
+
+    /// Column `i` of the current row as an integer.
+    pub(crate) fn int(&self, i: c_int) -> i64 {
+        // SAFETY: a live statement on a row.
+        unsafe { sqlite3_column_int64(self.stmt, i) }
+    }
+
+    /// Column `i` of the current row as bytes (blob or text), copied.
+    pub(crate) fn bytes(&self, i: c_int) -> Vec<u8> {
+        // SAFETY: a live statement on a row; column_blob then column_bytes, as documented.
+        let p = unsafe { sqlite3_column_blob(self.stmt, i) }.cast::<u8>();
+        // SAFETY: as above.
+        let n = usize::try_from(unsafe { sqlite3_column_bytes(self.stmt, i) }).unwrap_or(0);
+        if p.is_null() || n == 0 {
+            return Vec::new();
+        }
+        // SAFETY: `n` readable bytes at `p` until the next step/reset/finalize.
+        unsafe { core::slice::from_raw_parts(p, n) }.to_vec()
+    }
+}
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        // SAFETY: we own the statement and finalize it exactly once.
+        unsafe { sqlite3_finalize(self.stmt) };
+    }
+}
+
+/// `name` as an SQL identifier: bare when it is a plain one (so that the SQL stored in
+/// sqlite_schema reads exactly as libSQL writes it), else quoted with embedded quotes doubled.
+pub(crate) fn ident(name: &str) -> String {
+    let plain = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain && !is_keyword(name) { name.to_owned() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+}
+
+/// Whether SQLite treats `word` as a keyword (which must be quoted to be a name).
+fn is_keyword(word: &str) -> bool {
+    let Ok(len) = c_int::try_from(word.len()) else { return true };
+    // SAFETY: reads `len` bytes of `word`; needs no connection.
+    unsafe { sqlite3_keyword_check(word.as_ptr().cast::<c_char>(), len) != 0 }
+}

@@ -1,0 +1,468 @@
+//! The vector index method table (`edgelite_vector_methods` in `sqlite3-src/ext/edgelite.h`):
+//! libSQL's shadow tables and metadata, kept by SQL on the calling statement's connection, and
+//! the DiskANN graph of `edgelite-diskann` over them.
+//!
+//! Objects, for index `i` in schema `s` (libSQL's format 3, byte for byte):
+//! - `s.libsql_vector_meta_shadow(name TEXT PRIMARY KEY, metadata BLOB) WITHOUT ROWID`, one
+//!   row per index: its option records;
+//! - `s.i_shadow(index_key INTEGER PRIMARY KEY, data BLOB)`: one node block per indexed row,
+//!   keyed by the base table's rowid, and the index `s.i_shadow_idx` on `index_key`.
+
+use core::ffi::{c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use edgelite_diskann::options::Metadata;
+use edgelite_vector::sql::Arg;
+use edgelite_vector::{VectorRef, VectorType, parse_text};
+
+use super::sql::{Db, SqlResult, ident};
+use super::values::{Context, arg, int_value};
+use crate::bindings::*;
+
+/// A method called like an SQL function from a statement's VDBE program.
+type XMethod = unsafe extern "C" fn(*mut sqlite3_context, c_int, *mut *mut sqlite3_value);
+
+/// `struct edgelite_vector_methods` of `sqlite3-src/ext/edgelite.h`, field for field (version 1).
+#[repr(C)]
+pub struct edgelite_vector_methods {
+    iVersion: c_int,
+    xValidate: Option<unsafe extern "C" fn(*const c_char, c_int, *const *const c_char, *mut *mut c_char) -> c_int>,
+    xCreate: Option<XMethod>,
+    xInsert: Option<XMethod>,
+    xDelete: Option<XMethod>,
+    xDrop: Option<XMethod>,
+    xClear: Option<XMethod>,
+}
+
+/// The table handed to the core; see edgelite.h for each method's contract.
+static METHODS: edgelite_vector_methods = edgelite_vector_methods {
+    iVersion: 1,
+    xValidate: Some(x_validate),
+    xCreate: Some(x_create),
+    xInsert: Some(x_insert),
+    xDelete: Some(x_delete),
+    xDrop: Some(x_drop),
+    xClear: Some(x_clear),
+};
+
+/// Entry point named in edgelite.h: the method table.
+#[unsafe(no_mangle)]
+pub extern "C" fn edgelite_vector_index_methods() -> *const edgelite_vector_methods {
+    &METHODS
+}
+
+const META_TABLE: &str = "libsql_vector_meta_shadow";
+
+/// An index's name and schema, and the SQL names derived from them.
+pub(crate) struct IndexName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl IndexName {
+    fn meta(&self) -> String {
+        format!("{}.{META_TABLE}", ident(&self.schema))
+    }
+    fn shadow_name(&self) -> String {
+        format!("{}_shadow", self.name)
+    }
+    pub(crate) fn shadow(&self) -> String {
+        format!("{}.{}", ident(&self.schema), ident(&self.shadow_name()))
+    }
+}
+
+unsafe extern "C" fn x_validate(
+    col_type: *const c_char,
+    n_opt: c_int,
+    az_opt: *const *const c_char,
+    pz_err: *mut *mut c_char,
+) -> c_int {
+    let checked = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the core passes a NUL-terminated declared type (possibly empty).
+        let col_type = unsafe { cstr(col_type) };
+        let n = usize::try_from(n_opt).unwrap_or(0);
+        let pointers: &[*const c_char] = if n == 0 || az_opt.is_null() {
+            &[]
+        } else {
+            // SAFETY: `az_opt` holds `n_opt` pointers (the core's contract).
+            unsafe { core::slice::from_raw_parts(az_opt, n) }
+        };
+        // SAFETY: each is a NUL-terminated string (the core's contract).
+        let options: Vec<String> = pointers.iter().map(|&p| unsafe { cstr(p) }).collect();
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        Metadata::create(&col_type, &options).map(|_| ()).map_err(|e| e.to_string())
+    }));
+    let message = match checked {
+        Ok(Ok(())) => return SQLITE_OK,
+        Ok(Err(message)) => message,
+        Err(_) => "vector index: internal error while checking options".to_owned(),
+    };
+    if !pz_err.is_null() {
+        let len = c_int::try_from(message.len()).unwrap_or(c_int::MAX);
+        // SAFETY: "%.*s" reads exactly `len` bytes of `message`.
+        let copy = unsafe { sqlite3_mprintf(c"%.*s".as_ptr(), len, message.as_ptr().cast::<c_char>()) };
+        // SAFETY: `pz_err` is the core's non-null out-pointer for the message.
+        unsafe { *pz_err = copy };
+    }
+    SQLITE_ERROR
+}
+
+/// # Safety
+/// `p` is null or a NUL-terminated string.
+unsafe fn cstr(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null and NUL-terminated (caller).
+    unsafe { core::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// A method's own arguments (after the schema and index names).
+pub(crate) struct Args<'a> {
+    values: Vec<Arg<'a>>,
+    ints: Vec<Option<i64>>,
+}
+
+impl<'a> Args<'a> {
+    fn text(&self, i: usize) -> String {
+        match self.values.get(i) {
+            Some(Arg::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+            _ => String::new(),
+        }
+    }
+    fn int(&self, i: usize) -> SqlResult<i64> {
+        self.ints.get(i).copied().flatten().ok_or_else(|| "vector index: the row key must be an integer".to_owned())
+    }
+    fn value(&self, i: usize) -> Arg<'a> {
+        self.values.get(i).copied().unwrap_or(Arg::Null)
+    }
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+}
+
+/// Runs one method: reads `argv` (schema, index, then the method's own arguments) and sets the
+/// integer result; errors and panics become the statement's error.
+///
+/// # Safety
+/// SQLite's xFunc arguments, passed through by the core's dispatch function.
+unsafe fn method(
+    ctx: *mut sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+    body: impl FnOnce(Db, IndexName, &Args<'_>) -> SqlResult<i64>,
+) {
+    // SAFETY: `ctx` is the running call's context.
+    let context = unsafe { Context::new(ctx) };
+    // SAFETY: `ctx` is the running call's context.
+    let handle = unsafe { sqlite3_context_db_handle(ctx) };
+    // SAFETY: the calling statement's connection outlives this call.
+    let db = unsafe { Db::new(handle) };
+    let values: &[*mut sqlite3_value] = match usize::try_from(argc) {
+        // SAFETY: `argc` live arguments.
+        Ok(n) if n >= 2 && !argv.is_null() => unsafe { core::slice::from_raw_parts(argv, n) },
+        _ => {
+            context.error("vector index: bad call");
+            return;
+        }
+    };
+    let all = Args {
+        // SAFETY: live arguments of this call; the borrows end with it.
+        values: values.iter().map(|&v| unsafe { arg(v) }).collect(),
+        // SAFETY: as above.
+        ints: values.iter().map(|&v| unsafe { int_value(v) }).collect(),
+    };
+    let name = IndexName { schema: all.text(0), name: all.text(1) };
+    let own = Args { values: all.values[2..].to_vec(), ints: all.ints[2..].to_vec() };
+    match catch_unwind(AssertUnwindSafe(|| body(db, name, &own))) {
+        Ok(Ok(v)) => context.int(v),
+        Ok(Err(message)) => context.error(&message),
+        Err(_) => context.error("vector index: internal error"),
+    }
+}
+
+unsafe extern "C" fn x_create(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |db: Db, index: IndexName, args: &Args<'_>| -> SqlResult<i64> {
+        // args: table, column, column type, options...
+        let column_type = args.text(2);
+        let options: Vec<String> = (3..args.len()).map(|i| args.text(i)).collect();
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        let (metadata, _config) = Metadata::create(&column_type, &options).map_err(|e| e.to_string())?;
+        db.exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {} ( name TEXT PRIMARY KEY, metadata BLOB ) WITHOUT ROWID",
+            index.meta()
+        ))?;
+        let mut exists = db.prepare(&format!("SELECT 1 FROM {} WHERE name = ?1", index.meta()))?;
+        exists.bind_text(1, &index.name)?;
+        let has_meta = exists.step()?;
+        drop(exists);
+        let has_shadow = table_exists(db, &index.schema, &index.shadow_name())?;
+        if has_meta && has_shadow {
+            // A dump being loaded brought the metadata and the nodes: nothing to fill.
+            return Ok(0);
+        }
+        if !has_meta {
+            let mut insert = db.prepare(&format!("INSERT INTO {} (name, metadata) VALUES (?1, ?2)", index.meta()))?;
+            insert.bind_text(1, &index.name)?;
+            insert.bind_blob(2, metadata.as_bytes())?;
+            while insert.step()? {}
+        }
+        db.exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (index_key  INTEGER , data BLOB, PRIMARY KEY (index_key))",
+            index.shadow()
+        ))?;
+        db.exec(&format!(
+            "CREATE INDEX IF NOT EXISTS {}.{} ON {} (index_key)",
+            ident(&index.schema),
+            ident(&format!("{}_idx", index.shadow_name())),
+            ident(&index.shadow_name())
+        ))?;
+        Ok(1)
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { method(ctx, argc, argv, body) }
+}
+
+fn table_exists(db: Db, schema: &str, table: &str) -> SqlResult<bool> {
+    let mut q =
+        db.prepare(&format!("SELECT 1 FROM {}.sqlite_schema WHERE type = 'table' AND name = ?1", ident(schema)))?;
+    q.bind_text(1, table)?;
+    q.step()
+}
+
+unsafe extern "C" fn x_drop(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    // The core drops the shadow table and the metadata row itself, in the dropping statement's
+    // own program (a nested DROP TABLE would find that statement active). Nothing is cached
+    // across calls yet, so there is nothing to forget.
+    let body = |_: Db, _: IndexName, _: &Args<'_>| -> SqlResult<i64> { Ok(0) };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { method(ctx, argc, argv, body) }
+}
+
+unsafe extern "C" fn x_clear(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
+        db.exec(&format!("DELETE FROM {}", index.shadow()))?;
+        Ok(0)
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { method(ctx, argc, argv, body) }
+}
+
+/// A failure of the shadow table, as the message the statement fails with.
+#[derive(Debug)]
+pub(crate) struct ShadowError(pub String);
+
+impl core::fmt::Display for ShadowError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ShadowError {}
+
+impl From<String> for ShadowError {
+    fn from(message: String) -> Self {
+        ShadowError(message)
+    }
+}
+
+/// The graph's storage: node blocks in `<index>_shadow`, through statements prepared on first
+/// use and finalized when this value is dropped (at the end of the call from SQLite, so no
+/// statement outlives it and `sqlite3_close()` never finds one of ours open).
+pub(crate) struct ShadowStorage {
+    db: Db,
+    table: String,
+    read: Option<super::sql::Stmt>,
+    write: Option<super::sql::Stmt>,
+    insert: Option<super::sql::Stmt>,
+    delete: Option<super::sql::Stmt>,
+    first: Option<super::sql::Stmt>,
+    next: Option<super::sql::Stmt>,
+}
+
+impl ShadowStorage {
+    pub(crate) fn new(db: Db, index: &IndexName) -> ShadowStorage {
+        ShadowStorage {
+            db,
+            table: index.shadow(),
+            read: None,
+            write: None,
+            insert: None,
+            delete: None,
+            first: None,
+            next: None,
+        }
+    }
+}
+
+/// The cached statement in `slot`, prepared from `sql` on first use and reset for reuse.
+fn stmt(db: Db, slot: &mut Option<super::sql::Stmt>, sql: impl FnOnce() -> String) -> SqlResult<&mut super::sql::Stmt> {
+    if slot.is_none() {
+        *slot = Some(db.prepare(&sql())?);
+    }
+    let stmt = slot.as_mut().expect("invariant: prepared just above");
+    stmt.reset();
+    Ok(stmt)
+}
+
+impl edgelite_diskann::Storage for ShadowStorage {
+    type Error = ShadowError;
+
+    fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, ShadowError> {
+        let table = &self.table;
+        let s = stmt(self.db, &mut self.read, || format!("SELECT data FROM {table} WHERE index_key = ?1"))?;
+        s.bind_int(1, id)?;
+        if !s.step()? {
+            return Ok(false);
+        }
+        *buf = s.bytes(0);
+        Ok(true)
+    }
+
+    fn write(&mut self, id: i64, block: &[u8]) -> Result<(), ShadowError> {
+        let table = &self.table;
+        let s = stmt(self.db, &mut self.write, || format!("UPDATE {table} SET data = ?2 WHERE index_key = ?1"))?;
+        s.bind_int(1, id)?;
+        s.bind_blob(2, block)?;
+        while s.step()? {}
+        Ok(())
+    }
+
+    fn insert(&mut self, id: i64, block: &[u8]) -> Result<(), ShadowError> {
+        let table = &self.table;
+        let s = stmt(self.db, &mut self.insert, || format!("INSERT INTO {table} (index_key, data) VALUES (?1, ?2)"))?;
+        s.bind_int(1, id)?;
+        s.bind_blob(2, block)?;
+        while s.step()? {}
+        Ok(())
+    }
+
+    fn delete(&mut self, id: i64) -> Result<bool, ShadowError> {
+        let table = &self.table;
+        let s = stmt(self.db, &mut self.delete, || format!("DELETE FROM {table} WHERE index_key = ?1 RETURNING 1"))?;
+        s.bind_int(1, id)?;
+        let deleted = s.step()?;
+        while s.step()? {}
+        Ok(deleted)
+    }
+
+    fn first_id(&mut self) -> Result<Option<i64>, ShadowError> {
+        let table = &self.table;
+        let s = stmt(self.db, &mut self.first, || format!("SELECT index_key FROM {table} ORDER BY index_key LIMIT 1"))?;
+        Ok(if s.step()? { Some(s.int(0)) } else { None })
+    }
+
+    fn next_id(&mut self, after: i64) -> Result<Option<i64>, ShadowError> {
+        let table = &self.table;
+        let s = stmt(self.db, &mut self.next, || {
+            format!("SELECT index_key FROM {table} WHERE index_key > ?1 ORDER BY index_key LIMIT 1")
+        })?;
+        s.bind_int(1, after)?;
+        Ok(if s.step()? { Some(s.int(0)) } else { None })
+    }
+}
+
+/// The index's configuration, from its metadata row.
+fn open_config(db: Db, index: &IndexName, context: &str) -> SqlResult<edgelite_diskann::IndexConfig> {
+    let unknown = || format!("vector index({context}): failed to parse vector index parameters");
+    if !table_exists(db, &index.schema, META_TABLE)? {
+        return Err(unknown());
+    }
+    let mut q = db.prepare(&format!("SELECT metadata FROM {} WHERE name = ?1", index.meta()))?;
+    q.bind_text(1, &index.name)?;
+    if !q.step()? {
+        return Err(unknown());
+    }
+    let bytes = q.bytes(0);
+    let metadata = Metadata::from_bytes(&bytes).map_err(|_| unknown())?;
+    metadata.config().map_err(|_| unknown())
+}
+
+/// Decodes a vector argument for the index: TEXT is f32 (as libSQL), a BLOB as it is; its type
+/// and dimension must be the index's.
+fn index_vector(
+    value: Arg<'_>,
+    config: &edgelite_diskann::IndexConfig,
+    context: &str,
+) -> SqlResult<edgelite_vector::Vector> {
+    let v = match value {
+        Arg::Text(t) => parse_text(t, VectorType::F32).map_err(|e| e.to_string())?,
+        Arg::Blob(b) => VectorRef::from_blob(b).map_err(|e| e.to_string())?.to_vector(),
+        other => {
+            return Err(edgelite_vector::sql::vector_extract(other).err().map(|e| e.to_string()).unwrap_or_default());
+        }
+    };
+    if v.vector_type() != config.vector_type {
+        return Err(format!(
+            "vector index({context}): vector type differs from column type: {} != {}",
+            v.vector_type().id(),
+            config.vector_type.id()
+        ));
+    }
+    if v.dims() != config.dims {
+        return Err(format!("vector index({context}): dimensions are different: {} != {}", v.dims(), config.dims));
+    }
+    Ok(v)
+}
+
+/// The graph for an index whose configuration was read from its metadata.
+fn graph(config: edgelite_diskann::IndexConfig) -> SqlResult<edgelite_diskann::DiskAnn> {
+    edgelite_diskann::DiskAnn::new(config).map_err(|e| format!("vector index: unable to initialize diskann: {e}"))
+}
+
+unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |db: Db, index: IndexName, args: &Args<'_>| -> SqlResult<i64> {
+        // args: vector, rowid. A NULL vector has no node (as libSQL).
+        if matches!(args.value(0), Arg::Null) {
+            return Ok(0);
+        }
+        let rowid = args.int(1)?;
+        let config = open_config(db, &index, "insert")?;
+        let vector = index_vector(args.value(0), &config, "insert")?;
+        let mut storage = ShadowStorage::new(db, &index);
+        graph(config)?.insert(&mut storage, rowid, vector.as_ref()).map_err(|e| e.to_string())?;
+        Ok(0)
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { method(ctx, argc, argv, body) }
+}
+
+unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |db: Db, index: IndexName, args: &Args<'_>| -> SqlResult<i64> {
+        let rowid = args.int(0)?;
+        let config = open_config(db, &index, "delete")?;
+        let mut storage = ShadowStorage::new(db, &index);
+        graph(config)?.delete(&mut storage, rowid).map_err(|e| e.to_string())?;
+        Ok(0)
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { method(ctx, argc, argv, body) }
+}
+
+/// `vector_top_k`'s search: `name` is `index` or `schema.index`.
+///
+/// # Safety
+/// `db` is a valid open connection, used only during this call.
+pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usize) -> SqlResult<Vec<(i64, f64)>> {
+    // SAFETY: valid for this call (caller).
+    let db = unsafe { Db::new(db) };
+    let index = match name.split_once('.') {
+        Some((schema, name)) => {
+            let mut q = db.prepare("SELECT 1 FROM pragma_database_list WHERE name = ?1")?;
+            q.bind_text(1, schema)?;
+            if !q.step()? {
+                return Err(format!("vector index(search): unknown schema '{schema}'"));
+            }
+            IndexName { schema: schema.to_owned(), name: name.to_owned() }
+        }
+        None => IndexName { schema: "main".to_owned(), name: name.to_owned() },
+    };
+    let config = open_config(db, &index, "search")?;
+    if matches!(query, Arg::Null | Arg::Integer | Arg::Float) {
+        return Err(edgelite_vector::sql::vector_extract(query).err().map(|e| e.to_string()).unwrap_or_default());
+    }
+    let vector = index_vector(query, &config, "search")?;
+    let mut storage = ShadowStorage::new(db, &index);
+    let found = graph(config)?.search(&mut storage, vector.as_ref(), k).map_err(|e| e.to_string())?;
+    Ok(found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect())
+}

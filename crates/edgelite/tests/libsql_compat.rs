@@ -1,0 +1,121 @@
+//! File compatibility with libSQL, both ways: databases whose vector index libSQL built
+//! (tests/fixtures, made by tests/libsql/make_fixtures.js) are read, searched and modified by
+//! edgelite, and then libSQL's own engine reads and modifies them again; a database edgelite
+//! writes is read and modified by libSQL.
+
+use edgelite::{Connection, Result, params};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libsql-compat");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// libSQL's view of `db` (tests/libsql/check.js): (top-k before, row count, top-k after
+/// inserting `query` as row 100000, integrity_check).
+fn libsql_check(db: &Path, conv: &str, query: &str, k: usize) -> String {
+    let oracle = root().join("tests/libsql");
+    assert!(
+        oracle.join("node_modules/libsql").exists(),
+        "libSQL's engine is not installed: run `npm ci --prefix tests/libsql` (as .ci/run does)"
+    );
+    let out = Command::new("node")
+        .arg(oracle.join("check.js"))
+        .arg(db)
+        .args(["docs_idx", "docs", conv, query, &k.to_string()])
+        .output()
+        .expect("run node");
+    assert!(out.status.success(), "libSQL failed on {}: {}", db.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+}
+
+fn ids(conn: &Connection, sql: &str, query: &str, k: i64) -> Vec<i64> {
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    stmt.query_map(params![query, k], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
+}
+
+fn integrity(conn: &Connection) -> String {
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check")
+}
+
+#[test]
+fn edgelite_reads_searches_and_modifies_indexes_libsql_built() {
+    // (fixture, conversion function, metric's distance function, dims)
+    let fixtures = [
+        ("libsql-f32-cosine.db", "vector", "vector_distance_cos", 8),
+        ("libsql-f32-l2-float8.db", "vector", "vector_distance_l2", 8),
+        ("libsql-f16-1bit.db", "vector16", "vector_distance_cos", 16),
+    ];
+    for (fixture, conv, distance, dims) in fixtures {
+        let path = scratch(fixture);
+        std::fs::copy(root().join("tests/fixtures").join(fixture), &path).expect("copy fixture");
+        let conn = Connection::open(&path).expect("open");
+        let n: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0)).expect("count");
+        assert_eq!(n, 135, "{fixture}");
+        assert_eq!(integrity(&conn), "ok", "{fixture}");
+
+        // Search: the index's answers are the exact answers (libSQL's graphs are small here and
+        // the default search width covers them), deleted rows never come back.
+        let mut found = 0;
+        for id in [1_i64, 7, 33, 101] {
+            let v: String =
+                conn.query_row("SELECT vector_extract(emb) FROM docs WHERE id = ?1", [id], |r| r.get(0)).expect("v");
+            let approx = ids(&conn, &format!("SELECT id FROM vector_top_k('docs_idx', {conv}(?1), ?2)"), &v, 5);
+            let exact =
+                ids(&conn, &format!("SELECT id FROM docs ORDER BY {distance}(emb, {conv}(?1)), id LIMIT ?2"), &v, 5);
+            assert!(approx.iter().all(|id| id % 10 != 0), "{fixture}: a row libSQL deleted came back: {approx:?}");
+            assert_eq!(approx.first(), Some(&id), "{fixture}: a row's own vector finds it first");
+            found += approx.iter().filter(|id| exact.contains(id)).count();
+        }
+        assert!(found >= 18, "{fixture}: recall@5 {found}/20");
+
+        // Modify through the index: insert, update, delete.
+        let q = format!("[{}]", vec!["0.25"; dims].join(","));
+        conn.execute(&format!("INSERT INTO docs VALUES (500, 'new', {conv}(?1))"), [&q]).expect("insert");
+        conn.execute("DELETE FROM docs WHERE id IN (1, 2, 3)", []).expect("delete");
+        conn.execute(&format!("UPDATE docs SET emb = {conv}(?1) WHERE id = 4"), [&q]).expect("update");
+        let top = ids(&conn, &format!("SELECT id FROM vector_top_k('docs_idx', {conv}(?1), ?2)"), &q, 2);
+        let mut top_sorted = top.clone();
+        top_sorted.sort_unstable();
+        assert_eq!(top_sorted, [4, 500], "{fixture}");
+        assert_eq!(integrity(&conn), "ok");
+        drop(conn);
+
+        // And libSQL still reads and maintains what edgelite wrote.
+        let check = libsql_check(&path, conv, &q, 3);
+        assert!(check.contains("\"count\":133"), "{fixture}: {check}");
+        assert!(check.contains("\"integrity\":\"ok\""), "{fixture}: {check}");
+        assert!(check.contains("\"after\":[100000,") || check.contains(",100000"), "{fixture}: {check}");
+    }
+}
+
+#[test]
+fn libsql_reads_and_modifies_an_index_edgelite_built() {
+    let path = scratch("edgelite-built.db");
+    let conn = Connection::open(&path).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, emb F32_BLOB(4));
+         CREATE INDEX docs_idx ON docs (libsql_vector_idx(emb, 'compress_neighbors=float8'));",
+    )
+    .expect("create");
+    for id in 1..=200_i64 {
+        let x = id as f32;
+        let v = format!("[{},{},{},{}]", (x * 0.37).sin(), (x * 0.11).cos(), (x * 0.05).sin(), 1.0 / x);
+        conn.execute("INSERT INTO docs VALUES (?1, 'd', vector(?2))", params![id, v]).expect("insert");
+    }
+    conn.execute("DELETE FROM docs WHERE id > 190", []).expect("delete");
+    let v: String = conn.query_row("SELECT vector_extract(emb) FROM docs WHERE id = 42", [], |r| r.get(0)).expect("v");
+    drop(conn);
+    let check = libsql_check(&path, "vector", &v, 3);
+    assert!(check.starts_with("{\"before\":[42,"), "libSQL finds the row by its own vector: {check}");
+    assert!(check.contains("\"count\":190"), "{check}");
+    assert!(check.contains("\"integrity\":\"ok\""), "{check}");
+}

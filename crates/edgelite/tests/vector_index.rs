@@ -1,0 +1,422 @@
+//! libSQL's vector index (`CREATE INDEX ... libsql_vector_idx(col)`, `vector_top_k`) on
+//! edgelite: the objects and bytes of libSQL's format, the option errors, the index kept in
+//! step with the table through every kind of write, and search quality against brute force.
+//! `PRAGMA integrity_check` is run after the DML of every test.
+
+use edgelite::{Connection, Result, params};
+
+fn db() -> Connection {
+    Connection::open_in_memory().expect("open")
+}
+
+fn ok(conn: &Connection) {
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check");
+    assert_eq!(verdict, "ok");
+}
+
+fn top_k(conn: &Connection, index: &str, query: &str, k: i64) -> Vec<i64> {
+    let mut stmt = conn.prepare("SELECT id FROM vector_top_k(?1, ?2, ?3)").expect("prepare");
+    stmt.query_map(params![index, query, k], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
+}
+
+fn err(conn: &Connection, sql: &str) -> String {
+    conn.execute_batch(sql).expect_err(sql).to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Small deterministic pseudo-random numbers (no dependency, reproducible everywhere).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    fn vector(&mut self, dims: usize) -> String {
+        let v: Vec<String> = (0..dims).map(|_| format!("{}", self.next())).collect();
+        format!("[{}]", v.join(","))
+    }
+}
+
+#[test]
+fn creates_libsql_objects_and_metadata_byte_for_byte() {
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(3));
+         INSERT INTO t VALUES (1, vector('[1,2,3]')), (2, vector('[3,2,1]'));
+         CREATE INDEX t_idx ON t (libsql_vector_idx(v));",
+    )
+    .expect("create");
+    let mut stmt = conn.prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY name").expect("schema");
+    let objects: Vec<(String, String, Option<String>)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("q").collect::<Result<_>>().expect("rows");
+    let names: Vec<&str> = objects.iter().map(|o| o.1.as_str()).collect();
+    assert_eq!(names, ["libsql_vector_meta_shadow", "t", "t_idx", "t_idx_shadow", "t_idx_shadow_idx"]);
+    let sql = |name: &str| objects.iter().find(|o| o.1 == name).and_then(|o| o.2.clone()).unwrap_or_default();
+    assert_eq!(
+        sql("libsql_vector_meta_shadow"),
+        "CREATE TABLE libsql_vector_meta_shadow ( name TEXT PRIMARY KEY, metadata BLOB ) WITHOUT ROWID"
+    );
+    assert_eq!(
+        sql("t_idx_shadow"),
+        "CREATE TABLE t_idx_shadow (index_key  INTEGER , data BLOB, PRIMARY KEY (index_key))"
+    );
+    assert_eq!(sql("t_idx_shadow_idx"), "CREATE INDEX t_idx_shadow_idx ON t_idx_shadow (index_key)");
+
+    // The default index on F32_BLOB(3), as libSQL writes it (spec 3.4).
+    let meta: Vec<u8> = conn
+        .query_row("SELECT metadata FROM libsql_vector_meta_shadow WHERE name = 't_idx'", [], |r| r.get(0))
+        .expect("meta");
+    assert_eq!(
+        hex(&meta),
+        "010300000000000000030100000000000000040300000000000000020100000000000000\
+         05010000000000000006000100000000000007333333333333F33F0846000000000000\
+         0009C800000000000000"
+    );
+
+    // The node block of row 1 (spec 3.5): rowid, one edge, its vector, the neighbour's copy,
+    // and at byte 124 the edge's metadata: distance 0.2857143 (2549923E) and neighbour 2.
+    let block: Vec<u8> =
+        conn.query_row("SELECT data FROM t_idx_shadow WHERE index_key = 1", [], |r| r.get(0)).expect("block");
+    assert_eq!(block.len(), 256);
+    assert_eq!(hex(&block[..16]), "01000000000000000100000000000000");
+    assert_eq!(hex(&block[16..28]), "0000803F0000004000004040");
+    assert_eq!(hex(&block[28..40]), "00004040000000400000803F");
+    assert_eq!(hex(&block[124..140]), "000000002549923E0200000000000000");
+    ok(&conn);
+}
+
+#[test]
+fn bad_index_definitions_fail_at_prepare_time_with_libsql_texts() {
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(3), w TEXT, b FLOAT1BIT(16), n FLOAT32);
+         CREATE TABLE wr (k TEXT PRIMARY KEY, v F32_BLOB(3)) WITHOUT ROWID;",
+    )
+    .expect("tables");
+    let cases = [
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(v) COLLATE NOCASE)",
+            "vector index: collation in expression is forbidden",
+        ),
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(v), w)",
+            "vector index: must contain exactly one column wrapped into the libsql_vector_idx function",
+        ),
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(v || 'x'))",
+            "vector index: libsql_vector_idx first argument must be a column token",
+        ),
+        ("CREATE INDEX i ON t (libsql_vector_idx(v, 3))", "vector index: all arguments after first must be strings"),
+        ("CREATE INDEX i ON t (libsql_vector_idx(w))", "vector index: unexpected vector column type: TEXT"),
+        ("CREATE INDEX i ON t (libsql_vector_idx(n))", "vector index: unexpected vector column type: FLOAT32"),
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(v, 'metric'))",
+            "vector index: invalid vector index parameter 'metric': unexpected parameter format",
+        ),
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(v, 'colour=red'))",
+            "vector index: invalid vector index parameter 'colour=red': invalid parameter",
+        ),
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(v, 'metric=manhattan'))",
+            "vector index: invalid vector index parameter 'metric=manhattan': invalid parameter",
+        ),
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(v, 'search_l=0'))",
+            "vector index: invalid vector index parameter 'search_l=0': invalid representation of integer vector index parameter",
+        ),
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(v, 'search_l=-5'))",
+            "vector index: invalid vector index parameter 'search_l=-5': integer vector index parameter must be positive",
+        ),
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(v, 'alpha=big'))",
+            "vector index: invalid vector index parameter 'alpha=big': invalid representation of floating point vector index parameter",
+        ),
+        (
+            "CREATE INDEX i ON t (libsql_vector_idx(b, 'metric=l2'))",
+            "vector index: unable to initialize diskann: 1-bit compression available only for cosine metric",
+        ),
+        // edgelite's own refusals (libSQL crashes on UNIQUE, and edgelite supports rowid tables)
+        (
+            "CREATE UNIQUE INDEX i ON t (libsql_vector_idx(v))",
+            "vector index: UNIQUE is not supported for vector indexes",
+        ),
+        ("CREATE INDEX i ON wr (libsql_vector_idx(v))", "vector index: unsupported for tables without ROWID"),
+    ];
+    for (sql, message) in cases {
+        let e = err(&conn, sql);
+        assert!(e.contains(message), "{sql}: got {e:?}, want {message:?}");
+    }
+    let too_many: Vec<String> = (0..12).map(|_| "'search_l=10'".to_owned()).collect();
+    let e = err(&conn, &format!("CREATE INDEX i ON t (libsql_vector_idx(v, {}))", too_many.join(", ")));
+    assert!(e.contains("vector index: invalid vector index parameter 'search_l=10': unable to serialize"), "{e}");
+    // Nothing was created by any of them.
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'i%' OR name LIKE 'libsql%'", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 0);
+    // As a plain function the marker is its first argument; with none it is an error, not garbage.
+    let v: String = conn.query_row("SELECT libsql_vector_idx('x', 'metric=l2')", [], |r| r.get(0)).expect("marker");
+    assert_eq!(v, "x");
+    assert!(conn.query_row("SELECT libsql_vector_idx()", [], |r| r.get::<_, String>(0)).is_err());
+}
+
+#[test]
+fn every_kind_of_write_keeps_the_index_in_step() {
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(2), tag TEXT);
+         CREATE INDEX t_idx ON t (libsql_vector_idx(v));
+         INSERT INTO t VALUES (1, vector('[1,0]'), 'a'), (2, vector('[0,1]'), 'b'), (3, NULL, 'c');",
+    )
+    .expect("setup");
+    let nodes =
+        |c: &Connection| -> i64 { c.query_row("SELECT count(*) FROM t_idx_shadow", [], |r| r.get(0)).expect("count") };
+    assert_eq!(nodes(&conn), 2, "a NULL vector has no node");
+    assert_eq!(top_k(&conn, "t_idx", "[1,0.1]", 5), [1, 2]);
+
+    // UPDATE of the vector, of the key, and of another column.
+    conn.execute("UPDATE t SET v = vector('[-1,0]') WHERE id = 1", []).expect("update v");
+    assert_eq!(top_k(&conn, "t_idx", "[-1,0]", 1), [1]);
+    conn.execute("UPDATE t SET id = 10 WHERE id = 2", []).expect("update key");
+    assert_eq!(top_k(&conn, "t_idx", "[0,1]", 1), [10]);
+    conn.execute("UPDATE t SET tag = 'z'", []).expect("update other");
+    assert_eq!(nodes(&conn), 2);
+
+    // REPLACE and UPSERT.
+    conn.execute("INSERT OR REPLACE INTO t VALUES (10, vector('[5,5]'), 'r')", []).expect("replace");
+    assert_eq!(top_k(&conn, "t_idx", "[1,1]", 1), [10]);
+    conn.execute("INSERT INTO t VALUES (3, vector('[0,-1]'), 'u') ON CONFLICT(id) DO UPDATE SET v = excluded.v", [])
+        .expect("upsert");
+    assert_eq!(top_k(&conn, "t_idx", "[0,-1]", 1), [3]);
+    assert_eq!(nodes(&conn), 3);
+
+    // Rollback undoes the index with the table, savepoints too.
+    conn.execute_batch("BEGIN; DELETE FROM t WHERE id = 1; SAVEPOINT s; INSERT INTO t VALUES (7, vector('[-1,0.1]'), 'x'); ROLLBACK TO s; RELEASE s; ROLLBACK;").expect("tx");
+    assert_eq!(top_k(&conn, "t_idx", "[-1,0]", 1), [1]);
+    assert_eq!(nodes(&conn), 3);
+
+    // DELETE with a WHERE, then without one (libSQL leaves the shadow rows behind).
+    conn.execute("DELETE FROM t WHERE id = 3", []).expect("delete");
+    assert!(!top_k(&conn, "t_idx", "[0,-1]", 10).contains(&3));
+    conn.execute("DELETE FROM t", []).expect("truncate");
+    assert_eq!(nodes(&conn), 0);
+    assert!(top_k(&conn, "t_idx", "[0,1]", 10).is_empty());
+    conn.execute("INSERT INTO t VALUES (1, vector('[1,0]'), 'again')", []).expect("reinsert an old rowid");
+    assert_eq!(top_k(&conn, "t_idx", "[1,0]", 10), [1]);
+
+    // A wrong dimension or type is refused, and changes nothing.
+    let e = conn.execute("INSERT INTO t VALUES (2, vector('[1,2,3]'), 'bad')", []).expect_err("dims");
+    assert!(e.to_string().contains("vector index(insert): dimensions are different: 3 != 2"), "{e}");
+    let e = conn.execute("INSERT INTO t VALUES (2, vector64('[1,2]'), 'bad')", []).expect_err("type");
+    assert!(e.to_string().contains("vector index(insert): vector type differs from column type: 2 != 1"), "{e}");
+    let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
+    assert_eq!(n, 1);
+    ok(&conn);
+}
+
+#[test]
+fn count_planner_reindex_and_schema_changes() {
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         INSERT INTO t VALUES (1, vector('[1,0]')), (2, vector('[0,1]')), (3, vector('[1,1]'));
+         CREATE INDEX t_idx ON t (libsql_vector_idx(v, 'metric=l2'));
+         ANALYZE;",
+    )
+    .expect("setup");
+    // The index's B-tree is empty: it must never answer count(*) (libSQL #1819).
+    let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
+    assert_eq!(n, 3);
+    let plan: String = conn
+        .query_row("EXPLAIN QUERY PLAN SELECT * FROM t WHERE libsql_vector_idx(v, 'metric=l2') = x'00'", [], |r| {
+            r.get(3)
+        })
+        .expect("plan");
+    assert!(!plan.contains("t_idx"), "the planner must not use the vector index: {plan}");
+
+    conn.execute_batch("REINDEX t_idx; REINDEX t;").expect("reindex");
+    assert_eq!(top_k(&conn, "t_idx", "[1,0.9]", 1), [3]);
+    conn.execute_batch("ALTER TABLE t RENAME TO u; ALTER TABLE u ADD COLUMN note TEXT;").expect("alter");
+    conn.execute("INSERT INTO u(id, v) VALUES (4, vector('[9,9]'))", []).expect("insert after rename");
+    assert_eq!(top_k(&conn, "t_idx", "[9,9]", 1), [4]);
+    let e = err(&conn, "ALTER TABLE u DROP COLUMN v");
+    assert!(e.contains("no such column") || e.contains("t_idx"), "{e}");
+    ok(&conn);
+
+    // INSERT ... SELECT into an indexed table goes through the index (no B-tree copy).
+    conn.execute_batch(
+        "CREATE TABLE w (id INTEGER PRIMARY KEY, v F32_BLOB(2), note TEXT);
+         CREATE INDEX w_idx ON w (libsql_vector_idx(v));
+         INSERT INTO w SELECT * FROM u;",
+    )
+    .expect("copy");
+    let n: i64 = conn.query_row("SELECT count(*) FROM w_idx_shadow", [], |r| r.get(0)).expect("nodes");
+    assert_eq!(n, 4);
+
+    // DROP INDEX and DROP TABLE remove the shadow tables and metadata rows.
+    conn.execute_batch("DROP INDEX t_idx; DROP TABLE w;").expect("drop");
+    let mut stmt =
+        conn.prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").expect("schema");
+    let names: Vec<String> = stmt.query_map([], |r| r.get(0)).expect("q").collect::<Result<_>>().expect("rows");
+    assert_eq!(names, ["libsql_vector_meta_shadow", "u"]);
+    let rows: i64 = conn.query_row("SELECT count(*) FROM libsql_vector_meta_shadow", [], |r| r.get(0)).expect("meta");
+    assert_eq!(rows, 0);
+    ok(&conn);
+}
+
+#[test]
+fn preparing_a_drop_changes_nothing() {
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX t_idx ON t (libsql_vector_idx(v));
+         INSERT INTO t VALUES (1, vector('[1,0]'));",
+    )
+    .expect("setup");
+    // libSQL drops the shadow table while DROP INDEX is prepared (spec 4.2).
+    drop(conn.prepare("DROP INDEX t_idx").expect("prepare"));
+    conn.execute_batch("EXPLAIN DROP INDEX t_idx; EXPLAIN DROP TABLE t;").expect("explain");
+    assert_eq!(top_k(&conn, "t_idx", "[1,0]", 1), [1]);
+    ok(&conn);
+}
+
+#[test]
+fn vector_top_k_arguments_and_errors() {
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX t_idx ON t (libsql_vector_idx(v));
+         INSERT INTO t VALUES (1, vector('[1,0]')), (2, vector('[0,1]'));
+         CREATE TABLE plain (x);",
+    )
+    .expect("setup");
+    let q = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+    assert_eq!(q("SELECT count(*) FROM vector_top_k('t_idx', '[1,0]', 0)").expect("k=0"), 0);
+    assert_eq!(q("SELECT count(*) FROM vector_top_k('t_idx', '[1,0]', 100)").expect("big k"), 2);
+    assert_eq!(q("SELECT count(*) FROM vector_top_k('t_idx', '[1,0]', CAST(1 AS REAL))").expect("real k"), 1);
+    assert_eq!(
+        q("SELECT id FROM vector_top_k WHERE idx = 't_idx' AND vector = '[0,1]' AND k = 1").expect("constraint form"),
+        2
+    );
+    // A query vector from another table (libSQL: "xBestIndex malfunction", #1927).
+    conn.execute_batch("CREATE TABLE queries (q BLOB); INSERT INTO queries VALUES (vector('[0,1]'));")
+        .expect("queries");
+    assert_eq!(q("SELECT v.id FROM queries, vector_top_k('t_idx', queries.q, 1) AS v").expect("join"), 2);
+    let d: f64 =
+        conn.query_row("SELECT distance FROM vector_top_k('t_idx', '[1,0]', 1)", [], |r| r.get(0)).expect("distance");
+    assert!(d.abs() < 1e-6, "{d}");
+    let cases = [
+        (
+            "SELECT * FROM vector_top_k('t_idx', '[1,0]', -1)",
+            "vector index(search): third parameter (k) must be a non-negative integer, but negative value were provided",
+        ),
+        (
+            "SELECT * FROM vector_top_k('t_idx', '[1,0]', 1.5)",
+            "vector index(search): third parameter (k) must be an integer, but float value were provided",
+        ),
+        (
+            "SELECT * FROM vector_top_k('t_idx', '[1,0]', 'x')",
+            "vector index(search): third parameter (k) must be an integer, but unexpected type of value were provided",
+        ),
+        (
+            "SELECT * FROM vector_top_k('nope', '[1,0]', 1)",
+            "vector index(search): failed to parse vector index parameters",
+        ),
+        ("SELECT * FROM vector_top_k('nowhere.t_idx', '[1,0]', 1)", "vector index(search): unknown schema 'nowhere'"),
+        (
+            "SELECT * FROM vector_top_k('t_idx', vector64('[1,0]'), 1)",
+            "vector index(search): vector type differs from column type: 2 != 1",
+        ),
+        (
+            "SELECT * FROM vector_top_k('t_idx', '[1,0,0,0]', 1)",
+            "vector index(search): dimensions are different: 4 != 2",
+        ),
+        ("SELECT * FROM vector_top_k('t_idx', '[1,0]')", "vector index(search): got 2 parameters, expected 3"),
+    ];
+    for (sql, message) in cases {
+        let e = conn.query_row(sql, [], |r| r.get::<_, i64>(0)).expect_err(sql).to_string();
+        assert!(e.contains(message), "{sql}: got {e:?}, want {message:?}");
+    }
+}
+
+#[test]
+fn attached_and_temp_schemas() {
+    let conn = db();
+    conn.execute_batch(
+        "ATTACH ':memory:' AS aux;
+         CREATE TABLE aux.t (id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX aux.t_idx ON t (libsql_vector_idx(v));
+         INSERT INTO aux.t VALUES (1, vector('[1,0]')), (2, vector('[0,1]'));
+         CREATE TEMP TABLE tt (id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX temp.tt_idx ON tt (libsql_vector_idx(v));
+         INSERT INTO tt VALUES (5, vector('[1,1]'));",
+    )
+    .expect("setup");
+    assert_eq!(top_k(&conn, "aux.t_idx", "[0,1]", 1), [2]);
+    assert_eq!(top_k(&conn, "temp.tt_idx", "[1,1]", 1), [5]);
+    let n: i64 =
+        conn.query_row("SELECT count(*) FROM aux.libsql_vector_meta_shadow", [], |r| r.get(0)).expect("aux meta");
+    assert_eq!(n, 1);
+    ok(&conn);
+}
+
+#[test]
+fn search_matches_brute_force_and_survives_churn() {
+    let conn = db();
+    let dims = 16;
+    conn.execute_batch(&format!(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB({dims})); CREATE INDEX t_idx ON t (libsql_vector_idx(v));"
+    ))
+    .expect("setup");
+    let mut rng = Lcg(42);
+    conn.execute_batch("BEGIN").expect("begin");
+    for id in 1..=600 {
+        conn.execute("INSERT INTO t VALUES (?1, vector(?2))", params![id, rng.vector(dims)]).expect("insert");
+    }
+    // Duplicates (libSQL #2104/#2197): every copy is returned, and survives deleting another.
+    let dup = rng.vector(dims);
+    for id in 1001..=1003 {
+        conn.execute("INSERT INTO t VALUES (?1, vector(?2))", params![id, dup]).expect("dup");
+    }
+    conn.execute_batch("COMMIT").expect("commit");
+    let mut found = top_k(&conn, "t_idx", &dup, 3);
+    found.sort_unstable();
+    assert_eq!(found, [1001, 1002, 1003]);
+    conn.execute("DELETE FROM t WHERE id = 1002", []).expect("delete a copy");
+    let mut found = top_k(&conn, "t_idx", &dup, 2);
+    found.sort_unstable();
+    assert_eq!(found, [1001, 1003]);
+
+    // Churn: delete a third of the rows; no deleted row may come back, and every live row must
+    // still be found by searching for its own vector.
+    conn.execute("DELETE FROM t WHERE id % 3 = 0", []).expect("churn");
+    let mut stmt = conn.prepare("SELECT id, vector_extract(v) FROM t").expect("rows");
+    let live: Vec<(i64, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("q").collect::<Result<_>>().expect("rows");
+    for (id, v) in &live {
+        let hits = top_k(&conn, "t_idx", v, 3);
+        assert!(hits.contains(id), "row {id} unreachable");
+        assert!(hits.iter().all(|h| h % 3 != 0 || *h > 1000), "a deleted row came back: {hits:?}");
+    }
+
+    // recall@10 against exact search, at the default settings.
+    let mut hits = 0;
+    let queries = 50;
+    for _ in 0..queries {
+        let q = rng.vector(dims);
+        let approx = top_k(&conn, "t_idx", &q, 10);
+        let mut exact_stmt =
+            conn.prepare("SELECT id FROM t ORDER BY vector_distance_cos(v, vector(?1)), id LIMIT 10").expect("exact");
+        let exact: Vec<i64> =
+            exact_stmt.query_map([&q], |r| r.get(0)).expect("q").collect::<Result<_>>().expect("rows");
+        hits += approx.iter().filter(|id| exact.contains(id)).count();
+    }
+    let recall = hits as f64 / (queries * 10) as f64;
+    assert!(recall >= 0.95, "recall@10 = {recall}");
+    ok(&conn);
+}
