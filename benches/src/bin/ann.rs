@@ -1,0 +1,592 @@
+//! Approximate (vector index) top-k search on minilm-20k, side by side in one run: edgelite's
+//! `libsql_vector_idx` index vs libSQL's own (node + npm `libsql`, `benches/libsql/ann.js`) vs
+//! brute force (edgelite's exact SQL, libSQL's exact SQL, a Rust scan in memory), one thread:
+//!
+//! 1. build time, two ways for edgelite: (a) `CREATE INDEX` on a filled table, (b) inserts into
+//!    an indexed table in one transaction; libSQL runs (a) only (it is slow to build);
+//! 2. queries/s (median of the repeats) and recall@k of `vector_top_k` at the index's defaults;
+//! 3. the recall/speed curve over `search_l`, set on the built index by appending a `search_l`
+//!    record (tag 9) to its row of `libsql_vector_meta_shadow` (the reader takes the last one);
+//! 4. the database file size after the build (file DB in a temp dir, default rollback journal,
+//!    the same for both engines) and its ratio to the raw vectors;
+//! 5. a second edgelite configuration (`--alt`, default `compress_neighbors=float8,max_neighbors=32`).
+//!
+//! With `--rows N` (a prefix of the base vectors) the ground truth is the exact top-k over the
+//! prefix from the in-memory scan; over all 20,000 rows it is the dataset's `gt.i32`.
+//!
+//! ```text
+//! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
+//!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql]
+//! ```
+
+use std::error::Error;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use edgelite::{Connection, params};
+use edgelite_benches::dataset::{Dataset, recall_at_k};
+use edgelite_vector::{Metric, Vector, VectorRef, VectorType, kernels};
+
+type BoxResult<T> = Result<T, Box<dyn Error>>;
+
+const INDEX: &str = "items_idx";
+/// Metadata record tags (spec 3.4).
+const TAG_BLOCK_SIZE: u8 = 6;
+const TAG_SEARCH_L: u8 = 9;
+const TAG_MAX_NEIGHBORS: u8 = 10;
+
+struct Args {
+    rows: usize,
+    queries: usize,
+    repeats: usize,
+    k: usize,
+    curve: Vec<u64>,
+    alt: Option<Vec<String>>,
+    libsql: bool,
+}
+
+fn parse_args() -> BoxResult<Args> {
+    let mut args = Args {
+        rows: usize::MAX,
+        queries: 100,
+        repeats: 3,
+        k: 10,
+        curve: vec![10, 25, 50, 100, 200],
+        alt: Some(vec!["compress_neighbors=float8".into(), "max_neighbors=32".into()]),
+        libsql: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--rows" => args.rows = value()?.parse::<usize>()?.max(1),
+            "--queries" => args.queries = value()?.parse::<usize>()?.max(1),
+            "--repeats" => args.repeats = value()?.parse::<usize>()?.max(1),
+            "--k" => args.k = value()?.parse::<usize>()?.max(1),
+            "--search-l" => {
+                args.curve = value()?.split(',').filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
+            }
+            "--alt" => args.alt = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--no-alt" => args.alt = None,
+            "--no-libsql" => args.libsql = false,
+            _ => return Err(format!("unknown argument {a}; see the doc comment of {}", file!()).into()),
+        }
+    }
+    Ok(args)
+}
+
+/// Timings and answers of one search method.
+struct Search {
+    /// Seconds of each repeat over all queries.
+    repeat_secs: Vec<f64>,
+    /// The ids found for each query (last repeat).
+    ids: Vec<Vec<i64>>,
+}
+
+impl Search {
+    fn qps(&self) -> f64 {
+        let mut s = self.repeat_secs.clone();
+        s.sort_by(f64::total_cmp);
+        self.ids.len() as f64 / s[s.len() / 2]
+    }
+
+    fn recall(&self, truth: &[Vec<i32>], k: usize) -> f64 {
+        self.ids.iter().zip(truth).map(|(found, t)| recall_at_k(found, t, k)).sum::<f64>() / self.ids.len() as f64
+    }
+}
+
+/// Runs `search` over queries `0..nq` once untimed (to warm the caches), then `repeats` times.
+fn measure(nq: usize, repeats: usize, mut search: impl FnMut(usize) -> BoxResult<Vec<i64>>) -> BoxResult<Search> {
+    let mut out = Search { repeat_secs: Vec::new(), ids: Vec::new() };
+    for q in 0..nq {
+        search(q)?;
+    }
+    for _ in 0..repeats {
+        let t = Instant::now();
+        let ids = (0..nq).map(&mut search).collect::<BoxResult<Vec<_>>>()?;
+        out.repeat_secs.push(t.elapsed().as_secs_f64());
+        out.ids = ids;
+    }
+    Ok(out)
+}
+
+/// How the index was built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    /// Rows inserted (one transaction), then `CREATE INDEX`.
+    IndexFilled,
+    /// `CREATE INDEX` on the empty table, then rows inserted (one transaction).
+    InsertIndexed,
+}
+
+impl Method {
+    fn label(self) -> &'static str {
+        match self {
+            Method::IndexFilled => "(a) fill, then CREATE INDEX",
+            Method::InsertIndexed => "(b) insert into indexed table",
+        }
+    }
+}
+
+/// One built index, measured.
+struct IndexRun {
+    engine: String,
+    options: String,
+    method: Method,
+    /// Filling the table (a), or inserting into the indexed table (b).
+    fill: Duration,
+    /// `CREATE INDEX` (on the filled table for (a), on the empty one for (b)).
+    index: Duration,
+    /// File bytes after the fill, before CREATE INDEX (a only).
+    table_bytes: Option<u64>,
+    file_bytes: u64,
+    metadata: Vec<u8>,
+    default: Search,
+    curve: Vec<(u64, Search)>,
+}
+
+impl IndexRun {
+    fn total(&self) -> f64 {
+        (self.fill + self.index).as_secs_f64()
+    }
+
+    fn label(&self) -> String {
+        format!("{} {}", self.engine, self.options)
+    }
+}
+
+/// The value of the last record with `tag` in a metadata blob (spec 3.4).
+fn meta_value(blob: &[u8], tag: u8) -> Option<u64> {
+    blob.chunks_exact(9).rfind(|r| r[0] == tag).map(|r| {
+        let mut v = [0; 8];
+        v.copy_from_slice(&r[1..]);
+        u64::from_le_bytes(v)
+    })
+}
+
+fn sql_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn options_sql(options: &[String]) -> String {
+    std::iter::once("'metric=cosine'".to_owned())
+        .chain(options.iter().map(|o| sql_quote(o)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn options_label(options: &[String]) -> String {
+    if options.is_empty() { "default".to_owned() } else { options.join(",") }
+}
+
+fn file_size(path: &Path) -> BoxResult<u64> {
+    Ok(fs::metadata(path)?.len())
+}
+
+/// Builds edgelite's index over the first `rows` vectors in `db` (a new file), by `method`,
+/// then measures the searches on it.
+fn edgelite_index(
+    ds: &Dataset,
+    rows: usize,
+    db: &Path,
+    options: &[String],
+    method: Method,
+    args: &Args,
+    nq: usize,
+) -> BoxResult<IndexRun> {
+    let create_index = format!("CREATE INDEX {INDEX} ON items (libsql_vector_idx(emb, {}))", options_sql(options));
+    let mut conn = Connection::open(db)?;
+    conn.execute_batch(&format!("CREATE TABLE items(id INTEGER PRIMARY KEY, emb F32_BLOB({}))", ds.dims))?;
+    let mut index = Duration::ZERO;
+    if method == Method::InsertIndexed {
+        let t = Instant::now();
+        conn.execute_batch(&create_index)?;
+        index = t.elapsed();
+    }
+    let t = Instant::now();
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare("INSERT INTO items(id, emb) VALUES (?1, ?2)")?;
+        for id in 0..rows {
+            insert.execute(params![i64::try_from(id)?, ds.base_vector(id)])?;
+        }
+    }
+    tx.commit()?;
+    let fill = t.elapsed();
+    let mut table_bytes = None;
+    if method == Method::IndexFilled {
+        table_bytes = Some(file_size(db)?);
+        let t = Instant::now();
+        conn.execute_batch(&create_index)?;
+        index = t.elapsed();
+    }
+    conn.close().map_err(|(_, e)| e)?;
+    let file_bytes = file_size(db)?;
+
+    let conn = Connection::open(db)?;
+    let meta_sql = format!("SELECT metadata FROM libsql_vector_meta_shadow WHERE name = '{INDEX}'");
+    let metadata: Vec<u8> = conn.query_row(&meta_sql, [], |r| r.get(0))?;
+    let mut stmt = conn.prepare(&format!("SELECT id FROM vector_top_k('{INDEX}', ?1, {})", args.k))?;
+    let mut search =
+        || measure(nq, args.repeats, |q| Ok(stmt.query_map([ds.query(q)], |r| r.get(0))?.collect::<Result<_, _>>()?));
+    let default = search()?;
+    let set_meta = format!("UPDATE libsql_vector_meta_shadow SET metadata = ?1 WHERE name = '{INDEX}'");
+    let mut curve = Vec::new();
+    // the curve is drawn on the indexes built by (a) only
+    let curve_points = if method == Method::IndexFilled { &args.curve[..] } else { &[] };
+    for &search_l in curve_points {
+        let mut blob = metadata.clone();
+        blob.push(TAG_SEARCH_L);
+        blob.extend_from_slice(&search_l.to_le_bytes());
+        conn.execute(&set_meta, [&blob])?;
+        curve.push((search_l, search()?));
+    }
+    conn.execute(&set_meta, [&metadata])?;
+    Ok(IndexRun {
+        engine: "edgelite".into(),
+        options: options_label(options),
+        method,
+        fill,
+        index,
+        table_bytes,
+        file_bytes,
+        metadata,
+        default,
+        curve,
+    })
+}
+
+/// edgelite's exact search, `ORDER BY vector_distance_cos(emb, ?1) LIMIT k`, on a built database.
+fn edgelite_exact(ds: &Dataset, db: &Path, args: &Args, nq: usize) -> BoxResult<Search> {
+    let conn = Connection::open(db)?;
+    let mut stmt =
+        conn.prepare(&format!("SELECT id FROM items ORDER BY vector_distance_cos(emb, ?1) LIMIT {}", args.k))?;
+    measure(nq, args.repeats, |q| Ok(stmt.query_map([ds.query(q)], |r| r.get(0))?.collect::<Result<_, _>>()?))
+}
+
+/// The `k` smallest `(distance, id)` pairs, nearest first (ties: smaller id).
+fn top_k(mut d: Vec<(f32, u32)>, k: usize) -> Vec<i64> {
+    let by = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    if d.len() > k {
+        d.select_nth_unstable_by(k - 1, by);
+        d.truncate(k);
+    }
+    d.sort_unstable_by(by);
+    d.into_iter().map(|(_, id)| i64::from(id)).collect()
+}
+
+/// Exact cosine top-k over the first `rows` base vectors, in memory with edgelite-vector's
+/// kernels; also the ground truth of a prefix.
+fn rust_scan(ds: &Dataset, rows: usize, args: &Args, nq: usize) -> BoxResult<(String, Search)> {
+    let kernels = kernels::active();
+    // the same bytes the SQL engines store: f32 blobs, little-endian
+    let blobs: Vec<u8> = ds.base[..rows * ds.dims].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let dims = u32::try_from(ds.dims)?;
+    let vectors: Vec<VectorRef<'_>> = blobs
+        .chunks_exact(4 * ds.dims)
+        .map(|b| VectorRef::from_data_part(VectorType::F32, dims, b))
+        .collect::<Result<_, _>>()?;
+    let search = measure(nq, args.repeats, |q| {
+        let query = Vector::from_f32(ds.query(q))?;
+        let d = vectors
+            .iter()
+            .zip(0u32..)
+            .map(|(&v, i)| Ok((kernels::fast_distance(kernels, Metric::Cosine, v, query.as_ref())?, i)))
+            .collect::<Result<Vec<_>, edgelite_vector::Error>>()?;
+        Ok(top_k(d, args.k))
+    })?;
+    Ok((format!("Rust scan in memory ({} kernels)", kernels.name), search))
+}
+
+/// What ann.js measured.
+struct Libsql {
+    run: IndexRun,
+    exact: Search,
+    engine: String,
+}
+
+/// libSQL through node; `Ok(None)` (with the reason printed) when node or the package is missing.
+fn libsql(dir: &Path, db: &Path, rows: usize, args: &Args, nq: usize) -> BoxResult<Option<Libsql>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("libsql").join("ann.js");
+    let module = root.join("..").join("tests").join("libsql").join("node_modules").join("libsql");
+    if !module.is_dir() {
+        println!("libSQL skipped: {} is missing (run `npm ci --prefix tests/libsql`)", module.display());
+        return Ok(None);
+    }
+    let curve = args.curve.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let out = match Command::new("node")
+        .arg(&script)
+        .arg(dir)
+        .arg(db)
+        .args([rows.to_string(), nq.to_string(), args.repeats.to_string(), args.k.to_string(), curve])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            println!("libSQL skipped: cannot run node ({e})");
+            return Ok(None);
+        }
+    };
+    if !out.status.success() {
+        println!("libSQL skipped: node failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let search = |s: &serde_json::Value| -> BoxResult<Search> {
+        let repeat_secs = s["repeat_ms"]
+            .as_array()
+            .ok_or("repeat_ms")?
+            .iter()
+            .filter_map(serde_json::Value::as_f64)
+            .map(|ms| ms / 1e3);
+        let ids = s["ids"]
+            .as_array()
+            .ok_or("ids")?
+            .iter()
+            .map(|q| q.as_array().map(|q| q.iter().filter_map(serde_json::Value::as_i64).collect()).ok_or("ids[q]"))
+            .collect::<Result<_, _>>()?;
+        Ok(Search { repeat_secs: repeat_secs.collect(), ids })
+    };
+    let ms = |key: &str| -> BoxResult<Duration> {
+        Ok(Duration::from_secs_f64(v[key].as_f64().ok_or(key.to_owned())? / 1e3))
+    };
+    let hex = v["metadata"].as_str().ok_or("metadata")?;
+    let metadata =
+        (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)).collect::<Result<_, _>>()?;
+    let curve = v["curve"]
+        .as_array()
+        .ok_or("curve")?
+        .iter()
+        .map(|p| Ok((p["search_l"].as_u64().ok_or("search_l")?, search(p)?)))
+        .collect::<BoxResult<_>>()?;
+    let run = IndexRun {
+        engine: "libSQL".into(),
+        options: "default".into(),
+        method: Method::IndexFilled,
+        fill: ms("insert_ms")?,
+        index: ms("index_ms")?,
+        table_bytes: v["table_bytes"].as_u64(),
+        file_bytes: v["file_bytes"].as_u64().ok_or("file_bytes")?,
+        metadata,
+        default: search(&v["default"])?,
+        curve,
+    };
+    Ok(Some(Libsql { run, exact: search(&v["exact"])?, engine: v["engine"].as_str().unwrap_or("libSQL").to_owned() }))
+}
+
+/// `a / b` formatted as a ratio, or `-` without a `b`.
+fn ratio(a: f64, b: Option<f64>) -> String {
+    b.map_or_else(|| "-".to_owned(), |b| format!("{:.2}", a / b))
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn main() -> BoxResult<()> {
+    let args = parse_args()?;
+    let dir = Dataset::locate("minilm-20k")?;
+    let ds = Dataset::load(&dir)?;
+    let rows = args.rows.min(ds.len());
+    let nq = args.queries.min(ds.num_queries());
+    let k = args.k;
+    let raw_bytes = (rows * ds.dims * 4) as u64;
+    let tmp = tempfile::tempdir()?;
+
+    let argv: Vec<String> = std::env::args().collect();
+    println!("# {}", argv.join(" "));
+    println!("# = cargo run --release -p edgelite-benches --bin ann -- {}", argv[1..].join(" "));
+    println!(
+        "minilm-20k: first {rows} of {} base vectors x {} f32 (raw {:.1} MB), {nq} queries x {} repeats, \
+         cosine top-{k}, one thread; file DBs in {} (default rollback journal; one untimed warm-up pass before the timed repeats)",
+        ds.len(),
+        ds.dims,
+        mb(raw_bytes),
+        args.repeats,
+        tmp.path().display(),
+    );
+
+    let (scan_name, scan) = rust_scan(&ds, rows, &args, nq)?;
+    let truth: Vec<Vec<i32>> = if rows == ds.len() {
+        println!("ground truth: gt.i32 (exact top-{k} of the dataset)");
+        (0..nq).map(|q| ds.ground_truth(q)[..k].to_vec()).collect()
+    } else {
+        println!("ground truth: exact top-{k} over the {rows}-row prefix, recomputed by the in-memory scan");
+        scan.ids
+            .iter()
+            .map(|ids| ids.iter().map(|&id| i32::try_from(id)).collect::<Result<_, _>>())
+            .collect::<Result<_, _>>()?
+    };
+
+    let start = Instant::now();
+    let step = |what: &str| eprintln!("[{:>7.1} s] {what}", start.elapsed().as_secs_f64());
+    step("edgelite (a)");
+    let db_a = tmp.path().join("edgelite-a.db");
+    let mut runs = vec![edgelite_index(&ds, rows, &db_a, &[], Method::IndexFilled, &args, nq)?];
+    step("edgelite (b)");
+    runs.push(edgelite_index(&ds, rows, &tmp.path().join("edgelite-b.db"), &[], Method::InsertIndexed, &args, nq)?);
+    if let Some(alt) = &args.alt {
+        step("edgelite alt (a)");
+        runs.push(edgelite_index(&ds, rows, &tmp.path().join("edgelite-alt.db"), alt, Method::IndexFilled, &args, nq)?);
+    }
+    step("edgelite exact SQL");
+    let mut exact =
+        vec![(format!("edgelite exact SQL (SQLite {})", edgelite::version()), edgelite_exact(&ds, &db_a, &args, nq)?)];
+    let mut libsql_run = None;
+    if args.libsql {
+        step("libSQL (node)");
+        if let Some(l) = libsql(&dir, &tmp.path().join("libsql.db"), rows, &args, nq)? {
+            println!("libSQL: {} — build method (a) only (libSQL builds slowly)", l.engine);
+            exact.push((format!("{} exact SQL", l.engine), l.exact));
+            libsql_run = Some(l.run);
+        }
+    } else {
+        println!("libSQL skipped: --no-libsql");
+    }
+    exact.push((scan_name, scan));
+    step("done");
+
+    let lib_run = libsql_run.as_ref();
+    report(&args, rows, raw_bytes, &truth, &runs, lib_run, &exact);
+    Ok(())
+}
+
+/// Prints the three tables.
+fn report(
+    args: &Args,
+    rows: usize,
+    raw_bytes: u64,
+    truth: &[Vec<i32>],
+    runs: &[IndexRun],
+    lib: Option<&IndexRun>,
+    exact: &[(String, Search)],
+) {
+    let k = args.k;
+    let all = || runs.iter().chain(lib);
+
+    // 1 and 4: build and size
+    let w = all().map(|r| r.label().len()).max().unwrap_or(0).max(32);
+    println!("\n## Build ({rows} rows, one transaction) and file size; x = this row / libSQL");
+    let head = format!(
+        "{:<w$} {:<29} {:>8} {:>8} {:>8} {:>7} {:>6} | {:>8} {:>9} {:>6} {:>6} | {:>6} {:>6} {:>6}",
+        "index",
+        "method",
+        "fill s",
+        "index s",
+        "total s",
+        "rows/s",
+        "x",
+        "file MB",
+        "bytes/row",
+        "x raw",
+        "x",
+        "block",
+        "max_nb",
+        "srch_l"
+    );
+    println!("{head}\n{}", "-".repeat(head.len()));
+    for r in all() {
+        let total = r.total();
+        let meta = |tag| meta_value(&r.metadata, tag).map_or_else(|| "-".to_owned(), |v| v.to_string());
+        println!(
+            "{:<w$} {:<29} {:>8.2} {:>8.2} {:>8.2} {:>7.0} {:>6} | {:>8.1} {:>9.0} {:>6.2} {:>6} | {:>6} {:>6} {:>6}",
+            r.label(),
+            r.method.label(),
+            r.fill.as_secs_f64(),
+            r.index.as_secs_f64(),
+            total,
+            rows as f64 / total,
+            ratio(total, lib.map(IndexRun::total)),
+            mb(r.file_bytes),
+            r.file_bytes as f64 / rows as f64,
+            r.file_bytes as f64 / raw_bytes as f64,
+            ratio(r.file_bytes as f64, lib.map(|l| l.file_bytes as f64)),
+            meta(TAG_BLOCK_SIZE),
+            meta(TAG_MAX_NEIGHBORS),
+            meta(TAG_SEARCH_L),
+        );
+    }
+    for r in runs.first().into_iter().chain(lib) {
+        let bytes = r.table_bytes.unwrap_or_default();
+        let fill = r.fill.as_secs_f64();
+        println!(
+            "{:<w$} {:<29} {:>8.2} {:>8} {:>8.2} {:>7.0} {:>6} | {:>8.1} {:>9.0} {:>6.2}",
+            format!("{}, table only (no index)", r.engine),
+            "fill",
+            fill,
+            "-",
+            fill,
+            rows as f64 / fill,
+            "",
+            mb(bytes),
+            bytes as f64 / rows as f64,
+            bytes as f64 / raw_bytes as f64,
+        );
+    }
+    println!(
+        "fill = inserting the rows (into the plain table for (a), into the indexed table for (b)); index = CREATE \
+         INDEX (on the empty table for (b)); x raw = file / raw f32 vectors ({:.1} MB); block, max_nb, srch_l from \
+         the index metadata ('-' = not stored)",
+        mb(raw_bytes)
+    );
+
+    // 2: search at defaults, and brute force
+    let name = |r: &IndexRun| format!("{}, vector_top_k {}", r.label(), &r.method.label()[..3]);
+    let w = all().map(|r| name(r).len()).chain(exact.iter().map(|(n, _)| n.len())).max().unwrap_or(0);
+    println!("\n## Search at the index's own settings, and brute force; x = this row / libSQL (QPS)");
+    let head = format!(
+        "{:<w$} {:>8} {:>9} {:>6} {:>9} {:>10}",
+        "method",
+        "search_l",
+        "QPS",
+        "x",
+        "ms/query",
+        format!("recall@{k}")
+    );
+    println!("{head}\n{}", "-".repeat(head.len()));
+    let line = |name: &str, search_l: &str, s: &Search, base: Option<f64>| {
+        let qps = s.qps();
+        println!(
+            "{name:<w$} {search_l:>8} {qps:>9.1} {:>6} {:>9.3} {:>10.4}",
+            ratio(qps, base),
+            1e3 / qps,
+            s.recall(truth, k)
+        );
+    };
+    for r in all() {
+        let search_l = meta_value(&r.metadata, TAG_SEARCH_L).map_or_else(|| "?".to_owned(), |v| v.to_string());
+        line(&name(r), &search_l, &r.default, lib.map(|l| l.default.qps()));
+    }
+    let lib_exact = exact.iter().find(|(n, _)| n.starts_with("libSQL")).map(|(_, s)| s.qps());
+    for (name, s) in exact {
+        line(name, "exact", s, lib_exact);
+    }
+    println!(
+        "index rows: x vs libSQL vector_top_k; exact rows: x vs libSQL exact SQL; QPS = queries / median repeat time"
+    );
+
+    // 3: the curve, on the indexes built by (a)
+    let curve_runs: Vec<&IndexRun> = all().filter(|r| r.method == Method::IndexFilled).collect();
+    let heads: Vec<String> = curve_runs.iter().map(|r| format!("{}: QPS, recall@{k}", r.label())).collect();
+    println!(
+        "\n## Recall/speed over search_l (rewritten in the built index's metadata, no rebuild); x = edgelite / libSQL QPS"
+    );
+    let mut head = format!("{:>8}", "search_l");
+    for h in &heads {
+        head += &format!(" | {h:>22}");
+    }
+    head += &format!(" | {:>6}", "x");
+    println!("{head}\n{}", "-".repeat(head.len()));
+    for (i, &search_l) in args.curve.iter().enumerate() {
+        let mut line = format!("{search_l:>8}");
+        for (r, h) in curve_runs.iter().zip(&heads) {
+            let s = &r.curve[i].1;
+            line += &format!(" | {:>w$.1} {:>10.4}", s.qps(), s.recall(truth, k), w = h.len().max(22) - 11);
+        }
+        line += &format!(" | {:>6}", ratio(curve_runs[0].curve[i].1.qps(), lib.map(|l| l.curve[i].1.qps())));
+        println!("{line}");
+    }
+}
