@@ -1,6 +1,7 @@
 //! Benchmarks of edgelite against libSQL and plain Rust, on named datasets.
 //!
 //! - [`dataset`]: the `minilm-20k` loader and [`dataset::recall_at_k`];
+//! - [`measure`]: timing (median of repeats after a warm-up pass), recall and exact top-k;
 //! - `src/bin/bruteforce.rs`: exact (brute-force) top-10 search, edgelite SQL vs libSQL's own
 //!   engine (through node and the npm `libsql` package, `libsql/bruteforce.js`) vs Rust SIMD
 //!   kernels, with recall@10 against the dataset's ground truth:
@@ -16,3 +17,4 @@
 #![warn(missing_docs)]
 
 pub mod dataset;
+pub mod measure;

@@ -26,7 +26,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgelite::{Connection, params};
-use edgelite_benches::dataset::{Dataset, recall_at_k};
+use edgelite_benches::dataset::Dataset;
+use edgelite_benches::measure::{Search, measure, top_k};
 use edgelite_vector::{Metric, Vector, VectorRef, VectorType, kernels};
 
 type BoxResult<T> = Result<T, Box<dyn Error>>;
@@ -75,41 +76,6 @@ fn parse_args() -> BoxResult<Args> {
         }
     }
     Ok(args)
-}
-
-/// Timings and answers of one search method.
-struct Search {
-    /// Seconds of each repeat over all queries.
-    repeat_secs: Vec<f64>,
-    /// The ids found for each query (last repeat).
-    ids: Vec<Vec<i64>>,
-}
-
-impl Search {
-    fn qps(&self) -> f64 {
-        let mut s = self.repeat_secs.clone();
-        s.sort_by(f64::total_cmp);
-        self.ids.len() as f64 / s[s.len() / 2]
-    }
-
-    fn recall(&self, truth: &[Vec<i32>], k: usize) -> f64 {
-        self.ids.iter().zip(truth).map(|(found, t)| recall_at_k(found, t, k)).sum::<f64>() / self.ids.len() as f64
-    }
-}
-
-/// Runs `search` over queries `0..nq` once untimed (to warm the caches), then `repeats` times.
-fn measure(nq: usize, repeats: usize, mut search: impl FnMut(usize) -> BoxResult<Vec<i64>>) -> BoxResult<Search> {
-    let mut out = Search { repeat_secs: Vec::new(), ids: Vec::new() };
-    for q in 0..nq {
-        search(q)?;
-    }
-    for _ in 0..repeats {
-        let t = Instant::now();
-        let ids = (0..nq).map(&mut search).collect::<BoxResult<Vec<_>>>()?;
-        out.repeat_secs.push(t.elapsed().as_secs_f64());
-        out.ids = ids;
-    }
-    Ok(out)
 }
 
 /// How the index was built.
@@ -264,17 +230,6 @@ fn edgelite_exact(ds: &Dataset, db: &Path, args: &Args, nq: usize) -> BoxResult<
     let mut stmt =
         conn.prepare(&format!("SELECT id FROM items ORDER BY vector_distance_cos(emb, ?1) LIMIT {}", args.k))?;
     measure(nq, args.repeats, |q| Ok(stmt.query_map([ds.query(q)], |r| r.get(0))?.collect::<Result<_, _>>()?))
-}
-
-/// The `k` smallest `(distance, id)` pairs, nearest first (ties: smaller id).
-fn top_k(mut d: Vec<(f32, u32)>, k: usize) -> Vec<i64> {
-    let by = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-    if d.len() > k {
-        d.select_nth_unstable_by(k - 1, by);
-        d.truncate(k);
-    }
-    d.sort_unstable_by(by);
-    d.into_iter().map(|(_, id)| i64::from(id)).collect()
 }
 
 /// Exact cosine top-k over the first `rows` base vectors, in memory with edgelite-vector's

@@ -19,7 +19,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgelite::{Connection, params};
-use edgelite_benches::dataset::{Dataset, Record, recall_at_k};
+use edgelite_benches::dataset::{Dataset, Record};
+use edgelite_benches::measure::{Search, measure, top_k};
 use edgelite_vector::{Metric, Vector, VectorRef, VectorType, kernels};
 
 type BoxResult<T> = Result<T, Box<dyn Error>>;
@@ -51,44 +52,12 @@ fn parse_args() -> BoxResult<Args> {
     Ok(args)
 }
 
-/// Timings and answers of one search method.
-struct Search {
-    /// Seconds of each repeat over all queries.
-    repeat_secs: Vec<f64>,
-    /// The ids found for each query (last repeat).
-    ids: Vec<Vec<i64>>,
-}
-
-impl Search {
-    fn qps(&self) -> f64 {
-        let mut s = self.repeat_secs.clone();
-        s.sort_by(f64::total_cmp);
-        self.ids.len() as f64 / s[s.len() / 2]
-    }
-
-    fn recall(&self, truth: &[Vec<i32>], k: usize) -> f64 {
-        self.ids.iter().zip(truth).map(|(found, t)| recall_at_k(found, t, k)).sum::<f64>() / self.ids.len() as f64
-    }
-}
-
 /// One engine: its load time and its two searches.
 struct Engine {
     name: String,
     load: Duration,
     plain: Search,
     filtered: Search,
-}
-
-/// Runs `search` over queries `0..nq`, `repeats` times.
-fn measure(nq: usize, repeats: usize, mut search: impl FnMut(usize) -> BoxResult<Vec<i64>>) -> BoxResult<Search> {
-    let mut out = Search { repeat_secs: Vec::new(), ids: Vec::new() };
-    for _ in 0..repeats {
-        let t = Instant::now();
-        let ids = (0..nq).map(&mut search).collect::<BoxResult<Vec<_>>>()?;
-        out.repeat_secs.push(t.elapsed().as_secs_f64());
-        out.ids = ids;
-    }
-    Ok(out)
 }
 
 fn edgelite_sql(ds: &Dataset, records: &[Record], db: &Path, args: &Args, nq: usize) -> BoxResult<Engine> {
@@ -118,17 +87,6 @@ fn edgelite_sql(ds: &Dataset, records: &[Record], db: &Path, args: &Args, nq: us
     let filtered = run(FILTERED_SQL)?;
     let version: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0))?;
     Ok(Engine { name: format!("edgelite SQL (SQLite {version})"), load, plain, filtered })
-}
-
-/// The `k` smallest `(distance, id)` pairs, nearest first (ties: smaller id).
-fn top_k(mut d: Vec<(f32, u32)>, k: usize) -> Vec<i64> {
-    let by = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-    if d.len() > k {
-        d.select_nth_unstable_by(k - 1, by);
-        d.truncate(k);
-    }
-    d.sort_unstable_by(by);
-    d.into_iter().map(|(_, id)| i64::from(id)).collect()
 }
 
 fn rust_simd(ds: &Dataset, debian: &[bool], args: &Args, nq: usize) -> BoxResult<Engine> {
