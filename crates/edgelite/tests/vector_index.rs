@@ -420,3 +420,41 @@ fn search_matches_brute_force_and_survives_churn() {
     assert!(recall >= 0.95, "recall@10 = {recall}");
     ok(&conn);
 }
+
+#[test]
+fn node_cache_stays_coherent_across_connections_and_rollbacks() {
+    let dir = std::env::temp_dir().join(format!("edgelite-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("cache.db");
+    let _ = std::fs::remove_file(&path);
+    let a = Connection::open(&path).expect("open a");
+    a.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX t_idx ON t (libsql_vector_idx(v));
+         INSERT INTO t VALUES (1, vector('[1,0]')), (2, vector('[0,1]'));",
+    )
+    .expect("setup");
+    let b = Connection::open(&path).expect("open b");
+    // a's searches fill its cache; b's commit must be seen by a's next search.
+    assert_eq!(top_k(&a, "t_idx", "[0.9,0.1]", 1), [1]);
+    b.execute("INSERT INTO t VALUES (3, vector('[0.9,0.1]'))", []).expect("b inserts");
+    assert_eq!(top_k(&a, "t_idx", "[0.9,0.1]", 1), [3]);
+    b.execute("DELETE FROM t WHERE id = 3", []).expect("b deletes");
+    assert_eq!(top_k(&a, "t_idx", "[0.9,0.1]", 1), [1]);
+
+    // A write rolled back by a itself leaves nothing behind in its cache.
+    a.execute_batch("BEGIN; INSERT INTO t VALUES (4, vector('[0.9,0.1]'));").expect("tx");
+    assert_eq!(top_k(&a, "t_idx", "[0.9,0.1]", 1), [4]);
+    a.execute_batch("ROLLBACK").expect("rollback");
+    assert_eq!(top_k(&a, "t_idx", "[0.9,0.1]", 1), [1]);
+
+    // The limit is per connection; 0 turns the cache off and searches still work.
+    let previous: f64 = a.query_row("SELECT edgelite_vector_cache_limit(0)", [], |r| r.get(0)).expect("limit");
+    assert_eq!(previous, (256 << 20) as f64);
+    assert_eq!(top_k(&a, "t_idx", "[0,1]", 1), [2]);
+    let current: f64 = a.query_row("SELECT edgelite_vector_cache_limit(NULL)", [], |r| r.get(0)).expect("limit");
+    assert_eq!(current, 0.0);
+    assert!(a.query_row("SELECT edgelite_vector_cache_limit(-1)", [], |r| r.get::<_, f64>(0)).is_err());
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}

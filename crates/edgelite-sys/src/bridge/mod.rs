@@ -10,6 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::bindings::*;
 
+mod cache;
 mod sql;
 mod values;
 mod vector_functions;
@@ -77,6 +78,25 @@ unsafe fn register_functions(db: *mut sqlite3) -> c_int {
     let rc = unsafe { vector_top_k::register(db) };
     if rc != SQLITE_OK {
         return rc;
+    }
+    for f in vector_functions::STATEFUL_FUNCTIONS {
+        // SAFETY: as below; DIRECTONLY keeps a connection setting out of triggers and views.
+        let rc = unsafe {
+            sqlite3_create_function_v2(
+                db,
+                f.name.as_ptr(),
+                f.n_args,
+                SQLITE_UTF8 | SQLITE_DIRECTONLY,
+                core::ptr::null_mut(),
+                Some(f.x_func),
+                None,
+                None,
+                None,
+            )
+        };
+        if rc != SQLITE_OK {
+            return rc;
+        }
     }
     for f in vector_functions::FUNCTIONS {
         // SAFETY: as above; the user-data pointer is a small integer SQLite only hands back.

@@ -22,6 +22,29 @@ impl Db {
         Db(db)
     }
 
+    /// The raw handle, for the few calls this layer does not wrap.
+    pub(crate) fn raw(self) -> *mut sqlite3 {
+        self.0
+    }
+
+    /// Whether the connection holds a write transaction on `schema`.
+    pub(crate) fn in_write_txn(self, schema: &str) -> bool {
+        let Ok(name) = std::ffi::CString::new(schema) else { return true };
+        // SAFETY: a live connection; `name` is NUL-terminated.
+        unsafe { sqlite3_txn_state(self.0, name.as_ptr()) == SQLITE_TXN_WRITE }
+    }
+
+    /// The pager's data version of `schema` (changes with every commit by any connection).
+    pub(crate) fn data_version(self, schema: &str) -> Option<u32> {
+        let name = std::ffi::CString::new(schema).ok()?;
+        let mut version: u32 = 0;
+        // SAFETY: a live connection; DATA_VERSION writes one u32 through the pointer.
+        let rc = unsafe {
+            sqlite3_file_control(self.0, name.as_ptr(), SQLITE_FCNTL_DATA_VERSION, (&raw mut version).cast())
+        };
+        (rc == SQLITE_OK).then_some(version)
+    }
+
     /// The connection's latest error message.
     fn errmsg(self) -> String {
         // SAFETY: a live connection (type invariant); the message is a NUL-terminated string.

@@ -52,6 +52,14 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
     ScalarFunction { name: c"libsql_vector_idx", n_args: -1, user_data: 0, x_func: libsql_vector_idx },
 ];
 
+/// Functions that are not deterministic (they change connection state): registered apart.
+pub(crate) const STATEFUL_FUNCTIONS: &[ScalarFunction] = &[ScalarFunction {
+    name: c"edgelite_vector_cache_limit",
+    n_args: 1,
+    user_data: 0,
+    x_func: edgelite_vector_cache_limit,
+}];
+
 /// What a function body returns.
 enum Output {
     Blob(Vec<u8>),
@@ -159,4 +167,35 @@ unsafe extern "C" fn libsql_vector_idx(ctx: *mut sqlite3_context, argc: c_int, a
     let first = unsafe { *argv };
     // SAFETY: `ctx` is live and `first` is a protected argument of this call.
     unsafe { sqlite3_result_value(ctx, first) };
+}
+
+/// `edgelite_vector_cache_limit(bytes)`: sets this connection's node cache limit (0 turns it
+/// off) and returns the previous limit; with NULL it only returns the limit.
+unsafe extern "C" fn edgelite_vector_cache_limit(
+    ctx: *mut sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+) {
+    // SAFETY: `ctx` is the running call's context.
+    let handle = unsafe { sqlite3_context_db_handle(ctx) };
+    // SAFETY: the calling statement's connection outlives this call.
+    let db = unsafe { super::sql::Db::new(handle) };
+    let body = move |_: usize, args: &[*mut sqlite3_value]| -> Result<Output, String> {
+        // SAFETY: a live argument of the running call.
+        let (is_int, n) = args.first().map_or((false, 0), |&v| unsafe { int_arg(v) });
+        // SAFETY: as above.
+        let is_null = args.first().is_none_or(|&v| unsafe { sqlite3_value_type(v) } == SQLITE_NULL);
+        let previous = if is_null {
+            let current = super::cache::set_limit(db, 0);
+            super::cache::set_limit(db, current);
+            current
+        } else if is_int && n >= 0 {
+            super::cache::set_limit(db, usize::try_from(n).unwrap_or(usize::MAX))
+        } else {
+            return Err("edgelite_vector_cache_limit: the limit must be a non-negative integer (bytes)".to_owned());
+        };
+        Ok(Output::Real(Some(previous as f64)))
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
 }

@@ -15,6 +15,7 @@ use edgelite_diskann::options::Metadata;
 use edgelite_vector::sql::Arg;
 use edgelite_vector::{VectorRef, VectorType, parse_text};
 
+use super::cache::with_cache;
 use super::sql::{Db, SqlResult, ident};
 use super::values::{Context, arg, int_value};
 use crate::bindings::*;
@@ -272,6 +273,11 @@ impl From<String> for ShadowError {
 pub(crate) struct ShadowStorage {
     db: Db,
     table: String,
+    /// For searches: the cache key, once the snapshot is pinned and the cache synced.
+    cached: Option<(String, String)>,
+    /// For searches: a statement left on its row, holding one read transaction (one snapshot)
+    /// for the whole search. Declared before the others so that it is finalized first.
+    pin: Option<super::sql::Stmt>,
     read: Option<super::sql::Stmt>,
     write: Option<super::sql::Stmt>,
     insert: Option<super::sql::Stmt>,
@@ -285,6 +291,8 @@ impl ShadowStorage {
         ShadowStorage {
             db,
             table: index.shadow(),
+            cached: None,
+            pin: None,
             read: None,
             write: None,
             insert: None,
@@ -292,6 +300,26 @@ impl ShadowStorage {
             first: None,
             next: None,
         }
+    }
+}
+
+impl ShadowStorage {
+    /// Storage for a search: pins one snapshot and, outside write transactions, reads through
+    /// the connection's node cache (see `cache.rs` for why this is coherent).
+    pub(crate) fn for_search(db: Db, index: &IndexName) -> SqlResult<ShadowStorage> {
+        let mut storage = ShadowStorage::new(db, index);
+        let mut pin = db.prepare(&format!("SELECT (SELECT 1 FROM {} LIMIT 1)", storage.table))?;
+        pin.step()?;
+        storage.pin = Some(pin);
+        if !db.in_write_txn(&index.schema)
+            && let Some(version) = db.data_version(&index.schema)
+        {
+            let key = (index.schema.clone(), index.name.clone());
+            if with_cache(db, |c| c.sync(&key, version)).is_some() {
+                storage.cached = Some(key);
+            }
+        }
+        Ok(storage)
     }
 }
 
@@ -309,6 +337,11 @@ impl edgelite_diskann::Storage for ShadowStorage {
     type Error = ShadowError;
 
     fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, ShadowError> {
+        if let Some(key) = &self.cached
+            && with_cache(self.db, |c| c.get(key, id, buf)) == Some(true)
+        {
+            return Ok(true);
+        }
         let table = &self.table;
         let s = stmt(self.db, &mut self.read, || format!("SELECT data FROM {table} WHERE index_key = ?1"))?;
         s.bind_int(1, id)?;
@@ -316,6 +349,9 @@ impl edgelite_diskann::Storage for ShadowStorage {
             return Ok(false);
         }
         *buf = s.bytes(0);
+        if let Some(key) = &self.cached {
+            with_cache(self.db, |c| c.put(key, id, buf));
+        }
         Ok(true)
     }
 
@@ -462,7 +498,7 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
         return Err(edgelite_vector::sql::vector_extract(query).err().map(|e| e.to_string()).unwrap_or_default());
     }
     let vector = index_vector(query, &config, "search")?;
-    let mut storage = ShadowStorage::new(db, &index);
+    let mut storage = ShadowStorage::for_search(db, &index)?;
     let found = graph(config)?.search(&mut storage, vector.as_ref(), k).map_err(|e| e.to_string())?;
     Ok(found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect())
 }

@@ -1,0 +1,132 @@
+//! A per-connection cache of node blocks, so that searches stop re-reading the same blocks
+//! through SQL (each read assembles a 15-80 KB blob from overflow pages).
+//!
+//! Coherence rule: a block is cached, and a cached block is used, only while the connection
+//! holds no write transaction on the schema, inside a read transaction that the search pins for
+//! its whole run (one snapshot). Entries are tagged with the pager's data version
+//! (SQLITE_FCNTL_DATA_VERSION), which changes on every commit by this connection or any other;
+//! a search that finds another version drops the index's entries first. Writes (the index
+//! hooks) run in write transactions, so they neither read from nor fill the cache, and a
+//! rolled-back write never leaves anything behind.
+//!
+//! The cache lives in the connection's client data and is freed when the connection closes.
+//! Its size is bounded: `SELECT edgelite_vector_cache_limit(bytes)` sets the limit (0 turns the
+//! cache off) and returns the previous one; once full, it keeps what it has until the data
+//! version changes.
+
+use core::ffi::{CStr, c_void};
+use std::collections::HashMap;
+
+use super::sql::Db;
+use crate::bindings::*;
+
+/// Default limit: 256 MiB a connection.
+pub(crate) const DEFAULT_LIMIT: usize = 256 << 20;
+
+const KEY: &CStr = c"edgelite.vector_node_cache";
+
+/// The blocks of one index, as of one data version.
+struct IndexBlocks {
+    version: u32,
+    blocks: HashMap<i64, Box<[u8]>>,
+}
+
+/// One connection's cache.
+pub(crate) struct NodeCache {
+    limit: usize,
+    used: usize,
+    indexes: HashMap<(String, String), IndexBlocks>,
+}
+
+impl NodeCache {
+    fn clear(&mut self) {
+        self.indexes.clear();
+        self.used = 0;
+    }
+
+    /// Makes the entries of `key` those of `version` (dropping older ones).
+    pub(crate) fn sync(&mut self, key: &(String, String), version: u32) {
+        let stale = self.indexes.get(key).is_some_and(|e| e.version != version);
+        if stale && let Some(old) = self.indexes.remove(key) {
+            self.used -= old.blocks.values().map(|b| b.len()).sum::<usize>();
+        }
+        self.indexes.entry(key.clone()).or_insert_with(|| IndexBlocks { version, blocks: HashMap::new() });
+    }
+
+    /// Copies block `id` of `key` into `buf`, if cached.
+    pub(crate) fn get(&self, key: &(String, String), id: i64, buf: &mut Vec<u8>) -> bool {
+        match self.indexes.get(key).and_then(|e| e.blocks.get(&id)) {
+            Some(block) => {
+                buf.clear();
+                buf.extend_from_slice(block);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers block `id` of `key` (a synced index) if it fits under the limit. A full cache
+    /// keeps what it has: the blocks read first (around the entry point, on every search's
+    /// path) are the ones worth keeping, and starting over when full made large indexes thrash.
+    pub(crate) fn put(&mut self, key: &(String, String), id: i64, block: &[u8]) {
+        if self.used + block.len() > self.limit {
+            return;
+        }
+        if let Some(entry) = self.indexes.get_mut(key)
+            && entry.blocks.insert(id, block.into()).is_none()
+        {
+            self.used += block.len();
+        }
+    }
+}
+
+unsafe extern "C" fn destroy(p: *mut c_void) {
+    if !p.is_null() {
+        // SAFETY: `p` came from Box::into_raw in `with_cache`; SQLite calls this once, when the
+        // client data is replaced or the connection closes.
+        drop(unsafe { Box::from_raw(p.cast::<NodeCache>()) });
+    }
+}
+
+/// The connection's cache, created on first use; `None` if SQLite refuses the client data.
+fn cache_ptr(db: Db) -> Option<*mut NodeCache> {
+    // SAFETY: a live connection (Db's invariant); the key is a static C string.
+    let p = unsafe { sqlite3_get_clientdata(db.raw(), KEY.as_ptr()) }.cast::<NodeCache>();
+    if !p.is_null() {
+        return Some(p);
+    }
+    let p = Box::into_raw(Box::new(NodeCache { limit: DEFAULT_LIMIT, used: 0, indexes: HashMap::new() }));
+    // SAFETY: as above; SQLite owns the pointer from here and frees it with `destroy`.
+    let rc = unsafe { sqlite3_set_clientdata(db.raw(), KEY.as_ptr(), p.cast(), Some(destroy)) };
+    if rc != SQLITE_OK {
+        // SAFETY: not handed over, so still ours to free.
+        drop(unsafe { Box::from_raw(p) });
+        return None;
+    }
+    Some(p)
+}
+
+/// Runs `f` on the connection's cache; `None` when the cache is off.
+pub(crate) fn with_cache<T>(db: Db, f: impl FnOnce(&mut NodeCache) -> T) -> Option<T> {
+    let p = cache_ptr(db)?;
+    // SAFETY: the cache belongs to this connection, whose calls SQLite serialises; nothing
+    // else borrows it during `f` (the bridge never re-enters it from inside).
+    let cache = unsafe { &mut *p };
+    if cache.limit == 0 {
+        return None;
+    }
+    Some(f(cache))
+}
+
+/// Sets the connection's limit in bytes (0: off) and returns the previous one.
+pub(crate) fn set_limit(db: Db, limit: usize) -> usize {
+    let Some(p) = cache_ptr(db) else { return 0 };
+    // SAFETY: as in `with_cache`.
+    let cache = unsafe { &mut *p };
+    let previous = cache.limit;
+    cache.limit = limit;
+    if cache.used > limit {
+        cache.clear();
+    }
+    previous
+}
