@@ -67,6 +67,16 @@
 //!     assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 4]);
 //!     assert!(hits[0].1 < 0.01);
 //!
+//!     // With libSQL's vector index, the index proposes candidates (nearest first, with their
+//!     // distance) and the filter applies to them; for large tables this is the fast way.
+//!     conn.execute_batch("CREATE INDEX docs_idx ON docs (libsql_vector_idx(emb))")?;
+//!     let mut ann = conn.prepare(
+//!         "SELECT d.id, top.distance FROM vector_top_k('docs_idx', ?1, 10) AS top
+//!          JOIN docs d ON d.rowid = top.id WHERE d.lang = ?2 ORDER BY top.distance LIMIT ?3",
+//!     )?;
+//!     let ann_hits: Vec<i64> = ann.query_map(params![query, "en", 2], |row| row.get(0))?.collect::<Result<_>>()?;
+//!     assert_eq!(ann_hits, [1, 4]);
+//!
 //!     // Vectors come back as Rust values too.
 //!     let emb: Vec<f32> = conn.query_row("SELECT emb FROM docs WHERE id = 3", [], |r| r.get(0))?;
 //!     assert_eq!(emb, [0.9, 0.1, 0.0]);
@@ -74,10 +84,8 @@
 //! }
 //! ```
 //!
-//! With a vector index (libSQL's `CREATE INDEX docs_idx ON docs(libsql_vector_idx(emb))`, not
-//! available in edgelite yet) the same question is answered approximately by joining
-//! `vector_top_k('docs_idx', ?1, k)` with the table; the binding and reading shown here stay the
-//! same.
+//! `vector_top_k` finds the `k` nearest rows first and the `WHERE` clause filters them after,
+//! so a selective filter needs a larger `k` (or a partial index: `CREATE INDEX ... WHERE`).
 //!
 //! # Borrowed views
 //!
