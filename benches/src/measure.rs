@@ -61,3 +61,46 @@ pub fn top_k(mut d: Vec<(f32, u32)>, k: usize) -> Vec<i64> {
     d.sort_unstable_by(by);
     d.into_iter().map(|(_, id)| i64::from(id)).collect()
 }
+
+/// Runs `libsql/<script>` under node (libSQL's own engine, installed by
+/// `npm ci --prefix tests/libsql`) with `args` and returns the JSON it prints; `Ok(None)`, with
+/// the reason printed, when node, the package or the script fails.
+///
+/// # Errors
+/// Output that is not JSON.
+pub fn run_libsql(script: &str, args: &[String]) -> BoxResult<Option<serde_json::Value>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let module = root.join("../tests/libsql/node_modules/libsql");
+    if !module.is_dir() {
+        println!("libSQL skipped: {} is missing (run `npm ci --prefix tests/libsql`)", module.display());
+        return Ok(None);
+    }
+    let out = match std::process::Command::new("node").arg(root.join("libsql").join(script)).args(args).output() {
+        Ok(out) => out,
+        Err(e) => {
+            println!("libSQL skipped: cannot run node ({e})");
+            return Ok(None);
+        }
+    };
+    if !out.status.success() {
+        println!("libSQL skipped: node failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        return Ok(None);
+    }
+    Ok(Some(serde_json::from_slice(&out.stdout)?))
+}
+
+/// A [`Search`] from the scripts' JSON: `{"repeat_ms": [..], "ids": [[..], ..]}`.
+///
+/// # Errors
+/// A missing or mistyped field.
+pub fn search_from_json(s: &serde_json::Value) -> BoxResult<Search> {
+    let repeat_secs =
+        s["repeat_ms"].as_array().ok_or("repeat_ms")?.iter().filter_map(serde_json::Value::as_f64).map(|ms| ms / 1e3);
+    let ids = s["ids"]
+        .as_array()
+        .ok_or("ids")?
+        .iter()
+        .map(|q| q.as_array().map(|q| q.iter().filter_map(serde_json::Value::as_i64).collect()).ok_or("ids[q]"))
+        .collect::<Result<_, _>>()?;
+    Ok(Search { repeat_secs: repeat_secs.collect(), ids })
+}

@@ -22,12 +22,11 @@
 use std::error::Error;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgelite::{Connection, params};
 use edgelite_benches::dataset::Dataset;
-use edgelite_benches::measure::{Search, measure, top_k};
+use edgelite_benches::measure::{Search, measure, run_libsql, search_from_json, top_k};
 use edgelite_vector::{Metric, Vector, VectorRef, VectorType, kernels};
 
 type BoxResult<T> = Result<T, Box<dyn Error>>;
@@ -264,47 +263,18 @@ struct Libsql {
 
 /// libSQL through node; `Ok(None)` (with the reason printed) when node or the package is missing.
 fn libsql(dir: &Path, db: &Path, rows: usize, args: &Args, nq: usize) -> BoxResult<Option<Libsql>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("libsql").join("ann.js");
-    let module = root.join("..").join("tests").join("libsql").join("node_modules").join("libsql");
-    if !module.is_dir() {
-        println!("libSQL skipped: {} is missing (run `npm ci --prefix tests/libsql`)", module.display());
-        return Ok(None);
-    }
     let curve = args.curve.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-    let out = match Command::new("node")
-        .arg(&script)
-        .arg(dir)
-        .arg(db)
-        .args([rows.to_string(), nq.to_string(), args.repeats.to_string(), args.k.to_string(), curve])
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) => {
-            println!("libSQL skipped: cannot run node ({e})");
-            return Ok(None);
-        }
-    };
-    if !out.status.success() {
-        println!("libSQL skipped: node failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        return Ok(None);
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let search = |s: &serde_json::Value| -> BoxResult<Search> {
-        let repeat_secs = s["repeat_ms"]
-            .as_array()
-            .ok_or("repeat_ms")?
-            .iter()
-            .filter_map(serde_json::Value::as_f64)
-            .map(|ms| ms / 1e3);
-        let ids = s["ids"]
-            .as_array()
-            .ok_or("ids")?
-            .iter()
-            .map(|q| q.as_array().map(|q| q.iter().filter_map(serde_json::Value::as_i64).collect()).ok_or("ids[q]"))
-            .collect::<Result<_, _>>()?;
-        Ok(Search { repeat_secs: repeat_secs.collect(), ids })
-    };
+    let script_args = [
+        dir.display().to_string(),
+        db.display().to_string(),
+        rows.to_string(),
+        nq.to_string(),
+        args.repeats.to_string(),
+        args.k.to_string(),
+        curve,
+    ];
+    let Some(v) = run_libsql("ann.js", &script_args)? else { return Ok(None) };
+    let search = search_from_json;
     let ms = |key: &str| -> BoxResult<Duration> {
         Ok(Duration::from_secs_f64(v[key].as_f64().ok_or(key.to_owned())? / 1e3))
     };

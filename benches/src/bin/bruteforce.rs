@@ -15,12 +15,11 @@
 
 use std::error::Error;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgelite::{Connection, params};
 use edgelite_benches::dataset::{Dataset, Record};
-use edgelite_benches::measure::{Search, measure, top_k};
+use edgelite_benches::measure::{Search, measure, run_libsql, search_from_json, top_k};
 use edgelite_vector::{Metric, Vector, VectorRef, VectorType, kernels};
 
 type BoxResult<T> = Result<T, Box<dyn Error>>;
@@ -119,48 +118,15 @@ fn rust_simd(ds: &Dataset, debian: &[bool], args: &Args, nq: usize) -> BoxResult
 
 /// libSQL through node; `Ok(None)` (with the reason printed) when node or the package is missing.
 fn libsql(dir: &Path, db: &Path, args: &Args, nq: usize) -> BoxResult<Option<Engine>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("libsql").join("bruteforce.js");
-    let module = root.join("..").join("tests").join("libsql").join("node_modules").join("libsql");
-    if !module.is_dir() {
-        println!("libSQL column skipped: {} is missing (run `npm ci --prefix tests/libsql`)", module.display());
-        return Ok(None);
-    }
-    let out = match Command::new("node")
-        .arg(&script)
-        .arg(dir)
-        .arg(db)
-        .args([nq.to_string(), args.repeats.to_string(), args.k.to_string()])
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) => {
-            println!("libSQL column skipped: cannot run node ({e})");
-            return Ok(None);
-        }
-    };
-    if !out.status.success() {
-        println!("libSQL column skipped: node failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        return Ok(None);
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let search = |key: &str| -> BoxResult<Search> {
-        let s = &v[key];
-        let repeat_secs = s["repeat_ms"]
-            .as_array()
-            .ok_or("repeat_ms")?
-            .iter()
-            .filter_map(|x| x.as_f64())
-            .map(|ms| ms / 1e3)
-            .collect();
-        let ids = s["ids"]
-            .as_array()
-            .ok_or("ids")?
-            .iter()
-            .map(|q| q.as_array().map(|q| q.iter().filter_map(serde_json::Value::as_i64).collect()).ok_or("ids[q]"))
-            .collect::<Result<_, _>>()?;
-        Ok(Search { repeat_secs, ids })
-    };
+    let script_args = [
+        dir.display().to_string(),
+        db.display().to_string(),
+        nq.to_string(),
+        args.repeats.to_string(),
+        args.k.to_string(),
+    ];
+    let Some(v) = run_libsql("bruteforce.js", &script_args)? else { return Ok(None) };
+    let search = |key: &str| search_from_json(&v[key]);
     Ok(Some(Engine {
         name: v["engine"].as_str().unwrap_or("libSQL").to_owned(),
         load: Duration::from_secs_f64(v["load_ms"].as_f64().ok_or("load_ms")? / 1e3),

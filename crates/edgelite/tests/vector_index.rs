@@ -449,12 +449,12 @@ fn node_cache_stays_coherent_across_connections_and_rollbacks() {
     assert_eq!(top_k(&a, "t_idx", "[0.9,0.1]", 1), [1]);
 
     // The limit is per connection; 0 turns the cache off and searches still work.
-    let previous: f64 = a.query_row("SELECT edgelite_vector_cache_limit(0)", [], |r| r.get(0)).expect("limit");
-    assert_eq!(previous, (256 << 20) as f64);
+    let previous: i64 = a.query_row("SELECT edgelite_vector_cache_limit(0)", [], |r| r.get(0)).expect("limit");
+    assert_eq!(previous, 256 << 20);
     assert_eq!(top_k(&a, "t_idx", "[0,1]", 1), [2]);
-    let current: f64 = a.query_row("SELECT edgelite_vector_cache_limit(NULL)", [], |r| r.get(0)).expect("limit");
-    assert_eq!(current, 0.0);
-    assert!(a.query_row("SELECT edgelite_vector_cache_limit(-1)", [], |r| r.get::<_, f64>(0)).is_err());
+    let current: i64 = a.query_row("SELECT edgelite_vector_cache_limit(NULL)", [], |r| r.get(0)).expect("limit");
+    assert_eq!(current, 0);
+    assert!(a.query_row("SELECT edgelite_vector_cache_limit(-1)", [], |r| r.get::<_, i64>(0)).is_err());
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }

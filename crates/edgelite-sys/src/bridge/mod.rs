@@ -50,62 +50,35 @@ pub unsafe extern "C" fn edgelite_register(
     }
 }
 
-/// Registers every edgelite SQL function on `db`.
+/// `edgelite_version()`.
+const VERSION_FUNCTION: vector_functions::ScalarFunction = vector_functions::ScalarFunction {
+    name: c"edgelite_version",
+    n_args: 0,
+    flags: vector_functions::PURE,
+    user_data: 0,
+    x_func: edgelite_version,
+};
+
+/// Registers every edgelite SQL function and `vector_top_k` on `db`.
 ///
 /// # Safety
 /// `db` must be a valid open connection.
 unsafe fn register_functions(db: *mut sqlite3) -> c_int {
-    const FLAGS: c_int = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-    // SAFETY: `db` is valid (caller); the name is a static C string and the callback has the
-    // signature SQLite calls scalar functions with.
-    let rc = unsafe {
-        sqlite3_create_function_v2(
-            db,
-            c"edgelite_version".as_ptr(),
-            0,
-            FLAGS,
-            core::ptr::null_mut(),
-            Some(edgelite_version),
-            None,
-            None,
-            None,
-        )
-    };
-    if rc != SQLITE_OK {
-        return rc;
-    }
     // SAFETY: `db` is valid (caller).
     let rc = unsafe { vector_top_k::register(db) };
     if rc != SQLITE_OK {
         return rc;
     }
-    for f in vector_functions::STATEFUL_FUNCTIONS {
-        // SAFETY: as below; DIRECTONLY keeps a connection setting out of triggers and views.
+    for f in core::iter::once(&VERSION_FUNCTION).chain(vector_functions::FUNCTIONS) {
+        // SAFETY: `db` is valid (caller); the name is a static C string, the callback has the
+        // signature SQLite calls scalar functions with, and the user-data pointer is a small
+        // integer that SQLite only hands back.
         let rc = unsafe {
             sqlite3_create_function_v2(
                 db,
                 f.name.as_ptr(),
                 f.n_args,
-                SQLITE_UTF8 | SQLITE_DIRECTONLY,
-                core::ptr::null_mut(),
-                Some(f.x_func),
-                None,
-                None,
-                None,
-            )
-        };
-        if rc != SQLITE_OK {
-            return rc;
-        }
-    }
-    for f in vector_functions::FUNCTIONS {
-        // SAFETY: as above; the user-data pointer is a small integer SQLite only hands back.
-        let rc = unsafe {
-            sqlite3_create_function_v2(
-                db,
-                f.name.as_ptr(),
-                f.n_args,
-                FLAGS,
+                f.flags,
                 f.user_data as *mut core::ffi::c_void,
                 Some(f.x_func),
                 None,

@@ -13,16 +13,31 @@ use edgelite_vector::sql::{self, Arg};
 use super::values::{Context, arg, int_arg};
 use crate::bindings::*;
 
-/// A scalar SQL function: name, fixed arity, the value handed back as user data, and the body.
+/// A scalar SQL function: name, fixed arity, registration flags, the value handed back as user
+/// data, and the body.
 pub(crate) struct ScalarFunction {
     pub name: &'static CStr,
     pub n_args: c_int,
+    pub flags: c_int,
     pub user_data: usize,
     pub x_func: unsafe extern "C" fn(*mut sqlite3_context, c_int, *mut *mut sqlite3_value),
 }
 
+/// A function of its arguments only: usable in indexes, views and triggers.
+pub(crate) const PURE: c_int = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+/// A function that changes connection state: kept out of triggers and views.
+const STATEFUL: c_int = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+
+const fn pure(
+    name: &'static CStr,
+    n_args: c_int,
+    x_func: unsafe extern "C" fn(*mut sqlite3_context, c_int, *mut *mut sqlite3_value),
+) -> ScalarFunction {
+    ScalarFunction { name, n_args, flags: PURE, user_data: 0, x_func }
+}
+
 const fn convert(name: &'static CStr, ty: VectorType) -> ScalarFunction {
-    ScalarFunction { name, n_args: 1, user_data: ty.id() as usize, x_func: vector_convert }
+    ScalarFunction { user_data: ty.id() as usize, ..pure(name, 1, vector_convert) }
 }
 
 const fn distance(name: &'static CStr, metric: Metric) -> ScalarFunction {
@@ -31,7 +46,7 @@ const fn distance(name: &'static CStr, metric: Metric) -> ScalarFunction {
         Metric::L2 => 1,
         Metric::Dot => 2,
     };
-    ScalarFunction { name, n_args: 2, user_data, x_func: vector_distance }
+    ScalarFunction { user_data, ..pure(name, 2, vector_distance) }
 }
 
 /// Every vector function edgelite registers.
@@ -43,25 +58,19 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
     convert(c"vectorb16", VectorType::Bf16),
     convert(c"vector8", VectorType::F8),
     convert(c"vector1bit", VectorType::Bit1),
-    ScalarFunction { name: c"vector_extract", n_args: 1, user_data: 0, x_func: vector_extract },
+    pure(c"vector_extract", 1, vector_extract),
     distance(c"vector_distance_cos", Metric::Cosine),
     distance(c"vector_distance_l2", Metric::L2),
     distance(c"vector_distance_dot", Metric::Dot),
-    ScalarFunction { name: c"vector_concat", n_args: 2, user_data: 0, x_func: vector_concat },
-    ScalarFunction { name: c"vector_slice", n_args: 3, user_data: 0, x_func: vector_slice },
-    ScalarFunction { name: c"libsql_vector_idx", n_args: -1, user_data: 0, x_func: libsql_vector_idx },
+    pure(c"vector_concat", 2, vector_concat),
+    pure(c"vector_slice", 3, vector_slice),
+    pure(c"libsql_vector_idx", -1, libsql_vector_idx),
+    ScalarFunction { flags: STATEFUL, ..pure(c"edgelite_vector_cache_limit", 1, edgelite_vector_cache_limit) },
 ];
-
-/// Functions that are not deterministic (they change connection state): registered apart.
-pub(crate) const STATEFUL_FUNCTIONS: &[ScalarFunction] = &[ScalarFunction {
-    name: c"edgelite_vector_cache_limit",
-    n_args: 1,
-    user_data: 0,
-    x_func: edgelite_vector_cache_limit,
-}];
 
 /// What a function body returns.
 enum Output {
+    Int(i64),
     Blob(Vec<u8>),
     Text(String),
     Real(Option<f64>),
@@ -86,6 +95,7 @@ unsafe fn call(
     // SAFETY: `ctx` is the running callback's context, used only during this call.
     let ctx = unsafe { Context::new(ctx) };
     match catch_unwind(AssertUnwindSafe(|| body(ctx.user_data(), args))) {
+        Ok(Ok(Output::Int(i))) => ctx.int(i),
         Ok(Ok(Output::Blob(b))) => ctx.blob(&b),
         Ok(Ok(Output::Text(t))) => ctx.text(&t),
         Ok(Ok(Output::Real(r))) => ctx.double(r),
@@ -194,7 +204,7 @@ unsafe extern "C" fn edgelite_vector_cache_limit(
         } else {
             return Err("edgelite_vector_cache_limit: the limit must be a non-negative integer (bytes)".to_owned());
         };
-        Ok(Output::Real(Some(previous as f64)))
+        Ok(Output::Int(i64::try_from(previous).unwrap_or(i64::MAX)))
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { call(ctx, argc, argv, body) }

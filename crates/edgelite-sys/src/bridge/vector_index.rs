@@ -401,10 +401,8 @@ impl edgelite_diskann::Storage for ShadowStorage {
 /// The index's configuration, from its metadata row.
 fn open_config(db: Db, index: &IndexName, context: &str) -> SqlResult<edgelite_diskann::IndexConfig> {
     let unknown = || format!("vector index({context}): failed to parse vector index parameters");
-    if !table_exists(db, &index.schema, META_TABLE)? {
-        return Err(unknown());
-    }
-    let mut q = db.prepare(&format!("SELECT metadata FROM {} WHERE name = ?1", index.meta()))?;
+    // A schema without the metadata table fails to prepare: the index does not exist either.
+    let mut q = db.prepare(&format!("SELECT metadata FROM {} WHERE name = ?1", index.meta())).map_err(|_| unknown())?;
     q.bind_text(1, &index.name)?;
     if !q.step()? {
         return Err(unknown());
@@ -414,31 +412,17 @@ fn open_config(db: Db, index: &IndexName, context: &str) -> SqlResult<edgelite_d
     metadata.config().map_err(|_| unknown())
 }
 
-/// Decodes a vector argument for the index: TEXT is f32 (as libSQL), a BLOB as it is; its type
-/// and dimension must be the index's.
-fn index_vector(
-    value: Arg<'_>,
-    config: &edgelite_diskann::IndexConfig,
-    context: &str,
-) -> SqlResult<edgelite_vector::Vector> {
-    let v = match value {
-        Arg::Text(t) => parse_text(t, VectorType::F32).map_err(|e| e.to_string())?,
-        Arg::Blob(b) => VectorRef::from_blob(b).map_err(|e| e.to_string())?.to_vector(),
-        other => {
-            return Err(edgelite_vector::sql::vector_extract(other).err().map(|e| e.to_string()).unwrap_or_default());
-        }
+/// Decodes a vector argument for the index: TEXT is f32 (as libSQL), a BLOB as it is. The graph
+/// checks its type and dimension against the index's, with libSQL's messages.
+fn decode_vector(value: Arg<'_>) -> SqlResult<edgelite_vector::Vector> {
+    let decoded = match value {
+        Arg::Text(t) => parse_text(t, VectorType::F32),
+        Arg::Blob(b) => VectorRef::from_blob(b).map(|v| v.to_vector()),
+        Arg::Null => Err(edgelite_vector::Error::UnexpectedValueType("NULL")),
+        Arg::Integer => Err(edgelite_vector::Error::UnexpectedValueType("INTEGER")),
+        Arg::Float => Err(edgelite_vector::Error::UnexpectedValueType("FLOAT")),
     };
-    if v.vector_type() != config.vector_type {
-        return Err(format!(
-            "vector index({context}): vector type differs from column type: {} != {}",
-            v.vector_type().id(),
-            config.vector_type.id()
-        ));
-    }
-    if v.dims() != config.dims {
-        return Err(format!("vector index({context}): dimensions are different: {} != {}", v.dims(), config.dims));
-    }
-    Ok(v)
+    decoded.map_err(|e| e.to_string())
 }
 
 /// The graph for an index whose configuration was read from its metadata.
@@ -454,7 +438,7 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         }
         let rowid = args.int(1)?;
         let config = open_config(db, &index, "insert")?;
-        let vector = index_vector(args.value(0), &config, "insert")?;
+        let vector = decode_vector(args.value(0))?;
         let mut storage = ShadowStorage::new(db, &index);
         graph(config)?.insert(&mut storage, rowid, vector.as_ref()).map_err(|e| e.to_string())?;
         Ok(0)
@@ -494,10 +478,7 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
         None => IndexName { schema: "main".to_owned(), name: name.to_owned() },
     };
     let config = open_config(db, &index, "search")?;
-    if matches!(query, Arg::Null | Arg::Integer | Arg::Float) {
-        return Err(edgelite_vector::sql::vector_extract(query).err().map(|e| e.to_string()).unwrap_or_default());
-    }
-    let vector = index_vector(query, &config, "search")?;
+    let vector = decode_vector(query)?;
     let mut storage = ShadowStorage::for_search(db, &index)?;
     let found = graph(config)?.search(&mut storage, vector.as_ref(), k).map_err(|e| e.to_string())?;
     Ok(found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect())

@@ -272,38 +272,46 @@ unsafe fn search(
 }
 
 unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
-    // SAFETY: a live cursor of this module.
-    let cursor = unsafe { &mut *cursor.cast::<TopKCursor>() };
-    cursor.pos += 1;
-    SQLITE_OK
+    guarded(|| {
+        // SAFETY: a live cursor of this module.
+        let cursor = unsafe { &mut *cursor.cast::<TopKCursor>() };
+        cursor.pos += 1;
+        SQLITE_OK
+    })
 }
 
 unsafe extern "C" fn x_eof(cursor: *mut sqlite3_vtab_cursor) -> c_int {
-    // SAFETY: a live cursor of this module.
-    let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
-    c_int::from(cursor.pos >= cursor.rows.len())
+    guarded(|| {
+        // SAFETY: a live cursor of this module.
+        let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
+        c_int::from(cursor.pos >= cursor.rows.len())
+    })
 }
 
 unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite3_context, col: c_int) -> c_int {
-    // SAFETY: a live cursor of this module, positioned on a row (SQLite checks xEof first).
-    let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
-    let Some(&(id, distance)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
-    match col {
-        // SAFETY: `ctx` is the live result context of this xColumn call.
-        COL_DISTANCE => unsafe { sqlite3_result_double(ctx, distance) },
-        // SAFETY: as above. The hidden argument columns echo the id, as libSQL's do.
-        COL_ID | COL_IDX | COL_VECTOR | COL_K => unsafe { sqlite3_result_int64(ctx, id) },
-        // SAFETY: as above.
-        _ => unsafe { sqlite3_result_null(ctx) },
-    }
-    SQLITE_OK
+    guarded(|| {
+        // SAFETY: a live cursor of this module, positioned on a row (SQLite checks xEof first).
+        let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
+        let Some(&(id, distance)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
+        match col {
+            // SAFETY: `ctx` is the live result context of this xColumn call.
+            COL_DISTANCE => unsafe { sqlite3_result_double(ctx, distance) },
+            // SAFETY: as above. The hidden argument columns echo the id, as libSQL's do.
+            COL_ID | COL_IDX | COL_VECTOR | COL_K => unsafe { sqlite3_result_int64(ctx, id) },
+            // SAFETY: as above.
+            _ => unsafe { sqlite3_result_null(ctx) },
+        }
+        SQLITE_OK
+    })
 }
 
 unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlite3_int64) -> c_int {
-    // SAFETY: a live cursor of this module.
-    let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
-    let Some(&(id, _)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
-    // SAFETY: SQLite's out-pointer.
-    unsafe { *rowid = id };
-    SQLITE_OK
+    guarded(|| {
+        // SAFETY: a live cursor of this module.
+        let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
+        let Some(&(id, _)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
+        // SAFETY: SQLite's out-pointer.
+        unsafe { *rowid = id };
+        SQLITE_OK
+    })
 }
