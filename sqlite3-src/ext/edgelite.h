@@ -50,13 +50,21 @@ int edgelite_extra_init(const char *zUnused);
 **   xDrop()                  the index is being dropped (the core itself drops the shadow
 **                            table and metadata row in the same statement, see PATCHES.md)
 **   xClear()                 remove every row (DELETE without WHERE, REINDEX)
+** Version 2:
+**   xInsert(vector, rowid, 1) a row of a build (CREATE INDEX, REINDEX): the index may hold it
+**                            back until xBuild
+**   xBuild()                 the build's last row was passed: complete the index
+**   xCheck()                 PRAGMA integrity_check: NULL if the index is sound, else a
+**                            message (one result row)
 */
-#define EDGELITE_VECTOR_METHODS_VERSION 1
+#define EDGELITE_VECTOR_METHODS_VERSION 2
 #define EDGELITE_VECTOR_OP_CREATE 1
 #define EDGELITE_VECTOR_OP_INSERT 2
 #define EDGELITE_VECTOR_OP_DELETE 3
 #define EDGELITE_VECTOR_OP_DROP   4
 #define EDGELITE_VECTOR_OP_CLEAR  5
+#define EDGELITE_VECTOR_OP_BUILD  6
+#define EDGELITE_VECTOR_OP_CHECK  7
 
 typedef struct edgelite_vector_methods edgelite_vector_methods;
 struct edgelite_vector_methods {
@@ -67,6 +75,9 @@ struct edgelite_vector_methods {
   void (*xDelete)(sqlite3_context*, int argc, sqlite3_value **argv);
   void (*xDrop)(sqlite3_context*, int argc, sqlite3_value **argv);
   void (*xClear)(sqlite3_context*, int argc, sqlite3_value **argv);
+  /* Version 2 */
+  void (*xBuild)(sqlite3_context*, int argc, sqlite3_value **argv);
+  void (*xCheck)(sqlite3_context*, int argc, sqlite3_value **argv);
 };
 
 /* Rust. The method table; never null once edgelite-sys is linked. */

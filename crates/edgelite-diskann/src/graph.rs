@@ -7,8 +7,10 @@
 //! - **k is not capped by L**: the candidate list is widened to `max(L, k)`; `L` can be set per
 //!   query ([`DiskAnn::search_with`]).
 //! - **Pruning** is Vamana's robust prune over the candidate set (alpha from the index), and a
-//!   node with free capacity simply gains the back edge, as in the paper. The occlusion test is
-//!   strict (`alpha·d(a, c) < d(p, c)`), so exact duplicates of `p` are never occluded.
+//!   node with free capacity simply gains the back edge, as in the paper. Once the graph is larger
+//!   than one search sees, a full node is pruned to 3/4 of its capacity (DiskANN's slack,
+//!   turned around: the block size is fixed by the format), so most back edges are appends. The occlusion test is strict
+//!   (`alpha·d(a, c) < d(p, c)`), so exact duplicates of `p` are never occluded.
 //! - **Exact duplicates** (equal neighbour copies) are linked in a ring by rowid: each node keeps
 //!   one edge to the next duplicate, so any number of duplicates stay reachable, where libSQL
 //!   loses all but one (issues #2104, #2197).
@@ -199,6 +201,9 @@ struct Visit {
     exact: f32,
     /// The block, when the caller asked to keep them.
     block: Vec<u8>,
+    /// The node's vector as an edge-type copy, with the block (converting costs more than the
+    /// distances it feeds, so it is done once per operation).
+    part: Vec<u8>,
 }
 
 struct Beam {
@@ -226,6 +231,8 @@ pub struct DiskAnn {
     kernels: &'static KernelSet,
     alpha: f32,
     delete_l: usize,
+    /// Edges a full node keeps when it is pruned for a back edge.
+    back_prune: usize,
 }
 
 impl DiskAnn {
@@ -236,7 +243,12 @@ impl DiskAnn {
     pub fn new(config: IndexConfig) -> Result<DiskAnn, BlockError> {
         let layout = Layout::from_config(&config)?;
         let delete_l = config.search_l.max(config.insert_l);
-        Ok(DiskAnn { alpha: config.alpha as f32, layout, kernels: active(), delete_l, config })
+        let cap = layout.capacity();
+        // a full neighbour offered a back edge is pruned to 3/4 of its capacity, so that the next
+        // few back edges are plain appends: on minilm-20k (float8, 20 neighbours) this made the
+        // build 1.6x faster for 0.004 less recall at L = 100 and more queries/s at equal recall
+        let back_prune = (cap - cap / 4).max(1);
+        Ok(DiskAnn { alpha: config.alpha as f32, layout, kernels: active(), delete_l, back_prune, config })
     }
 
     /// Uses another kernel set (e.g. [`edgelite_vector::kernels::SCALAR`] to compare).
@@ -375,8 +387,13 @@ impl DiskAnn {
                     beam.complete = false;
                 }
             }
-            let block = if keep_blocks { std::mem::take(&mut buf) } else { Vec::new() };
-            beam.visits.push(Visit { id, exact, block });
+            let (block, part) = if keep_blocks {
+                let part = self.edge_part(node.vector());
+                (std::mem::take(&mut buf), part)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            beam.visits.push(Visit { id, exact, block, part });
         }
         Ok(beam)
     }
@@ -427,8 +444,8 @@ impl DiskAnn {
     }
 
     /// Robust prune of `cands` for node `p` (edge-type copy `p_part`): sorted by distance, ties
-    /// by rowid; a kept `a` drops every later `c` with `alpha·d(a, c) < d(p, c)`; at most the
-    /// capacity. Exact duplicates of `p` are first reduced to the ring successor (the next
+    /// by rowid; a kept `a` drops every later `c` with `alpha·d(a, c) < d(p, c)`; at most `cap`
+    /// (and the block's capacity). Exact duplicates of `p` are first reduced to the ring successor (the next
     /// higher rowid, else the lowest). Returns the kept links with their distances to `p`.
     ///
     /// With `refill`, slots left free by occlusion are refilled with occluded candidates
@@ -443,6 +460,7 @@ impl DiskAnn {
         p_part: &[u8],
         cands: Vec<Link>,
         refill: Option<&dyn Fn(i64) -> bool>,
+        cap: usize,
     ) -> Result<Vec<Link>, GraphError<E>> {
         let p = self.edge_ref(op, p_part)?;
         let mut seen = IdSet::default();
@@ -459,7 +477,7 @@ impl DiskAnn {
             c.retain(|x| x.part != p_part || x.id == succ);
         }
         c.sort_by(|a, b| by_key((key(a.dist), a.id), (key(b.dist), b.id)));
-        let cap = self.layout.capacity();
+        let cap = cap.clamp(1, self.layout.capacity());
         let mut alive = vec![true; c.len()];
         let mut keep = Vec::with_capacity(cap.min(c.len()));
         for i in 0..c.len() {
@@ -530,6 +548,7 @@ impl DiskAnn {
         &self,
         op: Op,
         t: i64,
+        t_part: &[u8],
         block: &mut [u8],
         new: &Link,
         missing: &IdSet,
@@ -538,18 +557,20 @@ impl DiskAnn {
     ) -> Result<(bool, bool), GraphError<E>> {
         let node = self.parse(op, t, block)?;
         let before: Vec<i64> = (0..node.edge_count()).map(|i| node.edge_id(i)).collect();
-        let t_part = self.edge_part(node.vector());
         let (mut links, dropped) = self.links_of(op, t, block, new.id, missing)?;
         let is_dup = t_part == new.part;
         let links = if !is_dup && links.len() < self.layout.capacity() {
-            let d = self.dist(op, self.edge_ref(op, &t_part)?, self.edge_ref(op, &new.part)?)?;
+            let d = self.dist(op, self.edge_ref(op, t_part)?, self.edge_ref(op, &new.part)?)?;
             links.push(Link { dist: d, ..new.clone() });
             links
         } else {
             let old = links.clone();
             links.push(new.clone());
             let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
-            let pruned = self.prune(op, t, &t_part, links, Some(&spare))?;
+            // the slack applies only where in-degrees are not exact anyway (see below): in a
+            // graph the search saw whole, pruning deeper would orphan nodes the guard protects
+            let target = if guard { self.layout.capacity() } else { self.back_prune };
+            let pruned = self.prune(op, t, t_part, links, Some(&spare), target)?;
             // taking the new node must not cost an old target its only in-edge: the new node can
             // still be linked from elsewhere, the old one could not. Only when the search saw
             // the whole graph (`guard`) are the in-degrees exact; in a larger graph most
@@ -622,14 +643,13 @@ impl DiskAnn {
     fn in_degrees<'b, E>(
         &self,
         op: Op,
-        blocks: impl Iterator<Item = (i64, &'b [u8])>,
+        visits: impl Iterator<Item = &'b Visit>,
     ) -> Result<IdMap<usize>, GraphError<E>> {
         let mut deg = IdMap::default();
-        for (id, b) in blocks {
-            let n = self.parse(op, id, b)?;
-            let part = self.edge_part(n.vector());
+        for v in visits {
+            let n = self.parse(op, v.id, &v.block)?;
             for i in 0..n.edge_count() {
-                if n.edge_data(i) != part.as_slice() {
+                if n.edge_data(i) != v.part.as_slice() {
                     *deg.entry(n.edge_id(i)).or_insert(0) += 1;
                 }
             }
@@ -659,13 +679,12 @@ impl DiskAnn {
             if v.id == id {
                 continue;
             }
-            let part = self.edge_part(self.parse(op, v.id, &v.block)?.vector());
-            if part == new.part {
+            if v.part == new.part {
                 dups.push(v.id);
             }
-            cands.push(Link { id: v.id, part, dist: 0.0 });
+            cands.push(Link { id: v.id, part: v.part.clone(), dist: 0.0 });
         }
-        let out = self.prune(op, id, &new.part, cands, Some(&|_| true))?;
+        let out = self.prune(op, id, &new.part, cands, Some(&|_| true), self.layout.capacity())?;
         let mut block = self.layout.new_block(id, vector).map_err(|source| GraphError::Corrupt { op, id, source })?;
         self.set_links(op, id, &mut block, &out)?;
         storage.insert(id, &block).map_err(GraphError::Storage)?;
@@ -677,15 +696,16 @@ impl DiskAnn {
         let index: IdMap<usize> = beam.visits.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
         let mut targets: Vec<i64> = out.iter().map(|l| l.id).collect();
         targets.extend(dups.iter().filter(|d| !out.iter().any(|l| l.id == **d)));
-        let mut deg = self.in_degrees(op, beam.visits.iter().map(|v| (v.id, v.block.as_slice())))?;
+        let mut deg = self.in_degrees(op, beam.visits.iter())?;
         for l in &out {
             *deg.entry(l.id).or_insert(0) += 1;
         }
         let mut kept = false;
         for t in targets {
             let Some(&i) = index.get(&t) else { continue };
+            let v = &mut beam.visits[i];
             let (changed, k) =
-                self.offer_edge(op, t, &mut beam.visits[i].block, &new, &beam.missing, &mut deg, beam.complete)?;
+                self.offer_edge(op, t, &v.part, &mut v.block, &new, &beam.missing, &mut deg, beam.complete)?;
             if changed {
                 storage.write(t, &beam.visits[i].block).map_err(GraphError::Storage)?;
             }
@@ -731,7 +751,7 @@ impl DiskAnn {
         // in-neighbours: visited nodes that link to `id`, and out-neighbours that link back
         let mut referrers: Vec<(i64, Vec<u8>)> = Vec::new();
         let mut visited = IdSet::default();
-        let mut deg = self.in_degrees(op, beam.visits.iter().map(|v| (v.id, v.block.as_slice())))?;
+        let mut deg = self.in_degrees(op, beam.visits.iter())?;
         deg.remove(&id);
         for v in beam.visits {
             visited.insert(v.id);
@@ -771,7 +791,7 @@ impl DiskAnn {
                 links
             } else {
                 let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
-                self.prune(op, *p, &p_part, links, Some(&spare))?
+                self.prune(op, *p, &p_part, links, Some(&spare), cap)?
             };
             for i in 0..self.parse(op, *p, block)?.edge_count() {
                 let e = self.parse(op, *p, block)?.edge_id(i);

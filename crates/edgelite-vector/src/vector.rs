@@ -311,6 +311,9 @@ impl<'a> VectorRef<'a> {
             VectorType::F8 => {
                 if self.ty == VectorType::F64 {
                     f8 = quantize_f64(n, |i| f64_at(self.data, i), &mut data);
+                } else if self.ty == VectorType::F32 {
+                    // the index converts every node it visits: no per-element type dispatch
+                    f8 = quantize_f32(n, |i| f32_at(self.data, i), &mut data);
                 } else {
                     f8 = quantize_f32(n, |i| self.get_f32(i), &mut data);
                 }

@@ -458,3 +458,97 @@ fn node_cache_stays_coherent_across_connections_and_rollbacks() {
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every node block of index `index`, by rowid.
+fn blocks(conn: &Connection, index: &str) -> Vec<(i64, Vec<u8>)> {
+    let mut stmt =
+        conn.prepare(&format!("SELECT index_key, data FROM {index}_shadow ORDER BY index_key")).expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_>>().expect("rows")
+}
+
+#[test]
+fn building_from_a_filled_table_gives_the_graph_row_by_row_inserts_give() {
+    // CREATE INDEX and REINDEX build the graph in memory and write it out at the end; inserts
+    // into an indexed table go through the shadow table one row at a time. Same algorithm, same
+    // order, so the blocks must be identical, also when the build runs out of memory half-way
+    // and continues row by row.
+    let mut rng = Lcg(11);
+    let rows: Vec<String> = (0..300)
+        .map(|i| if i % 37 == 5 { "NULL".to_owned() } else { format!("vector32('{}')", rng.vector(16)) })
+        .collect();
+    let options = "'compress_neighbors=float8', 'max_neighbors=8'";
+    let incremental = db();
+    incremental
+        .execute_batch(&format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(16)); CREATE INDEX t_idx ON t(libsql_vector_idx(v, {options}));"
+        ))
+        .expect("schema");
+    for (i, v) in rows.iter().enumerate() {
+        incremental.execute(&format!("INSERT INTO t(id, v) VALUES ({}, {v})", i + 1), []).expect("insert");
+    }
+    let expected = blocks(&incremental, "t_idx");
+    assert_eq!(expected.len(), 300 - 8);
+    for limit in [256 << 20, 40_000, 0] {
+        let built = db();
+        let _: i64 = built.query_row("SELECT edgelite_vector_cache_limit(?1)", [limit], |r| r.get(0)).expect("limit");
+        built.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(16));").expect("table");
+        for (i, v) in rows.iter().enumerate() {
+            built.execute(&format!("INSERT INTO t(id, v) VALUES ({}, {v})", i + 1), []).expect("insert");
+        }
+        built.execute_batch(&format!("CREATE INDEX t_idx ON t(libsql_vector_idx(v, {options}));")).expect("create");
+        assert!(blocks(&built, "t_idx") == expected, "CREATE INDEX, memory limit {limit}");
+        built.execute_batch("REINDEX t_idx;").expect("reindex");
+        assert!(blocks(&built, "t_idx") == expected, "REINDEX, memory limit {limit}");
+        ok(&built);
+    }
+    ok(&incremental);
+}
+
+#[test]
+fn a_failed_build_leaves_nothing_behind() {
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(3));
+         INSERT INTO t VALUES (1, vector('[1,0,0]')), (2, vector('[0,1,0]')), (3, vector('[0,0,1,0]'));",
+    )
+    .expect("rows");
+    let e = err(&conn, "CREATE INDEX t_idx ON t(libsql_vector_idx(v))");
+    assert_eq!(e, "vector index(insert): dimensions are different: 4 != 3");
+    let objects: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name LIKE 't_idx%'", [], |r| r.get(0))
+        .expect("schema");
+    assert_eq!(objects, 0);
+    conn.execute_batch(
+        "UPDATE t SET v = vector('[0,0,1]') WHERE id = 3; CREATE INDEX t_idx ON t(libsql_vector_idx(v));",
+    )
+    .expect("second build");
+    assert_eq!(top_k(&conn, "t_idx", "[0,0,1]", 3), vec![3, 1, 2]);
+    ok(&conn);
+}
+
+#[test]
+fn integrity_check_reports_a_damaged_index() {
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(3));
+         CREATE INDEX t_idx ON t(libsql_vector_idx(v));
+         INSERT INTO t VALUES (1, vector('[1,0,0]')), (2, vector('[0,1,0]')), (3, vector('[0,0,1]'));",
+    )
+    .expect("rows");
+    ok(&conn);
+    // quick_check does not read the graph
+    let quick: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).expect("quick_check");
+    assert_eq!(quick, "ok");
+    let verdict = |conn: &Connection| -> String {
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check")
+    };
+    // a node whose row is gone
+    conn.execute_batch("INSERT INTO t_idx_shadow SELECT 9, data FROM t_idx_shadow WHERE index_key = 2").expect("copy");
+    assert_eq!(verdict(&conn), "vector index t_idx: vector index(check): node block 9 holds node 2");
+    conn.execute_batch("DELETE FROM t_idx_shadow WHERE index_key = 9").expect("undo");
+    ok(&conn);
+    // a block overwritten with garbage
+    conn.execute_batch("UPDATE t_idx_shadow SET data = zeroblob(10) WHERE index_key = 3").expect("damage");
+    let v = verdict(&conn);
+    assert!(v.starts_with("vector index t_idx: vector index(check): corrupt node block 3"), "{v}");
+}

@@ -9,7 +9,8 @@
 //! hooks) run in write transactions, so they neither read from nor fill the cache, and a
 //! rolled-back write never leaves anything behind.
 //!
-//! The cache lives in the connection's client data and is freed when the connection closes.
+//! The cache lives in the connection's client data and is freed when the connection closes;
+//! so do the index builds in progress (`build.rs`), which the same limit bounds.
 //! Its size is bounded: `SELECT edgelite_vector_cache_limit(bytes)` sets the limit (0 turns the
 //! cache off) and returns the previous one; once full, it keeps what it has until the data
 //! version changes.
@@ -36,9 +37,16 @@ pub(crate) struct NodeCache {
     limit: usize,
     used: usize,
     indexes: HashMap<(String, String), IndexBlocks>,
+    /// Index builds in progress on this connection (see `build.rs`).
+    pub(crate) builds: HashMap<(String, String), super::build::Build>,
 }
 
 impl NodeCache {
+    /// The limit in bytes (0: off).
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
     fn clear(&mut self) {
         self.indexes.clear();
         self.used = 0;
@@ -95,7 +103,12 @@ fn cache_ptr(db: Db) -> Option<*mut NodeCache> {
     if !p.is_null() {
         return Some(p);
     }
-    let p = Box::into_raw(Box::new(NodeCache { limit: DEFAULT_LIMIT, used: 0, indexes: HashMap::new() }));
+    let p = Box::into_raw(Box::new(NodeCache {
+        limit: DEFAULT_LIMIT,
+        used: 0,
+        indexes: HashMap::new(),
+        builds: HashMap::new(),
+    }));
     // SAFETY: as above; SQLite owns the pointer from here and frees it with `destroy`.
     let rc = unsafe { sqlite3_set_clientdata(db.raw(), KEY.as_ptr(), p.cast(), Some(destroy)) };
     if rc != SQLITE_OK {
@@ -108,14 +121,17 @@ fn cache_ptr(db: Db) -> Option<*mut NodeCache> {
 
 /// Runs `f` on the connection's cache; `None` when the cache is off.
 pub(crate) fn with_cache<T>(db: Db, f: impl FnOnce(&mut NodeCache) -> T) -> Option<T> {
+    with_state(db, |cache| (cache.limit != 0).then(|| f(cache))).flatten()
+}
+
+/// Runs `f` on the connection's vector state whatever the cache limit; `None` if SQLite
+/// refused the client data. `f` may run SQL on `db` but must not call back into this module.
+pub(crate) fn with_state<T>(db: Db, f: impl FnOnce(&mut NodeCache) -> T) -> Option<T> {
     let p = cache_ptr(db)?;
-    // SAFETY: the cache belongs to this connection, whose calls SQLite serialises; nothing
-    // else borrows it during `f` (the bridge never re-enters it from inside).
-    let cache = unsafe { &mut *p };
-    if cache.limit == 0 {
-        return None;
-    }
-    Some(f(cache))
+    // SAFETY: the state belongs to this connection, whose calls SQLite serialises; nothing
+    // else borrows it during `f` (the bridge never re-enters it from inside: the SQL that `f`
+    // may run touches shadow tables, which have no vector index and so call no hook).
+    Some(f(unsafe { &mut *p }))
 }
 
 /// Sets the connection's limit in bytes (0: off) and returns the previous one.

@@ -10,6 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::bindings::*;
 
+mod build;
 mod cache;
 mod sql;
 mod values;

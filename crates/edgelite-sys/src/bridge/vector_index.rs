@@ -23,7 +23,7 @@ use crate::bindings::*;
 /// A method called like an SQL function from a statement's VDBE program.
 type XMethod = unsafe extern "C" fn(*mut sqlite3_context, c_int, *mut *mut sqlite3_value);
 
-/// `struct edgelite_vector_methods` of `sqlite3-src/ext/edgelite.h`, field for field (version 1).
+/// `struct edgelite_vector_methods` of `sqlite3-src/ext/edgelite.h`, field for field (version 2).
 #[repr(C)]
 pub struct edgelite_vector_methods {
     iVersion: c_int,
@@ -33,17 +33,21 @@ pub struct edgelite_vector_methods {
     xDelete: Option<XMethod>,
     xDrop: Option<XMethod>,
     xClear: Option<XMethod>,
+    xBuild: Option<XMethod>,
+    xCheck: Option<XMethod>,
 }
 
 /// The table handed to the core; see edgelite.h for each method's contract.
 static METHODS: edgelite_vector_methods = edgelite_vector_methods {
-    iVersion: 1,
+    iVersion: 2,
     xValidate: Some(x_validate),
     xCreate: Some(x_create),
     xInsert: Some(x_insert),
     xDelete: Some(x_delete),
     xDrop: Some(x_drop),
     xClear: Some(x_clear),
+    xBuild: Some(x_build),
+    xCheck: Some(x_check),
 };
 
 /// Entry point named in edgelite.h: the method table.
@@ -189,6 +193,7 @@ unsafe extern "C" fn x_create(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let options: Vec<String> = (3..args.len()).map(|i| args.text(i)).collect();
         let options: Vec<&str> = options.iter().map(String::as_str).collect();
         let (metadata, _config) = Metadata::create(&column_type, &options).map_err(|e| e.to_string())?;
+        super::build::forget(db, &index);
         db.exec(&format!(
             "CREATE TABLE IF NOT EXISTS {} ( name TEXT PRIMARY KEY, metadata BLOB ) WITHOUT ROWID",
             index.meta()
@@ -234,14 +239,18 @@ fn table_exists(db: Db, schema: &str, table: &str) -> SqlResult<bool> {
 unsafe extern "C" fn x_drop(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
     // The core drops the shadow table and the metadata row itself, in the dropping statement's
     // own program (a nested DROP TABLE would find that statement active). Nothing is cached
-    // across calls yet, so there is nothing to forget.
-    let body = |_: Db, _: IndexName, _: &Args<'_>| -> SqlResult<i64> { Ok(0) };
+    // across calls but a build that failed half-way.
+    let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
+        super::build::forget(db, &index);
+        Ok(0)
+    };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { method(ctx, argc, argv, body) }
 }
 
 unsafe extern "C" fn x_clear(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
     let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
+        super::build::forget(db, &index);
         db.exec(&format!("DELETE FROM {}", index.shadow()))?;
         Ok(0)
     };
@@ -437,8 +446,12 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
             return Ok(0);
         }
         let rowid = args.int(1)?;
-        let config = open_config(db, &index, "insert")?;
         let vector = decode_vector(args.value(0))?;
+        if args.len() >= 3 && args.int(2) == Ok(1) {
+            super::build::add(db, &index, rowid, vector.as_ref(), || graph(open_config(db, &index, "insert")?))?;
+            return Ok(0);
+        }
+        let config = open_config(db, &index, "insert")?;
         let mut storage = ShadowStorage::new(db, &index);
         graph(config)?.insert(&mut storage, rowid, vector.as_ref()).map_err(|e| e.to_string())?;
         Ok(0)
@@ -457,6 +470,77 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { method(ctx, argc, argv, body) }
+}
+
+unsafe extern "C" fn x_build(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
+        super::build::finish(db, &index)?;
+        Ok(0)
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { method(ctx, argc, argv, body) }
+}
+
+/// `PRAGMA integrity_check` of one index: NULL if sound, else what is wrong, as one line.
+fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
+    let name = &index.name;
+    let config = match open_config(db, index, "check") {
+        Ok(config) => config,
+        Err(_) => return Ok(Some(format!("vector index {name}: missing or unreadable metadata"))),
+    };
+    let mut storage = ShadowStorage::new(db, index);
+    let report = match graph(config)?.check(&mut storage) {
+        Ok(report) => report,
+        Err(e) => return Ok(Some(format!("vector index {name}: {e}"))),
+    };
+    let mut problems = Vec::new();
+    let mut list = |what: &str, ids: Vec<String>| {
+        if let Some(first) = ids.first() {
+            problems.push(format!("{} {what} (first: {first})", ids.len()));
+        }
+    };
+    // Edges to missing nodes, self and repeated edges are not reported: libSQL leaves the
+    // first behind on every delete, and searches skip all three. A node no search can reach
+    // is a row the index has lost.
+    list("unreachable nodes", report.unreachable.iter().map(i64::to_string).collect());
+    drop(storage);
+    // every node must stand for a row of the table
+    let mut table = db.prepare(&format!(
+        "SELECT tbl_name FROM {}.sqlite_schema WHERE type = 'index' AND name = ?1",
+        ident(&index.schema)
+    ))?;
+    table.bind_text(1, name)?;
+    if table.step()? {
+        let table_name = String::from_utf8_lossy(&table.bytes(0)).into_owned();
+        let mut orphans = db.prepare(&format!(
+            "SELECT count(*), min(index_key) FROM {} WHERE index_key NOT IN (SELECT rowid FROM {}.{})",
+            index.shadow(),
+            ident(&index.schema),
+            ident(&table_name)
+        ))?;
+        if orphans.step()? && orphans.int(0) > 0 {
+            problems.push(format!("{} nodes without a row (first: {})", orphans.int(0), orphans.int(1)));
+        }
+    }
+    Ok((!problems.is_empty()).then(|| format!("vector index {name}: {}", problems.join(", "))))
+}
+
+unsafe extern "C" fn x_check(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let mut found = None;
+    let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
+        found = Some(check(db, &index)?);
+        Ok(0)
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { method(ctx, argc, argv, body) };
+    // `found` is set only if the method succeeded: then its integer result becomes the report
+    // SAFETY: `ctx` is the running call's context.
+    let context = unsafe { Context::new(ctx) };
+    match found {
+        Some(Some(message)) => context.text(&message),
+        Some(None) => context.double(None),
+        None => {}
+    }
 }
 
 /// `vector_top_k`'s search: `name` is `index` or `schema.index`.
