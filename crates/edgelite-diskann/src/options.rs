@@ -67,6 +67,13 @@ pub const DEFAULT_INSERT_L: u64 = 70;
 /// Default candidate list size for searches.
 pub const DEFAULT_SEARCH_L: u64 = 200;
 
+/// edgelite's pruning factor for a new index where `alpha` is not given: hnswlib's neighbour
+/// heuristic. With the small degree of edgelite's default it keeps the near edges that recall
+/// needs (minilm-20k, 18 neighbours: recall@10 0.982 at L = 80 against 0.963 with 1.2).
+pub const EDGELITE_ALPHA: f64 = 1.0;
+/// edgelite's candidate list size for searches of a new index where `search_l` is not given.
+pub const EDGELITE_SEARCH_L: u64 = 100;
+
 /// Block-size values up to this are legacy units of `1 << LEGACY_BLOCK_SHIFT` bytes.
 const LEGACY_BLOCK_LIMIT: u64 = 128;
 const LEGACY_BLOCK_SHIFT: u32 = 9;
@@ -203,6 +210,15 @@ impl IndexConfig {
     /// Bytes per edge: neighbour copy + 16 bytes of edge metadata (`nodeEdgeOverhead`).
     pub fn edge_overhead(edge_type: VectorType, dims: u32) -> u64 {
         edge_type.data_size(dims) as u64 + META_OVERHEAD
+    }
+
+    /// edgelite's `max_neighbors` for a new index where it is not given: as many edges as keep
+    /// the block within six times the node's own vector, between 16 and 32 (18 for 384 f32
+    /// dimensions with f8 copies: 8,896-byte blocks, against libSQL's 84,016 for 60).
+    pub fn edgelite_max_neighbors(vector_type: VectorType, edge_type: VectorType, dims: u32) -> u64 {
+        let budget = 6 * vector_type.data_size(dims) as u64;
+        (budget.saturating_sub(Self::node_overhead(vector_type, dims)) / Self::edge_overhead(edge_type, dims))
+            .clamp(16, 32)
     }
 
     /// libSQL's default `max_neighbors`: `min(3·(⌊√D⌋+1), ⌊50·node/edge⌋+1)`.
@@ -435,7 +451,50 @@ impl Metadata {
         self.config().map_err(|_| OptionsError::InitFailed)
     }
 
-    /// [`Self::parse`] then [`Self::finish_create`].
+    /// Sets edgelite's defaults for the options not given, as records, before
+    /// [`Self::finish_create`] fills in libSQL's for the rest. Every value is written down, so
+    /// libSQL opens the index with the same parameters. For an F32 column: f8 neighbour copies
+    /// ([`IndexConfig::edgelite_max_neighbors`] of them), [`EDGELITE_ALPHA`] and
+    /// [`EDGELITE_SEARCH_L`]; other columns keep libSQL's defaults but alpha and search_l.
+    ///
+    /// On minilm-20k (384 dimensions) this makes the file 7x the raw vectors instead of 55x,
+    /// at recall@10 0.98 for 18 neighbours where libSQL keeps 60 (spec 3.2, 9).
+    ///
+    /// # Errors
+    /// [`OptionsError::InitFailed`] if the records no longer fit in 128 bytes.
+    pub fn edgelite_defaults(&mut self) -> Result<(), OptionsError> {
+        let init = |Full| OptionsError::InitFailed;
+        let ty = VectorType::from_id(self.get_u64(tag::VECTOR_TYPE) as u8).ok_or(OptionsError::InitFailed)?;
+        let dims = u32::try_from(self.get_u64(tag::DIMS)).map_err(|_| OptionsError::InitFailed)?;
+        if ty == VectorType::F32 && self.get_u64(tag::COMPRESS_NEIGHBORS) == 0 {
+            self.put(tag::COMPRESS_NEIGHBORS, u64::from(VectorType::F8.id())).map_err(init)?;
+        }
+        if ty == VectorType::F32 && self.get_u64(tag::MAX_NEIGHBORS) == 0 {
+            let edge_type = VectorType::from_id(self.get_u64(tag::COMPRESS_NEIGHBORS) as u8).unwrap_or(ty);
+            self.put(tag::MAX_NEIGHBORS, IndexConfig::edgelite_max_neighbors(ty, edge_type, dims)).map_err(init)?;
+        }
+        if self.get_f64(tag::ALPHA) == 0.0 {
+            self.put(tag::ALPHA, EDGELITE_ALPHA.to_bits()).map_err(init)?;
+        }
+        if self.get_u64(tag::SEARCH_L) == 0 {
+            self.put(tag::SEARCH_L, EDGELITE_SEARCH_L).map_err(init)?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::parse`], [`Self::edgelite_defaults`], then [`Self::finish_create`]: what
+    /// `CREATE INDEX` on edgelite writes.
+    ///
+    /// # Errors
+    /// As the three steps.
+    pub fn create_edgelite(column_type: &str, options: &[&str]) -> Result<(Metadata, IndexConfig), OptionsError> {
+        let mut m = Metadata::parse(column_type, options)?;
+        m.edgelite_defaults()?;
+        let config = m.finish_create()?;
+        Ok((m, config))
+    }
+
+    /// [`Self::parse`] then [`Self::finish_create`]: libSQL's metadata, byte for byte.
     ///
     /// ```
     /// use edgelite_diskann::Metadata;
@@ -862,5 +921,30 @@ mod tests {
         ] {
             assert_eq!(atoi(s.as_bytes()), v, "{s:?}");
         }
+    }
+
+    #[test]
+    fn edgelite_defaults_are_written_down_and_yield_to_options() {
+        let (m, c) = Metadata::create_edgelite("F32_BLOB(384)", &[]).unwrap();
+        assert_eq!((c.edge_type, c.max_neighbors, c.block_size), (VectorType::F8, 18, 8896));
+        assert_eq!((c.alpha, c.search_l, c.insert_l), (1.0, 100, 70));
+        assert!(m.as_bytes().len() <= METADATA_CAPACITY);
+        // libSQL reads the same parameters back from the records alone
+        assert_eq!(Metadata::from_bytes(m.as_bytes()).unwrap().config().unwrap(), c);
+        // given options win; float32 copies are libSQL's layout
+        let (_, c) = Metadata::create_edgelite(
+            "F32_BLOB(384)",
+            &["compress_neighbors=float32", "alpha=1.2", "search_l=200", "max_neighbors=60"],
+        )
+        .unwrap();
+        assert_eq!((c.edge_type, c.block_size, c.alpha, c.search_l), (VectorType::F32, 1552 + 60 * 1552, 1.2, 200));
+        // the 16..32 clamp, and other column types keep libSQL's neighbour layout
+        assert_eq!(Metadata::create_edgelite("F32_BLOB(3)", &[]).unwrap().1.max_neighbors, 16);
+        assert_eq!(Metadata::create_edgelite("F32_BLOB(4096)", &[]).unwrap().1.max_neighbors, 19);
+        let (_, c) = Metadata::create_edgelite("F16_BLOB(64)", &[]).unwrap();
+        assert_eq!((c.edge_type, c.search_l), (VectorType::F16, 100));
+        // libSQL's own errors still come first
+        let e = Metadata::create_edgelite("F32_BLOB(8)", &["metric=l2", "compress_neighbors=float1bit"]).unwrap_err();
+        assert_eq!(e, OptionsError::Bit1RequiresCosine);
     }
 }

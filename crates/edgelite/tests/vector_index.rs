@@ -46,7 +46,7 @@ fn creates_libsql_objects_and_metadata_byte_for_byte() {
     conn.execute_batch(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(3));
          INSERT INTO t VALUES (1, vector('[1,2,3]')), (2, vector('[3,2,1]'));
-         CREATE INDEX t_idx ON t (libsql_vector_idx(v));",
+         CREATE INDEX t_idx ON t (libsql_vector_idx(v, 'compress_neighbors=float32', 'max_neighbors=6', 'alpha=1.2', 'search_l=200'));",
     )
     .expect("create");
     let mut stmt = conn.prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY name").expect("schema");
@@ -65,15 +65,17 @@ fn creates_libsql_objects_and_metadata_byte_for_byte() {
     );
     assert_eq!(sql("t_idx_shadow_idx"), "CREATE INDEX t_idx_shadow_idx ON t_idx_shadow (index_key)");
 
-    // The default index on F32_BLOB(3), as libSQL writes it (spec 3.4).
+    // libSQL's default parameters on F32_BLOB(3), given as options (edgelite's own defaults
+    // differ), as libSQL 0.5.29 writes them for this statement (spec 3.4): the given options,
+    // then the derived records.
     let meta: Vec<u8> = conn
         .query_row("SELECT metadata FROM libsql_vector_meta_shadow WHERE name = 't_idx'", [], |r| r.get(0))
         .expect("meta");
     assert_eq!(
         hex(&meta),
-        "010300000000000000030100000000000000040300000000000000020100000000000000\
-         05010000000000000006000100000000000007333333333333F33F0846000000000000\
-         0009C800000000000000"
+        "010300000000000000030100000000000000040300000000000000\
+         0B01000000000000000A060000000000000007333333333333F33F09C800000000000000\
+         020100000000000000050100000000000000060001000000000000084600000000000000"
     );
 
     // The node block of row 1 (spec 3.5): rowid, one edge, its vector, the neighbour's copy,

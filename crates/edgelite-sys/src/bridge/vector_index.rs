@@ -95,7 +95,7 @@ unsafe extern "C" fn x_validate(
         // SAFETY: each is a NUL-terminated string (the core's contract).
         let options: Vec<String> = pointers.iter().map(|&p| unsafe { cstr(p) }).collect();
         let options: Vec<&str> = options.iter().map(String::as_str).collect();
-        Metadata::create(&col_type, &options).map(|_| ()).map_err(|e| e.to_string())
+        Metadata::create_edgelite(&col_type, &options).map(|_| ()).map_err(|e| e.to_string())
     }));
     let message = match checked {
         Ok(Ok(())) => return SQLITE_OK,
@@ -192,7 +192,7 @@ unsafe extern "C" fn x_create(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let column_type = args.text(2);
         let options: Vec<String> = (3..args.len()).map(|i| args.text(i)).collect();
         let options: Vec<&str> = options.iter().map(String::as_str).collect();
-        let (metadata, _config) = Metadata::create(&column_type, &options).map_err(|e| e.to_string())?;
+        let (metadata, _config) = Metadata::create_edgelite(&column_type, &options).map_err(|e| e.to_string())?;
         super::build::forget(db, &index);
         db.exec(&format!(
             "CREATE TABLE IF NOT EXISTS {} ( name TEXT PRIMARY KEY, metadata BLOB ) WITHOUT ROWID",
