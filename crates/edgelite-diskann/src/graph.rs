@@ -206,6 +206,18 @@ struct Visit {
     part: Vec<u8>,
 }
 
+/// The candidate list of a [`DiskAnn::beam`] and what it has seen.
+struct Frontier {
+    /// Its size.
+    l: usize,
+    /// Ordered by list distance, ties by rowid.
+    list: Vec<Candidate>,
+    /// Ids in the list (visited or not).
+    queued: IdSet,
+    /// No candidate was ever dropped for lack of room.
+    complete: bool,
+}
+
 struct Beam {
     visits: Vec<Visit>,
     /// No candidate was ever dropped for lack of room: every reachable node was visited.
@@ -341,61 +353,79 @@ impl DiskAnn {
         let Some(entry) = storage.first_id().map_err(GraphError::Storage)? else {
             return Ok(beam);
         };
-        let l = l.max(1);
-        // the entry's list distance is unknown until it is read; -inf keeps it first meanwhile
-        let mut list = vec![Candidate { dist: f32::NEG_INFINITY, id: entry, visited: false }];
-        let mut queued = IdSet::default();
-        queued.insert(entry);
-        let mut buf = Vec::new();
-        while let Some(pos) = list.iter().position(|c| !c.visited) {
-            let id = list[pos].id;
-            if !self.read_node(storage, op, id, &mut buf)? {
-                list.remove(pos);
-                queued.remove(&id);
-                beam.missing.insert(id);
+        let mut frontier = Frontier {
+            l: l.max(1),
+            // the entry's list distance is unknown until it is read; -inf keeps it first meanwhile
+            list: vec![Candidate { dist: f32::NEG_INFINITY, id: entry, visited: false }],
+            queued: IdSet::default(),
+            complete: true,
+        };
+        frontier.queued.insert(entry);
+        while let Some(pos) = frontier.list.iter().position(|c| !c.visited) {
+            let id = frontier.list[pos].id;
+            let expand = |block: &[u8]| self.expand(op, id, pos, block, &mut frontier, query, query_edge, keep_blocks);
+            match storage.read_with(id, expand).map_err(GraphError::Storage)? {
+                Some(visit) => beam.visits.push(visit?),
+                None => {
+                    frontier.list.remove(pos);
+                    frontier.queued.remove(&id);
+                    beam.missing.insert(id);
+                }
+            }
+        }
+        beam.complete = frontier.complete;
+        Ok(beam)
+    }
+
+    /// Visits node `id` (at `pos` in the list) of a [`Self::beam`]: its exact distance, and
+    /// its edges offered to the list.
+    #[expect(clippy::too_many_arguments, reason = "private helper; the state is the beam's")]
+    fn expand<E>(
+        &self,
+        op: Op,
+        id: i64,
+        pos: usize,
+        block: &[u8],
+        f: &mut Frontier,
+        query: VectorRef<'_>,
+        query_edge: VectorRef<'_>,
+        keep_blocks: bool,
+    ) -> Result<Visit, GraphError<E>> {
+        let node = self.parse(op, id, block)?;
+        f.list[pos].visited = true;
+        if f.list[pos].dist == f32::NEG_INFINITY {
+            let part = self.edge_part(node.vector());
+            let d = key(self.dist(op, query_edge, self.edge_ref(op, &part)?)?);
+            let c = f.list.remove(pos);
+            let at = f.list.partition_point(|x| by_key((x.dist, x.id), (d, c.id)).is_lt());
+            f.list.insert(at, Candidate { dist: d, ..c });
+        }
+        let exact = self.dist(op, query, node.vector())?;
+        for i in 0..node.edge_count() {
+            let eid = node.edge_id(i);
+            if f.queued.contains(&eid) {
                 continue;
             }
-            let node = self.parse(op, id, &buf)?;
-            list[pos].visited = true;
-            if list[pos].dist == f32::NEG_INFINITY {
-                let part = self.edge_part(node.vector());
-                let d = key(self.dist(op, query_edge, self.edge_ref(op, &part)?)?);
-                let c = list.remove(pos);
-                let at = list.partition_point(|x| by_key((x.dist, x.id), (d, c.id)).is_lt());
-                list.insert(at, Candidate { dist: d, ..c });
+            let d = key(self.dist(op, query_edge, node.edge_vector(i))?);
+            if f.list.len() >= f.l && f.list.last().is_some_and(|w| !by_key((d, eid), (w.dist, w.id)).is_lt()) {
+                f.complete = false;
+                continue;
             }
-            let exact = self.dist(op, query, node.vector())?;
-            for i in 0..node.edge_count() {
-                let eid = node.edge_id(i);
-                if queued.contains(&eid) {
-                    continue;
-                }
-                let d = key(self.dist(op, query_edge, node.edge_vector(i))?);
-                if list.len() >= l && list.last().is_some_and(|w| !by_key((d, eid), (w.dist, w.id)).is_lt()) {
-                    beam.complete = false;
-                    continue;
-                }
-                let at = list.partition_point(|x| by_key((x.dist, x.id), (d, eid)).is_lt());
-                list.insert(at, Candidate { dist: d, id: eid, visited: false });
-                queued.insert(eid);
-                if list.len() > l
-                    && let Some(evicted) = list.pop()
-                    && !evicted.visited
-                {
-                    // may be queued again if a later node links to it and it then fits
-                    queued.remove(&evicted.id);
-                    beam.complete = false;
-                }
+            let at = f.list.partition_point(|x| by_key((x.dist, x.id), (d, eid)).is_lt());
+            f.list.insert(at, Candidate { dist: d, id: eid, visited: false });
+            f.queued.insert(eid);
+            if f.list.len() > f.l
+                && let Some(evicted) = f.list.pop()
+                && !evicted.visited
+            {
+                // may be queued again if a later node links to it and it then fits
+                f.queued.remove(&evicted.id);
+                f.complete = false;
             }
-            let (block, part) = if keep_blocks {
-                let part = self.edge_part(node.vector());
-                (std::mem::take(&mut buf), part)
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            beam.visits.push(Visit { id, exact, block, part });
         }
-        Ok(beam)
+        let (block, part) =
+            if keep_blocks { (block.to_vec(), self.edge_part(node.vector())) } else { (Vec::new(), Vec::new()) };
+        Ok(Visit { id, exact, block, part })
     }
 
     /// The `k` nearest neighbours of `query` with the index's `search_l`.

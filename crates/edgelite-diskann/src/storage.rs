@@ -31,6 +31,17 @@ pub trait Storage {
     /// Any failure of the store other than "no such row".
     fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, Self::Error>;
 
+    /// Calls `f` on the block of node `id`, lent rather than copied where the store can (a
+    /// search reads a block for each node it visits and keeps none of them); `Ok(None)` if
+    /// there is no such node. The default reads into a new buffer.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    fn read_with<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Self::Error> {
+        let mut buf = Vec::new();
+        Ok(if self.read(id, &mut buf)? { Some(f(&buf)) } else { None })
+    }
+
     /// Overwrites the block of existing node `id` (same length).
     ///
     /// # Errors
@@ -67,6 +78,9 @@ impl<S: Storage + ?Sized> Storage for &mut S {
     type Error = S::Error;
     fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, Self::Error> {
         (**self).read(id, buf)
+    }
+    fn read_with<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Self::Error> {
+        (**self).read_with(id, f)
     }
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error> {
         (**self).write(id, block)
@@ -172,6 +186,12 @@ impl Storage for MemStorage {
             }
             None => Ok(false),
         }
+    }
+
+    fn read_with<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, MemError> {
+        let found = self.blocks.get(&id).map(|b| f(b));
+        self.reads += u64::from(found.is_some());
+        Ok(found)
     }
 
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), MemError> {

@@ -312,8 +312,13 @@ impl<'a> VectorRef<'a> {
                 if self.ty == VectorType::F64 {
                     f8 = quantize_f64(n, |i| f64_at(self.data, i), &mut data);
                 } else if self.ty == VectorType::F32 {
-                    // the index converts every node it visits: no per-element type dispatch
-                    f8 = quantize_f32(n, |i| f32_at(self.data, i), &mut data);
+                    // the index converts every node it visits: decode once, then two loops
+                    // over a slice that the compiler vectorises
+                    let values: Vec<f32> = self.data[..4 * n]
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
+                    f8 = quantize_f32_slice(&values, &mut data);
                 } else {
                     f8 = quantize_f32(n, |i| self.get_f32(i), &mut data);
                 }
@@ -325,16 +330,13 @@ impl<'a> VectorRef<'a> {
 
 /// libSQL's `clip`: below 0 → 0, above 255 → 255, else `(int)(f + 0.5)`; NaN (all elements
 /// equal, so alpha = 0) gives 0, which is what libSQL's x86 build produces.
+///
+/// One saturating cast does all of it: `as u8` maps NaN and anything below 0 to 0 (and
+/// `f + 0.5` is below 1 for every `f` below 0.5) and anything from 255 up to 255, and it has no
+/// branch, so the quantising loop vectorises.
 #[inline]
 fn clip(f: f32) -> u8 {
-    if f < 0.0 {
-        0
-    } else if f > 255.0 {
-        255
-    } else {
-        // `as` saturates and maps NaN to 0; the value is within 0..=255.5 here
-        (f64::from(f) + 0.5) as u8
-    }
+    (f64::from(f) + 0.5) as u8
 }
 
 /// Running min/max with the C macros' comparison semantics (`a < b ? a : b`).
@@ -359,6 +361,39 @@ pub(crate) fn quantize_f32(n: usize, get: impl Fn(usize) -> f32, out: &mut Vec<u
     let alpha = (hi - lo) / 255.0;
     out.extend((0..n).map(|i| clip((get(i) - shift) / alpha)));
     F8Params { alpha, shift }
+}
+
+/// [`quantize_f32`] over a slice, with the same arithmetic (and so the same codes).
+fn quantize_f32_slice(values: &[f32], out: &mut Vec<u8>) -> F8Params {
+    let (lo, hi) = min_max_f32(values);
+    let shift = lo;
+    let alpha = (hi - lo) / 255.0;
+    out.extend(values.iter().map(|&v| clip((v - shift) / alpha)));
+    F8Params { alpha, shift }
+}
+
+/// [`min_max`] over f32 values, with eight independent lanes where that gives the same bits:
+/// the sequential scan is one long dependency chain. Lanes agree with it unless there is a NaN
+/// (the C comparison lets a NaN in and out again, in order) or the result is a zero (the scan
+/// keeps the last of +0 and -0); those inputs take the sequential scan.
+fn min_max_f32(values: &[f32]) -> (f32, f32) {
+    const LANES: usize = 8;
+    let sequential = || min_max(values.len(), |i| values[i], 0.0f32);
+    if values.len() < 2 * LANES || values.iter().any(|v| v.is_nan()) {
+        return sequential();
+    }
+    let (mut lo, mut hi) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES]);
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for j in 0..LANES {
+            lo[j] = lo[j].min(c[j]);
+            hi[j] = hi[j].max(c[j]);
+        }
+    }
+    let lo = rest.iter().chain(&lo).fold(f32::INFINITY, |a, &b| a.min(b));
+    let hi = rest.iter().chain(&hi).fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    if lo == 0.0 || hi == 0.0 { sequential() } else { (lo, hi) }
 }
 
 /// Quantises f64 values: min/max compared in f64 and stored in f32, codes computed in f64.
@@ -521,5 +556,39 @@ mod tests {
             "vector: max size exceeded: 65537 > 65536"
         );
         assert_eq!(Vector::from_f32(&vec![0.0; 65536]).unwrap().dims(), 65536);
+    }
+
+    #[test]
+    fn slice_quantiser_gives_the_reference_codes() {
+        let long: Vec<f32> = (0..389).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let mut zeros = long.clone();
+        zeros[5] = -1.0;
+        zeros[100] = 0.0;
+        let mut nan = long.clone();
+        nan[200] = f32::NAN;
+        let signed_zeros: Vec<f32> = (0..40).map(|i| if i % 3 == 0 { -0.0 } else { i as f32 }).collect();
+        let cases: [&[f32]; 10] = [
+            &long,
+            &zeros,
+            &nan,
+            &signed_zeros,
+            &[1.0, 2.0, 3.0],
+            &[0.5; 7],
+            &[-1e30, 3.0, 1e30, 0.0],
+            &[f32::NAN, 1.0, 2.0],
+            &[1.0, f32::NAN, -2.0, f32::INFINITY],
+            &[0.1, -0.25, 0.33, 0.999, -0.75, 0.0, 0.125, -0.5, 0.4],
+        ];
+        for values in cases {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let pa = quantize_f32(values.len(), |i| values[i], &mut a);
+            let pb = quantize_f32_slice(values, &mut b);
+            assert_eq!(a, b, "{values:?}");
+            assert_eq!(
+                (pa.alpha.to_bits(), pa.shift.to_bits()),
+                (pb.alpha.to_bits(), pb.shift.to_bits()),
+                "{values:?}"
+            );
+        }
     }
 }

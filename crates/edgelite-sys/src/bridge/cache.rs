@@ -61,16 +61,9 @@ impl NodeCache {
         self.indexes.entry(key.clone()).or_insert_with(|| IndexBlocks { version, blocks: HashMap::new() });
     }
 
-    /// Copies block `id` of `key` into `buf`, if cached.
-    pub(crate) fn get(&self, key: &(String, String), id: i64, buf: &mut Vec<u8>) -> bool {
-        match self.indexes.get(key).and_then(|e| e.blocks.get(&id)) {
-            Some(block) => {
-                buf.clear();
-                buf.extend_from_slice(block);
-                true
-            }
-            None => false,
-        }
+    /// Block `id` of `key`, if cached.
+    pub(crate) fn get(&self, key: &(String, String), id: i64) -> Option<&[u8]> {
+        self.indexes.get(key).and_then(|e| e.blocks.get(&id)).map(|b| &b[..])
     }
 
     /// Remembers block `id` of `key` (a synced index) if it fits under the limit. A full cache

@@ -143,15 +143,22 @@ impl Stmt {
 
     /// Column `i` of the current row as bytes (blob or text), copied.
     pub(crate) fn bytes(&self, i: c_int) -> Vec<u8> {
+        self.blob(i).to_vec()
+    }
+
+    /// Column `i` of the current row as bytes (blob or text), borrowed: the borrow of the
+    /// statement keeps it from stepping, resetting or finalizing while the bytes are in use.
+    pub(crate) fn blob(&self, i: c_int) -> &[u8] {
         // SAFETY: a live statement on a row; column_blob then column_bytes, as documented.
         let p = unsafe { sqlite3_column_blob(self.stmt, i) }.cast::<u8>();
         // SAFETY: as above.
         let n = usize::try_from(unsafe { sqlite3_column_bytes(self.stmt, i) }).unwrap_or(0);
         if p.is_null() || n == 0 {
-            return Vec::new();
+            return &[];
         }
-        // SAFETY: `n` readable bytes at `p` until the next step/reset/finalize.
-        unsafe { core::slice::from_raw_parts(p, n) }.to_vec()
+        // SAFETY: `n` readable bytes at `p` until the next step/reset/finalize, which all take
+        // `&mut self` and so cannot happen while the returned borrow lives.
+        unsafe { core::slice::from_raw_parts(p, n) }
     }
 }
 

@@ -346,22 +346,32 @@ impl edgelite_diskann::Storage for ShadowStorage {
     type Error = ShadowError;
 
     fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, ShadowError> {
+        let found = self.read_with(id, |block| {
+            buf.clear();
+            buf.extend_from_slice(block);
+        })?;
+        Ok(found.is_some())
+    }
+
+    fn read_with<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, ShadowError> {
+        let mut f = Some(f);
+        let mut call = |block: &[u8]| f.take().map(|f| f(block));
         if let Some(key) = &self.cached
-            && with_cache(self.db, |c| c.get(key, id, buf)) == Some(true)
+            && let Some(Some(r)) = with_cache(self.db, |c| c.get(key, id).and_then(&mut call))
         {
-            return Ok(true);
+            return Ok(Some(r));
         }
         let table = &self.table;
         let s = stmt(self.db, &mut self.read, || format!("SELECT data FROM {table} WHERE index_key = ?1"))?;
         s.bind_int(1, id)?;
         if !s.step()? {
-            return Ok(false);
+            return Ok(None);
         }
-        *buf = s.bytes(0);
+        let block = s.blob(0);
         if let Some(key) = &self.cached {
-            with_cache(self.db, |c| c.put(key, id, buf));
+            with_cache(self.db, |c| c.put(key, id, block));
         }
-        Ok(true)
+        Ok(call(block))
     }
 
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), ShadowError> {
