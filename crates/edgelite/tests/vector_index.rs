@@ -554,3 +554,98 @@ fn integrity_check_reports_a_damaged_index() {
     let v = verdict(&conn);
     assert!(v.starts_with("vector index t_idx: vector index(check): corrupt node block 3"), "{v}");
 }
+
+/// The query plan of `sql`, one detail per line.
+fn plan(conn: &Connection, sql: &str) -> String {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("explain");
+    // parameters stay unbound (NULL): the plan does not depend on them
+    let nulls = vec![None::<i64>; stmt.parameter_count()];
+    let rows: Vec<String> = stmt
+        .query_map(edgelite::params_from_iter(nulls), |r| r.get(3))
+        .expect("plan")
+        .collect::<Result<_>>()
+        .expect("rows");
+    rows.join("\n")
+}
+
+#[test]
+fn order_by_distance_limit_uses_the_index_and_reranks_exactly() {
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, lang TEXT, v F32_BLOB(8), w F32_BLOB(8));
+         CREATE INDEX t_v ON t(libsql_vector_idx(v));
+         CREATE INDEX t_w ON t(libsql_vector_idx(w, 'metric=l2'));",
+    )
+    .expect("schema");
+    let mut rng = Lcg(5);
+    for i in 0..400 {
+        let lang = ["en", "fr", "de"][i % 3];
+        conn.execute(
+            "INSERT INTO t(lang, v, w) VALUES (?1, vector(?2), vector(?3))",
+            params![lang, rng.vector(8), rng.vector(8)],
+        )
+        .expect("insert");
+    }
+    let ids = |sql: &str, q: &str| -> Vec<i64> {
+        let mut stmt = conn.prepare(sql).expect(sql);
+        stmt.query_map([q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
+    };
+    // (query through the index, the same query forced to scan)
+    let pairs = [
+        (
+            "SELECT id FROM t ORDER BY vector_distance_cos(v, ?1) LIMIT 10",
+            "SELECT id FROM t NOT INDEXED ORDER BY vector_distance_cos(v, ?1) LIMIT 10",
+        ),
+        (
+            "SELECT x.id FROM t AS x ORDER BY vector_distance_cos(?1, x.v) LIMIT 5 OFFSET 3",
+            "SELECT x.id FROM t AS x ORDER BY vector_distance_cos(?1, +x.v) LIMIT 5 OFFSET 3",
+        ),
+        (
+            "SELECT id FROM t WHERE lang = 'fr' ORDER BY vector_distance_cos(v, vector32(?1)) LIMIT 7",
+            "SELECT id FROM t NOT INDEXED WHERE lang = 'fr' ORDER BY vector_distance_cos(v, vector32(?1)) LIMIT 7",
+        ),
+        (
+            "SELECT id FROM t ORDER BY vector_distance_l2(w, ?1) LIMIT 10",
+            "SELECT id FROM t NOT INDEXED ORDER BY vector_distance_l2(w, ?1) LIMIT 10",
+        ),
+    ];
+    for (indexed, scan) in pairs {
+        assert!(plan(&conn, indexed).contains("vector_top_k"), "{indexed}:\n{}", plan(&conn, indexed));
+        assert!(!plan(&conn, scan).contains("vector_top_k"), "{scan}");
+        let (mut hits, mut total) = (0, 0);
+        for _ in 0..20 {
+            let q = rng.vector(8);
+            let (got, want) = (ids(indexed, &q), ids(scan, &q));
+            assert_eq!(got.len(), want.len(), "{indexed}");
+            hits += got.iter().filter(|id| want.contains(id)).count();
+            total += want.len();
+        }
+        assert!(hits * 100 >= total * 95, "{indexed}: recall {hits}/{total}");
+    }
+    // exact re-ranking: the rows come back in exact distance order
+    let q = rng.vector(8);
+    let mut stmt = conn
+        .prepare("SELECT vector_distance_cos(v, ?1) FROM t ORDER BY vector_distance_cos(v, ?1) LIMIT 20")
+        .expect("prepare");
+    let d: Vec<f64> = stmt.query_map([&q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows");
+    assert_eq!(d.len(), 20);
+    assert!(d.windows(2).all(|w| w[0] <= w[1]), "{d:?}");
+    // left alone: other metric, descending, no or non-literal limit, aggregates, grouping,
+    // distinct, compound, joins
+    for sql in [
+        "SELECT id FROM t ORDER BY vector_distance_l2(v, '[1,0,0,0,0,0,0,0]') LIMIT 3",
+        "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') DESC LIMIT 3",
+        "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]')",
+        "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') LIMIT ?1",
+        "SELECT id FROM t ORDER BY vector_distance_cos(v, w) LIMIT 3",
+        "SELECT count(*) FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') LIMIT 3",
+        "SELECT lang FROM t GROUP BY lang ORDER BY vector_distance_cos(max(v), '[1,0,0,0,0,0,0,0]') LIMIT 3",
+        "SELECT DISTINCT lang FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') LIMIT 3",
+        "SELECT id FROM t UNION ALL SELECT id FROM t ORDER BY 1 LIMIT 3",
+        "SELECT a.id FROM t a, t b ORDER BY vector_distance_cos(a.v, '[1,0,0,0,0,0,0,0]') LIMIT 3",
+        "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') LIMIT 100000",
+    ] {
+        assert!(!plan(&conn, sql).contains("vector_top_k"), "{sql}");
+    }
+    ok(&conn);
+}
