@@ -19,8 +19,8 @@
 //! Tags [`tag::EDGELITE_FIRST`]`..=0xFF` are reserved for edgelite-only state
 //! ([`Metadata::set_extension`]). libSQL reads only the tags it knows, so such records are
 //! invisible to it and the file stays openable by libSQL, as long as the whole blob keeps within
-//! the 128-byte (14-record) limit, which [`Metadata::set_extension`] enforces. No edgelite tag is
-//! defined yet; new ones must be listed in [`tag`] with the meaning of their value.
+//! the 128-byte (14-record) limit, which [`Metadata::set_extension`] enforces. Each edgelite tag
+//! is listed in [`tag`] with the meaning of its value.
 
 use edgelite_vector::{MAX_DIMS, Metric, VectorType, parse_column_type, parse_sqlite_float};
 
@@ -50,6 +50,10 @@ pub mod tag {
     pub const COMPRESS_NEIGHBORS: u8 = 11;
     /// First tag of the range reserved for edgelite-only records (see the module docs).
     pub const EDGELITE_FIRST: u8 = 0x80;
+    /// edgelite: the index's write counter. Every insert or delete by edgelite adds one, in the
+    /// writing statement, so a rollback takes it back: a connection's node cache keeps blocks
+    /// only for the counter value they were read or written at (absent = 0).
+    pub const EDGELITE_EPOCH: u8 = 0x80;
 }
 
 /// Bytes of one metadata record.

@@ -34,9 +34,14 @@ fn key(index: &IndexName) -> (String, String) {
     (index.schema.clone(), index.name.clone())
 }
 
-/// Forgets a build of `index` (one that failed, or a new one about to start).
+/// Forgets what this connection holds for `index`: a build (one that failed, or a new one about
+/// to start) and its cached blocks (an index created, dropped or emptied).
 pub(crate) fn forget(db: Db, index: &IndexName) {
-    with_state(db, |s| s.builds.remove(&key(index)));
+    let key = key(index);
+    with_state(db, |s| {
+        s.builds.remove(&key);
+        s.forget(&key);
+    });
 }
 
 /// Writes every block of `mem` to the shadow table, in rowid order.
@@ -91,8 +96,13 @@ pub(crate) fn add(
 
 /// Completes the build of `index`: writes the blocks still in memory.
 pub(crate) fn finish(db: Db, index: &IndexName) -> SqlResult<()> {
-    let Some(Some(build)) = with_state(db, |s| s.builds.remove(&key(index))) else {
-        return Ok(());
-    };
-    if build.spilled { Ok(()) } else { write_out(db, index, &build.mem) }
+    if let Some(Some(build)) = with_state(db, |s| s.builds.remove(&key(index)))
+        && !build.spilled
+    {
+        write_out(db, index, &build.mem)?;
+    }
+    // a build follows CREATE INDEX or xClear, which dropped the cached blocks and (xClear)
+    // advanced the write counter; it wrote none through the cache
+    forget(db, index);
+    Ok(())
 }

@@ -1,13 +1,21 @@
 //! A per-connection cache of node blocks, so that searches stop re-reading the same blocks
 //! through SQL (each read assembles a 15-80 KB blob from overflow pages).
 //!
-//! Coherence rule: a block is cached, and a cached block is used, only while the connection
-//! holds no write transaction on the schema, inside a read transaction that the search pins for
-//! its whole run (one snapshot). Entries are tagged with the pager's data version
-//! (SQLITE_FCNTL_DATA_VERSION), which changes on every commit by this connection or any other;
-//! a search that finds another version drops the index's entries first. Writes (the index
-//! hooks) run in write transactions, so they neither read from nor fill the cache, and a
-//! rolled-back write never leaves anything behind.
+//! Coherence rule: an index's entries are tagged with the pager's data version
+//! (SQLITE_FCNTL_DATA_VERSION), which changes on every commit by this connection or any other,
+//! and with the index's write counter (metadata record `EDGELITE_EPOCH`), which every write by
+//! an index hook advances inside the writing statement, so that a rollback of any kind (the
+//! statement's, a savepoint's, the transaction's) takes it back. A search or a write that finds
+//! another (version, counter) than the entries' drops them first. The hooks write through: a
+//! block written, added or deleted is changed in the cache too, and the entries are retagged
+//! with the new counter once the hook has succeeded (a failed hook drops them). So inside a
+//! write transaction the cache holds exactly what the shadow table holds, and the inserts of a
+//! long transaction stop re-reading blocks through SQLite's (small) page cache.
+//!
+//! An index without room for the counter in its metadata (128 bytes, see edgelite-diskann's
+//! options) has none: its entries are used only outside write transactions, inside a read
+//! transaction that the search pins for its whole run (one snapshot), as the data version alone
+//! then suffices.
 //!
 //! The cache lives in the connection's client data and is freed when the connection closes;
 //! so do the index builds in progress (`build.rs`), which the same limit bounds.
@@ -26,9 +34,9 @@ pub(crate) const DEFAULT_LIMIT: usize = 256 << 20;
 
 const KEY: &CStr = c"edgelite.vector_node_cache";
 
-/// The blocks of one index, as of one data version.
+/// The blocks of one index, as of one data version and write counter.
 struct IndexBlocks {
-    version: u32,
+    tag: (u32, Option<u64>),
     blocks: HashMap<i64, Box<[u8]>>,
 }
 
@@ -52,13 +60,42 @@ impl NodeCache {
         self.used = 0;
     }
 
-    /// Makes the entries of `key` those of `version` (dropping older ones).
-    pub(crate) fn sync(&mut self, key: &(String, String), version: u32) {
-        let stale = self.indexes.get(key).is_some_and(|e| e.version != version);
-        if stale && let Some(old) = self.indexes.remove(key) {
+    /// Makes the entries of `key` those of data version `version` and write counter `epoch`
+    /// (dropping any others).
+    pub(crate) fn sync(&mut self, key: &(String, String), version: u32, epoch: Option<u64>) {
+        if self.indexes.get(key).is_some_and(|e| e.tag != (version, epoch)) {
+            self.forget(key);
+        }
+        self.indexes
+            .entry(key.clone())
+            .or_insert_with(|| IndexBlocks { tag: (version, epoch), blocks: HashMap::new() });
+    }
+
+    /// Drops every entry of `key`.
+    pub(crate) fn forget(&mut self, key: &(String, String)) {
+        if let Some(old) = self.indexes.remove(key) {
             self.used -= old.blocks.values().map(|b| b.len()).sum::<usize>();
         }
-        self.indexes.entry(key.clone()).or_insert_with(|| IndexBlocks { version, blocks: HashMap::new() });
+    }
+
+    /// After a successful write: the entries of `key` are those of counter `epoch` now.
+    pub(crate) fn retag(&mut self, key: &(String, String), epoch: u64) {
+        if let Some(e) = self.indexes.get_mut(key) {
+            e.tag.1 = Some(epoch);
+        }
+    }
+
+    /// Write-through of block `id` of `key`: replaced, or dropped if the new one does not fit.
+    pub(crate) fn store(&mut self, key: &(String, String), id: i64, block: &[u8]) {
+        self.remove(key, id);
+        self.put(key, id, block);
+    }
+
+    /// Write-through of the deletion of block `id` of `key`.
+    pub(crate) fn remove(&mut self, key: &(String, String), id: i64) {
+        if let Some(old) = self.indexes.get_mut(key).and_then(|e| e.blocks.remove(&id)) {
+            self.used -= old.len();
+        }
     }
 
     /// Block `id` of `key`, if cached.

@@ -11,11 +11,11 @@
 use core::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use edgelite_diskann::options::Metadata;
+use edgelite_diskann::options::{Metadata, tag};
 use edgelite_vector::sql::Arg;
 use edgelite_vector::{VectorRef, VectorType, parse_text};
 
-use super::cache::with_cache;
+use super::cache::{with_cache, with_state};
 use super::sql::{Db, SqlResult, ident};
 use super::values::{Context, arg, int_value};
 use crate::bindings::*;
@@ -252,10 +252,24 @@ unsafe extern "C" fn x_clear(ctx: *mut sqlite3_context, argc: c_int, argv: *mut 
     let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
         super::build::forget(db, &index);
         db.exec(&format!("DELETE FROM {}", index.shadow()))?;
+        rewritten(db, &index)?;
         Ok(0)
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { method(ctx, argc, argv, body) }
+}
+
+/// After the shadow table was changed other than through the cache (emptied, or filled by a
+/// build): drops the cached blocks and advances the write counter, so that neither this
+/// connection's cache nor a rollback can bring back blocks of before.
+pub(crate) fn rewritten(db: Db, index: &IndexName) -> SqlResult<()> {
+    match open_index(db, index, "clear") {
+        Ok((_, metadata)) => end_write(db, index, &metadata, epoch(&metadata).is_some()),
+        Err(_) => {
+            with_state(db, |c| c.forget(&(index.schema.clone(), index.name.clone())));
+            Ok(())
+        }
+    }
 }
 
 /// A failure of the shadow table, as the message the statement fails with.
@@ -282,8 +296,10 @@ impl From<String> for ShadowError {
 pub(crate) struct ShadowStorage {
     db: Db,
     table: String,
-    /// For searches: the cache key, once the snapshot is pinned and the cache synced.
+    /// The cache key, once the cache is synced (see `cache.rs`); with `write_through`, writes
+    /// change the cached blocks too.
     cached: Option<(String, String)>,
+    write_through: bool,
     /// For searches: a statement left on its row, holding one read transaction (one snapshot)
     /// for the whole search. Declared before the others so that it is finalized first.
     pin: Option<super::sql::Stmt>,
@@ -301,6 +317,7 @@ impl ShadowStorage {
             db,
             table: index.shadow(),
             cached: None,
+            write_through: false,
             pin: None,
             read: None,
             write: None,
@@ -313,23 +330,81 @@ impl ShadowStorage {
 }
 
 impl ShadowStorage {
-    /// Storage for a search: pins one snapshot and, outside write transactions, reads through
-    /// the connection's node cache (see `cache.rs` for why this is coherent).
-    pub(crate) fn for_search(db: Db, index: &IndexName) -> SqlResult<ShadowStorage> {
+    /// Storage for a search: pins one snapshot outside write transactions, and reads through
+    /// the connection's node cache, inside write transactions only if the index has a write
+    /// counter (`epoch`; see `cache.rs` for why this is coherent).
+    pub(crate) fn for_search(db: Db, index: &IndexName, epoch: Option<u64>) -> SqlResult<ShadowStorage> {
         let mut storage = ShadowStorage::new(db, index);
-        let mut pin = db.prepare(&format!("SELECT (SELECT 1 FROM {} LIMIT 1)", storage.table))?;
-        pin.step()?;
-        storage.pin = Some(pin);
-        if !db.in_write_txn(&index.schema)
-            && let Some(version) = db.data_version(&index.schema)
-        {
-            let key = (index.schema.clone(), index.name.clone());
-            if with_cache(db, |c| c.sync(&key, version)).is_some() {
-                storage.cached = Some(key);
-            }
+        let writing = db.in_write_txn(&index.schema);
+        if !writing {
+            let mut pin = db.prepare(&format!("SELECT (SELECT 1 FROM {} LIMIT 1)", storage.table))?;
+            pin.step()?;
+            storage.pin = Some(pin);
+        }
+        if !writing || epoch.is_some() {
+            storage.cached = synced(db, index, epoch);
         }
         Ok(storage)
     }
+
+    /// Storage for an index hook that writes: through the node cache if the index has a write
+    /// counter (`epoch`), which [`end_write`] then advances.
+    pub(crate) fn for_write(db: Db, index: &IndexName, epoch: Option<u64>) -> ShadowStorage {
+        let mut storage = ShadowStorage::new(db, index);
+        if epoch.is_some() {
+            storage.cached = synced(db, index, epoch);
+            storage.write_through = storage.cached.is_some();
+        }
+        storage
+    }
+
+    /// Write-through to the cache, if this storage writes through.
+    fn through(&self, f: impl FnOnce(&mut super::cache::NodeCache, &(String, String))) {
+        if self.write_through
+            && let Some(key) = &self.cached
+        {
+            with_cache(self.db, |c| f(c, key));
+        }
+    }
+}
+
+/// The cache key of `index`, its entries synced to the current data version and `epoch`;
+/// `None` if there is no cache or no data version.
+fn synced(db: Db, index: &IndexName, epoch: Option<u64>) -> Option<(String, String)> {
+    let version = db.data_version(&index.schema)?;
+    let key = (index.schema.clone(), index.name.clone());
+    with_cache(db, |c| c.sync(&key, version, epoch))?;
+    Some(key)
+}
+
+/// The index's write counter (metadata record `EDGELITE_EPOCH`, absent = 0), or `None` if the
+/// metadata has no room for it.
+pub(crate) fn epoch(metadata: &Metadata) -> Option<u64> {
+    let current = metadata.extension(tag::EDGELITE_EPOCH).unwrap_or(0);
+    metadata.clone().set_extension(tag::EDGELITE_EPOCH, current).ok().map(|()| current)
+}
+
+/// Ends a write by an index hook: on success advances the write counter in the metadata row
+/// (inside the writing statement, so a rollback takes it back) and retags the cached blocks,
+/// which the hook kept in step; on failure drops them (the statement is being rolled back).
+pub(crate) fn end_write(db: Db, index: &IndexName, metadata: &Metadata, succeeded: bool) -> SqlResult<()> {
+    let key = (index.schema.clone(), index.name.clone());
+    let Some(current) = epoch(metadata).filter(|_| succeeded) else {
+        with_state(db, |c| c.forget(&key));
+        return Ok(());
+    };
+    let next = current.wrapping_add(1);
+    let mut advanced = metadata.clone();
+    advanced.set_extension(tag::EDGELITE_EPOCH, next).map_err(|e| e.to_string())?;
+    let mut update = db.prepare(&format!("UPDATE {} SET metadata = ?2 WHERE name = ?1", index.meta()))?;
+    update.bind_text(1, &index.name)?;
+    update.bind_blob(2, advanced.as_bytes())?;
+    if let Err(e) = update.step() {
+        with_state(db, |c| c.forget(&key));
+        return Err(e);
+    }
+    with_cache(db, |c| c.retag(&key, next));
+    Ok(())
 }
 
 /// The cached statement in `slot`, prepared from `sql` on first use and reset for reuse.
@@ -380,6 +455,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
         s.bind_int(1, id)?;
         s.bind_blob(2, block)?;
         while s.step()? {}
+        self.through(|c, key| c.store(key, id, block));
         Ok(())
     }
 
@@ -389,6 +465,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
         s.bind_int(1, id)?;
         s.bind_blob(2, block)?;
         while s.step()? {}
+        self.through(|c, key| c.store(key, id, block));
         Ok(())
     }
 
@@ -398,6 +475,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
         s.bind_int(1, id)?;
         let deleted = s.step()?;
         while s.step()? {}
+        self.through(|c, key| c.remove(key, id));
         Ok(deleted)
     }
 
@@ -419,6 +497,15 @@ impl edgelite_diskann::Storage for ShadowStorage {
 
 /// The index's configuration, from its metadata row.
 fn open_config(db: Db, index: &IndexName, context: &str) -> SqlResult<edgelite_diskann::IndexConfig> {
+    open_index(db, index, context).map(|(config, _)| config)
+}
+
+/// The index's configuration and metadata, from its metadata row.
+pub(crate) fn open_index(
+    db: Db,
+    index: &IndexName,
+    context: &str,
+) -> SqlResult<(edgelite_diskann::IndexConfig, Metadata)> {
     let unknown = || format!("vector index({context}): failed to parse vector index parameters");
     // A schema without the metadata table fails to prepare: the index does not exist either.
     let mut q = db.prepare(&format!("SELECT metadata FROM {} WHERE name = ?1", index.meta())).map_err(|_| unknown())?;
@@ -428,7 +515,8 @@ fn open_config(db: Db, index: &IndexName, context: &str) -> SqlResult<edgelite_d
     }
     let bytes = q.bytes(0);
     let metadata = Metadata::from_bytes(&bytes).map_err(|_| unknown())?;
-    metadata.config().map_err(|_| unknown())
+    let config = metadata.config().map_err(|_| unknown())?;
+    Ok((config, metadata))
 }
 
 /// Decodes a vector argument for the index: TEXT is f32 (as libSQL), a BLOB as it is. The graph
@@ -461,10 +549,13 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
             super::build::add(db, &index, rowid, vector.as_ref(), || graph(open_config(db, &index, "insert")?))?;
             return Ok(0);
         }
-        let config = open_config(db, &index, "insert")?;
-        let mut storage = ShadowStorage::new(db, &index);
-        graph(config)?.insert(&mut storage, rowid, vector.as_ref()).map_err(|e| e.to_string())?;
-        Ok(0)
+        let (config, metadata) = open_index(db, &index, "insert")?;
+        let graph = graph(config)?;
+        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
+        let inserted = graph.insert(&mut storage, rowid, vector.as_ref()).map_err(|e| e.to_string());
+        drop(storage);
+        end_write(db, &index, &metadata, inserted.is_ok())?;
+        inserted.map(|()| 0)
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { method(ctx, argc, argv, body) }
@@ -473,10 +564,13 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
 unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
     let body = |db: Db, index: IndexName, args: &Args<'_>| -> SqlResult<i64> {
         let rowid = args.int(0)?;
-        let config = open_config(db, &index, "delete")?;
-        let mut storage = ShadowStorage::new(db, &index);
-        graph(config)?.delete(&mut storage, rowid).map_err(|e| e.to_string())?;
-        Ok(0)
+        let (config, metadata) = open_index(db, &index, "delete")?;
+        let graph = graph(config)?;
+        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
+        let deleted = graph.delete(&mut storage, rowid).map_err(|e| e.to_string());
+        drop(storage);
+        end_write(db, &index, &metadata, deleted.is_ok())?;
+        deleted.map(|_| 0)
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { method(ctx, argc, argv, body) }
@@ -571,9 +665,9 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
         }
         None => IndexName { schema: "main".to_owned(), name: name.to_owned() },
     };
-    let config = open_config(db, &index, "search")?;
+    let (config, metadata) = open_index(db, &index, "search")?;
     let vector = decode_vector(query)?;
-    let mut storage = ShadowStorage::for_search(db, &index)?;
+    let mut storage = ShadowStorage::for_search(db, &index, epoch(&metadata))?;
     let found = graph(config)?.search(&mut storage, vector.as_ref(), k).map_err(|e| e.to_string())?;
     Ok(found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect())
 }
