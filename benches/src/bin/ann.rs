@@ -9,7 +9,12 @@
 //!    record (tag 9) to its row of `libsql_vector_meta_shadow` (the reader takes the last one);
 //! 4. the database file size after the build (file DB in a temp dir, default rollback journal,
 //!    the same for both engines) and its ratio to the raw vectors;
-//! 5. a second edgelite configuration (`--alt`, default `compress_neighbors=float8,max_neighbors=32`).
+//! 5. a second edgelite configuration (`--alt`, default `max_neighbors=32`: more edges than
+//!    edgelite's default 18, for recall at a larger file);
+//! 6. the process's peak resident memory after each step (`VmHWM`: it includes the dataset
+//!    and the Rust scan's copy of it); `--cache-limit BYTES` sets edgelite's per-connection
+//!    vector memory limit (`edgelite_vector_cache_limit`, 256 MiB by default), which bounds
+//!    both the node cache and an in-memory index build.
 //!
 //! With `--rows N` (a prefix of the base vectors) the ground truth is the exact top-k over the
 //! prefix from the in-memory scan; over all 20,000 rows it is the dataset's `gt.i32`.
@@ -17,6 +22,7 @@
 //! ```text
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
 //!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql]
+//!     [--cache-limit BYTES]
 //! ```
 
 use std::error::Error;
@@ -45,6 +51,7 @@ struct Args {
     curve: Vec<u64>,
     alt: Option<Vec<String>>,
     libsql: bool,
+    cache_limit: Option<i64>,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -54,8 +61,9 @@ fn parse_args() -> BoxResult<Args> {
         repeats: 3,
         k: 10,
         curve: vec![10, 25, 50, 100, 200],
-        alt: Some(vec!["compress_neighbors=float8".into(), "max_neighbors=32".into()]),
+        alt: Some(vec!["max_neighbors=32".into()]),
         libsql: true,
+        cache_limit: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -71,6 +79,7 @@ fn parse_args() -> BoxResult<Args> {
             "--alt" => args.alt = Some(value()?.split(',').map(str::to_owned).collect()),
             "--no-alt" => args.alt = None,
             "--no-libsql" => args.libsql = false,
+            "--cache-limit" => args.cache_limit = Some(value()?.parse()?),
             _ => return Err(format!("unknown argument {a}; see the doc comment of {}", file!()).into()),
         }
     }
@@ -162,7 +171,7 @@ fn edgelite_index(
     nq: usize,
 ) -> BoxResult<IndexRun> {
     let create_index = format!("CREATE INDEX {INDEX} ON items (libsql_vector_idx(emb, {}))", options_sql(options));
-    let mut conn = Connection::open(db)?;
+    let mut conn = open_edgelite(db, args)?;
     conn.execute_batch(&format!("CREATE TABLE items(id INTEGER PRIMARY KEY, emb F32_BLOB({}))", ds.dims))?;
     let mut index = Duration::ZERO;
     if method == Method::InsertIndexed {
@@ -190,7 +199,7 @@ fn edgelite_index(
     conn.close().map_err(|(_, e)| e)?;
     let file_bytes = file_size(db)?;
 
-    let conn = Connection::open(db)?;
+    let conn = open_edgelite(db, args)?;
     let meta_sql = format!("SELECT metadata FROM libsql_vector_meta_shadow WHERE name = '{INDEX}'");
     let metadata: Vec<u8> = conn.query_row(&meta_sql, [], |r| r.get(0))?;
     let mut stmt = conn.prepare(&format!("SELECT id FROM vector_top_k('{INDEX}', ?1, {})", args.k))?;
@@ -221,6 +230,23 @@ fn edgelite_index(
         default,
         curve,
     })
+}
+
+/// An edgelite connection with `--cache-limit` applied.
+fn open_edgelite(db: &Path, args: &Args) -> BoxResult<Connection> {
+    let conn = Connection::open(db)?;
+    if let Some(limit) = args.cache_limit {
+        let _previous: i64 = conn.query_row("SELECT edgelite_vector_cache_limit(?1)", [limit], |r| r.get(0))?;
+    }
+    Ok(conn)
+}
+
+/// The process's peak resident set so far, in MB (`VmHWM` of /proc/self/status; Linux only).
+fn peak_rss_mb() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// edgelite's exact search, `ORDER BY vector_distance_cos(emb, ?1) LIMIT k`, on a built database.
@@ -347,7 +373,10 @@ fn main() -> BoxResult<()> {
     };
 
     let start = Instant::now();
-    let step = |what: &str| eprintln!("[{:>7.1} s] {what}", start.elapsed().as_secs_f64());
+    let step = |what: &str| {
+        let peak = peak_rss_mb().map_or_else(String::new, |mb| format!(" (peak RSS so far {mb:.0} MB)"));
+        eprintln!("[{:>7.1} s] {what}{peak}", start.elapsed().as_secs_f64());
+    };
     step("edgelite (a)");
     let db_a = tmp.path().join("edgelite-a.db");
     let mut runs = vec![edgelite_index(&ds, rows, &db_a, &[], Method::IndexFilled, &args, nq)?];
@@ -376,6 +405,14 @@ fn main() -> BoxResult<()> {
 
     let lib_run = libsql_run.as_ref();
     report(&args, rows, raw_bytes, &truth, &runs, lib_run, &exact);
+    if let Some(peak) = peak_rss_mb() {
+        let limit = args.cache_limit.map_or_else(|| "default 256 MiB".to_owned(), |b| format!("{b} bytes"));
+        println!(
+            "\npeak RSS of this process (edgelite runs in it, libSQL in node): {peak:.0} MB, with the dataset \
+             ({:.0} MB) and the scan's copy; edgelite vector memory limit per connection: {limit}",
+            mb(raw_bytes)
+        );
+    }
     Ok(())
 }
 
