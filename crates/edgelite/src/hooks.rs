@@ -1,4 +1,4 @@
-//! Commit, rollback and update hooks.
+//! Commit, rollback and update hooks, and the authorizer.
 //!
 //! A hook is a closure the connection calls on an event. Only one hook of each kind is set at
 //! a time; setting another (or `None`) replaces it. Panics inside a hook never reach SQLite:
@@ -33,6 +33,35 @@ pub(crate) type CommitHook = Box<dyn FnMut() -> bool + Send>;
 pub(crate) type RollbackHook = Box<dyn FnMut() + Send>;
 pub(crate) type UpdateHook = Box<dyn FnMut(Action, &str, &str, i64) + Send>;
 pub(crate) type UpdateThunk = unsafe extern "C" fn(*mut c_void, c_int, *const c_char, *const c_char, i64);
+pub(crate) type Authorizer = Box<dyn FnMut(AuthContext<'_>) -> Authorization + Send>;
+pub(crate) type AuthorizerThunk =
+    unsafe extern "C" fn(*mut c_void, c_int, *const c_char, *const c_char, *const c_char, *const c_char) -> c_int;
+
+/// What an authorizer asks SQLite to do with an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Authorization {
+    /// Allow it.
+    Allow,
+    /// Fail the statement's preparation with `SQLITE_AUTH` ("not authorized").
+    Deny,
+    /// Carry on but treat it as a no-op (a column read gives NULL).
+    Ignore,
+}
+
+/// An action SQLite asks an authorizer about while it compiles a statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthContext<'a> {
+    /// The action code (`ffi::SQLITE_PRAGMA`, `ffi::SQLITE_ATTACH`, `ffi::SQLITE_INSERT`, …).
+    pub action: i32,
+    /// The action's first detail (a table, pragma or file name; see SQLite's authorizer codes).
+    pub arg1: Option<&'a str>,
+    /// The action's second detail (a column name, a pragma's argument, …).
+    pub arg2: Option<&'a str>,
+    /// The database (`"main"`, `"temp"`, an attached name), when there is one.
+    pub database: Option<&'a str>,
+    /// The innermost trigger or view responsible, if any.
+    pub accessor: Option<&'a str>,
+}
 
 /// The kind of change an update hook reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,6 +108,26 @@ impl Connection {
         F: FnMut() + Send + 'static,
     {
         self.inner().set_rollback_hook(hook.map(|f| Box::new(f) as RollbackHook));
+    }
+
+    /// Sets (or with `None` removes) the authorizer: called while statements are prepared, once
+    /// per action they would take, to allow, deny or ignore it. A panicking authorizer denies.
+    ///
+    /// ```
+    /// use edgelite::hooks::{AuthContext, Authorization};
+    /// let conn = edgelite::Connection::open_in_memory()?;
+    /// conn.authorizer(Some(|ctx: AuthContext<'_>| {
+    ///     if ctx.action == edgelite::ffi::SQLITE_ATTACH { Authorization::Deny } else { Authorization::Allow }
+    /// }));
+    /// assert!(conn.execute_batch("ATTACH ':memory:' AS other").is_err());
+    /// conn.execute_batch("CREATE TABLE t(x)")?;
+    /// # Ok::<(), edgelite::Error>(())
+    /// ```
+    pub fn authorizer<F>(&self, hook: Option<F>)
+    where
+        F: FnMut(AuthContext<'_>) -> Authorization + Send + 'static,
+    {
+        self.inner().set_authorizer(hook.map(|f| Box::new(f) as Authorizer));
     }
 
     /// Sets (or with `None` removes) the hook called for each row inserted, updated or deleted
@@ -134,6 +183,57 @@ pub(crate) unsafe extern "C" fn update_thunk(
             hook(Action::from(op), &db_name, &table, rowid);
         }
     }));
+}
+
+/// The registered authorizer.
+pub(crate) unsafe extern "C" fn authorizer_thunk(
+    data: *mut c_void,
+    action: c_int,
+    arg1: *const c_char,
+    arg2: *const c_char,
+    database: *const c_char,
+    accessor: *const c_char,
+) -> c_int {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: SQLite passes null or NUL-terminated strings valid for the call.
+        let a1 = unsafe { opt_str(arg1) };
+        // SAFETY: as above.
+        let a2 = unsafe { opt_str(arg2) };
+        // SAFETY: as above.
+        let db = unsafe { opt_str(database) };
+        // SAFETY: as above.
+        let acc = unsafe { opt_str(accessor) };
+        // SAFETY: as for commit_thunk, with a RefCell<Authorizer>.
+        let cell = unsafe { &*data.cast::<RefCell<Authorizer>>() };
+        // Re-entered (the authorizer prepared a statement on its own connection): deny.
+        cell.try_borrow_mut().map_or(Authorization::Deny, |mut hook| {
+            hook(AuthContext {
+                action,
+                arg1: a1.as_deref(),
+                arg2: a2.as_deref(),
+                database: db.as_deref(),
+                accessor: acc.as_deref(),
+            })
+        })
+    }));
+    match outcome.unwrap_or(Authorization::Deny) {
+        Authorization::Allow => ffi::SQLITE_OK,
+        Authorization::Deny => ffi::SQLITE_DENY,
+        Authorization::Ignore => ffi::SQLITE_IGNORE,
+    }
+}
+
+/// A nullable name from SQLite (invalid UTF-8 replaced).
+///
+/// # Safety
+///
+/// `p` is null or NUL-terminated and valid for `'a`.
+unsafe fn opt_str<'a>(p: *const c_char) -> Option<Cow<'a, str>> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's contract.
+    Some(unsafe { CStr::from_ptr(p) }.to_string_lossy())
 }
 
 /// A name from SQLite as text ("" for null; invalid UTF-8 replaced).

@@ -12,7 +12,7 @@ use std::ptr;
 use crate::Result;
 use crate::error::Error;
 use crate::ffi;
-use crate::hooks::{self, CommitHook, RollbackHook, UpdateHook};
+use crate::hooks::{self, Authorizer, CommitHook, RollbackHook, UpdateHook};
 use crate::raw_statement::RawStatement;
 
 /// A scalar function or aggregate step callback, as SQLite declares it.
@@ -32,6 +32,7 @@ pub(crate) struct InnerConnection {
     commit_hook: RefCell<Option<Box<RefCell<CommitHook>>>>,
     rollback_hook: RefCell<Option<Box<RefCell<RollbackHook>>>>,
     update_hook: RefCell<Option<Box<RefCell<UpdateHook>>>>,
+    authorizer: RefCell<Option<Box<RefCell<Authorizer>>>>,
 }
 
 // SAFETY: the core is built with SQLITE_THREADSAFE=1 and connections are opened in multi-thread
@@ -69,6 +70,7 @@ impl InnerConnection {
             commit_hook: RefCell::new(None),
             rollback_hook: RefCell::new(None),
             update_hook: RefCell::new(None),
+            authorizer: RefCell::new(None),
         }
     }
 
@@ -276,7 +278,21 @@ impl InnerConnection {
         retire(self.update_hook.replace(cell));
     }
 
+    pub(crate) fn set_authorizer(&self, hook: Option<Authorizer>) {
+        let cell = hook.map(|h| Box::new(RefCell::new(h)));
+        let data = cell.as_deref().map_or(ptr::null_mut(), |c| ptr::from_ref(c).cast_mut().cast::<c_void>());
+        let thunk = cell.as_ref().map(|_| hooks::authorizer_thunk as hooks::AuthorizerThunk);
+        // SAFETY: as for set_commit_hook.
+        let rc = unsafe { ffi::sqlite3_set_authorizer(self.db, thunk, data) };
+        // sqlite3_set_authorizer only fails for a misused handle, which `self` cannot be.
+        debug_assert_eq!(rc, ffi::SQLITE_OK);
+        retire(self.authorizer.replace(cell));
+    }
+
     fn clear_hooks(&self) {
+        if self.authorizer.borrow().is_some() {
+            self.set_authorizer(None);
+        }
         if self.commit_hook.borrow().is_some() {
             self.set_commit_hook(None);
         }

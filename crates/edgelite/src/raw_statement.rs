@@ -69,6 +69,25 @@ impl RawStatement {
         Some(unsafe { CStr::from_ptr(p) })
     }
 
+    /// The declared type of a result column; `None` for an expression or an out-of-range index.
+    pub(crate) fn column_decltype(&self, col: usize) -> Option<&CStr> {
+        let col = c_int::try_from(col).ok()?;
+        // SAFETY: the statement is valid; an out-of-range index or an expression column returns null.
+        let p = unsafe { ffi::sqlite3_column_decltype(self.as_ptr(), col) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: SQLite keeps the text until the statement is finalized or re-prepared; the
+        // result borrows self, so it cannot outlive the statement.
+        Some(unsafe { CStr::from_ptr(p) })
+    }
+
+    /// 1 for `EXPLAIN`, 2 for `EXPLAIN QUERY PLAN`, 0 otherwise.
+    pub(crate) fn explain_mode(&self) -> c_int {
+        // SAFETY: the statement is valid until Drop.
+        unsafe { ffi::sqlite3_stmt_isexplain(self.as_ptr()) }
+    }
+
     /// The value of a column of the current row. `col` must be below `column_count()`.
     pub(crate) fn value_ref(&self, col: usize) -> ValueRef<'_> {
         let Ok(i) = c_int::try_from(col) else { return ValueRef::Null };

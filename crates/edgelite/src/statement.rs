@@ -171,6 +171,36 @@ impl<'conn> Statement<'conn> {
         Ok(name.to_str()?)
     }
 
+    /// The declared type of a result column (`"INTEGER"` for `x INTEGER`), `None` when the
+    /// column is an expression, not UTF-8, or out of range.
+    ///
+    /// ```
+    /// let conn = edgelite::Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE t(a INTEGER, b)")?;
+    /// let stmt = conn.prepare("SELECT a, b, 1 FROM t")?;
+    /// assert_eq!(stmt.column_decltype(0), Some("INTEGER"));
+    /// assert_eq!(stmt.column_decltype(1), None);
+    /// assert_eq!(stmt.column_decltype(2), None);
+    /// # Ok::<(), edgelite::Error>(())
+    /// ```
+    #[must_use]
+    pub fn column_decltype(&self, col: usize) -> Option<&str> {
+        self.stmt.column_decltype(col).and_then(|t| t.to_str().ok())
+    }
+
+    /// Whether the statement is an `EXPLAIN` or `EXPLAIN QUERY PLAN` statement.
+    ///
+    /// ```
+    /// let conn = edgelite::Connection::open_in_memory()?;
+    /// assert!(conn.prepare("EXPLAIN SELECT 1")?.is_explain());
+    /// assert!(!conn.prepare("SELECT 1")?.is_explain());
+    /// # Ok::<(), edgelite::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_explain(&self) -> bool {
+        self.stmt.explain_mode() != 0
+    }
+
     /// The names of all result columns, by index (a name that is not UTF-8 shows as `""`).
     #[must_use]
     pub fn column_names(&self) -> Vec<&str> {

@@ -1,0 +1,179 @@
+//! Ed25519 JWT authentication, checked as sqld checks it (spec §4).
+//!
+//! - algorithm EdDSA only; `exp` checked when present, not required; `nbf` not checked;
+//! - keys: PKCS#8/SPKI PEM `PUBLIC KEY` blocks (several allowed, all tried) or the raw 32-byte
+//!   key as URL-safe base64;
+//! - claims: `p` (permissions by namespace) when present, otherwise the legacy `a`
+//!   (`ro`/`rw`/`roa`, default rw) and `id` (restricts the token to one namespace).
+
+use std::collections::HashMap;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use serde::Deserialize;
+
+use crate::exec::Perm;
+
+/// Why a request is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// No token (401).
+    #[error("authorization header or token is missing")]
+    Missing,
+    /// A token that does not verify or has expired (401).
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// A valid token without access to this namespace (403).
+    #[error("the token does not grant access to namespace {0:?}")]
+    Forbidden(String),
+}
+
+impl AuthError {
+    /// sqld's machine code for the error.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "AUTH_HEADER_NOT_FOUND",
+            AuthError::Invalid(m) if m.contains("xpired") => "AUTH_JWT_EXPIRED",
+            AuthError::Invalid(_) => "AUTH_JWT_INVALID",
+            AuthError::Forbidden(_) => "AUTH_NAMESPACE_FORBIDDEN",
+        }
+    }
+}
+
+/// Errors loading keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key file could not be read.
+    #[error("reading the JWT key file: {0}")]
+    Io(#[from] std::io::Error),
+    /// The key could not be parsed.
+    #[error("bad Ed25519 public key: {0}")]
+    Parse(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NsList {
+    #[serde(default)]
+    ns: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    a: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    p: Option<HashMap<String, NsList>>,
+}
+
+/// The server's verification keys; no keys means no authentication.
+#[derive(Clone, Default)]
+pub struct Auth {
+    keys: Vec<DecodingKey>,
+}
+
+impl Auth {
+    /// No authentication.
+    #[must_use]
+    pub fn disabled() -> Auth {
+        Auth::default()
+    }
+
+    /// Parses a key file's content: PEM blocks or raw base64url.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::Parse`] if no key could be read.
+    pub fn from_key_text(text: &str) -> Result<Auth, KeyError> {
+        let mut keys = Vec::new();
+        if text.contains("-----BEGIN") {
+            let mut block = String::new();
+            for line in text.lines() {
+                block.push_str(line);
+                block.push('\n');
+                if line.starts_with("-----END") {
+                    keys.push(DecodingKey::from_ed_pem(block.as_bytes()).map_err(|e| KeyError::Parse(e.to_string()))?);
+                    block.clear();
+                }
+            }
+        } else {
+            let raw = text.trim();
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(raw.trim_end_matches('='))
+                .map_err(|e| KeyError::Parse(e.to_string()))?;
+            if bytes.len() != 32 {
+                return Err(KeyError::Parse(format!("raw key has {} bytes, expected 32", bytes.len())));
+            }
+            keys.push(DecodingKey::from_ed_der(&bytes));
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Parse("no key found".into()));
+        }
+        Ok(Auth { keys })
+    }
+
+    /// Whether tokens are checked at all.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Checks a token for a namespace.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError`] when the token is missing, invalid, expired, or for another namespace.
+    pub fn check(&self, token: Option<&str>, namespace: &str) -> Result<Perm, AuthError> {
+        if self.keys.is_empty() {
+            return Ok(Perm::ReadWrite);
+        }
+        let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = true;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        let mut last = String::from("no key");
+        let mut claims = None;
+        for key in &self.keys {
+            match decode::<Claims>(token, key, &validation) {
+                Ok(data) => {
+                    claims = Some(data.claims);
+                    break;
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        let claims = claims.ok_or(AuthError::Invalid(last))?;
+        if let Some(p) = &claims.p {
+            let has = |k: &str| p.get(k).is_some_and(|l| l.ns.iter().any(|n| n == namespace));
+            if has("rw") || has("rwa") || has("ddl") {
+                return Ok(Perm::ReadWrite);
+            }
+            if has("ro") || has("roa") {
+                return Ok(Perm::ReadOnly);
+            }
+            return Err(AuthError::Forbidden(namespace.into()));
+        }
+        if let Some(id) = &claims.id
+            && id != namespace
+        {
+            return Err(AuthError::Forbidden(namespace.into()));
+        }
+        match claims.a.as_deref() {
+            None | Some("rw") => Ok(Perm::ReadWrite),
+            Some("ro" | "roa") => Ok(Perm::ReadOnly),
+            Some(other) => Err(AuthError::Invalid(format!("unknown access claim {other:?}"))),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+#[must_use]
+pub fn bearer(header: Option<&str>) -> Option<&str> {
+    let h = header?.trim();
+    let (scheme, rest) = h.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}

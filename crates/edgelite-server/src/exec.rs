@@ -1,0 +1,469 @@
+//! Running Hrana requests on an `edgelite::Connection` (blocking code: call from a blocking
+//! thread).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use edgelite::types::{Value as SqlValue, ValueRef};
+use edgelite::{Connection, Statement};
+
+use crate::proto::{
+    Batch, BatchCond, BatchResult, Col, CursorEntry, DescribeParam, DescribeResult, Error, Stmt, StmtResult,
+    StreamRequest, StreamResponse, Value,
+};
+
+/// Rows and values above this many bytes in one response give `RESPONSE_TOO_LARGE` rather than
+/// an unbounded allocation.
+const MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+/// What the caller may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Perm {
+    /// Only statements that do not write.
+    ReadOnly,
+    /// Everything.
+    ReadWrite,
+}
+
+/// SQL texts stored with `store_sql` (per stream over HTTP, per connection over WS).
+pub type SqlStore = HashMap<i32, String>;
+
+/// Runs one stream request other than `close` (which the transports handle).
+pub fn run_request(
+    conn: &Connection,
+    sqls: &mut SqlStore,
+    perm: Perm,
+    req: StreamRequest,
+) -> Result<StreamResponse, Error> {
+    match req {
+        StreamRequest::Close {} => Ok(StreamResponse::Close {}),
+        StreamRequest::Execute { stmt } => Ok(StreamResponse::Execute { result: execute(conn, sqls, perm, &stmt)? }),
+        StreamRequest::Batch { batch } => Ok(StreamResponse::Batch { result: batch_run(conn, sqls, perm, &batch)? }),
+        StreamRequest::Sequence { sql, sql_id } => {
+            let sql = resolve_sql(sqls, sql.as_deref(), sql_id)?;
+            sequence(conn, perm, &sql)?;
+            Ok(StreamResponse::Sequence {})
+        }
+        StreamRequest::Describe { sql, sql_id } => {
+            let sql = resolve_sql(sqls, sql.as_deref(), sql_id)?;
+            Ok(StreamResponse::Describe { result: describe(conn, &sql)? })
+        }
+        StreamRequest::StoreSql { sql_id, sql } => {
+            if sqls.contains_key(&sql_id) {
+                return Err(Error::new("SQL_STORE_ERROR", format!("SQL text {sql_id} is already stored")));
+            }
+            sqls.insert(sql_id, sql);
+            Ok(StreamResponse::StoreSql {})
+        }
+        StreamRequest::CloseSql { sql_id } => {
+            sqls.remove(&sql_id);
+            Ok(StreamResponse::CloseSql {})
+        }
+        StreamRequest::GetAutocommit {} => Ok(StreamResponse::GetAutocommit { is_autocommit: conn.is_autocommit() }),
+    }
+}
+
+/// The SQL of a request: exactly one of `sql` and `sql_id`.
+pub fn resolve_sql(sqls: &SqlStore, sql: Option<&str>, sql_id: Option<i32>) -> Result<String, Error> {
+    match (sql, sql_id) {
+        (Some(s), None) => Ok(s.to_owned()),
+        (None, Some(id)) => {
+            sqls.get(&id).cloned().ok_or_else(|| Error::new("SQL_NOT_FOUND", format!("SQL text {id} is not stored")))
+        }
+        (Some(_), Some(_)) => Err(Error::new("SQL_INPUT_ERROR", "both sql and sql_id were given")),
+        (None, None) => Err(Error::new("SQL_INPUT_ERROR", "neither sql nor sql_id was given")),
+    }
+}
+
+/// libSQL's parser accepts `BEGIN TRANSACTION READONLY` (the npm client sends it for
+/// `batch(…, "read")`); SQLite does not. A deferred transaction whose statements are all
+/// reads behaves the same, so the text is rewritten.
+fn rewrite_libsql_dialect(sql: &str) -> Option<&'static str> {
+    let words: Vec<String> = sql.trim().trim_end_matches(';').split_whitespace().map(str::to_ascii_uppercase).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["BEGIN", "TRANSACTION", "READONLY"] | ["BEGIN", "READONLY"] => Some("BEGIN DEFERRED"),
+        _ => None,
+    }
+}
+
+/// Maps an edgelite error to a Hrana error.
+pub fn sql_error(e: &edgelite::Error) -> Error {
+    match e {
+        edgelite::Error::MultipleStatement => {
+            Error::new("SQL_MANY_STATEMENTS", "SQL text holds more than one statement")
+        }
+        edgelite::Error::InvalidQuery => Error::new("SQL_NO_STATEMENT", "SQL text holds no statement"),
+        edgelite::Error::SqliteFailure { error, message, .. } => {
+            let msg = message.clone().unwrap_or_else(|| error.to_string());
+            Error::new(&code_name(error.extended_code), msg)
+        }
+        edgelite::Error::InvalidParameterName(n) => Error::new("ARGS_INVALID", format!("no parameter named {n}")),
+        edgelite::Error::InvalidParameterCount { expected, given } => {
+            Error::new("ARGS_INVALID", format!("{given} arguments given, {expected} expected"))
+        }
+        other => Error::new("SQL_INPUT_ERROR", other.to_string()),
+    }
+}
+
+/// `SQLITE_<NAME>` for an extended result code (falling back to the primary code's name).
+fn code_name(extended: i32) -> String {
+    let ext = match extended {
+        275 => Some("SQLITE_CONSTRAINT_CHECK"),
+        531 => Some("SQLITE_CONSTRAINT_COMMITHOOK"),
+        787 => Some("SQLITE_CONSTRAINT_FOREIGNKEY"),
+        1043 => Some("SQLITE_CONSTRAINT_FUNCTION"),
+        1299 => Some("SQLITE_CONSTRAINT_NOTNULL"),
+        1555 => Some("SQLITE_CONSTRAINT_PRIMARYKEY"),
+        1811 => Some("SQLITE_CONSTRAINT_TRIGGER"),
+        2067 => Some("SQLITE_CONSTRAINT_UNIQUE"),
+        2323 => Some("SQLITE_CONSTRAINT_VTAB"),
+        2579 => Some("SQLITE_CONSTRAINT_ROWID"),
+        2835 => Some("SQLITE_CONSTRAINT_PINNED"),
+        3091 => Some("SQLITE_CONSTRAINT_DATATYPE"),
+        261 => Some("SQLITE_BUSY_RECOVERY"),
+        517 => Some("SQLITE_BUSY_SNAPSHOT"),
+        773 => Some("SQLITE_BUSY_TIMEOUT"),
+        _ => None,
+    };
+    if let Some(name) = ext {
+        return name.to_owned();
+    }
+    let primary = match extended & 0xff {
+        1 => "ERROR",
+        2 => "INTERNAL",
+        3 => "PERM",
+        4 => "ABORT",
+        5 => "BUSY",
+        6 => "LOCKED",
+        7 => "NOMEM",
+        8 => "READONLY",
+        9 => "INTERRUPT",
+        10 => "IOERR",
+        11 => "CORRUPT",
+        12 => "NOTFOUND",
+        13 => "FULL",
+        14 => "CANTOPEN",
+        15 => "PROTOCOL",
+        16 => "EMPTY",
+        17 => "SCHEMA",
+        18 => "TOOBIG",
+        19 => "CONSTRAINT",
+        20 => "MISMATCH",
+        21 => "MISUSE",
+        22 => "NOLFS",
+        23 => "AUTH",
+        24 => "FORMAT",
+        25 => "RANGE",
+        26 => "NOTADB",
+        _ => "ERROR",
+    };
+    format!("SQLITE_{primary}")
+}
+
+fn prepare<'c>(conn: &'c Connection, sql: &str) -> Result<Statement<'c>, Error> {
+    let sql = rewrite_libsql_dialect(sql).unwrap_or(sql);
+    conn.prepare(sql).map_err(|e| sql_error(&e))
+}
+
+fn to_sql(v: &Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Integer(i) => SqlValue::Integer(*i),
+        Value::Float(f) => SqlValue::Real(*f),
+        Value::Text(t) => SqlValue::Text(t.clone()),
+        Value::Blob(b) => SqlValue::Blob(b.clone()),
+    }
+}
+
+fn from_sql(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+fn value_size(v: &Value) -> usize {
+    match v {
+        Value::Text(t) => t.len() + 16,
+        Value::Blob(b) => b.len() * 4 / 3 + 16,
+        _ => 16,
+    }
+}
+
+fn bind(stmt: &mut Statement<'_>, s: &Stmt) -> Result<(), Error> {
+    let count = stmt.parameter_count();
+    if s.args.len() > count {
+        return Err(Error::new(
+            "ARGS_INVALID",
+            format!("{} positional arguments given, the statement has {count} parameters", s.args.len()),
+        ));
+    }
+    for (i, v) in s.args.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, &to_sql(v)).map_err(|e| sql_error(&e))?;
+    }
+    for arg in &s.named_args {
+        let index = if arg.name.starts_with([':', '@', '$', '?']) {
+            stmt.parameter_index(&arg.name).ok().flatten()
+        } else {
+            [":", "@", "$"].iter().find_map(|p| stmt.parameter_index(&format!("{p}{}", arg.name)).ok().flatten())
+        };
+        let index = index.ok_or_else(|| Error::new("ARGS_INVALID", format!("no parameter named {:?}", arg.name)))?;
+        stmt.raw_bind_parameter(index, &to_sql(&arg.value)).map_err(|e| sql_error(&e))?;
+    }
+    Ok(())
+}
+
+fn cols(stmt: &Statement<'_>) -> Vec<Col> {
+    (0..stmt.column_count())
+        .map(|i| Col {
+            name: stmt.column_name(i).ok().map(str::to_owned),
+            decltype: stmt.column_decltype(i).map(str::to_owned),
+        })
+        .collect()
+}
+
+fn check_perm(stmt: &Statement<'_>, perm: Perm) -> Result<(), Error> {
+    if perm == Perm::ReadOnly && !stmt.readonly() {
+        return Err(Error::new("SQLITE_AUTH", "this token is read-only: the statement would write"));
+    }
+    Ok(())
+}
+
+/// Runs a statement, calling `on_row` for each row (when rows are wanted). Returns the columns,
+/// affected row count and last insert rowid.
+fn run_stmt(
+    conn: &Connection,
+    sqls: &SqlStore,
+    perm: Perm,
+    s: &Stmt,
+    on_cols: &mut dyn FnMut(&[Col]),
+    on_row: &mut dyn FnMut(Vec<Value>) -> Result<(), Error>,
+) -> Result<(Vec<Col>, u64, i64), Error> {
+    let sql = resolve_sql(sqls, s.sql.as_deref(), s.sql_id)?;
+    let mut stmt = prepare(conn, &sql)?;
+    check_perm(&stmt, perm)?;
+    bind(&mut stmt, s)?;
+    let columns = cols(&stmt);
+    on_cols(&columns);
+    let want_rows = s.want_rows.unwrap_or(true);
+    let readonly = stmt.readonly();
+    let n = columns.len();
+    {
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next().map_err(|e| sql_error(&e))? {
+            if want_rows {
+                let mut values = Vec::with_capacity(n);
+                for i in 0..n {
+                    values.push(from_sql(row.get_ref(i).map_err(|e| sql_error(&e))?));
+                }
+                on_row(values)?;
+            }
+        }
+    }
+    let affected = if readonly { 0 } else { conn.changes() };
+    Ok((columns, affected, conn.last_insert_rowid()))
+}
+
+/// Runs one statement and collects its result.
+pub fn execute(conn: &Connection, sqls: &SqlStore, perm: Perm, s: &Stmt) -> Result<StmtResult, Error> {
+    let start = Instant::now();
+    let mut rows = Vec::new();
+    let mut size = 0usize;
+    let (cols, affected, rowid) = run_stmt(conn, sqls, perm, s, &mut |_| {}, &mut |row| {
+        size += row.iter().map(value_size).sum::<usize>();
+        if size > MAX_RESPONSE_BYTES {
+            return Err(Error::new("RESPONSE_TOO_LARGE", "the result is larger than the server's limit"));
+        }
+        rows.push(row);
+        Ok(())
+    })?;
+    Ok(StmtResult {
+        cols,
+        rows,
+        affected_row_count: affected,
+        last_insert_rowid: Some(rowid.to_string()),
+        replication_index: None,
+        rows_read: 0,
+        rows_written: affected,
+        query_duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// Evaluates a batch condition; steps at or after `current` are a protocol error.
+fn eval_cond(conn: &Connection, cond: &BatchCond, current: usize, outcome: &[Option<bool>]) -> Result<bool, Error> {
+    let step_ok = |step: u32| -> Result<Option<bool>, Error> {
+        let i = step as usize;
+        if i >= current {
+            return Err(Error::new(
+                "BATCH_COND_INVALID",
+                format!("condition refers to step {step}, not before step {current}"),
+            ));
+        }
+        Ok(outcome.get(i).copied().flatten())
+    };
+    Ok(match cond {
+        BatchCond::Ok { step } => step_ok(*step)? == Some(true),
+        BatchCond::Error { step } => step_ok(*step)? == Some(false),
+        BatchCond::Not { cond } => !eval_cond(conn, cond, current, outcome)?,
+        BatchCond::And { conds } => {
+            let mut all = true;
+            for c in conds {
+                all &= eval_cond(conn, c, current, outcome)?;
+            }
+            all
+        }
+        BatchCond::Or { conds } => {
+            let mut any = false;
+            for c in conds {
+                any |= eval_cond(conn, c, current, outcome)?;
+            }
+            any
+        }
+        BatchCond::IsAutocommit {} => conn.is_autocommit(),
+    })
+}
+
+/// Runs a batch. A step error is reported in `step_errors`; a bad condition fails the request.
+pub fn batch_run(conn: &Connection, sqls: &SqlStore, perm: Perm, batch: &Batch) -> Result<BatchResult, Error> {
+    let n = batch.steps.len();
+    let mut outcome: Vec<Option<bool>> = vec![None; n];
+    let mut step_results = vec![None; n];
+    let mut step_errors = vec![None; n];
+    for (i, step) in batch.steps.iter().enumerate() {
+        if let Some(cond) = &step.condition
+            && !eval_cond(conn, cond, i, &outcome)?
+        {
+            continue;
+        }
+        match execute(conn, sqls, perm, &step.stmt) {
+            Ok(r) => {
+                outcome[i] = Some(true);
+                step_results[i] = Some(r);
+            }
+            Err(e) => {
+                outcome[i] = Some(false);
+                step_errors[i] = Some(e);
+            }
+        }
+    }
+    Ok(BatchResult { step_results, step_errors, replication_index: None })
+}
+
+/// Runs a batch as cursor entries (Hrana 3 `/v3/cursor` and WS `open_cursor`).
+pub fn batch_cursor(conn: &Connection, sqls: &SqlStore, perm: Perm, batch: &Batch) -> Vec<CursorEntry> {
+    let n = batch.steps.len();
+    let mut outcome: Vec<Option<bool>> = vec![None; n];
+    let mut entries = Vec::new();
+    let mut size = 0usize;
+    for (i, step) in batch.steps.iter().enumerate() {
+        let step_no = u32::try_from(i).unwrap_or(u32::MAX);
+        if let Some(cond) = &step.condition {
+            match eval_cond(conn, cond, i, &outcome) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(error) => {
+                    entries.push(CursorEntry::Error { error });
+                    return entries;
+                }
+            }
+        }
+        let mut begin_cols: Option<Vec<Col>> = None;
+        let mut step_rows = Vec::new();
+        let result = run_stmt(conn, sqls, perm, &step.stmt, &mut |cols| begin_cols = Some(cols.to_vec()), &mut |row| {
+            size += row.iter().map(value_size).sum::<usize>();
+            if size > MAX_RESPONSE_BYTES {
+                return Err(Error::new("RESPONSE_TOO_LARGE", "the result is larger than the server's limit"));
+            }
+            step_rows.push(CursorEntry::Row { row });
+            Ok(())
+        });
+        // A step that failed before it began reports only its error.
+        if let Some(cols) = begin_cols {
+            entries.push(CursorEntry::StepBegin { step: step_no, cols });
+            entries.append(&mut step_rows);
+        }
+        match result {
+            Ok((_, affected, rowid)) => {
+                outcome[i] = Some(true);
+                entries.push(CursorEntry::StepEnd {
+                    affected_row_count: affected,
+                    last_insert_rowid: Some(rowid.to_string()),
+                });
+            }
+            Err(error) => {
+                outcome[i] = Some(false);
+                entries.push(CursorEntry::StepError { step: step_no, error });
+            }
+        }
+    }
+    entries
+}
+
+/// Runs `;`-separated statements, discarding rows.
+pub fn sequence(conn: &Connection, perm: Perm, sql: &str) -> Result<(), Error> {
+    if perm == Perm::ReadOnly {
+        return Err(Error::new("SQLITE_AUTH", "this token is read-only: sequence is not allowed"));
+    }
+    conn.execute_batch(sql).map_err(|e| sql_error(&e))
+}
+
+/// Describes a statement without running it.
+pub fn describe(conn: &Connection, sql: &str) -> Result<DescribeResult, Error> {
+    let stmt = prepare(conn, sql)?;
+    let params = (1..=stmt.parameter_count())
+        .map(|i| DescribeParam { name: stmt.parameter_name(i).map(str::to_owned) })
+        .collect();
+    Ok(DescribeResult { params, cols: cols(&stmt), is_explain: stmt.is_explain(), is_readonly: stmt.readonly() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::BatchStep;
+
+    fn stmt(sql: &str, args: Vec<Value>) -> Stmt {
+        Stmt { sql: Some(sql.to_owned()), sql_id: None, args, named_args: vec![], want_rows: None }
+    }
+
+    #[test]
+    fn batch_with_conditions_rolls_back_on_error() {
+        let conn = Connection::open_in_memory().expect("open");
+        let sqls = SqlStore::new();
+        conn.execute_batch("CREATE TABLE t(x INTEGER PRIMARY KEY)").expect("create");
+        let steps = vec![
+            BatchStep { condition: None, stmt: stmt("BEGIN IMMEDIATE", vec![]) },
+            BatchStep { condition: Some(BatchCond::Ok { step: 0 }), stmt: stmt("INSERT INTO t VALUES (1)", vec![]) },
+            BatchStep { condition: Some(BatchCond::Ok { step: 1 }), stmt: stmt("INSERT INTO t VALUES (1)", vec![]) },
+            BatchStep { condition: Some(BatchCond::Ok { step: 2 }), stmt: stmt("COMMIT", vec![]) },
+            BatchStep {
+                condition: Some(BatchCond::Not { cond: Box::new(BatchCond::Ok { step: 3 }) }),
+                stmt: stmt("ROLLBACK", vec![]),
+            },
+        ];
+        let r = batch_run(&conn, &sqls, Perm::ReadWrite, &Batch { steps }).expect("batch");
+        assert!(r.step_results[1].is_some());
+        assert_eq!(r.step_errors[2].as_ref().map(|e| e.code.as_str()), Some("SQLITE_CONSTRAINT_PRIMARYKEY"));
+        assert!(r.step_results[3].is_none() && r.step_errors[3].is_none());
+        assert!(r.step_results[4].is_some());
+        let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
+        assert_eq!(n, 0);
+        let bad = Batch {
+            steps: vec![BatchStep { condition: Some(BatchCond::Ok { step: 0 }), stmt: stmt("SELECT 1", vec![]) }],
+        };
+        assert!(batch_run(&conn, &sqls, Perm::ReadWrite, &bad).is_err());
+    }
+
+    #[test]
+    fn read_only_permission_blocks_writes() {
+        let conn = Connection::open_in_memory().expect("open");
+        let sqls = SqlStore::new();
+        assert!(execute(&conn, &sqls, Perm::ReadOnly, &stmt("CREATE TABLE t(x)", vec![])).is_err());
+        let r =
+            execute(&conn, &sqls, Perm::ReadOnly, &stmt("SELECT ?1 + 1", vec![Value::Integer(41)])).expect("select");
+        assert_eq!(r.rows, vec![vec![Value::Integer(42)]]);
+    }
+}

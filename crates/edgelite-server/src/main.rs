@@ -1,0 +1,94 @@
+//! The `edgelite-server` binary: flags named as sqld's where they overlap.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// A libSQL-compatible server over edgelite.
+#[derive(Parser, Debug)]
+#[command(name = "edgelite-server", version)]
+struct Args {
+    /// Data directory (one database per namespace under `<db-path>/dbs/`).
+    #[arg(long, default_value = "data.edgelite")]
+    db_path: PathBuf,
+    /// Address of the user API (Hrana, sync).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http_listen_addr: String,
+    /// Address of the admin API (namespaces, checkpoints); off when absent.
+    #[arg(long)]
+    admin_listen_addr: Option<String>,
+    /// Ed25519 public key (PEM, or raw 32 bytes as base64url) that verifies JWTs; no auth when absent.
+    #[arg(long, env = "SQLD_AUTH_JWT_KEY_FILE")]
+    auth_jwt_key_file: Option<PathBuf>,
+    /// Resolve namespaces from `x-namespace`, the subdomain or `/dev/{ns}/`.
+    #[arg(long)]
+    enable_namespaces: bool,
+    /// Start a new sync generation once the WAL holds this many committed frames.
+    #[arg(long, default_value_t = 10_000)]
+    checkpoint_frames: u32,
+    /// Close HTTP streams idle for this many seconds.
+    #[arg(long, default_value_t = 10)]
+    stream_expiry_secs: u64,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = 10 << 20)]
+    max_body_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("edgelite-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let mut config = edgelite_server::Config::new(args.db_path, args.http_listen_addr);
+        config.admin_listen_addr = args.admin_listen_addr;
+        config.auth_jwt_key_file = args.auth_jwt_key_file;
+        config.auth_jwt_key = std::env::var("SQLD_AUTH_JWT_KEY").ok().filter(|k| !k.trim().is_empty());
+        config.enable_namespaces = args.enable_namespaces;
+        config.checkpoint_frames = args.checkpoint_frames;
+        config.stream_expiry = Duration::from_secs(args.stream_expiry_secs.max(1));
+        config.max_body_bytes = args.max_body_bytes;
+        let running = match edgelite_server::start(config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("edgelite-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(admin) = running.admin_addr {
+            eprintln!("edgelite-server admin API on http://{admin}");
+        }
+        // Tests parse this exact line; it is the only line on stdout.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "edgelite-server listening on http://{}", running.http_addr);
+        let _ = out.flush();
+        drop(out);
+        wait_for_signal().await;
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

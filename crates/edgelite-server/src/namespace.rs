@@ -1,0 +1,795 @@
+//! Databases: one per namespace, their connections, generations, checkpoints and pushes.
+//!
+//! Layout under `<db-path>/dbs/<namespace>/`:
+//! - `data`, `data-wal`, `data-shm`: the live database (page size 4096, WAL mode, automatic
+//!   checkpoints off);
+//! - `generation`: the current generation number (text);
+//! - `jwt_key` (optional): the namespace's own token key, replacing the server's;
+//! - `gens/<g>/export.db`: the database file as of the start of generation `g`;
+//! - `gens/<g>/frames`: the frames of generation `g`'s WAL (stock 4120-byte frames), written
+//!   when the generation ended.
+//!
+//! A generation is the span between two checkpoints that this server runs itself. The server
+//! never lets SQLite checkpoint on its own (`wal_autocheckpoint=0`, and a "keeper" connection
+//! stays open so that closing a connection never checkpoints and deletes the WAL), so the WAL
+//! of the current generation only grows, frame `k` stays frame `k`, and replicas can be served
+//! the primary's own frames. Before a checkpoint truncates the WAL, its committed frames are
+//! archived, so a replica many generations behind still catches up with no gap.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use edgelite::hooks::{AuthContext, Authorization};
+use edgelite::{Connection, ffi};
+
+use crate::auth::Auth;
+use crate::exec::{Perm, SqlStore, run_request};
+use crate::proto::{Error as HranaError, StreamRequest, StreamResponse};
+use crate::wal::{FRAME_SIZE, PAGE_SIZE, WAL_HEADER, WalScanner, frame_header, read_frames};
+
+/// Errors of namespace management and sync.
+#[derive(Debug, thiserror::Error)]
+pub enum NsError {
+    /// A database call failed.
+    #[error("database error: {0}")]
+    Sql(#[from] edgelite::Error),
+    /// A file operation failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// The namespace does not exist.
+    #[error("namespace {0:?} does not exist")]
+    NotFound(String),
+    /// The namespace already exists.
+    #[error("namespace {0:?} already exists")]
+    Exists(String),
+    /// The name is not a valid namespace name.
+    #[error("invalid namespace name {0:?}")]
+    InvalidName(String),
+    /// The database's page size is not 4096.
+    #[error("page size {0} is not supported (replication needs 4096)")]
+    PageSize(i64),
+    /// A checkpoint could not run now (transactions are open); it is retried later.
+    #[error("checkpoint postponed: {0}")]
+    Busy(String),
+    /// A request was malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A lock was poisoned by a panic in another thread.
+    #[error("internal lock poisoned")]
+    Poisoned,
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, NsError> {
+    m.lock().map_err(|_| NsError::Poisoned)
+}
+
+/// The generation and what is known of its WAL.
+#[derive(Debug)]
+struct SyncState {
+    generation: u32,
+    scanner: WalScanner,
+}
+
+/// Frames pushed by a client that do not end with a commit yet, held until the rest arrives.
+#[derive(Debug)]
+struct PendingPush {
+    generation: u32,
+    /// The frame number of `frames[0]`.
+    start: u32,
+    frames: Vec<Vec<u8>>,
+    at: Instant,
+}
+
+/// The answer to a pull.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pull {
+    /// One or more frames.
+    Frames(Vec<u8>),
+    /// No frame at `start` in that generation; the current generation is given.
+    EndOfGeneration(u32),
+}
+
+/// The answer to a push (`{"status","generation","max_frame_no","baton"}`).
+#[derive(Debug, serde::Serialize, PartialEq, Eq)]
+pub struct PushAnswer {
+    /// `"ok"` or `"conflict"`.
+    pub status: &'static str,
+    /// The server's current generation.
+    pub generation: u32,
+    /// The last frame the server holds for the client.
+    pub max_frame_no: u32,
+    /// Pass this back on the next push to continue an unfinished commit.
+    pub baton: Option<String>,
+}
+
+/// One database.
+pub struct Namespace {
+    /// The namespace's name.
+    pub name: String,
+    dir: PathBuf,
+    db_path: PathBuf,
+    wal_path: PathBuf,
+    /// Held shared by everything that reads or writes the database or its WAL, exclusively by
+    /// a checkpoint (which truncates the WAL and switches generation).
+    gate: Arc<tokio::sync::RwLock<()>>,
+    sync: Mutex<SyncState>,
+    /// Kept open for the life of the namespace (see the module doc); runs checkpoints and pushes.
+    keeper: Mutex<Connection>,
+    pool: Mutex<Vec<Connection>>,
+    /// Sessions whose connection is inside a transaction (a checkpoint must wait for zero).
+    open_txns: AtomicUsize,
+    pending: Mutex<HashMap<String, PendingPush>>,
+    checkpoint_frames: u32,
+    checkpointing: AtomicBool,
+    /// A key of this namespace's own (sqld's per-namespace `jwt_key`), replacing the server's.
+    auth: Option<Auth>,
+}
+
+const POOL_MAX: usize = 16;
+/// Unfinished multi-request pushes kept per namespace.
+const MAX_PENDING_PUSHES: usize = 64;
+
+/// Checks a namespace name: 1 to 64 of `[A-Za-z0-9_-]`.
+#[must_use]
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn open_conn(path: &Path) -> Result<Connection, NsError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // The server owns checkpoints: they define generations.
+    conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+    Ok(conn)
+}
+
+/// What clients may not do through SQL: reach other files (ATTACH; VACUUM INTO attaches its
+/// target), write raw pages, or change how the WAL is checkpointed or journaled — generations
+/// rest on the server being the only one to checkpoint.
+fn client_authorizer(ctx: AuthContext<'_>) -> Authorization {
+    const FIXED_PRAGMAS: [&str; 7] = [
+        "wal_checkpoint",
+        "wal_autocheckpoint",
+        "journal_mode",
+        "locking_mode",
+        "writable_schema",
+        "temp_store_directory",
+        "data_store_directory",
+    ];
+    match ctx.action {
+        ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Authorization::Deny,
+        ffi::SQLITE_PRAGMA => {
+            let name = ctx.arg1.unwrap_or("").to_ascii_lowercase();
+            // Reading journal_mode is harmless (clients ask); setting it is not.
+            let read_only_query = name == "journal_mode" && ctx.arg2.is_none();
+            if FIXED_PRAGMAS.contains(&name.as_str()) && !read_only_query {
+                Authorization::Deny
+            } else {
+                Authorization::Allow
+            }
+        }
+        ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE
+            if ctx.arg1.is_some_and(|t| t.eq_ignore_ascii_case("sqlite_dbpage")) =>
+        {
+            Authorization::Deny
+        }
+        _ => Authorization::Allow,
+    }
+}
+
+fn open_session_conn(path: &Path) -> Result<Connection, NsError> {
+    let conn = open_conn(path)?;
+    conn.authorizer(Some(client_authorizer));
+    Ok(conn)
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
+    let tmp = to.with_extension("tmp");
+    fs::copy(from, &tmp)?;
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, to)
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 16];
+    // An unreadable system RNG leaves zeros; the token is then still unique per process because
+    // the caller's map rejects duplicates — but that never happens on a working system.
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Namespace {
+    /// Opens (creating if needed) the namespace in `dir`. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// Database and file errors; a page size other than 4096.
+    pub fn open(name: &str, dir: &Path, checkpoint_frames: u32) -> Result<Arc<Namespace>, NsError> {
+        fs::create_dir_all(dir.join("gens"))?;
+        let db_path = dir.join("data");
+        let wal_path = dir.join("data-wal");
+        let keeper = open_conn(&db_path)?;
+        // page_size only takes effect before the file has content.
+        keeper.execute_batch("PRAGMA page_size=4096;")?;
+        let mode: String = keeper.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(NsError::Io(io::Error::other(format!("could not switch to WAL mode ({mode})"))));
+        }
+        let page_size: i64 = keeper.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        if page_size != PAGE_SIZE as i64 {
+            return Err(NsError::PageSize(page_size));
+        }
+        let ns = Namespace {
+            name: name.to_owned(),
+            dir: dir.to_owned(),
+            db_path,
+            wal_path,
+            gate: Arc::new(tokio::sync::RwLock::new(())),
+            sync: Mutex::new(SyncState { generation: 0, scanner: WalScanner::default() }),
+            keeper: Mutex::new(keeper),
+            pool: Mutex::new(Vec::new()),
+            open_txns: AtomicUsize::new(0),
+            pending: Mutex::new(HashMap::new()),
+            checkpoint_frames,
+            checkpointing: AtomicBool::new(false),
+            auth: match fs::read_to_string(dir.join("jwt_key")) {
+                Ok(text) => Some(Auth::from_key_text(&text).map_err(|e| NsError::BadRequest(e.to_string()))?),
+                Err(_) => None,
+            },
+        };
+        ns.recover()?;
+        Ok(Arc::new(ns))
+    }
+
+    fn gen_dir(&self, g: u32) -> PathBuf {
+        self.dir.join("gens").join(g.to_string())
+    }
+
+    /// Brings the generation files to a consistent state at open.
+    fn recover(&self) -> Result<(), NsError> {
+        let meta = self.dir.join("generation");
+        let recorded = fs::read_to_string(&meta).ok().and_then(|s| s.trim().parse::<u32>().ok());
+        match recorded {
+            None => {
+                // A new database (or a file without sync history): its current content becomes
+                // generation 1's export. Anything in its WAL is folded in first.
+                let keeper = lock(&self.keeper)?;
+                // Rewriting user_version (with its own value) writes page 1, so that even an
+                // empty database has a valid file to export; an existing one keeps its value.
+                let uv: i64 = keeper.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                keeper.execute_batch(&format!("PRAGMA user_version = {uv};"))?;
+                self.truncate_wal(&keeper)?;
+                drop(keeper);
+                self.start_generation(1)?;
+            }
+            Some(g) => {
+                if self.gen_dir(g).join("frames").exists() {
+                    // The server stopped between archiving generation g and starting g+1.
+                    let keeper = lock(&self.keeper)?;
+                    self.truncate_wal(&keeper)?;
+                    drop(keeper);
+                    self.start_generation(g + 1)?;
+                } else {
+                    let mut s = lock(&self.sync)?;
+                    s.generation = g;
+                    s.scanner.reset();
+                    s.scanner.scan(&self.wal_path)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn truncate_wal(&self, keeper: &Connection) -> Result<(), NsError> {
+        let (busy, _, _): (i64, i64, i64) =
+            keeper.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        if busy != 0 {
+            return Err(NsError::Busy("the WAL is in use".into()));
+        }
+        Ok(())
+    }
+
+    /// Snapshots the (checkpointed) database file as generation `g`'s export and records `g`.
+    fn start_generation(&self, g: u32) -> Result<(), NsError> {
+        let gd = self.gen_dir(g);
+        fs::create_dir_all(&gd)?;
+        copy_atomic(&self.db_path, &gd.join("export.db"))?;
+        write_atomic(&self.dir.join("generation"), g.to_string().as_bytes())?;
+        let mut s = lock(&self.sync)?;
+        s.generation = g;
+        s.scanner.reset();
+        Ok(())
+    }
+
+    /// The namespace's own key, if it has one (it then replaces the server's).
+    #[must_use]
+    pub fn auth(&self) -> Option<&Auth> {
+        self.auth.as_ref()
+    }
+
+    /// The gate: hold it shared while using the database.
+    pub async fn enter(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        Arc::clone(&self.gate).read_owned().await
+    }
+
+    /// The current generation and its committed frame count. Blocking (reads the WAL).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors reading the WAL.
+    pub fn position(&self) -> Result<(u32, u32), NsError> {
+        let mut s = lock(&self.sync)?;
+        let n = s.scanner.scan(&self.wal_path)?;
+        Ok((s.generation, n))
+    }
+
+    /// The current generation.
+    ///
+    /// # Errors
+    ///
+    /// A poisoned lock.
+    pub fn generation(&self) -> Result<u32, NsError> {
+        Ok(lock(&self.sync)?.generation)
+    }
+
+    /// The export file of generation `g`, if it exists.
+    #[must_use]
+    pub fn export_path(&self, g: u32) -> Option<PathBuf> {
+        let p = self.gen_dir(g).join("export.db");
+        p.exists().then_some(p)
+    }
+
+    /// Frames `[start, end)` of generation `g` (at most `max` of them). Blocking; hold the gate.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub fn pull(&self, g: u32, start: u32, end: u32, max: u32) -> Result<Pull, NsError> {
+        let (current, committed) = self.position()?;
+        let (path, base, available) = if g == current {
+            (self.wal_path.clone(), WAL_HEADER as u64, committed)
+        } else if g < current && g >= 1 {
+            let p = self.gen_dir(g).join("frames");
+            let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            (p, 0, u32::try_from(len / FRAME_SIZE as u64).unwrap_or(u32::MAX))
+        } else {
+            return Ok(Pull::EndOfGeneration(current));
+        };
+        if start == 0 || start > available || end <= start {
+            return Ok(Pull::EndOfGeneration(current));
+        }
+        let last = end.min(available.saturating_add(1)).min(start.saturating_add(max));
+        Ok(Pull::Frames(read_frames(&path, base, start, last)?))
+    }
+
+    /// A connection for a session (from the pool or new).
+    fn take_conn(&self) -> Result<Connection, NsError> {
+        if let Some(c) = lock(&self.pool)?.pop() {
+            return Ok(c);
+        }
+        open_session_conn(&self.db_path)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            return; // dropping closes it
+        }
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < POOL_MAX
+        {
+            pool.push(conn);
+        }
+    }
+
+    /// Runs the server's checkpoint if the WAL passed the frame threshold (or `force`).
+    /// Returns whether a new generation started. Takes the gate exclusively.
+    ///
+    /// # Errors
+    ///
+    /// Database and file errors; [`NsError::Busy`] when transactions are open.
+    pub async fn checkpoint(self: &Arc<Self>, force: bool) -> Result<bool, NsError> {
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        // Never queue for the gate: a queued writer would block new readers, and a reader may be
+        // the request that must finish a transaction another reader is waiting on (a deadlock
+        // until SQLite's busy timeout). Poll for a moment when nothing runs instead.
+        let deadline = Instant::now() + if force { Duration::from_secs(10) } else { Duration::from_secs(2) };
+        let guard = loop {
+            match Arc::clone(&self.gate).try_write_owned() {
+                Ok(g) => break g,
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(2)).await,
+                Err(_) => {
+                    self.checkpointing.store(false, Ordering::Release);
+                    return Err(NsError::Busy("the database stayed busy".into()));
+                }
+            }
+        };
+        let me = Arc::clone(self);
+        let result = tokio::task::spawn_blocking(move || {
+            let r = me.checkpoint_locked(force);
+            drop(guard);
+            r
+        })
+        .await
+        .unwrap_or_else(|e| Err(NsError::Io(io::Error::other(e.to_string()))));
+        self.checkpointing.store(false, Ordering::Release);
+        result
+    }
+
+    /// Checks the threshold without the gate; spawns a checkpoint when it is passed.
+    pub fn maybe_checkpoint(self: &Arc<Self>) {
+        let over = self.sync.lock().map(|s| s.scanner.committed() >= self.checkpoint_frames).unwrap_or(false);
+        // With a transaction open the checkpoint would only take the gate and give up.
+        let idle = self.open_txns.load(Ordering::Acquire) == 0;
+        if over && idle && !self.checkpointing.load(Ordering::Acquire) {
+            let me = Arc::clone(self);
+            tokio::spawn(async move {
+                // Busy means a transaction is open; the next write tries again.
+                let _ = me.checkpoint(false).await;
+            });
+        }
+    }
+
+    fn checkpoint_locked(&self, force: bool) -> Result<bool, NsError> {
+        let (g, n) = self.position()?;
+        if n == 0 || (!force && n < self.checkpoint_frames) {
+            return Ok(false);
+        }
+        let open = self.open_txns.load(Ordering::Acquire);
+        if open > 0 {
+            return Err(NsError::Busy(format!("{open} transactions are open")));
+        }
+        let keeper = lock(&self.keeper)?;
+        // With the gate held exclusively and no transaction open, nothing can append to the WAL
+        // between this copy and the truncation below: the archive is exactly what is folded in.
+        let frames = read_frames(&self.wal_path, WAL_HEADER as u64, 1, n + 1)?;
+        let gd = self.gen_dir(g);
+        fs::create_dir_all(&gd)?;
+        write_atomic(&gd.join("frames"), &frames)?;
+        self.truncate_wal(&keeper)?;
+        let wal_len = fs::metadata(&self.wal_path).map(|m| m.len()).unwrap_or(0);
+        if wal_len != 0 {
+            return Err(NsError::Busy(format!("WAL not truncated ({wal_len} bytes left)")));
+        }
+        drop(keeper);
+        self.start_generation(g + 1)?;
+        Ok(true)
+    }
+
+    /// Copies the database into a new file (for fork). Blocking; hold the gate.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub fn vacuum_into(&self, path: &Path) -> Result<(), NsError> {
+        let keeper = lock(&self.keeper)?;
+        let target = path.to_str().ok_or_else(|| NsError::BadRequest("path is not UTF-8".into()))?;
+        keeper.execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+
+    /// Applies frames pushed by an offline client. Blocking; hold the gate.
+    ///
+    /// The frames' pages are written with the `sqlite_dbpage` virtual table, one transaction
+    /// per commit group, so SQLite itself appends them to this WAL (with this WAL's salts and
+    /// checksums) and a group of k distinct pages becomes exactly k frames: the server's frame
+    /// numbers then match the client's. That is checked after every commit.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::BadRequest`] for a malformed body; database errors.
+    pub fn push(&self, g: u32, start: u32, end: u32, baton: Option<&str>, body: &[u8]) -> Result<PushAnswer, NsError> {
+        if start == 0 || end <= start {
+            return Err(NsError::BadRequest(format!("bad frame range [{start}, {end})")));
+        }
+        if body.is_empty()
+            || !body.len().is_multiple_of(FRAME_SIZE)
+            || body.len() / FRAME_SIZE != (end - start) as usize
+        {
+            return Err(NsError::BadRequest(format!(
+                "body of {} bytes does not hold {} frames of {FRAME_SIZE} bytes",
+                body.len(),
+                end - start
+            )));
+        }
+        let keeper = lock(&self.keeper)?;
+        let (current, mut n) = self.position()?;
+        let conflict = |n: u32| PushAnswer { status: "conflict", generation: current, max_frame_no: n, baton: None };
+        // Frames of an unfinished commit from earlier requests come first.
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        let mut first = start;
+        if let Some(b) = baton {
+            let pending = lock(&self.pending)?.remove(b);
+            match pending {
+                Some(p) if p.generation == g && p.start + p.frames.len() as u32 == start => {
+                    first = p.start;
+                    frames = p.frames;
+                }
+                _ => return Ok(conflict(n)),
+            }
+        }
+        frames.extend(body.chunks_exact(FRAME_SIZE).map(<[u8]>::to_vec));
+        if g != current {
+            return Ok(conflict(n));
+        }
+        if first > n.saturating_add(1) {
+            // The client believes the server has frames it does not: it retries from n+1.
+            return Ok(PushAnswer { status: "ok", generation: current, max_frame_no: n, baton: None });
+        }
+        if first <= n {
+            // A re-sent prefix is fine if it is byte-for-byte what the server has and ends on a
+            // commit; anything else means another writer got there first.
+            let overlap = (n - first + 1).min(frames.len() as u32);
+            let ours = read_frames(&self.wal_path, WAL_HEADER as u64, first, first + overlap)?;
+            for (i, theirs) in frames.iter().take(overlap as usize).enumerate() {
+                let mine = &ours[i * FRAME_SIZE..(i + 1) * FRAME_SIZE];
+                if mine[..8] != theirs[..8] || mine[24..] != theirs[24..] {
+                    return Ok(conflict(n));
+                }
+            }
+            let last_overlap = &frames[overlap as usize - 1];
+            if frame_header(last_overlap).commit_size == 0 && first + overlap - 1 == n {
+                return Ok(conflict(n));
+            }
+            frames.drain(..overlap as usize);
+            if frames.is_empty() {
+                return Ok(PushAnswer { status: "ok", generation: current, max_frame_no: end - 1, baton: None });
+            }
+        }
+        // Split into commit groups; a tail without a commit waits for the next request.
+        let mut groups: Vec<Vec<Vec<u8>>> = Vec::new();
+        let mut cur = Vec::new();
+        for f in frames {
+            let commit = frame_header(&f).commit_size != 0;
+            cur.push(f);
+            if commit {
+                groups.push(std::mem::take(&mut cur));
+            }
+        }
+        for group in groups {
+            let expected = n + group.len() as u32;
+            keeper.execute_batch("BEGIN IMMEDIATE")?;
+            let applied = (|| -> Result<(), NsError> {
+                let (_, now) = self.position()?;
+                if now != n {
+                    return Err(NsError::Busy("another write arrived".into()));
+                }
+                let mut stmt = keeper.prepare("INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, ?2)")?;
+                let mut commit_size = 0;
+                for f in &group {
+                    let h = frame_header(f);
+                    if h.pgno == 0 {
+                        return Err(NsError::BadRequest("frame with page number 0".into()));
+                    }
+                    stmt.execute(edgelite::params![i64::from(h.pgno), &f[24..]])?;
+                    commit_size = h.commit_size;
+                }
+                let pages: i64 = keeper.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                if i64::from(commit_size) < pages {
+                    keeper.execute(
+                        "INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, NULL)",
+                        [i64::from(commit_size) + 1],
+                    )?;
+                }
+                Ok(())
+            })();
+            match applied {
+                Ok(()) => keeper.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = keeper.execute_batch("ROLLBACK");
+                    return match e {
+                        NsError::Busy(_) => Ok(conflict(n)),
+                        other => Err(other),
+                    };
+                }
+            }
+            let (_, after) = self.position()?;
+            if after != expected {
+                // The server's WAL no longer lines up with the client's; it must re-bootstrap.
+                return Ok(conflict(after));
+            }
+            n = after;
+        }
+        if cur.is_empty() {
+            return Ok(PushAnswer { status: "ok", generation: current, max_frame_no: n, baton: None });
+        }
+        let token = random_token();
+        let mut pending = lock(&self.pending)?;
+        pending.retain(|_, p| p.at.elapsed() < Duration::from_secs(60));
+        // Unfinished pushes hold their frames in memory: keep a bounded number, oldest out.
+        while pending.len() >= MAX_PENDING_PUSHES {
+            let oldest = pending.iter().min_by_key(|(_, p)| p.at).map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => pending.remove(&k),
+                None => break,
+            };
+        }
+        pending.insert(token.clone(), PendingPush { generation: g, start: n + 1, frames: cur, at: Instant::now() });
+        Ok(PushAnswer { status: "ok", generation: current, max_frame_no: end - 1, baton: Some(token) })
+    }
+}
+
+/// A stream's state: a connection (taken lazily) and its stored SQL.
+pub struct Session {
+    /// The database.
+    pub ns: Arc<Namespace>,
+    conn: Option<Connection>,
+    in_txn: bool,
+    /// `store_sql` texts (per stream over HTTP).
+    pub sqls: SqlStore,
+}
+
+impl Session {
+    /// A new session on `ns`.
+    #[must_use]
+    pub fn new(ns: Arc<Namespace>) -> Session {
+        Session { ns, conn: None, in_txn: false, sqls: SqlStore::new() }
+    }
+
+    /// Runs `f` with the session's connection, keeping the open-transaction count right.
+    /// Blocking: call on a blocking thread while holding the namespace's gate.
+    pub fn with_conn<T>(&mut self, f: impl FnOnce(&Connection, &mut SqlStore) -> T) -> Result<T, HranaError> {
+        if self.conn.is_none() {
+            self.conn = Some(self.ns.take_conn().map_err(|e| HranaError::new("SQLITE_CANTOPEN", e.to_string()))?);
+        }
+        let Some(conn) = self.conn.as_ref() else {
+            return Err(HranaError::new("SQLITE_CANTOPEN", "no connection"));
+        };
+        let out = f(conn, &mut self.sqls);
+        let now = !conn.is_autocommit();
+        if now != self.in_txn {
+            if now {
+                self.ns.open_txns.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.ns.open_txns.fetch_sub(1, Ordering::AcqRel);
+            }
+            self.in_txn = now;
+        }
+        Ok(out)
+    }
+
+    /// Runs one request with this session's own SQL store.
+    pub fn run(&mut self, perm: Perm, req: StreamRequest) -> Result<StreamResponse, HranaError> {
+        self.with_conn(|conn, sqls| run_request(conn, sqls, perm, req))?
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.in_txn {
+            self.ns.open_txns.fetch_sub(1, Ordering::AcqRel);
+        }
+        if let Some(conn) = self.conn.take() {
+            self.ns.give_back(conn);
+        }
+    }
+}
+
+/// All namespaces of a server.
+pub struct Namespaces {
+    root: PathBuf,
+    map: RwLock<HashMap<String, Arc<Namespace>>>,
+    checkpoint_frames: u32,
+}
+
+impl Namespaces {
+    /// Opens every namespace found under `<db_path>/dbs`, creating `default`. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// Any namespace that fails to open.
+    pub fn open(db_path: &Path, checkpoint_frames: u32) -> Result<Namespaces, NsError> {
+        let root = db_path.join("dbs");
+        fs::create_dir_all(&root)?;
+        let mut map = HashMap::new();
+        for entry in fs::read_dir(&root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type()?.is_dir() && valid_name(&name) && entry.path().join("data").exists() {
+                map.insert(name.clone(), Namespace::open(&name, &entry.path(), checkpoint_frames)?);
+            }
+        }
+        if !map.contains_key("default") {
+            map.insert("default".into(), Namespace::open("default", &root.join("default"), checkpoint_frames)?);
+        }
+        Ok(Namespaces { root, map: RwLock::new(map), checkpoint_frames })
+    }
+
+    /// The namespace called `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.map.read().ok()?.get(name).cloned()
+    }
+
+    /// Every namespace.
+    #[must_use]
+    pub fn all(&self) -> Vec<Arc<Namespace>> {
+        self.map.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Creates an empty namespace. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// Invalid or existing name; database errors.
+    pub fn create(&self, name: &str, jwt_key: Option<&str>) -> Result<Arc<Namespace>, NsError> {
+        if !valid_name(name) {
+            return Err(NsError::InvalidName(name.into()));
+        }
+        if let Some(key) = jwt_key {
+            Auth::from_key_text(key).map_err(|e| NsError::BadRequest(e.to_string()))?;
+        }
+        let mut map = self.map.write().map_err(|_| NsError::Poisoned)?;
+        if map.contains_key(name) {
+            return Err(NsError::Exists(name.into()));
+        }
+        let dir = self.root.join(name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        if let Some(key) = jwt_key {
+            fs::create_dir_all(&dir)?;
+            write_atomic(&dir.join("jwt_key"), key.as_bytes())?;
+        }
+        let ns = Namespace::open(name, &dir, self.checkpoint_frames)?;
+        map.insert(name.into(), Arc::clone(&ns));
+        Ok(ns)
+    }
+
+    /// Creates `to` as a copy of `from`'s current content (a fresh history). Blocking; the caller
+    /// holds `from`'s gate.
+    ///
+    /// # Errors
+    ///
+    /// Missing source, invalid or existing target; database errors.
+    pub fn fork(&self, from: &Namespace, to: &str) -> Result<Arc<Namespace>, NsError> {
+        if !valid_name(to) {
+            return Err(NsError::InvalidName(to.into()));
+        }
+        let mut map = self.map.write().map_err(|_| NsError::Poisoned)?;
+        if map.contains_key(to) {
+            return Err(NsError::Exists(to.into()));
+        }
+        let dir = self.root.join(to);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        fs::create_dir_all(&dir)?;
+        from.vacuum_into(&dir.join("data"))?;
+        let ns = Namespace::open(to, &dir, self.checkpoint_frames)?;
+        map.insert(to.into(), Arc::clone(&ns));
+        Ok(ns)
+    }
+
+    /// Deletes a namespace and its files. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// Missing namespace; file errors.
+    pub fn delete(&self, name: &str) -> Result<(), NsError> {
+        let ns = self
+            .map
+            .write()
+            .map_err(|_| NsError::Poisoned)?
+            .remove(name)
+            .ok_or_else(|| NsError::NotFound(name.into()))?;
+        fs::remove_dir_all(&ns.dir)?;
+        Ok(())
+    }
+}

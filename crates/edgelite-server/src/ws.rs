@@ -1,0 +1,304 @@
+//! Hrana over WebSocket (`hrana3`, `hrana2`, `hrana1`, JSON text frames; spec §3).
+//!
+//! Requests on one socket are handled in arrival order, which keeps each stream's requests
+//! serial as the spec requires. The token arrives in `hello`, not in the upgrade headers; the
+//! namespace comes from the upgrade request.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use crate::AppState;
+use crate::exec::{self, Perm, SqlStore};
+use crate::http::namespace_name;
+use crate::namespace::{Namespace, Session};
+use crate::proto::{Batch, CursorEntry, Error as HranaError, Stmt, StreamRequest};
+
+/// Answers the upgrade, choosing the newest Hrana version the client offers.
+pub async fn upgrade(state: Arc<AppState>, headers: HeaderMap, uri: Uri, ws: WebSocketUpgrade) -> Response {
+    let name = match namespace_name(state.enable_namespaces, &headers, uri.path()) {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    let ns = state.namespaces.get(&name);
+    ws.protocols(["hrana3", "hrana2", "hrana1"])
+        .on_upgrade(move |socket| async move {
+            let _ = serve(state, ns, name, socket).await;
+        })
+        .into_response()
+}
+
+/// Streams one socket may hold open (each holds a database connection).
+const MAX_WS_STREAMS: usize = 128;
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMsg {
+    Hello {
+        #[serde(default)]
+        jwt: Option<String>,
+    },
+    Request {
+        request_id: i64,
+        request: Json,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WsRequest {
+    OpenStream {
+        stream_id: i64,
+    },
+    CloseStream {
+        stream_id: i64,
+    },
+    Execute {
+        stream_id: i64,
+        stmt: Stmt,
+    },
+    Batch {
+        stream_id: i64,
+        batch: Batch,
+    },
+    Sequence {
+        stream_id: i64,
+        #[serde(default)]
+        sql: Option<String>,
+        #[serde(default)]
+        sql_id: Option<i32>,
+    },
+    Describe {
+        stream_id: i64,
+        #[serde(default)]
+        sql: Option<String>,
+        #[serde(default)]
+        sql_id: Option<i32>,
+    },
+    StoreSql {
+        sql_id: i32,
+        sql: String,
+    },
+    CloseSql {
+        sql_id: i32,
+    },
+    GetAutocommit {
+        stream_id: i64,
+    },
+    OpenCursor {
+        stream_id: i64,
+        cursor_id: i64,
+        batch: Batch,
+    },
+    FetchCursor {
+        cursor_id: i64,
+        max_count: u32,
+    },
+    CloseCursor {
+        cursor_id: i64,
+    },
+}
+
+struct Conn {
+    ns: Option<Arc<Namespace>>,
+    name: String,
+    perm: Option<Perm>,
+    streams: HashMap<i64, Session>,
+    sqls: SqlStore,
+    cursors: HashMap<i64, VecDeque<CursorEntry>>,
+}
+
+async fn send(socket: &mut WebSocket, v: Json) -> Result<(), axum::Error> {
+    socket.send(Message::Text(v.to_string().into())).await
+}
+
+async fn serve(
+    state: Arc<AppState>,
+    ns: Option<Arc<Namespace>>,
+    name: String,
+    mut socket: WebSocket,
+) -> Result<(), axum::Error> {
+    let mut c = Conn { ns, name, perm: None, streams: HashMap::new(), sqls: SqlStore::new(), cursors: HashMap::new() };
+    let mut said_hello = false;
+    while let Some(msg) = socket.recv().await {
+        let text = match msg? {
+            Message::Text(t) => t,
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+            // A binary frame on a JSON subprotocol is a protocol error: close.
+            Message::Binary(_) => break,
+        };
+        let Ok(msg) = serde_json::from_str::<ClientMsg>(text.as_str()) else {
+            break;
+        };
+        match msg {
+            ClientMsg::Hello { jwt } => {
+                said_hello = true;
+                let checked = match &c.ns {
+                    None => {
+                        Err(HranaError::new("NAMESPACE_DOESNT_EXIST", format!("namespace {:?} does not exist", c.name)))
+                    }
+                    Some(ns) => ns
+                        .auth()
+                        .unwrap_or(&state.auth)
+                        .check(jwt.as_deref(), &c.name)
+                        .map_err(|e| HranaError::new(e.code(), e.to_string())),
+                };
+                match checked {
+                    Ok(p) => {
+                        c.perm = Some(p);
+                        send(&mut socket, json!({"type": "hello_ok"})).await?;
+                    }
+                    Err(error) => {
+                        send(&mut socket, json!({"type": "hello_error", "error": error})).await?;
+                        break;
+                    }
+                }
+            }
+            ClientMsg::Request { request_id, request } => {
+                let (Some(perm), true) = (c.perm, said_hello) else { break };
+                let reply = match serde_json::from_value::<WsRequest>(request) {
+                    Ok(req) => handle(&mut c, perm, req).await,
+                    Err(e) => Err(HranaError::new("PROTOCOL_ERROR", format!("bad request: {e}"))),
+                };
+                let v = match reply {
+                    Ok(response) => json!({"type": "response_ok", "request_id": request_id, "response": response}),
+                    Err(error) => json!({"type": "response_error", "request_id": request_id, "error": error}),
+                };
+                send(&mut socket, v).await?;
+            }
+        }
+    }
+    // Dropping the sessions (in `c`) rolls back and returns their connections.
+    tokio::task::spawn_blocking(move || drop(c)).await.ok();
+    Ok(())
+}
+
+fn no_stream(id: i64) -> HranaError {
+    HranaError::new("STREAM_NOT_FOUND", format!("stream {id} is not open"))
+}
+
+/// Runs `f` with a stream's session and the socket's SQL store on a blocking thread.
+async fn on_stream<T: Send + 'static>(
+    c: &mut Conn,
+    stream_id: i64,
+    f: impl FnOnce(&mut Session, &mut SqlStore) -> T + Send + 'static,
+) -> Result<T, HranaError> {
+    let mut session = c.streams.remove(&stream_id).ok_or_else(|| no_stream(stream_id))?;
+    let mut sqls = std::mem::take(&mut c.sqls);
+    let ns = Arc::clone(&session.ns);
+    let guard = ns.enter().await;
+    let joined = tokio::task::spawn_blocking(move || {
+        let out = f(&mut session, &mut sqls);
+        // Keeps the committed-frame count fresh for the checkpoint threshold.
+        let _ = session.ns.position();
+        drop(guard);
+        (session, sqls, out)
+    })
+    .await;
+    ns.maybe_checkpoint();
+    let (session, sqls, out) = joined.map_err(|e| HranaError::new("INTERNAL", e.to_string()))?;
+    c.sqls = sqls;
+    c.streams.insert(stream_id, session);
+    Ok(out)
+}
+
+async fn handle(c: &mut Conn, perm: Perm, req: WsRequest) -> Result<Json, HranaError> {
+    let to_json = |v: Result<crate::proto::StreamResponse, HranaError>| -> Result<Json, HranaError> {
+        serde_json::to_value(v?).map_err(|e| HranaError::new("INTERNAL", e.to_string()))
+    };
+    match req {
+        WsRequest::OpenStream { stream_id } => {
+            let ns = c.ns.clone().ok_or_else(|| HranaError::new("NAMESPACE_DOESNT_EXIST", "no namespace"))?;
+            if c.streams.len() >= MAX_WS_STREAMS {
+                return Err(HranaError::new("TOO_MANY_STREAMS", "too many streams open on this connection"));
+            }
+            if c.streams.contains_key(&stream_id) {
+                return Err(HranaError::new("STREAM_EXISTS", format!("stream {stream_id} is already open")));
+            }
+            c.streams.insert(stream_id, Session::new(ns));
+            Ok(json!({"type": "open_stream"}))
+        }
+        WsRequest::CloseStream { stream_id } => {
+            if let Some(s) = c.streams.remove(&stream_id) {
+                tokio::task::spawn_blocking(move || drop(s)).await.ok();
+            }
+            Ok(json!({"type": "close_stream"}))
+        }
+        WsRequest::StoreSql { sql_id, sql } => {
+            if c.sqls.contains_key(&sql_id) {
+                return Err(HranaError::new("SQL_STORE_ERROR", format!("SQL text {sql_id} is already stored")));
+            }
+            c.sqls.insert(sql_id, sql);
+            Ok(json!({"type": "store_sql"}))
+        }
+        WsRequest::CloseSql { sql_id } => {
+            c.sqls.remove(&sql_id);
+            Ok(json!({"type": "close_sql"}))
+        }
+        WsRequest::Execute { stream_id, stmt } => {
+            let r = on_stream(c, stream_id, move |s, sqls| {
+                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::Execute { stmt }))
+            })
+            .await?;
+            to_json(r?)
+        }
+        WsRequest::Batch { stream_id, batch } => {
+            let r = on_stream(c, stream_id, move |s, sqls| {
+                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::Batch { batch }))
+            })
+            .await?;
+            to_json(r?)
+        }
+        WsRequest::Sequence { stream_id, sql, sql_id } => {
+            let r = on_stream(c, stream_id, move |s, sqls| {
+                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::Sequence { sql, sql_id }))
+            })
+            .await?;
+            to_json(r?)
+        }
+        WsRequest::Describe { stream_id, sql, sql_id } => {
+            let r = on_stream(c, stream_id, move |s, sqls| {
+                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::Describe { sql, sql_id }))
+            })
+            .await?;
+            to_json(r?)
+        }
+        WsRequest::GetAutocommit { stream_id } => {
+            let r = on_stream(c, stream_id, move |s, sqls| {
+                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::GetAutocommit {}))
+            })
+            .await?;
+            to_json(r?)
+        }
+        WsRequest::OpenCursor { stream_id, cursor_id, batch } => {
+            if c.cursors.contains_key(&cursor_id) {
+                return Err(HranaError::new("CURSOR_EXISTS", format!("cursor {cursor_id} is already open")));
+            }
+            let entries = on_stream(c, stream_id, move |s, sqls| {
+                s.with_conn(|conn, _| exec::batch_cursor(conn, sqls, perm, &batch))
+            })
+            .await??;
+            c.cursors.insert(cursor_id, entries.into());
+            Ok(json!({"type": "open_cursor"}))
+        }
+        WsRequest::FetchCursor { cursor_id, max_count } => {
+            let q = c
+                .cursors
+                .get_mut(&cursor_id)
+                .ok_or_else(|| HranaError::new("CURSOR_NOT_FOUND", format!("cursor {cursor_id} is not open")))?;
+            let n = (max_count as usize).min(q.len());
+            let entries: Vec<CursorEntry> = q.drain(..n).collect();
+            Ok(json!({"type": "fetch_cursor", "entries": entries, "done": q.is_empty()}))
+        }
+        WsRequest::CloseCursor { cursor_id } => {
+            c.cursors.remove(&cursor_id);
+            Ok(json!({"type": "close_cursor"}))
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Shared helpers: an in-process server on 127.0.0.1:0 and small HTTP helpers.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+
+use edgelite_server::{Config, Running};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const FRAME: usize = 4120;
+
+pub struct Srv {
+    pub running: Running,
+    pub dir: TempDir,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+pub async fn start_with(f: impl FnOnce(&mut Config)) -> Srv {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path().to_owned(), "127.0.0.1:0".into());
+    f(&mut config);
+    let running = edgelite_server::start(config).await.unwrap();
+    let base = format!("http://{}", running.http_addr);
+    Srv { running, dir, base, http: reqwest::Client::new() }
+}
+
+pub async fn start() -> Srv {
+    start_with(|_| {}).await
+}
+
+impl Srv {
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", self.base)).json(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// One pipeline request; returns (status, body).
+    pub async fn pipeline(&self, baton: Option<&str>, requests: Value) -> (u16, Value) {
+        self.post_json("/v2/pipeline", &json!({"baton": baton, "requests": requests})).await
+    }
+
+    /// Executes SQL statements on a fresh stream, asserting success; returns each result.
+    pub async fn exec(&self, sqls: &[&str]) -> Vec<Value> {
+        let mut reqs: Vec<Value> = sqls.iter().map(|s| json!({"type": "execute", "stmt": {"sql": s}})).collect();
+        reqs.push(json!({"type": "close"}));
+        let (status, body) = self.pipeline(None, Value::Array(reqs)).await;
+        assert_eq!(status, 200, "{body}");
+        let results = body["results"].as_array().unwrap();
+        for r in results {
+            assert_eq!(r["type"], "ok", "{r}");
+        }
+        results[..sqls.len()].iter().map(|r| r["response"]["result"].clone()).collect()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    }
+
+    pub fn ns_dir(&self, ns: &str) -> std::path::PathBuf {
+        self.dir.path().join("dbs").join(ns)
+    }
+}
+
+pub fn int(v: &Value) -> i64 {
+    assert_eq!(v["type"], "integer", "{v}");
+    v["value"].as_str().unwrap().parse().unwrap()
+}
+
+/// Applies WAL frames (4120 bytes each) to a database image, as a replica would.
+pub fn apply_frames(db: &mut Vec<u8>, frames: &[u8]) {
+    assert_eq!(frames.len() % FRAME, 0);
+    for f in frames.chunks_exact(FRAME) {
+        let pgno = u32::from_be_bytes(f[0..4].try_into().unwrap()) as usize;
+        let commit = u32::from_be_bytes(f[4..8].try_into().unwrap()) as usize;
+        let at = (pgno - 1) * 4096;
+        if db.len() < at + 4096 {
+            db.resize(at + 4096, 0);
+        }
+        db[at..at + 4096].copy_from_slice(&f[24..]);
+        if commit != 0 {
+            db.truncate(commit * 4096);
+        }
+    }
+}
+
+/// Writes a database image and counts rows of a query on it.
+pub fn query_image(dir: &Path, name: &str, image: &[u8], sql: &str) -> i64 {
+    let path = dir.join(name);
+    // The image says WAL mode; with no WAL file next to it, it opens as the image's content.
+    std::fs::write(&path, image).unwrap();
+    let conn = edgelite::Connection::open(&path).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}

@@ -1,0 +1,282 @@
+//! Embedded-replica sync v2: info, export, frames, generations, push.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// Pulls every frame of every generation from `g`/`next` on, as the native client does
+/// (128 at a time; a 400 ends a generation). Returns the new (generation, next frame).
+async fn pull_all(s: &Srv, image: &mut Vec<u8>, mut g: u32, mut next: u32) -> (u32, u32) {
+    loop {
+        let (status, body) = s.get(&format!("/sync/{g}/{next}/{}", next + 128)).await;
+        match status {
+            200 => {
+                assert!(!body.is_empty() && body.len() % FRAME == 0, "{} bytes", body.len());
+                apply_frames(image, &body);
+                next += (body.len() / FRAME) as u32;
+            }
+            400 => {
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                let cur = v["generation"].as_u64().unwrap() as u32;
+                if cur <= g {
+                    return (g, next);
+                }
+                g += 1;
+                next = 1;
+            }
+            other => panic!("status {other}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_frames_rebuild_the_database() {
+    let s = start().await;
+    let (status, body) = s.get("/info").await;
+    assert_eq!(status, 200);
+    let info: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info, json!({"current_generation": 1}));
+    let (status, export) = s.get("/export/1").await;
+    assert_eq!(status, 200);
+    assert_eq!(&export[..16], b"SQLite format 3\0");
+    assert_eq!(u16::from_be_bytes([export[16], export[17]]), 4096);
+    assert_eq!((export[18], export[19]), (2, 2), "WAL mode");
+    assert_eq!(s.get("/export/2").await.0, 404);
+    // Nothing written yet: end of generation 1 at frame 1.
+    let (status, body) = s.get("/sync/1/1/129").await;
+    assert_eq!(status, 400);
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"generation": 1}));
+
+    s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES ('a'), ('b')"]).await;
+    // Read-your-writes: the frames are served as soon as the write has answered.
+    let (status, frames) = s.get("/sync/1/1/129").await;
+    assert_eq!(status, 200);
+    assert_eq!(frames.len() % FRAME, 0);
+    let n = frames.len() / FRAME;
+    assert!(n >= 2);
+    let last = &frames[(n - 1) * FRAME..];
+    assert_ne!(u32::from_be_bytes(last[4..8].try_into().unwrap()), 0, "the last frame served commits");
+    // The frames are the primary's own WAL frames, byte for byte.
+    let wal = std::fs::read(s.ns_dir("default").join("data-wal")).unwrap();
+    assert_eq!(&wal[32..32 + n * FRAME], &frames[..]);
+    let mut image = export.clone();
+    apply_frames(&mut image, &frames);
+    assert_eq!(query_image(s.dir.path(), "replica.db", &image, "SELECT count(*) FROM t"), 2);
+    // Sub-ranges and out-of-range requests.
+    let (status, one) = s.get("/sync/1/2/3").await;
+    assert_eq!((status, one.len()), (200, FRAME));
+    assert_eq!(&one[..], &frames[FRAME..2 * FRAME]);
+    assert_eq!(s.get(&format!("/sync/1/{}/{}", n + 1, n + 129)).await.0, 400);
+    assert_eq!(s.get("/sync/1/0/128").await.0, 400);
+    assert_eq!(s.get("/sync/1/5/5").await.0, 400);
+    assert_eq!(s.get("/sync/7/1/128").await.0, 400);
+    assert_eq!(s.get("/sync/1/x/128").await.0, 400);
+    assert_eq!(s.get("/sync/1/4294967295/4294967295").await.0, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_catches_up_across_generations() {
+    let s = start_with(|c| {
+        c.checkpoint_frames = 3;
+        c.admin_listen_addr = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let (_, export) = s.get("/export/1").await;
+    let mut image = export;
+    s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]).await;
+    let (g, next) = pull_all(&s, &mut image, 1, 1).await;
+    // Writes large enough to pass the threshold many times over.
+    for i in 0..12 {
+        s.exec(&[&format!("INSERT INTO t(v) VALUES (randomblob(3000 + {i}))")]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    // Force one more generation through the admin API.
+    let admin = format!("http://{}", s.running.admin_addr.unwrap());
+    let r = s.http.post(format!("{admin}/v1/namespaces/default/checkpoint")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let info: Value = serde_json::from_slice(&s.get("/info").await.1).unwrap();
+    let current = info["current_generation"].as_u64().unwrap() as u32;
+    assert!(current >= 4, "generations: {current}");
+    s.exec(&["INSERT INTO t(v) VALUES (x'01')"]).await;
+    // The replica, still in generation 1, catches up through every archived generation.
+    let (g2, _) = pull_all(&s, &mut image, g, next).await;
+    assert_eq!(g2, current);
+    assert_eq!(query_image(s.dir.path(), "replica.db", &image, "SELECT count(*) FROM t"), 13);
+    let sum = s.exec(&["SELECT sum(length(v)) FROM t"]).await;
+    assert_eq!(
+        query_image(s.dir.path(), "replica2.db", &image, "SELECT sum(length(v)) FROM t"),
+        int(&sum[0]["rows"][0][0])
+    );
+    // A fresh replica bootstraps from the current export.
+    let (status, export) = s.get(&format!("/export/{current}")).await;
+    assert_eq!(status, 200);
+    let mut fresh = export;
+    pull_all(&s, &mut fresh, current, 1).await;
+    assert_eq!(query_image(s.dir.path(), "fresh.db", &fresh, "SELECT count(*) FROM t"), 13);
+}
+
+/// A local copy of the server's database and WAL, as an embedded replica that has pulled
+/// everything holds it; its own writes then continue the same WAL.
+struct Replica {
+    dir: tempfile::TempDir,
+    conn: edgelite::Connection,
+}
+
+impl Replica {
+    fn clone_from(s: &Srv) -> Replica {
+        let dir = tempfile::tempdir().unwrap();
+        let src = s.ns_dir("default");
+        std::fs::copy(src.join("data"), dir.path().join("local.db")).unwrap();
+        std::fs::copy(src.join("data-wal"), dir.path().join("local.db-wal")).unwrap();
+        let conn = edgelite::Connection::open(dir.path().join("local.db")).unwrap();
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0").unwrap();
+        Replica { dir, conn }
+    }
+
+    /// Frames [start, end) of the local WAL.
+    fn frames(&self, start: usize, end: usize) -> Vec<u8> {
+        let wal = std::fs::read(self.dir.path().join("local.db-wal")).unwrap();
+        wal[32 + (start - 1) * FRAME..32 + (end - 1) * FRAME].to_vec()
+    }
+
+    fn frame_count(&self) -> usize {
+        let len = std::fs::metadata(self.dir.path().join("local.db-wal")).unwrap().len() as usize;
+        (len - 32) / FRAME
+    }
+}
+
+async fn push(s: &Srv, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let r = s.http.post(format!("{}{path}", s.base)).body(body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_push_applies_frames_and_detects_conflicts() {
+    let s = start().await;
+    s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES ('server')"]).await;
+    let (_, frames) = s.get("/sync/1/1/129").await;
+    let n = frames.len() / FRAME;
+    let local = Replica::clone_from(&s);
+    assert_eq!(local.frame_count(), n);
+    local.conn.execute("INSERT INTO t(v) VALUES ('offline')", []).unwrap();
+    let m = local.frame_count();
+    assert!(m > n);
+    let pushed = local.frames(n + 1, m + 1);
+
+    // Wrong sizes are refused outright.
+    let (status, _) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 2), pushed.clone()).await;
+    assert_eq!(status, 400);
+    let (status, _) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed[..100].to_vec()).await;
+    assert_eq!(status, 400);
+    // A start beyond the server's end: "I only have n".
+    let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 2, m + 2), pushed.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": n, "baton": null}));
+    // Another generation: conflict.
+    let (_, v) = push(&s, &format!("/sync/2/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    assert_eq!(v["status"], "conflict");
+
+    let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
+    let rows = s.exec(&["SELECT v FROM t ORDER BY id"]).await;
+    assert_eq!(rows[0]["rows"], json!([[{"type": "text", "value": "server"}], [{"type": "text", "value": "offline"}]]));
+    // The server's WAL holds the pushed pages as frames n+1..m.
+    let (_, served) = s.get(&format!("/sync/1/{}/{}", n + 1, m + 1)).await;
+    assert_eq!(served.len(), pushed.len());
+    for (a, b) in served.chunks_exact(FRAME).zip(pushed.chunks_exact(FRAME)) {
+        assert_eq!(a[..8], b[..8], "page number and commit size");
+        assert_eq!(a[24..], b[24..], "page content");
+    }
+    // Re-sending the same frames (a lost response) is idempotent.
+    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
+
+    // Now a write on the server and a second offline write race: the replica's frames at m+1
+    // are not the server's.
+    s.exec(&["INSERT INTO t(v) VALUES ('server2')"]).await;
+    local.conn.execute("INSERT INTO t(v) VALUES ('offline2')", []).unwrap();
+    let k = local.frame_count();
+    let (_, v) = push(&s, &format!("/sync/1/{}/{}", m + 1, k + 1), local.frames(m + 1, k + 1)).await;
+    assert_eq!(v["status"], "conflict");
+    let count = s.exec(&["SELECT count(*) FROM t WHERE v = 'offline2'"]).await;
+    assert_eq!(int(&count[0]["rows"][0][0]), 0, "a conflicting push changes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_split_mid_commit_continues_with_a_baton() {
+    let s = start().await;
+    s.exec(&["CREATE TABLE t(v BLOB)"]).await;
+    let local = Replica::clone_from(&s);
+    let n = local.frame_count();
+    // One transaction writing many pages.
+    local.conn.execute("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) INSERT INTO t SELECT randomblob(3500) FROM c", []).unwrap();
+    let m = local.frame_count();
+    assert!(m - n > 4);
+    let split = n + 3;
+    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, split), local.frames(n + 1, split)).await;
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["max_frame_no"], split - 1);
+    let baton = v["baton"].as_str().unwrap().to_owned();
+    // Nothing is visible until the commit frame arrives.
+    assert_eq!(int(&s.exec(&["SELECT count(*) FROM t"]).await[0]["rows"][0][0]), 0);
+    // A wrong baton is a conflict.
+    let (_, bad) = push(&s, &format!("/sync/1/{split}/{}/nope", m + 1), local.frames(split, m + 1)).await;
+    assert_eq!(bad["status"], "conflict");
+    let (_, v) = push(&s, &format!("/sync/1/{split}/{}/{baton}", m + 1), local.frames(split, m + 1)).await;
+    assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
+    assert_eq!(int(&s.exec(&["SELECT count(*) FROM t"]).await[0]["rows"][0][0]), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_and_checkpoints_lose_nothing() {
+    let s = std::sync::Arc::new(start_with(|c| c.checkpoint_frames = 4).await);
+    s.exec(&["CREATE TABLE t(w INTEGER, i INTEGER, pad BLOB)"]).await;
+    let (_, export) = s.get("/export/1").await;
+    let mut image = export;
+    let (mut g, mut next) = pull_all(&s, &mut image, 1, 1).await;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let s = std::sync::Arc::clone(&s);
+            tokio::spawn(async move {
+                for i in 0..15 {
+                    // Alternate single statements and interactive transactions across requests.
+                    if i % 3 == 0 {
+                        let (_, b) = s.pipeline(None, json!([{"type": "execute", "stmt": {"sql": "BEGIN IMMEDIATE"}}])).await;
+                        assert_eq!(b["results"][0]["type"], "ok", "{b}");
+                        let baton = b["baton"].as_str().unwrap().to_owned();
+                        let (_, b) = s
+                            .pipeline(Some(&baton), json!([{"type": "execute", "stmt": {"sql": format!("INSERT INTO t VALUES ({w}, {i}, randomblob(2000))")}}]))
+                            .await;
+                        assert_eq!(b["results"][0]["type"], "ok", "{b}");
+                        let baton = b["baton"].as_str().unwrap().to_owned();
+                        let (_, b) = s.pipeline(Some(&baton), json!([{"type": "execute", "stmt": {"sql": "COMMIT"}}, {"type": "close"}])).await;
+                        assert_eq!(b["results"][0]["type"], "ok", "{b}");
+                    } else {
+                        s.exec(&[&format!("INSERT INTO t VALUES ({w}, {i}, randomblob(2000))")]).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    // A replica keeps pulling while the writes and checkpoints go on.
+    let mut done = false;
+    while !done {
+        done = writers.iter().all(tokio::task::JoinHandle::is_finished);
+        (g, next) = pull_all(&s, &mut image, g, next).await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    (g, _) = pull_all(&s, &mut image, g, next).await;
+    let info: Value = serde_json::from_slice(&s.get("/info").await.1).unwrap();
+    assert_eq!(u64::from(g), info["current_generation"].as_u64().unwrap());
+    assert!(g > 2, "checkpoints ran: generation {g}");
+    let server = s.exec(&["SELECT count(*), count(DISTINCT w * 100 + i) FROM t"]).await;
+    assert_eq!(int(&server[0]["rows"][0][0]), 60);
+    assert_eq!(int(&server[0]["rows"][0][1]), 60);
+    assert_eq!(query_image(s.dir.path(), "replica.db", &image, "SELECT count(DISTINCT w * 100 + i) FROM t"), 60);
+}
