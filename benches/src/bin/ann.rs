@@ -11,7 +11,11 @@
 //!    the same for both engines) and its ratio to the raw vectors;
 //! 5. a second edgelite configuration (`--alt`, default `max_neighbors=32`: more edges than
 //!    edgelite's default 18, for recall at a larger file);
-//! 6. the process's peak resident memory after each step (`VmHWM`: it includes the dataset
+//! 6. with `--hnswlib PYTHON` (a Python that has PyPI's `hnswlib` and numpy), the in-memory
+//!    HNSW library on the same vectors and queries (`benches/hnswlib/ann.py`: M=16,
+//!    ef_construction=200, one thread, one call per query), and edgelite's best QPS at a recall
+//!    at least as high as each of its points;
+//! 7. the process's peak resident memory after each step (`VmHWM`: it includes the dataset
 //!    and the Rust scan's copy of it); `--cache-limit BYTES` sets edgelite's per-connection
 //!    vector memory limit (`edgelite_vector_cache_limit`, 256 MiB by default), which bounds
 //!    both the node cache and an in-memory index build.
@@ -22,7 +26,7 @@
 //! ```text
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
 //!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql]
-//!     [--cache-limit BYTES]
+//!     [--cache-limit BYTES] [--hnswlib PYTHON]
 //! ```
 
 use std::error::Error;
@@ -52,6 +56,7 @@ struct Args {
     alt: Option<Vec<String>>,
     libsql: bool,
     cache_limit: Option<i64>,
+    hnswlib: Option<String>,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -64,6 +69,7 @@ fn parse_args() -> BoxResult<Args> {
         alt: Some(vec!["max_neighbors=32".into()]),
         libsql: true,
         cache_limit: None,
+        hnswlib: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -80,6 +86,7 @@ fn parse_args() -> BoxResult<Args> {
             "--no-alt" => args.alt = None,
             "--no-libsql" => args.libsql = false,
             "--cache-limit" => args.cache_limit = Some(value()?.parse()?),
+            "--hnswlib" => args.hnswlib = Some(value()?),
             _ => return Err(format!("unknown argument {a}; see the doc comment of {}", file!()).into()),
         }
     }
@@ -280,6 +287,84 @@ fn rust_scan(ds: &Dataset, rows: usize, args: &Args, nq: usize) -> BoxResult<(St
     Ok((format!("Rust scan in memory ({} kernels)", kernels.name), search))
 }
 
+/// What benches/hnswlib/ann.py measured.
+struct Hnswlib {
+    version: String,
+    build: Duration,
+    /// (ef, search)
+    curve: Vec<(u64, Search)>,
+}
+
+/// hnswlib through `python`; `Ok(None)` (with the reason printed) when it cannot run.
+fn hnswlib(python: &str, dir: &Path, rows: usize, args: &Args, nq: usize) -> BoxResult<Option<Hnswlib>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hnswlib").join("ann.py");
+    let efs = args.curve.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir)
+        .args([rows.to_string(), nq.to_string(), args.repeats.to_string(), args.k.to_string(), efs])
+        .output();
+    let out = match out {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => {
+            println!("hnswlib skipped: {python} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            return Ok(None);
+        }
+        Err(e) => {
+            println!("hnswlib skipped: cannot run {python} ({e})");
+            return Ok(None);
+        }
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let curve = v["curve"]
+        .as_array()
+        .ok_or("curve")?
+        .iter()
+        .map(|p| Ok((p["ef"].as_u64().ok_or("ef")?, search_from_json(p)?)))
+        .collect::<BoxResult<_>>()?;
+    Ok(Some(Hnswlib {
+        version: v["version"].as_str().unwrap_or("?").to_owned(),
+        build: Duration::from_secs_f64(v["build_ms"].as_f64().ok_or("build_ms")? / 1e3),
+        curve,
+    }))
+}
+
+/// hnswlib's curve next to edgelite's best QPS at a recall at least as high.
+fn report_hnswlib(h: &Hnswlib, runs: &[IndexRun], truth: &[Vec<i32>], k: usize) {
+    let Some(ours) = runs.iter().find(|r| r.method == Method::IndexFilled) else { return };
+    let points: Vec<(u64, f64, f64)> = std::iter::once((0, ours.default.recall(truth, k), ours.default.qps()))
+        .chain(ours.curve.iter().map(|(l, s)| (*l, s.recall(truth, k), s.qps())))
+        .collect();
+    println!(
+        "\n## hnswlib {} in memory (M=16, ef_construction=200, one thread; build {:.2} s) against {} \
+         (build (a) {:.2} s, x = edgelite / hnswlib QPS)",
+        h.version,
+        h.build.as_secs_f64(),
+        ours.label(),
+        ours.total()
+    );
+    let head = format!(
+        "{:>5} {:>10} {:>10} | {:>24} {:>10} {:>6}",
+        "ef",
+        "QPS",
+        format!("recall@{k}"),
+        "edgelite search_l (0=def)",
+        "QPS",
+        "x"
+    );
+    println!("{head}\n{}", "-".repeat(head.len()));
+    for (ef, s) in &h.curve {
+        let (qps, recall) = (s.qps(), s.recall(truth, k));
+        let best = points.iter().filter(|p| p.1 >= recall).max_by(|a, b| a.2.total_cmp(&b.2));
+        match best {
+            Some(&(l, _, q)) => println!("{ef:>5} {qps:>10.1} {recall:>10.4} | {l:>24} {q:>10.1} {:>6.2}", q / qps),
+            None => {
+                println!("{ef:>5} {qps:>10.1} {recall:>10.4} | {:>24} {:>10} {:>6}", "(recall not reached)", "-", "-")
+            }
+        }
+    }
+}
+
 /// What ann.js measured.
 struct Libsql {
     run: IndexRun,
@@ -401,10 +486,20 @@ fn main() -> BoxResult<()> {
         println!("libSQL skipped: --no-libsql");
     }
     exact.push((scan_name, scan));
+    let hnsw = match &args.hnswlib {
+        Some(python) => {
+            step("hnswlib (python)");
+            hnswlib(python, &dir, rows, &args, nq)?
+        }
+        None => None,
+    };
     step("done");
 
     let lib_run = libsql_run.as_ref();
     report(&args, rows, raw_bytes, &truth, &runs, lib_run, &exact);
+    if let Some(h) = &hnsw {
+        report_hnswlib(h, &runs, &truth, k);
+    }
     if let Some(peak) = peak_rss_mb() {
         let limit = args.cache_limit.map_or_else(|| "default 256 MiB".to_owned(), |b| format!("{b} bytes"));
         println!(

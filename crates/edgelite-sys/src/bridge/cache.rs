@@ -34,10 +34,16 @@ pub(crate) const DEFAULT_LIMIT: usize = 256 << 20;
 
 const KEY: &CStr = c"edgelite.vector_node_cache";
 
-/// The blocks of one index, as of one data version and write counter.
+/// The blocks of one index, as of one data version and write counter, with its metadata and
+/// entry point when known (saving a statement each per search).
 struct IndexBlocks {
     tag: (u32, Option<u64>),
     blocks: HashMap<i64, Box<[u8]>>,
+    /// The metadata blob as read by a search outside write transactions: valid while the data
+    /// version is the tag's (any change to it is a commit), and only used outside them.
+    metadata: Option<Vec<u8>>,
+    /// The lowest rowid (the entry point); `Some(None)` for an empty index.
+    first: Option<Option<i64>>,
 }
 
 /// One connection's cache.
@@ -66,9 +72,36 @@ impl NodeCache {
         if self.indexes.get(key).is_some_and(|e| e.tag != (version, epoch)) {
             self.forget(key);
         }
-        self.indexes
-            .entry(key.clone())
-            .or_insert_with(|| IndexBlocks { tag: (version, epoch), blocks: HashMap::new() });
+        self.indexes.entry(key.clone()).or_insert_with(|| IndexBlocks {
+            tag: (version, epoch),
+            blocks: HashMap::new(),
+            metadata: None,
+            first: None,
+        });
+    }
+
+    /// The metadata of `key` remembered at data version `version`, if any.
+    pub(crate) fn metadata(&self, key: &(String, String), version: u32) -> Option<&[u8]> {
+        self.indexes.get(key).filter(|e| e.tag.0 == version).and_then(|e| e.metadata.as_deref())
+    }
+
+    /// Remembers the metadata of synced index `key` (read outside a write transaction).
+    pub(crate) fn set_metadata(&mut self, key: &(String, String), metadata: &[u8]) {
+        if let Some(e) = self.indexes.get_mut(key) {
+            e.metadata = Some(metadata.to_vec());
+        }
+    }
+
+    /// The entry point of `key`, if known.
+    pub(crate) fn first(&self, key: &(String, String)) -> Option<Option<i64>> {
+        self.indexes.get(key).and_then(|e| e.first)
+    }
+
+    /// Remembers the entry point of synced index `key`.
+    pub(crate) fn set_first(&mut self, key: &(String, String), first: Option<i64>) {
+        if let Some(e) = self.indexes.get_mut(key) {
+            e.first = Some(first);
+        }
     }
 
     /// Drops every entry of `key`.
@@ -85,14 +118,31 @@ impl NodeCache {
         }
     }
 
-    /// Write-through of block `id` of `key`: replaced, or dropped if the new one does not fit.
+    /// Write-through of block `id` of `key`, written or added: replaced, or dropped if the new
+    /// one does not fit; a known entry point moves down to a lower new id.
     pub(crate) fn store(&mut self, key: &(String, String), id: i64, block: &[u8]) {
-        self.remove(key, id);
+        self.evict(key, id);
+        if let Some(e) = self.indexes.get_mut(key)
+            && let Some(first) = e.first
+            && first.is_none_or(|f| id < f)
+        {
+            e.first = Some(Some(id));
+        }
         self.put(key, id, block);
     }
 
-    /// Write-through of the deletion of block `id` of `key`.
+    /// Write-through of the deletion of block `id` of `key` (the entry point becomes unknown if
+    /// it was `id`).
     pub(crate) fn remove(&mut self, key: &(String, String), id: i64) {
+        self.evict(key, id);
+        if let Some(e) = self.indexes.get_mut(key)
+            && e.first == Some(Some(id))
+        {
+            e.first = None;
+        }
+    }
+
+    fn evict(&mut self, key: &(String, String), id: i64) {
         if let Some(old) = self.indexes.get_mut(key).and_then(|e| e.blocks.remove(&id)) {
             self.used -= old.len();
         }

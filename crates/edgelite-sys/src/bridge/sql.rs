@@ -34,6 +34,21 @@ impl Db {
         unsafe { sqlite3_txn_state(self.0, name.as_ptr()) == SQLITE_TXN_WRITE }
     }
 
+    /// Whether the connection has a database named `schema` ("main", "temp", an attached name;
+    /// case-insensitive, as SQL names are).
+    pub(crate) fn has_schema(self, schema: &str) -> bool {
+        (0..)
+            .map_while(|i| {
+                // SAFETY: a live connection; the name is NUL-terminated and valid until the schema
+                // list changes, which nothing here does; NULL past the last database.
+                let p = unsafe { sqlite3_db_name(self.0, i) };
+                // SAFETY: non-null, NUL-terminated.
+                (!p.is_null())
+                    .then(|| unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes().eq_ignore_ascii_case(schema.as_bytes()))
+            })
+            .any(|same| same)
+    }
+
     /// The pager's data version of `schema` (changes with every commit by any connection).
     pub(crate) fn data_version(self, schema: &str) -> Option<u32> {
         let name = std::ffi::CString::new(schema).ok()?;

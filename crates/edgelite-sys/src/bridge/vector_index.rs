@@ -480,9 +480,18 @@ impl edgelite_diskann::Storage for ShadowStorage {
     }
 
     fn first_id(&mut self) -> Result<Option<i64>, ShadowError> {
+        if let Some(key) = &self.cached
+            && let Some(Some(first)) = with_cache(self.db, |c| c.first(key))
+        {
+            return Ok(first);
+        }
         let table = &self.table;
         let s = stmt(self.db, &mut self.first, || format!("SELECT index_key FROM {table} ORDER BY index_key LIMIT 1"))?;
-        Ok(if s.step()? { Some(s.int(0)) } else { None })
+        let first = if s.step()? { Some(s.int(0)) } else { None };
+        if let Some(key) = &self.cached {
+            with_cache(self.db, |c| c.set_first(key, first));
+        }
+        Ok(first)
     }
 
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, ShadowError> {
@@ -656,18 +665,30 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
     let db = unsafe { Db::new(db) };
     let index = match name.split_once('.') {
         Some((schema, name)) => {
-            let mut q = db.prepare("SELECT 1 FROM pragma_database_list WHERE name = ?1")?;
-            q.bind_text(1, schema)?;
-            if !q.step()? {
+            if !db.has_schema(schema) {
                 return Err(format!("vector index(search): unknown schema '{schema}'"));
             }
             IndexName { schema: schema.to_owned(), name: name.to_owned() }
         }
         None => IndexName { schema: "main".to_owned(), name: name.to_owned() },
     };
-    let (config, metadata) = open_index(db, &index, "search")?;
+    // Outside write transactions the metadata read by the last search stands while the data
+    // version does (changing it takes a commit); inside them it is read every time.
+    let key = (index.schema.clone(), index.name.clone());
+    let version = (!db.in_write_txn(&index.schema)).then(|| db.data_version(&index.schema)).flatten();
+    let remembered = version
+        .and_then(|v| with_cache(db, |c| c.metadata(&key, v).map(<[u8]>::to_vec)).flatten())
+        .and_then(|bytes| Metadata::from_bytes(&bytes).ok());
+    let fresh = remembered.is_none();
+    let (config, metadata) = match remembered.map(|m| m.config().map(|c| (c, m))) {
+        Some(Ok(opened)) => opened,
+        _ => open_index(db, &index, "search")?,
+    };
     let vector = decode_vector(query)?;
     let mut storage = ShadowStorage::for_search(db, &index, epoch(&metadata))?;
+    if fresh && version.is_some() && storage.cached.is_some() {
+        with_cache(db, |c| c.set_metadata(&key, metadata.as_bytes()));
+    }
     let found = graph(config)?.search(&mut storage, vector.as_ref(), k).map_err(|e| e.to_string())?;
     Ok(found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect())
 }
