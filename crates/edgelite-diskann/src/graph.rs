@@ -734,10 +734,11 @@ impl DiskAnn {
         for t in targets {
             let Some(&i) = index.get(&t) else { continue };
             let v = &mut beam.visits[i];
+            let before = v.block.clone();
             let (changed, k) =
                 self.offer_edge(op, t, &v.part, &mut v.block, &new, &beam.missing, &mut deg, beam.complete)?;
             if changed {
-                storage.write(t, &beam.visits[i].block).map_err(GraphError::Storage)?;
+                storage.update(t, &before, &beam.visits[i].block).map_err(GraphError::Storage)?;
             }
             kept |= k;
         }
@@ -748,9 +749,10 @@ impl DiskAnn {
             'rescue: for strict in [true, false] {
                 for l in &out {
                     let Some(&i) = index.get(&l.id) else { continue };
+                    let before = beam.visits[i].block.clone();
                     if let Some(changed) = self.force_edge(op, l.id, &mut beam.visits[i].block, &new, &spare, strict)? {
                         if changed {
-                            storage.write(l.id, &beam.visits[i].block).map_err(GraphError::Storage)?;
+                            storage.update(l.id, &before, &beam.visits[i].block).map_err(GraphError::Storage)?;
                         }
                         break 'rescue;
                     }

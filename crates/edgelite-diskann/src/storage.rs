@@ -48,6 +48,17 @@ pub trait Storage {
     /// Store failures, including a missing node.
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error>;
 
+    /// Overwrites the block of existing node `id`, which held `old`, with `new` (same length).
+    /// A store that can write part of a value writes only the bytes that changed (adding an
+    /// edge changes about a twentieth of a block); the default writes the whole block.
+    ///
+    /// # Errors
+    /// As [`Self::write`].
+    fn update(&mut self, id: i64, old: &[u8], new: &[u8]) -> Result<(), Self::Error> {
+        let _ = old;
+        self.write(id, new)
+    }
+
     /// Adds node `id`.
     ///
     /// # Errors
@@ -84,6 +95,9 @@ impl<S: Storage + ?Sized> Storage for &mut S {
     }
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error> {
         (**self).write(id, block)
+    }
+    fn update(&mut self, id: i64, old: &[u8], new: &[u8]) -> Result<(), Self::Error> {
+        (**self).update(id, old, new)
     }
     fn insert(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error> {
         (**self).insert(id, block)

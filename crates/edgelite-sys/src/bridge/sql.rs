@@ -92,6 +92,49 @@ impl Db {
     }
 }
 
+/// An open `sqlite3_blob` handle on one column of a rowid table, for writing parts of a value
+/// in place; closed on drop.
+pub(crate) struct Blob {
+    blob: *mut sqlite3_blob,
+}
+
+impl Blob {
+    /// Opens column `column` of row `row` of `schema.table` for writing.
+    pub(crate) fn open(db: Db, schema: &str, table: &str, column: &str, row: i64) -> SqlResult<Blob> {
+        let c = |s: &str| std::ffi::CString::new(s).map_err(|_| "vector index: NUL in a name".to_owned());
+        let (schema, table, column) = (c(schema)?, c(table)?, c(column)?);
+        let mut blob = core::ptr::null_mut();
+        // SAFETY: a live connection; NUL-terminated names; `blob` receives the handle (or NULL).
+        let rc =
+            unsafe { sqlite3_blob_open(db.0, schema.as_ptr(), table.as_ptr(), column.as_ptr(), row, 1, &mut blob) };
+        let opened = Blob { blob };
+        if rc != SQLITE_OK {
+            return Err(db.errmsg());
+        }
+        Ok(opened)
+    }
+
+    /// Moves the handle to row `row` of the same table.
+    pub(crate) fn reopen(&mut self, row: i64) -> bool {
+        // SAFETY: an open handle (type invariant).
+        unsafe { sqlite3_blob_reopen(self.blob, row) == SQLITE_OK }
+    }
+
+    /// Writes `bytes` at `offset` of the value (which it cannot grow).
+    pub(crate) fn write(&mut self, offset: usize, bytes: &[u8]) -> bool {
+        let (Ok(n), Ok(at)) = (c_int::try_from(bytes.len()), c_int::try_from(offset)) else { return false };
+        // SAFETY: an open handle; `n` readable bytes at `bytes`.
+        unsafe { sqlite3_blob_write(self.blob, bytes.as_ptr().cast(), n, at) == SQLITE_OK }
+    }
+}
+
+impl Drop for Blob {
+    fn drop(&mut self) {
+        // SAFETY: we own the handle (NULL after a failed open, which close accepts) and close it once.
+        unsafe { sqlite3_blob_close(self.blob) };
+    }
+}
+
 /// A prepared statement, finalized on drop.
 pub(crate) struct Stmt {
     db: Db,

@@ -296,6 +296,10 @@ impl From<String> for ShadowError {
 pub(crate) struct ShadowStorage {
     db: Db,
     table: String,
+    /// Schema and bare name of the shadow table, for `sqlite3_blob_open`.
+    names: (String, String),
+    /// For partial writes ([`edgelite_diskann::Storage::update`]): a handle moved from row to row.
+    blob: Option<super::sql::Blob>,
     /// The cache key, once the cache is synced (see `cache.rs`); with `write_through`, writes
     /// change the cached blocks too.
     cached: Option<(String, String)>,
@@ -316,6 +320,8 @@ impl ShadowStorage {
         ShadowStorage {
             db,
             table: index.shadow(),
+            names: (index.schema.clone(), index.shadow_name()),
+            blob: None,
             cached: None,
             write_through: false,
             pin: None,
@@ -356,6 +362,22 @@ impl ShadowStorage {
             storage.write_through = storage.cached.is_some();
         }
         storage
+    }
+
+    /// Writes the `runs` of `new` into row `id` in place through a blob handle; false if the
+    /// handle cannot be had or a write fails (the caller then rewrites the whole row, so a
+    /// partial failure leaves nothing half-written).
+    fn write_runs(&mut self, id: i64, new: &[u8], runs: &[(usize, usize)]) -> bool {
+        let moved = self.blob.as_mut().is_some_and(|b| b.reopen(id));
+        if !moved {
+            self.blob = None;
+            match super::sql::Blob::open(self.db, &self.names.0, &self.names.1, "data", id) {
+                Ok(b) => self.blob = Some(b),
+                Err(_) => return false,
+            }
+        }
+        let Some(blob) = self.blob.as_mut() else { return false };
+        runs.iter().all(|&(a, b)| blob.write(a, &new[a..b]))
     }
 
     /// Write-through to the cache, if this storage writes through.
@@ -456,6 +478,34 @@ impl edgelite_diskann::Storage for ShadowStorage {
         s.bind_blob(2, block)?;
         while s.step()? {}
         self.through(|c, key| c.store(key, id, block));
+        Ok(())
+    }
+
+    fn update(&mut self, id: i64, old: &[u8], new: &[u8]) -> Result<(), ShadowError> {
+        // the runs of changed 64-byte chunks; adding an edge changes the count, one edge copy
+        // and its metadata
+        const CHUNK: usize = 64;
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        if old.len() == new.len() {
+            // compared a chunk at a time (slice equality is a memcmp); runs are whole chunks
+            for (i, (a, b)) in old.chunks(CHUNK).zip(new.chunks(CHUNK)).enumerate() {
+                if a != b {
+                    let (start, end) = (i * CHUNK, i * CHUNK + b.len());
+                    match runs.last_mut() {
+                        Some(last) if last.1 == start => last.1 = end,
+                        _ => runs.push((start, end)),
+                    }
+                }
+            }
+        }
+        let changed: usize = runs.iter().map(|(a, b)| b - a).sum();
+        if runs.is_empty() && old.len() == new.len() {
+            return Ok(());
+        }
+        if old.len() != new.len() || changed * 2 > new.len() || !self.write_runs(id, new, &runs) {
+            return self.write(id, new);
+        }
+        self.through(|c, key| c.store(key, id, new));
         Ok(())
     }
 
