@@ -16,6 +16,34 @@ use crate::proto::{
 /// an unbounded allocation.
 const MAX_RESPONSE_BYTES: usize = 32 << 20;
 
+/// What one response may still hold: shared by every statement of a batch and every request
+/// of a pipeline, so that many small requests cannot add up to an unbounded response.
+#[derive(Debug)]
+pub struct Budget {
+    left: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget { left: MAX_RESPONSE_BYTES }
+    }
+}
+
+impl Budget {
+    /// Takes `n` bytes from the budget.
+    ///
+    /// # Errors
+    ///
+    /// `RESPONSE_TOO_LARGE` once the budget is spent.
+    pub fn charge(&mut self, n: usize) -> Result<(), Error> {
+        self.left = self
+            .left
+            .checked_sub(n)
+            .ok_or_else(|| Error::new("RESPONSE_TOO_LARGE", "the result is larger than the server's limit"))?;
+        Ok(())
+    }
+}
+
 /// What the caller may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Perm {
@@ -34,11 +62,16 @@ pub fn run_request(
     sqls: &mut SqlStore,
     perm: Perm,
     req: StreamRequest,
+    budget: &mut Budget,
 ) -> Result<StreamResponse, Error> {
     match req {
         StreamRequest::Close {} => Ok(StreamResponse::Close {}),
-        StreamRequest::Execute { stmt } => Ok(StreamResponse::Execute { result: execute(conn, sqls, perm, &stmt)? }),
-        StreamRequest::Batch { batch } => Ok(StreamResponse::Batch { result: batch_run(conn, sqls, perm, &batch)? }),
+        StreamRequest::Execute { stmt } => {
+            Ok(StreamResponse::Execute { result: execute(conn, sqls, perm, &stmt, budget)? })
+        }
+        StreamRequest::Batch { batch } => {
+            Ok(StreamResponse::Batch { result: batch_run(conn, sqls, perm, &batch, budget)? })
+        }
         StreamRequest::Sequence { sql, sql_id } => {
             let sql = resolve_sql(sqls, sql.as_deref(), sql_id)?;
             sequence(conn, perm, &sql)?;
@@ -49,10 +82,7 @@ pub fn run_request(
             Ok(StreamResponse::Describe { result: describe(conn, &sql)? })
         }
         StreamRequest::StoreSql { sql_id, sql } => {
-            if sqls.contains_key(&sql_id) {
-                return Err(Error::new("SQL_STORE_ERROR", format!("SQL text {sql_id} is already stored")));
-            }
-            sqls.insert(sql_id, sql);
+            store_sql(sqls, sql_id, sql)?;
             Ok(StreamResponse::StoreSql {})
         }
         StreamRequest::CloseSql { sql_id } => {
@@ -61,6 +91,32 @@ pub fn run_request(
         }
         StreamRequest::GetAutocommit {} => Ok(StreamResponse::GetAutocommit { is_autocommit: conn.is_autocommit() }),
     }
+}
+
+/// SQL texts one stream (HTTP) or socket (WS) may store.
+const MAX_STORED_SQLS: usize = 1024;
+/// Bytes of SQL text one stream or socket may store, all together.
+const MAX_STORED_SQL_BYTES: usize = 8 << 20;
+
+/// `store_sql`: an id stored twice is an error, and the store is bounded (it lives as long as
+/// the stream or socket, and every request may add to it).
+///
+/// # Errors
+///
+/// `SQL_STORE_ERROR` for a known id or a full store.
+pub fn store_sql(sqls: &mut SqlStore, sql_id: i32, sql: String) -> Result<(), Error> {
+    if sqls.contains_key(&sql_id) {
+        return Err(Error::new("SQL_STORE_ERROR", format!("SQL text {sql_id} is already stored")));
+    }
+    let bytes: usize = sqls.values().map(String::len).sum();
+    if sqls.len() >= MAX_STORED_SQLS || bytes.saturating_add(sql.len()) > MAX_STORED_SQL_BYTES {
+        return Err(Error::new(
+            "SQL_STORE_ERROR",
+            format!("at most {MAX_STORED_SQLS} SQL texts of {MAX_STORED_SQL_BYTES} bytes in all may be stored"),
+        ));
+    }
+    sqls.insert(sql_id, sql);
+    Ok(())
 }
 
 /// The SQL of a request: exactly one of `sql` and `sql_id`.
@@ -269,15 +325,17 @@ fn run_stmt(
 }
 
 /// Runs one statement and collects its result.
-pub fn execute(conn: &Connection, sqls: &SqlStore, perm: Perm, s: &Stmt) -> Result<StmtResult, Error> {
+pub fn execute(
+    conn: &Connection,
+    sqls: &SqlStore,
+    perm: Perm,
+    s: &Stmt,
+    budget: &mut Budget,
+) -> Result<StmtResult, Error> {
     let start = Instant::now();
     let mut rows = Vec::new();
-    let mut size = 0usize;
     let (cols, affected, rowid) = run_stmt(conn, sqls, perm, s, &mut |_| {}, &mut |row| {
-        size += row.iter().map(value_size).sum::<usize>();
-        if size > MAX_RESPONSE_BYTES {
-            return Err(Error::new("RESPONSE_TOO_LARGE", "the result is larger than the server's limit"));
-        }
+        budget.charge(row.iter().map(value_size).sum::<usize>())?;
         rows.push(row);
         Ok(())
     })?;
@@ -328,7 +386,13 @@ fn eval_cond(conn: &Connection, cond: &BatchCond, current: usize, outcome: &[Opt
 }
 
 /// Runs a batch. A step error is reported in `step_errors`; a bad condition fails the request.
-pub fn batch_run(conn: &Connection, sqls: &SqlStore, perm: Perm, batch: &Batch) -> Result<BatchResult, Error> {
+pub fn batch_run(
+    conn: &Connection,
+    sqls: &SqlStore,
+    perm: Perm,
+    batch: &Batch,
+    budget: &mut Budget,
+) -> Result<BatchResult, Error> {
     let n = batch.steps.len();
     let mut outcome: Vec<Option<bool>> = vec![None; n];
     let mut step_results = vec![None; n];
@@ -339,7 +403,7 @@ pub fn batch_run(conn: &Connection, sqls: &SqlStore, perm: Perm, batch: &Batch) 
         {
             continue;
         }
-        match execute(conn, sqls, perm, &step.stmt) {
+        match execute(conn, sqls, perm, &step.stmt, budget) {
             Ok(r) => {
                 outcome[i] = Some(true);
                 step_results[i] = Some(r);
@@ -444,7 +508,7 @@ mod tests {
                 stmt: stmt("ROLLBACK", vec![]),
             },
         ];
-        let r = batch_run(&conn, &sqls, Perm::ReadWrite, &Batch { steps }).expect("batch");
+        let r = batch_run(&conn, &sqls, Perm::ReadWrite, &Batch { steps }, &mut Budget::default()).expect("batch");
         assert!(r.step_results[1].is_some());
         assert_eq!(r.step_errors[2].as_ref().map(|e| e.code.as_str()), Some("SQLITE_CONSTRAINT_PRIMARYKEY"));
         assert!(r.step_results[3].is_none() && r.step_errors[3].is_none());
@@ -454,16 +518,17 @@ mod tests {
         let bad = Batch {
             steps: vec![BatchStep { condition: Some(BatchCond::Ok { step: 0 }), stmt: stmt("SELECT 1", vec![]) }],
         };
-        assert!(batch_run(&conn, &sqls, Perm::ReadWrite, &bad).is_err());
+        assert!(batch_run(&conn, &sqls, Perm::ReadWrite, &bad, &mut Budget::default()).is_err());
     }
 
     #[test]
     fn read_only_permission_blocks_writes() {
         let conn = Connection::open_in_memory().expect("open");
         let sqls = SqlStore::new();
-        assert!(execute(&conn, &sqls, Perm::ReadOnly, &stmt("CREATE TABLE t(x)", vec![])).is_err());
+        let b = &mut Budget::default();
+        assert!(execute(&conn, &sqls, Perm::ReadOnly, &stmt("CREATE TABLE t(x)", vec![]), b).is_err());
         let r =
-            execute(&conn, &sqls, Perm::ReadOnly, &stmt("SELECT ?1 + 1", vec![Value::Integer(41)])).expect("select");
+            execute(&conn, &sqls, Perm::ReadOnly, &stmt("SELECT ?1 + 1", vec![Value::Integer(41)]), b).expect("select");
         assert_eq!(r.rows, vec![vec![Value::Integer(42)]]);
     }
 }

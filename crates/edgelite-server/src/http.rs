@@ -75,6 +75,7 @@ impl From<NsError> for ApiError {
             NsError::BadRequest(_) | NsError::InvalidName(_) => ApiError::bad_request(e.to_string()),
             NsError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "NAMESPACE_EXISTS", e.to_string()),
             NsError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "BUSY", e.to_string()),
+            NsError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
     }
@@ -343,6 +344,7 @@ async fn pipeline(
     let requests = req.requests;
     let (session, (results, closed)) = on_session(session, move |s| {
         let mut closed = false;
+        let mut budget = exec::Budget::default();
         let mut results = Vec::with_capacity(requests.len());
         for r in requests {
             if closed {
@@ -352,7 +354,7 @@ async fn pipeline(
             if matches!(r, StreamRequest::Close {}) {
                 closed = true;
             }
-            results.push(result_json(s.run(perm, r)));
+            results.push(result_json(s.run(perm, r, &mut budget)));
         }
         (results, closed)
     })
@@ -383,7 +385,8 @@ async fn cursor(
     };
     let batch = req.batch;
     let (session, entries) =
-        on_session(session, move |s| s.with_conn(|conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch))).await?;
+        on_session(session, move |s| s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch)))
+            .await?;
     let entries = entries.unwrap_or_else(|error| vec![crate::proto::CursorEntry::Error { error }]);
     let baton = state.streams.put(session);
     let mut out = serde_json::to_string(&json!({"baton": baton, "base_url": null}))
@@ -415,7 +418,10 @@ async fn v1_execute(
     let body = body.map_err(|e| body_error(&e))?;
     let (ns, perm) = resolve(&state, &headers, &uri.0).await?;
     let req: V1Execute = parse_json(&body)?;
-    let (_, r) = on_session(Session::new(ns), move |s| s.run(perm, StreamRequest::Execute { stmt: req.stmt })).await?;
+    let (_, r) = on_session(Session::new(ns), move |s| {
+        s.run(perm, StreamRequest::Execute { stmt: req.stmt }, &mut exec::Budget::default())
+    })
+    .await?;
     match r {
         Ok(crate::proto::StreamResponse::Execute { result }) => Ok(Json(json!({"result": result})).into_response()),
         Ok(_) => Err(ApiError::internal("unexpected response")),
@@ -432,7 +438,10 @@ async fn v1_batch(
     let body = body.map_err(|e| body_error(&e))?;
     let (ns, perm) = resolve(&state, &headers, &uri.0).await?;
     let req: V1Batch = parse_json(&body)?;
-    let (_, r) = on_session(Session::new(ns), move |s| s.run(perm, StreamRequest::Batch { batch: req.batch })).await?;
+    let (_, r) = on_session(Session::new(ns), move |s| {
+        s.run(perm, StreamRequest::Batch { batch: req.batch }, &mut exec::Budget::default())
+    })
+    .await?;
     match r {
         Ok(crate::proto::StreamResponse::Batch { result }) => Ok(Json(json!({"result": result})).into_response()),
         Ok(_) => Err(ApiError::internal("unexpected response")),

@@ -105,6 +105,8 @@ pub struct AppState {
     pub enable_namespaces: bool,
     /// Open HTTP streams.
     pub streams: http::HttpStreams,
+    /// The largest request: an HTTP body or a WebSocket message.
+    pub max_body_bytes: usize,
 }
 
 /// A started server.
@@ -148,6 +150,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         auth,
         enable_namespaces: config.enable_namespaces,
         streams: http::HttpStreams::new(config.stream_expiry),
+        max_body_bytes: config.max_body_bytes,
     });
     http::spawn_expiry(Arc::clone(&state));
 

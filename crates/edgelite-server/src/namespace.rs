@@ -28,9 +28,9 @@ use edgelite::hooks::{AuthContext, Authorization};
 use edgelite::{Connection, ffi};
 
 use crate::auth::Auth;
-use crate::exec::{Perm, SqlStore, run_request};
+use crate::exec::{Budget, Perm, SqlStore, run_request};
 use crate::proto::{Error as HranaError, StreamRequest, StreamResponse};
-use crate::wal::{FRAME_SIZE, PAGE_SIZE, WAL_HEADER, WalScanner, frame_header, read_frames};
+use crate::wal::{FRAME_SIZE, PAGE_SIZE, WAL_HEADER, WalScanner, frame_header, frame_salts, read_frames};
 
 /// Errors of namespace management and sync.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,9 @@ pub enum NsError {
     /// A request was malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// A push holds too many frames without a commit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A lock was poisoned by a panic in another thread.
     #[error("internal lock poisoned")]
     Poisoned,
@@ -67,6 +70,9 @@ pub enum NsError {
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, NsError> {
     m.lock().map_err(|_| NsError::Poisoned)
 }
+
+/// The salts of a WAL header, if there is one.
+type Salts = Option<(u32, u32)>;
 
 /// The generation and what is known of its WAL.
 #[derive(Debug)]
@@ -120,7 +126,7 @@ pub struct Namespace {
     sync: Mutex<SyncState>,
     /// Kept open for the life of the namespace (see the module doc); runs checkpoints and pushes.
     keeper: Mutex<Connection>,
-    pool: Mutex<Vec<Connection>>,
+    pool: Mutex<Vec<SessionConn>>,
     /// Sessions whose connection is inside a transaction (a checkpoint must wait for zero).
     open_txns: AtomicUsize,
     pending: Mutex<HashMap<String, PendingPush>>,
@@ -133,6 +139,48 @@ pub struct Namespace {
 const POOL_MAX: usize = 16;
 /// Unfinished multi-request pushes kept per namespace.
 const MAX_PENDING_PUSHES: usize = 64;
+/// Bytes of frames that unfinished pushes may hold in memory, per namespace, all together.
+const MAX_PENDING_BYTES: usize = 64 << 20;
+
+/// A pushed page 1 must keep the database readable by this server and its replicas: an SQLite
+/// header, page size 4096, WAL mode (file format versions 2). Anything else would make the
+/// namespace unreadable for every client once written.
+fn check_header_page(page: &[u8]) -> Result<(), NsError> {
+    let ok = page.len() == PAGE_SIZE
+        && &page[..16] == b"SQLite format 3\0"
+        && page[16..18] == [0x10, 0x00]
+        && page[18..20] == [2, 2];
+    if ok {
+        Ok(())
+    } else {
+        Err(NsError::BadRequest("pushed page 1 is not a WAL-mode header with 4096-byte pages".into()))
+    }
+}
+
+/// Whether a commit group can be written so that the server's WAL gets exactly the client's
+/// frames: one frame per page, so each page once; no page past the database size the commit
+/// records (SQLite leaves such pages out of a commit); and a size no larger than the pages
+/// it has and writes (the server cannot make pages it is not given).
+fn group_is_reproducible(group: &[Vec<u8>], pages_before: u32) -> Result<bool, NsError> {
+    let Some(last) = group.last() else { return Ok(true) };
+    let commit_size = frame_header(last).commit_size;
+    let mut seen = std::collections::HashSet::with_capacity(group.len());
+    let mut max_pgno = 0;
+    for f in group {
+        let pgno = frame_header(f).pgno;
+        if pgno == 0 {
+            return Err(NsError::BadRequest("frame with page number 0".into()));
+        }
+        if pgno == 1 {
+            check_header_page(&f[FRAME_SIZE - PAGE_SIZE..])?;
+        }
+        if !seen.insert(pgno) || pgno > commit_size {
+            return Ok(false);
+        }
+        max_pgno = max_pgno.max(pgno);
+    }
+    Ok(commit_size <= pages_before.max(max_pgno))
+}
 
 /// Checks a namespace name: 1 to 64 of `[A-Za-z0-9_-]`.
 #[must_use]
@@ -148,10 +196,28 @@ fn open_conn(path: &Path) -> Result<Connection, NsError> {
     Ok(conn)
 }
 
+/// Per-connection flags shared with the connection's authorizer.
+#[derive(Debug, Default)]
+struct ConnFlags {
+    /// The current request's token is read-only: every action that writes is denied, including
+    /// those of statements SQLite calls read-only but that write through a nested statement
+    /// (`PRAGMA optimize` runs `ANALYZE`, which creates and fills `sqlite_stat1`).
+    read_only: AtomicBool,
+    /// The connection's state was changed (a pragma set, a temp object created): it must not go
+    /// back to the pool, where another client would inherit it.
+    dirty: AtomicBool,
+}
+
+/// A session connection and its authorizer's flags.
+struct SessionConn {
+    conn: Connection,
+    flags: Arc<ConnFlags>,
+}
+
 /// What clients may not do through SQL: reach other files (ATTACH; VACUUM INTO attaches its
-/// target), write raw pages, or change how the WAL is checkpointed or journaled — generations
-/// rest on the server being the only one to checkpoint.
-fn client_authorizer(ctx: AuthContext<'_>) -> Authorization {
+/// target), write raw pages, change how the WAL is checkpointed or journaled — generations
+/// rest on the server being the only one to checkpoint — or change process-wide settings.
+fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization {
     const FIXED_PRAGMAS: [&str; 7] = [
         "wal_checkpoint",
         "wal_autocheckpoint",
@@ -161,15 +227,24 @@ fn client_authorizer(ctx: AuthContext<'_>) -> Authorization {
         "temp_store_directory",
         "data_store_directory",
     ];
+    // These set limits for the whole process (every namespace), not just this connection.
+    const GLOBAL_PRAGMAS: [&str; 2] = ["hard_heap_limit", "soft_heap_limit"];
+    let read_only = flags.read_only.load(Ordering::Relaxed);
     match ctx.action {
         ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Authorization::Deny,
         ffi::SQLITE_PRAGMA => {
             let name = ctx.arg1.unwrap_or("").to_ascii_lowercase();
             // Reading journal_mode is harmless (clients ask); setting it is not.
             let read_only_query = name == "journal_mode" && ctx.arg2.is_none();
-            if FIXED_PRAGMAS.contains(&name.as_str()) && !read_only_query {
+            if (FIXED_PRAGMAS.contains(&name.as_str()) && !read_only_query)
+                || (GLOBAL_PRAGMAS.contains(&name.as_str()) && ctx.arg2.is_some())
+                || (read_only && name == "optimize")
+            {
                 Authorization::Deny
             } else {
+                if ctx.arg2.is_some() {
+                    flags.dirty.store(true, Ordering::Relaxed);
+                }
                 Authorization::Allow
             }
         }
@@ -178,14 +253,32 @@ fn client_authorizer(ctx: AuthContext<'_>) -> Authorization {
         {
             Authorization::Deny
         }
+        ffi::SQLITE_CREATE_INDEX..=ffi::SQLITE_DROP_VIEW
+        | ffi::SQLITE_INSERT
+        | ffi::SQLITE_UPDATE
+        | ffi::SQLITE_ALTER_TABLE
+        | ffi::SQLITE_REINDEX
+        | ffi::SQLITE_ANALYZE
+        | ffi::SQLITE_CREATE_VTABLE
+        | ffi::SQLITE_DROP_VTABLE
+            if read_only =>
+        {
+            Authorization::Deny
+        }
+        ffi::SQLITE_CREATE_TEMP_INDEX..=ffi::SQLITE_CREATE_TEMP_VIEW => {
+            flags.dirty.store(true, Ordering::Relaxed);
+            Authorization::Allow
+        }
         _ => Authorization::Allow,
     }
 }
 
-fn open_session_conn(path: &Path) -> Result<Connection, NsError> {
+fn open_session_conn(path: &Path) -> Result<SessionConn, NsError> {
     let conn = open_conn(path)?;
-    conn.authorizer(Some(client_authorizer));
-    Ok(conn)
+    let flags = Arc::new(ConnFlags::default());
+    let f = Arc::clone(&flags);
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| client_authorizer(&ctx, &f)));
+    Ok(SessionConn { conn, flags })
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
@@ -278,9 +371,32 @@ impl Namespace {
                 self.start_generation(1)?;
             }
             Some(g) => {
-                if self.gen_dir(g).join("frames").exists() {
-                    // The server stopped between archiving generation g and starting g+1.
+                let archive = self.gen_dir(g).join("frames");
+                if archive.exists() {
+                    // The server stopped between archiving generation g and starting g+1, or
+                    // after a checkpoint that archived but could not truncate the WAL.
                     let keeper = lock(&self.keeper)?;
+                    let mut wal = WalScanner::default();
+                    let n = wal.scan(&self.wal_path)?;
+                    let archived_salts = fs::read(&archive)
+                        .ok()
+                        .filter(|a| a.len() >= FRAME_SIZE)
+                        .map(|a| frame_salts(&a[..FRAME_SIZE]));
+                    if n > 0 && archived_salts.is_some() && wal.salts() != archived_salts {
+                        // SQLite restarted the WAL after that checkpoint had copied every frame
+                        // into the database: the file is generation g+1's start, and the WAL's
+                        // frames are g+1's own. Folding them in would hide them from replicas.
+                        drop(keeper);
+                        self.start_generation(g + 1)?;
+                        return Ok(());
+                    }
+                    // Otherwise the WAL's committed frames are all generation g's, and may go past
+                    // the archive (commits after a failed truncation): archive them all before
+                    // they are folded in, or replicas of generation g would never see them.
+                    if n > 0 {
+                        let frames = read_frames(&self.wal_path, WAL_HEADER as u64, 1, n + 1)?;
+                        write_atomic(&archive, &frames)?;
+                    }
                     self.truncate_wal(&keeper)?;
                     drop(keeper);
                     self.start_generation(g + 1)?;
@@ -306,11 +422,15 @@ impl Namespace {
 
     /// Snapshots the (checkpointed) database file as generation `g`'s export and records `g`.
     fn start_generation(&self, g: u32) -> Result<(), NsError> {
+        let mut s = lock(&self.sync)?;
+        self.start_generation_locked(&mut s, g)
+    }
+
+    fn start_generation_locked(&self, s: &mut SyncState, g: u32) -> Result<(), NsError> {
         let gd = self.gen_dir(g);
         fs::create_dir_all(&gd)?;
         copy_atomic(&self.db_path, &gd.join("export.db"))?;
         write_atomic(&self.dir.join("generation"), g.to_string().as_bytes())?;
-        let mut s = lock(&self.sync)?;
         s.generation = g;
         s.scanner.reset();
         Ok(())
@@ -333,9 +453,27 @@ impl Namespace {
     ///
     /// I/O errors reading the WAL.
     pub fn position(&self) -> Result<(u32, u32), NsError> {
+        let (g, n, _) = self.position_and_salts()?;
+        Ok((g, n))
+    }
+
+    /// [`Namespace::position`], with the salts of the WAL header the frames belong to.
+    fn position_and_salts(&self) -> Result<(u32, u32, Salts), NsError> {
         let mut s = lock(&self.sync)?;
-        let n = s.scanner.scan(&self.wal_path)?;
-        Ok((s.generation, n))
+        let mut n = s.scanner.scan(&self.wal_path)?;
+        if s.scanner.take_restarted() {
+            // Only a checkpoint that copied every frame into the database lets SQLite restart
+            // the WAL, and only this server checkpoints: one that archived generation g and then
+            // could not truncate (a reader held the WAL). The database file is therefore
+            // generation g+1's start, the archive holds all of g, and the frames now in the WAL
+            // are g+1's: finish that generation switch now.
+            let g = s.generation;
+            if self.gen_dir(g).join("frames").exists() {
+                self.start_generation_locked(&mut s, g + 1)?;
+                n = s.scanner.scan(&self.wal_path)?;
+            }
+        }
+        Ok((s.generation, n, s.scanner.salts()))
     }
 
     /// The current generation.
@@ -360,7 +498,17 @@ impl Namespace {
     ///
     /// I/O errors.
     pub fn pull(&self, g: u32, start: u32, end: u32, max: u32) -> Result<Pull, NsError> {
-        let (current, committed) = self.position()?;
+        let first = self.pull_once(g, start, end, max)?;
+        match first {
+            Some(p) => Ok(p),
+            // The WAL was restarted while it was read; position() has moved the generation on.
+            None => Ok(self.pull_once(g, start, end, max)?.unwrap_or(Pull::EndOfGeneration(self.generation()?))),
+        }
+    }
+
+    /// A pull, or `None` if the WAL's frames changed under it.
+    fn pull_once(&self, g: u32, start: u32, end: u32, max: u32) -> Result<Option<Pull>, NsError> {
+        let (current, committed, salts) = self.position_and_salts()?;
         let (path, base, available) = if g == current {
             (self.wal_path.clone(), WAL_HEADER as u64, committed)
         } else if g < current && g >= 1 {
@@ -368,25 +516,34 @@ impl Namespace {
             let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
             (p, 0, u32::try_from(len / FRAME_SIZE as u64).unwrap_or(u32::MAX))
         } else {
-            return Ok(Pull::EndOfGeneration(current));
+            return Ok(Some(Pull::EndOfGeneration(current)));
         };
         if start == 0 || start > available || end <= start {
-            return Ok(Pull::EndOfGeneration(current));
+            return Ok(Some(Pull::EndOfGeneration(current)));
         }
         let last = end.min(available.saturating_add(1)).min(start.saturating_add(max));
-        Ok(Pull::Frames(read_frames(&path, base, start, last)?))
+        let frames = read_frames(&path, base, start, last)?;
+        // Frames of the live WAL must still be the ones counted: a WAL restart rewrites them.
+        if g == current && frames.chunks_exact(FRAME_SIZE).any(|f| Some(frame_salts(f)) != salts) {
+            return Ok(None);
+        }
+        Ok(Some(Pull::Frames(frames)))
     }
 
     /// A connection for a session (from the pool or new).
-    fn take_conn(&self) -> Result<Connection, NsError> {
+    fn take_conn(&self) -> Result<SessionConn, NsError> {
         if let Some(c) = lock(&self.pool)?.pop() {
             return Ok(c);
         }
         open_session_conn(&self.db_path)
     }
 
-    fn give_back(&self, conn: Connection) {
-        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+    fn give_back(&self, conn: SessionConn) {
+        // A connection whose settings or temp schema a client changed is closed, not reused.
+        if conn.flags.dirty.load(Ordering::Relaxed) {
+            return;
+        }
+        if !conn.conn.is_autocommit() && conn.conn.execute_batch("ROLLBACK").is_err() {
             return; // dropping closes it
         }
         if let Ok(mut pool) = self.pool.lock()
@@ -462,6 +619,10 @@ impl Namespace {
         let gd = self.gen_dir(g);
         fs::create_dir_all(&gd)?;
         write_atomic(&gd.join("frames"), &frames)?;
+        // On failure the archive stays: if this checkpoint copied every frame into the database,
+        // SQLite restarts the WAL at the next write, and `position` then finishes the switch to
+        // g+1 with it. Otherwise the generation goes on, and a later checkpoint (or `recover`
+        // after a restart) archives all of its frames again.
         self.truncate_wal(&keeper)?;
         let wal_len = fs::metadata(&self.wal_path).map(|m| m.len()).unwrap_or(0);
         if wal_len != 0 {
@@ -509,6 +670,9 @@ impl Namespace {
             )));
         }
         let keeper = lock(&self.keeper)?;
+        // Every page of a group must reach the WAL in the commit, never earlier in a spill (a
+        // spill, then a commit with nothing left dirty, writes an extra frame).
+        keeper.execute_batch("PRAGMA cache_spill=OFF")?;
         let (current, mut n) = self.position()?;
         let conflict = |n: u32| PushAnswer { status: "conflict", generation: current, max_frame_no: n, baton: None };
         // Frames of an unfinished commit from earlier requests come first.
@@ -517,7 +681,10 @@ impl Namespace {
         if let Some(b) = baton {
             let pending = lock(&self.pending)?.remove(b);
             match pending {
-                Some(p) if p.generation == g && p.start + p.frames.len() as u32 == start => {
+                Some(p)
+                    if p.generation == g
+                        && u32::try_from(p.frames.len()).ok().and_then(|l| p.start.checked_add(l)) == Some(start) =>
+                {
                     first = p.start;
                     frames = p.frames;
                 }
@@ -570,6 +737,11 @@ impl Namespace {
                 if now != n {
                     return Err(NsError::Busy("another write arrived".into()));
                 }
+                let pages: i64 = keeper.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                if !group_is_reproducible(&group, u32::try_from(pages).unwrap_or(u32::MAX))? {
+                    // Writing it would commit frames that do not line up with the client's.
+                    return Err(NsError::Busy("the frames cannot be reproduced".into()));
+                }
                 let mut stmt = keeper.prepare("INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, ?2)")?;
                 let mut commit_size = 0;
                 for f in &group {
@@ -612,6 +784,13 @@ impl Namespace {
         let token = random_token();
         let mut pending = lock(&self.pending)?;
         pending.retain(|_, p| p.at.elapsed() < Duration::from_secs(60));
+        // A chain of requests that never commits would otherwise grow without bound.
+        let held: usize = pending.values().map(|p| p.frames.len() * FRAME_SIZE).sum();
+        if held.saturating_add(cur.len() * FRAME_SIZE) > MAX_PENDING_BYTES {
+            return Err(NsError::TooLarge(format!(
+                "an unfinished push may hold at most {MAX_PENDING_BYTES} bytes of frames before its commit"
+            )));
+        }
         // Unfinished pushes hold their frames in memory: keep a bounded number, oldest out.
         while pending.len() >= MAX_PENDING_PUSHES {
             let oldest = pending.iter().min_by_key(|(_, p)| p.at).map(|(k, _)| k.clone());
@@ -629,7 +808,7 @@ impl Namespace {
 pub struct Session {
     /// The database.
     pub ns: Arc<Namespace>,
-    conn: Option<Connection>,
+    conn: Option<SessionConn>,
     in_txn: bool,
     /// `store_sql` texts (per stream over HTTP).
     pub sqls: SqlStore,
@@ -642,15 +821,22 @@ impl Session {
         Session { ns, conn: None, in_txn: false, sqls: SqlStore::new() }
     }
 
-    /// Runs `f` with the session's connection, keeping the open-transaction count right.
+    /// Runs `f` with the session's connection, keeping the open-transaction count right; with
+    /// [`Perm::ReadOnly`] the connection's authorizer refuses every write.
     /// Blocking: call on a blocking thread while holding the namespace's gate.
-    pub fn with_conn<T>(&mut self, f: impl FnOnce(&Connection, &mut SqlStore) -> T) -> Result<T, HranaError> {
+    pub fn with_conn<T>(
+        &mut self,
+        perm: Perm,
+        f: impl FnOnce(&Connection, &mut SqlStore) -> T,
+    ) -> Result<T, HranaError> {
         if self.conn.is_none() {
             self.conn = Some(self.ns.take_conn().map_err(|e| HranaError::new("SQLITE_CANTOPEN", e.to_string()))?);
         }
-        let Some(conn) = self.conn.as_ref() else {
+        let Some(sc) = self.conn.as_ref() else {
             return Err(HranaError::new("SQLITE_CANTOPEN", "no connection"));
         };
+        sc.flags.read_only.store(perm == Perm::ReadOnly, Ordering::Relaxed);
+        let conn = &sc.conn;
         let out = f(conn, &mut self.sqls);
         let now = !conn.is_autocommit();
         if now != self.in_txn {
@@ -664,19 +850,21 @@ impl Session {
         Ok(out)
     }
 
-    /// Runs one request with this session's own SQL store.
-    pub fn run(&mut self, perm: Perm, req: StreamRequest) -> Result<StreamResponse, HranaError> {
-        self.with_conn(|conn, sqls| run_request(conn, sqls, perm, req))?
+    /// Runs one request with this session's own SQL store, its rows charged to `budget`.
+    pub fn run(&mut self, perm: Perm, req: StreamRequest, budget: &mut Budget) -> Result<StreamResponse, HranaError> {
+        self.with_conn(perm, |conn, sqls| run_request(conn, sqls, perm, req, budget))?
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if self.in_txn {
-            self.ns.open_txns.fetch_sub(1, Ordering::AcqRel);
-        }
+        // Roll back (or close) first: until then the transaction still counts as open, so a
+        // checkpoint cannot start while it holds the WAL.
         if let Some(conn) = self.conn.take() {
             self.ns.give_back(conn);
+        }
+        if self.in_txn {
+            self.ns.open_txns.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

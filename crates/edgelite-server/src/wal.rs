@@ -71,12 +71,26 @@ pub struct WalScanner {
     committed: u32,
     /// The checksum after the last committed frame.
     cksum: (u32, u32),
+    /// The WAL was restarted (new salts) under a scanner that had seen its earlier header.
+    restarted: bool,
 }
 
 impl WalScanner {
     /// Forgets everything (the WAL was truncated).
     pub fn reset(&mut self) {
         *self = WalScanner::default();
+    }
+
+    /// The salts of the WAL header the committed frames belong to.
+    #[must_use]
+    pub fn salts(&self) -> Option<(u32, u32)> {
+        self.salts
+    }
+
+    /// Whether SQLite restarted the WAL (a new header, frames from 1 again) since the last call:
+    /// the frames counted before are gone from the file.
+    pub fn take_restarted(&mut self) -> bool {
+        std::mem::take(&mut self.restarted)
     }
 
     /// The committed frame count seen by the last scan.
@@ -123,7 +137,8 @@ impl WalScanner {
         }
         if self.salts != Some(salts) {
             // A new WAL (first scan, or SQLite restarted the log): start over.
-            *self = WalScanner { salts: Some(salts), committed: 0, cksum: header_ck };
+            let restarted = self.restarted || self.salts.is_some();
+            *self = WalScanner { salts: Some(salts), committed: 0, cksum: header_ck, restarted };
         }
         let mut running = self.cksum;
         let mut frame_no = self.committed;
@@ -157,6 +172,12 @@ impl WalScanner {
 #[must_use]
 pub fn frame_offset(n: u32) -> u64 {
     WAL_HEADER as u64 + u64::from(n.saturating_sub(1)) * FRAME_SIZE as u64
+}
+
+/// The salts a frame carries (bytes 8..16 of its header).
+#[must_use]
+pub fn frame_salts(frame: &[u8]) -> (u32, u32) {
+    (be32(frame, 8), be32(frame, 12))
 }
 
 /// Reads frames `[start, end)` (1-based) from a file holding frames from byte `base` on.

@@ -26,7 +26,11 @@ pub async fn upgrade(state: Arc<AppState>, headers: HeaderMap, uri: Uri, ws: Web
         Err(e) => return e.into_response(),
     };
     let ns = state.namespaces.get(&name);
+    // The HTTP body limit applies to messages too (the library's default is 64 MiB).
+    let limit = state.max_body_bytes;
     ws.protocols(["hrana3", "hrana2", "hrana1"])
+        .max_message_size(limit)
+        .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
             let _ = serve(state, ns, name, socket).await;
         })
@@ -35,6 +39,8 @@ pub async fn upgrade(state: Arc<AppState>, headers: HeaderMap, uri: Uri, ws: Web
 
 /// Streams one socket may hold open (each holds a database connection).
 const MAX_WS_STREAMS: usize = 128;
+/// Cursors one socket may hold open (each holds its result, up to the response limit).
+const MAX_WS_CURSORS: usize = 8;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -231,10 +237,7 @@ async fn handle(c: &mut Conn, perm: Perm, req: WsRequest) -> Result<Json, HranaE
             Ok(json!({"type": "close_stream"}))
         }
         WsRequest::StoreSql { sql_id, sql } => {
-            if c.sqls.contains_key(&sql_id) {
-                return Err(HranaError::new("SQL_STORE_ERROR", format!("SQL text {sql_id} is already stored")));
-            }
-            c.sqls.insert(sql_id, sql);
+            exec::store_sql(&mut c.sqls, sql_id, sql)?;
             Ok(json!({"type": "store_sql"}))
         }
         WsRequest::CloseSql { sql_id } => {
@@ -243,35 +246,57 @@ async fn handle(c: &mut Conn, perm: Perm, req: WsRequest) -> Result<Json, HranaE
         }
         WsRequest::Execute { stream_id, stmt } => {
             let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::Execute { stmt }))
+                s.with_conn(perm, |conn, _| {
+                    exec::run_request(conn, sqls, perm, StreamRequest::Execute { stmt }, &mut exec::Budget::default())
+                })
             })
             .await?;
             to_json(r?)
         }
         WsRequest::Batch { stream_id, batch } => {
             let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::Batch { batch }))
+                s.with_conn(perm, |conn, _| {
+                    exec::run_request(conn, sqls, perm, StreamRequest::Batch { batch }, &mut exec::Budget::default())
+                })
             })
             .await?;
             to_json(r?)
         }
         WsRequest::Sequence { stream_id, sql, sql_id } => {
             let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::Sequence { sql, sql_id }))
+                s.with_conn(perm, |conn, _| {
+                    exec::run_request(
+                        conn,
+                        sqls,
+                        perm,
+                        StreamRequest::Sequence { sql, sql_id },
+                        &mut exec::Budget::default(),
+                    )
+                })
             })
             .await?;
             to_json(r?)
         }
         WsRequest::Describe { stream_id, sql, sql_id } => {
             let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::Describe { sql, sql_id }))
+                s.with_conn(perm, |conn, _| {
+                    exec::run_request(
+                        conn,
+                        sqls,
+                        perm,
+                        StreamRequest::Describe { sql, sql_id },
+                        &mut exec::Budget::default(),
+                    )
+                })
             })
             .await?;
             to_json(r?)
         }
         WsRequest::GetAutocommit { stream_id } => {
             let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(|conn, _| exec::run_request(conn, sqls, perm, StreamRequest::GetAutocommit {}))
+                s.with_conn(perm, |conn, _| {
+                    exec::run_request(conn, sqls, perm, StreamRequest::GetAutocommit {}, &mut exec::Budget::default())
+                })
             })
             .await?;
             to_json(r?)
@@ -280,8 +305,12 @@ async fn handle(c: &mut Conn, perm: Perm, req: WsRequest) -> Result<Json, HranaE
             if c.cursors.contains_key(&cursor_id) {
                 return Err(HranaError::new("CURSOR_EXISTS", format!("cursor {cursor_id} is already open")));
             }
+            // Each cursor holds its whole result until fetched or closed.
+            if c.cursors.len() >= MAX_WS_CURSORS {
+                return Err(HranaError::new("TOO_MANY_CURSORS", "too many cursors open on this connection"));
+            }
             let entries = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(|conn, _| exec::batch_cursor(conn, sqls, perm, &batch))
+                s.with_conn(perm, |conn, _| exec::batch_cursor(conn, sqls, perm, &batch))
             })
             .await??;
             c.cursors.insert(cursor_id, entries.into());

@@ -220,3 +220,67 @@ async fn a_namespace_key_replaces_the_server_key() {
         with_token(&s, "/v2/pipeline", Some(&token(&server_key, &json!({}))), &exec_body("SELECT 1")).await;
     assert_eq!(status, 200);
 }
+
+/// `PRAGMA optimize` is "read-only" to SQLite's `sqlite3_stmt_readonly`, yet it runs `ANALYZE`,
+/// which creates and fills `sqlite_stat1`: a read-only token must not get that write through,
+/// on any path (pipeline, cursor, WebSocket), and its reads must keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_tokens_cannot_write_through_pragma_optimize() {
+    let k = keys();
+    let key = k.public_b64.clone();
+    let s = start_with(move |c| c.auth_jwt_key = Some(key)).await;
+    let rw = token(&k, &json!({}));
+    let ro = token(&k, &json!({"a": "ro"}));
+    let setup = json!({"requests": [
+        {"type": "execute", "stmt": {"sql": "CREATE TABLE t(x)"}},
+        {"type": "execute", "stmt": {"sql": "CREATE INDEX tx ON t(x)"}},
+        {"type": "execute", "stmt": {"sql": "INSERT INTO t VALUES (1), (2), (3)"}},
+        {"type": "execute", "stmt": {"sql": "CREATE TABLE docs(id INTEGER PRIMARY KEY, emb F32_BLOB(2))"}},
+        {"type": "execute", "stmt": {"sql": "CREATE INDEX docs_idx ON docs(libsql_vector_idx(emb))"}},
+        {"type": "execute", "stmt": {"sql": "INSERT INTO docs VALUES (1, vector32('[1,0]')), (2, vector32('[0,1]'))"}},
+        {"type": "close"}]});
+    let (status, v) = with_token(&s, "/v2/pipeline", Some(&rw), &setup).await;
+    assert_eq!(status, 200);
+    assert!(v["results"].as_array().unwrap().iter().all(|r| r["type"] == "ok"), "{v}");
+    let stat1 = "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'";
+
+    let (_, v) = with_token(&s, "/v3/pipeline", Some(&ro), &exec_body("PRAGMA optimize=0x10002")).await;
+    assert_eq!(v["results"][0]["type"], "error", "{v}");
+    let cursor = json!({"baton": null, "batch": {"steps": [{"stmt": {"sql": "PRAGMA optimize=0x10002"}}]}});
+    let r = s.http.post(format!("{}/v3/cursor", s.base)).bearer_auth(&ro).json(&cursor).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("step_error"), "{text}");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", s.running.http_addr)).await.unwrap();
+    for m in [
+        json!({"type": "hello", "jwt": ro}),
+        json!({"type": "request", "request_id": 1, "request": {"type": "open_stream", "stream_id": 1}}),
+        json!({"type": "request", "request_id": 2, "request": {"type": "execute", "stream_id": 1, "stmt": {"sql": "PRAGMA optimize=0x10002"}}}),
+        json!({"type": "request", "request_id": 3, "request": {"type": "execute", "stream_id": 1, "stmt": {"sql": "SELECT sum(x) FROM t"}}}),
+    ] {
+        ws.send(Message::Text(m.to_string().into())).await.unwrap();
+    }
+    let mut replies = Vec::new();
+    while replies.len() < 4 {
+        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("socket ended") };
+        replies.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
+    }
+    assert_eq!(replies[2]["type"], "response_error", "{}", replies[2]);
+    assert_eq!(int(&replies[3]["response"]["result"]["rows"][0][0]), 6, "reads still work");
+
+    // Vector search is a read: the stricter authorizer lets it through.
+    for sql in [
+        "SELECT id FROM vector_top_k('docs_idx', vector32('[0.1,0.9]'), 1)",
+        "SELECT id FROM docs ORDER BY vector_distance_cos(emb, vector32('[0.1,0.9]')) LIMIT 1",
+    ] {
+        let (_, v) = with_token(&s, "/v3/pipeline", Some(&ro), &exec_body(sql)).await;
+        assert_eq!(int(&v["results"][0]["response"]["result"]["rows"][0][0]), 2, "{sql}: {v}");
+    }
+    // Nothing was written: no statistics table.
+    let (_, v) = with_token(&s, "/v2/pipeline", Some(&rw), &exec_body(stat1)).await;
+    assert_eq!(int(&v["results"][0]["response"]["result"]["rows"][0][0]), 0, "{v}");
+    // The same connections, back in the pool, still write for a read-write token.
+    let (_, v) = with_token(&s, "/v2/pipeline", Some(&rw), &exec_body("PRAGMA optimize=0x10002")).await;
+    assert_eq!(v["results"][0]["type"], "ok", "{v}");
+    let (_, v) = with_token(&s, "/v2/pipeline", Some(&rw), &exec_body(stat1)).await;
+    assert_eq!(int(&v["results"][0]["response"]["result"]["rows"][0][0]), 1, "{v}");
+}

@@ -360,3 +360,124 @@ async fn clients_cannot_touch_files_or_checkpoints() {
     let (status, _) = s.get("/sync/1/1/129").await;
     assert_eq!(status, 200);
 }
+
+/// Connections are pooled per namespace: what one client sets on its connection (a pragma, a
+/// temp table) must not reach the next client, and nobody may set process-wide heap limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_settings_do_not_leak_through_the_connection_pool() {
+    let s = start().await;
+    s.exec(&["CREATE TABLE t(x)"]).await;
+    // One stream makes its connection read-only and leaves a temp table on it.
+    s.exec(&["CREATE TEMP TABLE mine(secret)", "INSERT INTO temp.mine VALUES ('s3cret')", "PRAGMA query_only=1"]).await;
+    // Later streams (which reuse pooled connections) see neither.
+    for i in 0..3 {
+        s.exec(&[&format!("INSERT INTO t VALUES ({i})")]).await;
+        let r = s.exec(&["SELECT count(*) FROM temp.sqlite_master"]).await;
+        assert_eq!(int(&r[0]["rows"][0][0]), 0);
+    }
+    assert_eq!(int(&s.exec(&["SELECT count(*) FROM t"]).await[0]["rows"][0][0]), 3);
+
+    // A heap limit is the whole process's: refused, so every namespace keeps working.
+    let (_, v) = s.pipeline(None, json!([{"type": "execute", "stmt": {"sql": "PRAGMA hard_heap_limit=100000"}}, {"type": "execute", "stmt": {"sql": "PRAGMA soft_heap_limit=100000"}}, {"type": "close"}])).await;
+    assert_eq!(v["results"][0]["type"], "error", "{v}");
+    assert_eq!(v["results"][1]["type"], "error", "{v}");
+    let r = s.exec(&["PRAGMA hard_heap_limit", "PRAGMA soft_heap_limit", "SELECT length(randomblob(1000000))"]).await;
+    assert_eq!(int(&r[0]["rows"][0][0]), 0);
+    assert_eq!(int(&r[1]["rows"][0][0]), 0);
+    assert_eq!(int(&r[2]["rows"][0][0]), 1_000_000);
+}
+
+/// The response limit (32 MiB) holds for a whole batch and a whole pipeline, not per statement:
+/// many small requests that each return a large result cannot add up to an unbounded response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_response_limit_covers_whole_batches_and_pipelines() {
+    let s = start().await;
+    let big = "SELECT zeroblob(12000000)";
+    let steps: Vec<Value> = (0..3).map(|_| json!({"stmt": {"sql": big}})).collect();
+    let (status, v) = s.pipeline(None, json!([{"type": "batch", "batch": {"steps": steps}}, {"type": "close"}])).await;
+    assert_eq!(status, 200);
+    let result = &v["results"][0]["response"]["result"];
+    for i in 0..2 {
+        let b64 = result["step_results"][i]["rows"][0][0]["base64"].as_str().unwrap();
+        assert_eq!(b64.trim_end_matches('=').len(), 16_000_000, "step {i} is whole");
+    }
+    assert_eq!(result["step_errors"][2]["code"], "RESPONSE_TOO_LARGE", "{}", result["step_errors"]);
+    assert!(result["step_results"][2].is_null());
+
+    let reqs: Vec<Value> = (0..3).map(|_| json!({"type": "execute", "stmt": {"sql": big}})).collect();
+    let (status, v) = s.pipeline(None, Value::Array(reqs)).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["results"][1]["type"], "ok");
+    assert_eq!(v["results"][2]["error"]["code"], "RESPONSE_TOO_LARGE");
+    // The stream itself is fine: a small request on it still answers.
+    let (_, v) = s
+        .pipeline(v["baton"].as_str(), json!([{"type": "execute", "stmt": {"sql": "SELECT 7"}}, {"type": "close"}]))
+        .await;
+    assert_eq!(int(&v["results"][0]["response"]["result"]["rows"][0][0]), 7);
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_round(ws: &mut Ws, msgs: &[Value]) -> Vec<Value> {
+    for m in msgs {
+        assert!(ws.send(Message::Text(m.to_string().into())).await.is_ok());
+    }
+    let mut replies = Vec::new();
+    while replies.len() < msgs.len() {
+        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("socket ended") };
+        replies.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
+    }
+    replies
+}
+
+/// Per-socket state is bounded: stored SQL texts, open cursors, and message size (the HTTP body
+/// limit applies); going over is an error answer (or, for a message, a closed socket), and the
+/// server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_state_and_messages_are_bounded() {
+    let s = start_with(|c| c.max_body_bytes = 256 << 10).await;
+    s.exec(&["CREATE TABLE t(x)", "INSERT INTO t VALUES (1), (2)"]).await;
+    let url = format!("ws://{}/", s.running.http_addr);
+    let mut req = url.clone().into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "hrana3".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let r = ws_round(
+        &mut ws,
+        &[
+            json!({"type": "hello", "jwt": null}),
+            json!({"type": "request", "request_id": 0, "request": {"type": "open_stream", "stream_id": 0}}),
+        ],
+    )
+    .await;
+    assert_eq!(r[1]["type"], "response_ok");
+
+    let stores: Vec<Value> = (0..1025)
+        .map(|i| json!({"type": "request", "request_id": i + 1, "request": {"type": "store_sql", "sql_id": i, "sql": "SELECT count(*) FROM t"}}))
+        .collect();
+    let r = ws_round(&mut ws, &stores).await;
+    assert!(r[..1024].iter().all(|v| v["type"] == "response_ok"));
+    assert_eq!(r[1024]["type"], "response_error");
+    assert_eq!(r[1024]["error"]["code"], "SQL_STORE_ERROR");
+
+    let cursors: Vec<Value> = (0..9)
+        .map(|i| json!({"type": "request", "request_id": 2000 + i, "request": {"type": "open_cursor", "stream_id": 0, "cursor_id": i, "batch": {"steps": [{"stmt": {"sql_id": 0}}]}}}))
+        .collect();
+    let r = ws_round(&mut ws, &cursors).await;
+    assert!(r[..8].iter().all(|v| v["type"] == "response_ok"), "{r:?}");
+    assert_eq!(r[8]["error"]["code"], "TOO_MANY_CURSORS");
+    // Closing one makes room; the stored SQL still runs.
+    let r = ws_round(&mut ws, &[
+        json!({"type": "request", "request_id": 3000, "request": {"type": "close_cursor", "cursor_id": 0}}),
+        json!({"type": "request", "request_id": 3001, "request": {"type": "open_cursor", "stream_id": 0, "cursor_id": 99, "batch": {"steps": [{"stmt": {"sql_id": 5}}]}}}),
+        json!({"type": "request", "request_id": 3002, "request": {"type": "fetch_cursor", "cursor_id": 99, "max_count": 10}}),
+    ]).await;
+    assert_eq!(r[1]["type"], "response_ok", "{}", r[1]);
+    assert_eq!(int(&r[2]["response"]["entries"][1]["row"][0]), 2);
+
+    // A message over the limit ends the socket instead of being buffered.
+    let huge = json!({"type": "request", "request_id": 1, "request": {"type": "execute", "stream_id": 0, "stmt": {"sql": format!("SELECT '{}'", "x".repeat(300 << 10))}}});
+    let _ = ws.send(Message::Text(huge.to_string().into())).await;
+    let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap();
+    assert!(matches!(next, None | Some(Ok(Message::Close(_))) | Some(Err(_))), "{next:?}");
+    assert_eq!(int(&s.exec(&["SELECT count(*) FROM t"]).await[0]["rows"][0][0]), 2);
+}

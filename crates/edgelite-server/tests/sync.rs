@@ -280,3 +280,147 @@ async fn concurrent_writers_and_checkpoints_lose_nothing() {
     assert_eq!(int(&server[0]["rows"][0][1]), 60);
     assert_eq!(query_image(s.dir.path(), "replica.db", &image, "SELECT count(DISTINCT w * 100 + i) FROM t"), 60);
 }
+
+fn set_commit_size(frame: &mut [u8], size: u32) {
+    frame[4..8].copy_from_slice(&size.to_be_bytes());
+}
+
+/// A pushed commit that the server cannot turn into exactly the client's frames (a page twice,
+/// or a database size the pages do not make) is refused before anything is written: no
+/// frames that do not match the client's are ever committed or served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_frames_that_cannot_line_up_are_refused_before_writing() {
+    let s = start().await;
+    s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"]).await;
+    let local = Replica::clone_from(&s);
+    let n = local.frame_count();
+    local.conn.execute("INSERT INTO t(v) VALUES ('offline')", []).unwrap();
+    assert_eq!(local.frame_count(), n + 1, "one page, one frame");
+    let commit = local.frames(n + 1, n + 2);
+
+    // The same page twice in one commit: the server would write one frame for two.
+    let mut twice = commit.clone();
+    set_commit_size(&mut twice, 0);
+    twice.extend_from_slice(&commit);
+    // A commit claiming a database of 1000 pages that it does not write.
+    let mut oversized = commit.clone();
+    set_commit_size(&mut oversized, 1000);
+    for (body, what) in [(twice, "page twice"), (oversized, "size too large")] {
+        let end = n + 1 + body.len() / FRAME;
+        let (status, v) = push(&s, &format!("/sync/1/{}/{end}", n + 1), body).await;
+        assert_eq!(status, 200, "{what}");
+        assert_eq!(v["status"], "conflict", "{what}: {v}");
+        assert_eq!(v["max_frame_no"], n, "{what}: {v}");
+        let rows = s.exec(&["SELECT count(*) FROM t"]).await;
+        assert_eq!(int(&rows[0]["rows"][0][0]), 0, "{what}: nothing was written");
+        let (status, body) = s.get(&format!("/sync/1/{}/{}", n + 1, n + 129)).await;
+        assert_eq!(status, 400, "{what}: no frame past n is served");
+        assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"generation": 1}));
+    }
+    // A page 1 that would make the database unreadable (another page size) is refused.
+    let page1 = s.get("/sync/1/1/2").await.1;
+    assert_eq!(u32::from_be_bytes(page1[..4].try_into().unwrap()), 1);
+    let mut bad = page1.clone();
+    set_commit_size(&mut bad, n as u32);
+    bad[24 + 16..24 + 18].copy_from_slice(&[0x02, 0x00]);
+    let (status, _) = push(&s, &format!("/sync/1/{}/{}", n + 1, n + 2), bad).await;
+    assert_eq!(status, 400);
+    let rows = s.exec(&["SELECT count(*) FROM t"]).await;
+    assert_eq!(int(&rows[0]["rows"][0][0]), 0, "page 1 was not written");
+    // The genuine frame still applies, as frame n+1.
+    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, n + 2), commit.clone()).await;
+    assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": n + 1, "baton": null}));
+    let (_, served) = s.get(&format!("/sync/1/{}/{}", n + 1, n + 2)).await;
+    assert_eq!(served[24..], commit[24..]);
+    let rows = s.exec(&["SELECT v FROM t"]).await;
+    assert_eq!(rows[0]["rows"], json!([[{"type": "text", "value": "offline"}]]));
+}
+
+/// A push chain that never sends its commit frame cannot make the server hold frames without
+/// bound: past the limit the push is refused with 413 and the database is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_pushes_hold_bounded_memory() {
+    let s = start_with(|c| c.max_body_bytes = 12 << 20).await;
+    s.exec(&["CREATE TABLE t(x)"]).await;
+    let (_, v) = s.get("/sync/1/1/129").await;
+    let n = v.len() / FRAME;
+    let per = 2000;
+    let mut baton: Option<String> = None;
+    let mut next = n + 1;
+    let mut refused = None;
+    for round in 0..10 {
+        let mut body = vec![0u8; per * FRAME];
+        for (i, f) in body.chunks_exact_mut(FRAME).enumerate() {
+            // Non-commit frames for pages past the end of the database.
+            f[0..4].copy_from_slice(&u32::try_from(round * per + i + 10).unwrap().to_be_bytes());
+        }
+        let path = match &baton {
+            Some(b) => format!("/sync/1/{next}/{}/{b}", next + per),
+            None => format!("/sync/1/{next}/{}", next + per),
+        };
+        let r = s.http.post(format!("{}{path}", s.base)).body(body).send().await.unwrap();
+        if r.status().as_u16() != 200 {
+            refused = Some((round, r.status().as_u16()));
+            break;
+        }
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["status"], "ok", "{v}");
+        baton = Some(v["baton"].as_str().unwrap().to_owned());
+        next += per;
+    }
+    let (round, status) = refused.expect("the chain was refused");
+    assert_eq!(status, 413);
+    assert!(round * per * FRAME <= 64 << 20 && round >= 7, "refused at round {round}");
+    assert_eq!(int(&s.exec(&["SELECT count(*) FROM t"]).await[0]["rows"][0][0]), 0);
+    let (status, _) = s.get(&format!("/sync/1/{}/{}", n + 1, n + 129)).await;
+    assert_eq!(status, 400, "no frame was added");
+}
+
+/// Pins the WAL with a read transaction from outside the server, so that a TRUNCATE checkpoint
+/// copies every frame into the database but cannot truncate; returns the reader.
+fn pin_wal(s: &Srv) -> edgelite::Connection {
+    let reader = edgelite::Connection::open(s.ns_dir("default").join("data")).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    reader
+}
+
+/// A checkpoint that archives generation g, copies every frame into the database, and then
+/// cannot truncate the WAL (a reader holds it): SQLite restarts the WAL at the next write,
+/// numbering frames from 1 again. Replicas must still get every commit, at runtime and after
+/// a restart of the server, with no gap between generations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_that_cannot_truncate_leaves_no_gap_for_replicas() {
+    let s = start().await;
+    s.exec(&["CREATE TABLE t(x)", "INSERT INTO t VALUES (1)"]).await;
+    let (_, export) = s.get("/export/1").await;
+    let mut image = export;
+    let (g, next) = pull_all(&s, &mut image, 1, 1).await;
+    assert_eq!(g, 1);
+    let ns = s.running.state.namespaces.get("default").unwrap();
+
+    // At runtime: the failed checkpoint, then writes once the reader is gone.
+    let reader = pin_wal(&s);
+    assert!(ns.checkpoint(true).await.is_err());
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    s.exec(&["INSERT INTO t VALUES (2)", "INSERT INTO t VALUES (3)"]).await;
+    let (g, next) = pull_all(&s, &mut image, g, next).await;
+    assert_eq!(g, 2, "the restarted WAL is the next generation");
+    assert_eq!(query_image(s.dir.path(), "replica-a.db", &image, "SELECT sum(x) FROM t"), 6);
+
+    // Across a restart: the failed checkpoint, a write while the reader still holds the WAL
+    // (it goes after the archived frames), then the server stops and starts again.
+    let reader = pin_wal(&s);
+    assert!(ns.checkpoint(true).await.is_err());
+    s.exec(&["INSERT INTO t VALUES (4)"]).await;
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let config = edgelite_server::Config::new(s.dir.path().to_owned(), "127.0.0.1:0".into());
+    let running = edgelite_server::start(config).await.unwrap();
+    let base = format!("http://{}", running.http_addr);
+    let s2 = Srv { running, dir: tempfile::tempdir().unwrap(), base, http: reqwest::Client::new() };
+    let (g, _) = pull_all(&s2, &mut image, g, next).await;
+    assert_eq!(g, 3);
+    assert_eq!(query_image(s2.dir.path(), "replica-b.db", &image, "SELECT sum(x) FROM t"), 10);
+}
