@@ -12,8 +12,8 @@
 //! edgelite's defaults): a build whose blocks would pass it writes what it has to the shadow
 //! table and inserts the remaining rows incrementally, into the same graph. Everything happens
 //! inside the building statement, so a failed or rolled-back build leaves nothing in the
-//! database; its memory is dropped by the next build of that index, by DROP INDEX, or when the
-//! connection closes.
+//! database; its memory is dropped when a row fails, by the next build of that index, by DROP
+//! INDEX, or when the connection closes.
 
 use edgelite_diskann::{DiskAnn, MemStorage, Storage};
 use edgelite_vector::VectorRef;
@@ -85,7 +85,12 @@ pub(crate) fn add(
         }
     });
     match added {
-        Some(result) => result,
+        Some(Err(e)) => {
+            // the statement fails and rolls back: the build's memory is of no more use
+            forget(db, index);
+            Err(e)
+        }
+        Some(Ok(())) => Ok(()),
         // no connection state (SQLite refused the client data): insert row by row
         None => {
             let graph = open.take().expect("invariant: not used when there is no state")()?;
