@@ -29,9 +29,10 @@ fn main() {
     for (name, value) in options::compile_options(&options_file) {
         build.define(&name, value.as_deref());
     }
-    // Not in compile-options.txt because a pristine upstream build must not have it: the hook
-    // through which every connection gets edgelite's SQL functions (sqlite3-src/ext/edgelite.c).
-    build.define("SQLITE_EXTRA_INIT", "edgelite_extra_init");
+    // Not in compile-options.txt because a pristine upstream build must not have it: upstream's
+    // hook for one more built-in extension, which every new connection runs as it runs FTS5's
+    // and R*Tree's registration (sqlite3-src/ext/edgelite.c).
+    build.define("SQLITE_EXTRA_AUTOEXT", "edgelite_builtin_init");
     build.compile("edgelite_sqlite3");
 
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

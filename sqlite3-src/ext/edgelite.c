@@ -4,12 +4,12 @@
 #include "edgelite.h"
 
 /*
-** sqlite3_initialize() runs this with the core initialised, so sqlite3_auto_extension() only
-** adds to the list (it de-duplicates, so repeated initialisation is harmless). Registering at
-** initialisation rather than at load time keeps sqlite3_config() usable before the first open,
-** as programs linking the system library expect.
+** openDatabase() calls this for every new connection, from its list of built-in extensions
+** (FTS5, R*Tree, ...), so no connection can miss it and sqlite3_reset_auto_extension() cannot
+** remove it. An auto-extension installed by the SQLITE_EXTRA_INIT hook could be missed: that
+** hook runs after sqlite3_initialize() marks SQLite initialised, and a thread opening its first
+** connection in between got one without edgelite's functions.
 */
-int edgelite_extra_init(const char *zUnused){
-  (void)zUnused;
-  return sqlite3_auto_extension((void(*)(void))edgelite_register);
+int edgelite_builtin_init(sqlite3 *db){
+  return edgelite_register(db, 0, 0);
 }

@@ -16,17 +16,17 @@ extern "C" {
 
 /*
 ** Rust. Registers edgelite's SQL functions on one connection. Has the signature of an
-** extension entry point, because it is installed with sqlite3_auto_extension() and so runs
-** for every connection opened in the process. Returns an SQLite result code and, on failure,
-** sets *pzErrMsg to a message from sqlite3_malloc().
+** extension entry point (so a program may also install it with sqlite3_auto_extension()).
+** Returns an SQLite result code and, on failure, sets *pzErrMsg (if not NULL) to a message
+** from sqlite3_malloc().
 */
 int edgelite_register(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi);
 
 /*
-** C. Named by -DSQLITE_EXTRA_INIT, so that sqlite3_initialize() calls it once the core is up
-** (again after every sqlite3_shutdown()). It installs edgelite_register as an auto-extension.
+** C. Named by -DSQLITE_EXTRA_AUTOEXT, upstream's hook for one more built-in extension: every
+** new connection runs it (as it runs FTS5's registration), and it calls edgelite_register.
 */
-int edgelite_extra_init(const char *zUnused);
+int edgelite_builtin_init(sqlite3 *db);
 
 /*
 ** The vector index method table (core patch 0001, PATCHES.md). The core calls these for an

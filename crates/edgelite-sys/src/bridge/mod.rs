@@ -1,7 +1,7 @@
 //! The Rust side of `sqlite3-src/ext/edgelite.h`: what the C core calls into.
 //!
-//! `edgelite_register` runs for every connection (it is an auto-extension installed by
-//! `edgelite_extra_init` during `sqlite3_initialize`) and registers edgelite's SQL functions:
+//! `edgelite_register` runs for every new connection (called by `edgelite_builtin_init`, which
+//! the core runs as a built-in extension, like FTS5's) and registers edgelite's SQL functions:
 //! libSQL's vector functions (`vector_functions`) and `edgelite_version()`.
 //! Every `extern "C"` entry catches unwinding: a panic must never cross into C.
 
