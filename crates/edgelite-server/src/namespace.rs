@@ -84,8 +84,9 @@ struct SyncState {
 /// Frames pushed by a client that do not end with a commit yet, held until the rest arrives.
 #[derive(Debug)]
 struct PendingPush {
+    /// The server's generation when the frames arrived (not necessarily the client's).
     generation: u32,
-    /// The frame number of `frames[0]`.
+    /// The frame number of `frames[0]` in `generation`.
     start: u32,
     frames: Vec<Vec<u8>>,
     at: Instant,
@@ -180,6 +181,31 @@ fn group_is_reproducible(group: &[Vec<u8>], pages_before: u32) -> Result<bool, N
         max_pgno = max_pgno.max(pgno);
     }
     Ok(commit_size <= pages_before.max(max_pgno))
+}
+
+/// Checks, inside the push's transaction, that the database its pages make is well formed:
+/// the frame checks above see only headers, and a page of garbage would otherwise be committed
+/// and make every statement on its table fail with `SQLITE_CORRUPT`, for this server and for
+/// every replica that pulls it.
+fn check_pushed_database(conn: &Connection) -> Result<(), NsError> {
+    let problems = (|| -> Result<Vec<String>, edgelite::Error> {
+        let mut stmt = conn.prepare("PRAGMA quick_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
+    })();
+    match problems {
+        Ok(p) if p.len() == 1 && p[0] == "ok" => Ok(()),
+        Ok(p) => Err(NsError::BadRequest(format!(
+            "the pushed pages do not make a well-formed database: {}",
+            p.into_iter().take(3).collect::<Vec<_>>().join("; ")
+        ))),
+        Err(e) => Err(malformed(e)),
+    }
+}
+
+/// A database error caused by pushed pages: the push is refused (400), not a server failure.
+fn malformed(e: edgelite::Error) -> NsError {
+    NsError::BadRequest(format!("the pushed pages do not make a well-formed database: {e}"))
 }
 
 /// Checks a namespace name: 1 to 64 of `[A-Za-z0-9_-]`.
@@ -645,16 +671,49 @@ impl Namespace {
         Ok(())
     }
 
+    /// Moves frame number `start` of generation `g`, as a client numbers it, into the current
+    /// generation: `Some((offset, start - offset))`, or `None` if it has no place there.
+    ///
+    /// A checkpoint changes no page content, so the frames after the end of generation `g` are
+    /// generation `g+1`'s first frames: a client that last synced in `g = current - 1` and
+    /// pushes from past `g`'s last frame (an offline replica across a server checkpoint) pushes
+    /// frames `start - len(g)` on of the current generation. Its answers then use the client's
+    /// numbering (`len(g)` added back); its next pull of `g` finds the end of `g`, and it moves to
+    /// `g+1` and pulls exactly the frames it pushed.
+    ///
+    /// Only `current - 1`: an older `g` would need every generation between to be empty, and
+    /// the server never ends an empty generation (a checkpoint with no frames is skipped), so
+    /// such a client has missed frames and gets a conflict.
+    fn translate(&self, current: u32, g: u32, start: u32) -> Result<Option<(u32, u32)>, NsError> {
+        if g == current {
+            return Ok(Some((0, start)));
+        }
+        if g == 0 || g.checked_add(1) != Some(current) {
+            return Ok(None);
+        }
+        let len = match fs::metadata(self.gen_dir(g).join("frames")) {
+            Ok(m) => u32::try_from(m.len() / FRAME_SIZE as u64).unwrap_or(u32::MAX),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok((start > len).then(|| (len, start - len)))
+    }
+
     /// Applies frames pushed by an offline client. Blocking; hold the gate.
     ///
     /// The frames' pages are written with the `sqlite_dbpage` virtual table, one transaction
     /// per commit group, so SQLite itself appends them to this WAL (with this WAL's salts and
     /// checksums) and a group of k distinct pages becomes exactly k frames: the server's frame
-    /// numbers then match the client's. That is checked after every commit.
+    /// numbers then match the client's. That is checked after every commit. Before each commit,
+    /// `PRAGMA quick_check` must pass, or the group is rolled back and the push refused.
+    ///
+    /// A push to the generation before the current one, from past its end, continues in the
+    /// current one (see [`Namespace::translate`]).
     ///
     /// # Errors
     ///
-    /// [`NsError::BadRequest`] for a malformed body; database errors.
+    /// [`NsError::BadRequest`] for a malformed body or pages that do not make a well-formed
+    /// database; database errors.
     pub fn push(&self, g: u32, start: u32, end: u32, baton: Option<&str>, body: &[u8]) -> Result<PushAnswer, NsError> {
         if start == 0 || end <= start {
             return Err(NsError::BadRequest(format!("bad frame range [{start}, {end})")));
@@ -675,29 +734,41 @@ impl Namespace {
         keeper.execute_batch("PRAGMA cache_spill=OFF")?;
         let (current, mut n) = self.position()?;
         let conflict = |n: u32| PushAnswer { status: "conflict", generation: current, max_frame_no: n, baton: None };
+        // The client's frame numbers, moved into the current generation (see `translate`); the
+        // answers below give frame numbers back in the client's numbering: `offset` + ours.
+        let Some((offset, start)) = self.translate(current, g, start)? else {
+            return Ok(conflict(n));
+        };
+        let ok = |max_frame_no: u32, baton: Option<String>| PushAnswer {
+            status: "ok",
+            generation: g,
+            max_frame_no: offset.saturating_add(max_frame_no),
+            baton,
+        };
+        let end = end - offset;
         // Frames of an unfinished commit from earlier requests come first.
         let mut frames: Vec<Vec<u8>> = Vec::new();
         let mut first = start;
         if let Some(b) = baton {
             let pending = lock(&self.pending)?.remove(b);
-            match pending {
-                Some(p)
-                    if p.generation == g
-                        && u32::try_from(p.frames.len()).ok().and_then(|l| p.start.checked_add(l)) == Some(start) =>
+            let resumed = match pending {
+                Some(p) => self.translate(current, p.generation, p.start)?.map(|(_, s)| (s, p.frames)),
+                None => None,
+            };
+            match resumed {
+                Some((p_start, p_frames))
+                    if u32::try_from(p_frames.len()).ok().and_then(|l| p_start.checked_add(l)) == Some(start) =>
                 {
-                    first = p.start;
-                    frames = p.frames;
+                    first = p_start;
+                    frames = p_frames;
                 }
                 _ => return Ok(conflict(n)),
             }
         }
         frames.extend(body.chunks_exact(FRAME_SIZE).map(<[u8]>::to_vec));
-        if g != current {
-            return Ok(conflict(n));
-        }
         if first > n.saturating_add(1) {
             // The client believes the server has frames it does not: it retries from n+1.
-            return Ok(PushAnswer { status: "ok", generation: current, max_frame_no: n, baton: None });
+            return Ok(ok(n, None));
         }
         if first <= n {
             // A re-sent prefix is fine if it is byte-for-byte what the server has and ends on a
@@ -716,7 +787,7 @@ impl Namespace {
             }
             frames.drain(..overlap as usize);
             if frames.is_empty() {
-                return Ok(PushAnswer { status: "ok", generation: current, max_frame_no: end - 1, baton: None });
+                return Ok(ok(end - 1, None));
             }
         }
         // Split into commit groups; a tail without a commit waits for the next request.
@@ -742,24 +813,44 @@ impl Namespace {
                     // Writing it would commit frames that do not line up with the client's.
                     return Err(NsError::Busy("the frames cannot be reproduced".into()));
                 }
+                // The b-tree layer reads the database size only when a transaction or savepoint
+                // starts or ends, not when sqlite_dbpage writes pages; ending a savepoint makes
+                // it take the new size (page 1's header) for the check below.
+                keeper.execute_batch("SAVEPOINT push_pages")?;
                 let mut stmt = keeper.prepare("INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, ?2)")?;
-                let mut commit_size = 0;
-                for f in &group {
+                let commit_size = group.last().map_or(0, |f| frame_header(f).commit_size);
+                // Page 1 last: once it is written, the next statement sees a new schema cookie
+                // and reloads the schema while the b-tree still has the old size (the WAL gets
+                // the pages in page order whatever the order of these writes).
+                let mut ordered: Vec<&Vec<u8>> = group.iter().collect();
+                ordered.sort_by_key(|f| frame_header(f).pgno == 1);
+                for f in ordered {
                     let h = frame_header(f);
                     if h.pgno == 0 {
                         return Err(NsError::BadRequest("frame with page number 0".into()));
                     }
-                    stmt.execute(edgelite::params![i64::from(h.pgno), &f[24..]])?;
-                    commit_size = h.commit_size;
+                    stmt.execute(edgelite::params![i64::from(h.pgno), &f[24..]]).map_err(malformed)?;
                 }
-                let pages: i64 = keeper.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                // After page 1 this may reload the schema with the old size, which is no smaller
+                // than the commit's here. Errors from now on come from the pushed content.
                 if i64::from(commit_size) < pages {
-                    keeper.execute(
-                        "INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, NULL)",
-                        [i64::from(commit_size) + 1],
-                    )?;
+                    keeper
+                        .execute(
+                            "INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, NULL)",
+                            [i64::from(commit_size) + 1],
+                        )
+                        .map_err(malformed)?;
                 }
-                Ok(())
+                drop(stmt);
+                keeper.execute_batch("RELEASE push_pages").map_err(malformed)?;
+                let pages: i64 = keeper.query_row("PRAGMA page_count", [], |r| r.get(0)).map_err(malformed)?;
+                if pages != i64::from(commit_size) {
+                    // SQLite keeps page 1's size field current on every commit that changes it.
+                    return Err(NsError::BadRequest(format!(
+                        "page 1 records a database of {pages} pages, the commit {commit_size}"
+                    )));
+                }
+                check_pushed_database(&keeper)
             })();
             match applied {
                 Ok(()) => keeper.execute_batch("COMMIT")?,
@@ -779,7 +870,7 @@ impl Namespace {
             n = after;
         }
         if cur.is_empty() {
-            return Ok(PushAnswer { status: "ok", generation: current, max_frame_no: n, baton: None });
+            return Ok(ok(n, None));
         }
         let token = random_token();
         let mut pending = lock(&self.pending)?;
@@ -799,8 +890,9 @@ impl Namespace {
                 None => break,
             };
         }
-        pending.insert(token.clone(), PendingPush { generation: g, start: n + 1, frames: cur, at: Instant::now() });
-        Ok(PushAnswer { status: "ok", generation: current, max_frame_no: end - 1, baton: Some(token) })
+        pending
+            .insert(token.clone(), PendingPush { generation: current, start: n + 1, frames: cur, at: Instant::now() });
+        Ok(ok(end - 1, Some(token)))
     }
 }
 

@@ -424,3 +424,158 @@ async fn a_checkpoint_that_cannot_truncate_leaves_no_gap_for_replicas() {
     assert_eq!(g, 3);
     assert_eq!(query_image(s2.dir.path(), "replica-b.db", &image, "SELECT sum(x) FROM t"), 10);
 }
+
+/// A one-frame push body: page `pgno`, commit size `commit`, the rest `fill`.
+fn garbage_frame(pgno: u32, commit: u32, fill: u8) -> Vec<u8> {
+    let mut f = vec![fill; FRAME];
+    f[..4].copy_from_slice(&pgno.to_be_bytes());
+    set_commit_size(&mut f, commit);
+    f
+}
+
+/// Pushed pages whose headers look right but whose content is not a database (garbage on a
+/// table's root page, on page 1, a page 1 header over a garbage schema table, a commit that
+/// cuts the database to one page) are refused with a 400 and a JSON error, inside the push's
+/// transaction: the rows, the integrity of the database and the frames served are unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_pages_that_corrupt_the_database_are_refused_and_rolled_back() {
+    let s = start().await;
+    s.exec(&["CREATE TABLE push_t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO push_t VALUES (1, 'kept')"]).await;
+    let local = Replica::clone_from(&s);
+    let n = local.frame_count();
+    let root = int(&s.exec(&["SELECT rootpage FROM sqlite_schema WHERE name = 'push_t'"]).await[0]["rows"][0][0]);
+    let pages = int(&s.exec(&["PRAGMA page_count"]).await[0]["rows"][0][0]);
+    let (root, pages) = (u32::try_from(root).unwrap(), u32::try_from(pages).unwrap());
+    // Page 1 as it is, with its header kept and the schema table's b-tree page overwritten.
+    let mut schema_garbage = s.get("/sync/1/1/2").await.1;
+    assert_eq!(u32::from_be_bytes(schema_garbage[..4].try_into().unwrap()), 1);
+    set_commit_size(&mut schema_garbage, pages);
+    schema_garbage[24 + 100..].fill(0xab);
+    let cases = [
+        ("garbage on the table's root page", garbage_frame(root, pages, 0xab)),
+        ("garbage on page 1", garbage_frame(1, pages, 0x5a)),
+        ("page 1 header over a garbage schema page", schema_garbage),
+        ("a commit that truncates the database to one page", garbage_frame(1, 1, 0)),
+        ("a garbage page appended", garbage_frame(pages + 1, pages + 1, 0xab)),
+    ];
+    for (what, body) in cases {
+        let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, n + 2), body).await;
+        assert_eq!(status, 400, "{what}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {v}");
+        let after = s.exec(&["SELECT id, v FROM push_t", "PRAGMA integrity_check", "PRAGMA page_count"]).await;
+        assert_eq!(
+            after[0]["rows"],
+            json!([[{"type": "integer", "value": "1"}, {"type": "text", "value": "kept"}]]),
+            "{what}"
+        );
+        assert_eq!(after[1]["rows"], json!([[{"type": "text", "value": "ok"}]]), "{what}");
+        assert_eq!(int(&after[2]["rows"][0][0]), i64::from(pages), "{what}");
+        let (status, body) = s.get(&format!("/sync/1/{}/{}", n + 1, n + 129)).await;
+        assert_eq!(status, 400, "{what}: no frame past n is served");
+        assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"generation": 1}));
+    }
+    // A genuine push, creating a table (its schema change is checked too), still applies.
+    local
+        .conn
+        .execute_batch(
+            "CREATE TABLE more(x); INSERT INTO more VALUES ('offline'); INSERT INTO push_t VALUES (2, 'new')",
+        )
+        .unwrap();
+    let m = local.frame_count();
+    let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), local.frames(n + 1, m + 1)).await;
+    assert_eq!((status, v), (200, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null})));
+    let rows = s.exec(&["SELECT v FROM push_t ORDER BY id", "SELECT x FROM more"]).await;
+    assert_eq!(rows[0]["rows"], json!([[{"type": "text", "value": "kept"}], [{"type": "text", "value": "new"}]]));
+    assert_eq!(rows[1]["rows"], json!([[{"type": "text", "value": "offline"}]]));
+}
+
+/// Asserts that generation `g` serves, from frame `start` on, exactly the frames `pushed`.
+async fn assert_serves(s: &Srv, g: u32, start: usize, pushed: &[u8]) {
+    let (status, served) = s.get(&format!("/sync/{g}/{start}/{}", start + pushed.len() / FRAME)).await;
+    assert_eq!(status, 200);
+    assert_eq!(served.len(), pushed.len());
+    for (a, b) in served.chunks_exact(FRAME).zip(pushed.chunks_exact(FRAME)) {
+        assert_eq!(a[..8], b[..8], "page number and commit size");
+        assert_eq!(a[24..], b[24..], "page content");
+    }
+}
+
+/// An offline replica that synced in generation 1 keeps pushing after a server checkpoint
+/// started generation 2 (libsql#2122): its frames after the end of generation 1 are generation
+/// 2's first frames, answered in its own numbering, and its next pull moves it to generation 2,
+/// whose frames are exactly what it pushed. Once another writer got there first, or more
+/// generations went by, the push is a conflict and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_replica_pushes_across_a_server_checkpoint() {
+    let s = start().await;
+    s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES ('server')"]).await;
+    let local = Replica::clone_from(&s);
+    let n = local.frame_count();
+    let ns = s.running.state.namespaces.get("default").unwrap();
+    assert!(ns.checkpoint(true).await.unwrap());
+    assert_eq!(ns.generation().unwrap(), 2);
+
+    local.conn.execute("INSERT INTO t(v) VALUES ('offline')", []).unwrap();
+    let m = local.frame_count();
+    let pushed = local.frames(n + 1, m + 1);
+    // A start past the end: "I only have n" (in generation 1's numbering).
+    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 2, m + 2), pushed.clone()).await;
+    assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": n, "baton": null}));
+    let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    assert_eq!((status, v), (200, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null})));
+    let rows = s.exec(&["SELECT v FROM t ORDER BY id"]).await;
+    assert_eq!(rows[0]["rows"], json!([[{"type": "text", "value": "server"}], [{"type": "text", "value": "offline"}]]));
+    // The replica's next pull: generation 1 is over, and generation 2 holds its frames from 1.
+    let (status, body) = s.get(&format!("/sync/1/{}/{}", m + 1, m + 129)).await;
+    assert_eq!(status, 400);
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"generation": 2}));
+    assert_serves(&s, 2, 1, &pushed).await;
+    let (status, _) = s.get(&format!("/sync/2/{}/{}", m - n + 1, m - n + 129)).await;
+    assert_eq!(status, 400, "nothing more");
+    // A lost answer: the same push again is idempotent.
+    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
+    // Frames still inside generation 1 cannot be moved: a conflict.
+    let (_, v) = push(&s, &format!("/sync/1/{n}/{}", m + 1), local.frames(n, m + 1)).await;
+    assert_eq!(v["status"], "conflict", "{v}");
+
+    // Another writer in generation 2 first: the replica's next frames no longer line up.
+    s.exec(&["INSERT INTO t(v) VALUES ('server2')"]).await;
+    local.conn.execute("INSERT INTO t(v) VALUES ('offline2')", []).unwrap();
+    let k = local.frame_count();
+    let (_, v) = push(&s, &format!("/sync/1/{}/{}", m + 1, k + 1), local.frames(m + 1, k + 1)).await;
+    assert_eq!(v["status"], "conflict", "{v}");
+    assert_eq!(v["generation"], 2, "{v}");
+    // Two generations on: generation 2 had frames the replica never saw.
+    assert!(ns.checkpoint(true).await.unwrap());
+    let (_, v) = push(&s, &format!("/sync/1/{}/{}", m + 1, k + 1), local.frames(m + 1, k + 1)).await;
+    assert_eq!(v["status"], "conflict", "{v}");
+    let rows = s.exec(&["SELECT count(*) FROM t WHERE v = 'offline2'"]).await;
+    assert_eq!(int(&rows[0]["rows"][0][0]), 0, "a conflicting push changes nothing");
+}
+
+/// A push split mid-commit whose first part arrived before a server checkpoint continues after
+/// it with its baton, in the client's numbering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_with_a_baton_continues_across_a_server_checkpoint() {
+    let s = start().await;
+    s.exec(&["CREATE TABLE t(v BLOB)"]).await;
+    let local = Replica::clone_from(&s);
+    let n = local.frame_count();
+    local.conn.execute("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) INSERT INTO t SELECT randomblob(3500) FROM c", []).unwrap();
+    let m = local.frame_count();
+    let (a, b) = (n + 3, n + 6);
+    let (_, v) = push(&s, &format!("/sync/1/{}/{a}", n + 1), local.frames(n + 1, a)).await;
+    assert_eq!(v["status"], "ok", "{v}");
+    let baton = v["baton"].as_str().unwrap().to_owned();
+    let ns = s.running.state.namespaces.get("default").unwrap();
+    assert!(ns.checkpoint(true).await.unwrap());
+    let (_, v) = push(&s, &format!("/sync/1/{a}/{b}/{baton}"), local.frames(a, b)).await;
+    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!((v["generation"].clone(), v["max_frame_no"].clone()), (json!(1), json!(b - 1)));
+    let baton = v["baton"].as_str().unwrap().to_owned();
+    let (_, v) = push(&s, &format!("/sync/1/{b}/{}/{baton}", m + 1), local.frames(b, m + 1)).await;
+    assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
+    assert_eq!(int(&s.exec(&["SELECT count(*) FROM t"]).await[0]["rows"][0][0]), 20);
+    assert_serves(&s, 2, 1, &local.frames(n + 1, m + 1)).await;
+}
