@@ -415,18 +415,7 @@ async fn v1_execute(
     uri: OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| body_error(&e))?;
-    let (ns, perm) = resolve(&state, &headers, &uri.0).await?;
-    let req: V1Execute = parse_json(&body)?;
-    let (_, r) = on_session(Session::new(ns), move |s| {
-        s.run(perm, StreamRequest::Execute { stmt: req.stmt }, &mut exec::Budget::default())
-    })
-    .await?;
-    match r {
-        Ok(crate::proto::StreamResponse::Execute { result }) => Ok(Json(json!({"result": result})).into_response()),
-        Ok(_) => Err(ApiError::internal("unexpected response")),
-        Err(e) => Ok((StatusCode::BAD_REQUEST, Json(json!({"message": e.message, "code": e.code}))).into_response()),
-    }
+    v1(state, headers, uri, body, |body| Ok(StreamRequest::Execute { stmt: parse_json::<V1Execute>(body)?.stmt })).await
 }
 
 async fn v1_batch(
@@ -435,14 +424,23 @@ async fn v1_batch(
     uri: OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    v1(state, headers, uri, body, |body| Ok(StreamRequest::Batch { batch: parse_json::<V1Batch>(body)?.batch })).await
+}
+
+/// HTTP API v1: one request on a session of its own; `{"result": ...}`, or 400 with the error.
+async fn v1(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Result<Bytes, BytesRejection>,
+    request: impl FnOnce(&Bytes) -> Result<StreamRequest, ApiError>,
+) -> Result<Response, ApiError> {
     let body = body.map_err(|e| body_error(&e))?;
     let (ns, perm) = resolve(&state, &headers, &uri.0).await?;
-    let req: V1Batch = parse_json(&body)?;
-    let (_, r) = on_session(Session::new(ns), move |s| {
-        s.run(perm, StreamRequest::Batch { batch: req.batch }, &mut exec::Budget::default())
-    })
-    .await?;
+    let request = request(&body)?;
+    let (_, r) = on_session(Session::new(ns), move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
     match r {
+        Ok(crate::proto::StreamResponse::Execute { result }) => Ok(Json(json!({"result": result})).into_response()),
         Ok(crate::proto::StreamResponse::Batch { result }) => Ok(Json(json!({"result": result})).into_response()),
         Ok(_) => Err(ApiError::internal("unexpected response")),
         Err(e) => Ok((StatusCode::BAD_REQUEST, Json(json!({"message": e.message, "code": e.code}))).into_response()),

@@ -214,10 +214,17 @@ async fn on_stream<T: Send + 'static>(
     Ok(out)
 }
 
+/// Runs one of the requests that HTTP pipelines carry too on stream `stream_id`, as the
+/// response object of the WebSocket protocol.
+async fn run(c: &mut Conn, perm: Perm, stream_id: i64, req: StreamRequest) -> Result<Json, HranaError> {
+    let r = on_stream(c, stream_id, move |s, sqls| {
+        s.with_conn(perm, |conn, _| exec::run_request(conn, sqls, perm, req, &mut exec::Budget::default()))
+    })
+    .await?;
+    serde_json::to_value(r??).map_err(|e| HranaError::new("INTERNAL", e.to_string()))
+}
+
 async fn handle(c: &mut Conn, perm: Perm, req: WsRequest) -> Result<Json, HranaError> {
-    let to_json = |v: Result<crate::proto::StreamResponse, HranaError>| -> Result<Json, HranaError> {
-        serde_json::to_value(v?).map_err(|e| HranaError::new("INTERNAL", e.to_string()))
-    };
     match req {
         WsRequest::OpenStream { stream_id } => {
             let ns = c.ns.clone().ok_or_else(|| HranaError::new("NAMESPACE_DOESNT_EXIST", "no namespace"))?;
@@ -244,63 +251,15 @@ async fn handle(c: &mut Conn, perm: Perm, req: WsRequest) -> Result<Json, HranaE
             c.sqls.remove(&sql_id);
             Ok(json!({"type": "close_sql"}))
         }
-        WsRequest::Execute { stream_id, stmt } => {
-            let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(perm, |conn, _| {
-                    exec::run_request(conn, sqls, perm, StreamRequest::Execute { stmt }, &mut exec::Budget::default())
-                })
-            })
-            .await?;
-            to_json(r?)
-        }
-        WsRequest::Batch { stream_id, batch } => {
-            let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(perm, |conn, _| {
-                    exec::run_request(conn, sqls, perm, StreamRequest::Batch { batch }, &mut exec::Budget::default())
-                })
-            })
-            .await?;
-            to_json(r?)
-        }
+        WsRequest::Execute { stream_id, stmt } => run(c, perm, stream_id, StreamRequest::Execute { stmt }).await,
+        WsRequest::Batch { stream_id, batch } => run(c, perm, stream_id, StreamRequest::Batch { batch }).await,
         WsRequest::Sequence { stream_id, sql, sql_id } => {
-            let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(perm, |conn, _| {
-                    exec::run_request(
-                        conn,
-                        sqls,
-                        perm,
-                        StreamRequest::Sequence { sql, sql_id },
-                        &mut exec::Budget::default(),
-                    )
-                })
-            })
-            .await?;
-            to_json(r?)
+            run(c, perm, stream_id, StreamRequest::Sequence { sql, sql_id }).await
         }
         WsRequest::Describe { stream_id, sql, sql_id } => {
-            let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(perm, |conn, _| {
-                    exec::run_request(
-                        conn,
-                        sqls,
-                        perm,
-                        StreamRequest::Describe { sql, sql_id },
-                        &mut exec::Budget::default(),
-                    )
-                })
-            })
-            .await?;
-            to_json(r?)
+            run(c, perm, stream_id, StreamRequest::Describe { sql, sql_id }).await
         }
-        WsRequest::GetAutocommit { stream_id } => {
-            let r = on_stream(c, stream_id, move |s, sqls| {
-                s.with_conn(perm, |conn, _| {
-                    exec::run_request(conn, sqls, perm, StreamRequest::GetAutocommit {}, &mut exec::Budget::default())
-                })
-            })
-            .await?;
-            to_json(r?)
-        }
+        WsRequest::GetAutocommit { stream_id } => run(c, perm, stream_id, StreamRequest::GetAutocommit {}).await,
         WsRequest::OpenCursor { stream_id, cursor_id, batch } => {
             if c.cursors.contains_key(&cursor_id) {
                 return Err(HranaError::new("CURSOR_EXISTS", format!("cursor {cursor_id} is already open")));
