@@ -20,7 +20,9 @@
 //! 7. the process's peak resident memory after each step (`VmHWM`: it includes the dataset
 //!    and the Rust scan's copy of it); `--cache-limit BYTES` sets edgelite's per-connection
 //!    vector memory limit (`edgelite_vector_cache_limit`, 256 MiB by default), which bounds
-//!    both the node cache and an in-memory index build.
+//!    both the node cache and an in-memory index build; `--cache-size KIB` sets SQLite's page
+//!    cache of edgelite's connections (`PRAGMA cache_size = -KIB`; SQLite's default is 2000),
+//!    to see what a long indexed-insert transaction spends on it.
 //!
 //! With `--rows N` (a prefix of the base vectors) the ground truth is the exact top-k over the
 //! prefix from the in-memory scan; over all 20,000 rows it is the dataset's `gt.i32`.
@@ -28,7 +30,7 @@
 //! ```text
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
 //!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql]
-//!     [--cache-limit BYTES] [--hnswlib PYTHON]
+//!     [--cache-limit BYTES] [--cache-size KIB] [--hnswlib PYTHON]
 //! ```
 
 use std::error::Error;
@@ -58,6 +60,7 @@ struct Args {
     alt: Option<Vec<String>>,
     libsql: bool,
     cache_limit: Option<i64>,
+    cache_size_kib: Option<u64>,
     hnswlib: Option<String>,
 }
 
@@ -71,6 +74,7 @@ fn parse_args() -> BoxResult<Args> {
         alt: Some(vec!["max_neighbors=32".into()]),
         libsql: true,
         cache_limit: None,
+        cache_size_kib: None,
         hnswlib: None,
     };
     let mut it = std::env::args().skip(1);
@@ -88,6 +92,7 @@ fn parse_args() -> BoxResult<Args> {
             "--no-alt" => args.alt = None,
             "--no-libsql" => args.libsql = false,
             "--cache-limit" => args.cache_limit = Some(value()?.parse()?),
+            "--cache-size" => args.cache_size_kib = Some(value()?.parse()?),
             "--hnswlib" => args.hnswlib = Some(value()?),
             _ => return Err(format!("unknown argument {a}; see the doc comment of {}", file!()).into()),
         }
@@ -241,9 +246,12 @@ fn edgelite_index(
     })
 }
 
-/// An edgelite connection with `--cache-limit` applied.
+/// An edgelite connection with `--cache-size` and `--cache-limit` applied.
 fn open_edgelite(db: &Path, args: &Args) -> BoxResult<Connection> {
     let conn = Connection::open(db)?;
+    if let Some(kib) = args.cache_size_kib {
+        conn.execute_batch(&format!("PRAGMA cache_size = -{kib}"))?;
+    }
     if let Some(limit) = args.cache_limit {
         let _previous: i64 = conn.query_row("SELECT edgelite_vector_cache_limit(?1)", [limit], |r| r.get(0))?;
     }

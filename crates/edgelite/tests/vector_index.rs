@@ -3,6 +3,9 @@
 //! step with the table through every kind of write, and search quality against brute force.
 //! `PRAGMA integrity_check` is run after the DML of every test.
 
+mod common;
+
+use common::Lcg;
 use edgelite::{Connection, Result, params};
 
 fn db() -> Connection {
@@ -25,19 +28,6 @@ fn err(conn: &Connection, sql: &str) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
-/// Small deterministic pseudo-random numbers (no dependency, reproducible everywhere).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn vector(&mut self, dims: usize) -> String {
-        let v: Vec<String> = (0..dims).map(|_| format!("{}", self.next())).collect();
-        format!("[{}]", v.join(","))
-    }
 }
 
 #[test]

@@ -12,46 +12,33 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+mod common;
+
+use common::Lcg;
 use edgelite::{Connection, Result, params};
 
 const DB_ENV: &str = "EDGELITE_CRASH_DB";
 const DIMS: usize = 16;
-
-/// SplitMix64: reproducible numbers without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn vector(&mut self) -> String {
-        let v: Vec<String> = (0..DIMS).map(|_| format!("{:.4}", (self.next() % 2000) as f64 / 1000.0 - 1.0)).collect();
-        format!("[{}]", v.join(","))
-    }
-}
 
 /// The writer: only does something when started by `killed_writers_leave_a_sound_index`.
 #[test]
 fn writer() {
     let Ok(path) = std::env::var(DB_ENV) else { return };
     let conn = Connection::open(&path).expect("open");
-    let mut rng = Rng(std::process::id().into());
+    let mut rng = Lcg(std::process::id().into());
     let mut committed = 0_u64;
     loop {
         conn.execute_batch("BEGIN").expect("begin");
         // the commit counter lives in the database, so the parent can tell what committed
         for _ in 0..5 {
-            match rng.next() % 4 {
+            match rng.next_u64() >> 62 {
                 0 | 1 => {
-                    conn.execute("INSERT INTO docs(emb) VALUES (vector(?1))", [rng.vector()]).expect("insert");
+                    conn.execute("INSERT INTO docs(emb) VALUES (vector(?1))", [rng.vector(DIMS)]).expect("insert");
                 }
                 2 => {
                     conn.execute(
                         "UPDATE docs SET emb = vector(?1) WHERE id = (SELECT id FROM docs ORDER BY random() LIMIT 1)",
-                        [rng.vector()],
+                        [rng.vector(DIMS)],
                     )
                     .expect("update");
                 }
@@ -128,7 +115,7 @@ fn killed_writers_leave_a_sound_index() {
         let lost: i64 = stmt.query_row([], |r| r.get(0)).expect("lost");
         assert_eq!(lost, 0, "{journal} after {kill_after}: rows the index does not find");
         // and the database takes writes again
-        conn.execute("INSERT INTO docs(emb) VALUES (vector(?1))", params![Rng(7).vector()]).expect("insert after");
+        conn.execute("INSERT INTO docs(emb) VALUES (vector(?1))", params![Lcg(7).vector(DIMS)]).expect("insert after");
         assert_eq!(integrity(&conn), "ok");
     }
 }

@@ -701,7 +701,7 @@ unsafe extern "C" fn x_check(ctx: *mut sqlite3_context, argc: c_int, argv: *mut 
     let context = unsafe { Context::new(ctx) };
     match found {
         Some(Some(message)) => context.text(&message),
-        Some(None) => context.double(None),
+        Some(None) => context.double(None), // NULL: nothing to report
         None => {}
     }
 }
