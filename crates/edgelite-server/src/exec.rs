@@ -135,12 +135,15 @@ pub fn resolve_sql(sqls: &SqlStore, sql: Option<&str>, sql_id: Option<i32>) -> R
 /// `batch(…, "read")`); SQLite does not. A deferred transaction whose statements are all
 /// reads behaves the same, so the text is rewritten.
 fn rewrite_libsql_dialect(sql: &str) -> Option<&'static str> {
-    let words: Vec<String> = sql.trim().trim_end_matches(';').split_whitespace().map(str::to_ascii_uppercase).collect();
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["BEGIN", "TRANSACTION", "READONLY"] | ["BEGIN", "READONLY"] => Some("BEGIN DEFERRED"),
-        _ => None,
+    // runs for every statement: looks at four words at most and allocates nothing
+    let mut words = sql.trim().trim_end_matches(';').split_whitespace();
+    let is = |w: Option<&str>, want: &str| w.is_some_and(|w| w.eq_ignore_ascii_case(want));
+    if !is(words.next(), "BEGIN") {
+        return None;
     }
+    let (a, b, c) = (words.next(), words.next(), words.next());
+    let readonly = (is(a, "TRANSACTION") && is(b, "READONLY") && c.is_none()) || (is(a, "READONLY") && b.is_none());
+    readonly.then_some("BEGIN DEFERRED")
 }
 
 /// Maps an edgelite error to a Hrana error.
@@ -487,6 +490,15 @@ pub fn describe(conn: &Connection, sql: &str) -> Result<DescribeResult, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_libsqls_readonly_begin_is_rewritten() {
+        assert_eq!(rewrite_libsql_dialect("BEGIN TRANSACTION READONLY"), Some("BEGIN DEFERRED"));
+        assert_eq!(rewrite_libsql_dialect(" begin readonly ; "), Some("BEGIN DEFERRED"));
+        assert_eq!(rewrite_libsql_dialect("BEGIN"), None);
+        assert_eq!(rewrite_libsql_dialect("BEGIN TRANSACTION READONLY x"), None);
+        assert_eq!(rewrite_libsql_dialect("SELECT 'BEGIN READONLY'"), None);
+    }
     use crate::proto::BatchStep;
 
     fn stmt(sql: &str, args: Vec<Value>) -> Stmt {

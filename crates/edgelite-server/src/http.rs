@@ -158,16 +158,6 @@ struct Entry {
     last: Instant,
 }
 
-/// A random baton (32 hex digits).
-#[must_use]
-pub fn new_baton() -> String {
-    let mut b = [0u8; 16];
-    // Failure leaves zeros; see `take`: a zero baton is never accepted twice because it is
-    // removed on use.
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl HttpStreams {
     /// An empty map with an idle timeout.
     #[must_use]
@@ -209,11 +199,19 @@ impl HttpStreams {
         Ok(Session::new(ns))
     }
 
+    /// Keeps `session` under a new baton; `None` (the session is dropped, its transaction
+    /// rolled back) if the system has no random numbers: a guessable baton would hand one
+    /// client's stream to another.
     fn put(&self, session: Session) -> Option<String> {
-        let baton = new_baton();
+        let baton = crate::random_token()?;
         let mut live = self.live.lock().ok()?;
-        live.insert(baton.clone(), Entry { session, last: Instant::now() });
-        Some(baton)
+        match live.entry(baton.clone()) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Entry { session, last: Instant::now() });
+                Some(baton)
+            }
+            std::collections::hash_map::Entry::Occupied(_) => None,
+        }
     }
 
     fn expire(&self) {
@@ -481,7 +479,13 @@ async fn pull(
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let (ns, _) = resolve(&state, &headers, &uri.0).await?;
-    let (g, start, end) = (param(&params, "g")?, param(&params, "start")?, param(&params, "end")?);
+    // The clients read every 400 and 500 of a pull as {"generation": G} and retry only other
+    // 5xx: a bad path is answered with the current generation, a failure with 503.
+    let unavailable = |e: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", e);
+    let (Ok(g), Ok(start), Ok(end)) = (param(&params, "g"), param(&params, "start"), param(&params, "end")) else {
+        let current = ns.generation().map_err(|e| unavailable(e.to_string()))?;
+        return Ok((StatusCode::BAD_REQUEST, Json(json!({"generation": current}))).into_response());
+    };
     let guard = ns.enter().await;
     let me = Arc::clone(&ns);
     let r = tokio::task::spawn_blocking(move || {
@@ -490,7 +494,8 @@ async fn pull(
         r
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
+    .map_err(|e| unavailable(e.to_string()))?
+    .map_err(|e| unavailable(e.to_string()))?;
     Ok(match r {
         Pull::Frames(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
         // The clients read any 400 as "end of this generation; the current one is G".

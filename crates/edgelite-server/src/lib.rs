@@ -180,3 +180,16 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     };
     Ok(Running { http_addr, admin_addr, state })
 }
+
+/// 128 random bits as 32 hex digits (batons, push tokens); `None` if the system has no random
+/// numbers, rather than a guessable token.
+pub(crate) fn random_token() -> Option<String> {
+    use std::fmt::Write as _;
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).ok()?;
+    let mut hex = String::with_capacity(32);
+    for x in b {
+        let _ = write!(hex, "{x:02x}");
+    }
+    Some(hex)
+}

@@ -324,14 +324,6 @@ fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
     fs::rename(&tmp, to)
 }
 
-fn random_token() -> String {
-    let mut b = [0u8; 16];
-    // An unreadable system RNG leaves zeros; the token is then still unique per process because
-    // the caller's map rejects duplicates — but that never happens on a working system.
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl Namespace {
     /// Opens (creating if needed) the namespace in `dir`. Blocking.
     ///
@@ -872,7 +864,8 @@ impl Namespace {
         if cur.is_empty() {
             return Ok(ok(n, None));
         }
-        let token = random_token();
+        let token =
+            crate::random_token().ok_or_else(|| NsError::Io(io::Error::other("no random source for a baton")))?;
         let mut pending = lock(&self.pending)?;
         pending.retain(|_, p| p.at.elapsed() < Duration::from_secs(60));
         // A chain of requests that never commits would otherwise grow without bound.
