@@ -316,7 +316,9 @@ async fn on_session<T: Send + 'static>(
         let mut session = session;
         let out = f(&mut session);
         // Keeps the committed-frame count fresh for the checkpoint threshold.
-        let _ = session.ns.position();
+        if session.take_committed() {
+            let _ = session.ns.position();
+        }
         drop(guard);
         (session, out)
     })

@@ -895,6 +895,8 @@ pub struct Session {
     pub ns: Arc<Namespace>,
     conn: Option<SessionConn>,
     in_txn: bool,
+    /// A request may have committed since [`Session::take_committed`] was last asked.
+    committed: bool,
     /// `store_sql` texts (per stream over HTTP).
     pub sqls: SqlStore,
 }
@@ -903,7 +905,7 @@ impl Session {
     /// A new session on `ns`.
     #[must_use]
     pub fn new(ns: Arc<Namespace>) -> Session {
-        Session { ns, conn: None, in_txn: false, sqls: SqlStore::new() }
+        Session { ns, conn: None, in_txn: false, committed: false, sqls: SqlStore::new() }
     }
 
     /// Runs `f` with the session's connection, keeping the open-transaction count right; with
@@ -922,8 +924,12 @@ impl Session {
         };
         sc.flags.read_only.store(perm == Perm::ReadOnly, Ordering::Relaxed);
         let conn = &sc.conn;
+        let changes = conn.total_changes();
         let out = f(conn, &mut self.sqls);
         let now = !conn.is_autocommit();
+        // in autocommit mode after rows changed, or at the end of a transaction (DDL alone is
+        // missed: the count this feeds only decides when to checkpoint)
+        self.committed |= !now && (self.in_txn || conn.total_changes() != changes);
         if now != self.in_txn {
             if now {
                 self.ns.open_txns.fetch_add(1, Ordering::AcqRel);
@@ -933,6 +939,12 @@ impl Session {
             self.in_txn = now;
         }
         Ok(out)
+    }
+
+    /// Whether a request may have committed since the last call: only then can the WAL's
+    /// committed frame count have moved, and rescanning the WAL after every read is waste.
+    pub fn take_committed(&mut self) -> bool {
+        std::mem::take(&mut self.committed)
     }
 
     /// Runs one request with this session's own SQL store, its rows charged to `budget`.

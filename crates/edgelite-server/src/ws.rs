@@ -202,7 +202,9 @@ async fn on_stream<T: Send + 'static>(
     let joined = tokio::task::spawn_blocking(move || {
         let out = f(&mut session, &mut sqls);
         // Keeps the committed-frame count fresh for the checkpoint threshold.
-        let _ = session.ns.position();
+        if session.take_committed() {
+            let _ = session.ns.position();
+        }
         drop(guard);
         (session, sqls, out)
     })
