@@ -23,7 +23,8 @@ pub enum Metric {
     Dot,
 }
 
-fn check_pair(a: &VectorRef<'_>, b: &VectorRef<'_>) -> Result<()> {
+/// The type, then the dimension check of a pair (libSQL's order of errors).
+pub(crate) fn check_pair(a: &VectorRef<'_>, b: &VectorRef<'_>) -> Result<()> {
     if a.ty != b.ty {
         return Err(Error::TypeMismatch(a.ty.id(), b.ty.id()));
     }

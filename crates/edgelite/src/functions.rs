@@ -526,10 +526,10 @@ where
 /// xDestroy: frees user data registered as a `Box<T>`.
 unsafe extern "C" fn drop_boxed<T>(p: *mut c_void) {
     // A Drop impl that panics must not unwind into SQLite.
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    crate::hooks::ffi_guard((), || {
         // SAFETY: p is the Box<T> handed to SQLite at registration; SQLite calls xDestroy once.
         drop(unsafe { Box::from_raw(p.cast::<T>()) });
-    }));
+    });
 }
 
 #[cfg(test)]

@@ -140,28 +140,40 @@ impl Connection {
     }
 }
 
+/// Runs `f` for a callback from C: `default` if it panics. The panic's payload is dropped under
+/// a guard of its own too, since its Drop may panic as well, and nothing may unwind into C.
+pub(crate) fn ffi_guard<T>(default: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(payload) => {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            default
+        }
+    }
+}
+
 /// The registered commit hook; nonzero asks SQLite to roll back.
 pub(crate) unsafe extern "C" fn commit_thunk(data: *mut c_void) -> c_int {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    // A panic vetoes the commit: the transaction's outcome is unknown to the hook's author.
+    let veto = ffi_guard(true, || {
         // SAFETY: data is the RefCell<CommitHook> that InnerConnection registered and keeps
         // alive while registered (and while running, see `retire`).
         let cell = unsafe { &*data.cast::<RefCell<CommitHook>>() };
         // A hook re-entered from inside itself is not run again (that would alias it).
         cell.try_borrow_mut().is_ok_and(|mut hook| hook())
-    }));
-    // A panic vetoes the commit: the transaction's outcome is unknown to the hook's author.
-    c_int::from(outcome.unwrap_or(true))
+    });
+    c_int::from(veto)
 }
 
 /// The registered rollback hook.
 pub(crate) unsafe extern "C" fn rollback_thunk(data: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    ffi_guard((), || {
         // SAFETY: as for commit_thunk, with a RefCell<RollbackHook>.
         let cell = unsafe { &*data.cast::<RefCell<RollbackHook>>() };
         if let Ok(mut hook) = cell.try_borrow_mut() {
             hook();
         }
-    }));
+    });
 }
 
 /// The registered update hook.
@@ -172,17 +184,17 @@ pub(crate) unsafe extern "C" fn update_thunk(
     table: *const c_char,
     rowid: i64,
 ) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    ffi_guard((), || {
         // SAFETY: SQLite passes NUL-terminated names valid for the call.
-        let db_name = unsafe { c_str(db_name) };
+        let db_name = unsafe { opt_str(db_name) }.unwrap_or_default();
         // SAFETY: as above.
-        let table = unsafe { c_str(table) };
+        let table = unsafe { opt_str(table) }.unwrap_or_default();
         // SAFETY: as for commit_thunk, with a RefCell<UpdateHook>.
         let cell = unsafe { &*data.cast::<RefCell<UpdateHook>>() };
         if let Ok(mut hook) = cell.try_borrow_mut() {
             hook(Action::from(op), &db_name, &table, rowid);
         }
-    }));
+    });
 }
 
 /// The registered authorizer.
@@ -194,7 +206,7 @@ pub(crate) unsafe extern "C" fn authorizer_thunk(
     database: *const c_char,
     accessor: *const c_char,
 ) -> c_int {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    let outcome = ffi_guard(Authorization::Deny, || {
         // SAFETY: SQLite passes null or NUL-terminated strings valid for the call.
         let a1 = unsafe { opt_str(arg1) };
         // SAFETY: as above.
@@ -215,8 +227,8 @@ pub(crate) unsafe extern "C" fn authorizer_thunk(
                 accessor: acc.as_deref(),
             })
         })
-    }));
-    match outcome.unwrap_or(Authorization::Deny) {
+    });
+    match outcome {
         Authorization::Allow => ffi::SQLITE_OK,
         Authorization::Deny => ffi::SQLITE_DENY,
         Authorization::Ignore => ffi::SQLITE_IGNORE,
@@ -234,17 +246,4 @@ unsafe fn opt_str<'a>(p: *const c_char) -> Option<Cow<'a, str>> {
     }
     // SAFETY: the caller's contract.
     Some(unsafe { CStr::from_ptr(p) }.to_string_lossy())
-}
-
-/// A name from SQLite as text ("" for null; invalid UTF-8 replaced).
-///
-/// # Safety
-///
-/// `p` is null or NUL-terminated and valid for `'a`.
-unsafe fn c_str<'a>(p: *const c_char) -> Cow<'a, str> {
-    if p.is_null() {
-        return Cow::Borrowed("");
-    }
-    // SAFETY: the caller's contract.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy()
 }

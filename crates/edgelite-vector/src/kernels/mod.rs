@@ -31,7 +31,7 @@ mod neon;
 use std::sync::OnceLock;
 
 use crate::distance::{Metric, cos_from_parts, f8_parts};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::types::VectorType;
 use crate::vector::{F8Params, VectorRef};
 
@@ -139,12 +139,7 @@ pub fn active() -> &'static KernelSet {
 /// # Errors
 /// As [`crate::distance()`].
 pub fn fast_distance(kernels: &KernelSet, metric: Metric, a: VectorRef<'_>, b: VectorRef<'_>) -> Result<f32> {
-    if a.vector_type() != b.vector_type() {
-        return Err(Error::TypeMismatch(a.vector_type().id(), b.vector_type().id()));
-    }
-    if a.dims() != b.dims() {
-        return Err(Error::LengthMismatch(a.dims(), b.dims()));
-    }
+    crate::distance::check_pair(&a, &b)?;
     let (da, db) = (a.data(), b.data());
     let (dot, cos, l2sq): (F32Kernel, CosKernel, F32Kernel) = match a.vector_type() {
         VectorType::F32 => (kernels.dot_f32, kernels.cos_f32, kernels.l2sq_f32),
