@@ -158,8 +158,13 @@ async fn namespaces_by_header_host_and_path_with_admin_api() {
     let (_, v) = s.post_json("/v2/pipeline", &exec_body("SELECT x FROM a")).await;
     assert_eq!(v["results"][0]["error"]["code"], "SQLITE_ERROR");
     // Sync endpoints are per namespace too.
+    // (alpha's WAL holds its two commits; the default namespace has written nothing)
     let r = s.http.get(format!("{}/dev/alpha/sync/1/1/129", s.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    let frames = r.bytes().await.unwrap();
+    assert!(!frames.is_empty() && frames.len() % 4120 == 0, "{} bytes", frames.len());
+    let r = s.http.get(format!("{}/sync/1/1/129", s.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
     // Unknown namespace.
     let (status, v) = s.post_json("/dev/nope/v2/pipeline", &exec_body("SELECT 1")).await;
     assert_eq!(status, 404);
