@@ -154,6 +154,16 @@ impl Layout {
         self.slots.min(usize::from(u16::MAX))
     }
 
+    /// Starts loading into the CPU cache the parts of `block` that a search reads first: the
+    /// header, the node's vector and the used edge metadata (a hint; a malformed block is
+    /// ignored).
+    pub fn prefetch(&self, block: &[u8]) {
+        if let Ok(count) = self.validate(block) {
+            edgelite_vector::kernels::prefetch(&block[..self.edge_vec_off(0)]);
+            edgelite_vector::kernels::prefetch(&block[self.edge_meta_off(0)..self.edge_meta_off(count)]);
+        }
+    }
+
     fn node_vec_off(&self) -> usize {
         self.header
     }

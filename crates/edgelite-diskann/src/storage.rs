@@ -42,6 +42,13 @@ pub trait Storage {
         Ok(if self.read(id, &mut buf)? { Some(f(&buf)) } else { None })
     }
 
+    /// Calls `f` on the block of node `id` only if the store holds it in memory, where looking
+    /// at it costs nothing but CPU cache misses; otherwise does nothing (the default). The
+    /// graph uses it to start loading the next block it will visit while it works on this one.
+    fn peek(&mut self, id: i64, f: &mut dyn FnMut(&[u8])) {
+        let _ = (id, f);
+    }
+
     /// Overwrites the block of existing node `id` (same length).
     ///
     /// # Errors
@@ -206,6 +213,12 @@ impl Storage for MemStorage {
         let found = self.blocks.get(&id).map(|b| f(b));
         self.reads += u64::from(found.is_some());
         Ok(found)
+    }
+
+    fn peek(&mut self, id: i64, f: &mut dyn FnMut(&[u8])) {
+        if let Some(b) = self.blocks.get(&id) {
+            f(b);
+        }
     }
 
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), MemError> {

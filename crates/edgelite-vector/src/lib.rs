@@ -45,7 +45,7 @@ mod vector;
 
 pub use distance::{Metric, concat, distance, hamming, slice};
 pub use error::{Error, Result};
-pub use kernels::fast_distance;
+pub use kernels::{PreparedQuery, fast_distance};
 pub use text::{MAX_ELEMENT_CHARS, format_g, parse_sqlite_float, parse_text, text_dims_hint};
 pub use types::{VectorType, parse_column_type};
 pub use vector::{F8Params, Vector, VectorRef};

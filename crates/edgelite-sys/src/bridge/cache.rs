@@ -26,6 +26,8 @@
 use core::ffi::{CStr, c_void};
 use std::collections::HashMap;
 
+use edgelite_diskann::RowidBuildHasher;
+
 use super::sql::Db;
 use crate::bindings::*;
 
@@ -38,7 +40,7 @@ const KEY: &CStr = c"edgelite.vector_node_cache";
 /// entry point when known (saving a statement each per search).
 struct IndexBlocks {
     tag: (u32, Option<u64>),
-    blocks: HashMap<i64, Box<[u8]>>,
+    blocks: HashMap<i64, Box<[u8]>, RowidBuildHasher>,
     /// The metadata blob as read by a search outside write transactions: valid while the data
     /// version is the tag's (any change to it is a commit), and only used outside them.
     metadata: Option<Vec<u8>>,
@@ -50,7 +52,9 @@ struct IndexBlocks {
 pub(crate) struct NodeCache {
     limit: usize,
     used: usize,
-    indexes: HashMap<(String, String), IndexBlocks>,
+    /// By (schema, index); looked up on every block read, hence the cheap hasher (the keys are
+    /// the schema's own names).
+    indexes: HashMap<(String, String), IndexBlocks, RowidBuildHasher>,
     /// Index builds in progress on this connection (see `build.rs`).
     pub(crate) builds: HashMap<(String, String), super::build::Build>,
 }
@@ -74,7 +78,7 @@ impl NodeCache {
         }
         self.indexes.entry(key.clone()).or_insert_with(|| IndexBlocks {
             tag: (version, epoch),
-            blocks: HashMap::new(),
+            blocks: HashMap::default(),
             metadata: None,
             first: None,
         });
@@ -186,7 +190,7 @@ fn cache_ptr(db: Db) -> Option<*mut NodeCache> {
     let p = Box::into_raw(Box::new(NodeCache {
         limit: DEFAULT_LIMIT,
         used: 0,
-        indexes: HashMap::new(),
+        indexes: HashMap::default(),
         builds: HashMap::new(),
     }));
     // SAFETY: as above; SQLite owns the pointer from here and frees it with `destroy`.

@@ -471,6 +471,12 @@ impl edgelite_diskann::Storage for ShadowStorage {
         Ok(call(block))
     }
 
+    fn peek(&mut self, id: i64, f: &mut dyn FnMut(&[u8])) {
+        if let Some(key) = &self.cached {
+            with_cache(self.db, |c| c.get(key, id).map(f));
+        }
+    }
+
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), ShadowError> {
         let table = &self.table;
         let s = stmt(self.db, &mut self.write, || format!("UPDATE {table} SET data = ?2 WHERE index_key = ?1"))?;

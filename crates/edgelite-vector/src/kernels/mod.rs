@@ -2,7 +2,7 @@
 //!
 //! Kernels work on little-endian element bytes (a vector's payload, see [`crate::VectorRef`]),
 //! so they read blobs and index nodes in place whatever their alignment. [`active`] picks the
-//! best [`KernelSet`] for the running CPU once: AVX-512F, else AVX2+FMA(+F16C), else SSE2 on
+//! best [`KernelSet`] for the running CPU once: AVX-512F (+BW), else AVX2+FMA(+F16C), else SSE2 on
 //! x86-64; NEON on little-endian aarch64; the [`scalar`] reference everywhere else.
 //!
 //! # Exactness
@@ -70,7 +70,7 @@ pub type CosKernel = fn(&[u8], &[u8]) -> CosParts;
 /// is truncated to the shorter one); a partial trailing element is ignored.
 #[derive(Debug, Clone, Copy)]
 pub struct KernelSet {
-    /// Name of the instruction set (`scalar`, `sse2`, `avx2`, `avx512f`, `neon`).
+    /// Name of the instruction set (`scalar`, `sse2`, `avx2`, `avx512f`, `avx512bw`, `neon`).
     pub name: &'static str,
     /// Σ aᵢbᵢ, f32 elements.
     pub dot_f32: F32Kernel,
@@ -92,6 +92,9 @@ pub struct KernelSet {
     pub l2sq_bf16: F32Kernel,
     /// Integer code sums of two f8 vectors (exact).
     pub f8_sums: fn(&[u8], &[u8]) -> F8Sums,
+    /// [`Self::f8_sums`] without the sums of the first vector alone (`sum1` and `sumsq1` are
+    /// 0), for [`PreparedQuery`] (exact).
+    pub f8_dot: fn(&[u8], &[u8]) -> F8Sums,
     /// Σ (deq(aᵢ)-deq(bᵢ))² of two f8 vectors.
     pub l2sq_f8: fn(&[u8], F8Params, &[u8], F8Params) -> f32,
     /// Number of differing bits (exact).
@@ -111,6 +114,7 @@ pub const SCALAR: KernelSet = KernelSet {
     cos_bf16: scalar::cos_bf16,
     l2sq_bf16: scalar::l2sq_bf16,
     f8_sums: scalar::f8_sums,
+    f8_dot: scalar::f8_dot,
     l2sq_f8: scalar::l2sq_f8,
     hamming: scalar::hamming,
 };
@@ -170,6 +174,93 @@ pub fn fast_distance(kernels: &KernelSet, metric: Metric, a: VectorRef<'_>, b: V
         Metric::L2 => l2sq(da, db).sqrt(),
         Metric::Dot => -dot(da, db),
     })
+}
+
+/// Asks the CPU to start loading `bytes` into its caches (a hint: no effect on results, no
+/// fault on any address). For a loop that will read several scattered buffers, such as the
+/// neighbour copies in an index node: issuing their loads first overlaps the memory latency
+/// instead of paying it once per buffer.
+#[inline]
+pub fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch reads nothing architecturally and cannot fault; the pointer is
+        // in bounds of `line` anyway. SSE is part of the x86-64 baseline.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// A query prepared for many [`fast_distance`]s to vectors of its own type and dimensions (an
+/// index search's hot loop). Every result is bit-identical to
+/// `fast_distance(kernels, metric, query, other)`; the query's own share of the work is done
+/// once (for f8 cosine and dot: its code sums, so each distance runs [`KernelSet::f8_dot`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PreparedQuery<'a> {
+    kernels: &'a KernelSet,
+    metric: Metric,
+    query: VectorRef<'a>,
+    /// f8 cosine / dot: `(Σ codes, Σ codes²)` of the query.
+    f8: Option<(u32, u32)>,
+}
+
+impl<'a> PreparedQuery<'a> {
+    /// Prepares `query` for distances in `metric` computed with `kernels`.
+    pub fn new(kernels: &'a KernelSet, metric: Metric, query: VectorRef<'a>) -> PreparedQuery<'a> {
+        let f8 = (query.vector_type() == VectorType::F8 && metric != Metric::L2).then(|| {
+            let s = (kernels.f8_sums)(query.data(), query.data());
+            (s.sum1, s.sumsq1)
+        });
+        PreparedQuery { kernels, metric, query, f8 }
+    }
+
+    /// The query.
+    pub fn query(&self) -> VectorRef<'a> {
+        self.query
+    }
+
+    /// `fast_distance(kernels, metric, query, other)`.
+    ///
+    /// # Errors
+    /// As [`fast_distance`].
+    #[inline]
+    pub fn distance(&self, other: VectorRef<'_>) -> Result<f32> {
+        match self.f8 {
+            Some(own) => {
+                crate::distance::check_pair(&self.query, &other)?;
+                Ok(self.f8_distance(own, other.data(), other.f8_params()))
+            }
+            None => fast_distance(self.kernels, self.metric, self.query, other),
+        }
+    }
+
+    /// The distance to a vector of the query's type and dimensions given by its data part (see
+    /// [`VectorRef::from_data_part`]), such as an index node's neighbour copy.
+    ///
+    /// # Errors
+    /// [`crate::Error::DataPartSize`] if `part` is not the size of one; as [`fast_distance`].
+    #[inline]
+    pub fn distance_to_part(&self, part: &[u8]) -> Result<f32> {
+        let dims = self.query.dims() as usize;
+        match self.f8 {
+            Some(own) if part.len() == VectorType::F8.data_size(self.query.dims()) => {
+                let at = part.len() - 8;
+                let le = |i: usize| f32::from_le_bytes([part[i], part[i + 1], part[i + 2], part[i + 3]]);
+                Ok(self.f8_distance(own, &part[..dims], F8Params { alpha: le(at), shift: le(at + 4) }))
+            }
+            _ => self.distance(VectorRef::from_data_part(self.query.vector_type(), self.query.dims(), part)?),
+        }
+    }
+
+    /// [`fast_distance`]'s f8 cosine / dot with the query's sums filled in: the same sums, the
+    /// same float expressions, so the same bits.
+    #[inline]
+    fn f8_distance(&self, (sum1, sumsq1): (u32, u32), codes: &[u8], params: F8Params) -> f32 {
+        let sums = F8Sums { sum1, sumsq1, ..(self.kernels.f8_dot)(self.query.data(), codes) };
+        let (dot, n1, n2) = f8_parts(sums, self.query.f8_params(), params, self.query.dims());
+        if self.metric == Metric::Cosine { cos_from_parts(dot, n1, n2) } else { -dot }
+    }
 }
 
 #[cfg(test)]

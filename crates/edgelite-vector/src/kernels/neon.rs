@@ -19,6 +19,7 @@ pub(super) fn available() -> Vec<KernelSet> {
         cos_bf16: checked!(cos_bf16, (a: &[u8], b: &[u8]) -> CosParts, "neon"),
         l2sq_bf16: checked!(l2sq_bf16, (a: &[u8], b: &[u8]) -> f32, "neon"),
         f8_sums: checked!(f8_sums, (a: &[u8], b: &[u8]) -> F8Sums, "neon"),
+        f8_dot: checked!(f8_dot, (a: &[u8], b: &[u8]) -> F8Sums, "neon"),
         hamming: checked!(hamming, (a: &[u8], b: &[u8]) -> u32, "neon"),
         ..SCALAR
     }]
@@ -106,6 +107,34 @@ pub(super) fn f8_sums(a: &[u8], b: &[u8]) -> F8Sums {
         sum1: vaddvq_u32(s1).wrapping_add(t.sum1),
         sum2: vaddvq_u32(s2).wrapping_add(t.sum2),
         sumsq1: vaddvq_u32(q1).wrapping_add(t.sumsq1),
+        sumsq2: vaddvq_u32(q2).wrapping_add(t.sumsq2),
+        dot: vaddvq_u32(d).wrapping_add(t.dot),
+    }
+}
+
+/// [`f8_sums`] without the sums of `a` alone (`sum1` and `sumsq1` are 0).
+#[target_feature(enable = "neon")]
+pub(super) fn f8_dot(a: &[u8], b: &[u8]) -> F8Sums {
+    let n = a.len().min(b.len());
+    let (ca, ta) = a[..n].as_chunks::<16>();
+    let (cb, tb) = b[..n].as_chunks::<16>();
+    let zero = vdupq_n_u32(0);
+    let (mut s2, mut q2, mut d) = (zero, zero, zero);
+    for (x, y) in ca.iter().zip(cb) {
+        let (x, y) = (ld_u8(x), ld_u8(y));
+        s2 = vpadalq_u16(s2, vpaddlq_u8(y));
+        let (xl, xh) = (vget_low_u8(x), vget_high_u8(x));
+        let (yl, yh) = (vget_low_u8(y), vget_high_u8(y));
+        q2 = vpadalq_u16(q2, vmull_u8(yl, yl));
+        q2 = vpadalq_u16(q2, vmull_u8(yh, yh));
+        d = vpadalq_u16(d, vmull_u8(xl, yl));
+        d = vpadalq_u16(d, vmull_u8(xh, yh));
+    }
+    let t = scalar::f8_dot(ta, tb);
+    F8Sums {
+        sum1: 0,
+        sum2: vaddvq_u32(s2).wrapping_add(t.sum2),
+        sumsq1: 0,
         sumsq2: vaddvq_u32(q2).wrapping_add(t.sumsq2),
         dot: vaddvq_u32(d).wrapping_add(t.dot),
     }

@@ -107,6 +107,12 @@ pub fn f8_sums(a: &[u8], b: &[u8]) -> F8Sums {
     })
 }
 
+/// [`f8_sums`] without the sums of `a` alone (`sum1` and `sumsq1` are 0): for a query whose
+/// own sums are computed once.
+pub fn f8_dot(a: &[u8], b: &[u8]) -> F8Sums {
+    F8Sums { sum1: 0, sumsq1: 0, ..f8_sums(a, b) }
+}
+
 /// Σ (deq(aᵢ) - deq(bᵢ))² over f8 codes, dequantising per element in f32 (libSQL's f8 L2).
 pub fn l2sq_f8(a: &[u8], pa: F8Params, b: &[u8], pb: F8Params) -> f32 {
     a.iter().zip(b).fold(0.0, |acc, (&x, &y)| {

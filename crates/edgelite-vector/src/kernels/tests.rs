@@ -112,10 +112,13 @@ fn every_integer_kernel_is_exact() {
             let (a, b) = (rng.bytes(n), rng.bytes(n));
             let what = format!("{} n={n}", set.name);
             assert_eq!((set.f8_sums)(&a, &b), scalar::f8_sums(&a, &b), "{what} f8_sums");
+            let sums = scalar::f8_sums(&a, &b);
+            assert_eq!((set.f8_dot)(&a, &b), F8Sums { sum1: 0, sumsq1: 0, ..sums }, "{what} f8_dot");
             assert_eq!((set.hamming)(&a, &b), scalar::hamming(&a, &b), "{what} hamming");
             // worst case for the lane accumulators: all 255
             let m = vec![255u8; n];
             assert_eq!((set.f8_sums)(&m, &m), scalar::f8_sums(&m, &m), "{what} f8_sums 255");
+            assert_eq!((set.f8_dot)(&m, &m).dot, scalar::f8_sums(&m, &m).dot, "{what} f8_dot 255");
             assert_eq!((set.hamming)(&m, &a), scalar::hamming(&m, &a), "{what} hamming 255");
             let (pa, pb) = (F8Params { alpha: 0.01, shift: -1.0 }, F8Params { alpha: 0.02, shift: -2.5 });
             let r = scalar::l2sq_f8(&a, pa, &b, pb);
@@ -178,4 +181,55 @@ fn fast_distance_agrees_with_exact() {
 #[test]
 fn active_is_best_available() {
     assert_eq!(active().name, available().last().map_or("scalar", |s| s.name));
+}
+
+#[test]
+fn prepared_query_is_bit_identical_to_fast_distance() {
+    let mut rng = Rng(0x9e7);
+    for set in available() {
+        for &n in &[1usize, 3, 8, 64, 100, 385] {
+            let q = crate::Vector::from_f32(&(0..n).map(|_| rng.unit()).collect::<Vec<_>>()).unwrap();
+            let others: Vec<crate::Vector> = (0..8)
+                .map(|i| {
+                    // a zero vector (NaN cosine) and a duplicate of the query among them
+                    let v: Vec<f32> = match i {
+                        0 => vec![0.0; n],
+                        1 => q.to_f32_vec(),
+                        _ => (0..n).map(|_| rng.unit()).collect(),
+                    };
+                    crate::Vector::from_f32(&v).unwrap()
+                })
+                .collect();
+            for ty in VectorType::ALL {
+                let query = q.convert(ty);
+                for metric in [Metric::Cosine, Metric::L2, Metric::Dot] {
+                    let p = PreparedQuery::new(&set, metric, query.as_ref());
+                    for o in &others {
+                        let o = o.convert(ty);
+                        let want = fast_distance(&set, metric, query.as_ref(), o.as_ref());
+                        let mut part = Vec::new();
+                        o.as_ref().write_data_part(&mut part);
+                        for got in [p.distance(o.as_ref()), p.distance_to_part(&part)] {
+                            match (&want, got) {
+                                (Ok(w), Ok(g)) => assert!(
+                                    w.to_bits() == g.to_bits() || (w.is_nan() && g.is_nan()),
+                                    "{} {ty} {metric:?} n={n}: {w} vs {g}",
+                                    set.name
+                                ),
+                                (Err(w), Err(g)) => assert_eq!(*w, g),
+                                (w, g) => panic!("{} {ty} {metric:?} n={n}: {w:?} vs {g:?}", set.name),
+                            }
+                        }
+                    }
+                    // another dimension or type is refused as fast_distance refuses it
+                    let other = crate::Vector::from_f32(&vec![0.5; n + 1]).unwrap().convert(ty);
+                    assert_eq!(
+                        p.distance(other.as_ref()).unwrap_err(),
+                        fast_distance(&set, metric, query.as_ref(), other.as_ref()).unwrap_err()
+                    );
+                    assert!(p.distance_to_part(&[0u8; 3]).is_err());
+                }
+            }
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! x86-64 kernels: SSE2 (always present), AVX2 + FMA + F16C, AVX-512F.
+//! x86-64 kernels: SSE2 (always present), AVX2 + FMA + F16C, AVX-512F, AVX-512BW (f8).
 
 use std::arch::x86_64::*;
 
@@ -37,6 +37,7 @@ pub(super) fn available() -> Vec<KernelSet> {
         cos_bf16: checked!(avx2::cos_bf16, (a: &[u8], b: &[u8]) -> CosParts, "avx2,fma,f16c"),
         l2sq_bf16: checked!(avx2::l2sq_bf16, (a: &[u8], b: &[u8]) -> f32, "avx2,fma,f16c"),
         f8_sums: checked!(avx2::f8_sums, (a: &[u8], b: &[u8]) -> F8Sums, "avx2,fma,f16c"),
+        f8_dot: checked!(avx2::f8_dot, (a: &[u8], b: &[u8]) -> F8Sums, "avx2,fma,f16c"),
         l2sq_f8: checked!(
             avx2::l2sq_f8,
             (a: &[u8], pa: F8Params, b: &[u8], pb: F8Params) -> f32,
@@ -57,9 +58,18 @@ pub(super) fn available() -> Vec<KernelSet> {
             dot_bf16: checked!(avx512::dot_bf16, (a: &[u8], b: &[u8]) -> f32, "avx512f"),
             cos_bf16: checked!(avx512::cos_bf16, (a: &[u8], b: &[u8]) -> CosParts, "avx512f"),
             l2sq_bf16: checked!(avx512::l2sq_bf16, (a: &[u8], b: &[u8]) -> f32, "avx512f"),
-            // integer kernels: the AVX2 versions (every AVX-512 CPU has AVX2)
+            // integer kernels: the AVX2 versions (every AVX-512 CPU has AVX2), unless AVX-512BW
             ..avx2
         });
+        if is_x86_feature_detected!("avx512bw") {
+            let avx512f = sets[sets.len() - 1];
+            sets.push(KernelSet {
+                name: "avx512bw",
+                f8_sums: checked!(avx512bw::f8_sums, (a: &[u8], b: &[u8]) -> F8Sums, "avx512f,avx512bw"),
+                f8_dot: checked!(avx512bw::f8_dot, (a: &[u8], b: &[u8]) -> F8Sums, "avx512f,avx512bw"),
+                ..avx512f
+            });
+        }
     }
     sets
 }
@@ -258,6 +268,34 @@ mod avx2 {
         }
     }
 
+    /// [`f8_sums`] without the sums of `a` alone (`sum1` and `sumsq1` are 0).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn f8_dot(a: &[u8], b: &[u8]) -> F8Sums {
+        let n = a.len().min(b.len());
+        let (ca, ta) = a[..n].as_chunks::<32>();
+        let (cb, tb) = b[..n].as_chunks::<32>();
+        let zero = _mm256_setzero_si256();
+        let (mut s2, mut q2, mut d) = (zero, zero, zero);
+        for (x, y) in ca.iter().zip(cb) {
+            let (x, y) = (ld256(x), ld256(y));
+            s2 = _mm256_add_epi64(s2, _mm256_sad_epu8(y, zero));
+            let xl = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x));
+            let xh = _mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(x));
+            let yl = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(y));
+            let yh = _mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(y));
+            q2 = _mm256_add_epi32(q2, _mm256_add_epi32(_mm256_madd_epi16(yl, yl), _mm256_madd_epi16(yh, yh)));
+            d = _mm256_add_epi32(d, _mm256_add_epi32(_mm256_madd_epi16(xl, yl), _mm256_madd_epi16(xh, yh)));
+        }
+        let t = scalar::f8_dot(ta, tb);
+        F8Sums {
+            sum1: 0,
+            sum2: (hsum_epi64(s2) as u32).wrapping_add(t.sum2),
+            sumsq1: 0,
+            sumsq2: hsum_epi32(q2).wrapping_add(t.sumsq2),
+            dot: hsum_epi32(d).wrapping_add(t.dot),
+        }
+    }
+
     /// f8 L2², dequantising 8 codes per step with FMA.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) fn l2sq_f8(a: &[u8], pa: F8Params, b: &[u8], pb: F8Params) -> f32 {
@@ -374,5 +412,93 @@ mod avx512 {
         bytes = 32,
         tail = (scalar::dot_bf16, scalar::cos_bf16, scalar::l2sq_bf16),
         names = (dot_bf16, cos_bf16, l2sq_bf16),
+    }
+}
+
+/// The f8 integer kernels, 64 codes per step (the same arithmetic as the AVX2 ones: `madd`
+/// lanes of u8·u8 pairs summed with wrapping i32 adds, exact).
+mod avx512bw {
+    use super::*;
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn ld512(c: &[u8; 64]) -> __m512i {
+        // SAFETY: `c` is 64 readable bytes; `loadu` has no alignment requirement.
+        unsafe { _mm512_loadu_si512(c.as_ptr().cast()) }
+    }
+
+    /// The two 32-code halves of `x`, widened to 16 bits.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn widen(x: __m512i) -> (__m512i, __m512i) {
+        (_mm512_cvtepu8_epi16(_mm512_castsi512_si256(x)), _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(x)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn madd2(a: (__m512i, __m512i), b: (__m512i, __m512i)) -> __m512i {
+        _mm512_add_epi32(_mm512_madd_epi16(a.0, b.0), _mm512_madd_epi16(a.1, b.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn hsum_epi32(v: __m512i) -> u32 {
+        _mm512_reduce_add_epi32(v) as u32
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn hsum_epi64(v: __m512i) -> u32 {
+        _mm512_reduce_add_epi64(v) as u32
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) fn f8_sums(a: &[u8], b: &[u8]) -> F8Sums {
+        let n = a.len().min(b.len());
+        let (ca, ta) = a[..n].as_chunks::<64>();
+        let (cb, tb) = b[..n].as_chunks::<64>();
+        let zero = _mm512_setzero_si512();
+        let (mut s1, mut s2, mut q1, mut q2, mut d) = (zero, zero, zero, zero, zero);
+        for (x, y) in ca.iter().zip(cb) {
+            let (x, y) = (ld512(x), ld512(y));
+            s1 = _mm512_add_epi64(s1, _mm512_sad_epu8(x, zero));
+            s2 = _mm512_add_epi64(s2, _mm512_sad_epu8(y, zero));
+            let (xw, yw) = (widen(x), widen(y));
+            q1 = _mm512_add_epi32(q1, madd2(xw, xw));
+            q2 = _mm512_add_epi32(q2, madd2(yw, yw));
+            d = _mm512_add_epi32(d, madd2(xw, yw));
+        }
+        let t = scalar::f8_sums(ta, tb);
+        F8Sums {
+            sum1: hsum_epi64(s1).wrapping_add(t.sum1),
+            sum2: hsum_epi64(s2).wrapping_add(t.sum2),
+            sumsq1: hsum_epi32(q1).wrapping_add(t.sumsq1),
+            sumsq2: hsum_epi32(q2).wrapping_add(t.sumsq2),
+            dot: hsum_epi32(d).wrapping_add(t.dot),
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) fn f8_dot(a: &[u8], b: &[u8]) -> F8Sums {
+        let n = a.len().min(b.len());
+        let (ca, ta) = a[..n].as_chunks::<64>();
+        let (cb, tb) = b[..n].as_chunks::<64>();
+        let zero = _mm512_setzero_si512();
+        let (mut s2, mut q2, mut d) = (zero, zero, zero);
+        for (x, y) in ca.iter().zip(cb) {
+            let (x, y) = (ld512(x), ld512(y));
+            s2 = _mm512_add_epi64(s2, _mm512_sad_epu8(y, zero));
+            let yw = widen(y);
+            q2 = _mm512_add_epi32(q2, madd2(yw, yw));
+            d = _mm512_add_epi32(d, madd2(widen(x), yw));
+        }
+        let t = scalar::f8_dot(ta, tb);
+        F8Sums {
+            sum1: 0,
+            sum2: hsum_epi64(s2).wrapping_add(t.sum2),
+            sumsq1: 0,
+            sumsq2: hsum_epi32(q2).wrapping_add(t.sumsq2),
+            dot: hsum_epi32(d).wrapping_add(t.dot),
+        }
     }
 }
