@@ -155,11 +155,12 @@ impl Layout {
     }
 
     /// Starts loading into the CPU cache the parts of `block` that a search reads first: the
-    /// header, the node's vector and the used edge metadata (a hint; a malformed block is
-    /// ignored).
-    pub fn prefetch(&self, block: &[u8]) {
+    /// header, the used edge metadata and, with `vector`, the node's vector (a hint; a
+    /// malformed block is ignored).
+    pub fn prefetch(&self, block: &[u8], vector: bool) {
         if let Ok(count) = self.validate(block) {
-            edgelite_vector::kernels::prefetch(&block[..self.edge_vec_off(0)]);
+            let header = if vector { self.edge_vec_off(0) } else { self.node_vec_off() };
+            edgelite_vector::kernels::prefetch(&block[..header]);
             edgelite_vector::kernels::prefetch(&block[self.edge_meta_off(0)..self.edge_meta_off(count)]);
         }
     }

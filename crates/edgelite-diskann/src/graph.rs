@@ -198,13 +198,19 @@ struct Candidate {
     dist: f32,
     id: i64,
     visited: bool,
+    /// Where [`Frontier::parts`] holds the copy of the node that its referrer stores, if it
+    /// keeps them ([`NO_PART`] if not).
+    part: u32,
 }
+
+const NO_PART: u32 = u32::MAX;
 
 /// What a [`DiskAnn::beam`] keeps of each visited node.
 #[derive(Debug, Clone, Copy)]
 enum Keep {
-    /// Its block and edge-type copy (insert and delete rewrite blocks).
-    Blocks,
+    /// Its edges and edge-type copy (insert and delete; they read again the few blocks they
+    /// rewrite, rather than copying every visited block).
+    Edges,
     /// Its exact distance, if it was among the list's first `n` at its visit. The list only
     /// grows in front of a visited node, so these include the `n` nearest by list distance in
     /// the end: a search needs no more to rank its `k` results with `n` a little above `k`,
@@ -216,8 +222,9 @@ struct Visit {
     id: i64,
     /// Exact distance (node vector) to the query, raw (may be NaN), if [`Keep::Exact`] asked.
     exact: Option<f32>,
-    /// The block, when the caller asked to keep them.
-    block: Vec<u8>,
+    /// Its edges, with whether the neighbour's copy equals the node's own (an exact
+    /// duplicate), if [`Keep::Edges`] asked.
+    edges: Vec<(i64, bool)>,
     /// The node's vector as an edge-type copy, with the block (converting costs more than the
     /// distances it feeds, so it is done once per operation).
     part: Vec<u8>,
@@ -236,6 +243,10 @@ struct Frontier {
     /// Reused by [`DiskAnn::expand`]: the edges of the node it visits that are not queued yet
     /// (edge index, distance).
     scratch: Vec<(usize, f32)>,
+    /// With [`Keep::Edges`], the neighbour copies of the candidates, one after another, as
+    /// their referrers store them: a visited node's own copy is then a copy of these bytes,
+    /// not a conversion of its vector (which is then never read).
+    parts: Option<Vec<u8>>,
 }
 
 struct Beam {
@@ -388,10 +399,11 @@ impl DiskAnn {
         let mut frontier = Frontier {
             l: l.max(1),
             // the entry's list distance is unknown until it is read; -inf keeps it first meanwhile
-            list: vec![Candidate { dist: f32::NEG_INFINITY, id: entry, visited: false }],
+            list: vec![Candidate { dist: f32::NEG_INFINITY, id: entry, visited: false, part: NO_PART }],
             queued: IdSet::default(),
             complete: true,
             scratch: Vec::new(),
+            parts: matches!(keep, Keep::Edges).then(Vec::new),
         };
         frontier.queued.insert(entry);
         while let Some(pos) = frontier.list.iter().position(|c| !c.visited) {
@@ -399,7 +411,8 @@ impl DiskAnn {
             // the block after this one is likely the next visited: its memory latency then
             // overlaps this node's distances
             if let Some(next) = frontier.list[pos + 1..].iter().find(|c| !c.visited) {
-                storage.peek(next.id, &mut |block| self.layout.prefetch(block));
+                let vector = matches!(keep, Keep::Exact(_));
+                storage.peek(next.id, &mut |block| self.layout.prefetch(block, vector));
             }
             let expand = |block: &[u8]| self.expand(op, id, pos, block, &mut frontier, &query, &query_edge, keep);
             match storage.read_with(id, expand).map_err(GraphError::Storage)? {
@@ -431,8 +444,17 @@ impl DiskAnn {
     ) -> Result<Visit, GraphError<E>> {
         let node = self.parse(op, id, block)?;
         f.list[pos].visited = true;
-        if f.list[pos].dist == f32::NEG_INFINITY {
-            let part = self.edge_part(node.vector());
+        let entry = f.list[pos].dist == f32::NEG_INFINITY;
+        let part = match (&f.parts, f.list[pos].part) {
+            (Some(parts), at) if at != NO_PART => {
+                let size = self.layout.edge_vector_size();
+                parts[at as usize * size..][..size].to_vec()
+            }
+            (Some(_), _) => self.edge_part(node.vector()),
+            (None, _) if entry => self.edge_part(node.vector()),
+            (None, _) => Vec::new(),
+        };
+        if entry {
             let d = key(self.pdist(op, query_edge, &part)?);
             let c = f.list.remove(pos);
             let at = f.list.partition_point(|x| by_key((x.dist, x.id), (d, c.id)).is_lt());
@@ -469,7 +491,15 @@ impl DiskAnn {
                 continue;
             }
             let at = f.list.partition_point(|x| by_key((x.dist, x.id), (d, eid)).is_lt());
-            f.list.insert(at, Candidate { dist: d, id: eid, visited: false });
+            let part = match &mut f.parts {
+                Some(parts) => {
+                    let at = parts.len() / self.layout.edge_vector_size();
+                    parts.extend_from_slice(node.edge_data(i));
+                    u32::try_from(at).unwrap_or(NO_PART)
+                }
+                None => NO_PART,
+            };
+            f.list.insert(at, Candidate { dist: d, id: eid, visited: false, part });
             f.queued.insert(eid);
             if f.list.len() > f.l
                 && let Some(evicted) = f.list.pop()
@@ -481,12 +511,15 @@ impl DiskAnn {
             }
         }
         f.scratch = fresh;
-        let (block, part) = if let Keep::Blocks = keep {
-            (block.to_vec(), self.edge_part(node.vector()))
-        } else {
-            (Vec::new(), Vec::new())
+        let (edges, part) = match keep {
+            Keep::Edges => {
+                let edges =
+                    (0..node.edge_count()).map(|i| (node.edge_id(i), node.edge_data(i) == part.as_slice())).collect();
+                (edges, part)
+            }
+            Keep::Exact(_) => (Vec::new(), Vec::new()),
         };
-        Ok(Visit { id, exact, block, part })
+        Ok(Visit { id, exact, edges, part })
     }
 
     /// The `k` nearest neighbours of `query` with the index's `search_l`.
@@ -736,21 +769,16 @@ impl DiskAnn {
     /// In-degrees counted over some blocks (the ones a search visited). Edges between exact
     /// duplicates are not counted: a duplicate ring gives every member an in-edge from inside
     /// the ring, which says nothing about reaching the ring.
-    fn in_degrees<'b, E>(
-        &self,
-        op: Op,
-        visits: impl Iterator<Item = &'b Visit>,
-    ) -> Result<IdMap<usize>, GraphError<E>> {
+    fn in_degrees<'b>(visits: impl Iterator<Item = &'b Visit>) -> IdMap<usize> {
         let mut deg = IdMap::default();
         for v in visits {
-            let n = self.parse(op, v.id, &v.block)?;
-            for i in 0..n.edge_count() {
-                if n.edge_data(i) != v.part.as_slice() {
-                    *deg.entry(n.edge_id(i)).or_insert(0) += 1;
+            for &(e, duplicate) in &v.edges {
+                if !duplicate {
+                    *deg.entry(e).or_insert(0) += 1;
                 }
             }
         }
-        Ok(deg)
+        deg
     }
 
     /// Adds node `id` with `vector` (the column type): a search with `insert_l` from the entry
@@ -768,8 +796,7 @@ impl DiskAnn {
         let op = Op::Insert;
         self.check_vector(op, vector)?;
         let new = Link { id, part: self.edge_part(vector), dist: 0.0 };
-        let mut beam =
-            self.beam(storage, op, vector, self.edge_ref(op, &new.part)?, self.config.insert_l, Keep::Blocks)?;
+        let beam = self.beam(storage, op, vector, self.edge_ref(op, &new.part)?, self.config.insert_l, Keep::Edges)?;
         let mut cands = Vec::with_capacity(beam.visits.len());
         let mut dups = Vec::new();
         for v in &beam.visits {
@@ -793,19 +820,23 @@ impl DiskAnn {
         let index: IdMap<usize> = beam.visits.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
         let mut targets: Vec<i64> = out.iter().map(|l| l.id).collect();
         targets.extend(dups.iter().filter(|d| !out.iter().any(|l| l.id == **d)));
-        let mut deg = self.in_degrees(op, beam.visits.iter())?;
+        let mut deg = Self::in_degrees(beam.visits.iter());
         for l in &out {
             *deg.entry(l.id).or_insert(0) += 1;
         }
         let mut kept = false;
+        let (mut block, mut before) = (Vec::new(), Vec::new());
         for t in targets {
             let Some(&i) = index.get(&t) else { continue };
-            let v = &mut beam.visits[i];
-            let before = v.block.clone();
+            if !self.read_node(storage, op, t, &mut block)? {
+                continue;
+            }
+            before.clone_from(&block);
+            let v = &beam.visits[i];
             let (changed, k) =
-                self.offer_edge(op, t, &v.part, &mut v.block, &new, &beam.missing, &mut deg, beam.complete)?;
+                self.offer_edge(op, t, &v.part, &mut block, &new, &beam.missing, &mut deg, beam.complete)?;
             if changed {
-                storage.update(t, &before, &beam.visits[i].block).map_err(GraphError::Storage)?;
+                storage.update(t, &before, &block).map_err(GraphError::Storage)?;
             }
             kept |= k;
         }
@@ -815,11 +846,13 @@ impl DiskAnn {
             let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
             'rescue: for strict in [true, false] {
                 for l in &out {
-                    let Some(&i) = index.get(&l.id) else { continue };
-                    let before = beam.visits[i].block.clone();
-                    if let Some(changed) = self.force_edge(op, l.id, &mut beam.visits[i].block, &new, &spare, strict)? {
+                    if !index.contains_key(&l.id) || !self.read_node(storage, op, l.id, &mut block)? {
+                        continue;
+                    }
+                    before.clone_from(&block);
+                    if let Some(changed) = self.force_edge(op, l.id, &mut block, &new, &spare, strict)? {
                         if changed {
-                            storage.update(l.id, &before, &beam.visits[i].block).map_err(GraphError::Storage)?;
+                            storage.update(l.id, &before, &block).map_err(GraphError::Storage)?;
                         }
                         break 'rescue;
                     }
@@ -844,18 +877,19 @@ impl DiskAnn {
         let vector = node.vector().to_vector();
         let part = self.edge_part(node.vector());
         let (out, _) = self.links_of(op, id, &buf, id, &IdSet::default())?;
-        let beam = self.beam(storage, op, vector.as_ref(), self.edge_ref(op, &part)?, self.delete_l, Keep::Blocks)?;
+        let beam = self.beam(storage, op, vector.as_ref(), self.edge_ref(op, &part)?, self.delete_l, Keep::Edges)?;
         let mut missing = beam.missing;
         missing.insert(id);
         // in-neighbours: visited nodes that link to `id`, and out-neighbours that link back
         let mut referrers: Vec<(i64, Vec<u8>)> = Vec::new();
         let mut visited = IdSet::default();
-        let mut deg = self.in_degrees(op, beam.visits.iter())?;
+        let mut deg = Self::in_degrees(beam.visits.iter());
         deg.remove(&id);
         for v in beam.visits {
             visited.insert(v.id);
-            if v.id != id && self.parse(op, v.id, &v.block)?.find_edge(id).is_some() {
-                referrers.push((v.id, v.block));
+            let mut b = Vec::new();
+            if v.id != id && v.edges.iter().any(|e| e.0 == id) && self.read_node(storage, op, v.id, &mut b)? {
+                referrers.push((v.id, b));
             }
         }
         for x in &out {

@@ -1,6 +1,6 @@
 //! Where node blocks live: the [`Storage`] trait and the in-memory [`MemStorage`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 /// The index's view of `<idx>_shadow(index_key INTEGER PRIMARY KEY, data BLOB)`: node blocks
@@ -142,11 +142,14 @@ pub enum MemError {
     },
 }
 
-/// Encoded blocks in a `BTreeMap`, for tests and benchmarks. Blocks are copied in and out,
-/// so every operation goes through the block codec as it will over SQLite.
+/// Encoded blocks in memory, for in-memory builds, tests and benchmarks. Blocks are copied in
+/// and out, so every operation goes through the block codec as it will over SQLite.
 #[derive(Debug, Clone, Default)]
 pub struct MemStorage {
-    blocks: BTreeMap<i64, Vec<u8>>,
+    /// A hash map for the reads, one per visited node; the ordered ids beside it for the entry
+    /// point and ordered walks.
+    blocks: HashMap<i64, Vec<u8>, crate::RowidBuildHasher>,
+    ids: BTreeSet<i64>,
     reads: u64,
     writes: u64,
 }
@@ -166,7 +169,7 @@ impl MemStorage {
     }
     /// Node ids in ascending order.
     pub fn ids(&self) -> impl Iterator<Item = i64> + '_ {
-        self.blocks.keys().copied()
+        self.ids.iter().copied()
     }
     /// The block of node `id`.
     pub fn get(&self, id: i64) -> Option<&[u8]> {
@@ -174,10 +177,12 @@ impl MemStorage {
     }
     /// Replaces a block with arbitrary bytes, bypassing every check (corruption tests).
     pub fn put_raw(&mut self, id: i64, bytes: Vec<u8>) {
+        self.ids.insert(id);
         self.blocks.insert(id, bytes);
     }
     /// Removes a block bypassing the graph (dangling-edge tests).
     pub fn remove_raw(&mut self, id: i64) -> Option<Vec<u8>> {
+        self.ids.remove(&id);
         self.blocks.remove(&id)
     }
     /// Successful block reads so far.
@@ -236,19 +241,21 @@ impl Storage for MemStorage {
             return Err(MemError::Exists(id));
         }
         self.blocks.insert(id, block.to_vec());
+        self.ids.insert(id);
         self.writes += 1;
         Ok(())
     }
 
     fn delete(&mut self, id: i64) -> Result<bool, MemError> {
+        self.ids.remove(&id);
         Ok(self.blocks.remove(&id).is_some())
     }
 
     fn first_id(&mut self) -> Result<Option<i64>, MemError> {
-        Ok(self.blocks.keys().next().copied())
+        Ok(self.ids.first().copied())
     }
 
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, MemError> {
-        Ok(self.blocks.range((Bound::Excluded(after), Bound::Unbounded)).next().map(|(k, _)| *k))
+        Ok(self.ids.range((Bound::Excluded(after), Bound::Unbounded)).next().copied())
     }
 }
