@@ -6,6 +6,10 @@
 //!   O(n) count-and-skip: results are reproducible and the lookup is O(log n).
 //! - **k is not capped by L**: the candidate list is widened to `max(L, k)`; `L` can be set per
 //!   query ([`DiskAnn::search_with`]).
+//! - **Exact distances**: a search orders its list by the neighbour copies and reads the exact
+//!   vectors only of nodes that are among the list's first `2k` (at least `k + 10`) when
+//!   visited, which include every node that can rank (all visited nodes with 1-bit copies,
+//!   whose order is too rough); libSQL reads every visited node's vector.
 //! - **Pruning** is Vamana's robust prune over the candidate set (alpha from the index), and a
 //!   node with free capacity simply gains the back edge, as in the paper. Once the graph is larger
 //!   than one search sees, a full node is pruned to 3/4 of its capacity (DiskANN's slack,
@@ -225,8 +229,8 @@ struct Visit {
     /// Its edges, with whether the neighbour's copy equals the node's own (an exact
     /// duplicate), if [`Keep::Edges`] asked.
     edges: Vec<(i64, bool)>,
-    /// The node's vector as an edge-type copy, with the block (converting costs more than the
-    /// distances it feeds, so it is done once per operation).
+    /// The node's vector as an edge-type copy, if [`Keep::Edges`] asked (made once per
+    /// operation: it feeds many distances).
     part: Vec<u8>,
 }
 
@@ -245,7 +249,10 @@ struct Frontier {
     scratch: Vec<(usize, f32)>,
     /// With [`Keep::Edges`], the neighbour copies of the candidates, one after another, as
     /// their referrers store them: a visited node's own copy is then a copy of these bytes,
-    /// not a conversion of its vector (which is then never read).
+    /// not a conversion of its vector (which is then never read). edgelite writes a copy as
+    /// the conversion of the vector, so the two are the same bytes; in an index that libSQL
+    /// wrote, copies are its bytes, which is what pruning and the duplicate test compare
+    /// anyway. Never larger than the blocks an insert used to keep.
     parts: Option<Vec<u8>>,
 }
 
@@ -380,7 +387,7 @@ impl DiskAnn {
 
     /// Greedy best-first search from the entry point with a candidate list of `l` entries,
     /// ordered by the edge-type distance to `query_edge`; a visited node keeps what `keep` asks
-    /// (its exact distance to `query`, or its block). Missing nodes are dropped from the list
+    /// (its exact distance to `query`, or its edges). Missing nodes are dropped from the list
     /// (dangling edges).
     fn beam<S: Storage>(
         &self,
