@@ -21,8 +21,10 @@
 //!    and the Rust scan's copy of it); `--cache-limit BYTES` sets edgelite's per-connection
 //!    vector memory limit (`edgelite_vector_cache_limit`, 256 MiB by default), which bounds
 //!    both the node cache and an in-memory index build; `--cache-size KIB` sets SQLite's page
-//!    cache of edgelite's connections (`PRAGMA cache_size = -KIB`; SQLite's default is 2000),
-//!    to see what a long indexed-insert transaction spends on it.
+//!    cache of edgelite's connections (`PRAGMA cache_size = -KIB`; SQLite's default is 2000)
+//!    and `--cache-spill PAGES` how many changed pages it may hold before spilling them to the
+//!    file (`PRAGMA cache_spill = PAGES`), to see what a long indexed-insert transaction spends
+//!    on SQLite's page I/O.
 //!
 //! With `--rows N` (a prefix of the base vectors) the ground truth is the exact top-k over the
 //! prefix from the in-memory scan; over all 20,000 rows it is the dataset's `gt.i32`.
@@ -30,7 +32,7 @@
 //! ```text
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
 //!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql]
-//!     [--cache-limit BYTES] [--cache-size KIB] [--hnswlib PYTHON]
+//!     [--cache-limit BYTES] [--cache-size KIB] [--cache-spill PAGES] [--hnswlib PYTHON]
 //! ```
 
 use std::error::Error;
@@ -61,6 +63,7 @@ struct Args {
     libsql: bool,
     cache_limit: Option<i64>,
     cache_size_kib: Option<u64>,
+    cache_spill_pages: Option<u64>,
     hnswlib: Option<String>,
 }
 
@@ -75,6 +78,7 @@ fn parse_args() -> BoxResult<Args> {
         libsql: true,
         cache_limit: None,
         cache_size_kib: None,
+        cache_spill_pages: None,
         hnswlib: None,
     };
     let mut it = std::env::args().skip(1);
@@ -93,6 +97,7 @@ fn parse_args() -> BoxResult<Args> {
             "--no-libsql" => args.libsql = false,
             "--cache-limit" => args.cache_limit = Some(value()?.parse()?),
             "--cache-size" => args.cache_size_kib = Some(value()?.parse()?),
+            "--cache-spill" => args.cache_spill_pages = Some(value()?.parse()?),
             "--hnswlib" => args.hnswlib = Some(value()?),
             _ => return Err(format!("unknown argument {a}; see the doc comment of {}", file!()).into()),
         }
@@ -246,11 +251,14 @@ fn edgelite_index(
     })
 }
 
-/// An edgelite connection with `--cache-size` and `--cache-limit` applied.
+/// An edgelite connection with `--cache-size`, `--cache-spill` and `--cache-limit` applied.
 fn open_edgelite(db: &Path, args: &Args) -> BoxResult<Connection> {
     let conn = Connection::open(db)?;
     if let Some(kib) = args.cache_size_kib {
         conn.execute_batch(&format!("PRAGMA cache_size = -{kib}"))?;
+    }
+    if let Some(pages) = args.cache_spill_pages {
+        conn.execute_batch(&format!("PRAGMA cache_spill = {pages}"))?;
     }
     if let Some(limit) = args.cache_limit {
         let _previous: i64 = conn.query_row("SELECT edgelite_vector_cache_limit(?1)", [limit], |r| r.get(0))?;

@@ -91,6 +91,18 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed request body: {e}")))
 }
 
+/// A Hrana request's JSON body, with the namespace it is for and the caller's permission.
+async fn read_request<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &OriginalUri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(T, Arc<Namespace>, Perm), ApiError> {
+    let body = body.map_err(|e| body_error(&e))?;
+    let (ns, perm) = resolve(state, headers, &uri.0).await?;
+    Ok((parse_json(&body)?, ns, perm))
+}
+
 /// Which namespace a request is for (spec §6) and what its token allows.
 pub async fn resolve(
     state: &AppState,
@@ -163,6 +175,14 @@ impl HttpStreams {
     #[must_use]
     pub fn new(timeout: Duration) -> HttpStreams {
         HttpStreams { live: Mutex::new(HashMap::new()), expired: Mutex::new(HashMap::new()), timeout }
+    }
+
+    /// The session a baton names, or a new one without a baton.
+    fn resume(&self, baton: Option<&str>, ns: Arc<Namespace>) -> Result<Session, ApiError> {
+        match baton {
+            Some(b) => self.take(b, &ns),
+            None => self.open(ns),
+        }
     }
 
     fn take(&self, baton: &str, ns: &Namespace) -> Result<Session, ApiError> {
@@ -334,13 +354,8 @@ async fn pipeline(
     uri: OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| body_error(&e))?;
-    let (ns, perm) = resolve(&state, &headers, &uri.0).await?;
-    let req: PipelineBody = parse_json(&body)?;
-    let session = match req.baton.as_deref() {
-        Some(b) => state.streams.take(b, &ns)?,
-        None => state.streams.open(ns)?,
-    };
+    let (req, ns, perm) = read_request::<PipelineBody>(&state, &headers, &uri, body).await?;
+    let session = state.streams.resume(req.baton.as_deref(), ns)?;
     let requests = req.requests;
     let (session, (results, closed)) = on_session(session, move |s| {
         let mut closed = false;
@@ -376,13 +391,8 @@ async fn cursor(
     uri: OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| body_error(&e))?;
-    let (ns, perm) = resolve(&state, &headers, &uri.0).await?;
-    let req: CursorBody = parse_json(&body)?;
-    let session = match req.baton.as_deref() {
-        Some(b) => state.streams.take(b, &ns)?,
-        None => state.streams.open(ns)?,
-    };
+    let (req, ns, perm) = read_request::<CursorBody>(&state, &headers, &uri, body).await?;
+    let session = state.streams.resume(req.baton.as_deref(), ns)?;
     let batch = req.batch;
     let (session, entries) =
         on_session(session, move |s| s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch)))
@@ -415,7 +425,8 @@ async fn v1_execute(
     uri: OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    v1(state, headers, uri, body, |body| Ok(StreamRequest::Execute { stmt: parse_json::<V1Execute>(body)?.stmt })).await
+    let (req, ns, perm) = read_request::<V1Execute>(&state, &headers, &uri, body).await?;
+    v1(ns, perm, StreamRequest::Execute { stmt: req.stmt }).await
 }
 
 async fn v1_batch(
@@ -424,20 +435,12 @@ async fn v1_batch(
     uri: OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    v1(state, headers, uri, body, |body| Ok(StreamRequest::Batch { batch: parse_json::<V1Batch>(body)?.batch })).await
+    let (req, ns, perm) = read_request::<V1Batch>(&state, &headers, &uri, body).await?;
+    v1(ns, perm, StreamRequest::Batch { batch: req.batch }).await
 }
 
 /// HTTP API v1: one request on a session of its own; `{"result": ...}`, or 400 with the error.
-async fn v1(
-    state: Arc<AppState>,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    body: Result<Bytes, BytesRejection>,
-    request: impl FnOnce(&Bytes) -> Result<StreamRequest, ApiError>,
-) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| body_error(&e))?;
-    let (ns, perm) = resolve(&state, &headers, &uri.0).await?;
-    let request = request(&body)?;
+async fn v1(ns: Arc<Namespace>, perm: Perm, request: StreamRequest) -> Result<Response, ApiError> {
     let (_, r) = on_session(Session::new(ns), move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
     match r {
         Ok(crate::proto::StreamResponse::Execute { result }) => Ok(Json(json!({"result": result})).into_response()),

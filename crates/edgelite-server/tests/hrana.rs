@@ -303,28 +303,6 @@ async fn websocket_hrana2_and_hrana3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binary_prints_its_address() {
-    use tokio::io::AsyncBufReadExt as _;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgelite-server"))
-        .args(["--http-listen-addr", "127.0.0.1:0", "--db-path"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-    let addr = line.strip_prefix("edgelite-server listening on http://").unwrap();
-    assert!(!addr.ends_with(":0"));
-    let r = reqwest::get(format!("http://{addr}/health")).await.unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    child.kill().await.unwrap();
-    assert!(dir.path().join("dbs/default/data").exists());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_cannot_touch_files_or_checkpoints() {
     let s = start().await;
     s.exec(&["CREATE TABLE t(x)", "INSERT INTO t VALUES (1)"]).await;

@@ -149,6 +149,13 @@ impl Replica {
         wal[32 + (start - 1) * FRAME..32 + (end - 1) * FRAME].to_vec()
     }
 
+    /// One transaction writing many pages (20 rows of 3,500 random bytes into `t(v)`).
+    fn write_many_pages(&self) {
+        let sql = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) \
+                   INSERT INTO t SELECT randomblob(3500) FROM c";
+        self.conn.execute(sql, []).unwrap();
+    }
+
     fn frame_count(&self) -> usize {
         let len = std::fs::metadata(self.dir.path().join("local.db-wal")).unwrap().len() as usize;
         (len - 32) / FRAME
@@ -159,6 +166,11 @@ async fn push(s: &Srv, path: &str, body: Vec<u8>) -> (u16, Value) {
     let r = s.http.post(format!("{}{path}", s.base)).body(body).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
+}
+
+/// Pushes the replica's own frames `from..to` (generation 1 numbering).
+async fn push_frames(s: &Srv, local: &Replica, from: usize, to: usize) -> (u16, Value) {
+    push(s, &format!("/sync/1/{from}/{to}"), local.frames(from, to)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,7 +220,7 @@ async fn offline_push_applies_frames_and_detects_conflicts() {
     s.exec(&["INSERT INTO t(v) VALUES ('server2')"]).await;
     local.conn.execute("INSERT INTO t(v) VALUES ('offline2')", []).unwrap();
     let k = local.frame_count();
-    let (_, v) = push(&s, &format!("/sync/1/{}/{}", m + 1, k + 1), local.frames(m + 1, k + 1)).await;
+    let (_, v) = push_frames(&s, &local, m + 1, k + 1).await;
     assert_eq!(v["status"], "conflict");
     let count = s.exec(&["SELECT count(*) FROM t WHERE v = 'offline2'"]).await;
     assert_eq!(int(&count[0]["rows"][0][0]), 0, "a conflicting push changes nothing");
@@ -220,12 +232,11 @@ async fn push_split_mid_commit_continues_with_a_baton() {
     s.exec(&["CREATE TABLE t(v BLOB)"]).await;
     let local = Replica::clone_from(&s);
     let n = local.frame_count();
-    // One transaction writing many pages.
-    local.conn.execute("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) INSERT INTO t SELECT randomblob(3500) FROM c", []).unwrap();
+    local.write_many_pages();
     let m = local.frame_count();
     assert!(m - n > 4);
     let split = n + 3;
-    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, split), local.frames(n + 1, split)).await;
+    let (_, v) = push_frames(&s, &local, n + 1, split).await;
     assert_eq!(v["status"], "ok");
     assert_eq!(v["max_frame_no"], split - 1);
     let baton = v["baton"].as_str().unwrap().to_owned();
@@ -503,7 +514,7 @@ async fn pushed_pages_that_corrupt_the_database_are_refused_and_rolled_back() {
         )
         .unwrap();
     let m = local.frame_count();
-    let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), local.frames(n + 1, m + 1)).await;
+    let (status, v) = push_frames(&s, &local, n + 1, m + 1).await;
     assert_eq!((status, v), (200, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null})));
     let rows = s.exec(&["SELECT v FROM push_t ORDER BY id", "SELECT x FROM more"]).await;
     assert_eq!(rows[0]["rows"], json!([[{"type": "text", "value": "kept"}], [{"type": "text", "value": "new"}]]));
@@ -557,19 +568,19 @@ async fn an_offline_replica_pushes_across_a_server_checkpoint() {
     let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
     // Frames still inside generation 1 cannot be moved: a conflict.
-    let (_, v) = push(&s, &format!("/sync/1/{n}/{}", m + 1), local.frames(n, m + 1)).await;
+    let (_, v) = push_frames(&s, &local, n, m + 1).await;
     assert_eq!(v["status"], "conflict", "{v}");
 
     // Another writer in generation 2 first: the replica's next frames no longer line up.
     s.exec(&["INSERT INTO t(v) VALUES ('server2')"]).await;
     local.conn.execute("INSERT INTO t(v) VALUES ('offline2')", []).unwrap();
     let k = local.frame_count();
-    let (_, v) = push(&s, &format!("/sync/1/{}/{}", m + 1, k + 1), local.frames(m + 1, k + 1)).await;
+    let (_, v) = push_frames(&s, &local, m + 1, k + 1).await;
     assert_eq!(v["status"], "conflict", "{v}");
     assert_eq!(v["generation"], 2, "{v}");
     // Two generations on: generation 2 had frames the replica never saw.
     assert!(ns.checkpoint(true).await.unwrap());
-    let (_, v) = push(&s, &format!("/sync/1/{}/{}", m + 1, k + 1), local.frames(m + 1, k + 1)).await;
+    let (_, v) = push_frames(&s, &local, m + 1, k + 1).await;
     assert_eq!(v["status"], "conflict", "{v}");
     let rows = s.exec(&["SELECT count(*) FROM t WHERE v = 'offline2'"]).await;
     assert_eq!(int(&rows[0]["rows"][0][0]), 0, "a conflicting push changes nothing");
@@ -583,10 +594,10 @@ async fn a_push_with_a_baton_continues_across_a_server_checkpoint() {
     s.exec(&["CREATE TABLE t(v BLOB)"]).await;
     let local = Replica::clone_from(&s);
     let n = local.frame_count();
-    local.conn.execute("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) INSERT INTO t SELECT randomblob(3500) FROM c", []).unwrap();
+    local.write_many_pages();
     let m = local.frame_count();
     let (a, b) = (n + 3, n + 6);
-    let (_, v) = push(&s, &format!("/sync/1/{}/{a}", n + 1), local.frames(n + 1, a)).await;
+    let (_, v) = push_frames(&s, &local, n + 1, a).await;
     assert_eq!(v["status"], "ok", "{v}");
     let baton = v["baton"].as_str().unwrap().to_owned();
     let ns = s.running.state.namespaces.get("default").unwrap();

@@ -242,12 +242,11 @@ impl<'a> PreparedQuery<'a> {
     /// [`crate::Error::DataPartSize`] if `part` is not the size of one; as [`fast_distance`].
     #[inline]
     pub fn distance_to_part(&self, part: &[u8]) -> Result<f32> {
-        let dims = self.query.dims() as usize;
         match self.f8 {
+            // the query's dimensions are valid, so only the size needs checking
             Some(own) if part.len() == VectorType::F8.data_size(self.query.dims()) => {
-                let at = part.len() - 8;
-                let le = |i: usize| f32::from_le_bytes([part[i], part[i + 1], part[i + 2], part[i + 3]]);
-                Ok(self.f8_distance(own, &part[..dims], F8Params { alpha: le(at), shift: le(at + 4) }))
+                let other = VectorRef::f8_from_data_part(self.query.dims(), part);
+                Ok(self.f8_distance(own, other.data(), other.f8_params()))
             }
             _ => self.distance(VectorRef::from_data_part(self.query.vector_type(), self.query.dims(), part)?),
         }

@@ -1,4 +1,4 @@
-//! x86-64 kernels: SSE2 (always present), AVX2 + FMA + F16C, AVX-512F, AVX-512BW (f8).
+//! x86-64 kernels: SSE2 (always present), AVX2 + FMA + F16C, AVX-512F, AVX-512BW (`f8_dot`).
 
 use std::arch::x86_64::*;
 
@@ -58,14 +58,13 @@ pub(super) fn available() -> Vec<KernelSet> {
             dot_bf16: checked!(avx512::dot_bf16, (a: &[u8], b: &[u8]) -> f32, "avx512f"),
             cos_bf16: checked!(avx512::cos_bf16, (a: &[u8], b: &[u8]) -> CosParts, "avx512f"),
             l2sq_bf16: checked!(avx512::l2sq_bf16, (a: &[u8], b: &[u8]) -> f32, "avx512f"),
-            // integer kernels: the AVX2 versions (every AVX-512 CPU has AVX2), unless AVX-512BW
+            // integer kernels: the AVX2 versions (every AVX-512 CPU has AVX2), but for AVX-512BW's
             ..avx2
         });
         if is_x86_feature_detected!("avx512bw") {
             let avx512f = sets[sets.len() - 1];
             sets.push(KernelSet {
                 name: "avx512bw",
-                f8_sums: checked!(avx512bw::f8_sums, (a: &[u8], b: &[u8]) -> F8Sums, "avx512f,avx512bw"),
                 f8_dot: checked!(avx512bw::f8_dot, (a: &[u8], b: &[u8]) -> F8Sums, "avx512f,avx512bw"),
                 ..avx512f
             });
@@ -415,8 +414,9 @@ mod avx512 {
     }
 }
 
-/// The f8 integer kernels, 64 codes per step (the same arithmetic as the AVX2 ones: `madd`
-/// lanes of u8·u8 pairs summed with wrapping i32 adds, exact).
+/// The f8 kernel of an index search's inner loop, 64 codes per step (the same arithmetic as the
+/// AVX2 one: `madd` lanes of u8·u8 pairs summed with wrapping i32 adds, exact). The other f8
+/// kernels run once per query or per pair and stay AVX2.
 mod avx512bw {
     use super::*;
 
@@ -450,32 +450,6 @@ mod avx512bw {
     #[target_feature(enable = "avx512f,avx512bw")]
     fn hsum_epi64(v: __m512i) -> u32 {
         _mm512_reduce_add_epi64(v) as u32
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) fn f8_sums(a: &[u8], b: &[u8]) -> F8Sums {
-        let n = a.len().min(b.len());
-        let (ca, ta) = a[..n].as_chunks::<64>();
-        let (cb, tb) = b[..n].as_chunks::<64>();
-        let zero = _mm512_setzero_si512();
-        let (mut s1, mut s2, mut q1, mut q2, mut d) = (zero, zero, zero, zero, zero);
-        for (x, y) in ca.iter().zip(cb) {
-            let (x, y) = (ld512(x), ld512(y));
-            s1 = _mm512_add_epi64(s1, _mm512_sad_epu8(x, zero));
-            s2 = _mm512_add_epi64(s2, _mm512_sad_epu8(y, zero));
-            let (xw, yw) = (widen(x), widen(y));
-            q1 = _mm512_add_epi32(q1, madd2(xw, xw));
-            q2 = _mm512_add_epi32(q2, madd2(yw, yw));
-            d = _mm512_add_epi32(d, madd2(xw, yw));
-        }
-        let t = scalar::f8_sums(ta, tb);
-        F8Sums {
-            sum1: hsum_epi64(s1).wrapping_add(t.sum1),
-            sum2: hsum_epi64(s2).wrapping_add(t.sum2),
-            sumsq1: hsum_epi32(q1).wrapping_add(t.sumsq1),
-            sumsq2: hsum_epi32(q2).wrapping_add(t.sumsq2),
-            dot: hsum_epi32(d).wrapping_add(t.dot),
-        }
     }
 
     #[target_feature(enable = "avx512f,avx512bw")]
