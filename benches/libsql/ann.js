@@ -1,11 +1,14 @@
 // libSQL's own engine (npm `libsql`, pinned in tests/libsql/package.json) running the ANN
 // workload of src/bin/ann.rs on a prefix of minilm-20k: fill the items table in one
-// transaction, CREATE INDEX ... libsql_vector_idx (the only build method run here: libSQL is
-// slow to build), then time vector_top_k at the index's own search_l and at each search_l of
-// the curve (rewritten in libsql_vector_meta_shadow, no rebuild), and the exact SQL scan.
+// transaction, CREATE INDEX ... libsql_vector_idx, then time vector_top_k at the index's own
+// search_l and at each search_l of the curve (rewritten in libsql_vector_meta_shadow, no
+// rebuild), and the exact SQL scan. With <inserts> = 1 it also builds the index the other way,
+// in a second file (<db path>-b): CREATE INDEX on the empty table, then the rows inserted in one
+// transaction (as slow as the first way in libSQL, whose CREATE INDEX inserts row by row).
 // Prints one JSON object.
 //
-// usage: node ann.js <dataset dir> <db path> <rows> <queries> <repeats> <k> <search_l,...> [index option...]
+// usage: node ann.js <dataset dir> <db path> <rows> <queries> <repeats> <k> <search_l,...> <inserts 0|1>
+//          [index option...]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -13,7 +16,7 @@ const MODULE = path.join(__dirname, '..', '..', 'tests', 'libsql', 'node_modules
 const Database = require(MODULE);
 const PACKAGE_VERSION = require(path.join(MODULE, 'package.json')).version;
 
-const [dir, dbPath, rows, nq, repeats, k, curve, ...options] = process.argv.slice(2);
+const [dir, dbPath, rows, nq, repeats, k, curve, inserts, ...options] = process.argv.slice(2);
 const ROWS = Number(rows);
 const NQ = Number(nq);
 const REPEATS = Number(repeats);
@@ -33,18 +36,22 @@ const version = db.prepare('SELECT sqlite_version()').raw().get()[0];
 let t = process.hrtime.bigint();
 db.exec(`CREATE TABLE items(id INTEGER PRIMARY KEY, emb F32_BLOB(${DIMS}))`);
 const insert = db.prepare('INSERT INTO items(id, emb) VALUES (?, ?)');
-db.exec('BEGIN');
-for (let id = 0; id < ROWS; id++) {
-  // an f32 vector blob is the raw little-endian floats, exactly the file's bytes
-  insert.run([id, base.subarray(id * ROW, (id + 1) * ROW)]);
+function fill(stmt) {
+  db.exec('BEGIN');
+  for (let id = 0; id < ROWS; id++) {
+    // an f32 vector blob is the raw little-endian floats, exactly the file's bytes
+    stmt.run([id, base.subarray(id * ROW, (id + 1) * ROW)]);
+  }
+  db.exec('COMMIT');
 }
-db.exec('COMMIT');
+fill(insert);
 const insertMs = ms(t);
 const tableBytes = fs.statSync(dbPath).size;
 
 const optionSql = ["'metric=cosine'", ...options.map(quote)].join(', ');
+const CREATE_INDEX = `CREATE INDEX items_idx ON items (libsql_vector_idx(emb, ${optionSql}))`;
 t = process.hrtime.bigint();
-db.exec(`CREATE INDEX items_idx ON items (libsql_vector_idx(emb, ${optionSql}))`);
+db.exec(CREATE_INDEX);
 const indexMs = ms(t);
 db.close();
 const fileBytes = fs.statSync(dbPath).size;
@@ -89,6 +96,22 @@ setMeta.run([metadata]);
 const exact = run(`SELECT id FROM items ORDER BY vector_distance_cos(emb, ?) LIMIT ${K}`);
 db.close();
 
+// the other way: inserts into the indexed table, one transaction
+let indexed = null;
+if (inserts === '1') {
+  const bPath = `${dbPath}-b`;
+  db = new Database(bPath);
+  db.exec(`CREATE TABLE items(id INTEGER PRIMARY KEY, emb F32_BLOB(${DIMS}))`);
+  t = process.hrtime.bigint();
+  db.exec(CREATE_INDEX);
+  const emptyIndexMs = ms(t);
+  t = process.hrtime.bigint();
+  fill(db.prepare('INSERT INTO items(id, emb) VALUES (?, ?)'));
+  indexed = { insert_ms: ms(t), index_ms: emptyIndexMs };
+  db.close();
+  indexed.file_bytes = fs.statSync(bPath).size;
+}
+
 console.log(
   JSON.stringify({
     engine: `libSQL ${version} (npm libsql ${PACKAGE_VERSION})`,
@@ -100,5 +123,6 @@ console.log(
     default: atDefault,
     curve: points,
     exact,
+    indexed,
   }),
 );

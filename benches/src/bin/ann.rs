@@ -4,8 +4,9 @@
 //! memory) and the same `ORDER BY vector_distance_cos(emb, ?) LIMIT k` that edgelite's planner
 //! answers through the index, one thread:
 //!
-//! 1. build time, two ways for edgelite: (a) `CREATE INDEX` on a filled table, (b) inserts into
-//!    an indexed table in one transaction; libSQL runs (a) only (it is slow to build);
+//! 1. build time, two ways: (a) `CREATE INDEX` on a filled table, (b) inserts into an indexed
+//!    table in one transaction; libSQL runs (b) too with `--libsql-inserts` (another 3-5 minutes:
+//!    libSQL's CREATE INDEX inserts row by row, so its two ways take about as long);
 //! 2. queries/s (median of the repeats) and recall@k of `vector_top_k` at the index's defaults;
 //! 3. the recall/speed curve over `search_l`, set on the built index by appending a `search_l`
 //!    record (tag 9) to its row of `libsql_vector_meta_shadow` (the reader takes the last one);
@@ -31,7 +32,7 @@
 //!
 //! ```text
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
-//!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql]
+//!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql] [--libsql-inserts]
 //!     [--cache-limit BYTES] [--cache-size KIB] [--cache-spill PAGES] [--hnswlib PYTHON]
 //! ```
 
@@ -61,6 +62,7 @@ struct Args {
     curve: Vec<u64>,
     alt: Option<Vec<String>>,
     libsql: bool,
+    libsql_inserts: bool,
     cache_limit: Option<i64>,
     cache_size_kib: Option<u64>,
     cache_spill_pages: Option<u64>,
@@ -76,6 +78,7 @@ fn parse_args() -> BoxResult<Args> {
         curve: vec![10, 25, 50, 100, 200],
         alt: Some(vec!["max_neighbors=32".into()]),
         libsql: true,
+        libsql_inserts: false,
         cache_limit: None,
         cache_size_kib: None,
         cache_spill_pages: None,
@@ -95,6 +98,7 @@ fn parse_args() -> BoxResult<Args> {
             "--alt" => args.alt = Some(value()?.split(',').map(str::to_owned).collect()),
             "--no-alt" => args.alt = None,
             "--no-libsql" => args.libsql = false,
+            "--libsql-inserts" => args.libsql_inserts = true,
             "--cache-limit" => args.cache_limit = Some(value()?.parse()?),
             "--cache-size" => args.cache_size_kib = Some(value()?.parse()?),
             "--cache-spill" => args.cache_spill_pages = Some(value()?.parse()?),
@@ -389,6 +393,8 @@ fn report_hnswlib(h: &Hnswlib, runs: &[IndexRun], truth: &[Vec<i32>], k: usize) 
 /// What ann.js measured.
 struct Libsql {
     run: IndexRun,
+    /// Built the other way (b), with `--libsql-inserts`: build figures only.
+    inserts: Option<IndexRun>,
     exact: Search,
     engine: String,
 }
@@ -404,6 +410,7 @@ fn libsql(dir: &Path, db: &Path, rows: usize, args: &Args, nq: usize) -> BoxResu
         args.repeats.to_string(),
         args.k.to_string(),
         curve,
+        if args.libsql_inserts { "1" } else { "0" }.to_owned(),
     ];
     let Some(v) = run_libsql("ann.js", &script_args)? else { return Ok(None) };
     let search = search_from_json;
@@ -431,7 +438,28 @@ fn libsql(dir: &Path, db: &Path, rows: usize, args: &Args, nq: usize) -> BoxResu
         default: search(&v["default"])?,
         curve,
     };
-    Ok(Some(Libsql { run, exact: search(&v["exact"])?, engine: v["engine"].as_str().unwrap_or("libSQL").to_owned() }))
+    let indexed = &v["indexed"];
+    let inserts = if indexed.is_null() {
+        None
+    } else {
+        let ms = |key: &str| -> BoxResult<Duration> {
+            Ok(Duration::from_secs_f64(indexed[key].as_f64().ok_or(key.to_owned())? / 1e3))
+        };
+        Some(IndexRun {
+            method: Method::InsertIndexed,
+            fill: ms("insert_ms")?,
+            index: ms("index_ms")?,
+            table_bytes: None,
+            file_bytes: indexed["file_bytes"].as_u64().ok_or("indexed.file_bytes")?,
+            metadata: run.metadata.clone(),
+            default: Search { repeat_secs: Vec::new(), ids: Vec::new() },
+            curve: Vec::new(),
+            engine: run.engine.clone(),
+            options: run.options.clone(),
+        })
+    };
+    let engine = v["engine"].as_str().unwrap_or("libSQL").to_owned();
+    Ok(Some(Libsql { run, inserts, exact: search(&v["exact"])?, engine }))
 }
 
 /// `a / b` formatted as a ratio, or `-` without a `b`.
@@ -501,12 +529,15 @@ fn main() -> BoxResult<()> {
         ("edgelite same SQL, planner uses the index".to_owned(), edgelite_exact(&ds, &db_a, &args, nq, false)?),
     ];
     let mut libsql_run = None;
+    let mut libsql_inserts = None;
     if args.libsql {
         step("libSQL (node)");
         if let Some(l) = libsql(&dir, &tmp.path().join("libsql.db"), rows, &args, nq)? {
-            println!("libSQL: {} — build method (a) only (libSQL builds slowly)", l.engine);
+            let ways = if l.inserts.is_some() { "both build methods" } else { "build method (a) only" };
+            println!("libSQL: {} — {ways}", l.engine);
             exact.push((format!("{} exact SQL", l.engine), l.exact));
             libsql_run = Some(l.run);
+            libsql_inserts = l.inserts;
         }
     } else {
         println!("libSQL skipped: --no-libsql");
@@ -522,7 +553,7 @@ fn main() -> BoxResult<()> {
     step("done");
 
     let lib_run = libsql_run.as_ref();
-    report(&args, rows, raw_bytes, &truth, &runs, lib_run, &exact);
+    report(&args, rows, raw_bytes, &truth, &runs, lib_run, libsql_inserts.as_ref(), &exact);
     if let Some(h) = &hnsw {
         report_hnswlib(h, &runs, &truth, k);
     }
@@ -538,6 +569,7 @@ fn main() -> BoxResult<()> {
 }
 
 /// Prints the three tables.
+#[expect(clippy::too_many_arguments, reason = "the report's inputs, each printed")]
 fn report(
     args: &Args,
     rows: usize,
@@ -545,6 +577,7 @@ fn report(
     truth: &[Vec<i32>],
     runs: &[IndexRun],
     lib: Option<&IndexRun>,
+    lib_inserts: Option<&IndexRun>,
     exact: &[(String, Search)],
 ) {
     let k = args.k;
@@ -552,7 +585,9 @@ fn report(
 
     // 1 and 4: build and size
     let w = all().map(|r| r.label().len()).max().unwrap_or(0).max(32);
-    println!("\n## Build ({rows} rows, one transaction) and file size; x = this row / libSQL");
+    // a build is compared with libSQL's build of the same method if it ran, else with its (a)
+    let lib_build = |m: Method| lib_inserts.filter(|l| l.method == m).or(lib);
+    println!("\n## Build ({rows} rows, one transaction) and file size; x = this row / libSQL, same method if run");
     let head = format!(
         "{:<w$} {:<29} {:>8} {:>8} {:>8} {:>7} {:>6} | {:>8} {:>9} {:>6} {:>6} | {:>6} {:>6} {:>6}",
         "index",
@@ -571,8 +606,9 @@ fn report(
         "srch_l"
     );
     println!("{head}\n{}", "-".repeat(head.len()));
-    for r in all() {
+    for r in all().chain(lib_inserts) {
         let total = r.total();
+        let base = lib_build(r.method);
         let meta = |tag| meta_value(&r.metadata, tag).map_or_else(|| "-".to_owned(), |v| v.to_string());
         println!(
             "{:<w$} {:<29} {:>8.2} {:>8.2} {:>8.2} {:>7.0} {:>6} | {:>8.1} {:>9.0} {:>6.2} {:>6} | {:>6} {:>6} {:>6}",
@@ -582,11 +618,11 @@ fn report(
             r.index.as_secs_f64(),
             total,
             rows as f64 / total,
-            ratio(total, lib.map(IndexRun::total)),
+            ratio(total, base.map(IndexRun::total)),
             mb(r.file_bytes),
             r.file_bytes as f64 / rows as f64,
             r.file_bytes as f64 / raw_bytes as f64,
-            ratio(r.file_bytes as f64, lib.map(|l| l.file_bytes as f64)),
+            ratio(r.file_bytes as f64, base.map(|l| l.file_bytes as f64)),
             meta(TAG_BLOCK_SIZE),
             meta(TAG_MAX_NEIGHBORS),
             meta(TAG_SEARCH_L),
