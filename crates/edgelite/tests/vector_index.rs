@@ -626,7 +626,7 @@ fn order_by_distance_limit_uses_the_index_and_reranks_exactly() {
         "SELECT id FROM t ORDER BY vector_distance_l2(v, '[1,0,0,0,0,0,0,0]') LIMIT 3",
         "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') DESC LIMIT 3",
         "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]')",
-        "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') LIMIT ?1",
+        "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') LIMIT (SELECT 3)",
         "SELECT id FROM t ORDER BY vector_distance_cos(v, w) LIMIT 3",
         "SELECT count(*) FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') LIMIT 3",
         "SELECT lang FROM t GROUP BY lang ORDER BY vector_distance_cos(max(v), '[1,0,0,0,0,0,0,0]') LIMIT 3",
@@ -636,6 +636,74 @@ fn order_by_distance_limit_uses_the_index_and_reranks_exactly() {
         "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') LIMIT 100000",
     ] {
         assert!(!plan(&conn, sql).contains("vector_top_k"), "{sql}");
+    }
+    ok(&conn);
+}
+
+#[test]
+fn bound_limits_and_offsets_use_the_index_too() {
+    // ORMs bind LIMIT and OFFSET: the rewrite then computes the index's K when the statement
+    // runs, from the same parameters, and a negative limit (no limit) or an empty one still
+    // answers as the scan does
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, lang TEXT, v F32_BLOB(8));
+         CREATE INDEX t_v ON t(libsql_vector_idx(v));",
+    )
+    .expect("schema");
+    let mut rng = Lcg(41);
+    for i in 0..300 {
+        let lang = ["en", "fr", "de"][i % 3];
+        conn.execute("INSERT INTO t(lang, v) VALUES (?1, vector(?2))", params![lang, rng.vector(8)]).expect("insert");
+    }
+    let ids = |sql: &str, q: &str, limit: i64, offset: i64| -> Vec<i64> {
+        let mut stmt = conn.prepare(sql).expect(sql);
+        let values = [edgelite::types::Value::from(q.to_owned()), limit.into(), offset.into()];
+        let bound = values.into_iter().take(stmt.parameter_count());
+        stmt.query_map(edgelite::params_from_iter(bound), |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_>>()
+            .expect("rows")
+    };
+    let pairs = [
+        (
+            "SELECT id FROM t ORDER BY vector_distance_cos(v, ?1) LIMIT ?2",
+            "SELECT id FROM t NOT INDEXED ORDER BY vector_distance_cos(v, ?1) LIMIT ?2",
+        ),
+        (
+            "SELECT id FROM t ORDER BY vector_distance_cos(v, :q) LIMIT :n OFFSET :m",
+            "SELECT id FROM t NOT INDEXED ORDER BY vector_distance_cos(v, :q) LIMIT :n OFFSET :m",
+        ),
+        (
+            "SELECT id FROM t WHERE lang <> 'de' ORDER BY vector_distance_cos(v, ?1) LIMIT ?2, ?3",
+            "SELECT id FROM t NOT INDEXED WHERE lang <> 'de' ORDER BY vector_distance_cos(v, ?1) LIMIT ?2, ?3",
+        ),
+    ];
+    for (indexed, scan) in pairs {
+        assert!(plan(&conn, indexed).contains("vector_top_k"), "{indexed}:\n{}", plan(&conn, indexed));
+        let (mut hits, mut total) = (0, 0);
+        for (limit, offset) in [(10, 0), (3, 4), (25, 10), (1, 0)] {
+            for _ in 0..5 {
+                let q = rng.vector(8);
+                let (got, want) = (ids(indexed, &q, limit, offset), ids(scan, &q, limit, offset));
+                assert_eq!(got.len(), want.len(), "{indexed} limit {limit} offset {offset}");
+                hits += got.iter().filter(|id| want.contains(id)).count();
+                total += want.len();
+            }
+        }
+        assert!(hits * 100 >= total * 95, "{indexed}: recall {hits}/{total}");
+        // no limit, an offset past the end, a zero limit, a negative offset: as the scan
+        let q = rng.vector(8);
+        for (limit, offset) in [(-1, 0), (-1, 290), (5, 1000), (0, 0), (4, -3)] {
+            let (mut got, mut want) = (ids(indexed, &q, limit, offset), ids(scan, &q, limit, offset));
+            assert_eq!(got.len(), want.len(), "{indexed} limit {limit} offset {offset}");
+            got.sort_unstable();
+            want.sort_unstable();
+            if limit < 0 && offset == 0 {
+                // every row, so the same set whatever the index's recall
+                assert_eq!(got, want, "{indexed}");
+            }
+        }
     }
     ok(&conn);
 }
