@@ -155,13 +155,14 @@ impl Layout {
     }
 
     /// Starts loading into the CPU cache the parts of `block` that a search reads first: the
-    /// header, the used edge metadata and, with `vector`, the node's vector (a hint; a
-    /// malformed block is ignored).
+    /// header, the edge metadata and, with `vector`, the node's vector (a hint; a block too
+    /// short for the layout is ignored). It reads nothing of the block itself: reading its edge count
+    /// to prefetch only the used slots waited for the very load the hint was meant to start.
     pub fn prefetch(&self, block: &[u8], vector: bool) {
-        if let Ok(count) = self.validate(block) {
+        if block.len() >= self.edge_meta_off(self.slots) {
             let header = if vector { self.edge_vec_off(0) } else { self.node_vec_off() };
             edgelite_vector::kernels::prefetch(&block[..header]);
-            edgelite_vector::kernels::prefetch(&block[self.edge_meta_off(0)..self.edge_meta_off(count)]);
+            edgelite_vector::kernels::prefetch(&block[self.edge_meta_off(0)..self.edge_meta_off(self.slots)]);
         }
     }
 

@@ -240,6 +240,9 @@ struct Frontier {
     l: usize,
     /// Ordered by list distance, ties by rowid.
     list: Vec<Candidate>,
+    /// Every candidate before this position is visited: the next visit is found by scanning
+    /// from here, not from the front (inserts before it move it back).
+    first: usize,
     /// Ids in the list (visited or not).
     queued: IdSet,
     /// No candidate was ever dropped for lack of room.
@@ -407,13 +410,16 @@ impl DiskAnn {
             l: l.max(1),
             // the entry's list distance is unknown until it is read; -inf keeps it first meanwhile
             list: vec![Candidate { dist: f32::NEG_INFINITY, id: entry, visited: false, part: NO_PART }],
+            first: 0,
             queued: IdSet::default(),
             complete: true,
             scratch: Vec::new(),
             parts: matches!(keep, Keep::Edges).then(Vec::new),
         };
         frontier.queued.insert(entry);
-        while let Some(pos) = frontier.list.iter().position(|c| !c.visited) {
+        while let Some(off) = frontier.list[frontier.first..].iter().position(|c| !c.visited) {
+            let pos = frontier.first + off;
+            frontier.first = pos;
             let id = frontier.list[pos].id;
             // the block after this one is likely the next visited: its memory latency then
             // overlaps this node's distances
@@ -466,6 +472,7 @@ impl DiskAnn {
             let c = f.list.remove(pos);
             let at = f.list.partition_point(|x| by_key((x.dist, x.id), (d, c.id)).is_lt());
             f.list.insert(at, Candidate { dist: d, ..c });
+            f.first = f.first.min(at);
         }
         // the neighbours not seen yet: their copies are loaded (most likely from memory, not
         // the CPU cache) while the node's exact distance is computed, and their distances are
@@ -507,6 +514,7 @@ impl DiskAnn {
                 None => NO_PART,
             };
             f.list.insert(at, Candidate { dist: d, id: eid, visited: false, part });
+            f.first = f.first.min(at);
             f.queued.insert(eid);
             if f.list.len() > f.l
                 && let Some(evicted) = f.list.pop()

@@ -125,6 +125,14 @@ impl NodeCache {
     /// Write-through of block `id` of `key`, written or added: replaced, or dropped if the new
     /// one does not fit; a known entry point moves down to a lower new id.
     pub(crate) fn store(&mut self, key: &(String, String), id: i64, block: &[u8]) {
+        let Some(e) = self.indexes.get_mut(key) else { return };
+        // a block rewritten at its own size (every back edge) is copied over, not reallocated
+        if let Some(old) = e.blocks.get_mut(&id)
+            && old.len() == block.len()
+        {
+            old.copy_from_slice(block);
+            return;
+        }
         self.evict(key, id);
         if let Some(e) = self.indexes.get_mut(key)
             && let Some(first) = e.first

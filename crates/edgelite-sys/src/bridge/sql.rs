@@ -29,9 +29,15 @@ impl Db {
 
     /// Whether the connection holds a write transaction on `schema`.
     pub(crate) fn in_write_txn(self, schema: &str) -> bool {
-        let Ok(name) = std::ffi::CString::new(schema) else { return true };
+        self.txn_state(schema) == SQLITE_TXN_WRITE
+    }
+
+    /// `sqlite3_txn_state` of `schema` (a name with a NUL in it counts as written to, so that
+    /// callers take their most careful path).
+    pub(crate) fn txn_state(self, schema: &str) -> i32 {
+        let Ok(name) = std::ffi::CString::new(schema) else { return SQLITE_TXN_WRITE };
         // SAFETY: a live connection; `name` is NUL-terminated.
-        unsafe { sqlite3_txn_state(self.0, name.as_ptr()) == SQLITE_TXN_WRITE }
+        unsafe { sqlite3_txn_state(self.0, name.as_ptr()) }
     }
 
     /// Whether the connection has a database named `schema` ("main", "temp", an attached name;

@@ -336,21 +336,31 @@ impl ShadowStorage {
 }
 
 impl ShadowStorage {
-    /// Storage for a search: pins one snapshot outside write transactions, and reads through
-    /// the connection's node cache, inside write transactions only if the index has a write
-    /// counter (`epoch`; see `cache.rs` for why this is coherent).
-    pub(crate) fn for_search(db: Db, index: &IndexName, epoch: Option<u64>) -> SqlResult<ShadowStorage> {
+    /// Storage for a search, holding one snapshot: the calling statement's read transaction
+    /// if the schema has one open (as any `SELECT ... FROM vector_top_k(...)` on main does;
+    /// nothing else runs on this connection until the search returns), else its own, opened by
+    /// leaving a statement on its row. Call [`Self::use_cache`] once the metadata is known.
+    pub(crate) fn for_search(db: Db, index: &IndexName) -> SqlResult<ShadowStorage> {
         let mut storage = ShadowStorage::new(db, index);
-        let writing = db.in_write_txn(&index.schema);
-        if !writing {
-            let mut pin = db.prepare(&format!("SELECT (SELECT 1 FROM {} LIMIT 1)", storage.table))?;
+        if db.txn_state(&index.schema) == SQLITE_TXN_NONE {
+            let mut pin = match db.prepare(&format!("SELECT (SELECT 1 FROM {} LIMIT 1)", storage.table)) {
+                Ok(pin) => pin,
+                // no shadow table: libSQL's error for an index that does not exist, if that is it
+                Err(e) => return Err(open_index(db, index, "search").err().unwrap_or(e)),
+            };
             pin.step()?;
             storage.pin = Some(pin);
         }
-        if !writing || epoch.is_some() {
-            storage.cached = synced(db, index, epoch);
-        }
         Ok(storage)
+    }
+
+    /// Reads through the connection's node cache: always outside write transactions, inside
+    /// them only if the index has a write counter (`epoch`; see `cache.rs` for why this is
+    /// coherent).
+    pub(crate) fn use_cache(&mut self, index: &IndexName, epoch: Option<u64>) {
+        if !self.db.in_write_txn(&index.schema) || epoch.is_some() {
+            self.cached = synced(self.db, index, epoch);
+        }
     }
 
     /// Storage for an index hook that writes: through the node cache if the index has a write
@@ -728,6 +738,8 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
         }
         None => IndexName { schema: "main".to_owned(), name: name.to_owned() },
     };
+    // The snapshot first: the data version is current only inside a transaction.
+    let mut storage = ShadowStorage::for_search(db, &index)?;
     // Outside write transactions the metadata read by the last search stands while the data
     // version does (changing it takes a commit); inside them it is read every time.
     let key = (index.schema.clone(), index.name.clone());
@@ -741,7 +753,7 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
         _ => open_index(db, &index, "search")?,
     };
     let vector = decode_vector(query)?;
-    let mut storage = ShadowStorage::for_search(db, &index, epoch(&metadata))?;
+    storage.use_cache(&index, epoch(&metadata));
     if fresh && version.is_some() && storage.cached.is_some() {
         with_cache(db, |c| c.set_metadata(&key, metadata.as_bytes()));
     }
