@@ -22,6 +22,8 @@ const fixtures = [
   { file: 'libsql-f32-cosine.db', column: 'F32_BLOB(8)', options: [] },
   { file: 'libsql-f32-l2-float8.db', column: 'F32_BLOB(8)', options: ["'metric=l2'", "'compress_neighbors=float8'"] },
   { file: 'libsql-f16-1bit.db', column: 'F16_BLOB(16)', options: ["'compress_neighbors=float1bit'", "'max_neighbors=12'"] },
+  // a WITHOUT ROWID table keyed by one INTEGER column: libSQL's first shadow table shape
+  { file: 'libsql-f32-without-rowid.db', column: 'F32_BLOB(8)', options: [], withoutRowid: true },
 ];
 const dir = path.join(__dirname, '..', 'fixtures');
 fs.mkdirSync(dir, { recursive: true });
@@ -31,7 +33,7 @@ for (const f of fixtures) {
   const db = new Database(file);
   const dims = Number(f.column.match(/\((\d+)\)/)[1]);
   const conv = f.column.startsWith('F16') ? 'vector16' : 'vector';
-  db.exec(`CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, emb ${f.column})`);
+  db.exec(`CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, emb ${f.column})${f.withoutRowid ? ' WITHOUT ROWID' : ''}`);
   db.exec(`CREATE INDEX docs_idx ON docs (libsql_vector_idx(${['emb', ...f.options].join(', ')}))`);
   const insert = db.prepare(`INSERT INTO docs VALUES (?, ?, ${conv}(?))`);
   db.exec('BEGIN');

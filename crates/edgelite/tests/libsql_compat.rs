@@ -53,6 +53,8 @@ fn edgelite_reads_searches_and_modifies_indexes_libsql_built() {
         ("libsql-f32-cosine.db", "vector", "vector_distance_cos", 8),
         ("libsql-f32-l2-float8.db", "vector", "vector_distance_l2", 8),
         ("libsql-f16-1bit.db", "vector16", "vector_distance_cos", 16),
+        // keyed by an INTEGER column of a WITHOUT ROWID table: the node ids are its values
+        ("libsql-f32-without-rowid.db", "vector", "vector_distance_cos", 8),
     ];
     for (fixture, conv, distance, dims) in fixtures {
         let path = scratch(fixture);
@@ -99,12 +101,18 @@ fn edgelite_reads_searches_and_modifies_indexes_libsql_built() {
 
 #[test]
 fn libsql_reads_and_modifies_an_index_edgelite_built() {
-    let path = scratch("edgelite-built.db");
+    for (file, table) in [("edgelite-built.db", ""), ("edgelite-built-without-rowid.db", " WITHOUT ROWID")] {
+        libsql_reads_and_modifies(file, table);
+    }
+}
+
+fn libsql_reads_and_modifies(file: &str, table_options: &str) {
+    let path = scratch(file);
     let conn = Connection::open(&path).expect("open");
-    conn.execute_batch(
-        "CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, emb F32_BLOB(4));
-         CREATE INDEX docs_idx ON docs (libsql_vector_idx(emb, 'compress_neighbors=float8'));",
-    )
+    conn.execute_batch(&format!(
+        "CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, emb F32_BLOB(4)){table_options};
+         CREATE INDEX docs_idx ON docs (libsql_vector_idx(emb, 'compress_neighbors=float8'));"
+    ))
     .expect("create");
     for id in 1..=200_i64 {
         let x = id as f32;
@@ -115,7 +123,10 @@ fn libsql_reads_and_modifies_an_index_edgelite_built() {
     let v: String = conn.query_row("SELECT vector_extract(emb) FROM docs WHERE id = 42", [], |r| r.get(0)).expect("v");
     drop(conn);
     let check = libsql_check(&path, "vector", &v, 3);
-    assert!(check.starts_with("{\"before\":[42,"), "libSQL finds the row by its own vector: {check}");
-    assert!(check.contains("\"count\":190"), "{check}");
-    assert!(check.contains("\"integrity\":\"ok\""), "{check}");
+    assert!(check.starts_with("{\"before\":[42,"), "{file}: libSQL finds the row by its own vector: {check}");
+    assert!(check.contains("\"count\":190"), "{file}: {check}");
+    assert!(check.contains("\"integrity\":\"ok\""), "{file}: {check}");
+    // row 100000 has row 42's vector: it ties for first place
+    let after = check.split("\"after\":").nth(1).unwrap_or_default();
+    assert!(after.starts_with("[42,100000,"), "{file}: libSQL's own insert is found: {check}");
 }

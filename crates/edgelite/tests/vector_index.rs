@@ -85,7 +85,8 @@ fn bad_index_definitions_fail_at_prepare_time_with_libsql_texts() {
     let conn = db();
     conn.execute_batch(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(3), w TEXT, b FLOAT1BIT(16), n FLOAT32);
-         CREATE TABLE wr (k TEXT PRIMARY KEY, v F32_BLOB(3)) WITHOUT ROWID;",
+         CREATE TABLE wr (k TEXT PRIMARY KEY, v F32_BLOB(3)) WITHOUT ROWID;
+         CREATE TABLE wc (a INTEGER, b INTEGER, v F32_BLOB(3), PRIMARY KEY (a, b)) WITHOUT ROWID;",
     )
     .expect("tables");
     let cases = [
@@ -137,7 +138,15 @@ fn bad_index_definitions_fail_at_prepare_time_with_libsql_texts() {
             "CREATE UNIQUE INDEX i ON t (libsql_vector_idx(v))",
             "vector index: UNIQUE is not supported for vector indexes",
         ),
-        ("CREATE INDEX i ON wr (libsql_vector_idx(v))", "vector index: unsupported for tables without ROWID"),
+        (
+            "CREATE INDEX i ON wc (libsql_vector_idx(v))",
+            "vector index: unsupported for tables without ROWID and composite primary key",
+        ),
+        // libSQL keeps other keys in a second shadow table shape, which edgelite does not write
+        (
+            "CREATE INDEX i ON wr (libsql_vector_idx(v))",
+            "vector index: unsupported for tables without ROWID whose primary key is not an INTEGER column",
+        ),
     ];
     for (sql, message) in cases {
         let e = err(&conn, sql);
@@ -637,6 +646,91 @@ fn order_by_distance_limit_uses_the_index_and_reranks_exactly() {
     ] {
         assert!(!plan(&conn, sql).contains("vector_top_k"), "{sql}");
     }
+    ok(&conn);
+}
+
+#[test]
+fn without_rowid_tables_with_an_integer_key_are_indexed_by_that_key() {
+    // libSQL's first shadow table shape serves any table whose key is one INTEGER column: the
+    // node ids are the key values, and every write that moves or removes a row by its key
+    // reaches the index as it does for rowids
+    let conn = db();
+    conn.execute_batch(
+        "CREATE TABLE w (k INTEGER PRIMARY KEY, tag TEXT UNIQUE, v F32_BLOB(6)) WITHOUT ROWID;
+         CREATE TABLE f (k INTEGER PRIMARY KEY, v F32_BLOB(6)) WITHOUT ROWID;",
+    )
+    .expect("tables");
+    let mut rng = Lcg(77);
+    for i in 0..120_i64 {
+        let (k, v) = (i * 7 + 1000, rng.vector(6));
+        conn.execute("INSERT INTO f VALUES (?1, vector(?2))", params![k, v]).expect("fill f");
+    }
+    // both ways of building: an index on a filled table, and rows into an indexed one
+    conn.execute_batch(
+        "CREATE INDEX f_idx ON f (libsql_vector_idx(v, 'max_neighbors=8'));
+         CREATE INDEX w_idx ON w (libsql_vector_idx(v, 'max_neighbors=8'));",
+    )
+    .expect("indexes");
+    for i in 0..120_i64 {
+        let (k, v) = (i * 7 + 1000, rng.vector(6));
+        conn.execute("INSERT INTO w VALUES (?1, ?2, vector(?3))", params![k, format!("t{i}"), v]).expect("fill w");
+    }
+    ok(&conn);
+    // writes by key: a key moved, a vector changed, deletes, a REPLACE, an UPSERT, a rollback
+    conn.execute_batch(
+        "UPDATE w SET k = 5 WHERE k = 1007;
+         UPDATE w SET v = vector('[1,0,0,0,0,0]') WHERE k = 1042;
+         DELETE FROM w WHERE k % 3 = 0;
+         REPLACE INTO w VALUES (1021, 't3', vector('[0,1,0,0,0,0]'));
+         INSERT INTO w VALUES (1028, 'u', vector('[0,0,1,0,0,0]'))
+           ON CONFLICT (k) DO UPDATE SET v = excluded.v;
+         BEGIN; DELETE FROM w WHERE k < 1100; UPDATE w SET k = k + 1; ROLLBACK;",
+    )
+    .expect("writes");
+    ok(&conn);
+    let shadow: Vec<i64> = conn
+        .prepare("SELECT index_key FROM w_idx_shadow ORDER BY 1")
+        .expect("shadow")
+        .query_map([], |r| r.get(0))
+        .expect("keys")
+        .collect::<Result<_>>()
+        .expect("keys");
+    let keys: Vec<i64> = conn
+        .prepare("SELECT k FROM w ORDER BY 1")
+        .expect("keys")
+        .query_map([], |r| r.get(0))
+        .expect("keys")
+        .collect::<Result<_>>()
+        .expect("keys");
+    assert_eq!(shadow, keys, "one node per row, under its key");
+    assert!(keys.contains(&5) && !keys.contains(&1007), "{keys:?}");
+    // searches answer with key values, as the exact scan does
+    for (table, index) in [("w", "w_idx"), ("f", "f_idx")] {
+        let mut hits = 0;
+        for _ in 0..10 {
+            let q = rng.vector(6);
+            let got = top_k(&conn, index, &q, 5);
+            let mut stmt = conn
+                .prepare(&format!("SELECT k FROM {table} ORDER BY vector_distance_cos(v, vector(?1)), k LIMIT 5"))
+                .expect("exact");
+            let want: Vec<i64> =
+                stmt.query_map([&q], |r| r.get(0)).expect("exact").collect::<Result<_>>().expect("rows");
+            hits += got.iter().filter(|id| want.contains(id)).count();
+        }
+        assert!(hits >= 48, "{index}: recall@5 {hits}/50");
+    }
+    assert_eq!(top_k(&conn, "w_idx", "[1,0,0,0,0,0]", 1), [1042]);
+    assert_eq!(top_k(&conn, "w_idx", "[0,1,0,0,0,0]", 1), [1021]);
+    // a key that is not an integer is refused, and the row with it
+    let e = err(&conn, "INSERT INTO w VALUES ('x', 'bad', vector('[1,1,1,1,1,1]'))");
+    assert!(e.contains("vector index"), "{e}");
+    let n: i64 = conn.query_row("SELECT count(*) FROM w WHERE tag = 'bad'", [], |r| r.get(0)).expect("count");
+    assert_eq!(n, 0);
+    // REINDEX and the truncating DELETE
+    conn.execute_batch("REINDEX w_idx; DELETE FROM f;").expect("reindex, truncate");
+    let nodes: i64 = conn.query_row("SELECT count(*) FROM f_idx_shadow", [], |r| r.get(0)).expect("nodes");
+    assert_eq!(nodes, 0);
+    assert_eq!(top_k(&conn, "w_idx", "[1,0,0,0,0,0]", 1), [1042]);
     ok(&conn);
 }
 

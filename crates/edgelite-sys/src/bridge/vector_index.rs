@@ -6,7 +6,8 @@
 //! - `s.libsql_vector_meta_shadow(name TEXT PRIMARY KEY, metadata BLOB) WITHOUT ROWID`, one
 //!   row per index: its option records;
 //! - `s.i_shadow(index_key INTEGER PRIMARY KEY, data BLOB)`: one node block per indexed row,
-//!   keyed by the base table's rowid, and the index `s.i_shadow_idx` on `index_key`.
+//!   keyed by the base table's rowid (or, for a WITHOUT ROWID table, its one INTEGER key
+//!   column), and the index `s.i_shadow_idx` on `index_key`.
 
 use core::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -691,8 +692,9 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
     table.bind_text(1, name)?;
     if table.step()? {
         let table_name = String::from_utf8_lossy(&table.bytes(0)).into_owned();
+        let key = table_key(db, &index.schema, &table_name)?;
         let mut orphans = db.prepare(&format!(
-            "SELECT count(*), min(index_key) FROM {} WHERE index_key NOT IN (SELECT rowid FROM {}.{})",
+            "SELECT count(*), min(index_key) FROM {} WHERE index_key NOT IN (SELECT {key} FROM {}.{})",
             index.shadow(),
             ident(&index.schema),
             ident(&table_name)
@@ -702,6 +704,18 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
         }
     }
     Ok((!problems.is_empty()).then(|| format!("vector index {name}: {}", problems.join(", "))))
+}
+
+/// The SQL for the node ids of `schema.table`'s rows: `rowid`, or the one INTEGER key
+/// column of a WITHOUT ROWID table (the only kind CREATE INDEX accepts).
+fn table_key(db: Db, schema: &str, table: &str) -> SqlResult<String> {
+    let mut key = db.prepare(
+        "SELECT i.name FROM pragma_table_list AS l, pragma_table_info(l.name, l.schema) AS i \
+         WHERE l.schema = ?1 AND l.name = ?2 AND l.wr AND i.pk = 1",
+    )?;
+    key.bind_text(1, schema)?;
+    key.bind_text(2, table)?;
+    Ok(if key.step()? { ident(&String::from_utf8_lossy(&key.bytes(0))) } else { "rowid".to_owned() })
 }
 
 unsafe extern "C" fn x_check(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
