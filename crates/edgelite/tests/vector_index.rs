@@ -688,21 +688,12 @@ fn without_rowid_tables_with_an_integer_key_are_indexed_by_that_key() {
     )
     .expect("writes");
     ok(&conn);
-    let shadow: Vec<i64> = conn
-        .prepare("SELECT index_key FROM w_idx_shadow ORDER BY 1")
-        .expect("shadow")
-        .query_map([], |r| r.get(0))
-        .expect("keys")
-        .collect::<Result<_>>()
-        .expect("keys");
-    let keys: Vec<i64> = conn
-        .prepare("SELECT k FROM w ORDER BY 1")
-        .expect("keys")
-        .query_map([], |r| r.get(0))
-        .expect("keys")
-        .collect::<Result<_>>()
-        .expect("keys");
-    assert_eq!(shadow, keys, "one node per row, under its key");
+    let ints = |sql: &str| -> Vec<i64> {
+        let mut stmt = conn.prepare(sql).expect(sql);
+        stmt.query_map([], |r| r.get(0)).expect(sql).collect::<Result<_>>().expect(sql)
+    };
+    let keys = ints("SELECT k FROM w ORDER BY 1");
+    assert_eq!(ints("SELECT index_key FROM w_idx_shadow ORDER BY 1"), keys, "one node per row, under its key");
     assert!(keys.contains(&5) && !keys.contains(&1007), "{keys:?}");
     // searches answer with key values, as the exact scan does
     for (table, index) in [("w", "w_idx"), ("f", "f_idx")] {
@@ -768,6 +759,7 @@ fn bound_limits_and_offsets_use_the_index_too() {
             "SELECT id FROM t ORDER BY vector_distance_cos(v, :q) LIMIT :n OFFSET :m",
             "SELECT id FROM t NOT INDEXED ORDER BY vector_distance_cos(v, :q) LIMIT :n OFFSET :m",
         ),
+        // `LIMIT a, b` is `LIMIT b OFFSET a`: the same values in the other roles
         (
             "SELECT id FROM t WHERE lang <> 'de' ORDER BY vector_distance_cos(v, ?1) LIMIT ?2, ?3",
             "SELECT id FROM t NOT INDEXED WHERE lang <> 'de' ORDER BY vector_distance_cos(v, ?1) LIMIT ?2, ?3",

@@ -14,8 +14,8 @@
 //!
 //! An index without room for the counter in its metadata (128 bytes, see edgelite-diskann's
 //! options) has none: its entries are used only outside write transactions, inside a read
-//! transaction that the search pins for its whole run (one snapshot), as the data version alone
-//! then suffices.
+//! transaction held for the search's whole run (one snapshot), as the data version alone then
+//! suffices.
 //!
 //! The cache lives in the connection's client data and is freed when the connection closes;
 //! so do the index builds in progress (`build.rs`), which the same limit bounds.
