@@ -414,9 +414,6 @@ fn libsql(dir: &Path, db: &Path, rows: usize, args: &Args, nq: usize) -> BoxResu
     ];
     let Some(v) = run_libsql("ann.js", &script_args)? else { return Ok(None) };
     let search = search_from_json;
-    let ms = |key: &str| -> BoxResult<Duration> {
-        Ok(Duration::from_secs_f64(v[key].as_f64().ok_or(key.to_owned())? / 1e3))
-    };
     let hex = v["metadata"].as_str().ok_or("metadata")?;
     let metadata =
         (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)).collect::<Result<_, _>>()?;
@@ -430,8 +427,8 @@ fn libsql(dir: &Path, db: &Path, rows: usize, args: &Args, nq: usize) -> BoxResu
         engine: "libSQL".into(),
         options: "default".into(),
         method: Method::IndexFilled,
-        fill: ms("insert_ms")?,
-        index: ms("index_ms")?,
+        fill: ms_field(&v, "insert_ms")?,
+        index: ms_field(&v, "index_ms")?,
         table_bytes: v["table_bytes"].as_u64(),
         file_bytes: v["file_bytes"].as_u64().ok_or("file_bytes")?,
         metadata,
@@ -442,15 +439,13 @@ fn libsql(dir: &Path, db: &Path, rows: usize, args: &Args, nq: usize) -> BoxResu
     let inserts = if indexed.is_null() {
         None
     } else {
-        let ms = |key: &str| -> BoxResult<Duration> {
-            Ok(Duration::from_secs_f64(indexed[key].as_f64().ok_or(key.to_owned())? / 1e3))
-        };
         Some(IndexRun {
             method: Method::InsertIndexed,
-            fill: ms("insert_ms")?,
-            index: ms("index_ms")?,
+            fill: ms_field(indexed, "insert_ms")?,
+            index: ms_field(indexed, "index_ms")?,
             table_bytes: None,
             file_bytes: indexed["file_bytes"].as_u64().ok_or("indexed.file_bytes")?,
+            // made by the same CREATE INDEX statement as (a)'s
             metadata: run.metadata.clone(),
             default: Search { repeat_secs: Vec::new(), ids: Vec::new() },
             curve: Vec::new(),
@@ -460,6 +455,11 @@ fn libsql(dir: &Path, db: &Path, rows: usize, args: &Args, nq: usize) -> BoxResu
     };
     let engine = v["engine"].as_str().unwrap_or("libSQL").to_owned();
     Ok(Some(Libsql { run, inserts, exact: search(&v["exact"])?, engine }))
+}
+
+/// The milliseconds field `key` of `v` as a duration.
+fn ms_field(v: &serde_json::Value, key: &str) -> BoxResult<Duration> {
+    Ok(Duration::from_secs_f64(v[key].as_f64().ok_or(key.to_owned())? / 1e3))
 }
 
 /// `a / b` formatted as a ratio, or `-` without a `b`.

@@ -27,11 +27,6 @@ impl Db {
         self.0
     }
 
-    /// Whether the connection holds a write transaction on `schema`.
-    pub(crate) fn in_write_txn(self, schema: &str) -> bool {
-        self.txn_state(schema) == SQLITE_TXN_WRITE
-    }
-
     /// `sqlite3_txn_state` of `schema` (a name with a NUL in it counts as written to, so that
     /// callers take their most careful path).
     pub(crate) fn txn_state(self, schema: &str) -> i32 {

@@ -340,10 +340,11 @@ impl ShadowStorage {
     /// Storage for a search, holding one snapshot: the calling statement's read transaction
     /// if the schema has one open (as any `SELECT ... FROM vector_top_k(...)` on main does;
     /// nothing else runs on this connection until the search returns), else its own, opened by
-    /// leaving a statement on its row. Call [`Self::use_cache`] once the metadata is known.
-    pub(crate) fn for_search(db: Db, index: &IndexName) -> SqlResult<ShadowStorage> {
+    /// leaving a statement on its row. `state` is the schema's `sqlite3_txn_state`. Call
+    /// [`Self::use_cache`] once the metadata is known.
+    pub(crate) fn for_search(db: Db, index: &IndexName, state: i32) -> SqlResult<ShadowStorage> {
         let mut storage = ShadowStorage::new(db, index);
-        if db.txn_state(&index.schema) == SQLITE_TXN_NONE {
+        if state == SQLITE_TXN_NONE {
             let mut pin = match db.prepare(&format!("SELECT (SELECT 1 FROM {} LIMIT 1)", storage.table)) {
                 Ok(pin) => pin,
                 // no shadow table: libSQL's error for an index that does not exist, if that is it
@@ -355,11 +356,11 @@ impl ShadowStorage {
         Ok(storage)
     }
 
-    /// Reads through the connection's node cache: always outside write transactions, inside
-    /// them only if the index has a write counter (`epoch`; see `cache.rs` for why this is
-    /// coherent).
-    pub(crate) fn use_cache(&mut self, index: &IndexName, epoch: Option<u64>) {
-        if !self.db.in_write_txn(&index.schema) || epoch.is_some() {
+    /// Reads through the connection's node cache: always outside write transactions
+    /// (`!writing`), inside them only if the index has a write counter (`epoch`; see
+    /// `cache.rs` for why this is coherent).
+    pub(crate) fn use_cache(&mut self, index: &IndexName, epoch: Option<u64>, writing: bool) {
+        if !writing || epoch.is_some() {
             self.cached = synced(self.db, index, epoch);
         }
     }
@@ -753,11 +754,13 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
         None => IndexName { schema: "main".to_owned(), name: name.to_owned() },
     };
     // The snapshot first: the data version is current only inside a transaction.
-    let mut storage = ShadowStorage::for_search(db, &index)?;
+    let state = db.txn_state(&index.schema);
+    let writing = state == SQLITE_TXN_WRITE;
+    let mut storage = ShadowStorage::for_search(db, &index, state)?;
     // Outside write transactions the metadata read by the last search stands while the data
     // version does (changing it takes a commit); inside them it is read every time.
     let key = (index.schema.clone(), index.name.clone());
-    let version = (!db.in_write_txn(&index.schema)).then(|| db.data_version(&index.schema)).flatten();
+    let version = (!writing).then(|| db.data_version(&index.schema)).flatten();
     let remembered = version
         .and_then(|v| with_cache(db, |c| c.metadata(&key, v).map(<[u8]>::to_vec)).flatten())
         .and_then(|bytes| Metadata::from_bytes(&bytes).ok());
@@ -767,7 +770,7 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
         _ => open_index(db, &index, "search")?,
     };
     let vector = decode_vector(query)?;
-    storage.use_cache(&index, epoch(&metadata));
+    storage.use_cache(&index, epoch(&metadata), writing);
     if fresh && version.is_some() && storage.cached.is_some() {
         with_cache(db, |c| c.set_metadata(&key, metadata.as_bytes()));
     }
