@@ -180,6 +180,19 @@ impl InnerConnection {
         unsafe { ffi::sqlite3_interrupt(self.db) }
     }
 
+    /// Sets a boolean `SQLITE_DBCONFIG_*` option (`on`: 1 on, 0 off, -1 only query) and returns
+    /// its value afterwards. `op` must be one of the boolean options, which all take an `int`
+    /// and an `int*` (the caller, `Connection::set_db_config`, only passes those).
+    pub(crate) fn db_config_bool(&self, op: c_int, on: c_int) -> Result<bool> {
+        let mut now: c_int = 0;
+        // SAFETY: db is an open connection; for the boolean options SQLite reads exactly an
+        // int and an int* (the variadic arguments given here), and writes through the pointer
+        // only during the call, while `now` is alive.
+        let rc = unsafe { ffi::sqlite3_db_config(self.db, op, on, &raw mut now) };
+        self.check(rc)?;
+        Ok(now != 0)
+    }
+
     /// The file name of the main database; `None` for in-memory and temporary databases.
     pub(crate) fn path(&self) -> Option<&str> {
         // SAFETY: db is open and the name is a static NUL-terminated string.

@@ -51,6 +51,7 @@ pub use edgelite_sys as ffi;
 pub mod backup;
 pub mod blob;
 mod cache;
+pub mod config;
 mod connection;
 mod error;
 pub mod functions;

@@ -1,0 +1,98 @@
+//! Per-connection boolean options (`sqlite3_db_config`), as rusqlite's `config` module.
+//!
+//! ```
+//! use edgelite::config::DbConfig;
+//! let conn = edgelite::Connection::open_in_memory()?;
+//! assert!(conn.set_db_config(DbConfig::Defensive, true)?);
+//! assert!(conn.db_config(DbConfig::Defensive)?);
+//! // DEFENSIVE refuses PRAGMA writable_schema, which would let SQL rewrite the schema by hand
+//! conn.execute_batch("PRAGMA writable_schema = ON")?;
+//! assert!(conn.execute_batch("UPDATE sqlite_schema SET sql = 'x'").is_err());
+//! # Ok::<(), edgelite::Error>(())
+//! ```
+
+use crate::{Connection, Result, ffi};
+
+/// A boolean connection option of `sqlite3_db_config`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+#[non_exhaustive]
+pub enum DbConfig {
+    /// Foreign key constraints are enforced.
+    EnableFkey = ffi::SQLITE_DBCONFIG_ENABLE_FKEY,
+    /// Triggers run.
+    EnableTrigger = ffi::SQLITE_DBCONFIG_ENABLE_TRIGGER,
+    /// `fts3_tokenizer()` accepts its two-argument form, which installs a blob as a C pointer
+    /// to a tokenizer: only for trusted SQL. On by default in edgelite, as in Debian's library
+    /// (`SQLITE_ENABLE_FTS3_TOKENIZER`).
+    EnableFts3Tokenizer = ffi::SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER,
+    /// `sqlite3_load_extension()` works (the SQL function `load_extension()` is a separate switch,
+    /// off unless `sqlite3_enable_load_extension` turns it on).
+    EnableLoadExtension = ffi::SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION,
+    /// Closing the last connection to a WAL database does not checkpoint it.
+    NoCkptOnClose = ffi::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+    /// The query planner stability guarantee.
+    EnableQpsg = ffi::SQLITE_DBCONFIG_ENABLE_QPSG,
+    /// EXPLAIN QUERY PLAN shows trigger programs.
+    TriggerEqp = ffi::SQLITE_DBCONFIG_TRIGGER_EQP,
+    /// The next VACUUM empties the database.
+    ResetDatabase = ffi::SQLITE_DBCONFIG_RESET_DATABASE,
+    /// Defensive mode: SQL cannot deliberately corrupt the database (no `writable_schema`
+    /// writes, no writes to virtual tables' shadow tables or to `sqlite_dbpage`, no
+    /// `PRAGMA journal_mode=OFF`).
+    Defensive = ffi::SQLITE_DBCONFIG_DEFENSIVE,
+    /// `PRAGMA writable_schema` is on.
+    WritableSchema = ffi::SQLITE_DBCONFIG_WRITABLE_SCHEMA,
+    /// ALTER TABLE RENAME behaves as before 3.26.
+    LegacyAlterTable = ffi::SQLITE_DBCONFIG_LEGACY_ALTER_TABLE,
+    /// Double-quoted string literals are accepted in DML.
+    DqsDml = ffi::SQLITE_DBCONFIG_DQS_DML,
+    /// Double-quoted string literals are accepted in DDL.
+    DqsDdl = ffi::SQLITE_DBCONFIG_DQS_DDL,
+    /// Views may be used.
+    EnableView = ffi::SQLITE_DBCONFIG_ENABLE_VIEW,
+    /// New databases use the legacy file format.
+    LegacyFileFormat = ffi::SQLITE_DBCONFIG_LEGACY_FILE_FORMAT,
+    /// Schema-defined SQL (views, triggers, defaults) may call functions and virtual tables not
+    /// marked innocuous.
+    TrustedSchema = ffi::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
+}
+
+impl Connection {
+    /// Turns a boolean option on or off; returns its value afterwards.
+    ///
+    /// # Errors
+    ///
+    /// The error SQLite returns (an option it does not know is `SQLITE_ERROR`).
+    pub fn set_db_config(&self, config: DbConfig, on: bool) -> Result<bool> {
+        self.inner().db_config_bool(config as i32, i32::from(on))
+    }
+
+    /// The current value of a boolean option.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::set_db_config`].
+    pub fn db_config(&self, config: DbConfig) -> Result<bool> {
+        self.inner().db_config_bool(config as i32, -1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DbConfig;
+    use crate::Connection;
+
+    #[test]
+    fn options_set_and_read_back() {
+        let conn = Connection::open_in_memory().expect("open");
+        // built with SQLITE_ENABLE_FTS3_TOKENIZER: on until turned off
+        assert!(conn.db_config(DbConfig::EnableFts3Tokenizer).expect("query"));
+        assert!(!conn.set_db_config(DbConfig::EnableFts3Tokenizer, false).expect("off"));
+        assert!(!conn.db_config(DbConfig::EnableFts3Tokenizer).expect("query"));
+        let e = conn.query_row("SELECT fts3_tokenizer('x', X'4141414141414141')", [], |_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("fts3tokenize disabled"), "{e}");
+        assert!(!conn.db_config(DbConfig::Defensive).expect("query"));
+        assert!(conn.set_db_config(DbConfig::Defensive, true).expect("on"));
+    }
+}
