@@ -38,6 +38,9 @@ use crate::block::{BlockError, Layout};
 use crate::options::IndexConfig;
 use crate::storage::Storage;
 
+mod stream;
+pub use stream::SearchStream;
+
 /// The operation an error happened in (it names libSQL's message prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -260,6 +263,8 @@ struct Frontier {
 }
 
 struct Beam {
+    /// The entry point it started from (`None`: an empty index).
+    entry: Option<i64>,
     visits: Vec<Visit>,
     /// No candidate was ever dropped for lack of room: every reachable node was visited.
     complete: bool,
@@ -273,6 +278,51 @@ struct Link {
     id: i64,
     part: Vec<u8>,
     dist: f32,
+}
+
+/// Exact duplicates of a node (equal edge-type copies) that its edge list keeps at most. They
+/// are never occluded (their distance to it is 0), so without a bound a node in a large group
+/// of duplicates would link to nothing else; the rest of the group is reached through them or
+/// through the edges [`DiskAnn::secure`] adds.
+const DUP_EDGES: usize = 2;
+
+/// Edges an operation adds to keep nodes reachable before it gives up (only a graph that was
+/// not connected before the operation, e.g. one written by libSQL, can need more).
+const SECURE_ROUNDS: usize = 256;
+
+/// What an insert or a delete knows of the graph once it has written its blocks: the edges of
+/// the nodes it read (the beam's visits, the blocks it rewrote), as they are now, and their
+/// edge-type copies. A node reached from the entry point over these edges is reachable.
+#[derive(Default)]
+struct Known {
+    adj: IdMap<Vec<i64>>,
+    parts: IdMap<Vec<u8>>,
+}
+
+impl Known {
+    fn from_visits(visits: &[Visit], skip: i64) -> Known {
+        let mut known = Known::default();
+        for v in visits.iter().filter(|v| v.id != skip) {
+            known.adj.insert(v.id, v.edges.iter().map(|e| e.0).collect());
+            known.parts.insert(v.id, v.part.clone());
+        }
+        known
+    }
+
+    /// Nodes reached from `entry` over the known edges (unknown nodes are reached, not expanded).
+    fn reached(&self, entry: i64) -> IdSet {
+        let mut reached = IdSet::default();
+        reached.insert(entry);
+        let mut queue = vec![entry];
+        while let Some(id) = queue.pop() {
+            for &e in self.adj.get(&id).map_or(&[][..], Vec::as_slice) {
+                if reached.insert(e) {
+                    queue.push(e);
+                }
+            }
+        }
+        reached
+    }
 }
 
 /// A DiskANN index: its configuration and the algorithms. Holds no data: every call takes the
@@ -402,10 +452,11 @@ impl DiskAnn {
         keep: Keep,
     ) -> Result<Beam, GraphError<S::Error>> {
         let (query, query_edge) = (self.prepare(query), self.prepare(query_edge));
-        let mut beam = Beam { visits: Vec::new(), complete: true, missing: IdSet::default() };
+        let mut beam = Beam { entry: None, visits: Vec::new(), complete: true, missing: IdSet::default() };
         let Some(entry) = storage.first_id().map_err(GraphError::Storage)? else {
             return Ok(beam);
         };
+        beam.entry = Some(entry);
         let mut frontier = Frontier {
             l: l.max(1),
             // the entry's list distance is unknown until it is read; -inf keeps it first meanwhile
@@ -781,6 +832,84 @@ impl DiskAnn {
         Ok(Some(true))
     }
 
+    /// Makes every node of `verify` reachable from the entry point, where an operation may have
+    /// cut its way in: each one that the known edges do not reach from the entry point gets an
+    /// edge from the nearest known reached node, one with room if there is one (else that
+    /// node's farthest edge gives way, and its target is verified in turn).
+    ///
+    /// Why this suffices: before the operation every node was reachable. Take a node's path from
+    /// the old entry point and the last edge on it that the operation removed (edges out of a
+    /// deleted node included); its target is in `verify`, now reachable, and the rest of the path
+    /// is intact. The callers put in `verify` the targets of every edge they removed, a new
+    /// node, and the old entry point when the entry point changed.
+    fn secure<S: Storage>(
+        &self,
+        storage: &mut S,
+        op: Op,
+        known: &mut Known,
+        mut verify: Vec<Link>,
+    ) -> Result<(), GraphError<S::Error>> {
+        let Some(entry) = storage.first_id().map_err(GraphError::Storage)? else {
+            return Ok(());
+        };
+        let mut block = Vec::new();
+        if !known.adj.contains_key(&entry) && self.read_node(storage, op, entry, &mut block)? {
+            let node = self.parse(op, entry, &block)?;
+            known.adj.insert(entry, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
+            known.parts.insert(entry, self.edge_part(node.vector()));
+        }
+        let cap = self.layout.capacity();
+        let mut reached = known.reached(entry);
+        for _ in 0..SECURE_ROUNDS {
+            verify.retain(|v| !reached.contains(&v.id));
+            let Some(v) = verify.pop() else { break };
+            // an edge's target may be gone (an index libSQL wrote leaves dangling edges)
+            if !self.read_node(storage, op, v.id, &mut block)? {
+                continue;
+            }
+            let vv = self.edge_ref(op, &v.part)?;
+            let mut best: Option<(bool, f32, i64)> = None;
+            for (&w, part) in &known.parts {
+                if w == v.id || !reached.contains(&w) {
+                    continue;
+                }
+                let full = known.adj.get(&w).map_or(0, Vec::len) >= cap;
+                let d = key(self.dist(op, self.edge_ref(op, part)?, vv)?);
+                if best.is_none_or(|b| (full, d, w) < b) {
+                    best = Some((full, d, w));
+                }
+            }
+            let Some((_, d, w)) = best else { break };
+            if !self.read_node(storage, op, w, &mut block)? {
+                break;
+            }
+            let before = block.clone();
+            let node = self.parse(op, w, &block)?;
+            let count = node.edge_count();
+            let corrupt = |source| GraphError::Corrupt { op, id: w, source };
+            if count < cap {
+                self.layout.node_mut(&mut block).map_err(corrupt)?.push_edge_data(v.id, d, &v.part).map_err(corrupt)?;
+            } else {
+                let wv = self.edge_ref(op, &known.parts[&w])?;
+                let mut far = (f32::NEG_INFINITY, 0);
+                for i in 0..count {
+                    let d = key(self.dist(op, wv, node.edge_vector(i))?);
+                    if d >= far.0 {
+                        far = (d, i);
+                    }
+                }
+                let i = far.1;
+                verify.insert(0, Link { id: node.edge_id(i), part: node.edge_data(i).to_vec(), dist: 0.0 });
+                self.layout.node_mut(&mut block).map_err(corrupt)?.set_edge_data(i, v.id, d, &v.part).map_err(corrupt)?;
+            }
+            storage.update(w, &before, &block).map_err(GraphError::Storage)?;
+            let node = self.parse(op, w, &block)?;
+            known.adj.insert(w, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
+            reached = known.reached(entry);
+        }
+        Ok(())
+    }
+
     /// In-degrees counted over some blocks (the ones a search visited). Edges between exact
     /// duplicates are not counted: a duplicate ring gives every member an in-edge from inside
     /// the ring, which says nothing about reaching the ring.
@@ -827,9 +956,6 @@ impl DiskAnn {
         let mut block = self.layout.new_block(id, vector).map_err(|source| GraphError::Corrupt { op, id, source })?;
         self.set_links(op, id, &mut block, &out)?;
         storage.insert(id, &block).map_err(GraphError::Storage)?;
-        if out.is_empty() {
-            return Ok(());
-        }
         // back edges go to the new node's out-neighbours, and to its exact duplicates, whose
         // ring may have to pass through it
         let index: IdMap<usize> = beam.visits.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
@@ -839,7 +965,17 @@ impl DiskAnn {
         for l in &out {
             *deg.entry(l.id).or_insert(0) += 1;
         }
-        let mut kept = false;
+        let mut known = Known::from_visits(&beam.visits, id);
+        known.adj.insert(id, out.iter().map(|l| l.id).collect());
+        known.parts.insert(id, new.part.clone());
+        // the new node needs a way in, and so does every node that a pruned list dropped; the
+        // old entry point too if the new node takes its place
+        let mut verify = vec![new.clone()];
+        if let Some(old) = beam.entry.filter(|&e| e > id)
+            && let Some(part) = known.parts.get(&old)
+        {
+            verify.push(Link { id: old, part: part.clone(), dist: 0.0 });
+        }
         let (mut block, mut before) = (Vec::new(), Vec::new());
         for t in targets {
             let Some(&i) = index.get(&t) else { continue };
@@ -848,33 +984,17 @@ impl DiskAnn {
             }
             before.clone_from(&block);
             let v = &beam.visits[i];
-            let (changed, k) =
+            let (changed, _) =
                 self.offer_edge(op, t, &v.part, &mut block, &new, &beam.missing, &mut deg, beam.complete)?;
             if changed {
                 storage.update(t, &before, &block).map_err(GraphError::Storage)?;
-            }
-            kept |= k;
-        }
-        if !kept {
-            // nobody kept the new node: link it from a near neighbour, replacing an edge whose
-            // target has another in-edge among the visited nodes if possible
-            let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
-            'rescue: for strict in [true, false] {
-                for l in &out {
-                    if !index.contains_key(&l.id) || !self.read_node(storage, op, l.id, &mut block)? {
-                        continue;
-                    }
-                    before.clone_from(&block);
-                    if let Some(changed) = self.force_edge(op, l.id, &mut block, &new, &spare, strict)? {
-                        if changed {
-                            storage.update(l.id, &before, &block).map_err(GraphError::Storage)?;
-                        }
-                        break 'rescue;
-                    }
-                }
+                let after: Vec<i64> = { let n = self.parse(op, t, &block)?; (0..n.edge_count()).map(|i| n.edge_id(i)).collect() };
+                let (old, _) = self.links_of(op, t, &before, id, &beam.missing)?;
+                verify.extend(old.into_iter().filter(|l| !after.contains(&l.id)));
+                known.adj.insert(t, after);
             }
         }
-        Ok(())
+        self.secure(storage, op, &mut known, verify)
     }
 
     /// Removes node `id` and repairs the graph around it (see the module docs). `Ok(false)` if
@@ -900,6 +1020,7 @@ impl DiskAnn {
         let mut visited = IdSet::default();
         let mut deg = Self::in_degrees(beam.visits.iter());
         deg.remove(&id);
+        let mut known = Known::from_visits(&beam.visits, id);
         for v in beam.visits {
             visited.insert(v.id);
             let mut b = Vec::new();
@@ -920,10 +1041,12 @@ impl DiskAnn {
         }
         storage.delete(id).map_err(GraphError::Storage)?;
         let cap = self.layout.capacity();
-        let mut linked = IdSet::default();
-        let mut parts = Vec::with_capacity(referrers.len());
+        // the deleted node's out-neighbours need another way in, and so do the nodes that a
+        // repaired list dropped
+        let mut verify: Vec<Link> = out.iter().filter(|x| !missing.contains(&x.id)).cloned().collect();
         for (p, block) in &mut referrers {
             let (mut links, _) = self.links_of(op, *p, block, id, &missing)?;
+            let old: Vec<Link> = links.clone();
             let mut present: IdSet = links.iter().map(|l| l.id).collect();
             for x in &out {
                 if x.id != *p && !missing.contains(&x.id) && present.insert(x.id) {
@@ -950,38 +1073,15 @@ impl DiskAnn {
             for l in &links {
                 *deg.entry(l.id).or_insert(0) += 1;
             }
-            linked.extend(links.iter().map(|l| l.id));
+            verify.extend(old.into_iter().filter(|o| !links.iter().any(|l| l.id == o.id)));
+            known.adj.insert(*p, links.iter().map(|l| l.id).collect());
+            known.parts.insert(*p, p_part);
             self.set_links(op, *p, block, &links)?;
-            parts.push(p_part);
-        }
-        // an out-neighbour that no repaired node links to may have lost its only in-edge: link
-        // it from the nearest in-neighbour, preferring one with room
-        for x in &out {
-            if missing.contains(&x.id) || linked.contains(&x.id) || referrers.is_empty() {
-                continue;
-            }
-            let xv = self.edge_ref(op, &x.part)?;
-            let mut best: Option<(bool, f32, usize)> = None;
-            for (i, (p, block)) in referrers.iter().enumerate() {
-                if *p == x.id {
-                    continue;
-                }
-                let full = self.parse(op, *p, block)?.edge_count() >= cap;
-                let d = key(self.dist(op, self.edge_ref(op, &parts[i])?, xv)?);
-                if best.is_none_or(|(bf, bd, _)| (full, d) < (bf, bd)) {
-                    best = Some((full, d, i));
-                }
-            }
-            if let Some((_, _, i)) = best {
-                let (p, block) = &mut referrers[i];
-                let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
-                self.force_edge(op, *p, block, x, &spare, false)?;
-                linked.insert(x.id);
-            }
         }
         for (p, block) in &referrers {
             storage.write(*p, block).map_err(GraphError::Storage)?;
         }
+        self.secure(storage, op, &mut known, verify)?;
         Ok(true)
     }
 

@@ -1,0 +1,224 @@
+//! An incremental search: every node of the index, nearest first, for as long as the caller
+//! asks (pgvector's iterative scans, in DiskANN's graph).
+//!
+//! A filtered query (`WHERE year >= 2025 ORDER BY vector_distance_cos(...) LIMIT 5`) cannot know
+//! beforehand how many candidates it needs: with a selective filter, most nearest nodes fail
+//! it. A [`SearchStream`] keeps its state between batches, so asking for more resumes the walk
+//! where it stopped instead of starting over with a larger list, and it ends only when it has
+//! returned every node of the index, reachable or not: the caller gets as many rows as it
+//! asks for whatever the graph looks like.
+//!
+//! The walk is best-first by list distance (the neighbour copies, as in [`DiskAnn::search`]),
+//! with no bound on the candidate list. Visited nodes get their exact distance and wait in a
+//! window of `window` nodes; the nearest of the window is returned once the window is full (or
+//! nothing is left to visit). So the first results are those a beam search of width `window`
+//! would rank, and later ones come in nearly ascending order: a caller that needs the exact
+//! order re-sorts what it keeps (the planner's rewrite does, with the exact distances of SQL).
+//! When the walk is over, the nodes it never reached (an index that libSQL wrote, or a damaged
+//! one) follow, sorted by exact distance.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use edgelite_vector::kernels::PreparedQuery;
+use edgelite_vector::{Vector, VectorRef};
+
+use super::{DiskAnn, GraphError, IdSet, Neighbor, Op, by_key, key};
+use crate::storage::Storage;
+
+/// A heap entry: smallest (distance, id) first in a max-heap.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    /// The sort key ([`key`]).
+    order: f32,
+    /// The raw distance returned to the caller (may be NaN).
+    dist: f32,
+    id: i64,
+}
+
+impl PartialEq for Item {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Item {}
+impl PartialOrd for Item {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Item {
+    fn cmp(&self, other: &Self) -> Ordering {
+        by_key((other.order, other.id), (self.order, self.id))
+    }
+}
+
+/// The state of an incremental search; see the module docs. It holds no storage: each
+/// [`SearchStream::next_batch`] is lent one, so the bridge can read each batch under the
+/// statement's current snapshot.
+#[derive(Debug)]
+pub struct SearchStream {
+    /// The query in the column type (exact distances) and in the edge type (list distances).
+    query: Vector,
+    query_edge: Vector,
+    walk: Walk,
+}
+
+/// What a [`SearchStream`] has seen and not returned yet.
+#[derive(Debug)]
+struct Walk {
+    window: usize,
+    started: bool,
+    /// Nodes met as edges and not visited yet, by list distance.
+    frontier: BinaryHeap<Item>,
+    /// Every node met (queued, visited or missing).
+    seen: IdSet,
+    /// Visited nodes not returned yet, by exact distance.
+    ready: BinaryHeap<Item>,
+    /// Once the walk is over: the nodes it never reached, nearest last (popped from the end).
+    tail: Option<Vec<Neighbor>>,
+    visited: usize,
+}
+
+impl DiskAnn {
+    /// An incremental search for `query` whose first results are those of a candidate list of
+    /// `window` entries (at least 1); see [`SearchStream`].
+    ///
+    /// # Errors
+    /// [`GraphError::Dimensions`] / [`GraphError::VectorType`] for a query that does not match
+    /// the column (libSQL's texts).
+    pub fn stream<E>(&self, query: VectorRef<'_>, window: usize) -> Result<SearchStream, GraphError<E>> {
+        self.check_vector(Op::Search, query)?;
+        let query_edge = query.convert(self.layout.edge_type());
+        Ok(SearchStream {
+            query: query.to_vector(),
+            query_edge,
+            walk: Walk {
+                window: window.max(1),
+                started: false,
+                frontier: BinaryHeap::new(),
+                seen: IdSet::default(),
+                ready: BinaryHeap::new(),
+                tail: None,
+                visited: 0,
+            },
+        })
+    }
+}
+
+impl SearchStream {
+    /// The next (up to) `n` nodes. Fewer than `n` only when every node of the index has been
+    /// returned; each node is returned once. `graph` must be the index the stream was made by
+    /// and `storage` its storage (a changed index gives what its blocks now say).
+    ///
+    /// # Errors
+    /// Storage failures; corrupt blocks.
+    pub fn next_batch<S: Storage>(
+        &mut self,
+        graph: &DiskAnn,
+        storage: &mut S,
+        n: usize,
+    ) -> Result<Vec<Neighbor>, GraphError<S::Error>> {
+        let query = graph.prepare(self.query.as_ref());
+        let query_edge = graph.prepare(self.query_edge.as_ref());
+        let w = &mut self.walk;
+        let mut out = Vec::with_capacity(n.min(4096));
+        if !w.started {
+            w.started = true;
+            if let Some(entry) = storage.first_id().map_err(GraphError::Storage)? {
+                w.seen.insert(entry);
+                // its list distance is unknown until it is read; it is the only candidate anyway
+                w.frontier.push(Item { order: f32::NEG_INFINITY, dist: f32::NEG_INFINITY, id: entry });
+            }
+        }
+        while out.len() < n {
+            if w.tail.is_none() {
+                while w.ready.len() <= w.window
+                    && let Some(next) = w.frontier.pop()
+                {
+                    w.visit(graph, storage, next.id, &query, &query_edge)?;
+                }
+                if let Some(best) = w.ready.pop() {
+                    out.push(Neighbor { id: best.id, distance: best.dist });
+                    continue;
+                }
+                w.tail = Some(w.unreached(graph, storage, &query)?);
+            }
+            match w.tail.as_mut().and_then(Vec::pop) {
+                Some(neighbor) => out.push(neighbor),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Nodes visited so far by the walk (not counting the unreached ones).
+    pub fn visited(&self) -> usize {
+        self.walk.visited
+    }
+}
+
+impl Walk {
+    /// Reads node `id`: its exact distance goes to the window, its unseen edges to the frontier.
+    fn visit<S: Storage>(
+        &mut self,
+        graph: &DiskAnn,
+        storage: &mut S,
+        id: i64,
+        query: &PreparedQuery<'_>,
+        query_edge: &PreparedQuery<'_>,
+    ) -> Result<(), GraphError<S::Error>> {
+        let op = Op::Search;
+        let seen = &self.seen;
+        let visit = |block: &[u8]| -> Result<(f32, Vec<(i64, f32)>), GraphError<S::Error>> {
+            let node = graph.parse(op, id, block)?;
+            let exact = query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?;
+            let mut fresh = Vec::with_capacity(node.edge_count());
+            for i in 0..node.edge_count() {
+                let e = node.edge_id(i);
+                if !seen.contains(&e) {
+                    fresh.push((e, key(graph.pdist(op, query_edge, node.edge_data(i))?)));
+                }
+            }
+            Ok((exact, fresh))
+        };
+        // a missing node is a dangling edge: skipped, as searches do
+        if let Some(found) = storage.read_with(id, visit).map_err(GraphError::Storage)? {
+            let (exact, fresh) = found?;
+            self.visited += 1;
+            self.ready.push(Item { order: key(exact), dist: exact, id });
+            for (e, d) in fresh {
+                if self.seen.insert(e) {
+                    self.frontier.push(Item { order: d, dist: d, id: e });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The nodes the walk never met, farthest first (the caller pops from the end).
+    fn unreached<S: Storage>(
+        &mut self,
+        graph: &DiskAnn,
+        storage: &mut S,
+        query: &PreparedQuery<'_>,
+    ) -> Result<Vec<Neighbor>, GraphError<S::Error>> {
+        let op = Op::Search;
+        let mut rest = Vec::new();
+        let mut next = storage.first_id().map_err(GraphError::Storage)?;
+        while let Some(id) = next {
+            if self.seen.insert(id) {
+                let distance = |block: &[u8]| -> Result<f32, GraphError<S::Error>> {
+                    let node = graph.parse(op, id, block)?;
+                    query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })
+                };
+                if let Some(d) = storage.read_with(id, distance).map_err(GraphError::Storage)? {
+                    rest.push(Neighbor { id, distance: d? });
+                }
+            }
+            next = storage.next_id(id).map_err(GraphError::Storage)?;
+        }
+        rest.sort_by(|a, b| by_key((key(b.distance), b.id), (key(a.distance), a.id)));
+        Ok(rest)
+    }
+}

@@ -1,0 +1,95 @@
+//! The incremental search against brute force: every node once, nearest first, unreachable
+//! nodes included.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{Rng, brute_force, seed};
+use edgelite_diskann::{DiskAnn, MemStorage, Metadata};
+use edgelite_vector::Vector;
+
+fn index(column: &str, options: &[&str]) -> DiskAnn {
+    DiskAnn::new(Metadata::create(column, options).unwrap().1).unwrap()
+}
+
+fn drain(idx: &DiskAnn, s: &mut MemStorage, q: &Vector, window: usize, batch: usize) -> Vec<i64> {
+    let mut stream = idx.stream::<()>(q.as_ref(), window).unwrap();
+    let mut all = Vec::new();
+    loop {
+        let got = stream.next_batch(idx, s, batch).unwrap();
+        let n = got.len();
+        all.extend(got.into_iter().map(|h| h.id));
+        if n < batch {
+            break;
+        }
+    }
+    assert!(stream.next_batch(idx, s, 5).unwrap().is_empty(), "a drained stream stays empty");
+    all
+}
+
+#[test]
+fn every_node_once_and_the_first_ones_nearest() {
+    let s0 = seed(7);
+    let mut rng = Rng(s0);
+    for (column, options) in [("F32_BLOB(32)", &[][..]), ("F32_BLOB(32)", &["metric=l2"][..])] {
+        let idx = index(column, options);
+        let mut s = MemStorage::new();
+        let data: Vec<(i64, Vector)> = (0..800).map(|i| (i * 3 + 1, rng.vector(32))).collect();
+        for (id, x) in &data {
+            idx.insert(&mut s, *id, x.as_ref()).unwrap();
+        }
+        let mut hits = 0;
+        for _ in 0..20 {
+            let q = rng.vector(32);
+            for batch in [1, 7, 1000] {
+                let all = drain(&idx, &mut s, &q, 64, batch);
+                assert_eq!(all.len(), data.len(), "every node, batch {batch}");
+                assert_eq!(all.iter().collect::<HashSet<_>>().len(), data.len(), "each once");
+                if batch == 7 {
+                    let truth = brute_force(&idx, &data, q.as_ref(), 10);
+                    hits += all[..10].iter().filter(|id| truth.contains(id)).count();
+                }
+            }
+        }
+        let recall = hits as f64 / 200.0;
+        eprintln!("{options:?}: recall@10 of the first ten = {recall}");
+        assert!(recall >= 0.95, "recall {recall} (seed {s0})");
+    }
+}
+
+#[test]
+fn unreachable_nodes_come_last_but_come() {
+    let mut rng = Rng(seed(11));
+    let idx = index("F32_BLOB(8)", &[]);
+    let mut s = MemStorage::new();
+    let data: Vec<(i64, Vector)> = (1..=200).map(|i| (i, rng.vector(8))).collect();
+    for (id, x) in &data {
+        idx.insert(&mut s, *id, x.as_ref()).unwrap();
+    }
+    // node 50 alone in another index: a block with no edges; put in place of the real one, no
+    // edge leads to it (the delete removed them)
+    let lonely = data[49].1.clone();
+    let mut other = MemStorage::new();
+    idx.insert(&mut other, 50, lonely.as_ref()).unwrap();
+    assert!(idx.delete(&mut s, 50).unwrap());
+    s.put_raw(50, other.get(50).unwrap().to_vec());
+    assert_eq!(idx.check(&mut s).unwrap().unreachable, vec![50]);
+    // querying the lonely node's own vector: the graph search cannot find it, the stream does
+    let found = idx.search(&mut s, lonely.as_ref(), 200).unwrap();
+    assert!(found.iter().all(|h| h.id != 50));
+    let all = drain(&idx, &mut s, &lonely, 16, 10);
+    assert_eq!(all.len(), 200);
+    assert_eq!(all.last(), Some(&50), "the unreached node follows the walk");
+}
+
+#[test]
+fn empty_index_and_wrong_query() {
+    let idx = index("F32_BLOB(4)", &[]);
+    let mut s = MemStorage::new();
+    let q = Vector::from_f32(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+    assert!(drain(&idx, &mut s, &q, 10, 10).is_empty());
+    let wrong = Vector::from_f32(&[1.0, 2.0]).unwrap();
+    assert!(idx.stream::<()>(wrong.as_ref(), 10).is_err());
+}
