@@ -1,6 +1,11 @@
-//! The `minilm-20k` dataset (`../shared/datasets/minilm-20k`, see its README): 20,000 base and
-//! 500 query vectors of 384 f32 dimensions (L2-normalised all-MiniLM-L6-v2 embeddings), the
-//! exact cosine top-100 of every query, and the texts.
+//! The `minilm-20k` dataset (`datasets/minilm-20k/` in the repository, see its README): 20,000
+//! base and 500 query vectors of 384 dimensions (L2-normalised all-MiniLM-L6-v2 embeddings),
+//! the exact cosine top-100 of every query, and the texts.
+//!
+//! Two layouts are read, told apart by their files: the copy the repository ships (vectors as
+//! half floats, the base split in `base-N.f16` parts, texts gzipped; made by `cargo xtask
+//! dataset`) and the raw set it was made from (`base.f32`, `queries.f32`, plain `.jsonl`),
+//! which `EDGELITE_DATASETS` can point to. Vectors are f32 in memory either way.
 //!
 //! ```no_run
 //! use edgelite_benches::dataset::{recall_at_k, Dataset};
@@ -14,17 +19,19 @@
 //! ```
 
 use std::fs;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-/// Environment variable naming the directory that holds the datasets (overrides the default
-/// `<workspace root>/../shared/datasets`).
+use half::f16;
+
+/// Environment variable naming a directory of datasets, used instead of the repository's
+/// `datasets/` (for example one holding the raw f32 sets).
 pub const DATASETS_ENV: &str = "EDGELITE_DATASETS";
 
 /// One line of `base.jsonl` / `queries.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// Row id: the index of the vector in `base.f32` / `queries.f32`.
+    /// Row id: the index of the vector among the base (or query) vectors.
     pub id: i64,
     /// The embedded text.
     pub text: String,
@@ -46,6 +53,8 @@ pub struct Dataset {
     pub queries: Vec<f32>,
     /// Ground-truth ids, `gt_k` per query, nearest first.
     pub gt: Vec<i32>,
+    /// Cosine distance (`1 - cos`) of each `gt` entry.
+    pub gt_dist: Vec<f32>,
     /// Ground-truth neighbours per query.
     pub gt_k: usize,
 }
@@ -54,51 +63,92 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-/// Reads a file of little-endian 4-byte values into `n × width` values.
-fn read_le4<T>(path: &Path, width: usize, conv: fn([u8; 4]) -> T) -> io::Result<Vec<T>> {
-    let bytes = fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-    if bytes.len() % (4 * width) != 0 {
-        return Err(invalid(format!("{}: {} bytes is not a multiple of {}", path.display(), bytes.len(), 4 * width)));
+fn read(path: &Path) -> io::Result<Vec<u8>> {
+    fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// Little-endian values of `N` bytes, `width` to a row, decoded by `conv`.
+fn decode<T, const N: usize>(path: &Path, bytes: &[u8], width: usize, conv: fn([u8; N]) -> T) -> io::Result<Vec<T>> {
+    if !bytes.len().is_multiple_of(N * width) {
+        return Err(invalid(format!("{}: {} bytes is not a multiple of {}", path.display(), bytes.len(), N * width)));
     }
-    Ok(bytes.chunks_exact(4).map(|c| conv([c[0], c[1], c[2], c[3]])).collect())
+    Ok(bytes.chunks_exact(N).map(|c| conv(c.try_into().expect("invariant: chunks of N bytes"))).collect())
+}
+
+fn read_le<T, const N: usize>(path: &Path, width: usize, conv: fn([u8; N]) -> T) -> io::Result<Vec<T>> {
+    decode(path, &read(path)?, width, conv)
+}
+
+fn f16_le(b: [u8; 2]) -> f32 {
+    f16::from_le_bytes(b).to_f32()
+}
+
+/// The first of `names` that exists in `dir`.
+fn first_existing(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
 }
 
 impl Dataset {
     /// The directory of dataset `name`: `$EDGELITE_DATASETS/<name>` if the variable is set,
-    /// else `<workspace root>/../shared/datasets/<name>`.
+    /// else the repository's `datasets/<name>`.
     ///
     /// # Errors
     /// [`io::ErrorKind::NotFound`] (naming the path) if the directory does not exist.
     pub fn locate(name: &str) -> io::Result<PathBuf> {
-        let root = match std::env::var_os(DATASETS_ENV) {
-            Some(dir) => PathBuf::from(dir),
-            // this crate is <root>/benches
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("shared").join("datasets"),
+        let dir = match std::env::var_os(DATASETS_ENV) {
+            Some(dir) => PathBuf::from(dir).join(name),
+            None => shipped_dir(name),
         };
-        let dir = root.join(name);
         if dir.is_dir() {
             Ok(dir)
         } else {
             Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("dataset not found at {} (set {DATASETS_ENV} to the datasets directory)", dir.display()),
+                format!("dataset not found at {} (set {DATASETS_ENV} to a datasets directory)", dir.display()),
             ))
         }
     }
 
-    /// Loads `minilm-20k`'s vectors (384 dimensions, ground truth top-100) from `dir`.
+    /// Loads `minilm-20k`'s vectors (384 dimensions, ground truth top-100) from `dir`, in
+    /// either layout: `base-0.f16`, `base-1.f16`, … and `queries.f16`, or `base.f32` and
+    /// `queries.f32`; `gt.i32` and `gt_dist.f32` in both.
     ///
     /// # Errors
     /// A missing file, or a file whose size does not fit the shapes.
     pub fn load(dir: &Path) -> io::Result<Dataset> {
         let (dims, gt_k) = (384, 100);
-        let base = read_le4(&dir.join("base.f32"), dims, f32::from_le_bytes)?;
-        let queries = read_le4(&dir.join("queries.f32"), dims, f32::from_le_bytes)?;
-        let gt = read_le4(&dir.join("gt.i32"), gt_k, i32::from_le_bytes)?;
-        if gt.len() / gt_k != queries.len() / dims {
-            return Err(invalid(format!("{} ground-truth rows for {} queries", gt.len() / gt_k, queries.len() / dims)));
+        let (base, queries) = if dir.join("base.f32").is_file() {
+            (
+                read_le(&dir.join("base.f32"), dims, f32::from_le_bytes)?,
+                read_le(&dir.join("queries.f32"), dims, f32::from_le_bytes)?,
+            )
+        } else {
+            let mut base = Vec::new();
+            for part in 0.. {
+                let path = dir.join(format!("base-{part}.f16"));
+                if part > 0 && !path.is_file() {
+                    break;
+                }
+                base.extend(read_le(&path, dims, f16_le)?);
+            }
+            (base, read_le(&dir.join("queries.f16"), dims, f16_le)?)
+        };
+        let gt = read_le(&dir.join("gt.i32"), gt_k, i32::from_le_bytes)?;
+        let gt_dist = read_le(&dir.join("gt_dist.f32"), gt_k, f32::from_le_bytes)?;
+        let nq = queries.len() / dims;
+        if gt.len() != nq * gt_k || gt_dist.len() != gt.len() {
+            return Err(invalid(format!(
+                "{}: {} ground-truth ids and {} distances for {nq} queries × {gt_k}",
+                dir.display(),
+                gt.len(),
+                gt_dist.len()
+            )));
         }
-        Ok(Dataset { dir: dir.to_owned(), dims, base, queries, gt, gt_k })
+        let rows = base.len() / dims;
+        if let Some(bad) = gt.iter().find(|&&id| usize::try_from(id).map_or(true, |id| id >= rows)) {
+            return Err(invalid(format!("{}: ground-truth id {bad} outside the {rows} base rows", dir.display())));
+        }
+        Ok(Dataset { dir: dir.to_owned(), dims, base, queries, gt, gt_dist, gt_k })
     }
 
     /// Number of base vectors.
@@ -146,12 +196,21 @@ impl Dataset {
         &self.gt[i * self.gt_k..(i + 1) * self.gt_k]
     }
 
+    /// The cosine distances of [`Dataset::ground_truth`]`(i)`.
+    ///
+    /// # Panics
+    /// If `i >= num_queries()`.
+    #[must_use]
+    pub fn ground_truth_distances(&self, i: usize) -> &[f32] {
+        &self.gt_dist[i * self.gt_k..(i + 1) * self.gt_k]
+    }
+
     /// The texts of the base vectors, in id order.
     ///
     /// # Errors
     /// A missing file or a malformed line.
     pub fn base_records(&self) -> io::Result<Vec<Record>> {
-        read_records(&self.dir.join("base.jsonl"))
+        read_records(&texts_file(&self.dir, "base")?)
     }
 
     /// The texts of the queries, in id order.
@@ -159,19 +218,45 @@ impl Dataset {
     /// # Errors
     /// A missing file or a malformed line.
     pub fn query_records(&self) -> io::Result<Vec<Record>> {
-        read_records(&self.dir.join("queries.jsonl"))
+        read_records(&texts_file(&self.dir, "queries")?)
     }
 }
 
-/// Reads a `.jsonl` file of `{"id": int, "text": str, "src": str}` objects.
+/// The repository's copy of dataset `name`: `<workspace root>/datasets/<name>`.
+#[must_use]
+pub fn shipped_dir(name: &str) -> PathBuf {
+    // The crate compiling this file sits below the workspace root (benches/, or crates/edgelite
+    // for the minilm example, which includes this file); the root is the first ancestor that
+    // has the datasets folder.
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = here.ancestors().find(|d| d.join("datasets").is_dir() && d.join("Cargo.toml").is_file());
+    root.unwrap_or(here).join("datasets").join(name)
+}
+
+/// `<stem>.jsonl`, else `<stem>.jsonl.gz`.
+fn texts_file(dir: &Path, stem: &str) -> io::Result<PathBuf> {
+    let names = [format!("{stem}.jsonl"), format!("{stem}.jsonl.gz")];
+    first_existing(dir, &[&names[0], &names[1]]).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, format!("{}: no {} nor {}", dir.display(), names[0], names[1]))
+    })
+}
+
+/// Reads a `.jsonl` file (gzipped if its name ends in `.gz`) of
+/// `{"id": int, "text": str, "src": str}` objects.
 ///
 /// # Errors
-/// A missing file, or a line that is not such an object (the error names file and line).
+/// A missing file, a corrupt gzip stream, or a line that is not such an object (the error
+/// names file and line).
 pub fn read_records(path: &Path) -> io::Result<Vec<Record>> {
     let file = fs::File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
     let mut out = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line?;
+    for (n, line) in BufReader::new(reader).lines().enumerate() {
+        let line = line.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -225,21 +310,87 @@ mod tests {
         Ok(())
     }
 
-    /// The real dataset, when it is there: shapes, and the ground truth is the exact top-k.
+    /// The copy the repository ships: shapes, texts, and a sample of the ground truth is the
+    /// exact top-k of the decoded vectors (brute force, f64).
     #[test]
-    fn minilm_20k_loads_when_present() -> io::Result<()> {
-        let Ok(dir) = Dataset::locate("minilm-20k") else {
-            eprintln!("minilm-20k not found; skipping (set {DATASETS_ENV})");
-            return Ok(());
-        };
-        let ds = Dataset::load(&dir)?;
+    fn shipped_minilm_20k_loads_and_its_ground_truth_is_exact() -> io::Result<()> {
+        let ds = Dataset::load(&shipped_dir("minilm-20k"))?;
         assert_eq!((ds.len(), ds.num_queries(), ds.dims, ds.gt_k), (20_000, 500, 384, 100));
-        let q = ds.query(0);
-        let dot = |i: i32| -> f32 { ds.base_vector(i as usize).iter().zip(q).map(|(a, b)| a * b).sum() };
-        let gt = ds.ground_truth(0);
-        assert!(dot(gt[0]) >= dot(gt[9]));
+        let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        for q in [0, 1, 137, 250, 499] {
+            let query = ds.query(q);
+            let qn = norm(query);
+            assert!((qn - 1.0).abs() < 1e-2, "query {q} is not unit length: {qn}");
+            let mut all: Vec<(f64, i32)> = (0..ds.len())
+                .map(|i| {
+                    let row = ds.base_vector(i);
+                    let dot: f64 = row.iter().zip(query).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+                    (1.0 - dot / (norm(row) * qn), i32::try_from(i).unwrap_or(i32::MAX))
+                })
+                .collect();
+            all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let ids: Vec<i32> = all[..ds.gt_k].iter().map(|p| p.1).collect();
+            assert_eq!(ids, ds.ground_truth(q), "query {q}");
+            for (&(d, _), &shipped) in all.iter().zip(ds.ground_truth_distances(q)) {
+                assert!((d - f64::from(shipped)).abs() < 1e-6, "query {q}: {d} against {shipped}");
+            }
+        }
         let base = ds.base_records()?;
-        assert_eq!((base.len(), base[7].id), (20_000, 7));
+        assert_eq!(base.len(), 20_000);
+        assert!(base.iter().enumerate().all(|(i, r)| r.id == i as i64 && !r.text.is_empty()));
+        assert!(base.iter().all(|r| r.src.starts_with("debian:") || r.src.starts_with("wordnet:")));
+        assert_eq!(ds.query_records()?.len(), 500);
+        Ok(())
+    }
+
+    /// Writes a one-query dataset of `rows` base vectors in the shipped layout, parts of one row.
+    fn tiny_shipped(dir: &Path, rows: usize) -> io::Result<()> {
+        let half_row = |x: f32| -> Vec<u8> { (0..384).flat_map(|_| f16::from_f32(x).to_le_bytes()).collect() };
+        for i in 0..rows {
+            fs::write(dir.join(format!("base-{i}.f16")), half_row(i as f32))?;
+        }
+        fs::write(dir.join("queries.f16"), half_row(0.5))?;
+        fs::write(dir.join("gt.i32"), [0u8; 400])?;
+        fs::write(dir.join("gt_dist.f32"), [0u8; 400])
+    }
+
+    #[test]
+    fn parts_are_read_in_order_and_bad_shapes_are_errors() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        tiny_shipped(dir.path(), 3)?;
+        let ds = Dataset::load(dir.path())?;
+        assert_eq!((ds.len(), ds.num_queries()), (3, 1));
+        assert_eq!((ds.base_vector(2)[383], ds.query(0)[0]), (2.0, 0.5));
+
+        fs::write(dir.path().join("gt.i32"), [7u8; 400])?;
+        let e = Dataset::load(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("outside the 3 base rows"), "{e}");
+        fs::write(dir.path().join("gt.i32"), [0u8; 396])?;
+        let e = Dataset::load(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("gt.i32: 396 bytes is not a multiple of 400"), "{e}");
+        fs::write(dir.path().join("gt.i32"), [0u8; 400])?;
+        fs::write(dir.path().join("base-1.f16"), [0u8; 10])?;
+        let e = Dataset::load(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("base-1.f16: 10 bytes"), "{e}");
+        fs::remove_file(dir.path().join("base-0.f16"))?;
+        assert_eq!(Dataset::load(dir.path()).err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+        Ok(())
+    }
+
+    #[test]
+    fn gzipped_texts_are_read_and_corruption_is_an_error() -> io::Result<()> {
+        use std::io::Write;
+        let dir = tempfile::tempdir()?;
+        let p = dir.path().join("base.jsonl.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"{\"id\": 0, \"text\": \"t\", \"src\": \"debian:x\"}\n")?;
+        let bytes = gz.finish()?;
+        fs::write(&p, &bytes)?;
+        assert_eq!(read_records(&texts_file(dir.path(), "base")?)?[0].text, "t");
+        fs::write(&p, &bytes[..bytes.len() / 2])?;
+        let e = read_records(&p).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.starts_with(&format!("{}: ", p.display())), "{e}");
+        assert!(texts_file(dir.path(), "queries").is_err());
         Ok(())
     }
 }

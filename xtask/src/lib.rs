@@ -1,6 +1,8 @@
 //! The logic behind `cargo xtask`, kept in a library so that tests check exactly what the
 //! tasks do.
 
+pub mod dataset;
+
 use std::fmt;
 use std::fs;
 use std::io;
