@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use edgelite::config::DbConfig;
+use edgelite::ffi;
+use edgelite::hooks::AuthContext;
 use edgelite::types::{Value as SqlValue, ValueRef};
 use edgelite::{Connection, Statement};
 
@@ -15,6 +18,77 @@ use crate::proto::{
 /// Rows and values above this many bytes in one response give `RESPONSE_TOO_LARGE` rather than
 /// an unbounded allocation.
 const MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+/// Virtual table modules a client may not instantiate (`CREATE VIRTUAL TABLE x USING m`), so
+/// that no alias reaches them. See SECURITY.md for why each is here.
+const REFUSED_MODULES: [&str; 6] = [
+    // raw pages of the database file: a write corrupts the namespace for every replica
+    "sqlite_dbpage",
+    // the connection's own prepared statements and their bytecode, with heap addresses
+    "sqlite_stmt",
+    "bytecode",
+    "tables_used",
+    // files of the server (the shell's extensions: not linked into the server today, refused
+    // so that a build that links them stays closed)
+    "fsdir",
+    "zipfile",
+];
+
+/// Eponymous virtual tables a client may not use even by their own name. Names starting with
+/// `sqlite_` are reserved, so no table of a client's can be called this: the name check is
+/// exact, and the module check above covers every alias.
+const REFUSED_EPONYMOUS: [&str; 2] = ["sqlite_dbpage", "sqlite_stmt"];
+
+/// SQL functions a client may not call.
+const REFUSED_FUNCTIONS: [&str; 6] = [
+    // one argument: the address of a tokenizer inside the executable; two: installs any blob as
+    // a pointer to a tokenizer module, which FTS3 then calls (code execution)
+    "fts3_tokenizer",
+    // native code from a file (also off through SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION)
+    "load_extension",
+    // changes the connection's vector node cache bound: the server's memory, not the tenant's
+    "edgelite_vector_cache_limit",
+    // the shell's file functions (not linked into the server; see fsdir above)
+    "readfile",
+    "writefile",
+    "edit",
+];
+
+/// Turns on the core's own protections on a connection that runs client SQL:
+/// `SQLITE_DBCONFIG_DEFENSIVE` (no writes to shadow tables, `sqlite_dbpage` or the schema by
+/// hand) and turns off `fts3_tokenizer()`'s two-argument form and extension loading. The core is
+/// built as Debian's library, where the tokenizer form is on; the drop-in library keeps that,
+/// the server does not.
+///
+/// # Errors
+///
+/// The error SQLite returns setting an option.
+pub fn harden(conn: &Connection) -> edgelite::Result<()> {
+    conn.set_db_config(DbConfig::Defensive, true)?;
+    conn.set_db_config(DbConfig::EnableFts3Tokenizer, false)?;
+    conn.set_db_config(DbConfig::EnableLoadExtension, false)?;
+    Ok(())
+}
+
+/// Whether the client authorizer must refuse an action regardless of the token: a refused
+/// module (by module name, whatever the table is called), a refused eponymous table, or a
+/// refused function.
+#[must_use]
+pub fn sandbox_refuses(ctx: &AuthContext<'_>) -> bool {
+    let is_in =
+        |name: Option<&str>, list: &[&str]| name.is_some_and(|n| list.iter().any(|m| m.eq_ignore_ascii_case(n)));
+    match ctx.action {
+        // arg1 is the new table's name, arg2 the module's
+        ffi::SQLITE_CREATE_VTABLE => is_in(ctx.arg2, &REFUSED_MODULES),
+        // a table with no column used is still authorized, with an empty column name
+        ffi::SQLITE_READ | ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE => {
+            is_in(ctx.arg1, &REFUSED_EPONYMOUS)
+        }
+        // arg1 is unused, arg2 the function's name
+        ffi::SQLITE_FUNCTION => is_in(ctx.arg2, &REFUSED_FUNCTIONS),
+        _ => false,
+    }
+}
 
 /// What one response may still hold: shared by every statement of a batch and every request
 /// of a pipeline, so that many small requests cannot add up to an unbounded response.
@@ -531,6 +605,44 @@ mod tests {
             steps: vec![BatchStep { condition: Some(BatchCond::Ok { step: 0 }), stmt: stmt("SELECT 1", vec![]) }],
         };
         assert!(batch_run(&conn, &sqls, Perm::ReadWrite, &bad, &mut Budget::default()).is_err());
+    }
+
+    /// Each layer on its own: the connection options without the authorizer, and the
+    /// authorizer's verdicts without the options.
+    #[test]
+    fn hardened_connections_refuse_pointer_tokenizers_and_page_writes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conn = Connection::open(dir.path().join("db")).expect("open");
+        harden(&conn).expect("harden");
+        let e = conn
+            .query_row("SELECT fts3_tokenizer('x', X'4141414141414141')", [], |_| Ok(()))
+            .expect_err("the two-argument form is off");
+        assert!(e.to_string().contains("fts3tokenize disabled"), "{e}");
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1); CREATE VIRTUAL TABLE p USING sqlite_dbpage")
+            .expect("setup");
+        let e = conn.execute_batch("UPDATE p SET data = zeroblob(4096) WHERE pgno = 1").expect_err("DEFENSIVE");
+        assert!(e.to_string().contains("read-only"), "{e}");
+        conn.execute_batch("CREATE VIRTUAL TABLE f USING fts5(a); INSERT INTO f VALUES ('x')").expect("fts5");
+        let e = conn.execute_batch("DELETE FROM f_data").expect_err("shadow tables are read-only");
+        assert!(e.to_string().contains("may not be modified"), "{e}");
+        let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("still readable");
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn the_sandbox_refuses_by_module_and_function() {
+        let ctx = |action, arg1, arg2| AuthContext { action, arg1, arg2, database: Some("main"), accessor: None };
+        assert!(sandbox_refuses(&ctx(ffi::SQLITE_CREATE_VTABLE, Some("innocent"), Some("sqlite_dbpage"))));
+        assert!(sandbox_refuses(&ctx(ffi::SQLITE_CREATE_VTABLE, Some("s"), Some("SQLITE_STMT"))));
+        assert!(!sandbox_refuses(&ctx(ffi::SQLITE_CREATE_VTABLE, Some("sqlite_dbpage_x"), Some("fts5"))));
+        assert!(sandbox_refuses(&ctx(ffi::SQLITE_READ, Some("sqlite_dbpage"), Some(""))));
+        assert!(sandbox_refuses(&ctx(ffi::SQLITE_UPDATE, Some("sqlite_dbpage"), Some("data"))));
+        assert!(!sandbox_refuses(&ctx(ffi::SQLITE_READ, Some("t"), Some("x"))));
+        assert!(sandbox_refuses(&ctx(ffi::SQLITE_FUNCTION, None, Some("fts3_tokenizer"))));
+        assert!(sandbox_refuses(&ctx(ffi::SQLITE_FUNCTION, None, Some("Load_Extension"))));
+        assert!(!sandbox_refuses(&ctx(ffi::SQLITE_FUNCTION, None, Some("vector_distance_cos"))));
+        // Dropping a table that uses a refused module (one that came in a pushed file) is allowed.
+        assert!(!sandbox_refuses(&ctx(ffi::SQLITE_DROP_VTABLE, Some("p"), Some("sqlite_dbpage"))));
     }
 
     #[test]

@@ -256,6 +256,9 @@ fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization 
     // These set limits for the whole process (every namespace), not just this connection.
     const GLOBAL_PRAGMAS: [&str; 2] = ["hard_heap_limit", "soft_heap_limit"];
     let read_only = flags.read_only.load(Ordering::Relaxed);
+    if crate::exec::sandbox_refuses(ctx) {
+        return Authorization::Deny;
+    }
     match ctx.action {
         ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Authorization::Deny,
         ffi::SQLITE_PRAGMA => {
@@ -273,11 +276,6 @@ fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization 
                 }
                 Authorization::Allow
             }
-        }
-        ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE
-            if ctx.arg1.is_some_and(|t| t.eq_ignore_ascii_case("sqlite_dbpage")) =>
-        {
-            Authorization::Deny
         }
         ffi::SQLITE_CREATE_INDEX..=ffi::SQLITE_DROP_VIEW
         | ffi::SQLITE_INSERT
@@ -301,6 +299,7 @@ fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization 
 
 fn open_session_conn(path: &Path) -> Result<SessionConn, NsError> {
     let conn = open_conn(path)?;
+    crate::exec::harden(&conn)?;
     let flags = Arc::new(ConnFlags::default());
     let f = Arc::clone(&flags);
     conn.authorizer(Some(move |ctx: AuthContext<'_>| client_authorizer(&ctx, &f)));

@@ -90,7 +90,9 @@ mod tests {
         assert!(conn.db_config(DbConfig::EnableFts3Tokenizer).expect("query"));
         assert!(!conn.set_db_config(DbConfig::EnableFts3Tokenizer, false).expect("off"));
         assert!(!conn.db_config(DbConfig::EnableFts3Tokenizer).expect("query"));
-        let e = conn.query_row("SELECT fts3_tokenizer('x', X'4141414141414141')", [], |_| Ok(())).unwrap_err();
+        let e = conn
+            .query_row("SELECT fts3_tokenizer('x', X'4141414141414141')", [], |_| Ok(()))
+            .expect_err("the two-argument form is off");
         assert!(e.to_string().contains("fts3tokenize disabled"), "{e}");
         assert!(!conn.db_config(DbConfig::Defensive).expect("query"));
         assert!(conn.set_db_config(DbConfig::Defensive, true).expect("on"));

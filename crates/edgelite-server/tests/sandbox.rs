@@ -1,0 +1,238 @@
+//! Client SQL cannot reach native code, raw pages or shadow tables (issue 12, findings 1 and 2).
+//!
+//! The server runs as a child process: before the fix the tokenizer requests kill it, and the
+//! test must see that as a dead server, not as a crashed test binary.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt as _;
+
+struct Proc {
+    child: tokio::process::Child,
+    base: String,
+    http: reqwest::Client,
+    rw: String,
+    ro: String,
+}
+
+/// Starts the binary with an Ed25519 key; returns it with a read-write and a read-only token.
+async fn spawn(dir: &Path) -> Proc {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let public = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let token = |claims: &Value| {
+        encode(&Header::new(Algorithm::EdDSA), claims, &EncodingKey::from_ed_der(pkcs8.as_ref())).unwrap()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgelite-server"))
+        .args(["--http-listen-addr", "127.0.0.1:0", "--db-path"])
+        .arg(dir)
+        .env("SQLD_AUTH_JWT_KEY", &public)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let addr = line.strip_prefix("edgelite-server listening on http://").unwrap().to_owned();
+    Proc {
+        child,
+        base: format!("http://{addr}"),
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        rw: token(&json!({"a": "rw"})),
+        ro: token(&json!({"a": "ro"})),
+    }
+}
+
+/// A statement the authorizer refused, with SQLite's own codes and messages: `SQLITE_AUTH`
+/// "not authorized" for actions, "access to t.c is prohibited" for column reads, and
+/// `SQLITE_ERROR` "not authorized to use function" for functions.
+fn assert_refused(r: &Value, sql: &str) {
+    assert_eq!(r["type"], "error", "{sql} must fail: {r}");
+    let message = r["error"]["message"].as_str().unwrap();
+    let code = if message.contains("to use function") { "SQLITE_ERROR" } else { "SQLITE_AUTH" };
+    assert_eq!(r["error"]["code"], code, "{sql}: {r}");
+    assert!(message.contains("not authorized") || message.contains("prohibited"), "{sql}: {r}");
+}
+
+impl Proc {
+    /// Runs each statement as one execute of a single pipeline; returns each result entry.
+    /// Panics if the server does not answer (it died).
+    async fn run(&self, token: &str, sqls: &[&str]) -> Vec<Value> {
+        let mut reqs: Vec<Value> = sqls.iter().map(|s| json!({"type": "execute", "stmt": {"sql": s}})).collect();
+        reqs.push(json!({"type": "close"}));
+        let r = self
+            .http
+            .post(format!("{}/v2/pipeline", self.base))
+            .bearer_auth(token)
+            .json(&json!({"requests": reqs}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the server did not answer {sqls:?}: {e}"));
+        assert_eq!(r.status().as_u16(), 200);
+        let v: Value = r.json().await.unwrap();
+        v["results"].as_array().unwrap()[..sqls.len()].to_vec()
+    }
+
+    async fn ok(&self, token: &str, sql: &str) -> Value {
+        let r = self.run(token, &[sql]).await.remove(0);
+        assert_eq!(r["type"], "ok", "{sql}: {r}");
+        r["response"]["result"].clone()
+    }
+
+    /// The authorizer refuses the statement (a result, not an HTTP error).
+    async fn refused(&self, token: &str, sql: &str) {
+        let r = self.run(token, &[sql]).await.remove(0);
+        assert_refused(&r, sql);
+    }
+
+    /// The process is still running and answers health checks and queries.
+    async fn alive(&mut self) {
+        assert!(self.child.try_wait().unwrap().is_none(), "the server exited");
+        let r = self.http.get(format!("{}/health", self.base)).send().await.expect("health");
+        assert_eq!(r.status().as_u16(), 200);
+        let one = self.ok(&self.ro, "SELECT 1").await;
+        assert_eq!(one["rows"], json!([[{"type": "integer", "value": "1"}]]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fts3_tokenizer_cannot_install_a_pointer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path()).await;
+    // Finding 1 as filed: a blob installed as a tokenizer pointer, then a table that calls it.
+    let r = p
+        .run(
+            &p.rw,
+            &["SELECT fts3_tokenizer('x', X'4141414141414141')", "CREATE VIRTUAL TABLE f USING fts3(a, tokenize=x)"],
+        )
+        .await;
+    p.alive().await;
+    assert_refused(&r[0], "fts3_tokenizer('x', blob)");
+    assert_eq!(r[1]["type"], "error", "{}", r[1]);
+    assert!(r[1]["error"]["message"].as_str().unwrap().contains("unknown tokenizer"), "{}", r[1]);
+    // The one-argument form is an address leak (a pointer into the executable).
+    p.refused(&p.ro, "SELECT fts3_tokenizer('simple')").await;
+    p.refused(&p.rw, "SELECT hex(fts3_tokenizer('porter'))").await;
+    // Built-in tokenizers keep working.
+    p.ok(&p.rw, "CREATE VIRTUAL TABLE g USING fts3(a, tokenize=porter)").await;
+    p.ok(&p.rw, "INSERT INTO g VALUES ('running dogs')").await;
+    let n = p.ok(&p.rw, "SELECT count(*) FROM g WHERE g MATCH 'run'").await;
+    assert_eq!(n["rows"], json!([[{"type": "integer", "value": "1"}]]));
+    p.alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_tokens_cannot_replace_a_tokenizer_under_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path()).await;
+    p.ok(&p.rw, "CREATE VIRTUAL TABLE f USING fts4(body)").await;
+    p.ok(&p.rw, "INSERT INTO f VALUES ('hello world')").await;
+    // Finding 1's read-only route: a SELECT (read-only to SQLite) replaces the 'simple'
+    // tokenizer of the connection it runs on, then an existing fts4 table is queried.
+    let r = p
+        .run(
+            &p.ro,
+            &["SELECT fts3_tokenizer('simple', X'4141414141414141')", "SELECT count(*) FROM f WHERE f MATCH 'hello'"],
+        )
+        .await;
+    p.alive().await;
+    assert_refused(&r[0], "fts3_tokenizer('simple', blob)");
+    assert_eq!(r[1]["type"], "ok", "{}", r[1]);
+    assert_eq!(r[1]["response"]["result"]["rows"], json!([[{"type": "integer", "value": "1"}]]));
+    // On fresh connections too (each pipeline may get a pooled or a new connection).
+    for _ in 0..3 {
+        let n = p.ok(&p.ro, "SELECT count(*) FROM f WHERE f MATCH 'world'").await;
+        assert_eq!(n["rows"], json!([[{"type": "integer", "value": "1"}]]));
+    }
+    p.alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_pages_are_out_of_reach_by_any_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path()).await;
+    p.ok(&p.rw, "CREATE TABLE t(x)").await;
+    p.ok(&p.rw, "INSERT INTO t VALUES (42)").await;
+    // Finding 2 as filed: an alias of sqlite_dbpage, then page 1 overwritten.
+    let r = p
+        .run(
+            &p.rw,
+            &["CREATE VIRTUAL TABLE p USING sqlite_dbpage", "UPDATE p SET data = zeroblob(4096) WHERE pgno = 1"],
+        )
+        .await;
+    assert_eq!(r[0]["error"]["code"], "SQLITE_AUTH", "{}", r[0]);
+    assert_eq!(r[1]["type"], "error", "{}", r[1]);
+    p.refused(&p.rw, "CREATE VIRTUAL TABLE IF NOT EXISTS q USING SQLITE_DBPAGE('main')").await;
+    p.refused(&p.rw, "CREATE VIRTUAL TABLE temp.q USING sqlite_dbpage").await;
+    // The eponymous table itself, read or written, with or without a column used.
+    p.refused(&p.rw, "UPDATE sqlite_dbpage SET data = zeroblob(4096) WHERE pgno = 1").await;
+    p.refused(&p.rw, "INSERT INTO sqlite_dbpage(pgno, data) VALUES (1, zeroblob(4096))").await;
+    p.refused(&p.rw, "SELECT data FROM sqlite_dbpage WHERE pgno = 1").await;
+    p.refused(&p.ro, "SELECT count(*) FROM sqlite_dbpage").await;
+    p.refused(&p.ro, "SELECT count(*) FROM main.sqlite_dbpage('main')").await;
+    // The connection's statements and bytecode (heap addresses), by alias or by name.
+    p.refused(&p.rw, "CREATE VIRTUAL TABLE s USING sqlite_stmt").await;
+    p.refused(&p.ro, "SELECT count(*) FROM sqlite_stmt").await;
+    p.refused(&p.rw, "CREATE VIRTUAL TABLE b USING bytecode").await;
+    p.refused(&p.rw, "CREATE VIRTUAL TABLE u USING tables_used").await;
+    // The server's memory is not the tenant's to size.
+    p.refused(&p.rw, "SELECT edgelite_vector_cache_limit(1 << 40)").await;
+    p.refused(&p.rw, "SELECT load_extension('/lib/x86_64-linux-gnu/libc.so.6')").await;
+    // dbstat (this database's own page statistics) stays.
+    let pages = p.ok(&p.ro, "SELECT count(*) > 0 FROM dbstat").await;
+    assert_eq!(pages["rows"], json!([[{"type": "integer", "value": "1"}]]));
+    let x = p.ok(&p.ro, "SELECT x FROM t").await;
+    assert_eq!(x["rows"], json!([[{"type": "integer", "value": "42"}]]));
+    p.alive().await;
+
+    // The namespace still opens after a restart (before the fix the server refused to start).
+    let pid = p.child.id().unwrap();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), p.child.wait()).await.unwrap().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let mut p = spawn(dir.path()).await;
+    p.alive().await;
+    let x = p.ok(&p.ro, "SELECT x FROM t").await;
+    assert_eq!(x["rows"], json!([[{"type": "integer", "value": "42"}]]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_tables_are_read_only_to_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path()).await;
+    p.ok(&p.rw, "CREATE VIRTUAL TABLE f5 USING fts5(a)").await;
+    p.ok(&p.rw, "INSERT INTO f5 VALUES ('hello shadow')").await;
+    p.ok(&p.rw, "CREATE VIRTUAL TABLE r USING rtree(id, x0, x1)").await;
+    p.ok(&p.rw, "INSERT INTO r VALUES (1, 0, 1)").await;
+    for sql in [
+        "UPDATE f5_data SET block = X'00'",
+        "DELETE FROM f5_idx",
+        "INSERT INTO f5_content(id, c0) VALUES (99, 'forged')",
+        "DROP TABLE f5_data",
+        "UPDATE r_node SET data = zeroblob(16)",
+        "DELETE FROM r_rowid",
+    ] {
+        let r = p.run(&p.rw, &[sql]).await.remove(0);
+        assert_eq!(r["type"], "error", "{sql} must fail: {r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains("may not be"), "{sql}: {r}");
+    }
+    // Reading them is harmless, and the tables themselves still work and check.
+    p.ok(&p.ro, "SELECT count(*) FROM f5_data").await;
+    let n = p.ok(&p.ro, "SELECT count(*) FROM f5 WHERE f5 MATCH 'shadow'").await;
+    assert_eq!(n["rows"], json!([[{"type": "integer", "value": "1"}]]));
+    p.ok(&p.rw, "INSERT INTO f5(f5) VALUES ('integrity-check')").await;
+    let ok = p.ok(&p.ro, "PRAGMA integrity_check").await;
+    assert_eq!(ok["rows"], json!([[{"type": "text", "value": "ok"}]]));
+    p.ok(&p.rw, "DROP TABLE f5").await;
+    p.alive().await;
+}
