@@ -15,7 +15,7 @@ fn index(column: &str, options: &[&str]) -> DiskAnn {
 }
 
 fn drain(idx: &DiskAnn, s: &mut MemStorage, q: &Vector, window: usize, batch: usize) -> Vec<i64> {
-    let mut stream = idx.stream::<()>(q.as_ref(), window).unwrap();
+    let mut stream = idx.stream::<edgelite_diskann::MemError>(q.as_ref(), window).unwrap();
     let mut all = Vec::new();
     loop {
         let got = stream.next_batch(idx, s, batch).unwrap();
@@ -91,5 +91,5 @@ fn empty_index_and_wrong_query() {
     let q = Vector::from_f32(&[1.0, 2.0, 3.0, 4.0]).unwrap();
     assert!(drain(&idx, &mut s, &q, 10, 10).is_empty());
     let wrong = Vector::from_f32(&[1.0, 2.0]).unwrap();
-    assert!(idx.stream::<()>(wrong.as_ref(), 10).is_err());
+    assert!(idx.stream::<edgelite_diskann::MemError>(wrong.as_ref(), 10).is_err());
 }

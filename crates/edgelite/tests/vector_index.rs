@@ -609,8 +609,8 @@ fn order_by_distance_limit_uses_the_index_and_reranks_exactly() {
         ),
     ];
     for (indexed, scan) in pairs {
-        assert!(plan(&conn, indexed).contains("vector_top_k"), "{indexed}:\n{}", plan(&conn, indexed));
-        assert!(!plan(&conn, scan).contains("vector_top_k"), "{scan}");
+        assert!(plan(&conn, indexed).contains("edgelite_vector_scan"), "{indexed}:\n{}", plan(&conn, indexed));
+        assert!(!plan(&conn, scan).contains("edgelite_vector_scan"), "{scan}");
         let (mut hits, mut total) = (0, 0);
         for _ in 0..20 {
             let q = rng.vector(8);
@@ -644,7 +644,7 @@ fn order_by_distance_limit_uses_the_index_and_reranks_exactly() {
         "SELECT a.id FROM t a, t b ORDER BY vector_distance_cos(a.v, '[1,0,0,0,0,0,0,0]') LIMIT 3",
         "SELECT id FROM t ORDER BY vector_distance_cos(v, '[1,0,0,0,0,0,0,0]') LIMIT 100000",
     ] {
-        assert!(!plan(&conn, sql).contains("vector_top_k"), "{sql}");
+        assert!(!plan(&conn, sql).contains("edgelite_vector_scan"), "{sql}");
     }
     ok(&conn);
 }
@@ -766,7 +766,7 @@ fn bound_limits_and_offsets_use_the_index_too() {
         ),
     ];
     for (indexed, scan) in pairs {
-        assert!(plan(&conn, indexed).contains("vector_top_k"), "{indexed}:\n{}", plan(&conn, indexed));
+        assert!(plan(&conn, indexed).contains("edgelite_vector_scan"), "{indexed}:\n{}", plan(&conn, indexed));
         let (mut hits, mut total) = (0, 0);
         for (limit, offset) in [(10, 0), (3, 4), (25, 10), (1, 0)] {
             for _ in 0..5 {

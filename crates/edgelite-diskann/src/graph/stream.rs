@@ -64,6 +64,9 @@ pub struct SearchStream {
     walk: Walk,
 }
 
+/// A visited node's exact distance, and its edges not seen before with their list distances.
+type Visited = (f32, Vec<(i64, f32)>);
+
 /// What a [`SearchStream`] has seen and not returned yet.
 #[derive(Debug)]
 struct Walk {
@@ -170,7 +173,7 @@ impl Walk {
     ) -> Result<(), GraphError<S::Error>> {
         let op = Op::Search;
         let seen = &self.seen;
-        let visit = |block: &[u8]| -> Result<(f32, Vec<(i64, f32)>), GraphError<S::Error>> {
+        let visit = |block: &[u8]| -> Result<Visited, GraphError<S::Error>> {
             let node = graph.parse(op, id, block)?;
             let exact = query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?;
             let mut fresh = Vec::with_capacity(node.edge_count());

@@ -16,6 +16,7 @@ mod sql;
 mod values;
 mod vector_functions;
 mod vector_index;
+mod vector_scan;
 mod vector_top_k;
 
 /// edgelite's version, as `SELECT edgelite_version()` reports it.
@@ -60,13 +61,18 @@ const VERSION_FUNCTION: vector_functions::ScalarFunction = vector_functions::Sca
     x_func: edgelite_version,
 };
 
-/// Registers every edgelite SQL function and `vector_top_k` on `db`.
+/// Registers every edgelite SQL function, `vector_top_k` and `vector_scan` on `db`.
 ///
 /// # Safety
 /// `db` must be a valid open connection.
 unsafe fn register_functions(db: *mut sqlite3) -> c_int {
     // SAFETY: `db` is valid (caller).
     let rc = unsafe { vector_top_k::register(db) };
+    if rc != SQLITE_OK {
+        return rc;
+    }
+    // SAFETY: `db` is valid (caller).
+    let rc = unsafe { vector_scan::register(db) };
     if rc != SQLITE_OK {
         return rc;
     }

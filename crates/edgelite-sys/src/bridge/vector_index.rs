@@ -598,7 +598,7 @@ pub(crate) fn open_index(
 
 /// Decodes a vector argument for the index: TEXT is f32 (as libSQL), a BLOB as it is. The graph
 /// checks its type and dimension against the index's, with libSQL's messages.
-fn decode_vector(value: Arg<'_>) -> SqlResult<edgelite_vector::Vector> {
+pub(crate) fn decode_vector(value: Arg<'_>) -> SqlResult<edgelite_vector::Vector> {
     let decoded = match value {
         Arg::Text(t) => parse_text(t, VectorType::F32),
         Arg::Blob(b) => VectorRef::from_blob(b).map(|v| v.to_vector()),
@@ -737,11 +737,15 @@ unsafe extern "C" fn x_check(ctx: *mut sqlite3_context, argc: c_int, argv: *mut 
     }
 }
 
-/// `vector_top_k`'s search: `name` is `index` or `schema.index`.
+/// A search's view of index `name` (`schema.index` or `index`): its storage, holding one
+/// snapshot (see [`ShadowStorage::for_search`]), and its graph.
 ///
 /// # Safety
-/// `db` is a valid open connection, used only during this call.
-pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usize) -> SqlResult<Vec<(i64, f64)>> {
+/// `db` is a live connection, valid for the life of the returned storage.
+pub(crate) unsafe fn open_search(
+    db: *mut sqlite3,
+    name: &str,
+) -> SqlResult<(ShadowStorage, edgelite_diskann::DiskAnn)> {
     // SAFETY: valid for this call (caller).
     let db = unsafe { Db::new(db) };
     let index = match name.split_once('.') {
@@ -769,11 +773,21 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
         Some(Ok(opened)) => opened,
         _ => open_index(db, &index, "search")?,
     };
-    let vector = decode_vector(query)?;
     storage.use_cache(&index, epoch(&metadata), writing);
     if fresh && version.is_some() && storage.cached.is_some() {
         with_cache(db, |c| c.set_metadata(&key, metadata.as_bytes()));
     }
-    let found = graph(config)?.search(&mut storage, vector.as_ref(), k).map_err(|e| e.to_string())?;
+    Ok((storage, graph(config)?))
+}
+
+/// `vector_top_k(name, query, k)`: the `k` nearest rows as (rowid, distance).
+///
+/// # Safety
+/// `db` is a live connection.
+pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usize) -> SqlResult<Vec<(i64, f64)>> {
+    // SAFETY: `db` is live (caller).
+    let (mut storage, graph) = unsafe { open_search(db, name) }?;
+    let vector = decode_vector(query)?;
+    let found = graph.search(&mut storage, vector.as_ref(), k).map_err(|e| e.to_string())?;
     Ok(found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect())
 }

@@ -1,0 +1,396 @@
+//! `vector_scan(index, query [, hint])`: every row of a vector index, nearest first, for as
+//! long as the statement reads (an incremental search, [`edgelite_diskann::SearchStream`]).
+//!
+//! `vector_top_k` answers libSQL's question, "the k nearest rows", and a filter applied to its
+//! rows can leave fewer than the caller wants. `vector_scan` has no k: a statement that joins
+//! it to its table, filters, and stops at a `LIMIT` reads exactly as far as it needs, and a
+//! statement that reads to the end gets every row of the index, reachable from the graph's
+//! entry point or not. Rows come nearest first, except that a row may come a little after a
+//! farther one (the walk does not know the whole graph): sort what you keep by `distance`.
+//! `hint` (optional) is how many rows the caller expects to read; the first rows are then those
+//! of a search with that candidate list (at least the index's `search_l`).
+//!
+//! The same module is registered a second time as `edgelite_vector_scan`, with column names
+//! no table uses, for the planner's rewrite of `ORDER BY vector_distance_*(...) LIMIT n`
+//! (patch 0002): its filter is copied inside a subquery next to this table, where a column
+//! named `id` or `distance` must still mean the user's column.
+
+use core::ffi::{CStr, c_char, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use edgelite_diskann::{DiskAnn, SearchStream};
+
+use super::values::arg;
+use super::vector_index;
+use crate::bindings::*;
+
+const COL_IDX: c_int = 0;
+const COL_HINT: c_int = 2;
+const COL_ID: c_int = 3;
+const COL_DISTANCE: c_int = 4;
+
+/// The declared schema of each registration, passed as the module's client data.
+static USER_SCHEMA: &CStr = c"CREATE TABLE x(idx HIDDEN, vector HIDDEN, hint HIDDEN, id, distance)";
+static PLANNER_SCHEMA: &CStr = c"CREATE TABLE x(edgelite_idx HIDDEN, edgelite_query HIDDEN, edgelite_k HIDDEN, \
+      edgelite_id, edgelite_distance)";
+
+/// The first batch is the hint (at most this), later ones double up to [`MAX_BATCH`].
+const MAX_BATCH: usize = 8192;
+
+#[repr(C)]
+struct ScanTable {
+    base: sqlite3_vtab,
+    db: *mut sqlite3,
+}
+
+/// One scan: the stream and the rows of its current batch.
+#[repr(C)]
+struct ScanCursor {
+    base: sqlite3_vtab_cursor,
+    /// Index name as given, graph, stream; `None` before xFilter or for an empty result.
+    state: Option<(String, DiskAnn, SearchStream)>,
+    rows: Vec<(i64, f64)>,
+    pos: usize,
+    /// Size of the next batch; 0 once the stream has returned every row.
+    next_batch: usize,
+}
+
+/// Registers both names on `db`.
+///
+/// # Safety
+/// `db` is a valid open connection.
+pub(crate) unsafe fn register(db: *mut sqlite3) -> c_int {
+    for (name, schema) in [(c"vector_scan", USER_SCHEMA), (c"edgelite_vector_scan", PLANNER_SCHEMA)] {
+        // SAFETY: `db` is valid (caller); MODULE and the schemas are statics that outlive every
+        // connection, and the client data is only read back as a `&'static CStr`.
+        let rc = unsafe {
+            sqlite3_create_module_v2(db, name.as_ptr(), &MODULE, schema.as_ptr().cast_mut().cast::<c_void>(), None)
+        };
+        if rc != SQLITE_OK {
+            return rc;
+        }
+    }
+    SQLITE_OK
+}
+
+static MODULE: sqlite3_module = sqlite3_module {
+    iVersion: 2,
+    xCreate: None, // eponymous-only
+    xConnect: Some(x_connect),
+    xBestIndex: Some(x_best_index),
+    xDisconnect: Some(x_disconnect),
+    xDestroy: Some(x_disconnect),
+    xOpen: Some(x_open),
+    xClose: Some(x_close),
+    xFilter: Some(x_filter),
+    xNext: Some(x_next),
+    xEof: Some(x_eof),
+    xColumn: Some(x_column),
+    xRowid: Some(x_rowid),
+    xUpdate: None,
+    xBegin: None,
+    xSync: None,
+    xCommit: None,
+    xRollback: None,
+    xFindFunction: None,
+    xRename: None,
+    xSavepoint: None,
+    xRelease: None,
+    xRollbackTo: None,
+    xShadowName: None,
+    xIntegrity: None,
+};
+
+fn guarded(body: impl FnOnce() -> c_int) -> c_int {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(SQLITE_INTERNAL)
+}
+
+/// Sets the table's error message (replacing any earlier one).
+///
+/// # Safety
+/// `vtab` is a live table of this module.
+unsafe fn set_error(vtab: *mut sqlite3_vtab, message: &str) {
+    let len = c_int::try_from(message.len()).unwrap_or(c_int::MAX);
+    // SAFETY: "%.*s" with an explicit length reads exactly `len` bytes of `message`.
+    let copy = unsafe { sqlite3_mprintf(c"%.*s".as_ptr(), len, message.as_ptr().cast::<c_char>()) };
+    // SAFETY: `vtab` is a live table of this module (caller), not otherwise borrowed now.
+    let table = unsafe { &mut *vtab };
+    // SAFETY: zErrMsg is null or an earlier sqlite3_mprintf result, which we own.
+    unsafe { sqlite3_free(table.zErrMsg.cast::<c_void>()) };
+    table.zErrMsg = copy;
+}
+
+unsafe extern "C" fn x_connect(
+    db: *mut sqlite3,
+    aux: *mut c_void,
+    _argc: c_int,
+    _argv: *const *const c_char,
+    pp_vtab: *mut *mut sqlite3_vtab,
+    _err: *mut *mut c_char,
+) -> c_int {
+    guarded(|| {
+        // SAFETY: the client data is one of the static schemas (register).
+        let rc = unsafe { sqlite3_declare_vtab(db, aux.cast::<c_char>()) };
+        if rc != SQLITE_OK {
+            return rc;
+        }
+        // SAFETY: a zeroed sqlite3_vtab is what SQLite expects before it fills the fields.
+        let table = Box::new(ScanTable { base: unsafe { core::mem::zeroed() }, db });
+        // SAFETY: SQLite's out-pointer; xDisconnect rebuilds the Box.
+        unsafe { *pp_vtab = Box::into_raw(table).cast::<sqlite3_vtab>() };
+        SQLITE_OK
+    })
+}
+
+unsafe extern "C" fn x_disconnect(vtab: *mut sqlite3_vtab) -> c_int {
+    guarded(|| {
+        // SAFETY: `vtab` came from Box::into_raw in x_connect and SQLite disconnects it once.
+        let table = unsafe { Box::from_raw(vtab.cast::<ScanTable>()) };
+        // SAFETY: zErrMsg is null or from sqlite3_mprintf.
+        unsafe { sqlite3_free(table.base.zErrMsg.cast::<c_void>()) };
+        SQLITE_OK
+    })
+}
+
+/// idxNum bit: the hint argument is given.
+const WITH_HINT: c_int = 1;
+
+unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_index_info) -> c_int {
+    guarded(|| {
+        // SAFETY: SQLite passes a valid index-info for the duration of the call.
+        let info = unsafe { &mut *info };
+        let n = usize::try_from(info.nConstraint).unwrap_or(0);
+        // SAFETY: aConstraint/aConstraintUsage have nConstraint entries.
+        let constraints = unsafe { core::slice::from_raw_parts(info.aConstraint, n) };
+        // SAFETY: as above.
+        let usage = unsafe { core::slice::from_raw_parts_mut(info.aConstraintUsage, n) };
+        let (mut seen, mut usable) = ([false; 3], [None; 3]);
+        for (i, c) in constraints.iter().enumerate() {
+            let col = c.iColumn;
+            if !(COL_IDX..=COL_HINT).contains(&col) || c.op != SQLITE_INDEX_CONSTRAINT_EQ as u8 {
+                continue;
+            }
+            let slot = col as usize;
+            seen[slot] = true;
+            if c.usable != 0 && usable[slot].is_none() {
+                usable[slot] = Some(i);
+            }
+        }
+        if !seen[0] || !seen[1] {
+            // SAFETY: `vtab` is this module's live table.
+            unsafe { set_error(vtab, "vector_scan: expected an index name and a query vector") };
+            return SQLITE_ERROR;
+        }
+        if usable.iter().zip(seen).any(|(u, s)| s && u.is_none()) {
+            // an argument comes from a table not yet scanned: ask for another order
+            return SQLITE_CONSTRAINT;
+        }
+        let mut argv = 0;
+        for i in usable.iter().flatten() {
+            argv += 1;
+            usage[*i].argvIndex = argv;
+            usage[*i].omit = 1;
+        }
+        info.idxNum = if usable[2].is_some() { WITH_HINT } else { 0 };
+        // the whole index, possibly: expensive unless the statement stops early
+        info.estimatedCost = 1000.0;
+        info.estimatedRows = 1000;
+        SQLITE_OK
+    })
+}
+
+unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlite3_vtab_cursor) -> c_int {
+    guarded(|| {
+        let cursor = Box::new(ScanCursor {
+            // SAFETY: a zeroed sqlite3_vtab_cursor is what SQLite expects; it sets pVtab itself.
+            base: unsafe { core::mem::zeroed() },
+            state: None,
+            rows: Vec::new(),
+            pos: 0,
+            next_batch: 0,
+        });
+        // SAFETY: SQLite's out-pointer; xClose rebuilds the Box.
+        unsafe { *pp_cursor = Box::into_raw(cursor).cast::<sqlite3_vtab_cursor>() };
+        SQLITE_OK
+    })
+}
+
+unsafe extern "C" fn x_close(cursor: *mut sqlite3_vtab_cursor) -> c_int {
+    guarded(|| {
+        // SAFETY: `cursor` came from Box::into_raw in x_open and is closed once.
+        drop(unsafe { Box::from_raw(cursor.cast::<ScanCursor>()) });
+        SQLITE_OK
+    })
+}
+
+/// Reads the hint: a non-negative integer; larger than any index means "every row".
+///
+/// # Safety
+/// `value` is a live argument of the running xFilter.
+unsafe fn hint(value: *mut sqlite3_value) -> Result<usize, String> {
+    // SAFETY: live argument (caller).
+    let n = match unsafe { sqlite3_value_type(value) } {
+        // SAFETY: live argument (caller).
+        SQLITE_INTEGER => unsafe { sqlite3_value_int64(value) },
+        SQLITE_NULL => 0,
+        _ => return Err("vector_scan: the hint must be an integer".to_owned()),
+    };
+    Ok(usize::try_from(n.max(0)).unwrap_or(usize::MAX))
+}
+
+unsafe extern "C" fn x_filter(
+    cursor: *mut sqlite3_vtab_cursor,
+    idx_num: c_int,
+    _idx_str: *const c_char,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+) -> c_int {
+    guarded(|| {
+        // SAFETY: `cursor` is a live cursor of this module (x_open), exclusively ours here.
+        let cursor = unsafe { &mut *cursor.cast::<ScanCursor>() };
+        let vtab = cursor.base.pVtab;
+        // SAFETY: pVtab is the live table the cursor was opened on.
+        let db = unsafe { (*vtab.cast::<ScanTable>()).db };
+        let want = if idx_num & WITH_HINT != 0 { 3 } else { 2 };
+        let args: &[*mut sqlite3_value] = match usize::try_from(argc) {
+            // SAFETY: SQLite passes `argc` argument values.
+            Ok(n) if n == want => unsafe { core::slice::from_raw_parts(argv, n) },
+            _ => &[],
+        };
+        cursor.state = None;
+        cursor.rows.clear();
+        cursor.pos = 0;
+        cursor.next_batch = 0;
+        // SAFETY: the values are live for this call; what is kept is copied.
+        let started = unsafe { start(db, args) }.and_then(|(name, graph, stream, first)| {
+            cursor.state = Some((name, graph, stream));
+            cursor.next_batch = first;
+            // SAFETY: `db` is the table's live connection.
+            unsafe { fill(db, cursor) }
+        });
+        match started {
+            Ok(()) => SQLITE_OK,
+            Err(message) => {
+                // SAFETY: `vtab` is live.
+                unsafe { set_error(vtab, &message) };
+                SQLITE_ERROR
+            }
+        }
+    })
+}
+
+/// Checks the arguments and makes the stream: (name, graph, stream, first batch size).
+///
+/// # Safety
+/// `db` is the table's connection and the values are live arguments of the running xFilter.
+unsafe fn start(
+    db: *mut sqlite3,
+    args: &[*mut sqlite3_value],
+) -> Result<(String, DiskAnn, SearchStream, usize), String> {
+    let (name, query, hinted) = match args {
+        [name, query] => (*name, *query, 0),
+        // SAFETY: live argument (caller).
+        [name, query, h] => (*name, *query, unsafe { hint(*h) }?),
+        _ => return Err("vector_scan: expected an index name and a query vector".to_owned()),
+    };
+    // SAFETY: live argument (caller).
+    let name = match unsafe { arg(name) } {
+        edgelite_vector::sql::Arg::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        _ => return Err("vector index(search): failed to parse vector index parameters".to_owned()),
+    };
+    // SAFETY: `db` is live (caller); the storage is dropped before this returns.
+    let (_, graph) = unsafe { vector_index::open_search(db, &name) }?;
+    // SAFETY: live argument (caller).
+    let vector = vector_index::decode_vector(unsafe { arg(query) })?;
+    let window = graph.config().search_l.max(hinted.min(1 << 20));
+    let stream = graph
+        .stream(vector.as_ref(), window)
+        .map_err(|e: edgelite_diskann::GraphError<vector_index::ShadowError>| e.to_string())?;
+    Ok((name, graph, stream, hinted.clamp(1, MAX_BATCH)))
+}
+
+/// Replaces the cursor's rows by the stream's next batch, read under the statement's current
+/// snapshot with a storage opened for this batch only (no statement of ours stays open between
+/// two steps of the caller).
+///
+/// # Safety
+/// `db` is the table's live connection.
+unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> Result<(), String> {
+    cursor.rows.clear();
+    cursor.pos = 0;
+    let Some((name, graph, stream)) = cursor.state.as_mut() else { return Ok(()) };
+    if cursor.next_batch == 0 {
+        return Ok(());
+    }
+    // SAFETY: `db` is live (caller).
+    let (mut storage, current) = unsafe { vector_index::open_search(db, name) }?;
+    if current.config() != graph.config() {
+        return Err("vector_scan: the index changed during the scan".to_owned());
+    }
+    let want = cursor.next_batch;
+    let batch = stream.next_batch(graph, &mut storage, want).map_err(|e| e.to_string())?;
+    cursor.next_batch = if batch.len() < want { 0 } else { want.saturating_mul(2).min(MAX_BATCH) };
+    cursor.rows = batch.into_iter().map(|n| (n.id, f64::from(n.distance))).collect();
+    Ok(())
+}
+
+unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
+    guarded(|| {
+        // SAFETY: a live cursor of this module.
+        let cursor = unsafe { &mut *cursor.cast::<ScanCursor>() };
+        cursor.pos += 1;
+        if cursor.pos < cursor.rows.len() {
+            return SQLITE_OK;
+        }
+        let vtab = cursor.base.pVtab;
+        // SAFETY: pVtab is the live table the cursor was opened on.
+        let db = unsafe { (*vtab.cast::<ScanTable>()).db };
+        // SAFETY: `db` is the table's live connection.
+        match unsafe { fill(db, cursor) } {
+            Ok(()) => SQLITE_OK,
+            Err(message) => {
+                // SAFETY: `vtab` is live.
+                unsafe { set_error(vtab, &message) };
+                SQLITE_ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn x_eof(cursor: *mut sqlite3_vtab_cursor) -> c_int {
+    guarded(|| {
+        // SAFETY: a live cursor of this module.
+        let cursor = unsafe { &*cursor.cast::<ScanCursor>() };
+        c_int::from(cursor.pos >= cursor.rows.len())
+    })
+}
+
+unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite3_context, col: c_int) -> c_int {
+    guarded(|| {
+        // SAFETY: a live cursor of this module, positioned on a row (SQLite checks xEof first).
+        let cursor = unsafe { &*cursor.cast::<ScanCursor>() };
+        let Some(&(id, distance)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
+        match col {
+            // SAFETY: `ctx` is the live result context of this xColumn call.
+            COL_DISTANCE if distance.is_nan() => unsafe { sqlite3_result_null(ctx) },
+            // SAFETY: as above.
+            COL_DISTANCE => unsafe { sqlite3_result_double(ctx, distance) },
+            // SAFETY: as above.
+            COL_ID => unsafe { sqlite3_result_int64(ctx, id) },
+            // SAFETY: as above. The argument columns are not echoed.
+            _ => unsafe { sqlite3_result_null(ctx) },
+        }
+        SQLITE_OK
+    })
+}
+
+unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlite3_int64) -> c_int {
+    guarded(|| {
+        // SAFETY: a live cursor of this module.
+        let cursor = unsafe { &*cursor.cast::<ScanCursor>() };
+        let Some(&(id, _)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
+        // SAFETY: SQLite's out-pointer.
+        unsafe { *rowid = id };
+        SQLITE_OK
+    })
+}
