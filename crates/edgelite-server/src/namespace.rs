@@ -965,6 +965,58 @@ impl Drop for Session {
     }
 }
 
+/// Opens a namespace found at startup. One that cannot be opened is reported on stderr and left
+/// out, and the other namespaces are served: a tenant's file must never keep the server from
+/// starting. A file SQLite finds corrupt or not a database (or with a page size replication
+/// cannot serve) is moved to `<db_path>/quarantine/<name>-<unix seconds>`, so that no restart or
+/// admin `create` of the same name touches it; other failures (permissions, descriptors) may
+/// pass, so those files stay where they are for the next start.
+fn open_or_isolate(
+    name: &str,
+    dir: &Path,
+    db_path: &Path,
+    open: impl FnOnce() -> Result<Arc<Namespace>, NsError>,
+) -> Option<Arc<Namespace>> {
+    let e = match open() {
+        Ok(ns) => return Some(ns),
+        Err(e) => e,
+    };
+    let corrupt = match &e {
+        NsError::Sql(e) => matches!(
+            e.sqlite_error_code(),
+            Some(edgelite::ErrorCode::DatabaseCorrupt | edgelite::ErrorCode::NotADatabase)
+        ),
+        NsError::PageSize(_) => true,
+        _ => false,
+    };
+    if !corrupt {
+        eprintln!("edgelite-server: namespace {name:?} cannot be opened and is not served: {e}");
+        return None;
+    }
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let quarantine = db_path.join("quarantine");
+    let mut to = quarantine.join(format!("{name}-{secs}"));
+    for i in 1.. {
+        if !to.exists() {
+            break;
+        }
+        to = quarantine.join(format!("{name}-{secs}-{i}"));
+    }
+    match fs::create_dir_all(&quarantine).and_then(|()| fs::rename(dir, &to)) {
+        Ok(()) => eprintln!(
+            "edgelite-server: namespace {name:?} is quarantined and not served: {e}; its files were moved to {}",
+            to.display()
+        ),
+        Err(move_err) => eprintln!(
+            "edgelite-server: namespace {name:?} is not served: {e}; moving it to {} failed ({move_err}), \
+             its files stay in {}",
+            to.display(),
+            dir.display()
+        ),
+    }
+    None
+}
+
 /// All namespaces of a server.
 pub struct Namespaces {
     root: PathBuf,
@@ -973,23 +1025,36 @@ pub struct Namespaces {
 }
 
 impl Namespaces {
-    /// Opens every namespace found under `<db_path>/dbs`, creating `default`. Blocking.
+    /// Opens every namespace found under `<db_path>/dbs`, creating `default` (unless one was
+    /// found and could not be opened). A namespace that cannot be opened is left out, see
+    /// `open_or_isolate`. Blocking.
     ///
     /// # Errors
     ///
-    /// Any namespace that fails to open.
+    /// The data directory cannot be read, or a new `default` cannot be created.
     pub fn open(db_path: &Path, checkpoint_frames: u32) -> Result<Namespaces, NsError> {
         let root = db_path.join("dbs");
         fs::create_dir_all(&root)?;
         let mut map = HashMap::new();
+        let mut left_out = std::collections::HashSet::new();
         for entry in fs::read_dir(&root)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.file_type()?.is_dir() && valid_name(&name) && entry.path().join("data").exists() {
-                map.insert(name.clone(), Namespace::open(&name, &entry.path(), checkpoint_frames)?);
+                let dir = entry.path();
+                match open_or_isolate(&name, &dir, db_path, || Namespace::open(&name, &dir, checkpoint_frames)) {
+                    Some(ns) => {
+                        map.insert(name, ns);
+                    }
+                    None => {
+                        left_out.insert(name);
+                    }
+                }
             }
         }
-        if !map.contains_key("default") {
+        // A default left out stays out: an empty database in its place would take the writes
+        // meant for the one set aside.
+        if !map.contains_key("default") && !left_out.contains("default") {
             map.insert("default".into(), Namespace::open("default", &root.join("default"), checkpoint_frames)?);
         }
         Ok(Namespaces { root, map: RwLock::new(map), checkpoint_frames })
