@@ -6,59 +6,116 @@
 //! cargo run --release -p edgelite --example minilm -- [database path, default target/minilm.db]
 //! ```
 //!
-//! The dataset is looked up in `$EDGELITE_DATASETS/minilm-20k`, else next to the workspace
-//! (`../shared/datasets/minilm-20k`). A database that already holds the rows is reused.
+//! The dataset ships with the repository (`datasets/minilm-20k`, see its README);
+//! `EDGELITE_DATASETS` may name another directory holding a `minilm-20k` folder. The default
+//! database is made anew on every run, so that each step is timed; a path given must not exist
+//! yet. Progress goes to stderr.
 
 use std::error::Error;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use edgelite::{Connection, params};
 
+// The dataset reader the benchmarks use and test (half-float vectors, gzipped texts).
+#[allow(dead_code)]
+#[path = "../../../benches/src/dataset.rs"]
+mod dataset;
+
 type BoxResult<T> = Result<T, Box<dyn Error>>;
 
-const DIMS: usize = 384;
-/// Queries (ids in queries.jsonl / queries.f32) to answer: three about Debian packages.
+/// Queries (ids in the dataset's queries) to answer: three about Debian packages.
 const QUERY_IDS: [usize; 3] = [2, 4, 9];
+/// Rows between two looks at the clock while loading.
+const CHUNK: usize = 500;
 
 fn main() -> BoxResult<()> {
-    let data = dataset_dir();
-    let db = std::env::args().nth(1).map_or_else(|| PathBuf::from("target/minilm.db"), PathBuf::from);
+    let total = Instant::now();
+    let db = match std::env::args_os().nth(1) {
+        Some(path) if Path::new(&path).exists() => {
+            return Err(format!("{} exists: give a new path", Path::new(&path).display()).into());
+        }
+        Some(path) => PathBuf::from(path),
+        None => {
+            let db = PathBuf::from("target/minilm.db");
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let mut f = db.clone().into_os_string();
+                f.push(suffix);
+                match std::fs::remove_file(&f) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(format!("{}: {e}", db.display()).into());
+                    }
+                    _ => {}
+                }
+            }
+            db
+        }
+    };
+    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+
+    let t = Instant::now();
+    let dir = dataset::Dataset::locate("minilm-20k")?;
+    let data = dataset::Dataset::load(&dir)?;
+    let texts = data.base_records()?;
+    let queries = data.query_records()?;
+    println!(
+        "read {} texts and their {}-d embeddings from {} in {}",
+        texts.len(),
+        data.dims,
+        dir.display(),
+        secs(t.elapsed())
+    );
+
     let mut conn = Connection::open(&db)?;
     conn.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS items(id INTEGER PRIMARY KEY, text TEXT, src TEXT, emb F32_BLOB({DIMS}))"
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, text TEXT, src TEXT, emb F32_BLOB({}))",
+        data.dims
     ))?;
 
     // Load: one transaction, one prepared INSERT, each embedding bound as a &[f32].
-    if conn.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))? == 0 {
-        let t = Instant::now();
-        let vectors = read_f32(&data.join("base.f32"))?;
-        let texts = read_jsonl(&data.join("base.jsonl"))?;
-        let tx = conn.transaction()?;
-        {
-            let mut insert = tx.prepare("INSERT INTO items(id, text, src, emb) VALUES (?1, ?2, ?3, ?4)")?;
-            for ((id, text, src), emb) in texts.iter().zip(vectors.chunks_exact(DIMS)) {
-                insert.execute(params![id, text, src, emb])?;
+    let t = Instant::now();
+    let mut status = Status::new("loading");
+    let mut last = Instant::now();
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare("INSERT INTO items(id, text, src, emb) VALUES (?1, ?2, ?3, ?4)")?;
+        for (i, rec) in texts.iter().enumerate() {
+            insert.execute(params![rec.id, rec.text, rec.src, data.base_vector(i)])?;
+            if (i + 1) % CHUNK == 0 && last.elapsed() >= status.every {
+                last = Instant::now();
+                status.show(&format!("{}/{} rows ({}%)", i + 1, texts.len(), (i + 1) * 100 / texts.len()));
             }
         }
-        tx.commit()?;
-        println!("loaded {} rows into {} in {:.2?}", texts.len(), db.display(), t.elapsed());
     }
+    tx.commit()?;
+    status.done();
+    println!("loaded {} rows into {} in {}", texts.len(), db.display(), secs(t.elapsed()));
 
-    // The vector index (libSQL's syntax and file format), built once from the filled table.
-    let has_index: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'index' AND name = 'items_emb'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_index {
-        let t = Instant::now();
-        // edgelite's defaults: 8-bit neighbour copies, 18 neighbours a node (about 9 KB a row
-        // instead of the 80 KB of libSQL's defaults for 384 dimensions), recall@10 0.987. The
-        // graph is built in memory from the filled table and written out once.
-        conn.execute_batch("CREATE INDEX items_emb ON items (libsql_vector_idx(emb))")?;
-        println!("built the vector index in {:.2?}", t.elapsed());
-    }
+    // The vector index (libSQL's syntax and file format), built from the filled table.
+    // edgelite's defaults: 8-bit neighbour copies, 18 neighbours a node (about 9 KB a row
+    // instead of the 80 KB of libSQL's defaults for 384 dimensions), recall@10 0.987. The graph
+    // is built in memory and written out once; SQLite's progress handler runs between rows, so
+    // it can report that the build goes on (and could stop it by returning true).
+    let t = Instant::now();
+    let mut status = Status::new("building the vector index");
+    let mut last = Instant::now();
+    conn.progress_handler(
+        1_000,
+        Some(move || {
+            if last.elapsed() >= status.every {
+                last = Instant::now();
+                status.show(&format!("{} so far", secs(t.elapsed())));
+            }
+            false
+        }),
+    );
+    conn.execute_batch("CREATE INDEX items_emb ON items (libsql_vector_idx(emb))")?;
+    conn.progress_handler(0, None::<fn() -> bool>);
+    Status::new("building the vector index").done();
+    println!("built the vector index in {}", secs(t.elapsed()));
 
     // The index finds 50 candidates, the WHERE clause keeps the Debian ones and ORDER BY ranks
     // them by exact distance (vector_top_k's hidden `distance` column).
@@ -67,46 +124,55 @@ fn main() -> BoxResult<()> {
            FROM vector_top_k('items_emb', ?1, 50) AS top JOIN items ON items.rowid = top.id
           WHERE items.src LIKE 'debian:%' ORDER BY top.distance LIMIT 5",
     )?;
-    let queries = read_f32(&data.join("queries.f32"))?;
-    let query_texts = read_jsonl(&data.join("queries.jsonl"))?;
     for id in QUERY_IDS {
-        let query: &[f32] = &queries[id * DIMS..(id + 1) * DIMS];
         let t = Instant::now();
         let hits: Vec<(String, f64)> =
-            search.query_map([query], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            search.query_map([data.query(id)], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
         let elapsed = t.elapsed();
-        println!("\nquery {id}: {}  ({elapsed:.2?})", clip(&query_texts[id].1));
+        println!("\nquery {id}: {}  ({elapsed:.2?})", clip(&queries[id].text));
         for (text, distance) in hits {
             println!("  {distance:.4}  {}", clip(&text));
         }
     }
+    println!("\ndone in {}", secs(total.elapsed()));
     Ok(())
 }
 
-fn dataset_dir() -> PathBuf {
-    match std::env::var_os("EDGELITE_DATASETS") {
-        Some(dir) => PathBuf::from(dir).join("minilm-20k"),
-        // this crate is <workspace>/crates/edgelite
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/minilm-20k"),
+/// A progress line on stderr: rewritten in place on a terminal, one line per update elsewhere
+/// (a CI log).
+struct Status {
+    what: &'static str,
+    tty: bool,
+    /// How often a caller that polls should update it.
+    every: Duration,
+}
+
+impl Status {
+    fn new(what: &'static str) -> Status {
+        let tty = std::io::stderr().is_terminal();
+        Status { what, tty, every: Duration::from_millis(if tty { 200 } else { 2_000 }) }
+    }
+
+    fn show(&mut self, msg: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = if self.tty {
+            write!(err, "\r\x1b[2K  {}: {msg}", self.what)
+        } else {
+            writeln!(err, "  {}: {msg}", self.what)
+        };
+        let _ = err.flush();
+    }
+
+    /// Clears the line on a terminal (the result is printed on stdout).
+    fn done(self) {
+        if self.tty {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
     }
 }
 
-/// Little-endian f32s, row-major.
-fn read_f32(path: &Path) -> BoxResult<Vec<f32>> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-}
-
-/// `(id, text, src)` of every `{"id", "text", "src"}` line.
-fn read_jsonl(path: &Path) -> BoxResult<Vec<(i64, String, String)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line)?;
-            let field = |k: &str| v[k].as_str().map(str::to_owned).ok_or(format!("no {k} in {line}"));
-            Ok((v["id"].as_i64().ok_or("no id")?, field("text")?, field("src")?))
-        })
-        .collect()
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
 }
 
 /// The first 90 characters, for one-line output.

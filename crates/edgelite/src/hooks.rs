@@ -1,9 +1,10 @@
-//! Commit, rollback and update hooks, and the authorizer.
+//! Commit, rollback and update hooks, the authorizer and the progress handler.
 //!
 //! A hook is a closure the connection calls on an event. Only one hook of each kind is set at
 //! a time; setting another (or `None`) replaces it. Panics inside a hook never reach SQLite:
 //! a panicking commit hook turns the commit into a rollback; a panic in a rollback or update
-//! hook is swallowed (SQLite has no way to receive an error from them).
+//! hook is swallowed (SQLite has no way to receive an error from them); a panicking progress
+//! handler interrupts the statement.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ use crate::Connection;
 use crate::ffi;
 
 pub(crate) type CommitHook = Box<dyn FnMut() -> bool + Send>;
+pub(crate) type ProgressHandler = Box<dyn FnMut() -> bool + Send>;
 pub(crate) type RollbackHook = Box<dyn FnMut() + Send>;
 pub(crate) type UpdateHook = Box<dyn FnMut(Action, &str, &str, i64) + Send>;
 pub(crate) type UpdateThunk = unsafe extern "C" fn(*mut c_void, c_int, *const c_char, *const c_char, i64);
@@ -130,6 +132,42 @@ impl Connection {
         self.inner().set_authorizer(hook.map(|f| Box::new(f) as Authorizer));
     }
 
+    /// Sets (or with `None` removes) the progress handler: called about every `num_ops` virtual
+    /// machine instructions of a running statement (`sqlite3_progress_handler`), for instance to
+    /// report that long work goes on. If it returns `true` the statement stops with
+    /// [`ErrorCode::OperationInterrupted`](crate::ErrorCode::OperationInterrupted), as after
+    /// [`Connection::interrupt`]; so does a panic in it. `num_ops` < 1 removes the handler.
+    ///
+    /// Work that runs inside one instruction calls it only between instructions: a
+    /// `CREATE INDEX` with `libsql_vector_idx` adds one row to the graph per instruction of its
+    /// table scan, so the handler runs throughout the build, and returning `true` stops it
+    /// (the build leaves nothing behind).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let conn = edgelite::Connection::open_in_memory()?;
+    /// let calls = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&calls);
+    /// conn.progress_handler(100, Some(move || { seen.fetch_add(1, Ordering::Relaxed); false }));
+    /// conn.query_row("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000)
+    ///                 SELECT count(*) FROM c", [], |r| r.get::<_, i64>(0))?;
+    /// assert!(calls.load(Ordering::Relaxed) > 10);
+    ///
+    /// conn.progress_handler(100, Some(|| true)); // stop everything
+    /// assert!(conn.execute_batch("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)
+    ///                             SELECT count(*) FROM c").is_err());
+    /// conn.progress_handler(0, None::<fn() -> bool>);
+    /// # Ok::<(), edgelite::Error>(())
+    /// ```
+    pub fn progress_handler<F>(&self, num_ops: i32, handler: Option<F>)
+    where
+        F: FnMut() -> bool + Send + 'static,
+    {
+        self.inner().set_progress_handler(num_ops, handler.map(|f| Box::new(f) as ProgressHandler));
+    }
+
     /// Sets (or with `None` removes) the hook called for each row inserted, updated or deleted
     /// in a rowid table, with the action, database name, table name and rowid.
     pub fn update_hook<F>(&self, hook: Option<F>)
@@ -163,6 +201,17 @@ pub(crate) unsafe extern "C" fn commit_thunk(data: *mut c_void) -> c_int {
         cell.try_borrow_mut().is_ok_and(|mut hook| hook())
     });
     c_int::from(veto)
+}
+
+/// The registered progress handler; nonzero interrupts the running statement.
+pub(crate) unsafe extern "C" fn progress_thunk(data: *mut c_void) -> c_int {
+    let stop = ffi_guard(true, || {
+        // SAFETY: as for commit_thunk, with a RefCell<ProgressHandler>.
+        let cell = unsafe { &*data.cast::<RefCell<ProgressHandler>>() };
+        // Re-entered (the handler ran a statement on its own connection): carry on.
+        cell.try_borrow_mut().is_ok_and(|mut hook| hook())
+    });
+    c_int::from(stop)
 }
 
 /// The registered rollback hook.

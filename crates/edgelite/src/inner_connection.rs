@@ -12,7 +12,7 @@ use std::ptr;
 use crate::Result;
 use crate::error::Error;
 use crate::ffi;
-use crate::hooks::{self, Authorizer, CommitHook, RollbackHook, UpdateHook};
+use crate::hooks::{self, Authorizer, CommitHook, ProgressHandler, RollbackHook, UpdateHook};
 use crate::raw_statement::RawStatement;
 
 /// A scalar function or aggregate step callback, as SQLite declares it.
@@ -33,6 +33,7 @@ pub(crate) struct InnerConnection {
     rollback_hook: RefCell<Option<Box<RefCell<RollbackHook>>>>,
     update_hook: RefCell<Option<Box<RefCell<UpdateHook>>>>,
     authorizer: RefCell<Option<Box<RefCell<Authorizer>>>>,
+    progress_handler: RefCell<Option<Box<RefCell<ProgressHandler>>>>,
 }
 
 // SAFETY: the core is built with SQLITE_THREADSAFE=1 and connections are opened in multi-thread
@@ -71,6 +72,7 @@ impl InnerConnection {
             rollback_hook: RefCell::new(None),
             update_hook: RefCell::new(None),
             authorizer: RefCell::new(None),
+            progress_handler: RefCell::new(None),
         }
     }
 
@@ -302,7 +304,19 @@ impl InnerConnection {
         retire(self.authorizer.replace(cell));
     }
 
+    pub(crate) fn set_progress_handler(&self, num_ops: c_int, hook: Option<ProgressHandler>) {
+        let cell = hook.map(|h| Box::new(RefCell::new(h)));
+        let data = cell.as_deref().map_or(ptr::null_mut(), |c| ptr::from_ref(c).cast_mut().cast::<c_void>());
+        let thunk = cell.as_ref().map(|_| hooks::progress_thunk as unsafe extern "C" fn(*mut c_void) -> c_int);
+        // SAFETY: as for set_commit_hook (a null callback, or `num_ops` < 1, unregisters).
+        unsafe { ffi::sqlite3_progress_handler(self.db, num_ops, thunk, data) };
+        retire(self.progress_handler.replace(cell));
+    }
+
     fn clear_hooks(&self) {
+        if self.progress_handler.borrow().is_some() {
+            self.set_progress_handler(0, None);
+        }
         if self.authorizer.borrow().is_some() {
             self.set_authorizer(None);
         }

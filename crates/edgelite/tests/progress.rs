@@ -1,0 +1,88 @@
+//! The progress handler, on the long statement that needs it most: a vector index build.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use edgelite::{Connection, ErrorCode, Result};
+
+const ROWS: i64 = 400;
+
+/// A table of `ROWS` 16-d vectors (a fixed pseudo-random sequence).
+fn filled() -> Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(16))")?;
+    let mut x: u32 = 12345;
+    let mut insert = conn.prepare("INSERT INTO t(id, v) VALUES (?1, ?2)")?;
+    for id in 0..ROWS {
+        let v: Vec<f32> = (0..16)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                f32::from((x >> 16) as u16) / 65536.0 - 0.5
+            })
+            .collect();
+        insert.execute(edgelite::params![id, v.as_slice()])?;
+    }
+    drop(insert);
+    Ok(conn)
+}
+
+fn index_count(conn: &Connection) -> Result<i64> {
+    conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 't_v'", [], |r| r.get(0))
+}
+
+const CREATE: &str = "CREATE INDEX t_v ON t (libsql_vector_idx(v))";
+
+#[test]
+fn the_handler_runs_throughout_a_vector_index_build() -> Result<()> {
+    let conn = filled()?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    conn.progress_handler(
+        10,
+        Some(move || {
+            seen.fetch_add(1, Ordering::Relaxed);
+            false
+        }),
+    );
+    conn.execute_batch(CREATE)?;
+    // At least one call for every few rows: the handler sees the build going on.
+    let n = calls.load(Ordering::Relaxed);
+    assert!(n as i64 >= ROWS / 4, "{n} calls for {ROWS} rows");
+    conn.progress_handler(0, None::<fn() -> bool>);
+    let hits: i64 =
+        conn.query_row("SELECT count(*) FROM vector_top_k('t_v', (SELECT v FROM t WHERE id = 7), 5)", [], |r| {
+            r.get(0)
+        })?;
+    assert_eq!(hits, 5);
+    Ok(())
+}
+
+#[test]
+fn a_handler_returning_true_stops_the_build_and_leaves_nothing() -> Result<()> {
+    let conn = filled()?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    // Stop half way through.
+    conn.progress_handler(10, Some(move || seen.fetch_add(1, Ordering::Relaxed) >= 20));
+    let err = conn.execute_batch(CREATE).expect_err("interrupted");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OperationInterrupted), "{err}");
+    conn.progress_handler(0, None::<fn() -> bool>);
+    assert_eq!(index_count(&conn)?, 0);
+    assert_eq!(conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?, "ok");
+    conn.execute_batch(CREATE)?;
+    assert_eq!(index_count(&conn)?, 1);
+    assert_eq!(conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?, "ok");
+    Ok(())
+}
+
+#[test]
+fn a_panicking_handler_interrupts() -> Result<()> {
+    let conn = filled()?;
+    conn.progress_handler(10, Some(|| -> bool { panic!("in progress handler") }));
+    let err = conn.execute_batch(CREATE).expect_err("interrupted");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OperationInterrupted), "{err}");
+    conn.progress_handler(0, None::<fn() -> bool>);
+    assert_eq!(index_count(&conn)?, 0);
+    conn.execute_batch(CREATE)?;
+    Ok(())
+}
