@@ -395,6 +395,21 @@ mod tests {
     }
 
     #[test]
+    fn floats_parse_and_print_exactly() {
+        for text in ["-1.25e-300", "5e-324", "2.225073858507201e-308", "1.7976931348623157e308", "-0.0", "1e23"] {
+            let json = format!(r#"{{"type":"float","value":{text}}}"#);
+            let v: Value = serde_json::from_str(&json).expect("float");
+            let want: f64 = text.parse().expect("rust parse");
+            let Value::Float(got) = v else { panic!("{v:?}") };
+            assert_eq!(got.to_bits(), want.to_bits(), "{text} parsed as {got:e}");
+            let back = serde_json::to_string(&Value::Float(got)).expect("ser");
+            let again: Value = serde_json::from_str(&back).expect("reparse");
+            assert_eq!(again, Value::Float(got), "{back}");
+            assert!(matches!(again, Value::Float(f) if f.to_bits() == want.to_bits()), "{back}");
+        }
+    }
+
+    #[test]
     fn conditions_parse() {
         let c: BatchCond = serde_json::from_str(
             r#"{"type":"not","cond":{"type":"and","conds":[{"type":"ok","step":0},{"type":"is_autocommit"}]}}"#,
