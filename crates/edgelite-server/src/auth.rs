@@ -1,12 +1,16 @@
 //! Ed25519 JWT authentication, checked as sqld checks it (spec §4).
 //!
-//! - algorithm EdDSA only; `exp` checked when present, not required; `nbf` not checked;
+//! - algorithm EdDSA only; `exp` and `nbf` checked when present (not required), with a small
+//!   leeway (`--auth-jwt-leeway-secs`, 5 s by default, where jsonwebtoken's default is 60 s);
+//!   an `exp` or `nbf` that is not a non-negative number refuses the token (jsonwebtoken alone
+//!   would ignore it, and such a token would never expire);
 //! - keys: PKCS#8/SPKI PEM `PUBLIC KEY` blocks (several allowed, all tried) or the raw 32-byte
 //!   key as URL-safe base64;
 //! - claims: `p` (permissions by namespace) when present, otherwise the legacy `a`
 //!   (`ro`/`rw`/`roa`, default rw) and `id` (restricts the token to one namespace).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::Deserialize;
@@ -65,12 +69,47 @@ struct Claims {
     id: Option<String>,
     #[serde(default)]
     p: Option<HashMap<String, NsList>>,
+    #[serde(default)]
+    exp: Option<serde_json::Value>,
+    #[serde(default)]
+    nbf: Option<serde_json::Value>,
+}
+
+/// A NumericDate claim (RFC 7519 §2: seconds since the epoch, a JSON number) as whole seconds.
+fn numeric_date(name: &str, v: Option<&serde_json::Value>) -> Result<Option<u64>, AuthError> {
+    let Some(v) = v else { return Ok(None) };
+    let bad = || AuthError::Invalid(format!("the {name} claim must be a non-negative number of seconds, not {v}"));
+    if let Some(n) = v.as_u64() {
+        return Ok(Some(n));
+    }
+    match v.as_f64() {
+        // Rounded as jsonwebtoken rounds it for its own check.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(f) if (0.0..1.8e19).contains(&f) => Ok(Some(f.round() as u64)),
+        _ => Err(bad()),
+    }
+}
+
+/// What a valid token grants on one namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The permission.
+    pub perm: Perm,
+    /// When the token expires (its `exp`, seconds since the epoch), if it does.
+    pub expires: Option<u64>,
+}
+
+/// Seconds since the epoch now.
+#[must_use]
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The server's verification keys; no keys means no authentication.
 #[derive(Clone, Default)]
 pub struct Auth {
     keys: Vec<DecodingKey>,
+    leeway: u64,
 }
 
 impl Auth {
@@ -111,7 +150,14 @@ impl Auth {
         if keys.is_empty() {
             return Err(KeyError::Parse("no key found".into()));
         }
-        Ok(Auth { keys })
+        Ok(Auth { keys, leeway: DEFAULT_LEEWAY })
+    }
+
+    /// The same keys with another clock-skew allowance on `exp` and `nbf`.
+    #[must_use]
+    pub fn with_leeway(mut self, leeway: Duration) -> Auth {
+        self.leeway = leeway.as_secs();
+        self
     }
 
     /// Whether tokens are checked at all.
@@ -126,14 +172,25 @@ impl Auth {
     ///
     /// [`AuthError`] when the token is missing, invalid, expired, or for another namespace.
     pub fn check(&self, token: Option<&str>, namespace: &str) -> Result<Perm, AuthError> {
+        self.grant(token, namespace).map(|g| g.perm)
+    }
+
+    /// [`Auth::check`], with the token's expiry (a WebSocket stops serving at that time).
+    ///
+    /// # Errors
+    ///
+    /// As [`Auth::check`].
+    pub fn grant(&self, token: Option<&str>, namespace: &str) -> Result<Grant, AuthError> {
+        let perm = |perm| Ok(Grant { perm, expires: None });
         if self.keys.is_empty() {
-            return Ok(Perm::ReadWrite);
+            return perm(Perm::ReadWrite);
         }
         let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.required_spec_claims.clear();
         validation.validate_exp = true;
-        validation.validate_nbf = false;
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway;
         validation.validate_aud = false;
         let mut last = String::from("no key");
         let mut claims = None;
@@ -147,13 +204,16 @@ impl Auth {
             }
         }
         let claims = claims.ok_or(AuthError::Invalid(last))?;
+        let expires = numeric_date("exp", claims.exp.as_ref())?;
+        numeric_date("nbf", claims.nbf.as_ref())?;
+        let perm = |perm| Ok(Grant { perm, expires });
         if let Some(p) = &claims.p {
             let has = |k: &str| p.get(k).is_some_and(|l| l.ns.iter().any(|n| n == namespace));
             if has("rw") || has("rwa") || has("ddl") {
-                return Ok(Perm::ReadWrite);
+                return perm(Perm::ReadWrite);
             }
             if has("ro") || has("roa") {
-                return Ok(Perm::ReadOnly);
+                return perm(Perm::ReadOnly);
             }
             return Err(AuthError::Forbidden(namespace.into()));
         }
@@ -163,12 +223,15 @@ impl Auth {
             return Err(AuthError::Forbidden(namespace.into()));
         }
         match claims.a.as_deref() {
-            None | Some("rw") => Ok(Perm::ReadWrite),
-            Some("ro" | "roa") => Ok(Perm::ReadOnly),
+            None | Some("rw") => perm(Perm::ReadWrite),
+            Some("ro" | "roa") => perm(Perm::ReadOnly),
             Some(other) => Err(AuthError::Invalid(format!("unknown access claim {other:?}"))),
         }
     }
 }
+
+/// Seconds of clock skew allowed on `exp` and `nbf` unless configured.
+pub const DEFAULT_LEEWAY: u64 = 5;
 
 /// The token of an `Authorization: Bearer <token>` header value.
 #[must_use]

@@ -5,11 +5,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, OriginalUri, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,14 +21,12 @@ use serde_json::json;
 use crate::AppState;
 use crate::auth::{AuthError, bearer};
 use crate::exec::{self, Perm};
+use crate::limits::{Full, Gauge, Slot, json_size};
 use crate::namespace::{Namespace, NsError, Pull, Session};
 use crate::proto::{Batch, Error as HranaError, Stmt, StreamRequest};
 
 /// Frames returned by one pull at most (the clients ask for 128).
 const MAX_PULL_FRAMES: u32 = 1024;
-
-/// Open HTTP streams at most (each holds a connection until closed or expired).
-const MAX_STREAMS: usize = 4096;
 
 /// An error answered with a status and a JSON body (`error`, plus Hrana's `message`/`code`).
 #[derive(Debug)]
@@ -76,6 +75,7 @@ impl From<NsError> for ApiError {
             NsError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "NAMESPACE_EXISTS", e.to_string()),
             NsError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "BUSY", e.to_string()),
             NsError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", e.to_string()),
+            NsError::Limit(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CONNECTIONS", e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
     }
@@ -83,24 +83,106 @@ impl From<NsError> for ApiError {
 
 fn body_error(r: &BytesRejection) -> ApiError {
     let status = r.status();
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "BODY_TOO_LARGE" } else { "BAD_REQUEST" };
-    ApiError::new(status, code, r.body_text())
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(status, "BODY_TOO_LARGE", r.body_text());
+    }
+    // The body did not arrive within --body-read-timeout-secs (tower-http's timeout body).
+    let timed_out = std::error::Error::source(r).is_some_and(|e| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(c) = cause {
+            if c.is::<tower_http::timeout::TimeoutError>() {
+                return true;
+            }
+            cause = c.source();
+        }
+        false
+    });
+    if timed_out {
+        return ApiError::new(StatusCode::REQUEST_TIMEOUT, "BODY_TIMEOUT", "the request body did not arrive in time");
+    }
+    ApiError::new(status, "BAD_REQUEST", r.body_text())
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed request body: {e}")))
 }
 
-/// A Hrana request's JSON body, with the namespace it is for and the caller's permission.
-async fn read_request<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &OriginalUri,
+/// A Hrana request's JSON body, with the namespace it is for and the caller's permission
+/// (found by [`authenticate`] before the body was read).
+fn read_request<T: serde::de::DeserializeOwned>(
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(T, Arc<Namespace>, Perm), ApiError> {
     let body = body.map_err(|e| body_error(&e))?;
-    let (ns, perm) = resolve(state, headers, &uri.0).await?;
-    Ok((parse_json(&body)?, ns, perm))
+    Ok((parse_json(&body)?, caller.ns, caller.perm))
+}
+
+/// Who a request is from: its namespace and what its token allows there.
+#[derive(Clone)]
+pub struct Caller {
+    /// The namespace.
+    pub ns: Arc<Namespace>,
+    /// The permission.
+    pub perm: Perm,
+}
+
+/// Resolves the namespace and checks the token from the headers alone, before any handler
+/// reads the body: a request without a valid token costs no more than its headers. Also
+/// holds the request's place under the per-namespace and server-wide caps on requests in
+/// progress while it runs (a body arriving slowly included).
+pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let uri = req.extensions().get::<OriginalUri>().map_or_else(|| req.uri().clone(), |u| u.0.clone());
+    let (ns, perm) = match resolve(&state, req.headers(), &uri).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let slot = match state.requests.take(&ns.name) {
+        Ok(s) => s,
+        Err(full) => {
+            let (what, flag) = match full {
+                Full::Namespace => ("this namespace has", "--max-concurrent-requests-per-namespace"),
+                Full::Server => ("the server has", "--max-concurrent-requests"),
+            };
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TOO_MANY_REQUESTS",
+                format!("{what} its maximum of requests in progress ({flag}); retry later"),
+            )
+            .into_response();
+        }
+    };
+    req.extensions_mut().insert(Caller { ns, perm });
+    let response = next.run(req).await;
+    drop(slot);
+    response
+}
+
+/// Serves the user API: each connection with its place under `max_connections` (more wait in
+/// the kernel's backlog until one closes), its request headers within `header_timeout`. This is
+/// `axum::serve` with those two settings, which it does not expose (hyper's HTTP/1 builder,
+/// with upgrades for WebSockets).
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, max_connections: usize, header_timeout: Duration) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    loop {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { return };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of descriptors or the like: the connections already open go on; try again soon.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let _ = builder.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
+            drop(permit);
+        });
+    }
 }
 
 /// Which namespace a request is for (spec §6) and what its token allows.
@@ -163,33 +245,48 @@ pub struct HttpStreams {
     live: Mutex<HashMap<String, Entry>>,
     expired: Mutex<HashMap<String, Instant>>,
     timeout: Duration,
+    txn_timeout: Duration,
+    /// Open streams per namespace and in all: one tenant cannot take them all.
+    count: Arc<Gauge>,
 }
 
 struct Entry {
-    session: Session,
+    stream: Stream,
     last: Instant,
 }
 
+/// A stream between requests, with its place under the stream caps.
+pub struct Stream {
+    session: Session,
+    _slot: Option<Slot>,
+}
+
 impl HttpStreams {
-    /// An empty map with an idle timeout.
+    /// An empty map with an idle timeout, a transaction timeout and the stream caps.
     #[must_use]
-    pub fn new(timeout: Duration) -> HttpStreams {
-        HttpStreams { live: Mutex::new(HashMap::new()), expired: Mutex::new(HashMap::new()), timeout }
+    pub fn new(timeout: Duration, txn_timeout: Duration, count: Arc<Gauge>) -> HttpStreams {
+        HttpStreams {
+            live: Mutex::new(HashMap::new()),
+            expired: Mutex::new(HashMap::new()),
+            timeout,
+            txn_timeout,
+            count,
+        }
     }
 
-    /// The session a baton names, or a new one without a baton.
-    fn resume(&self, baton: Option<&str>, ns: Arc<Namespace>) -> Result<Session, ApiError> {
+    /// The stream a baton names, or a new one without a baton.
+    fn resume(&self, baton: Option<&str>, ns: Arc<Namespace>) -> Result<Stream, ApiError> {
         match baton {
             Some(b) => self.take(b, &ns),
             None => self.open(ns),
         }
     }
 
-    fn take(&self, baton: &str, ns: &Namespace) -> Result<Session, ApiError> {
+    fn take(&self, baton: &str, ns: &Namespace) -> Result<Stream, ApiError> {
         let mut live = self.live.lock().map_err(|_| ApiError::internal("lock poisoned"))?;
         let entry = live.remove(baton);
         match entry {
-            Some(e) if e.session.ns.name == ns.name => Ok(e.session),
+            Some(e) if e.stream.session.ns.name == ns.name => Ok(e.stream),
             Some(e) => {
                 // Not its owner's request: the stream stays as it was.
                 live.insert(baton.to_owned(), e);
@@ -206,37 +303,42 @@ impl HttpStreams {
         }
     }
 
-    /// A new session, unless too many streams are open (each holds a database connection).
-    fn open(&self, ns: Arc<Namespace>) -> Result<Session, ApiError> {
-        let open = self.live.lock().map(|l| l.len()).unwrap_or(0);
-        if open >= MAX_STREAMS {
-            return Err(ApiError::new(
+    /// A new stream, unless its namespace or the server has too many open.
+    fn open(&self, ns: Arc<Namespace>) -> Result<Stream, ApiError> {
+        let slot = self.count.take(&ns.name).map_err(|full| {
+            let (what, flag) = match full {
+                Full::Namespace => ("this namespace has", "--max-http-streams-per-namespace"),
+                Full::Server => ("the server has", "--max-http-streams"),
+            };
+            ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "TOO_MANY_STREAMS",
-                "too many open streams; retry later",
-            ));
-        }
-        Ok(Session::new(ns))
+                format!("{what} its maximum of open streams ({flag}); close streams or retry later"),
+            )
+        })?;
+        Ok(Stream { session: Session::new(ns), _slot: Some(slot) })
     }
 
-    /// Keeps `session` under a new baton; `None` (the session is dropped, its transaction
+    /// Keeps `stream` under a new baton; `None` (the session is dropped, its transaction
     /// rolled back) if the system has no random numbers: a guessable baton would hand one
     /// client's stream to another.
-    fn put(&self, session: Session) -> Option<String> {
+    fn put(&self, stream: Stream) -> Option<String> {
         let baton = crate::random_token()?;
         let mut live = self.live.lock().ok()?;
         match live.entry(baton.clone()) {
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(Entry { session, last: Instant::now() });
+                v.insert(Entry { stream, last: Instant::now() });
                 Some(baton)
             }
             std::collections::hash_map::Entry::Occupied(_) => None,
         }
     }
 
+    /// Closes idle streams and rolls back transactions open too long. Blocking.
     fn expire(&self) {
         let now = Instant::now();
         let mut gone = Vec::new();
+        let mut timed_out = Vec::new();
         if let Ok(mut live) = self.live.lock() {
             let stale: Vec<String> = live
                 .iter()
@@ -248,6 +350,13 @@ impl HttpStreams {
                     gone.push((k, e));
                 }
             }
+            // A client can keep a stream from expiring with a request now and then; its
+            // transaction must still end, or it postpones the namespace's checkpoint for ever.
+            for e in live.values_mut() {
+                if e.stream.session.end_stale_txn(self.txn_timeout) {
+                    timed_out.push(Arc::clone(&e.stream.session.ns));
+                }
+            }
         }
         if let Ok(mut expired) = self.expired.lock() {
             expired.retain(|_, t| now.duration_since(*t) < Duration::from_secs(600));
@@ -256,7 +365,14 @@ impl HttpStreams {
             }
         }
         // Dropping the sessions rolls back their transactions and returns their connections.
-        drop(gone);
+        for (_, e) in gone {
+            timed_out.push(Arc::clone(&e.stream.session.ns));
+            drop(e);
+        }
+        // The checkpoint those transactions held back can run now.
+        for ns in timed_out {
+            ns.maybe_checkpoint();
+        }
     }
 }
 
@@ -285,7 +401,11 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/info", get(info))
         .route("/export/{g}", get(export))
         .route("/sync/{g}/{start}/{end}", get(pull).post(push))
-        .route("/sync/{g}/{start}/{end}/{baton}", post(push));
+        .route("/sync/{g}/{start}/{end}/{baton}", post(push))
+        // Every API route: the token is checked from the headers before the body is read,
+        // and a body that does not arrive in time ends the request.
+        .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), authenticate))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(state.limits.body_read_timeout));
     Router::new()
         .route("/", get(root))
         .route("/health", get(|| async { StatusCode::OK }))
@@ -325,22 +445,22 @@ fn result_json(r: Result<crate::proto::StreamResponse, HranaError>) -> serde_jso
     }
 }
 
-/// Runs `f` on a session off the async workers, with the namespace's gate held.
+/// Runs `f` on a stream's session off the async workers, with the namespace's gate held.
 async fn on_session<T: Send + 'static>(
-    session: Session,
+    stream: Stream,
     f: impl FnOnce(&mut Session) -> T + Send + 'static,
-) -> Result<(Session, T), ApiError> {
-    let ns = Arc::clone(&session.ns);
+) -> Result<(Stream, T), ApiError> {
+    let ns = Arc::clone(&stream.session.ns);
     let guard = ns.enter().await;
     let out = tokio::task::spawn_blocking(move || {
-        let mut session = session;
-        let out = f(&mut session);
+        let mut stream = stream;
+        let out = f(&mut stream.session);
         // Keeps the committed-frame count fresh for the checkpoint threshold.
-        if session.take_committed() {
-            let _ = session.ns.position();
+        if stream.session.take_committed() {
+            let _ = stream.session.ns.position();
         }
         drop(guard);
-        (session, out)
+        (stream, out)
     })
     .await
     .map_err(|e| ApiError::internal(format!("request failed: {e}")))?;
@@ -348,19 +468,43 @@ async fn on_session<T: Send + 'static>(
     Ok(out)
 }
 
+fn too_large(flag: &str, limit: usize) -> HranaError {
+    HranaError::new(
+        "RESPONSE_TOO_LARGE",
+        format!("the response would be larger than the server's limit of {limit} bytes ({flag})"),
+    )
+}
+
+/// The size limits of responses: each result, and each HTTP body in all.
+#[derive(Clone, Copy)]
+struct SizeLimits {
+    one: usize,
+    total: usize,
+}
+
+impl SizeLimits {
+    fn of(state: &AppState) -> SizeLimits {
+        SizeLimits { one: state.limits.max_response_size, total: state.limits.max_total_response_size }
+    }
+}
+
 async fn pipeline(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: OriginalUri,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (req, ns, perm) = read_request::<PipelineBody>(&state, &headers, &uri, body).await?;
-    let session = state.streams.resume(req.baton.as_deref(), ns)?;
+    let (req, ns, perm) = read_request::<PipelineBody>(caller, body)?;
+    let stream = state.streams.resume(req.baton.as_deref(), ns)?;
     let requests = req.requests;
-    let (session, (results, closed)) = on_session(session, move |s| {
+    let size = SizeLimits::of(&state);
+    let (stream, (results, closed)) = on_session(stream, move |s| {
         let mut closed = false;
         let mut budget = exec::Budget::default();
         let mut results = Vec::with_capacity(requests.len());
+        // Every byte of the answer counts: rows, column names and types, describe results,
+        // errors, the JSON around them.
+        let mut sent = 0usize;
+        let mut over = None;
         for r in requests {
             if closed {
                 results.push(result_json(Err(HranaError::new("STREAM_CLOSED", "the stream was closed"))));
@@ -369,12 +513,35 @@ async fn pipeline(
             if matches!(r, StreamRequest::Close {}) {
                 closed = true;
             }
-            results.push(result_json(s.run(perm, r, &mut budget)));
+            if let Some(e) = &over {
+                // Not run: its answer could not be sent.
+                results.push(result_json(Err(HranaError::clone(e))));
+                continue;
+            }
+            let v = result_json(s.run(perm, r, &mut budget));
+            let n = json_size(&v);
+            let e = if n > size.one {
+                Some(too_large("--max-response-size", size.one))
+            } else if sent.saturating_add(n) > size.total {
+                Some(too_large("--max-total-response-size", size.total))
+            } else {
+                None
+            };
+            match e {
+                Some(e) => {
+                    results.push(result_json(Err(e.clone())));
+                    over = Some(e);
+                }
+                None => {
+                    sent += n;
+                    results.push(v);
+                }
+            }
         }
         (results, closed)
     })
     .await?;
-    let baton = if closed { None } else { state.streams.put(session) };
+    let baton = if closed { None } else { state.streams.put(stream) };
     Ok(Json(json!({"baton": baton, "base_url": null, "results": results})).into_response())
 }
 
@@ -387,23 +554,31 @@ struct CursorBody {
 
 async fn cursor(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: OriginalUri,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (req, ns, perm) = read_request::<CursorBody>(&state, &headers, &uri, body).await?;
-    let session = state.streams.resume(req.baton.as_deref(), ns)?;
+    let (req, ns, perm) = read_request::<CursorBody>(caller, body)?;
+    let stream = state.streams.resume(req.baton.as_deref(), ns)?;
     let batch = req.batch;
-    let (session, entries) =
-        on_session(session, move |s| s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch)))
+    let (stream, entries) =
+        on_session(stream, move |s| s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch)))
             .await?;
     let entries = entries.unwrap_or_else(|error| vec![crate::proto::CursorEntry::Error { error }]);
-    let baton = state.streams.put(session);
+    let baton = state.streams.put(stream);
     let mut out = serde_json::to_string(&json!({"baton": baton, "base_url": null}))
         .map_err(|e| ApiError::internal(e.to_string()))?;
     out.push('\n');
+    let size = SizeLimits::of(&state);
     for e in entries {
-        out.push_str(&serde_json::to_string(&e).map_err(|e| ApiError::internal(e.to_string()))?);
+        let line = serde_json::to_string(&e).map_err(|e| ApiError::internal(e.to_string()))?;
+        if out.len().saturating_add(line.len()) > size.total {
+            // The cursor ends with an error entry in place of what would not fit.
+            let error = too_large("--max-total-response-size", size.total);
+            out.push_str(&serde_json::to_string(&crate::proto::CursorEntry::Error { error }).unwrap_or_default());
+            out.push('\n');
+            break;
+        }
+        out.push_str(&line);
         out.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "text/plain")], out).into_response())
@@ -421,38 +596,44 @@ struct V1Batch {
 
 async fn v1_execute(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: OriginalUri,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (req, ns, perm) = read_request::<V1Execute>(&state, &headers, &uri, body).await?;
-    v1(ns, perm, StreamRequest::Execute { stmt: req.stmt }).await
+    let (req, ns, perm) = read_request::<V1Execute>(caller, body)?;
+    v1(&state, ns, perm, StreamRequest::Execute { stmt: req.stmt }).await
 }
 
 async fn v1_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: OriginalUri,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (req, ns, perm) = read_request::<V1Batch>(&state, &headers, &uri, body).await?;
-    v1(ns, perm, StreamRequest::Batch { batch: req.batch }).await
+    let (req, ns, perm) = read_request::<V1Batch>(caller, body)?;
+    v1(&state, ns, perm, StreamRequest::Batch { batch: req.batch }).await
 }
 
 /// HTTP API v1: one request on a session of its own; `{"result": ...}`, or 400 with the error.
-async fn v1(ns: Arc<Namespace>, perm: Perm, request: StreamRequest) -> Result<Response, ApiError> {
-    let (_, r) = on_session(Session::new(ns), move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
-    match r {
-        Ok(crate::proto::StreamResponse::Execute { result }) => Ok(Json(json!({"result": result})).into_response()),
-        Ok(crate::proto::StreamResponse::Batch { result }) => Ok(Json(json!({"result": result})).into_response()),
-        Ok(_) => Err(ApiError::internal("unexpected response")),
-        Err(e) => Ok((StatusCode::BAD_REQUEST, Json(json!({"message": e.message, "code": e.code}))).into_response()),
+async fn v1(state: &AppState, ns: Arc<Namespace>, perm: Perm, request: StreamRequest) -> Result<Response, ApiError> {
+    let stream = Stream { session: Session::new(ns), _slot: None };
+    let (_, r) = on_session(stream, move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
+    let limit = SizeLimits::of(state).one;
+    let r = match r {
+        Ok(crate::proto::StreamResponse::Execute { result }) => json!({"result": result}),
+        Ok(crate::proto::StreamResponse::Batch { result }) => json!({"result": result}),
+        Ok(_) => return Err(ApiError::internal("unexpected response")),
+        Err(e) => {
+            return Ok((StatusCode::BAD_REQUEST, Json(json!({"message": e.message, "code": e.code}))).into_response());
+        }
+    };
+    if json_size(&r) > limit {
+        let e = too_large("--max-response-size", limit);
+        return Ok((StatusCode::BAD_REQUEST, Json(json!({"message": e.message, "code": e.code}))).into_response());
     }
+    Ok(Json(r).into_response())
 }
 
-async fn info(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: OriginalUri) -> Result<Response, ApiError> {
-    let (ns, _) = resolve(&state, &headers, &uri.0).await?;
-    Ok(Json(json!({"current_generation": ns.generation()?})).into_response())
+async fn info(Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+    Ok(Json(json!({"current_generation": caller.ns.generation()?})).into_response())
 }
 
 fn param(params: &HashMap<String, String>, name: &str) -> Result<u32, ApiError> {
@@ -462,28 +643,37 @@ fn param(params: &HashMap<String, String>, name: &str) -> Result<u32, ApiError> 
         .ok_or_else(|| ApiError::bad_request(format!("path parameter {name} must be a 32-bit unsigned integer")))
 }
 
+/// The export file, streamed in chunks: a database of any size costs a chunk of memory.
 async fn export(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: OriginalUri,
+    Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (ns, _) = resolve(&state, &headers, &uri.0).await?;
     let g = param(&params, "g")?;
-    let path = ns.export_path(g).ok_or_else(|| {
+    let path = caller.ns.export_path(g).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "GENERATION_NOT_FOUND", format!("no export for generation {g}"))
     })?;
-    let bytes = tokio::fs::read(path).await.map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    // An export never changes once written (a new generation writes a new file), so the
+    // length read here is the length sent.
+    let file = tokio::fs::File::open(path).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let len = file.metadata().await.map_err(|e| ApiError::internal(e.to_string()))?.len();
+    let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = Vec::with_capacity(64 << 10);
+        let n = (&mut file).take(64 << 10).read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>((n > 0).then(|| (Bytes::from(buf), file)))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream".to_owned()), (header::CONTENT_LENGTH, len.to_string())],
+        Body::from_stream(chunks),
+    )
+        .into_response())
 }
 
 async fn pull(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: OriginalUri,
+    Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (ns, _) = resolve(&state, &headers, &uri.0).await?;
+    let ns = caller.ns;
     // The clients read every 400 and 500 of a pull as {"generation": G} and retry only other
     // 5xx: a bad path is answered with the current generation, a failure with 503.
     let unavailable = |e: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", e);
@@ -509,17 +699,15 @@ async fn pull(
 }
 
 async fn push(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: OriginalUri,
+    Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| body_error(&e))?;
-    let (ns, perm) = resolve(&state, &headers, &uri.0).await?;
+    let (ns, perm) = (caller.ns, caller.perm);
     if perm != Perm::ReadWrite {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "AUTH_READ_ONLY", "a read-only token cannot push frames"));
     }
+    let body = body.map_err(|e| body_error(&e))?;
     let (g, start, end) = (param(&params, "g")?, param(&params, "start")?, param(&params, "end")?);
     let baton = params.get("baton").cloned();
     let guard = ns.enter().await;

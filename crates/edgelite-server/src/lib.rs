@@ -19,6 +19,7 @@ pub mod admin;
 pub mod auth;
 pub mod exec;
 pub mod http;
+pub mod limits;
 pub mod namespace;
 pub mod proto;
 pub mod wal;
@@ -75,6 +76,68 @@ pub struct Config {
     pub stream_expiry: Duration,
     /// Request bodies larger than this get 413.
     pub max_body_bytes: usize,
+    /// Resource caps (see `SECURITY.md`).
+    pub limits: Limits,
+}
+
+/// Caps that keep one tenant from starving the others; each has a flag (see `SECURITY.md`).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Accepted TCP connections on the user listener; more wait in the kernel's backlog.
+    pub max_http_connections: usize,
+    /// A connection that has not sent a request's headers within this is closed.
+    pub header_read_timeout: Duration,
+    /// A request whose body has not arrived within this gets 408.
+    pub body_read_timeout: Duration,
+    /// HTTP requests in progress, server-wide (sqld's `--max-concurrent-requests`).
+    pub max_concurrent_requests: usize,
+    /// HTTP requests in progress per namespace.
+    pub max_concurrent_requests_per_namespace: usize,
+    /// Open HTTP streams, server-wide.
+    pub max_http_streams: usize,
+    /// Open HTTP streams per namespace.
+    pub max_http_streams_per_namespace: usize,
+    /// WebSocket connections, server-wide.
+    pub max_ws_connections: usize,
+    /// WebSocket connections per namespace.
+    pub max_ws_connections_per_namespace: usize,
+    /// Streams one WebSocket may hold open.
+    pub max_ws_streams: usize,
+    /// SQLite connections held by streams per namespace (sqld's `--max-concurrent-connections`).
+    pub max_concurrent_connections: usize,
+    /// SQLite connections held by streams, server-wide.
+    pub max_total_connections: usize,
+    /// Serialized bytes of one Hrana response (one request of a pipeline, one WebSocket reply).
+    pub max_response_size: usize,
+    /// Serialized bytes of one HTTP response body (a whole pipeline or cursor).
+    pub max_total_response_size: usize,
+    /// A transaction open longer than this is rolled back (sqld's `txn_timeout_s`).
+    pub txn_timeout: Duration,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub jwt_leeway: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_http_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_concurrent_requests: 512,
+            max_concurrent_requests_per_namespace: 32,
+            max_http_streams: 4096,
+            max_http_streams_per_namespace: 256,
+            max_ws_connections: 2048,
+            max_ws_connections_per_namespace: 64,
+            max_ws_streams: 32,
+            max_concurrent_connections: 64,
+            max_total_connections: 1024,
+            max_response_size: 32 << 20,
+            max_total_response_size: 32 << 20,
+            txn_timeout: Duration::from_secs(5),
+            jwt_leeway: Duration::from_secs(5),
+        }
+    }
 }
 
 impl Config {
@@ -91,6 +154,7 @@ impl Config {
             checkpoint_frames: 10_000,
             stream_expiry: Duration::from_secs(10),
             max_body_bytes: 10 << 20,
+            limits: Limits::default(),
         }
     }
 }
@@ -107,6 +171,14 @@ pub struct AppState {
     pub streams: http::HttpStreams,
     /// The largest request: an HTTP body or a WebSocket message.
     pub max_body_bytes: usize,
+    /// The caps.
+    pub limits: Limits,
+    /// HTTP requests in progress, per namespace and in all.
+    pub requests: Arc<limits::Gauge>,
+    /// WebSocket connections, per namespace and in all.
+    pub ws_connections: Arc<limits::Gauge>,
+    /// Streams idle longer than this are closed (HTTP and WebSocket).
+    pub stream_expiry: Duration,
 }
 
 /// A started server.
@@ -140,17 +212,28 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         (None, Some(text)) => Auth::from_key_text(text)?,
         (None, None) => Auth::disabled(),
     };
+    let auth = auth.with_leeway(config.limits.jwt_leeway);
     let db_path = config.db_path.clone();
     let frames = config.checkpoint_frames.max(1);
-    let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, frames))
+    let l = &config.limits;
+    let conns = limits::Gauge::new(l.max_concurrent_connections, l.max_total_connections);
+    let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, frames, conns))
         .await
         .map_err(|e| ServerError::Join(e.to_string()))??;
     let state = Arc::new(AppState {
         namespaces,
         auth,
         enable_namespaces: config.enable_namespaces,
-        streams: http::HttpStreams::new(config.stream_expiry),
+        streams: http::HttpStreams::new(
+            config.stream_expiry,
+            config.limits.txn_timeout,
+            limits::Gauge::new(l.max_http_streams_per_namespace, l.max_http_streams),
+        ),
         max_body_bytes: config.max_body_bytes,
+        requests: limits::Gauge::new(l.max_concurrent_requests_per_namespace, l.max_concurrent_requests),
+        ws_connections: limits::Gauge::new(l.max_ws_connections_per_namespace, l.max_ws_connections),
+        stream_expiry: config.stream_expiry,
+        limits: config.limits.clone(),
     });
     http::spawn_expiry(Arc::clone(&state));
 
@@ -160,9 +243,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let http_addr =
         listener.local_addr().map_err(|source| ServerError::Bind { addr: config.http_listen_addr.clone(), source })?;
     let app = http::router(Arc::clone(&state), config.max_body_bytes);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    tokio::spawn(http::serve(listener, app, config.limits.max_http_connections, config.limits.header_read_timeout));
 
     let admin_addr = match &config.admin_listen_addr {
         Some(addr) => {

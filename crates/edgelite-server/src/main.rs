@@ -31,12 +31,61 @@ struct Args {
     /// Start a new sync generation once the WAL holds this many committed frames.
     #[arg(long, default_value_t = 10_000)]
     checkpoint_frames: u32,
-    /// Close HTTP streams idle for this many seconds.
+    /// Close HTTP and WebSocket streams idle for this many seconds.
     #[arg(long, default_value_t = 10)]
     stream_expiry_secs: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, default_value_t = 10 << 20)]
     max_body_bytes: usize,
+    /// TCP connections the user API accepts at once; more wait in the backlog.
+    #[arg(long, default_value_t = 4096)]
+    max_http_connections: usize,
+    /// Close a connection that has not sent a request's headers within this many seconds.
+    #[arg(long, default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// End a request (408) whose body has not arrived within this many seconds.
+    #[arg(long, default_value_t = 30)]
+    body_read_timeout_secs: u64,
+    /// HTTP requests in progress, server-wide (as sqld's flag).
+    #[arg(long, env = "SQLD_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    max_concurrent_requests: usize,
+    /// HTTP requests in progress per namespace.
+    #[arg(long, default_value_t = 32)]
+    max_concurrent_requests_per_namespace: usize,
+    /// Open HTTP streams, server-wide.
+    #[arg(long, default_value_t = 4096)]
+    max_http_streams: usize,
+    /// Open HTTP streams per namespace.
+    #[arg(long, default_value_t = 256)]
+    max_http_streams_per_namespace: usize,
+    /// WebSocket connections, server-wide.
+    #[arg(long, default_value_t = 2048)]
+    max_ws_connections: usize,
+    /// WebSocket connections per namespace.
+    #[arg(long, default_value_t = 64)]
+    max_ws_connections_per_namespace: usize,
+    /// Streams one WebSocket may hold open.
+    #[arg(long, default_value_t = 32)]
+    max_ws_streams: usize,
+    /// SQLite connections held by streams per namespace (as sqld's flag).
+    #[arg(long, env = "SQLD_MAX_CONCURRENT_CONNECTIONS", default_value_t = 64)]
+    max_concurrent_connections: usize,
+    /// SQLite connections held by streams, server-wide.
+    #[arg(long, default_value_t = 1024)]
+    max_total_connections: usize,
+    /// Largest response to one Hrana request, in bytes of JSON (as sqld's flag).
+    #[arg(long, env = "SQLD_MAX_RESPONSE_SIZE", default_value_t = 32 << 20)]
+    max_response_size: usize,
+    /// Largest HTTP response (a whole pipeline or cursor), in bytes of JSON (as sqld's flag).
+    #[arg(long, env = "SQLD_MAX_TOTAL_RESPONSE_SIZE", default_value_t = 32 << 20)]
+    max_total_response_size: usize,
+    /// Roll back a stream's transaction open for longer than this many seconds (sqld's
+    /// `txn_timeout_s`).
+    #[arg(long, default_value_t = 5)]
+    txn_timeout_secs: u64,
+    /// Clock skew allowed on a token's `exp` and `nbf`, in seconds.
+    #[arg(long, default_value_t = 5)]
+    auth_jwt_leeway_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +106,24 @@ fn main() -> ExitCode {
         config.checkpoint_frames = args.checkpoint_frames;
         config.stream_expiry = Duration::from_secs(args.stream_expiry_secs.max(1));
         config.max_body_bytes = args.max_body_bytes;
+        config.limits = edgelite_server::Limits {
+            max_http_connections: args.max_http_connections,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+            body_read_timeout: Duration::from_secs(args.body_read_timeout_secs.max(1)),
+            max_concurrent_requests: args.max_concurrent_requests,
+            max_concurrent_requests_per_namespace: args.max_concurrent_requests_per_namespace,
+            max_http_streams: args.max_http_streams,
+            max_http_streams_per_namespace: args.max_http_streams_per_namespace,
+            max_ws_connections: args.max_ws_connections,
+            max_ws_connections_per_namespace: args.max_ws_connections_per_namespace,
+            max_ws_streams: args.max_ws_streams,
+            max_concurrent_connections: args.max_concurrent_connections,
+            max_total_connections: args.max_total_connections,
+            max_response_size: args.max_response_size,
+            max_total_response_size: args.max_total_response_size,
+            txn_timeout: Duration::from_secs(args.txn_timeout_secs.max(1)),
+            jwt_leeway: Duration::from_secs(args.auth_jwt_leeway_secs),
+        };
         let running = match edgelite_server::start(config).await {
             Ok(r) => r,
             Err(e) => {

@@ -29,8 +29,11 @@ use edgelite::{Connection, ffi};
 
 use crate::auth::Auth;
 use crate::exec::{Budget, Perm, SqlStore, run_request};
+use crate::limits::{Full, Gauge, Slot};
 use crate::proto::{Error as HranaError, StreamRequest, StreamResponse};
-use crate::wal::{FRAME_SIZE, PAGE_SIZE, WAL_HEADER, WalScanner, frame_header, frame_salts, read_frames};
+use crate::wal::{
+    FRAME_SIZE, PAGE_SIZE, WAL_HEADER, WalScanner, frame_header, frame_salts, read_frames, read_frames_from,
+};
 
 /// Errors of namespace management and sync.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,9 @@ pub enum NsError {
     /// A request was malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// A cap on a resource is reached (see `SECURITY.md`, "Limits").
+    #[error("{0}")]
+    Limit(String),
     /// A push holds too many frames without a commit.
     #[error("{0}")]
     TooLarge(String),
@@ -133,6 +139,9 @@ pub struct Namespace {
     pending: Mutex<HashMap<String, PendingPush>>,
     checkpoint_frames: u32,
     checkpointing: AtomicBool,
+    /// SQLite connections held by sessions, counted per namespace and server-wide: each holds
+    /// file descriptors and a page cache.
+    conns: Arc<Gauge>,
     /// A key of this namespace's own (sqld's per-namespace `jwt_key`), replacing the server's.
     auth: Option<Auth>,
 }
@@ -329,7 +338,7 @@ impl Namespace {
     /// # Errors
     ///
     /// Database and file errors; a page size other than 4096.
-    pub fn open(name: &str, dir: &Path, checkpoint_frames: u32) -> Result<Arc<Namespace>, NsError> {
+    pub fn open(name: &str, dir: &Path, checkpoint_frames: u32, conns: Arc<Gauge>) -> Result<Arc<Namespace>, NsError> {
         fs::create_dir_all(dir.join("gens"))?;
         let db_path = dir.join("data");
         let wal_path = dir.join("data-wal");
@@ -357,6 +366,7 @@ impl Namespace {
             pending: Mutex::new(HashMap::new()),
             checkpoint_frames,
             checkpointing: AtomicBool::new(false),
+            conns,
             auth: match fs::read_to_string(dir.join("jwt_key")) {
                 Ok(text) => Some(Auth::from_key_text(&text).map_err(|e| NsError::BadRequest(e.to_string()))?),
                 Err(_) => None,
@@ -476,8 +486,16 @@ impl Namespace {
 
     /// [`Namespace::position`], with the salts of the WAL header the frames belong to.
     fn position_and_salts(&self) -> Result<(u32, u32, Salts), NsError> {
+        self.position_and_salts_in(None)
+    }
+
+    /// [`Namespace::position_and_salts`], scanning `wal` (the WAL, already open) if given.
+    fn position_and_salts_in(&self, wal: Option<&mut fs::File>) -> Result<(u32, u32, Salts), NsError> {
         let mut s = lock(&self.sync)?;
-        let mut n = s.scanner.scan(&self.wal_path)?;
+        let mut n = match wal {
+            Some(f) => s.scanner.scan_file(f)?,
+            None => s.scanner.scan(&self.wal_path)?,
+        };
         if s.scanner.take_restarted() {
             // Only a checkpoint that copied every frame into the database lets SQLite restart
             // the WAL, and only this server checkpoints: one that archived generation g and then
@@ -525,7 +543,13 @@ impl Namespace {
 
     /// A pull, or `None` if the WAL's frames changed under it.
     fn pull_once(&self, g: u32, start: u32, end: u32, max: u32) -> Result<Option<Pull>, NsError> {
-        let (current, committed, salts) = self.position_and_salts()?;
+        // One open of the WAL serves both the count and the frames.
+        let mut wal = match fs::File::open(&self.wal_path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let (current, committed, salts) = self.position_and_salts_in(wal.as_mut())?;
         let (path, base, available) = if g == current {
             (self.wal_path.clone(), WAL_HEADER as u64, committed)
         } else if g < current && g >= 1 {
@@ -539,7 +563,10 @@ impl Namespace {
             return Ok(Some(Pull::EndOfGeneration(current)));
         }
         let last = end.min(available.saturating_add(1)).min(start.saturating_add(max));
-        let frames = read_frames(&path, base, start, last)?;
+        let frames = match (g == current, wal.as_mut()) {
+            (true, Some(f)) => read_frames_from(f, base, start, last)?,
+            _ => read_frames(&path, base, start, last)?,
+        };
         // Frames of the live WAL must still be the ones counted: a WAL restart rewrites them.
         if g == current && frames.chunks_exact(FRAME_SIZE).any(|f| Some(frame_salts(f)) != salts) {
             return Ok(None);
@@ -547,12 +574,31 @@ impl Namespace {
         Ok(Some(Pull::Frames(frames)))
     }
 
-    /// A connection for a session (from the pool or new).
-    fn take_conn(&self) -> Result<SessionConn, NsError> {
+    /// A connection for a session (from the pool or new), within the connection caps.
+    ///
+    /// The caps also bound file descriptors: while any connection of a database is open (the
+    /// keeper always is) it holds a lock on the file, so SQLite's unix VFS defers closing the
+    /// descriptor of every other connection to that file and only reuses it for a later open
+    /// (`unixInodeInfo.pUnused`). A database's descriptors therefore stay at the peak count of
+    /// its connections; the caps are what bound that peak.
+    fn take_conn(&self) -> Result<(SessionConn, Slot), NsError> {
+        let slot = self.conns.take(&self.name).map_err(|full| {
+            NsError::Limit(match full {
+                Full::Namespace => format!(
+                    "namespace {:?} has its maximum of database connections open (--max-concurrent-connections); \
+                     close streams or retry later",
+                    self.name
+                ),
+                Full::Server => {
+                    "the server has its maximum of database connections open (--max-total-connections); retry later"
+                        .to_owned()
+                }
+            })
+        })?;
         if let Some(c) = lock(&self.pool)?.pop() {
-            return Ok(c);
+            return Ok((c, slot));
         }
-        open_session_conn(&self.db_path)
+        Ok((open_session_conn(&self.db_path)?, slot))
     }
 
     fn give_back(&self, conn: SessionConn) {
@@ -580,18 +626,28 @@ impl Namespace {
         if self.checkpointing.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
-        // Never queue for the gate: a queued writer would block new readers, and a reader may be
-        // the request that must finish a transaction another reader is waiting on (a deadlock
-        // until SQLite's busy timeout). Poll for a moment when nothing runs instead.
-        let deadline = Instant::now() + if force { Duration::from_secs(10) } else { Duration::from_secs(2) };
+        // Polling alone starves under steady load: some request always holds the gate. Queueing
+        // for it (tokio's lock is fair, so new requests then wait behind the checkpoint) lets the
+        // running requests finish and the checkpoint in. It is safe while no transaction is
+        // open, since then no running request waits on another one; if a transaction opens
+        // meanwhile, the request that would end it may be queued behind us while another one
+        // waits on it in SQLite's busy handler, so every queueing is bounded and then retried.
+        let deadline = Instant::now() + if force { Duration::from_secs(10) } else { Duration::from_secs(5) };
         let guard = loop {
-            match Arc::clone(&self.gate).try_write_owned() {
-                Ok(g) => break g,
-                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(2)).await,
-                Err(_) => {
-                    self.checkpointing.store(false, Ordering::Release);
-                    return Err(NsError::Busy("the database stayed busy".into()));
+            if let Ok(g) = Arc::clone(&self.gate).try_write_owned() {
+                break g;
+            }
+            if Instant::now() >= deadline {
+                self.checkpointing.store(false, Ordering::Release);
+                return Err(NsError::Busy("the database stayed busy".into()));
+            }
+            if self.open_txns.load(Ordering::Acquire) == 0 {
+                let queued = Arc::clone(&self.gate).write_owned();
+                if let Ok(g) = tokio::time::timeout(Duration::from_millis(200), queued).await {
+                    break g;
                 }
+            } else {
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         };
         let me = Arc::clone(self);
@@ -893,7 +949,14 @@ pub struct Session {
     /// The database.
     pub ns: Arc<Namespace>,
     conn: Option<SessionConn>,
+    /// The connection's place under the connection caps, held as long as `conn`.
+    slot: Option<Slot>,
     in_txn: bool,
+    /// When the open transaction started (seen at the end of a request).
+    txn_since: Option<Instant>,
+    /// The transaction was rolled back by the timeout: every later request fails, so that the
+    /// rest of a transaction never runs as autocommit statements.
+    timed_out: bool,
     /// A request may have committed since [`Session::take_committed`] was last asked.
     committed: bool,
     /// `store_sql` texts (per stream over HTTP).
@@ -904,7 +967,16 @@ impl Session {
     /// A new session on `ns`.
     #[must_use]
     pub fn new(ns: Arc<Namespace>) -> Session {
-        Session { ns, conn: None, in_txn: false, committed: false, sqls: SqlStore::new() }
+        Session {
+            ns,
+            conn: None,
+            slot: None,
+            in_txn: false,
+            txn_since: None,
+            timed_out: false,
+            committed: false,
+            sqls: SqlStore::new(),
+        }
     }
 
     /// Runs `f` with the session's connection, keeping the open-transaction count right; with
@@ -915,8 +987,20 @@ impl Session {
         perm: Perm,
         f: impl FnOnce(&Connection, &mut SqlStore) -> T,
     ) -> Result<T, HranaError> {
+        if self.timed_out {
+            return Err(HranaError::new(
+                "TRANSACTION_TIMEOUT",
+                "the stream's transaction was open longer than the server's limit (--txn-timeout-secs) and was \
+                 rolled back; close the stream",
+            ));
+        }
         if self.conn.is_none() {
-            self.conn = Some(self.ns.take_conn().map_err(|e| HranaError::new("SQLITE_CANTOPEN", e.to_string()))?);
+            let (conn, slot) = self.ns.take_conn().map_err(|e| match e {
+                NsError::Limit(m) => HranaError::new("TOO_MANY_CONNECTIONS", m),
+                other => HranaError::new("SQLITE_CANTOPEN", other.to_string()),
+            })?;
+            self.conn = Some(conn);
+            self.slot = Some(slot);
         }
         let Some(sc) = self.conn.as_ref() else {
             return Err(HranaError::new("SQLITE_CANTOPEN", "no connection"));
@@ -932,12 +1016,46 @@ impl Session {
         if now != self.in_txn {
             if now {
                 self.ns.open_txns.fetch_add(1, Ordering::AcqRel);
+                self.txn_since = Some(Instant::now());
             } else {
                 self.ns.open_txns.fetch_sub(1, Ordering::AcqRel);
+                self.txn_since = None;
             }
             self.in_txn = now;
         }
         Ok(out)
+    }
+
+    /// Rolls back a transaction open for longer than `max` (it would postpone the namespace's
+    /// checkpoint, and so its new generation, for as long as the client likes). Returns whether
+    /// it did; the session's later requests then fail with `TRANSACTION_TIMEOUT`. Blocking.
+    pub fn end_stale_txn(&mut self, max: Duration) -> bool {
+        if !self.txn_open_longer_than(max) {
+            return false;
+        }
+        // The connection goes back (rolled back in give_back, or closed) rather than staying
+        // with a session that can no longer use it.
+        if let Some(conn) = self.conn.take() {
+            self.ns.give_back(conn);
+        }
+        self.slot = None;
+        self.ns.open_txns.fetch_sub(1, Ordering::AcqRel);
+        self.in_txn = false;
+        self.txn_since = None;
+        self.timed_out = true;
+        true
+    }
+
+    /// Whether a transaction has been open for longer than `max` (not blocking).
+    #[must_use]
+    pub fn txn_open_longer_than(&self, max: Duration) -> bool {
+        self.in_txn && self.txn_since.is_some_and(|t| t.elapsed() >= max)
+    }
+
+    /// Whether the session holds a database connection.
+    #[must_use]
+    pub fn holds_conn(&self) -> bool {
+        self.conn.is_some()
     }
 
     /// Whether a request may have committed since the last call: only then can the WAL's
@@ -1021,7 +1139,10 @@ fn open_or_isolate(
 pub struct Namespaces {
     root: PathBuf,
     map: RwLock<HashMap<String, Arc<Namespace>>>,
+    /// Names being created or forked: their files are written without holding `map`.
+    creating: Mutex<std::collections::HashSet<String>>,
     checkpoint_frames: u32,
+    conns: Arc<Gauge>,
 }
 
 impl Namespaces {
@@ -1032,7 +1153,7 @@ impl Namespaces {
     /// # Errors
     ///
     /// The data directory cannot be read, or a new `default` cannot be created.
-    pub fn open(db_path: &Path, checkpoint_frames: u32) -> Result<Namespaces, NsError> {
+    pub fn open(db_path: &Path, checkpoint_frames: u32, conns: Arc<Gauge>) -> Result<Namespaces, NsError> {
         let root = db_path.join("dbs");
         fs::create_dir_all(&root)?;
         let mut map = HashMap::new();
@@ -1042,7 +1163,8 @@ impl Namespaces {
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.file_type()?.is_dir() && valid_name(&name) && entry.path().join("data").exists() {
                 let dir = entry.path();
-                match open_or_isolate(&name, &dir, db_path, || Namespace::open(&name, &dir, checkpoint_frames)) {
+                let open = || Namespace::open(&name, &dir, checkpoint_frames, Arc::clone(&conns));
+                match open_or_isolate(&name, &dir, db_path, open) {
                     Some(ns) => {
                         map.insert(name, ns);
                     }
@@ -1055,9 +1177,18 @@ impl Namespaces {
         // A default left out stays out: an empty database in its place would take the writes
         // meant for the one set aside.
         if !map.contains_key("default") && !left_out.contains("default") {
-            map.insert("default".into(), Namespace::open("default", &root.join("default"), checkpoint_frames)?);
+            map.insert(
+                "default".into(),
+                Namespace::open("default", &root.join("default"), checkpoint_frames, Arc::clone(&conns))?,
+            );
         }
-        Ok(Namespaces { root, map: RwLock::new(map), checkpoint_frames })
+        Ok(Namespaces {
+            root,
+            map: RwLock::new(map),
+            creating: Mutex::new(std::collections::HashSet::new()),
+            checkpoint_frames,
+            conns,
+        })
     }
 
     /// The namespace called `name`.
@@ -1084,21 +1215,13 @@ impl Namespaces {
         if let Some(key) = jwt_key {
             Auth::from_key_text(key).map_err(|e| NsError::BadRequest(e.to_string()))?;
         }
-        let mut map = self.map.write().map_err(|_| NsError::Poisoned)?;
-        if map.contains_key(name) {
-            return Err(NsError::Exists(name.into()));
-        }
-        let dir = self.root.join(name);
-        if dir.exists() {
-            fs::remove_dir_all(&dir)?;
-        }
-        if let Some(key) = jwt_key {
-            fs::create_dir_all(&dir)?;
-            write_atomic(&dir.join("jwt_key"), key.as_bytes())?;
-        }
-        let ns = Namespace::open(name, &dir, self.checkpoint_frames)?;
-        map.insert(name.into(), Arc::clone(&ns));
-        Ok(ns)
+        self.build(name, |dir| {
+            if let Some(key) = jwt_key {
+                fs::create_dir_all(dir)?;
+                write_atomic(&dir.join("jwt_key"), key.as_bytes())?;
+            }
+            Ok(())
+        })
     }
 
     /// Creates `to` as a copy of `from`'s current content (a fresh history). Blocking; the caller
@@ -1111,19 +1234,39 @@ impl Namespaces {
         if !valid_name(to) {
             return Err(NsError::InvalidName(to.into()));
         }
-        let mut map = self.map.write().map_err(|_| NsError::Poisoned)?;
-        if map.contains_key(to) {
-            return Err(NsError::Exists(to.into()));
+        self.build(to, |dir| {
+            fs::create_dir_all(dir)?;
+            from.vacuum_into(&dir.join("data"))
+        })
+    }
+
+    /// Makes namespace `name` in a fresh directory filled by `fill`, then opens and publishes
+    /// it. The map's lock is held only to check and insert: every request resolves its
+    /// namespace through it, so file copies and `VACUUM INTO` under it would stall them all.
+    fn build(&self, name: &str, fill: impl FnOnce(&Path) -> Result<(), NsError>) -> Result<Arc<Namespace>, NsError> {
+        {
+            let map = self.map.read().map_err(|_| NsError::Poisoned)?;
+            let mut creating = lock(&self.creating)?;
+            if map.contains_key(name) || !creating.insert(name.to_owned()) {
+                return Err(NsError::Exists(name.into()));
+            }
         }
-        let dir = self.root.join(to);
-        if dir.exists() {
-            fs::remove_dir_all(&dir)?;
+        let dir = self.root.join(name);
+        let made = (|| {
+            if dir.exists() {
+                fs::remove_dir_all(&dir)?;
+            }
+            fill(&dir)?;
+            Namespace::open(name, &dir, self.checkpoint_frames, Arc::clone(&self.conns))
+        })();
+        let published = made.and_then(|ns| {
+            self.map.write().map_err(|_| NsError::Poisoned)?.insert(name.into(), Arc::clone(&ns));
+            Ok(ns)
+        });
+        if let Ok(mut creating) = self.creating.lock() {
+            creating.remove(name);
         }
-        fs::create_dir_all(&dir)?;
-        from.vacuum_into(&dir.join("data"))?;
-        let ns = Namespace::open(to, &dir, self.checkpoint_frames)?;
-        map.insert(to.into(), Arc::clone(&ns));
-        Ok(ns)
+        published
     }
 
     /// Deletes a namespace and its files. Blocking.

@@ -105,14 +105,23 @@ impl WalScanner {
     ///
     /// I/O errors other than a missing file; a page size other than 4096.
     pub fn scan(&mut self, path: &Path) -> io::Result<u32> {
-        let mut file = match File::open(path) {
-            Ok(f) => f,
+        match File::open(path) {
+            Ok(mut f) => self.scan_file(&mut f),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.reset();
-                return Ok(0);
+                Ok(0)
             }
-            Err(e) => return Err(e),
-        };
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`WalScanner::scan`] on an open WAL file (a reader that goes on to read frames opens it
+    /// once, and so reads the very file it counted).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors; a page size other than 4096.
+    pub fn scan_file(&mut self, file: &mut File) -> io::Result<u32> {
         let len = file.metadata()?.len();
         let mut header = [0u8; WAL_HEADER];
         if len < WAL_HEADER as u64 || file.read_exact(&mut header).is_err() {
@@ -143,7 +152,7 @@ impl WalScanner {
         let mut running = self.cksum;
         let mut frame_no = self.committed;
         file.seek(SeekFrom::Start(frame_offset(frame_no + 1)))?;
-        let mut reader = io::BufReader::with_capacity(FRAME_SIZE * 16, file);
+        let mut reader = io::BufReader::with_capacity(FRAME_SIZE * 16, &mut *file);
         let mut frame = vec![0u8; FRAME_SIZE];
         loop {
             if reader.read_exact(&mut frame).is_err() {
@@ -186,7 +195,15 @@ pub fn frame_salts(frame: &[u8]) -> (u32, u32) {
 ///
 /// I/O errors (a short file included).
 pub fn read_frames(path: &Path, base: u64, start: u32, end: u32) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
+    read_frames_from(&mut File::open(path)?, base, start, end)
+}
+
+/// [`read_frames`] from an open file.
+///
+/// # Errors
+///
+/// I/O errors (a short file included).
+pub fn read_frames_from(file: &mut File, base: u64, start: u32, end: u32) -> io::Result<Vec<u8>> {
     file.seek(SeekFrom::Start(base + u64::from(start - 1) * FRAME_SIZE as u64))?;
     let mut buf = vec![0u8; (end - start) as usize * FRAME_SIZE];
     file.read_exact(&mut buf)?;

@@ -4,8 +4,9 @@
 //! serial as the spec requires. The token arrives in `hello`, not in the upgrade headers; the
 //! namespace comes from the upgrade request.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Uri};
@@ -14,8 +15,10 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use crate::AppState;
+use crate::auth::now_secs;
 use crate::exec::{self, Perm, SqlStore};
-use crate::http::namespace_name;
+use crate::http::{ApiError, namespace_name};
+use crate::limits::{Full, json_size};
 use crate::namespace::{Namespace, Session};
 use crate::proto::{Batch, CursorEntry, Error as HranaError, Stmt, StreamRequest};
 
@@ -26,6 +29,23 @@ pub async fn upgrade(state: Arc<AppState>, headers: HeaderMap, uri: Uri, ws: Web
         Err(e) => return e.into_response(),
     };
     let ns = state.namespaces.get(&name);
+    // Sockets per namespace and in all: the token only arrives in hello, so the namespace the
+    // socket names is charged (an unauthenticated socket is closed at its first message).
+    let slot = match state.ws_connections.take(&name) {
+        Ok(s) => s,
+        Err(full) => {
+            let (what, flag) = match full {
+                Full::Namespace => ("this namespace has", "--max-ws-connections-per-namespace"),
+                Full::Server => ("the server has", "--max-ws-connections"),
+            };
+            return ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "TOO_MANY_CONNECTIONS",
+                format!("{what} its maximum of WebSocket connections ({flag}); retry later"),
+            )
+            .into_response();
+        }
+    };
     // The HTTP body limit applies to messages too (the library's default is 64 MiB).
     let limit = state.max_body_bytes;
     ws.protocols(["hrana3", "hrana2", "hrana1"])
@@ -33,12 +53,15 @@ pub async fn upgrade(state: Arc<AppState>, headers: HeaderMap, uri: Uri, ws: Web
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
             let _ = serve(state, ns, name, socket).await;
+            drop(slot);
         })
         .into_response()
 }
 
-/// Streams one socket may hold open (each holds a database connection).
-const MAX_WS_STREAMS: usize = 128;
+/// How often a socket's streams are checked for idleness and long transactions.
+const HOUSEKEEPING: Duration = Duration::from_millis(500);
+/// Ids of expired streams remembered per socket (to answer `STREAM_EXPIRED`).
+const MAX_EXPIRED_IDS: usize = 1024;
 /// Cursors one socket may hold open (each holds its result, up to the response limit).
 const MAX_WS_CURSORS: usize = 8;
 
@@ -114,9 +137,19 @@ struct Conn {
     ns: Option<Arc<Namespace>>,
     name: String,
     perm: Option<Perm>,
-    streams: HashMap<i64, Session>,
+    /// The token's `exp`: requests after it are refused until a new `hello`.
+    expires: Option<u64>,
+    streams: HashMap<i64, WsStream>,
+    expired: HashSet<i64>,
     sqls: SqlStore,
     cursors: HashMap<i64, VecDeque<CursorEntry>>,
+    max_streams: usize,
+    max_response: usize,
+}
+
+struct WsStream {
+    session: Session,
+    last: Instant,
 }
 
 async fn send(socket: &mut WebSocket, v: Json) -> Result<(), axum::Error> {
@@ -129,18 +162,46 @@ async fn serve(
     name: String,
     mut socket: WebSocket,
 ) -> Result<(), axum::Error> {
-    let mut c = Conn { ns, name, perm: None, streams: HashMap::new(), sqls: SqlStore::new(), cursors: HashMap::new() };
+    let mut c = Conn {
+        ns,
+        name,
+        perm: None,
+        expires: None,
+        streams: HashMap::new(),
+        expired: HashSet::new(),
+        sqls: SqlStore::new(),
+        cursors: HashMap::new(),
+        max_streams: state.limits.max_ws_streams,
+        max_response: state.limits.max_response_size,
+    };
     let mut said_hello = false;
-    while let Some(msg) = socket.recv().await {
-        let text = match msg? {
-            Message::Text(t) => t,
-            Message::Close(_) => break,
-            Message::Ping(_) | Message::Pong(_) => continue,
+    let opened = Instant::now();
+    let mut tick = tokio::time::interval(HOUSEKEEPING);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let result = loop {
+        let msg = tokio::select! {
+            msg = socket.recv() => msg,
+            _ = tick.tick() => {
+                // A socket holds a place under the WebSocket caps: without a valid hello in
+                // time (as an HTTP request's headers), it gives it back.
+                if c.perm.is_none() && opened.elapsed() > state.limits.header_read_timeout {
+                    break Ok(());
+                }
+                housekeeping(&mut c, state.stream_expiry, state.limits.txn_timeout).await;
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break Ok(()) };
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) => break Ok(()),
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
             // A binary frame on a JSON subprotocol is a protocol error: close.
-            Message::Binary(_) => break,
+            Ok(Message::Binary(_)) => break Ok(()),
+            Err(e) => break Err(e),
         };
         let Ok(msg) = serde_json::from_str::<ClientMsg>(text.as_str()) else {
-            break;
+            break Ok(());
         };
         match msg {
             ClientMsg::Hello { jwt } => {
@@ -152,41 +213,115 @@ async fn serve(
                     Some(ns) => ns
                         .auth()
                         .unwrap_or(&state.auth)
-                        .check(jwt.as_deref(), &c.name)
+                        .grant(jwt.as_deref(), &c.name)
                         .map_err(|e| HranaError::new(e.code(), e.to_string())),
                 };
                 match checked {
-                    Ok(p) => {
-                        c.perm = Some(p);
-                        send(&mut socket, json!({"type": "hello_ok"})).await?;
+                    Ok(g) => {
+                        c.perm = Some(g.perm);
+                        c.expires = g.expires;
+                        if let Err(e) = send(&mut socket, json!({"type": "hello_ok"})).await {
+                            break Err(e);
+                        }
                     }
                     Err(error) => {
-                        send(&mut socket, json!({"type": "hello_error", "error": error})).await?;
-                        break;
+                        let _ = send(&mut socket, json!({"type": "hello_error", "error": error})).await;
+                        break Ok(());
                     }
                 }
             }
             ClientMsg::Request { request_id, request } => {
-                let (Some(perm), true) = (c.perm, said_hello) else { break };
-                let reply = match serde_json::from_value::<WsRequest>(request) {
-                    Ok(req) => handle(&mut c, perm, req).await,
-                    Err(e) => Err(HranaError::new("PROTOCOL_ERROR", format!("bad request: {e}"))),
+                let (Some(perm), true) = (c.perm, said_hello) else { break Ok(()) };
+                let reply = if c.expires.is_some_and(|exp| now_secs() > exp) {
+                    // The token has expired since hello: nothing more runs under it (a new
+                    // hello with a fresh token continues).
+                    Err(HranaError::new("AUTH_JWT_EXPIRED", "the token has expired; send hello with a new one"))
+                } else {
+                    match serde_json::from_value::<WsRequest>(request) {
+                        Ok(req) => handle(&mut c, perm, req).await,
+                        Err(e) => Err(HranaError::new("PROTOCOL_ERROR", format!("bad request: {e}"))),
+                    }
                 };
+                let reply = reply.and_then(|r| {
+                    // Every byte of the reply counts against the response limit.
+                    if json_size(&r) > c.max_response {
+                        Err(HranaError::new(
+                            "RESPONSE_TOO_LARGE",
+                            format!(
+                                "the response would be larger than the server's limit of {} bytes (--max-response-size)",
+                                c.max_response
+                            ),
+                        ))
+                    } else {
+                        Ok(r)
+                    }
+                });
                 let v = match reply {
                     Ok(response) => json!({"type": "response_ok", "request_id": request_id, "response": response}),
                     Err(error) => json!({"type": "response_error", "request_id": request_id, "error": error}),
                 };
-                send(&mut socket, v).await?;
+                if let Err(e) = send(&mut socket, v).await {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    // Dropping the sessions (in `c`) rolls back and returns their connections.
+    tokio::task::spawn_blocking(move || drop(c)).await.ok();
+    result
+}
+
+/// Closes streams idle longer than `expiry` and rolls back transactions open longer than
+/// `txn_timeout`, as HTTP streams are: a socket's streams do not hold connections, and
+/// transactions, for ever.
+async fn housekeeping(c: &mut Conn, expiry: Duration, txn_timeout: Duration) {
+    let now = Instant::now();
+    let idle: Vec<i64> =
+        c.streams.iter().filter(|(_, s)| now.duration_since(s.last) > expiry).map(|(k, _)| *k).collect();
+    let mut gone = Vec::new();
+    for id in idle {
+        if let Some(s) = c.streams.remove(&id) {
+            gone.push(s);
+            if c.expired.len() < MAX_EXPIRED_IDS {
+                c.expired.insert(id);
             }
         }
     }
-    // Dropping the sessions (in `c`) rolls back and returns their connections.
-    tokio::task::spawn_blocking(move || drop(c)).await.ok();
-    Ok(())
+    let stale: Vec<i64> =
+        c.streams.iter().filter(|(_, s)| s.session.txn_open_longer_than(txn_timeout)).map(|(k, _)| *k).collect();
+    let mut check: Vec<(i64, WsStream)> =
+        stale.into_iter().filter_map(|id| c.streams.remove(&id).map(|s| (id, s))).collect();
+    if gone.is_empty() && check.is_empty() {
+        return;
+    }
+    let back = tokio::task::spawn_blocking(move || {
+        let mut ended = Vec::new();
+        for (_, s) in &mut check {
+            if s.session.end_stale_txn(txn_timeout) {
+                ended.push(Arc::clone(&s.session.ns));
+            }
+        }
+        for s in gone {
+            ended.push(Arc::clone(&s.session.ns));
+            drop(s);
+        }
+        (check, ended)
+    })
+    .await;
+    if let Ok((check, ended)) = back {
+        c.streams.extend(check);
+        for ns in ended {
+            ns.maybe_checkpoint();
+        }
+    }
 }
 
-fn no_stream(id: i64) -> HranaError {
-    HranaError::new("STREAM_NOT_FOUND", format!("stream {id} is not open"))
+fn no_stream(c: &Conn, id: i64) -> HranaError {
+    if c.expired.contains(&id) {
+        HranaError::new("STREAM_EXPIRED", format!("stream {id} was closed after being idle (--stream-expiry-secs)"))
+    } else {
+        HranaError::new("STREAM_NOT_FOUND", format!("stream {id} is not open"))
+    }
 }
 
 /// Runs `f` with a stream's session and the socket's SQL store on a blocking thread.
@@ -195,7 +330,10 @@ async fn on_stream<T: Send + 'static>(
     stream_id: i64,
     f: impl FnOnce(&mut Session, &mut SqlStore) -> T + Send + 'static,
 ) -> Result<T, HranaError> {
-    let mut session = c.streams.remove(&stream_id).ok_or_else(|| no_stream(stream_id))?;
+    let mut session = match c.streams.remove(&stream_id) {
+        Some(s) => s.session,
+        None => return Err(no_stream(c, stream_id)),
+    };
     let mut sqls = std::mem::take(&mut c.sqls);
     let ns = Arc::clone(&session.ns);
     let guard = ns.enter().await;
@@ -212,7 +350,7 @@ async fn on_stream<T: Send + 'static>(
     ns.maybe_checkpoint();
     let (session, sqls, out) = joined.map_err(|e| HranaError::new("INTERNAL", e.to_string()))?;
     c.sqls = sqls;
-    c.streams.insert(stream_id, session);
+    c.streams.insert(stream_id, WsStream { session, last: Instant::now() });
     Ok(out)
 }
 
@@ -230,13 +368,17 @@ async fn handle(c: &mut Conn, perm: Perm, req: WsRequest) -> Result<Json, HranaE
     match req {
         WsRequest::OpenStream { stream_id } => {
             let ns = c.ns.clone().ok_or_else(|| HranaError::new("NAMESPACE_DOESNT_EXIST", "no namespace"))?;
-            if c.streams.len() >= MAX_WS_STREAMS {
-                return Err(HranaError::new("TOO_MANY_STREAMS", "too many streams open on this connection"));
+            if c.streams.len() >= c.max_streams {
+                return Err(HranaError::new(
+                    "TOO_MANY_STREAMS",
+                    format!("at most {} streams may be open on one connection (--max-ws-streams)", c.max_streams),
+                ));
             }
             if c.streams.contains_key(&stream_id) {
                 return Err(HranaError::new("STREAM_EXISTS", format!("stream {stream_id} is already open")));
             }
-            c.streams.insert(stream_id, Session::new(ns));
+            c.expired.remove(&stream_id);
+            c.streams.insert(stream_id, WsStream { session: Session::new(ns), last: Instant::now() });
             Ok(json!({"type": "open_stream"}))
         }
         WsRequest::CloseStream { stream_id } => {

@@ -1,0 +1,47 @@
+//! The noisy-neighbour benchmark (issue 12): the victim tenant's p50/p99 latency and error
+//! count with and without an attack by another tenant (findings 3-6 of the issue at the
+//! issue's scale). Loopback only; the server runs in-process on its own two threads.
+//!
+//! ```sh
+//! cargo run --release -p edgelite-server --example noisy -- [seconds per phase, default 10] [victim clients, default 4]
+//! ```
+#![allow(clippy::unwrap_used)]
+
+#[path = "../tests/noisy/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let workers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
+    // The server on a runtime of its own, the clients on another.
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let target = server_rt.block_on(harness::start());
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let d = Duration::from_secs(secs);
+    let quiet = client_rt.block_on(harness::measure(&target, workers, d, None));
+    let loud = client_rt.block_on(harness::measure(&target, workers, d, Some(harness::Attack::FULL)));
+    println!("victim: {workers} clients, {secs} s per phase; attack: {:?}", harness::Attack::FULL);
+    println!("| phase | requests | errors | p50 ms | p99 ms | max ms | attack requests | refused by a limit |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, r) in [("alone", &quiet), ("under attack", &loud)] {
+        println!(
+            "| {name} | {} | {} | {:.2} | {:.2} | {:.1} | {} | {} |",
+            r.requests,
+            r.errors,
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3,
+            r.max.as_secs_f64() * 1e3,
+            r.attack_sent,
+            r.attack_refused
+        );
+    }
+    if let Some(e) = &loud.first_error {
+        println!("first victim error under attack: {e}");
+    }
+    println!("p99 ratio (under attack / alone): {:.2}", loud.p99.as_secs_f64() / quiet.p99.as_secs_f64().max(1e-9));
+    drop(target);
+    server_rt.shutdown_timeout(Duration::from_secs(1));
+}
