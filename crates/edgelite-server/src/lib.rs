@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod auth;
 pub mod exec;
+pub mod fuzzing;
 pub mod http;
 pub mod limits;
 pub mod namespace;

@@ -20,8 +20,9 @@
 //! The cache lives in the connection's client data and is freed when the connection closes;
 //! so do the index builds in progress (`build.rs`), which the same limit bounds.
 //! Its size is bounded: `SELECT edgelite_vector_cache_limit(bytes)` sets the limit (0 turns the
-//! cache off) and returns the previous one; once full, it keeps what it has until the data
-//! version changes.
+//! cache off) and returns the previous one, `edgelite_vector_cache_limit(NULL)` returns the
+//! limit and changes nothing; once full, the cache keeps what it has until the data version
+//! changes.
 
 use core::ffi::{CStr, c_void};
 use std::collections::HashMap;
@@ -237,4 +238,62 @@ pub(crate) fn set_limit(db: Db, limit: usize) -> usize {
         cache.clear();
     }
     previous
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An in-memory connection, closed on drop.
+    struct Conn(*mut sqlite3);
+
+    impl Drop for Conn {
+        fn drop(&mut self) {
+            // SAFETY: opened by `open`, every statement already finalized (Stmt's drop).
+            unsafe { sqlite3_close(self.0) };
+        }
+    }
+
+    fn open() -> Conn {
+        let mut db = core::ptr::null_mut();
+        // SAFETY: a NUL-terminated name and a valid out-pointer.
+        let rc = unsafe { sqlite3_open(c":memory:".as_ptr(), &raw mut db) };
+        assert_eq!(rc, SQLITE_OK);
+        Conn(db)
+    }
+
+    fn query_int(db: Db, sql: &str) -> i64 {
+        let mut stmt = db.prepare(sql).expect("prepare");
+        assert!(stmt.step().expect("step"), "{sql}: no row");
+        stmt.int(0)
+    }
+
+    #[test]
+    fn reading_the_limit_keeps_the_cached_blocks() {
+        let conn = open();
+        // SAFETY: open until `conn` drops, after the last use of `db`.
+        let db = unsafe { Db::new(conn.0) };
+        db.exec("CREATE TABLE t(v F32_BLOB(4))").expect("create");
+        db.exec("CREATE INDEX t_v ON t (libsql_vector_idx(v))").expect("index");
+        for v in ["[1,0,0,0]", "[0,1,0,0]", "[0,0,1,0]", "[1,1,0,0]"] {
+            db.exec(&format!("INSERT INTO t VALUES (vector('{v}'))")).expect("insert");
+        }
+        let search = "SELECT count(*) FROM vector_top_k('t_v', vector('[1,0,0,0]'), 3)";
+        assert_eq!(query_int(db, search), 3);
+        let used = || with_state(db, |c| c.used).expect("state");
+        let filled = used();
+        assert!(filled > 0, "a search caches the blocks it read");
+
+        let limit = i64::try_from(DEFAULT_LIMIT).expect("fits");
+        assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(NULL)"), limit);
+        assert_eq!(used(), filled, "reading the limit must not drop the cache");
+        assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(NULL)"), limit);
+
+        // Setting a limit the cache fits in keeps it; 0 turns it off and empties it.
+        assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(1 << 20)"), limit);
+        assert_eq!(used(), filled);
+        assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(0)"), 1 << 20);
+        assert_eq!(used(), 0);
+        assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(NULL)"), 0);
+    }
 }

@@ -195,10 +195,9 @@ unsafe extern "C" fn edgelite_vector_cache_limit(
         let (is_int, n) = args.first().map_or((false, 0), |&v| unsafe { int_arg(v) });
         // SAFETY: as above.
         let is_null = args.first().is_none_or(|&v| unsafe { sqlite3_value_type(v) } == SQLITE_NULL);
+        // NULL only reads the limit: the cache keeps its blocks.
         let previous = if is_null {
-            let current = super::cache::set_limit(db, 0);
-            super::cache::set_limit(db, current);
-            current
+            super::cache::with_state(db, |cache| cache.limit()).unwrap_or(0)
         } else if is_int && n >= 0 {
             super::cache::set_limit(db, usize::try_from(n).unwrap_or(usize::MAX))
         } else {
