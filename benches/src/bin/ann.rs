@@ -49,7 +49,7 @@ use edgelite_vector::{Metric, Vector, VectorRef, VectorType, kernels};
 type BoxResult<T> = Result<T, Box<dyn Error>>;
 
 const INDEX: &str = "items_idx";
-/// Metadata record tags (spec 3.4).
+/// Metadata record tags (docs/libsql-vector.md §3.4).
 const TAG_BLOCK_SIZE: u8 = 6;
 const TAG_SEARCH_L: u8 = 9;
 const TAG_MAX_NEIGHBORS: u8 = 10;
@@ -154,7 +154,7 @@ impl IndexRun {
     }
 }
 
-/// The value of the last record with `tag` in a metadata blob (spec 3.4).
+/// The value of the last record with `tag` in a metadata blob (docs/libsql-vector.md §3.4).
 fn meta_value(blob: &[u8], tag: u8) -> Option<u64> {
     blob.chunks_exact(9).rfind(|r| r[0] == tag).map(|r| {
         let mut v = [0; 8];

@@ -1,6 +1,6 @@
 //! libSQL's vector SQL on edgelite: the same answers as libSQL's own engine (blobs, values and
-//! error texts) for everything libSQL gets right, and the spec's answers where libSQL has a
-//! defect (`../shared/specs/libsql-vector.md` section 4.2).
+//! error texts) for everything libSQL gets right, and the documented answers where libSQL has a
+//! defect (`docs/libsql-vector.md` §4.2).
 #![cfg(target_os = "linux")]
 
 mod common;

@@ -20,11 +20,11 @@ fn check_dims(dims: u64) -> Result<u32> {
 }
 
 impl<'a> VectorRef<'a> {
-    /// Decodes a blob, inferring the type from its length and trailing byte (spec 2.1), without
+    /// Decodes a blob, inferring the type from its length and trailing byte (docs/libsql-vector.md §2.1), without
     /// copying the elements.
     ///
     /// Even length: untagged f32. Odd length: the last byte is the type id. Stricter than libSQL
-    /// where libSQL reads garbage (spec 4.2): an even length that is not a multiple of 4 is
+    /// where libSQL reads garbage (docs/libsql-vector.md §4.2): an even length that is not a multiple of 4 is
     /// [`Error::DataPartSize`], a float8 or float1bit blob whose trailing count does not fit its
     /// length is [`Error::MalformedF8`] / [`Error::MalformedBit1`] / [`Error::DataPartSize`].
     ///
@@ -36,7 +36,7 @@ impl<'a> VectorRef<'a> {
     /// ```
     ///
     /// # Errors
-    /// The blob errors of spec 1.4 (`vector: ...` messages).
+    /// The blob errors of docs/libsql-vector.md §1.4 (`vector: ...` messages).
     pub fn from_blob(blob: &'a [u8]) -> Result<VectorRef<'a>> {
         let len = blob.len();
         if len.is_multiple_of(2) {
@@ -156,7 +156,7 @@ impl<'a> VectorRef<'a> {
         }
     }
 
-    /// Appends the blob libSQL's writers produce for this vector (spec 2.2), byte for byte,
+    /// Appends the blob libSQL's writers produce for this vector (docs/libsql-vector.md §2.2), byte for byte,
     /// except that f8 alignment padding is always zero (libSQL leaves it uninitialised).
     pub fn write_blob(&self, out: &mut Vec<u8>) {
         let start = out.len();
@@ -289,7 +289,7 @@ mod tests {
         let b = unhex("0000803F 01");
         let v = VectorRef::from_blob(&b).unwrap();
         assert_eq!((v.vector_type(), v.to_f32_vec()), (VectorType::F32, vec![1.0]));
-        // f64 payload without its type byte reads as f32 garbage (spec 2.1)
+        // f64 payload without its type byte reads as f32 garbage (docs/libsql-vector.md §2.1)
         let b = unhex("000000000000F03F0000000000000040");
         let v = VectorRef::from_blob(&b).unwrap();
         assert_eq!(v.to_f32_vec(), [0.0, 1.875, 0.0, 2.0]);

@@ -62,7 +62,7 @@ fn seq_l2sq(n: usize, get_a: impl Fn(usize) -> f32, get_b: impl Fn(usize) -> f32
 }
 
 /// Distance between two vectors of the same type and dimension, with libSQL's arithmetic
-/// (spec 1.2): f32/f16/bf16/f8 accumulate in f32, f64 in f64 with the result narrowed to f32,
+/// (docs/libsql-vector.md §1.2): f32/f16/bf16/f8 accumulate in f32, f64 in f64 with the result narrowed to f32,
 /// f8 cosine from integer code sums, f8 L2 dequantising per element, float1bit cosine = Hamming.
 ///
 /// The result is an f64 holding an f32 value. It is NaN where libSQL's is (zero or empty

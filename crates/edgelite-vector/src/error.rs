@@ -10,7 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The `Display` text of each variant is exactly the message libSQL passes to
 /// `sqlite3_result_error` for the same condition (spec sections 1.3 and 1.4), so the SQL layer
 /// can forward `to_string()` unchanged. Variants marked *edgelite* have no libSQL counterpart
-/// (libSQL reads garbage or reports "out of memory" there, spec 4.2); their texts follow
+/// (libSQL reads garbage or reports "out of memory" there, docs/libsql-vector.md §4.2); their texts follow
 /// libSQL's style.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -71,7 +71,7 @@ fn parse<'a>(arg: &Arg<'a>, text_type: VectorType) -> Result<Value<'a>> {
 /// of `x` converted to `target`. TEXT is parsed as f64 for an f64 target, else as f32.
 ///
 /// # Errors
-/// The value-type, text and blob errors of spec 1.3/1.4.
+/// The value-type, text and blob errors of docs/libsql-vector.md §1.3, §1.4.
 pub fn vector_fn(target: VectorType, arg: Arg<'_>) -> Result<Vec<u8>> {
     let text_type = if target == VectorType::F64 { VectorType::F64 } else { VectorType::F32 };
     let v = parse(&arg, text_type)?;

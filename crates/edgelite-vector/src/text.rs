@@ -1,4 +1,4 @@
-//! The text form: libSQL's parser (spec 1.3) and `vector_extract`'s formatter (SQLite `%g`).
+//! The text form: libSQL's parser (docs/libsql-vector.md §1.3) and `vector_extract`'s formatter (SQLite `%g`).
 
 use std::fmt::Write as _;
 
@@ -11,7 +11,7 @@ use crate::vector::{F8Params, Vector, VectorRef};
 /// edgelite follows the documented limit and its message, which quotes the first 1024.)
 pub const MAX_ELEMENT_CHARS: usize = 1024;
 
-/// Parses `[a, b, ...]` with libSQL's grammar (spec 1.3) into a vector of type `ty`.
+/// Parses `[a, b, ...]` with libSQL's grammar (docs/libsql-vector.md §1.3) into a vector of type `ty`.
 ///
 /// Elements are parsed as f64 and stored as f64 when `ty` is [`VectorType::F64`]; otherwise they
 /// are narrowed to f32 (overflow gives ±Inf) and then converted to `ty` (see
@@ -27,7 +27,7 @@ pub const MAX_ELEMENT_CHARS: usize = 1024;
 /// ```
 ///
 /// # Errors
-/// The text errors of spec 1.3, e.g. [`Error::MissingOpenBracket`], [`Error::InvalidFloat`].
+/// The text errors of docs/libsql-vector.md §1.3, e.g. [`Error::MissingOpenBracket`], [`Error::InvalidFloat`].
 pub fn parse_text(text: &[u8], ty: VectorType) -> Result<Vector> {
     let text = match text.iter().position(|&c| c == 0) {
         Some(nul) => &text[..nul],

@@ -116,7 +116,7 @@ const COLUMN_TYPES: [(&str, VectorType); 12] = [
 ];
 
 /// Parses a declared column type such as `F32_BLOB(384)` into its element type and dimension,
-/// exactly as libSQL does at `CREATE INDEX` (spec 1.1).
+/// exactly as libSQL does at `CREATE INDEX` (docs/libsql-vector.md §1.1).
 ///
 /// Leading whitespace is skipped; the name is matched case-insensitively as a *prefix*, in the
 /// order `FLOAT32, F32_BLOB, FLOAT64, F64_BLOB, FLOAT1BIT, F1BIT_BLOB, FLOAT8, F8_BLOB, FLOAT16,

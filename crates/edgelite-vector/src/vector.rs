@@ -257,7 +257,7 @@ impl<'a> VectorRef<'a> {
         (0..self.dims as usize).map(|i| self.get_f64(i)).collect()
     }
 
-    /// Converts to another element type with libSQL's semantics (spec 2.2):
+    /// Converts to another element type with libSQL's semantics (docs/libsql-vector.md §2.2):
     /// to float1bit `x > 0`; from float1bit ±1; to f16 round-to-nearest-even via f32; to bf16
     /// by truncating the f32; to f8 affine quantisation over the source's min/max (computed in
     /// f64 for an f64 source, else f32); f64 to f32 narrows. Same type: a copy.

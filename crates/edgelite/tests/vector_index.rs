@@ -56,7 +56,7 @@ fn creates_libsql_objects_and_metadata_byte_for_byte() {
     assert_eq!(sql("t_idx_shadow_idx"), "CREATE INDEX t_idx_shadow_idx ON t_idx_shadow (index_key)");
 
     // libSQL's default parameters on F32_BLOB(3), given as options (edgelite's own defaults
-    // differ), as libSQL 0.5.29 writes them for this statement (spec 3.4): the given options,
+    // differ), as libSQL 0.5.29 writes them for this statement (docs/libsql-vector.md §3.4): the given options,
     // then the derived records.
     let meta: Vec<u8> = conn
         .query_row("SELECT metadata FROM libsql_vector_meta_shadow WHERE name = 't_idx'", [], |r| r.get(0))
@@ -68,7 +68,7 @@ fn creates_libsql_objects_and_metadata_byte_for_byte() {
          020100000000000000050100000000000000060001000000000000084600000000000000"
     );
 
-    // The node block of row 1 (spec 3.5): rowid, one edge, its vector, the neighbour's copy,
+    // The node block of row 1 (docs/libsql-vector.md §3.5): rowid, one edge, its vector, the neighbour's copy,
     // and at byte 124 the edge's metadata: distance 0.2857143 (2549923E) and neighbour 2.
     let block: Vec<u8> =
         conn.query_row("SELECT data FROM t_idx_shadow WHERE index_key = 1", [], |r| r.get(0)).expect("block");
@@ -279,7 +279,7 @@ fn preparing_a_drop_changes_nothing() {
          INSERT INTO t VALUES (1, vector('[1,0]'));",
     )
     .expect("setup");
-    // libSQL drops the shadow table while DROP INDEX is prepared (spec 4.2).
+    // libSQL drops the shadow table while DROP INDEX is prepared (docs/libsql-vector.md §4.2).
     drop(conn.prepare("DROP INDEX t_idx").expect("prepare"));
     conn.execute_batch("EXPLAIN DROP INDEX t_idx; EXPLAIN DROP TABLE t;").expect("explain");
     assert_eq!(top_k(&conn, "t_idx", "[1,0]", 1), [1]);
