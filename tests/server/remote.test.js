@@ -175,6 +175,28 @@ for (const transport of ["http", "ws"]) {
       assert.equal(rs.rows[0].s, text);
     });
 
+    test("REALs and big integers come back bit for bit (issue 12, finding 9)", async () => {
+      // -0 is left out: JSON.stringify(-0) is "0", so the client itself sends a zero.
+      const reals = [-1.25e-300, 5e-324, 2.225073858507201e-308, 2.2250738585072014e-308, Number.MAX_VALUE,
+        -Number.MAX_VALUE, 0.1, 1e23, 8.98846567431158e307, -3.141592653589793, 1.0000000000000002];
+      await db.execute(`CREATE TABLE ${t}reals (id INTEGER PRIMARY KEY, r REAL, u)`);
+      for (const [id, x] of reals.entries()) {
+        await db.execute({ sql: `INSERT INTO ${t}reals VALUES (?, ?, ?)`, args: [id, x, x] });
+      }
+      const rs = await db.execute(`SELECT id, r, u FROM ${t}reals ORDER BY id`);
+      for (const [id, x] of reals.entries()) {
+        assert.ok(Object.is(rs.rows[id].r, x), `${x} in a REAL column came back as ${rs.rows[id].r}`);
+        assert.ok(Object.is(rs.rows[id].u, x), `${x} came back as ${rs.rows[id].u}`);
+      }
+      const echo = await db.execute({ sql: "SELECT " + reals.map(() => "?").join(", "), args: reals });
+      reals.forEach((x, i) => assert.ok(Object.is(echo.rows[0][i], x), `${x} echoed as ${echo.rows[0][i]}`));
+      const big = createClient({ url: url(), authToken: server.tokens.rw, intMode: "bigint" });
+      const ints = [2n ** 53n + 1n, 2n ** 62n + 1n, -(2n ** 63n), 2n ** 63n - 1n];
+      const r = await big.execute({ sql: "SELECT ?, ?, ?, ?", args: ints });
+      big.close();
+      ints.forEach((n, i) => assert.equal(r.rows[0][i], n));
+    });
+
     test("errors: SQL errors come back as LibsqlError and the client keeps working", async () => {
       await assert.rejects(db.execute("SELEC 1"),
         (e) => e instanceof LibsqlError && /syntax error/i.test(e.message) && /^(SQL_PARSE_ERROR|SQLITE_ERROR)$/.test(e.code));
