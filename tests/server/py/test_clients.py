@@ -19,6 +19,14 @@ from server import Server
 
 _server = None
 
+# Doubles that must come back bit for bit (issue 12, finding 9): subnormals, the extremes, -0.0.
+REALS = [-1.25e-300, 5e-324, 2.225073858507201e-308, 2.2250738585072014e-308, 1.7976931348623157e308,
+         -1.7976931348623157e308, 0.1, 1e23, -0.0, -3.141592653589793]
+
+
+def bits(x):
+    return struct.pack("<d", x)
+
 
 def setUpModule():
     global _server
@@ -62,6 +70,18 @@ class LegacyClientBase:
         self.assertEqual(rs.columns, ("i", "r", "s", "b", "n", "typeof(i)"))
         self.assertEqual(rs.rows[0].astuple(), (2**62 + 1, 2.5, "héllo ☃", b"\x00\x01\xff", None, "integer"))
         self.assertEqual(rs.rows[0]["s"], "héllo ☃")
+
+    async def test_reals_bit_for_bit(self):
+        # issue 12, finding 9; -0.0 in the untyped column only (REAL affinity stores it as 0)
+        c, t = self.client, self.t
+        await c.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, r REAL, u)")
+        for i, x in enumerate(REALS):
+            await c.execute(f"INSERT INTO {t} VALUES (?, ?, ?)", [i, 0.0 if x == 0 else x, x])
+        rs = await c.execute(f"SELECT r, u FROM {t} ORDER BY id")
+        for x, row in zip(REALS, rs.rows):
+            self.assertEqual(bits(row[1]), bits(x), f"{x!r} came back as {row[1]!r}")
+            if x != 0:
+                self.assertEqual(bits(row[0]), bits(x), f"{x!r} in a REAL column came back as {row[0]!r}")
 
     async def test_batch_is_a_transaction(self):
         c, t = self.client, self.t
@@ -147,6 +167,11 @@ class NativeRemote(unittest.TestCase):
         other = libsql.connect(_server.url, auth_token=_server.tokens["rw"])
         self.assertEqual(other.execute("SELECT count(*) FROM nr").fetchone(), (3,))
         other.close()
+
+    def test_reals_bit_for_bit(self):
+        row = self.conn.execute("SELECT " + ", ".join("?" * len(REALS)), REALS).fetchone()
+        for x, y in zip(REALS, row):
+            self.assertEqual(bits(y), bits(x), f"{x!r} came back as {y!r}")
 
     def test_many_rows_stream_through_the_cursor(self):
         rows = self.conn.execute(
