@@ -451,6 +451,7 @@ async fn on_session<T: Send + 'static>(
     f: impl FnOnce(&mut Session) -> T + Send + 'static,
 ) -> Result<(Stream, T), ApiError> {
     let ns = Arc::clone(&stream.session.ns);
+    ns.admit(stream.session.in_txn()).await;
     let guard = ns.enter().await;
     let out = tokio::task::spawn_blocking(move || {
         let mut stream = stream;

@@ -139,6 +139,9 @@ pub struct Namespace {
     pending: Mutex<HashMap<String, PendingPush>>,
     checkpoint_frames: u32,
     checkpointing: AtomicBool,
+    /// New transactions wait (see [`Namespace::admit`]) so that the open ones can end and a
+    /// checkpoint overdue because transactions kept overlapping can run.
+    draining: AtomicBool,
     /// SQLite connections held by sessions, counted per namespace and server-wide: each holds
     /// file descriptors and a page cache.
     conns: Arc<Gauge>,
@@ -147,6 +150,8 @@ pub struct Namespace {
 }
 
 const POOL_MAX: usize = 16;
+/// The longest a drain (see [`Namespace::admit`]) holds new transactions back.
+const DRAIN_MAX: Duration = Duration::from_secs(10);
 /// Unfinished multi-request pushes kept per namespace.
 const MAX_PENDING_PUSHES: usize = 64;
 /// Bytes of frames that unfinished pushes may hold in memory, per namespace, all together.
@@ -366,6 +371,7 @@ impl Namespace {
             pending: Mutex::new(HashMap::new()),
             checkpoint_frames,
             checkpointing: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             conns,
             auth: match fs::read_to_string(dir.join("jwt_key")) {
                 Ok(text) => Some(Auth::from_key_text(&text).map_err(|e| NsError::BadRequest(e.to_string()))?),
@@ -664,7 +670,8 @@ impl Namespace {
 
     /// Checks the threshold without the gate; spawns a checkpoint when it is passed.
     pub fn maybe_checkpoint(self: &Arc<Self>) {
-        let over = self.sync.lock().map(|s| s.scanner.committed() >= self.checkpoint_frames).unwrap_or(false);
+        let committed = self.sync.lock().map(|s| s.scanner.committed()).unwrap_or(0);
+        let over = committed >= self.checkpoint_frames;
         // With a transaction open the checkpoint would only take the gate and give up.
         let idle = self.open_txns.load(Ordering::Acquire) == 0;
         if over && idle && !self.checkpointing.load(Ordering::Acquire) {
@@ -673,6 +680,35 @@ impl Namespace {
                 // Busy means a transaction is open; the next write tries again.
                 let _ = me.checkpoint(false).await;
             });
+        } else if committed >= self.checkpoint_frames.saturating_mul(2)
+            && !idle
+            && !self.draining.swap(true, Ordering::AcqRel)
+        {
+            // Transactions keep overlapping, so there is never a moment without one: stop new
+            // ones for as long as the open ones take to end (each within the transaction
+            // timeout), then checkpoint.
+            let me = Arc::clone(self);
+            tokio::spawn(async move {
+                let deadline = Instant::now() + DRAIN_MAX;
+                while me.open_txns.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                let _ = me.checkpoint(false).await;
+                me.draining.store(false, Ordering::Release);
+            });
+        }
+    }
+
+    /// Waits while the namespace is draining transactions for a checkpoint, unless the caller's
+    /// session is inside a transaction (it must be able to end it). Bounded by the drain's own
+    /// limit.
+    pub async fn admit(&self, in_txn: bool) {
+        if in_txn {
+            return;
+        }
+        let deadline = Instant::now() + DRAIN_MAX;
+        while self.draining.load(Ordering::Acquire) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
@@ -1044,6 +1080,12 @@ impl Session {
         self.txn_since = None;
         self.timed_out = true;
         true
+    }
+
+    /// Whether the session is inside a transaction.
+    #[must_use]
+    pub fn in_txn(&self) -> bool {
+        self.in_txn
     }
 
     /// Whether a transaction has been open for longer than `max` (not blocking).

@@ -336,6 +336,7 @@ async fn on_stream<T: Send + 'static>(
     };
     let mut sqls = std::mem::take(&mut c.sqls);
     let ns = Arc::clone(&session.ns);
+    ns.admit(session.in_txn()).await;
     let guard = ns.enter().await;
     let joined = tokio::task::spawn_blocking(move || {
         let out = f(&mut session, &mut sqls);

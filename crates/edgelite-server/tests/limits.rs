@@ -517,3 +517,37 @@ async fn finding_10_a_fork_does_not_stall_other_namespaces() {
         pipeline_ns(&s, "copy", &json!({"requests": [exec("SELECT count(*) FROM b"), {"type": "close"}]})).await;
     assert_eq!(int(&v["results"][0]["response"]["result"]["rows"][0][0]), 10_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_7_overlapping_transactions_do_not_starve_the_checkpoint() {
+    let s = std::sync::Arc::new(start_with(|c| c.checkpoint_frames = 20).await);
+    s.exec(&["CREATE TABLE t(x)"]).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Readers whose transactions overlap: there is almost never a moment without one open.
+    let mut readers = Vec::new();
+    for _ in 0..8 {
+        let (s, stop) = (std::sync::Arc::clone(&s), std::sync::Arc::clone(&stop));
+        readers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (_, v) = s.pipeline(None, json!([exec("BEGIN"), exec("SELECT count(*) FROM t")])).await;
+                let baton = v["baton"].as_str().unwrap().to_owned();
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let (_, v) = s.pipeline(Some(&baton), json!([exec("COMMIT"), {"type": "close"}])).await;
+                assert_eq!(v["results"][0]["type"], "ok", "{v}");
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut writes = 0;
+    while (writes < 200 || generation(&s).await < 3) && Instant::now() < deadline {
+        s.exec(&[&format!("INSERT INTO t VALUES ({writes})")]).await;
+        writes += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    let g = generation(&s).await;
+    assert!(g >= 3, "{g} generations after {writes} commits with a threshold of 20 frames");
+}
