@@ -15,17 +15,23 @@
 //!   than one search sees, a full node is pruned to 3/4 of its capacity (DiskANN's slack,
 //!   turned around: the block size is fixed by the format), so most back edges are appends. The occlusion test is strict
 //!   (`alpha·d(a, c) < d(p, c)`), so exact duplicates of `p` are never occluded.
-//! - **Exact duplicates** (equal neighbour copies) are linked in a ring by rowid: each node keeps
-//!   one edge to the next duplicate, so any number of duplicates stay reachable, where libSQL
-//!   loses all but one (issues #2104, #2197).
+//! - **Exact duplicates** (equal neighbour copies): a node keeps edges to at most two of its
+//!   duplicates (they are never occluded and would fill its list), and a beam breaks distance
+//!   ties in a fixed scrambled order rather than by rowid, so that new duplicates are linked
+//!   from all over their group, not from the same few lowest rowids until those are full. Any
+//!   number of duplicates stay reachable, where libSQL loses all but one (issues #2104, #2197).
 //! - **Delete repairs**: the deleted node's in-neighbours are found by a search for its vector
 //!   (all nodes when the index has at most `delete_l` nodes, else those near it, which is where
 //!   α-pruned in-edges come from), their edge to it is removed and they are reconnected to its
 //!   out-neighbours with robust prune (FreshDiskANN). libSQL removes no back edge at all.
 //!   Edges to nodes that are found missing (left by libSQL, or by a search that missed a far
 //!   in-neighbour) are skipped by searches and dropped whenever their block is rewritten.
-//! - A new node, or an out-neighbour of a deleted node, that no one links to after pruning is
-//!   linked from its nearest neighbour, so it stays reachable.
+//! - **Every node stays reachable** from the entry point (issue 14): an insert or a delete
+//!   verifies every node whose way in it may have cut (the targets of the edges it removed, a
+//!   new node, the old entry point, a deleted node's out-neighbours) over the edges it read,
+//!   and links any it cannot prove reachable from the nearest reached node, preferring one with
+//!   room (`DiskAnn::secure`). A node-by-node proof, not an in-degree count, so cycles cut off
+//!   together are caught too.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -201,6 +207,20 @@ fn by_key(a: (f32, i64), b: (f32, i64)) -> Ordering {
     a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
 }
 
+/// A fixed scramble of a rowid, to break distance ties without favouring low or high rowids.
+fn scramble(id: i64) -> u64 {
+    let x = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 29)
+}
+
+/// The order of a beam's list: by distance, ties in [`scramble`] order. Among exact duplicates
+/// a list ordered by rowid would visit the same lowest rowids whatever it looks for, and every
+/// new duplicate would be linked from those few nodes until they are full; scrambled, the beam
+/// wanders through the group and finds nodes with room at every depth.
+fn by_list_key(a: (f32, i64), b: (f32, i64)) -> Ordering {
+    a.0.total_cmp(&b.0).then(scramble(a.1).cmp(&scramble(b.1))).then(a.1.cmp(&b.1))
+}
+
 struct Candidate {
     dist: f32,
     id: i64,
@@ -290,6 +310,11 @@ const DUP_EDGES: usize = 2;
 /// not connected before the operation, e.g. one written by libSQL, can need more).
 const SECURE_ROUNDS: usize = 256;
 
+/// When every node an operation knows is full, [`DiskAnn::secure`] reads up to this many more
+/// reached nodes, up to [`SECURE_GROW`] times, to find one with room.
+const SECURE_READS: usize = 32;
+const SECURE_GROW: usize = 4;
+
 /// What an insert or a delete knows of the graph once it has written its blocks: the edges of
 /// the nodes it read (the beam's visits, the blocks it rewrote), as they are now, and their
 /// edge-type copies. A node reached from the entry point over these edges is reachable.
@@ -309,11 +334,11 @@ impl Known {
         known
     }
 
-    /// Nodes reached from `entry` over the known edges (unknown nodes are reached, not expanded).
-    fn reached(&self, entry: i64) -> IdSet {
-        let mut reached = IdSet::default();
-        reached.insert(entry);
-        let mut queue = vec![entry];
+    /// Adds to `reached` the nodes that the known edges reach from `from` (unknown nodes are
+    /// reached, not expanded).
+    fn reach(&self, from: i64, reached: &mut IdSet) {
+        reached.insert(from);
+        let mut queue = vec![from];
         while let Some(id) = queue.pop() {
             for &e in self.adj.get(&id).map_or(&[][..], Vec::as_slice) {
                 if reached.insert(e) {
@@ -321,7 +346,6 @@ impl Known {
                 }
             }
         }
-        reached
     }
 }
 
@@ -521,7 +545,7 @@ impl DiskAnn {
         if entry {
             let d = key(self.pdist(op, query_edge, &part)?);
             let c = f.list.remove(pos);
-            let at = f.list.partition_point(|x| by_key((x.dist, x.id), (d, c.id)).is_lt());
+            let at = f.list.partition_point(|x| by_list_key((x.dist, x.id), (d, c.id)).is_lt());
             f.list.insert(at, Candidate { dist: d, ..c });
             f.first = f.first.min(at);
         }
@@ -551,11 +575,11 @@ impl DiskAnn {
             if f.queued.contains(&eid) {
                 continue;
             }
-            if f.list.len() >= f.l && f.list.last().is_some_and(|w| !by_key((d, eid), (w.dist, w.id)).is_lt()) {
+            if f.list.len() >= f.l && f.list.last().is_some_and(|w| !by_list_key((d, eid), (w.dist, w.id)).is_lt()) {
                 f.complete = false;
                 continue;
             }
-            let at = f.list.partition_point(|x| by_key((x.dist, x.id), (d, eid)).is_lt());
+            let at = f.list.partition_point(|x| by_list_key((x.dist, x.id), (d, eid)).is_lt());
             let part = match &mut f.parts {
                 Some(parts) => {
                     let at = parts.len() / self.layout.edge_vector_size();
@@ -640,8 +664,9 @@ impl DiskAnn {
 
     /// Robust prune of `cands` for node `p` (edge-type copy `p_part`): sorted by distance, ties
     /// by rowid; a kept `a` drops every later `c` with `alpha·d(a, c) < d(p, c)`; at most `cap`
-    /// (and the block's capacity). Exact duplicates of `p` are first reduced to the ring successor (the next
-    /// higher rowid, else the lowest). Returns the kept links with their distances to `p`.
+    /// (and the block's capacity). Exact duplicates of `p` are first reduced to the first
+    /// [`DUP_EDGES`] in the given order (a node's existing edges come first). Returns the kept
+    /// links with their distances to `p`.
     ///
     /// With `refill`, slots left free by occlusion are refilled with occluded candidates
     /// (hnswlib's "keep pruned connections"), nearest first but those whose target is not
@@ -667,10 +692,13 @@ impl DiskAnn {
             x.dist = self.pdist(op, &p, &x.part)?;
             c.push(x);
         }
-        let dups = || c.iter().filter(|x| x.part == p_part).map(|x| x.id);
-        if let Some(succ) = dups().filter(|&i| i > p_id).min().or_else(|| dups().min()) {
-            c.retain(|x| x.part != p_part || x.id == succ);
-        }
+        // the first few duplicates in the given order: a node's existing edges come first
+        let mut dups = 0;
+        c.retain(|x| {
+            let keep = x.part != p_part || dups < DUP_EDGES;
+            dups += usize::from(x.part == p_part);
+            keep
+        });
         c.sort_by(|a, b| by_key((key(a.dist), a.id), (key(b.dist), b.id)));
         let cap = cap.clamp(1, self.layout.capacity());
         let mut alive = vec![true; c.len()];
@@ -754,7 +782,11 @@ impl DiskAnn {
         let before: Vec<i64> = (0..node.edge_count()).map(|i| node.edge_id(i)).collect();
         let (mut links, dropped) = self.links_of(op, t, block, new.id, missing)?;
         let is_dup = t_part == new.part;
-        let links = if !is_dup && links.len() < self.layout.capacity() {
+        let dups = links.iter().filter(|l| l.part == t_part).count();
+        let links = if is_dup && dups >= DUP_EDGES {
+            // enough duplicates linked already: the new one gets its way in elsewhere
+            links
+        } else if links.len() < self.layout.capacity() {
             let d = self.dist(op, self.edge_ref(op, t_part)?, self.edge_ref(op, &new.part)?)?;
             links.push(Link { dist: d, ..new.clone() });
             links
@@ -771,7 +803,7 @@ impl DiskAnn {
             // the whole graph (`guard`) are the in-degrees exact; in a larger graph most
             // in-edges come from unvisited nodes and the guard would refuse most back edges
             let orphans = old.iter().any(|o| !spare(o.id) && !pruned.iter().any(|l| l.id == o.id));
-            if orphans && guard && !is_dup { old } else { pruned }
+            if orphans && guard { old } else { pruned }
         };
         let kept = links.iter().any(|l| l.id == new.id);
         let changed = dropped || links.iter().map(|l| l.id).ne(before.iter().copied());
@@ -789,53 +821,11 @@ impl DiskAnn {
         Ok((changed, kept))
     }
 
-    /// Makes sure `t` links to `new`: appended if there is room, else it replaces the farthest
-    /// edge whose target is `spare` (known to have another in-edge), or with `!strict` the
-    /// farthest edge. `None` if strict and nothing could be replaced, else whether the block
-    /// changed.
-    fn force_edge<E>(
-        &self,
-        op: Op,
-        t: i64,
-        block: &mut [u8],
-        new: &Link,
-        spare: &dyn Fn(i64) -> bool,
-        strict: bool,
-    ) -> Result<Option<bool>, GraphError<E>> {
-        let node = self.parse(op, t, block)?;
-        if node.find_edge(new.id).is_some() {
-            return Ok(Some(false));
-        }
-        let t_part = self.edge_part(node.vector());
-        let tv = self.edge_ref(op, &t_part)?;
-        let d_new = self.dist(op, tv, self.edge_ref(op, &new.part)?)?;
-        let count = node.edge_count();
-        let mut victim: Option<(bool, f32, usize)> = None;
-        if count >= self.layout.capacity() {
-            for i in 0..count {
-                let cand = (spare(node.edge_id(i)), key(self.dist(op, tv, node.edge_vector(i))?), i);
-                if victim.is_none_or(|v| (cand.0, cand.1) >= (v.0, v.1)) {
-                    victim = Some(cand);
-                }
-            }
-            if strict && !victim.is_some_and(|v| v.0) {
-                return Ok(None);
-            }
-        }
-        let corrupt = |source| GraphError::Corrupt { op, id: t, source };
-        let mut m = self.layout.node_mut(block).map_err(corrupt)?;
-        match victim {
-            Some((_, _, i)) => m.set_edge_data(i, new.id, d_new, &new.part),
-            None => m.push_edge_data(new.id, d_new, &new.part),
-        }
-        .map_err(corrupt)?;
-        Ok(Some(true))
-    }
-
     /// Makes every node of `verify` reachable from the entry point, where an operation may have
-    /// cut its way in: each one that the known edges do not reach from the entry point gets an
-    /// edge from the nearest known reached node, one with room if there is one (else that
-    /// node's farthest edge gives way, and its target is verified in turn).
+    /// cut its way in. A node is known to be reachable if the known edges reach it from the
+    /// entry point, or if one of its out-neighbours that they reach links back to it; any other
+    /// gets an edge from the nearest reached known node, one with room if there is one (else
+    /// that node's farthest edge gives way, and its target is verified in turn).
     ///
     /// Why this suffices: before the operation every node was reachable. Take a node's path from
     /// the old entry point and the last edge on it that the operation removed (edges out of a
@@ -859,60 +849,137 @@ impl DiskAnn {
             known.parts.insert(entry, self.edge_part(node.vector()));
         }
         let cap = self.layout.capacity();
-        let mut reached = known.reached(entry);
-        for _ in 0..SECURE_ROUNDS {
+        let mut reached = IdSet::default();
+        known.reach(entry, &mut reached);
+        let mut added = 0;
+        while added < SECURE_ROUNDS {
             verify.retain(|v| !reached.contains(&v.id));
             let Some(v) = verify.pop() else { break };
             // an edge's target may be gone (an index libSQL wrote leaves dangling edges)
             if !self.read_node(storage, op, v.id, &mut block)? {
                 continue;
             }
-            let vv = self.edge_ref(op, &v.part)?;
-            let mut best: Option<(bool, f32, i64)> = None;
-            for (&w, part) in &known.parts {
-                if w == v.id || !reached.contains(&w) {
-                    continue;
-                }
-                let full = known.adj.get(&w).map_or(0, Vec::len) >= cap;
-                let d = key(self.dist(op, self.edge_ref(op, part)?, vv)?);
-                if best.is_none_or(|b| (full, d, w) < b) {
-                    best = Some((full, d, w));
-                }
+            if self.linked_back(storage, op, v.id, &block, &reached)? {
+                known.reach(v.id, &mut reached);
+                continue;
             }
-            let Some((_, d, w)) = best else { break };
+            let vv = self.edge_ref(op, &v.part)?;
+            // ties (duplicates) in scrambled order, as in a beam, so that they spread the load
+            let mut grown = 0;
+            let best = loop {
+                let mut best: Option<(bool, f32, u64, i64)> = None;
+                for (&w, part) in &known.parts {
+                    if w == v.id || !reached.contains(&w) {
+                        continue;
+                    }
+                    let full = known.adj.get(&w).map_or(0, Vec::len) >= cap;
+                    let d = key(self.dist(op, self.edge_ref(op, part)?, vv)?);
+                    let cand = (full, d, scramble(w), w);
+                    if best.is_none_or(|b| cand < b) {
+                        best = Some(cand);
+                    }
+                }
+                if best.is_some_and(|b| !b.0) || grown == SECURE_GROW {
+                    break best;
+                }
+                // every known reached node is full: get to know the reached nodes beyond them
+                let fresh: Vec<i64> =
+                    reached.iter().copied().filter(|r| !known.adj.contains_key(r)).take(SECURE_READS).collect();
+                if fresh.is_empty() {
+                    break best;
+                }
+                for r in fresh {
+                    let edges = if self.read_node(storage, op, r, &mut block)? {
+                        let node = self.parse(op, r, &block)?;
+                        known.parts.insert(r, self.edge_part(node.vector()));
+                        (0..node.edge_count()).map(|i| node.edge_id(i)).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    known.adj.insert(r, edges);
+                }
+                reached.clear();
+                known.reach(entry, &mut reached);
+                grown += 1;
+            };
+            if reached.contains(&v.id) {
+                // the nodes read on the way reach it
+                continue;
+            }
+            let Some((full, d, _, w)) = best else { break };
             if !self.read_node(storage, op, w, &mut block)? {
                 break;
             }
+            added += 1;
             let before = block.clone();
-            let node = self.parse(op, w, &block)?;
-            let count = node.edge_count();
+            let node = self.parse(op, w, &before)?;
             let corrupt = |source| GraphError::Corrupt { op, id: w, source };
-            if count < cap {
-                self.layout.node_mut(&mut block).map_err(corrupt)?.push_edge_data(v.id, d, &v.part).map_err(corrupt)?;
+            let mut m = self.layout.node_mut(&mut block).map_err(corrupt)?;
+            if !full {
+                m.push_edge_data(v.id, d, &v.part).map_err(corrupt)?;
             } else {
-                let wv = self.edge_ref(op, &known.parts[&w])?;
-                let mut far = (f32::NEG_INFINITY, 0);
-                for i in 0..count {
-                    let d = key(self.dist(op, wv, node.edge_vector(i))?);
-                    if d >= far.0 {
-                        far = (d, i);
+                // the farthest edge whose target another reached node links to, if any
+                let mut others: IdMap<usize> = IdMap::default();
+                for (&z, edges) in &known.adj {
+                    if z != w && reached.contains(&z) {
+                        for &e in edges {
+                            *others.entry(e).or_insert(0) += 1;
+                        }
                     }
                 }
-                let i = far.1;
+                let wv = self.edge_ref(op, &known.parts[&w])?;
+                let mut far = (false, f32::NEG_INFINITY, 0);
+                for i in 0..node.edge_count() {
+                    let cand = (others.contains_key(&node.edge_id(i)), key(self.dist(op, wv, node.edge_vector(i))?), i);
+                    if (cand.0, cand.1) >= (far.0, far.1) {
+                        far = cand;
+                    }
+                }
+                let i = far.2;
                 verify.insert(0, Link { id: node.edge_id(i), part: node.edge_data(i).to_vec(), dist: 0.0 });
-                self.layout.node_mut(&mut block).map_err(corrupt)?.set_edge_data(i, v.id, d, &v.part).map_err(corrupt)?;
+                m.set_edge_data(i, v.id, d, &v.part).map_err(corrupt)?;
             }
             storage.update(w, &before, &block).map_err(GraphError::Storage)?;
             let node = self.parse(op, w, &block)?;
             known.adj.insert(w, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
-            reached = known.reached(entry);
+            if full {
+                reached.clear();
+                known.reach(entry, &mut reached);
+            } else {
+                known.reach(v.id, &mut reached);
+            }
         }
         Ok(())
     }
 
+    /// Whether node `v` (block `block`) has a way in from a reached node that the operation
+    /// did not read: one of its out-neighbours (edges are mostly mutual) that links back to
+    /// it and is reached itself.
+    fn linked_back<S: Storage>(
+        &self,
+        storage: &mut S,
+        op: Op,
+        v: i64,
+        block: &[u8],
+        reached: &IdSet,
+    ) -> Result<bool, GraphError<S::Error>> {
+        let node = self.parse(op, v, block)?;
+        for i in 0..node.edge_count() {
+            let x = node.edge_id(i);
+            if x == v || !reached.contains(&x) {
+                continue;
+            }
+            let back = storage.read_with(x, |b| self.layout.node(b).is_ok_and(|n| n.find_edge(v).is_some()));
+            if back.map_err(GraphError::Storage)? == Some(true) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// In-degrees counted over some blocks (the ones a search visited). Edges between exact
-    /// duplicates are not counted: a duplicate ring gives every member an in-edge from inside
-    /// the ring, which says nothing about reaching the ring.
+    /// duplicates are not counted: an edge from inside a group of duplicates says nothing about
+    /// reaching the group.
     fn in_degrees<'b>(visits: impl Iterator<Item = &'b Visit>) -> IdMap<usize> {
         let mut deg = IdMap::default();
         for v in visits {
@@ -956,8 +1023,8 @@ impl DiskAnn {
         let mut block = self.layout.new_block(id, vector).map_err(|source| GraphError::Corrupt { op, id, source })?;
         self.set_links(op, id, &mut block, &out)?;
         storage.insert(id, &block).map_err(GraphError::Storage)?;
-        // back edges go to the new node's out-neighbours, and to its exact duplicates, whose
-        // ring may have to pass through it
+        // back edges go to the new node's out-neighbours, and to its exact duplicates (those
+        // with fewer than DUP_EDGES duplicate edges take it)
         let index: IdMap<usize> = beam.visits.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
         let mut targets: Vec<i64> = out.iter().map(|l| l.id).collect();
         targets.extend(dups.iter().filter(|d| !out.iter().any(|l| l.id == **d)));
@@ -988,7 +1055,10 @@ impl DiskAnn {
                 self.offer_edge(op, t, &v.part, &mut block, &new, &beam.missing, &mut deg, beam.complete)?;
             if changed {
                 storage.update(t, &before, &block).map_err(GraphError::Storage)?;
-                let after: Vec<i64> = { let n = self.parse(op, t, &block)?; (0..n.edge_count()).map(|i| n.edge_id(i)).collect() };
+                let after: Vec<i64> = {
+                    let n = self.parse(op, t, &block)?;
+                    (0..n.edge_count()).map(|i| n.edge_id(i)).collect()
+                };
                 let (old, _) = self.links_of(op, t, &before, id, &beam.missing)?;
                 verify.extend(old.into_iter().filter(|l| !after.contains(&l.id)));
                 known.adj.insert(t, after);
@@ -1061,8 +1131,9 @@ impl DiskAnn {
                 }
                 links
             } else {
+                // pruned to the slack of a back-edge prune: the reconnections that follow find room
                 let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
-                self.prune(op, *p, &p_part, links, Some(&spare), cap)?
+                self.prune(op, *p, &p_part, links, Some(&spare), self.back_prune)?
             };
             for i in 0..self.parse(op, *p, block)?.edge_count() {
                 let e = self.parse(op, *p, block)?.edge_id(i);
