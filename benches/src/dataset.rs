@@ -222,6 +222,55 @@ impl Dataset {
     }
 }
 
+/// Where the raw layout of a dataset's files is (`base.f32`, `queries.f32`, `gt.i32`,
+/// `gt_dist.f32`, `base.jsonl`, `queries.jsonl`), for the programs outside Rust that read it
+/// (libSQL's node scripts, hnswlib's Python): the dataset's own directory, or a temporary one
+/// holding the loaded vectors written out as f32, removed on drop.
+#[derive(Debug)]
+pub enum RawFiles {
+    /// The dataset is in the raw layout already.
+    Existing(PathBuf),
+    /// Written for the occasion.
+    Written(tempfile::TempDir),
+}
+
+impl RawFiles {
+    /// The directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        match self {
+            RawFiles::Existing(dir) => dir,
+            RawFiles::Written(tmp) => tmp.path(),
+        }
+    }
+}
+
+impl Dataset {
+    /// The dataset in the raw layout (see [`RawFiles`]), writing it out if it was loaded from
+    /// the shipped one. The vectors written are the loaded ones, so every engine sees the same.
+    ///
+    /// # Errors
+    /// Failing to read the texts or to write the files.
+    pub fn raw_files(&self) -> io::Result<RawFiles> {
+        if self.dir.join("base.f32").is_file() {
+            return Ok(RawFiles::Existing(self.dir.clone()));
+        }
+        let tmp = tempfile::tempdir()?;
+        let le = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        fs::write(tmp.path().join("base.f32"), le(&self.base))?;
+        fs::write(tmp.path().join("queries.f32"), le(&self.queries))?;
+        fs::write(tmp.path().join("gt_dist.f32"), le(&self.gt_dist))?;
+        fs::write(tmp.path().join("gt.i32"), self.gt.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())?;
+        for stem in ["base", "queries"] {
+            let mut text = Vec::new();
+            let reader = flate2::read::GzDecoder::new(fs::File::open(texts_file(&self.dir, stem)?)?);
+            BufReader::new(reader).read_to_end(&mut text)?;
+            fs::write(tmp.path().join(format!("{stem}.jsonl")), text)?;
+        }
+        Ok(RawFiles::Written(tmp))
+    }
+}
+
 /// The repository's copy of dataset `name`: `<workspace root>/datasets/<name>`.
 #[must_use]
 pub fn shipped_dir(name: &str) -> PathBuf {
@@ -340,6 +389,22 @@ mod tests {
         assert!(base.iter().enumerate().all(|(i, r)| r.id == i as i64 && !r.text.is_empty()));
         assert!(base.iter().all(|r| r.src.starts_with("debian:") || r.src.starts_with("wordnet:")));
         assert_eq!(ds.query_records()?.len(), 500);
+        Ok(())
+    }
+
+    /// The raw layout written from the shipped copy holds the same vectors and texts.
+    #[test]
+    fn raw_files_written_from_the_shipped_copy_load_the_same() -> io::Result<()> {
+        let ds = Dataset::load(&shipped_dir("minilm-20k"))?;
+        let raw = ds.raw_files()?;
+        assert!(matches!(raw, RawFiles::Written(_)));
+        let again = Dataset::load(raw.path())?;
+        assert_eq!(
+            (again.base == ds.base, again.queries == ds.queries, &again.gt, &again.gt_dist),
+            (true, true, &ds.gt, &ds.gt_dist)
+        );
+        assert_eq!(read_records(&raw.path().join("queries.jsonl"))?, ds.query_records()?);
+        assert!(matches!(again.raw_files()?, RawFiles::Existing(d) if d == raw.path()));
         Ok(())
     }
 

@@ -473,8 +473,10 @@ fn mb(bytes: u64) -> f64 {
 
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
-    let dir = Dataset::locate("minilm-20k")?;
-    let ds = Dataset::load(&dir)?;
+    let ds = Dataset::load(&Dataset::locate("minilm-20k")?)?;
+    // libSQL's node script and hnswlib's Python read the raw layout (f32 files, plain .jsonl)
+    let raw = ds.raw_files()?;
+    let dir = raw.path();
     let rows = args.rows.min(ds.len());
     let nq = args.queries.min(ds.num_queries());
     let k = args.k;
@@ -532,7 +534,7 @@ fn main() -> BoxResult<()> {
     let mut libsql_inserts = None;
     if args.libsql {
         step("libSQL (node)");
-        if let Some(l) = libsql(&dir, &tmp.path().join("libsql.db"), rows, &args, nq)? {
+        if let Some(l) = libsql(dir, &tmp.path().join("libsql.db"), rows, &args, nq)? {
             let ways = if l.inserts.is_some() { "both build methods" } else { "build method (a) only" };
             println!("libSQL: {} — {ways}", l.engine);
             exact.push((format!("{} exact SQL", l.engine), l.exact));
@@ -546,7 +548,7 @@ fn main() -> BoxResult<()> {
     let hnsw = match &args.hnswlib {
         Some(python) => {
             step("hnswlib (python)");
-            hnswlib(python, &dir, rows, &args, nq)?
+            hnswlib(python, dir, rows, &args, nq)?
         }
         None => None,
     };

@@ -158,8 +158,10 @@ fn filtered_truth(ds: &Dataset, debian: &[bool], nq: usize, k: usize) -> Vec<Vec
 
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
-    let dir = Dataset::locate("minilm-20k")?;
-    let ds = Dataset::load(&dir)?;
+    let ds = Dataset::load(&Dataset::locate("minilm-20k")?)?;
+    // libSQL's node script and hnswlib's Python read the raw layout (f32 files, plain .jsonl)
+    let raw = ds.raw_files()?;
+    let dir = raw.path();
     let records = ds.base_records()?;
     let nq = args.queries.min(ds.num_queries());
     let debian: Vec<bool> = records.iter().map(|r| r.src.starts_with("debian:")).collect();
@@ -178,7 +180,7 @@ fn main() -> BoxResult<()> {
     );
     let mut engines = vec![edgelite_sql(&ds, &records, &tmp.path().join("edgelite.db"), &args, nq)?];
     if args.libsql {
-        engines.extend(libsql(&dir, &tmp.path().join("libsql.db"), &args, nq)?);
+        engines.extend(libsql(dir, &tmp.path().join("libsql.db"), &args, nq)?);
     } else {
         println!("libSQL column skipped: --no-libsql");
     }
