@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use edgelite::config::DbConfig;
+use edgelite::config::{DbConfig, Limit};
 use edgelite::ffi;
 use edgelite::hooks::AuthContext;
 use edgelite::types::{Value as SqlValue, ValueRef};
@@ -67,8 +67,14 @@ pub fn harden(conn: &Connection) -> edgelite::Result<()> {
     conn.set_db_config(DbConfig::Defensive, true)?;
     conn.set_db_config(DbConfig::EnableFts3Tokenizer, false)?;
     conn.set_db_config(DbConfig::EnableLoadExtension, false)?;
+    conn.set_limit(Limit::Length, MAX_VALUE_BYTES);
     Ok(())
 }
+
+/// The largest string, blob or row a client's SQL may make (`SQLITE_LIMIT_LENGTH`, 1 GB by
+/// default): `randomblob(1e9)` would otherwise take a gigabyte per statement, and the server's
+/// memory is every tenant's. Twice the response limit: a larger value could never be sent.
+pub const MAX_VALUE_BYTES: i32 = 64 << 20;
 
 /// Whether the client authorizer must refuse an action regardless of the token: a refused
 /// module (by module name, whatever the table is called), a refused eponymous table, or a
@@ -627,6 +633,10 @@ mod tests {
         assert!(e.to_string().contains("may not be modified"), "{e}");
         let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("still readable");
         assert_eq!(n, 1);
+        let e = conn.query_row("SELECT length(randomblob(1000000000))", [], |_| Ok(())).expect_err("too big");
+        assert_eq!(e.sqlite_error_code(), Some(edgelite::ErrorCode::TooBig), "{e}");
+        let n: i64 = conn.query_row("SELECT length(zeroblob(64 << 20))", [], |r| r.get(0)).expect("at the limit");
+        assert_eq!(n, 64 << 20);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Per-connection boolean options (`sqlite3_db_config`), as rusqlite's `config` module.
+//! Per-connection options (`sqlite3_db_config`) and run-time limits (`sqlite3_limit`), as
+//! rusqlite's `config` and `limits` modules.
 //!
 //! ```
 //! use edgelite::config::DbConfig;
@@ -58,6 +59,37 @@ pub enum DbConfig {
     TrustedSchema = ffi::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
 }
 
+/// A run-time limit of `sqlite3_limit`, per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+#[non_exhaustive]
+pub enum Limit {
+    /// The largest string or blob, and the largest row, in bytes.
+    Length = ffi::SQLITE_LIMIT_LENGTH,
+    /// The longest SQL text, in bytes.
+    SqlLength = ffi::SQLITE_LIMIT_SQL_LENGTH,
+    /// Columns in a table, index, view, result set, ORDER BY or GROUP BY.
+    Column = ffi::SQLITE_LIMIT_COLUMN,
+    /// The depth of an expression tree.
+    ExprDepth = ffi::SQLITE_LIMIT_EXPR_DEPTH,
+    /// Terms of a compound SELECT.
+    CompoundSelect = ffi::SQLITE_LIMIT_COMPOUND_SELECT,
+    /// Instructions of one prepared statement.
+    VdbeOp = ffi::SQLITE_LIMIT_VDBE_OP,
+    /// Arguments of a function.
+    FunctionArg = ffi::SQLITE_LIMIT_FUNCTION_ARG,
+    /// Attached databases.
+    Attached = ffi::SQLITE_LIMIT_ATTACHED,
+    /// The length of a LIKE or GLOB pattern.
+    LikePatternLength = ffi::SQLITE_LIMIT_LIKE_PATTERN_LENGTH,
+    /// The largest `?NNN` parameter number.
+    VariableNumber = ffi::SQLITE_LIMIT_VARIABLE_NUMBER,
+    /// The depth of trigger recursion.
+    TriggerDepth = ffi::SQLITE_LIMIT_TRIGGER_DEPTH,
+    /// Auxiliary worker threads of one statement.
+    WorkerThreads = ffi::SQLITE_LIMIT_WORKER_THREADS,
+}
+
 impl Connection {
     /// Turns a boolean option on or off; returns its value afterwards.
     ///
@@ -66,6 +98,18 @@ impl Connection {
     /// The error SQLite returns (an option it does not know is `SQLITE_ERROR`).
     pub fn set_db_config(&self, config: DbConfig, on: bool) -> Result<bool> {
         self.inner().db_config_bool(config as i32, i32::from(on))
+    }
+
+    /// Sets a run-time limit (SQLite lowers a value above the compile-time maximum to it);
+    /// returns the previous value.
+    pub fn set_limit(&self, limit: Limit, value: i32) -> i32 {
+        self.inner().limit(limit as i32, value.max(0))
+    }
+
+    /// The current value of a run-time limit.
+    #[must_use]
+    pub fn limit(&self, limit: Limit) -> i32 {
+        self.inner().limit(limit as i32, -1)
     }
 
     /// The current value of a boolean option.
@@ -95,6 +139,11 @@ mod tests {
             .expect_err("the two-argument form is off");
         assert!(e.to_string().contains("fts3tokenize disabled"), "{e}");
         assert!(!conn.db_config(DbConfig::Defensive).expect("query"));
+        let before = conn.limit(super::Limit::Length);
+        assert_eq!(conn.set_limit(super::Limit::Length, 1000), before);
+        assert_eq!(conn.limit(super::Limit::Length), 1000);
+        let e = conn.query_row("SELECT zeroblob(1001)", [], |_| Ok(())).expect_err("over the limit");
+        assert_eq!(e.sqlite_error_code(), Some(crate::ErrorCode::TooBig), "{e}");
         assert!(conn.set_db_config(DbConfig::Defensive, true).expect("on"));
     }
 }

@@ -182,6 +182,13 @@ impl InnerConnection {
         unsafe { ffi::sqlite3_interrupt(self.db) }
     }
 
+    /// `sqlite3_limit`: sets limit `id` to `new` (a negative `new` only reads it); returns the
+    /// value before the call.
+    pub(crate) fn limit(&self, id: c_int, new: c_int) -> c_int {
+        // SAFETY: db is an open connection; SQLite ignores ids it does not know (returning -1).
+        unsafe { ffi::sqlite3_limit(self.db, id, new) }
+    }
+
     /// Sets a boolean `SQLITE_DBCONFIG_*` option (`on`: 1 on, 0 off, -1 only query) and returns
     /// its value afterwards. `op` must be one of the boolean options, which all take an `int`
     /// and an `int*` (the caller, `Connection::set_db_config`, only passes those).
