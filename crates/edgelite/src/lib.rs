@@ -35,8 +35,8 @@
 //! The main types: [`Connection`], [`Statement`], [`Rows`] and [`Row`], parameters through the
 //! sealed [`Params`] trait ([`params!`], [`named_params!`], [`params_from_iter`]), conversions
 //! through [`ToSql`] and [`types::FromSql`], [`Transaction`] and [`Savepoint`], and one
-//! [`Error`]. Beyond those: user-defined [`functions`], [`hooks`], [`backup`] and incremental
-//! [`blob`] I/O.
+//! [`Error`]. Beyond those: user-defined [`functions`], [`hooks`], [`backup`], incremental
+//! [`blob`] I/O, and per-connection options and limits ([`config`]).
 //!
 //! Vectors are first-class values ([`vector`]): `&[f32]` and `Vec<f32>` bind as libSQL's
 //! `F32_BLOB` vectors, columns read back into `Vec<f32>`, `[f32; N]` or a borrowed
