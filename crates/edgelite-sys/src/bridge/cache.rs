@@ -10,7 +10,10 @@
 //! block written, added or deleted is changed in the cache too, and the entries are retagged
 //! with the new counter once the hook has succeeded (a failed hook drops them). So inside a
 //! write transaction the cache holds exactly what the shadow table holds, and the inserts of a
-//! long transaction stop re-reading blocks through SQLite's (small) page cache.
+//! long transaction stop re-reading blocks through SQLite's (small) page cache. A new index's
+//! counter starts at a fresh random value (xCreate), so that an index dropped and created again
+//! inside a transaction that rolls back never meets its predecessor's tags (issue 14: the
+//! cache served the rolled-back index's blocks).
 //!
 //! An index without room for the counter in its metadata (128 bytes, see edgelite-diskann's
 //! options) has none: its entries are used only outside write transactions, inside a read

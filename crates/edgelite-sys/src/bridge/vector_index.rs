@@ -193,7 +193,13 @@ unsafe extern "C" fn x_create(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let column_type = args.text(2);
         let options: Vec<String> = (3..args.len()).map(|i| args.text(i)).collect();
         let options: Vec<&str> = options.iter().map(String::as_str).collect();
-        let (metadata, _config) = Metadata::create_edgelite(&column_type, &options).map_err(|e| e.to_string())?;
+        let (mut metadata, _config) = Metadata::create_edgelite(&column_type, &options).map_err(|e| e.to_string())?;
+        // a new index's write counter starts at a fresh value, never at one a dropped index of the
+        // same name could have had: after `DROP INDEX; CREATE INDEX; ROLLBACK` the cache would
+        // otherwise hold the new index's blocks under the old one's tag (see cache.rs). An index
+        // whose metadata has no room for it goes without (its blocks are cached only outside
+        // write transactions).
+        let _ = metadata.set_extension(tag::EDGELITE_EPOCH, fresh_epoch());
         super::build::forget(db, &index);
         db.exec(&format!(
             "CREATE TABLE IF NOT EXISTS {} ( name TEXT PRIMARY KEY, metadata BLOB ) WITHOUT ROWID",
@@ -228,6 +234,17 @@ unsafe extern "C" fn x_create(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { method(ctx, argc, argv, body) }
+}
+
+/// A write counter no other index of this process or of another is likely to have had: a
+/// randomly keyed hash of a process-wide counter and the time.
+fn fresh_epoch() -> u64 {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CREATED: AtomicU64 = AtomicU64::new(0);
+    let n = CREATED.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new().hash_one((n, now))
 }
 
 fn table_exists(db: Db, schema: &str, table: &str) -> SqlResult<bool> {
@@ -703,8 +720,97 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
         if orphans.step()? && orphans.int(0) > 0 {
             problems.push(format!("{} nodes without a row (first: {})", orphans.int(0), orphans.int(1)));
         }
+        drop(orphans);
+        // and every row with a vector must have a node (one of a partial index's rows)
+        let mut sql = db.prepare(&format!(
+            "SELECT sql FROM {}.sqlite_schema WHERE type = 'index' AND name = ?1",
+            ident(&index.schema)
+        ))?;
+        sql.bind_text(1, name)?;
+        let indexed = if sql.step()? { index_column(&String::from_utf8_lossy(&sql.bytes(0))) } else { None };
+        drop(sql);
+        if let Some((column, filter)) = indexed {
+            let filter = filter.map_or(String::new(), |w| format!(" AND ({w})"));
+            let mut missing = db.prepare(&format!(
+                "SELECT count(*), min({key}) FROM {}.{} WHERE {column} IS NOT NULL{filter} \
+                 AND {key} NOT IN (SELECT index_key FROM {})",
+                ident(&index.schema),
+                ident(&table_name),
+                index.shadow()
+            ))?;
+            if missing.step()? && missing.int(0) > 0 {
+                problems.push(format!("{} rows without a node (first: {})", missing.int(0), missing.int(1)));
+            }
+        }
     }
     Ok((!problems.is_empty()).then(|| format!("vector index {name}: {}", problems.join(", "))))
+}
+
+/// The indexed column of a vector index, as its `CREATE INDEX` text writes it (an SQL
+/// identifier, quoted or not), and a partial index's WHERE clause; `None` if the text is not of
+/// the `libsql_vector_idx(column, ...)` form.
+fn index_column(sql: &str) -> Option<(String, Option<String>)> {
+    let bytes = sql.as_bytes();
+    let lower = sql.to_ascii_lowercase();
+    let call = lower.find("libsql_vector_idx")? + "libsql_vector_idx".len();
+    let skip_space = |mut i: usize| {
+        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    let open = skip_space(call);
+    if bytes.get(open) != Some(&b'(') {
+        return None;
+    }
+    let start = skip_space(open + 1);
+    let end = match *bytes.get(start)? {
+        q @ (b'"' | b'`' | b'[') => {
+            let close = if q == b'[' { b']' } else { q };
+            // a doubled quote stands for itself
+            let mut i = start + 1;
+            loop {
+                match *bytes.get(i)? {
+                    c if c == close && bytes.get(i + 1) == Some(&close) && q != b'[' => i += 2,
+                    c if c == close => break i + 1,
+                    _ => i += 1,
+                }
+            }
+        }
+        _ => {
+            let mut i = start;
+            while bytes.get(i).is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80) {
+                i += 1;
+            }
+            i
+        }
+    };
+    if end == start {
+        return None;
+    }
+    let column = sql[start..end].to_owned();
+    // the call's closing parenthesis, then the column list's; quotes and strings skipped
+    let (mut depth, mut i, mut quote) = (1i32, open + 1, None::<u8>);
+    while depth > -1 {
+        let c = *bytes.get(i)?;
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'\'' | b'"' | b'`' => quote = Some(c),
+                b'[' => quote = Some(b']'),
+                b'(' => depth += 1,
+                b')' => depth -= 1,
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    let rest = sql[i..].trim_start();
+    let filter = (rest.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("where"))
+        && rest.as_bytes().get(5).is_some_and(|c| !c.is_ascii_alphanumeric() && *c != b'_'))
+    .then(|| rest[5..].trim().to_owned());
+    Some((column, filter))
 }
 
 /// The SQL for the node ids of `schema.table`'s rows: `rowid`, or the one INTEGER key

@@ -1,0 +1,134 @@
+//! Issue 14 at the SQL level: every row with a vector is found (duplicates included),
+//! `PRAGMA integrity_check` reports rows without a node, and the node cache never serves an
+//! index that a rolled-back transaction dropped and created again.
+
+use edgelite::{Connection, Result, params};
+
+fn verdict(conn: &Connection) -> String {
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check")
+}
+
+fn top_k(conn: &Connection, query: &str, k: i64) -> Vec<i64> {
+    let mut stmt = conn.prepare("SELECT id FROM vector_top_k('i', ?1, ?2)").expect("prepare");
+    stmt.query_map(params![query, k], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
+}
+
+/// The issue's repro, word for word: 200 identical vectors.
+#[test]
+fn two_hundred_identical_vectors_are_all_found() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(3));
+         CREATE INDEX i ON t(libsql_vector_idx(v));
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n WHERE x<200)
+         INSERT INTO t(v) SELECT vector('[1,2,3]') FROM n;",
+    )
+    .expect("load");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM vector_top_k('i', vector('[1,2,3]'), 1000)", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(count, 200);
+    assert_eq!(verdict(&conn), "ok");
+    // one row at a time too, and after deleting every third
+    conn.execute_batch(
+        "CREATE TABLE u(id INTEGER PRIMARY KEY, v F32_BLOB(3));
+         CREATE INDEX j ON u(libsql_vector_idx(v, 'metric=l2'));",
+    )
+    .expect("u");
+    for _ in 0..300 {
+        conn.execute("INSERT INTO u(v) VALUES (vector('[1,2,3]'))", []).expect("row");
+    }
+    conn.execute("DELETE FROM u WHERE id % 3 = 0", []).expect("delete");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM vector_top_k('j', vector('[1,2,3]'), 1000)", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(count, 200);
+    assert_eq!(verdict(&conn), "ok");
+}
+
+#[test]
+fn integrity_check_reports_rows_without_a_node() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(3), keep INT);
+         CREATE INDEX i ON t(libsql_vector_idx(v));
+         INSERT INTO t VALUES (1, vector('[1,0,0]'), 1), (2, vector('[0,1,0]'), 1), (3, NULL, 1),
+                              (4, vector('[0,0,1]'), 1), (5, vector('[1,1,0]'), 1);",
+    )
+    .expect("rows");
+    assert_eq!(verdict(&conn), "ok", "a NULL vector has no node, and needs none");
+    conn.execute_batch("DELETE FROM i_shadow WHERE index_key IN (4, 5)").expect("lose nodes");
+    let v = verdict(&conn);
+    assert!(v.starts_with("vector index i: ") && v.contains("2 rows without a node (first: 4)"), "{v}");
+
+    // a partial index: rows its WHERE clause leaves out need no node
+    conn.execute_batch(
+        "CREATE TABLE p(id INTEGER PRIMARY KEY, \"the vec\" F32_BLOB(3), keep INT);
+         INSERT INTO p VALUES (1, vector('[1,0,0]'), 1), (2, vector('[0,1,0]'), 0), (3, vector('[0,0,1]'), 1);
+         CREATE INDEX pi ON p(libsql_vector_idx(\"the vec\")) WHERE keep = 1;
+         DROP INDEX i;",
+    )
+    .expect("partial");
+    assert_eq!(verdict(&conn), "ok");
+    conn.execute_batch("DELETE FROM pi_shadow WHERE index_key = 3").expect("lose a node");
+    let v = verdict(&conn);
+    assert!(v.contains("1 rows without a node (first: 3)"), "{v}");
+}
+
+fn load(conn: &Connection, table: &str) {
+    conn.execute_batch(&format!(
+        "CREATE TABLE {table}(id INTEGER PRIMARY KEY, v F32_BLOB(4));
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n WHERE x<300)
+         INSERT INTO {table}(id, v) SELECT x, vector('[' || x || ',' || (x % 7) || ',1,' || (x % 3) || ']') FROM n;"
+    ))
+    .expect("load");
+}
+
+/// `BEGIN; DROP INDEX i; DELETE ...; CREATE INDEX i ...; <search>; ROLLBACK`: the search after
+/// the rollback must read the index as it was, not the cached blocks of the one rolled back.
+#[test]
+fn rollback_of_drop_and_create_does_not_leave_the_cache_stale() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("cache.db");
+    let conn = Connection::open(&path).expect("open");
+    load(&conn, "t");
+    conn.execute_batch("CREATE INDEX i ON t(libsql_vector_idx(v, 'metric=l2'))").expect("index");
+    let q = "[250,5,1,1]";
+    let before = top_k(&conn, q, 5);
+    assert_eq!(before[0], 250);
+    conn.execute_batch(
+        "BEGIN;
+         DROP INDEX i;
+         DELETE FROM t WHERE id > 100;
+         CREATE INDEX i ON t(libsql_vector_idx(v, 'metric=l2'));",
+    )
+    .expect("drop and create");
+    assert!(top_k(&conn, q, 5).iter().all(|&id| id <= 100));
+    conn.execute_batch("ROLLBACK").expect("rollback");
+    assert_eq!(top_k(&conn, q, 5), before);
+    assert_eq!(verdict(&conn), "ok");
+    // a fresh connection agrees
+    assert_eq!(top_k(&Connection::open(&path).expect("reopen"), q, 5), before);
+
+    // the DROP TABLE variant: the rolled-back table's rowids must not come back
+    conn.execute_batch(
+        "BEGIN;
+         DROP TABLE t;",
+    )
+    .expect("drop table");
+    load(&conn, "t");
+    conn.execute_batch(
+        "DELETE FROM t WHERE id <= 200;
+         UPDATE t SET id = id + 1000;
+         CREATE INDEX i ON t(libsql_vector_idx(v, 'metric=l2'));",
+    )
+    .expect("new table");
+    assert!(top_k(&conn, q, 5).iter().all(|&id| id > 1000));
+    conn.execute_batch("ROLLBACK").expect("rollback");
+    let after = top_k(&conn, q, 5);
+    assert_eq!(after, before);
+    for id in after {
+        let exists: i64 = conn.query_row("SELECT count(*) FROM t WHERE id = ?1", [id], |r| r.get(0)).expect("row");
+        assert_eq!(exists, 1, "rowid {id}");
+    }
+}
