@@ -438,11 +438,25 @@ struct PipelineBody {
     requests: Vec<StreamRequest>,
 }
 
-fn result_json(r: Result<crate::proto::StreamResponse, HranaError>) -> serde_json::Value {
-    match r {
-        Ok(resp) => json!({"type": "ok", "response": resp}),
-        Err(error) => json!({"type": "error", "error": error}),
-    }
+/// One result of a pipeline, as it is sent.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum PipelineResult {
+    Ok { response: crate::proto::StreamResponse },
+    Error { error: HranaError },
+}
+
+/// A pipeline result serialized once: its size is measured on the very bytes that are sent,
+/// and the work is done on the blocking thread that ran the request, not on an async worker.
+fn result_text(r: Result<crate::proto::StreamResponse, HranaError>) -> String {
+    let r = match r {
+        Ok(response) => PipelineResult::Ok { response },
+        Err(error) => PipelineResult::Error { error },
+    };
+    serde_json::to_string(&r).unwrap_or_else(|e| {
+        let error = HranaError::new("INTERNAL", format!("the result could not be serialized: {e}"));
+        serde_json::to_string(&PipelineResult::Error { error }).unwrap_or_default()
+    })
 }
 
 /// Runs `f` on a stream's session off the async workers, with the namespace's gate held.
@@ -501,14 +515,16 @@ async fn pipeline(
     let (stream, (results, closed)) = on_session(stream, move |s| {
         let mut closed = false;
         let mut budget = exec::Budget::default();
-        let mut results = Vec::with_capacity(requests.len());
         // Every byte of the answer counts: rows, column names and types, describe results,
         // errors, the JSON around them.
-        let mut sent = 0usize;
+        let mut results = String::from("[");
         let mut over = None;
         for r in requests {
+            if results.len() > 1 {
+                results.push(',');
+            }
             if closed {
-                results.push(result_json(Err(HranaError::new("STREAM_CLOSED", "the stream was closed"))));
+                results.push_str(&result_text(Err(HranaError::new("STREAM_CLOSED", "the stream was closed"))));
                 continue;
             }
             if matches!(r, StreamRequest::Close {}) {
@@ -516,34 +532,40 @@ async fn pipeline(
             }
             if let Some(e) = &over {
                 // Not run: its answer could not be sent.
-                results.push(result_json(Err(HranaError::clone(e))));
+                results.push_str(&result_text(Err(HranaError::clone(e))));
                 continue;
             }
-            let v = result_json(s.run(perm, r, &mut budget));
-            let n = json_size(&v);
-            let e = if n > size.one {
+            let text = result_text(s.run(perm, r, &mut budget));
+            let e = if text.len() > size.one {
                 Some(too_large("--max-response-size", size.one))
-            } else if sent.saturating_add(n) > size.total {
+            } else if results.len().saturating_add(text.len()) > size.total {
                 Some(too_large("--max-total-response-size", size.total))
             } else {
                 None
             };
             match e {
                 Some(e) => {
-                    results.push(result_json(Err(e.clone())));
+                    results.push_str(&result_text(Err(e.clone())));
                     over = Some(e);
                 }
-                None => {
-                    sent += n;
-                    results.push(v);
-                }
+                None => results.push_str(&text),
             }
         }
+        results.push(']');
         (results, closed)
     })
     .await?;
     let baton = if closed { None } else { state.streams.put(stream) };
-    Ok(Json(json!({"baton": baton, "base_url": null, "results": results})).into_response())
+    let head = format!(
+        "{{\"baton\":{},\"base_url\":null,\"results\":",
+        serde_json::to_string(&baton).map_err(|e| ApiError::internal(e.to_string()))?
+    );
+    // The results go out as they are, not copied into one more buffer.
+    let len = head.len() + results.len() + 1;
+    let parts = [Bytes::from(head), Bytes::from(results), Bytes::from_static(b"}")];
+    let body = Body::from_stream(futures_util::stream::iter(parts.into_iter().map(Ok::<_, std::convert::Infallible>)));
+    Ok(([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_LENGTH, len.to_string())], body)
+        .into_response())
 }
 
 #[derive(Deserialize)]
