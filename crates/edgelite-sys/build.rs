@@ -53,6 +53,9 @@ fn main() {
         &options_file,
         &ext.join("edgelite.c"),
         &ext.join("edgelite.h"),
+        // included into the amalgamation by patches 0001 and 0002
+        &ext.join("edgelite_vector_index.c"),
+        &ext.join("edgelite_vector_planner.c"),
         &manifest.join("build/options.rs"),
     ];
     for input in inputs {

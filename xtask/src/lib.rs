@@ -38,8 +38,8 @@ pub enum PatchError {
     Parse(String, String),
     /// A patch's context no longer matches (upstream changed): rebase it.
     Apply(String, String),
-    /// A hunk adds code that is not guarded by an `EDGELITE_OMIT_*` macro.
-    Unguarded(String),
+    /// A hunk adds code that is not guarded by an `EDGELITE_OMIT_*` macro (patch, why).
+    Unguarded(String, String),
 }
 
 impl fmt::Display for PatchError {
@@ -48,8 +48,11 @@ impl fmt::Display for PatchError {
             PatchError::Io(path, e) => write!(f, "{}: {e}", path.display()),
             PatchError::Parse(name, e) => write!(f, "{name}: not a unified diff: {e}"),
             PatchError::Apply(name, e) => write!(f, "{name}: does not apply (rebase it): {e}"),
-            PatchError::Unguarded(name) => {
-                write!(f, "{name}: every patch must mention its EDGELITE_OMIT_* guard (see PATCHES.md)")
+            PatchError::Unguarded(name, why) => {
+                write!(
+                    f,
+                    "{name}: every hunk must only add lines inside an EDGELITE_OMIT_* guard (see PATCHES.md): {why}"
+                )
             }
         }
     }
@@ -87,14 +90,58 @@ pub fn read_series(dir: &Path) -> Result<Vec<CorePatch>, PatchError> {
 pub fn apply_series(upstream: &str, series: &[CorePatch]) -> Result<String, PatchError> {
     let mut text = upstream.to_owned();
     for patch in series {
-        if !patch.diff.contains("EDGELITE_OMIT_") {
-            return Err(PatchError::Unguarded(patch.name.clone()));
-        }
         let parsed =
             diffy::Patch::from_str(&patch.diff).map_err(|e| PatchError::Parse(patch.name.clone(), e.to_string()))?;
+        check_guards(&parsed).map_err(|why| PatchError::Unguarded(patch.name.clone(), why))?;
         text = diffy::apply(&text, &parsed).map_err(|e| PatchError::Apply(patch.name.clone(), e.to_string()))?;
     }
     Ok(text)
+}
+
+/// Checks that every hunk of `patch` only adds lines, and that each run of added lines is one
+/// or more whole `#if`…`#endif` blocks whose opening line names an `EDGELITE_OMIT_*` guard: with
+/// every guard defined, the patched file compiles to upstream's code.
+///
+/// # Errors
+/// What is wrong, with the hunk's position.
+pub fn check_guards(patch: &diffy::Patch<'_, str>) -> Result<(), String> {
+    for hunk in patch.hunks() {
+        let at = hunk.new_range().start();
+        let mut run: Vec<&str> = Vec::new();
+        let mut runs = Vec::new();
+        for line in hunk.lines() {
+            match line {
+                diffy::Line::Delete(_) => return Err(format!("the hunk at line {at} removes upstream lines")),
+                diffy::Line::Insert(l) => run.push(l.trim_end_matches('\n')),
+                diffy::Line::Context(_) => runs.extend((!run.is_empty()).then(|| std::mem::take(&mut run))),
+            }
+        }
+        runs.extend((!run.is_empty()).then_some(run));
+        for run in runs {
+            let mut depth = 0usize;
+            for (i, l) in run.iter().enumerate() {
+                let t = l.trim_start();
+                if t.starts_with("#if") {
+                    if depth == 0 && !t.contains("EDGELITE_OMIT_") {
+                        return Err(format!(
+                            "the hunk at line {at} opens a block without an EDGELITE_OMIT_* guard: {l}"
+                        ));
+                    }
+                    depth += 1;
+                } else if t.starts_with("#endif") {
+                    depth = depth
+                        .checked_sub(1)
+                        .ok_or_else(|| format!("the hunk at line {at} closes a block it did not open"))?;
+                } else if depth == 0 && !t.is_empty() {
+                    return Err(format!("the hunk at line {at} adds a line outside its guard (line {}): {l}", i + 1));
+                }
+            }
+            if depth != 0 {
+                return Err(format!("the hunk at line {at} leaves a guard open"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Upstream `sqlite3.c` with the committed series applied: what `sqlite3-src/patched/sqlite3.c`

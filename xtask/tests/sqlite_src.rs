@@ -52,7 +52,10 @@ fn every_series_patch_is_guarded_and_numbered() {
             "{}: name it NNNN-what.patch",
             patch.name
         );
-        assert!(patch.diff.contains("EDGELITE_OMIT_"), "{}: no EDGELITE_OMIT_* guard", patch.name);
+        let parsed = diffy::Patch::from_str(&patch.diff).expect("a unified diff");
+        if let Err(why) = xtask::check_guards(&parsed) {
+            panic!("{}: {why}", patch.name);
+        }
     }
 }
 
@@ -73,5 +76,22 @@ fn the_applier_applies_a_guarded_patch_and_refuses_bad_ones() {
         name: "0002-bad.patch".into(),
         diff: "--- a/sqlite3.c\n+++ b/sqlite3.c\n@@ -1,1 +1,2 @@\n int a;\n+int b2;\n".into(),
     };
-    assert!(matches!(xtask::apply_series(upstream, &[unguarded]), Err(xtask::PatchError::Unguarded(_))));
+    assert!(matches!(xtask::apply_series(upstream, &[unguarded]), Err(xtask::PatchError::Unguarded(..))));
+
+    // every hunk, not every patch: a guarded hunk does not cover an unguarded one, a guard must
+    // close, and upstream lines are never removed
+    let bad = |diff: &str| {
+        let patch = xtask::CorePatch { name: "0003-bad.patch".into(), diff: diff.into() };
+        let got = xtask::apply_series(upstream, &[patch]);
+        assert!(matches!(got, Err(xtask::PatchError::Unguarded(..))), "{diff}: {got:?}");
+    };
+    bad(
+        "--- a/sqlite3.c\n+++ b/sqlite3.c\n@@ -1,1 +1,4 @@\n int a;\n+#ifndef EDGELITE_OMIT_DEMO\n+int e;\n+#endif\n@@ -3,1 +6,2 @@\n int c;\n+int d;\n",
+    );
+    bad("--- a/sqlite3.c\n+++ b/sqlite3.c\n@@ -1,1 +1,3 @@\n int a;\n+#ifndef EDGELITE_OMIT_DEMO\n+int e;\n");
+    bad("--- a/sqlite3.c\n+++ b/sqlite3.c\n@@ -1,2 +1,1 @@\n int a;\n-int b;\n");
+    bad("--- a/sqlite3.c\n+++ b/sqlite3.c\n@@ -1,1 +1,4 @@\n int a;\n+#ifdef SOMETHING_ELSE\n+int e;\n+#endif\n");
+    bad(
+        "--- a/sqlite3.c\n+++ b/sqlite3.c\n@@ -1,1 +1,5 @@\n int a;\n+#ifndef EDGELITE_OMIT_DEMO\n+int e;\n+#endif\n+int f;\n",
+    );
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{edgelite_lib_dir, python, upstream_lib_dir};
+use common::{edgelite_lib_dir, guards_off_lib_dir, python, upstream_lib_dir};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
@@ -90,4 +90,29 @@ fn non_vector_sql_answers_exactly_as_upstream() {
         assert_eq!(a, b, "statement {i} differs (left: edgelite, right: upstream)");
     }
     assert_eq!(ours.len(), theirs.len());
+}
+
+#[test]
+fn the_core_with_every_patch_guard_defined_is_upstream() {
+    // PATCHES.md: defining a patch's EDGELITE_OMIT_* guard gives back stock SQLite. The patched
+    // amalgamation with all of them answers the differential corpus exactly as upstream does.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_sql.py");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential.sql");
+    let args = [script.to_str().expect("utf-8 path"), corpus.to_str().expect("utf-8 path")];
+    let off = python(guards_off_lib_dir(), &args);
+    let theirs = python(upstream_lib_dir(), &args);
+    assert!(off.lines().count() > 300);
+    for (i, (a, b)) in off.lines().zip(theirs.lines()).enumerate() {
+        assert_eq!(a, b, "statement {i} differs (left: patched with every guard, right: upstream)");
+    }
+    assert_eq!(off.lines().count(), theirs.lines().count());
+    // and it is not edgelite: no vector functions
+    let probe = python(
+        guards_off_lib_dir(),
+        &[
+            "-c",
+            "import sqlite3\ntry:\n sqlite3.connect(':memory:').execute('select vector32(1)')\nexcept sqlite3.OperationalError as e: print(e)",
+        ],
+    );
+    assert!(probe.contains("no such function"), "{probe}");
 }

@@ -15,7 +15,12 @@ fn index(column: &str, options: &[&str]) -> DiskAnn {
 }
 
 fn drain(idx: &DiskAnn, s: &mut MemStorage, q: &Vector, window: usize, batch: usize) -> Vec<i64> {
+    drain_limited(idx, s, q, window, batch, usize::MAX)
+}
+
+fn drain_limited(idx: &DiskAnn, s: &mut MemStorage, q: &Vector, window: usize, batch: usize, walk: usize) -> Vec<i64> {
     let mut stream = idx.stream::<edgelite_diskann::MemError>(q.as_ref(), window).unwrap();
+    stream.set_walk_limit(walk);
     let mut all = Vec::new();
     loop {
         let got = stream.next_batch(idx, s, batch).unwrap();
@@ -50,6 +55,14 @@ fn every_node_once_and_the_first_ones_nearest() {
                 if batch == 7 {
                     let truth = brute_force(&idx, &data, q.as_ref(), 10);
                     hits += all[..10].iter().filter(|id| truth.contains(id)).count();
+                }
+            }
+            // a walk cut short: the rest comes by brute force, in exact order, each node once
+            for walk in [0, 1, 30, 200] {
+                let all = drain_limited(&idx, &mut s, &q, 16, 9, walk);
+                assert_eq!(all.iter().collect::<HashSet<_>>().len(), data.len(), "walk limit {walk}");
+                if walk == 0 {
+                    assert_eq!(all, brute_force(&idx, &data, q.as_ref(), data.len()), "no walk: exact order");
                 }
             }
         }

@@ -180,12 +180,18 @@ fn the_issues_small_cases() {
     }
     let q = Value::from("[0.3, -0.2]".to_owned());
     let n = |sql: &str, args: &[Value]| ids(&conn, sql, args).len();
-    assert_eq!(n("SELECT id FROM t WHERE owner = 7 ORDER BY vector_distance_cos(v, ?1) LIMIT 3", &[q.clone()]), 3);
     assert_eq!(
-        n("SELECT id FROM t WHERE id IN (3, 7, 11) ORDER BY vector_distance_cos(v, ?1) LIMIT 3", &[q.clone()]),
+        n("SELECT id FROM t WHERE owner = 7 ORDER BY vector_distance_cos(v, ?1) LIMIT 3", std::slice::from_ref(&q)),
         3
     );
-    assert_eq!(n("SELECT id FROM t ORDER BY vector_distance_cos(v, ?1) LIMIT 2000", &[q.clone()]), 2000);
+    assert_eq!(
+        n(
+            "SELECT id FROM t WHERE id IN (3, 7, 11) ORDER BY vector_distance_cos(v, ?1) LIMIT 3",
+            std::slice::from_ref(&q)
+        ),
+        3
+    );
+    assert_eq!(n("SELECT id FROM t ORDER BY vector_distance_cos(v, ?1) LIMIT 2000", std::slice::from_ref(&q)), 2000);
     assert_eq!(
         n("SELECT id FROM t ORDER BY vector_distance_cos(v, ?1) LIMIT ?2", &[q.clone(), Value::Integer(-1)]),
         2000

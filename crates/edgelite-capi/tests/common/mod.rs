@@ -60,6 +60,47 @@ pub fn upstream_lib_dir() -> &'static Path {
     })
 }
 
+/// Every `EDGELITE_OMIT_*` guard the core patches use.
+pub fn patch_guards() -> Vec<String> {
+    let mut guards = std::collections::BTreeSet::new();
+    for entry in fs::read_dir(sqlite_src().join("patches")).expect("patches/") {
+        let text = fs::read_to_string(entry.expect("entry").path()).expect("read a patch");
+        for (i, _) in text.match_indices("EDGELITE_OMIT_") {
+            let name: String =
+                text[i..].chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
+            guards.insert(name);
+        }
+    }
+    guards.into_iter().collect()
+}
+
+/// A directory with the *patched* amalgamation built as a shared library with every core
+/// patch's guard defined (and none of our Rust): PATCHES.md promises that this is stock SQLite.
+pub fn guards_off_lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tmp_dir("guards-off-lib");
+        let out = dir.join("libsqlite3.so.0");
+        let src = sqlite_src();
+        let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
+        cc.args(["-shared", "-fPIC", "-O1", "-w", "-Wl,-soname,libsqlite3.so.0", "-o"]).arg(&out);
+        for (name, value) in options::compile_options(&src.join("compile-options.txt")) {
+            cc.arg(match value {
+                Some(v) => format!("-D{name}={v}"),
+                None => format!("-D{name}"),
+            });
+        }
+        let guards = patch_guards();
+        assert!(guards.len() >= 2, "the series names its guards: {guards:?}");
+        cc.args(guards.iter().map(|g| format!("-D{g}")));
+        cc.arg("-I").arg(src.join("ext"));
+        cc.arg(src.join("patched/sqlite3.c")).args(["-lm", "-lpthread", "-ldl"]);
+        let status = cc.status().expect("run the C compiler");
+        assert!(status.success(), "building the patched sqlite3.c with every guard failed: {cc:?}");
+        dir
+    })
+}
+
 /// Runs `script` in the machine's CPython with `lib_dir` searched first for libsqlite3.so.0.
 pub fn python(lib_dir: &Path, args: &[&str]) -> String {
     let out = Command::new("python3").args(args).env("LD_LIBRARY_PATH", lib_dir).output().expect("run python3");

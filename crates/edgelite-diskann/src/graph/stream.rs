@@ -14,8 +14,9 @@
 //! nothing is left to visit). So the first results are those a beam search of width `window`
 //! would rank, and later ones come in nearly ascending order: a caller that needs the exact
 //! order re-sorts what it keeps (the planner's rewrite does, with the exact distances of SQL).
-//! When the walk is over, the nodes it never reached (an index that libSQL wrote, or a damaged
-//! one) follow, sorted by exact distance.
+//! When the walk is over (nothing left to visit, or the caller's visit limit reached), every
+//! node not returned yet follows in exact order, read once each by brute force: the nodes the
+//! walk never reached (an index that libSQL wrote, or a damaged one) included.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -78,9 +79,13 @@ struct Walk {
     seen: IdSet,
     /// Visited nodes not returned yet, by exact distance.
     ready: BinaryHeap<Item>,
-    /// Once the walk is over: the nodes it never reached, nearest last (popped from the end).
+    /// Once the walk is over: the nodes not returned yet, nearest last (popped from the end).
     tail: Option<Vec<Neighbor>>,
     visited: usize,
+    /// Visited nodes (returned or in `ready`).
+    done: IdSet,
+    /// Visits after which the walk gives way to brute force ([`SearchStream::set_walk_limit`]).
+    walk_limit: usize,
 }
 
 impl DiskAnn {
@@ -104,6 +109,8 @@ impl DiskAnn {
                 ready: BinaryHeap::new(),
                 tail: None,
                 visited: 0,
+                done: IdSet::default(),
+                walk_limit: usize::MAX,
             },
         })
     }
@@ -137,15 +144,18 @@ impl SearchStream {
         while out.len() < n {
             if w.tail.is_none() {
                 while w.ready.len() <= w.window
+                    && w.visited < w.walk_limit
                     && let Some(next) = w.frontier.pop()
                 {
                     w.visit(graph, storage, next.id, &query, &query_edge)?;
                 }
-                if let Some(best) = w.ready.pop() {
+                if w.visited < w.walk_limit
+                    && let Some(best) = w.ready.pop()
+                {
                     out.push(Neighbor { id: best.id, distance: best.dist });
                     continue;
                 }
-                w.tail = Some(w.unreached(graph, storage, &query)?);
+                w.tail = Some(w.rest(graph, storage, &query)?);
             }
             match w.tail.as_mut().and_then(Vec::pop) {
                 Some(neighbor) => out.push(neighbor),
@@ -155,9 +165,17 @@ impl SearchStream {
         Ok(out)
     }
 
-    /// Nodes visited so far by the walk (not counting the unreached ones).
+    /// Nodes visited so far by the walk (not counting the rest read by brute force).
     pub fn visited(&self) -> usize {
         self.walk.visited
+    }
+
+    /// After `visits` visits the walk stops and every node not returned yet is read once, its
+    /// exact distance computed, and returned in exact order. A walk costs a distance per edge
+    /// (tens per node) where brute force costs one per node, so a caller that knows the index
+    /// size (a filter that almost nothing passes reads far) sets this to a fraction of it.
+    pub fn set_walk_limit(&mut self, visits: usize) {
+        self.walk.walk_limit = visits;
     }
 }
 
@@ -189,6 +207,7 @@ impl Walk {
         if let Some(found) = storage.read_with(id, visit).map_err(GraphError::Storage)? {
             let (exact, fresh) = found?;
             self.visited += 1;
+            self.done.insert(id);
             self.ready.push(Item { order: key(exact), dist: exact, id });
             for (e, d) in fresh {
                 if self.seen.insert(e) {
@@ -199,18 +218,21 @@ impl Walk {
         Ok(())
     }
 
-    /// The nodes the walk never met, farthest first (the caller pops from the end).
-    fn unreached<S: Storage>(
+    /// Every node not returned yet, farthest first (the caller pops from the end): the window,
+    /// then the nodes never visited (queued, or never reached: an index that libSQL wrote, or a
+    /// damaged one), each read once for its exact distance.
+    fn rest<S: Storage>(
         &mut self,
         graph: &DiskAnn,
         storage: &mut S,
         query: &PreparedQuery<'_>,
     ) -> Result<Vec<Neighbor>, GraphError<S::Error>> {
         let op = Op::Search;
-        let mut rest = Vec::new();
+        let mut rest: Vec<Neighbor> = self.ready.drain().map(|i| Neighbor { id: i.id, distance: i.dist }).collect();
+        self.frontier.clear();
         let mut next = storage.first_id().map_err(GraphError::Storage)?;
         while let Some(id) = next {
-            if self.seen.insert(id) {
+            if self.done.insert(id) {
                 let distance = |block: &[u8]| -> Result<f32, GraphError<S::Error>> {
                     let node = graph.parse(op, id, block)?;
                     query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })

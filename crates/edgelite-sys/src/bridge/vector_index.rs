@@ -843,6 +843,32 @@ unsafe extern "C" fn x_check(ctx: *mut sqlite3_context, argc: c_int, argv: *mut 
     }
 }
 
+/// The index a search names: `schema.index` or `index` (in main).
+fn search_name(db: Db, name: &str) -> SqlResult<IndexName> {
+    match name.split_once('.') {
+        Some((schema, name)) => {
+            if !db.has_schema(schema) {
+                return Err(format!("vector index(search): unknown schema '{schema}'"));
+            }
+            Ok(IndexName { schema: schema.to_owned(), name: name.to_owned() })
+        }
+        None => Ok(IndexName { schema: "main".to_owned(), name: name.to_owned() }),
+    }
+}
+
+/// The number of nodes of index `name` (as [`open_search`] names it).
+///
+/// # Safety
+/// `db` is a live connection.
+pub(crate) unsafe fn node_count(db: *mut sqlite3, name: &str) -> SqlResult<usize> {
+    // SAFETY: valid for this call (caller).
+    let db = unsafe { Db::new(db) };
+    let index = search_name(db, name)?;
+    let mut count = db.prepare(&format!("SELECT count(*) FROM {}", index.shadow()))?;
+    count.step()?;
+    Ok(usize::try_from(count.int(0)).unwrap_or(0))
+}
+
 /// A search's view of index `name` (`schema.index` or `index`): its storage, holding one
 /// snapshot (see [`ShadowStorage::for_search`]), and its graph.
 ///
@@ -854,15 +880,7 @@ pub(crate) unsafe fn open_search(
 ) -> SqlResult<(ShadowStorage, edgelite_diskann::DiskAnn)> {
     // SAFETY: valid for this call (caller).
     let db = unsafe { Db::new(db) };
-    let index = match name.split_once('.') {
-        Some((schema, name)) => {
-            if !db.has_schema(schema) {
-                return Err(format!("vector index(search): unknown schema '{schema}'"));
-            }
-            IndexName { schema: schema.to_owned(), name: name.to_owned() }
-        }
-        None => IndexName { schema: "main".to_owned(), name: name.to_owned() },
-    };
+    let index = search_name(db, name)?;
     // The snapshot first: the data version is current only inside a transaction.
     let state = db.txn_state(&index.schema);
     let writing = state == SQLITE_TXN_WRITE;

@@ -37,6 +37,9 @@ static PLANNER_SCHEMA: &CStr = c"CREATE TABLE x(edgelite_idx HIDDEN, edgelite_qu
 /// The first batch is the hint (at most this), later ones double up to [`MAX_BATCH`].
 const MAX_BATCH: usize = 8192;
 
+/// Visits after which a scan looks up the index size to bound its walk (see [`fill`]).
+const WALK_BEFORE_LIMIT: usize = 1024;
+
 #[repr(C)]
 struct ScanTable {
     base: sqlite3_vtab,
@@ -53,6 +56,8 @@ struct ScanCursor {
     pos: usize,
     /// Size of the next batch; 0 once the stream has returned every row.
     next_batch: usize,
+    /// The walk's visit limit has been set (see [`fill`]).
+    limited: bool,
 }
 
 /// Registers both names on `db`.
@@ -208,6 +213,7 @@ unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlit
             rows: Vec::new(),
             pos: 0,
             next_batch: 0,
+            limited: false,
         });
         // SAFETY: SQLite's out-pointer; xClose rebuilds the Box.
         unsafe { *pp_cursor = Box::into_raw(cursor).cast::<sqlite3_vtab_cursor>() };
@@ -261,6 +267,7 @@ unsafe extern "C" fn x_filter(
         cursor.rows.clear();
         cursor.pos = 0;
         cursor.next_batch = 0;
+        cursor.limited = false;
         // SAFETY: the values are live for this call; what is kept is copied.
         let started = unsafe { start(db, args) }.and_then(|(name, graph, stream, first)| {
             cursor.state = Some((name, graph, stream));
@@ -326,6 +333,14 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> Result<(), String> 
     let (mut storage, current) = unsafe { vector_index::open_search(db, name) }?;
     if current.config() != graph.config() {
         return Err("vector_scan: the index changed during the scan".to_owned());
+    }
+    if !cursor.limited && stream.visited() >= WALK_BEFORE_LIMIT {
+        // a long scan (a filter few rows pass): past an eighth of the index, brute force over
+        // the rest costs less than walking on (one distance per node, not one per edge)
+        cursor.limited = true;
+        // SAFETY: `db` is live (caller).
+        let nodes = unsafe { vector_index::node_count(db, name) }?;
+        stream.set_walk_limit((nodes / 8).max(WALK_BEFORE_LIMIT));
     }
     let want = cursor.next_batch;
     let batch = stream.next_batch(graph, &mut storage, want).map_err(|e| e.to_string())?;

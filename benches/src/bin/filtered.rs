@@ -1,0 +1,187 @@
+//! Filtered nearest-neighbour queries at every selectivity: the query as users write it,
+//! `SELECT id FROM items WHERE <filter> ORDER BY vector_distance_cos(emb, ?1) LIMIT k`, through
+//! edgelite's planner (the vector index), against the same SQL forced to scan (`NOT INDEXED`,
+//! exact: the ground truth) and, with node and `npm ci --prefix tests/libsql`, against libSQL's
+//! own engine running the same SQL (it always scans).
+//!
+//! For each filter: rows returned against the exact query's, recall@k against it, queries/s
+//! (median of the repeats) of each plan, and the ratios. Filters on `bucket = id % 1000` are
+//! uncorrelated with the vectors; `src LIKE 'debian:%'` (the text's origin) is correlated.
+//! `--filter-index` adds an ordinary index on `bucket` and `src` (the planner may then answer
+//! selective filters exactly from it).
+//!
+//! ```text
+//! cargo run --release -p edgelite-benches --bin filtered -- [--rows 20000] [--queries 100]
+//!     [--repeats 3] [--k 10] [--filter-index] [--no-libsql] [--db PATH (kept, built if missing)]
+//! ```
+
+use std::path::Path;
+use std::time::Instant;
+
+use edgelite::{Connection, params};
+use edgelite_benches::dataset::Dataset;
+use edgelite_benches::measure::{BoxResult, Search, measure, run_libsql, search_from_json};
+
+struct Args {
+    rows: usize,
+    queries: usize,
+    repeats: usize,
+    k: usize,
+    filter_index: bool,
+    libsql: bool,
+    /// Keep the database here (built if missing) instead of a temporary file.
+    db: Option<std::path::PathBuf>,
+}
+
+fn parse_args() -> BoxResult<Args> {
+    let mut args = Args { rows: 20_000, queries: 100, repeats: 3, k: 10, filter_index: false, libsql: true, db: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--rows" => args.rows = value()?.parse()?,
+            "--queries" => args.queries = value()?.parse()?,
+            "--repeats" => args.repeats = value()?.parse::<usize>()?.max(1),
+            "--k" => args.k = value()?.parse()?,
+            "--filter-index" => args.filter_index = true,
+            "--no-libsql" => args.libsql = false,
+            "--db" => args.db = Some(value()?.into()),
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    Ok(args)
+}
+
+/// (label, WHERE clause). Selectivity is measured, not assumed.
+const FILTERS: &[(&str, &str)] = &[
+    ("none (100%)", "1"),
+    ("bucket < 500 (50%)", "bucket < 500"),
+    ("bucket < 100 (10%)", "bucket < 100"),
+    ("bucket < 10 (1%)", "bucket < 10"),
+    ("bucket = 7 (0.1%)", "bucket = 7"),
+    ("bucket = 7 AND id < 2000 (0.01%)", "bucket = 7 AND id < 2000"),
+    ("src LIKE 'debian:%' (correlated)", "src LIKE 'debian:%'"),
+    ("src LIKE 'debian:%' AND bucket < 20 (correlated, 2%)", "src LIKE 'debian:%' AND bucket < 20"),
+];
+
+fn sql(filter: &str, k: usize, not_indexed: bool) -> String {
+    let hint = if not_indexed { " NOT INDEXED" } else { "" };
+    format!("SELECT id FROM items{hint} WHERE {filter} ORDER BY vector_distance_cos(emb, ?1) LIMIT {k}")
+}
+
+fn run(conn: &Connection, ds: &Dataset, sql: &str, nq: usize, repeats: usize) -> BoxResult<Search> {
+    let mut stmt = conn.prepare(sql)?;
+    measure(nq, repeats, |q| Ok(stmt.query_map([ds.query(q)], |r| r.get(0))?.collect::<Result<_, _>>()?))
+}
+
+/// Rows returned over all queries, and mean recall against `exact` (1 where both are empty).
+fn score(got: &Search, exact: &Search) -> (usize, usize, f64) {
+    let (mut rows, mut want, mut recall) = (0, 0, 0.0);
+    for (g, e) in got.ids.iter().zip(&exact.ids) {
+        rows += g.len();
+        want += e.len();
+        recall += if e.is_empty() { 1.0 } else { g.iter().filter(|id| e.contains(id)).count() as f64 / e.len() as f64 };
+    }
+    (rows, want, recall / got.ids.len().max(1) as f64)
+}
+
+fn build(ds: &Dataset, rows: usize, db: &Path, filter_index: bool) -> BoxResult<()> {
+    let records = ds.base_records()?;
+    let mut conn = Connection::open(db)?;
+    conn.execute_batch(&format!(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, bucket INT, src TEXT, emb F32_BLOB({}))",
+        ds.dims
+    ))?;
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare("INSERT INTO items VALUES (?1, ?2, ?3, ?4)")?;
+        for (id, record) in records.iter().enumerate().take(rows) {
+            let id = i64::try_from(id)?;
+            insert.execute(params![id, id % 1000, record.src, ds.base_vector(usize::try_from(id)?)])?;
+        }
+    }
+    tx.commit()?;
+    let t = Instant::now();
+    conn.execute_batch("CREATE INDEX items_emb ON items(libsql_vector_idx(emb))")?;
+    eprintln!("CREATE INDEX: {:.1} s", t.elapsed().as_secs_f64());
+    if filter_index {
+        conn.execute_batch(
+            "CREATE INDEX items_bucket ON items(bucket); CREATE INDEX items_src ON items(src); ANALYZE;",
+        )?;
+    }
+    Ok(())
+}
+
+fn main() -> BoxResult<()> {
+    let args = parse_args()?;
+    let ds = Dataset::load(&Dataset::locate("minilm-20k")?)?;
+    let rows = args.rows.min(ds.len());
+    let nq = args.queries.min(ds.num_queries());
+    let tmp = tempfile::tempdir()?;
+    let db = args.db.clone().unwrap_or_else(|| tmp.path().join("filtered.db"));
+    let argv: Vec<String> = std::env::args().collect();
+    println!("# cargo run --release -p edgelite-benches --bin filtered -- {}", argv[1..].join(" "));
+    println!(
+        "minilm-20k: {rows} rows x {} f32, {nq} queries x {} repeats, top-{}, one thread, default vector index{}",
+        ds.dims,
+        args.repeats,
+        args.k,
+        if args.filter_index { ", plus ordinary indexes on bucket and src (ANALYZEd)" } else { "" }
+    );
+    if !db.exists() {
+        build(&ds, rows, &db, args.filter_index)?;
+    }
+    let conn = Connection::open(&db)?;
+    let libsql_version = |v: &serde_json::Value| v["version"].as_str().map(str::to_owned);
+
+    let libsql = if args.libsql {
+        let filters: Vec<String> = FILTERS.iter().map(|(_, f)| sql(f, args.k, false)).collect();
+        // libSQL reads edgelite's file (its own format): a copy, so neither engine sees the
+        // other's page cache or journal; the query vectors as raw f32 for node
+        let copy = tmp.path().join("libsql.db");
+        std::fs::copy(&db, &copy)?;
+        let qpath = tmp.path().join("queries.f32");
+        let raw: Vec<u8> = (0..nq).flat_map(|q| ds.query(q).iter().flat_map(|x| x.to_le_bytes())).collect();
+        std::fs::write(&qpath, raw)?;
+        let script_args = vec![
+            copy.display().to_string(),
+            qpath.display().to_string(),
+            nq.to_string(),
+            args.repeats.to_string(),
+            serde_json::to_string(&filters)?,
+        ];
+        run_libsql("filtered.js", &script_args)?
+    } else {
+        println!("libSQL skipped: --no-libsql");
+        None
+    };
+
+    if let Some(v) = libsql.as_ref().and_then(libsql_version) {
+        println!("libSQL: npm libsql, SQLite {v}, the same SQL on a copy of the file");
+    }
+    println!();
+    println!(
+        "| filter | matching rows | rows returned / expected | recall@{} | index plan QPS | exact scan QPS | x scan | libSQL QPS (scan) | x libSQL |",
+        args.k
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (i, (label, filter)) in FILTERS.iter().enumerate() {
+        let matching: i64 = conn.query_row(&format!("SELECT count(*) FROM items WHERE {filter}"), [], |r| r.get(0))?;
+        let exact = run(&conn, &ds, &sql(filter, args.k, true), nq, args.repeats)?;
+        let indexed = run(&conn, &ds, &sql(filter, args.k, false), nq, args.repeats)?;
+        let (got, want, recall) = score(&indexed, &exact);
+        let lib = libsql.as_ref().and_then(|v| search_from_json(&v["filters"][i]).ok());
+        let (lib_qps, lib_ratio) = match &lib {
+            Some(l) => (format!("{:.1}", l.qps()), format!("{:.1}x", indexed.qps() / l.qps())),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        println!(
+            "| {label} | {matching} ({:.2}%) | {got} / {want} | {recall:.3} | {:.1} | {:.1} | {:.1}x | {lib_qps} | {lib_ratio} |",
+            100.0 * matching as f64 / rows as f64,
+            indexed.qps(),
+            exact.qps(),
+            indexed.qps() / exact.qps(),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,348 @@
+/*
+** edgelite: the planner rewrite of core patch 0002 (PATCHES.md): ORDER BY vector_distance_*(col,
+** q) LIMIT n [OFFSET m] through the vector index.
+**
+** Not compiled on its own: sqlite3-src/patches/0002 includes this file into the amalgamation
+** after 0001's helpers, inside #if !defined(EDGELITE_OMIT_VECTOR_PLANNER) &&
+** !defined(EDGELITE_OMIT_VECTOR_INDEX), so it sees SQLite's internal types and
+** EDGELITE_IS_VECTOR_INDEX(). sqlite3Select() calls edgeliteVectorOrderBy() before name
+** resolution.
+*/
+/* Walker callbacks: eCode becomes 1 if an expression can depend on the row (a column, a
+** subquery, a window) or, for edgeliteHasAggregate, if it calls an aggregate or a window. */
+static int edgeliteRowExprCb(Walker *pW, Expr *p){
+  if( p->op==TK_ID || p->op==TK_DOT || p->op==TK_COLUMN || p->op==TK_AGG_COLUMN
+   || p->op==TK_AGG_FUNCTION || ExprHasProperty(p, EP_WinFunc) ){
+    pW->eCode = 1;
+    return WRC_Abort;
+  }
+  return WRC_Continue;
+}
+static int edgeliteRowSelectCb(Walker *pW, Select *pSel){
+  (void)pSel;
+  pW->eCode = 1;
+  return WRC_Abort;
+}
+static int edgeliteAggExprCb(Walker *pW, Expr *p){
+  if( p->op==TK_FUNCTION ){
+    sqlite3 *db = pW->pParse->db;
+    int n = p->x.pList ? p->x.pList->nExpr : 0;
+    FuncDef *pDef = sqlite3FindFunction(db, p->u.zToken, n, ENC(db), 0);
+    if( ExprHasProperty(p, EP_WinFunc) || (pDef && pDef->xFinalize) ){
+      pW->eCode = 1;
+      return WRC_Abort;
+    }
+  }
+  return WRC_Continue;
+}
+static int edgeliteSkipSelectCb(Walker *pW, Select *pSel){
+  (void)pW; (void)pSel;
+  return WRC_Prune;
+}
+
+/* The metric of vector index pIdx as its options give it: "cosine" (the default), "l2", or 0
+** for anything this rewrite does not understand. */
+static const char *edgeliteIndexMetric(Index *pIdx){
+  ExprList *pArgs = pIdx->aColExpr->a[0].pExpr->x.pList;
+  const char *zMetric = "cosine";
+  int i;
+  for(i=1; i<pArgs->nExpr; i++){
+    const char *z = pArgs->a[i].pExpr->u.zToken;
+    if( sqlite3StrNICmp(z, "metric=", 7)==0 ){
+      if( sqlite3StrICmp(z+7, "cosine")==0 ) zMetric = "cosine";
+      else if( sqlite3StrICmp(z+7, "l2")==0 ) zMetric = "l2";
+      else return 0;
+    }
+  }
+  return zMetric;
+}
+
+/* The K of a rewritten ORDER BY ... LIMIT whose limit or offset is a bound parameter, as an
+** expression evaluated when the statement runs: (n + max(m, 0)) * nMul, or the largest integer
+** (every node: the search then returns every reachable row, as the scan would) for a negative
+** limit, which means no limit, or one too large to multiply. The parameters keep their numbers,
+** so a value bound once is read in both places. */
+static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset, int nMul){
+  sqlite3 *db = pParse->db;
+  Expr *pAll, *pSum, *pCase;
+  ExprList *pList;
+  pAll = sqlite3PExpr(pParse, TK_OR,
+      sqlite3PExpr(pParse, TK_LT, sqlite3ExprDup(db, pLimit, 0), sqlite3ExprInt32(db, 0)),
+      sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pLimit, 0), sqlite3ExprInt32(db, 100000000)));
+  pSum = sqlite3ExprDup(db, pLimit, 0);
+  if( pOffset ){
+    Expr *pPos = sqlite3PExpr(pParse, TK_CASE, 0, 0);
+    pList = sqlite3ExprListAppend(pParse, 0,
+        sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 0)));
+    pList = sqlite3ExprListAppend(pParse, pList, sqlite3ExprDup(db, pOffset, 0));
+    pList = sqlite3ExprListAppend(pParse, pList, sqlite3ExprInt32(db, 0));
+    if( pPos ){
+      pPos->x.pList = pList;
+      sqlite3ExprSetHeightAndFlags(pParse, pPos);
+    }else{
+      sqlite3ExprListDelete(db, pList);
+    }
+    pAll = sqlite3PExpr(pParse, TK_OR, pAll,
+        sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 100000000)));
+    pSum = sqlite3PExpr(pParse, TK_PLUS, pSum, pPos);
+  }
+  pList = sqlite3ExprListAppend(pParse, 0, pAll);
+  pList = sqlite3ExprListAppend(pParse, pList, sqlite3Expr(db, TK_INTEGER, "9223372036854775807"));
+  pList = sqlite3ExprListAppend(pParse, pList,
+      sqlite3PExpr(pParse, TK_STAR, pSum, sqlite3ExprInt32(db, nMul)));
+  pCase = sqlite3PExpr(pParse, TK_CASE, 0, 0);
+  if( pCase ){
+    pCase->x.pList = pList;
+    sqlite3ExprSetHeightAndFlags(pParse, pCase);
+  }else{
+    sqlite3ExprListDelete(db, pList);
+  }
+  return pCase;
+}
+
+/* Rows a filter may pass for the rewrite to answer from an ordinary index, exactly. */
+#define EDGELITE_EXACT_ROWS 1000
+
+/* K plus slack for a filtered scan: 2K + 10, or K itself when K means "every row". */
+static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
+  sqlite3 *db = pParse->db;
+  ExprList *pList;
+  Expr *pCase;
+  pList = sqlite3ExprListAppend(pParse, 0,
+      sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pK, 0), sqlite3ExprInt32(db, 100000000)));
+  pList = sqlite3ExprListAppend(pParse, pList, sqlite3ExprDup(db, pK, 0));
+  pList = sqlite3ExprListAppend(pParse, pList,
+      sqlite3PExpr(pParse, TK_PLUS,
+          sqlite3PExpr(pParse, TK_STAR, pK, sqlite3ExprInt32(db, 2)), sqlite3ExprInt32(db, 10)));
+  pCase = sqlite3PExpr(pParse, TK_CASE, 0, 0);
+  if( pCase ){
+    pCase->x.pList = pList;
+    sqlite3ExprSetHeightAndFlags(pParse, pCase);
+  }else{
+    sqlite3ExprListDelete(db, pList);
+  }
+  return pCase;
+}
+
+/* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <p's WHERE> LIMIT 1 OFFSET EDGELITE_EXACT_ROWS):
+** more rows pass p's filter than an exact answer from an ordinary index should read. */
+static Expr *edgeliteManyPass(Parse *pParse, Select *p){
+  sqlite3 *db = pParse->db;
+  Expr *pExists;
+  Select *pCount = sqlite3SelectNew(pParse,
+      sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
+      sqlite3SrcListDup(db, p->pSrc, 0), sqlite3ExprDup(db, p->pWhere, 0), 0, 0, 0, 0,
+      sqlite3PExpr(pParse, TK_LIMIT, sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, EDGELITE_EXACT_ROWS)));
+  pExists = sqlite3PExpr(pParse, TK_EXISTS, 0, 0);
+  sqlite3PExprAddSelect(pParse, pExists, pCount);
+  return pExists;
+}
+
+/* The column of pTab that expression e (as parsed: a name, or alias.name) names, or -2. */
+static int edgeliteNamedColumn(Expr *e, SrcItem *pItem, Table *pTab){
+  const char *zCol = 0;
+  if( e->op==TK_ID ){
+    zCol = e->u.zToken;
+  }else if( e->op==TK_DOT && e->pLeft->op==TK_ID && e->pRight->op==TK_ID
+         && sqlite3StrICmp(e->pLeft->u.zToken, pItem->zAlias ? pItem->zAlias : pItem->zName)==0 ){
+    zCol = e->pRight->u.zToken;
+  }
+  if( zCol==0 ) return -2;
+  if( sqlite3IsRowid(zCol) ) return -1;
+  return sqlite3ColumnIndex(pTab, zCol);
+}
+
+/* True if a term of the filter's top-level AND compares a column that an ordinary index leads
+** with (or the rowid) to something: the planner can then count and read the rows that pass
+** through that index, without scanning the table. */
+static int edgeliteFilterIsIndexed(Parse *pParse, Expr *pWhere, SrcItem *pItem, Table *pTab){
+  int iCol;
+  Index *pIdx;
+  (void)pParse;
+  if( pWhere==0 ) return 0;
+  if( pWhere->op==TK_AND ){
+    return edgeliteFilterIsIndexed(pParse, pWhere->pLeft, pItem, pTab)
+        || edgeliteFilterIsIndexed(pParse, pWhere->pRight, pItem, pTab);
+  }
+  switch( pWhere->op ){
+    case TK_EQ: case TK_IS: case TK_LT: case TK_LE: case TK_GT: case TK_GE:
+      iCol = edgeliteNamedColumn(pWhere->pLeft, pItem, pTab);
+      if( iCol==-2 ) iCol = edgeliteNamedColumn(pWhere->pRight, pItem, pTab);
+      break;
+    case TK_IN: case TK_BETWEEN:
+      iCol = edgeliteNamedColumn(pWhere->pLeft, pItem, pTab);
+      break;
+    default:
+      return 0;
+  }
+  if( iCol==-2 ) return 0;
+  if( iCol==-1 || iCol==pTab->iPKey ) return 1;
+  for(pIdx=pTab->pIndex; pIdx; pIdx=pIdx->pNext){
+    if( !EDGELITE_IS_VECTOR_INDEX(pIdx) && pIdx->pPartIdxWhere==0 && pIdx->aiColumn[0]==iCol ) return 1;
+  }
+  return 0;
+}
+
+/* SELECT ... FROM t [WHERE ...] ORDER BY vector_distance_cos|l2(col, q) LIMIT n [OFFSET m]
+** where t has a vector index on col with that metric: adds "rowid IN (SELECT id FROM
+** vector_top_k('schema.index', q, K))" to the WHERE clause, so that the ORDER BY re-ranks the
+** index's K nearest rows exactly instead of computing the distance of every row. K is n+m,
+** times 10 when there is a WHERE clause (the filter runs on the candidates). n and m are
+** integer literals (K up to 10,000, else the scan is cheaper) or bound parameters (ORMs bind
+** their limits; K is then computed when the statement runs, see edgeliteBoundK). Runs before
+** name resolution, on the statement as parsed; anything it does not recognise is left alone,
+** and "NOT INDEXED" or a column written as +col turns it off. libSQL always scans. */
+static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
+  sqlite3 *db = pParse->db;
+  SrcItem *pItem;
+  Table *pTab;
+  Index *pIdx;
+  Expr *pCall, *pQuery = 0, *pIn, *pK, *pLim, *pOff, *pSubWhere, *pKLimit;
+  ExprList *pArgs, *pFnArgs, *pCols;
+  SrcList *pSrc;
+  Select *pSub;
+  const char *zMetric, *zCol = 0;
+  char *zIndex;
+  int i, iCol, nLimit = 0, nOffset = 0, bBound;
+  i64 k;
+  Walker w;
+  Token tFn;
+  if( p->pOrderBy==0 || p->pLimit==0 || p->pPrior || p->pNext || p->pGroupBy || p->pHaving
+   || (p->selFlags & SF_Distinct) || p->pWith || pParse->pWith || p->pSrc==0
+   || p->pSrc->nSrc!=1 || p->pOrderBy->nExpr!=1 || p->pOrderBy->a[0].fg.sortFlags!=0
+   || (db->mDbFlags & DBFLAG_Vacuum)!=0 ){
+    return;
+  }
+#ifndef SQLITE_OMIT_WINDOWFUNC
+  if( p->pWin || p->pWinDefn ) return;
+#endif
+  pItem = &p->pSrc->a[0];
+  if( pItem->zName==0 || pItem->fg.isSubquery || pItem->fg.isTabFunc || pItem->fg.fixedSchema
+   || pItem->fg.notIndexed || pItem->fg.isIndexedBy ){
+    return;
+  }
+  pTab = sqlite3FindTable(db, pItem->zName, pItem->u4.zDatabase);
+  if( pTab==0 || !IsOrdinaryTable(pTab) || !HasRowid(pTab) || pTab->pIndex==0
+   || sqlite3ColumnIndex(pTab, "rowid")>=0 ){
+    return;
+  }
+  pCall = p->pOrderBy->a[0].pExpr;
+  if( pCall->op!=TK_FUNCTION || ExprHasProperty(pCall, EP_WinFunc) ) return;
+  if( sqlite3StrICmp(pCall->u.zToken, "vector_distance_cos")==0 ) zMetric = "cosine";
+  else if( sqlite3StrICmp(pCall->u.zToken, "vector_distance_l2")==0 ) zMetric = "l2";
+  else return;
+  pArgs = pCall->x.pList;
+  if( pArgs==0 || pArgs->nExpr!=2 ) return;
+  for(i=0; i<2 && zCol==0; i++){
+    Expr *e = pArgs->a[i].pExpr;
+    if( e->op==TK_ID ){
+      zCol = e->u.zToken;
+    }else if( e->op==TK_DOT && e->pLeft->op==TK_ID && e->pRight->op==TK_ID
+           && sqlite3StrICmp(e->pLeft->u.zToken, pItem->zAlias ? pItem->zAlias : pItem->zName)==0 ){
+      zCol = e->pRight->u.zToken;
+    }
+    if( zCol ) pQuery = pArgs->a[1-i].pExpr;
+  }
+  if( zCol==0 || (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
+  memset(&w, 0, sizeof(w));
+  w.pParse = pParse;
+  w.xExprCallback = edgeliteRowExprCb;
+  w.xSelectCallback = edgeliteRowSelectCb;
+  sqlite3WalkExpr(&w, pQuery);
+  if( w.eCode ) return;
+  w.xExprCallback = edgeliteAggExprCb;
+  w.xSelectCallback = edgeliteSkipSelectCb;
+  sqlite3WalkExprList(&w, p->pEList);
+  if( w.eCode ) return;
+  pLim = p->pLimit->pLeft;
+  pOff = p->pLimit->pRight;
+  bBound = pLim->op==TK_VARIABLE || (pOff && pOff->op==TK_VARIABLE);
+  if( pLim->op!=TK_VARIABLE && (!sqlite3ExprIsInteger(pLim, &nLimit, 0, 0) || nLimit<=0) ) return;
+  if( pOff && pOff->op!=TK_VARIABLE && !sqlite3ExprIsInteger(pOff, &nOffset, 0, 0) ) return;
+  k = (i64)nLimit + (nOffset>0 ? nOffset : 0);  /* a negative offset means none */
+  if( !bBound && k>10000 ) return;
+  for(pIdx=pTab->pIndex; pIdx; pIdx=pIdx->pNext){
+    if( EDGELITE_IS_VECTOR_INDEX(pIdx) && pIdx->pPartIdxWhere==0
+     && pIdx->aColExpr->a[0].pExpr->x.pList->a[0].pExpr->op==TK_COLUMN
+     && pIdx->aColExpr->a[0].pExpr->x.pList->a[0].pExpr->iColumn==iCol ){
+      const char *zIdxMetric = edgeliteIndexMetric(pIdx);
+      if( zIdxMetric && strcmp(zIdxMetric, zMetric)==0 ) break;
+    }
+  }
+  if( pIdx==0 ) return;
+  zIndex = sqlite3MPrintf(db, "%s.%s",
+                          db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName, pIdx->zName);
+  if( zIndex==0 ) return;
+  pFnArgs = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_STRING, zIndex));
+  sqlite3DbFree(db, zIndex);
+  pFnArgs = sqlite3ExprListAppend(pParse, pFnArgs, sqlite3ExprDup(db, pQuery, 0));
+  pK = bBound ? edgeliteBoundK(pParse, pLim, pOff, 1) : sqlite3ExprInt32(db, (int)k);
+  pKLimit = sqlite3ExprDup(db, pK, 0);
+  pFnArgs = sqlite3ExprListAppend(pParse, pFnArgs, pK);
+  tFn.z = "edgelite_vector_scan";
+  tFn.n = 20;
+  pSrc = sqlite3SrcListAppend(pParse, 0, &tFn, 0);
+  if( pSrc==0 ){
+    sqlite3ExprListDelete(db, pFnArgs);
+    sqlite3ExprDelete(db, pKLimit);
+    return;
+  }
+  sqlite3SrcListFuncArgs(pParse, pSrc, pFnArgs);
+  pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id"));
+  if( p->pWhere==0 ){
+    pSub = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0, sqlite3PExpr(pParse, TK_LIMIT, pKLimit, 0));
+  }else{
+    /* The filter, evaluated on each candidate in the scope it was written for: the copy of
+    ** the FROM item comes innermost, so every name means what it meant; the scan's columns
+    ** have names no table uses. The scan walks on until K + slack candidates pass: its order
+    ** is nearly exact, and the extra ones let the exact ORDER BY pick the right K. */
+    const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
+    Expr *pEq = sqlite3PExpr(pParse, TK_EQ,
+        sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")),
+        sqlite3Expr(db, TK_ID, "edgelite_id"));
+    Select *pInner = sqlite3SelectNew(pParse,
+        sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
+        sqlite3SrcListDup(db, p->pSrc, 0),
+        sqlite3ExprAnd(pParse, pEq, sqlite3ExprDup(db, p->pWhere, 0)), 0, 0, 0, 0, 0);
+    pSubWhere = sqlite3PExpr(pParse, TK_EXISTS, 0, 0);
+    sqlite3PExprAddSelect(pParse, pSubWhere, pInner);
+    if( edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab) ){
+      /* An ordinary index can serve the filter: when at most EDGELITE_EXACT_ROWS rows pass it
+      ** (counted through that index, stopping at one more), the candidates are exactly the rows
+      ** that pass, read through the index; the ORDER BY then ranks them all (exact, and
+      ** cheaper than a walk). Otherwise the scan. Two copies of the count, one per branch:
+      ** each is an uncorrelated subquery the branch tests before its loop. */
+      Select *pA, *pB;
+      Token tEmpty = {0, 0};
+      pSubWhere = sqlite3ExprAnd(pParse, edgeliteManyPass(pParse, p), pSubWhere);
+      pA = sqlite3SelectNew(pParse, pCols, pSrc, pSubWhere, 0, 0, 0, 0,
+                            sqlite3PExpr(pParse, TK_LIMIT, edgeliteSlack(pParse, pKLimit), 0));
+      pA = sqlite3SelectNew(pParse,
+          sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
+          sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pA, 0), 0, 0, 0, 0, 0, 0);
+      pB = sqlite3SelectNew(pParse,
+          sqlite3ExprListAppend(pParse, 0,
+            sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid"))),
+          sqlite3SrcListDup(db, p->pSrc, 0),
+          sqlite3ExprAnd(pParse, sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse, p), 0),
+                         sqlite3ExprDup(db, p->pWhere, 0)), 0, 0, 0, 0, 0);
+      if( pA==0 || pB==0 ){
+        sqlite3SelectDelete(db, pA);
+        sqlite3SelectDelete(db, pB);
+        return;
+      }
+      /* the scan's branch comes second: SQLite does not flatten a subquery with a LIMIT into
+      ** a compound's later member (it would into the first, and lose the LIMIT) */
+      pA->op = TK_ALL;
+      pA->pPrior = pB;
+      pB->pNext = pA;
+      pSub = pA;
+    }else{
+      pSub = sqlite3SelectNew(pParse, pCols, pSrc, pSubWhere, 0, 0, 0, 0,
+                              sqlite3PExpr(pParse, TK_LIMIT, edgeliteSlack(pParse, pKLimit), 0));
+    }
+  }
+  pIn = sqlite3PExpr(pParse, TK_IN, sqlite3Expr(db, TK_ID, "rowid"), 0);
+  sqlite3PExprAddSelect(pParse, pIn, pSub);
+  p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
+}
