@@ -315,6 +315,10 @@ async fn attack(addr: SocketAddr, token: String, a: Attack, stop: Arc<AtomicBool
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
+                // Refused or timed out: try again a second later (the attack holds memory; a
+                // reconnect flood as fast as the loopback goes would measure the machine's
+                // copying, client side included, not the server).
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }));
     }
