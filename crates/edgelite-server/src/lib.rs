@@ -176,8 +176,10 @@ pub struct AppState {
     pub limits: Limits,
     /// HTTP requests in progress, per namespace and in all.
     pub requests: Arc<limits::Gauge>,
-    /// WebSocket connections, per namespace and in all.
+    /// WebSocket connections past hello, per namespace and in all.
     pub ws_connections: Arc<limits::Gauge>,
+    /// WebSocket connections waiting for their first valid hello, in all.
+    pub ws_pending: Arc<limits::Gauge>,
     /// Streams idle longer than this are closed (HTTP and WebSocket).
     pub stream_expiry: Duration,
 }
@@ -233,6 +235,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         max_body_bytes: config.max_body_bytes,
         requests: limits::Gauge::new(l.max_concurrent_requests_per_namespace, l.max_concurrent_requests),
         ws_connections: limits::Gauge::new(l.max_ws_connections_per_namespace, l.max_ws_connections),
+        ws_pending: limits::Gauge::new(l.max_ws_connections, l.max_ws_connections),
         stream_expiry: config.stream_expiry,
         limits: config.limits.clone(),
     });

@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::auth::now_secs;
 use crate::exec::{self, Perm, SqlStore};
 use crate::http::{ApiError, namespace_name};
-use crate::limits::{Full, json_size};
+use crate::limits::{Full, Slot, json_size};
 use crate::namespace::{Namespace, Session};
 use crate::proto::{Batch, CursorEntry, Error as HranaError, Stmt, StreamRequest};
 
@@ -29,19 +29,18 @@ pub async fn upgrade(state: Arc<AppState>, headers: HeaderMap, uri: Uri, ws: Web
         Err(e) => return e.into_response(),
     };
     let ns = state.namespaces.get(&name);
-    // Sockets per namespace and in all: the token only arrives in hello, so the namespace the
-    // socket names is charged (an unauthenticated socket is closed at its first message).
-    let slot = match state.ws_connections.take(&name) {
+    // The token only arrives in hello: until then a socket counts among the sockets waiting
+    // for one (server-wide, each for --header-read-timeout-secs at most), and only a valid
+    // hello charges it to its namespace, so sockets without a token cannot use up a
+    // namespace's share.
+    let slot = match state.ws_pending.take("") {
         Ok(s) => s,
-        Err(full) => {
-            let (what, flag) = match full {
-                Full::Namespace => ("this namespace has", "--max-ws-connections-per-namespace"),
-                Full::Server => ("the server has", "--max-ws-connections"),
-            };
+        Err(_) => {
             return ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "TOO_MANY_CONNECTIONS",
-                format!("{what} its maximum of WebSocket connections ({flag}); retry later"),
+                "the server has its maximum of WebSocket connections waiting for hello (--max-ws-connections); \
+                 retry later",
             )
             .into_response();
         }
@@ -52,8 +51,7 @@ pub async fn upgrade(state: Arc<AppState>, headers: HeaderMap, uri: Uri, ws: Web
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
-            let _ = serve(state, ns, name, socket).await;
-            drop(slot);
+            let _ = serve(state, ns, name, socket, slot).await;
         })
         .into_response()
 }
@@ -161,7 +159,11 @@ async fn serve(
     ns: Option<Arc<Namespace>>,
     name: String,
     mut socket: WebSocket,
+    pending: Slot,
 ) -> Result<(), axum::Error> {
+    // Held until the first valid hello, then exchanged for a place in the namespace's share.
+    let mut pending = Some(pending);
+    let mut admitted: Option<Slot> = None;
     let mut c = Conn {
         ns,
         name,
@@ -184,7 +186,7 @@ async fn serve(
             _ = tick.tick() => {
                 // A socket holds a place under the WebSocket caps: without a valid hello in
                 // time (as an HTTP request's headers), it gives it back.
-                if c.perm.is_none() && opened.elapsed() > state.limits.header_read_timeout {
+                if pending.is_some() && opened.elapsed() > state.limits.header_read_timeout {
                     break Ok(());
                 }
                 housekeeping(&mut c, state.stream_expiry, state.limits.txn_timeout).await;
@@ -216,6 +218,22 @@ async fn serve(
                         .grant(jwt.as_deref(), &c.name)
                         .map_err(|e| HranaError::new(e.code(), e.to_string())),
                 };
+                let checked = checked.and_then(|g| {
+                    if admitted.is_none() {
+                        admitted = Some(state.ws_connections.take(&c.name).map_err(|full| {
+                            let (what, flag) = match full {
+                                Full::Namespace => ("this namespace has", "--max-ws-connections-per-namespace"),
+                                Full::Server => ("the server has", "--max-ws-connections"),
+                            };
+                            HranaError::new(
+                                "TOO_MANY_CONNECTIONS",
+                                format!("{what} its maximum of WebSocket connections ({flag}); retry later"),
+                            )
+                        })?);
+                        pending = None;
+                    }
+                    Ok(g)
+                });
                 match checked {
                     Ok(g) => {
                         c.perm = Some(g.perm);
@@ -268,6 +286,7 @@ async fn serve(
     };
     // Dropping the sessions (in `c`) rolls back and returns their connections.
     tokio::task::spawn_blocking(move || drop(c)).await.ok();
+    drop((pending, admitted));
     result
 }
 
