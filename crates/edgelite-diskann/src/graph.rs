@@ -327,6 +327,8 @@ struct Known {
 impl Known {
     fn from_visits(visits: &[Visit], skip: i64) -> Known {
         let mut known = Known::default();
+        known.adj.reserve(visits.len() + 8);
+        known.parts.reserve(visits.len() + 8);
         for v in visits.iter().filter(|v| v.id != skip) {
             known.adj.insert(v.id, v.edges.iter().map(|e| e.0).collect());
             known.parts.insert(v.id, v.part.clone());
@@ -337,6 +339,8 @@ impl Known {
     /// Adds to `reached` the nodes that the known edges reach from `from` (unknown nodes are
     /// reached, not expanded).
     fn reach(&self, from: i64, reached: &mut IdSet) {
+        // about every known node's edges end up in the set: room for them at once
+        reached.reserve(self.adj.values().map(Vec::len).sum::<usize>().saturating_sub(reached.len()));
         reached.insert(from);
         let mut queue = vec![from];
         while let Some(id) = queue.pop() {
@@ -1059,8 +1063,14 @@ impl DiskAnn {
                     let n = self.parse(op, t, &block)?;
                     (0..n.edge_count()).map(|i| n.edge_id(i)).collect()
                 };
-                let (old, _) = self.links_of(op, t, &before, id, &beam.missing)?;
-                verify.extend(old.into_iter().filter(|l| !after.contains(&l.id)));
+                // the edges it lost (most changes only add the new node: no copy then)
+                let old = self.parse(op, t, &before)?;
+                for i in 0..old.edge_count() {
+                    let e = old.edge_id(i);
+                    if e != t && !after.contains(&e) && !beam.missing.contains(&e) {
+                        verify.push(Link { id: e, part: old.edge_data(i).to_vec(), dist: 0.0 });
+                    }
+                }
                 known.adj.insert(t, after);
             }
         }
