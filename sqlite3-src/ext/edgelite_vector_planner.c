@@ -124,6 +124,22 @@ static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
   return pCase;
 }
 
+/* CASE WHEN pCond THEN pThen ELSE pElse END. */
+static Expr *edgeliteGate(Parse *pParse, Expr *pCond, Expr *pThen, Expr *pElse){
+  ExprList *pList = sqlite3ExprListAppend(pParse, 0, pCond);
+  Expr *pCase;
+  pList = sqlite3ExprListAppend(pParse, pList, pThen);
+  pList = sqlite3ExprListAppend(pParse, pList, pElse);
+  pCase = sqlite3PExpr(pParse, TK_CASE, 0, 0);
+  if( pCase ){
+    pCase->x.pList = pList;
+    sqlite3ExprSetHeightAndFlags(pParse, pCase);
+  }else{
+    sqlite3ExprListDelete(pParse->db, pList);
+  }
+  return pCase;
+}
+
 /* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <p's WHERE> LIMIT 1 OFFSET EDGELITE_EXACT_ROWS):
 ** more rows pass p's filter than an exact answer from an ordinary index should read. */
 static Expr *edgeliteManyPass(Parse *pParse, Select *p){
@@ -310,22 +326,32 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       /* An ordinary index can serve the filter: when at most EDGELITE_EXACT_ROWS rows pass it
       ** (counted through that index, stopping at one more), the candidates are exactly the rows
       ** that pass, read through the index; the ORDER BY then ranks them all (exact, and
-      ** cheaper than a walk). Otherwise the scan. Two copies of the count, one per branch:
-      ** each is an uncorrelated subquery the branch tests before its loop. */
-      Select *pA, *pB;
+      ** cheaper than a walk). Otherwise the scan. Two copies of the count, one per branch, each
+      ** an uncorrelated subquery that SQLite runs once. */
+      Select *pA, *pB, *pGate;
+      SrcList *pFrom;
       Token tEmpty = {0, 0};
-      pSubWhere = sqlite3ExprAnd(pParse, edgeliteManyPass(pParse, p), pSubWhere);
+      /* Gates are LIMITs, not WHERE terms: SQLite tests a constant WHERE term before a loop only
+      ** if it has no subquery, but a LIMIT of 0 skips the loop (the scan is never started). */
       pA = sqlite3SelectNew(pParse, pCols, pSrc, pSubWhere, 0, 0, 0, 0,
-                            sqlite3PExpr(pParse, TK_LIMIT, edgeliteSlack(pParse, pKLimit), 0));
+          sqlite3PExpr(pParse, TK_LIMIT,
+              edgeliteGate(pParse, edgeliteManyPass(pParse, p), edgeliteSlack(pParse, pKLimit),
+                           sqlite3ExprInt32(db, 0)), 0));
       pA = sqlite3SelectNew(pParse,
           sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
           sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pA, 0), 0, 0, 0, 0, 0, 0);
+      /* (SELECT 1 LIMIT <few pass ? 1 : 0>) CROSS JOIN <the FROM item>: a subquery with a LIMIT
+      ** is not flattened into a join, so the table is read only when the gate row exists */
+      pGate = sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)), 0, 0, 0, 0, 0, 0,
+          sqlite3PExpr(pParse, TK_LIMIT,
+              edgeliteGate(pParse, edgeliteManyPass(pParse, p), sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)), 0));
+      pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pGate, 0);
+      pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
+      if( pFrom && pFrom->nSrc==2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
       pB = sqlite3SelectNew(pParse,
           sqlite3ExprListAppend(pParse, 0,
             sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid"))),
-          sqlite3SrcListDup(db, p->pSrc, 0),
-          sqlite3ExprAnd(pParse, sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse, p), 0),
-                         sqlite3ExprDup(db, p->pWhere, 0)), 0, 0, 0, 0, 0);
+          pFrom, sqlite3ExprDup(db, p->pWhere, 0), 0, 0, 0, 0, 0);
       if( pA==0 || pB==0 ){
         sqlite3SelectDelete(db, pA);
         sqlite3SelectDelete(db, pB);
