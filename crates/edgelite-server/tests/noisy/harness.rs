@@ -214,6 +214,14 @@ async fn attack(addr: SocketAddr, token: String, a: Attack, stop: Arc<AtomicBool
                     continue;
                 };
                 let _ = ws.send(Message::Text(json!({"type": "hello", "jwt": token}).to_string().into())).await;
+                // A hello refused by the namespace's share counts as a refused upgrade: the
+                // attacker retries later, as after a 503.
+                let hello = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+                if !matches!(&hello, Ok(Some(Ok(Message::Text(t)))) if t.as_str().contains("hello_ok")) {
+                    tally.refused.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
                 for id in 0..a.streams_per_socket as i64 {
                     let open = json!({"type": "request", "request_id": 2 * id, "request": {"type": "open_stream", "stream_id": id}});
                     let begin = json!({"type": "request", "request_id": 2 * id + 1, "request": {"type": "sequence", "stream_id": id, "sql": "BEGIN; SELECT count(*) FROM wide;"}});
