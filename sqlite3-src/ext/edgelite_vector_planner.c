@@ -57,75 +57,8 @@ static const char *edgeliteIndexMetric(Index *pIdx){
   return zMetric;
 }
 
-/* The K of a rewritten ORDER BY ... LIMIT whose limit or offset is a bound parameter, as an
-** expression evaluated when the statement runs: (n + max(m, 0)) * nMul, or the largest integer
-** (every node: the search then returns every reachable row, as the scan would) for a negative
-** limit, which means no limit, or one too large to multiply. The parameters keep their numbers,
-** so a value bound once is read in both places. */
-static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset, int nMul){
-  sqlite3 *db = pParse->db;
-  Expr *pAll, *pSum, *pCase;
-  ExprList *pList;
-  pAll = sqlite3PExpr(pParse, TK_OR,
-      sqlite3PExpr(pParse, TK_LT, sqlite3ExprDup(db, pLimit, 0), sqlite3ExprInt32(db, 0)),
-      sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pLimit, 0), sqlite3ExprInt32(db, 100000000)));
-  pSum = sqlite3ExprDup(db, pLimit, 0);
-  if( pOffset ){
-    Expr *pPos = sqlite3PExpr(pParse, TK_CASE, 0, 0);
-    pList = sqlite3ExprListAppend(pParse, 0,
-        sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 0)));
-    pList = sqlite3ExprListAppend(pParse, pList, sqlite3ExprDup(db, pOffset, 0));
-    pList = sqlite3ExprListAppend(pParse, pList, sqlite3ExprInt32(db, 0));
-    if( pPos ){
-      pPos->x.pList = pList;
-      sqlite3ExprSetHeightAndFlags(pParse, pPos);
-    }else{
-      sqlite3ExprListDelete(db, pList);
-    }
-    pAll = sqlite3PExpr(pParse, TK_OR, pAll,
-        sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 100000000)));
-    pSum = sqlite3PExpr(pParse, TK_PLUS, pSum, pPos);
-  }
-  pList = sqlite3ExprListAppend(pParse, 0, pAll);
-  pList = sqlite3ExprListAppend(pParse, pList, sqlite3Expr(db, TK_INTEGER, "9223372036854775807"));
-  pList = sqlite3ExprListAppend(pParse, pList,
-      sqlite3PExpr(pParse, TK_STAR, pSum, sqlite3ExprInt32(db, nMul)));
-  pCase = sqlite3PExpr(pParse, TK_CASE, 0, 0);
-  if( pCase ){
-    pCase->x.pList = pList;
-    sqlite3ExprSetHeightAndFlags(pParse, pCase);
-  }else{
-    sqlite3ExprListDelete(db, pList);
-  }
-  return pCase;
-}
-
-/* Rows a filter may pass for the rewrite to answer from an ordinary index, exactly. */
-#define EDGELITE_EXACT_ROWS 1000
-
-/* K plus slack for a filtered scan: 2K + 10, or K itself when K means "every row". */
-static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
-  sqlite3 *db = pParse->db;
-  ExprList *pList;
-  Expr *pCase;
-  pList = sqlite3ExprListAppend(pParse, 0,
-      sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pK, 0), sqlite3ExprInt32(db, 100000000)));
-  pList = sqlite3ExprListAppend(pParse, pList, sqlite3ExprDup(db, pK, 0));
-  pList = sqlite3ExprListAppend(pParse, pList,
-      sqlite3PExpr(pParse, TK_PLUS,
-          sqlite3PExpr(pParse, TK_STAR, pK, sqlite3ExprInt32(db, 2)), sqlite3ExprInt32(db, 10)));
-  pCase = sqlite3PExpr(pParse, TK_CASE, 0, 0);
-  if( pCase ){
-    pCase->x.pList = pList;
-    sqlite3ExprSetHeightAndFlags(pParse, pCase);
-  }else{
-    sqlite3ExprListDelete(db, pList);
-  }
-  return pCase;
-}
-
 /* CASE WHEN pCond THEN pThen ELSE pElse END. */
-static Expr *edgeliteGate(Parse *pParse, Expr *pCond, Expr *pThen, Expr *pElse){
+static Expr *edgeliteCase(Parse *pParse, Expr *pCond, Expr *pThen, Expr *pElse){
   ExprList *pList = sqlite3ExprListAppend(pParse, 0, pCond);
   Expr *pCase;
   pList = sqlite3ExprListAppend(pParse, pList, pThen);
@@ -139,6 +72,43 @@ static Expr *edgeliteGate(Parse *pParse, Expr *pCond, Expr *pThen, Expr *pElse){
   }
   return pCase;
 }
+
+/* The K of a rewritten ORDER BY ... LIMIT whose limit or offset is a bound parameter, as an
+** expression evaluated when the statement runs: n + max(m, 0), or the largest integer
+** (every node: the search then returns every reachable row, as the scan would) for a negative
+** limit, which means no limit, or one too large to multiply. The parameters keep their numbers,
+** so a value bound once is read in both places. */
+static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
+  sqlite3 *db = pParse->db;
+  Expr *pAll, *pSum;
+  pAll = sqlite3PExpr(pParse, TK_OR,
+      sqlite3PExpr(pParse, TK_LT, sqlite3ExprDup(db, pLimit, 0), sqlite3ExprInt32(db, 0)),
+      sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pLimit, 0), sqlite3ExprInt32(db, 100000000)));
+  pSum = sqlite3ExprDup(db, pLimit, 0);
+  if( pOffset ){
+    Expr *pPos = edgeliteCase(pParse,
+        sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 0)),
+        sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 0));
+    pAll = sqlite3PExpr(pParse, TK_OR, pAll,
+        sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 100000000)));
+    pSum = sqlite3PExpr(pParse, TK_PLUS, pSum, pPos);
+  }
+  return edgeliteCase(pParse, pAll, sqlite3Expr(db, TK_INTEGER, "9223372036854775807"), pSum);
+}
+
+/* Rows a filter may pass for the rewrite to answer from an ordinary index, exactly. */
+#define EDGELITE_EXACT_ROWS 1000
+
+/* K plus slack for a filtered scan: 2K + 10, or K itself when K means "every row". */
+static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
+  sqlite3 *db = pParse->db;
+  return edgeliteCase(pParse,
+      sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pK, 0), sqlite3ExprInt32(db, 100000000)),
+      sqlite3ExprDup(db, pK, 0),
+      sqlite3PExpr(pParse, TK_PLUS,
+          sqlite3PExpr(pParse, TK_STAR, pK, sqlite3ExprInt32(db, 2)), sqlite3ExprInt32(db, 10)));
+}
+
 
 /* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <p's WHERE> LIMIT 1 OFFSET EDGELITE_EXACT_ROWS):
 ** more rows pass p's filter than an exact answer from an ordinary index should read. */
@@ -200,14 +170,17 @@ static int edgeliteFilterIsIndexed(Parse *pParse, Expr *pWhere, SrcItem *pItem, 
 }
 
 /* SELECT ... FROM t [WHERE ...] ORDER BY vector_distance_cos|l2(col, q) LIMIT n [OFFSET m]
-** where t has a vector index on col with that metric: adds "rowid IN (SELECT id FROM
-** vector_top_k('schema.index', q, K))" to the WHERE clause, so that the ORDER BY re-ranks the
-** index's K nearest rows exactly instead of computing the distance of every row. K is n+m,
-** times 10 when there is a WHERE clause (the filter runs on the candidates). n and m are
-** integer literals (K up to 10,000, else the scan is cheaper) or bound parameters (ORMs bind
-** their limits; K is then computed when the statement runs, see edgeliteBoundK). Runs before
-** name resolution, on the statement as parsed; anything it does not recognise is left alone,
-** and "NOT INDEXED" or a column written as +col turns it off. libSQL always scans. */
+** where t has a vector index on col with that metric: adds "rowid IN (<candidates>)" to the
+** WHERE clause, so that the ORDER BY ranks candidates exactly instead of computing the distance
+** of every row. K is n + max(m, 0): integer literals (K up to 10,000, else the scan is cheaper)
+** or bound parameters (ORMs bind their limits; K is then computed when the statement runs, see
+** edgeliteBoundK). The candidates come from edgelite_vector_scan, the incremental search,
+** which ends with every indexed row: without a WHERE its first K rows; with one, the first
+** 2K + 10 of its rows that pass the filter (evaluated on each row in its own scope), or, when an
+** ordinary index serves the filter and at most EDGELITE_EXACT_ROWS rows pass it, exactly those
+** rows. So the query returns as many rows as the scan. Runs before name resolution, on the
+** statement as parsed; anything it does not recognise is left alone, and "NOT INDEXED" or a
+** column written as +col turns it off. libSQL always scans. */
 static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   sqlite3 *db = pParse->db;
   SrcItem *pItem;
@@ -292,7 +265,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   pFnArgs = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_STRING, zIndex));
   sqlite3DbFree(db, zIndex);
   pFnArgs = sqlite3ExprListAppend(pParse, pFnArgs, sqlite3ExprDup(db, pQuery, 0));
-  pK = bBound ? edgeliteBoundK(pParse, pLim, pOff, 1) : sqlite3ExprInt32(db, (int)k);
+  pK = bBound ? edgeliteBoundK(pParse, pLim, pOff) : sqlite3ExprInt32(db, (int)k);
   pKLimit = sqlite3ExprDup(db, pK, 0);
   pFnArgs = sqlite3ExprListAppend(pParse, pFnArgs, pK);
   tFn.z = "edgelite_vector_scan";
@@ -335,7 +308,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       ** if it has no subquery, but a LIMIT of 0 skips the loop (the scan is never started). */
       pA = sqlite3SelectNew(pParse, pCols, pSrc, pSubWhere, 0, 0, 0, 0,
           sqlite3PExpr(pParse, TK_LIMIT,
-              edgeliteGate(pParse, edgeliteManyPass(pParse, p), edgeliteSlack(pParse, pKLimit),
+              edgeliteCase(pParse, edgeliteManyPass(pParse, p), edgeliteSlack(pParse, pKLimit),
                            sqlite3ExprInt32(db, 0)), 0));
       pA = sqlite3SelectNew(pParse,
           sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
@@ -344,7 +317,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       ** is not flattened into a join, so the table is read only when the gate row exists */
       pGate = sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)), 0, 0, 0, 0, 0, 0,
           sqlite3PExpr(pParse, TK_LIMIT,
-              edgeliteGate(pParse, edgeliteManyPass(pParse, p), sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)), 0));
+              edgeliteCase(pParse, edgeliteManyPass(pParse, p), sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)), 0));
       pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pGate, 0);
       pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
       if( pFrom && pFrom->nSrc==2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;

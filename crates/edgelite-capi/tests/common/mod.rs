@@ -37,27 +37,32 @@ pub fn edgelite_lib_dir() -> &'static Path {
     })
 }
 
+/// Builds `source` (below `sqlite3-src/`) as `<tmp>/<name>/libsqlite3.so.0` with exactly our
+/// compile options plus `extra` arguments, and returns the directory.
+fn build_shared(name: &str, source: &str, extra: &[String]) -> PathBuf {
+    let dir = tmp_dir(name);
+    let out = dir.join("libsqlite3.so.0");
+    let src = sqlite_src();
+    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
+    cc.args(["-shared", "-fPIC", "-O1", "-w", "-Wl,-soname,libsqlite3.so.0", "-o"]).arg(&out);
+    for (name, value) in options::compile_options(&src.join("compile-options.txt")) {
+        cc.arg(match value {
+            Some(v) => format!("-D{name}={v}"),
+            None => format!("-D{name}"),
+        });
+    }
+    cc.args(extra);
+    cc.arg(src.join(source)).args(["-lm", "-lpthread", "-ldl"]);
+    let status = cc.status().expect("run the C compiler");
+    assert!(status.success(), "building {source} failed: {cc:?}");
+    dir
+}
+
 /// A directory with pristine upstream SQLite (upstream/sqlite3.c, no patches, none of our C)
 /// built as a shared library with exactly our compile options.
 pub fn upstream_lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tmp_dir("upstream-lib");
-        let out = dir.join("libsqlite3.so.0");
-        let src = sqlite_src();
-        let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
-        cc.args(["-shared", "-fPIC", "-O1", "-w", "-Wl,-soname,libsqlite3.so.0", "-o"]).arg(&out);
-        for (name, value) in options::compile_options(&src.join("compile-options.txt")) {
-            cc.arg(match value {
-                Some(v) => format!("-D{name}={v}"),
-                None => format!("-D{name}"),
-            });
-        }
-        cc.arg(src.join("upstream/sqlite3.c")).args(["-lm", "-lpthread", "-ldl"]);
-        let status = cc.status().expect("run the C compiler");
-        assert!(status.success(), "building upstream sqlite3.c failed: {cc:?}");
-        dir
-    })
+    DIR.get_or_init(|| build_shared("upstream-lib", "upstream/sqlite3.c", &[]))
 }
 
 /// Every `EDGELITE_OMIT_*` guard the core patches use.
@@ -79,25 +84,11 @@ pub fn patch_guards() -> Vec<String> {
 pub fn guards_off_lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tmp_dir("guards-off-lib");
-        let out = dir.join("libsqlite3.so.0");
-        let src = sqlite_src();
-        let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
-        cc.args(["-shared", "-fPIC", "-O1", "-w", "-Wl,-soname,libsqlite3.so.0", "-o"]).arg(&out);
-        for (name, value) in options::compile_options(&src.join("compile-options.txt")) {
-            cc.arg(match value {
-                Some(v) => format!("-D{name}={v}"),
-                None => format!("-D{name}"),
-            });
-        }
         let guards = patch_guards();
         assert!(guards.len() >= 2, "the series names its guards: {guards:?}");
-        cc.args(guards.iter().map(|g| format!("-D{g}")));
-        cc.arg("-I").arg(src.join("ext"));
-        cc.arg(src.join("patched/sqlite3.c")).args(["-lm", "-lpthread", "-ldl"]);
-        let status = cc.status().expect("run the C compiler");
-        assert!(status.success(), "building the patched sqlite3.c with every guard failed: {cc:?}");
-        dir
+        let mut extra: Vec<String> = guards.iter().map(|g| format!("-D{g}")).collect();
+        extra.push(format!("-I{}", sqlite_src().join("ext").display()));
+        build_shared("guards-off-lib", "patched/sqlite3.c", &extra)
     })
 }
 

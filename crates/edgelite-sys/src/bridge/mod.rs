@@ -18,6 +18,7 @@ mod vector_functions;
 mod vector_index;
 mod vector_scan;
 mod vector_top_k;
+mod vtab;
 
 /// edgelite's version, as `SELECT edgelite_version()` reports it.
 const EDGELITE_VERSION: &core::ffi::CStr = c"0.1.0";

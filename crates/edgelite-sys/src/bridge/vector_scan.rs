@@ -16,12 +16,12 @@
 //! named `id` or `distance` must still mean the user's column.
 
 use core::ffi::{CStr, c_char, c_int, c_void};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use edgelite_diskann::{DiskAnn, SearchStream};
 
 use super::values::arg;
 use super::vector_index;
+use super::vtab;
 use crate::bindings::*;
 
 const COL_IDX: c_int = 0;
@@ -39,12 +39,6 @@ const MAX_BATCH: usize = 8192;
 
 /// Visits after which a scan looks up the index size to bound its walk (see [`fill`]).
 const WALK_BEFORE_LIMIT: usize = 1024;
-
-#[repr(C)]
-struct ScanTable {
-    base: sqlite3_vtab,
-    db: *mut sqlite3,
-}
 
 /// One scan: the stream and the rows of its current batch.
 #[repr(C)]
@@ -81,10 +75,10 @@ pub(crate) unsafe fn register(db: *mut sqlite3) -> c_int {
 static MODULE: sqlite3_module = sqlite3_module {
     iVersion: 2,
     xCreate: None, // eponymous-only
-    xConnect: Some(x_connect),
+    xConnect: Some(vtab::x_connect),
     xBestIndex: Some(x_best_index),
-    xDisconnect: Some(x_disconnect),
-    xDestroy: Some(x_disconnect),
+    xDisconnect: Some(vtab::x_disconnect),
+    xDestroy: Some(vtab::x_disconnect),
     xOpen: Some(x_open),
     xClose: Some(x_close),
     xFilter: Some(x_filter),
@@ -106,62 +100,11 @@ static MODULE: sqlite3_module = sqlite3_module {
     xIntegrity: None,
 };
 
-fn guarded(body: impl FnOnce() -> c_int) -> c_int {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(SQLITE_INTERNAL)
-}
-
-/// Sets the table's error message (replacing any earlier one).
-///
-/// # Safety
-/// `vtab` is a live table of this module.
-unsafe fn set_error(vtab: *mut sqlite3_vtab, message: &str) {
-    let len = c_int::try_from(message.len()).unwrap_or(c_int::MAX);
-    // SAFETY: "%.*s" with an explicit length reads exactly `len` bytes of `message`.
-    let copy = unsafe { sqlite3_mprintf(c"%.*s".as_ptr(), len, message.as_ptr().cast::<c_char>()) };
-    // SAFETY: `vtab` is a live table of this module (caller), not otherwise borrowed now.
-    let table = unsafe { &mut *vtab };
-    // SAFETY: zErrMsg is null or an earlier sqlite3_mprintf result, which we own.
-    unsafe { sqlite3_free(table.zErrMsg.cast::<c_void>()) };
-    table.zErrMsg = copy;
-}
-
-unsafe extern "C" fn x_connect(
-    db: *mut sqlite3,
-    aux: *mut c_void,
-    _argc: c_int,
-    _argv: *const *const c_char,
-    pp_vtab: *mut *mut sqlite3_vtab,
-    _err: *mut *mut c_char,
-) -> c_int {
-    guarded(|| {
-        // SAFETY: the client data is one of the static schemas (register).
-        let rc = unsafe { sqlite3_declare_vtab(db, aux.cast::<c_char>()) };
-        if rc != SQLITE_OK {
-            return rc;
-        }
-        // SAFETY: a zeroed sqlite3_vtab is what SQLite expects before it fills the fields.
-        let table = Box::new(ScanTable { base: unsafe { core::mem::zeroed() }, db });
-        // SAFETY: SQLite's out-pointer; xDisconnect rebuilds the Box.
-        unsafe { *pp_vtab = Box::into_raw(table).cast::<sqlite3_vtab>() };
-        SQLITE_OK
-    })
-}
-
-unsafe extern "C" fn x_disconnect(vtab: *mut sqlite3_vtab) -> c_int {
-    guarded(|| {
-        // SAFETY: `vtab` came from Box::into_raw in x_connect and SQLite disconnects it once.
-        let table = unsafe { Box::from_raw(vtab.cast::<ScanTable>()) };
-        // SAFETY: zErrMsg is null or from sqlite3_mprintf.
-        unsafe { sqlite3_free(table.base.zErrMsg.cast::<c_void>()) };
-        SQLITE_OK
-    })
-}
-
 /// idxNum bit: the hint argument is given.
 const WITH_HINT: c_int = 1;
 
 unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_index_info) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: SQLite passes a valid index-info for the duration of the call.
         let info = unsafe { &mut *info };
         let n = usize::try_from(info.nConstraint).unwrap_or(0);
@@ -183,7 +126,7 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
         }
         if !seen[0] || !seen[1] {
             // SAFETY: `vtab` is this module's live table.
-            unsafe { set_error(vtab, "vector_scan: expected an index name and a query vector") };
+            unsafe { vtab::set_error(vtab, "vector_scan: expected an index name and a query vector") };
             return SQLITE_ERROR;
         }
         if usable.iter().zip(seen).any(|(u, s)| s && u.is_none()) {
@@ -205,7 +148,7 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
 }
 
 unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlite3_vtab_cursor) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         let cursor = Box::new(ScanCursor {
             // SAFETY: a zeroed sqlite3_vtab_cursor is what SQLite expects; it sets pVtab itself.
             base: unsafe { core::mem::zeroed() },
@@ -222,7 +165,7 @@ unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlit
 }
 
 unsafe extern "C" fn x_close(cursor: *mut sqlite3_vtab_cursor) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: `cursor` came from Box::into_raw in x_open and is closed once.
         drop(unsafe { Box::from_raw(cursor.cast::<ScanCursor>()) });
         SQLITE_OK
@@ -251,12 +194,12 @@ unsafe extern "C" fn x_filter(
     argc: c_int,
     argv: *mut *mut sqlite3_value,
 ) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: `cursor` is a live cursor of this module (x_open), exclusively ours here.
         let cursor = unsafe { &mut *cursor.cast::<ScanCursor>() };
         let vtab = cursor.base.pVtab;
         // SAFETY: pVtab is the live table the cursor was opened on.
-        let db = unsafe { (*vtab.cast::<ScanTable>()).db };
+        let db = unsafe { (*vtab.cast::<vtab::Table>()).db };
         let want = if idx_num & WITH_HINT != 0 { 3 } else { 2 };
         let args: &[*mut sqlite3_value] = match usize::try_from(argc) {
             // SAFETY: SQLite passes `argc` argument values.
@@ -279,7 +222,7 @@ unsafe extern "C" fn x_filter(
             Ok(()) => SQLITE_OK,
             Err(message) => {
                 // SAFETY: `vtab` is live.
-                unsafe { set_error(vtab, &message) };
+                unsafe { vtab::set_error(vtab, &message) };
                 SQLITE_ERROR
             }
         }
@@ -350,7 +293,7 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> Result<(), String> 
 }
 
 unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: a live cursor of this module.
         let cursor = unsafe { &mut *cursor.cast::<ScanCursor>() };
         cursor.pos += 1;
@@ -359,13 +302,13 @@ unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
         }
         let vtab = cursor.base.pVtab;
         // SAFETY: pVtab is the live table the cursor was opened on.
-        let db = unsafe { (*vtab.cast::<ScanTable>()).db };
+        let db = unsafe { (*vtab.cast::<vtab::Table>()).db };
         // SAFETY: `db` is the table's live connection.
         match unsafe { fill(db, cursor) } {
             Ok(()) => SQLITE_OK,
             Err(message) => {
                 // SAFETY: `vtab` is live.
-                unsafe { set_error(vtab, &message) };
+                unsafe { vtab::set_error(vtab, &message) };
                 SQLITE_ERROR
             }
         }
@@ -373,7 +316,7 @@ unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
 }
 
 unsafe extern "C" fn x_eof(cursor: *mut sqlite3_vtab_cursor) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: a live cursor of this module.
         let cursor = unsafe { &*cursor.cast::<ScanCursor>() };
         c_int::from(cursor.pos >= cursor.rows.len())
@@ -381,7 +324,7 @@ unsafe extern "C" fn x_eof(cursor: *mut sqlite3_vtab_cursor) -> c_int {
 }
 
 unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite3_context, col: c_int) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: a live cursor of this module, positioned on a row (SQLite checks xEof first).
         let cursor = unsafe { &*cursor.cast::<ScanCursor>() };
         let Some(&(id, distance)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
@@ -400,7 +343,7 @@ unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite
 }
 
 unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlite3_int64) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: a live cursor of this module.
         let cursor = unsafe { &*cursor.cast::<ScanCursor>() };
         let Some(&(id, _)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };

@@ -7,10 +7,10 @@
 //! answers SQLITE_CONSTRAINT for unusable arguments instead of failing).
 
 use core::ffi::{c_char, c_int, c_void};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::values::arg;
 use super::vector_index;
+use super::vtab;
 use crate::bindings::*;
 
 const COL_IDX: c_int = 0;
@@ -18,13 +18,6 @@ const COL_VECTOR: c_int = 1;
 const COL_K: c_int = 2;
 const COL_ID: c_int = 3;
 const COL_DISTANCE: c_int = 4;
-
-/// The table object; `base` first, as SQLite's `sqlite3_vtab` subclasses must.
-#[repr(C)]
-struct TopKTable {
-    base: sqlite3_vtab,
-    db: *mut sqlite3,
-}
 
 /// One scan: the search's answers, walked in order.
 #[repr(C)]
@@ -34,22 +27,35 @@ struct TopKCursor {
     pos: usize,
 }
 
+/// The declared schema (libSQL's `id`, plus the hidden arguments and distance), passed to
+/// `vtab::x_connect` as the module's client data.
+static SCHEMA: &core::ffi::CStr = c"CREATE TABLE x(idx HIDDEN, vector HIDDEN, k HIDDEN, id, distance HIDDEN)";
+
 /// Registers the module on `db`.
 ///
 /// # Safety
 /// `db` is a valid open connection.
 pub(crate) unsafe fn register(db: *mut sqlite3) -> c_int {
-    // SAFETY: `db` is valid (caller); MODULE is a static that outlives every connection.
-    unsafe { sqlite3_create_module_v2(db, c"vector_top_k".as_ptr(), &MODULE, core::ptr::null_mut(), None) }
+    // SAFETY: `db` is valid (caller); MODULE and SCHEMA are statics that outlive every
+    // connection, and vtab::x_connect only reads the client data as a C string.
+    unsafe {
+        sqlite3_create_module_v2(
+            db,
+            c"vector_top_k".as_ptr(),
+            &MODULE,
+            SCHEMA.as_ptr().cast_mut().cast::<c_void>(),
+            None,
+        )
+    }
 }
 
 static MODULE: sqlite3_module = sqlite3_module {
     iVersion: 2,
     xCreate: None, // eponymous-only: `vector_top_k` exists in every schema without CREATE
-    xConnect: Some(x_connect),
+    xConnect: Some(vtab::x_connect),
     xBestIndex: Some(x_best_index),
-    xDisconnect: Some(x_disconnect),
-    xDestroy: Some(x_disconnect),
+    xDisconnect: Some(vtab::x_disconnect),
+    xDestroy: Some(vtab::x_disconnect),
     xOpen: Some(x_open),
     xClose: Some(x_close),
     xFilter: Some(x_filter),
@@ -71,62 +77,8 @@ static MODULE: sqlite3_module = sqlite3_module {
     xIntegrity: None,
 };
 
-/// Runs a callback body, turning a panic into SQLITE_INTERNAL.
-fn guarded(body: impl FnOnce() -> c_int) -> c_int {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(SQLITE_INTERNAL)
-}
-
-/// Sets the table's error message (replacing any earlier one).
-///
-/// # Safety
-/// `vtab` is a live table of this module.
-unsafe fn set_error(vtab: *mut sqlite3_vtab, message: &str) {
-    let len = c_int::try_from(message.len()).unwrap_or(c_int::MAX);
-    // SAFETY: "%.*s" with an explicit length reads exactly `len` bytes of `message`.
-    let copy = unsafe { sqlite3_mprintf(c"%.*s".as_ptr(), len, message.as_ptr().cast::<c_char>()) };
-    // SAFETY: `vtab` is a live table of this module (caller), not otherwise borrowed now.
-    let table = unsafe { &mut *vtab };
-    // SAFETY: zErrMsg is null or an earlier sqlite3_mprintf result, which we own.
-    unsafe { sqlite3_free(table.zErrMsg.cast::<c_void>()) };
-    table.zErrMsg = copy;
-}
-
-unsafe extern "C" fn x_connect(
-    db: *mut sqlite3,
-    _aux: *mut c_void,
-    _argc: c_int,
-    _argv: *const *const c_char,
-    pp_vtab: *mut *mut sqlite3_vtab,
-    _err: *mut *mut c_char,
-) -> c_int {
-    guarded(|| {
-        let schema = c"CREATE TABLE x(idx HIDDEN, vector HIDDEN, k HIDDEN, id, distance HIDDEN)";
-        // SAFETY: called from xConnect with the connection SQLite is connecting.
-        let rc = unsafe { sqlite3_declare_vtab(db, schema.as_ptr()) };
-        if rc != SQLITE_OK {
-            return rc;
-        }
-        // SAFETY: a zeroed sqlite3_vtab is what SQLite expects before it fills the fields.
-        let table = Box::new(TopKTable { base: unsafe { core::mem::zeroed() }, db });
-        // SAFETY: `pp_vtab` is SQLite's out-pointer; ownership passes to SQLite until
-        // xDisconnect, which rebuilds the Box.
-        unsafe { *pp_vtab = Box::into_raw(table).cast::<sqlite3_vtab>() };
-        SQLITE_OK
-    })
-}
-
-unsafe extern "C" fn x_disconnect(vtab: *mut sqlite3_vtab) -> c_int {
-    guarded(|| {
-        // SAFETY: `vtab` came from Box::into_raw in x_connect and SQLite disconnects it once.
-        let table = unsafe { Box::from_raw(vtab.cast::<TopKTable>()) };
-        // SAFETY: zErrMsg is null or from sqlite3_mprintf.
-        unsafe { sqlite3_free(table.base.zErrMsg.cast::<c_void>()) };
-        SQLITE_OK
-    })
-}
-
 unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_index_info) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: SQLite passes a valid index-info for the duration of the call.
         let info = unsafe { &mut *info };
         let n = usize::try_from(info.nConstraint).unwrap_or(0);
@@ -149,7 +101,7 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
         let given = seen.iter().filter(|s| **s).count();
         if given < 3 {
             // SAFETY: `vtab` is this module's live table.
-            unsafe { set_error(vtab, &format!("vector index(search): got {given} parameters, expected 3")) };
+            unsafe { vtab::set_error(vtab, &format!("vector index(search): got {given} parameters, expected 3")) };
             return SQLITE_ERROR;
         }
         if usable.iter().any(Option::is_none) {
@@ -176,7 +128,7 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
 }
 
 unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlite3_vtab_cursor) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: a zeroed sqlite3_vtab_cursor is what SQLite expects; it sets pVtab itself.
         let cursor = Box::new(TopKCursor { base: unsafe { core::mem::zeroed() }, rows: Vec::new(), pos: 0 });
         // SAFETY: SQLite's out-pointer; xClose rebuilds the Box.
@@ -186,7 +138,7 @@ unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlit
 }
 
 unsafe extern "C" fn x_close(cursor: *mut sqlite3_vtab_cursor) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: `cursor` came from Box::into_raw in x_open and is closed once.
         drop(unsafe { Box::from_raw(cursor.cast::<TopKCursor>()) });
         SQLITE_OK
@@ -200,12 +152,12 @@ unsafe extern "C" fn x_filter(
     argc: c_int,
     argv: *mut *mut sqlite3_value,
 ) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: `cursor` is a live cursor of this module (x_open), exclusively ours here.
         let cursor = unsafe { &mut *cursor.cast::<TopKCursor>() };
         let vtab = cursor.base.pVtab;
         // SAFETY: pVtab is the live table the cursor was opened on.
-        let db = unsafe { (*vtab.cast::<TopKTable>()).db };
+        let db = unsafe { (*vtab.cast::<vtab::Table>()).db };
         let args: &[*mut sqlite3_value] = match usize::try_from(argc) {
             // SAFETY: SQLite passes `argc` argument values.
             Ok(3) => unsafe { core::slice::from_raw_parts(argv, 3) },
@@ -225,7 +177,7 @@ unsafe extern "C" fn x_filter(
             }
             Err(message) => {
                 // SAFETY: `vtab` is live.
-                unsafe { set_error(vtab, &message) };
+                unsafe { vtab::set_error(vtab, &message) };
                 SQLITE_ERROR
             }
         }
@@ -272,7 +224,7 @@ unsafe fn search(
 }
 
 unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: a live cursor of this module.
         let cursor = unsafe { &mut *cursor.cast::<TopKCursor>() };
         cursor.pos += 1;
@@ -281,7 +233,7 @@ unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
 }
 
 unsafe extern "C" fn x_eof(cursor: *mut sqlite3_vtab_cursor) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: a live cursor of this module.
         let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
         c_int::from(cursor.pos >= cursor.rows.len())
@@ -289,7 +241,7 @@ unsafe extern "C" fn x_eof(cursor: *mut sqlite3_vtab_cursor) -> c_int {
 }
 
 unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite3_context, col: c_int) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: a live cursor of this module, positioned on a row (SQLite checks xEof first).
         let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
         let Some(&(id, distance)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
@@ -306,7 +258,7 @@ unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite
 }
 
 unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlite3_int64) -> c_int {
-    guarded(|| {
+    vtab::guarded(|| {
         // SAFETY: a live cursor of this module.
         let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
         let Some(&(id, _)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
