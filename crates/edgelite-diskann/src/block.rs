@@ -1,4 +1,4 @@
-//! The node block: what one `<idx>_shadow.data` blob holds (spec 3.5), byte for byte.
+//! The node block: what one `<idx>_shadow.data` blob holds (docs/libsql-vector.md 3.5), byte for byte.
 //!
 //! Format 3 (formats 1 and 2 differ only where noted):
 //!

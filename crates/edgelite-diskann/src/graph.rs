@@ -1,7 +1,7 @@
 //! The Vamana / DiskANN graph over a [`Storage`]: search, insert, a delete that repairs, and an
 //! integrity check.
 //!
-//! Where edgelite departs from libSQL (spec 3.6, 4.2), on purpose:
+//! Where edgelite departs from libSQL (docs/libsql-vector.md 3.6, 4.2), on purpose:
 //! - **Entry point**: the lowest rowid ([`Storage::first_id`]), not a random row found by an
 //!   O(n) count-and-skip: results are reproducible and the lookup is O(log n).
 //! - **k is not capped by L**: the candidate list is widened to `max(L, k)`; `L` can be set per

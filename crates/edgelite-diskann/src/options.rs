@@ -1,4 +1,4 @@
-//! Index options and the metadata blob, exactly as libSQL (spec 3.1, 3.2, 3.4).
+//! Index options and the metadata blob, exactly as libSQL (docs/libsql-vector.md 3.1, 3.2, 3.4).
 //!
 //! `CREATE INDEX i ON t(libsql_vector_idx(v, 'metric=l2', ...))` goes through two steps, in
 //! libSQL's order so that errors come out in the same order:
@@ -64,11 +64,13 @@ pub const METADATA_CAPACITY: usize = 128;
 pub const FORMAT_CURRENT: u8 = 3;
 /// Largest node block libSQL accepts (128 MiB).
 pub const MAX_BLOCK_SIZE: u64 = 128 * 1024 * 1024;
-/// Default pruning factor.
+/// libSQL's default pruning factor: used for an index whose metadata has no alpha record (one
+/// libSQL wrote); a new edgelite index gets [`EDGELITE_ALPHA`] unless `alpha` is given.
 pub const DEFAULT_ALPHA: f64 = 1.2;
-/// Default candidate list size for inserts.
+/// Default candidate list size for inserts (libSQL's and edgelite's).
 pub const DEFAULT_INSERT_L: u64 = 70;
-/// Default candidate list size for searches.
+/// libSQL's default candidate list size for searches: used for an index whose metadata has no
+/// search_l record; a new edgelite index gets [`EDGELITE_SEARCH_L`] unless `search_l` is given.
 pub const DEFAULT_SEARCH_L: u64 = 200;
 
 /// edgelite's pruning factor for a new index where `alpha` is not given: hnswlib's neighbour
@@ -114,7 +116,7 @@ pub enum ParamError {
     Serialize,
 }
 
-/// A `CREATE INDEX` that libSQL would refuse; `Display` is libSQL's message (spec 3.1).
+/// A `CREATE INDEX` that libSQL would refuse; `Display` is libSQL's message (docs/libsql-vector.md 3.1).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OptionsError {
@@ -337,8 +339,8 @@ impl Metadata {
         m
     }
 
-    /// Steps 1-2 of `CREATE INDEX`: parses the declared column type (spec 1.1) and the option
-    /// strings (spec 3.2), writing format, type and dims, then one record per option in the
+    /// Steps 1-2 of `CREATE INDEX`: parses the declared column type (docs/libsql-vector.md 1.1) and the option
+    /// strings (docs/libsql-vector.md 3.2), writing format, type and dims, then one record per option in the
     /// given order (repeated keys append again; the last one wins when read).
     ///
     /// # Errors
@@ -463,7 +465,7 @@ impl Metadata {
     /// [`EDGELITE_SEARCH_L`]; other columns keep libSQL's defaults but alpha and search_l.
     ///
     /// On minilm-20k (384 dimensions) this makes the file 7x the raw vectors instead of 55x,
-    /// at recall@10 0.98 for 18 neighbours where libSQL keeps 60 (spec 3.2, 9).
+    /// at recall@10 0.98 for 18 neighbours where libSQL keeps 60 (docs/libsql-vector.md 3.2, 9).
     ///
     /// # Errors
     /// [`OptionsError::InitFailed`] if the records no longer fit in 128 bytes.

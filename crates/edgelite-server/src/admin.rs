@@ -1,4 +1,4 @@
-//! The admin API, on its own listener (`--admin-listen-addr`), with sqld's paths (spec §6).
+//! The admin API, on its own listener (`--admin-listen-addr`), with sqld's paths (docs/sync-protocol.md §6).
 //! It has no authentication of its own: bind it to a private address.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Ed25519 JWT authentication, checked as sqld checks it (spec §4).
+//! Ed25519 JWT authentication, checked as sqld checks it (docs/sync-protocol.md §4).
 //!
 //! - algorithm EdDSA only; `exp` and `nbf` checked when present (not required), with a small
 //!   leeway (`--auth-jwt-leeway-secs`, 5 s by default, where jsonwebtoken's default is 60 s);

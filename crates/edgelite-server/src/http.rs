@@ -185,7 +185,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, max_connectio
     }
 }
 
-/// Which namespace a request is for (spec §6) and what its token allows.
+/// Which namespace a request is for (docs/sync-protocol.md §6) and what its token allows.
 pub async fn resolve(
     state: &AppState,
     headers: &HeaderMap,

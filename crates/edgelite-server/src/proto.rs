@@ -1,7 +1,7 @@
 //! The Hrana data model (JSON), shared by HTTP and WebSocket.
 //!
 //! Field names follow the Hrana 3 spec and what the published clients send (see
-//! `specs/sync-protocol.md` §1). Unknown fields are ignored, as the spec requires.
+//! `docs/sync-protocol.md` §1). Unknown fields are ignored, as the spec requires.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};

@@ -1,4 +1,4 @@
-//! Hrana over WebSocket (`hrana3`, `hrana2`, `hrana1`, JSON text frames; spec §3).
+//! Hrana over WebSocket (`hrana3`, `hrana2`, `hrana1`, JSON text frames; docs/sync-protocol.md §3).
 //!
 //! Requests on one socket are handled in arrival order, which keeps each stream's requests
 //! serial as the spec requires. The token arrives in `hello`, not in the upgrade headers; the
