@@ -6,27 +6,8 @@ mod common;
 use base64::Engine as _;
 use common::*;
 use futures_util::{SinkExt as _, StreamExt as _};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-struct Keys {
-    pair_pkcs8: Vec<u8>,
-    public_b64: String,
-}
-
-fn keys() -> Keys {
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-    let public_b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-    Keys { pair_pkcs8: pkcs8.as_ref().to_vec(), public_b64 }
-}
-
-fn token(k: &Keys, claims: &Value) -> String {
-    encode(&Header::new(Algorithm::EdDSA), claims, &EncodingKey::from_ed_der(&k.pair_pkcs8)).unwrap()
-}
 
 async fn with_token(s: &Srv, path: &str, tok: Option<&str>, body: &Value) -> (u16, Value) {
     let mut req = s.http.post(format!("{}{path}", s.base)).json(body);

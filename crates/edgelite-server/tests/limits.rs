@@ -8,11 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use common::*;
 use futures_util::{SinkExt as _, StreamExt as _};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite::Message;
@@ -181,20 +178,11 @@ fn fds(pid: u32) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finding_3_descriptors_stay_bounded_and_come_back_when_sockets_close() {
-    use tokio::io::AsyncBufReadExt as _;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgelite-server"))
-        .args(["--http-listen-addr", "127.0.0.1:0", "--max-concurrent-connections", "16", "--max-ws-streams", "64"])
-        .arg("--db-path")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
-    let addr = line.strip_prefix("edgelite-server listening on http://").unwrap().to_owned();
+    let (child, addr) = spawn_binary(|c| {
+        c.args(["--max-concurrent-connections", "16", "--max-ws-streams", "64", "--db-path"]).arg(dir.path());
+    })
+    .await;
     let pid = child.id().unwrap();
     let http = reqwest::Client::new();
     let r = http.get(format!("http://{addr}/health")).send().await.unwrap();
@@ -279,23 +267,6 @@ async fn finding_5_the_response_limit_counts_column_names_and_describe() {
     ws_req(&mut ws, 1, json!({"type": "open_stream", "stream_id": 1})).await;
     let v = ws_req(&mut ws, 2, json!({"type": "describe", "stream_id": 1, "sql": sql})).await;
     assert_eq!(v["error"]["code"], "RESPONSE_TOO_LARGE");
-}
-
-struct Keys {
-    pkcs8: Vec<u8>,
-    public_b64: String,
-}
-
-fn keys() -> Keys {
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-    let public_b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-    Keys { pkcs8: pkcs8.as_ref().to_vec(), public_b64 }
-}
-
-fn token(k: &Keys, claims: &Value) -> String {
-    encode(&Header::new(Algorithm::EdDSA), claims, &EncodingKey::from_ed_der(&k.pkcs8)).unwrap()
 }
 
 fn now() -> i64 {

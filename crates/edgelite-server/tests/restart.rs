@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt as _;
 
 struct Proc {
     child: tokio::process::Child,
@@ -18,17 +17,10 @@ struct Proc {
 }
 
 async fn spawn(dir: &Path) -> Proc {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgelite-server"))
-        .args(["--http-listen-addr", "127.0.0.1:0", "--db-path"])
-        .arg(dir)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-    let addr = line.strip_prefix("edgelite-server listening on http://").unwrap().to_owned();
+    let (child, addr) = spawn_binary(|c| {
+        c.arg("--db-path").arg(dir);
+    })
+    .await;
     Proc { child, base: format!("http://{addr}"), http: reqwest::Client::new() }
 }
 

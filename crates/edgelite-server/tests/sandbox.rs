@@ -9,11 +9,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use common::{keys, spawn_binary, token};
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt as _;
 
 struct Proc {
     child: tokio::process::Child,
@@ -25,25 +22,13 @@ struct Proc {
 
 /// Starts the binary with an Ed25519 key; returns it with a read-write and a read-only token.
 async fn spawn(dir: &Path) -> Proc {
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-    let public = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-    let token = |claims: &Value| {
-        encode(&Header::new(Algorithm::EdDSA), claims, &EncodingKey::from_ed_der(pkcs8.as_ref())).unwrap()
-    };
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgelite-server"))
-        .args(["--http-listen-addr", "127.0.0.1:0", "--db-path"])
-        .arg(dir)
-        .env("SQLD_AUTH_JWT_KEY", &public)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-    let addr = line.strip_prefix("edgelite-server listening on http://").unwrap().to_owned();
+    let k = keys();
+    let public = k.public_b64.clone();
+    let token = |claims: &Value| token(&k, claims);
+    let (child, addr) = spawn_binary(|c| {
+        c.arg("--db-path").arg(dir).env("SQLD_AUTH_JWT_KEY", &public);
+    })
+    .await;
     Proc {
         child,
         base: format!("http://{addr}"),

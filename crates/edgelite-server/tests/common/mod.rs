@@ -1,4 +1,5 @@
-//! Shared helpers: an in-process server on 127.0.0.1:0 and small HTTP helpers.
+//! Shared helpers: an in-process server on 127.0.0.1:0, the server binary as a process, Ed25519
+//! tokens, and small HTTP helpers.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::Path;
@@ -8,6 +9,45 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 pub const FRAME: usize = 4120;
+
+/// Starts the `edgelite-server` binary on 127.0.0.1:0 with the arguments and environment that
+/// `configure` adds; returns the process (killed on drop) and its address, once it has printed
+/// its one line.
+pub async fn spawn_binary(configure: impl FnOnce(&mut tokio::process::Command)) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgelite-server"));
+    cmd.args(["--http-listen-addr", "127.0.0.1:0"]).stdout(std::process::Stdio::piped()).kill_on_drop(true);
+    configure(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let wait = std::time::Duration::from_secs(60);
+    let line = tokio::time::timeout(wait, lines.next_line()).await.unwrap().unwrap().unwrap();
+    let addr = line.strip_prefix("edgelite-server listening on http://").unwrap().to_owned();
+    (child, addr)
+}
+
+/// An Ed25519 key pair: the private key (PKCS#8) signs tokens, the public one (raw, base64url)
+/// is what the server is given.
+pub struct Keys {
+    pub pkcs8: Vec<u8>,
+    pub public_b64: String,
+}
+
+pub fn keys() -> Keys {
+    use base64::Engine as _;
+    use ring::signature::{Ed25519KeyPair, KeyPair as _};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let public_b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    Keys { pkcs8: pkcs8.as_ref().to_vec(), public_b64 }
+}
+
+/// A JWT with `claims`, signed with `k`.
+pub fn token(k: &Keys, claims: &Value) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    encode(&Header::new(Algorithm::EdDSA), claims, &EncodingKey::from_ed_der(&k.pkcs8)).unwrap()
+}
 
 pub struct Srv {
     pub running: Running,
