@@ -71,41 +71,39 @@ print(sorted({l.split()[-1] for l in maps if "libsqlite3" in l}))
     assert_eq!(lines, ["3.54.1", "0.1.0", "4950", &format!("['{}']", ours.display())]);
 }
 
-#[test]
-fn non_vector_sql_answers_exactly_as_upstream() {
+/// The differential corpus run through CPython on the library in `dir`, one JSON line per
+/// statement after the version line.
+fn corpus_answers(dir: &Path) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_sql.py");
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential.sql");
-    let args = [script.to_str().expect("utf-8 path"), corpus.to_str().expect("utf-8 path")];
-    let ours = python(edgelite_lib_dir(), &args);
-    let theirs = python(upstream_lib_dir(), &args);
+    python(dir, &[script.to_str().expect("utf-8 path"), corpus.to_str().expect("utf-8 path")])
+}
 
-    let ours: Vec<&str> = ours.lines().collect();
-    let theirs: Vec<&str> = theirs.lines().collect();
-    assert_eq!(ours[0], r#"{"sqlite_version":"3.54.1"}"#);
-    assert_eq!(ours[0], theirs[0]);
+/// `ours` answers the corpus line for line as upstream does (`who` names ours in a failure).
+fn assert_same_answers(ours: &str, who: &str) {
+    let theirs = corpus_answers(upstream_lib_dir());
+    let (ours, theirs): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), theirs.lines().collect());
     assert!(ours.len() > 300, "the corpus should hold a few hundred statements, ran {}", ours.len() - 1);
-    let errors = ours.iter().filter(|l| l.contains(r#""error":"#)).count();
-    assert!(errors >= 30, "the corpus should exercise errors too, saw {errors}");
     for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-        assert_eq!(a, b, "statement {i} differs (left: edgelite, right: upstream)");
+        assert_eq!(a, b, "statement {i} differs (left: {who}, right: upstream)");
     }
     assert_eq!(ours.len(), theirs.len());
+}
+
+#[test]
+fn non_vector_sql_answers_exactly_as_upstream() {
+    let ours = corpus_answers(edgelite_lib_dir());
+    assert_eq!(ours.lines().next(), Some(r#"{"sqlite_version":"3.54.1"}"#));
+    let errors = ours.lines().filter(|l| l.contains(r#""error":"#)).count();
+    assert!(errors >= 30, "the corpus should exercise errors too, saw {errors}");
+    assert_same_answers(&ours, "edgelite");
 }
 
 #[test]
 fn the_core_with_every_patch_guard_defined_is_upstream() {
     // PATCHES.md: defining a patch's EDGELITE_OMIT_* guard gives back stock SQLite. The patched
     // amalgamation with all of them answers the differential corpus exactly as upstream does.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run_sql.py");
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential.sql");
-    let args = [script.to_str().expect("utf-8 path"), corpus.to_str().expect("utf-8 path")];
-    let off = python(guards_off_lib_dir(), &args);
-    let theirs = python(upstream_lib_dir(), &args);
-    assert!(off.lines().count() > 300);
-    for (i, (a, b)) in off.lines().zip(theirs.lines()).enumerate() {
-        assert_eq!(a, b, "statement {i} differs (left: patched with every guard, right: upstream)");
-    }
-    assert_eq!(off.lines().count(), theirs.lines().count());
+    assert_same_answers(&corpus_answers(guards_off_lib_dir()), "patched with every guard");
     // and it is not edgelite: no vector functions
     let probe = python(
         guards_off_lib_dir(),

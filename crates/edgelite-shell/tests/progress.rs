@@ -33,8 +33,8 @@ INSERT INTO t SELECT i, vector(s || ']') FROM g WHERE k = 32;
 
 const CREATE: &str = "CREATE INDEX t_v ON t (libsql_vector_idx(v));\n";
 
-/// Runs the shell on `db` in `dir` with `script`; returns (stdout, stderr).
-fn shell(dir: &Path, script: &str) -> (String, String) {
+/// Starts the shell on `t.db` in `dir`, `script` written to its standard input.
+fn start_shell(dir: &Path, script: &str) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edgelite"))
         .current_dir(dir)
         .arg("t.db")
@@ -44,6 +44,12 @@ fn shell(dir: &Path, script: &str) -> (String, String) {
         .spawn()
         .expect("start the shell");
     child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("write script");
+    child
+}
+
+/// Runs the shell on `t.db` in `dir` with `script`; returns (stdout, stderr).
+fn shell(dir: &Path, script: &str) -> (String, String) {
+    let child = start_shell(dir, script);
     let out = child.wait_with_output().expect("shell exits");
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
@@ -82,16 +88,7 @@ fn ctrl_c_stops_a_vector_index_build() {
     let (_, err) = shell(&dir, &fill(3000));
     assert!(err.is_empty(), "{err}");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgelite"))
-        .current_dir(&dir)
-        .arg("t.db")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the shell");
-    let script = format!(".progress 10\n{CREATE}SELECT 'after';\n");
-    child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("write script");
+    let mut child = start_shell(&dir, &format!(".progress 10\n{CREATE}SELECT 'after';\n"));
     // The build has started once progress lines arrive (stdout is a pipe, so they come in
     // buffer-sized bursts): then Ctrl-C, as a terminal would send it.
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();

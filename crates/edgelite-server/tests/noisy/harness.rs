@@ -118,13 +118,7 @@ async fn victim(
                     {"type": "execute", "stmt": {"sql": "UPDATE kv SET v = hex(randomblob(32)) WHERE k = ?", "args": [{"type": "integer", "value": k.to_string()}]}},
                     {"type": "close"}]});
                 let t0 = Instant::now();
-                let r = http
-                    .post(format!("http://{addr}/v2/pipeline"))
-                    .header("x-namespace", "victim")
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await;
+                let r = pipeline(&http, addr, "victim", &token, &body).await;
                 let ok = match r {
                     Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                         Ok(v) => {
@@ -248,13 +242,7 @@ async fn attack(addr: SocketAddr, token: String, a: Attack, stop: Arc<AtomicBool
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 tally.sent.fetch_add(1, Ordering::Relaxed);
-                let r = http
-                    .post(format!("http://{addr}/v2/pipeline"))
-                    .header("x-namespace", "attacker")
-                    .bearer_auth(&token)
-                    .json(&json!({"requests": []}))
-                    .send()
-                    .await;
+                let r = pipeline(&http, addr, "attacker", &token, &json!({"requests": []})).await;
                 if r.is_ok_and(|r| r.status().as_u16() == 503) {
                     tally.refused.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -272,13 +260,7 @@ async fn attack(addr: SocketAddr, token: String, a: Attack, stop: Arc<AtomicBool
             let body = json!({"requests": reqs});
             while !stop.load(Ordering::Relaxed) {
                 tally.sent.fetch_add(1, Ordering::Relaxed);
-                let r = http
-                    .post(format!("http://{addr}/v2/pipeline"))
-                    .header("x-namespace", "attacker")
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await;
+                let r = pipeline(&http, addr, "attacker", &token, &body).await;
                 if let Ok(r) = r
                     && let Ok(text) = r.text().await
                     && text.contains("RESPONSE_TOO_LARGE")
@@ -333,6 +315,17 @@ async fn attack(addr: SocketAddr, token: String, a: Attack, stop: Arc<AtomicBool
     for t in tasks {
         let _ = t.await;
     }
+}
+
+/// `POST /v2/pipeline` with `body` to namespace `ns` as `token`.
+async fn pipeline(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    ns: &str,
+    token: &str,
+    body: &Value,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("http://{addr}/v2/pipeline")).header("x-namespace", ns).bearer_auth(token).json(body).send().await
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
