@@ -181,3 +181,24 @@ SELECT id, vector_distance_l2(a, b) FROM v WHERE id = 2;
 SELECT id, vector_distance_cos(b, '[1,2,3]') AS d FROM v WHERE id IN (2, 3) ORDER BY d, id;
 SELECT vector_extract(d) FROM v WHERE id = 2;
 SELECT id FROM v ORDER BY vector_distance_cos(b, vector('[4,5,6]')) LIMIT 1;
+
+-- vector_top_k's arguments: three at most, a string index name, a query of the index's type and
+-- dimensions (blobs shorter than one element included), the legacy index syntax libSQL no
+-- longer parses.
+CREATE TABLE tk (id INTEGER PRIMARY KEY, v F32_BLOB(2));
+CREATE INDEX tk_idx ON tk (libsql_vector_idx(v));
+INSERT INTO tk VALUES (1, vector('[1,2]')), (2, vector('[3,4]'));
+SELECT id FROM vector_top_k('tk_idx', vector('[1,2]'), 2);
+SELECT id FROM vector_top_k('tk_idx', vector('[1,2]'), 2, 5);
+SELECT id FROM vector_top_k(123, vector('[1,2]'), 2);
+SELECT id FROM vector_top_k(X'0102', vector('[1,2]'), 2);
+SELECT id FROM vector_top_k(NULL, vector('[1,2]'), 2);
+SELECT id FROM vector_top_k('tk_idx', X'01', 2);
+SELECT id FROM vector_top_k('tk_idx', X'', 2);
+SELECT id FROM vector_top_k('tk_idx', X'0000803f', 2);
+INSERT INTO tk VALUES (3, X'01');
+INSERT INTO tk VALUES (5, X'');
+SELECT vector_extract(X'01');
+SELECT vector_distance_cos(X'01', X'01');
+CREATE INDEX tk_idx2 ON tk USING diskann_cosine_ops (v);
+SELECT count(*) FROM tk;

@@ -20,7 +20,7 @@ use edgelite_vector::VectorRef;
 
 use super::cache::with_state;
 use super::sql::{Db, SqlResult};
-use super::vector_index::{IndexName, ShadowStorage};
+use super::vector_index::{IndexName, ShadowStorage, graph_error};
 
 /// One index build in progress.
 pub(crate) struct Build {
@@ -49,7 +49,7 @@ fn write_out(db: Db, index: &IndexName, mem: &MemStorage) -> SqlResult<()> {
     let mut shadow = ShadowStorage::new(db, index);
     for id in mem.ids() {
         let block = mem.get(id).expect("invariant: id listed by the store");
-        shadow.insert(id, block).map_err(|e| e.0)?;
+        shadow.insert(id, block)?;
     }
     Ok(())
 }
@@ -79,9 +79,9 @@ pub(crate) fn add(
         }
         if build.spilled {
             let mut shadow = ShadowStorage::new(db, index);
-            build.graph.insert(&mut shadow, rowid, vector).map_err(|e| e.to_string())
+            build.graph.insert(&mut shadow, rowid, vector).map_err(graph_error)
         } else {
-            build.graph.insert(&mut build.mem, rowid, vector).map_err(|e| e.to_string())
+            build.graph.insert(&mut build.mem, rowid, vector).map_err(graph_error)
         }
     });
     match added {
@@ -94,7 +94,7 @@ pub(crate) fn add(
         // no connection state (SQLite refused the client data): insert row by row
         None => {
             let graph = open.take().expect("invariant: not used when there is no state")()?;
-            graph.insert(&mut ShadowStorage::new(db, index), rowid, vector).map_err(|e| e.to_string())
+            graph.insert(&mut ShadowStorage::new(db, index), rowid, vector).map_err(graph_error)
         }
     }
 }

@@ -1,5 +1,8 @@
 //! A minimal safe layer over the connection for the bridge's own SQL (the vector index's
-//! shadow tables): statements that finalize on drop, typed binds and columns, errors as text.
+//! shadow tables): statements that finalize on drop, typed binds and columns, errors that keep
+//! SQLite's result code (a busy or locked shadow table, a full disk, an interrupt must reach the
+//! caller as `SQLITE_BUSY`, `SQLITE_LOCKED`, `SQLITE_FULL`, `SQLITE_INTERRUPT`, so that clients
+//! retry what can be retried).
 //!
 //! It runs on the connection of the statement that called into the bridge, inside that
 //! statement's transaction, exactly as a virtual table's shadow-table SQL does.
@@ -8,8 +11,51 @@ use core::ffi::{c_char, c_int};
 
 use crate::bindings::*;
 
-/// A failure, as the message the calling statement will fail with.
-pub(crate) type SqlResult<T> = Result<T, String>;
+/// A failure: the result code and the message the calling statement will fail with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SqlError {
+    /// An SQLite result code, extended codes included (`SQLITE_ERROR` for the bridge's own
+    /// failures: bad arguments, bad options).
+    pub(crate) code: c_int,
+    pub(crate) message: String,
+}
+
+impl SqlError {
+    /// A failure with its own code.
+    pub(crate) fn new(code: c_int, message: impl Into<String>) -> SqlError {
+        SqlError { code, message: message.into() }
+    }
+}
+
+impl From<String> for SqlError {
+    fn from(message: String) -> Self {
+        SqlError { code: SQLITE_ERROR, message }
+    }
+}
+
+impl From<&str> for SqlError {
+    fn from(message: &str) -> Self {
+        SqlError { code: SQLITE_ERROR, message: message.to_owned() }
+    }
+}
+
+impl core::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+impl From<edgelite_diskann::MemError> for SqlError {
+    /// A build's in-memory store refusing a write: a bug of the graph, not of the database.
+    fn from(e: edgelite_diskann::MemError) -> Self {
+        SqlError { code: SQLITE_INTERNAL, message: format!("vector index: {e}") }
+    }
+}
+
+/// A bridge result.
+pub(crate) type SqlResult<T> = Result<T, SqlError>;
 
 /// A borrowed connection handle, valid for the duration of one call from SQLite.
 #[derive(Clone, Copy)]
@@ -61,26 +107,32 @@ impl Db {
         (rc == SQLITE_OK).then_some(version)
     }
 
-    /// The connection's latest error message.
-    fn errmsg(self) -> String {
+    /// The connection's latest error: its extended result code and message (`rc`, the code
+    /// the failing call returned, when the connection holds none: a misuse, say).
+    fn error(self, rc: c_int) -> SqlError {
+        // SAFETY: a live connection (type invariant).
+        let held = unsafe { sqlite3_extended_errcode(self.0) };
+        let code = if held & 0xff == rc & 0xff { held } else { rc };
         // SAFETY: a live connection (type invariant); the message is a NUL-terminated string.
         let msg = unsafe { sqlite3_errmsg(self.0) };
-        if msg.is_null() {
-            return "unknown error".to_owned();
-        }
-        // SAFETY: non-null, NUL-terminated, valid until the next call on the connection.
-        unsafe { core::ffi::CStr::from_ptr(msg) }.to_string_lossy().into_owned()
+        let message = if msg.is_null() {
+            "unknown error".to_owned()
+        } else {
+            // SAFETY: non-null, NUL-terminated, valid until the next call on the connection.
+            unsafe { core::ffi::CStr::from_ptr(msg) }.to_string_lossy().into_owned()
+        };
+        SqlError { code, message }
     }
 
     /// Prepares one statement.
     pub(crate) fn prepare(self, sql: &str) -> SqlResult<Stmt> {
         let mut stmt = core::ptr::null_mut();
-        let len = c_int::try_from(sql.len()).map_err(|_| "statement too long".to_owned())?;
+        let len = c_int::try_from(sql.len()).map_err(|_| SqlError::new(SQLITE_TOOBIG, "statement too long"))?;
         // SAFETY: live connection; `sql` is `len` bytes; `stmt` receives a statement we own.
         let rc =
             unsafe { sqlite3_prepare_v2(self.0, sql.as_ptr().cast::<c_char>(), len, &mut stmt, core::ptr::null_mut()) };
         if rc != SQLITE_OK {
-            return Err(self.errmsg());
+            return Err(self.error(rc));
         }
         Ok(Stmt { db: self, stmt })
     }
@@ -102,7 +154,7 @@ pub(crate) struct Blob {
 impl Blob {
     /// Opens column `column` of row `row` of `schema.table` for writing.
     pub(crate) fn open(db: Db, schema: &str, table: &str, column: &str, row: i64) -> SqlResult<Blob> {
-        let c = |s: &str| std::ffi::CString::new(s).map_err(|_| "vector index: NUL in a name".to_owned());
+        let c = |s: &str| std::ffi::CString::new(s).map_err(|_| SqlError::from("vector index: NUL in a name"));
         let (schema, table, column) = (c(schema)?, c(table)?, c(column)?);
         let mut blob = core::ptr::null_mut();
         // SAFETY: a live connection; NUL-terminated names; `blob` receives the handle (or NULL).
@@ -110,22 +162,26 @@ impl Blob {
             unsafe { sqlite3_blob_open(db.0, schema.as_ptr(), table.as_ptr(), column.as_ptr(), row, 1, &mut blob) };
         let opened = Blob { blob };
         if rc != SQLITE_OK {
-            return Err(db.errmsg());
+            return Err(db.error(rc));
         }
         Ok(opened)
     }
 
     /// Moves the handle to row `row` of the same table.
-    pub(crate) fn reopen(&mut self, row: i64) -> bool {
+    pub(crate) fn reopen(&mut self, db: Db, row: i64) -> SqlResult<()> {
         // SAFETY: an open handle (type invariant).
-        unsafe { sqlite3_blob_reopen(self.blob, row) == SQLITE_OK }
+        let rc = unsafe { sqlite3_blob_reopen(self.blob, row) };
+        if rc == SQLITE_OK { Ok(()) } else { Err(db.error(rc)) }
     }
 
     /// Writes `bytes` at `offset` of the value (which it cannot grow).
-    pub(crate) fn write(&mut self, offset: usize, bytes: &[u8]) -> bool {
-        let (Ok(n), Ok(at)) = (c_int::try_from(bytes.len()), c_int::try_from(offset)) else { return false };
+    pub(crate) fn write(&mut self, db: Db, offset: usize, bytes: &[u8]) -> SqlResult<()> {
+        let (Ok(n), Ok(at)) = (c_int::try_from(bytes.len()), c_int::try_from(offset)) else {
+            return Err(SqlError::new(SQLITE_TOOBIG, "vector index: block too large"));
+        };
         // SAFETY: an open handle; `n` readable bytes at `bytes`.
-        unsafe { sqlite3_blob_write(self.blob, bytes.as_ptr().cast(), n, at) == SQLITE_OK }
+        let rc = unsafe { sqlite3_blob_write(self.blob, bytes.as_ptr().cast(), n, at) };
+        if rc == SQLITE_OK { Ok(()) } else { Err(db.error(rc)) }
     }
 }
 
@@ -144,7 +200,7 @@ pub(crate) struct Stmt {
 
 impl Stmt {
     fn check(&self, rc: c_int) -> SqlResult<()> {
-        if rc == SQLITE_OK { Ok(()) } else { Err(self.db.errmsg()) }
+        if rc == SQLITE_OK { Ok(()) } else { Err(self.db.error(rc)) }
     }
 
     /// Binds an integer to parameter `i` (1-based).
@@ -184,7 +240,7 @@ impl Stmt {
         match unsafe { sqlite3_step(self.stmt) } {
             SQLITE_ROW => Ok(true),
             SQLITE_DONE => Ok(false),
-            _ => Err(self.db.errmsg()),
+            rc => Err(self.db.error(rc)),
         }
     }
 

@@ -140,4 +140,19 @@ impl Context {
         // SAFETY: a live context (type invariant); SQLite copies `len` bytes of the message.
         unsafe { sqlite3_result_error(self.0, message.as_ptr().cast::<c_char>(), len) };
     }
+
+    /// Fails the call with `error`'s message and result code: the calling statement then fails
+    /// with that code (`SQLITE_BUSY`, `SQLITE_FULL`...), not a generic `SQLITE_ERROR`.
+    pub(crate) fn fail(&self, error: &super::sql::SqlError) {
+        if error.code == SQLITE_NOMEM {
+            // SAFETY: a live context (type invariant).
+            unsafe { sqlite3_result_error_nomem(self.0) };
+            return;
+        }
+        self.error(&error.message);
+        if error.code != SQLITE_ERROR && error.code != SQLITE_OK {
+            // SAFETY: a live context; called after sqlite3_result_error, which set SQLITE_ERROR.
+            unsafe { sqlite3_result_error_code(self.0, error.code) };
+        }
+    }
 }

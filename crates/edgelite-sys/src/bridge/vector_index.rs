@@ -17,7 +17,7 @@ use edgelite_vector::sql::Arg;
 use edgelite_vector::{VectorRef, VectorType, parse_text};
 
 use super::cache::{with_cache, with_state};
-use super::sql::{Db, SqlResult, ident};
+use super::sql::{Db, SqlError, SqlResult, ident};
 use super::values::{Context, arg, int_value};
 use crate::bindings::*;
 
@@ -137,7 +137,11 @@ impl<'a> Args<'a> {
         }
     }
     fn int(&self, i: usize) -> SqlResult<i64> {
-        self.ints.get(i).copied().flatten().ok_or_else(|| "vector index: the row key must be an integer".to_owned())
+        self.ints
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| SqlError::from("vector index: the row key must be an integer"))
     }
     fn value(&self, i: usize) -> Arg<'a> {
         self.values.get(i).copied().unwrap_or(Arg::Null)
@@ -182,7 +186,7 @@ unsafe fn method(
     let own = Args { values: all.values[2..].to_vec(), ints: all.ints[2..].to_vec() };
     match catch_unwind(AssertUnwindSafe(|| body(db, name, &own))) {
         Ok(Ok(v)) => context.int(v),
-        Ok(Err(message)) => context.error(&message),
+        Ok(Err(error)) => context.fail(&error),
         Err(_) => context.error("vector index: internal error"),
     }
 }
@@ -290,21 +294,22 @@ pub(crate) fn rewritten(db: Db, index: &IndexName) -> SqlResult<()> {
     }
 }
 
-/// A failure of the shadow table, as the message the statement fails with.
-#[derive(Debug)]
-pub(crate) struct ShadowError(pub String);
+/// A failure of the shadow table: SQLite's own error, code and message.
+pub(crate) type ShadowError = SqlError;
 
-impl core::fmt::Display for ShadowError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ShadowError {}
-
-impl From<String> for ShadowError {
-    fn from(message: String) -> Self {
-        ShadowError(message)
+/// A failed graph operation as the statement's error. Storage failures keep SQLite's code
+/// (busy, locked, full, interrupted, I/O); a block that does not decode is `SQLITE_CORRUPT`, as
+/// a page that does not decode is; the rest (bad arguments) are `SQLITE_ERROR`.
+pub(crate) fn graph_error<E>(e: edgelite_diskann::GraphError<E>) -> SqlError
+where
+    E: std::error::Error,
+    SqlError: From<E>,
+{
+    use edgelite_diskann::GraphError;
+    match e {
+        GraphError::Storage(e) => SqlError::from(e),
+        e @ (GraphError::Corrupt { .. } | GraphError::WrongNode { .. }) => SqlError::new(SQLITE_CORRUPT, e.to_string()),
+        e => SqlError::new(SQLITE_ERROR, e.to_string()),
     }
 }
 
@@ -396,17 +401,29 @@ impl ShadowStorage {
     /// Writes the `runs` of `new` into row `id` in place through a blob handle; false if the
     /// handle cannot be had or a write fails (the caller then rewrites the whole row, so a
     /// partial failure leaves nothing half-written).
-    fn write_runs(&mut self, id: i64, new: &[u8], runs: &[(usize, usize)]) -> bool {
-        let moved = self.blob.as_mut().is_some_and(|b| b.reopen(id));
-        if !moved {
+    fn write_runs(&mut self, id: i64, new: &[u8], runs: &[(usize, usize)]) -> SqlResult<bool> {
+        // A handle that cannot be used here (no such row, a handle expired by another write) is
+        // no failure: the caller rewrites the whole block. Anything else (busy, interrupted, a
+        // transaction rolled back under us, a full disk) is the statement's error.
+        let fall_back = |e: SqlError| if matches!(e.code, SQLITE_ERROR | SQLITE_ABORT) { Ok(false) } else { Err(e) };
+        if let Some(Err(e)) = self.blob.as_mut().map(|b| b.reopen(self.db, id)) {
             self.blob = None;
+            fall_back(e)?;
+        }
+        if self.blob.is_none() {
             match super::sql::Blob::open(self.db, &self.names.0, &self.names.1, "data", id) {
                 Ok(b) => self.blob = Some(b),
-                Err(_) => return false,
+                Err(e) => return fall_back(e),
             }
         }
-        let Some(blob) = self.blob.as_mut() else { return false };
-        runs.iter().all(|&(a, b)| blob.write(a, &new[a..b]))
+        let Some(blob) = self.blob.as_mut() else { return Ok(false) };
+        for &(a, b) in runs {
+            if let Err(e) = blob.write(self.db, a, &new[a..b]) {
+                self.blob = None;
+                return fall_back(e);
+            }
+        }
+        Ok(true)
     }
 
     /// Write-through to the cache, if this storage writes through.
@@ -537,7 +554,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
         if runs.is_empty() && old.len() == new.len() {
             return Ok(());
         }
-        if old.len() != new.len() || changed * 2 > new.len() || !self.write_runs(id, new, &runs) {
+        if old.len() != new.len() || changed * 2 > new.len() || !self.write_runs(id, new, &runs)? {
             return self.write(id, new);
         }
         self.through(|c, key| c.store(key, id, new));
@@ -600,9 +617,12 @@ pub(crate) fn open_index(
     index: &IndexName,
     context: &str,
 ) -> SqlResult<(edgelite_diskann::IndexConfig, Metadata)> {
-    let unknown = || format!("vector index({context}): failed to parse vector index parameters");
+    let unknown = || SqlError::from(format!("vector index({context}): failed to parse vector index parameters"));
     // A schema without the metadata table fails to prepare: the index does not exist either.
-    let mut q = db.prepare(&format!("SELECT metadata FROM {} WHERE name = ?1", index.meta())).map_err(|_| unknown())?;
+    // A busy or locked schema keeps its code (the caller may retry).
+    let mut q = db
+        .prepare(&format!("SELECT metadata FROM {} WHERE name = ?1", index.meta()))
+        .map_err(|e| if e.code & 0xff == SQLITE_ERROR { unknown() } else { e })?;
     q.bind_text(1, &index.name)?;
     if !q.step()? {
         return Err(unknown());
@@ -623,12 +643,13 @@ pub(crate) fn decode_vector(value: Arg<'_>) -> SqlResult<edgelite_vector::Vector
         Arg::Integer => Err(edgelite_vector::Error::UnexpectedValueType("INTEGER")),
         Arg::Float => Err(edgelite_vector::Error::UnexpectedValueType("FLOAT")),
     };
-    decoded.map_err(|e| e.to_string())
+    decoded.map_err(|e| SqlError::from(e.to_string()))
 }
 
 /// The graph for an index whose configuration was read from its metadata.
 fn graph(config: edgelite_diskann::IndexConfig) -> SqlResult<edgelite_diskann::DiskAnn> {
-    edgelite_diskann::DiskAnn::new(config).map_err(|e| format!("vector index: unable to initialize diskann: {e}"))
+    edgelite_diskann::DiskAnn::new(config)
+        .map_err(|e| SqlError::from(format!("vector index: unable to initialize diskann: {e}")))
 }
 
 unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
@@ -646,7 +667,7 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let (config, metadata) = open_index(db, &index, "insert")?;
         let graph = graph(config)?;
         let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
-        let inserted = graph.insert(&mut storage, rowid, vector.as_ref()).map_err(|e| e.to_string());
+        let inserted = graph.insert(&mut storage, rowid, vector.as_ref()).map_err(graph_error);
         drop(storage);
         end_write(db, &index, &metadata, inserted.is_ok())?;
         inserted.map(|()| 0)
@@ -661,7 +682,7 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let (config, metadata) = open_index(db, &index, "delete")?;
         let graph = graph(config)?;
         let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
-        let deleted = graph.delete(&mut storage, rowid).map_err(|e| e.to_string());
+        let deleted = graph.delete(&mut storage, rowid).map_err(graph_error);
         drop(storage);
         end_write(db, &index, &metadata, deleted.is_ok())?;
         deleted.map(|_| 0)
@@ -682,13 +703,18 @@ unsafe extern "C" fn x_build(ctx: *mut sqlite3_context, argc: c_int, argv: *mut 
 /// `PRAGMA integrity_check` of one index: NULL if sound, else what is wrong, as one line.
 fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
     let name = &index.name;
+    // What is wrong with the index is the report; a check that could not run (busy, locked,
+    // interrupted, out of memory, I/O) fails with its code instead, as integrity_check does.
+    let could_not_run = |e: &SqlError| !matches!(e.code & 0xff, SQLITE_ERROR | SQLITE_CORRUPT);
     let config = match open_config(db, index, "check") {
         Ok(config) => config,
+        Err(e) if could_not_run(&e) => return Err(e),
         Err(_) => return Ok(Some(format!("vector index {name}: missing or unreadable metadata"))),
     };
     let mut storage = ShadowStorage::new(db, index);
-    let report = match graph(config)?.check(&mut storage) {
+    let report = match graph(config)?.check(&mut storage).map_err(graph_error) {
         Ok(report) => report,
+        Err(e) if could_not_run(&e) => return Err(e),
         Err(e) => return Ok(Some(format!("vector index {name}: {e}"))),
     };
     let mut problems = Vec::new();
@@ -848,7 +874,7 @@ fn search_name(db: Db, name: &str) -> SqlResult<IndexName> {
     match name.split_once('.') {
         Some((schema, name)) => {
             if !db.has_schema(schema) {
-                return Err(format!("vector index(search): unknown schema '{schema}'"));
+                return Err(format!("vector index(search): unknown schema '{schema}'").into());
             }
             Ok(IndexName { schema: schema.to_owned(), name: name.to_owned() })
         }
@@ -912,6 +938,6 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
     // SAFETY: `db` is live (caller).
     let (mut storage, graph) = unsafe { open_search(db, name) }?;
     let vector = decode_vector(query)?;
-    let found = graph.search(&mut storage, vector.as_ref(), k).map_err(|e| e.to_string())?;
+    let found = graph.search(&mut storage, vector.as_ref(), k).map_err(graph_error)?;
     Ok(found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect())
 }

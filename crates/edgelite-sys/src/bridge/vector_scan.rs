@@ -19,6 +19,7 @@ use core::ffi::{CStr, c_char, c_int, c_void};
 
 use edgelite_diskann::{DiskAnn, SearchStream};
 
+use super::sql::SqlResult;
 use super::values::arg;
 use super::vector_index;
 use super::vtab;
@@ -176,13 +177,13 @@ unsafe extern "C" fn x_close(cursor: *mut sqlite3_vtab_cursor) -> c_int {
 ///
 /// # Safety
 /// `value` is a live argument of the running xFilter.
-unsafe fn hint(value: *mut sqlite3_value) -> Result<usize, String> {
+unsafe fn hint(value: *mut sqlite3_value) -> SqlResult<usize> {
     // SAFETY: live argument (caller).
     let n = match unsafe { sqlite3_value_type(value) } {
         // SAFETY: live argument (caller).
         SQLITE_INTEGER => unsafe { sqlite3_value_int64(value) },
         SQLITE_NULL => 0,
-        _ => return Err("vector_scan: the hint must be an integer".to_owned()),
+        _ => return Err("vector_scan: the hint must be an integer".into()),
     };
     Ok(usize::try_from(n.max(0)).unwrap_or(usize::MAX))
 }
@@ -220,11 +221,8 @@ unsafe extern "C" fn x_filter(
         });
         match started {
             Ok(()) => SQLITE_OK,
-            Err(message) => {
-                // SAFETY: `vtab` is live.
-                unsafe { vtab::set_error(vtab, &message) };
-                SQLITE_ERROR
-            }
+            // SAFETY: `vtab` is live.
+            Err(error) => unsafe { vtab::fail(vtab, &error) },
         }
     })
 }
@@ -233,29 +231,25 @@ unsafe extern "C" fn x_filter(
 ///
 /// # Safety
 /// `db` is the table's connection and the values are live arguments of the running xFilter.
-unsafe fn start(
-    db: *mut sqlite3,
-    args: &[*mut sqlite3_value],
-) -> Result<(String, DiskAnn, SearchStream, usize), String> {
+unsafe fn start(db: *mut sqlite3, args: &[*mut sqlite3_value]) -> SqlResult<(String, DiskAnn, SearchStream, usize)> {
     let (name, query, hinted) = match args {
         [name, query] => (*name, *query, 0),
         // SAFETY: live argument (caller).
         [name, query, h] => (*name, *query, unsafe { hint(*h) }?),
-        _ => return Err("vector_scan: expected an index name and a query vector".to_owned()),
+        _ => return Err("vector_scan: expected an index name and a query vector".into()),
     };
     // SAFETY: live argument (caller).
     let name = match unsafe { arg(name) } {
         edgelite_vector::sql::Arg::Text(t) => String::from_utf8_lossy(t).into_owned(),
-        _ => return Err("vector index(search): failed to parse vector index parameters".to_owned()),
+        _ => return Err("vector_scan: the first parameter (index) must be a string".into()),
     };
     // SAFETY: `db` is live (caller); the storage is dropped before this returns.
     let (_, graph) = unsafe { vector_index::open_search(db, &name) }?;
     // SAFETY: live argument (caller).
     let vector = vector_index::decode_vector(unsafe { arg(query) })?;
     let window = graph.config().search_l.max(hinted.min(1 << 20));
-    let stream = graph
-        .stream(vector.as_ref(), window)
-        .map_err(|e: edgelite_diskann::GraphError<vector_index::ShadowError>| e.to_string())?;
+    let stream =
+        graph.stream(vector.as_ref(), window).map_err(vector_index::graph_error::<vector_index::ShadowError>)?;
     Ok((name, graph, stream, hinted.clamp(1, MAX_BATCH)))
 }
 
@@ -265,7 +259,7 @@ unsafe fn start(
 ///
 /// # Safety
 /// `db` is the table's live connection.
-unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> Result<(), String> {
+unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     cursor.rows.clear();
     cursor.pos = 0;
     let Some((name, graph, stream)) = cursor.state.as_mut() else { return Ok(()) };
@@ -275,7 +269,7 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> Result<(), String> 
     // SAFETY: `db` is live (caller).
     let (mut storage, current) = unsafe { vector_index::open_search(db, name) }?;
     if current.config() != graph.config() {
-        return Err("vector_scan: the index changed during the scan".to_owned());
+        return Err("vector_scan: the index changed during the scan".into());
     }
     if !cursor.limited && stream.visited() >= WALK_BEFORE_LIMIT {
         // a long scan (a filter few rows pass): past an eighth of the index, brute force over
@@ -286,7 +280,7 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> Result<(), String> 
         stream.set_walk_limit((nodes / 8).max(WALK_BEFORE_LIMIT));
     }
     let want = cursor.next_batch;
-    let batch = stream.next_batch(graph, &mut storage, want).map_err(|e| e.to_string())?;
+    let batch = stream.next_batch(graph, &mut storage, want).map_err(vector_index::graph_error)?;
     cursor.next_batch = if batch.len() < want { 0 } else { want.saturating_mul(2).min(MAX_BATCH) };
     cursor.rows = batch.into_iter().map(|n| (n.id, f64::from(n.distance))).collect();
     Ok(())
@@ -306,11 +300,8 @@ unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
         // SAFETY: `db` is the table's live connection.
         match unsafe { fill(db, cursor) } {
             Ok(()) => SQLITE_OK,
-            Err(message) => {
-                // SAFETY: `vtab` is live.
-                unsafe { vtab::set_error(vtab, &message) };
-                SQLITE_ERROR
-            }
+            // SAFETY: `vtab` is live.
+            Err(error) => unsafe { vtab::fail(vtab, &error) },
         }
     })
 }

@@ -8,6 +8,7 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
+use super::sql::SqlResult;
 use super::values::arg;
 use super::vector_index;
 use super::vtab;
@@ -98,6 +99,15 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
                 usable[slot] = Some(i);
             }
         }
+        // A fourth argument binds to the next hidden column, `distance`, as an equality (SQLite
+        // counts every hidden column as a possible argument). libSQL has three and SQLite refuses
+        // a fourth with this message; no query means `distance = x` (a float's exact value), so
+        // the equality is refused the same way, wherever it comes from.
+        if constraints.iter().any(|c| c.iColumn == COL_DISTANCE && c.op == SQLITE_INDEX_CONSTRAINT_EQ as u8) {
+            // SAFETY: `vtab` is this module's live table.
+            unsafe { vtab::set_error(vtab, "too many arguments on vector_top_k() - max 3") };
+            return SQLITE_ERROR;
+        }
         let given = seen.iter().filter(|s| **s).count();
         if given < 3 {
             // SAFETY: `vtab` is this module's live table.
@@ -168,18 +178,15 @@ unsafe extern "C" fn x_filter(
         let result = match args {
             // SAFETY: the values are live for this call; the search copies what it keeps.
             [name, query, k] => unsafe { search(db, *name, *query, *k) },
-            _ => Err(format!("vector index(search): got {argc} parameters, expected 3")),
+            _ => Err(format!("vector index(search): got {argc} parameters, expected 3").into()),
         };
         match result {
             Ok(rows) => {
                 cursor.rows = rows;
                 SQLITE_OK
             }
-            Err(message) => {
-                // SAFETY: `vtab` is live.
-                unsafe { vtab::set_error(vtab, &message) };
-                SQLITE_ERROR
-            }
+            // SAFETY: `vtab` is live.
+            Err(error) => unsafe { vtab::fail(vtab, &error) },
         }
     })
 }
@@ -193,7 +200,7 @@ unsafe fn search(
     name: *mut sqlite3_value,
     query: *mut sqlite3_value,
     k: *mut sqlite3_value,
-) -> Result<Vec<(i64, f64)>, String> {
+) -> SqlResult<Vec<(i64, f64)>> {
     const K_ERR: &str = "vector index(search): third parameter (k) must be";
     // SAFETY: live argument (caller).
     let k = match unsafe { sqlite3_value_type(k) } {
@@ -203,19 +210,19 @@ unsafe fn search(
             // SAFETY: live argument (caller).
             let f = unsafe { sqlite3_value_double(k) };
             if f.fract() != 0.0 || !(0.0..=f64::from(i32::MAX)).contains(&f.abs()) {
-                return Err(format!("{K_ERR} an integer, but float value were provided"));
+                return Err(format!("{K_ERR} an integer, but float value were provided").into());
             }
             f as i64
         }
-        _ => return Err(format!("{K_ERR} an integer, but unexpected type of value were provided")),
+        _ => return Err(format!("{K_ERR} an integer, but unexpected type of value were provided").into()),
     };
     if k < 0 {
-        return Err(format!("{K_ERR} a non-negative integer, but negative value were provided"));
+        return Err(format!("{K_ERR} a non-negative integer, but negative value were provided").into());
     }
     // SAFETY: live argument (caller); TEXT or not, arg() reads it safely.
     let name = match unsafe { arg(name) } {
         edgelite_vector::sql::Arg::Text(t) => String::from_utf8_lossy(t).into_owned(),
-        _ => return Err("vector index(search): failed to parse vector index parameters".to_owned()),
+        _ => return Err("vector index(search): first parameter (index) must be a string".into()),
     };
     // SAFETY: live argument (caller); the borrow ends with this call.
     let query = unsafe { arg(query) };

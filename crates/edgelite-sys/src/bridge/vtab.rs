@@ -34,6 +34,17 @@ pub(crate) unsafe fn set_error(vtab: *mut sqlite3_vtab, message: &str) {
     table.zErrMsg = copy;
 }
 
+/// Fails the running callback with `error`: sets the table's message and returns the code that
+/// the callback returns to SQLite (so a busy shadow table reaches the caller as `SQLITE_BUSY`).
+///
+/// # Safety
+/// `vtab` is a live [`Table`].
+pub(crate) unsafe fn fail(vtab: *mut sqlite3_vtab, error: &super::sql::SqlError) -> c_int {
+    // SAFETY: `vtab` is live (caller).
+    unsafe { set_error(vtab, &error.message) };
+    if error.code == SQLITE_OK { SQLITE_ERROR } else { error.code }
+}
+
 /// `xConnect`: declares the schema that the module was registered with as its client data (a
 /// static C string) and makes a [`Table`].
 pub(crate) unsafe extern "C" fn x_connect(
