@@ -81,7 +81,7 @@ impl From<NsError> for ApiError {
     }
 }
 
-fn body_error(r: &BytesRejection) -> ApiError {
+pub(crate) fn body_error(r: &BytesRejection) -> ApiError {
     let status = r.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::new(status, "BODY_TOO_LARGE", r.body_text());
@@ -151,10 +151,26 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, 
             .into_response();
         }
     };
+    let slot = RequestSlot(Arc::new(Mutex::new(Some(slot))));
     req.extensions_mut().insert(Caller { ns, perm });
+    req.extensions_mut().insert(slot.clone());
     let response = next.run(req).await;
     drop(slot);
     response
+}
+
+/// A request's place under the request caps, held by [`authenticate`] while the request runs; a
+/// handler that waits without using the database (a long-polling pull) gives it back early.
+#[derive(Clone)]
+pub struct RequestSlot(Arc<Mutex<Option<Slot>>>);
+
+impl RequestSlot {
+    /// Gives the place back now.
+    pub fn release(&self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.take();
+        }
+    }
 }
 
 /// Serves the user API: each connection with its place under `max_connections` (more wait in
@@ -303,9 +319,18 @@ impl HttpStreams {
         }
     }
 
-    /// A new stream, unless its namespace or the server has too many open.
+    /// A new stream, unless its namespace or the server has too many open. At the cap, the least
+    /// recently used stream outside a transaction makes room (see [`HttpStreams::evict_idle`]).
     fn open(&self, ns: Arc<Namespace>) -> Result<Stream, ApiError> {
-        let slot = self.count.take(&ns.name).map_err(|full| {
+        let slot = self.count.take(&ns.name).or_else(|full| {
+            // Only the namespace's own streams: another tenant's are never ended to make room.
+            if full == Full::Namespace && self.evict_idle(&ns.name, false) {
+                self.count.take(&ns.name)
+            } else {
+                Err(full)
+            }
+        });
+        let slot = slot.map_err(|full| {
             let (what, flag) = match full {
                 Full::Namespace => ("this namespace has", "--max-http-streams-per-namespace"),
                 Full::Server => ("the server has", "--max-http-streams"),
@@ -317,6 +342,44 @@ impl HttpStreams {
             )
         })?;
         Ok(Stream { session: Session::new(ns), _slot: Some(slot) })
+    }
+
+    /// Ends namespace `ns`'s least recently used stream outside a transaction (only one holding a
+    /// database connection if `with_conn`): its baton then answers
+    /// `STREAM_EXPIRED`, as after an expiry. Clients that never close their streams (Turso's sync
+    /// client leaves every push stream open) would otherwise keep the stream and connection caps
+    /// full for the expiry time. Streams inside a transaction are never ended early. Returns
+    /// whether one was ended.
+    fn evict_idle(&self, ns: &str, with_conn: bool) -> bool {
+        let victim = {
+            let Ok(mut live) = self.live.lock() else { return false };
+            let key = live
+                .iter()
+                .filter(|(_, e)| {
+                    let s = &e.stream.session;
+                    !s.in_txn() && (!with_conn || s.holds_conn()) && s.ns.name == ns
+                })
+                .min_by_key(|(_, e)| e.last)
+                .map(|(k, _)| k.clone());
+            key.and_then(|k| live.remove(&k).map(|e| (k, e)))
+        };
+        let Some((k, e)) = victim else { return false };
+        if let Ok(mut expired) = self.expired.lock() {
+            expired.insert(k, Instant::now());
+        }
+        // Outside a transaction, dropping the session only gives its connection back.
+        drop(e);
+        true
+    }
+
+    /// Makes room under the namespace's connection cap for one of its requests by ending its idle
+    /// streams that hold connections (a few at most per request).
+    fn make_room_for_conn(&self, ns: &Namespace, limits: &crate::Limits) {
+        for _ in 0..4 {
+            if ns.conns_held().0 < limits.max_concurrent_connections || !self.evict_idle(&ns.name, true) {
+                return;
+            }
+        }
     }
 
     /// Keeps `stream` under a new baton; `None` (the session is dropped, its transaction
@@ -402,6 +465,7 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/export/{g}", get(export))
         .route("/sync/{g}/{start}/{end}", get(pull).post(push))
         .route("/sync/{g}/{start}/{end}/{baton}", post(push))
+        .route("/pull-updates", post(crate::pull_updates::pull_updates))
         // Every API route: the token is checked from the headers before the body is read,
         // and a body that does not arrive in time ends the request.
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), authenticate))
@@ -459,17 +523,20 @@ fn result_text(r: Result<crate::proto::StreamResponse, HranaError>) -> String {
     })
 }
 
-/// Runs `f` on a stream's session off the async workers, with the namespace's gate held.
+/// Runs `f` on a stream's session off the async workers, with the namespace's gate held and a
+/// turn to run SQL (`crate::limits::Scheduler`).
 async fn on_session<T: Send + 'static>(
+    state: &AppState,
     stream: Stream,
     f: impl FnOnce(&mut Session) -> T + Send + 'static,
 ) -> Result<(Stream, T), ApiError> {
     let ns = Arc::clone(&stream.session.ns);
     ns.admit(stream.session.in_txn()).await;
     let guard = ns.enter().await;
+    let turn = state.turns.turn(&ns.name).await;
     let out = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
-        let out = f(&mut stream.session);
+        let out = turn.run(|| f(&mut stream.session));
         // Keeps the committed-frame count fresh for the checkpoint threshold.
         if stream.session.take_committed() {
             let _ = stream.session.ns.position();
@@ -509,10 +576,11 @@ async fn pipeline(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (req, ns, perm) = read_request::<PipelineBody>(caller, body)?;
+    state.streams.make_room_for_conn(&ns, &state.limits);
     let stream = state.streams.resume(req.baton.as_deref(), ns)?;
     let requests = req.requests;
     let size = SizeLimits::of(&state);
-    let (stream, (results, closed)) = on_session(stream, move |s| {
+    let (stream, (results, closed)) = on_session(&state, stream, move |s| {
         let mut closed = false;
         let mut budget = exec::Budget::default();
         // Every byte of the answer counts: rows, column names and types, describe results,
@@ -581,11 +649,14 @@ async fn cursor(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (req, ns, perm) = read_request::<CursorBody>(caller, body)?;
+    state.streams.make_room_for_conn(&ns, &state.limits);
     let stream = state.streams.resume(req.baton.as_deref(), ns)?;
     let batch = req.batch;
     let (stream, entries) =
-        on_session(stream, move |s| s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch)))
-            .await?;
+        on_session(&state, stream, move |s| {
+            s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch))
+        })
+        .await?;
     let entries = entries.unwrap_or_else(|error| vec![crate::proto::CursorEntry::Error { error }]);
     let baton = state.streams.put(stream);
     let mut out = serde_json::to_string(&json!({"baton": baton, "base_url": null}))
@@ -638,7 +709,7 @@ async fn v1_batch(
 /// HTTP API v1: one request on a session of its own; `{"result": ...}`, or 400 with the error.
 async fn v1(state: &AppState, ns: Arc<Namespace>, perm: Perm, request: StreamRequest) -> Result<Response, ApiError> {
     let stream = Stream { session: Session::new(ns), _slot: None };
-    let (_, r) = on_session(stream, move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
+    let (_, r) = on_session(state, stream, move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
     let limit = SizeLimits::of(state).one;
     let r = match r {
         Ok(crate::proto::StreamResponse::Execute { result }) => json!({"result": result}),
@@ -693,6 +764,7 @@ async fn export(
 }
 
 async fn pull(
+    State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -705,9 +777,10 @@ async fn pull(
         return Ok((StatusCode::BAD_REQUEST, Json(json!({"generation": current}))).into_response());
     };
     let guard = ns.enter().await;
+    let turn = state.turns.turn(&ns.name).await;
     let me = Arc::clone(&ns);
     let r = tokio::task::spawn_blocking(move || {
-        let r = me.pull(g, start, end, MAX_PULL_FRAMES);
+        let r = turn.run(|| me.pull(g, start, end, MAX_PULL_FRAMES));
         drop(guard);
         r
     })
@@ -722,6 +795,7 @@ async fn pull(
 }
 
 async fn push(
+    State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
     body: Result<Bytes, BytesRejection>,
@@ -734,9 +808,10 @@ async fn push(
     let (g, start, end) = (param(&params, "g")?, param(&params, "start")?, param(&params, "end")?);
     let baton = params.get("baton").cloned();
     let guard = ns.enter().await;
+    let turn = state.turns.turn(&ns.name).await;
     let me = Arc::clone(&ns);
     let r = tokio::task::spawn_blocking(move || {
-        let r = me.push(g, start, end, baton.as_deref(), &body);
+        let r = turn.run(|| me.push(g, start, end, baton.as_deref(), &body));
         drop(guard);
         r
     })

@@ -78,7 +78,7 @@ fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, NsError> {
 }
 
 /// The salts of a WAL header, if there is one.
-type Salts = Option<(u32, u32)>;
+pub type Salts = Option<(u32, u32)>;
 
 /// The generation and what is known of its WAL.
 #[derive(Debug)]
@@ -147,6 +147,9 @@ pub struct Namespace {
     conns: Arc<Gauge>,
     /// A key of this namespace's own (sqld's per-namespace `jwt_key`), replacing the server's.
     auth: Option<Auth>,
+    /// The last position (generation, committed frames) a WAL scan saw: long-polling pulls wait
+    /// for it to move.
+    moved: tokio::sync::watch::Sender<(u32, u32)>,
 }
 
 const POOL_MAX: usize = 16;
@@ -377,6 +380,7 @@ impl Namespace {
                 Ok(text) => Some(Auth::from_key_text(&text).map_err(|e| NsError::BadRequest(e.to_string()))?),
                 Err(_) => None,
             },
+            moved: tokio::sync::watch::Sender::new((0, 0)),
         };
         ns.recover()?;
         Ok(Arc::new(ns))
@@ -490,9 +494,45 @@ impl Namespace {
         Ok((g, n))
     }
 
-    /// [`Namespace::position`], with the salts of the WAL header the frames belong to.
-    fn position_and_salts(&self) -> Result<(u32, u32, Salts), NsError> {
+    /// [`Namespace::position`], with the salts of the WAL header the frames belong to: a reader
+    /// of the live WAL's frames checks that they carry these salts (a WAL restart rewrites frames).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors reading the WAL.
+    pub fn position_and_salts(&self) -> Result<(u32, u32, Salts), NsError> {
         self.position_and_salts_in(None)
+    }
+
+    /// Tells of every move of [`Namespace::position`] that a WAL scan sees (the scans that follow
+    /// commits, or any caller of `position`).
+    #[must_use]
+    pub fn watch_position(&self) -> tokio::sync::watch::Receiver<(u32, u32)> {
+        self.moved.subscribe()
+    }
+
+    /// SQLite connections held by sessions: this namespace's, and the server's in all.
+    #[must_use]
+    pub fn conns_held(&self) -> (usize, usize) {
+        self.conns.held(&self.name)
+    }
+
+    /// The namespace's directory (see the module doc for its layout).
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The live WAL file.
+    #[must_use]
+    pub fn wal_path(&self) -> &Path {
+        &self.wal_path
+    }
+
+    /// The directory of generation `g` (its `export.db`, and `frames` once it has ended).
+    #[must_use]
+    pub fn generation_dir(&self, g: u32) -> PathBuf {
+        self.gen_dir(g)
     }
 
     /// [`Namespace::position_and_salts`], scanning `wal` (the WAL, already open) if given.
@@ -514,6 +554,8 @@ impl Namespace {
                 n = s.scanner.scan(&self.wal_path)?;
             }
         }
+        let now = (s.generation, n);
+        self.moved.send_if_modified(|seen| std::mem::replace(seen, now) != now);
         Ok((s.generation, n, s.scanner.salts()))
     }
 
