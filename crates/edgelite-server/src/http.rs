@@ -523,20 +523,17 @@ fn result_text(r: Result<crate::proto::StreamResponse, HranaError>) -> String {
     })
 }
 
-/// Runs `f` on a stream's session off the async workers, with the namespace's gate held and a
-/// turn to run SQL (`crate::limits::Scheduler`).
+/// Runs `f` on a stream's session off the async workers, with the namespace's gate held.
 async fn on_session<T: Send + 'static>(
-    state: &AppState,
     stream: Stream,
     f: impl FnOnce(&mut Session) -> T + Send + 'static,
 ) -> Result<(Stream, T), ApiError> {
     let ns = Arc::clone(&stream.session.ns);
     ns.admit(stream.session.in_txn()).await;
     let guard = ns.enter().await;
-    let turn = state.turns.turn(&ns.name).await;
     let out = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
-        let out = turn.run(|| f(&mut stream.session));
+        let out = f(&mut stream.session);
         // Keeps the committed-frame count fresh for the checkpoint threshold.
         if stream.session.take_committed() {
             let _ = stream.session.ns.position();
@@ -580,7 +577,7 @@ async fn pipeline(
     let stream = state.streams.resume(req.baton.as_deref(), ns)?;
     let requests = req.requests;
     let size = SizeLimits::of(&state);
-    let (stream, (results, closed)) = on_session(&state, stream, move |s| {
+    let (stream, (results, closed)) = on_session(stream, move |s| {
         let mut closed = false;
         let mut budget = exec::Budget::default();
         // Every byte of the answer counts: rows, column names and types, describe results,
@@ -653,10 +650,8 @@ async fn cursor(
     let stream = state.streams.resume(req.baton.as_deref(), ns)?;
     let batch = req.batch;
     let (stream, entries) =
-        on_session(&state, stream, move |s| {
-            s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch))
-        })
-        .await?;
+        on_session(stream, move |s| s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch)))
+            .await?;
     let entries = entries.unwrap_or_else(|error| vec![crate::proto::CursorEntry::Error { error }]);
     let baton = state.streams.put(stream);
     let mut out = serde_json::to_string(&json!({"baton": baton, "base_url": null}))
@@ -709,7 +704,7 @@ async fn v1_batch(
 /// HTTP API v1: one request on a session of its own; `{"result": ...}`, or 400 with the error.
 async fn v1(state: &AppState, ns: Arc<Namespace>, perm: Perm, request: StreamRequest) -> Result<Response, ApiError> {
     let stream = Stream { session: Session::new(ns), _slot: None };
-    let (_, r) = on_session(state, stream, move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
+    let (_, r) = on_session(stream, move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
     let limit = SizeLimits::of(state).one;
     let r = match r {
         Ok(crate::proto::StreamResponse::Execute { result }) => json!({"result": result}),
@@ -764,7 +759,6 @@ async fn export(
 }
 
 async fn pull(
-    State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -777,10 +771,9 @@ async fn pull(
         return Ok((StatusCode::BAD_REQUEST, Json(json!({"generation": current}))).into_response());
     };
     let guard = ns.enter().await;
-    let turn = state.turns.turn(&ns.name).await;
     let me = Arc::clone(&ns);
     let r = tokio::task::spawn_blocking(move || {
-        let r = turn.run(|| me.pull(g, start, end, MAX_PULL_FRAMES));
+        let r = me.pull(g, start, end, MAX_PULL_FRAMES);
         drop(guard);
         r
     })
@@ -795,7 +788,6 @@ async fn pull(
 }
 
 async fn push(
-    State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
     body: Result<Bytes, BytesRejection>,
@@ -808,10 +800,9 @@ async fn push(
     let (g, start, end) = (param(&params, "g")?, param(&params, "start")?, param(&params, "end")?);
     let baton = params.get("baton").cloned();
     let guard = ns.enter().await;
-    let turn = state.turns.turn(&ns.name).await;
     let me = Arc::clone(&ns);
     let r = tokio::task::spawn_blocking(move || {
-        let r = turn.run(|| me.push(g, start, end, baton.as_deref(), &body));
+        let r = me.push(g, start, end, baton.as_deref(), &body);
         drop(guard);
         r
     })

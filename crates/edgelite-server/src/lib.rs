@@ -117,11 +117,6 @@ pub struct Limits {
     pub txn_timeout: Duration,
     /// Clock skew allowed on `exp` and `nbf`.
     pub jwt_leeway: Duration,
-    /// Requests executing SQL at once, server-wide; more wait for a turn, shared fairly
-    /// between namespaces (see [`limits::Scheduler`]).
-    pub max_running_requests: usize,
-    /// How long a request runs before it gives its turn to a waiting one.
-    pub time_slice: Duration,
 }
 
 impl Default for Limits {
@@ -143,8 +138,6 @@ impl Default for Limits {
             max_total_response_size: 32 << 20,
             txn_timeout: Duration::from_secs(5),
             jwt_leeway: Duration::from_secs(5),
-            max_running_requests: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-            time_slice: Duration::from_millis(10),
         }
     }
 }
@@ -190,8 +183,6 @@ pub struct AppState {
     pub ws_pending: Arc<limits::Gauge>,
     /// Streams idle longer than this are closed (HTTP and WebSocket).
     pub stream_expiry: Duration,
-    /// Turns to run SQL, shared fairly between namespaces.
-    pub turns: Arc<limits::Scheduler>,
 }
 
 /// A started server.
@@ -247,7 +238,6 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         ws_connections: limits::Gauge::new(l.max_ws_connections_per_namespace, l.max_ws_connections),
         ws_pending: limits::Gauge::new(l.max_ws_connections, l.max_ws_connections),
         stream_expiry: config.stream_expiry,
-        turns: limits::Scheduler::new(l.max_running_requests, l.time_slice),
         limits: config.limits.clone(),
     });
     http::spawn_expiry(Arc::clone(&state));
