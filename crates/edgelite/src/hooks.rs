@@ -168,6 +168,31 @@ impl Connection {
         self.inner().set_progress_handler(num_ops, handler.map(|f| Box::new(f) as ProgressHandler));
     }
 
+    /// Sets (or with `None` removes) the busy handler (`sqlite3_busy_handler`): called with the
+    /// number of earlier calls for the same lock when the database is locked by another
+    /// connection; `true` tries again, `false` fails with `DatabaseBusy`. It replaces
+    /// [`Connection::busy_timeout`], and `busy_timeout` replaces it. A function, not a closure,
+    /// as in rusqlite: what it needs beyond the count comes from its thread (it runs on the
+    /// thread stepping the statement).
+    ///
+    /// ```
+    /// fn wait_a_little(count: i32) -> bool {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    ///     count < 3
+    /// }
+    /// let conn = edgelite::Connection::open_in_memory()?;
+    /// conn.busy_handler(Some(wait_a_little))?;
+    /// conn.busy_handler(None)?;
+    /// # Ok::<(), edgelite::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An SQLite failure (none is expected).
+    pub fn busy_handler(&self, handler: Option<fn(i32) -> bool>) -> crate::Result<()> {
+        self.inner().busy_handler(handler)
+    }
+
     /// Sets (or with `None` removes) the hook called for each row inserted, updated or deleted
     /// in a rowid table, with the action, database name, table name and rowid.
     pub fn update_hook<F>(&self, hook: Option<F>)
@@ -212,6 +237,16 @@ pub(crate) unsafe extern "C" fn progress_thunk(data: *mut c_void) -> c_int {
         cell.try_borrow_mut().is_ok_and(|mut hook| hook())
     });
     c_int::from(stop)
+}
+
+/// The registered busy handler: `data` is the `fn(c_int) -> bool` given to
+/// [`Connection::busy_handler`]; nonzero asks SQLite to try again.
+pub(crate) unsafe extern "C" fn busy_thunk(data: *mut c_void, count: c_int) -> c_int {
+    // SAFETY: data was made from a `fn(c_int) -> bool` by `InnerConnection::busy_handler`, and
+    // function pointers and data pointers have the same size on every target SQLite supports.
+    let handler = unsafe { std::mem::transmute::<*mut c_void, fn(c_int) -> bool>(data) };
+    // A panic gives up waiting: the statement fails with SQLITE_BUSY.
+    c_int::from(ffi_guard(false, || handler(count)))
 }
 
 /// The registered rollback hook.

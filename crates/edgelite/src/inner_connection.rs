@@ -172,6 +172,16 @@ impl InnerConnection {
         self.check(rc)
     }
 
+    pub(crate) fn busy_handler(&self, handler: Option<fn(c_int) -> bool>) -> Result<()> {
+        // A plain function pointer: nothing to keep alive, so no cell as for the closures.
+        let data = handler.map_or(ptr::null_mut(), |f| f as *mut c_void);
+        let thunk = handler.map(|_| hooks::busy_thunk as unsafe extern "C" fn(*mut c_void, c_int) -> c_int);
+        // SAFETY: db is an open connection; data is null or a `fn(c_int) -> bool`, which
+        // busy_thunk reads back (a null callback unregisters).
+        let rc = unsafe { ffi::sqlite3_busy_handler(self.db, thunk, data) };
+        self.check(rc)
+    }
+
     pub(crate) fn is_autocommit(&self) -> bool {
         // SAFETY: db is an open connection.
         unsafe { ffi::sqlite3_get_autocommit(self.db) != 0 }
