@@ -10,6 +10,7 @@
 //!   (`ro`/`rw`/`roa`, default rw) and `id` (restricts the token to one namespace).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
@@ -110,7 +111,17 @@ pub fn now_secs() -> u64 {
 pub struct Auth {
     keys: Vec<DecodingKey>,
     leeway: u64,
+    /// Tokens whose signature verified, with their claims: a client sends the same token with
+    /// every request, and an Ed25519 verification costs more CPU than most requests do (a
+    /// tenant flooding requests would spend it for everyone). The claims are checked again on
+    /// every use (expiry, namespace); only the signature check is remembered.
+    verified: Arc<Mutex<HashMap<String, Arc<Claims>>>>,
 }
+
+/// Verified tokens remembered at most (the map is emptied when full), and the longest one
+/// remembered.
+const VERIFIED_MAX: usize = 4096;
+const VERIFIED_TOKEN_MAX: usize = 4096;
 
 impl Auth {
     /// No authentication.
@@ -150,7 +161,7 @@ impl Auth {
         if keys.is_empty() {
             return Err(KeyError::Parse("no key found".into()));
         }
-        Ok(Auth { keys, leeway: DEFAULT_LEEWAY })
+        Ok(Auth { keys, leeway: DEFAULT_LEEWAY, verified: Arc::default() })
     }
 
     /// The same keys with another clock-skew allowance on `exp` and `nbf`.
@@ -186,24 +197,32 @@ impl Auth {
             return perm(Perm::ReadWrite);
         }
         let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.required_spec_claims.clear();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.leeway = self.leeway;
-        validation.validate_aud = false;
-        let mut last = String::from("no key");
-        let mut claims = None;
-        for key in &self.keys {
-            match decode::<Claims>(token, key, &validation) {
-                Ok(data) => {
-                    claims = Some(data.claims);
-                    break;
+        let known = self.verified.lock().ok().and_then(|m| m.get(token).cloned());
+        let claims = match known {
+            Some(claims) => {
+                // What decode() checks besides the signature, as it checks it.
+                let now = now_secs();
+                if numeric_date("exp", claims.exp.as_ref())?.is_some_and(|exp| exp.saturating_add(self.leeway) < now) {
+                    return Err(AuthError::Invalid("ExpiredSignature".into()));
                 }
-                Err(e) => last = e.to_string(),
+                if numeric_date("nbf", claims.nbf.as_ref())?.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
+                    return Err(AuthError::Invalid("ImmatureSignature".into()));
+                }
+                claims
             }
-        }
-        let claims = claims.ok_or(AuthError::Invalid(last))?;
+            None => {
+                let claims = Arc::new(self.verify(token)?);
+                if token.len() <= VERIFIED_TOKEN_MAX
+                    && let Ok(mut m) = self.verified.lock()
+                {
+                    if m.len() >= VERIFIED_MAX {
+                        m.clear();
+                    }
+                    m.insert(token.to_owned(), Arc::clone(&claims));
+                }
+                claims
+            }
+        };
         let expires = numeric_date("exp", claims.exp.as_ref())?;
         numeric_date("nbf", claims.nbf.as_ref())?;
         let perm = |perm| Ok(Grant { perm, expires });
@@ -227,6 +246,28 @@ impl Auth {
             Some("ro" | "roa") => perm(Perm::ReadOnly),
             Some(other) => Err(AuthError::Invalid(format!("unknown access claim {other:?}"))),
         }
+    }
+
+    /// Verifies a token's signature (and, as jsonwebtoken does, its `exp` and `nbf`).
+    fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway;
+        validation.validate_aud = false;
+        let mut last = String::from("no key");
+        let mut claims = None;
+        for key in &self.keys {
+            match decode::<Claims>(token, key, &validation) {
+                Ok(data) => {
+                    claims = Some(data.claims);
+                    break;
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        claims.ok_or(AuthError::Invalid(last))
     }
 }
 

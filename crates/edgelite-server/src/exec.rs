@@ -68,8 +68,22 @@ pub fn harden(conn: &Connection) -> edgelite::Result<()> {
     conn.set_db_config(DbConfig::EnableFts3Tokenizer, false)?;
     conn.set_db_config(DbConfig::EnableLoadExtension, false)?;
     conn.set_limit(Limit::Length, MAX_VALUE_BYTES);
+    // Fair scheduling (crate::limits::Scheduler): a long statement gives its turn up when its
+    // time slice is over and another request waits, and a statement waiting on a lock waits
+    // without a turn (this replaces the busy timeout, with the same 5 s).
+    conn.progress_handler(
+        PROGRESS_OPS,
+        Some(|| {
+            crate::limits::yield_point();
+            false
+        }),
+    );
+    conn.busy_handler(Some(crate::limits::busy_wait))?;
     Ok(())
 }
+
+/// SQLite instructions between two yield points (tens of microseconds).
+const PROGRESS_OPS: i32 = 1000;
 
 /// The largest string, blob or row a client's SQL may make (`SQLITE_LIMIT_LENGTH`, 1 GB by
 /// default): `randomblob(1e9)` would otherwise take a gigabyte per statement, and the server's
@@ -110,6 +124,12 @@ impl Default for Budget {
 }
 
 impl Budget {
+    /// A budget of `bytes`.
+    #[must_use]
+    pub fn new(bytes: usize) -> Budget {
+        Budget { left: bytes }
+    }
+
     /// Takes `n` bytes from the budget.
     ///
     /// # Errors
@@ -144,6 +164,8 @@ pub fn run_request(
     req: StreamRequest,
     budget: &mut Budget,
 ) -> Result<StreamResponse, Error> {
+    // Between the requests of a pipeline, a request that has had its time slice lets others in.
+    crate::limits::yield_point();
     match req {
         StreamRequest::Close {} => Ok(StreamResponse::Close {}),
         StreamRequest::Execute { stmt } => {
@@ -159,7 +181,7 @@ pub fn run_request(
         }
         StreamRequest::Describe { sql, sql_id } => {
             let sql = resolve_sql(sqls, sql.as_deref(), sql_id)?;
-            Ok(StreamResponse::Describe { result: describe(conn, &sql)? })
+            Ok(StreamResponse::Describe { result: describe(conn, &sql, budget)? })
         }
         StreamRequest::StoreSql { sql_id, sql } => {
             store_sql(sqls, sql_id, sql)?;
@@ -356,13 +378,23 @@ fn bind(stmt: &mut Statement<'_>, s: &Stmt) -> Result<(), Error> {
     Ok(())
 }
 
-fn cols(stmt: &Statement<'_>) -> Vec<Col> {
-    (0..stmt.column_count())
-        .map(|i| Col {
-            name: stmt.column_name(i).ok().map(str::to_owned),
-            decltype: stmt.column_decltype(i).map(str::to_owned),
-        })
-        .collect()
+/// The columns of a statement, each charged (`charge`, with its JSON around it) before it is
+/// copied: a statement with thousands of long column names fails within the budget instead of
+/// first building a list of them larger than the budget.
+fn cols(stmt: &Statement<'_>, charge: &mut dyn FnMut(usize) -> Result<(), Error>) -> Result<Vec<Col>, Error> {
+    let n = stmt.column_count();
+    let mut cols = Vec::new();
+    for i in 0..n {
+        let name = stmt.column_name(i).ok();
+        let decltype = stmt.column_decltype(i);
+        // {"name":"…","decltype":"…"} (escapes aside), and the comma between columns.
+        charge(name.map_or(4, str::len) + decltype.map_or(4, str::len) + 26)?;
+        if i == 0 {
+            cols.reserve_exact(n);
+        }
+        cols.push(Col { name: name.map(str::to_owned), decltype: decltype.map(str::to_owned) });
+    }
+    Ok(cols)
 }
 
 fn check_perm(stmt: &Statement<'_>, perm: Perm) -> Result<(), Error> {
@@ -379,6 +411,7 @@ fn run_stmt(
     sqls: &SqlStore,
     perm: Perm,
     s: &Stmt,
+    charge: &mut dyn FnMut(usize) -> Result<(), Error>,
     on_cols: &mut dyn FnMut(&[Col]),
     on_row: &mut dyn FnMut(Vec<Value>) -> Result<(), Error>,
 ) -> Result<(Vec<Col>, u64, i64), Error> {
@@ -386,7 +419,7 @@ fn run_stmt(
     let mut stmt = prepare(conn, &sql)?;
     check_perm(&stmt, perm)?;
     bind(&mut stmt, s)?;
-    let columns = cols(&stmt);
+    let columns = cols(&stmt, charge)?;
     on_cols(&columns);
     let want_rows = s.want_rows.unwrap_or(true);
     let readonly = stmt.readonly();
@@ -417,11 +450,13 @@ pub fn execute(
 ) -> Result<StmtResult, Error> {
     let start = Instant::now();
     let mut rows = Vec::new();
-    let (cols, affected, rowid) = run_stmt(conn, sqls, perm, s, &mut |_| {}, &mut |row| {
-        budget.charge(row.iter().map(value_size).sum::<usize>())?;
-        rows.push(row);
-        Ok(())
-    })?;
+    let budget = std::cell::RefCell::new(budget);
+    let (cols, affected, rowid) =
+        run_stmt(conn, sqls, perm, s, &mut |n| budget.borrow_mut().charge(n), &mut |_| {}, &mut |row| {
+            budget.borrow_mut().charge(row.iter().map(value_size).sum::<usize>())?;
+            rows.push(row);
+            Ok(())
+        })?;
     Ok(StmtResult {
         cols,
         rows,
@@ -505,7 +540,7 @@ pub fn batch_cursor(conn: &Connection, sqls: &SqlStore, perm: Perm, batch: &Batc
     let n = batch.steps.len();
     let mut outcome: Vec<Option<bool>> = vec![None; n];
     let mut entries = Vec::new();
-    let mut size = 0usize;
+    let mut size_so_far = 0usize;
     for (i, step) in batch.steps.iter().enumerate() {
         let step_no = u32::try_from(i).unwrap_or(u32::MAX);
         if let Some(cond) = &step.condition {
@@ -520,14 +555,28 @@ pub fn batch_cursor(conn: &Connection, sqls: &SqlStore, perm: Perm, batch: &Batc
         }
         let mut begin_cols: Option<Vec<Col>> = None;
         let mut step_rows = Vec::new();
-        let result = run_stmt(conn, sqls, perm, &step.stmt, &mut |cols| begin_cols = Some(cols.to_vec()), &mut |row| {
-            size += row.iter().map(value_size).sum::<usize>();
-            if size > MAX_RESPONSE_BYTES {
+        let size = std::cell::Cell::new(size_so_far);
+        let add = |n: usize| {
+            size.set(size.get().saturating_add(n));
+            if size.get() > MAX_RESPONSE_BYTES {
                 return Err(Error::new("RESPONSE_TOO_LARGE", "the result is larger than the server's limit"));
             }
-            step_rows.push(CursorEntry::Row { row });
             Ok(())
-        });
+        };
+        let result = run_stmt(
+            conn,
+            sqls,
+            perm,
+            &step.stmt,
+            &mut |n| add(n),
+            &mut |cols| begin_cols = Some(cols.to_vec()),
+            &mut |row| {
+                add(row.iter().map(value_size).sum::<usize>())?;
+                step_rows.push(CursorEntry::Row { row });
+                Ok(())
+            },
+        );
+        size_so_far = size.get();
         // A step that failed before it began reports only its error.
         if let Some(cols) = begin_cols {
             entries.push(CursorEntry::StepBegin { step: step_no, cols });
@@ -558,13 +607,18 @@ pub fn sequence(conn: &Connection, perm: Perm, sql: &str) -> Result<(), Error> {
     conn.execute_batch(sql).map_err(|e| sql_error(&e))
 }
 
-/// Describes a statement without running it.
-pub fn describe(conn: &Connection, sql: &str) -> Result<DescribeResult, Error> {
+/// Describes a statement without running it; its columns are charged to `budget`.
+///
+/// # Errors
+///
+/// The statement's preparation error, or `RESPONSE_TOO_LARGE`.
+pub fn describe(conn: &Connection, sql: &str, budget: &mut Budget) -> Result<DescribeResult, Error> {
     let stmt = prepare(conn, sql)?;
     let params = (1..=stmt.parameter_count())
         .map(|i| DescribeParam { name: stmt.parameter_name(i).map(str::to_owned) })
         .collect();
-    Ok(DescribeResult { params, cols: cols(&stmt), is_explain: stmt.is_explain(), is_readonly: stmt.readonly() })
+    let cols = cols(&stmt, &mut |n| budget.charge(n))?;
+    Ok(DescribeResult { params, cols, is_explain: stmt.is_explain(), is_readonly: stmt.readonly() })
 }
 
 #[cfg(test)]
@@ -653,6 +707,25 @@ mod tests {
         assert!(!sandbox_refuses(&ctx(ffi::SQLITE_FUNCTION, None, Some("vector_distance_cos"))));
         // Dropping a table that uses a refused module (one that came in a pushed file) is allowed.
         assert!(!sandbox_refuses(&ctx(ffi::SQLITE_DROP_VTABLE, Some("p"), Some("sqlite_dbpage"))));
+    }
+
+    /// Column names count against the budget, and are charged before they are copied.
+    #[test]
+    fn column_names_are_charged_to_the_budget() {
+        let conn = Connection::open_in_memory().expect("open");
+        let sqls = SqlStore::new();
+        let names: Vec<String> = (0..200).map(|i| format!("1 AS \"{}{i:03}\"", "c".repeat(100))).collect();
+        let sql = format!("SELECT {} WHERE 0", names.join(", "));
+        // 200 names of 103 bytes: more than 20,000 bytes of columns, and no row.
+        let e = execute(&conn, &sqls, Perm::ReadOnly, &stmt(&sql, vec![]), &mut Budget::new(10_000))
+            .expect_err("the columns alone are over the budget");
+        assert_eq!(e.code, "RESPONSE_TOO_LARGE");
+        let e = describe(&conn, &sql, &mut Budget::new(10_000)).expect_err("describe too");
+        assert_eq!(e.code, "RESPONSE_TOO_LARGE");
+        let mut budget = Budget::new(40_000);
+        let r = describe(&conn, &sql, &mut budget).expect("within the budget");
+        assert_eq!(r.cols.len(), 200);
+        assert!(budget.left < 40_000 - 200 * 103, "{}", budget.left);
     }
 
     #[test]

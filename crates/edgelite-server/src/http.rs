@@ -173,30 +173,39 @@ impl RequestSlot {
     }
 }
 
-/// Serves the user API: each connection with its place under `max_connections` (more wait in
-/// the kernel's backlog until one closes), its request headers within `header_timeout`. This is
-/// `axum::serve` with those two settings, which it does not expose (hyper's HTTP/1 builder,
-/// with upgrades for WebSockets).
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, max_connections: usize, header_timeout: Duration) {
+/// Serves the user API: each connection with its place under `--max-http-connections` (more
+/// wait in the kernel's backlog until one closes) and `--max-http-connections-per-address`
+/// (more from that address are closed at once, so that one client cannot hold every place),
+/// its request headers within `--header-read-timeout-secs`. This is `axum::serve` with those
+/// settings, which it does not expose (hyper's HTTP/1 builder, with upgrades for WebSockets).
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: crate::Limits) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let header_timeout = limits.header_read_timeout;
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_http_connections.max(1)));
+    // Keyed by address: the per-namespace cap of a gauge is the per-address cap here.
+    let per_address = Gauge::new(limits.max_http_connections_per_address.max(1), usize::MAX);
     loop {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { return };
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, peer)) => match per_address.take(&peer.ip().to_string()) {
+                Ok(slot) => (stream, slot),
+                // Closed at once: dropping the socket (and the permit) ends it.
+                Err(_) => continue,
+            },
             // Out of descriptors or the like: the connections already open go on; try again soon.
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
+        let (stream, slot) = stream;
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
             let _ = builder.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
-            drop(permit);
+            drop((permit, slot));
         });
     }
 }
@@ -523,17 +532,20 @@ fn result_text(r: Result<crate::proto::StreamResponse, HranaError>) -> String {
     })
 }
 
-/// Runs `f` on a stream's session off the async workers, with the namespace's gate held.
+/// Runs `f` on a stream's session off the async workers, with the namespace's gate held and a
+/// turn to run SQL (`crate::limits::Scheduler`).
 async fn on_session<T: Send + 'static>(
+    state: &AppState,
     stream: Stream,
     f: impl FnOnce(&mut Session) -> T + Send + 'static,
 ) -> Result<(Stream, T), ApiError> {
     let ns = Arc::clone(&stream.session.ns);
     ns.admit(stream.session.in_txn()).await;
     let guard = ns.enter().await;
+    let turn = state.turns.turn(&ns.name).await;
     let out = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
-        let out = f(&mut stream.session);
+        let out = turn.run(|| f(&mut stream.session));
         // Keeps the committed-frame count fresh for the checkpoint threshold.
         if stream.session.take_committed() {
             let _ = stream.session.ns.position();
@@ -577,7 +589,7 @@ async fn pipeline(
     let stream = state.streams.resume(req.baton.as_deref(), ns)?;
     let requests = req.requests;
     let size = SizeLimits::of(&state);
-    let (stream, (results, closed)) = on_session(stream, move |s| {
+    let (stream, (results, closed)) = on_session(&state, stream, move |s| {
         let mut closed = false;
         let mut budget = exec::Budget::default();
         // Every byte of the answer counts: rows, column names and types, describe results,
@@ -649,9 +661,10 @@ async fn cursor(
     state.streams.make_room_for_conn(&ns, &state.limits);
     let stream = state.streams.resume(req.baton.as_deref(), ns)?;
     let batch = req.batch;
-    let (stream, entries) =
-        on_session(stream, move |s| s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch)))
-            .await?;
+    let (stream, entries) = on_session(&state, stream, move |s| {
+        s.with_conn(perm, |conn, sqls| exec::batch_cursor(conn, sqls, perm, &batch))
+    })
+    .await?;
     let entries = entries.unwrap_or_else(|error| vec![crate::proto::CursorEntry::Error { error }]);
     let baton = state.streams.put(stream);
     let mut out = serde_json::to_string(&json!({"baton": baton, "base_url": null}))
@@ -704,7 +717,7 @@ async fn v1_batch(
 /// HTTP API v1: one request on a session of its own; `{"result": ...}`, or 400 with the error.
 async fn v1(state: &AppState, ns: Arc<Namespace>, perm: Perm, request: StreamRequest) -> Result<Response, ApiError> {
     let stream = Stream { session: Session::new(ns), _slot: None };
-    let (_, r) = on_session(stream, move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
+    let (_, r) = on_session(state, stream, move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
     let limit = SizeLimits::of(state).one;
     let r = match r {
         Ok(crate::proto::StreamResponse::Execute { result }) => json!({"result": result}),
@@ -759,6 +772,7 @@ async fn export(
 }
 
 async fn pull(
+    State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -771,9 +785,10 @@ async fn pull(
         return Ok((StatusCode::BAD_REQUEST, Json(json!({"generation": current}))).into_response());
     };
     let guard = ns.enter().await;
+    let turn = state.turns.turn(&ns.name).await;
     let me = Arc::clone(&ns);
     let r = tokio::task::spawn_blocking(move || {
-        let r = me.pull(g, start, end, MAX_PULL_FRAMES);
+        let r = turn.run(|| me.pull(g, start, end, MAX_PULL_FRAMES));
         drop(guard);
         r
     })
@@ -788,6 +803,7 @@ async fn pull(
 }
 
 async fn push(
+    State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
     body: Result<Bytes, BytesRejection>,
@@ -800,9 +816,10 @@ async fn push(
     let (g, start, end) = (param(&params, "g")?, param(&params, "start")?, param(&params, "end")?);
     let baton = params.get("baton").cloned();
     let guard = ns.enter().await;
+    let turn = state.turns.turn(&ns.name).await;
     let me = Arc::clone(&ns);
     let r = tokio::task::spawn_blocking(move || {
-        let r = me.push(g, start, end, baton.as_deref(), &body);
+        let r = turn.run(|| me.push(g, start, end, baton.as_deref(), &body));
         drop(guard);
         r
     })

@@ -87,6 +87,8 @@ pub struct Config {
 pub struct Limits {
     /// Accepted TCP connections on the user listener; more wait in the kernel's backlog.
     pub max_http_connections: usize,
+    /// Accepted TCP connections from one client address; more from it are closed at once.
+    pub max_http_connections_per_address: usize,
     /// A connection that has not sent a request's headers within this is closed.
     pub header_read_timeout: Duration,
     /// A request whose body has not arrived within this gets 408.
@@ -117,12 +119,18 @@ pub struct Limits {
     pub txn_timeout: Duration,
     /// Clock skew allowed on `exp` and `nbf`.
     pub jwt_leeway: Duration,
+    /// Requests executing SQL at once, server-wide; more wait for a turn, shared fairly
+    /// between namespaces (see [`limits::Scheduler`]).
+    pub max_running_requests: usize,
+    /// How long a request runs before it gives its turn to a waiting one.
+    pub time_slice: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_http_connections: 4096,
+            max_http_connections_per_address: 512,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             max_concurrent_requests: 512,
@@ -138,6 +146,8 @@ impl Default for Limits {
             max_total_response_size: 32 << 20,
             txn_timeout: Duration::from_secs(5),
             jwt_leeway: Duration::from_secs(5),
+            max_running_requests: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            time_slice: Duration::from_millis(10),
         }
     }
 }
@@ -183,6 +193,8 @@ pub struct AppState {
     pub ws_pending: Arc<limits::Gauge>,
     /// Streams idle longer than this are closed (HTTP and WebSocket).
     pub stream_expiry: Duration,
+    /// Turns to run SQL, shared fairly between namespaces.
+    pub turns: Arc<limits::Scheduler>,
 }
 
 /// A started server.
@@ -238,6 +250,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         ws_connections: limits::Gauge::new(l.max_ws_connections_per_namespace, l.max_ws_connections),
         ws_pending: limits::Gauge::new(l.max_ws_connections, l.max_ws_connections),
         stream_expiry: config.stream_expiry,
+        turns: limits::Scheduler::new(l.max_running_requests, l.time_slice),
         limits: config.limits.clone(),
     });
     http::spawn_expiry(Arc::clone(&state));
@@ -248,7 +261,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let http_addr =
         listener.local_addr().map_err(|source| ServerError::Bind { addr: config.http_listen_addr.clone(), source })?;
     let app = http::router(Arc::clone(&state), config.max_body_bytes);
-    tokio::spawn(http::serve(listener, app, config.limits.max_http_connections, config.limits.header_read_timeout));
+    tokio::spawn(http::serve(listener, app, config.limits.clone()));
 
     let admin_addr = match &config.admin_listen_addr {
         Some(addr) => {

@@ -1,9 +1,13 @@
 //! Counted resources with a cap per namespace and a cap for the whole server, so that one
 //! tenant can take at most its share of anything (see `SECURITY.md`, "Limits").
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
 
 /// Which cap refused a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,9 +110,344 @@ pub fn json_size<T: serde::Serialize + ?Sized>(v: &T) -> usize {
     w.0
 }
 
+/// Turns to run SQL: at most `slots` requests execute at once, server-wide, and when more
+/// want to, the next turn goes to the namespace that holds the fewest turns (among those, the
+/// one served longest ago), never simply to whoever asked first. So one namespace's many
+/// streams cannot queue ahead of another's few, and a namespace gets an equal share of the
+/// slots whatever it sends. A turn held for longer than `slice` is given up at the next yield
+/// point (between the requests of a pipeline, and every few thousand SQLite instructions
+/// through the progress handler) whenever another request waits; a request waiting on another
+/// connection's lock gives its turn up while it waits. See `SECURITY.md`, "Fair scheduling".
+#[derive(Debug)]
+pub struct Scheduler {
+    slots: usize,
+    slice: Duration,
+    state: Mutex<Turns>,
+}
+
+#[derive(Debug, Default)]
+struct Turns {
+    running: usize,
+    waiting: usize,
+    /// Counts grants, to tell which namespace was served longest ago.
+    grants: u64,
+    by_ns: HashMap<String, NsTurns>,
+}
+
+#[derive(Debug, Default)]
+struct NsTurns {
+    running: usize,
+    last_grant: u64,
+    waiters: VecDeque<oneshot::Sender<Turn>>,
+}
+
+/// The right to run SQL for one request, given back (to the next waiter) when dropped.
+#[derive(Debug)]
+pub struct Turn {
+    sched: Arc<Scheduler>,
+    key: String,
+    since: Instant,
+    /// False for a turn that was never handed out (a waiter that went away): dropping it
+    /// passes its slot on rather than freeing it twice.
+    live: bool,
+}
+
+thread_local! {
+    /// The turn of the request running on this thread (set by [`Turn::run`]), for the yield
+    /// points inside SQLite's callbacks.
+    static CURRENT: RefCell<Option<Turn>> = const { RefCell::new(None) };
+}
+
+impl Scheduler {
+    /// A scheduler with `slots` turns (at least 1) and a time slice.
+    #[must_use]
+    pub fn new(slots: usize, slice: Duration) -> Arc<Scheduler> {
+        Arc::new(Scheduler { slots: slots.max(1), slice, state: Mutex::new(Turns::default()) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Turns> {
+        // The counts are updated in single statements under the lock: still consistent after a
+        // panic elsewhere.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A turn for namespace `key`, now or once it is this namespace's turn.
+    pub async fn turn(self: &Arc<Self>, key: &str) -> Turn {
+        match self.try_or_queue(key) {
+            Ok(t) => t,
+            // The sender is only dropped after handing its turn on (see `pass_on`): a closed
+            // channel cannot happen while the scheduler lives, and it lives in `self`.
+            Err(rx) => rx.await.unwrap_or_else(|_| self.fresh(key)),
+        }
+    }
+
+    /// As [`Scheduler::turn`], blocking the thread (from a blocking thread, never an async one).
+    #[must_use]
+    pub fn turn_blocking(self: &Arc<Self>, key: &str) -> Turn {
+        match self.try_or_queue(key) {
+            Ok(t) => t,
+            Err(rx) => rx.blocking_recv().unwrap_or_else(|_| self.fresh(key)),
+        }
+    }
+
+    /// Requests running and waiting for a turn.
+    #[must_use]
+    pub fn load(&self) -> (usize, usize) {
+        let t = self.lock();
+        (t.running, t.waiting)
+    }
+
+    fn fresh(self: &Arc<Self>, key: &str) -> Turn {
+        Turn { sched: Arc::clone(self), key: key.to_owned(), since: Instant::now(), live: true }
+    }
+
+    fn try_or_queue(self: &Arc<Self>, key: &str) -> Result<Turn, oneshot::Receiver<Turn>> {
+        let mut t = self.lock();
+        if t.running < self.slots && t.waiting == 0 {
+            t.running += 1;
+            t.grants += 1;
+            let g = t.grants;
+            let ns = t.by_ns.entry(key.to_owned()).or_default();
+            ns.running += 1;
+            ns.last_grant = g;
+            return Ok(self.fresh(key));
+        }
+        let (tx, rx) = oneshot::channel();
+        t.waiting += 1;
+        t.by_ns.entry(key.to_owned()).or_default().waiters.push_back(tx);
+        Err(rx)
+    }
+
+    /// A turn at once, past the slots if need be: for a request that gave its turn up while it
+    /// waited on a lock and now tries the lock again. Queueing it behind every other request
+    /// for each attempt would make a namespace's own writers wait on one another's turns; and
+    /// only one of them can get the lock, so this lets a namespace run at most one request
+    /// more than its share, until its next yield point.
+    fn resume(self: &Arc<Self>, key: &str) -> Turn {
+        let mut t = self.lock();
+        t.running += 1;
+        t.grants += 1;
+        let g = t.grants;
+        let ns = t.by_ns.entry(key.to_owned()).or_default();
+        ns.running += 1;
+        ns.last_grant = g;
+        drop(t);
+        self.fresh(key)
+    }
+
+    /// Gives up a slot held by `key`: to the next waiter, or back to the pool.
+    fn pass_on(self: &Arc<Self>, key: &str) {
+        let mut t = self.lock();
+        if let Some(ns) = t.by_ns.get_mut(key) {
+            ns.running = ns.running.saturating_sub(1);
+            if ns.running == 0 && ns.waiters.is_empty() {
+                t.by_ns.remove(key);
+            }
+        }
+        if t.running > self.slots {
+            // A turn taken past the slots (`resume`) ends: nothing to hand on.
+            t.running -= 1;
+            return;
+        }
+        loop {
+            // The waiting namespace with the fewest turns, then the one served longest ago.
+            let next = t
+                .by_ns
+                .iter()
+                .filter(|(_, ns)| !ns.waiters.is_empty())
+                .min_by_key(|(_, ns)| (ns.running, ns.last_grant))
+                .map(|(k, _)| k.clone());
+            let Some(next) = next else {
+                t.running = t.running.saturating_sub(1);
+                return;
+            };
+            t.waiting = t.waiting.saturating_sub(1);
+            t.grants += 1;
+            let g = t.grants;
+            let Some(ns) = t.by_ns.get_mut(&next) else { continue };
+            let Some(tx) = ns.waiters.pop_front() else { continue };
+            ns.running += 1;
+            ns.last_grant = g;
+            match tx.send(self.fresh(&next)) {
+                Ok(()) => return,
+                Err(mut gone) => {
+                    // The waiter went away (its request was dropped): the slot goes to the next.
+                    gone.live = false;
+                    ns.running = ns.running.saturating_sub(1);
+                    if ns.running == 0 && ns.waiters.is_empty() {
+                        t.by_ns.remove(&next);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether anyone waits for a turn.
+    fn contended(&self) -> bool {
+        self.lock().waiting > 0
+    }
+}
+
+impl Turn {
+    /// Runs `f` (blocking work: SQL) with this turn as the thread's current one, so that the
+    /// yield points inside it can give the turn up and take a new one; the turn is given back
+    /// when `f` returns.
+    pub fn run<T>(self, f: impl FnOnce() -> T) -> T {
+        /// Puts the thread's previous turn back and gives this one up, even if `f` panics.
+        struct Restore(Option<Turn>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let mine = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), self.0.take()));
+                drop(mine);
+            }
+        }
+        let _restore = Restore(CURRENT.with(|c| c.borrow_mut().replace(self)));
+        f()
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.live {
+            self.live = false;
+            self.sched.pass_on(&self.key);
+        }
+    }
+}
+
+/// A yield point: if this thread's request has held its turn for longer than the time slice
+/// and another request waits, the turn goes to the next in line and this thread waits for a
+/// new one. Blocking; a no-op on a thread without a turn.
+pub fn yield_point() {
+    let due = CURRENT
+        .with(|c| c.borrow().as_ref().is_some_and(|t| t.since.elapsed() >= t.sched.slice && t.sched.contended()));
+    if due {
+        without_turn(true, || ());
+    }
+}
+
+/// Runs `f` without this thread's turn, then takes a new one: in the queue (`queue`: the
+/// thread yields to others), or at once (it waited on a lock, which uses no CPU, and now tries
+/// it again). A no-op wrapper on a thread without a turn.
+fn without_turn<T>(queue: bool, f: impl FnOnce() -> T) -> T {
+    let held = CURRENT.with(|c| c.borrow_mut().take());
+    let Some(turn) = held else { return f() };
+    let (sched, key) = (Arc::clone(&turn.sched), turn.key.clone());
+    drop(turn);
+    let out = f();
+    let again = if queue { sched.turn_blocking(&key) } else { sched.resume(&key) };
+    CURRENT.with(|c| *c.borrow_mut() = Some(again));
+    out
+}
+
+/// The busy handler of client connections: SQLite's default back-off (as `busy_timeout` does,
+/// 5 s in all), but without the thread's turn while it sleeps, so that requests waiting on a
+/// lock never hold turns that the lock's owner, or another namespace, needs.
+#[must_use]
+pub fn busy_wait(count: i32) -> bool {
+    const DELAYS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+    const TOTAL_MS: u64 = 5_000;
+    let i = usize::try_from(count).unwrap_or(0);
+    let before: u64 = DELAYS_MS.iter().take(i).sum::<u64>()
+        + 100 * u64::try_from(i.saturating_sub(DELAYS_MS.len())).unwrap_or(u64::MAX / 200);
+    if before >= TOTAL_MS {
+        return false;
+    }
+    let delay = DELAYS_MS.get(i).copied().unwrap_or(100).min(TOTAL_MS - before);
+    without_turn(false, || std::thread::sleep(Duration::from_millis(delay)));
+    true
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The next turn goes to the namespace holding the fewest, whoever asked first: here the
+    /// one that asked last.
+    #[tokio::test]
+    async fn turns_go_to_the_namespace_holding_the_fewest() {
+        let sched = Scheduler::new(1, Duration::from_millis(10));
+        let first = sched.turn("hog").await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for (i, key) in ["hog", "hog", "hog", "victim"].into_iter().enumerate() {
+            let (mine, tx) = (Arc::clone(&sched), tx.clone());
+            tokio::spawn(async move {
+                let turn = mine.turn(key).await;
+                tx.send((i, key)).unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                drop(turn);
+            });
+            // Queued in this order.
+            while sched.load().1 < i + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(first);
+        let order: Vec<&str> = [rx.recv().await, rx.recv().await].into_iter().map(|r| r.unwrap().1).collect();
+        // FIFO would have served the three hog requests first.
+        assert_eq!(order, ["victim", "hog"]);
+    }
+
+    /// A long statement gives its turn up at its time slice when another request waits:
+    /// the waiter runs while the statement is still running (with one slot, and no yield
+    /// point, it would wait for the end of the statement).
+    #[test]
+    fn a_long_statement_yields_its_turn() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let sched = Scheduler::new(1, Duration::from_millis(10));
+        let done = Arc::new(AtomicBool::new(false));
+        let (s2, d2) = (Arc::clone(&sched), Arc::clone(&done));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let long = std::thread::spawn(move || {
+            let conn = edgelite::Connection::open_in_memory().unwrap();
+            crate::exec::harden(&conn).unwrap();
+            let turn = s2.turn_blocking("hog");
+            started_tx.send(()).unwrap();
+            let n: i64 = turn.run(|| {
+                conn.query_row(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) \
+                     SELECT count(*) FROM c",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+            });
+            d2.store(true, Ordering::SeqCst);
+            n
+        });
+        started_rx.recv().unwrap();
+        let turn = sched.turn_blocking("victim");
+        assert!(!done.load(Ordering::SeqCst), "the victim got a turn only after the long statement ended");
+        drop(turn);
+        assert_eq!(long.join().unwrap(), 2_000_000);
+        assert_eq!(sched.load(), (0, 0));
+    }
+
+    /// A request waiting on a lock holds no turn meanwhile.
+    #[test]
+    fn a_busy_wait_gives_the_turn_up() {
+        let sched = Scheduler::new(1, Duration::from_millis(10));
+        let turn = sched.turn_blocking("a");
+        let (s2, (tx, rx)) = (Arc::clone(&sched), std::sync::mpsc::channel());
+        let t = std::thread::spawn(move || {
+            let got = s2.turn_blocking("b");
+            tx.send(()).unwrap();
+            drop(got);
+        });
+        while sched.load().1 == 0 {
+            std::thread::yield_now();
+        }
+        turn.run(|| {
+            // SQLite calls the busy handler; the other namespace gets the turn meanwhile.
+            assert!(busy_wait(0));
+            rx.recv_timeout(Duration::from_secs(5)).expect("b ran while a waited on a lock");
+            assert!(busy_wait(1));
+        });
+        t.join().unwrap();
+        assert!(!busy_wait(400), "gives up after 5 s in all");
+        assert_eq!(sched.load(), (0, 0));
+    }
 
     #[test]
     fn caps_per_namespace_and_in_all_and_slots_come_back() {

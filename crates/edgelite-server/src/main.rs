@@ -40,6 +40,16 @@ struct Args {
     /// TCP connections the user API accepts at once; more wait in the backlog.
     #[arg(long, default_value_t = 4096)]
     max_http_connections: usize,
+    /// TCP connections one client address may hold at once; more from it are closed at once.
+    #[arg(long, default_value_t = 512)]
+    max_http_connections_per_address: usize,
+    /// Requests executing SQL at once, server-wide; more wait for a turn, shared fairly between
+    /// namespaces (default: the number of CPUs).
+    #[arg(long)]
+    max_running_requests: Option<usize>,
+    /// Milliseconds a request runs before it gives its turn to a waiting request.
+    #[arg(long, default_value_t = 10)]
+    time_slice_ms: u64,
     /// Close a connection that has not sent a request's headers within this many seconds.
     #[arg(long, default_value_t = 10)]
     header_read_timeout_secs: u64,
@@ -123,6 +133,11 @@ fn main() -> ExitCode {
             max_total_response_size: args.max_total_response_size,
             txn_timeout: Duration::from_secs(args.txn_timeout_secs.max(1)),
             jwt_leeway: Duration::from_secs(args.auth_jwt_leeway_secs),
+            max_http_connections_per_address: args.max_http_connections_per_address,
+            max_running_requests: args
+                .max_running_requests
+                .unwrap_or(edgelite_server::Limits::default().max_running_requests),
+            time_slice: Duration::from_millis(args.time_slice_ms.max(1)),
         };
         let running = match edgelite_server::start(config).await {
             Ok(r) => r,

@@ -143,6 +143,8 @@ struct Conn {
     cursors: HashMap<i64, VecDeque<CursorEntry>>,
     max_streams: usize,
     max_response: usize,
+    /// Turns to run SQL (shared by the server).
+    turns: Arc<crate::limits::Scheduler>,
 }
 
 struct WsStream {
@@ -174,6 +176,7 @@ async fn serve(
         sqls: SqlStore::new(),
         cursors: HashMap::new(),
         max_streams: state.limits.max_ws_streams,
+        turns: Arc::clone(&state.turns),
         max_response: state.limits.max_response_size,
     };
     let mut said_hello = false;
@@ -357,8 +360,9 @@ async fn on_stream<T: Send + 'static>(
     let ns = Arc::clone(&session.ns);
     ns.admit(session.in_txn()).await;
     let guard = ns.enter().await;
+    let turn = c.turns.turn(&ns.name).await;
     let joined = tokio::task::spawn_blocking(move || {
-        let out = f(&mut session, &mut sqls);
+        let out = turn.run(|| f(&mut session, &mut sqls));
         // Keeps the committed-frame count fresh for the checkpoint threshold.
         if session.take_committed() {
             let _ = session.ns.position();

@@ -381,6 +381,47 @@ async fn finding_6_token_before_body_slow_bodies_and_a_connection_cap() {
     assert_eq!(r.status().as_u16(), 200);
 }
 
+/// One client address cannot hold every connection: past its share, its new connections are
+/// closed at once, while another address is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let s = start_with(|c| {
+        c.limits.max_http_connections = 8;
+        c.limits.max_http_connections_per_address = 3;
+    })
+    .await;
+    let addr = s.running.http_addr;
+    let from = |ip: [u8; 4]| async move {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+        sock.connect(addr).await.unwrap()
+    };
+    // Three idle connections from 127.0.0.1: its share.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(from([127, 0, 0, 1]).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A fourth from the same address is closed without an answer.
+    let mut fourth = from([127, 0, 0, 1]).await;
+    let _ = fourth.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), fourth.read(&mut buf)).await.expect("closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "answered: {:?}", n.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned()));
+    // Another address (127.0.0.2 is loopback too) is served meanwhile.
+    let mut other = from([127, 0, 0, 2]).await;
+    other.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), other.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "{:?}", &buf[..n]);
+    // Once one of the first address's connections closes, it may open another.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = from([127, 0, 0, 1]).await;
+    again.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), again.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "{:?}", &buf[..n]);
+}
+
 async fn generation(s: &Srv) -> u64 {
     let (_, body) = s.get("/info").await;
     serde_json::from_slice::<Value>(&body).unwrap()["current_generation"].as_u64().unwrap()

@@ -13,7 +13,13 @@ async fn a_hostile_tenant_does_not_break_its_neighbour() {
     let t = harness::start().await;
     let quiet = harness::measure(&t, 2, Duration::from_secs(2), None).await;
     assert_eq!(quiet.errors, 0, "{quiet:?}");
-    let loud = harness::measure(&t, 2, Duration::from_secs(4), Some(harness::Attack::SMALL)).await;
+    let loud = harness::measure(
+        &t,
+        2,
+        Duration::from_secs(4),
+        Some((harness::Attack::SMALL, tokio::runtime::Handle::current())),
+    )
+    .await;
     eprintln!("victim alone: {quiet:?}\nvictim under attack: {loud:?}");
     assert!(loud.requests > 0);
     assert_eq!(loud.errors, 0, "the victim saw errors under attack: {loud:?}");

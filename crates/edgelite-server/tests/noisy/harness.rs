@@ -26,6 +26,11 @@ pub struct Target {
 
 /// Starts the server (default limits) and fills both namespaces.
 pub async fn start() -> Target {
+    start_with(|_| {}).await
+}
+
+/// As [`start`], with the configuration changed by `tweak` first.
+pub async fn start_with(tweak: impl FnOnce(&mut edgelite_server::Config)) -> Target {
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
@@ -34,6 +39,7 @@ pub async fn start() -> Target {
     let mut config = edgelite_server::Config::new(dir.path().to_owned(), "127.0.0.1:0".into());
     config.enable_namespaces = true;
     config.auth_jwt_key = Some(public);
+    tweak(&mut config);
     let running = edgelite_server::start(config).await.unwrap();
     for ns in ["victim", "attacker"] {
         running.state.namespaces.create(ns, None).unwrap();
@@ -337,14 +343,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-/// Runs the victim's load for `duration`, under `attack` if given (it starts a second earlier).
-pub async fn measure(t: &Target, workers: usize, duration: Duration, attack_with: Option<Attack>) -> Report {
+/// Runs the victim's load for `duration`, under `attack` if given (it starts a second earlier),
+/// run on the runtime `on`: the attacker's client work (sending, reading and discarding tens of
+/// megabytes) must not queue the victim's client tasks behind its own, as it could not if it were
+/// another machine.
+pub async fn measure(
+    t: &Target,
+    workers: usize,
+    duration: Duration,
+    attack_with: Option<(Attack, tokio::runtime::Handle)>,
+) -> Report {
     let addr = t.running.http_addr;
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
-    let attacker = attack_with.map(|a| {
+    let attacker = attack_with.map(|(a, on)| {
         let (stop, tally, token) = (Arc::clone(&stop), Arc::clone(&tally), t.attacker_token.clone());
-        tokio::spawn(attack(addr, token, a, stop, tally))
+        on.spawn(attack(addr, token, a, stop, tally))
     });
     if attacker.is_some() {
         tokio::time::sleep(Duration::from_secs(1)).await;
