@@ -44,6 +44,8 @@ use crate::block::{BlockError, Layout};
 use crate::options::IndexConfig;
 use crate::storage::Storage;
 
+mod batch;
+pub use batch::batch_size;
 mod stream;
 pub use stream::SearchStream;
 

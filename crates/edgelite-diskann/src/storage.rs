@@ -130,6 +130,9 @@ pub enum MemError {
     /// Write of a missing node.
     #[error("node {0} does not exist")]
     Missing(i64),
+    /// Write to a read-only view (a parallel build's searches).
+    #[error("node {0}: the store is read-only here")]
+    ReadOnly(i64),
     /// Write that changes the block length.
     #[error("block of node {id} would change from {old} to {new} bytes")]
     Length {
@@ -192,6 +195,14 @@ impl MemStorage {
     /// Block writes and inserts so far.
     pub fn writes(&self) -> u64 {
         self.writes
+    }
+    /// The lowest id.
+    pub(crate) fn first(&self) -> Option<i64> {
+        self.ids.first().copied()
+    }
+    /// The lowest id above `after`.
+    pub(crate) fn after(&self, after: i64) -> Option<i64> {
+        self.ids.range((Bound::Excluded(after), Bound::Unbounded)).next().copied()
     }
     /// Total bytes of all blocks.
     pub fn bytes(&self) -> usize {

@@ -61,6 +61,8 @@ pub(crate) struct NodeCache {
     indexes: HashMap<(String, String), IndexBlocks, RowidBuildHasher>,
     /// Index builds in progress on this connection (see `build.rs`).
     pub(crate) builds: HashMap<(String, String), super::build::Build>,
+    /// Threads of the next index build (`edgelite_vector_build_threads`; 0: one per core).
+    pub(crate) build_threads: usize,
 }
 
 impl NodeCache {
@@ -204,6 +206,7 @@ fn cache_ptr(db: Db) -> Option<*mut NodeCache> {
         used: 0,
         indexes: HashMap::default(),
         builds: HashMap::new(),
+        build_threads: 0,
     }));
     // SAFETY: as above; SQLite owns the pointer from here and frees it with `destroy`.
     let rc = unsafe { sqlite3_set_clientdata(db.raw(), KEY.as_ptr(), p.cast(), Some(destroy)) };

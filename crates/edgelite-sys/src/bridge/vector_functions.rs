@@ -66,6 +66,7 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
     pure(c"vector_slice", 3, vector_slice),
     pure(c"libsql_vector_idx", -1, libsql_vector_idx),
     ScalarFunction { flags: STATEFUL, ..pure(c"edgelite_vector_cache_limit", 1, edgelite_vector_cache_limit) },
+    ScalarFunction { flags: STATEFUL, ..pure(c"edgelite_vector_build_threads", 1, edgelite_vector_build_threads) },
 ];
 
 /// What a function body returns.
@@ -203,6 +204,49 @@ unsafe extern "C" fn edgelite_vector_cache_limit(
         } else {
             return Err("edgelite_vector_cache_limit: the limit must be a non-negative integer (bytes)".to_owned());
         };
+        Ok(Output::Int(i64::try_from(previous).unwrap_or(i64::MAX)))
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
+}
+
+/// `edgelite_vector_build_threads(n)`: sets how many threads this connection's next vector
+/// index builds (CREATE INDEX on a filled table, REINDEX) use, 0 for one per core (the
+/// default), and returns the previous count (one per core resolved to its number); with NULL it
+/// only returns the count.
+unsafe extern "C" fn edgelite_vector_build_threads(
+    ctx: *mut sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+) {
+    // SAFETY: `ctx` is the running call's context.
+    let handle = unsafe { sqlite3_context_db_handle(ctx) };
+    // SAFETY: the calling statement's connection outlives this call.
+    let db = unsafe { super::sql::Db::new(handle) };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let body = move |_: usize, args: &[*mut sqlite3_value]| -> Result<Output, String> {
+        // SAFETY: a live argument of the running call.
+        let (is_int, n) = args.first().map_or((false, 0), |&v| unsafe { int_arg(v) });
+        // SAFETY: as above.
+        let is_null = args.first().is_none_or(|&v| unsafe { sqlite3_value_type(v) } == SQLITE_NULL);
+        let set = if is_null {
+            None
+        } else if is_int && (0..=1024).contains(&n) {
+            Some(usize::try_from(n).unwrap_or(0))
+        } else {
+            return Err(
+                "edgelite_vector_build_threads: the count must be an integer from 0 (one per core) to 1024".to_owned()
+            );
+        };
+        let previous = super::cache::with_state(db, |state| {
+            let previous = state.build_threads;
+            if let Some(n) = set {
+                state.build_threads = n;
+            }
+            previous
+        })
+        .ok_or_else(|| "edgelite_vector_build_threads: no connection state".to_owned())?;
+        let previous = if previous == 0 { cores } else { previous };
         Ok(Output::Int(i64::try_from(previous).unwrap_or(i64::MAX)))
     };
     // SAFETY: SQLite's xFunc arguments, passed through.

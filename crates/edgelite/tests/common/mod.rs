@@ -1,4 +1,5 @@
 //! Support shared by the vector index tests.
+#![allow(dead_code)]
 
 /// Small deterministic pseudo-random numbers (no dependency, reproducible everywhere).
 pub struct Lcg(pub u64);

@@ -1,0 +1,282 @@
+//! Building a graph from many rows at once, on several threads (CREATE INDEX on a filled table,
+//! REINDEX).
+//!
+//! Rows go in as batches of growing size (prefix doubling, as ParlayANN builds Vamana graphs
+//! in parallel: Dobson et al., "Scaling Graph-Based ANNS Algorithms to Billion-Size Datasets",
+//! 2023), each a two-hundredth of the graph so far (one row at a time while it is small), at
+//! most 2,048 rows. Within a batch:
+//!
+//! 1. every new row searches the graph as it was before the batch and prunes its candidates
+//!    into its out-edges: in parallel, each row on its own, the graph read-only;
+//! 2. the new blocks are written, in row order;
+//! 3. the back edges are grouped by their target, and each target takes its new in-edges
+//!    (appended while there is room, else pruned with its old edges): in parallel over the
+//!    targets, each of which only its own task writes;
+//! 4. every new row, and every node that a pruned target dropped, is made reachable again from
+//!    the entry point, as after a row-by-row insert ([`DiskAnn::secure`]), in row order.
+//!
+//! Rows of one batch do not see each other in step 1 (they are linked through step 3), which
+//! the small first batches make up for. A batch of one row is an ordinary insert, so a graph of
+//! fewer than 400 rows is the one row-by-row inserts build, block for block. Every step's result is collected in row or target
+//! order, so the graph does not depend on the number of threads: a build on one thread writes
+//! the same blocks as a build on eight. The blocks are ordinary node blocks; libSQL reads and
+//! maintains them as it does those of a row-by-row build.
+
+use rayon::prelude::*;
+
+use edgelite_vector::VectorRef;
+
+use super::{DiskAnn, GraphError, IdSet, Keep, Known, Link, Op};
+use crate::storage::{MemError, MemStorage, Storage};
+
+/// The largest batch is this fraction of the rows (ParlayANN uses 2%; on small graphs of low
+/// degree that costs recall here, 0.5% does not).
+const MAX_BATCH_DIVISOR: usize = 200;
+
+/// Batches never grow past this many rows, however many rows there are: a batch's rows do not
+/// see each other, and the searches of one batch are held in memory together.
+const MAX_BATCH: usize = 2048;
+
+/// A read-only view of a [`MemStorage`] that many threads search at once.
+struct View<'a>(&'a MemStorage);
+
+impl Storage for View<'_> {
+    type Error = MemError;
+
+    fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, MemError> {
+        buf.clear();
+        Ok(self.0.get(id).map(|b| buf.extend_from_slice(b)).is_some())
+    }
+
+    fn read_with<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, MemError> {
+        Ok(self.0.get(id).map(f))
+    }
+
+    fn peek(&mut self, id: i64, f: &mut dyn FnMut(&[u8])) {
+        if let Some(b) = self.0.get(id) {
+            f(b);
+        }
+    }
+
+    fn write(&mut self, id: i64, _: &[u8]) -> Result<(), MemError> {
+        Err(MemError::ReadOnly(id))
+    }
+
+    fn insert(&mut self, id: i64, _: &[u8]) -> Result<(), MemError> {
+        Err(MemError::ReadOnly(id))
+    }
+
+    fn delete(&mut self, id: i64) -> Result<bool, MemError> {
+        Err(MemError::ReadOnly(id))
+    }
+
+    fn first_id(&mut self) -> Result<Option<i64>, MemError> {
+        Ok(self.0.first())
+    }
+
+    fn next_id(&mut self, after: i64) -> Result<Option<i64>, MemError> {
+        Ok(self.0.after(after))
+    }
+}
+
+/// A target of step 3: its id, its new block, the links it lost.
+type Rewritten = (i64, Vec<u8>, Vec<Link>);
+
+/// What step 1 finds for one new row.
+struct Planned {
+    /// The row's edge-type copy, as a link to it.
+    new: Link,
+    /// Its out-edges.
+    out: Vec<Link>,
+    /// Visited nodes that are its exact duplicates (they take a back edge too).
+    dups: Vec<i64>,
+    /// The nodes its search visited, with their edges then, and whether it saw the whole graph.
+    visits: Vec<(i64, Vec<u8>)>,
+    /// The entry point the search started from.
+    entry: Option<i64>,
+}
+
+/// How many rows the next batch takes when the graph has `nodes` nodes: a two-hundredth of the
+/// graph (so one row at a time while it has fewer than 400), at most [`MAX_BATCH`]. A caller
+/// that streams rows in ([`DiskAnn::insert_batch`]) follows it to build what [`DiskAnn::build`]
+/// builds.
+#[must_use]
+pub fn batch_size(nodes: usize) -> usize {
+    (nodes / MAX_BATCH_DIVISOR).clamp(1, MAX_BATCH)
+}
+
+impl DiskAnn {
+    /// Adds `rows` (rowid, vector of the column type) to the graph in `storage` in batches of
+    /// growing size (see the module docs), on the threads of the current rayon pool (call it
+    /// inside `pool.install` to choose their number). The graph it makes does not depend on the
+    /// number of threads; every node stays reachable from the entry point.
+    ///
+    /// # Errors
+    /// As [`Self::insert_batch`]; the batches before a failing one stay in `storage`.
+    pub fn build(&self, storage: &mut MemStorage, rows: &[(i64, VectorRef<'_>)]) -> Result<(), GraphError<MemError>> {
+        for &(_, v) in rows {
+            self.check_vector(Op::Insert, v)?;
+        }
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let (batch, after) = rest.split_at(batch_size(storage.len()).min(rest.len()));
+            self.insert_batch(storage, batch)?;
+            rest = after;
+        }
+        Ok(())
+    }
+
+    /// Adds `rows` to the graph in `storage` as one batch: each row's search sees the graph as
+    /// it was before the batch (not the batch's other rows), on the threads of the current
+    /// rayon pool. A caller that streams rows in keeps batches small while the graph is, as
+    /// [`batch_size`] says.
+    ///
+    /// # Errors
+    /// [`GraphError::Dimensions`] / [`GraphError::VectorType`] for a row that does not match the
+    /// index (libSQL's texts; nothing is written then), [`MemError::Exists`] for a rowid already
+    /// in `storage` or given twice.
+    pub fn insert_batch(
+        &self,
+        storage: &mut MemStorage,
+        batch: &[(i64, VectorRef<'_>)],
+    ) -> Result<(), GraphError<MemError>> {
+        let op = Op::Insert;
+        for &(_, v) in batch {
+            self.check_vector(op, v)?;
+        }
+        if let [(id, v)] = batch {
+            // a batch of one is an insert: small builds write the blocks row-by-row inserts write
+            return self.insert(storage, *id, *v);
+        }
+        let graph: &MemStorage = storage;
+        // 1. searches and prunes, each row on its own, against the graph before the batch
+        let planned: Vec<Planned> =
+            batch.par_iter().map(|&(id, v)| self.plan(&mut View(graph), id, v)).collect::<Result<_, _>>()?;
+        // 2. the new blocks
+        for (p, &(id, v)) in planned.iter().zip(batch) {
+            let mut block = self.layout.new_block(id, v).map_err(|source| GraphError::Corrupt { op, id, source })?;
+            self.set_links(op, id, &mut block, &p.out)?;
+            storage.insert(id, &block).map_err(GraphError::Storage)?;
+        }
+        // 3. back edges, grouped by target (in ascending target order)
+        let mut offers: std::collections::BTreeMap<i64, Vec<&Link>> = std::collections::BTreeMap::new();
+        for p in &planned {
+            let mut targets: Vec<i64> = p.out.iter().map(|l| l.id).collect();
+            targets.extend(p.dups.iter().filter(|d| !p.out.iter().any(|l| l.id == **d)));
+            for t in targets {
+                offers.entry(t).or_default().push(&p.new);
+            }
+        }
+        let graph: &MemStorage = storage;
+        let offers: Vec<(i64, Vec<&Link>)> = offers.into_iter().collect();
+        let rewritten: Vec<Option<Rewritten>> =
+            offers.par_iter().map(|(t, new)| self.take_back_edges(graph, *t, new)).collect::<Result<_, _>>()?;
+        // 4. ways in for the new rows and for what the targets dropped
+        let mut known = Known::default();
+        let mut verify = Vec::new();
+        for p in &planned {
+            verify.push(p.new.clone());
+            if let Some(old) = p.entry.filter(|&e| e > p.new.id)
+                && let Some((_, part)) = p.visits.iter().find(|(id, _)| *id == old)
+            {
+                verify.push(Link { id: old, part: part.clone(), dist: 0.0 });
+            }
+        }
+        for (t, block, lost) in rewritten.into_iter().flatten() {
+            storage.write(t, &block).map_err(GraphError::Storage)?;
+            verify.extend(lost);
+        }
+        // what the batch's searches saw, with the edges the nodes have now
+        let mut seen = IdSet::default();
+        let mut buf = Vec::new();
+        for p in &planned {
+            for (id, part) in p.visits.iter().chain(std::iter::once(&(p.new.id, p.new.part.clone()))) {
+                if seen.insert(*id) && self.read_node(storage, op, *id, &mut buf)? {
+                    let node = self.parse(op, *id, &buf)?;
+                    known.adj.insert(*id, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
+                    known.parts.insert(*id, part.clone());
+                }
+            }
+        }
+        self.secure(storage, op, &mut known, verify)
+    }
+
+    /// Step 1 for one row: its search with `insert_l` and its pruned out-edges.
+    fn plan(&self, graph: &mut View<'_>, id: i64, vector: VectorRef<'_>) -> Result<Planned, GraphError<MemError>> {
+        let op = Op::Insert;
+        let new = Link { id, part: self.edge_part(vector), dist: 0.0 };
+        let beam = self.beam(graph, op, vector, self.edge_ref(op, &new.part)?, self.config.insert_l, Keep::Edges)?;
+        let mut cands = Vec::with_capacity(beam.visits.len());
+        let mut dups = Vec::new();
+        for v in &beam.visits {
+            if v.id == id {
+                return Err(GraphError::Storage(MemError::Exists(id)));
+            }
+            if v.part == new.part {
+                dups.push(v.id);
+            }
+            cands.push(Link { id: v.id, part: v.part.clone(), dist: 0.0 });
+        }
+        let out = self.prune(op, id, &new.part, cands, Some(&|_| true), self.layout.capacity())?;
+        let visits = beam.visits.into_iter().map(|v| (v.id, v.part)).collect();
+        Ok(Planned { new, out, dups, visits, entry: beam.entry })
+    }
+
+    /// Step 3 for one target: its block with the new in-edges offered to it, and the links it
+    /// lost; `None` if nothing changed.
+    fn take_back_edges(
+        &self,
+        graph: &MemStorage,
+        t: i64,
+        new: &[&Link],
+    ) -> Result<Option<Rewritten>, GraphError<MemError>> {
+        let op = Op::Insert;
+        let Some(block) = graph.get(t) else { return Ok(None) };
+        let node = self.parse(op, t, block)?;
+        let t_part = self.edge_part(node.vector());
+        let no_missing = IdSet::default();
+        let (old, _) = self.links_of(op, t, block, i64::MIN, &no_missing)?;
+        let mut links = old.clone();
+        let tv = self.edge_ref(op, &t_part)?;
+        let mut dups = links.iter().filter(|l| l.part == t_part).count();
+        for n in new {
+            if links.iter().any(|l| l.id == n.id) {
+                continue;
+            }
+            if n.part == t_part {
+                // enough duplicates linked already: the new one gets its way in elsewhere
+                if dups >= super::DUP_EDGES {
+                    continue;
+                }
+                dups += 1;
+            }
+            let d = self.dist(op, tv, self.edge_ref(op, &n.part)?)?;
+            links.push(Link { id: n.id, part: n.part.clone(), dist: d });
+        }
+        if links.len() == old.len() {
+            return Ok(None);
+        }
+        if links.len() > self.layout.capacity() {
+            // the old edges first: among equals, pruning keeps the ones given first
+            links = self.prune(op, t, &t_part, links, Some(&|_| true), self.layout.capacity())?;
+        }
+        let lost: Vec<Link> = old.into_iter().filter(|o| !links.iter().any(|l| l.id == o.id)).collect();
+        let mut out = block.to_vec();
+        self.set_links(op, t, &mut out, &links)?;
+        Ok(Some((t, out, lost)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_BATCH, batch_size};
+
+    #[test]
+    fn batches_grow_with_the_graph_up_to_the_cap() {
+        assert_eq!(batch_size(0), 1);
+        assert_eq!(batch_size(399), 1);
+        assert_eq!(batch_size(1000), 5);
+        assert_eq!(batch_size(20_000), 100);
+        assert_eq!(batch_size(10_000_000), MAX_BATCH);
+    }
+}
