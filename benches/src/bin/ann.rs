@@ -34,7 +34,11 @@
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
 //!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql] [--libsql-inserts]
 //!     [--cache-limit BYTES] [--cache-size KIB] [--cache-spill PAGES] [--hnswlib PYTHON]
+//!     [--build-threads N]
 //! ```
+//!
+//! `--build-threads N` sets `edgelite_vector_build_threads(N)` on edgelite's connections (the
+//! threads of build (a); 0, the default, is one per core).
 
 use std::error::Error;
 use std::fs;
@@ -67,6 +71,7 @@ struct Args {
     cache_size_kib: Option<u64>,
     cache_spill_pages: Option<u64>,
     hnswlib: Option<String>,
+    build_threads: Option<i64>,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -83,6 +88,7 @@ fn parse_args() -> BoxResult<Args> {
         cache_size_kib: None,
         cache_spill_pages: None,
         hnswlib: None,
+        build_threads: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -103,6 +109,7 @@ fn parse_args() -> BoxResult<Args> {
             "--cache-size" => args.cache_size_kib = Some(value()?.parse()?),
             "--cache-spill" => args.cache_spill_pages = Some(value()?.parse()?),
             "--hnswlib" => args.hnswlib = Some(value()?),
+            "--build-threads" => args.build_threads = Some(value()?.parse()?),
             _ => return Err(format!("unknown argument {a}; see the doc comment of {}", file!()).into()),
         }
     }
@@ -266,6 +273,9 @@ fn open_edgelite(db: &Path, args: &Args) -> BoxResult<Connection> {
     }
     if let Some(limit) = args.cache_limit {
         let _previous: i64 = conn.query_row("SELECT edgelite_vector_cache_limit(?1)", [limit], |r| r.get(0))?;
+    }
+    if let Some(threads) = args.build_threads {
+        let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_threads(?1)", [threads], |r| r.get(0))?;
     }
     Ok(conn)
 }
