@@ -40,7 +40,7 @@ const REFUSED_MODULES: [&str; 6] = [
 const REFUSED_EPONYMOUS: [&str; 2] = ["sqlite_dbpage", "sqlite_stmt"];
 
 /// SQL functions a client may not call.
-const REFUSED_FUNCTIONS: [&str; 6] = [
+const REFUSED_FUNCTIONS: [&str; 7] = [
     // one argument: the address of a tokenizer inside the executable; two: installs any blob as
     // a pointer to a tokenizer module, which FTS3 then calls (code execution)
     "fts3_tokenizer",
@@ -48,6 +48,9 @@ const REFUSED_FUNCTIONS: [&str; 6] = [
     "load_extension",
     // changes the connection's vector node cache bound: the server's memory, not the tenant's
     "edgelite_vector_cache_limit",
+    // sets how many threads the connection's vector index builds use: the server's cores, which
+    // the fair scheduler shares between tenants one statement at a time (harden sets it to 1)
+    "edgelite_vector_build_threads",
     // the shell's file functions (not linked into the server; see fsdir above)
     "readfile",
     "writefile",
@@ -68,6 +71,9 @@ pub fn harden(conn: &Connection) -> edgelite::Result<()> {
     conn.set_db_config(DbConfig::EnableFts3Tokenizer, false)?;
     conn.set_db_config(DbConfig::EnableLoadExtension, false)?;
     conn.set_limit(Limit::Length, MAX_VALUE_BYTES);
+    // a CREATE INDEX on a vector column builds on one thread: every core would take the other
+    // tenants' turns from under the scheduler, which shares out one statement at a time
+    let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_threads(1)", [], |r| r.get(0))?;
     // Fair scheduling (crate::limits::Scheduler): a long statement gives its turn up when its
     // time slice is over and another request waits, and a statement waiting on a lock waits
     // without a turn (this replaces the busy timeout, with the same 5 s).
