@@ -521,11 +521,14 @@ async fn finding_8_token_claims_leeway_and_websocket_expiry() {
     }
     // A WebSocket stops serving when its token expires; a new hello continues.
     let short = token(&k, &json!({"exp": now() + 2}));
+    // Over HTTP too, though its verified signature is remembered (the expiry is not).
+    assert_eq!(post(short.clone()).await, 200);
     let mut ws = ws_connect(&s, "default", Some(&short)).await.unwrap();
     ws_req(&mut ws, 1, json!({"type": "open_stream", "stream_id": 1})).await;
     let v = ws_req(&mut ws, 2, json!({"type": "execute", "stream_id": 1, "stmt": {"sql": "SELECT 1"}})).await;
     assert_eq!(v["type"], "response_ok");
     tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(post(short.clone()).await, 401, "a remembered token expires too");
     let v = ws_req(&mut ws, 3, json!({"type": "execute", "stream_id": 1, "stmt": {"sql": "SELECT 1"}})).await;
     assert_eq!(v["error"]["code"], "AUTH_JWT_EXPIRED", "{v}");
     let fresh = token(&k, &json!({"exp": now() + 3600}));
