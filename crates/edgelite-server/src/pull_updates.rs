@@ -576,10 +576,12 @@ pub async fn pull_updates(
     let selector = Arc::new(selector);
     let plan = loop {
         let guard = ns.enter().await;
+        // Reading the pages is the namespace's work like a statement's: it takes a turn.
+        let turn = state.turns.turn(&ns.name).await;
         let (me, req, client, sel, hist) =
             (Arc::clone(&ns), req.clone(), client_clone(client.as_ref()), Arc::clone(&selector), history.clone());
         let r = tokio::task::spawn_blocking(move || {
-            let r = plan(&me, &hist, &req, client.as_ref(), sel.as_ref().as_ref());
+            let r = turn.run(|| plan(&me, &hist, &req, client.as_ref(), sel.as_ref().as_ref()));
             drop(guard);
             r
         })
