@@ -81,6 +81,9 @@ pub enum Error {
     InvalidPath(PathBuf),
     /// An error returned by a user-defined function or aggregate, for SQLite to report.
     UserFunctionError(Box<dyn error::Error + Send + Sync + 'static>),
+    /// An embedded replica could not sync or forward a write (feature `replication`).
+    #[cfg(feature = "replication")]
+    Replication(crate::replica::ReplicationError),
 }
 
 impl Error {
@@ -153,6 +156,8 @@ impl fmt::Display for Error {
             Error::Utf8Error(e) => e.fmt(f),
             Error::InvalidPath(p) => write!(f, "invalid path: {}", p.display()),
             Error::UserFunctionError(e) => e.fmt(f),
+            #[cfg(feature = "replication")]
+            Error::Replication(e) => e.fmt(f),
         }
     }
 }
@@ -165,6 +170,8 @@ impl error::Error for Error {
             Error::ToSqlConversionFailure(e) | Error::UserFunctionError(e) => Some(&**e),
             Error::NulError(e) => Some(e),
             Error::Utf8Error(e) => Some(e),
+            #[cfg(feature = "replication")]
+            Error::Replication(e) => Some(e),
             _ => None,
         }
     }

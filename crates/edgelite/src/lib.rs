@@ -59,6 +59,8 @@ pub mod hooks;
 mod inner_connection;
 mod params;
 mod raw_statement;
+#[cfg(feature = "replication")]
+pub mod replica;
 mod row;
 mod statement;
 pub mod transaction;

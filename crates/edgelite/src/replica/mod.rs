@@ -1,0 +1,831 @@
+//! Embedded replicas: a local database file kept in sync with an `edgelite-server` primary
+//! (feature `replication`).
+//!
+//! Reads run on the local file; writes are forwarded to the primary over Hrana and, with
+//! read-your-writes (the default), the replica syncs before the write returns, so the next local
+//! read sees it. `sync()` pulls now; [`Builder::sync_interval`] also pulls in a background
+//! thread. The shape is the libSQL crate's (`Builder::new_remote_replica`).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use edgelite::replica::Builder;
+//!
+//! let db = Builder::new_remote_replica("local.db", "http://127.0.0.1:8080", "")
+//!     .sync_interval(Duration::from_secs(5))
+//!     .build()?;
+//! let applied = db.sync()?;
+//! println!("{} frames applied, now at {}/{}", applied.frames_synced, applied.generation, applied.frame_no);
+//! let conn = db.connect()?;
+//! conn.execute("INSERT INTO t VALUES (?1)", edgelite::params![42])?; // on the primary
+//! let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?; // local, sees 42
+//! # Ok::<(), edgelite::Error>(())
+//! ```
+//!
+//! # How frames are applied
+//!
+//! The primary serves its WAL frames (sync protocol v2, `docs/sync-protocol.md` §5.2). The
+//! replica pulls them in large batches and writes the newest image of every page they carry
+//! through the `sqlite_dbpage` virtual table, in one local transaction per batch that always
+//! ends on a primary commit, page 1 last, and truncates with `INSERT INTO sqlite_dbpage(pgno,
+//! data) VALUES (n+1, NULL)` when the primary's database shrank. SQLite journals those writes
+//! as any other, so a reader on another connection sees the state before or after a batch,
+//! each a state the primary committed, and a crash rolls an unfinished batch back.
+//!
+//! The position (generation, frame) is kept in `<db>-replica`, a small JSON file beside the
+//! database. It cannot commit in the same transaction, so before each commit the replica
+//! writes (and syncs) the range being applied, `applying_to`, and after it the new position: a
+//! replica stopped between the two re-applies that whole range in one transaction on its next
+//! sync, which gives the same pages whether or not the commit had happened.
+
+mod remote;
+
+use std::collections::BTreeMap;
+use std::ffi::c_int;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::types::{ToSql, ToSqlOutput, ValueRef};
+use crate::{Connection, Error, OpenFlags, Result, ffi};
+use remote::{Pull, Remote};
+
+/// A WAL frame: 24-byte header and a 4096-byte page.
+const FRAME_SIZE: usize = 4120;
+
+/// Frames asked for in one pull (the server sends at most 1024 per answer).
+const PULL_FRAMES: u32 = 4096;
+
+/// Frames gathered before a local transaction: big transactions make catch-up fast (pages
+/// written by several primary commits are written once), and bound memory (64 MiB).
+const BATCH_FRAMES: usize = 16384;
+
+/// What went wrong talking to the primary or keeping the replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The sync URL or another option is unusable.
+    Config,
+    /// The primary could not be reached, or the connection broke.
+    Unreachable,
+    /// The primary refused the auth token (HTTP 401 or 403).
+    Auth,
+    /// The primary answered something the sync protocol does not allow.
+    Protocol,
+    /// A database file exists at the path but is not a replica (no `<db>-replica` file).
+    NotAReplica,
+    /// The replica's file was changed by something other than the replica itself.
+    Diverged,
+    /// Reading or writing the replica's files failed.
+    Io,
+}
+
+/// A replication failure: what kind, and a message saying what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl ReplicationError {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> ReplicationError {
+        ReplicationError { kind, message: message.into() }
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The SQLite result code that means the same (for the C API): `SQLITE_AUTH` for a refused
+    /// token, `SQLITE_CANTOPEN` for a primary out of reach, `SQLITE_IOERR` for local I/O,
+    /// `SQLITE_CORRUPT` for a diverged file, `SQLITE_NOTADB` for a file that is no replica,
+    /// `SQLITE_PROTOCOL` for a bad answer, `SQLITE_MISUSE` for bad options.
+    #[must_use]
+    pub fn sqlite_code(&self) -> c_int {
+        match self.kind {
+            ErrorKind::Config => ffi::SQLITE_MISUSE,
+            ErrorKind::Unreachable => ffi::SQLITE_CANTOPEN,
+            ErrorKind::Auth => ffi::SQLITE_AUTH,
+            ErrorKind::Protocol => ffi::SQLITE_PROTOCOL,
+            ErrorKind::NotAReplica => ffi::SQLITE_NOTADB,
+            ErrorKind::Diverged => ffi::SQLITE_CORRUPT,
+            ErrorKind::Io => ffi::SQLITE_IOERR,
+        }
+    }
+}
+
+impl fmt::Display for ReplicationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ReplicationError {}
+
+impl From<ReplicationError> for Error {
+    fn from(e: ReplicationError) -> Error {
+        Error::Replication(e)
+    }
+}
+
+fn io_error(path: &Path, e: &io::Error) -> ReplicationError {
+    ReplicationError::new(ErrorKind::Io, format!("{}: {e}", path.display()))
+}
+
+/// What one sync applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Replicated {
+    /// The primary's frames applied by this sync.
+    pub frames_synced: u64,
+    /// The local transactions that applied them.
+    pub transactions: u64,
+    /// The generation the replica is in now.
+    pub generation: u32,
+    /// The last frame of that generation the replica has applied (0: none yet).
+    pub frame_no: u32,
+}
+
+/// The replica's position, in `<db>-replica`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    generation: u32,
+    frame: u32,
+    /// Set while a transaction that ends at this frame may have committed.
+    applying_to: Option<u32>,
+}
+
+impl Position {
+    fn read(path: &Path) -> Result<Position, ReplicationError> {
+        let text = fs::read_to_string(path).map_err(|e| io_error(path, &e))?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| {
+            ReplicationError::new(ErrorKind::Io, format!("{}: not a replica position file: {e}", path.display()))
+        })?;
+        let num = |k: &str| v[k].as_u64().and_then(|n| u32::try_from(n).ok());
+        match (num("generation"), num("frame")) {
+            (Some(generation), Some(frame)) if generation >= 1 => {
+                Ok(Position { generation, frame, applying_to: num("applying_to") })
+            }
+            _ => Err(ReplicationError::new(ErrorKind::Io, format!("{}: bad replica position {text}", path.display()))),
+        }
+    }
+
+    fn write(&self, path: &Path) -> Result<(), ReplicationError> {
+        let v =
+            json!({"version": 1, "generation": self.generation, "frame": self.frame, "applying_to": self.applying_to});
+        remote::write_atomic(path, v.to_string().as_bytes()).map_err(|e| io_error(path, &e))
+    }
+}
+
+/// Configures and opens an embedded replica.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    path: PathBuf,
+    url: String,
+    token: String,
+    sync_interval: Option<Duration>,
+    read_your_writes: bool,
+}
+
+impl Builder {
+    /// A replica at `path` of the primary at `url` (`http://host:port`), authenticating with
+    /// `auth_token` (a JWT; empty for none).
+    pub fn new_remote_replica(
+        path: impl AsRef<Path>,
+        url: impl Into<String>,
+        auth_token: impl Into<String>,
+    ) -> Builder {
+        Builder {
+            path: path.as_ref().to_owned(),
+            url: url.into(),
+            token: auth_token.into(),
+            sync_interval: None,
+            read_your_writes: true,
+        }
+    }
+
+    /// Also sync every `interval`, in a background thread that lives as long as the [`Replica`].
+    #[must_use]
+    pub fn sync_interval(mut self, interval: Duration) -> Builder {
+        self.sync_interval = Some(interval);
+        self
+    }
+
+    /// Whether a forwarded write syncs the replica before it returns (default: yes).
+    #[must_use]
+    pub fn read_your_writes(mut self, on: bool) -> Builder {
+        self.read_your_writes = on;
+        self
+    }
+
+    /// Opens the replica. A new one (no file at the path) is bootstrapped from the primary's
+    /// export of its current generation; an existing one opens as it is, without a sync.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Replication`] if the primary cannot be reached or refuses the token while
+    /// bootstrapping, or if a file at the path is not a replica; SQLite failures opening it.
+    pub fn build(self) -> Result<Replica> {
+        let remote = Remote::new(&self.url, Some(self.token))?;
+        let meta = position_path(&self.path);
+        let exists = self.path.exists();
+        if exists && !meta.exists() {
+            return Err(ReplicationError::new(
+                ErrorKind::NotAReplica,
+                format!(
+                    "{} exists but is not an embedded replica (no {}): remove it, or choose another path",
+                    self.path.display(),
+                    meta.display()
+                ),
+            )
+            .into());
+        }
+        if !exists {
+            bootstrap(&remote, &self.path, &meta)?;
+        }
+        let position = Position::read(&meta)?;
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::READ_WRITE | OpenFlags::NO_MUTEX)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(ReplicationError::new(
+                ErrorKind::Protocol,
+                format!("{}: a replica runs in WAL mode, this file is in {mode} mode", self.path.display()),
+            )
+            .into());
+        }
+        // The commit must be on disk before the position file says it happened.
+        conn.execute_batch("PRAGMA synchronous=FULL")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let data_version = data_version(&conn)?;
+        let inner = Arc::new(Inner {
+            path: self.path,
+            remote,
+            read_your_writes: self.read_your_writes,
+            applier: Mutex::new(Applier { conn, meta, position, data_version }),
+            last_error: Mutex::new(None),
+        });
+        let background = self.sync_interval.map(|every| Background::start(Arc::clone(&inner), every));
+        Ok(Replica { inner, _background: background })
+    }
+}
+
+fn position_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-replica");
+    PathBuf::from(p)
+}
+
+/// A new replica: the primary's current export, written beside the path and renamed into place
+/// once whole and synced. The position file comes first, so that a file at the path always has
+/// one.
+fn bootstrap(remote: &Remote, path: &Path, meta: &Path) -> Result<(), ReplicationError> {
+    let g = remote.info()?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".bootstrap");
+    let tmp = PathBuf::from(tmp);
+    let fetched = remote.export(g, &tmp);
+    if let Err(e) = fetched {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // Leftovers of an earlier database at this path would be taken for this one's WAL.
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match fs::remove_file(PathBuf::from(&p)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(Path::new(&p), &e)),
+        }
+    }
+    Position { generation: g, frame: 0, applying_to: None }.write(meta)?;
+    fs::rename(&tmp, path).map_err(|e| io_error(path, &e))?;
+    remote::sync_dir(path).map_err(|e| io_error(path, &e))
+}
+
+fn data_version(conn: &Connection) -> Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// The connection that writes pulled pages, and the position it has reached.
+struct Applier {
+    conn: Connection,
+    meta: PathBuf,
+    position: Position,
+    /// `PRAGMA data_version` after our last commit: any other change means a local write.
+    data_version: i64,
+}
+
+fn frame_pgno(f: &[u8]) -> u32 {
+    u32::from_be_bytes([f[0], f[1], f[2], f[3]])
+}
+
+fn frame_commit(f: &[u8]) -> u32 {
+    u32::from_be_bytes([f[4], f[5], f[6], f[7]])
+}
+
+/// How many of `frames` end on a commit (the frames after the last commit frame are cut off).
+fn committed_len(frames: &[u8]) -> usize {
+    frames.chunks_exact(FRAME_SIZE).rposition(|f| frame_commit(f) != 0).map_or(0, |i| i + 1)
+}
+
+impl Applier {
+    /// Applies whole commit groups (`frames`, the frames after the current position) in one
+    /// transaction.
+    fn apply(&mut self, frames: &[u8]) -> Result<()> {
+        let count = u32::try_from(frames.len() / FRAME_SIZE).expect("invariant: a batch is bounded");
+        let commit_size = frames.chunks_exact(FRAME_SIZE).last().map_or(0, frame_commit);
+        debug_assert!(commit_size != 0);
+        // The newest image of each page, none past the database's size at the last commit.
+        let mut pages: BTreeMap<u32, &[u8]> = BTreeMap::new();
+        for f in frames.chunks_exact(FRAME_SIZE) {
+            let pgno = frame_pgno(f);
+            if pgno == 0 {
+                return Err(ReplicationError::new(ErrorKind::Protocol, "the primary sent a frame for page 0").into());
+            }
+            pages.insert(pgno, &f[24..]);
+        }
+        pages.retain(|&p, _| p <= commit_size);
+        if data_version(&self.conn)? != self.data_version {
+            return Err(ReplicationError::new(
+                ErrorKind::Diverged,
+                "the replica's database was written by another connection: it no longer matches the primary; \
+                 remove the file and its -replica file to bootstrap again",
+            )
+            .into());
+        }
+        let conn = &self.conn;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let written = (|| -> Result<()> {
+            let before: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            // The b-tree layer reads the database size when a transaction or savepoint starts
+            // or ends, not when sqlite_dbpage writes pages: ending the savepoint makes it take
+            // the new size for the check below.
+            conn.execute_batch("SAVEPOINT edgelite_replica")?;
+            {
+                let mut stmt = conn.prepare("INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, ?2)")?;
+                // Page 1 last: once it is written the schema cookie changes, and the next
+                // statement reloads the schema.
+                let page1 = pages.get(&1).copied();
+                for (&pgno, &page) in pages.range(2..) {
+                    stmt.execute(crate::params![i64::from(pgno), page])?;
+                }
+                if let Some(page) = page1 {
+                    stmt.execute(crate::params![1_i64, page])?;
+                }
+            }
+            if i64::from(commit_size) < before {
+                conn.execute("INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, NULL)", [i64::from(commit_size) + 1])?;
+            }
+            conn.execute_batch("RELEASE edgelite_replica")?;
+            let after: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            if after != i64::from(commit_size) {
+                return Err(ReplicationError::new(
+                    ErrorKind::Protocol,
+                    format!("after applying frames the replica has {after} pages, the primary's commit {commit_size}"),
+                )
+                .into());
+            }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+        let target = self.position.frame + count;
+        let pending = Position { applying_to: Some(target), ..self.position };
+        if let Err(e) = pending.write(&self.meta) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        self.position = pending;
+        conn.execute_batch("COMMIT")?;
+        self.position = Position { frame: target, applying_to: None, ..self.position };
+        self.position.write(&self.meta)?;
+        self.data_version = data_version(conn)?;
+        Ok(())
+    }
+
+    /// Pulls and applies everything the primary has.
+    fn sync(&mut self, remote: &Remote) -> Result<Replicated> {
+        let mut report = Replicated::default();
+        loop {
+            let Position { generation: g, frame: base, applying_to } = self.position;
+            let mut buf: Vec<u8> = Vec::new();
+            let mut ended = None;
+            loop {
+                let have = u32::try_from(buf.len() / FRAME_SIZE).expect("invariant: a batch is bounded");
+                let next = base + have + 1;
+                match remote.pull(g, next, next.saturating_add(PULL_FRAMES))? {
+                    Pull::Frames(f) => buf.extend_from_slice(&f),
+                    Pull::End(current) => {
+                        ended = Some(current);
+                        break;
+                    }
+                }
+                let committed = committed_len(&buf);
+                if committed >= BATCH_FRAMES && base + committed as u32 >= applying_to.unwrap_or(0) {
+                    break;
+                }
+            }
+            let committed = committed_len(&buf);
+            if committed > 0 {
+                if base + (committed as u32) < applying_to.unwrap_or(0) {
+                    return Err(ReplicationError::new(
+                        ErrorKind::Protocol,
+                        format!(
+                            "the primary no longer has frames up to {} of generation {g}",
+                            applying_to.unwrap_or(0)
+                        ),
+                    )
+                    .into());
+                }
+                self.apply(&buf[..committed * FRAME_SIZE])?;
+                report.frames_synced += committed as u64;
+                report.transactions += 1;
+            }
+            match ended {
+                None => {}
+                Some(current) if current > g => {
+                    if committed * FRAME_SIZE != buf.len() {
+                        return Err(ReplicationError::new(
+                            ErrorKind::Protocol,
+                            format!("generation {g} ended inside a transaction"),
+                        )
+                        .into());
+                    }
+                    // The next generation starts from this very database (a checkpoint changes no page).
+                    self.position = Position { generation: g + 1, frame: 0, applying_to: None };
+                    self.position.write(&self.meta)?;
+                }
+                Some(_) => break,
+            }
+        }
+        report.generation = self.position.generation;
+        report.frame_no = self.position.frame;
+        Ok(report)
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    remote: Remote,
+    read_your_writes: bool,
+    applier: Mutex<Applier>,
+    last_error: Mutex<Option<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while syncing leaves the applier as SQLite left it (a rollback at worst).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Inner {
+    fn sync(&self) -> Result<Replicated> {
+        let r = lock(&self.applier).sync(&self.remote);
+        *lock(&self.last_error) = r.as_ref().err().map(ToString::to_string);
+        r
+    }
+}
+
+/// The background sync thread; stops (and is joined) on drop.
+struct Background {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Background {
+    fn start(inner: Arc<Inner>, every: Duration) -> Background {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("edgelite-replica-sync".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    // Failures are kept for `Replica::last_sync_error`; the next round retries.
+                    let _ = inner.sync();
+                }
+            })
+            .ok();
+        Background { stop: Some(stop), thread }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An embedded replica: a local file kept in sync with the primary.
+pub struct Replica {
+    inner: Arc<Inner>,
+    _background: Option<Background>,
+}
+
+impl fmt::Debug for Replica {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replica").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+/// What a forwarded write did on the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Rows inserted, updated or deleted.
+    pub rows_affected: u64,
+    /// The primary's last insert rowid after the statement, if it reported one.
+    pub last_insert_rowid: Option<i64>,
+}
+
+impl Replica {
+    /// Pulls and applies every frame the primary has committed since the last sync.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Replication`] if the primary is out of reach or answers badly (what was applied
+    /// before stays applied); SQLite failures writing the local file.
+    pub fn sync(&self) -> Result<Replicated> {
+        self.inner.sync()
+    }
+
+    /// The last background sync's failure, if the last one failed.
+    #[must_use]
+    pub fn last_sync_error(&self) -> Option<String> {
+        lock(&self.inner.last_error).clone()
+    }
+
+    /// The position reached: (generation, last frame applied).
+    #[must_use]
+    pub fn position(&self) -> (u32, u32) {
+        let a = lock(&self.inner.applier);
+        (a.position.generation, a.position.frame)
+    }
+
+    /// The local database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A connection that reads the local file and forwards writes to the primary.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failures opening the file.
+    pub fn connect(&self) -> Result<ReplicaConnection> {
+        let conn = Connection::open(&self.inner.path)?;
+        // Local writes would make the file differ from the primary's pages.
+        conn.execute_batch("PRAGMA query_only=ON")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(ReplicaConnection { conn, inner: Arc::clone(&self.inner), last_insert_rowid: std::cell::Cell::new(0) })
+    }
+
+    /// Runs one statement on the primary (an autocommit write), then, with read-your-writes,
+    /// syncs.
+    ///
+    /// # Errors
+    ///
+    /// The primary's SQLite failure with its result code (e.g. `SQLITE_CONSTRAINT_UNIQUE`),
+    /// or [`Error::Replication`].
+    pub fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Written> {
+        let mut w = self.batch_inner(&[(sql, params)], false)?;
+        Ok(w.remove(0))
+    }
+
+    /// Runs statements on the primary in one transaction (all or none), then, with
+    /// read-your-writes, syncs.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::execute`]; the first failing statement's error, after which nothing of
+    /// the batch is committed.
+    pub fn batch(&self, statements: &[(&str, &[&dyn ToSql])]) -> Result<Vec<Written>> {
+        self.batch_inner(statements, true)
+    }
+
+    fn batch_inner(&self, statements: &[(&str, &[&dyn ToSql])], atomic: bool) -> Result<Vec<Written>> {
+        let mut stmts = Vec::with_capacity(statements.len());
+        for (sql, params) in statements {
+            let args = params.iter().map(|p| hrana_value(&p.to_sql()?)).collect::<Result<Vec<_>>>()?;
+            stmts.push(json!({"sql": sql, "args": args, "want_rows": false}));
+        }
+        let n = stmts.len();
+        let request = if atomic {
+            let mut steps = vec![json!({"stmt": {"sql": "BEGIN IMMEDIATE"}})];
+            for (i, s) in stmts.into_iter().enumerate() {
+                steps.push(json!({"condition": {"type": "ok", "step": i}, "stmt": s}));
+            }
+            steps.push(json!({"condition": {"type": "ok", "step": n}, "stmt": {"sql": "COMMIT"}}));
+            steps.push(json!({"condition": {"type": "not", "cond": {"type": "ok", "step": n + 1}}, "stmt": {"sql": "ROLLBACK"}}));
+            vec![json!({"type": "batch", "batch": {"steps": steps}}), json!({"type": "close"})]
+        } else {
+            let mut r: Vec<Value> = stmts.into_iter().map(|s| json!({"type": "execute", "stmt": s})).collect();
+            r.push(json!({"type": "close"}));
+            r
+        };
+        let results = self.inner.remote.pipeline(request)?;
+        let written = if atomic {
+            let r = ok_response(results.first())?;
+            let result = &r["result"];
+            let errors = result["step_errors"].as_array().cloned().unwrap_or_default();
+            if let Some(e) = errors.iter().find(|e| !e.is_null()) {
+                return Err(hrana_error(e));
+            }
+            let steps = result["step_results"].as_array().cloned().unwrap_or_default();
+            (1..=n).map(|i| written(steps.get(i).unwrap_or(&Value::Null))).collect::<Result<Vec<_>>>()?
+        } else {
+            (0..n)
+                .map(|i| ok_response(results.get(i)).and_then(|r| written(&r["result"])))
+                .collect::<Result<Vec<_>>>()?
+        };
+        if self.inner.read_your_writes {
+            self.sync()?;
+        }
+        Ok(written)
+    }
+}
+
+/// A pipeline result that must be `ok`; its `response`.
+fn ok_response(r: Option<&Value>) -> Result<&Value> {
+    let r =
+        r.ok_or_else(|| ReplicationError::new(ErrorKind::Protocol, "the primary answered fewer results than asked"))?;
+    match r["type"].as_str() {
+        Some("ok") => Ok(&r["response"]),
+        Some("error") => Err(hrana_error(&r["error"])),
+        _ => Err(ReplicationError::new(ErrorKind::Protocol, format!("bad pipeline result {r}")).into()),
+    }
+}
+
+fn written(result: &Value) -> Result<Written> {
+    let rows_affected = result["affected_row_count"]
+        .as_u64()
+        .ok_or_else(|| ReplicationError::new(ErrorKind::Protocol, format!("no affected_row_count in {result}")))?;
+    let last_insert_rowid = result["last_insert_rowid"].as_str().and_then(|s| s.parse().ok());
+    Ok(Written { rows_affected, last_insert_rowid })
+}
+
+/// A Hrana error (`{"message", "code"}`) as the SQLite failure it reports: `SQLITE_<NAME>`
+/// codes keep their result code, Hrana's own codes (`SQL_PARSE_ERROR`, ...) are `SQLITE_ERROR`.
+fn hrana_error(e: &Value) -> Error {
+    let message = e["message"].as_str().unwrap_or("the primary reported an error without a message");
+    let code = e["code"].as_str().unwrap_or("");
+    let rc = code_from_name(code).unwrap_or(ffi::SQLITE_ERROR);
+    Error::from_code(rc, Some(format!("{message} (on the primary: {code})")))
+}
+
+/// The result code named `SQLITE_<NAME>`, as edgelite-server names them.
+fn code_from_name(name: &str) -> Option<c_int> {
+    let name = name.strip_prefix("SQLITE_")?;
+    let extended = [
+        ("CONSTRAINT_CHECK", ffi::SQLITE_CONSTRAINT_CHECK),
+        ("CONSTRAINT_COMMITHOOK", ffi::SQLITE_CONSTRAINT_COMMITHOOK),
+        ("CONSTRAINT_FOREIGNKEY", ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+        ("CONSTRAINT_FUNCTION", ffi::SQLITE_CONSTRAINT_FUNCTION),
+        ("CONSTRAINT_NOTNULL", ffi::SQLITE_CONSTRAINT_NOTNULL),
+        ("CONSTRAINT_PRIMARYKEY", ffi::SQLITE_CONSTRAINT_PRIMARYKEY),
+        ("CONSTRAINT_TRIGGER", ffi::SQLITE_CONSTRAINT_TRIGGER),
+        ("CONSTRAINT_UNIQUE", ffi::SQLITE_CONSTRAINT_UNIQUE),
+        ("CONSTRAINT_VTAB", ffi::SQLITE_CONSTRAINT_VTAB),
+        ("CONSTRAINT_ROWID", ffi::SQLITE_CONSTRAINT_ROWID),
+        ("CONSTRAINT_PINNED", ffi::SQLITE_CONSTRAINT_PINNED),
+        ("CONSTRAINT_DATATYPE", ffi::SQLITE_CONSTRAINT_DATATYPE),
+        ("BUSY_RECOVERY", ffi::SQLITE_BUSY_RECOVERY),
+        ("BUSY_SNAPSHOT", ffi::SQLITE_BUSY_SNAPSHOT),
+        ("BUSY_TIMEOUT", ffi::SQLITE_BUSY_TIMEOUT),
+    ];
+    if let Some((_, c)) = extended.iter().find(|(n, _)| *n == name) {
+        return Some(*c);
+    }
+    let primary = [
+        "",
+        "ERROR",
+        "INTERNAL",
+        "PERM",
+        "ABORT",
+        "BUSY",
+        "LOCKED",
+        "NOMEM",
+        "READONLY",
+        "INTERRUPT",
+        "IOERR",
+        "CORRUPT",
+        "NOTFOUND",
+        "FULL",
+        "CANTOPEN",
+        "PROTOCOL",
+        "EMPTY",
+        "SCHEMA",
+        "TOOBIG",
+        "CONSTRAINT",
+        "MISMATCH",
+        "MISUSE",
+        "NOLFS",
+        "AUTH",
+        "FORMAT",
+        "RANGE",
+        "NOTADB",
+    ];
+    primary.iter().position(|n| *n == name && !n.is_empty()).and_then(|i| c_int::try_from(i).ok())
+}
+
+/// A bound value as a Hrana value (`docs/sync-protocol.md` §1).
+fn hrana_value(v: &ToSqlOutput<'_>) -> Result<Value> {
+    let Some(v) = v.value_ref() else {
+        return Err(Error::ToSqlConversionFailure("a zero blob cannot be sent to the primary; bind a Vec<u8>".into()));
+    };
+    Ok(match v {
+        ValueRef::Null => json!({"type": "null"}),
+        ValueRef::Integer(i) => json!({"type": "integer", "value": i.to_string()}),
+        ValueRef::Real(f) if f.is_finite() => json!({"type": "float", "value": f}),
+        ValueRef::Real(f) => {
+            return Err(Error::ToSqlConversionFailure(format!("{f} has no JSON form for the primary").into()));
+        }
+        ValueRef::Text(t) => json!({"type": "text", "value": String::from_utf8_lossy(t)}),
+        ValueRef::Blob(b) => json!({"type": "blob", "base64": base64::engine::general_purpose::STANDARD.encode(b)}),
+    })
+}
+
+/// A connection to a replica: reads run on the local file, [`ReplicaConnection::execute`] of a
+/// statement that writes runs it on the primary. Every other method of [`Connection`] (through
+/// `Deref`) is local, on a connection with `PRAGMA query_only` on.
+pub struct ReplicaConnection {
+    conn: Connection,
+    inner: Arc<Inner>,
+    last_insert_rowid: std::cell::Cell<i64>,
+}
+
+impl std::ops::Deref for ReplicaConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl ReplicaConnection {
+    /// Runs a statement: locally if it only reads, on the primary otherwise (then, with
+    /// read-your-writes, the replica syncs before this returns). Returns the rows changed.
+    ///
+    /// Forwarded statements run as autocommit statements on the primary; for several writes
+    /// that must commit together use [`Replica::batch`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::execute`] for local statements, [`Replica::execute`] for forwarded ones.
+    pub fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize> {
+        // A statement that does not compile here (e.g. a table the replica has not seen yet)
+        // goes to the primary, which has the final word.
+        let local = self.conn.prepare(sql).map(|s| s.readonly()).unwrap_or(false);
+        if local {
+            return self.conn.execute(sql, params);
+        }
+        let w = Replica { inner: Arc::clone(&self.inner), _background: None }.execute(sql, params)?;
+        if let Some(id) = w.last_insert_rowid {
+            self.last_insert_rowid.set(id);
+        }
+        Ok(usize::try_from(w.rows_affected).unwrap_or(usize::MAX))
+    }
+
+    /// The rowid of the last row the primary inserted for a write forwarded by this connection.
+    #[must_use]
+    pub fn last_insert_rowid(&self) -> i64 {
+        self.last_insert_rowid.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_codes_keep_their_meaning() {
+        assert_eq!(code_from_name("SQLITE_CONSTRAINT_UNIQUE"), Some(ffi::SQLITE_CONSTRAINT_UNIQUE));
+        assert_eq!(code_from_name("SQLITE_BUSY"), Some(ffi::SQLITE_BUSY));
+        assert_eq!(code_from_name("SQLITE_NOTADB"), Some(ffi::SQLITE_NOTADB));
+        assert_eq!(code_from_name("SQL_PARSE_ERROR"), None);
+        assert_eq!(code_from_name("SQLITE_"), None);
+    }
+
+    #[test]
+    fn only_whole_commit_groups_are_applied() {
+        let frame = |pgno: u32, commit: u32| {
+            let mut f = vec![0_u8; FRAME_SIZE];
+            f[0..4].copy_from_slice(&pgno.to_be_bytes());
+            f[4..8].copy_from_slice(&commit.to_be_bytes());
+            f
+        };
+        let frames = [frame(2, 0), frame(1, 3), frame(3, 0)].concat();
+        assert_eq!(committed_len(&frames), 2);
+        assert_eq!(committed_len(&frame(2, 0)), 0);
+    }
+}

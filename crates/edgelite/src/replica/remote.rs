@@ -1,0 +1,224 @@
+//! The primary, over HTTP: sync protocol v2 (`/info`, `/export/{g}`, `/sync/{g}/{s}/{e}`) and
+//! Hrana 2 pipelines (`/v2/pipeline`), as `docs/sync-protocol.md` §2 and §5.2 describe them.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use ureq::Agent;
+
+use super::{ErrorKind, ReplicationError};
+
+/// A pull's answer.
+pub(crate) enum Pull {
+    /// One or more whole frames (4120 bytes each) from the frame asked for.
+    Frames(Vec<u8>),
+    /// No frame there: the generation ended, and the primary's current one is this.
+    End(u32),
+}
+
+/// The largest answer we read into memory: a pull (the server sends at most 1024 frames, 4 MiB)
+/// or a pipeline's results.
+const MAX_BODY: u64 = 256 << 20;
+
+/// Retries of an answer that says "try again" (5xx other than the end-of-generation 500), with
+/// 100 ms · 2^n between them, as the libSQL clients do.
+const RETRIES: u32 = 5;
+
+pub(crate) struct Remote {
+    base: String,
+    token: Option<String>,
+    agent: Agent,
+}
+
+fn unreachable(url: &str, e: &ureq::Error) -> ReplicationError {
+    ReplicationError::new(ErrorKind::Unreachable, format!("cannot reach the primary at {url}: {e}"))
+}
+
+fn protocol(msg: String) -> ReplicationError {
+    ReplicationError::new(ErrorKind::Protocol, msg)
+}
+
+impl Remote {
+    pub(crate) fn new(url: &str, token: Option<String>) -> Result<Remote, ReplicationError> {
+        let base = url.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ReplicationError::new(
+                ErrorKind::Config,
+                format!("sync URL {url:?}: only http:// and https:// URLs are served by edgelite-server"),
+            ));
+        }
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            // a read that stalls this long means the primary is gone; a big export still streams
+            .timeout_recv_body(None)
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .user_agent(concat!("edgelite-replica/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Remote { base: base.to_owned(), token: token.filter(|t| !t.is_empty()), agent })
+    }
+
+    fn get(&self, path: &str) -> Result<ureq::http::Response<ureq::Body>, ReplicationError> {
+        let url = format!("{}{path}", self.base);
+        let mut delay = Duration::from_millis(100);
+        for attempt in 0..=RETRIES {
+            let mut req = self.agent.get(&url);
+            if let Some(t) = &self.token {
+                req = req.header("authorization", format!("Bearer {t}"));
+            }
+            match req.call() {
+                Ok(r) if r.status().as_u16() >= 501 && attempt < RETRIES => {}
+                Ok(r) => return self.check_auth(r),
+                Err(_) if attempt < RETRIES => {}
+                Err(e) => return Err(unreachable(&url, &e)),
+            }
+            thread::sleep(delay);
+            delay *= 2;
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// 401 and 403 are errors of their own: a wrong or read-only token.
+    fn check_auth(
+        &self,
+        mut r: ureq::http::Response<ureq::Body>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ReplicationError> {
+        let status = r.status().as_u16();
+        if status == 401 || status == 403 {
+            let body = r.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
+            return Err(ReplicationError::new(
+                ErrorKind::Auth,
+                format!("the primary refused the auth token (HTTP {status}): {}", body.trim()),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// `GET /info`: the primary's current generation.
+    pub(crate) fn info(&self) -> Result<u32, ReplicationError> {
+        let mut r = self.get("/info")?;
+        let status = r.status().as_u16();
+        let body = r.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
+        if status != 200 {
+            return Err(protocol(format!(
+                "{}/info answered HTTP {status} ({}): is this an edgelite-server (sync protocol v2)?",
+                self.base,
+                body.trim()
+            )));
+        }
+        let v: Value = serde_json::from_str(&body).map_err(|e| protocol(format!("/info: {e}")))?;
+        v["current_generation"]
+            .as_u64()
+            .and_then(|g| u32::try_from(g).ok())
+            .filter(|&g| g >= 1)
+            .ok_or_else(|| protocol(format!("/info: no valid current_generation in {body}")))
+    }
+
+    /// `GET /export/{g}` into a new file at `to` (written and fsynced; the caller renames it).
+    pub(crate) fn export(&self, g: u32, to: &Path) -> Result<u64, ReplicationError> {
+        let mut r = self.get(&format!("/export/{g}"))?;
+        let status = r.status().as_u16();
+        if status != 200 {
+            let body = r.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
+            return Err(protocol(format!("/export/{g} answered HTTP {status}: {}", body.trim())));
+        }
+        let io_err = |e: io::Error| ReplicationError::new(ErrorKind::Io, format!("{}: {e}", to.display()));
+        let file = fs::File::create(to).map_err(io_err)?;
+        // Big buffers both ways: the copy runs at disk speed, not at syscall speed.
+        let mut out = io::BufWriter::with_capacity(1 << 20, file);
+        let mut reader = r.body_mut().with_config().limit(u64::MAX).reader();
+        let n = io::copy(&mut reader, &mut out)
+            .map_err(|e| ReplicationError::new(ErrorKind::Unreachable, format!("reading /export/{g}: {e}")))?;
+        let file = out.into_inner().map_err(|e| io_err(e.into_error()))?;
+        file.sync_all().map_err(io_err)?;
+        if n < 100 || n % 4096 != 0 {
+            return Err(protocol(format!("/export/{g}: {n} bytes is not a database of 4096-byte pages")));
+        }
+        Ok(n)
+    }
+
+    /// `GET /sync/{g}/{start}/{end}`.
+    pub(crate) fn pull(&self, g: u32, start: u32, end: u32) -> Result<Pull, ReplicationError> {
+        let mut r = self.get(&format!("/sync/{g}/{start}/{end}"))?;
+        let status = r.status().as_u16();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| ReplicationError::new(ErrorKind::Unreachable, format!("reading a pull: {e}")))?;
+        match status {
+            200 if !body.is_empty() && body.len() % super::FRAME_SIZE == 0 => Ok(Pull::Frames(body)),
+            200 => Err(protocol(format!("/sync/{g}/{start}/{end}: {} bytes are not whole frames", body.len()))),
+            400 | 500 => {
+                let v: Value = serde_json::from_slice(&body).map_err(|e| {
+                    protocol(format!(
+                        "/sync answered {status} without a generation ({e}): {}",
+                        String::from_utf8_lossy(&body)
+                    ))
+                })?;
+                v["generation"]
+                    .as_u64()
+                    .and_then(|g| u32::try_from(g).ok())
+                    .map(Pull::End)
+                    .ok_or_else(|| protocol(format!("/sync answered {status}: {v}")))
+            }
+            _ => Err(protocol(format!("/sync answered HTTP {status}: {}", String::from_utf8_lossy(&body)))),
+        }
+    }
+
+    /// `POST /v2/pipeline` with `requests` on a new stream; the `results` array.
+    pub(crate) fn pipeline(&self, requests: Vec<Value>) -> Result<Vec<Value>, ReplicationError> {
+        let url = format!("{}/v2/pipeline", self.base);
+        let body = serde_json::to_vec(&json!({"baton": null, "requests": requests}))
+            .map_err(|e| protocol(format!("encoding a pipeline: {e}")))?;
+        let mut req = self.agent.post(&url).content_type("application/json");
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        // Never retried: the primary may have run it.
+        let r = req.send(&body[..]).map_err(|e| unreachable(&url, &e))?;
+        let mut r = self.check_auth(r)?;
+        let status = r.status().as_u16();
+        let text =
+            r.body_mut().with_config().limit(MAX_BODY).read_to_string().map_err(|e| {
+                ReplicationError::new(ErrorKind::Unreachable, format!("reading a pipeline answer: {e}"))
+            })?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| protocol(format!("/v2/pipeline answered HTTP {status} with no JSON ({e}): {text}")))?;
+        if status != 200 {
+            let msg = v["message"].as_str().or(v["error"].as_str()).unwrap_or(&text);
+            return Err(protocol(format!("/v2/pipeline answered HTTP {status}: {msg}")));
+        }
+        match v.get("results") {
+            Some(Value::Array(a)) => Ok(a.clone()),
+            _ => Err(protocol(format!("/v2/pipeline: no results in {text}"))),
+        }
+    }
+}
+
+/// Writes `data` to `path` atomically and durably (a temporary file, fsync, rename, fsync of
+/// the directory).
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    sync_dir(path)
+}
+
+/// Makes a rename or creation in `path`'s directory durable.
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => fs::File::open(d)?.sync_all(),
+        _ => fs::File::open(".")?.sync_all(),
+    }
+}
