@@ -2,7 +2,8 @@
 //!
 //! This is upstream SQLite's own shell (`shell.c`, compiled unmodified), so every dot-command,
 //! option and output mode behaves as in `sqlite3`; the difference is the core underneath, which
-//! has edgelite's SQL functions on every connection.
+//! has edgelite's SQL functions on every connection, and opens embedded replicas of an
+//! edgelite-server as the drop-in library does (`file:app.db?sync_url=...`).
 
 use std::ffi::{CString, c_char, c_int};
 use std::os::unix::ffi::OsStringExt;
@@ -16,6 +17,9 @@ unsafe extern "C" {
 }
 
 fn main() {
+    // As the drop-in libsqlite3.so.0 does when loaded: `file:...?sync_url=...` (or
+    // EDGELITE_SYNC_URL) opens an embedded replica.
+    sqlite3::install_replication();
     // Arguments are bytes on Unix; a NUL inside one cannot be passed through C's argv.
     let args: Vec<CString> = match std::env::args_os().map(|a| CString::new(a.into_vec())).collect() {
         Ok(args) => args,

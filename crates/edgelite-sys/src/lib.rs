@@ -20,6 +20,7 @@
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 
 mod bridge;
+pub use bridge::{OpenHook, set_open_hook};
 mod error;
 
 pub use error::*;

@@ -20,6 +20,22 @@ mod vector_scan;
 mod vector_top_k;
 mod vtab;
 
+/// A function that runs on every new connection, after edgelite's SQL functions are registered
+/// and before `sqlite3_open*()` returns; an error it returns fails the open with that code.
+/// A higher tier sets it (the drop-in library: embedded replicas opened by URI parameters), so
+/// that this crate needs no knowledge of it.
+///
+/// # Safety
+/// Implementations get a valid connection that SQLite is still opening (its mutex held).
+pub type OpenHook = unsafe fn(*mut sqlite3) -> c_int;
+
+static OPEN_HOOK: std::sync::OnceLock<OpenHook> = std::sync::OnceLock::new();
+
+/// Installs the [`OpenHook`] (once per process); `false` if one was already installed.
+pub fn set_open_hook(hook: OpenHook) -> bool {
+    OPEN_HOOK.set(hook).is_ok()
+}
+
 /// edgelite's version, as `SELECT edgelite_version()` reports it.
 const EDGELITE_VERSION: &core::ffi::CStr = c"0.1.0";
 
@@ -35,7 +51,12 @@ pub unsafe extern "C" fn edgelite_register(
 ) -> c_int {
     let registered = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `db` is the open connection SQLite passed to this entry point.
-        unsafe { register_functions(db) }
+        let rc = unsafe { register_functions(db) };
+        match OPEN_HOOK.get() {
+            // SAFETY: `db` is the open connection SQLite passed to this entry point.
+            Some(hook) if rc == SQLITE_OK => unsafe { hook(db) },
+            _ => rc,
+        }
     }));
     match registered {
         Ok(SQLITE_OK) => SQLITE_OK,

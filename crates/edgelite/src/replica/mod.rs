@@ -236,7 +236,9 @@ impl Builder {
     pub fn build(self) -> Result<Replica> {
         let remote = Remote::new(&self.url, Some(self.token))?;
         let meta = position_path(&self.path);
-        let exists = self.path.exists();
+        // An empty file is an empty database to SQLite (one that a C program just opened, say):
+        // it is bootstrapped in place.
+        let exists = fs::metadata(&self.path).is_ok_and(|m| m.len() > 0);
         if exists && !meta.exists() {
             return Err(ReplicationError::new(
                 ErrorKind::NotAReplica,
@@ -306,7 +308,21 @@ fn bootstrap(remote: &Remote, path: &Path, meta: &Path) -> Result<(), Replicatio
             Err(e) => return Err(io_error(Path::new(&p), &e)),
         }
     }
-    Position { generation: g, frame: 0, applying_to: None }.write(meta)?;
+    let position = Position { generation: g, frame: 0, applying_to: None };
+    if path.exists() {
+        // Opened but empty: another connection may hold it open, so the bytes go into this
+        // very file, not a new one renamed over it; the position file comes after them (a
+        // file cut short by a crash then has none, and is refused, not taken for a replica).
+        let copied = (|| -> io::Result<()> {
+            let mut to = fs::OpenOptions::new().write(true).open(path)?;
+            io::copy(&mut fs::File::open(&tmp)?, &mut to)?;
+            to.sync_all()?;
+            fs::remove_file(&tmp)
+        })();
+        copied.map_err(|e| io_error(path, &e))?;
+        return position.write(meta);
+    }
+    position.write(meta)?;
     fs::rename(&tmp, path).map_err(|e| io_error(path, &e))?;
     remote::sync_dir(path).map_err(|e| io_error(path, &e))
 }
