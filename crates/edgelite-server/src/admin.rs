@@ -19,6 +19,7 @@ use crate::namespace::{Namespace, NsError};
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(|| async { StatusCode::OK }))
+        .route("/v1/namespaces", get(list))
         .route("/v1/namespaces/{ns}/create", post(create))
         .route("/v1/namespaces/{ns}", delete(remove))
         .route("/v1/namespaces/{ns}/fork/{to}", post(fork))
@@ -27,8 +28,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-fn find(state: &AppState, name: &str) -> Result<Arc<Namespace>, ApiError> {
-    state.namespaces.get(name).ok_or_else(|| NsError::NotFound(name.into()).into())
+async fn find(state: &AppState, name: &str) -> Result<Arc<Namespace>, ApiError> {
+    Ok(state.namespaces.fetch(name).await?)
+}
+
+/// Every namespace's name, and how many are open now; nothing is opened.
+async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let st = Arc::clone(&state);
+    let names = blocking(move || Ok(st.namespaces.names())).await?;
+    let (open, _) = state.namespaces.counts();
+    Ok(Json(json!({"namespaces": names, "open": open})).into_response())
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, NsError> + Send + 'static) -> Result<T, ApiError> {
@@ -57,7 +66,7 @@ async fn create(
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("malformed body: {e}")))?
     };
     let st = Arc::clone(&state);
-    blocking(move || st.namespaces.create(&name, opts.jwt_key.as_deref()).map(|_| ())).await?;
+    blocking(move || st.namespaces.create(&name, opts.jwt_key.as_deref())).await?;
     Ok(Json(json!({})).into_response())
 }
 
@@ -71,11 +80,11 @@ async fn fork(
     State(state): State<Arc<AppState>>,
     Path((from, to)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let src = find(&state, &from)?;
+    let src = find(&state, &from).await?;
     let guard = src.enter().await;
     let st = Arc::clone(&state);
     blocking(move || {
-        let r = st.namespaces.fork(&src, &to).map(|_| ());
+        let r = st.namespaces.fork(&src, &to);
         drop(guard);
         r
     })
@@ -84,13 +93,13 @@ async fn fork(
 }
 
 async fn checkpoint(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let ns = find(&state, &name)?;
+    let ns = find(&state, &name).await?;
     let started = ns.checkpoint(true).await?;
     Ok(Json(json!({"new_generation": started, "generation": ns.generation()?})).into_response())
 }
 
 async fn stats(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let ns = find(&state, &name)?;
+    let ns = find(&state, &name).await?;
     let me = Arc::clone(&ns);
     let (g, n) = blocking(move || me.position()).await?;
     Ok(Json(json!({"generation": g, "committed_frames": n})).into_response())

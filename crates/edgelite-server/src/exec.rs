@@ -262,7 +262,12 @@ pub fn sql_error(e: &edgelite::Error) -> Error {
         }
         edgelite::Error::InvalidQuery => Error::new("SQL_NO_STATEMENT", "SQL text holds no statement"),
         edgelite::Error::SqliteFailure { error, message, .. } => {
-            let msg = message.clone().unwrap_or_else(|| error.to_string());
+            let mut msg = message.clone().unwrap_or_else(|| error.to_string());
+            if error.code == edgelite::ErrorCode::DiskFull {
+                msg.push_str(
+                    ": the namespace's database reached its size quota (--max-db-size), or the server's disk is full",
+                );
+            }
             Error::new(&code_name(error.extended_code), msg)
         }
         edgelite::Error::InvalidParameterName(n) => Error::new("ARGS_INVALID", format!("no parameter named {n}")),

@@ -191,7 +191,8 @@ const BASE_SQL: &str = "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT I
 fn fresh_namespace() -> (String, std::sync::Arc<Namespace>, PathBuf) {
     let f = fixture();
     let name = format!("fz{}", f.next.fetch_add(1, Ordering::Relaxed));
-    let ns = f.running.state.namespaces.create(&name, None).expect("create a namespace");
+    f.running.state.namespaces.create(&name, None).expect("create a namespace");
+    let ns = f.running.state.namespaces.get(&name).expect("open the new namespace");
     let mut session = Session::new(std::sync::Arc::clone(&ns));
     session
         .run(

@@ -76,6 +76,10 @@ impl From<NsError> for ApiError {
             NsError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "BUSY", e.to_string()),
             NsError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", e.to_string()),
             NsError::Limit(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CONNECTIONS", e.to_string()),
+            NsError::TooManyOpen(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_OPEN_DATABASES", e.to_string())
+            }
+            NsError::Quota(_) => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "SQLITE_FULL", e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
     }
@@ -217,11 +221,12 @@ pub async fn resolve(
     uri: &axum::http::Uri,
 ) -> Result<(Arc<Namespace>, Perm), ApiError> {
     let name = namespace_name(state.enable_namespaces, headers, uri.path())?;
-    let ns = state.namespaces.get(&name).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "NAMESPACE_DOESNT_EXIST", format!("namespace {name:?} does not exist"))
-    })?;
+    // The token is checked before the database is opened: a request without a valid one
+    // costs no open (and closes no other tenant's idle database).
+    let key = state.namespaces.key(&name)?;
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
-    let perm = ns.auth().unwrap_or(&state.auth).check(token, &name)?;
+    let perm = key.as_deref().unwrap_or(&state.auth).check(token, &name)?;
+    let ns = state.namespaces.fetch(&name).await?;
     Ok((ns, perm))
 }
 

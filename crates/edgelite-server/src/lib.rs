@@ -124,6 +124,10 @@ pub struct Limits {
     pub max_running_requests: usize,
     /// How long a request runs before it gives its turn to a waiting one.
     pub time_slice: Duration,
+    /// Databases open at once; the least recently used idle ones are closed beyond it.
+    pub max_open_databases: usize,
+    /// The largest a namespace's database may grow, in bytes (0: no limit).
+    pub max_db_size: u64,
 }
 
 impl Default for Limits {
@@ -148,6 +152,8 @@ impl Default for Limits {
             jwt_leeway: Duration::from_secs(5),
             max_running_requests: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             time_slice: Duration::from_millis(10),
+            max_open_databases: 128,
+            max_db_size: 0,
         }
     }
 }
@@ -208,10 +214,10 @@ pub struct Running {
 }
 
 impl Running {
-    /// Ends the current generation of every namespace (so that a restart, or closing the last
-    /// connection, never folds frames into the database that were not archived).
+    /// Ends the current generation of every open namespace. (Closed ones, and those of a
+    /// server that was killed, keep their WAL: the next open goes on with it.)
     pub async fn shutdown(&self) {
-        for ns in self.state.namespaces.all() {
+        for ns in self.state.namespaces.all_open() {
             let _ = ns.checkpoint(true).await;
         }
     }
@@ -233,7 +239,12 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let frames = config.checkpoint_frames.max(1);
     let l = &config.limits;
     let conns = limits::Gauge::new(l.max_concurrent_connections, l.max_total_connections);
-    let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, frames, conns))
+    let mut settings = namespace::Settings::new(frames, l.max_open_databases, conns);
+    if l.max_db_size > 0 {
+        let pages = (l.max_db_size / wal::PAGE_SIZE as u64).clamp(1, u64::from(u32::MAX));
+        settings.max_db_pages = u32::try_from(pages).unwrap_or(u32::MAX);
+    }
+    let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, settings))
         .await
         .map_err(|e| ServerError::Join(e.to_string()))??;
     let state = Arc::new(AppState {

@@ -10,20 +10,29 @@
 //!   when the generation ended.
 //!
 //! A generation is the span between two checkpoints that this server runs itself. The server
-//! never lets SQLite checkpoint on its own (`wal_autocheckpoint=0`, and a "keeper" connection
-//! stays open so that closing a connection never checkpoints and deletes the WAL), so the WAL
-//! of the current generation only grows, frame `k` stays frame `k`, and replicas can be served
-//! the primary's own frames. Before a checkpoint truncates the WAL, its committed frames are
-//! archived, so a replica many generations behind still catches up with no gap.
+//! never lets SQLite checkpoint on its own (`wal_autocheckpoint=0`, and every connection has
+//! `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`, so that closing the last one never checkpoints and
+//! deletes the WAL), so the WAL of the current generation only grows, frame `k` stays frame
+//! `k`, and replicas can be served the primary's own frames. Before a checkpoint truncates the
+//! WAL, its committed frames are archived, so a replica many generations behind still catches
+//! up with no gap.
+//!
+//! A namespace is open (a "keeper" connection that runs checkpoints and pushes, pooled session
+//! connections, the WAL scan state) only while it is used: [`Namespaces`] opens it on first use
+//! and closes the least recently used idle ones beyond `--max-open-databases`, keeping the
+//! generation and scan position ([`Kept`]) so the next open resumes where it stopped. Closing
+//! changes no file but the shared-memory index (`data-shm`, rebuilt from the WAL at the next
+//! open).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use edgelite::config::DbConfig;
 use edgelite::hooks::{AuthContext, Authorization};
 use edgelite::{Connection, ffi};
 
@@ -68,6 +77,12 @@ pub enum NsError {
     /// A push holds too many frames without a commit.
     #[error("{0}")]
     TooLarge(String),
+    /// The server has its maximum of open databases and every one of them is in use.
+    #[error("{0}")]
+    TooManyOpen(String),
+    /// The namespace's size quota (`--max-db-size`) is reached.
+    #[error("{0}")]
+    Quota(String),
     /// A lock was poisoned by a panic in another thread.
     #[error("internal lock poisoned")]
     Poisoned,
@@ -137,19 +152,45 @@ pub struct Namespace {
     /// Sessions whose connection is inside a transaction (a checkpoint must wait for zero).
     open_txns: AtomicUsize,
     pending: Mutex<HashMap<String, PendingPush>>,
-    checkpoint_frames: u32,
+    settings: Arc<Settings>,
     checkpointing: AtomicBool,
     /// New transactions wait (see [`Namespace::admit`]) so that the open ones can end and a
     /// checkpoint overdue because transactions kept overlapping can run.
     draining: AtomicBool,
-    /// SQLite connections held by sessions, counted per namespace and server-wide: each holds
-    /// file descriptors and a page cache.
-    conns: Arc<Gauge>,
-    /// A key of this namespace's own (sqld's per-namespace `jwt_key`), replacing the server's.
-    auth: Option<Auth>,
     /// The last position (generation, committed frames) a WAL scan saw: long-polling pulls wait
     /// for it to move.
     moved: tokio::sync::watch::Sender<(u32, u32)>,
+}
+
+/// Settings every namespace of a server shares.
+#[derive(Debug)]
+pub struct Settings {
+    /// A checkpoint (new generation) runs once the WAL holds this many committed frames.
+    pub checkpoint_frames: u32,
+    /// The largest database, in 4096-byte pages (`PRAGMA max_page_count`); 0: no limit.
+    pub max_db_pages: u32,
+    /// Databases kept open at once; the least recently used idle ones are closed beyond it.
+    pub max_open: usize,
+    /// SQLite connections held by sessions, counted per namespace and server-wide: each holds
+    /// file descriptors and a page cache.
+    pub conns: Arc<Gauge>,
+}
+
+impl Settings {
+    /// Settings with no size quota and `max_open` open databases at most.
+    #[must_use]
+    pub fn new(checkpoint_frames: u32, max_open: usize, conns: Arc<Gauge>) -> Settings {
+        Settings { checkpoint_frames: checkpoint_frames.max(1), max_db_pages: 0, max_open: max_open.max(1), conns }
+    }
+}
+
+/// What a closed namespace keeps in memory, so that its next open resumes where it stopped:
+/// the generation and how far its WAL was scanned (the scan then only reads what is new).
+#[derive(Clone, Debug, Default)]
+pub struct Kept {
+    /// 0: unknown (read from the files at open).
+    generation: u32,
+    scanner: WalScanner,
 }
 
 const POOL_MAX: usize = 16;
@@ -159,6 +200,8 @@ const DRAIN_MAX: Duration = Duration::from_secs(10);
 const MAX_PENDING_PUSHES: usize = 64;
 /// Bytes of frames that unfinished pushes may hold in memory, per namespace, all together.
 const MAX_PENDING_BYTES: usize = 64 << 20;
+/// How long an unfinished push waits for its next request.
+const PENDING_TTL: Duration = Duration::from_secs(60);
 
 /// A pushed page 1 must keep the database readable by this server and its replicas: an SQLite
 /// header, page size 4096, WAL mode (file format versions 2). Anything else would make the
@@ -220,8 +263,14 @@ fn check_pushed_database(conn: &Connection) -> Result<(), NsError> {
     }
 }
 
-/// A database error caused by pushed pages: the push is refused (400), not a server failure.
+/// A database error caused by pushed pages: the push is refused (400), not a server failure;
+/// pages past the namespace's size quota are refused as such.
 fn malformed(e: edgelite::Error) -> NsError {
+    if e.sqlite_error_code() == Some(edgelite::ErrorCode::DiskFull) {
+        return NsError::Quota(format!(
+            "the pushed pages would make the database larger than its quota (--max-db-size): {e}"
+        ));
+    }
     NsError::BadRequest(format!("the pushed pages do not make a well-formed database: {e}"))
 }
 
@@ -231,11 +280,18 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn open_conn(path: &Path) -> Result<Connection, NsError> {
+fn open_conn(path: &Path, max_pages: u32) -> Result<Connection, NsError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    // The server owns checkpoints: they define generations.
+    // The server owns checkpoints: they define generations. Closing the last connection of a
+    // database (a namespace closed when idle) must not checkpoint and delete the WAL either:
+    // replicas are served its frames, and the next open goes on with them.
+    conn.set_db_config(DbConfig::NoCkptOnClose, true)?;
     conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+    if max_pages > 0 {
+        // SQLITE_FULL for a write that would grow the database past its quota.
+        conn.execute_batch(&format!("PRAGMA max_page_count={max_pages};"))?;
+    }
     Ok(conn)
 }
 
@@ -261,7 +317,7 @@ struct SessionConn {
 /// target), write raw pages, change how the WAL is checkpointed or journaled — generations
 /// rest on the server being the only one to checkpoint — or change process-wide settings.
 fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization {
-    const FIXED_PRAGMAS: [&str; 7] = [
+    const FIXED_PRAGMAS: [&str; 8] = [
         "wal_checkpoint",
         "wal_autocheckpoint",
         "journal_mode",
@@ -269,6 +325,8 @@ fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization 
         "writable_schema",
         "temp_store_directory",
         "data_store_directory",
+        // the namespace's size quota (--max-db-size)
+        "max_page_count",
     ];
     // These set limits for the whole process (every namespace), not just this connection.
     const GLOBAL_PRAGMAS: [&str; 2] = ["hard_heap_limit", "soft_heap_limit"];
@@ -280,8 +338,8 @@ fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization 
         ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Authorization::Deny,
         ffi::SQLITE_PRAGMA => {
             let name = ctx.arg1.unwrap_or("").to_ascii_lowercase();
-            // Reading journal_mode is harmless (clients ask); setting it is not.
-            let read_only_query = name == "journal_mode" && ctx.arg2.is_none();
+            // Reading journal_mode or max_page_count is harmless (clients ask); setting it is not.
+            let read_only_query = (name == "journal_mode" || name == "max_page_count") && ctx.arg2.is_none();
             if (FIXED_PRAGMAS.contains(&name.as_str()) && !read_only_query)
                 || (GLOBAL_PRAGMAS.contains(&name.as_str()) && ctx.arg2.is_some())
                 || (read_only && name == "optimize")
@@ -314,8 +372,8 @@ fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization 
     }
 }
 
-fn open_session_conn(path: &Path) -> Result<SessionConn, NsError> {
-    let conn = open_conn(path)?;
+fn open_session_conn(path: &Path, max_pages: u32) -> Result<SessionConn, NsError> {
+    let conn = open_conn(path, max_pages)?;
     crate::exec::harden(&conn)?;
     let flags = Arc::new(ConnFlags::default());
     let f = Arc::clone(&flags);
@@ -341,16 +399,17 @@ fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 impl Namespace {
-    /// Opens (creating if needed) the namespace in `dir`. Blocking.
+    /// Opens (creating if needed) the namespace in `dir`, resuming from what it kept when it
+    /// was last closed, if anything. Blocking.
     ///
     /// # Errors
     ///
     /// Database and file errors; a page size other than 4096.
-    pub fn open(name: &str, dir: &Path, checkpoint_frames: u32, conns: Arc<Gauge>) -> Result<Arc<Namespace>, NsError> {
+    pub fn open(name: &str, dir: &Path, settings: Arc<Settings>, kept: Kept) -> Result<Arc<Namespace>, NsError> {
         fs::create_dir_all(dir.join("gens"))?;
         let db_path = dir.join("data");
         let wal_path = dir.join("data-wal");
-        let keeper = open_conn(&db_path)?;
+        let keeper = open_conn(&db_path, settings.max_db_pages)?;
         // page_size only takes effect before the file has content.
         keeper.execute_batch("PRAGMA page_size=4096;")?;
         let mode: String = keeper.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -372,18 +431,35 @@ impl Namespace {
             pool: Mutex::new(Vec::new()),
             open_txns: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
-            checkpoint_frames,
+            settings,
             checkpointing: AtomicBool::new(false),
             draining: AtomicBool::new(false),
-            conns,
-            auth: match fs::read_to_string(dir.join("jwt_key")) {
-                Ok(text) => Some(Auth::from_key_text(&text).map_err(|e| NsError::BadRequest(e.to_string()))?),
-                Err(_) => None,
-            },
             moved: tokio::sync::watch::Sender::new((0, 0)),
         };
-        ns.recover()?;
+        ns.recover(kept)?;
         Ok(Arc::new(ns))
+    }
+
+    /// What to keep in memory when the namespace is closed (see [`Kept`]).
+    fn kept(&self) -> Kept {
+        match self.sync.lock() {
+            Ok(s) => Kept { generation: s.generation, scanner: s.scanner.clone() },
+            Err(_) => Kept::default(),
+        }
+    }
+
+    /// Whether nothing but its handles would be lost by closing the namespace now: no
+    /// transaction, checkpoint or drain under way, no unfinished push waiting for its commit.
+    /// (Sessions, streams, pulls and pushes in progress hold the namespace's `Arc`.)
+    fn idle(&self) -> bool {
+        let pending_empty = self.pending.lock().is_ok_and(|mut p| {
+            p.retain(|_, p| p.at.elapsed() < PENDING_TTL);
+            p.is_empty()
+        });
+        pending_empty
+            && self.open_txns.load(Ordering::Acquire) == 0
+            && !self.checkpointing.load(Ordering::Acquire)
+            && !self.draining.load(Ordering::Acquire)
     }
 
     fn gen_dir(&self, g: u32) -> PathBuf {
@@ -391,7 +467,7 @@ impl Namespace {
     }
 
     /// Brings the generation files to a consistent state at open.
-    fn recover(&self) -> Result<(), NsError> {
+    fn recover(&self, kept: Kept) -> Result<(), NsError> {
         let meta = self.dir.join("generation");
         let recorded = fs::read_to_string(&meta).ok().and_then(|s| s.trim().parse::<u32>().ok());
         match recorded {
@@ -440,7 +516,9 @@ impl Namespace {
                 } else {
                     let mut s = lock(&self.sync)?;
                     s.generation = g;
-                    s.scanner.reset();
+                    // Reopened after a close: the scan resumes after the frames already known
+                    // (it starts over by itself if the WAL's header changed).
+                    s.scanner = if kept.generation == g { kept.scanner } else { WalScanner::default() };
                     s.scanner.scan(&self.wal_path)?;
                 }
             }
@@ -471,12 +549,6 @@ impl Namespace {
         s.generation = g;
         s.scanner.reset();
         Ok(())
-    }
-
-    /// The namespace's own key, if it has one (it then replaces the server's).
-    #[must_use]
-    pub fn auth(&self) -> Option<&Auth> {
-        self.auth.as_ref()
     }
 
     /// The gate: hold it shared while using the database.
@@ -514,7 +586,7 @@ impl Namespace {
     /// SQLite connections held by sessions: this namespace's, and the server's in all.
     #[must_use]
     pub fn conns_held(&self) -> (usize, usize) {
-        self.conns.held(&self.name)
+        self.settings.conns.held(&self.name)
     }
 
     /// The namespace's directory (see the module doc for its layout).
@@ -630,7 +702,7 @@ impl Namespace {
     /// (`unixInodeInfo.pUnused`). A database's descriptors therefore stay at the peak count of
     /// its connections; the caps are what bound that peak.
     fn take_conn(&self) -> Result<(SessionConn, Slot), NsError> {
-        let slot = self.conns.take(&self.name).map_err(|full| {
+        let slot = self.settings.conns.take(&self.name).map_err(|full| {
             NsError::Limit(match full {
                 Full::Namespace => format!(
                     "namespace {:?} has its maximum of database connections open (--max-concurrent-connections); \
@@ -646,7 +718,7 @@ impl Namespace {
         if let Some(c) = lock(&self.pool)?.pop() {
             return Ok((c, slot));
         }
-        Ok((open_session_conn(&self.db_path)?, slot))
+        Ok((open_session_conn(&self.db_path, self.settings.max_db_pages)?, slot))
     }
 
     fn give_back(&self, conn: SessionConn) {
@@ -713,7 +785,8 @@ impl Namespace {
     /// Checks the threshold without the gate; spawns a checkpoint when it is passed.
     pub fn maybe_checkpoint(self: &Arc<Self>) {
         let committed = self.sync.lock().map(|s| s.scanner.committed()).unwrap_or(0);
-        let over = committed >= self.checkpoint_frames;
+        let checkpoint_frames = self.settings.checkpoint_frames;
+        let over = committed >= checkpoint_frames;
         // With a transaction open the checkpoint would only take the gate and give up.
         let idle = self.open_txns.load(Ordering::Acquire) == 0;
         if over && idle && !self.checkpointing.load(Ordering::Acquire) {
@@ -722,7 +795,7 @@ impl Namespace {
                 // Busy means a transaction is open; the next write tries again.
                 let _ = me.checkpoint(false).await;
             });
-        } else if committed >= self.checkpoint_frames.saturating_mul(2)
+        } else if committed >= checkpoint_frames.saturating_mul(2)
             && !idle
             && !self.draining.swap(true, Ordering::AcqRel)
         {
@@ -756,7 +829,7 @@ impl Namespace {
 
     fn checkpoint_locked(&self, force: bool) -> Result<bool, NsError> {
         let (g, n) = self.position()?;
-        if n == 0 || (!force && n < self.checkpoint_frames) {
+        if n == 0 || (!force && n < self.settings.checkpoint_frames) {
             return Ok(false);
         }
         let open = self.open_txns.load(Ordering::Acquire);
@@ -1000,7 +1073,7 @@ impl Namespace {
         let token =
             crate::random_token().ok_or_else(|| NsError::Io(io::Error::other("no random source for a baton")))?;
         let mut pending = lock(&self.pending)?;
-        pending.retain(|_, p| p.at.elapsed() < Duration::from_secs(60));
+        pending.retain(|_, p| p.at.elapsed() < PENDING_TTL);
         // A chain of requests that never commits would otherwise grow without bound.
         let held: usize = pending.values().map(|p| p.frames.len() * FRAME_SIZE).sum();
         if held.saturating_add(cur.len() * FRAME_SIZE) > MAX_PENDING_BYTES {
@@ -1167,20 +1240,19 @@ impl Drop for Session {
     }
 }
 
-/// Opens a namespace found at startup. One that cannot be opened is reported on stderr and left
-/// out, and the other namespaces are served: a tenant's file must never keep the server from
-/// starting. A file SQLite finds corrupt or not a database (or with a page size replication
-/// cannot serve) is moved to `<db_path>/quarantine/<name>-<unix seconds>`, so that no restart or
-/// admin `create` of the same name touches it; other failures (permissions, descriptors) may
-/// pass, so those files stay where they are for the next start.
+/// Opens a namespace on first use. A file SQLite finds corrupt or not a database (or with a
+/// page size replication cannot serve) is moved to `<db_path>/quarantine/<name>-<unix seconds>`,
+/// so that no later open or admin `create` of the same name touches it, and the error says
+/// `quarantined: true`; other failures (permissions, descriptors) may pass, so those files stay
+/// where they are for the next try. Either way a line on stderr says why.
 fn open_or_isolate(
     name: &str,
     dir: &Path,
     db_path: &Path,
     open: impl FnOnce() -> Result<Arc<Namespace>, NsError>,
-) -> Option<Arc<Namespace>> {
+) -> Result<Arc<Namespace>, (NsError, bool)> {
     let e = match open() {
-        Ok(ns) => return Some(ns),
+        Ok(ns) => return Ok(ns),
         Err(e) => e,
     };
     let corrupt = match &e {
@@ -1193,7 +1265,7 @@ fn open_or_isolate(
     };
     if !corrupt {
         eprintln!("edgelite-server: namespace {name:?} cannot be opened and is not served: {e}");
-        return None;
+        return Err((e, false));
     }
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let quarantine = db_path.join("quarantine");
@@ -1205,106 +1277,417 @@ fn open_or_isolate(
         to = quarantine.join(format!("{name}-{secs}-{i}"));
     }
     match fs::create_dir_all(&quarantine).and_then(|()| fs::rename(dir, &to)) {
-        Ok(()) => eprintln!(
-            "edgelite-server: namespace {name:?} is quarantined and not served: {e}; its files were moved to {}",
-            to.display()
-        ),
-        Err(move_err) => eprintln!(
-            "edgelite-server: namespace {name:?} is not served: {e}; moving it to {} failed ({move_err}), \
-             its files stay in {}",
-            to.display(),
-            dir.display()
-        ),
+        Ok(()) => {
+            eprintln!(
+                "edgelite-server: namespace {name:?} is quarantined and not served: {e}; its files were moved to {}",
+                to.display()
+            );
+            Err((e, true))
+        }
+        Err(move_err) => {
+            eprintln!(
+                "edgelite-server: namespace {name:?} is not served: {e}; moving it to {} failed ({move_err}), \
+                 its files stay in {}",
+                to.display(),
+                dir.display()
+            );
+            Err((e, false))
+        }
     }
-    None
 }
 
-/// All namespaces of a server.
-pub struct Namespaces {
+/// One namespace in the registry: open (its handle), or closed (a few bytes of [`Kept`]).
+struct Entry {
+    ns: Option<Arc<Namespace>>,
+    kept: Kept,
+    /// The namespace's own token key once read (`None` inside: it has none).
+    key: Option<Option<Arc<Auth>>>,
+    /// When it was last handed out (its key in [`Table::lru`] while open).
+    used: u64,
+    /// Being created, opened or closed by a thread that does the file work without the
+    /// registry's lock; others wait on [`Registry::changed`].
+    busy: bool,
+}
+
+impl Entry {
+    fn closed(kept: Kept) -> Entry {
+        Entry { ns: None, kept, key: None, used: 0, busy: false }
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    entries: HashMap<String, Entry>,
+    /// Open namespaces by last use, oldest first.
+    lru: BTreeMap<u64, String>,
+    /// Namespaces being opened now (they count against the cap).
+    opening: usize,
+    tick: u64,
+}
+
+impl Table {
+    /// Marks `name` (open) as just used and hands out its handle.
+    fn touch(&mut self, name: &str) -> Option<Arc<Namespace>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let e = self.entries.get_mut(name)?;
+        let ns = Arc::clone(e.ns.as_ref()?);
+        let old = std::mem::replace(&mut e.used, tick);
+        let key = self.lru.remove(&old).unwrap_or_else(|| name.to_owned());
+        self.lru.insert(tick, key);
+        Some(ns)
+    }
+
+    /// Takes out of the table up to `max` of the least recently used open namespaces that
+    /// nothing holds (no session, stream, pull or push) and that are idle, marking them busy.
+    fn take_idle(&mut self, max: usize) -> Vec<(String, Arc<Namespace>)> {
+        let mut picked = Vec::new();
+        for (&tick, name) in &self.lru {
+            if picked.len() == max {
+                break;
+            }
+            let Some(ns) = self.entries.get(name).and_then(|e| e.ns.as_ref()) else { continue };
+            if Arc::strong_count(ns) == 1 && ns.idle() {
+                picked.push(tick);
+            }
+        }
+        let mut out = Vec::with_capacity(picked.len());
+        for tick in picked {
+            let Some(name) = self.lru.remove(&tick) else { continue };
+            if let Some(e) = self.entries.get_mut(&name)
+                && let Some(ns) = e.ns.take()
+            {
+                e.busy = true;
+                out.push((name, ns));
+            }
+        }
+        out
+    }
+
+    /// How many open namespaces must close for one more to open within `max_open`.
+    fn room_for_one(&self, max_open: usize) -> usize {
+        (self.lru.len() + self.opening + 1).saturating_sub(max_open)
+    }
+
+    /// The idle ones that nothing holds, counted.
+    fn idle_count(&self) -> usize {
+        self.lru
+            .values()
+            .filter_map(|n| self.entries.get(n).and_then(|e| e.ns.as_ref()))
+            .filter(|ns| Arc::strong_count(ns) == 1 && ns.idle())
+            .count()
+    }
+}
+
+struct Registry {
+    db_path: PathBuf,
     root: PathBuf,
-    map: RwLock<HashMap<String, Arc<Namespace>>>,
-    /// Names being created or forked: their files are written without holding `map`.
-    creating: Mutex<std::collections::HashSet<String>>,
-    checkpoint_frames: u32,
-    conns: Arc<Gauge>,
+    settings: Arc<Settings>,
+    table: Mutex<Table>,
+    /// Signalled when an entry stops being busy.
+    changed: Condvar,
+    /// The files of an empty database (see [`Namespaces::create`]), made once.
+    template: Mutex<Option<Arc<[u8]>>>,
+}
+
+/// All namespaces of a server: a registry of names that opens a database on first use and
+/// closes the least recently used idle ones beyond `--max-open-databases`. A closed namespace
+/// costs its files and a few bytes here; closing it never checkpoints (the WAL and the
+/// generation stay as they are), so replicas see no difference. Cloning gives another handle
+/// to the same registry.
+#[derive(Clone)]
+pub struct Namespaces {
+    reg: Arc<Registry>,
 }
 
 impl Namespaces {
-    /// Opens every namespace found under `<db_path>/dbs`, creating `default` (unless one was
-    /// found and could not be opened). A namespace that cannot be opened is left out, see
-    /// `open_or_isolate`. Blocking.
+    /// Lists the namespaces under `<db_path>/dbs` (a directory read: nothing is opened until
+    /// used), creating `default` if there is none. A namespace that cannot be opened is found
+    /// out at its first use, see `open_or_isolate`. Blocking.
     ///
     /// # Errors
     ///
     /// The data directory cannot be read, or a new `default` cannot be created.
-    pub fn open(db_path: &Path, checkpoint_frames: u32, conns: Arc<Gauge>) -> Result<Namespaces, NsError> {
+    pub fn open(db_path: &Path, settings: Settings) -> Result<Namespaces, NsError> {
         let root = db_path.join("dbs");
         fs::create_dir_all(&root)?;
-        let mut map = HashMap::new();
-        let mut left_out = std::collections::HashSet::new();
+        let mut table = Table::default();
         for entry in fs::read_dir(&root)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.file_type()?.is_dir() && valid_name(&name) && entry.path().join("data").exists() {
-                let dir = entry.path();
-                let open = || Namespace::open(&name, &dir, checkpoint_frames, Arc::clone(&conns));
-                match open_or_isolate(&name, &dir, db_path, open) {
-                    Some(ns) => {
-                        map.insert(name, ns);
-                    }
-                    None => {
-                        left_out.insert(name);
+                table.entries.insert(name, Entry::closed(Kept::default()));
+            }
+        }
+        let has_default = table.entries.contains_key("default");
+        let namespaces = Namespaces {
+            reg: Arc::new(Registry {
+                db_path: db_path.to_owned(),
+                root,
+                settings: Arc::new(settings),
+                table: Mutex::new(table),
+                changed: Condvar::new(),
+                template: Mutex::new(None),
+            }),
+        };
+        // A default that is there but cannot be opened is quarantined at its first use and
+        // then stays out: an empty database in its place would take the writes meant for it.
+        if !has_default {
+            namespaces.create("default", None)?;
+        }
+        Ok(namespaces)
+    }
+
+    /// The namespace called `name`, opened if it is closed. Blocking (an open reads files).
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::NotFound`] (also for a namespace quarantined now); [`NsError::TooManyOpen`]
+    /// when every open database is in use; errors opening it.
+    pub fn fetch_blocking(&self, name: &str) -> Result<Arc<Namespace>, NsError> {
+        let reg = &self.reg;
+        let mut t = lock(&reg.table)?;
+        let kept = loop {
+            let Some(e) = t.entries.get(name) else { return Err(NsError::NotFound(name.into())) };
+            if e.ns.is_some() {
+                return t.touch(name).ok_or(NsError::Poisoned);
+            }
+            if !e.busy {
+                break e.kept.clone();
+            }
+            t = reg.changed.wait(t).map_err(|_| NsError::Poisoned)?;
+        };
+        let need = t.room_for_one(reg.settings.max_open);
+        if need > 0 && t.idle_count() < need {
+            return Err(NsError::TooManyOpen(format!(
+                "the server has its maximum of open databases (--max-open-databases {}) and all of them are in \
+                 use; retry later",
+                reg.settings.max_open
+            )));
+        }
+        let victims = t.take_idle(need);
+        if let Some(e) = t.entries.get_mut(name) {
+            e.busy = true;
+        }
+        t.opening += 1;
+        drop(t);
+        self.close_all(victims);
+        let dir = reg.root.join(name);
+        let settings = Arc::clone(&reg.settings);
+        let opened = open_or_isolate(name, &dir, &reg.db_path, || Namespace::open(name, &dir, settings, kept));
+        let mut t = lock(&reg.table)?;
+        t.opening -= 1;
+        let out = match opened {
+            Ok(ns) => {
+                if let Some(e) = t.entries.get_mut(name) {
+                    e.ns = Some(Arc::clone(&ns));
+                    e.busy = false;
+                }
+                t.touch(name);
+                Ok(ns)
+            }
+            Err((_, true)) => {
+                t.entries.remove(name);
+                Err(NsError::NotFound(name.into()))
+            }
+            Err((e, false)) => {
+                if let Some(e) = t.entries.get_mut(name) {
+                    e.busy = false;
+                }
+                Err(e)
+            }
+        };
+        drop(t);
+        reg.changed.notify_all();
+        out
+    }
+
+    /// [`Namespaces::fetch_blocking`] for async callers: a namespace already open is handed out
+    /// at once, a closed one is opened on a blocking thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`Namespaces::fetch_blocking`].
+    pub async fn fetch(&self, name: &str) -> Result<Arc<Namespace>, NsError> {
+        {
+            let mut t = lock(&self.reg.table)?;
+            match t.entries.get(name) {
+                None => return Err(NsError::NotFound(name.into())),
+                Some(e) if e.ns.is_some() => return t.touch(name).ok_or(NsError::Poisoned),
+                Some(_) => {}
+            }
+        }
+        let me = self.clone();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || me.fetch_blocking(&name))
+            .await
+            .map_err(|e| NsError::Io(io::Error::other(e.to_string())))?
+    }
+
+    /// The namespace called `name`, opened if needed; `None` if it does not exist or cannot be
+    /// opened. Blocking.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.fetch_blocking(name).ok()
+    }
+
+    /// Whether namespace `name` exists (open or not).
+    #[must_use]
+    pub fn contains(&self, name: &str) -> bool {
+        self.reg.table.lock().is_ok_and(|t| t.entries.contains_key(name))
+    }
+
+    /// Whether namespace `name` is open now.
+    #[must_use]
+    pub fn is_open(&self, name: &str) -> bool {
+        self.reg.table.lock().is_ok_and(|t| t.entries.get(name).is_some_and(|e| e.ns.is_some()))
+    }
+
+    /// The names of every namespace, sorted (nothing is opened).
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.reg.table.lock().map(|t| t.entries.keys().cloned().collect()).unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every namespace open now.
+    #[must_use]
+    pub fn all_open(&self) -> Vec<Arc<Namespace>> {
+        self.reg.table.lock().map(|t| t.entries.values().filter_map(|e| e.ns.clone()).collect()).unwrap_or_default()
+    }
+
+    /// The number of namespaces open now, and in all.
+    #[must_use]
+    pub fn counts(&self) -> (usize, usize) {
+        self.reg.table.lock().map(|t| (t.lru.len(), t.entries.len())).unwrap_or_default()
+    }
+
+    /// Closes every open namespace that nothing holds and that is idle. Blocking.
+    pub fn close_idle(&self) {
+        let victims = match self.reg.table.lock() {
+            Ok(mut t) => t.take_idle(usize::MAX),
+            Err(_) => return,
+        };
+        self.close_all(victims);
+    }
+
+    /// Closes namespaces taken out of the table (their connections, then the shared-memory
+    /// index, which SQLite rebuilds from the WAL at the next open) and records what they keep.
+    fn close_all(&self, victims: Vec<(String, Arc<Namespace>)>) {
+        if victims.is_empty() {
+            return;
+        }
+        let mut closed = Vec::with_capacity(victims.len());
+        for (name, ns) in victims {
+            let kept = ns.kept();
+            match Arc::try_unwrap(ns) {
+                Ok(ns) => {
+                    let shm = ns.dir.join("data-shm");
+                    drop(ns);
+                    // Every connection of this process to the file is closed now; the index
+                    // is 32 KiB of disk per tenant that nothing needs until the next open.
+                    let _ = fs::remove_file(shm);
+                }
+                Err(ns) => drop(ns),
+            }
+            closed.push((name, kept));
+        }
+        if let Ok(mut t) = self.reg.table.lock() {
+            for (name, kept) in closed {
+                if let Some(e) = t.entries.get_mut(&name) {
+                    e.kept = kept;
+                    e.busy = false;
+                }
+            }
+        }
+        self.reg.changed.notify_all();
+    }
+
+    /// The token key of namespace `name` (`None`: it has none, the server's applies), read from
+    /// its directory once without opening the database.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::NotFound`]; an unreadable or invalid key file.
+    pub fn key(&self, name: &str) -> Result<Option<Arc<Auth>>, NsError> {
+        {
+            let t = lock(&self.reg.table)?;
+            match t.entries.get(name) {
+                None => return Err(NsError::NotFound(name.into())),
+                Some(e) => {
+                    if let Some(k) = &e.key {
+                        return Ok(k.clone());
                     }
                 }
             }
         }
-        // A default left out stays out: an empty database in its place would take the writes
-        // meant for the one set aside.
-        if !map.contains_key("default") && !left_out.contains("default") {
-            map.insert(
-                "default".into(),
-                Namespace::open("default", &root.join("default"), checkpoint_frames, Arc::clone(&conns))?,
-            );
+        let key = match fs::read_to_string(self.reg.root.join(name).join("jwt_key")) {
+            Ok(text) => Some(Arc::new(Auth::from_key_text(&text).map_err(|e| NsError::BadRequest(e.to_string()))?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let mut t = lock(&self.reg.table)?;
+        if let Some(e) = t.entries.get_mut(name) {
+            e.key = Some(key.clone());
         }
-        Ok(Namespaces {
-            root,
-            map: RwLock::new(map),
-            creating: Mutex::new(std::collections::HashSet::new()),
-            checkpoint_frames,
-            conns,
-        })
+        Ok(key)
     }
 
-    /// The namespace called `name`.
-    #[must_use]
-    pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
-        self.map.read().ok()?.get(name).cloned()
+    /// The files of an empty database in WAL mode with 4096-byte pages, made by SQLite once.
+    fn template(&self) -> Result<Arc<[u8]>, NsError> {
+        let mut slot = lock(&self.reg.template)?;
+        if let Some(t) = slot.as_ref() {
+            return Ok(Arc::clone(t));
+        }
+        // Not a valid namespace name: never listed, never served.
+        let dir = self.reg.db_path.join(".template");
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        fs::create_dir_all(&dir)?;
+        let bytes = (|| -> Result<Vec<u8>, NsError> {
+            let path = dir.join("data");
+            let conn = open_conn(&path, 0)?;
+            conn.execute_batch("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA user_version=0;")?;
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            drop(conn);
+            Ok(fs::read(&path)?)
+        })();
+        let _ = fs::remove_dir_all(&dir);
+        let bytes: Arc<[u8]> = bytes?.into();
+        if bytes.len() != PAGE_SIZE {
+            return Err(NsError::Io(io::Error::other(format!("empty database template of {} bytes", bytes.len()))));
+        }
+        *slot = Some(Arc::clone(&bytes));
+        Ok(bytes)
     }
 
-    /// Every namespace.
-    #[must_use]
-    pub fn all(&self) -> Vec<Arc<Namespace>> {
-        self.map.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
-    }
-
-    /// Creates an empty namespace. Blocking.
+    /// Creates an empty namespace, without opening it: its files are an empty database made
+    /// once per process, which is also generation 1's export. Blocking.
     ///
     /// # Errors
     ///
-    /// Invalid or existing name; database errors.
-    pub fn create(&self, name: &str, jwt_key: Option<&str>) -> Result<Arc<Namespace>, NsError> {
+    /// Invalid or existing name; file errors.
+    pub fn create(&self, name: &str, jwt_key: Option<&str>) -> Result<(), NsError> {
         if !valid_name(name) {
             return Err(NsError::InvalidName(name.into()));
         }
         if let Some(key) = jwt_key {
             Auth::from_key_text(key).map_err(|e| NsError::BadRequest(e.to_string()))?;
         }
+        let template = self.template()?;
         self.build(name, |dir| {
+            let g1 = dir.join("gens").join("1");
+            fs::create_dir_all(&g1)?;
             if let Some(key) = jwt_key {
-                fs::create_dir_all(dir)?;
                 write_atomic(&dir.join("jwt_key"), key.as_bytes())?;
             }
-            Ok(())
+            write_atomic(&g1.join("export.db"), &template)?;
+            write_atomic(&dir.join("data"), &template)?;
+            // Last: a directory without it is adopted as a new database at its first open.
+            write_atomic(&dir.join("generation"), b"1")?;
+            Ok(Kept { generation: 1, scanner: WalScanner::default() })
         })
     }
 
@@ -1314,43 +1697,60 @@ impl Namespaces {
     /// # Errors
     ///
     /// Missing source, invalid or existing target; database errors.
-    pub fn fork(&self, from: &Namespace, to: &str) -> Result<Arc<Namespace>, NsError> {
+    pub fn fork(&self, from: &Namespace, to: &str) -> Result<(), NsError> {
         if !valid_name(to) {
             return Err(NsError::InvalidName(to.into()));
         }
+        let settings = Arc::clone(&self.reg.settings);
         self.build(to, |dir| {
             fs::create_dir_all(dir)?;
-            from.vacuum_into(&dir.join("data"))
+            from.vacuum_into(&dir.join("data"))?;
+            // Opened once to make generation 1 of the copy, then closed.
+            let ns = Namespace::open(to, dir, settings, Kept::default())?;
+            Ok(ns.kept())
         })
     }
 
-    /// Makes namespace `name` in a fresh directory filled by `fill`, then opens and publishes
-    /// it. The map's lock is held only to check and insert: every request resolves its
-    /// namespace through it, so file copies and `VACUUM INTO` under it would stall them all.
-    fn build(&self, name: &str, fill: impl FnOnce(&Path) -> Result<(), NsError>) -> Result<Arc<Namespace>, NsError> {
+    /// Makes namespace `name` in a fresh directory filled by `fill`, then publishes it, closed.
+    /// The registry's lock is held only to check and insert: every request resolves its
+    /// namespace through it, so file work under it would stall them all.
+    fn build(&self, name: &str, fill: impl FnOnce(&Path) -> Result<Kept, NsError>) -> Result<(), NsError> {
         {
-            let map = self.map.read().map_err(|_| NsError::Poisoned)?;
-            let mut creating = lock(&self.creating)?;
-            if map.contains_key(name) || !creating.insert(name.to_owned()) {
+            let mut t = lock(&self.reg.table)?;
+            if t.entries.contains_key(name) {
                 return Err(NsError::Exists(name.into()));
             }
+            let mut e = Entry::closed(Kept::default());
+            e.busy = true;
+            t.entries.insert(name.to_owned(), e);
         }
-        let dir = self.root.join(name);
+        let dir = self.reg.root.join(name);
         let made = (|| {
             if dir.exists() {
                 fs::remove_dir_all(&dir)?;
             }
-            fill(&dir)?;
-            Namespace::open(name, &dir, self.checkpoint_frames, Arc::clone(&self.conns))
+            fill(&dir)
         })();
-        let published = made.and_then(|ns| {
-            self.map.write().map_err(|_| NsError::Poisoned)?.insert(name.into(), Arc::clone(&ns));
-            Ok(ns)
-        });
-        if let Ok(mut creating) = self.creating.lock() {
-            creating.remove(name);
+        if made.is_err() {
+            let _ = fs::remove_dir_all(&dir);
         }
-        published
+        let mut t = lock(&self.reg.table)?;
+        let out = match made {
+            Ok(kept) => {
+                if let Some(e) = t.entries.get_mut(name) {
+                    e.kept = kept;
+                    e.busy = false;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                t.entries.remove(name);
+                Err(e)
+            }
+        };
+        drop(t);
+        self.reg.changed.notify_all();
+        out
     }
 
     /// Deletes a namespace and its files. Blocking.
@@ -1359,13 +1759,24 @@ impl Namespaces {
     ///
     /// Missing namespace; file errors.
     pub fn delete(&self, name: &str) -> Result<(), NsError> {
-        let ns = self
-            .map
-            .write()
-            .map_err(|_| NsError::Poisoned)?
-            .remove(name)
-            .ok_or_else(|| NsError::NotFound(name.into()))?;
-        fs::remove_dir_all(&ns.dir)?;
+        let mut t = lock(&self.reg.table)?;
+        loop {
+            match t.entries.get(name) {
+                None => return Err(NsError::NotFound(name.into())),
+                Some(e) if !e.busy => break,
+                Some(_) => t = self.reg.changed.wait(t).map_err(|_| NsError::Poisoned)?,
+            }
+        }
+        let e = t.entries.remove(name);
+        if let Some(e) = &e
+            && e.ns.is_some()
+        {
+            t.lru.remove(&e.used);
+        }
+        drop(t);
+        // Sessions still holding it go on with the unlinked files until they end.
+        drop(e);
+        fs::remove_dir_all(self.reg.root.join(name))?;
         Ok(())
     }
 }

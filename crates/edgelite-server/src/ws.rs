@@ -19,7 +19,7 @@ use crate::auth::now_secs;
 use crate::exec::{self, Perm, SqlStore};
 use crate::http::{ApiError, namespace_name};
 use crate::limits::{Full, Slot, json_size};
-use crate::namespace::{Namespace, Session};
+use crate::namespace::{Namespace, NsError, Session};
 use crate::proto::{Batch, CursorEntry, Error as HranaError, Stmt, StreamRequest};
 
 /// Answers the upgrade, choosing the newest Hrana version the client offers.
@@ -28,7 +28,8 @@ pub async fn upgrade(state: Arc<AppState>, headers: HeaderMap, uri: Uri, ws: Web
         Ok(n) => n,
         Err(e) => return e.into_response(),
     };
-    let ns = state.namespaces.get(&name);
+    // Opened at hello, once the token is checked.
+    let ns = None::<Arc<Namespace>>;
     // The token only arrives in hello: until then a socket counts among the sockets waiting
     // for one (server-wide, each for --header-read-timeout-secs at most), and only a valid
     // hello charges it to its namespace, so sockets without a token cannot use up a
@@ -211,15 +212,32 @@ async fn serve(
         match msg {
             ClientMsg::Hello { jwt } => {
                 said_hello = true;
-                let checked = match &c.ns {
-                    None => {
+                let checked = match state.namespaces.key(&c.name) {
+                    Err(NsError::NotFound(_)) => {
                         Err(HranaError::new("NAMESPACE_DOESNT_EXIST", format!("namespace {:?} does not exist", c.name)))
                     }
-                    Some(ns) => ns
-                        .auth()
+                    Err(e) => Err(HranaError::new("INTERNAL", e.to_string())),
+                    Ok(key) => key
+                        .as_deref()
                         .unwrap_or(&state.auth)
                         .grant(jwt.as_deref(), &c.name)
                         .map_err(|e| HranaError::new(e.code(), e.to_string())),
+                };
+                // The socket holds its namespace open from its first valid hello on.
+                let checked = match checked {
+                    Ok(g) if c.ns.is_none() => match state.namespaces.fetch(&c.name).await {
+                        Ok(ns) => {
+                            c.ns = Some(ns);
+                            Ok(g)
+                        }
+                        Err(NsError::NotFound(_)) => Err(HranaError::new(
+                            "NAMESPACE_DOESNT_EXIST",
+                            format!("namespace {:?} does not exist", c.name),
+                        )),
+                        Err(NsError::TooManyOpen(m)) => Err(HranaError::new("TOO_MANY_OPEN_DATABASES", m)),
+                        Err(e) => Err(HranaError::new("SQLITE_CANTOPEN", e.to_string())),
+                    },
+                    other => other,
                 };
                 let checked = checked.and_then(|g| {
                     if admitted.is_none() {
