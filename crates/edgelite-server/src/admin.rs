@@ -76,10 +76,27 @@ async fn remove(State(state): State<Arc<AppState>>, Path(name): Path<String>) ->
     Ok(Json(json!({})).into_response())
 }
 
+/// sqld's fork options: `timestamp` forks the namespace as it was then, from the backup.
+#[derive(Debug, Default, Deserialize)]
+struct ForkBody {
+    #[serde(default)]
+    timestamp: Option<String>,
+}
+
 async fn fork(
     State(state): State<Arc<AppState>>,
     Path((from, to)): Path<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    let opts: ForkBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ForkBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("malformed body: {e}")))?
+    };
+    if let Some(ts) = opts.timestamp {
+        return fork_at(&state, &from, &to, &ts).await;
+    }
     let src = find(&state, &from).await?;
     let guard = src.enter().await;
     let st = Arc::clone(&state);
@@ -92,6 +109,41 @@ async fn fork(
     Ok(Json(json!({})).into_response())
 }
 
+/// Forks `from` as it was after its last commit at or before `ts`, from the backup (D1's
+/// "restore to a bookmark" into a new namespace: the original is untouched).
+async fn fork_at(state: &Arc<AppState>, from: &str, to: &str, ts: &str) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", m);
+    let Some(backup) = &state.backup else {
+        return Err(bad("a fork from a point in time needs the server's backup (--backup-url)".into()));
+    };
+    let at = crate::backup::parse_time(ts).map_err(bad)?;
+    if !crate::namespace::valid_name(to) {
+        return Err(NsError::InvalidName(to.into()).into());
+    }
+    if state.namespaces.contains(to) {
+        return Err(NsError::Exists(to.into()).into());
+    }
+    let tmp = state.namespaces.dir_of(to).with_extension("forking");
+    let restored = crate::backup::restore_to_file(backup.target(), from, Some(at), &tmp).await;
+    let restored = match restored {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            let status = match e {
+                crate::backup::BackupError::NotFound(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return Err(ApiError::new(status, "BACKUP_UNAVAILABLE", e.to_string()));
+        }
+    };
+    let st = Arc::clone(state);
+    let (to2, tmp2) = (to.to_owned(), tmp.clone());
+    let made = blocking(move || st.namespaces.create_from_file(&to2, &tmp2).map(|_| ())).await;
+    let _ = std::fs::remove_file(&tmp);
+    made?;
+    Ok(Json(json!({"as_of": crate::backup::format_time(restored.as_of)})).into_response())
+}
+
 async fn checkpoint(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let ns = find(&state, &name).await?;
     let started = ns.checkpoint(true).await?;
@@ -102,5 +154,6 @@ async fn stats(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> 
     let ns = find(&state, &name).await?;
     let me = Arc::clone(&ns);
     let (g, n) = blocking(move || me.position()).await?;
-    Ok(Json(json!({"generation": g, "committed_frames": n})).into_response())
+    let backup = state.backup.as_ref().and_then(|b| b.status(&name));
+    Ok(Json(json!({"generation": g, "committed_frames": n, "backup": backup})).into_response())
 }

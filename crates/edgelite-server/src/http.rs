@@ -545,23 +545,31 @@ async fn on_session<T: Send + 'static>(
     f: impl FnOnce(&mut Session) -> T + Send + 'static,
 ) -> Result<(Stream, T), ApiError> {
     let ns = Arc::clone(&stream.session.ns);
+    ns.admit_request().map_err(backup_unavailable)?;
     ns.admit(stream.session.in_txn()).await;
     let guard = ns.enter().await;
     let turn = state.turns.turn(&ns.name).await;
-    let out = tokio::task::spawn_blocking(move || {
+    let (out, committed) = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
         let out = turn.run(|| f(&mut stream.session));
-        // Keeps the committed-frame count fresh for the checkpoint threshold.
-        if stream.session.take_committed() {
-            let _ = stream.session.ns.position();
-        }
+        // Keeps the committed-frame count fresh for the checkpoint threshold, and stamps the
+        // commit's time for the backup before it is answered.
+        let committed = if stream.session.take_committed() { stream.session.ns.position().ok() } else { None };
         drop(guard);
-        (stream, out)
+        ((stream, out), committed)
     })
     .await
     .map_err(|e| ApiError::internal(format!("request failed: {e}")))?;
     ns.maybe_checkpoint();
+    if let Some(pos) = committed {
+        ns.durable(pos).await.map_err(backup_unavailable)?;
+    }
     Ok(out)
+}
+
+/// With `--durability backup`: the bucket did not take the write in time, or is failing.
+fn backup_unavailable(message: String) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BACKUP_UNAVAILABLE", message)
 }
 
 fn too_large(flag: &str, limit: usize) -> HranaError {
@@ -820,16 +828,21 @@ async fn push(
     let body = body.map_err(|e| body_error(&e))?;
     let (g, start, end) = (param(&params, "g")?, param(&params, "start")?, param(&params, "end")?);
     let baton = params.get("baton").cloned();
+    ns.admit_request().map_err(backup_unavailable)?;
     let guard = ns.enter().await;
     let turn = state.turns.turn(&ns.name).await;
     let me = Arc::clone(&ns);
-    let r = tokio::task::spawn_blocking(move || {
+    let (r, pos) = tokio::task::spawn_blocking(move || {
         let r = turn.run(|| me.push(g, start, end, baton.as_deref(), &body));
+        let pos = me.position().ok();
         drop(guard);
-        r
+        r.map(|r| (r, pos))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
     ns.maybe_checkpoint();
+    if let Some(pos) = pos {
+        ns.durable(pos).await.map_err(backup_unavailable)?;
+    }
     Ok(Json(r).into_response())
 }

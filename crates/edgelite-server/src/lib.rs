@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod exec;
 pub mod fuzzing;
 pub mod http;
@@ -55,6 +56,9 @@ pub enum ServerError {
     /// A blocking task failed.
     #[error("startup task failed: {0}")]
     Join(String),
+    /// The backup target is unusable, or the restore of an empty data directory failed.
+    #[error("backup: {0}")]
+    Backup(#[from] backup::BackupError),
 }
 
 /// Server settings (the CLI flags).
@@ -80,6 +84,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Resource caps (see `SECURITY.md`).
     pub limits: Limits,
+    /// Continuous backup to object storage, if any (`--backup-url`).
+    pub backup: Option<backup::BackupConfig>,
 }
 
 /// Caps that keep one tenant from starving the others; each has a flag (see `SECURITY.md`).
@@ -173,6 +179,7 @@ impl Config {
             stream_expiry: Duration::from_secs(10),
             max_body_bytes: 10 << 20,
             limits: Limits::default(),
+            backup: None,
         }
     }
 }
@@ -201,6 +208,8 @@ pub struct AppState {
     pub stream_expiry: Duration,
     /// Turns to run SQL, shared fairly between namespaces.
     pub turns: Arc<limits::Scheduler>,
+    /// The backup, if the server has one.
+    pub backup: Option<Arc<backup::Backup>>,
 }
 
 /// A started server.
@@ -219,6 +228,10 @@ impl Running {
     pub async fn shutdown(&self) {
         for ns in self.state.namespaces.all_open() {
             let _ = ns.checkpoint(true).await;
+        }
+        // What those checkpoints archived goes to the bucket before the process ends.
+        if let Some(b) = &self.state.backup {
+            b.flush(Duration::from_secs(10)).await;
         }
     }
 }
@@ -239,6 +252,24 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let frames = config.checkpoint_frames.max(1);
     let l = &config.limits;
     let conns = limits::Gauge::new(l.max_concurrent_connections, l.max_total_connections);
+    let target = match &config.backup {
+        Some(b) => {
+            let target = backup::Target::open(&b.url)?;
+            // A new machine: every namespace comes back from the bucket before anything is served.
+            if backup::is_empty_data_dir(&config.db_path) {
+                for (ns, r) in backup::restore_all(&target, &config.db_path, None, None).await? {
+                    eprintln!(
+                        "edgelite-server: restored namespace {ns:?} from the backup (generation {}, frame {}, as of {})",
+                        r.generation,
+                        r.frames,
+                        backup::format_time(r.as_of)
+                    );
+                }
+            }
+            Some(target)
+        }
+        None => None,
+    };
     let mut settings = namespace::Settings::new(frames, l.max_open_databases, conns);
     if l.max_db_size > 0 {
         let pages = (l.max_db_size / wal::PAGE_SIZE as u64).clamp(1, u64::from(u32::MAX));
@@ -247,6 +278,10 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, settings))
         .await
         .map_err(|e| ServerError::Join(e.to_string()))??;
+    let backup = match (&config.backup, target) {
+        (Some(b), Some(target)) => Some(backup::Backup::start(b.clone(), target, &namespaces)?),
+        _ => None,
+    };
     let state = Arc::new(AppState {
         namespaces,
         auth,
@@ -263,6 +298,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         stream_expiry: config.stream_expiry,
         turns: limits::Scheduler::new(l.max_running_requests, l.time_slice),
         limits: config.limits.clone(),
+        backup,
     });
     http::spawn_expiry(Arc::clone(&state));
 

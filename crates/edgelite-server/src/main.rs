@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// A libSQL-compatible server over edgelite.
 #[derive(Parser, Debug)]
-#[command(name = "edgelite-server", version)]
+#[command(name = "edgelite-server", version, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Data directory (one database per namespace under `<db-path>/dbs/`).
     #[arg(long, default_value = "data.edgelite")]
     db_path: PathBuf,
@@ -104,6 +106,100 @@ struct Args {
     /// fail with SQLITE_FULL.
     #[arg(long, default_value_t = 0)]
     max_db_size: u64,
+    /// Ship every namespace continuously to `s3://BUCKET/PREFIX` (settings from `AWS_*`) or
+    /// `file:///path`; an empty data directory is restored from it first.
+    #[arg(long)]
+    backup_url: Option<String>,
+    /// Ship committed frames at least this often (bounds what `--durability local` can lose).
+    #[arg(long, default_value_t = 1000)]
+    backup_interval_ms: u64,
+    /// What a write's answer waits for: `local` disk, or its frames stored in the `backup` bucket.
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Local)]
+    durability: DurabilityArg,
+    /// With `--durability backup`, a write fails if the bucket has not stored it within this.
+    #[arg(long, default_value_t = 10_000)]
+    backup_timeout_ms: u64,
+    /// Remove backup generations whose every restore point is older than this many days.
+    #[arg(long)]
+    backup_retention_days: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DurabilityArg {
+    Local,
+    Backup,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Writes the database(s) of a backup, as they were after the last commit at or before
+    /// `--to` (default: the latest), into a data directory for `edgelite-server --db-path DIR`.
+    Restore {
+        /// `s3://BUCKET/PREFIX` or `file:///path`.
+        #[arg(long)]
+        backup_url: String,
+        /// The data directory to write (it must not hold the namespaces restored).
+        #[arg(long)]
+        db_path: PathBuf,
+        /// Only this namespace (default: every namespace in the bucket).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// An RFC 3339 time, e.g. 2026-01-31T12:00:00.250Z.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Lists what a backup can restore: namespaces, generations, time ranges.
+    Backups {
+        /// `s3://BUCKET/PREFIX` or `file:///path`.
+        #[arg(long)]
+        backup_url: String,
+        /// Only this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+}
+
+/// Runs `restore` or `backups`.
+async fn run_command(command: Command) -> ExitCode {
+    let result = async {
+        match command {
+            Command::Restore { backup_url, db_path, namespace, to } => {
+                let to = to.map(|t| edgelite_server::backup::parse_time(&t)).transpose()?;
+                let target = edgelite_server::backup::Target::open(&backup_url).map_err(|e| e.to_string())?;
+                let done = edgelite_server::backup::restore_all(&target, &db_path, namespace.as_deref(), to)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if done.is_empty() {
+                    return Err("the bucket holds no namespace".to_owned());
+                }
+                for (ns, r) in done {
+                    println!(
+                        "restored {ns}: generation {}, frame {}, as of {}",
+                        r.generation,
+                        r.frames,
+                        edgelite_server::backup::format_time(r.as_of)
+                    );
+                }
+                Ok(())
+            }
+            Command::Backups { backup_url, namespace } => {
+                let target = edgelite_server::backup::Target::open(&backup_url).map_err(|e| e.to_string())?;
+                let text = edgelite_server::backup::describe(&target, namespace.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                print!("{text}");
+                Ok(())
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgelite-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -116,6 +212,9 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        if let Some(command) = args.command {
+            return run_command(command).await;
+        }
         let mut config = edgelite_server::Config::new(args.db_path, args.http_listen_addr);
         config.admin_listen_addr = args.admin_listen_addr;
         config.auth_jwt_key_file = args.auth_jwt_key_file;
@@ -149,6 +248,20 @@ fn main() -> ExitCode {
             max_open_databases: args.max_open_databases.max(1),
             max_db_size: args.max_db_size,
         };
+        if let Some(url) = args.backup_url {
+            let mut b = edgelite_server::backup::BackupConfig::new(url);
+            b.interval = Duration::from_millis(args.backup_interval_ms.max(1));
+            b.timeout = Duration::from_millis(args.backup_timeout_ms.max(1));
+            b.durability = match args.durability {
+                DurabilityArg::Local => edgelite_server::backup::Durability::Local,
+                DurabilityArg::Backup => edgelite_server::backup::Durability::Backup,
+            };
+            b.retention = args.backup_retention_days.map(|d| Duration::from_secs(u64::from(d) * 86_400));
+            config.backup = Some(b);
+        } else if matches!(args.durability, DurabilityArg::Backup) {
+            eprintln!("edgelite-server: --durability backup needs --backup-url");
+            return ExitCode::FAILURE;
+        }
         let running = match edgelite_server::start(config).await {
             Ok(r) => r,
             Err(e) => {

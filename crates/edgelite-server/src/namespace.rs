@@ -29,7 +29,7 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use edgelite::config::DbConfig;
@@ -135,6 +135,28 @@ pub struct PushAnswer {
     pub baton: Option<String>,
 }
 
+/// What the backup (`src/backup.rs`) learns of a namespace's commits, and what it asks of the
+/// requests that write: the whole of the backup's hold on a namespace.
+pub trait CommitWatch: Send + Sync {
+    /// Generation `generation`'s WAL holds `frames` committed frames. Called whenever the count
+    /// is read (with the namespace's sync state locked, so quick), and always by a request that
+    /// committed before its answer is sent.
+    fn committed(&self, generation: u32, frames: u32);
+    /// Whether a request may run now (with `--durability backup`, not while the bucket fails).
+    ///
+    /// # Errors
+    ///
+    /// Why it may not.
+    fn admit(&self) -> Result<(), String>;
+    /// Resolves once the frames up to `frames` of `generation` are as durable as configured.
+    fn durable(&self, generation: u32, frames: u32) -> futures_util::future::BoxFuture<'static, Result<(), String>>;
+    /// Whether every commit seen so far is shipped: the namespace may then close (a closed
+    /// namespace ships nothing until it is opened again).
+    fn caught_up(&self) -> bool {
+        true
+    }
+}
+
 /// One database.
 pub struct Namespace {
     /// The namespace's name.
@@ -160,6 +182,8 @@ pub struct Namespace {
     /// The last position (generation, committed frames) a WAL scan saw: long-polling pulls wait
     /// for it to move.
     moved: tokio::sync::watch::Sender<(u32, u32)>,
+    /// The backup's watch, when there is a backup (set once, see [`Namespace::set_watch`]).
+    watch: OnceLock<Arc<dyn CommitWatch>>,
 }
 
 /// Settings every namespace of a server shares.
@@ -305,6 +329,8 @@ struct ConnFlags {
     /// The connection's state was changed (a pragma set, a temp object created): it must not go
     /// back to the pool, where another client would inherit it.
     dirty: AtomicBool,
+    /// A write transaction committed (set by the commit hook; DDL alone counts too).
+    committed: AtomicBool,
 }
 
 /// A session connection and its authorizer's flags.
@@ -378,6 +404,11 @@ fn open_session_conn(path: &Path, max_pages: u32) -> Result<SessionConn, NsError
     let flags = Arc::new(ConnFlags::default());
     let f = Arc::clone(&flags);
     conn.authorizer(Some(move |ctx: AuthContext<'_>| client_authorizer(&ctx, &f)));
+    let f = Arc::clone(&flags);
+    conn.commit_hook(Some(move || {
+        f.committed.store(true, Ordering::Relaxed);
+        false
+    }));
     Ok(SessionConn { conn, flags })
 }
 
@@ -435,6 +466,7 @@ impl Namespace {
             checkpointing: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             moved: tokio::sync::watch::Sender::new((0, 0)),
+            watch: OnceLock::new(),
         };
         ns.recover(kept)?;
         Ok(Arc::new(ns))
@@ -460,6 +492,8 @@ impl Namespace {
             && self.open_txns.load(Ordering::Acquire) == 0
             && !self.checkpointing.load(Ordering::Acquire)
             && !self.draining.load(Ordering::Acquire)
+            // a namespace closes only once its backup has every commit: a closed one ships nothing
+            && self.watch.get().is_none_or(|w| w.caught_up())
     }
 
     fn gen_dir(&self, g: u32) -> PathBuf {
@@ -551,6 +585,33 @@ impl Namespace {
         Ok(())
     }
 
+    /// Gives the namespace its backup watch (once; later calls change nothing).
+    pub fn set_watch(&self, watch: Arc<dyn CommitWatch>) {
+        let _ = self.watch.set(watch);
+    }
+
+    /// Whether a request may run now (see [`CommitWatch::admit`]); always without a backup.
+    ///
+    /// # Errors
+    ///
+    /// Why it may not.
+    pub fn admit_request(&self) -> Result<(), String> {
+        self.watch.get().map_or(Ok(()), |w| w.admit())
+    }
+
+    /// Waits until the committed frames up to `(generation, frames)` are as durable as the
+    /// backup is configured to make them before a write is answered; at once without a backup.
+    ///
+    /// # Errors
+    ///
+    /// The backup could not store them in time.
+    pub async fn durable(&self, (generation, frames): (u32, u32)) -> Result<(), String> {
+        match self.watch.get() {
+            Some(w) => w.durable(generation, frames).await,
+            None => Ok(()),
+        }
+    }
+
     /// The gate: hold it shared while using the database.
     pub async fn enter(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
         Arc::clone(&self.gate).read_owned().await
@@ -628,6 +689,9 @@ impl Namespace {
         }
         let now = (s.generation, n);
         self.moved.send_if_modified(|seen| std::mem::replace(seen, now) != now);
+        if let Some(w) = self.watch.get() {
+            w.committed(s.generation, n);
+        }
         Ok((s.generation, n, s.scanner.salts()))
     }
 
@@ -1161,9 +1225,10 @@ impl Session {
         let changes = conn.total_changes();
         let out = f(conn, &mut self.sqls);
         let now = !conn.is_autocommit();
-        // in autocommit mode after rows changed, or at the end of a transaction (DDL alone is
-        // missed: the count this feeds only decides when to checkpoint)
-        self.committed |= !now && (self.in_txn || conn.total_changes() != changes);
+        // in autocommit mode after rows changed, or at the end of a transaction, or whenever the
+        // commit hook saw a commit (DDL alone too: the backup stamps every commit's time)
+        self.committed |= sc.flags.committed.swap(false, Ordering::Relaxed)
+            || (!now && (self.in_txn || conn.total_changes() != changes));
         if now != self.in_txn {
             if now {
                 self.ns.open_txns.fetch_add(1, Ordering::AcqRel);
@@ -1388,6 +1453,9 @@ struct Registry {
     changed: Condvar,
     /// The files of an empty database (see [`Namespaces::create`]), made once.
     template: Mutex<Option<Arc<[u8]>>>,
+    /// Called with every namespace opened (at its first use, and again after each close),
+    /// before it is handed out: the backup gives it its watch there.
+    on_open: OnceLock<OnOpen>,
 }
 
 /// All namespaces of a server: a registry of names that opens a database on first use and
@@ -1399,6 +1467,9 @@ struct Registry {
 pub struct Namespaces {
     reg: Arc<Registry>,
 }
+
+/// See `Namespaces::on_open`.
+type OnOpen = Box<dyn Fn(&Arc<Namespace>) + Send + Sync>;
 
 impl Namespaces {
     /// Lists the namespaces under `<db_path>/dbs` (a directory read: nothing is opened until
@@ -1428,6 +1499,7 @@ impl Namespaces {
                 table: Mutex::new(table),
                 changed: Condvar::new(),
                 template: Mutex::new(None),
+                on_open: OnceLock::new(),
             }),
         };
         // A default that is there but cannot be opened is quarantined at its first use and
@@ -1474,7 +1546,13 @@ impl Namespaces {
         self.close_all(victims);
         let dir = reg.root.join(name);
         let settings = Arc::clone(&reg.settings);
-        let opened = open_or_isolate(name, &dir, &reg.db_path, || Namespace::open(name, &dir, settings, kept));
+        let opened = open_or_isolate(name, &dir, &reg.db_path, || {
+            let ns = Namespace::open(name, &dir, settings, kept)?;
+            if let Some(f) = reg.on_open.get() {
+                f(&ns);
+            }
+            Ok(ns)
+        });
         let mut t = lock(&reg.table)?;
         t.opening -= 1;
         let out = match opened {
@@ -1632,6 +1710,37 @@ impl Namespaces {
             e.key = Some(key.clone());
         }
         Ok(key)
+    }
+
+    /// Sets what runs on every namespace opened from now on, before it is handed out (once).
+    pub fn set_on_open(&self, f: impl Fn(&Arc<Namespace>) + Send + Sync + 'static) {
+        let _ = self.reg.on_open.set(Box::new(f));
+    }
+
+    /// The directory of namespace `name` (which may not exist).
+    #[must_use]
+    pub fn dir_of(&self, name: &str) -> PathBuf {
+        self.reg.root.join(name)
+    }
+
+    /// Creates `name` from a database file (a restored backup, for a fork from a point in time),
+    /// which is moved into place, without opening it. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// Invalid or existing name; file and database errors.
+    pub fn create_from_file(&self, name: &str, file: &Path) -> Result<(), NsError> {
+        if !valid_name(name) {
+            return Err(NsError::InvalidName(name.into()));
+        }
+        let settings = Arc::clone(&self.reg.settings);
+        self.build(name, |dir| {
+            fs::create_dir_all(dir)?;
+            fs::rename(file, dir.join("data")).or_else(|_| fs::copy(file, dir.join("data")).map(|_| ()))?;
+            // Opened once to make generation 1 of the copy, then closed.
+            let ns = Namespace::open(name, dir, settings, Kept::default())?;
+            Ok(ns.kept())
+        })
     }
 
     /// The files of an empty database in WAL mode with 4096-byte pages, made by SQLite once.

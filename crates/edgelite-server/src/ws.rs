@@ -376,23 +376,30 @@ async fn on_stream<T: Send + 'static>(
     };
     let mut sqls = std::mem::take(&mut c.sqls);
     let ns = Arc::clone(&session.ns);
+    if let Err(e) = ns.admit_request() {
+        c.sqls = sqls;
+        c.streams.insert(stream_id, WsStream { session, last: Instant::now() });
+        return Err(HranaError::new("BACKUP_UNAVAILABLE", e));
+    }
     ns.admit(session.in_txn()).await;
     let guard = ns.enter().await;
     let turn = c.turns.turn(&ns.name).await;
     let joined = tokio::task::spawn_blocking(move || {
         let out = turn.run(|| f(&mut session, &mut sqls));
-        // Keeps the committed-frame count fresh for the checkpoint threshold.
-        if session.take_committed() {
-            let _ = session.ns.position();
-        }
+        // Keeps the committed-frame count fresh for the checkpoint threshold, and stamps the
+        // commit's time for the backup before it is answered.
+        let committed = if session.take_committed() { session.ns.position().ok() } else { None };
         drop(guard);
-        (session, sqls, out)
+        (session, sqls, out, committed)
     })
     .await;
     ns.maybe_checkpoint();
-    let (session, sqls, out) = joined.map_err(|e| HranaError::new("INTERNAL", e.to_string()))?;
+    let (session, sqls, out, committed) = joined.map_err(|e| HranaError::new("INTERNAL", e.to_string()))?;
     c.sqls = sqls;
     c.streams.insert(stream_id, WsStream { session, last: Instant::now() });
+    if let Some(pos) = committed {
+        ns.durable(pos).await.map_err(|e| HranaError::new("BACKUP_UNAVAILABLE", e))?;
+    }
     Ok(out)
 }
 
