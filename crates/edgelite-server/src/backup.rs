@@ -897,8 +897,8 @@ struct NsBackup {
     /// (generation, frames) stored in the bucket.
     shipped: tokio::sync::watch::Sender<(u32, u32)>,
     wake: tokio::sync::Notify,
-    /// Why the last attempt failed, until one succeeds.
-    failing: Mutex<Option<String>>,
+    /// Why the last attempt failed, until one succeeds (shared with waiting writers).
+    failing: Arc<Mutex<Option<String>>>,
     /// Set when the bucket holds another history of this namespace: nothing is shipped.
     diverged: Mutex<Option<String>>,
     stop: AtomicBool,
@@ -950,7 +950,7 @@ impl CommitWatch for NsBackup {
         self.wake.notify_one();
         let mut rx = self.shipped.subscribe();
         let timeout = self.config.timeout;
-        let failing = lock(&self.failing).clone();
+        let failing = Arc::clone(&self.failing);
         let diverged = lock(&self.diverged).clone();
         Box::pin(async move {
             if let Some(d) = diverged {
@@ -962,7 +962,7 @@ impl CommitWatch for NsBackup {
                     "the write was committed on this server but was not stored in the backup bucket within {} ms \
                      (--backup-timeout-ms){}; it stays here and is shipped once the bucket is reachable",
                     timeout.as_millis(),
-                    failing.map(|e| format!(": {e}")).unwrap_or_default()
+                    lock(&failing).as_ref().map(|e| format!(" (the bucket fails: {e})")).unwrap_or_default()
                 )),
             }
         })
@@ -1274,7 +1274,7 @@ impl Backup {
             progress: Mutex::new(None),
             shipped: tokio::sync::watch::Sender::new((0, 0)),
             wake: tokio::sync::Notify::new(),
-            failing: Mutex::new(None),
+            failing: Arc::new(Mutex::new(None)),
             diverged: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
