@@ -105,6 +105,8 @@ pub struct BackupConfig {
     pub timeout: Duration,
     /// Generations whose every restore point is older than this are removed.
     pub retention: Option<Duration>,
+    /// S3 settings as `object_store` keys, over the `AWS_*` variables (for embedding).
+    pub s3_options: Vec<(String, String)>,
 }
 
 impl BackupConfig {
@@ -117,6 +119,7 @@ impl BackupConfig {
             durability: Durability::Local,
             timeout: Duration::from_secs(10),
             retention: None,
+            s3_options: Vec::new(),
         }
     }
 }
@@ -167,6 +170,16 @@ impl Target {
     ///
     /// A malformed or unsupported URL; a store that cannot be built.
     pub fn open(url: &str) -> Result<Target> {
+        Target::open_with(url, &[])
+    }
+
+    /// [`Target::open`] with S3 settings given as `object_store` keys (`aws_endpoint`,
+    /// `aws_access_key_id`, …) over those of the environment.
+    ///
+    /// # Errors
+    ///
+    /// A malformed or unsupported URL or key; a store that cannot be built.
+    pub fn open_with(url: &str, s3_options: &[(String, String)]) -> Result<Target> {
         if let Some(path) = url.strip_prefix("file://") {
             if !path.starts_with('/') {
                 return Err(BackupError::Url(format!("{url:?}: a file URL needs an absolute path (file:///dir)")));
@@ -186,9 +199,18 @@ impl Target {
         // The TLS of object_store's client uses rustls with ring, set once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL_S3"));
-        let allow_http = endpoint.as_deref().is_ok_and(|e| e.starts_with("http://"));
-        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+        let mut endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL_S3")).ok();
+        for (k, v) in s3_options {
+            let key = k.to_ascii_lowercase().parse().map_err(|e| BackupError::Url(format!("S3 option {k:?}: {e}")))?;
+            if matches!(key, object_store::aws::AmazonS3ConfigKey::Endpoint) {
+                endpoint = Some(v.clone());
+            }
+            b = b.with_config(key, v);
+        }
+        let allow_http = endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+        let region_given = s3_options.iter().any(|(k, _)| k.eq_ignore_ascii_case("aws_region"));
+        if !region_given && std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
             b = b.with_region("us-east-1");
         }
         // Few quick retries: an unreachable bucket must show as a failure within the shipping
@@ -1347,6 +1369,60 @@ mod tests {
         }
         assert!(unseal::<FramesHeader>("k", &obj[..obj.len() - 1]).is_err());
         assert!(unseal::<FramesHeader>("k", &obj[..obj.len() / 2]).is_err());
+    }
+
+    /// Batches that overlap (a retry shipped a longer range after an upload whose answer was
+    /// lost) and the same batch twice restore as the frames once; a point between commits
+    /// restores the commits before it.
+    #[tokio::test]
+    async fn overlapping_and_repeated_batches_restore_each_commit_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("db");
+        let conn = edgelite::Connection::open(&db).expect("open");
+        conn.execute_batch("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;")
+            .expect("setup");
+        conn.execute_batch("CREATE TABLE t(x); PRAGMA wal_checkpoint(TRUNCATE);").expect("create");
+        let snapshot = fs::read(&db).expect("read");
+        let wal = dir.path().join("db-wal");
+        let mut ends = Vec::new();
+        for i in 0..3 {
+            conn.execute("INSERT INTO t VALUES (?1)", [i]).expect("insert");
+            ends.push(crate::wal::WalScanner::default().scan(&wal).expect("scan"));
+        }
+        let frames = crate::wal::read_frames(&wal, crate::wal::WAL_HEADER as u64, 1, ends[2] + 1).expect("frames");
+        let target = Target::open(&format!("file://{}", dir.path().join("bucket").display())).expect("target");
+        let ns = "n".to_owned();
+        let sha = sha256_hex(&snapshot);
+        let snap = Entry { ns: ns.clone(), generation: 1, kind: Kind::Snapshot { time: 100, sha256: sha.clone() } };
+        let header = SnapshotHeader { ns: ns.clone(), generation: 1, time: 100, sha256: sha, jwt_key: None };
+        target.put(&snap.key(), seal(&header, &snapshot).expect("seal")).await.expect("put");
+        let times = [200, 300, 400];
+        let batch = |first: u32, last: u32| {
+            let commits: Vec<(u32, i64)> =
+                ends.iter().zip(times).filter(|(e, _)| **e >= first && **e <= last).map(|(e, t)| (*e, t)).collect();
+            let kind = Kind::Frames { first, last, t_first: commits[0].1, t_last: commits[commits.len() - 1].1 };
+            let h = FramesHeader { ns: ns.clone(), generation: 1, first, last, commits };
+            let data = &frames[(first as usize - 1) * FRAME_SIZE..last as usize * FRAME_SIZE];
+            (Entry { ns: ns.clone(), generation: 1, kind }.key(), seal(&h, data).expect("seal"))
+        };
+        for (first, last) in [(1, ends[0]), (1, ends[1]), (1, ends[1]), (ends[0] + 1, ends[2])] {
+            let (key, obj) = batch(first, last);
+            target.put(&key, obj).await.expect("put");
+        }
+        let count = |image: &[u8]| -> Vec<i64> {
+            let p = dir.path().join("restored");
+            fs::write(&p, image).expect("write");
+            let c = edgelite::Connection::open(&p).expect("open");
+            let mut st = c.prepare("SELECT x FROM t ORDER BY x").expect("prepare");
+            st.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows")
+        };
+        let (image, r) = restore_image(&target, "n", None).await.expect("restore");
+        assert_eq!((count(&image), r.frames, r.as_of), (vec![0, 1, 2], ends[2], 400));
+        let (image, r) = restore_image(&target, "n", Some(350)).await.expect("restore");
+        assert_eq!((count(&image), r.frames), (vec![0, 1], ends[1]));
+        let (image, _) = restore_image(&target, "n", Some(150)).await.expect("restore");
+        assert_eq!(count(&image), Vec::<i64>::new());
+        assert!(restore_image(&target, "n", Some(50)).await.is_err());
     }
 
     #[test]

@@ -254,7 +254,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let conns = limits::Gauge::new(l.max_concurrent_connections, l.max_total_connections);
     let target = match &config.backup {
         Some(b) => {
-            let target = backup::Target::open(&b.url)?;
+            let target = backup::Target::open_with(&b.url, &b.s3_options)?;
             // A new machine: every namespace comes back from the bucket before anything is served.
             if backup::is_empty_data_dir(&config.db_path) {
                 for (ns, r) in backup::restore_all(&target, &config.db_path, None, None).await? {

@@ -551,3 +551,85 @@ async fn partial_or_altered_objects_are_detected_at_restore() {
     std::fs::write(&copy, &good).unwrap();
     assert_eq!(bucket.restore(None).unwrap().iter().map(|r| r.1).collect::<Vec<_>>(), vec![1, 2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_fork_from_a_point_in_time_and_retention() {
+    let bucket = Bucket::file();
+    let data = tempfile::tempdir().unwrap();
+    let admin = admin_addr();
+    let extra = ["--admin-listen-addr", &admin, "--enable-namespaces"];
+    let srv = server(&bucket, data.path(), &extra).await;
+    let admin_base = format!("http://{admin}");
+    assert_eq!(exec(&srv.base, "CREATE TABLE t(w, s, k, v, PRIMARY KEY (w, s, k))").await.0, 200);
+    assert_eq!(insert(&srv.base, 1).await.0, 200);
+    wait_shipped(&admin_base).await;
+    let mid = now_us();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(insert(&srv.base, 2).await.0, 200);
+    wait_shipped(&admin_base).await;
+    let http = reqwest::Client::new();
+    let fork = |to: &'static str, body: Value| {
+        let (http, admin_base) = (http.clone(), admin_base.clone());
+        async move {
+            let r =
+                http.post(format!("{admin_base}/v1/namespaces/default/fork/{to}")).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = fork("past", json!({"timestamp": edgelite_server::backup::format_time(mid)})).await;
+    assert_eq!(status, 200, "{body}");
+    let count = |ns: &'static str| {
+        let (http, base) = (http.clone(), srv.base.clone());
+        async move {
+            let body = json!({"requests": [{"type": "execute", "stmt": {"sql": "SELECT s FROM t ORDER BY s"}}]});
+            let v: Value = http
+                .post(format!("{base}/v2/pipeline"))
+                .header("x-namespace", ns)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["results"][0]["response"]["result"]["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| int(&r[0]))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(count("past").await, vec![1], "the fork is the namespace as it was then");
+    assert_eq!(count("default").await, vec![1, 2], "the original is untouched");
+    let (status, body) = fork("nope", json!({"timestamp": "yesterday"})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = fork("early", json!({"timestamp": "2001-01-01T00:00:00Z"})).await;
+    assert_eq!(status, 404, "{body}");
+    // A checkpoint starts generation 2; with retention 0 days, generation 1 is obsolete once
+    // generation 2's snapshot exists, and removed at the next start.
+    let r = http.post(format!("{admin_base}/v1/namespaces/default/checkpoint")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    wait_shipped(&admin_base).await;
+    let mut child = srv.child;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    assert!(bucket.file_root().join("default/0000000001").read_dir().unwrap().next().is_some());
+    let srv = server(&bucket, data.path(), &["--backup-retention-days", "0"]).await;
+    let gen1 = bucket.file_root().join("default/0000000001");
+    let mut gone = false;
+    for _ in 0..100 {
+        if gen1.read_dir().map_or(true, |mut d| d.next().is_none()) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "generation 1 was not removed");
+    let mut child = srv.child;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    assert_eq!(bucket.restore(None).unwrap().iter().map(|r| r.1).collect::<Vec<_>>(), vec![1, 2]);
+    let err = bucket.restore(Some(mid)).unwrap_err();
+    assert!(err.contains("no restore point"), "{err}");
+}
