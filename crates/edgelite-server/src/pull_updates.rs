@@ -519,6 +519,9 @@ async fn long_poll(ns: &Arc<Namespace>, from: Revision, timeout: Duration) -> Re
     }
 }
 
+/// How long a woken long poll waits for a place under the request caps before it gives up.
+const SLOT_WAIT: Duration = Duration::from_secs(5);
+
 /// `POST /pull-updates`.
 pub async fn pull_updates(
     State(state): State<Arc<AppState>>,
@@ -565,13 +568,22 @@ pub async fn pull_updates(
         // back so that waiting replicas cannot starve the namespace's other requests.
         slot.release();
         long_poll(&ns, *from, Duration::from_millis(u64::from(req.long_poll_timeout_ms))).await?;
-        _held = Some(state.requests.take(&ns.name).map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "TOO_MANY_REQUESTS",
-                "too many requests in progress (--max-concurrent-requests); retry later",
-            )
-        })?);
+        // One commit wakes every waiting replica at once: more of them than the namespace's
+        // request cap wait a moment for a place rather than fail the pull they waited for.
+        let give_up = Instant::now() + SLOT_WAIT;
+        _held = Some(loop {
+            match state.requests.take(&ns.name) {
+                Ok(held) => break held,
+                Err(_) if Instant::now() < give_up => tokio::time::sleep(Duration::from_millis(5)).await,
+                Err(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "TOO_MANY_REQUESTS",
+                        "too many requests in progress (--max-concurrent-requests); retry later",
+                    ));
+                }
+            }
+        });
     }
     let selector = Arc::new(selector);
     let plan = loop {
