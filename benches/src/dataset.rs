@@ -57,6 +57,9 @@ pub struct Dataset {
     pub gt_dist: Vec<f32>,
     /// Ground-truth neighbours per query.
     pub gt_k: usize,
+    /// Base vectors were generated ([`Dataset::synthetic`]): `gt` is empty and the files in
+    /// `dir` are not these vectors.
+    pub generated: bool,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -148,7 +151,7 @@ impl Dataset {
         if let Some(bad) = gt.iter().find(|&&id| usize::try_from(id).map_or(true, |id| id >= rows)) {
             return Err(invalid(format!("{}: ground-truth id {bad} outside the {rows} base rows", dir.display())));
         }
-        Ok(Dataset { dir: dir.to_owned(), dims, base, queries, gt, gt_dist, gt_k })
+        Ok(Dataset { dir: dir.to_owned(), dims, base, queries, gt, gt_dist, gt_k, generated: false })
     }
 
     /// Number of base vectors.
@@ -252,7 +255,7 @@ impl Dataset {
     /// # Errors
     /// Failing to read the texts or to write the files.
     pub fn raw_files(&self) -> io::Result<RawFiles> {
-        if self.dir.join("base.f32").is_file() {
+        if self.dir.join("base.f32").is_file() && !self.generated {
             return Ok(RawFiles::Existing(self.dir.clone()));
         }
         let tmp = tempfile::tempdir()?;
@@ -268,6 +271,77 @@ impl Dataset {
             fs::write(tmp.path().join(format!("{stem}.jsonl")), text)?;
         }
         Ok(RawFiles::Written(tmp))
+    }
+}
+
+impl Dataset {
+    /// A larger set of the same kind, for the scaling benchmark (issue 14): the real base
+    /// vectors first, then generated ones up to `rows`, each a real vector chosen at random
+    /// plus Gaussian noise, renormalised. The noise's length is `spread` times the real
+    /// vector's distance to its nearest real neighbour (estimated on a sample), so the new
+    /// points fill the neighbourhoods the real ones have instead of adding isotropic noise the
+    /// real data does not have. The queries are the real ones; the ground truth is left empty
+    /// (a caller computes it by brute force).
+    #[must_use]
+    pub fn synthetic(&self, rows: usize, spread: f32, seed: u64) -> Dataset {
+        let dims = self.dims;
+        let real = self.len();
+        let mut rng = SplitMix(seed);
+        // a typical nearest-neighbour distance (L2 on the unit sphere), from 200 sampled rows
+        let mut nn = Vec::new();
+        for _ in 0..200.min(real) {
+            let i = rng.below(real);
+            let a = self.base_vector(i);
+            let best = (0..real)
+                .filter(|&j| j != i)
+                .map(|j| a.iter().zip(self.base_vector(j)).map(|(x, y)| (x - y) * (x - y)).sum::<f32>())
+                .fold(f32::INFINITY, f32::min);
+            nn.push(best.sqrt());
+        }
+        nn.sort_by(f32::total_cmp);
+        let typical = nn.get(nn.len() / 2).copied().unwrap_or(0.5);
+        let sigma = spread * typical / (dims as f32).sqrt();
+        let mut base = Vec::with_capacity(rows * dims);
+        base.extend_from_slice(&self.base[..real.min(rows) * dims]);
+        for _ in real..rows {
+            let from = self.base_vector(rng.below(real));
+            let v: Vec<f32> = from.iter().map(|x| x + rng.gauss() * sigma).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+            base.extend(v.iter().map(|x| x / norm));
+        }
+        Dataset {
+            dir: self.dir.clone(),
+            dims,
+            base,
+            queries: self.queries.clone(),
+            gt: Vec::new(),
+            gt_dist: Vec::new(),
+            gt_k: 0,
+            generated: true,
+        }
+    }
+}
+
+/// SplitMix64, with a Box-Muller normal: reproducible data with no dependency.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn gauss(&mut self) -> f32 {
+        let (u, v) = (self.unit().max(1e-300), self.unit());
+        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
     }
 }
 

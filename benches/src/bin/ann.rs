@@ -34,8 +34,13 @@
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
 //!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql] [--libsql-inserts]
 //!     [--cache-limit BYTES] [--cache-size KIB] [--cache-spill PAGES] [--hnswlib PYTHON]
-//!     [--build-threads N]
+//!     [--build-threads N] [--synthetic ROWS [--spread S]]
 //! ```
+//!
+//! `--synthetic ROWS` measures at sizes the dataset does not have (the scaling benchmark): the
+//! 20,000 real vectors, then generated ones up to ROWS, each a real vector plus Gaussian noise
+//! of S (default 0.5) times the typical nearest-neighbour distance, renormalised
+//! (`Dataset::synthetic`); the real queries; the ground truth by brute force.
 //!
 //! `--build-threads N` sets `edgelite_vector_build_threads(N)` on edgelite's connections (the
 //! threads of build (a); 0, the default, is one per core).
@@ -72,6 +77,8 @@ struct Args {
     cache_spill_pages: Option<u64>,
     hnswlib: Option<String>,
     build_threads: Option<i64>,
+    synthetic: Option<usize>,
+    spread: f32,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -89,6 +96,8 @@ fn parse_args() -> BoxResult<Args> {
         cache_spill_pages: None,
         hnswlib: None,
         build_threads: None,
+        synthetic: None,
+        spread: 0.5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -110,6 +119,8 @@ fn parse_args() -> BoxResult<Args> {
             "--cache-spill" => args.cache_spill_pages = Some(value()?.parse()?),
             "--hnswlib" => args.hnswlib = Some(value()?),
             "--build-threads" => args.build_threads = Some(value()?.parse()?),
+            "--synthetic" => args.synthetic = Some(value()?.parse::<usize>()?.max(1)),
+            "--spread" => args.spread = value()?.parse()?,
             _ => return Err(format!("unknown argument {a}; see the doc comment of {}", file!()).into()),
         }
     }
@@ -484,6 +495,10 @@ fn mb(bytes: u64) -> f64 {
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
     let ds = Dataset::load(&Dataset::locate("minilm-20k")?)?;
+    let ds = match args.synthetic {
+        Some(n) => ds.synthetic(n, args.spread, 42),
+        None => ds,
+    };
     // libSQL's node script and hnswlib's Python read the raw layout (f32 files, plain .jsonl)
     let raw = ds.raw_files()?;
     let dir = raw.path();
@@ -506,12 +521,19 @@ fn main() -> BoxResult<()> {
         tmp.path().display(),
     );
 
+    if ds.generated {
+        println!(
+            "base vectors past the real 20,000 are generated (--synthetic: a real vector + noise of {} x the typical \
+             nearest-neighbour distance, renormalised)",
+            args.spread
+        );
+    }
     let (scan_name, scan) = rust_scan(&ds, rows, &args, nq)?;
-    let truth: Vec<Vec<i32>> = if rows == ds.len() {
+    let truth: Vec<Vec<i32>> = if rows == ds.len() && !ds.generated {
         println!("ground truth: gt.i32 (exact top-{k} of the dataset)");
         (0..nq).map(|q| ds.ground_truth(q)[..k].to_vec()).collect()
     } else {
-        println!("ground truth: exact top-{k} over the {rows}-row prefix, recomputed by the in-memory scan");
+        println!("ground truth: exact top-{k} over the {rows} rows, computed by the in-memory scan");
         scan.ids
             .iter()
             .map(|ids| ids.iter().map(|&id| i32::try_from(id)).collect::<Result<_, _>>())
