@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::namespace::{CommitWatch, Namespace, Namespaces, NsError, Pull, valid_name};
-use crate::wal::{FRAME_SIZE, PAGE_SIZE, frame_header};
+use crate::wal::{FRAME_SIZE, PAGE_SIZE, WAL_HEADER, frame_header};
 
 /// Errors of backup and restore.
 #[derive(Debug, thiserror::Error)]
@@ -899,6 +899,50 @@ impl Stamps {
 /// Frames per object at most (16 MiB of frames), unless one commit is larger.
 const BATCH_FRAMES: u32 = 4096;
 
+/// `<ns dir>/backup-shipped`: how far this server last knew the bucket to hold the namespace
+/// (`"<generation> <frames>\n<backup URL>\n"`), rewritten after every object stored.
+pub const SHIPPED_FILE: &str = "backup-shipped";
+
+/// Whether the namespace in `dir` may hold something the bucket at `url` lacks, judged from its
+/// files alone (two small reads and a `stat`; the database is not opened): no record of what was
+/// shipped (a namespace never backed up, or backed up elsewhere), a newer generation than the one
+/// shipped, or a WAL longer than the frames shipped. It errs only towards `true`: a WAL that holds
+/// frames of a transaction that never committed looks like a lag, and the namespace is opened for
+/// nothing. Blocking.
+#[must_use]
+pub fn lags(dir: &Path, url: &str) -> bool {
+    let Some(shipped) = fs::read_to_string(dir.join(SHIPPED_FILE)).ok() else { return true };
+    let mut lines = shipped.lines();
+    let pos = lines.next().and_then(|l| {
+        let (g, n) = l.split_once(' ')?;
+        Some((g.parse::<u32>().ok()?, n.parse::<u32>().ok()?))
+    });
+    let Some((g, n)) = pos else { return true };
+    if lines.next() != Some(url) {
+        return true;
+    }
+    let local = fs::read_to_string(dir.join("generation")).ok().and_then(|s| s.trim().parse::<u32>().ok());
+    if local != Some(g) {
+        return true;
+    }
+    let wal = fs::metadata(dir.join("data-wal")).map_or(0, |m| m.len());
+    wal > WAL_HEADER as u64 + u64::from(n) * FRAME_SIZE as u64
+}
+
+/// Namespaces the startup catch-up opens at once (each also counts against
+/// `--max-open-databases`, and is closed again once shipped).
+const CATCH_UP_WORKERS: usize = 2;
+
+/// What became of one namespace in the catch-up.
+enum CatchUp {
+    /// Shipped up to where it stood when opened.
+    Shipped,
+    /// Nothing to do (gone, already open with its shipper, or its backup stopped).
+    Skip,
+    /// Try again later (the bucket fails, or no database can be opened now).
+    Later,
+}
+
 /// Where a namespace's shipping stands: everything up to `frames` of `generation` is in the
 /// bucket, and the generation's snapshot if `snapshot`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -912,6 +956,8 @@ struct Progress {
 struct NsBackup {
     name: String,
     ns: Weak<Namespace>,
+    /// The namespace's directory (for [`SHIPPED_FILE`]).
+    dir: PathBuf,
     target: Target,
     config: BackupConfig,
     stamps: Mutex<Stamps>,
@@ -1170,6 +1216,10 @@ impl NsBackup {
         if p.snapshot {
             self.shipped.send_replace((p.generation, p.frames));
             lock(&self.stamps).shipped(p.generation, p.frames);
+            // Without fsync, as the stamps: what it tells is only whether to look (see `lags`),
+            // and a stale or missing file only makes a startup look at this namespace.
+            let text = format!("{} {}\n{}\n", p.generation, p.frames, self.config.url);
+            let _ = fs::write(self.dir.join(SHIPPED_FILE), text);
         }
     }
 
@@ -1260,6 +1310,7 @@ impl Backup {
                 b.register(ns);
             }
         });
+        backup.spawn_catch_up(namespaces.clone());
         if let Some(keep) = backup.config.retention {
             let weak = Arc::downgrade(&backup);
             backup.runtime.spawn(async move {
@@ -1278,6 +1329,102 @@ impl Backup {
         Ok(backup)
     }
 
+    /// Ships, in the background, what a previous run left unshipped (a SIGKILL with `--durability
+    /// local`, or a bucket that failed until the end) in namespaces that nothing opens: those
+    /// that [`lags`] picks out, opened [`CATCH_UP_WORKERS`] at a time, each closed again once its
+    /// bucket holds what it held when opened. Nothing else is opened, so a server of many idle
+    /// tenants starts as fast as without a backup.
+    fn spawn_catch_up(self: &Arc<Self>, namespaces: Namespaces) {
+        let weak = Arc::downgrade(self);
+        let url = self.config.url.clone();
+        let pause = self.config.interval.max(Duration::from_secs(1));
+        self.runtime.spawn(async move {
+            let ns2 = namespaces.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                ns2.names().into_iter().filter(|n| lags(&ns2.dir_of(n), &url)).collect::<VecDeque<String>>()
+            })
+            .await;
+            let Ok(todo) = found else { return };
+            if todo.is_empty() {
+                return;
+            }
+            let total = todo.len();
+            eprintln!(
+                "edgelite-server: backup: {total} namespace(s) may hold commits not yet in the bucket; shipping them"
+            );
+            let todo = Arc::new(Mutex::new(todo));
+            let workers = (0..CATCH_UP_WORKERS).map(|_| {
+                let (weak, namespaces, todo) = (weak.clone(), namespaces.clone(), Arc::clone(&todo));
+                async move {
+                    let mut shipped = 0usize;
+                    loop {
+                        let Some(name) = lock(&todo).pop_front() else { return shipped };
+                        let Some(b) = weak.upgrade() else { return shipped };
+                        match b.catch_up_one(&namespaces, &name).await {
+                            CatchUp::Shipped => shipped += 1,
+                            CatchUp::Skip => {}
+                            CatchUp::Later => {
+                                lock(&todo).push_back(name);
+                                drop(b);
+                                tokio::time::sleep(pause).await;
+                            }
+                        }
+                    }
+                }
+            });
+            let shipped: usize = futures_util::future::join_all(workers).await.into_iter().sum();
+            eprintln!(
+                "edgelite-server: backup: shipped the backlog of {shipped} of {total} namespace(s) (the others were \
+                 opened by requests meanwhile, which ship them, are gone, or are not backed up)"
+            );
+        });
+    }
+
+    /// Opens `name` (unless it is open: its shipper runs already), waits until the bucket holds
+    /// what it held then, and closes it again.
+    async fn catch_up_one(&self, namespaces: &Namespaces, name: &str) -> CatchUp {
+        if namespaces.is_open(name) {
+            return CatchUp::Skip;
+        }
+        let ns = match namespaces.fetch(name).await {
+            Ok(ns) => ns,
+            Err(NsError::NotFound(_)) => return CatchUp::Skip,
+            Err(NsError::TooManyOpen(_)) => return CatchUp::Later,
+            Err(e) => {
+                eprintln!("edgelite-server: backup catch-up of namespace {name:?}: {e}");
+                return CatchUp::Skip;
+            }
+        };
+        let n2 = Arc::clone(&ns);
+        let Ok(Ok(pos)) = tokio::task::spawn_blocking(move || n2.position()).await else { return CatchUp::Skip };
+        // Registered by `on_open` as the namespace was opened.
+        let Some(nb) = lock(&self.shippers).get(name).cloned() else { return CatchUp::Skip };
+        let mut rx = nb.shipped.subscribe();
+        let outcome = loop {
+            if lock(&nb.diverged).is_some() {
+                break CatchUp::Skip;
+            }
+            if *rx.borrow_and_update() >= pos {
+                break CatchUp::Shipped;
+            }
+            if lock(&nb.failing).is_some() {
+                break CatchUp::Later;
+            }
+            // A change of what is shipped, or a look at the failure flag every 50 ms.
+            let _ = tokio::time::timeout(Duration::from_millis(50), rx.changed()).await;
+        };
+        drop(ns);
+        // The shipper may hold the namespace for a moment after its last step.
+        for _ in 0..20 {
+            let (n2, name2) = (namespaces.clone(), name.to_owned());
+            if tokio::task::spawn_blocking(move || n2.close_if_idle(&name2)).await.unwrap_or(true) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        outcome
+    }
+
     /// The target.
     #[must_use]
     pub fn target(&self) -> &Target {
@@ -1290,6 +1437,7 @@ impl Backup {
         let nb = Arc::new(NsBackup {
             name: ns.name.clone(),
             ns: Arc::downgrade(ns),
+            dir: ns.dir().to_owned(),
             target: self.target.clone(),
             config: self.config.clone(),
             stamps: Mutex::new(Stamps::load(ns.dir().join("backup-times"))),

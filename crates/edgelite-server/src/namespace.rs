@@ -1650,6 +1650,28 @@ impl Namespaces {
         self.close_all(victims);
     }
 
+    /// Closes namespace `name` if it is open, nothing holds it and it is idle; returns whether it
+    /// is closed now. Blocking. (The backup's catch-up at startup opens lagging namespaces one at
+    /// a time and closes each behind it, so that it never takes the place of a tenant in use.)
+    pub fn close_if_idle(&self, name: &str) -> bool {
+        let victim = {
+            let Ok(mut t) = self.reg.table.lock() else { return false };
+            let Some(e) = t.entries.get(name) else { return true };
+            let Some(ns) = e.ns.as_ref() else { return !e.busy };
+            if Arc::strong_count(ns) != 1 || !ns.idle() {
+                return false;
+            }
+            let used = e.used;
+            t.lru.remove(&used);
+            let Some(e) = t.entries.get_mut(name) else { return false };
+            let Some(ns) = e.ns.take() else { return false };
+            e.busy = true;
+            (name.to_owned(), ns)
+        };
+        self.close_all(vec![victim]);
+        true
+    }
+
     /// Closes namespaces taken out of the table (their connections, then the shared-memory
     /// index, which SQLite rebuilds from the WAL at the next open) and records what they keep.
     fn close_all(&self, victims: Vec<(String, Arc<Namespace>)>) {
