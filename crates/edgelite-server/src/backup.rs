@@ -1537,7 +1537,7 @@ mod tests {
             conn.execute("INSERT INTO t VALUES (?1)", [i]).expect("insert");
             ends.push(crate::wal::WalScanner::default().scan(&wal).expect("scan"));
         }
-        let frames = crate::wal::read_frames(&wal, crate::wal::WAL_HEADER as u64, 1, ends[2] + 1).expect("frames");
+        let frames = crate::wal::read_frames(&wal, WAL_HEADER as u64, 1, ends[2] + 1).expect("frames");
         let target = Target::open(&format!("file://{}", dir.path().join("bucket").display())).expect("target");
         let ns = "n".to_owned();
         let sha = sha256_hex(&snapshot);
