@@ -25,7 +25,30 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/namespaces/{ns}/fork/{to}", post(fork))
         .route("/v1/namespaces/{ns}/checkpoint", post(checkpoint))
         .route("/v1/namespaces/{ns}/stats", get(stats))
+        .route("/v1/replication", get(replication))
         .with_state(state)
+}
+
+/// A replica server's followed namespaces, each with its position and last error; 404 on a
+/// server that is not a replica.
+async fn replication(State(state): State<Arc<AppState>>) -> Response {
+    match &state.replica {
+        Some(r) => Json(r.status()).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": "this server is not a replica (--primary-url)"})))
+            .into_response(),
+    }
+}
+
+/// Namespaces are made and removed on the primary; a replica follows it.
+fn refuse_on_replica(state: &AppState) -> Result<(), ApiError> {
+    if state.replica.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "REPLICA",
+            "this server is a replica (--primary-url): manage namespaces on the primary",
+        ));
+    }
+    Ok(())
 }
 
 async fn find(state: &AppState, name: &str) -> Result<Arc<Namespace>, ApiError> {
@@ -59,6 +82,7 @@ async fn create(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    refuse_on_replica(&state)?;
     let opts: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
         CreateBody::default()
     } else {
@@ -71,6 +95,7 @@ async fn create(
 }
 
 async fn remove(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    refuse_on_replica(&state)?;
     let st = Arc::clone(&state);
     blocking(move || st.namespaces.delete(&name)).await?;
     Ok(Json(json!({})).into_response())
@@ -88,6 +113,7 @@ async fn fork(
     Path((from, to)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    refuse_on_replica(&state)?;
     let opts: ForkBody = if body.iter().all(u8::is_ascii_whitespace) {
         ForkBody::default()
     } else {

@@ -46,7 +46,7 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
     }
 
-    fn internal(message: impl Into<String>) -> ApiError {
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", message)
     }
 }
@@ -289,6 +289,9 @@ struct Entry {
 pub struct Stream {
     session: Session,
     _slot: Option<Slot>,
+    /// The namespace's position (generation, frames) after this stream's last request that
+    /// committed, sent back in `x-edgelite-position` (read-your-writes through replicas).
+    committed_at: Option<(u32, u32)>,
 }
 
 impl HttpStreams {
@@ -302,6 +305,20 @@ impl HttpStreams {
             txn_timeout,
             count,
         }
+    }
+
+    /// The SQL stored on the local stream a baton names (`None`: no such stream here). A replica
+    /// server reads it to decide whether the stream's next request can run locally.
+    pub(crate) fn stored_sqls(&self, baton: &str) -> Option<exec::SqlStore> {
+        self.live.lock().ok()?.get(baton).map(|e| e.stream.session.sqls.clone())
+    }
+
+    /// Ends the local stream a baton names and hands back its stored SQL: a replica server moves
+    /// the stream to the primary when it first writes (never inside a transaction: a local
+    /// stream's `BEGIN` already went to the primary).
+    pub(crate) fn detach(&self, baton: &str, ns: &Namespace) -> Result<exec::SqlStore, ApiError> {
+        let stream = self.take(baton, ns)?;
+        Ok(stream.session.sqls.clone())
     }
 
     /// The stream a baton names, or a new one without a baton.
@@ -355,7 +372,7 @@ impl HttpStreams {
                 format!("{what} its maximum of open streams ({flag}); close streams or retry later"),
             )
         })?;
-        Ok(Stream { session: Session::new(ns), _slot: Some(slot) })
+        Ok(Stream { session: Session::new(ns), _slot: Some(slot), committed_at: None })
     }
 
     /// Ends namespace `ns`'s least recently used stream outside a transaction (only one holding a
@@ -474,12 +491,23 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/v1/batch", post(v1_batch))
         .route("/v2/pipeline", post(pipeline))
         .route("/v3/pipeline", post(pipeline))
-        .route("/v3/cursor", post(cursor))
-        .route("/info", get(info))
-        .route("/export/{g}", get(export))
-        .route("/sync/{g}/{start}/{end}", get(pull).post(push))
-        .route("/sync/{g}/{start}/{end}/{baton}", post(push))
-        .route("/pull-updates", post(crate::pull_updates::pull_updates))
+        .route("/v3/cursor", post(cursor));
+    let api = if state.replica.is_some() {
+        // A replica's copies are not the primary's WAL: sync clients are passed to the primary.
+        let proxy = crate::replica_server::proxy;
+        api.route("/info", get(proxy))
+            .route("/export/{g}", get(proxy))
+            .route("/sync/{g}/{start}/{end}", get(proxy).post(proxy))
+            .route("/sync/{g}/{start}/{end}/{baton}", post(proxy))
+            .route("/pull-updates", post(proxy))
+    } else {
+        api.route("/info", get(info))
+            .route("/export/{g}", get(export))
+            .route("/sync/{g}/{start}/{end}", get(pull).post(push))
+            .route("/sync/{g}/{start}/{end}/{baton}", post(push))
+            .route("/pull-updates", post(crate::pull_updates::pull_updates))
+    };
+    let api = api
         // Every API route: the token is checked from the headers before the body is read,
         // and a body that does not arrive in time ends the request.
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), authenticate))
@@ -555,6 +583,7 @@ async fn on_session<T: Send + 'static>(
         // Keeps the committed-frame count fresh for the checkpoint threshold, and stamps the
         // commit's time for the backup before it is answered.
         let committed = if stream.session.take_committed() { stream.session.ns.position().ok() } else { None };
+        stream.committed_at = committed;
         drop(guard);
         ((stream, out), committed)
     })
@@ -592,11 +621,35 @@ impl SizeLimits {
     }
 }
 
+/// On a replica server, where a Hrana request runs (see `crate::replica_server`): `Some` when the
+/// primary answered it.
+async fn replica_route(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    kind: crate::replica_server::Kind,
+    body: &Result<Bytes, BytesRejection>,
+) -> Result<Option<Response>, ApiError> {
+    let (Some(rep), Ok(bytes)) = (&state.replica, body) else { return Ok(None) };
+    match rep.route(state, caller, headers, uri.path(), kind, bytes).await? {
+        crate::replica_server::Route::Local => Ok(None),
+        crate::replica_server::Route::Done(r) => Ok(Some(r)),
+    }
+}
+
 async fn pipeline(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if let Some(r) =
+        replica_route(&state, &caller, &headers, &uri, crate::replica_server::Kind::Pipeline, &body).await?
+    {
+        return Ok(r);
+    }
     let (req, ns, perm) = read_request::<PipelineBody>(caller, body)?;
     state.streams.make_room_for_conn(&ns, &state.limits);
     let stream = state.streams.resume(req.baton.as_deref(), ns)?;
@@ -645,6 +698,7 @@ async fn pipeline(
         (results, closed)
     })
     .await?;
+    let position = position_header(&stream);
     let baton = if closed { None } else { state.streams.put(stream) };
     let head = format!(
         "{{\"baton\":{},\"base_url\":null,\"results\":",
@@ -654,8 +708,25 @@ async fn pipeline(
     let len = head.len() + results.len() + 1;
     let parts = [Bytes::from(head), Bytes::from(results), Bytes::from_static(b"}")];
     let body = Body::from_stream(futures_util::stream::iter(parts.into_iter().map(Ok::<_, std::convert::Infallible>)));
-    Ok(([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_LENGTH, len.to_string())], body)
+    Ok((
+        position,
+        [(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_LENGTH, len.to_string())],
+        body,
+    )
         .into_response())
+}
+
+/// `x-edgelite-position: G/N` when the stream's last request committed: the namespace's
+/// generation and committed frames just after it. A replica server waits until it has applied
+/// that position before it answers a write it forwarded (read-your-writes).
+fn position_header(stream: &Stream) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some((g, n)) = stream.committed_at
+        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("{g}/{n}"))
+    {
+        h.insert(crate::replica_server::POSITION_HEADER, v);
+    }
+    h
 }
 
 #[derive(Deserialize)]
@@ -668,8 +739,13 @@ struct CursorBody {
 async fn cursor(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if let Some(r) = replica_route(&state, &caller, &headers, &uri, crate::replica_server::Kind::Cursor, &body).await? {
+        return Ok(r);
+    }
     let (req, ns, perm) = read_request::<CursorBody>(caller, body)?;
     state.streams.make_room_for_conn(&ns, &state.limits);
     let stream = state.streams.resume(req.baton.as_deref(), ns)?;
@@ -679,6 +755,7 @@ async fn cursor(
     })
     .await?;
     let entries = entries.unwrap_or_else(|error| vec![crate::proto::CursorEntry::Error { error }]);
+    let position = position_header(&stream);
     let baton = state.streams.put(stream);
     let mut out = serde_json::to_string(&json!({"baton": baton, "base_url": null}))
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -696,7 +773,7 @@ async fn cursor(
         out.push_str(&line);
         out.push('\n');
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain")], out).into_response())
+    Ok((position, [(header::CONTENT_TYPE, "text/plain")], out).into_response())
 }
 
 #[derive(Deserialize)]
@@ -712,8 +789,13 @@ struct V1Batch {
 async fn v1_execute(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if let Some(r) = replica_route(&state, &caller, &headers, &uri, crate::replica_server::Kind::V1, &body).await? {
+        return Ok(r);
+    }
     let (req, ns, perm) = read_request::<V1Execute>(caller, body)?;
     v1(&state, ns, perm, StreamRequest::Execute { stmt: req.stmt }).await
 }
@@ -721,16 +803,23 @@ async fn v1_execute(
 async fn v1_batch(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if let Some(r) = replica_route(&state, &caller, &headers, &uri, crate::replica_server::Kind::V1, &body).await? {
+        return Ok(r);
+    }
     let (req, ns, perm) = read_request::<V1Batch>(caller, body)?;
     v1(&state, ns, perm, StreamRequest::Batch { batch: req.batch }).await
 }
 
 /// HTTP API v1: one request on a session of its own; `{"result": ...}`, or 400 with the error.
 async fn v1(state: &AppState, ns: Arc<Namespace>, perm: Perm, request: StreamRequest) -> Result<Response, ApiError> {
-    let stream = Stream { session: Session::new(ns), _slot: None };
-    let (_, r) = on_session(state, stream, move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
+    let stream = Stream { session: Session::new(ns), _slot: None, committed_at: None };
+    let (stream, r) = on_session(state, stream, move |s| s.run(perm, request, &mut exec::Budget::default())).await?;
+    let position = position_header(&stream);
+    drop(stream);
     let limit = SizeLimits::of(state).one;
     let r = match r {
         Ok(crate::proto::StreamResponse::Execute { result }) => json!({"result": result}),
@@ -744,7 +833,7 @@ async fn v1(state: &AppState, ns: Arc<Namespace>, perm: Perm, request: StreamReq
         let e = too_large("--max-response-size", limit);
         return Ok((StatusCode::BAD_REQUEST, Json(json!({"message": e.message, "code": e.code}))).into_response());
     }
-    Ok(Json(r).into_response())
+    Ok((position, Json(r)).into_response())
 }
 
 async fn info(Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
@@ -784,9 +873,19 @@ async fn export(
         .into_response())
 }
 
+/// The longest a pull may be held open by `x-edgelite-wait-ms` (see [`pull`]).
+const MAX_PULL_WAIT: Duration = Duration::from_secs(30);
+
+/// `GET /sync/{g}/{start}/{end}`. An `edgelite-server` extension for replica servers (and any
+/// `edgelite::replica` that asks, see `Replica::sync_wait`): with `x-edgelite-wait-ms: N`, a
+/// pull that finds no new frame in the current generation waits up to N ms (at most 30 s) for
+/// a commit instead of answering the end of the generation at once, so that a replica follows
+/// the primary within a round trip without polling.
 async fn pull(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    Extension(slot): Extension<RequestSlot>,
+    headers: HeaderMap,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let ns = caller.ns;
@@ -797,22 +896,50 @@ async fn pull(
         let current = ns.generation().map_err(|e| unavailable(e.to_string()))?;
         return Ok((StatusCode::BAD_REQUEST, Json(json!({"generation": current}))).into_response());
     };
-    let guard = ns.enter().await;
-    let turn = state.turns.turn(&ns.name).await;
-    let me = Arc::clone(&ns);
-    let r = tokio::task::spawn_blocking(move || {
-        let r = turn.run(|| me.pull(g, start, end, MAX_PULL_FRAMES));
-        drop(guard);
-        r
-    })
-    .await
-    .map_err(|e| unavailable(e.to_string()))?
-    .map_err(|e| unavailable(e.to_string()))?;
-    Ok(match r {
-        Pull::Frames(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
-        // The clients read any 400 as "end of this generation; the current one is G".
-        Pull::EndOfGeneration(cur) => (StatusCode::BAD_REQUEST, Json(json!({"generation": cur}))).into_response(),
-    })
+    let wait = headers
+        .get(crate::replica_server::WAIT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|ms| Duration::from_millis(ms).min(MAX_PULL_WAIT));
+    let deadline = wait.map(|w| Instant::now() + w);
+    // Subscribed before the first look: a commit between the look and the wait still wakes it.
+    let mut moved = ns.watch_position();
+    let mut released = false;
+    loop {
+        let guard = ns.enter().await;
+        let turn = state.turns.turn(&ns.name).await;
+        let me = Arc::clone(&ns);
+        let r = tokio::task::spawn_blocking(move || {
+            let r = turn.run(|| me.pull(g, start, end, MAX_PULL_FRAMES));
+            drop(guard);
+            r
+        })
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+        .map_err(|e| unavailable(e.to_string()))?;
+        match r {
+            Pull::Frames(bytes) => {
+                return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
+            }
+            Pull::EndOfGeneration(cur) => {
+                let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
+                if cur != g || left.is_zero() {
+                    // The clients read any 400 as "end of this generation; the current one is G".
+                    return Ok((StatusCode::BAD_REQUEST, Json(json!({"generation": cur}))).into_response());
+                }
+                if !released {
+                    // A waiting pull holds no database resource: its place under the request caps
+                    // goes back, so that waiting replicas cannot starve other requests.
+                    slot.release();
+                    released = true;
+                }
+                if tokio::time::timeout(left, moved.changed()).await.is_ok_and(|r| r.is_err()) {
+                    // The namespace closed under us: answer what we have.
+                    return Ok((StatusCode::BAD_REQUEST, Json(json!({"generation": cur}))).into_response());
+                }
+            }
+        }
+    }
 }
 
 async fn push(

@@ -25,6 +25,7 @@ pub mod limits;
 pub mod namespace;
 pub mod proto;
 pub mod pull_updates;
+pub mod replica_server;
 pub mod wal;
 pub mod ws;
 
@@ -56,6 +57,9 @@ pub enum ServerError {
     /// A blocking task failed.
     #[error("startup task failed: {0}")]
     Join(String),
+    /// Replica mode cannot start, or is combined with an option it excludes.
+    #[error("replica mode: {0}")]
+    Replica(String),
     /// The backup target is unusable, or the restore of an empty data directory failed.
     #[error("backup: {0}")]
     Backup(#[from] backup::BackupError),
@@ -86,6 +90,8 @@ pub struct Config {
     pub limits: Limits,
     /// Continuous backup to object storage, if any (`--backup-url`).
     pub backup: Option<backup::BackupConfig>,
+    /// Replica mode (`--primary-url`): copy a primary's namespaces, forward writes to it.
+    pub replica: Option<replica_server::ReplicaConfig>,
 }
 
 /// Caps that keep one tenant from starving the others; each has a flag (see `SECURITY.md`).
@@ -180,6 +186,7 @@ impl Config {
             max_body_bytes: 10 << 20,
             limits: Limits::default(),
             backup: None,
+            replica: None,
         }
     }
 }
@@ -210,6 +217,8 @@ pub struct AppState {
     pub turns: Arc<limits::Scheduler>,
     /// The backup, if the server has one.
     pub backup: Option<Arc<backup::Backup>>,
+    /// The replication, on a replica server.
+    pub replica: Option<Arc<replica_server::Replication>>,
 }
 
 /// A started server.
@@ -226,6 +235,9 @@ impl Running {
     /// Ends the current generation of every open namespace. (Closed ones, and those of a
     /// server that was killed, keep their WAL: the next open goes on with it.)
     pub async fn shutdown(&self) {
+        if let Some(r) = &self.state.replica {
+            r.stop().await;
+        }
         for ns in self.state.namespaces.all_open() {
             let _ = ns.checkpoint(true).await;
         }
@@ -252,6 +264,10 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let frames = config.checkpoint_frames.max(1);
     let l = &config.limits;
     let conns = limits::Gauge::new(l.max_concurrent_connections, l.max_total_connections);
+    if config.replica.is_some() && config.backup.is_some() {
+        // The primary's backup is the group's; a replica's copy is the primary's pages.
+        return Err(ServerError::Replica("--backup-url is for the primary, not a replica (--primary-url)".into()));
+    }
     let target = match &config.backup {
         Some(b) => {
             let target = backup::Target::open_with(&b.url, &b.s3_options)?;
@@ -275,12 +291,19 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         let pages = (l.max_db_size / wal::PAGE_SIZE as u64).clamp(1, u64::from(u32::MAX));
         settings.max_db_pages = u32::try_from(pages).unwrap_or(u32::MAX);
     }
+    settings.replica = config.replica.is_some();
     let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, settings))
         .await
         .map_err(|e| ServerError::Join(e.to_string()))??;
     let backup = match (&config.backup, target) {
         (Some(b), Some(target)) => Some(backup::Backup::start(b.clone(), target, &namespaces)?),
         _ => None,
+    };
+    let replica = match &config.replica {
+        Some(r) => Some(
+            replica_server::Replication::start(r.clone(), namespaces.clone()).await.map_err(ServerError::Replica)?,
+        ),
+        None => None,
     };
     let state = Arc::new(AppState {
         namespaces,
@@ -299,6 +322,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         turns: limits::Scheduler::new(l.max_running_requests, l.time_slice),
         limits: config.limits.clone(),
         backup,
+        replica,
     });
     http::spawn_expiry(Arc::clone(&state));
 

@@ -122,6 +122,25 @@ struct Args {
     /// Remove backup generations whose every restore point is older than this many days.
     #[arg(long)]
     backup_retention_days: Option<u32>,
+    /// Run as a replica of the `edgelite-server` at this URL (`http://HOST:PORT`, its user API):
+    /// copy its namespaces, answer reads locally, forward writes and transactions to it.
+    #[arg(long)]
+    primary_url: Option<String>,
+    /// The primary's admin API (`http://HOST:PORT`), to follow its namespaces as they are created
+    /// and deleted; without it a replica copies only `default`.
+    #[arg(long, requires = "primary_url")]
+    primary_admin_url: Option<String>,
+    /// The token a replica presents to the primary to pull its frames (read access to every
+    /// namespace); clients' own tokens go with the writes they send.
+    #[arg(long, env = "EDGELITE_PRIMARY_AUTH_TOKEN", requires = "primary_url", hide_env_values = true)]
+    primary_auth_token: Option<String>,
+    /// How often a replica reads the primary's namespace list, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    replica_discovery_ms: u64,
+    /// The longest a write forwarded by a replica waits, before it is answered, for the replica
+    /// to have applied it (read-your-writes), in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    replica_read_your_writes_timeout_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -261,6 +280,14 @@ fn main() -> ExitCode {
         } else if matches!(args.durability, DurabilityArg::Backup) {
             eprintln!("edgelite-server: --durability backup needs --backup-url");
             return ExitCode::FAILURE;
+        }
+        if let Some(url) = args.primary_url {
+            let mut r = edgelite_server::replica_server::ReplicaConfig::new(url);
+            r.primary_admin_url = args.primary_admin_url;
+            r.auth_token = args.primary_auth_token.filter(|t| !t.trim().is_empty());
+            r.discovery_interval = Duration::from_millis(args.replica_discovery_ms.max(10));
+            r.read_your_writes_timeout = Duration::from_millis(args.replica_read_your_writes_timeout_ms);
+            config.replica = Some(r);
         }
         let running = match edgelite_server::start(config).await {
             Ok(r) => r,

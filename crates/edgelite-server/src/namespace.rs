@@ -198,13 +198,23 @@ pub struct Settings {
     /// SQLite connections held by sessions, counted per namespace and server-wide: each holds
     /// file descriptors and a page cache.
     pub conns: Arc<Gauge>,
+    /// A replica server (`--primary-url`, see `crate::replica_server`): every database is a
+    /// copy that only the replication writes. Nothing here writes it: no generation files, no
+    /// checkpoint, no `default` made at start, and sessions are read-only.
+    pub replica: bool,
 }
 
 impl Settings {
     /// Settings with no size quota and `max_open` open databases at most.
     #[must_use]
     pub fn new(checkpoint_frames: u32, max_open: usize, conns: Arc<Gauge>) -> Settings {
-        Settings { checkpoint_frames: checkpoint_frames.max(1), max_db_pages: 0, max_open: max_open.max(1), conns }
+        Settings {
+            checkpoint_frames: checkpoint_frames.max(1),
+            max_db_pages: 0,
+            max_open: max_open.max(1),
+            conns,
+            replica: false,
+        }
     }
 }
 
@@ -437,12 +447,16 @@ impl Namespace {
     ///
     /// Database and file errors; a page size other than 4096.
     pub fn open(name: &str, dir: &Path, settings: Arc<Settings>, kept: Kept) -> Result<Arc<Namespace>, NsError> {
-        fs::create_dir_all(dir.join("gens"))?;
+        if !settings.replica {
+            fs::create_dir_all(dir.join("gens"))?;
+        }
         let db_path = dir.join("data");
         let wal_path = dir.join("data-wal");
         let keeper = open_conn(&db_path, settings.max_db_pages)?;
         // page_size only takes effect before the file has content.
-        keeper.execute_batch("PRAGMA page_size=4096;")?;
+        if !settings.replica {
+            keeper.execute_batch("PRAGMA page_size=4096;")?;
+        }
         let mode: String = keeper.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(NsError::Io(io::Error::other(format!("could not switch to WAL mode ({mode})"))));
@@ -468,7 +482,9 @@ impl Namespace {
             moved: tokio::sync::watch::Sender::new((0, 0)),
             watch: OnceLock::new(),
         };
-        ns.recover(kept)?;
+        if !ns.settings.replica {
+            ns.recover(kept)?;
+        }
         Ok(Arc::new(ns))
     }
 
@@ -807,7 +823,8 @@ impl Namespace {
     ///
     /// Database and file errors; [`NsError::Busy`] when transactions are open.
     pub async fn checkpoint(self: &Arc<Self>, force: bool) -> Result<bool, NsError> {
-        if self.checkpointing.swap(true, Ordering::AcqRel) {
+        // A replica's generations are the primary's; its file is the replication's alone.
+        if self.settings.replica || self.checkpointing.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
         // Polling alone starves under steady load: some request always holds the gate. Queueing
@@ -848,6 +865,9 @@ impl Namespace {
 
     /// Checks the threshold without the gate; spawns a checkpoint when it is passed.
     pub fn maybe_checkpoint(self: &Arc<Self>) {
+        if self.settings.replica {
+            return;
+        }
         let committed = self.sync.lock().map(|s| s.scanner.committed()).unwrap_or(0);
         let checkpoint_frames = self.settings.checkpoint_frames;
         let over = committed >= checkpoint_frames;
@@ -1220,7 +1240,9 @@ impl Session {
         let Some(sc) = self.conn.as_ref() else {
             return Err(HranaError::new("SQLITE_CANTOPEN", "no connection"));
         };
-        sc.flags.read_only.store(perm == Perm::ReadOnly, Ordering::Relaxed);
+        // On a replica server writes go to the primary; one that reaches a local session anyway
+        // (over WebSocket) is refused rather than making the copy differ from the primary.
+        sc.flags.read_only.store(perm == Perm::ReadOnly || self.ns.settings.replica, Ordering::Relaxed);
         let conn = &sc.conn;
         let changes = conn.total_changes();
         let out = f(conn, &mut self.sqls);
@@ -1504,7 +1526,7 @@ impl Namespaces {
         };
         // A default that is there but cannot be opened is quarantined at its first use and
         // then stays out: an empty database in its place would take the writes meant for it.
-        if !has_default {
+        if !has_default && !namespaces.reg.settings.replica {
             namespaces.create("default", None)?;
         }
         Ok(namespaces)
@@ -1792,6 +1814,28 @@ impl Namespaces {
         }
         *slot = Some(Arc::clone(&bytes));
         Ok(bytes)
+    }
+
+    /// Publishes namespace `name` whose directory `fill` makes (a replica server's copy of a
+    /// primary's namespace, see `crate::replica_server`), without opening it. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// Invalid or existing name; what `fill` returns.
+    pub fn create_with(&self, name: &str, fill: impl FnOnce(&Path) -> Result<(), NsError>) -> Result<(), NsError> {
+        if !valid_name(name) {
+            return Err(NsError::InvalidName(name.into()));
+        }
+        self.build(name, |dir| {
+            fill(dir)?;
+            Ok(Kept::default())
+        })
+    }
+
+    /// Whether the namespaces are a replica server's copies (see [`Settings::replica`]).
+    #[must_use]
+    pub fn is_replica(&self) -> bool {
+        self.reg.settings.replica
     }
 
     /// Creates an empty namespace, without opening it: its files are an empty database made

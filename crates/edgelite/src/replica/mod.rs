@@ -193,6 +193,7 @@ pub struct Builder {
     token: String,
     sync_interval: Option<Duration>,
     read_your_writes: bool,
+    namespace: Option<String>,
 }
 
 impl Builder {
@@ -209,7 +210,16 @@ impl Builder {
             token: auth_token.into(),
             sync_interval: None,
             read_your_writes: true,
+            namespace: None,
         }
+    }
+
+    /// Replicates namespace `name` of the primary (sent as `x-namespace` on every request);
+    /// without it the primary picks the namespace from the URL's host, as for any client.
+    #[must_use]
+    pub fn namespace(mut self, name: impl Into<String>) -> Builder {
+        self.namespace = Some(name.into());
+        self
     }
 
     /// Also sync every `interval`, in a background thread that lives as long as the [`Replica`].
@@ -234,7 +244,7 @@ impl Builder {
     /// [`Error::Replication`] if the primary cannot be reached or refuses the token while
     /// bootstrapping, or if a file at the path is not a replica; SQLite failures opening it.
     pub fn build(self) -> Result<Replica> {
-        let remote = Remote::new(&self.url, Some(self.token))?;
+        let remote = Remote::new(&self.url, Some(self.token), self.namespace)?;
         let meta = position_path(&self.path);
         // An empty file is an empty database to SQLite (one that a C program just opened, say):
         // it is bootstrapped in place.
@@ -430,8 +440,9 @@ impl Applier {
         Ok(())
     }
 
-    /// Pulls and applies everything the primary has.
-    fn sync(&mut self, remote: &Remote) -> Result<Replicated> {
+    /// Pulls and applies everything the primary has. With `wait`, the first pull asks the
+    /// primary to hold its answer up to that long while it has nothing new (a long poll).
+    fn sync(&mut self, remote: &Remote, mut wait: Option<Duration>) -> Result<Replicated> {
         let mut report = Replicated::default();
         loop {
             let Position { generation: g, frame: base, applying_to } = self.position;
@@ -440,7 +451,7 @@ impl Applier {
             loop {
                 let have = u32::try_from(buf.len() / FRAME_SIZE).expect("invariant: a batch is bounded");
                 let next = base + have + 1;
-                match remote.pull(g, next, next.saturating_add(PULL_FRAMES))? {
+                match remote.pull(g, next, next.saturating_add(PULL_FRAMES), wait.take())? {
                     Pull::Frames(f) => buf.extend_from_slice(&f),
                     Pull::End(current) => {
                         ended = Some(current);
@@ -505,8 +516,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
-    fn sync(&self) -> Result<Replicated> {
-        let r = lock(&self.applier).sync(&self.remote);
+    fn sync(&self, wait: Option<Duration>) -> Result<Replicated> {
+        let r = lock(&self.applier).sync(&self.remote, wait);
         *lock(&self.last_error) = r.as_ref().err().map(ToString::to_string);
         r
     }
@@ -526,7 +537,7 @@ impl Background {
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     // Failures are kept for `Replica::last_sync_error`; the next round retries.
-                    let _ = inner.sync();
+                    let _ = inner.sync(None);
                 }
             })
             .ok();
@@ -572,7 +583,18 @@ impl Replica {
     /// [`Error::Replication`] if the primary is out of reach or answers badly (what was applied
     /// before stays applied); SQLite failures writing the local file.
     pub fn sync(&self) -> Result<Replicated> {
-        self.inner.sync()
+        self.inner.sync(None)
+    }
+
+    /// [`Replica::sync`], but when the primary has nothing new it holds the pull open for up to
+    /// `wait` and answers as soon as a commit arrives (an `edgelite-server` extension; another
+    /// server answers at once). For a loop that follows the primary closely without polling.
+    ///
+    /// # Errors
+    ///
+    /// As [`Replica::sync`].
+    pub fn sync_wait(&self, wait: Duration) -> Result<Replicated> {
+        self.inner.sync(Some(wait))
     }
 
     /// The last background sync's failure, if the last one failed.

@@ -31,8 +31,13 @@ const RETRIES: u32 = 5;
 pub(crate) struct Remote {
     base: String,
     token: Option<String>,
+    /// Sent as `x-namespace` on every request, when set.
+    namespace: Option<String>,
     agent: Agent,
 }
+
+/// The header that asks an `edgelite-server` to hold a pull with nothing new (milliseconds).
+pub(crate) const WAIT_HEADER: &str = "x-edgelite-wait-ms";
 
 fn unreachable(url: &str, e: &ureq::Error) -> ReplicationError {
     ReplicationError::new(ErrorKind::Unreachable, format!("cannot reach the primary at {url}: {e}"))
@@ -43,7 +48,7 @@ fn protocol(msg: String) -> ReplicationError {
 }
 
 impl Remote {
-    pub(crate) fn new(url: &str, token: Option<String>) -> Result<Remote, ReplicationError> {
+    pub(crate) fn new(url: &str, token: Option<String>, namespace: Option<String>) -> Result<Remote, ReplicationError> {
         let base = url.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ReplicationError::new(
@@ -60,16 +65,22 @@ impl Remote {
             .user_agent(concat!("edgelite-replica/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Ok(Remote { base: base.to_owned(), token: token.filter(|t| !t.is_empty()), agent })
+        Ok(Remote { base: base.to_owned(), token: token.filter(|t| !t.is_empty()), namespace, agent })
     }
 
-    fn get(&self, path: &str) -> Result<ureq::http::Response<ureq::Body>, ReplicationError> {
+    fn get(&self, path: &str, wait: Option<Duration>) -> Result<ureq::http::Response<ureq::Body>, ReplicationError> {
         let url = format!("{}{path}", self.base);
         let mut delay = Duration::from_millis(100);
         for attempt in 0..=RETRIES {
             let mut req = self.agent.get(&url);
             if let Some(t) = &self.token {
                 req = req.header("authorization", format!("Bearer {t}"));
+            }
+            if let Some(ns) = &self.namespace {
+                req = req.header("x-namespace", ns.as_str());
+            }
+            if let Some(w) = wait {
+                req = req.header(WAIT_HEADER, w.as_millis().to_string());
             }
             match req.call() {
                 Ok(r) if r.status().as_u16() >= 501 && attempt < RETRIES => {}
@@ -101,7 +112,7 @@ impl Remote {
 
     /// `GET /info`: the primary's current generation.
     pub(crate) fn info(&self) -> Result<u32, ReplicationError> {
-        let mut r = self.get("/info")?;
+        let mut r = self.get("/info", None)?;
         let status = r.status().as_u16();
         let body = r.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
         if status != 200 {
@@ -121,7 +132,7 @@ impl Remote {
 
     /// `GET /export/{g}` into a new file at `to` (written and fsynced; the caller renames it).
     pub(crate) fn export(&self, g: u32, to: &Path) -> Result<u64, ReplicationError> {
-        let mut r = self.get(&format!("/export/{g}"))?;
+        let mut r = self.get(&format!("/export/{g}"), None)?;
         let status = r.status().as_u16();
         if status != 200 {
             let body = r.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
@@ -142,9 +153,10 @@ impl Remote {
         Ok(n)
     }
 
-    /// `GET /sync/{g}/{start}/{end}`.
-    pub(crate) fn pull(&self, g: u32, start: u32, end: u32) -> Result<Pull, ReplicationError> {
-        let mut r = self.get(&format!("/sync/{g}/{start}/{end}"))?;
+    /// `GET /sync/{g}/{start}/{end}`; with `wait`, the primary may hold an answer that would
+    /// have no frame for up to that long.
+    pub(crate) fn pull(&self, g: u32, start: u32, end: u32, wait: Option<Duration>) -> Result<Pull, ReplicationError> {
+        let mut r = self.get(&format!("/sync/{g}/{start}/{end}"), wait)?;
         let status = r.status().as_u16();
         let body = r
             .body_mut()
@@ -180,6 +192,9 @@ impl Remote {
         let mut req = self.agent.post(&url).content_type("application/json");
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(ns) = &self.namespace {
+            req = req.header("x-namespace", ns.as_str());
         }
         // Never retried: the primary may have run it.
         let r = req.send(&body[..]).map_err(|e| unreachable(&url, &e))?;

@@ -1,0 +1,273 @@
+//! Replica mode (`--primary-url`, src/replica_server.rs): a primary and a replica server, both
+//! the real binary on loopback with temporary directories. Reads served by the replica's copy,
+//! writes and transactions forwarded with read-your-writes, namespaces that follow the
+//! primary's, and a replica that catches up after a write load.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A server process, its user URL, its admin URL and its data directory.
+struct Node {
+    child: tokio::process::Child,
+    url: String,
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A port free now on 127.0.0.1 (the admin listener's address must be known before it starts).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn node(extra: &[String]) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let (child, addr) = common::spawn_binary(|c| {
+        c.arg("--db-path").arg(dir.path()).args(["--admin-listen-addr", &admin, "--enable-namespaces"]).args(extra);
+    })
+    .await;
+    Node { child, url: format!("http://{addr}"), admin: format!("http://{admin}"), _dir: dir }
+}
+
+async fn primary() -> Node {
+    node(&[]).await
+}
+
+async fn replica_of(p: &Node) -> Node {
+    node(&["--primary-url".into(), p.url.clone(), "--primary-admin-url".into(), p.admin.clone()]).await
+}
+
+/// A pipeline on `url` for namespace `ns`: (status, body).
+async fn pipeline(url: &str, ns: &str, baton: Option<&str>, requests: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v3/pipeline"))
+        .header("x-namespace", ns)
+        .json(&json!({"baton": baton, "requests": requests}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn execute(sql: &str) -> Value {
+    json!({"type": "execute", "stmt": {"sql": sql}})
+}
+
+/// Runs statements on one new stream, closed after them; asserts each succeeded; the results.
+async fn exec(url: &str, ns: &str, sqls: &[&str]) -> Vec<Value> {
+    let mut reqs: Vec<Value> = sqls.iter().map(|s| execute(s)).collect();
+    reqs.push(json!({"type": "close"}));
+    let (status, body) = pipeline(url, ns, None, Value::Array(reqs)).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    for r in results {
+        assert_eq!(r["type"], "ok", "{r}");
+    }
+    results[..sqls.len()].iter().map(|r| r["response"]["result"].clone()).collect()
+}
+
+/// The one integer a query returns.
+async fn scalar(url: &str, ns: &str, sql: &str) -> i64 {
+    let r = exec(url, ns, &[sql]).await;
+    common::int(&r[0]["rows"][0][0])
+}
+
+/// Polls `f` every 20 ms until it is true, for at most `secs` seconds.
+async fn eventually<F: Future<Output = bool>>(secs: u64, mut f: impl FnMut() -> F) -> bool {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_reads_locally_and_forwards_writes_with_read_your_writes() {
+    let p = primary().await;
+    exec(&p.url, "default", &["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t VALUES (1, 'one')"])
+        .await;
+    let r = replica_of(&p).await;
+    // Bootstrapped at start: the first read already sees the primary's rows.
+    assert_eq!(scalar(&r.url, "default", "SELECT count(*) FROM t").await, 1);
+
+    // Every forwarded write is visible to the very next read on the replica, with no retry.
+    for i in 2..=30 {
+        let w = exec(&r.url, "default", &[&format!("INSERT INTO t VALUES ({i}, 'v{i}')")]).await;
+        assert_eq!(w[0]["affected_row_count"], 1, "{w:?}");
+        assert_eq!(scalar(&r.url, "default", "SELECT max(id) FROM t").await, i, "write {i} not read back");
+    }
+    assert_eq!(scalar(&p.url, "default", "SELECT count(*) FROM t").await, 30);
+
+    // An interactive transaction over several requests runs on the primary: it sees its own
+    // uncommitted row, which the replica's copy does not have until COMMIT.
+    let (s, b) =
+        pipeline(&r.url, "default", None, json!([execute("BEGIN"), execute("INSERT INTO t VALUES (100, 'tx')")])).await;
+    assert_eq!(s, 200, "{b}");
+    let baton = b["baton"].as_str().unwrap().to_owned();
+    let (s, b) =
+        pipeline(&r.url, "default", Some(&baton), json!([execute("SELECT count(*) FROM t WHERE id = 100")])).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(common::int(&b["results"][0]["response"]["result"]["rows"][0][0]), 1, "{b}");
+    assert_eq!(scalar(&r.url, "default", "SELECT count(*) FROM t WHERE id = 100").await, 0);
+    let baton = b["baton"].as_str().unwrap().to_owned();
+    let (s, b) = pipeline(&r.url, "default", Some(&baton), json!([execute("COMMIT"), {"type": "close"}])).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["results"][0]["type"], "ok", "{b}");
+    assert_eq!(scalar(&r.url, "default", "SELECT count(*) FROM t WHERE id = 100").await, 1);
+
+    // npm's write batch (store_sql, BEGIN IMMEDIATE ... COMMIT in one batch) goes through whole.
+    let (s, b) = pipeline(
+        &r.url,
+        "default",
+        None,
+        json!([
+            {"type": "store_sql", "sql_id": 0, "sql": "INSERT INTO t VALUES (200, 'b')"},
+            {"type": "batch", "batch": {"steps": [
+                {"stmt": {"sql": "BEGIN IMMEDIATE"}},
+                {"condition": {"type": "ok", "step": 0}, "stmt": {"sql_id": 0}},
+                {"condition": {"type": "ok", "step": 1}, "stmt": {"sql": "COMMIT"}},
+                {"condition": {"type": "not", "cond": {"type": "ok", "step": 2}}, "stmt": {"sql": "ROLLBACK"}}
+            ]}},
+            {"type": "close"}
+        ]),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["results"][1]["response"]["result"]["step_errors"].as_array().unwrap().iter().all(Value::is_null), "{b}");
+    assert_eq!(scalar(&r.url, "default", "SELECT count(*) FROM t WHERE id = 200").await, 1);
+
+    // A stream that began with reads here and then writes moves to the primary with its stored SQL.
+    let (s, b) = pipeline(
+        &r.url,
+        "default",
+        None,
+        json!([{"type": "store_sql", "sql_id": 7, "sql": "INSERT INTO t VALUES (300, 'moved')"}, execute("SELECT 1")]),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let baton = b["baton"].as_str().unwrap().to_owned();
+    let (s, b) = pipeline(
+        &r.url,
+        "default",
+        Some(&baton),
+        json!([{"type": "execute", "stmt": {"sql_id": 7}}, {"type": "close"}]),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["results"].as_array().unwrap().len(), 2, "{b}");
+    assert_eq!(b["results"][0]["response"]["result"]["affected_row_count"], 1, "{b}");
+    assert_eq!(scalar(&r.url, "default", "SELECT count(*) FROM t WHERE id = 300").await, 1);
+
+    // A failing write keeps its SQLite error code across the forwarding.
+    let (s, b) = pipeline(&r.url, "default", None, json!([execute("INSERT INTO t VALUES (1, 'dup')")])).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["results"][0]["type"], "error", "{b}");
+    assert!(b["results"][0]["error"]["code"].as_str().unwrap().starts_with("SQLITE_CONSTRAINT"), "{b}");
+
+    // An embedded replica can sync from the replica server (its sync requests go to the primary).
+    let local = tempfile::tempdir().unwrap();
+    let path = local.path().join("e.db");
+    let url = r.url.clone();
+    let n = tokio::task::spawn_blocking(move || {
+        let db = edgelite::replica::Builder::new_remote_replica(&path, url, "").build().unwrap();
+        db.sync().unwrap();
+        let conn = db.connect().unwrap();
+        conn.query_row("SELECT count(*) FROM t", [], |row| row.get::<_, i64>(0)).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(n, 33);
+
+    // Reads are the replica's own: with the primary gone they still answer; writes fail clearly.
+    let mut p = p;
+    p.child.kill().await.unwrap();
+    assert_eq!(scalar(&r.url, "default", "SELECT count(*) FROM t").await, 33);
+    let (s, b) = pipeline(&r.url, "default", None, json!([execute("INSERT INTO t VALUES (400, 'x')")])).await;
+    assert_eq!(s, 502, "{b}");
+    assert_eq!(b["code"], "PROXY_ERROR", "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_created_and_deleted_on_the_primary_follow_on_the_replica() {
+    let p = primary().await;
+    let r = replica_of(&p).await;
+    let http = reqwest::Client::new();
+    let s = http.post(format!("{}/v1/namespaces/tenant1/create", p.admin)).send().await.unwrap().status();
+    assert_eq!(s.as_u16(), 200);
+    exec(&p.url, "tenant1", &["CREATE TABLE a(x)", "INSERT INTO a VALUES (42)"]).await;
+    let appeared = eventually(20, || async {
+        let (s, b) = pipeline(&r.url, "tenant1", None, json!([execute("SELECT x FROM a")])).await;
+        s == 200 && b["results"][0]["type"] == "ok"
+    })
+    .await;
+    assert!(appeared, "tenant1 never appeared on the replica");
+    assert_eq!(scalar(&r.url, "tenant1", "SELECT x FROM a").await, 42);
+    // Writes through the replica land in that namespace on the primary.
+    exec(&r.url, "tenant1", &["INSERT INTO a VALUES (43)"]).await;
+    assert_eq!(scalar(&p.url, "tenant1", "SELECT count(*) FROM a").await, 2);
+    assert_eq!(scalar(&r.url, "tenant1", "SELECT count(*) FROM a").await, 2);
+    // The replica's admin API shows it followed, and refuses to make namespaces of its own.
+    let st: Value = http.get(format!("{}/v1/replication", r.admin)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(st["role"], "replica", "{st}");
+    assert!(st["namespaces"]["tenant1"]["frame"].as_u64().unwrap() > 0, "{st}");
+    let s = http.post(format!("{}/v1/namespaces/other/create", r.admin)).send().await.unwrap().status();
+    assert_eq!(s.as_u16(), 409);
+
+    let s = http.delete(format!("{}/v1/namespaces/tenant1", p.admin)).send().await.unwrap().status();
+    assert_eq!(s.as_u16(), 200);
+    let gone = eventually(20, || async {
+        let (s, _) = pipeline(&r.url, "tenant1", None, json!([execute("SELECT 1")])).await;
+        s == 404
+    })
+    .await;
+    assert!(gone, "tenant1 stayed on the replica after its deletion on the primary");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_keeps_up_with_a_write_load_and_converges() {
+    // A small generation size: the load crosses several checkpoints (new generations).
+    let p = node(&["--checkpoint-frames".into(), "100".into()]).await;
+    exec(&p.url, "default", &["CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)"]).await;
+    let r = node(&[
+        "--primary-url".into(),
+        p.url.clone(),
+        "--primary-admin-url".into(),
+        p.admin.clone(),
+        "--replica-discovery-ms".into(),
+        "200".into(),
+    ])
+    .await;
+    let writes = 400;
+    let url = p.url.clone();
+    let writer = tokio::spawn(async move {
+        for i in 1..=writes {
+            exec(&url, "default", &[&format!("INSERT INTO t VALUES ({i}, randomblob(300))")]).await;
+        }
+    });
+    // While the load runs the replica moves with it, not only at the end.
+    let mut seen = Vec::new();
+    while !writer.is_finished() {
+        seen.push(scalar(&r.url, "default", "SELECT count(*) FROM t").await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    writer.await.unwrap();
+    let moving = seen.iter().filter(|&&n| n > 0 && n < writes).count();
+    assert!(moving >= 2, "the replica did not follow the load: {seen:?}");
+    let caught_up =
+        eventually(20, || async { scalar(&r.url, "default", "SELECT count(*) FROM t").await == writes }).await;
+    assert!(caught_up, "the replica did not catch up");
+    // Same rows, same bytes.
+    let digest = "SELECT id, hex(pad) FROM t ORDER BY id";
+    let a = exec(&p.url, "default", &[digest]).await;
+    let b = exec(&r.url, "default", &[digest]).await;
+    assert_eq!(a[0]["rows"], b[0]["rows"]);
+}
