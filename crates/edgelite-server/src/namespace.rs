@@ -1708,8 +1708,12 @@ impl Namespaces {
                     let shm = ns.dir.join("data-shm");
                     drop(ns);
                     // Every connection of this process to the file is closed now; the index
-                    // is 32 KiB of disk per tenant that nothing needs until the next open.
-                    let _ = fs::remove_file(shm);
+                    // is 32 KiB of disk per tenant that nothing needs until the next open. Not
+                    // on a replica server: the replication's own connection still maps it, and
+                    // a second index made by the next open would not be the one it writes.
+                    if !self.reg.settings.replica {
+                        let _ = fs::remove_file(shm);
+                    }
                 }
                 Err(ns) => drop(ns),
             }

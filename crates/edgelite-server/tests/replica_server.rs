@@ -15,7 +15,7 @@ struct Node {
     child: tokio::process::Child,
     url: String,
     admin: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// A port free now on 127.0.0.1 (the admin listener's address must be known before it starts).
@@ -24,13 +24,16 @@ fn free_port() -> u16 {
 }
 
 async fn node(extra: &[String]) -> Node {
-    let dir = tempfile::tempdir().unwrap();
+    node_in(tempfile::tempdir().unwrap(), extra).await
+}
+
+async fn node_in(dir: tempfile::TempDir, extra: &[String]) -> Node {
     let admin = format!("127.0.0.1:{}", free_port());
     let (child, addr) = common::spawn_binary(|c| {
         c.arg("--db-path").arg(dir.path()).args(["--admin-listen-addr", &admin, "--enable-namespaces"]).args(extra);
     })
     .await;
-    Node { child, url: format!("http://{addr}"), admin: format!("http://{admin}"), _dir: dir }
+    Node { child, url: format!("http://{addr}"), admin: format!("http://{admin}"), dir }
 }
 
 async fn primary() -> Node {
@@ -270,4 +273,47 @@ async fn replica_keeps_up_with_a_write_load_and_converges() {
     let a = exec(&p.url, "default", &[digest]).await;
     let b = exec(&r.url, "default", &[digest]).await;
     assert_eq!(a[0]["rows"], b[0]["rows"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_and_restarted_resumes_its_copies() {
+    let p = primary().await;
+    let http = reqwest::Client::new();
+    http.post(format!("{}/v1/namespaces/t2/create", p.admin)).send().await.unwrap();
+    exec(&p.url, "default", &["CREATE TABLE t(x)", "INSERT INTO t VALUES (1)"]).await;
+    exec(&p.url, "t2", &["CREATE TABLE u(y)", "INSERT INTO u VALUES (1)"]).await;
+    // Few open databases: namespaces close and reopen while their copies are followed.
+    let args = |p: &Node| {
+        vec![
+            "--primary-url".to_owned(),
+            p.url.clone(),
+            "--primary-admin-url".to_owned(),
+            p.admin.clone(),
+            "--max-open-databases".to_owned(),
+            "1".to_owned(),
+        ]
+    };
+    let mut r = node(&args(&p)).await;
+    for i in 0..10 {
+        exec(&r.url, "default", &[&format!("INSERT INTO t VALUES ({i})")]).await;
+        exec(&r.url, "t2", &[&format!("INSERT INTO u VALUES ({i})")]).await;
+    }
+    assert_eq!(scalar(&r.url, "default", "SELECT count(*) FROM t").await, 11);
+    assert_eq!(scalar(&r.url, "t2", "SELECT count(*) FROM u").await, 11);
+    r.child.kill().await.unwrap();
+    let dir = r.dir;
+    // Written while the replica is down.
+    exec(&p.url, "default", &["INSERT INTO t VALUES (100)"]).await;
+    exec(&p.url, "t2", &["INSERT INTO u VALUES (100)"]).await;
+    let r = node_in(dir, &args(&p)).await;
+    let caught_up = eventually(20, || async {
+        scalar(&r.url, "default", "SELECT count(*) FROM t").await == 12
+            && scalar(&r.url, "t2", "SELECT count(*) FROM u").await == 12
+    })
+    .await;
+    assert!(caught_up, "the restarted replica did not resume");
+    for ns in ["default", "t2"] {
+        let r = exec(&r.url, ns, &["PRAGMA integrity_check"]).await;
+        assert_eq!(r[0]["rows"][0][0]["value"], "ok", "{ns}: {r:?}");
+    }
 }
