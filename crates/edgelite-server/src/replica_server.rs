@@ -393,7 +393,10 @@ fn request_sqls(req: &Value, sqls: &mut SqlStore, out: &mut Vec<String>) -> Opti
             let id = i32::try_from(req["sql_id"].as_i64()?).ok()?;
             sqls.remove(&id);
         }
-        "describe" | "get_autocommit" | "close" => {}
+        // A statement that writes does not even prepare on the copy (its sessions are read-only):
+        // describing one is the primary's to answer (the Rust client describes every statement).
+        "describe" => out.push(stmt_sql(req, sqls)?),
+        "get_autocommit" | "close" => {}
         // `sequence` (several statements, mostly schema changes) and anything unknown.
         _ => return None,
     }
@@ -734,6 +737,8 @@ mod tests {
             assert!(request_sqls(r, &mut sqls, &mut out).is_some());
         }
         assert_eq!(out, ["INSERT INTO t VALUES (1)", "SELECT 1"]);
+        assert!(request_sqls(&json!({"type": "describe", "sql": "DELETE FROM t"}), &mut sqls, &mut out).is_some());
+        assert_eq!(out.last().map(String::as_str), Some("DELETE FROM t"));
         assert!(request_sqls(&json!({"type": "sequence", "sql": "SELECT 1"}), &mut sqls, &mut out).is_none());
         assert!(request_sqls(&json!({"type": "execute", "stmt": {"sql_id": 9}}), &mut sqls, &mut out).is_none());
         assert_eq!(parse_position("3/17"), Some((3, 17)));
