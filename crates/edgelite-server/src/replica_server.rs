@@ -257,11 +257,19 @@ impl Replication {
             let mut made = None;
             self.namespaces.create_with(name, |dir| {
                 std::fs::create_dir_all(dir)?;
-                made = Some(builder(dir).build()?);
+                let r = builder(dir).build()?;
+                // Published caught up (the export alone is the generation's start).
+                r.sync()?;
+                made = Some(r);
                 Ok(())
             })?;
             made.ok_or_else(|| NsError::Io(std::io::Error::other("the replica was not built")))?
         };
+        // Caught up once before it is served: the export is the generation's start, and the
+        // frames after it are the primary's recent commits.
+        if let Err(e) = replica.sync() {
+            eprintln!("edgelite-server: replica: namespace {name:?}: first sync: {e}");
+        }
         let (tx, rx) = tokio::sync::watch::channel(replica.position());
         let stop = Arc::new(AtomicBool::new(false));
         let last_error = Arc::new(Mutex::new(None));

@@ -297,7 +297,16 @@ async fn serve(
                 });
                 let v = match reply {
                     Ok(response) => json!({"type": "response_ok", "request_id": request_id, "response": response}),
-                    Err(error) => json!({"type": "response_error", "request_id": request_id, "error": error}),
+                    Err(mut error) => {
+                        if state.replica.is_some() && error.code == "SQLITE_AUTH" {
+                            // The copy's sessions refuse writes; only HTTP requests are forwarded.
+                            error.message.push_str(
+                                " (this server is a replica: over WebSocket it serves reads only; send writes \
+                                 over HTTP, which forwards them, or to the primary)",
+                            );
+                        }
+                        json!({"type": "response_error", "request_id": request_id, "error": error})
+                    }
                 };
                 if let Err(e) = send(&mut socket, v).await {
                     break Err(e);

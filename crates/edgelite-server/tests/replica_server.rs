@@ -317,3 +317,39 @@ async fn a_replica_killed_and_restarted_resumes_its_copies() {
         assert_eq!(r[0]["rows"][0][0]["value"], "ok", "{ns}: {r:?}");
     }
 }
+
+/// Over WebSocket a replica serves reads from its copy and refuses writes with a clear error
+/// (only HTTP requests are forwarded), and the copy stays the primary's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_websocket_a_replica_reads_and_refuses_writes_clearly() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let p = primary().await;
+    exec(&p.url, "default", &["CREATE TABLE t(x)", "INSERT INTO t VALUES (7)"]).await;
+    let r = replica_of(&p).await;
+    let mut req = r.url.replace("http://", "ws://").into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "hrana2".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let msgs = [
+        json!({"type": "hello", "jwt": null}),
+        json!({"type": "request", "request_id": 0, "request": {"type": "open_stream", "stream_id": 0}}),
+        json!({"type": "request", "request_id": 1, "request": {"type": "execute", "stream_id": 0, "stmt": {"sql": "SELECT x FROM t"}}}),
+        json!({"type": "request", "request_id": 2, "request": {"type": "execute", "stream_id": 0, "stmt": {"sql": "INSERT INTO t VALUES (8)"}}}),
+    ];
+    for m in &msgs {
+        ws.send(Message::Text(m.to_string().into())).await.unwrap();
+    }
+    let mut replies = Vec::new();
+    while replies.len() < msgs.len() {
+        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("socket ended") };
+        replies.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
+    }
+    assert_eq!(replies[2]["type"], "response_ok", "{replies:?}");
+    assert_eq!(common::int(&replies[2]["response"]["result"]["rows"][0][0]), 7);
+    assert_eq!(replies[3]["type"], "response_error", "{replies:?}");
+    assert_eq!(replies[3]["error"]["code"], "SQLITE_AUTH", "{replies:?}");
+    assert!(replies[3]["error"]["message"].as_str().unwrap().contains("replica"), "{replies:?}");
+    assert_eq!(scalar(&p.url, "default", "SELECT count(*) FROM t").await, 1);
+    assert_eq!(scalar(&r.url, "default", "SELECT count(*) FROM t").await, 1);
+}
