@@ -88,6 +88,9 @@ struct Follower {
     applied: tokio::sync::watch::Receiver<(u32, u32)>,
     last_error: Arc<Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
+    /// Set by the thread, which then ends, when the primary's database is no longer the one
+    /// copied (deleted and made again): the next discovery round copies it anew.
+    diverged: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -119,6 +122,11 @@ pub struct Replication {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether a replication error means the copy is of another database than the primary's now.
+fn is_diverged(e: &edgelite::Error) -> bool {
+    matches!(e, edgelite::Error::Replication(r) if r.kind() == edgelite::replica::ErrorKind::Diverged)
 }
 
 fn bad_gateway(message: impl Into<String>) -> ApiError {
@@ -214,6 +222,24 @@ impl Replication {
     /// Follows every namespace the primary has, and drops those it no longer has.
     async fn reconcile(self: Arc<Self>) -> Result<(), String> {
         let names = self.primary_names().await?;
+        let diverged: Vec<(String, Follower)> = {
+            let mut f = lock(&self.followers);
+            let keys: Vec<String> =
+                f.iter().filter(|(_, x)| x.diverged.load(Ordering::Acquire)).map(|(k, _)| k.clone()).collect();
+            keys.into_iter().filter_map(|k| f.remove(&k).map(|x| (k, x))).collect()
+        };
+        for (name, f) in diverged {
+            let me = Arc::clone(&self);
+            let n = name.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                f.stop();
+                me.namespaces.delete(&n)
+            })
+            .await;
+            eprintln!(
+                "edgelite-server: replica: namespace {name:?} was made again on the primary: copying it anew ({r:?})"
+            );
+        }
         let followed: Vec<String> = lock(&self.followers).keys().cloned().collect();
         for gone in followed.iter().filter(|n| !names.contains(n)) {
             let f = lock(&self.followers).remove(gone);
@@ -251,8 +277,22 @@ impl Replication {
             }
             b
         };
-        let replica = if self.namespaces.contains(name) {
-            builder(&self.namespaces.dir_of(name)).build()?
+        let existing = if self.namespaces.contains(name) {
+            let r = builder(&self.namespaces.dir_of(name)).build()?;
+            match r.sync() {
+                Err(e) if is_diverged(&e) => {
+                    eprintln!("edgelite-server: replica: namespace {name:?}: {e}; copying it anew");
+                    drop(r);
+                    self.namespaces.delete(name)?;
+                    None
+                }
+                _ => Some(r),
+            }
+        } else {
+            None
+        };
+        let replica = if let Some(r) = existing {
+            r
         } else {
             let mut made = None;
             self.namespaces.create_with(name, |dir| {
@@ -272,15 +312,18 @@ impl Replication {
         }
         let (tx, rx) = tokio::sync::watch::channel(replica.position());
         let stop = Arc::new(AtomicBool::new(false));
+        let diverged = Arc::new(AtomicBool::new(false));
         let last_error = Arc::new(Mutex::new(None));
         let thread = {
-            let (stop, last_error, ns) = (Arc::clone(&stop), Arc::clone(&last_error), name.to_owned());
+            let (stop, diverged, last_error) = (Arc::clone(&stop), Arc::clone(&diverged), Arc::clone(&last_error));
+            let ns = name.to_owned();
             thread::Builder::new()
                 .name(format!("replica-{name}"))
-                .spawn(move || follow_loop(&replica, &ns, &tx, &stop, &last_error))
+                .spawn(move || follow_loop(&replica, &ns, &tx, &stop, &diverged, &last_error))
                 .map_err(NsError::Io)?
         };
-        lock(&self.followers).insert(name.to_owned(), Follower { applied: rx, last_error, stop, thread: Some(thread) });
+        lock(&self.followers)
+            .insert(name.to_owned(), Follower { applied: rx, last_error, stop, diverged, thread: Some(thread) });
         eprintln!("edgelite-server: replica: following namespace {name:?}");
         Ok(())
     }
@@ -315,6 +358,7 @@ fn follow_loop(
     name: &str,
     applied: &tokio::sync::watch::Sender<(u32, u32)>,
     stop: &AtomicBool,
+    diverged: &AtomicBool,
     last_error: &Mutex<Option<String>>,
 ) {
     let mut backoff = Duration::from_millis(50);
@@ -335,6 +379,12 @@ fn follow_loop(
             }
             Err(e) => {
                 let msg = e.to_string();
+                if is_diverged(&e) {
+                    eprintln!("edgelite-server: replica: namespace {name:?}: {msg}");
+                    *lock(last_error) = Some(msg);
+                    diverged.store(true, Ordering::Release);
+                    return;
+                }
                 let mut last = lock(last_error);
                 if last.as_deref() != Some(msg.as_str()) {
                     eprintln!("edgelite-server: replica: namespace {name:?}: {msg}");

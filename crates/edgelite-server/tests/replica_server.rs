@@ -353,3 +353,63 @@ async fn over_websocket_a_replica_reads_and_refuses_writes_clearly() {
     assert_eq!(scalar(&p.url, "default", "SELECT count(*) FROM t").await, 1);
     assert_eq!(scalar(&r.url, "default", "SELECT count(*) FROM t").await, 1);
 }
+
+/// A namespace deleted and made again on the primary under the same name is copied anew, never
+/// patched with the new database's frames: while the replica was down (its copy's position then
+/// names frames of the old WAL, told apart by their salts) and while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_made_again_on_the_primary_is_copied_anew() {
+    let p = primary().await;
+    let http = reqwest::Client::new();
+    let remake = |rows: i64| {
+        let (http, p_admin, p_url) = (http.clone(), p.admin.clone(), p.url.clone());
+        async move {
+            let _ = http.delete(format!("{p_admin}/v1/namespaces/n")).send().await.unwrap();
+            let s = http.post(format!("{p_admin}/v1/namespaces/n/create")).send().await.unwrap().status();
+            assert_eq!(s.as_u16(), 200);
+            exec(&p_url, "n", &["CREATE TABLE b(x)"]).await;
+            for i in 0..rows {
+                exec(&p_url, "n", &[&format!("INSERT INTO b VALUES ({i})")]).await;
+            }
+        }
+    };
+    http.post(format!("{}/v1/namespaces/n/create", p.admin)).send().await.unwrap();
+    exec(&p.url, "n", &["CREATE TABLE a(x)", "INSERT INTO a VALUES (1)", "INSERT INTO a VALUES (2)"]).await;
+    let args = |p: &Node| {
+        vec![
+            "--primary-url".to_owned(),
+            p.url.clone(),
+            "--primary-admin-url".to_owned(),
+            p.admin.clone(),
+            "--replica-discovery-ms".to_owned(),
+            "2000".to_owned(),
+        ]
+    };
+    let mut r = node(&args(&p)).await;
+    assert_eq!(scalar(&r.url, "n", "SELECT count(*) FROM a").await, 2);
+    r.child.kill().await.unwrap();
+    // Made again with more commits than the copy had applied of the old one.
+    remake(20).await;
+    let r = node_in(r.dir, &args(&p)).await;
+    let copied = eventually(20, || async {
+        let (s, b) = pipeline(&r.url, "n", None, json!([execute("SELECT count(*) FROM b")])).await;
+        s == 200
+            && b["results"][0]["type"] == "ok"
+            && b["results"][0]["response"]["result"]["rows"][0][0]["value"] == "20"
+    })
+    .await;
+    assert!(copied, "the restarted replica did not copy the new namespace");
+    assert_eq!(scalar(&r.url, "n", "SELECT count(*) FROM sqlite_schema WHERE name = 'a'").await, 0);
+    // And again while the replica runs: its copy (its own position, not a read that a stale copy
+    // could pass to the primary) reaches the new database's 31 commits.
+    remake(30).await;
+    let copied = eventually(30, || async {
+        let st: Value = http.get(format!("{}/v1/replication", r.admin)).send().await.unwrap().json().await.unwrap();
+        st["namespaces"]["n"]["frame"].as_u64().is_some_and(|f| f >= 31)
+    })
+    .await;
+    assert!(copied, "the running replica did not copy the new namespace");
+    assert_eq!(scalar(&r.url, "n", "SELECT count(*) FROM b").await, 30);
+    let ic = exec(&r.url, "n", &["PRAGMA integrity_check"]).await;
+    assert_eq!(ic[0]["rows"][0][0]["value"], "ok", "{ic:?}");
+}

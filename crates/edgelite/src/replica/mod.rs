@@ -161,6 +161,9 @@ struct Position {
     frame: u32,
     /// Set while a transaction that ends at this frame may have committed.
     applying_to: Option<u32>,
+    /// The salts of the primary's WAL frames applied in this generation: frames with others
+    /// come from another WAL (the primary's database was deleted and made again).
+    salts: Option<(u32, u32)>,
 }
 
 impl Position {
@@ -172,15 +175,24 @@ impl Position {
         let num = |k: &str| v[k].as_u64().and_then(|n| u32::try_from(n).ok());
         match (num("generation"), num("frame")) {
             (Some(generation), Some(frame)) if generation >= 1 => {
-                Ok(Position { generation, frame, applying_to: num("applying_to") })
+                let salts = match (v["salts"][0].as_u64(), v["salts"][1].as_u64()) {
+                    (Some(a), Some(b)) => u32::try_from(a).ok().zip(u32::try_from(b).ok()),
+                    _ => None,
+                };
+                Ok(Position { generation, frame, applying_to: num("applying_to"), salts })
             }
             _ => Err(ReplicationError::new(ErrorKind::Io, format!("{}: bad replica position {text}", path.display()))),
         }
     }
 
     fn write(&self, path: &Path) -> Result<(), ReplicationError> {
-        let v =
-            json!({"version": 1, "generation": self.generation, "frame": self.frame, "applying_to": self.applying_to});
+        let v = json!({
+            "version": 1,
+            "generation": self.generation,
+            "frame": self.frame,
+            "applying_to": self.applying_to,
+            "salts": self.salts.map(|(a, b)| [a, b]),
+        });
         remote::write_atomic(path, v.to_string().as_bytes()).map_err(|e| io_error(path, &e))
     }
 }
@@ -318,7 +330,7 @@ fn bootstrap(remote: &Remote, path: &Path, meta: &Path) -> Result<(), Replicatio
             Err(e) => return Err(io_error(Path::new(&p), &e)),
         }
     }
-    let position = Position { generation: g, frame: 0, applying_to: None };
+    let position = Position { generation: g, frame: 0, applying_to: None, salts: None };
     if path.exists() {
         // Opened but empty: another connection may hold it open, so the bytes go into this
         // very file, not a new one renamed over it; the position file comes after them (a
@@ -352,6 +364,10 @@ struct Applier {
 
 fn frame_pgno(f: &[u8]) -> u32 {
     u32::from_be_bytes([f[0], f[1], f[2], f[3]])
+}
+
+fn frame_salts(f: &[u8]) -> (u32, u32) {
+    (u32::from_be_bytes([f[8], f[9], f[10], f[11]]), u32::from_be_bytes([f[12], f[13], f[14], f[15]]))
 }
 
 fn frame_commit(f: &[u8]) -> u32 {
@@ -427,7 +443,8 @@ impl Applier {
             return Err(e);
         }
         let target = self.position.frame + count;
-        let pending = Position { applying_to: Some(target), ..self.position };
+        let salts = frames.chunks_exact(FRAME_SIZE).last().map(frame_salts);
+        let pending = Position { applying_to: Some(target), salts, ..self.position };
         if let Err(e) = pending.write(&self.meta) {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(e.into());
@@ -445,7 +462,7 @@ impl Applier {
     fn sync(&mut self, remote: &Remote, mut wait: Option<Duration>) -> Result<Replicated> {
         let mut report = Replicated::default();
         loop {
-            let Position { generation: g, frame: base, applying_to } = self.position;
+            let Position { generation: g, frame: base, applying_to, .. } = self.position;
             let mut buf: Vec<u8> = Vec::new();
             let mut ended = None;
             loop {
@@ -464,6 +481,17 @@ impl Applier {
                 }
             }
             let committed = committed_len(&buf);
+            let expected = self.position.salts.or_else(|| buf.chunks_exact(FRAME_SIZE).next().map(frame_salts));
+            if buf.chunks_exact(FRAME_SIZE).any(|f| Some(frame_salts(f)) != expected) {
+                return Err(ReplicationError::new(
+                    ErrorKind::Diverged,
+                    format!(
+                        "the primary's frames of generation {g} are not from the WAL this replica followed (its \
+                         database was deleted and made again): remove the file and its -replica file to bootstrap again"
+                    ),
+                )
+                .into());
+            }
             if committed > 0 {
                 if base + (committed as u32) < applying_to.unwrap_or(0) {
                     return Err(ReplicationError::new(
@@ -490,8 +518,18 @@ impl Applier {
                         .into());
                     }
                     // The next generation starts from this very database (a checkpoint changes no page).
-                    self.position = Position { generation: g + 1, frame: 0, applying_to: None };
+                    self.position = Position { generation: g + 1, frame: 0, applying_to: None, salts: None };
                     self.position.write(&self.meta)?;
+                }
+                Some(current) if current < g => {
+                    return Err(ReplicationError::new(
+                        ErrorKind::Diverged,
+                        format!(
+                            "the primary is at generation {current}, before this replica's {g} (its database was \
+                             deleted and made again, or restored): remove the file and its -replica file to bootstrap again"
+                        ),
+                    )
+                    .into());
                 }
                 Some(_) => break,
             }
