@@ -31,7 +31,8 @@
 //! as any other, so a reader on another connection sees the state before or after a batch,
 //! each a state the primary committed, and a crash rolls an unfinished batch back.
 //!
-//! The position (generation, frame) is kept in `<db>-replica`, a small JSON file beside the
+//! The position (generation, frame, and the salts of the primary's WAL frames applied, which tell
+//! a primary's database made again from the one followed) is kept in `<db>-replica`, a small JSON file beside the
 //! database. It cannot commit in the same transaction, so before each commit the replica
 //! writes (and syncs) the range being applied, `applying_to`, and after it the new position: a
 //! replica stopped between the two re-applies that whole range in one transaction on its next
