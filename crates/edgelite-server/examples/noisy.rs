@@ -8,8 +8,9 @@
 //! ```
 //!
 //! The two phases alternate for `NOISY_ROUNDS` rounds (3); each round's p99 ratio is printed
-//! and their median. `NOISY_MAX_RUNNING` and `NOISY_TIME_SLICE_MS` set the server's
-//! `--max-running-requests` and `--time-slice-ms`, to compare schedules on one build. CPU
+//! and their median. `NOISY_MAX_RUNNING`, `NOISY_TIME_SLICE_MS` and `NOISY_RATE` set the
+//! server's `--max-running-requests`, `--time-slice-ms` and
+//! `--max-requests-per-second-per-namespace` (0: no pace), to compare schedules on one build. CPU
 //! time is given per runtime (server, victim clients, attacker clients: all in this process).
 #![allow(clippy::unwrap_used)]
 
@@ -50,7 +51,7 @@ fn main() {
     // NOISY_MAX_RUNNING and NOISY_TIME_SLICE_MS set --max-running-requests and
     // --time-slice-ms (to compare schedules on one build).
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-    let (running, slice) = (env("NOISY_MAX_RUNNING"), env("NOISY_TIME_SLICE_MS"));
+    let (running, slice, rate) = (env("NOISY_MAX_RUNNING"), env("NOISY_TIME_SLICE_MS"), env("NOISY_RATE"));
     let target = server_rt.block_on(harness::start_with(|c| {
         if let Some(n) = running {
             c.limits.max_running_requests = usize::try_from(n).unwrap();
@@ -58,10 +59,15 @@ fn main() {
         if let Some(ms) = slice {
             c.limits.time_slice = Duration::from_millis(ms);
         }
+        if let Some(r) = rate {
+            c.limits.max_requests_per_second_per_namespace = u32::try_from(r).unwrap();
+        }
     }));
     println!(
-        "max running requests {}, time slice {:?}",
-        target.running.state.limits.max_running_requests, target.running.state.limits.time_slice
+        "max running requests {}, time slice {:?}, requests per second per namespace {}",
+        target.running.state.limits.max_running_requests,
+        target.running.state.limits.time_slice,
+        target.running.state.limits.max_requests_per_second_per_namespace
     );
     let client_rt = rt("victim");
     let attacker_rt = rt("attacker");

@@ -155,6 +155,9 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, 
             .into_response();
         }
     };
+    // Past its rate while others are busy, a namespace's request waits here, before its body
+    // is read (holding its place under the caps above, which bound how many wait).
+    state.pacer.pace(&ns.name).await;
     let slot = RequestSlot(Arc::new(Mutex::new(Some(slot))));
     req.extensions_mut().insert(Caller { ns, perm });
     req.extensions_mut().insert(slot.clone());

@@ -94,6 +94,9 @@ pub struct Config {
     pub replica: Option<replica_server::ReplicaConfig>,
 }
 
+/// The default of `--max-requests-per-second-per-namespace`.
+pub const DEFAULT_REQUESTS_PER_SECOND_PER_NAMESPACE: u32 = 1000;
+
 /// Caps that keep one tenant from starving the others; each has a flag (see `SECURITY.md`).
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -136,6 +139,10 @@ pub struct Limits {
     pub max_running_requests: usize,
     /// How long a request runs before it gives its turn to a waiting one.
     pub time_slice: Duration,
+    /// Requests (HTTP requests and WebSocket messages) a namespace may start per second while
+    /// other namespaces are busy; more wait for their turn in time (0: no pace). See
+    /// [`limits::Pacer`].
+    pub max_requests_per_second_per_namespace: u32,
     /// Databases open at once; the least recently used idle ones are closed beyond it.
     pub max_open_databases: usize,
     /// The largest a namespace's database may grow, in bytes (0: no limit).
@@ -164,6 +171,7 @@ impl Default for Limits {
             jwt_leeway: Duration::from_secs(5),
             max_running_requests: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             time_slice: Duration::from_millis(10),
+            max_requests_per_second_per_namespace: DEFAULT_REQUESTS_PER_SECOND_PER_NAMESPACE,
             max_open_databases: 128,
             max_db_size: 0,
         }
@@ -215,6 +223,8 @@ pub struct AppState {
     pub stream_expiry: Duration,
     /// Turns to run SQL, shared fairly between namespaces.
     pub turns: Arc<limits::Scheduler>,
+    /// The request rate per namespace under contention (`--max-requests-per-second-per-namespace`).
+    pub pacer: Arc<limits::Pacer>,
     /// The backup, if the server has one.
     pub backup: Option<Arc<backup::Backup>>,
     /// The replication, on a replica server.
@@ -320,6 +330,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         ws_pending: limits::Gauge::new(l.max_ws_connections, l.max_ws_connections),
         stream_expiry: config.stream_expiry,
         turns: limits::Scheduler::new(l.max_running_requests, l.time_slice),
+        pacer: limits::Pacer::new(l.max_requests_per_second_per_namespace),
         limits: config.limits.clone(),
         backup,
         replica,

@@ -24,6 +24,8 @@ pub struct Gauge {
     per_namespace: usize,
     total: usize,
     held: Mutex<(usize, HashMap<String, usize>)>,
+    /// Woken whenever a unit is given back, for [`Gauge::take_within`].
+    freed: tokio::sync::Notify,
 }
 
 /// One unit of a [`Gauge`], given back when dropped.
@@ -37,7 +39,36 @@ impl Gauge {
     /// A gauge with a cap per namespace and a cap in all.
     #[must_use]
     pub fn new(per_namespace: usize, total: usize) -> Arc<Gauge> {
-        Arc::new(Gauge { per_namespace, total, held: Mutex::new((0, HashMap::new())) })
+        Arc::new(Gauge {
+            per_namespace,
+            total,
+            held: Mutex::new((0, HashMap::new())),
+            freed: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// As [`Gauge::take`], waiting up to `patience` for a unit to be given back when a cap is
+    /// reached (woken by each release, not polling).
+    ///
+    /// # Errors
+    ///
+    /// Which cap was still reached when `patience` ran out.
+    pub async fn take_within(self: &Arc<Self>, key: &str, patience: Duration) -> Result<Slot, Full> {
+        let give_up = tokio::time::Instant::now() + patience;
+        loop {
+            // Registered before trying, so that a release between the try and the wait is seen.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            match self.take(key) {
+                Ok(slot) => return Ok(slot),
+                Err(_) => {
+                    if tokio::time::timeout_at(give_up, freed).await.is_err() {
+                        return self.take(key);
+                    }
+                }
+            }
+        }
     }
 
     /// Takes one unit for namespace `key`.
@@ -81,6 +112,8 @@ impl Drop for Slot {
                 map.remove(&self.key);
             }
         }
+        drop(held);
+        self.gauge.freed.notify_waiters();
     }
 }
 
@@ -108,6 +141,98 @@ pub fn json_size<T: serde::Serialize + ?Sized>(v: &T) -> usize {
     // serialized at all is not sent either, so it counts as nothing.
     let _ = serde_json::to_writer(&mut w, v);
     w.0
+}
+
+/// A request rate per namespace, enforced by delay rather than refusal (a token bucket with
+/// reservations): each namespace may start `rate` requests (HTTP requests and WebSocket
+/// messages) per second, in bursts of up to `rate`; a request beyond that waits for its place
+/// in time before anything of it is read or run. A client sending as fast as it can is so
+/// slowed to the rate at the cost of a parked task, where a refusal would cost as much as the
+/// request (it comes straight back), and the work outside SQL that each request brings
+/// (parsing, streams, answers) is bounded per namespace. The pace only applies while another
+/// namespace has sent a request within the last [`PACER_WINDOW`]: a namespace alone on the
+/// server has all of it. See `SECURITY.md`, "Fair scheduling".
+#[derive(Debug)]
+pub struct Pacer {
+    rate: f64,
+    state: Mutex<Paces>,
+}
+
+#[derive(Debug, Default)]
+struct Paces {
+    buckets: HashMap<String, Bucket>,
+    /// The two namespaces seen last (distinct) and when: the most recent namespace other than
+    /// any given one is one of them.
+    recent: [Option<(String, Instant)>; 2],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Requests that may start now; negative when reservations run ahead of the rate.
+    tokens: f64,
+    at: Instant,
+}
+
+/// Buckets kept before full (idle) ones are dropped: a full bucket is the same as none.
+const PACER_PRUNE_AT: usize = 4096;
+
+/// How recently another namespace must have sent a request for the pace to apply.
+pub const PACER_WINDOW: Duration = Duration::from_secs(1);
+
+impl Pacer {
+    /// A pacer allowing `rate` requests per second per namespace (0: no pace).
+    #[must_use]
+    pub fn new(rate: u32) -> Arc<Pacer> {
+        Arc::new(Pacer { rate: f64::from(rate), state: Mutex::new(Paces::default()) })
+    }
+
+    /// How long `key`'s next request must wait for its place (zero within the rate), the place
+    /// being taken now. Waits are reserved in order, so `n` requests arriving at once wait
+    /// `0, 1/rate, 2/rate, ...` past the burst. Uncontended (no other namespace seen within
+    /// [`PACER_WINDOW`]), a request never waits and runs up no debt (the bucket stays at or
+    /// above empty), so a namespace that had the server to itself is paced from its next
+    /// request once another one arrives, not punished for its past.
+    pub fn reserve(&self, key: &str) -> Duration {
+        self.reserve_at(key, Instant::now())
+    }
+
+    fn reserve_at(&self, key: &str, now: Instant) -> Duration {
+        if self.rate <= 0.0 {
+            return Duration::ZERO;
+        }
+        let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let contended = st.recent.iter().flatten().any(|(k, at)| k != key && now.duration_since(*at) < PACER_WINDOW);
+        match &mut st.recent {
+            [Some((k, at)), _] if k == key => *at = now,
+            recent => {
+                recent[1] = recent[0].take();
+                recent[0] = Some((key.to_owned(), now));
+            }
+        }
+        let rate = self.rate;
+        if st.buckets.len() >= PACER_PRUNE_AT {
+            st.buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < rate);
+        }
+        let b = st.buckets.entry(key.to_owned()).or_insert(Bucket { tokens: rate, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(rate) - 1.0;
+        b.at = now;
+        if b.tokens >= 0.0 {
+            Duration::ZERO
+        } else if contended {
+            Duration::from_secs_f64(-b.tokens / rate)
+        } else {
+            b.tokens = 0.0;
+            Duration::ZERO
+        }
+    }
+
+    /// Waits for `key`'s next place.
+    pub async fn pace(&self, key: &str) {
+        let wait = self.reserve(key);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 /// Turns to run SQL: at most `slots` requests execute at once, server-wide, and when more
@@ -362,6 +487,52 @@ pub fn busy_wait(count: i32) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// While another namespace is active a namespace past its burst waits 1/rate more per
+    /// request; alone it never waits and runs up no debt, so it is paced from the moment
+    /// another one arrives, not for its past; the other namespace has a bucket of its own; the
+    /// pace ends a window after the other namespace's last request; 0 turns it off.
+    #[test]
+    fn the_pacer_delays_past_the_rate_only_while_another_namespace_is_active() {
+        let t0 = Instant::now();
+        let pacer = Pacer::new(100);
+        for _ in 0..1000 {
+            assert_eq!(pacer.reserve_at("hog", t0), Duration::ZERO);
+        }
+        assert_eq!(pacer.reserve_at("victim", t0), Duration::ZERO);
+        let waits: Vec<f64> = (0..3).map(|_| pacer.reserve_at("hog", t0).as_secs_f64()).collect();
+        for (w, expected) in waits.iter().zip([0.01, 0.02, 0.03]) {
+            assert!((w - expected).abs() < 1e-6, "{waits:?}");
+        }
+        assert_eq!(pacer.reserve_at("victim", t0), Duration::ZERO);
+        // A window after the victim's last request the hog is alone again.
+        let later = t0 + PACER_WINDOW + Duration::from_millis(1);
+        assert_eq!(pacer.reserve_at("hog", later), Duration::ZERO);
+        let off = Pacer::new(0);
+        assert_eq!(off.reserve_at("victim", t0), Duration::ZERO);
+        for _ in 0..1000 {
+            assert_eq!(off.reserve_at("hog", t0), Duration::ZERO);
+        }
+    }
+
+    /// A waiting take gets the unit given back while it waits, and gives up with the cap
+    /// that was reached when its patience runs out; other namespaces are not held up.
+    #[tokio::test]
+    async fn take_within_waits_for_a_release() {
+        let gauge = Gauge::new(1, 10);
+        let held = gauge.take("a").unwrap();
+        assert_eq!(gauge.take_within("a", Duration::from_millis(30)).await.unwrap_err(), Full::Namespace);
+        assert!(gauge.take_within("b", Duration::from_secs(5)).await.is_ok());
+        let waiter = {
+            let gauge = Arc::clone(&gauge);
+            tokio::spawn(async move { gauge.take_within("a", Duration::from_secs(30)).await.map(drop) })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap().unwrap();
+        assert_eq!(gauge.held("a"), (0, 0));
+    }
 
     /// The next turn goes to the namespace holding the fewest, whoever asked first: here the
     /// one that asked last.

@@ -52,6 +52,10 @@ struct Args {
     /// Milliseconds a request runs before it gives its turn to a waiting request.
     #[arg(long, default_value_t = 10)]
     time_slice_ms: u64,
+    /// Requests (HTTP requests, WebSocket messages) a namespace may start per second while
+    /// other namespaces are busy; more are delayed, not refused (0: no pace).
+    #[arg(long, default_value_t = edgelite_server::DEFAULT_REQUESTS_PER_SECOND_PER_NAMESPACE)]
+    max_requests_per_second_per_namespace: u32,
     /// Close a connection that has not sent a request's headers within this many seconds.
     #[arg(long, default_value_t = 10)]
     header_read_timeout_secs: u64,
@@ -264,6 +268,7 @@ fn main() -> ExitCode {
                 .max_running_requests
                 .unwrap_or(edgelite_server::Limits::default().max_running_requests),
             time_slice: Duration::from_millis(args.time_slice_ms.max(1)),
+            max_requests_per_second_per_namespace: args.max_requests_per_second_per_namespace,
             max_open_databases: args.max_open_databases.max(1),
             max_db_size: args.max_db_size,
         };

@@ -570,20 +570,13 @@ pub async fn pull_updates(
         long_poll(&ns, *from, Duration::from_millis(u64::from(req.long_poll_timeout_ms))).await?;
         // One commit wakes every waiting replica at once: more of them than the namespace's
         // request cap wait a moment for a place rather than fail the pull they waited for.
-        let give_up = Instant::now() + SLOT_WAIT;
-        _held = Some(loop {
-            match state.requests.take(&ns.name) {
-                Ok(held) => break held,
-                Err(_) if Instant::now() < give_up => tokio::time::sleep(Duration::from_millis(5)).await,
-                Err(_) => {
-                    return Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "TOO_MANY_REQUESTS",
-                        "too many requests in progress (--max-concurrent-requests); retry later",
-                    ));
-                }
-            }
-        });
+        _held = Some(state.requests.take_within(&ns.name, SLOT_WAIT).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TOO_MANY_REQUESTS",
+                "too many requests in progress (--max-concurrent-requests); retry later",
+            )
+        })?);
     }
     let selector = Arc::new(selector);
     let plan = loop {

@@ -271,6 +271,9 @@ async fn serve(
             }
             ClientMsg::Request { request_id, request } => {
                 let (Some(perm), true) = (c.perm, said_hello) else { break Ok(()) };
+                // The namespace's request rate under contention, as for HTTP requests: the
+                // socket's next message is not read until this one's place comes.
+                state.pacer.pace(&c.name).await;
                 let reply = if c.expires.is_some_and(|exp| now_secs() > exp) {
                     // The token has expired since hello: nothing more runs under it (a new
                     // hello with a fresh token continues).
