@@ -608,3 +608,53 @@ async fn finding_7_overlapping_transactions_do_not_starve_the_checkpoint() {
     let g = generation(&s).await;
     assert!(g >= 3, "{g} generations after {writes} commits with a threshold of 20 frames");
 }
+
+/// The pace (`--max-requests-per-second-per-namespace`): while another namespace is active, a
+/// namespace's HTTP requests and WebSocket messages past one second's burst wait for their
+/// place in time; they are delayed, never refused. (Only a lower bound on the time is checked:
+/// without the pace these 60 requests take well under a second.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_flooding_requests_is_paced_while_another_is_active() {
+    let s = with_namespaces(&["attacker", "victim"], |c| c.limits.max_requests_per_second_per_namespace = 10).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The victim: a request every 100 ms keeps it active (and within its own rate).
+    let victim = {
+        let (http, base, stop) = (s.http.clone(), s.base.clone(), std::sync::Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http
+                    .post(format!("{base}/v2/pipeline"))
+                    .header("x-namespace", "victim")
+                    .json(&json!({"requests": [exec("SELECT 1"), {"type": "close"}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 200);
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            n
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t0 = Instant::now();
+    for _ in 0..30 {
+        let (status, v) =
+            pipeline_ns(&s, "attacker", &json!({"requests": [exec("SELECT 1"), {"type": "close"}]})).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["results"][0]["type"], "ok", "{v}");
+    }
+    let mut ws = ws_connect(&s, "attacker", None).await.unwrap();
+    assert_eq!(ws_req(&mut ws, 0, json!({"type": "open_stream", "stream_id": 1})).await["type"], "response_ok");
+    for id in 1..30 {
+        let sql = json!({"type": "execute", "stream_id": 1, "stmt": {"sql": "SELECT 1"}});
+        assert_eq!(ws_req(&mut ws, id, sql).await["type"], "response_ok");
+    }
+    let took = t0.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let victim_requests = victim.await.unwrap();
+    // 60 requests at 10 per second, 10 of them in the burst: at least 5 s.
+    assert!(took >= Duration::from_millis(4500), "60 requests took {took:?}");
+    assert!(victim_requests > 0);
+}
