@@ -124,6 +124,72 @@ static Expr *edgeliteManyPass(Parse *pParse, Select *p){
   return pExists;
 }
 
+/* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <zRef>.rowid = edgelite_id AND (<p's WHERE>)):
+** p's filter, evaluated on the row whose rowid is the enclosing query's edgelite_id, in the
+** scope it was written for: the copy of the FROM item comes innermost, so every name means what
+** it meant (the edgelite_* modules' columns have names no table uses). */
+static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef){
+  sqlite3 *db = pParse->db;
+  Expr *pExists;
+  Expr *pEq = sqlite3PExpr(pParse, TK_EQ,
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")),
+      sqlite3Expr(db, TK_ID, "edgelite_id"));
+  Select *pInner = sqlite3SelectNew(pParse,
+      sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
+      sqlite3SrcListDup(db, p->pSrc, 0),
+      sqlite3ExprAnd(pParse, pEq, sqlite3ExprDup(db, p->pWhere, 0)), 0, 0, 0, 0, 0);
+  pExists = sqlite3PExpr(pParse, TK_EXISTS, 0, 0);
+  sqlite3PExprAddSelect(pParse, pExists, pInner);
+  return pExists;
+}
+
+/* Rows of the table a filter's sample evaluates (edgelite_vector_sample). */
+#define EDGELITE_SAMPLE_ROWS 64
+/* The walk gives way to an exact scan when it would read more than 1/EDGELITE_WALK_SHARE of
+** the table: each row it reads costs a graph visit and a seek where a scan reads rows in
+** order (measured by benches/src/bin/filtered.rs: a filtered walk costs about 10 rows of scan
+** per row it reads; a share of 16 leaves room for the sample's error). */
+#define EDGELITE_WALK_SHARE 16
+
+/* (SELECT sum(<filter passes>) * max(edgelite_rows) >= EDGELITE_WALK_SHARE * pSlack * count(*)
+**  FROM edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)): true when, as a sample
+** of the table's rows estimates it, the walk would find pSlack rows that pass p's filter
+** before it has read 1/EDGELITE_WALK_SHARE of the table (pSlack / selectivity rows). NULL for an
+** empty table (the exact branch then reads nothing). Takes ownership of pSlack. */
+static Expr *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const char *zRef, Expr *pSlack){
+  sqlite3 *db = pParse->db;
+  Token tFn = {"edgelite_vector_sample", 22};
+  Token tSum = {"sum", 3}, tMax = {"max", 3}, tCount = {"count", 5};
+  ExprList *pArgs;
+  SrcList *pSrc;
+  Expr *pLhs, *pRhs, *pSel;
+  Select *pSample;
+  pArgs = sqlite3ExprListAppend(pParse, 0,
+      sqlite3Expr(db, TK_STRING, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName));
+  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3Expr(db, TK_STRING, pTab->zName));
+  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3ExprInt32(db, EDGELITE_SAMPLE_ROWS));
+  pSrc = sqlite3SrcListAppend(pParse, 0, &tFn, 0);
+  if( pSrc==0 ){
+    sqlite3ExprListDelete(db, pArgs);
+    sqlite3ExprDelete(db, pSlack);
+    return 0;
+  }
+  sqlite3SrcListFuncArgs(pParse, pSrc, pArgs);
+  pLhs = sqlite3PExpr(pParse, TK_STAR,
+      sqlite3ExprFunction(pParse,
+          sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, zRef)), &tSum, 0),
+      sqlite3ExprFunction(pParse,
+          sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_rows")), &tMax, 0));
+  pRhs = sqlite3PExpr(pParse, TK_STAR,
+      sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, EDGELITE_WALK_SHARE), pSlack),
+      sqlite3ExprFunction(pParse, 0, &tCount, 0));
+  pSample = sqlite3SelectNew(pParse,
+      sqlite3ExprListAppend(pParse, 0, sqlite3PExpr(pParse, TK_GE, pLhs, pRhs)), pSrc, 0, 0, 0, 0, 0, 0);
+  pSel = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
+  sqlite3PExprAddSelect(pParse, pSel, pSample);
+  return pSel;
+}
+
 /* The column of pTab that expression e (as parsed: a name, or alias.name) names, or -2. */
 static int edgeliteNamedColumn(Expr *e, SrcItem *pItem, Table *pTab){
   const char *zCol = 0;
@@ -286,29 +352,29 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
     ** have names no table uses. The scan walks on until K + slack candidates pass: its order
     ** is nearly exact, and the extra ones let the exact ORDER BY pick the right K. */
     const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
-    Expr *pEq = sqlite3PExpr(pParse, TK_EQ,
-        sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")),
-        sqlite3Expr(db, TK_ID, "edgelite_id"));
-    Select *pInner = sqlite3SelectNew(pParse,
-        sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
-        sqlite3SrcListDup(db, p->pSrc, 0),
-        sqlite3ExprAnd(pParse, pEq, sqlite3ExprDup(db, p->pWhere, 0)), 0, 0, 0, 0, 0);
-    pSubWhere = sqlite3PExpr(pParse, TK_EXISTS, 0, 0);
-    sqlite3PExprAddSelect(pParse, pSubWhere, pInner);
-    if( edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab) ){
-      /* An ordinary index can serve the filter: when at most EDGELITE_EXACT_ROWS rows pass it
-      ** (counted through that index, stopping at one more), the candidates are exactly the rows
-      ** that pass, read through the index; the ORDER BY then ranks them all (exact, and
-      ** cheaper than a walk). Otherwise the scan. Two copies of the count, one per branch, each
-      ** an uncorrelated subquery that SQLite runs once. */
+    pSubWhere = edgeliteFilterExists(pParse, p, zRef);
+    {
+      /* When few rows pass, the candidates are exactly the rows that pass and the ORDER BY
+      ** ranks them all (exact, and cheaper than a walk through rows that fail); otherwise the
+      ** scan. "Few": when an ordinary index serves the filter, at most EDGELITE_EXACT_ROWS
+      ** (counted through that index, stopping at one more), and the rows are read through it;
+      ** else a sample of the table says that the walk would read more than a
+      ** 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany), and one scan of the table
+      ** finds them. Two copies of the test, one per branch, each an uncorrelated subquery that
+      ** SQLite runs once. */
       Select *pA, *pB, *pGate;
       SrcList *pFrom;
       Token tEmpty = {0, 0};
+      int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
+      Expr *pManyA = bIndexed ? edgeliteManyPass(pParse, p)
+          : edgeliteSampledMany(pParse, p, pTab, zRef, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
+      Expr *pManyB = bIndexed ? edgeliteManyPass(pParse, p)
+          : edgeliteSampledMany(pParse, p, pTab, zRef, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
       /* Gates are LIMITs, not WHERE terms: SQLite tests a constant WHERE term before a loop only
       ** if it has no subquery, but a LIMIT of 0 skips the loop (the scan is never started). */
       pA = sqlite3SelectNew(pParse, pCols, pSrc, pSubWhere, 0, 0, 0, 0,
           sqlite3PExpr(pParse, TK_LIMIT,
-              edgeliteCase(pParse, edgeliteManyPass(pParse, p), edgeliteSlack(pParse, pKLimit),
+              edgeliteCase(pParse, pManyA, edgeliteSlack(pParse, pKLimit),
                            sqlite3ExprInt32(db, 0)), 0));
       pA = sqlite3SelectNew(pParse,
           sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
@@ -317,7 +383,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       ** is not flattened into a join, so the table is read only when the gate row exists */
       pGate = sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)), 0, 0, 0, 0, 0, 0,
           sqlite3PExpr(pParse, TK_LIMIT,
-              edgeliteCase(pParse, edgeliteManyPass(pParse, p), sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)), 0));
+              edgeliteCase(pParse, pManyB, sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)), 0));
       pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pGate, 0);
       pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
       if( pFrom && pFrom->nSrc==2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
@@ -336,9 +402,6 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       pA->pPrior = pB;
       pB->pNext = pA;
       pSub = pA;
-    }else{
-      pSub = sqlite3SelectNew(pParse, pCols, pSrc, pSubWhere, 0, 0, 0, 0,
-                              sqlite3PExpr(pParse, TK_LIMIT, edgeliteSlack(pParse, pKLimit), 0));
     }
   }
   pIn = sqlite3PExpr(pParse, TK_IN, sqlite3Expr(db, TK_ID, "rowid"), 0);

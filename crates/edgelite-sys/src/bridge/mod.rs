@@ -16,6 +16,7 @@ mod sql;
 mod values;
 mod vector_functions;
 mod vector_index;
+mod vector_sample;
 mod vector_scan;
 mod vector_top_k;
 mod vtab;
@@ -95,6 +96,11 @@ unsafe fn register_functions(db: *mut sqlite3) -> c_int {
     }
     // SAFETY: `db` is valid (caller).
     let rc = unsafe { vector_scan::register(db) };
+    if rc != SQLITE_OK {
+        return rc;
+    }
+    // SAFETY: `db` is valid (caller).
+    let rc = unsafe { vector_sample::register(db) };
     if rc != SQLITE_OK {
         return rc;
     }

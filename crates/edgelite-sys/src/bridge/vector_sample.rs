@@ -1,0 +1,273 @@
+//! `edgelite_vector_sample(schema, table, n)`: up to `n` rowids of a rowid table, spread over
+//! its rowid range, for the planner's rewrite of a filtered `ORDER BY vector_distance_*(...)
+//! LIMIT k` (patch 0002). The rewrite evaluates the statement's filter on these rows to estimate
+//! how many rows pass it: when few do, it ranks exactly the rows that pass (one scan of the
+//! table) instead of walking the graph through thousands of rows that fail (issue 13, Qdrant's
+//! planner). The estimate only chooses between two exact-in-count plans, so a poor sample costs
+//! speed, never rows.
+//!
+//! The sample is deterministic (a low-discrepancy sequence over `[min(rowid), max(rowid)]`, each
+//! point moved to the next existing rowid), so that a statement run again chooses the same plan,
+//! and it does not stride with a period a filter such as `id % 1000 < 10` could alias with.
+//! Columns: `edgelite_id` (a sampled rowid) and `edgelite_rows` (`max - min + 1`, the table's
+//! size as the rowid range gives it: exact for dense rowids, an upper bound otherwise).
+
+use core::ffi::{c_char, c_int, c_void};
+
+use super::sql::{Db, SqlResult, ident};
+use super::values::arg;
+use super::vtab;
+use crate::bindings::*;
+
+const COL_SCHEMA: c_int = 0;
+const COL_N: c_int = 2;
+const COL_ID: c_int = 3;
+const COL_ROWS: c_int = 4;
+
+static SCHEMA: &core::ffi::CStr =
+    c"CREATE TABLE x(edgelite_schema HIDDEN, edgelite_table HIDDEN, edgelite_n HIDDEN, edgelite_id, edgelite_rows)";
+
+/// Largest sample a statement may ask for.
+const MAX_SAMPLE: i64 = 4096;
+
+#[repr(C)]
+struct SampleCursor {
+    base: sqlite3_vtab_cursor,
+    ids: Vec<i64>,
+    rows: i64,
+    pos: usize,
+}
+
+/// Registers the module on `db`.
+///
+/// # Safety
+/// `db` is a valid open connection.
+pub(crate) unsafe fn register(db: *mut sqlite3) -> c_int {
+    // SAFETY: `db` is valid (caller); MODULE and SCHEMA are statics that outlive every
+    // connection, and the client data is only read back as a `&'static CStr`.
+    unsafe {
+        sqlite3_create_module_v2(
+            db,
+            c"edgelite_vector_sample".as_ptr(),
+            &MODULE,
+            SCHEMA.as_ptr().cast_mut().cast::<c_void>(),
+            None,
+        )
+    }
+}
+
+static MODULE: sqlite3_module = sqlite3_module {
+    iVersion: 2,
+    xCreate: None, // eponymous-only
+    xConnect: Some(vtab::x_connect),
+    xBestIndex: Some(x_best_index),
+    xDisconnect: Some(vtab::x_disconnect),
+    xDestroy: Some(vtab::x_disconnect),
+    xOpen: Some(x_open),
+    xClose: Some(x_close),
+    xFilter: Some(x_filter),
+    xNext: Some(x_next),
+    xEof: Some(x_eof),
+    xColumn: Some(x_column),
+    xRowid: Some(x_rowid),
+    xUpdate: None,
+    xBegin: None,
+    xSync: None,
+    xCommit: None,
+    xRollback: None,
+    xFindFunction: None,
+    xRename: None,
+    xSavepoint: None,
+    xRelease: None,
+    xRollbackTo: None,
+    xShadowName: None,
+    xIntegrity: None,
+};
+
+/// What EXPLAIN QUERY PLAN shows for this table: why the planner reads it.
+static EXPLAIN: &core::ffi::CStr = c"filter sample: rank exactly the rows that pass when few do";
+
+unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_index_info) -> c_int {
+    vtab::guarded(|| {
+        // SAFETY: SQLite passes a valid index-info for the duration of the call.
+        let info = unsafe { &mut *info };
+        let n = usize::try_from(info.nConstraint).unwrap_or(0);
+        // SAFETY: aConstraint/aConstraintUsage have nConstraint entries.
+        let constraints = unsafe { core::slice::from_raw_parts(info.aConstraint, n) };
+        // SAFETY: as above.
+        let usage = unsafe { core::slice::from_raw_parts_mut(info.aConstraintUsage, n) };
+        let mut slot = [None; 3];
+        for (i, c) in constraints.iter().enumerate() {
+            if (COL_SCHEMA..=COL_N).contains(&c.iColumn)
+                && c.op == SQLITE_INDEX_CONSTRAINT_EQ as u8
+                && c.usable != 0
+                && slot[c.iColumn as usize].is_none()
+            {
+                slot[c.iColumn as usize] = Some(i);
+            }
+        }
+        let [Some(a), Some(b), Some(c)] = slot else {
+            // SAFETY: `vtab` is this module's live table.
+            unsafe { vtab::set_error(vtab, "edgelite_vector_sample: expected a schema, a table and a size") };
+            return SQLITE_ERROR;
+        };
+        for (argv, i) in [a, b, c].into_iter().enumerate() {
+            usage[i].argvIndex = argv as c_int + 1;
+            usage[i].omit = 1;
+        }
+        info.idxStr = EXPLAIN.as_ptr().cast_mut();
+        info.needToFreeIdxStr = 0;
+        info.estimatedCost = 100.0;
+        info.estimatedRows = 64;
+        SQLITE_OK
+    })
+}
+
+unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlite3_vtab_cursor) -> c_int {
+    vtab::guarded(|| {
+        // SAFETY: a zeroed sqlite3_vtab_cursor is what SQLite expects; it sets pVtab itself.
+        let cursor = Box::new(SampleCursor { base: unsafe { core::mem::zeroed() }, ids: Vec::new(), rows: 0, pos: 0 });
+        // SAFETY: SQLite's out-pointer; xClose rebuilds the Box.
+        unsafe { *pp_cursor = Box::into_raw(cursor).cast::<sqlite3_vtab_cursor>() };
+        SQLITE_OK
+    })
+}
+
+unsafe extern "C" fn x_close(cursor: *mut sqlite3_vtab_cursor) -> c_int {
+    vtab::guarded(|| {
+        // SAFETY: `cursor` came from Box::into_raw in x_open and is closed once.
+        drop(unsafe { Box::from_raw(cursor.cast::<SampleCursor>()) });
+        SQLITE_OK
+    })
+}
+
+/// A text argument.
+///
+/// # Safety
+/// `value` is a live argument of the running xFilter.
+unsafe fn text(value: *mut sqlite3_value, what: &str) -> SqlResult<String> {
+    // SAFETY: live argument (caller).
+    match unsafe { arg(value) } {
+        edgelite_vector::sql::Arg::Text(t) => Ok(String::from_utf8_lossy(t).into_owned()),
+        _ => Err(format!("edgelite_vector_sample: the {what} must be a string").into()),
+    }
+}
+
+/// The sample: (rowids, size of the rowid range).
+fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64)> {
+    let from = format!("{}.{}", ident(schema), ident(table));
+    let mut range = db.prepare(&format!(
+        "SELECT lo, hi, hi IS NULL FROM (SELECT (SELECT min(rowid) FROM {from}) AS lo, (SELECT max(rowid) FROM {from}) AS hi)"
+    ))?;
+    if !range.step()? {
+        return Ok((Vec::new(), 0));
+    }
+    let (lo, hi, empty) = (range.int(0), range.int(1), range.int(2) != 0);
+    drop(range);
+    if empty || n <= 0 {
+        return Ok((Vec::new(), 0));
+    }
+    let span = i128::from(hi) - i128::from(lo) + 1;
+    let mut next = db.prepare(&format!("SELECT rowid FROM {from} WHERE rowid >= ?1 ORDER BY rowid LIMIT 1"))?;
+    let mut ids = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+    // the golden-ratio sequence: every prefix covers the range evenly, with no fixed stride
+    let phi = 0.618_033_988_749_894_9_f64;
+    for i in 0..n {
+        let frac = ((i as f64 + 0.5) * phi).fract();
+        let at = i128::from(lo) + ((span as f64) * frac) as i128;
+        next.bind_int(1, i64::try_from(at.min(i128::from(hi))).unwrap_or(hi))?;
+        if next.step()? {
+            ids.push(next.int(0));
+        }
+        next.reset();
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok((ids, i64::try_from(span).unwrap_or(i64::MAX)))
+}
+
+unsafe extern "C" fn x_filter(
+    cursor: *mut sqlite3_vtab_cursor,
+    _idx_num: c_int,
+    _idx_str: *const c_char,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+) -> c_int {
+    vtab::guarded(|| {
+        // SAFETY: `cursor` is a live cursor of this module (x_open), exclusively ours here.
+        let cursor = unsafe { &mut *cursor.cast::<SampleCursor>() };
+        let vtab = cursor.base.pVtab;
+        // SAFETY: pVtab is the live table the cursor was opened on.
+        let db = unsafe { Db::new((*vtab.cast::<vtab::Table>()).db) };
+        cursor.ids.clear();
+        cursor.pos = 0;
+        cursor.rows = 0;
+        let args: &[*mut sqlite3_value] = match argc {
+            // SAFETY: SQLite passes `argc` argument values.
+            3 => unsafe { core::slice::from_raw_parts(argv, 3) },
+            _ => &[],
+        };
+        let result = (|| {
+            let [schema, table, n] = args else {
+                return Err("edgelite_vector_sample: expected a schema, a table and a size".into());
+            };
+            // SAFETY: live arguments of this call.
+            let (schema, table) = unsafe { (text(*schema, "schema")?, text(*table, "table")?) };
+            // SAFETY: live argument.
+            let n = unsafe { sqlite3_value_int64(*n) }.clamp(0, MAX_SAMPLE);
+            sample(db, &schema, &table, n)
+        })();
+        match result {
+            Ok((ids, rows)) => {
+                cursor.ids = ids;
+                cursor.rows = rows;
+                SQLITE_OK
+            }
+            // SAFETY: `vtab` is live.
+            Err(error) => unsafe { vtab::fail(vtab, &error) },
+        }
+    })
+}
+
+unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
+    vtab::guarded(|| {
+        // SAFETY: a live cursor of this module.
+        unsafe { (*cursor.cast::<SampleCursor>()).pos += 1 };
+        SQLITE_OK
+    })
+}
+
+unsafe extern "C" fn x_eof(cursor: *mut sqlite3_vtab_cursor) -> c_int {
+    vtab::guarded(|| {
+        // SAFETY: a live cursor of this module.
+        let cursor = unsafe { &*cursor.cast::<SampleCursor>() };
+        c_int::from(cursor.pos >= cursor.ids.len())
+    })
+}
+
+unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite3_context, col: c_int) -> c_int {
+    vtab::guarded(|| {
+        // SAFETY: a live cursor of this module, positioned on a row (SQLite checks xEof first).
+        let cursor = unsafe { &*cursor.cast::<SampleCursor>() };
+        let Some(&id) = cursor.ids.get(cursor.pos) else { return SQLITE_ERROR };
+        match col {
+            // SAFETY: `ctx` is the live result context of this xColumn call.
+            COL_ID => unsafe { sqlite3_result_int64(ctx, id) },
+            // SAFETY: as above.
+            COL_ROWS => unsafe { sqlite3_result_int64(ctx, cursor.rows) },
+            // SAFETY: as above. The argument columns are not echoed.
+            _ => unsafe { sqlite3_result_null(ctx) },
+        }
+        SQLITE_OK
+    })
+}
+
+unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlite3_int64) -> c_int {
+    vtab::guarded(|| {
+        // SAFETY: a live cursor of this module.
+        let cursor = unsafe { &*cursor.cast::<SampleCursor>() };
+        // SAFETY: SQLite's out-pointer.
+        unsafe { *rowid = i64::try_from(cursor.pos).unwrap_or(i64::MAX) };
+        SQLITE_OK
+    })
+}
