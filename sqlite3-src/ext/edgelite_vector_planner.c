@@ -242,9 +242,10 @@ static int edgeliteFilterIsIndexed(Parse *pParse, Expr *pWhere, SrcItem *pItem, 
 ** or bound parameters (ORMs bind their limits; K is then computed when the statement runs, see
 ** edgeliteBoundK). The candidates come from edgelite_vector_scan, the incremental search,
 ** which ends with every indexed row: without a WHERE its first K rows; with one, the first
-** 2K + 10 of its rows that pass the filter (evaluated on each row in its own scope), or, when an
-** ordinary index serves the filter and at most EDGELITE_EXACT_ROWS rows pass it, exactly those
-** rows. So the query returns as many rows as the scan. Runs before name resolution, on the
+** 2K + 10 of its rows that pass the filter (evaluated on each row in its own scope), or, when
+** few rows pass (at most EDGELITE_EXACT_ROWS through an ordinary index that serves the filter,
+** or too few for the walk, as a sample of the table estimates: edgeliteSampledMany), exactly
+** those rows. So the query returns as many rows as the scan. Runs before name resolution, on the
 ** statement as parsed; anything it does not recognise is left alone, and "NOT INDEXED" or a
 ** column written as +col turns it off. libSQL always scans. */
 static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
@@ -347,10 +348,9 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   if( p->pWhere==0 ){
     pSub = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0, sqlite3PExpr(pParse, TK_LIMIT, pKLimit, 0));
   }else{
-    /* The filter, evaluated on each candidate in the scope it was written for: the copy of
-    ** the FROM item comes innermost, so every name means what it meant; the scan's columns
-    ** have names no table uses. The scan walks on until K + slack candidates pass: its order
-    ** is nearly exact, and the extra ones let the exact ORDER BY pick the right K. */
+    /* The filter, evaluated on each candidate (edgeliteFilterExists). The scan walks on until
+    ** K + slack candidates pass: its order is nearly exact, and the extra ones let the exact
+    ** ORDER BY pick the right K. */
     const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
     pSubWhere = edgeliteFilterExists(pParse, p, zRef);
     {

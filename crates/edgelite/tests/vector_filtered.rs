@@ -121,6 +121,7 @@ fn every_selectivity_returns_as_many_rows_as_the_scan() {
             ("bucket = 7", 0.001),
             ("id = 1234", 0.00025),
             ("bucket = 5000", 0.0),
+            ("cluster < 10", 0.5),
             ("cluster = 3", 0.05),
             ("cluster IN (1, 2) AND bucket < 300", 0.03),
         ];

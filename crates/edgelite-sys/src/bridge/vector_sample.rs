@@ -198,7 +198,9 @@ unsafe extern "C" fn x_filter(
         let cursor = unsafe { &mut *cursor.cast::<SampleCursor>() };
         let vtab = cursor.base.pVtab;
         // SAFETY: pVtab is the live table the cursor was opened on.
-        let db = unsafe { Db::new((*vtab.cast::<vtab::Table>()).db) };
+        let raw = unsafe { (*vtab.cast::<vtab::Table>()).db };
+        // SAFETY: the table's connection, live for this call.
+        let db = unsafe { Db::new(raw) };
         cursor.ids.clear();
         cursor.pos = 0;
         cursor.rows = 0;
@@ -211,8 +213,10 @@ unsafe extern "C" fn x_filter(
             let [schema, table, n] = args else {
                 return Err("edgelite_vector_sample: expected a schema, a table and a size".into());
             };
-            // SAFETY: live arguments of this call.
-            let (schema, table) = unsafe { (text(*schema, "schema")?, text(*table, "table")?) };
+            // SAFETY: a live argument of this call.
+            let schema = unsafe { text(*schema, "schema") }?;
+            // SAFETY: as above.
+            let table = unsafe { text(*table, "table") }?;
             // SAFETY: live argument.
             let n = unsafe { sqlite3_value_int64(*n) }.clamp(0, MAX_SAMPLE);
             sample(db, &schema, &table, n)
