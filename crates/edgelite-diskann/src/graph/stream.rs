@@ -10,11 +10,9 @@
 //!
 //! The walk is best-first by list distance (the neighbour copies, as in [`DiskAnn::search`]),
 //! with no bound on the candidate list. Visited nodes get their exact distance and wait in a
-//! window of `window` nodes; the first result is the nearest of the window once it is full (or
-//! nothing is left to visit), later ones the nearest of the window as soon as no node left to
-//! visit is nearer by its list distance (or the window is full). So the first results are
-//! those a beam search of width `window` would rank, and later ones come in nearly ascending
-//! order, a visit each only where one is needed: a caller that needs the exact
+//! window of `window` nodes; the nearest of the window is returned once the window is full (or
+//! nothing is left to visit). So the first results are those a beam search of width `window`
+//! would rank, and later ones come in nearly ascending order: a caller that needs the exact
 //! order re-sorts what it keeps (the planner's rewrite does, with the exact distances of SQL).
 //! When the walk is over (nothing left to visit, or the caller's visit limit reached), every
 //! node not returned yet follows in exact order, read once each by brute force: the nodes the
@@ -88,8 +86,6 @@ struct Walk {
     done: IdSet,
     /// Visits after which the walk gives way to brute force ([`SearchStream::set_walk_limit`]).
     walk_limit: usize,
-    /// Nodes returned by the walk so far.
-    returned: usize,
 }
 
 impl DiskAnn {
@@ -115,7 +111,6 @@ impl DiskAnn {
                 visited: 0,
                 done: IdSet::default(),
                 walk_limit: usize::MAX,
-                returned: 0,
             },
         })
     }
@@ -148,14 +143,15 @@ impl SearchStream {
         }
         while out.len() < n {
             if w.tail.is_none() {
-                while w.visited < w.walk_limit && !w.settled() {
-                    let Some(next) = w.frontier.pop() else { break };
+                while w.ready.len() <= w.window
+                    && w.visited < w.walk_limit
+                    && let Some(next) = w.frontier.pop()
+                {
                     w.visit(graph, storage, next.id, &query, &query_edge)?;
                 }
                 if w.visited < w.walk_limit
                     && let Some(best) = w.ready.pop()
                 {
-                    w.returned += 1;
                     out.push(Neighbor { id: best.id, distance: best.dist });
                     continue;
                 }
@@ -184,23 +180,6 @@ impl SearchStream {
 }
 
 impl Walk {
-    /// Whether the nearest node of the window can be returned without visiting more: the window
-    /// is full (before the first result, a beam search of `window` entries), or, after the
-    /// first result, no node left to visit is nearer by its list distance. Later results then
-    /// cost a visit only when one could come first (an incremental best-first search), not one
-    /// visit each: a filtered scan that reads hundreds of candidates walks little further
-    /// than the first `window`.
-    fn settled(&self) -> bool {
-        if self.ready.len() > self.window {
-            return true;
-        }
-        self.returned > 0
-            && match (self.ready.peek(), self.frontier.peek()) {
-                (Some(best), Some(next)) => best.order <= next.order,
-                _ => false,
-            }
-    }
-
     /// Reads node `id`: its exact distance goes to the window, its unseen edges to the frontier.
     fn visit<S: Storage>(
         &mut self,
