@@ -396,6 +396,12 @@ impl DiskAnn {
         self.delete_l = l.max(1);
     }
 
+    /// Sets the default candidate list size of searches ([`Self::search`]; the configuration's
+    /// `search_l` until then), e.g. to [`IndexConfig::scaled_search_l`] of the node count.
+    pub fn set_search_l(&mut self, l: usize) {
+        self.config.search_l = l.max(1);
+    }
+
     /// The configuration.
     pub fn config(&self) -> &IndexConfig {
         &self.config
@@ -1012,20 +1018,7 @@ impl DiskAnn {
     ) -> Result<(), GraphError<S::Error>> {
         let op = Op::Insert;
         self.check_vector(op, vector)?;
-        let new = Link { id, part: self.edge_part(vector), dist: 0.0 };
-        let beam = self.beam(storage, op, vector, self.edge_ref(op, &new.part)?, self.config.insert_l, Keep::Edges)?;
-        let mut cands = Vec::with_capacity(beam.visits.len());
-        let mut dups = Vec::new();
-        for v in &beam.visits {
-            if v.id == id {
-                continue;
-            }
-            if v.part == new.part {
-                dups.push(v.id);
-            }
-            cands.push(Link { id: v.id, part: v.part.clone(), dist: 0.0 });
-        }
-        let out = self.prune(op, id, &new.part, cands, Some(&|_| true), self.layout.capacity())?;
+        let batch::Planned { new, out, dups, beam } = self.plan(storage, id, vector)?;
         let mut block = self.layout.new_block(id, vector).map_err(|source| GraphError::Corrupt { op, id, source })?;
         self.set_links(op, id, &mut block, &out)?;
         storage.insert(id, &block).map_err(GraphError::Storage)?;

@@ -48,4 +48,4 @@ pub use graph::{
     DiskAnn, GraphError, IntegrityReport, Neighbor, Op, RowidBuildHasher, RowidHasher, SearchStream, batch_size,
 };
 pub use options::{IndexConfig, Metadata, MetadataError, OptionsError, ParamError, tag};
-pub use storage::{MemError, MemStorage, Storage};
+pub use storage::{BuildCache, Cached, MemError, MemStorage, Storage};

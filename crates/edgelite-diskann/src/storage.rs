@@ -1,6 +1,6 @@
 //! Where node blocks live: the [`Storage`] trait and the in-memory [`MemStorage`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
 
 /// The index's view of `<idx>_shadow(index_key INTEGER PRIMARY KEY, data BLOB)`: node blocks
@@ -133,6 +133,10 @@ pub enum MemError {
     /// Write to a read-only view (a parallel build's searches).
     #[error("node {0}: the store is read-only here")]
     ReadOnly(i64),
+    /// Read, by a parallel build's search, of a block that its [`BuildCache`] does not hold
+    /// (the search is done again on the caller's thread, through the backing store).
+    #[error("node {0} is not in memory")]
+    NotLoaded(i64),
     /// Write that changes the block length.
     #[error("block of node {id} would change from {old} to {new} bytes")]
     Length {
@@ -195,10 +199,6 @@ impl MemStorage {
     /// Block writes and inserts so far.
     pub fn writes(&self) -> u64 {
         self.writes
-    }
-    /// The lowest id.
-    pub(crate) fn first(&self) -> Option<i64> {
-        self.ids.first().copied()
     }
     /// The lowest id above `after`.
     pub(crate) fn after(&self, after: i64) -> Option<i64> {
@@ -268,5 +268,170 @@ impl Storage for MemStorage {
 
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, MemError> {
         Ok(self.ids.range((Bound::Excluded(after), Bound::Unbounded)).next().copied())
+    }
+}
+
+/// The blocks of a build larger than its memory budget, held between batches: a write-back
+/// cache over the store the index lives in (the shadow table), whose new and rewritten blocks
+/// reach that store in [`BuildCache::write_back`]. [`crate::DiskAnn::insert_batch_cached`] adds
+/// batches through it: their searches run in parallel over the blocks in memory, and a search
+/// that needs a block not in memory is done again on the caller's thread, through the store.
+#[derive(Debug, Default)]
+pub struct BuildCache {
+    blocks: MemStorage,
+    /// Nodes added since the last write-back (not in the backing store yet).
+    added: BTreeSet<i64>,
+    /// Nodes of the backing store rewritten since the last write-back.
+    changed: BTreeSet<i64>,
+}
+
+impl BuildCache {
+    /// A cache holding `blocks`, all of them already in the backing store.
+    pub fn new(blocks: MemStorage) -> BuildCache {
+        BuildCache { blocks, added: BTreeSet::new(), changed: BTreeSet::new() }
+    }
+    /// The blocks in memory.
+    pub fn blocks(&self) -> &MemStorage {
+        &self.blocks
+    }
+    /// Bytes of the blocks in memory.
+    pub fn bytes(&self) -> usize {
+        self.blocks.bytes()
+    }
+    /// The cache over `backing`, as a [`Storage`]: reads fall through to `backing` (and stay
+    /// in memory), writes stay in memory until [`Self::write_back`].
+    pub fn over<B: Storage>(&mut self, backing: B) -> Cached<'_, B> {
+        Cached { cache: self, backing }
+    }
+    /// Writes the rewritten blocks, then the added ones in rowid order, to `backing`.
+    ///
+    /// # Errors
+    /// The first failure of `backing`; the blocks not written stay marked.
+    pub fn write_back<B: Storage>(&mut self, backing: &mut B) -> Result<(), B::Error> {
+        while let Some(id) = self.changed.first().copied() {
+            if let Some(b) = self.blocks.get(id) {
+                backing.write(id, b)?;
+            }
+            self.changed.remove(&id);
+        }
+        while let Some(id) = self.added.first().copied() {
+            if let Some(b) = self.blocks.get(id) {
+                backing.insert(id, b)?;
+            }
+            self.added.remove(&id);
+        }
+        Ok(())
+    }
+    /// After [`Self::write_back`]: keeps at most `keep` bytes of blocks, those nearest the
+    /// entry point `entry` by edges (every search passes there), and drops the others.
+    /// `edges` lists a block's out-neighbours. Blocks not written back are always kept.
+    pub fn shrink(&mut self, entry: Option<i64>, keep: usize, edges: impl Fn(&[u8]) -> Vec<i64>) {
+        let mut kept = MemStorage::new();
+        let mut bytes = 0;
+        let mut queue: VecDeque<i64> = entry.into_iter().collect();
+        let mut seen: BTreeSet<i64> = queue.iter().copied().collect();
+        while let Some(id) = queue.pop_front() {
+            let Some(block) = self.blocks.get(id) else { continue };
+            if bytes + block.len() > keep {
+                break;
+            }
+            bytes += block.len();
+            for e in edges(block) {
+                if seen.insert(e) {
+                    queue.push_back(e);
+                }
+            }
+            kept.put_raw(id, block.to_vec());
+        }
+        for &id in self.added.iter().chain(&self.changed) {
+            if kept.get(id).is_none()
+                && let Some(b) = self.blocks.get(id)
+            {
+                kept.put_raw(id, b.to_vec());
+            }
+        }
+        self.blocks = kept;
+    }
+}
+
+/// A [`BuildCache`] over its backing store (see [`BuildCache::over`]).
+pub struct Cached<'a, B> {
+    cache: &'a mut BuildCache,
+    backing: B,
+}
+
+impl<B> Cached<'_, B> {
+    /// The blocks in memory.
+    pub(crate) fn blocks(&self) -> &MemStorage {
+        &self.cache.blocks
+    }
+}
+
+impl<B: Storage> Storage for Cached<'_, B> {
+    type Error = B::Error;
+
+    fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, B::Error> {
+        if let Some(b) = self.cache.blocks.get(id) {
+            buf.clear();
+            buf.extend_from_slice(b);
+            return Ok(true);
+        }
+        let found = self.backing.read(id, buf)?;
+        if found {
+            self.cache.blocks.put_raw(id, buf.clone());
+        }
+        Ok(found)
+    }
+
+    fn read_with<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, B::Error> {
+        if self.cache.blocks.get(id).is_none() {
+            let mut buf = Vec::new();
+            if !self.read(id, &mut buf)? {
+                return Ok(None);
+            }
+        }
+        Ok(self.cache.blocks.get(id).map(f))
+    }
+
+    fn peek(&mut self, id: i64, f: &mut dyn FnMut(&[u8])) {
+        if let Some(b) = self.cache.blocks.get(id) {
+            f(b);
+        }
+    }
+
+    fn write(&mut self, id: i64, block: &[u8]) -> Result<(), B::Error> {
+        // the graph writes only blocks it has just read: they are in memory
+        self.cache.blocks.put_raw(id, block.to_vec());
+        if !self.cache.added.contains(&id) {
+            self.cache.changed.insert(id);
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, id: i64, block: &[u8]) -> Result<(), B::Error> {
+        // a rowid already in the backing store fails there, at the write-back
+        self.cache.blocks.put_raw(id, block.to_vec());
+        self.cache.added.insert(id);
+        Ok(())
+    }
+
+    fn delete(&mut self, id: i64) -> Result<bool, B::Error> {
+        let cached = self.cache.blocks.remove_raw(id).is_some();
+        self.cache.changed.remove(&id);
+        if self.cache.added.remove(&id) {
+            return Ok(true);
+        }
+        Ok(self.backing.delete(id)? || cached)
+    }
+
+    fn first_id(&mut self) -> Result<Option<i64>, B::Error> {
+        let stored = self.backing.first_id()?;
+        Ok(stored.into_iter().chain(self.cache.added.first().copied()).min())
+    }
+
+    fn next_id(&mut self, after: i64) -> Result<Option<i64>, B::Error> {
+        let stored = self.backing.next_id(after)?;
+        let added = self.cache.added.range((Bound::Excluded(after), Bound::Unbounded)).next().copied();
+        Ok(stored.into_iter().chain(added).min())
     }
 }

@@ -26,8 +26,8 @@ use rayon::prelude::*;
 
 use edgelite_vector::VectorRef;
 
-use super::{DiskAnn, GraphError, IdSet, Keep, Known, Link, Op};
-use crate::storage::{MemError, MemStorage, Storage};
+use super::{Beam, DiskAnn, GraphError, IdSet, Keep, Known, Link, Op};
+use crate::storage::{Cached, MemError, MemStorage, Storage};
 
 /// The largest batch is this fraction of the rows (ParlayANN uses 2%; on small graphs of low
 /// degree that costs recall here, 0.5% does not).
@@ -37,23 +37,45 @@ const MAX_BATCH_DIVISOR: usize = 200;
 /// see each other, and the searches of one batch are held in memory together.
 const MAX_BATCH: usize = 2048;
 
-/// A read-only view of a [`MemStorage`] that many threads search at once.
-struct View<'a>(&'a MemStorage);
+/// A read-only view of the blocks in memory that many threads search at once. With `complete`
+/// a block missing there is missing; otherwise it may be in the backing store of a
+/// [`BuildCache`] ([`MemError::NotLoaded`]: the search is done again through the store).
+#[derive(Clone, Copy)]
+struct View<'a> {
+    blocks: &'a MemStorage,
+    entry: Option<i64>,
+    complete: bool,
+}
+
+impl View<'_> {
+    fn miss<T>(&self, id: i64, absent: T) -> Result<T, MemError> {
+        if self.complete { Ok(absent) } else { Err(MemError::NotLoaded(id)) }
+    }
+}
 
 impl Storage for View<'_> {
     type Error = MemError;
 
     fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> Result<bool, MemError> {
         buf.clear();
-        Ok(self.0.get(id).map(|b| buf.extend_from_slice(b)).is_some())
+        match self.blocks.get(id) {
+            Some(b) => {
+                buf.extend_from_slice(b);
+                Ok(true)
+            }
+            None => self.miss(id, false),
+        }
     }
 
     fn read_with<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, MemError> {
-        Ok(self.0.get(id).map(f))
+        match self.blocks.get(id) {
+            Some(b) => Ok(Some(f(b))),
+            None => self.miss(id, None),
+        }
     }
 
     fn peek(&mut self, id: i64, f: &mut dyn FnMut(&[u8])) {
-        if let Some(b) = self.0.get(id) {
+        if let Some(b) = self.blocks.get(id) {
             f(b);
         }
     }
@@ -71,29 +93,71 @@ impl Storage for View<'_> {
     }
 
     fn first_id(&mut self) -> Result<Option<i64>, MemError> {
-        Ok(self.0.first())
+        Ok(self.entry)
     }
 
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, MemError> {
-        Ok(self.0.after(after))
+        let next = self.blocks.after(after);
+        if self.complete { Ok(next) } else { Err(MemError::NotLoaded(next.unwrap_or(after))) }
     }
+}
+
+/// A store a batch goes into: its blocks in memory, which the batch's searches read in
+/// parallel, over the rest (if not all of them are in memory).
+trait Blocks: Storage {
+    /// Every block is in memory: one missing there is missing.
+    const COMPLETE: bool;
+    fn memory(&self) -> &MemStorage;
+}
+
+impl Blocks for MemStorage {
+    const COMPLETE: bool = true;
+    fn memory(&self) -> &MemStorage {
+        self
+    }
+}
+
+impl<B: Storage> Blocks for Cached<'_, B> {
+    const COMPLETE: bool = false;
+    fn memory(&self) -> &MemStorage {
+        self.blocks()
+    }
+}
+
+/// Runs `f` on `pool`'s threads, or on the current rayon pool's.
+fn par<T: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> T + Send) -> T {
+    match pool {
+        Some(p) => p.install(f),
+        None => f(),
+    }
+}
+
+/// A parallel search's failure as the batch's, or the store error of a search that read a
+/// block not in memory.
+fn recast<E>(e: GraphError<MemError>) -> Result<GraphError<E>, MemError> {
+    Ok(match e {
+        GraphError::Storage(e) => return Err(e),
+        GraphError::Corrupt { op, id, source } => GraphError::Corrupt { op, id, source },
+        GraphError::WrongNode { op, id, found } => GraphError::WrongNode { op, id, found },
+        GraphError::Dimensions { op, got, want } => GraphError::Dimensions { op, got, want },
+        GraphError::VectorType { op, got, want } => GraphError::VectorType { op, got, want },
+        GraphError::Vector { op, source } => GraphError::Vector { op, source },
+    })
 }
 
 /// A target of step 3: its id, its new block, the links it lost.
 type Rewritten = (i64, Vec<u8>, Vec<Link>);
 
-/// What step 1 finds for one new row.
-struct Planned {
+/// What step 1 finds for one new row (and what [`DiskAnn::insert`] starts from).
+pub(super) struct Planned {
     /// The row's edge-type copy, as a link to it.
-    new: Link,
+    pub(super) new: Link,
     /// Its out-edges.
-    out: Vec<Link>,
+    pub(super) out: Vec<Link>,
     /// Visited nodes that are its exact duplicates (they take a back edge too).
-    dups: Vec<i64>,
-    /// The nodes its search visited, with their edges then, and whether it saw the whole graph.
-    visits: Vec<(i64, Vec<u8>)>,
-    /// The entry point the search started from.
-    entry: Option<i64>,
+    pub(super) dups: Vec<i64>,
+    /// Its search.
+    pub(super) beam: Beam,
 }
 
 /// How many rows the next batch takes when the graph has `nodes` nodes: a two-hundredth of the
@@ -134,31 +198,77 @@ impl DiskAnn {
     /// # Errors
     /// [`GraphError::Dimensions`] / [`GraphError::VectorType`] for a row that does not match the
     /// index (libSQL's texts; nothing is written then), [`MemError::Exists`] for a rowid already
-    /// in `storage` or given twice.
+    /// in `storage` (nothing is written then) or given twice.
     pub fn insert_batch(
         &self,
         storage: &mut MemStorage,
         batch: &[(i64, VectorRef<'_>)],
     ) -> Result<(), GraphError<MemError>> {
-        let op = Op::Insert;
         for &(_, v) in batch {
-            self.check_vector(op, v)?;
+            self.check_vector(Op::Insert, v)?;
         }
+        if let Some(&(id, _)) = batch.iter().find(|(id, _)| storage.get(*id).is_some()) {
+            return Err(GraphError::Storage(MemError::Exists(id)));
+        }
+        self.add_batch(storage, batch, None)
+    }
+
+    /// [`Self::insert_batch`] for a graph larger than memory: the blocks in `cache`, the rest
+    /// in its backing store. The searches run on `pool`'s threads over the blocks in memory; one
+    /// that needs a block that is not is done again on the caller's thread, through the store
+    /// (whose blocks then stay in memory). Everything else, and every call to the store, runs on
+    /// the caller's thread. The graph is the one [`Self::insert_batch`] makes, block for block,
+    /// whatever the cache holds; its new and rewritten blocks stay in `cache` until
+    /// [`crate::BuildCache::write_back`].
+    ///
+    /// # Errors
+    /// As [`Self::insert_batch`]; the store's failures. A rowid already in the store fails at
+    /// the write-back.
+    pub fn insert_batch_cached<B: Storage>(
+        &self,
+        cache: &mut Cached<'_, B>,
+        batch: &[(i64, VectorRef<'_>)],
+        pool: &rayon::ThreadPool,
+    ) -> Result<(), GraphError<B::Error>> {
+        for &(_, v) in batch {
+            self.check_vector(Op::Insert, v)?;
+        }
+        self.add_batch(cache, batch, Some(pool))
+    }
+
+    fn add_batch<S: Blocks>(
+        &self,
+        storage: &mut S,
+        batch: &[(i64, VectorRef<'_>)],
+        pool: Option<&rayon::ThreadPool>,
+    ) -> Result<(), GraphError<S::Error>> {
+        let op = Op::Insert;
         if let [(id, v)] = batch {
             // a batch of one is an insert: small builds write the blocks row-by-row inserts write
             return self.insert(storage, *id, *v);
         }
-        let graph: &MemStorage = storage;
-        // 1. searches and prunes, each row on its own, against the graph before the batch
-        let planned: Vec<Planned> =
-            batch.par_iter().map(|&(id, v)| self.plan(&mut View(graph), id, v)).collect::<Result<_, _>>()?;
+        // 1. searches and prunes, each row on its own, against the graph before the batch; a
+        // search that needs a block not in memory is done again through the store
+        let entry = storage.first_id().map_err(GraphError::Storage)?;
+        let view = View { blocks: storage.memory(), entry, complete: S::COMPLETE };
+        let tried: Vec<Result<Planned, GraphError<MemError>>> =
+            par(pool, || batch.par_iter().map(|&(id, v)| self.plan(&mut { view }, id, v)).collect());
+        let mut planned = Vec::with_capacity(batch.len());
+        for (tried, &(id, v)) in tried.into_iter().zip(batch) {
+            planned.push(match tried.map_err(recast) {
+                Ok(p) => p,
+                Err(Ok(e)) => return Err(e),
+                Err(Err(_)) => self.plan(storage, id, v)?,
+            });
+        }
         // 2. the new blocks
         for (p, &(id, v)) in planned.iter().zip(batch) {
             let mut block = self.layout.new_block(id, v).map_err(|source| GraphError::Corrupt { op, id, source })?;
             self.set_links(op, id, &mut block, &p.out)?;
             storage.insert(id, &block).map_err(GraphError::Storage)?;
         }
-        // 3. back edges, grouped by target (in ascending target order)
+        // 3. back edges, grouped by target (in ascending target order); every target was
+        // visited by a search, so its block is in memory
         let mut offers: std::collections::BTreeMap<i64, Vec<&Link>> = std::collections::BTreeMap::new();
         for p in &planned {
             let mut targets: Vec<i64> = p.out.iter().map(|l| l.id).collect();
@@ -167,19 +277,21 @@ impl DiskAnn {
                 offers.entry(t).or_default().push(&p.new);
             }
         }
-        let graph: &MemStorage = storage;
+        let graph: &MemStorage = storage.memory();
         let offers: Vec<(i64, Vec<&Link>)> = offers.into_iter().collect();
-        let rewritten: Vec<Option<Rewritten>> =
-            offers.par_iter().map(|(t, new)| self.take_back_edges(graph, *t, new)).collect::<Result<_, _>>()?;
+        let rewritten: Vec<Option<Rewritten>> = par(pool, || {
+            offers.par_iter().map(|(t, new)| self.take_back_edges(graph, *t, new)).collect::<Result<_, _>>()
+        })
+        .map_err(|e| recast(e).unwrap_or_else(|e| unreachable!("back edges read no store: {e}")))?;
         // 4. ways in for the new rows and for what the targets dropped
         let mut known = Known::default();
         let mut verify = Vec::new();
         for p in &planned {
             verify.push(p.new.clone());
-            if let Some(old) = p.entry.filter(|&e| e > p.new.id)
-                && let Some((_, part)) = p.visits.iter().find(|(id, _)| *id == old)
+            if let Some(old) = p.beam.entry.filter(|&e| e > p.new.id)
+                && let Some(v) = p.beam.visits.iter().find(|v| v.id == old)
             {
-                verify.push(Link { id: old, part: part.clone(), dist: 0.0 });
+                verify.push(Link { id: old, part: v.part.clone(), dist: 0.0 });
             }
         }
         for (t, block, lost) in rewritten.into_iter().flatten() {
@@ -190,27 +302,34 @@ impl DiskAnn {
         let mut seen = IdSet::default();
         let mut buf = Vec::new();
         for p in &planned {
-            for (id, part) in p.visits.iter().chain(std::iter::once(&(p.new.id, p.new.part.clone()))) {
-                if seen.insert(*id) && self.read_node(storage, op, *id, &mut buf)? {
-                    let node = self.parse(op, *id, &buf)?;
-                    known.adj.insert(*id, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
-                    known.parts.insert(*id, part.clone());
+            let visits = p.beam.visits.iter().map(|v| (v.id, &v.part));
+            for (id, part) in visits.chain(std::iter::once((p.new.id, &p.new.part))) {
+                if seen.insert(id) && self.read_node(storage, op, id, &mut buf)? {
+                    let node = self.parse(op, id, &buf)?;
+                    known.adj.insert(id, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
+                    known.parts.insert(id, part.clone());
                 }
             }
         }
         self.secure(storage, op, &mut known, verify)
     }
 
-    /// Step 1 for one row: its search with `insert_l` and its pruned out-edges.
-    fn plan(&self, graph: &mut View<'_>, id: i64, vector: VectorRef<'_>) -> Result<Planned, GraphError<MemError>> {
+    /// Step 1 for one row, and the start of [`DiskAnn::insert`]: its search with `insert_l`
+    /// and its pruned out-edges (the row itself, if the search meets it, is no candidate).
+    pub(super) fn plan<S: Storage>(
+        &self,
+        storage: &mut S,
+        id: i64,
+        vector: VectorRef<'_>,
+    ) -> Result<Planned, GraphError<S::Error>> {
         let op = Op::Insert;
         let new = Link { id, part: self.edge_part(vector), dist: 0.0 };
-        let beam = self.beam(graph, op, vector, self.edge_ref(op, &new.part)?, self.config.insert_l, Keep::Edges)?;
+        let beam = self.beam(storage, op, vector, self.edge_ref(op, &new.part)?, self.config.insert_l, Keep::Edges)?;
         let mut cands = Vec::with_capacity(beam.visits.len());
         let mut dups = Vec::new();
         for v in &beam.visits {
             if v.id == id {
-                return Err(GraphError::Storage(MemError::Exists(id)));
+                continue;
             }
             if v.part == new.part {
                 dups.push(v.id);
@@ -218,8 +337,7 @@ impl DiskAnn {
             cands.push(Link { id: v.id, part: v.part.clone(), dist: 0.0 });
         }
         let out = self.prune(op, id, &new.part, cands, Some(&|_| true), self.layout.capacity())?;
-        let visits = beam.visits.into_iter().map(|v| (v.id, v.part)).collect();
-        Ok(Planned { new, out, dups, visits, entry: beam.entry })
+        Ok(Planned { new, out, dups, beam })
     }
 
     /// Step 3 for one target: its block with the new in-edges offered to it, and the links it
