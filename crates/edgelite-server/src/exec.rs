@@ -40,7 +40,7 @@ const REFUSED_MODULES: [&str; 6] = [
 const REFUSED_EPONYMOUS: [&str; 2] = ["sqlite_dbpage", "sqlite_stmt"];
 
 /// SQL functions a client may not call.
-const REFUSED_FUNCTIONS: [&str; 7] = [
+const REFUSED_FUNCTIONS: [&str; 8] = [
     // one argument: the address of a tokenizer inside the executable; two: installs any blob as
     // a pointer to a tokenizer module, which FTS3 then calls (code execution)
     "fts3_tokenizer",
@@ -51,6 +51,9 @@ const REFUSED_FUNCTIONS: [&str; 7] = [
     // sets how many threads the connection's vector index builds use: the server's cores, which
     // the fair scheduler shares between tenants one statement at a time (harden sets it to 1)
     "edgelite_vector_build_threads",
+    // sets how much memory the connection's vector index builds hold: the server's memory
+    // (harden sets it to the node cache's 256 MiB)
+    "edgelite_vector_build_limit",
     // the shell's file functions (not linked into the server; see fsdir above)
     "readfile",
     "writefile",
@@ -74,6 +77,8 @@ pub fn harden(conn: &Connection) -> edgelite::Result<()> {
     // a CREATE INDEX on a vector column builds on one thread: every core would take the other
     // tenants' turns from under the scheduler, which shares out one statement at a time
     let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_threads(1)", [], |r| r.get(0))?;
+    // and holds at most 256 MiB of blocks (past that it carries on with a cache of them)
+    let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(268435456)", [], |r| r.get(0))?;
     // Fair scheduling (crate::limits::Scheduler): a long statement gives its turn up when its
     // time slice is over and another request waits, and a statement waiting on a lock waits
     // without a turn (this replaces the busy timeout, with the same 5 s).

@@ -175,6 +175,7 @@ async fn raw_pages_are_out_of_reach_by_any_name() {
     // nor its cores: vector index builds run on one thread (set by the server, not changeable)
     p.refused(&p.rw, "SELECT edgelite_vector_build_threads(64)").await;
     p.refused(&p.ro, "SELECT edgelite_vector_build_threads(NULL)").await;
+    p.refused(&p.rw, "SELECT edgelite_vector_build_limit(1 << 40)").await;
     p.refused(&p.rw, "SELECT load_extension('/lib/x86_64-linux-gnu/libc.so.6')").await;
     // dbstat (this database's own page statistics) stays.
     let pages = p.ok(&p.ro, "SELECT count(*) > 0 FROM dbstat").await;

@@ -78,3 +78,49 @@ fn the_thread_count_is_checked() {
     }
     assert_eq!(threads(&conn, Some(0)), std::thread::available_parallelism().map_or(1, usize::from) as i64);
 }
+
+fn build_limit(conn: &Connection, bytes: Option<i64>) -> i64 {
+    conn.query_row("SELECT edgelite_vector_build_limit(?1)", [bytes], |r| r.get(0)).expect("build limit")
+}
+
+/// A build larger than its memory budget writes its blocks out and carries on in batches over
+/// the shadow table: the index is the one an unbounded build makes, block for block.
+#[test]
+fn a_build_past_its_memory_budget_builds_the_same_index() {
+    let mut built = Vec::new();
+    // the default (all in memory), about 150 blocks (the cache then keeps about 75)
+    for limit in [None, Some(200_000)] {
+        let conn = Connection::open_in_memory().expect("open");
+        assert_eq!(build_limit(&conn, None), 1 << 30, "1 GiB by default");
+        if let Some(bytes) = limit {
+            assert_eq!(build_limit(&conn, Some(bytes)), 1 << 30);
+            assert_eq!(build_limit(&conn, None), bytes);
+        }
+        threads(&conn, Some(2));
+        table(&conn);
+        conn.execute_batch("CREATE INDEX t_idx ON t(libsql_vector_idx(v, 'metric=l2'))").expect("create");
+        let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+        assert_eq!(verdict, "ok", "limit {limit:?}");
+        let b = blocks(&conn);
+        assert_eq!(b.len(), 3000);
+        if limit.is_some() {
+            // a budget of 0 keeps no block between batches
+            assert_eq!(build_limit(&conn, Some(0)), 200_000);
+            conn.execute_batch("REINDEX t_idx").expect("reindex");
+            assert!(blocks(&conn) == b, "REINDEX with a budget of 0 builds the same graph");
+        }
+        built.push(b);
+    }
+    assert!(built[1] == built[0], "a budget of 150 blocks builds what an unbounded build does");
+}
+
+#[test]
+fn the_build_limit_is_checked() {
+    let conn = Connection::open_in_memory().expect("open");
+    for bad in ["-1", "'big'", "1.5"] {
+        let e = conn
+            .query_row(&format!("SELECT edgelite_vector_build_limit({bad})"), [], |r| r.get::<_, i64>(0))
+            .expect_err(bad);
+        assert!(e.to_string().contains("non-negative integer (bytes)"), "{bad}: {e}");
+    }
+}

@@ -12,46 +12,116 @@
 //! xInsert call of its last row, so a build still advances row by row for SQLite's progress
 //! handler and `sqlite3_interrupt` (a batch takes a fraction of a second).
 //!
-//! Memory is bounded by the connection's vector memory limit, the node cache's
-//! (`edgelite_vector_cache_limit`, 256 MiB by default: 26,000 rows of 384 f32 dimensions at
-//! edgelite's defaults): a build whose blocks would pass it writes what it has to the shadow
-//! table and inserts the remaining rows incrementally, one at a time, into the same graph.
+//! Memory is bounded by the build's own budget, `edgelite_vector_build_limit(bytes)` (1 GiB by
+//! default: about 120,000 rows of 384 f32 dimensions at edgelite's defaults; the search cache's
+//! `edgelite_vector_cache_limit` is apart). A build whose blocks pass it writes them all to the
+//! shadow table and carries on in batches as before, with the memory as a write-back cache over
+//! the shadow table (`edgelite_diskann::BuildCache`): a batch's searches run in parallel over the
+//! blocks in memory, and the few that need one that is not are done again on the connection's
+//! thread, through SQL; new and rewritten blocks stay in memory. Whenever the memory passes the
+//! budget again, the changed blocks are written out and it keeps half the budget of blocks, those
+//! nearest the entry point (on every search's path). The budget may be passed by one batch (at
+//! most 2,048 blocks); a budget of 0 keeps nothing between batches. The blocks written are the
+//! same whatever the budget.
+//!
 //! Everything happens inside the building statement, so a failed or rolled-back build leaves
 //! nothing in the database; its memory is dropped when a row fails, by the next build of that
 //! index, by DROP INDEX, or when the connection closes.
 
 use std::sync::Arc;
 
-use edgelite_diskann::{DiskAnn, MemStorage, Storage, batch_size};
+use edgelite_diskann::{BuildCache, DiskAnn, MemStorage, Storage, batch_size};
 use edgelite_vector::{Vector, VectorRef};
 
 use super::cache::with_state;
 use super::sql::{Db, SqlError, SqlResult};
 use super::vector_index::{IndexName, ShadowStorage, graph_error};
 
+/// Default build memory budget: 1 GiB a connection.
+pub(crate) const DEFAULT_BUILD_LIMIT: usize = 1 << 30;
+
+/// Where a build's blocks are.
+enum Blocks {
+    /// All in memory: none written yet.
+    Memory(MemStorage),
+    /// In the shadow table, some of them (and the changed ones) in memory.
+    Spilled(BuildCache),
+}
+
 /// One index build in progress.
 pub(crate) struct Build {
     graph: DiskAnn,
-    mem: MemStorage,
+    blocks: Blocks,
+    /// Rows in the graph so far.
+    nodes: usize,
+    /// The build's memory budget in bytes.
+    limit: usize,
     /// Rows collected for the next batch.
     pending: Vec<(i64, Vector)>,
     /// The threads of this build's batches.
     pool: Arc<rayon::ThreadPool>,
-    /// The blocks were written out; later rows go through the shadow table.
-    spilled: bool,
 }
 
 impl Build {
-    /// Adds the pending rows to the in-memory graph, as one batch.
-    fn flush(&mut self) -> SqlResult<()> {
+    /// Adds the pending rows to the graph, as one batch; then, if the blocks in memory pass the
+    /// budget, writes them out and keeps some.
+    fn flush(&mut self, db: Db, index: &IndexName) -> SqlResult<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let rows: Vec<(i64, VectorRef<'_>)> = self.pending.iter().map(|(id, v)| (*id, v.as_ref())).collect();
-        let (graph, mem) = (&self.graph, &mut self.mem);
-        self.pool.install(|| graph.insert_batch(mem, &rows)).map_err(graph_error)?;
+        let graph = &self.graph;
+        let bytes = match &mut self.blocks {
+            Blocks::Memory(mem) => {
+                self.pool.install(|| graph.insert_batch(mem, &rows)).map_err(graph_error)?;
+                mem.bytes()
+            }
+            Blocks::Spilled(cache) => {
+                let mut cached = cache.over(ShadowStorage::new(db, index));
+                graph.insert_batch_cached(&mut cached, &rows, &self.pool).map_err(graph_error)?;
+                drop(cached);
+                cache.bytes()
+            }
+        };
+        self.nodes += rows.len();
+        drop(rows);
         self.pending.clear();
+        if bytes > self.limit {
+            self.spill(db, index)?;
+        }
         Ok(())
+    }
+
+    /// Writes out what the shadow table lacks, and keeps half the budget of blocks.
+    fn spill(&mut self, db: Db, index: &IndexName) -> SqlResult<()> {
+        let mut shadow = ShadowStorage::new(db, index);
+        let mut cache = match std::mem::replace(&mut self.blocks, Blocks::Memory(MemStorage::new())) {
+            Blocks::Memory(mem) => {
+                write_out(&mut shadow, &mem)?;
+                BuildCache::new(mem)
+            }
+            Blocks::Spilled(mut cache) => {
+                cache.write_back(&mut shadow)?;
+                cache
+            }
+        };
+        let entry = shadow.first_id()?;
+        let layout = *self.graph.layout();
+        cache.shrink(entry, self.limit / 2, |block| {
+            layout.node(block).map(|n| (0..n.edge_count()).map(|i| n.edge_id(i)).collect()).unwrap_or_default()
+        });
+        self.blocks = Blocks::Spilled(cache);
+        Ok(())
+    }
+
+    /// Adds the rows still pending and writes what the shadow table lacks.
+    fn finish(&mut self, db: Db, index: &IndexName) -> SqlResult<()> {
+        self.flush(db, index)?;
+        let mut shadow = ShadowStorage::new(db, index);
+        match &mut self.blocks {
+            Blocks::Memory(mem) => write_out(&mut shadow, mem),
+            Blocks::Spilled(cache) => cache.write_back(&mut shadow),
+        }
     }
 }
 
@@ -81,8 +151,7 @@ pub(crate) fn forget(db: Db, index: &IndexName) {
 }
 
 /// Writes every block of `mem` to the shadow table, in rowid order.
-fn write_out(db: Db, index: &IndexName, mem: &MemStorage) -> SqlResult<()> {
-    let mut shadow = ShadowStorage::new(db, index);
+fn write_out(shadow: &mut ShadowStorage, mem: &MemStorage) -> SqlResult<()> {
     for id in mem.ids() {
         let block = mem.get(id).expect("invariant: id listed by the store");
         shadow.insert(id, block)?;
@@ -100,39 +169,27 @@ pub(crate) fn add(
 ) -> SqlResult<()> {
     let mut open = Some(graph);
     let added = with_state(db, |state| -> SqlResult<()> {
-        let limit = state.limit();
-        let threads = state.build_threads;
+        let (limit, threads) = (state.build_limit, state.build_threads);
         let build = match state.builds.entry(key(index)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let graph = open.take().expect("invariant: first use")()?;
                 e.insert(Build {
                     graph,
-                    mem: MemStorage::new(),
+                    blocks: Blocks::Memory(MemStorage::new()),
+                    nodes: 0,
+                    limit,
                     pending: Vec::new(),
                     pool: pool(threads)?,
-                    spilled: false,
                 })
             }
         };
-        if !build.spilled {
-            let rows = build.mem.len() + build.pending.len() + 1;
-            if rows.saturating_mul(build.graph.layout().block_size()) > limit {
-                build.flush()?;
-                write_out(db, index, &build.mem)?;
-                build.mem = MemStorage::new();
-                build.spilled = true;
-            } else {
-                // the graph checks the row when its batch goes in; a bad row fails the build then
-                build.pending.push((rowid, vector.to_vector()));
-                if build.pending.len() >= batch_size(build.mem.len()) {
-                    build.flush()?;
-                }
-                return Ok(());
-            }
+        // the graph checks the row when its batch goes in; a bad row fails the build then
+        build.pending.push((rowid, vector.to_vector()));
+        if build.pending.len() >= batch_size(build.nodes) {
+            build.flush(db, index)?;
         }
-        let mut shadow = ShadowStorage::new(db, index);
-        build.graph.insert(&mut shadow, rowid, vector).map_err(graph_error)
+        Ok(())
     });
     match added {
         Some(Err(e)) => {
@@ -149,14 +206,11 @@ pub(crate) fn add(
     }
 }
 
-/// Completes the build of `index`: adds the rows still pending and writes the blocks still in
-/// memory.
+/// Completes the build of `index`: adds the rows still pending and writes the blocks the shadow
+/// table lacks.
 pub(crate) fn finish(db: Db, index: &IndexName) -> SqlResult<()> {
-    if let Some(Some(mut build)) = with_state(db, |s| s.builds.remove(&key(index)))
-        && !build.spilled
-    {
-        build.flush()?;
-        write_out(db, index, &build.mem)?;
+    if let Some(Some(mut build)) = with_state(db, |s| s.builds.remove(&key(index))) {
+        build.finish(db, index)?;
     }
     // a build follows CREATE INDEX or xClear, which dropped the cached blocks and (xClear)
     // advanced the write counter; it wrote none through the cache

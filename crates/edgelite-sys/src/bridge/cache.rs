@@ -21,7 +21,8 @@
 //! suffices.
 //!
 //! The cache lives in the connection's client data and is freed when the connection closes;
-//! so do the index builds in progress (`build.rs`), which the same limit bounds.
+//! so do the index builds in progress (`build.rs`), which have a limit of their own
+//! (`edgelite_vector_build_limit`).
 //! Its size is bounded: `SELECT edgelite_vector_cache_limit(bytes)` sets the limit (0 turns the
 //! cache off) and returns the previous one, `edgelite_vector_cache_limit(NULL)` returns the
 //! limit and changes nothing; once full, the cache keeps what it has until the data version
@@ -50,6 +51,9 @@ struct IndexBlocks {
     metadata: Option<Vec<u8>>,
     /// The lowest rowid (the entry point); `Some(None)` for an empty index.
     first: Option<Option<i64>>,
+    /// The number of nodes, counted by a search outside write transactions: valid as the
+    /// metadata is.
+    count: Option<usize>,
 }
 
 /// One connection's cache.
@@ -63,12 +67,25 @@ pub(crate) struct NodeCache {
     pub(crate) builds: HashMap<(String, String), super::build::Build>,
     /// Threads of the next index build (`edgelite_vector_build_threads`; 0: one per core).
     pub(crate) build_threads: usize,
+    /// Memory budget of an index build in bytes (`edgelite_vector_build_limit`).
+    pub(crate) build_limit: usize,
 }
 
 impl NodeCache {
     /// The limit in bytes (0: off).
     pub(crate) fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// Sets the limit in bytes (0: off) and returns the previous one; a cache fuller than the
+    /// new limit is emptied.
+    pub(crate) fn set_limit(&mut self, limit: usize) -> usize {
+        let previous = self.limit;
+        self.limit = limit;
+        if self.used > limit {
+            self.clear();
+        }
+        previous
     }
 
     fn clear(&mut self) {
@@ -87,6 +104,7 @@ impl NodeCache {
             blocks: HashMap::default(),
             metadata: None,
             first: None,
+            count: None,
         });
     }
 
@@ -99,6 +117,18 @@ impl NodeCache {
     pub(crate) fn set_metadata(&mut self, key: &(String, String), metadata: &[u8]) {
         if let Some(e) = self.indexes.get_mut(key) {
             e.metadata = Some(metadata.to_vec());
+        }
+    }
+
+    /// The node count of `key` remembered at data version `version`, if any.
+    pub(crate) fn count(&self, key: &(String, String), version: u32) -> Option<usize> {
+        self.indexes.get(key).filter(|e| e.tag.0 == version).and_then(|e| e.count)
+    }
+
+    /// Remembers the node count of synced index `key` (counted outside a write transaction).
+    pub(crate) fn set_count(&mut self, key: &(String, String), count: usize) {
+        if let Some(e) = self.indexes.get_mut(key) {
+            e.count = Some(count);
         }
     }
 
@@ -207,6 +237,7 @@ fn cache_ptr(db: Db) -> Option<*mut NodeCache> {
         indexes: HashMap::default(),
         builds: HashMap::new(),
         build_threads: 0,
+        build_limit: super::build::DEFAULT_BUILD_LIMIT,
     }));
     // SAFETY: as above; SQLite owns the pointer from here and frees it with `destroy`.
     let rc = unsafe { sqlite3_set_clientdata(db.raw(), KEY.as_ptr(), p.cast(), Some(destroy)) };
@@ -233,18 +264,6 @@ pub(crate) fn with_state<T>(db: Db, f: impl FnOnce(&mut NodeCache) -> T) -> Opti
     Some(f(unsafe { &mut *p }))
 }
 
-/// Sets the connection's limit in bytes (0: off) and returns the previous one.
-pub(crate) fn set_limit(db: Db, limit: usize) -> usize {
-    let Some(p) = cache_ptr(db) else { return 0 };
-    // SAFETY: as in `with_cache`.
-    let cache = unsafe { &mut *p };
-    let previous = cache.limit;
-    cache.limit = limit;
-    if cache.used > limit {
-        cache.clear();
-    }
-    previous
-}
 
 #[cfg(test)]
 mod tests {

@@ -67,6 +67,7 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
     pure(c"libsql_vector_idx", -1, libsql_vector_idx),
     ScalarFunction { flags: STATEFUL, ..pure(c"edgelite_vector_cache_limit", 1, edgelite_vector_cache_limit) },
     ScalarFunction { flags: STATEFUL, ..pure(c"edgelite_vector_build_threads", 1, edgelite_vector_build_threads) },
+    ScalarFunction { flags: STATEFUL, ..pure(c"edgelite_vector_build_limit", 1, edgelite_vector_build_limit) },
 ];
 
 /// What a function body returns.
@@ -180,12 +181,18 @@ unsafe extern "C" fn libsql_vector_idx(ctx: *mut sqlite3_context, argc: c_int, a
     unsafe { sqlite3_result_value(ctx, first) };
 }
 
-/// `edgelite_vector_cache_limit(bytes)`: sets this connection's node cache limit (0 turns it
-/// off) and returns the previous limit; with NULL it only returns the limit.
-unsafe extern "C" fn edgelite_vector_cache_limit(
+/// One of the connection's vector settings, as an SQL function of one argument: an integer
+/// from 0 to `max` sets it and returns the previous value, NULL only returns the value, anything
+/// else is an error `"{name}: {must}"`. `access` returns the value and sets the new one if any.
+///
+/// # Safety
+/// SQLite's xFunc arguments, passed through.
+unsafe fn setting(
     ctx: *mut sqlite3_context,
     argc: c_int,
     argv: *mut *mut sqlite3_value,
+    (name, must, max): (&'static str, &'static str, i64),
+    access: fn(&mut super::cache::NodeCache, Option<usize>) -> usize,
 ) {
     // SAFETY: `ctx` is the running call's context.
     let handle = unsafe { sqlite3_context_db_handle(ctx) };
@@ -196,18 +203,51 @@ unsafe extern "C" fn edgelite_vector_cache_limit(
         let (is_int, n) = args.first().map_or((false, 0), |&v| unsafe { int_arg(v) });
         // SAFETY: as above.
         let is_null = args.first().is_none_or(|&v| unsafe { sqlite3_value_type(v) } == SQLITE_NULL);
-        // NULL only reads the limit: the cache keeps its blocks.
-        let previous = if is_null {
-            super::cache::with_state(db, |cache| cache.limit()).unwrap_or(0)
-        } else if is_int && n >= 0 {
-            super::cache::set_limit(db, usize::try_from(n).unwrap_or(usize::MAX))
+        let set = if is_null {
+            None
+        } else if is_int && (0..=max).contains(&n) {
+            Some(usize::try_from(n).unwrap_or(usize::MAX))
         } else {
-            return Err("edgelite_vector_cache_limit: the limit must be a non-negative integer (bytes)".to_owned());
+            return Err(format!("{name}: {must}"));
         };
+        let previous = super::cache::with_state(db, |state| access(state, set))
+            .ok_or_else(|| format!("{name}: no connection state"))?;
         Ok(Output::Int(i64::try_from(previous).unwrap_or(i64::MAX)))
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { call(ctx, argc, argv, body) }
+}
+
+/// `edgelite_vector_cache_limit(bytes)`: sets this connection's node cache limit (0 turns it
+/// off) and returns the previous limit; with NULL it only returns the limit (the cache keeps
+/// its blocks).
+unsafe extern "C" fn edgelite_vector_cache_limit(
+    ctx: *mut sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+) {
+    let what = ("edgelite_vector_cache_limit", "the limit must be a non-negative integer (bytes)", i64::MAX);
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { setting(ctx, argc, argv, what, |state, set| set.map_or(state.limit(), |n| state.set_limit(n))) }
+}
+
+/// `edgelite_vector_build_limit(bytes)`: sets the memory this connection's next vector index
+/// builds may hold (see `build.rs`; 1 GiB by default) and returns the previous budget; with
+/// NULL it only returns the budget.
+unsafe extern "C" fn edgelite_vector_build_limit(
+    ctx: *mut sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+) {
+    let what = ("edgelite_vector_build_limit", "the limit must be a non-negative integer (bytes)", i64::MAX);
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe {
+        setting(ctx, argc, argv, what, |state, set| {
+            let previous = state.build_limit;
+            state.build_limit = set.unwrap_or(previous);
+            previous
+        });
+    }
 }
 
 /// `edgelite_vector_build_threads(n)`: sets how many threads this connection's next vector
@@ -219,36 +259,13 @@ unsafe extern "C" fn edgelite_vector_build_threads(
     argc: c_int,
     argv: *mut *mut sqlite3_value,
 ) {
-    // SAFETY: `ctx` is the running call's context.
-    let handle = unsafe { sqlite3_context_db_handle(ctx) };
-    // SAFETY: the calling statement's connection outlives this call.
-    let db = unsafe { super::sql::Db::new(handle) };
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let body = move |_: usize, args: &[*mut sqlite3_value]| -> Result<Output, String> {
-        // SAFETY: a live argument of the running call.
-        let (is_int, n) = args.first().map_or((false, 0), |&v| unsafe { int_arg(v) });
-        // SAFETY: as above.
-        let is_null = args.first().is_none_or(|&v| unsafe { sqlite3_value_type(v) } == SQLITE_NULL);
-        let set = if is_null {
-            None
-        } else if is_int && (0..=1024).contains(&n) {
-            Some(usize::try_from(n).unwrap_or(0))
-        } else {
-            return Err(
-                "edgelite_vector_build_threads: the count must be an integer from 0 (one per core) to 1024".to_owned()
-            );
-        };
-        let previous = super::cache::with_state(db, |state| {
-            let previous = state.build_threads;
-            if let Some(n) = set {
-                state.build_threads = n;
-            }
-            previous
-        })
-        .ok_or_else(|| "edgelite_vector_build_threads: no connection state".to_owned())?;
-        let previous = if previous == 0 { cores } else { previous };
-        Ok(Output::Int(i64::try_from(previous).unwrap_or(i64::MAX)))
-    };
+    let what = ("edgelite_vector_build_threads", "the count must be an integer from 0 (one per core) to 1024", 1024);
     // SAFETY: SQLite's xFunc arguments, passed through.
-    unsafe { call(ctx, argc, argv, body) }
+    unsafe {
+        setting(ctx, argc, argv, what, |state, set| {
+            let previous = state.build_threads;
+            state.build_threads = set.unwrap_or(previous);
+            if previous == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { previous }
+        });
+    }
 }
