@@ -20,8 +20,9 @@
 //!    at least as high as each of its points;
 //! 7. the process's peak resident memory after each step (`VmHWM`: it includes the dataset
 //!    and the Rust scan's copy of it); `--cache-limit BYTES` sets edgelite's per-connection
-//!    vector memory limit (`edgelite_vector_cache_limit`, 256 MiB by default), which bounds
-//!    both the node cache and an in-memory index build; `--cache-size KIB` sets SQLite's page
+//!    node cache limit (`edgelite_vector_cache_limit`, 256 MiB by default) and `--build-limit
+//!    BYTES` the memory budget of an index build (`edgelite_vector_build_limit`, 1 GiB by
+//!    default; past it a build writes its blocks out and keeps a cache); `--cache-size KIB` sets SQLite's page
 //!    cache of edgelite's connections (`PRAGMA cache_size = -KIB`; SQLite's default is 2000)
 //!    and `--cache-spill PAGES` how many changed pages it may hold before spilling them to the
 //!    file (`PRAGMA cache_spill = PAGES`), to see what a long indexed-insert transaction spends
@@ -34,7 +35,7 @@
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
 //!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql] [--libsql-inserts]
 //!     [--cache-limit BYTES] [--cache-size KIB] [--cache-spill PAGES] [--hnswlib PYTHON]
-//!     [--build-threads N] [--synthetic ROWS [--spread S]]
+//!     [--build-threads N] [--build-limit BYTES] [--synthetic ROWS [--spread S]]
 //! ```
 //!
 //! `--synthetic ROWS` measures at sizes the dataset does not have (the scaling benchmark): the
@@ -62,6 +63,8 @@ const INDEX: &str = "items_idx";
 const TAG_BLOCK_SIZE: u8 = 6;
 const TAG_SEARCH_L: u8 = 9;
 const TAG_MAX_NEIGHBORS: u8 = 10;
+/// edgelite's: the default search width grows with the index (`edgelite_diskann::tag`).
+const TAG_SCALED_SEARCH_L: u8 = 0x81;
 
 struct Args {
     rows: usize,
@@ -77,6 +80,7 @@ struct Args {
     cache_spill_pages: Option<u64>,
     hnswlib: Option<String>,
     build_threads: Option<i64>,
+    build_limit: Option<i64>,
     synthetic: Option<usize>,
     spread: f32,
 }
@@ -96,6 +100,7 @@ fn parse_args() -> BoxResult<Args> {
         cache_spill_pages: None,
         hnswlib: None,
         build_threads: None,
+        build_limit: None,
         synthetic: None,
         spread: 0.5,
     };
@@ -119,6 +124,7 @@ fn parse_args() -> BoxResult<Args> {
             "--cache-spill" => args.cache_spill_pages = Some(value()?.parse()?),
             "--hnswlib" => args.hnswlib = Some(value()?),
             "--build-threads" => args.build_threads = Some(value()?.parse()?),
+            "--build-limit" => args.build_limit = Some(value()?.parse()?),
             "--synthetic" => args.synthetic = Some(value()?.parse::<usize>()?.max(1)),
             "--spread" => args.spread = value()?.parse()?,
             _ => return Err(format!("unknown argument {a}; see the doc comment of {}", file!()).into()),
@@ -252,9 +258,10 @@ fn edgelite_index(
     // the curve is drawn on the indexes built by (a) only
     let curve_points = if method == Method::IndexFilled { &args.curve[..] } else { &[] };
     for &search_l in curve_points {
+        // a fixed width: the search_l record, and edgelite's scaled default turned off
         let mut blob = metadata.clone();
-        blob.push(TAG_SEARCH_L);
-        blob.extend_from_slice(&search_l.to_le_bytes());
+        set_record(&mut blob, TAG_SEARCH_L, search_l);
+        set_record(&mut blob, TAG_SCALED_SEARCH_L, 0);
         conn.execute(&set_meta, [&blob])?;
         curve.push((search_l, search()?));
     }
@@ -273,7 +280,22 @@ fn edgelite_index(
     })
 }
 
-/// An edgelite connection with `--cache-size`, `--cache-spill` and `--cache-limit` applied.
+/// Rewrites the last record of `tag` in the metadata `blob` to `value` in place (the blob is
+/// full at edgelite's defaults), or appends one.
+fn set_record(blob: &mut Vec<u8>, tag: u8, value: u64) {
+    let record = 9;
+    match blob.chunks_exact_mut(record).filter(|r| r[0] == tag).last() {
+        Some(r) => r[1..].copy_from_slice(&value.to_le_bytes()),
+        None if value != 0 => {
+            blob.push(tag);
+            blob.extend_from_slice(&value.to_le_bytes());
+        }
+        None => {}
+    }
+}
+
+/// An edgelite connection with `--cache-size`, `--cache-spill`, `--cache-limit`, `--build-threads`
+/// and `--build-limit` applied.
 fn open_edgelite(db: &Path, args: &Args) -> BoxResult<Connection> {
     let conn = Connection::open(db)?;
     if let Some(kib) = args.cache_size_kib {
@@ -287,6 +309,9 @@ fn open_edgelite(db: &Path, args: &Args) -> BoxResult<Connection> {
     }
     if let Some(threads) = args.build_threads {
         let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_threads(?1)", [threads], |r| r.get(0))?;
+    }
+    if let Some(limit) = args.build_limit {
+        let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(?1)", [limit], |r| r.get(0))?;
     }
     Ok(conn)
 }

@@ -889,7 +889,10 @@ fn search_name(db: Db, name: &str) -> SqlResult<IndexName> {
 pub(crate) unsafe fn node_count(db: *mut sqlite3, name: &str) -> SqlResult<usize> {
     // SAFETY: valid for this call (caller).
     let db = unsafe { Db::new(db) };
-    let index = search_name(db, name)?;
+    count_nodes(db, &search_name(db, name)?)
+}
+
+fn count_nodes(db: Db, index: &IndexName) -> SqlResult<usize> {
     let mut count = db.prepare(&format!("SELECT count(*) FROM {}", index.shadow()))?;
     count.step()?;
     Ok(usize::try_from(count.int(0)).unwrap_or(0))
@@ -924,10 +927,28 @@ pub(crate) unsafe fn open_search(
         _ => open_index(db, &index, "search")?,
     };
     storage.use_cache(&index, epoch(&metadata), writing);
-    if fresh && version.is_some() && storage.cached.is_some() {
+    let remember = version.is_some() && storage.cached.is_some();
+    if fresh && remember {
         with_cache(db, |c| c.set_metadata(&key, metadata.as_bytes()));
     }
-    Ok((storage, graph(config)?))
+    let base = config.search_l;
+    let mut graph = graph(config)?;
+    // edgelite's default search width grows with the index (a search_l given at creation does
+    // not); the count is remembered as the metadata is, outside write transactions
+    if metadata.extension(tag::EDGELITE_SCALED_SEARCH_L) == Some(1) {
+        let nodes = match version.and_then(|v| with_cache(db, |c| c.count(&key, v)).flatten()) {
+            Some(n) => n,
+            None => {
+                let n = count_nodes(db, &index)?;
+                if remember {
+                    with_cache(db, |c| c.set_count(&key, n));
+                }
+                n
+            }
+        };
+        graph.set_search_l(edgelite_diskann::IndexConfig::scaled_search_l(base, nodes));
+    }
+    Ok((storage, graph))
 }
 
 /// `vector_top_k(name, query, k)`: the `k` nearest rows as (rowid, distance).
