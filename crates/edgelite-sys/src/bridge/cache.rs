@@ -264,7 +264,6 @@ pub(crate) fn with_state<T>(db: Db, f: impl FnOnce(&mut NodeCache) -> T) -> Opti
     Some(f(unsafe { &mut *p }))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
