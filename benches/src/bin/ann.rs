@@ -227,6 +227,7 @@ fn edgelite_index(
         index = t.elapsed();
     }
     let t = Instant::now();
+    let cpu = cpu_seconds();
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare("INSERT INTO items(id, emb) VALUES (?1, ?2)")?;
@@ -236,12 +237,17 @@ fn edgelite_index(
     }
     tx.commit()?;
     let fill = t.elapsed();
+    if method == Method::InsertIndexed {
+        print_cpu("inserts into the indexed table", fill, cpu);
+    }
     let mut table_bytes = None;
     if method == Method::IndexFilled {
         table_bytes = Some(file_size(db)?);
         let t = Instant::now();
+        let cpu = cpu_seconds();
         conn.execute_batch(&create_index)?;
         index = t.elapsed();
+        print_cpu("CREATE INDEX", index, cpu);
     }
     conn.close().map_err(|(_, e)| e)?;
     let file_bytes = file_size(db)?;
@@ -314,6 +320,25 @@ fn open_edgelite(db: &Path, args: &Args) -> BoxResult<Connection> {
         let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(?1)", [limit], |r| r.get(0))?;
     }
     Ok(conn)
+}
+
+/// The CPU time of this process so far (user + system, every thread), from /proc/self/stat;
+/// on a shared machine it says what a step cost where its wall-clock time says how long it
+/// waited too. `None` off Linux.
+fn cpu_seconds() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // the fields after the command name (which may hold spaces) in parentheses
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Prints a step's wall-clock and CPU time (since `cpu`) on stderr.
+fn print_cpu(step: &str, wall: Duration, cpu: Option<f64>) {
+    if let (Some(before), Some(now)) = (cpu, cpu_seconds()) {
+        eprintln!("           {step}: {:.1} s wall-clock, {:.1} s CPU (all threads)", wall.as_secs_f64(), now - before);
+    }
 }
 
 /// The process's peak resident set so far, in MB (`VmHWM` of /proc/self/status; Linux only).
