@@ -21,6 +21,13 @@
 //! order, so the graph does not depend on the number of threads: a build on one thread writes
 //! the same blocks as a build on eight. The blocks are ordinary node blocks; libSQL reads and
 //! maintains them as it does those of a row-by-row build.
+//!
+//! A graph larger than memory is built through a [`crate::BuildCache`]
+//! ([`DiskAnn::insert_batch_cached`]): step 1's searches run in parallel over the blocks in
+//! memory, and one that meets a block that is not ([`MemError::NotLoaded`]) is done again on
+//! the caller's thread, through the backing store; steps 2-4 run there too. Every block a step-3
+//! target needs was visited in step 1, so it is in memory then. Reads are exact either way, so
+//! the graph does not depend on what the cache holds.
 
 use rayon::prelude::*;
 
