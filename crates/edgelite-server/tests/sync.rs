@@ -6,31 +6,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-/// Pulls every frame of every generation from `g`/`next` on, as the native client does
-/// (128 at a time; a 400 ends a generation). Returns the new (generation, next frame).
-async fn pull_all(s: &Srv, image: &mut Vec<u8>, mut g: u32, mut next: u32) -> (u32, u32) {
-    loop {
-        let (status, body) = s.get(&format!("/sync/{g}/{next}/{}", next + 128)).await;
-        match status {
-            200 => {
-                assert!(!body.is_empty() && body.len() % FRAME == 0, "{} bytes", body.len());
-                apply_frames(image, &body);
-                next += (body.len() / FRAME) as u32;
-            }
-            400 => {
-                let v: Value = serde_json::from_slice(&body).unwrap();
-                let cur = v["generation"].as_u64().unwrap() as u32;
-                if cur <= g {
-                    return (g, next);
-                }
-                g += 1;
-                next = 1;
-            }
-            other => panic!("status {other}"),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_and_frames_rebuild_the_database() {
     let s = start().await;
@@ -94,7 +69,7 @@ async fn replica_catches_up_across_generations() {
     let (_, export) = s.get("/export/1").await;
     let mut image = export;
     s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]).await;
-    let (g, next) = pull_all(&s, &mut image, 1, 1).await;
+    let (g, next) = s.pull_all("", &mut image, 1, 1).await;
     // Writes large enough to pass the threshold many times over.
     for i in 0..12 {
         s.exec(&[&format!("INSERT INTO t(v) VALUES (randomblob(3000 + {i}))")]).await;
@@ -109,7 +84,7 @@ async fn replica_catches_up_across_generations() {
     assert!(current >= 4, "generations: {current}");
     s.exec(&["INSERT INTO t(v) VALUES (x'01')"]).await;
     // The replica, still in generation 1, catches up through every archived generation.
-    let (g2, _) = pull_all(&s, &mut image, g, next).await;
+    let (g2, _) = s.pull_all("", &mut image, g, next).await;
     assert_eq!(g2, current);
     assert_eq!(query_image(s.dir.path(), "replica.db", &image, "SELECT count(*) FROM t"), 13);
     let sum = s.exec(&["SELECT sum(length(v)) FROM t"]).await;
@@ -121,56 +96,13 @@ async fn replica_catches_up_across_generations() {
     let (status, export) = s.get(&format!("/export/{current}")).await;
     assert_eq!(status, 200);
     let mut fresh = export;
-    pull_all(&s, &mut fresh, current, 1).await;
+    s.pull_all("", &mut fresh, current, 1).await;
     assert_eq!(query_image(s.dir.path(), "fresh.db", &fresh, "SELECT count(*) FROM t"), 13);
-}
-
-/// A local copy of the server's database and WAL, as an embedded replica that has pulled
-/// everything holds it; its own writes then continue the same WAL.
-struct Replica {
-    dir: tempfile::TempDir,
-    conn: edgelite::Connection,
-}
-
-impl Replica {
-    fn clone_from(s: &Srv) -> Replica {
-        let dir = tempfile::tempdir().unwrap();
-        let src = s.ns_dir("default");
-        std::fs::copy(src.join("data"), dir.path().join("local.db")).unwrap();
-        std::fs::copy(src.join("data-wal"), dir.path().join("local.db-wal")).unwrap();
-        let conn = edgelite::Connection::open(dir.path().join("local.db")).unwrap();
-        conn.execute_batch("PRAGMA wal_autocheckpoint=0").unwrap();
-        Replica { dir, conn }
-    }
-
-    /// Frames [start, end) of the local WAL.
-    fn frames(&self, start: usize, end: usize) -> Vec<u8> {
-        let wal = std::fs::read(self.dir.path().join("local.db-wal")).unwrap();
-        wal[32 + (start - 1) * FRAME..32 + (end - 1) * FRAME].to_vec()
-    }
-
-    /// One transaction writing many pages (20 rows of 3,500 random bytes into `t(v)`).
-    fn write_many_pages(&self) {
-        let sql = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) \
-                   INSERT INTO t SELECT randomblob(3500) FROM c";
-        self.conn.execute(sql, []).unwrap();
-    }
-
-    fn frame_count(&self) -> usize {
-        let len = std::fs::metadata(self.dir.path().join("local.db-wal")).unwrap().len() as usize;
-        (len - 32) / FRAME
-    }
-}
-
-async fn push(s: &Srv, path: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = s.http.post(format!("{}{path}", s.base)).body(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
 }
 
 /// Pushes the replica's own frames `from..to` (generation 1 numbering).
 async fn push_frames(s: &Srv, local: &Replica, from: usize, to: usize) -> (u16, Value) {
-    push(s, &format!("/sync/1/{from}/{to}"), local.frames(from, to)).await
+    s.push(&format!("/sync/1/{from}/{to}"), local.frames(from, to)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +111,7 @@ async fn offline_push_applies_frames_and_detects_conflicts() {
     s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES ('server')"]).await;
     let (_, frames) = s.get("/sync/1/1/129").await;
     let n = frames.len() / FRAME;
-    let local = Replica::clone_from(&s);
+    let local = Replica::clone_from(&s, "default");
     assert_eq!(local.frame_count(), n);
     local.conn.execute("INSERT INTO t(v) VALUES ('offline')", []).unwrap();
     let m = local.frame_count();
@@ -187,19 +119,19 @@ async fn offline_push_applies_frames_and_detects_conflicts() {
     let pushed = local.frames(n + 1, m + 1);
 
     // Wrong sizes are refused outright.
-    let (status, _) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 2), pushed.clone()).await;
+    let (status, _) = s.push(&format!("/sync/1/{}/{}", n + 1, m + 2), pushed.clone()).await;
     assert_eq!(status, 400);
-    let (status, _) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed[..100].to_vec()).await;
+    let (status, _) = s.push(&format!("/sync/1/{}/{}", n + 1, m + 1), pushed[..100].to_vec()).await;
     assert_eq!(status, 400);
     // A start beyond the server's end: "I only have n".
-    let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 2, m + 2), pushed.clone()).await;
+    let (status, v) = s.push(&format!("/sync/1/{}/{}", n + 2, m + 2), pushed.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": n, "baton": null}));
     // Another generation: conflict.
-    let (_, v) = push(&s, &format!("/sync/2/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    let (_, v) = s.push(&format!("/sync/2/{}/{}", n + 1, m + 1), pushed.clone()).await;
     assert_eq!(v["status"], "conflict");
 
-    let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    let (status, v) = s.push(&format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
     let rows = s.exec(&["SELECT v FROM t ORDER BY id"]).await;
@@ -212,7 +144,7 @@ async fn offline_push_applies_frames_and_detects_conflicts() {
         assert_eq!(a[24..], b[24..], "page content");
     }
     // Re-sending the same frames (a lost response) is idempotent.
-    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    let (_, v) = s.push(&format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
 
     // Now a write on the server and a second offline write race: the replica's frames at m+1
@@ -230,7 +162,7 @@ async fn offline_push_applies_frames_and_detects_conflicts() {
 async fn push_split_mid_commit_continues_with_a_baton() {
     let s = start().await;
     s.exec(&["CREATE TABLE t(v BLOB)"]).await;
-    let local = Replica::clone_from(&s);
+    let local = Replica::clone_from(&s, "default");
     let n = local.frame_count();
     local.write_many_pages();
     let m = local.frame_count();
@@ -243,9 +175,9 @@ async fn push_split_mid_commit_continues_with_a_baton() {
     // Nothing is visible until the commit frame arrives.
     assert_eq!(int(&s.exec(&["SELECT count(*) FROM t"]).await[0]["rows"][0][0]), 0);
     // A wrong baton is a conflict.
-    let (_, bad) = push(&s, &format!("/sync/1/{split}/{}/nope", m + 1), local.frames(split, m + 1)).await;
+    let (_, bad) = s.push(&format!("/sync/1/{split}/{}/nope", m + 1), local.frames(split, m + 1)).await;
     assert_eq!(bad["status"], "conflict");
-    let (_, v) = push(&s, &format!("/sync/1/{split}/{}/{baton}", m + 1), local.frames(split, m + 1)).await;
+    let (_, v) = s.push(&format!("/sync/1/{split}/{}/{baton}", m + 1), local.frames(split, m + 1)).await;
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
     assert_eq!(int(&s.exec(&["SELECT count(*) FROM t"]).await[0]["rows"][0][0]), 20);
 }
@@ -256,7 +188,7 @@ async fn concurrent_writers_and_checkpoints_lose_nothing() {
     s.exec(&["CREATE TABLE t(w INTEGER, i INTEGER, pad BLOB)"]).await;
     let (_, export) = s.get("/export/1").await;
     let mut image = export;
-    let (mut g, mut next) = pull_all(&s, &mut image, 1, 1).await;
+    let (mut g, mut next) = s.pull_all("", &mut image, 1, 1).await;
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let s = std::sync::Arc::clone(&s);
@@ -285,7 +217,7 @@ async fn concurrent_writers_and_checkpoints_lose_nothing() {
     let mut done = false;
     while !done {
         done = writers.iter().all(tokio::task::JoinHandle::is_finished);
-        (g, next) = pull_all(&s, &mut image, g, next).await;
+        (g, next) = s.pull_all("", &mut image, g, next).await;
     }
     for w in writers {
         w.await.unwrap();
@@ -304,7 +236,7 @@ async fn concurrent_writers_and_checkpoints_lose_nothing() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(current > 1, "a checkpoint ran: generation {current}");
-    (g, _) = pull_all(&s, &mut image, g, next).await;
+    (g, _) = s.pull_all("", &mut image, g, next).await;
     let info: Value = serde_json::from_slice(&s.get("/info").await.1).unwrap();
     assert_eq!(u64::from(g), info["current_generation"].as_u64().unwrap());
     let server = s.exec(&["SELECT count(*), count(DISTINCT w * 100 + i) FROM t"]).await;
@@ -324,7 +256,7 @@ fn set_commit_size(frame: &mut [u8], size: u32) {
 async fn pushed_frames_that_cannot_line_up_are_refused_before_writing() {
     let s = start().await;
     s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"]).await;
-    let local = Replica::clone_from(&s);
+    let local = Replica::clone_from(&s, "default");
     let n = local.frame_count();
     local.conn.execute("INSERT INTO t(v) VALUES ('offline')", []).unwrap();
     assert_eq!(local.frame_count(), n + 1, "one page, one frame");
@@ -339,7 +271,7 @@ async fn pushed_frames_that_cannot_line_up_are_refused_before_writing() {
     set_commit_size(&mut oversized, 1000);
     for (body, what) in [(twice, "page twice"), (oversized, "size too large")] {
         let end = n + 1 + body.len() / FRAME;
-        let (status, v) = push(&s, &format!("/sync/1/{}/{end}", n + 1), body).await;
+        let (status, v) = s.push(&format!("/sync/1/{}/{end}", n + 1), body).await;
         assert_eq!(status, 200, "{what}");
         assert_eq!(v["status"], "conflict", "{what}: {v}");
         assert_eq!(v["max_frame_no"], n, "{what}: {v}");
@@ -355,12 +287,12 @@ async fn pushed_frames_that_cannot_line_up_are_refused_before_writing() {
     let mut bad = page1.clone();
     set_commit_size(&mut bad, n as u32);
     bad[24 + 16..24 + 18].copy_from_slice(&[0x02, 0x00]);
-    let (status, _) = push(&s, &format!("/sync/1/{}/{}", n + 1, n + 2), bad).await;
+    let (status, _) = s.push(&format!("/sync/1/{}/{}", n + 1, n + 2), bad).await;
     assert_eq!(status, 400);
     let rows = s.exec(&["SELECT count(*) FROM t"]).await;
     assert_eq!(int(&rows[0]["rows"][0][0]), 0, "page 1 was not written");
     // The genuine frame still applies, as frame n+1.
-    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, n + 2), commit.clone()).await;
+    let (_, v) = s.push(&format!("/sync/1/{}/{}", n + 1, n + 2), commit.clone()).await;
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": n + 1, "baton": null}));
     let (_, served) = s.get(&format!("/sync/1/{}/{}", n + 1, n + 2)).await;
     assert_eq!(served[24..], commit[24..]);
@@ -427,7 +359,7 @@ async fn a_checkpoint_that_cannot_truncate_leaves_no_gap_for_replicas() {
     s.exec(&["CREATE TABLE t(x)", "INSERT INTO t VALUES (1)"]).await;
     let (_, export) = s.get("/export/1").await;
     let mut image = export;
-    let (g, next) = pull_all(&s, &mut image, 1, 1).await;
+    let (g, next) = s.pull_all("", &mut image, 1, 1).await;
     assert_eq!(g, 1);
     let ns = s.running.state.namespaces.get("default").unwrap();
 
@@ -437,7 +369,7 @@ async fn a_checkpoint_that_cannot_truncate_leaves_no_gap_for_replicas() {
     reader.execute_batch("COMMIT").unwrap();
     drop(reader);
     s.exec(&["INSERT INTO t VALUES (2)", "INSERT INTO t VALUES (3)"]).await;
-    let (g, next) = pull_all(&s, &mut image, g, next).await;
+    let (g, next) = s.pull_all("", &mut image, g, next).await;
     assert_eq!(g, 2, "the restarted WAL is the next generation");
     assert_eq!(query_image(s.dir.path(), "replica-a.db", &image, "SELECT sum(x) FROM t"), 6);
 
@@ -452,7 +384,7 @@ async fn a_checkpoint_that_cannot_truncate_leaves_no_gap_for_replicas() {
     let running = edgelite_server::start(config).await.unwrap();
     let base = format!("http://{}", running.http_addr);
     let s2 = Srv { running, dir: tempfile::tempdir().unwrap(), base, http: reqwest::Client::new() };
-    let (g, _) = pull_all(&s2, &mut image, g, next).await;
+    let (g, _) = s2.pull_all("", &mut image, g, next).await;
     assert_eq!(g, 3);
     assert_eq!(query_image(s2.dir.path(), "replica-b.db", &image, "SELECT sum(x) FROM t"), 10);
 }
@@ -473,7 +405,7 @@ fn garbage_frame(pgno: u32, commit: u32, fill: u8) -> Vec<u8> {
 async fn pushed_pages_that_corrupt_the_database_are_refused_and_rolled_back() {
     let s = start().await;
     s.exec(&["CREATE TABLE push_t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO push_t VALUES (1, 'kept')"]).await;
-    let local = Replica::clone_from(&s);
+    let local = Replica::clone_from(&s, "default");
     let n = local.frame_count();
     let root = int(&s.exec(&["SELECT rootpage FROM sqlite_schema WHERE name = 'push_t'"]).await[0]["rows"][0][0]);
     let pages = int(&s.exec(&["PRAGMA page_count"]).await[0]["rows"][0][0]);
@@ -491,7 +423,7 @@ async fn pushed_pages_that_corrupt_the_database_are_refused_and_rolled_back() {
         ("a garbage page appended", garbage_frame(pages + 1, pages + 1, 0xab)),
     ];
     for (what, body) in cases {
-        let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, n + 2), body).await;
+        let (status, v) = s.push(&format!("/sync/1/{}/{}", n + 1, n + 2), body).await;
         assert_eq!(status, 400, "{what}: {v}");
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {v}");
         let after = s.exec(&["SELECT id, v FROM push_t", "PRAGMA integrity_check", "PRAGMA page_count"]).await;
@@ -541,7 +473,7 @@ async fn assert_serves(s: &Srv, g: u32, start: usize, pushed: &[u8]) {
 async fn an_offline_replica_pushes_across_a_server_checkpoint() {
     let s = start().await;
     s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES ('server')"]).await;
-    let local = Replica::clone_from(&s);
+    let local = Replica::clone_from(&s, "default");
     let n = local.frame_count();
     let ns = s.running.state.namespaces.get("default").unwrap();
     assert!(ns.checkpoint(true).await.unwrap());
@@ -551,9 +483,9 @@ async fn an_offline_replica_pushes_across_a_server_checkpoint() {
     let m = local.frame_count();
     let pushed = local.frames(n + 1, m + 1);
     // A start past the end: "I only have n" (in generation 1's numbering).
-    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 2, m + 2), pushed.clone()).await;
+    let (_, v) = s.push(&format!("/sync/1/{}/{}", n + 2, m + 2), pushed.clone()).await;
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": n, "baton": null}));
-    let (status, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    let (status, v) = s.push(&format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
     assert_eq!((status, v), (200, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null})));
     let rows = s.exec(&["SELECT v FROM t ORDER BY id"]).await;
     assert_eq!(rows[0]["rows"], json!([[{"type": "text", "value": "server"}], [{"type": "text", "value": "offline"}]]));
@@ -565,7 +497,7 @@ async fn an_offline_replica_pushes_across_a_server_checkpoint() {
     let (status, _) = s.get(&format!("/sync/2/{}/{}", m - n + 1, m - n + 129)).await;
     assert_eq!(status, 400, "nothing more");
     // A lost answer: the same push again is idempotent.
-    let (_, v) = push(&s, &format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
+    let (_, v) = s.push(&format!("/sync/1/{}/{}", n + 1, m + 1), pushed.clone()).await;
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
     // Frames still inside generation 1 cannot be moved: a conflict.
     let (_, v) = push_frames(&s, &local, n, m + 1).await;
@@ -592,7 +524,7 @@ async fn an_offline_replica_pushes_across_a_server_checkpoint() {
 async fn a_push_with_a_baton_continues_across_a_server_checkpoint() {
     let s = start().await;
     s.exec(&["CREATE TABLE t(v BLOB)"]).await;
-    let local = Replica::clone_from(&s);
+    let local = Replica::clone_from(&s, "default");
     let n = local.frame_count();
     local.write_many_pages();
     let m = local.frame_count();
@@ -602,11 +534,11 @@ async fn a_push_with_a_baton_continues_across_a_server_checkpoint() {
     let baton = v["baton"].as_str().unwrap().to_owned();
     let ns = s.running.state.namespaces.get("default").unwrap();
     assert!(ns.checkpoint(true).await.unwrap());
-    let (_, v) = push(&s, &format!("/sync/1/{a}/{b}/{baton}"), local.frames(a, b)).await;
+    let (_, v) = s.push(&format!("/sync/1/{a}/{b}/{baton}"), local.frames(a, b)).await;
     assert_eq!(v["status"], "ok", "{v}");
     assert_eq!((v["generation"].clone(), v["max_frame_no"].clone()), (json!(1), json!(b - 1)));
     let baton = v["baton"].as_str().unwrap().to_owned();
-    let (_, v) = push(&s, &format!("/sync/1/{b}/{}/{baton}", m + 1), local.frames(b, m + 1)).await;
+    let (_, v) = s.push(&format!("/sync/1/{b}/{}/{baton}", m + 1), local.frames(b, m + 1)).await;
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
     assert_eq!(int(&s.exec(&["SELECT count(*) FROM t"]).await[0]["rows"][0][0]), 20);
     assert_serves(&s, 2, 1, &local.frames(n + 1, m + 1)).await;

@@ -135,3 +135,137 @@ pub fn query_image(dir: &Path, name: &str, image: &[u8], sql: &str) -> i64 {
     let conn = edgelite::Connection::open(&path).unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
+
+/// A server reached over HTTP only (a spawned binary, or [`Srv::remote`]).
+pub struct Remote {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Remote {
+    pub fn new(base: String) -> Remote {
+        Remote { http: reqwest::Client::new(), base }
+    }
+
+    /// Runs SQL statements on namespace `ns` (`/dev/<ns>/v2/pipeline`, one stream, closed);
+    /// returns the HTTP status and the pipeline's results (or the error body alone).
+    pub async fn run_in(&self, ns: &str, sqls: &[&str]) -> (u16, Vec<Value>) {
+        let mut reqs: Vec<Value> = sqls.iter().map(|q| json!({"type": "execute", "stmt": {"sql": q}})).collect();
+        reqs.push(json!({"type": "close"}));
+        let r = self.http.post(format!("{}/dev/{ns}/v2/pipeline", self.base)).json(&json!({"requests": reqs}));
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body["results"].as_array().cloned().unwrap_or_else(|| vec![body]))
+    }
+
+    /// [`Remote::run_in`], asserting success; returns each statement's result.
+    pub async fn exec_in(&self, ns: &str, sqls: &[&str]) -> Vec<Value> {
+        let (status, results) = self.run_in(ns, sqls).await;
+        assert_eq!(status, 200, "{results:?}");
+        for r in &results {
+            assert_eq!(r["type"], "ok", "{r}");
+        }
+        results[..sqls.len()].iter().map(|r| r["response"]["result"].clone()).collect()
+    }
+}
+
+impl Srv {
+    pub fn remote(&self) -> Remote {
+        Remote { http: self.http.clone(), base: self.base.clone() }
+    }
+
+    /// See [`Remote::run_in`].
+    pub async fn run_in(&self, ns: &str, sqls: &[&str]) -> (u16, Vec<Value>) {
+        self.remote().run_in(ns, sqls).await
+    }
+
+    /// See [`Remote::exec_in`].
+    pub async fn exec_in(&self, ns: &str, sqls: &[&str]) -> Vec<Value> {
+        self.remote().exec_in(ns, sqls).await
+    }
+
+    /// Stops the server and starts it again on the same data directory, configured by `f`.
+    pub async fn restart_with(self, f: impl FnOnce(&mut Config)) -> Srv {
+        let Srv { running, dir, http, .. } = self;
+        running.shutdown().await;
+        drop(running);
+        let mut config = Config::new(dir.path().to_owned(), "127.0.0.1:0".into());
+        f(&mut config);
+        let running = edgelite_server::start(config).await.unwrap();
+        let base = format!("http://{}", running.http_addr);
+        Srv { running, dir, base, http }
+    }
+
+    /// Posts raw bytes (a sync push); returns the status and the JSON answer.
+    pub async fn push(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", self.base)).body(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// Pulls every frame of every generation from `g`/`next` on, as the native client does
+    /// (128 at a time; a 400 ends a generation), from `<prefix>/sync/...` (`prefix` is `""` for
+    /// the default namespace, `/dev/<ns>` for another). Returns the new (generation, next frame).
+    pub async fn pull_all(&self, prefix: &str, image: &mut Vec<u8>, mut g: u32, mut next: u32) -> (u32, u32) {
+        loop {
+            let (status, body) = self.get(&format!("{prefix}/sync/{g}/{next}/{}", next + 128)).await;
+            match status {
+                200 => {
+                    assert!(!body.is_empty() && body.len() % FRAME == 0, "{} bytes", body.len());
+                    apply_frames(image, &body);
+                    next += (body.len() / FRAME) as u32;
+                }
+                400 => {
+                    let v: Value = serde_json::from_slice(&body).unwrap();
+                    let cur = v["generation"].as_u64().unwrap() as u32;
+                    if cur <= g {
+                        return (g, next);
+                    }
+                    g += 1;
+                    next = 1;
+                }
+                other => panic!("status {other}"),
+            }
+        }
+    }
+}
+
+/// A local copy of a namespace's database and WAL, as an embedded replica that has pulled
+/// everything holds it; its own writes then continue the same WAL.
+pub struct Replica {
+    pub dir: TempDir,
+    pub conn: edgelite::Connection,
+}
+
+impl Replica {
+    /// A copy of namespace `ns`'s files (take it while nothing writes).
+    pub fn clone_from(s: &Srv, ns: &str) -> Replica {
+        let dir = tempfile::tempdir().unwrap();
+        let src = s.ns_dir(ns);
+        std::fs::copy(src.join("data"), dir.path().join("local.db")).unwrap();
+        std::fs::copy(src.join("data-wal"), dir.path().join("local.db-wal")).unwrap();
+        let conn = edgelite::Connection::open(dir.path().join("local.db")).unwrap();
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0").unwrap();
+        Replica { dir, conn }
+    }
+
+    /// Frames [start, end) of the local WAL.
+    pub fn frames(&self, start: usize, end: usize) -> Vec<u8> {
+        let wal = std::fs::read(self.dir.path().join("local.db-wal")).unwrap();
+        wal[32 + (start - 1) * FRAME..32 + (end - 1) * FRAME].to_vec()
+    }
+
+    /// One transaction writing many pages (20 rows of 3,500 random bytes into `t(v)`).
+    pub fn write_many_pages(&self) {
+        let sql = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) \
+                   INSERT INTO t(v) SELECT randomblob(3500) FROM c";
+        self.conn.execute(sql, []).unwrap();
+    }
+
+    pub fn frame_count(&self) -> usize {
+        let len = std::fs::metadata(self.dir.path().join("local.db-wal")).unwrap().len() as usize;
+        (len - 32) / FRAME
+    }
+}
