@@ -26,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/namespaces/{ns}/checkpoint", post(checkpoint))
         .route("/v1/namespaces/{ns}/stats", get(stats))
         .route("/v1/replication", get(replication))
+        .route("/v1/namespaces/{ns}/config", get(config).post(set_config))
         .with_state(state)
 }
 
@@ -70,11 +71,65 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, NsError> + Se
         .map_err(ApiError::from)
 }
 
-/// sqld's namespace options; of these only `jwt_key` applies, the others are accepted and ignored.
+/// sqld's namespace options; of these only `jwt_key` and `max_db_size` apply, the others are
+/// accepted and ignored.
 #[derive(Debug, Default, Deserialize)]
 struct CreateBody {
     #[serde(default)]
     jwt_key: Option<String>,
+    /// The namespace's own size quota (see [`ByteSize`]); absent: the server's `--max-db-size`.
+    #[serde(default)]
+    max_db_size: Option<ByteSize>,
+}
+
+/// A size as sqld's admin API takes it: a number of bytes, or a string such as `"10MB"`,
+/// `"64 KiB"` or `"1048576"` (units B, KB, MB, GB = powers of 1000; KiB, MiB, GiB = of 1024).
+#[derive(Debug, Clone, Copy)]
+struct ByteSize(u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bytes(b) => Ok(ByteSize(b)),
+            Raw::Text(t) => parse_size(&t).map(ByteSize).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{t:?} is not a size (a number of bytes, or e.g. \"10MB\", \"64KiB\")"
+                ))
+            }),
+        }
+    }
+}
+
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1000,
+        "mb" | "m" => 1000 * 1000,
+        "gb" | "g" => 1000 * 1000 * 1000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn parse_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("malformed body: {e}")))
 }
 
 async fn create(
@@ -83,14 +138,10 @@ async fn create(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     refuse_on_replica(&state)?;
-    let opts: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("malformed body: {e}")))?
-    };
+    let opts: CreateBody = parse_body(&body)?;
     let st = Arc::clone(&state);
-    blocking(move || st.namespaces.create(&name, opts.jwt_key.as_deref())).await?;
+    let quota = opts.max_db_size.map(|b| b.0);
+    blocking(move || st.namespaces.create_with(&name, opts.jwt_key.as_deref(), quota)).await?;
     Ok(Json(json!({})).into_response())
 }
 
@@ -182,4 +233,55 @@ async fn stats(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> 
     let (g, n) = blocking(move || me.position()).await?;
     let backup = state.backup.as_ref().and_then(|b| b.status(&name));
     Ok(Json(json!({"generation": g, "committed_frames": n, "backup": backup})).into_response())
+}
+
+/// The namespace's settings that this server has of sqld's `/config`: its size quota.
+async fn config(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let st = Arc::clone(&state);
+    let (bytes, own) = blocking(move || st.namespaces.max_db_size(&name)).await?;
+    let max = (bytes > 0).then_some(bytes);
+    Ok(Json(json!({"max_db_size": max, "max_db_size_is_own": own})).into_response())
+}
+
+/// `{"max_db_size": N | "10MB" | 0 | null}`: the namespace's own quota (0: none), or the
+/// server's again (null). A field left out changes nothing.
+#[derive(Debug, Default, Deserialize)]
+struct ConfigBody {
+    #[serde(default, deserialize_with = "present")]
+    max_db_size: Option<Option<ByteSize>>,
+}
+
+/// A field that is there (even as null) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<ByteSize>>, D::Error> {
+    Option::<ByteSize>::deserialize(d).map(Some)
+}
+
+async fn set_config(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let opts: ConfigBody = parse_body(&body)?;
+    if let Some(quota) = opts.max_db_size {
+        let st = Arc::clone(&state);
+        let n = name.clone();
+        blocking(move || st.namespaces.set_max_db_size(&n, quota.map(|b| b.0))).await?;
+    }
+    config(State(state), Path(name)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_as_sqld_takes_them() {
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("10MB"), Some(10_000_000));
+        assert_eq!(parse_size("64 KiB"), Some(64 << 10));
+        assert_eq!(parse_size("2gib"), Some(2 << 30));
+        assert_eq!(parse_size("ten"), None);
+        assert_eq!(parse_size("5 parsecs"), None);
+        assert_eq!(parse_size("99999999999999 GiB"), None);
+    }
 }

@@ -270,7 +270,7 @@ pub fn sql_error(e: &edgelite::Error) -> Error {
             let mut msg = message.clone().unwrap_or_else(|| error.to_string());
             if error.code == edgelite::ErrorCode::DiskFull {
                 msg.push_str(
-                    ": the namespace's database reached its size quota (--max-db-size), or the server's disk is full",
+                    ": the namespace's database reached its size quota (its max_db_size or --max-db-size), or the server's disk is full",
                 );
             }
             Error::new(&code_name(error.extended_code), msg)

@@ -145,8 +145,14 @@ pub struct Limits {
     pub max_requests_per_second_per_namespace: u32,
     /// Databases open at once; the least recently used idle ones are closed beyond it.
     pub max_open_databases: usize,
-    /// The largest a namespace's database may grow, in bytes (0: no limit).
+    /// The largest a namespace's database may grow, in bytes (0: no limit); a namespace's own
+    /// `max_db_size` (admin API) replaces it.
     pub max_db_size: u64,
+    /// Bytes of SQLite memory above which the least recently used idle databases are closed
+    /// (0: no limit).
+    pub max_open_databases_memory: u64,
+    /// An open database unused for this long is closed (`None`: never for its idle time).
+    pub database_idle_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -174,6 +180,8 @@ impl Default for Limits {
             max_requests_per_second_per_namespace: DEFAULT_REQUESTS_PER_SECOND_PER_NAMESPACE,
             max_open_databases: 128,
             max_db_size: 0,
+            max_open_databases_memory: 512 << 20,
+            database_idle_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -302,6 +310,8 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         settings.max_db_pages = u32::try_from(pages).unwrap_or(u32::MAX);
     }
     settings.replica = config.replica.is_some();
+    settings.max_open_memory = l.max_open_databases_memory;
+    settings.idle_close = l.database_idle_timeout;
     let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, settings))
         .await
         .map_err(|e| ServerError::Join(e.to_string()))??;
@@ -336,6 +346,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         replica,
     });
     http::spawn_expiry(Arc::clone(&state));
+    namespace::spawn_sweep(&state.namespaces);
 
     let listener = tokio::net::TcpListener::bind(&config.http_listen_addr)
         .await

@@ -103,13 +103,22 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     auth_jwt_leeway_secs: u64,
     /// Databases kept open at once; the least recently used idle ones are closed beyond it
-    /// (each open one holds 3 file descriptors, and 2 more per connection in use or pooled).
+    /// (each open one holds 1 file descriptor, and 2 more per connection in use or pooled,
+    /// its keeper included once a checkpoint or push opened it).
     #[arg(long, default_value_t = 128)]
     max_open_databases: usize,
     /// The largest a namespace's database may grow, in bytes (0: no limit); writes past it
-    /// fail with SQLITE_FULL.
+    /// fail with SQLITE_FULL. A namespace's own `max_db_size` (admin API) replaces it.
     #[arg(long, default_value_t = 0)]
     max_db_size: u64,
+    /// Bytes of SQLite memory (page caches, schemas, statements of every connection) above
+    /// which the least recently used idle databases are closed (0: no limit).
+    #[arg(long, default_value_t = 512 << 20)]
+    max_open_databases_memory: u64,
+    /// Close an open database that no request has used for this many seconds (0: only the
+    /// limits close databases).
+    #[arg(long, default_value_t = 60)]
+    database_idle_timeout_secs: u64,
     /// Ship every namespace continuously to `s3://BUCKET/PREFIX` (settings from `AWS_*`) or
     /// `file:///path`; an empty data directory is restored from it first.
     #[arg(long)]
@@ -271,6 +280,9 @@ fn main() -> ExitCode {
             max_requests_per_second_per_namespace: args.max_requests_per_second_per_namespace,
             max_open_databases: args.max_open_databases.max(1),
             max_db_size: args.max_db_size,
+            max_open_databases_memory: args.max_open_databases_memory,
+            database_idle_timeout: (args.database_idle_timeout_secs > 0)
+                .then(|| Duration::from_secs(args.database_idle_timeout_secs)),
         };
         if let Some(url) = args.backup_url {
             let mut b = edgelite_server::backup::BackupConfig::new(url);

@@ -5,6 +5,8 @@
 //!   checkpoints off);
 //! - `generation`: the current generation number (text);
 //! - `jwt_key` (optional): the namespace's own token key, replacing the server's;
+//! - `max_db_size` (optional): the namespace's own size quota in bytes (0: none), replacing
+//!   the server's `--max-db-size`;
 //! - `gens/<g>/export.db`: the database file as of the start of generation `g`;
 //! - `gens/<g>/frames`: the frames of generation `g`'s WAL (stock 4120-byte frames), written
 //!   when the generation ended.
@@ -17,18 +19,19 @@
 //! WAL, its committed frames are archived, so a replica many generations behind still catches
 //! up with no gap.
 //!
-//! A namespace is open (a "keeper" connection that runs checkpoints and pushes, pooled session
-//! connections, the WAL scan state) only while it is used: [`Namespaces`] opens it on first use
-//! and closes the least recently used idle ones beyond `--max-open-databases`, keeping the
-//! generation and scan position ([`Kept`]) so the next open resumes where it stopped. Closing
-//! changes no file but the shared-memory index (`data-shm`, rebuilt from the WAL at the next
-//! open).
+//! A namespace is open (pooled session connections, a "keeper" connection opened when a
+//! checkpoint or push first needs it, the WAL scan state) only while it is used: [`Namespaces`]
+//! opens it on first use and closes the least recently used idle ones beyond
+//! `--max-open-databases` (and `--max-open-databases-memory`), and those unused for
+//! `--database-idle-timeout-secs`, keeping the generation and scan position ([`Kept`]) so the
+//! next open resumes where it stopped. Closing changes no file but the shared-memory index
+//! (`data-shm`, rebuilt from the WAL at the next open).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -168,13 +171,17 @@ pub struct Namespace {
     /// a checkpoint (which truncates the WAL and switches generation).
     gate: Arc<tokio::sync::RwLock<()>>,
     sync: Mutex<SyncState>,
-    /// Kept open for the life of the namespace (see the module doc); runs checkpoints and pushes.
-    keeper: Mutex<Connection>,
+    /// Runs checkpoints and pushes; opened when first needed (a namespace that is only read
+    /// never opens it: one SQLite open less per cold start, two descriptors less while open).
+    keeper: Mutex<Option<Connection>>,
     pool: Mutex<Vec<SessionConn>>,
     /// Sessions whose connection is inside a transaction (a checkpoint must wait for zero).
     open_txns: AtomicUsize,
     pending: Mutex<HashMap<String, PendingPush>>,
     settings: Arc<Settings>,
+    /// The size quota in pages (`PRAGMA max_page_count`; 0: none): the namespace's own
+    /// (`max_db_size` file) or the server's.
+    max_pages: AtomicU32,
     checkpointing: AtomicBool,
     /// New transactions wait (see [`Namespace::admit`]) so that the open ones can end and a
     /// checkpoint overdue because transactions kept overlapping can run.
@@ -195,6 +202,13 @@ pub struct Settings {
     pub max_db_pages: u32,
     /// Databases kept open at once; the least recently used idle ones are closed beyond it.
     pub max_open: usize,
+    /// Bytes of SQLite memory (every connection's page cache, schema and statements, see
+    /// [`edgelite::memory_used`]) above which the least recently used idle databases are
+    /// closed, at the next open and by [`Namespaces::sweep`]; 0: no limit.
+    pub max_open_memory: u64,
+    /// An open database unused for this long is closed by [`Namespaces::sweep`]; `None`: only
+    /// the limits close databases.
+    pub idle_close: Option<Duration>,
     /// SQLite connections held by sessions, counted per namespace and server-wide: each holds
     /// file descriptors and a page cache.
     pub conns: Arc<Gauge>,
@@ -205,6 +219,20 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// How many of `open` open databases to close to bring SQLite's memory under
+    /// `max_open_memory`, taking each to use an equal share of it (0: none).
+    fn memory_excess(&self, open: usize) -> usize {
+        if self.max_open_memory == 0 || open == 0 {
+            return 0;
+        }
+        let used = u64::try_from(edgelite::memory_used()).unwrap_or(0);
+        if used <= self.max_open_memory {
+            return 0;
+        }
+        let share = (used / open as u64).max(1);
+        usize::try_from((used - self.max_open_memory).div_ceil(share)).unwrap_or(usize::MAX).min(open)
+    }
+
     /// Settings with no size quota and `max_open` open databases at most.
     #[must_use]
     pub fn new(checkpoint_frames: u32, max_open: usize, conns: Arc<Gauge>) -> Settings {
@@ -212,6 +240,8 @@ impl Settings {
             checkpoint_frames: checkpoint_frames.max(1),
             max_db_pages: 0,
             max_open: max_open.max(1),
+            max_open_memory: 0,
+            idle_close: None,
             conns,
             replica: false,
         }
@@ -302,7 +332,7 @@ fn check_pushed_database(conn: &Connection) -> Result<(), NsError> {
 fn malformed(e: edgelite::Error) -> NsError {
     if e.sqlite_error_code() == Some(edgelite::ErrorCode::DiskFull) {
         return NsError::Quota(format!(
-            "the pushed pages would make the database larger than its quota (--max-db-size): {e}"
+            "the pushed pages would make the database larger than its quota (max_db_size or --max-db-size): {e}"
         ));
     }
     NsError::BadRequest(format!("the pushed pages do not make a well-formed database: {e}"))
@@ -323,10 +353,65 @@ fn open_conn(path: &Path, max_pages: u32) -> Result<Connection, NsError> {
     conn.set_db_config(DbConfig::NoCkptOnClose, true)?;
     conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
     if max_pages > 0 {
-        // SQLITE_FULL for a write that would grow the database past its quota.
-        conn.execute_batch(&format!("PRAGMA max_page_count={max_pages};"))?;
+        set_max_pages(&conn, max_pages)?;
     }
     Ok(conn)
+}
+
+/// Sets a connection's size quota: SQLITE_FULL for a write that would grow the database past
+/// `max_pages` pages (0: no quota). SQLite never sets it below the database's current size, so
+/// a quota lowered under it refuses every write that grows the file and keeps what is there.
+fn set_max_pages(conn: &Connection, max_pages: u32) -> Result<(), NsError> {
+    let pages = if max_pages == 0 { u32::MAX } else { max_pages };
+    conn.execute_batch(&format!("PRAGMA max_page_count={pages};"))?;
+    Ok(())
+}
+
+/// A size quota in bytes as 4096-byte pages (0: none).
+#[must_use]
+pub fn bytes_to_pages(bytes: u64) -> u32 {
+    if bytes == 0 {
+        return 0;
+    }
+    u32::try_from((bytes / PAGE_SIZE as u64).max(1)).unwrap_or(u32::MAX)
+}
+
+/// The namespace's own size quota in bytes (its `max_db_size` file), if it has one.
+fn read_quota(dir: &Path) -> Result<Option<u64>, NsError> {
+    match fs::read_to_string(dir.join("max_db_size")) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            NsError::Io(io::Error::other(format!("{}: not a number of bytes", dir.join("max_db_size").display())))
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The keeper connection, locked (see [`Namespace::keeper`]).
+struct Keeper<'a>(MutexGuard<'a, Option<Connection>>);
+
+impl std::ops::Deref for Keeper<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.0.as_ref().expect("invariant: Namespace::keeper opens it before handing it out")
+    }
+}
+
+/// Whether a database file's header says what this server serves: an SQLite database in WAL
+/// mode (file format versions 2) with 4096-byte pages.
+fn header_is_servable(path: &Path) -> Result<bool, NsError> {
+    use std::io::Read as _;
+    let mut header = [0u8; 20];
+    let mut f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if f.read_exact(&mut header).is_err() {
+        return Ok(false);
+    }
+    Ok(&header[..16] == b"SQLite format 3\0" && header[16..18] == [0x10, 0x00] && header[18..20] == [2, 2])
 }
 
 /// Per-connection flags shared with the connection's authorizer.
@@ -347,6 +432,8 @@ struct ConnFlags {
 struct SessionConn {
     conn: Connection,
     flags: Arc<ConnFlags>,
+    /// The size quota (in pages) set on `conn`.
+    max_pages: u32,
 }
 
 /// What clients may not do through SQL: reach other files (ATTACH; VACUUM INTO attaches its
@@ -419,7 +506,7 @@ fn open_session_conn(path: &Path, max_pages: u32) -> Result<SessionConn, NsError
         f.committed.store(true, Ordering::Relaxed);
         false
     }));
-    Ok(SessionConn { conn, flags })
+    Ok(SessionConn { conn, flags, max_pages })
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
@@ -452,19 +539,31 @@ impl Namespace {
         }
         let db_path = dir.join("data");
         let wal_path = dir.join("data-wal");
-        let keeper = open_conn(&db_path, settings.max_db_pages)?;
-        // page_size only takes effect before the file has content.
-        if !settings.replica {
-            keeper.execute_batch("PRAGMA page_size=4096;")?;
-        }
-        let mode: String = keeper.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(NsError::Io(io::Error::other(format!("could not switch to WAL mode ({mode})"))));
-        }
-        let page_size: i64 = keeper.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        if page_size != PAGE_SIZE as i64 {
-            return Err(NsError::PageSize(page_size));
-        }
+        let max_pages = read_quota(dir)?.map_or(settings.max_db_pages, bytes_to_pages);
+        // A namespace with sync history whose file says WAL mode and 4096-byte pages (it always
+        // does once this server has opened it) needs no SQLite connection to open: sessions
+        // open theirs, and the keeper waits until a checkpoint or push needs it. Anything else
+        // (a new or adopted file, a damaged header) is checked by SQLite itself now, so that a
+        // file that is not a database is found (and quarantined) here.
+        let keeper = if dir.join("generation").exists() && header_is_servable(&db_path)? {
+            None
+        } else {
+            let keeper = open_conn(&db_path, max_pages)?;
+            // page_size only takes effect before the file has content; a replica's file is
+            // the primary's copy and keeps its header as served.
+            if !settings.replica {
+                keeper.execute_batch("PRAGMA page_size=4096;")?;
+            }
+            let mode: String = keeper.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(NsError::Io(io::Error::other(format!("could not switch to WAL mode ({mode})"))));
+            }
+            let page_size: i64 = keeper.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            if page_size != PAGE_SIZE as i64 {
+                return Err(NsError::PageSize(page_size));
+            }
+            Some(keeper)
+        };
         let ns = Namespace {
             name: name.to_owned(),
             dir: dir.to_owned(),
@@ -477,6 +576,7 @@ impl Namespace {
             open_txns: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
             settings,
+            max_pages: AtomicU32::new(max_pages),
             checkpointing: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             moved: tokio::sync::watch::Sender::new((0, 0)),
@@ -486,6 +586,15 @@ impl Namespace {
             ns.recover(kept)?;
         }
         Ok(Arc::new(ns))
+    }
+
+    /// The keeper connection, opened if it is not yet.
+    fn keeper(&self) -> Result<Keeper<'_>, NsError> {
+        let mut k = lock(&self.keeper)?;
+        if k.is_none() {
+            *k = Some(open_conn(&self.db_path, self.max_pages.load(Ordering::Acquire))?);
+        }
+        Ok(Keeper(k))
     }
 
     /// What to keep in memory when the namespace is closed (see [`Kept`]).
@@ -524,7 +633,7 @@ impl Namespace {
             None => {
                 // A new database (or a file without sync history): its current content becomes
                 // generation 1's export. Anything in its WAL is folded in first.
-                let keeper = lock(&self.keeper)?;
+                let keeper = self.keeper()?;
                 // Rewriting user_version (with its own value) writes page 1, so that even an
                 // empty database has a valid file to export; an existing one keeps its value.
                 let uv: i64 = keeper.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -538,7 +647,7 @@ impl Namespace {
                 if archive.exists() {
                     // The server stopped between archiving generation g and starting g+1, or
                     // after a checkpoint that archived but could not truncate the WAL.
-                    let keeper = lock(&self.keeper)?;
+                    let keeper = self.keeper()?;
                     let mut wal = WalScanner::default();
                     let n = wal.scan(&self.wal_path)?;
                     let archived_salts = fs::read(&archive)
@@ -776,8 +885,8 @@ impl Namespace {
 
     /// A connection for a session (from the pool or new), within the connection caps.
     ///
-    /// The caps also bound file descriptors: while any connection of a database is open (the
-    /// keeper always is) it holds a lock on the file, so SQLite's unix VFS defers closing the
+    /// The caps also bound file descriptors: while any connection of a database is open (a
+    /// pooled one, or the keeper) it holds a lock on the file, so SQLite's unix VFS defers closing the
     /// descriptor of every other connection to that file and only reuses it for a later open
     /// (`unixInodeInfo.pUnused`). A database's descriptors therefore stay at the peak count of
     /// its connections; the caps are what bound that peak.
@@ -795,10 +904,17 @@ impl Namespace {
                 }
             })
         })?;
-        if let Some(c) = lock(&self.pool)?.pop() {
-            return Ok((c, slot));
+        let max_pages = self.max_pages.load(Ordering::Acquire);
+        {
+            let mut pool = lock(&self.pool)?;
+            // A connection pooled before the quota changed is closed (its authorizer refuses
+            // the pragma that would change it).
+            pool.retain(|c| c.max_pages == max_pages);
+            if let Some(c) = pool.pop() {
+                return Ok((c, slot));
+            }
         }
-        Ok((open_session_conn(&self.db_path, self.settings.max_db_pages)?, slot))
+        Ok((open_session_conn(&self.db_path, max_pages)?, slot))
     }
 
     fn give_back(&self, conn: SessionConn) {
@@ -920,7 +1036,7 @@ impl Namespace {
         if open > 0 {
             return Err(NsError::Busy(format!("{open} transactions are open")));
         }
-        let keeper = lock(&self.keeper)?;
+        let keeper = self.keeper()?;
         // With the gate held exclusively and no transaction open, nothing can append to the WAL
         // between this copy and the truncation below: the archive is exactly what is folded in.
         let frames = read_frames(&self.wal_path, WAL_HEADER as u64, 1, n + 1)?;
@@ -947,7 +1063,7 @@ impl Namespace {
     ///
     /// Database errors.
     pub fn vacuum_into(&self, path: &Path) -> Result<(), NsError> {
-        let keeper = lock(&self.keeper)?;
+        let keeper = self.keeper()?;
         let target = path.to_str().ok_or_else(|| NsError::BadRequest("path is not UTF-8".into()))?;
         keeper.execute("VACUUM INTO ?1", [target])?;
         Ok(())
@@ -1010,7 +1126,7 @@ impl Namespace {
                 end - start
             )));
         }
-        let keeper = lock(&self.keeper)?;
+        let keeper = self.keeper()?;
         // Every page of a group must reach the WAL in the commit, never earlier in a spill (a
         // spill, then a commit with nothing left dirty, writes an extra frame).
         keeper.execute_batch("PRAGMA cache_spill=OFF")?;
@@ -1391,6 +1507,8 @@ struct Entry {
     key: Option<Option<Arc<Auth>>>,
     /// When it was last handed out (its key in [`Table::lru`] while open).
     used: u64,
+    /// The same, as a time (for [`Settings::idle_close`]).
+    used_at: Instant,
     /// Being created, opened or closed by a thread that does the file work without the
     /// registry's lock; others wait on [`Registry::changed`].
     busy: bool,
@@ -1398,7 +1516,7 @@ struct Entry {
 
 impl Entry {
     fn closed(kept: Kept) -> Entry {
-        Entry { ns: None, kept, key: None, used: 0, busy: false }
+        Entry { ns: None, kept, key: None, used: 0, used_at: Instant::now(), busy: false }
     }
 }
 
@@ -1420,6 +1538,7 @@ impl Table {
         let e = self.entries.get_mut(name)?;
         let ns = Arc::clone(e.ns.as_ref()?);
         let old = std::mem::replace(&mut e.used, tick);
+        e.used_at = Instant::now();
         let key = self.lru.remove(&old).unwrap_or_else(|| name.to_owned());
         self.lru.insert(tick, key);
         Some(ns)
@@ -1428,12 +1547,22 @@ impl Table {
     /// Takes out of the table up to `max` of the least recently used open namespaces that
     /// nothing holds (no session, stream, pull or push) and that are idle, marking them busy.
     fn take_idle(&mut self, max: usize) -> Vec<(String, Arc<Namespace>)> {
+        self.take_idle_before(max, None)
+    }
+
+    /// [`Table::take_idle`], of the namespaces last used before `cutoff` if given.
+    fn take_idle_before(&mut self, max: usize, cutoff: Option<Instant>) -> Vec<(String, Arc<Namespace>)> {
         let mut picked = Vec::new();
         for (&tick, name) in &self.lru {
             if picked.len() == max {
                 break;
             }
-            let Some(ns) = self.entries.get(name).and_then(|e| e.ns.as_ref()) else { continue };
+            let Some(e) = self.entries.get(name) else { continue };
+            if cutoff.is_some_and(|c| e.used_at >= c) {
+                // The LRU is in order of use: every one after this was used later still.
+                break;
+            }
+            let Some(ns) = e.ns.as_ref() else { continue };
             if Arc::strong_count(ns) == 1 && ns.idle() {
                 picked.push(tick);
             }
@@ -1456,13 +1585,17 @@ impl Table {
         (self.lru.len() + self.opening + 1).saturating_sub(max_open)
     }
 
-    /// The idle ones that nothing holds, counted.
-    fn idle_count(&self) -> usize {
-        self.lru
-            .values()
-            .filter_map(|n| self.entries.get(n).and_then(|e| e.ns.as_ref()))
-            .filter(|ns| Arc::strong_count(ns) == 1 && ns.idle())
-            .count()
+    /// Whether at least `n` open ones are idle and held by nothing (it stops counting there:
+    /// every open of a closed namespace asks, and usually the least recently used one is).
+    fn has_idle(&self, n: usize) -> bool {
+        n == 0
+            || self
+                .lru
+                .values()
+                .filter_map(|n| self.entries.get(n).and_then(|e| e.ns.as_ref()))
+                .filter(|ns| Arc::strong_count(ns) == 1 && ns.idle())
+                .nth(n - 1)
+                .is_some()
     }
 }
 
@@ -1552,14 +1685,18 @@ impl Namespaces {
             t = reg.changed.wait(t).map_err(|_| NsError::Poisoned)?;
         };
         let need = t.room_for_one(reg.settings.max_open);
-        if need > 0 && t.idle_count() < need {
+        if !t.has_idle(need) {
             return Err(NsError::TooManyOpen(format!(
                 "the server has its maximum of open databases (--max-open-databases {}) and all of them are in \
                  use; retry later",
                 reg.settings.max_open
             )));
         }
-        let victims = t.take_idle(need);
+        let mut victims = t.take_idle(need);
+        let over_memory = reg.settings.memory_excess(t.lru.len() + victims.len()).saturating_sub(victims.len());
+        if over_memory > 0 {
+            victims.extend(t.take_idle(over_memory));
+        }
         if let Some(e) = t.entries.get_mut(name) {
             e.busy = true;
         }
@@ -1663,6 +1800,29 @@ impl Namespaces {
         self.reg.table.lock().map(|t| (t.lru.len(), t.entries.len())).unwrap_or_default()
     }
 
+    /// Closes the open namespaces that [`Settings::idle_close`] and
+    /// [`Settings::max_open_memory`] say should close, if nothing holds them. Blocking; the
+    /// server runs it every second.
+    pub fn sweep(&self) {
+        let victims = match self.reg.table.lock() {
+            Ok(mut t) => {
+                let s = &self.reg.settings;
+                let mut v = match s.idle_close.and_then(|d| Instant::now().checked_sub(d)) {
+                    Some(cutoff) => t.take_idle_before(usize::MAX, Some(cutoff)),
+                    None => Vec::new(),
+                };
+                // Those closed for their idle time count towards the memory to free.
+                let over = s.memory_excess(t.lru.len() + v.len()).saturating_sub(v.len());
+                if over > 0 {
+                    v.extend(t.take_idle(over));
+                }
+                v
+            }
+            Err(_) => return,
+        };
+        self.close_all(victims);
+    }
+
     /// Closes every open namespace that nothing holds and that is idle. Blocking.
     pub fn close_idle(&self) {
         let victims = match self.reg.table.lock() {
@@ -1760,6 +1920,62 @@ impl Namespaces {
         Ok(key)
     }
 
+    /// The size quota of namespace `name` in bytes (0: none), and whether it is the namespace's
+    /// own (else the server's `--max-db-size`). Opens nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::NotFound`]; an unreadable quota file.
+    pub fn max_db_size(&self, name: &str) -> Result<(u64, bool), NsError> {
+        if !self.contains(name) {
+            return Err(NsError::NotFound(name.into()));
+        }
+        Ok(match read_quota(&self.reg.root.join(name))? {
+            Some(bytes) => (bytes, true),
+            None => (u64::from(self.reg.settings.max_db_pages) * PAGE_SIZE as u64, false),
+        })
+    }
+
+    /// Sets namespace `name`'s own size quota in bytes (`Some(0)`: none; `None`: the server's
+    /// `--max-db-size` again). It applies at once to an open namespace's next statements (a
+    /// stream holding a connection gets it with its next connection). A quota under the
+    /// database's size refuses every write that grows it and keeps everything committed.
+    /// Blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::NotFound`]; file and database errors.
+    pub fn set_max_db_size(&self, name: &str, max_db_size: Option<u64>) -> Result<(), NsError> {
+        let mut t = lock(&self.reg.table)?;
+        loop {
+            match t.entries.get(name) {
+                None => return Err(NsError::NotFound(name.into())),
+                Some(e) if !e.busy => break,
+                Some(_) => t = self.reg.changed.wait(t).map_err(|_| NsError::Poisoned)?,
+            }
+        }
+        // Under the registry's lock, so that no open reads the file half-changed (a quick
+        // write of a few bytes).
+        let file = self.reg.root.join(name).join("max_db_size");
+        match max_db_size {
+            Some(bytes) => write_atomic(&file, bytes.to_string().as_bytes())?,
+            None => match fs::remove_file(&file) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            },
+        }
+        let open = t.entries.get(name).and_then(|e| e.ns.clone());
+        drop(t);
+        if let Some(ns) = open {
+            let pages = max_db_size.map_or(self.reg.settings.max_db_pages, bytes_to_pages);
+            ns.max_pages.store(pages, Ordering::Release);
+            if let Some(keeper) = lock(&ns.keeper)?.as_ref() {
+                set_max_pages(keeper, pages)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sets what runs on every namespace opened from now on, before it is handed out (once).
     pub fn set_on_open(&self, f: impl Fn(&Arc<Namespace>) + Send + Sync + 'static) {
         let _ = self.reg.on_open.set(Box::new(f));
@@ -1849,6 +2065,16 @@ impl Namespaces {
     ///
     /// Invalid or existing name; file errors.
     pub fn create(&self, name: &str, jwt_key: Option<&str>) -> Result<(), NsError> {
+        self.create_with(name, jwt_key, None)
+    }
+
+    /// [`Namespaces::create`], with the namespace's own size quota in bytes (`Some(0)`: none)
+    /// instead of the server's `--max-db-size`.
+    ///
+    /// # Errors
+    ///
+    /// Invalid or existing name; file errors.
+    pub fn create_with(&self, name: &str, jwt_key: Option<&str>, max_db_size: Option<u64>) -> Result<(), NsError> {
         if !valid_name(name) {
             return Err(NsError::InvalidName(name.into()));
         }
@@ -1861,6 +2087,9 @@ impl Namespaces {
             fs::create_dir_all(&g1)?;
             if let Some(key) = jwt_key {
                 write_atomic(&dir.join("jwt_key"), key.as_bytes())?;
+            }
+            if let Some(bytes) = max_db_size {
+                write_atomic(&dir.join("max_db_size"), bytes.to_string().as_bytes())?;
             }
             write_atomic(&g1.join("export.db"), &template)?;
             write_atomic(&dir.join("data"), &template)?;
@@ -1958,4 +2187,18 @@ impl Namespaces {
         fs::remove_dir_all(self.reg.root.join(name))?;
         Ok(())
     }
+}
+
+/// Runs [`Namespaces::sweep`] every second, for as long as the registry exists.
+pub fn spawn_sweep(namespaces: &Namespaces) {
+    let weak = Arc::downgrade(&namespaces.reg);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Some(reg) = weak.upgrade() else { return };
+            let namespaces = Namespaces { reg };
+            // Closing drops connections: keep it off the async workers.
+            let _ = tokio::task::spawn_blocking(move || namespaces.sweep()).await;
+        }
+    });
 }

@@ -1,6 +1,7 @@
-//! Many tenants on one server (issue 20): databases open on demand and close when idle, with no
-//! gap for replicas across a close; the per-namespace size quota; the open-database cap really
-//! bounds the server's file descriptors.
+//! Many tenants on one server (issue 20): databases open on demand and close when idle (by
+//! count, memory and idle time), with no gap for replicas across a close, even one in the middle
+//! of their pulls and pushes; the size quota, the server's and a namespace's own; the
+//! open-database cap really bounds the server's file descriptors.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,117 +11,192 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 
-/// A client of the user API.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn of(s: &Srv) -> Api {
-        Api { http: s.http.clone(), base: s.base.clone() }
-    }
-
-    async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self.http.post(format!("{}{path}", self.base)).json(body).send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Vec<u8>) {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
-        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-    }
-}
-
-/// Runs SQL on namespace `ns` (one stream, closed); returns the pipeline's results.
-async fn run(s: &Api, ns: &str, sqls: &[&str]) -> (u16, Vec<Value>) {
-    let mut reqs: Vec<Value> = sqls.iter().map(|q| json!({"type": "execute", "stmt": {"sql": q}})).collect();
-    reqs.push(json!({"type": "close"}));
-    let (status, body) = s.post_json(&format!("/dev/{ns}/v2/pipeline"), &json!({"requests": reqs})).await;
-    (status, body["results"].as_array().cloned().unwrap_or_else(|| vec![body]))
-}
-
-async fn exec_ok(s: &Api, ns: &str, sqls: &[&str]) -> Vec<Value> {
-    let (status, results) = run(s, ns, sqls).await;
-    assert_eq!(status, 200, "{results:?}");
-    for r in &results {
-        assert_eq!(r["type"], "ok", "{r}");
-    }
-    results[..sqls.len()].iter().map(|r| r["response"]["result"].clone()).collect()
-}
-
-/// Pulls every frame of namespace `ns` from `g`/`next` on, as the native client does; returns
-/// the new (generation, next frame).
-async fn pull_all(s: &Api, ns: &str, image: &mut Vec<u8>, mut g: u32, mut next: u32) -> (u32, u32) {
-    loop {
-        let (status, body) = s.get(&format!("/dev/{ns}/sync/{g}/{next}/{}", next + 128)).await;
-        match status {
-            200 => {
-                assert!(!body.is_empty() && body.len() % FRAME == 0, "{} bytes", body.len());
-                apply_frames(image, &body);
-                next += (body.len() / FRAME) as u32;
-            }
-            400 => {
-                let v: Value = serde_json::from_slice(&body).unwrap();
-                let cur = v["generation"].as_u64().unwrap() as u32;
-                if cur <= g {
-                    return (g, next);
-                }
-                g += 1;
-                next = 1;
-            }
-            other => panic!("status {other}"),
-        }
-    }
-}
-
-/// An embedded replica of namespace `ns` that has pulled everything: a copy of its database and
-/// WAL, whose own writes continue the same WAL.
-struct Replica {
-    dir: tempfile::TempDir,
-    conn: edgelite::Connection,
-}
-
-impl Replica {
-    fn clone_from(s: &Srv, ns: &str) -> Replica {
-        let dir = tempfile::tempdir().unwrap();
-        let src = s.ns_dir(ns);
-        std::fs::copy(src.join("data"), dir.path().join("local.db")).unwrap();
-        std::fs::copy(src.join("data-wal"), dir.path().join("local.db-wal")).unwrap();
-        let conn = edgelite::Connection::open(dir.path().join("local.db")).unwrap();
-        conn.execute_batch("PRAGMA wal_autocheckpoint=0").unwrap();
-        Replica { dir, conn }
-    }
-
-    fn frames(&self, start: usize, end: usize) -> Vec<u8> {
-        let wal = std::fs::read(self.dir.path().join("local.db-wal")).unwrap();
-        wal[32 + (start - 1) * FRAME..32 + (end - 1) * FRAME].to_vec()
-    }
-
-    fn frame_count(&self) -> usize {
-        let len = std::fs::metadata(self.dir.path().join("local.db-wal")).unwrap().len() as usize;
-        (len - 32) / FRAME
-    }
-}
-
-async fn push(s: &Api, path: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = s.http.post(format!("{}{path}", s.base)).body(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
-}
-
 /// Closes `ns` by using another namespace (one database may be open at a time) and checks that
 /// closing kept its WAL as it was: nothing checkpointed, the shared-memory index gone.
 async fn close_by_using(s: &Srv, ns: &str, other: &str) {
     let wal = std::fs::metadata(s.ns_dir(ns).join("data-wal")).map(|m| m.len()).unwrap_or(0);
-    exec_ok(&Api::of(s), other, &["SELECT 1"]).await;
+    s.exec_in(other, &["SELECT 1"]).await;
     let namespaces = &s.running.state.namespaces;
     assert!(!namespaces.is_open(ns), "{ns} is closed once {other} is used");
     assert!(namespaces.is_open(other));
     assert_eq!(std::fs::metadata(s.ns_dir(ns).join("data-wal")).unwrap().len(), wal, "closing never checkpoints");
     assert!(!s.ns_dir(ns).join("data-shm").exists());
+}
+
+/// Retries a request while the server answers 503 (its one open database is in use).
+async fn retry<T>(mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..2000 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("still refused after 2000 tries");
+}
+
+/// Pulls namespace `ns` up to date like [`Srv::pull_all`], retrying 503s.
+async fn pull_retrying(s: &Srv, ns: &str, image: &mut Vec<u8>, pos: &mut (u32, u32)) {
+    loop {
+        let (g, next) = *pos;
+        let (status, body) = retry(async || {
+            let (status, body) = s.get(&format!("/dev/{ns}/sync/{g}/{next}/{}", next + 128)).await;
+            (status != 503).then_some((status, body))
+        })
+        .await;
+        match status {
+            200 => {
+                assert!(!body.is_empty() && body.len() % FRAME == 0, "{} bytes", body.len());
+                apply_frames(image, &body);
+                pos.1 += (body.len() / FRAME) as u32;
+            }
+            400 => {
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                if v["generation"].as_u64().unwrap() as u32 <= g {
+                    return;
+                }
+                *pos = (g + 1, 1);
+            }
+            other => panic!("status {other}: {}", String::from_utf8_lossy(&body)),
+        }
+    }
+}
+
+/// Waits until the server has closed `ns` (another task keeps another tenant busy).
+async fn wait_closed(s: &Srv, ns: &str) {
+    for _ in 0..1000 {
+        if !s.running.state.namespaces.is_open(ns) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("{ns} stayed open");
+}
+
+/// Keeps namespace `other` busy so that `ns` is closed whenever it is idle (one database may be
+/// open), until `stop`; returns how many times `ns` was seen closed.
+async fn keep_closing(s: &Srv, ns: &str, other: &str, stop: &std::sync::atomic::AtomicBool) -> usize {
+    let mut closes = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let (status, r) = s.run_in(other, &["SELECT 1"]).await;
+        assert!(status == 200 || status == 503, "{status} {r:?}");
+        if !s.running.state.namespaces.is_open(ns) {
+            closes += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    closes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_closed_and_reopened_in_the_middle_of_syncs_and_pushes_serves_them_with_no_gap() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = start_with(|c| {
+        c.enable_namespaces = true;
+        c.limits.max_open_databases = 1;
+        // a few generations on the way
+        c.checkpoint_frames = 40;
+    })
+    .await;
+    let namespaces = s.running.state.namespaces.clone();
+    for n in ["a", "b"] {
+        namespaces.create(n, None).unwrap();
+    }
+    s.exec_in("a", &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]).await;
+    let (_, mut image) = s.get("/dev/a/export/1").await;
+    let mut pos = (1, 1);
+
+    // Writes through SQL, a replica pulling, and the tenant closed whenever it is idle, all at
+    // once.
+    let stop = AtomicBool::new(false);
+    let writes = async {
+        for i in 0..60 {
+            let sql = format!("INSERT INTO t(v) VALUES (randomblob({}))", 100 + 97 * i);
+            retry(async || {
+                let (status, r) = s.run_in("a", &[&sql]).await;
+                assert!(status == 200 || status == 503, "{status} {r:?}");
+                (status == 200).then(|| assert_eq!(r[0]["type"], "ok", "{r:?}"))
+            })
+            .await;
+            if i % 3 == 0 {
+                wait_closed(&s, "a").await;
+            }
+        }
+    };
+    let pulls = async {
+        let mut rounds = 0;
+        while !stop.load(Ordering::Relaxed) {
+            pull_retrying(&s, "a", &mut image, &mut pos).await;
+            rounds += 1;
+        }
+        rounds
+    };
+    let writes = async {
+        writes.await;
+        stop.store(true, Ordering::Relaxed);
+    };
+    let ((), rounds, closes) = tokio::join!(writes, pulls, keep_closing(&s, "a", "b", &stop));
+    assert!(rounds > 0 && closes > 0, "{rounds} pull rounds, {closes} closes");
+    pull_retrying(&s, "a", &mut image, &mut pos).await;
+    assert!(pos.0 > 1, "checkpoints made new generations: {pos:?}");
+    assert_eq!(query_image(s.dir.path(), "r1.db", &image, "SELECT count(*) FROM t"), 60);
+    let bytes: i64 = (0..60).map(|i| 100 + 97 * i).sum();
+    assert_eq!(query_image(s.dir.path(), "r2.db", &image, "SELECT sum(length(v)) FROM t"), bytes);
+
+    // Then an offline replica's pushes, one commit a request and one commit split in two (its
+    // baton held across the other tenant's requests), with the same puller and closer running.
+    // a copy of the files while nothing writes (open or closed, the tenant's WAL is complete)
+    let local = Replica::clone_from(&s, "a");
+    let mut sent = local.frame_count();
+    assert_eq!(sent as u32, pos.1 - 1, "the replica has what was pulled");
+    let g = pos.0;
+    stop.store(false, Ordering::Relaxed);
+    let pushes = async {
+        for i in 0..15 {
+            local.conn.execute("INSERT INTO t(v) VALUES (randomblob(?1))", [50 + i]).unwrap();
+            let end = local.frame_count();
+            let split = if i == 7 && end - sent > 1 { sent + 1 + (end - sent) / 2 } else { end + 1 };
+            let mut baton: Option<String> = None;
+            for (from, to) in [(sent + 1, split), (split, end + 1)] {
+                if from >= to {
+                    continue;
+                }
+                let path = match &baton {
+                    Some(b) => format!("/dev/a/sync/{g}/{from}/{to}/{b}"),
+                    None => format!("/dev/a/sync/{g}/{from}/{to}"),
+                };
+                let v = retry(async || {
+                    let (status, v) = s.push(&path, local.frames(from, to)).await;
+                    assert!(status == 200 || status == 503, "{status} {v}");
+                    (status == 200).then_some(v)
+                })
+                .await;
+                assert_eq!(v["status"], "ok", "{v}");
+                assert_eq!(v["max_frame_no"], json!(to - 1), "{v}");
+                baton = v["baton"].as_str().map(str::to_owned);
+            }
+            assert!(baton.is_none(), "a whole commit leaves no baton");
+            sent = end;
+            wait_closed(&s, "a").await;
+        }
+        stop.store(true, Ordering::Relaxed);
+    };
+    let pulls = async {
+        let mut rounds = 0;
+        while !stop.load(Ordering::Relaxed) {
+            pull_retrying(&s, "a", &mut image, &mut pos).await;
+            rounds += 1;
+        }
+        rounds
+    };
+    let ((), rounds, closes) = tokio::join!(pushes, pulls, keep_closing(&s, "a", "b", &stop));
+    assert!(rounds > 0 && closes > 0, "{rounds} pull rounds, {closes} closes");
+    pull_retrying(&s, "a", &mut image, &mut pos).await;
+    let pushed: i64 = (0..15).map(|i| 50 + i).sum();
+    assert_eq!(query_image(s.dir.path(), "r3.db", &image, "SELECT count(*) FROM t"), 75);
+    assert_eq!(query_image(s.dir.path(), "r4.db", &image, "SELECT sum(length(v)) FROM t"), bytes + pushed);
+    assert_eq!(count(&s, "a").await, 75);
+    let check = s.exec_in("a", &["PRAGMA integrity_check"]).await;
+    assert_eq!(check[0]["rows"][0][0]["value"], "ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,24 +207,23 @@ async fn a_tenant_closed_between_syncs_and_pushes_serves_them_with_no_gap() {
     })
     .await;
     let namespaces = s.running.state.namespaces.clone();
-    let api = Api::of(&s);
     for n in ["a", "b"] {
         namespaces.create(n, None).unwrap();
     }
     assert!(!namespaces.is_open("a") && !namespaces.is_open("b"), "creating opens nothing");
 
-    exec_ok(&api, "a", &["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES ('one')"]).await;
-    let (status, export) = api.get("/dev/a/export/1").await;
+    s.exec_in("a", &["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES ('one')"]).await;
+    let (status, export) = s.get("/dev/a/export/1").await;
     assert_eq!(status, 200);
     let mut image = export;
-    let (g, next) = pull_all(&api, "a", &mut image, 1, 1).await;
+    let (g, next) = s.pull_all("/dev/a", &mut image, 1, 1).await;
     assert_eq!(g, 1);
 
     // Closed between two pulls: the next pull goes on at the next frame of the same generation.
     close_by_using(&s, "a", "b").await;
-    exec_ok(&api, "a", &["INSERT INTO t(v) VALUES ('two')"]).await;
+    s.exec_in("a", &["INSERT INTO t(v) VALUES ('two')"]).await;
     close_by_using(&s, "a", "b").await;
-    let (g, next) = pull_all(&api, "a", &mut image, g, next).await;
+    let (g, next) = s.pull_all("/dev/a", &mut image, g, next).await;
     assert_eq!(g, 1, "no new generation");
     assert_eq!(query_image(s.dir.path(), "r1.db", &image, "SELECT count(*) FROM t"), 2);
 
@@ -159,7 +234,7 @@ async fn a_tenant_closed_between_syncs_and_pushes_serves_them_with_no_gap() {
     local.conn.execute("INSERT INTO t(v) VALUES ('offline')", []).unwrap();
     let m = local.frame_count();
     close_by_using(&s, "a", "b").await;
-    let (status, v) = push(&api, &format!("/dev/a/sync/1/{}/{}", n + 1, m + 1), local.frames(n + 1, m + 1)).await;
+    let (status, v) = s.push(&format!("/dev/a/sync/1/{}/{}", n + 1, m + 1), local.frames(n + 1, m + 1)).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": m, "baton": null}));
 
@@ -171,21 +246,21 @@ async fn a_tenant_closed_between_syncs_and_pushes_serves_them_with_no_gap() {
     let k = local.frame_count();
     assert!(k - m > 4);
     let split = m + 3;
-    let (_, v) = push(&api, &format!("/dev/a/sync/1/{}/{split}", m + 1), local.frames(m + 1, split)).await;
+    let (_, v) = s.push(&format!("/dev/a/sync/1/{}/{split}", m + 1), local.frames(m + 1, split)).await;
     assert_eq!(v["status"], "ok", "{v}");
     let baton = v["baton"].as_str().unwrap().to_owned();
-    let (status, r) = run(&api, "b", &["SELECT 1"]).await;
+    let (status, r) = s.run_in("b", &["SELECT 1"]).await;
     assert_eq!(status, 503, "{r:?}");
     assert_eq!(r[0]["code"], "TOO_MANY_OPEN_DATABASES", "{r:?}");
     assert!(namespaces.is_open("a"), "an unfinished push keeps its tenant open");
-    let (_, v) = push(&api, &format!("/dev/a/sync/1/{split}/{}/{baton}", k + 1), local.frames(split, k + 1)).await;
+    let (_, v) = s.push(&format!("/dev/a/sync/1/{split}/{}/{baton}", k + 1), local.frames(split, k + 1)).await;
     assert_eq!(v, json!({"status": "ok", "generation": 1, "max_frame_no": k, "baton": null}));
     close_by_using(&s, "a", "b").await;
 
     // The server serves the pushed frames as the replica wrote them, after the ones it had.
-    let (g, next) = pull_all(&api, "a", &mut image, g, next).await;
+    let (g, next) = s.pull_all("/dev/a", &mut image, g, next).await;
     assert_eq!((g, next as usize), (1, k + 1));
-    let (_, served) = api.get(&format!("/dev/a/sync/1/{}/{}", n + 1, k + 1)).await;
+    let (_, served) = s.get(&format!("/dev/a/sync/1/{}/{}", n + 1, k + 1)).await;
     for (a, b) in served.chunks_exact(FRAME).zip(local.frames(n + 1, k + 1).chunks_exact(FRAME)) {
         assert_eq!(a[..8], b[..8]);
         assert_eq!(a[24..], b[24..]);
@@ -197,66 +272,161 @@ async fn a_tenant_closed_between_syncs_and_pushes_serves_them_with_no_gap() {
     assert!(ns.checkpoint(true).await.unwrap());
     drop(ns);
     close_by_using(&s, "a", "b").await;
-    exec_ok(&api, "a", &["INSERT INTO t(v) VALUES ('g2')"]).await;
+    s.exec_in("a", &["INSERT INTO t(v) VALUES ('g2')"]).await;
     close_by_using(&s, "a", "b").await;
-    let (g, _) = pull_all(&api, "a", &mut image, g, next).await;
+    let (g, _) = s.pull_all("/dev/a", &mut image, g, next).await;
     assert_eq!(g, 2);
     assert_eq!(query_image(s.dir.path(), "r3.db", &image, "SELECT count(*) FROM t"), 24);
-    let rows = exec_ok(&api, "a", &["SELECT count(*) FROM t"]).await;
+    let rows = s.exec_in("a", &["SELECT count(*) FROM t"]).await;
     assert_eq!(int(&rows[0]["rows"][0][0]), 24);
+}
+
+async fn admin(s: &Srv, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let url = format!("http://{}{path}", s.running.admin_addr.unwrap());
+    let mut r = s.http.request(method, url);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn count(s: &Srv, ns: &str) -> i64 {
+    int(&s.exec_in(ns, &["SELECT count(*) FROM t"]).await[0]["rows"][0][0])
+}
+
+/// Inserts 1000-byte rows into `ns` until the quota stops one; returns how many committed and
+/// the error.
+async fn fill(s: &Srv, ns: &str) -> (i64, Value) {
+    let mut committed = 0;
+    loop {
+        let (status, r) = s.run_in(ns, &["INSERT INTO t(v) VALUES (randomblob(1000))"]).await;
+        assert_eq!(status, 200);
+        if r[0]["type"] == "error" {
+            return (committed, r[0]["error"].clone());
+        }
+        committed += 1;
+        assert!(committed < 2000, "a quota stops 1000-byte rows well before 2 MB");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reached_quota_gives_sqlite_full_and_keeps_what_was_committed() {
-    let dir = tempfile::tempdir().unwrap();
     let configure = |c: &mut edgelite_server::Config| {
         c.enable_namespaces = true;
+        c.admin_listen_addr = Some("127.0.0.1:0".into());
         c.limits.max_db_size = 64 << 10;
     };
-    let mut config = edgelite_server::Config::new(dir.path().to_owned(), "127.0.0.1:0".into());
-    configure(&mut config);
-    let running = edgelite_server::start(config).await.unwrap();
-    let base = format!("http://{}", running.http_addr);
-    let s = Api { http: reqwest::Client::new(), base };
-    exec_ok(&s, "default", &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]).await;
-    let mut committed = 0;
-    let error = loop {
-        let (status, r) = run(&s, "default", &["INSERT INTO t(v) VALUES (randomblob(1000))"]).await;
-        assert_eq!(status, 200);
-        if r[0]["type"] == "error" {
-            break r[0]["error"].clone();
-        }
-        committed += 1;
-        assert!(committed < 200, "the quota of 64 KiB stops a 1000-byte row well before 200");
-    };
+    let s = start_with(configure).await;
+    s.exec_in("default", &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]).await;
+    let (committed, error) = fill(&s, "default").await;
     assert_eq!(error["code"], "SQLITE_FULL", "{error}");
     assert!(error["message"].as_str().unwrap().contains("--max-db-size"), "{error}");
-    assert!(committed > 20, "{committed} rows fit");
+    assert!((20..64).contains(&committed), "{committed} rows fit in 64 KiB");
     // The client cannot lift its own quota.
-    let (_, r) = run(&s, "default", &["PRAGMA max_page_count = 1000000"]).await;
+    let (_, r) = s.run_in("default", &["PRAGMA max_page_count = 1000000"]).await;
     assert_eq!(r[0]["error"]["code"], "SQLITE_AUTH", "{r:?}");
     // A failed transaction leaves everything committed before it.
-    let (_, r) = run(&s, "default", &["BEGIN", "INSERT INTO t(v) VALUES (randomblob(30000))", "COMMIT"]).await;
+    let (_, r) = s.run_in("default", &["BEGIN", "INSERT INTO t(v) VALUES (randomblob(30000))", "COMMIT"]).await;
     assert_eq!(r[1]["error"]["code"], "SQLITE_FULL", "{r:?}");
-    async fn count(s: &Api) -> i64 {
-        int(&exec_ok(s, "default", &["SELECT count(*) FROM t"]).await[0]["rows"][0][0])
-    }
-    assert_eq!(count(&s).await, committed);
+    assert_eq!(count(&s, "default").await, committed);
     // Deleting makes room again.
-    exec_ok(&s, "default", &["DELETE FROM t WHERE id <= 10", "INSERT INTO t(v) VALUES (randomblob(1000))"]).await;
-    assert_eq!(count(&s).await, committed - 9);
-    // And it is all still there after a restart.
-    running.shutdown().await;
-    drop(running);
-    let mut config = edgelite_server::Config::new(dir.path().to_owned(), "127.0.0.1:0".into());
-    configure(&mut config);
-    let running = edgelite_server::start(config).await.unwrap();
-    let base = format!("http://{}", running.http_addr);
-    let s2 = Api { http: reqwest::Client::new(), base };
-    let _running = running;
-    assert_eq!(count(&s2).await, committed - 9);
-    let check = exec_ok(&s2, "default", &["PRAGMA integrity_check"]).await;
-    assert_eq!(check[0]["rows"][0][0]["value"], "ok");
+    s.exec_in("default", &["DELETE FROM t WHERE id <= 10", "INSERT INTO t(v) VALUES (randomblob(1000))"]).await;
+    assert_eq!(count(&s, "default").await, committed - 9);
+
+    // A namespace's own quota, given at creation, replaces the server's.
+    let (status, v) =
+        admin(&s, reqwest::Method::POST, "/v1/namespaces/roomy/create", Some(json!({"max_db_size": "256KiB"}))).await;
+    assert_eq!(status, 200, "{v}");
+    let (_, v) = admin(&s, reqwest::Method::GET, "/v1/namespaces/roomy/config", None).await;
+    assert_eq!(v, json!({"max_db_size": 256 << 10, "max_db_size_is_own": true}));
+    s.exec_in("roomy", &["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]).await;
+    let (roomy, error) = fill(&s, "roomy").await;
+    assert_eq!(error["code"], "SQLITE_FULL", "{error}");
+    assert!(roomy > 4 * committed, "{roomy} rows in 256 KiB against {committed} in 64 KiB");
+    // Raised while the namespace is open: it applies to the next statement.
+    assert!(s.running.state.namespaces.is_open("roomy"));
+    let (status, v) =
+        admin(&s, reqwest::Method::POST, "/v1/namespaces/roomy/config", Some(json!({"max_db_size": 1 << 20}))).await;
+    assert_eq!((status, &v["max_db_size"]), (200, &json!(1 << 20)), "{v}");
+    s.exec_in("roomy", &["INSERT INTO t(v) VALUES (randomblob(1000))"]).await;
+    // Lowered under the database's size: writes that grow it fail, nothing is lost.
+    let (status, _) =
+        admin(&s, reqwest::Method::POST, "/v1/namespaces/roomy/config", Some(json!({"max_db_size": 4096}))).await;
+    assert_eq!(status, 200);
+    let (fit, error) = fill(&s, "roomy").await;
+    assert_eq!(error["code"], "SQLITE_FULL", "{error}");
+    assert!(fit < 4, "only rows that fit in the free space of its pages: {fit}");
+    let roomy = roomy + 1 + fit;
+    assert_eq!(count(&s, "roomy").await, roomy);
+    // null gives the server's quota back; 0 is none at all.
+    let (_, v) =
+        admin(&s, reqwest::Method::POST, "/v1/namespaces/roomy/config", Some(json!({"max_db_size": null}))).await;
+    assert_eq!(v, json!({"max_db_size": 64 << 10, "max_db_size_is_own": false}));
+    let (_, v) =
+        admin(&s, reqwest::Method::POST, "/v1/namespaces/default/config", Some(json!({"max_db_size": 0}))).await;
+    assert_eq!(v, json!({"max_db_size": null, "max_db_size_is_own": true}));
+    s.exec_in("default", &["INSERT INTO t(v) SELECT randomblob(1000) FROM t"]).await;
+    // Bad sizes and names are refused clearly.
+    let (status, v) =
+        admin(&s, reqwest::Method::POST, "/v1/namespaces/roomy/config", Some(json!({"max_db_size": "lots"}))).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v.to_string().contains("is not a size"), "{v}");
+    let (status, _) = admin(&s, reqwest::Method::GET, "/v1/namespaces/nope/config", None).await;
+    assert_eq!(status, 404);
+
+    // And it is all still there after a restart, quotas included.
+    let s = s.restart_with(configure).await;
+    assert_eq!(count(&s, "default").await, 2 * (committed - 9));
+    assert_eq!(count(&s, "roomy").await, roomy);
+    let (_, error) = fill(&s, "roomy").await;
+    assert_eq!(error["code"], "SQLITE_FULL", "{error}");
+    for ns in ["default", "roomy"] {
+        let check = s.exec_in(ns, &["PRAGMA integrity_check"]).await;
+        assert_eq!(check[0]["rows"][0][0]["value"], "ok");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_time_and_memory_close_databases_too() {
+    let s = start_with(|c| {
+        c.enable_namespaces = true;
+        c.limits.database_idle_timeout = Some(Duration::from_secs(1));
+    })
+    .await;
+    let namespaces = s.running.state.namespaces.clone();
+    namespaces.create("a", None).unwrap();
+    s.exec_in("a", &["CREATE TABLE t(x)", "INSERT INTO t VALUES (1)"]).await;
+    assert!(namespaces.is_open("a"));
+    // Closed by the sweep once unused for a second (and not before its first sweep).
+    let t = std::time::Instant::now();
+    while namespaces.is_open("a") {
+        assert!(t.elapsed() < Duration::from_secs(10), "an idle database is closed after its idle time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(t.elapsed() >= Duration::from_millis(500), "not closed while recently used");
+    assert_eq!(count(&s, "a").await, 1);
+    drop(s);
+
+    // Memory: with a limit under what one open database uses, every other idle one is closed
+    // when another opens, whatever the count cap allows.
+    let s = start_with(|c| {
+        c.enable_namespaces = true;
+        c.limits.max_open_databases = 100;
+        c.limits.max_open_databases_memory = 1;
+        c.limits.database_idle_timeout = None;
+    })
+    .await;
+    let namespaces = s.running.state.namespaces.clone();
+    for n in ["a", "b", "c"] {
+        namespaces.create(n, None).unwrap();
+        s.exec_in(n, &["CREATE TABLE t(x)", "INSERT INTO t VALUES (1)"]).await;
+        // (the sweep may close `n` itself as soon as it is idle)
+        assert!(namespaces.counts().0 <= 1, "only {n} may be open");
+    }
+    assert_eq!(count(&s, "a").await, 1);
 }
 
 fn fd_count(pid: u32) -> usize {
@@ -280,25 +450,26 @@ async fn the_open_database_cap_bounds_the_servers_descriptors() {
         let l = tokio::time::timeout(Duration::from_secs(20), err.next_line()).await.unwrap().unwrap().unwrap();
         format!("http://{}", l.strip_prefix("edgelite-server admin API on http://").unwrap())
     };
-    let s = Api { http: reqwest::Client::new(), base: format!("http://{addr}") };
-    exec_ok(&s, "default", &["SELECT 1"]).await;
+    let s = Remote::new(format!("http://{addr}"));
+    s.exec_in("default", &["SELECT 1"]).await;
     let before = fd_count(pid);
     const N: usize = 24;
     for i in 0..N {
         let r = s.http.post(format!("{admin}/v1/namespaces/t{i}/create")).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200);
-        exec_ok(&s, &format!("t{i}"), &["CREATE TABLE t(x)", &format!("INSERT INTO t VALUES ({i})")]).await;
+        s.exec_in(&format!("t{i}"), &["CREATE TABLE t(x)", &format!("INSERT INTO t VALUES ({i})")]).await;
     }
     let after = fd_count(pid);
-    // Each open database holds its file, WAL and index (3), and 2 per pooled connection: without
-    // the cap the 24 tenants would hold about 120 more than before.
+    // Each open database holds its shared-memory index (1) and 2 per connection (a pooled one,
+    // and the keeper once a checkpoint or push needed it): without the cap the 24 tenants
+    // would hold about 72 more than before.
     assert!(after <= before + 4 * 5 + 4, "{before} descriptors before, {after} after {N} tenants");
     let list: Value = s.http.get(format!("{admin}/v1/namespaces")).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["namespaces"].as_array().unwrap().len(), N + 1);
     assert!(list["open"].as_u64().unwrap() <= 4, "{list}");
     // Every tenant's row, reopened one after the other.
     for i in 0..N {
-        let rows = exec_ok(&s, &format!("t{i}"), &["SELECT x FROM t"]).await;
+        let rows = s.exec_in(&format!("t{i}"), &["SELECT x FROM t"]).await;
         assert_eq!(int(&rows[0]["rows"][0][0]), i as i64);
     }
     assert!(fd_count(pid) <= before + 4 * 5 + 4);

@@ -89,3 +89,12 @@ pub fn version() -> &'static str {
     let v = unsafe { std::ffi::CStr::from_ptr(p) };
     v.to_str().unwrap_or("")
 }
+
+/// Bytes of memory SQLite has allocated and not freed, in this whole process (page caches,
+/// schemas, statements of every connection): `sqlite3_memory_used()`.
+#[must_use]
+pub fn memory_used() -> i64 {
+    // SAFETY: sqlite3_memory_used takes no argument, is thread-safe, and works before and
+    // after sqlite3_initialize.
+    unsafe { ffi::sqlite3_memory_used() }
+}
