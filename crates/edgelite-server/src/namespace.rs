@@ -546,6 +546,9 @@ impl Namespace {
         // (a new or adopted file, a damaged header) is checked by SQLite itself now, so that a
         // file that is not a database is found (and quarantined) here.
         let keeper = if dir.join("generation").exists() && header_is_servable(&db_path)? {
+            // The WAL file exists from then on, as SQLite's first open would leave it (empty
+            // for a new namespace): readers of its frames expect it.
+            fs::OpenOptions::new().create(true).append(true).open(&wal_path)?;
             None
         } else {
             let keeper = open_conn(&db_path, max_pages)?;
