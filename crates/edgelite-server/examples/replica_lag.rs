@@ -4,10 +4,13 @@
 //! tight loop. Lag of a write = when the replica first answered with it − when the primary
 //! acknowledged it (the observer's own round trip, ~1 request, is included). Also the latency
 //! of a write sent to the replica (forwarded, answered once applied there: read-your-writes)
-//! against the same write sent to the primary. Figures only; nothing is asserted.
+//! against the same write sent to the primary. With `--durability-replica` the primary runs
+//! with `--durability replica` (a write is answered once the replica holds it), and the lag
+//! is then how long after that answer the replica's reads see it. Figures only; nothing is
+//! asserted.
 //!
 //! ```sh
-//! cargo run --release -p edgelite-server --example replica_lag -- [--rate 500] [--secs 10] [--writes 500]
+//! cargo run --release -p edgelite-server --example replica_lag -- [--rate 500] [--secs 10] [--writes 500] [--durability-replica]
 //! ```
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::cast_precision_loss)]
 
@@ -55,33 +58,47 @@ fn main() {
     let rate = arg("--rate", 500).max(1);
     let secs = arg("--secs", 10).max(1);
     let rtt_writes = arg("--writes", 500);
+    let durability_replica = std::env::args().any(|a| a == "--durability-replica");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let pdir = tempfile::tempdir().unwrap();
     let rdir = tempfile::tempdir().unwrap();
     let (p, r) = rt.block_on(async {
         let mut pc = edgelite_server::Config::new(pdir.path().to_owned(), "127.0.0.1:0".into());
         pc.admin_listen_addr = Some("127.0.0.1:0".into());
+        if durability_replica {
+            pc.replica_ack_timeout = Some(Duration::from_secs(10));
+        }
         let p = edgelite_server::start(pc).await.unwrap();
         let primary = format!("http://{}", p.http_addr);
         let mut rc = edgelite_server::Config::new(rdir.path().to_owned(), "127.0.0.1:0".into());
         let mut rep = edgelite_server::replica_server::ReplicaConfig::new(primary);
         rep.primary_admin_url = p.admin_addr.map(|a| format!("http://{a}"));
         rc.replica = Some(rep);
-        // Created before the replica starts, so that it bootstraps with the table.
-        let agent = ureq::Agent::new_with_defaults();
-        let url = format!("http://{}", p.http_addr);
-        tokio::task::spawn_blocking(move || {
-            exec(&agent, &url, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)");
-        })
-        .await
-        .unwrap();
+        // Created before the replica starts, so that it bootstraps with the table; with
+        // `--durability replica` after (the write waits for the replica to hold it).
+        let create = || {
+            let agent = ureq::Agent::new_with_defaults();
+            let url = format!("http://{}", p.http_addr);
+            tokio::task::spawn_blocking(move || {
+                exec(&agent, &url, "CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)");
+            })
+        };
+        if !durability_replica {
+            create().await.unwrap();
+        }
         let r = edgelite_server::start(rc).await.unwrap();
+        if durability_replica {
+            create().await.unwrap();
+        }
         (p, r)
     });
     let primary = format!("http://{}", p.http_addr);
     let replica = format!("http://{}", r.http_addr);
     let total = rate * secs;
-    println!("primary {primary}, replica {replica}: {total} single-row commits at {rate}/s; 2 shared cores, noisy");
+    println!(
+        "primary {primary} (--durability {}), replica {replica}: {total} single-row commits at {rate}/s; 2 shared cores, noisy",
+        if durability_replica { "replica" } else { "local" }
+    );
 
     // The writer records when each id was acknowledged; the observer when it was first seen.
     let acked: Arc<Vec<std::sync::OnceLock<Instant>>> =

@@ -35,8 +35,14 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn replication(State(state): State<Arc<AppState>>) -> Response {
     match &state.replica {
         Some(r) => Json(r.status()).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({"error": "this server is not a replica (--primary-url)"})))
-            .into_response(),
+        // A primary: the replica servers that acknowledge what they hold, and whether writes
+        // wait for them.
+        None => Json(json!({
+            "role": "primary",
+            "durability_replica": state.namespaces.replica_ack_timeout().is_some(),
+            "replicas": state.replicas_seen.status(),
+        }))
+        .into_response(),
     }
 }
 
@@ -141,7 +147,7 @@ async fn create(
     let opts: CreateBody = parse_body(&body)?;
     let st = Arc::clone(&state);
     let quota = opts.max_db_size.map(|b| b.0);
-    blocking(move || st.namespaces.create_with(&name, opts.jwt_key.as_deref(), quota)).await?;
+    blocking(move || st.namespaces.create_with_quota(&name, opts.jwt_key.as_deref(), quota)).await?;
     Ok(Json(json!({})).into_response())
 }
 

@@ -594,7 +594,7 @@ async fn on_session<T: Send + 'static>(
     .map_err(|e| ApiError::internal(format!("request failed: {e}")))?;
     ns.maybe_checkpoint();
     if let Some(pos) = committed {
-        ns.durable(pos).await.map_err(backup_unavailable)?;
+        ns.durable(pos).await.map_err(not_durable)?;
     }
     Ok(out)
 }
@@ -602,6 +602,11 @@ async fn on_session<T: Send + 'static>(
 /// With `--durability backup`: the bucket did not take the write in time, or is failing.
 fn backup_unavailable(message: String) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BACKUP_UNAVAILABLE", message)
+}
+
+/// A committed write that is not as durable as `--durability` asks (`backup` or `replica`).
+fn not_durable(e: crate::namespace::NotDurable) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code, e.message)
 }
 
 fn too_large(flag: &str, limit: usize) -> HranaError {
@@ -876,6 +881,24 @@ async fn export(
         .into_response())
 }
 
+/// A replica server's acknowledgement on a waiting pull: its name and the salts of the frames
+/// it holds (`edgelite::replica::Builder::acknowledge`).
+fn replica_ack(headers: &HeaderMap) -> Option<(String, crate::namespace::Salts)> {
+    let node = headers.get(crate::replica_server::ACK_HEADER)?.to_str().ok()?;
+    let node: String = node.chars().filter(char::is_ascii_graphic).take(64).collect();
+    if node.is_empty() {
+        return None;
+    }
+    let salts = match headers.get(crate::replica_server::ACK_SALTS_HEADER) {
+        None => None,
+        Some(v) => {
+            let (a, b) = v.to_str().ok()?.split_once('-')?;
+            Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+        }
+    };
+    Some((node, salts))
+}
+
 /// The longest a pull may be held open by `x-edgelite-wait-ms` (see [`pull`]).
 const MAX_PULL_WAIT: Duration = Duration::from_secs(30);
 
@@ -905,6 +928,8 @@ async fn pull(
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|ms| Duration::from_millis(ms).min(MAX_PULL_WAIT));
     let deadline = wait.map(|w| Instant::now() + w);
+    // A replica server's waiting pull acknowledges what it holds (`--durability replica`).
+    let mut ack = wait.and_then(|_| replica_ack(&headers));
     // Subscribed before the first look: a commit between the look and the wait still wakes it.
     let mut moved = ns.watch_position();
     let mut released = false;
@@ -912,15 +937,22 @@ async fn pull(
         let guard = ns.enter().await;
         let turn = state.turns.turn(&ns.name).await;
         let me = Arc::clone(&ns);
-        let r = tokio::task::spawn_blocking(move || {
+        let acked = ack.take();
+        let (r, taken) = tokio::task::spawn_blocking(move || {
+            let taken = acked.map(|(node, salts)| {
+                let held = me.replica_holds(g, start.saturating_sub(1), salts);
+                (node, held.unwrap_or(false))
+            });
             let r = turn.run(|| me.pull(g, start, end, MAX_PULL_FRAMES));
             drop(guard);
-            r
+            (r, taken)
         })
         .await
-        .map_err(|e| unavailable(e.to_string()))?
         .map_err(|e| unavailable(e.to_string()))?;
-        match r {
+        if let Some((node, true)) = taken {
+            state.replicas_seen.seen(&node);
+        }
+        match r.map_err(|e| unavailable(e.to_string()))? {
             Pull::Frames(bytes) => {
                 return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
             }
@@ -972,7 +1004,7 @@ async fn push(
     .map_err(|e| ApiError::internal(e.to_string()))??;
     ns.maybe_checkpoint();
     if let Some(pos) = pos {
-        ns.durable(pos).await.map_err(backup_unavailable)?;
+        ns.durable(pos).await.map_err(not_durable)?;
     }
     Ok(Json(r).into_response())
 }

@@ -92,6 +92,9 @@ pub struct Config {
     pub backup: Option<backup::BackupConfig>,
     /// Replica mode (`--primary-url`): copy a primary's namespaces, forward writes to it.
     pub replica: Option<replica_server::ReplicaConfig>,
+    /// `--durability replica`: a write is answered once a replica server holds its frames, or
+    /// fails with `REPLICA_UNAVAILABLE` after this long (`--replica-ack-timeout-ms`).
+    pub replica_ack_timeout: Option<Duration>,
 }
 
 /// The default of `--max-requests-per-second-per-namespace`.
@@ -203,6 +206,7 @@ impl Config {
             limits: Limits::default(),
             backup: None,
             replica: None,
+            replica_ack_timeout: None,
         }
     }
 }
@@ -237,6 +241,8 @@ pub struct AppState {
     pub backup: Option<Arc<backup::Backup>>,
     /// The replication, on a replica server.
     pub replica: Option<Arc<replica_server::Replication>>,
+    /// On a primary, the replica servers that acknowledge what they hold.
+    pub replicas_seen: replica_server::ReplicasSeen,
 }
 
 /// A started server.
@@ -310,6 +316,12 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         settings.max_db_pages = u32::try_from(pages).unwrap_or(u32::MAX);
     }
     settings.replica = config.replica.is_some();
+    if config.replica.is_some() && config.replica_ack_timeout.is_some() {
+        return Err(ServerError::Replica(
+            "--durability replica is for a primary: a replica server forwards writes to its primary".into(),
+        ));
+    }
+    settings.replica_ack_timeout = config.replica_ack_timeout;
     settings.max_open_memory = l.max_open_databases_memory;
     settings.idle_close = l.database_idle_timeout;
     let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, settings))
@@ -344,6 +356,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         limits: config.limits.clone(),
         backup,
         replica,
+        replicas_seen: replica_server::ReplicasSeen::default(),
     });
     http::spawn_expiry(Arc::clone(&state));
     namespace::spawn_sweep(&state.namespaces);

@@ -126,12 +126,21 @@ struct Args {
     /// Ship committed frames at least this often (bounds what `--durability local` can lose).
     #[arg(long, default_value_t = 1000)]
     backup_interval_ms: u64,
-    /// What a write's answer waits for: `local` disk, or its frames stored in the `backup` bucket.
+    /// What a write's answer waits for: `local` disk, its frames stored in the `backup` bucket,
+    /// or held by a `replica` server (one that follows this primary with `--primary-url`).
     #[arg(long, value_enum, default_value_t = DurabilityArg::Local)]
     durability: DurabilityArg,
     /// With `--durability backup`, a write fails if the bucket has not stored it within this.
     #[arg(long, default_value_t = 10_000)]
     backup_timeout_ms: u64,
+    /// With `--durability replica`, a write fails with REPLICA_UNAVAILABLE (committed here all the
+    /// same) if no replica server has acknowledged its frames within this many milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    replica_ack_timeout_ms: u64,
+    /// The URL other nodes reach this one at (`http://HOST:PORT`, its user API). A replica server
+    /// gives it to its primary as its name (default: `http://` and `--http-listen-addr`).
+    #[arg(long)]
+    advertise_url: Option<String>,
     /// Remove backup generations whose every restore point is older than this many days.
     #[arg(long)]
     backup_retention_days: Option<u32>,
@@ -160,6 +169,7 @@ struct Args {
 enum DurabilityArg {
     Local,
     Backup,
+    Replica,
 }
 
 #[derive(Subcommand, Debug)]
@@ -289,7 +299,7 @@ fn main() -> ExitCode {
             b.interval = Duration::from_millis(args.backup_interval_ms.max(1));
             b.timeout = Duration::from_millis(args.backup_timeout_ms.max(1));
             b.durability = match args.durability {
-                DurabilityArg::Local => edgelite_server::backup::Durability::Local,
+                DurabilityArg::Local | DurabilityArg::Replica => edgelite_server::backup::Durability::Local,
                 DurabilityArg::Backup => edgelite_server::backup::Durability::Backup,
             };
             b.retention = args.backup_retention_days.map(|d| Duration::from_secs(u64::from(d) * 86_400));
@@ -298,12 +308,16 @@ fn main() -> ExitCode {
             eprintln!("edgelite-server: --durability backup needs --backup-url");
             return ExitCode::FAILURE;
         }
+        if matches!(args.durability, DurabilityArg::Replica) {
+            config.replica_ack_timeout = Some(Duration::from_millis(args.replica_ack_timeout_ms.max(1)));
+        }
         if let Some(url) = args.primary_url {
             let mut r = edgelite_server::replica_server::ReplicaConfig::new(url);
             r.primary_admin_url = args.primary_admin_url;
             r.auth_token = args.primary_auth_token.filter(|t| !t.trim().is_empty());
             r.discovery_interval = Duration::from_millis(args.replica_discovery_ms.max(10));
             r.read_your_writes_timeout = Duration::from_millis(args.replica_read_your_writes_timeout_ms);
+            r.node = args.advertise_url.clone().unwrap_or_else(|| format!("http://{}", config.http_listen_addr));
             config.replica = Some(r);
         }
         let running = match edgelite_server::start(config).await {

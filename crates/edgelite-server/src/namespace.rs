@@ -191,6 +191,19 @@ pub struct Namespace {
     moved: tokio::sync::watch::Sender<(u32, u32)>,
     /// The backup's watch, when there is a backup (set once, see [`Namespace::set_watch`]).
     watch: OnceLock<Arc<dyn CommitWatch>>,
+    /// The furthest position (generation, frames) that a replica server has said it holds
+    /// (see [`Namespace::replica_holds`]); writes wait on it with `--durability replica`.
+    replicated: tokio::sync::watch::Sender<(u32, u32)>,
+}
+
+/// Why a committed write's answer is an error: it is not as durable as configured
+/// (`--durability backup` or `replica`). The write stays committed here.
+#[derive(Debug)]
+pub struct NotDurable {
+    /// `BACKUP_UNAVAILABLE` or `REPLICA_UNAVAILABLE`.
+    pub code: &'static str,
+    /// What happened, and what becomes of the write.
+    pub message: String,
 }
 
 /// Settings every namespace of a server shares.
@@ -216,6 +229,9 @@ pub struct Settings {
     /// copy that only the replication writes. Nothing here writes it: no generation files, no
     /// checkpoint, no `default` made at start, and sessions are read-only.
     pub replica: bool,
+    /// `--durability replica`: a write is answered once a replica server holds its frames, or
+    /// fails after this long (see [`Namespace::durable`]); `None`: not waited for.
+    pub replica_ack_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -244,6 +260,7 @@ impl Settings {
             idle_close: None,
             conns,
             replica: false,
+            replica_ack_timeout: None,
         }
     }
 }
@@ -584,6 +601,7 @@ impl Namespace {
             draining: AtomicBool::new(false),
             moved: tokio::sync::watch::Sender::new((0, 0)),
             watch: OnceLock::new(),
+            replicated: tokio::sync::watch::Sender::new((0, 0)),
         };
         if !ns.settings.replica {
             ns.recover(kept)?;
@@ -727,17 +745,65 @@ impl Namespace {
         self.watch.get().map_or(Ok(()), |w| w.admit())
     }
 
-    /// Waits until the committed frames up to `(generation, frames)` are as durable as the
-    /// backup is configured to make them before a write is answered; at once without a backup.
+    /// Waits until the committed frames up to `(generation, frames)` are as durable as
+    /// `--durability` asks before a write is answered: stored by the backup (`backup`), or held
+    /// by a replica server (`replica`); at once with `local`.
     ///
     /// # Errors
     ///
-    /// The backup could not store them in time.
-    pub async fn durable(&self, (generation, frames): (u32, u32)) -> Result<(), String> {
-        match self.watch.get() {
-            Some(w) => w.durable(generation, frames).await,
-            None => Ok(()),
+    /// The backup or the replicas did not take them in time.
+    pub async fn durable(&self, (generation, frames): (u32, u32)) -> Result<(), NotDurable> {
+        if let Some(w) = self.watch.get() {
+            w.durable(generation, frames)
+                .await
+                .map_err(|message| NotDurable { code: "BACKUP_UNAVAILABLE", message })?;
         }
+        let Some(timeout) = self.settings.replica_ack_timeout else { return Ok(()) };
+        let mut rx = self.replicated.subscribe();
+        match tokio::time::timeout(timeout, rx.wait_for(|&p| p >= (generation, frames))).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(NotDurable {
+                code: "REPLICA_UNAVAILABLE",
+                message: format!(
+                    "the write was committed on this server but no replica server acknowledged it within {} ms \
+                     (--durability replica, --replica-ack-timeout-ms); it stays here, and replicas receive it when \
+                     they follow again",
+                    timeout.as_millis()
+                ),
+            }),
+        }
+    }
+
+    /// A replica server's waiting pull of `/sync/{generation}/{frames + 1}/..` says that it
+    /// holds generation `generation`'s first `frames` frames, with `salts` (see
+    /// `edgelite::replica::Builder::acknowledge`). Taken only for the current generation and
+    /// only when the salts are this WAL's (`frames` 0 needs none: it is the generation's export,
+    /// which holds every frame of the ones before), so a replica of an earlier database of the
+    /// same name never acknowledges this one's writes. Whether it was taken. Blocking (reads the
+    /// WAL).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors reading the WAL.
+    pub fn replica_holds(&self, generation: u32, frames: u32, salts: Salts) -> Result<bool, NsError> {
+        let (g, n, current) = self.position_and_salts()?;
+        let taken = generation == g && (frames == 0 || (frames <= n && salts.is_some() && salts == current));
+        if taken {
+            self.replicated.send_if_modified(|p| {
+                let newer = (generation, frames) > *p;
+                if newer {
+                    *p = (generation, frames);
+                }
+                newer
+            });
+        }
+        Ok(taken)
+    }
+
+    /// The furthest position a replica server has acknowledged (see [`Namespace::replica_holds`]).
+    #[must_use]
+    pub fn replicated(&self) -> (u32, u32) {
+        *self.replicated.borrow()
     }
 
     /// The gate: hold it shared while using the database.
@@ -2055,6 +2121,12 @@ impl Namespaces {
         })
     }
 
+    /// `--durability replica`'s timeout, when writes wait for a replica server.
+    #[must_use]
+    pub fn replica_ack_timeout(&self) -> Option<Duration> {
+        self.reg.settings.replica_ack_timeout
+    }
+
     /// Whether the namespaces are a replica server's copies (see [`Settings::replica`]).
     #[must_use]
     pub fn is_replica(&self) -> bool {
@@ -2068,7 +2140,7 @@ impl Namespaces {
     ///
     /// Invalid or existing name; file errors.
     pub fn create(&self, name: &str, jwt_key: Option<&str>) -> Result<(), NsError> {
-        self.create_with(name, jwt_key, None)
+        self.create_with_quota(name, jwt_key, None)
     }
 
     /// [`Namespaces::create`], with the namespace's own size quota in bytes (`Some(0)`: none)
@@ -2077,7 +2149,12 @@ impl Namespaces {
     /// # Errors
     ///
     /// Invalid or existing name; file errors.
-    pub fn create_with(&self, name: &str, jwt_key: Option<&str>, max_db_size: Option<u64>) -> Result<(), NsError> {
+    pub fn create_with_quota(
+        &self,
+        name: &str,
+        jwt_key: Option<&str>,
+        max_db_size: Option<u64>,
+    ) -> Result<(), NsError> {
         if !valid_name(name) {
             return Err(NsError::InvalidName(name.into()));
         }

@@ -47,6 +47,12 @@ use crate::namespace::{Namespace, Namespaces, NsError, Session};
 pub const WAIT_HEADER: &str = "x-edgelite-wait-ms";
 /// The response header with the primary's position after a commit, `G/N`.
 pub const POSITION_HEADER: &str = "x-edgelite-position";
+/// Sent by a replica server with its waiting pulls: its name (`--advertise-url`). Such a pull
+/// of `/sync/{g}/{start}/..` acknowledges that it holds generation g's frames before `start`
+/// (the primary's `--durability replica` waits for it).
+pub const ACK_HEADER: &str = "x-edgelite-replica-ack";
+/// With [`ACK_HEADER`]: the salts of the frames held, `S1-S2`, absent while none are held.
+pub const ACK_SALTS_HEADER: &str = "x-edgelite-replica-salts";
 
 /// How long one pull may wait on the primary for a commit.
 const PULL_WAIT: Duration = Duration::from_secs(5);
@@ -66,6 +72,9 @@ pub struct ReplicaConfig {
     pub discovery_interval: Duration,
     /// The longest a forwarded write waits for its commit to be applied here.
     pub read_your_writes_timeout: Duration,
+    /// This node's name for the primary (`--advertise-url`): what the primary's
+    /// `GET /v1/replication` lists, and what its `--durability replica` counts.
+    pub node: String,
 }
 
 impl ReplicaConfig {
@@ -78,6 +87,7 @@ impl ReplicaConfig {
             auth_token: None,
             discovery_interval: Duration::from_secs(1),
             read_your_writes_timeout: Duration::from_secs(5),
+            node: "replica".to_owned(),
         }
     }
 }
@@ -271,11 +281,10 @@ impl Replication {
     /// Opens (bootstrapping if new) the copy of `name` and starts its follower thread. Blocking.
     fn follow(self: &Arc<Self>, name: &str) -> Result<(), NsError> {
         let builder = |dir: &Path| {
-            let mut b = Builder::new_remote_replica(dir.join("data"), &self.config.primary_url, "").namespace(name);
-            if let Some(t) = &self.config.auth_token {
-                b = Builder::new_remote_replica(dir.join("data"), &self.config.primary_url, t.as_str()).namespace(name);
-            }
-            b
+            let token = self.config.auth_token.as_deref().unwrap_or("");
+            Builder::new_remote_replica(dir.join("data"), &self.config.primary_url, token)
+                .namespace(name)
+                .acknowledge(self.config.node.as_str())
         };
         let existing = if self.namespaces.contains(name) {
             let r = builder(&self.namespaces.dir_of(name)).build()?;
@@ -801,5 +810,43 @@ mod tests {
         assert!(request_sqls(&json!({"type": "execute", "stmt": {"sql_id": 9}}), &mut sqls, &mut out).is_none());
         assert_eq!(parse_position("3/17"), Some((3, 17)));
         assert_eq!(parse_position("x"), None);
+    }
+}
+
+/// Most replica servers a primary lists: names come from a request header, so a tenant could
+/// make up any number of them.
+const MAX_REPLICAS_SEEN: usize = 64;
+
+/// On a primary: the replica servers whose acknowledgements were taken, and when last (the
+/// admin API's `GET /v1/replication`).
+#[derive(Default)]
+pub struct ReplicasSeen {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl ReplicasSeen {
+    /// Replica `node` acknowledged a position now.
+    pub fn seen(&self, node: &str) {
+        let mut m = lock(&self.seen);
+        if !m.contains_key(node) && m.len() >= MAX_REPLICAS_SEEN {
+            let oldest = m.iter().min_by_key(|(_, t)| **t).map(|(n, _)| n.clone());
+            if let Some(o) = oldest {
+                m.remove(&o);
+            }
+        }
+        m.insert(node.to_owned(), Instant::now());
+    }
+
+    /// Each replica's name and how long ago it last acknowledged, in milliseconds, newest first.
+    #[must_use]
+    pub fn status(&self) -> Value {
+        let m = lock(&self.seen);
+        let mut v: Vec<(&String, &Instant)> = m.iter().collect();
+        v.sort_by_key(|(_, t)| std::cmp::Reverse(**t));
+        Value::Array(
+            v.into_iter()
+                .map(|(n, t)| json!({"node": n, "last_ack_ms_ago": u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)}))
+                .collect(),
+        )
     }
 }

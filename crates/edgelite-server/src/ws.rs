@@ -410,7 +410,7 @@ async fn on_stream<T: Send + 'static>(
     c.sqls = sqls;
     c.streams.insert(stream_id, WsStream { session, last: Instant::now() });
     if let Some(pos) = committed {
-        ns.durable(pos).await.map_err(|e| HranaError::new("BACKUP_UNAVAILABLE", e))?;
+        ns.durable(pos).await.map_err(|e| HranaError::new(e.code, e.message))?;
     }
     Ok(out)
 }

@@ -247,14 +247,7 @@ async fn websocket_hrana2_and_hrana3() {
         json!({"type": "request", "request_id": 4, "request": {"type": "execute", "stream_id": 0, "stmt": {"sql": "SELECT x FROM nowhere"}}}),
         json!({"type": "request", "request_id": 5, "request": {"type": "close_stream", "stream_id": 0}}),
     ];
-    for m in &msgs {
-        ws.send(Message::Text(m.to_string().into())).await.unwrap();
-    }
-    let mut replies = Vec::new();
-    while replies.len() < msgs.len() {
-        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("socket ended") };
-        replies.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
-    }
+    let replies = ws_exchange(&mut ws, &msgs).await;
     assert_eq!(replies[0]["type"], "hello_ok");
     assert_eq!(replies[3]["type"], "response_ok");
     let row = &replies[3]["response"]["result"]["rows"][0];

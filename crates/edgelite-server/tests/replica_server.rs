@@ -40,8 +40,15 @@ async fn primary() -> Node {
     node(&[]).await
 }
 
+/// The flags of a replica server of `p`, then `extra`.
+fn replica_args(p: &Node, extra: &[&str]) -> Vec<String> {
+    let mut v = vec!["--primary-url".to_owned(), p.url.clone(), "--primary-admin-url".to_owned(), p.admin.clone()];
+    v.extend(extra.iter().map(|s| (*s).to_owned()));
+    v
+}
+
 async fn replica_of(p: &Node) -> Node {
-    node(&["--primary-url".into(), p.url.clone(), "--primary-admin-url".into(), p.admin.clone()]).await
+    node(&replica_args(p, &[])).await
 }
 
 /// A pipeline on `url` for namespace `ns`: (status, body).
@@ -283,16 +290,7 @@ async fn a_replica_killed_and_restarted_resumes_its_copies() {
     exec(&p.url, "default", &["CREATE TABLE t(x)", "INSERT INTO t VALUES (1)"]).await;
     exec(&p.url, "t2", &["CREATE TABLE u(y)", "INSERT INTO u VALUES (1)"]).await;
     // Few open databases: namespaces close and reopen while their copies are followed.
-    let args = |p: &Node| {
-        vec![
-            "--primary-url".to_owned(),
-            p.url.clone(),
-            "--primary-admin-url".to_owned(),
-            p.admin.clone(),
-            "--max-open-databases".to_owned(),
-            "1".to_owned(),
-        ]
-    };
+    let args = |p: &Node| replica_args(p, &["--max-open-databases", "1"]);
     let mut r = node(&args(&p)).await;
     for i in 0..10 {
         exec(&r.url, "default", &[&format!("INSERT INTO t VALUES ({i})")]).await;
@@ -322,8 +320,6 @@ async fn a_replica_killed_and_restarted_resumes_its_copies() {
 /// (only HTTP requests are forwarded), and the copy stays the primary's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_websocket_a_replica_reads_and_refuses_writes_clearly() {
-    use futures_util::{SinkExt as _, StreamExt as _};
-    use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     let p = primary().await;
     exec(&p.url, "default", &["CREATE TABLE t(x)", "INSERT INTO t VALUES (7)"]).await;
@@ -337,14 +333,7 @@ async fn over_websocket_a_replica_reads_and_refuses_writes_clearly() {
         json!({"type": "request", "request_id": 1, "request": {"type": "execute", "stream_id": 0, "stmt": {"sql": "SELECT x FROM t"}}}),
         json!({"type": "request", "request_id": 2, "request": {"type": "execute", "stream_id": 0, "stmt": {"sql": "INSERT INTO t VALUES (8)"}}}),
     ];
-    for m in &msgs {
-        ws.send(Message::Text(m.to_string().into())).await.unwrap();
-    }
-    let mut replies = Vec::new();
-    while replies.len() < msgs.len() {
-        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("socket ended") };
-        replies.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
-    }
+    let replies = common::ws_exchange(&mut ws, &msgs).await;
     assert_eq!(replies[2]["type"], "response_ok", "{replies:?}");
     assert_eq!(common::int(&replies[2]["response"]["result"]["rows"][0][0]), 7);
     assert_eq!(replies[3]["type"], "response_error", "{replies:?}");
@@ -375,16 +364,7 @@ async fn a_namespace_made_again_on_the_primary_is_copied_anew() {
     };
     http.post(format!("{}/v1/namespaces/n/create", p.admin)).send().await.unwrap();
     exec(&p.url, "n", &["CREATE TABLE a(x)", "INSERT INTO a VALUES (1)", "INSERT INTO a VALUES (2)"]).await;
-    let args = |p: &Node| {
-        vec![
-            "--primary-url".to_owned(),
-            p.url.clone(),
-            "--primary-admin-url".to_owned(),
-            p.admin.clone(),
-            "--replica-discovery-ms".to_owned(),
-            "2000".to_owned(),
-        ]
-    };
+    let args = |p: &Node| replica_args(p, &["--replica-discovery-ms", "2000"]);
     let mut r = node(&args(&p)).await;
     assert_eq!(scalar(&r.url, "n", "SELECT count(*) FROM a").await, 2);
     r.child.kill().await.unwrap();
@@ -412,4 +392,69 @@ async fn a_namespace_made_again_on_the_primary_is_copied_anew() {
     assert_eq!(scalar(&r.url, "n", "SELECT count(*) FROM b").await, 30);
     let ic = exec(&r.url, "n", &["PRAGMA integrity_check"]).await;
     assert_eq!(ic[0]["rows"][0][0]["value"], "ok", "{ic:?}");
+}
+
+/// `--durability replica`: a write is answered only once a replica server holds its frames.
+/// Without a replica a write fails with REPLICA_UNAVAILABLE (committed on the primary all the
+/// same); with one, every write that four writers were told succeeded is in the replica's file
+/// when the primary is SIGKILLed at once after the last answer (and the replica right after it,
+/// so that it cannot catch up in between).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_durability_replica_an_answered_write_is_on_a_replica() {
+    let mut p = node(&["--durability".into(), "replica".into(), "--replica-ack-timeout-ms".into(), "700".into()]).await;
+    let (s, b) =
+        pipeline(&p.url, "default", None, json!([execute("CREATE TABLE t(id INTEGER PRIMARY KEY, w INT)")])).await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["code"], "REPLICA_UNAVAILABLE", "{b}");
+    assert!(b["message"].as_str().unwrap().contains("--replica-ack-timeout-ms"), "{b}");
+    // Committed here all the same.
+    assert_eq!(scalar(&p.url, "default", "SELECT count(*) FROM sqlite_schema WHERE name = 't'").await, 1);
+
+    let mut r = node(&replica_args(&p, &["--advertise-url", "http://replica-one.test:1"])).await;
+    let acked = eventually(20, || async {
+        pipeline(&p.url, "default", None, json!([execute("INSERT INTO t(w) VALUES (-1)"), {"type": "close"}])).await.0
+            == 200
+    })
+    .await;
+    assert!(acked, "the replica never acknowledged");
+    let status: Value = reqwest::get(format!("{}/v1/replication", p.admin)).await.unwrap().json().await.unwrap();
+    assert_eq!(status["role"], "primary", "{status}");
+    assert_eq!(status["durability_replica"], true, "{status}");
+    assert_eq!(status["replicas"][0]["node"], "http://replica-one.test:1", "{status}");
+
+    // Four writers; each answered write's id is recorded.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let url = p.url.clone();
+        writers.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while Instant::now() < deadline {
+                let sql = format!("INSERT INTO t(w) VALUES ({w}) RETURNING id");
+                let (s, b) = pipeline(&url, "default", None, json!([execute(&sql), {"type": "close"}])).await;
+                if s == 200 && b["results"][0]["type"] == "ok" {
+                    ids.push(common::int(&b["results"][0]["response"]["result"]["rows"][0][0]));
+                }
+            }
+            ids
+        }));
+    }
+    let mut answered = Vec::new();
+    for w in writers {
+        answered.extend(w.await.unwrap());
+    }
+    p.child.start_kill().unwrap();
+    r.child.start_kill().unwrap();
+    p.child.wait().await.unwrap();
+    r.child.wait().await.unwrap();
+    assert!(answered.len() > 20, "only {} writes were answered", answered.len());
+    let copy = edgelite::Connection::open(r.dir.path().join("dbs/default/data")).unwrap();
+    let mut held = std::collections::HashSet::new();
+    let mut st = copy.prepare("SELECT id FROM t").unwrap();
+    let mut rows = st.query([]).unwrap();
+    while let Some(row) = rows.next().unwrap() {
+        held.insert(row.get::<_, i64>(0).unwrap());
+    }
+    let lost: Vec<&i64> = answered.iter().filter(|id| !held.contains(id)).collect();
+    assert!(lost.is_empty(), "{} of {} answered writes are not on the replica: {lost:?}", lost.len(), answered.len());
 }

@@ -269,3 +269,21 @@ impl Replica {
         (len - 32) / FRAME
     }
 }
+
+/// A WebSocket client connection to the server.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends every message of `msgs` on `ws`, then reads one text reply per message.
+pub async fn ws_exchange(ws: &mut Ws, msgs: &[Value]) -> Vec<Value> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    for m in msgs {
+        ws.send(Message::Text(m.to_string().into())).await.unwrap();
+    }
+    let mut replies = Vec::new();
+    while replies.len() < msgs.len() {
+        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("socket ended") };
+        replies.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
+    }
+    replies
+}

@@ -207,6 +207,7 @@ pub struct Builder {
     sync_interval: Option<Duration>,
     read_your_writes: bool,
     namespace: Option<String>,
+    acknowledge: Option<String>,
 }
 
 impl Builder {
@@ -224,6 +225,7 @@ impl Builder {
             sync_interval: None,
             read_your_writes: true,
             namespace: None,
+            acknowledge: None,
         }
     }
 
@@ -242,6 +244,19 @@ impl Builder {
         self
     }
 
+    /// Tells the primary what this replica holds, under the name `node`, on each waiting pull
+    /// ([`Replica::sync_wait`]): an `edgelite-server` started with `--durability replica`
+    /// answers a write only once some replica that acknowledges holds its frames. For replica
+    /// servers, which can stand in for the primary; an application's embedded replica should
+    /// not (a write it acknowledged would be safe only as long as that application's disk).
+    /// `node` is trimmed to 64 visible ASCII characters.
+    #[must_use]
+    pub fn acknowledge(mut self, node: impl Into<String>) -> Builder {
+        let node: String = node.into().chars().filter(char::is_ascii_graphic).take(64).collect();
+        self.acknowledge = (!node.is_empty()).then_some(node);
+        self
+    }
+
     /// Whether a forwarded write syncs the replica before it returns (default: yes).
     #[must_use]
     pub fn read_your_writes(mut self, on: bool) -> Builder {
@@ -257,7 +272,8 @@ impl Builder {
     /// [`Error::Replication`] if the primary cannot be reached or refuses the token while
     /// bootstrapping, or if a file at the path is not a replica; SQLite failures opening it.
     pub fn build(self) -> Result<Replica> {
-        let remote = Remote::new(&self.url, Some(self.token), self.namespace)?;
+        let mut remote = Remote::new(&self.url, Some(self.token), self.namespace)?;
+        remote.ack = self.acknowledge;
         let meta = position_path(&self.path);
         // An empty file is an empty database to SQLite (one that a C program just opened, say):
         // it is bootstrapped in place.
@@ -469,7 +485,10 @@ impl Applier {
             loop {
                 let have = u32::try_from(buf.len() / FRAME_SIZE).expect("invariant: a batch is bounded");
                 let next = base + have + 1;
-                match remote.pull(g, next, next.saturating_add(PULL_FRAMES), wait.take())? {
+                // Only the first pull starts where the applied frames end: it alone may say
+                // that this replica holds what comes before it.
+                let held = (have == 0).then_some(self.position.salts);
+                match remote.pull(g, next, next.saturating_add(PULL_FRAMES), wait.take(), held)? {
                     Pull::Frames(f) => buf.extend_from_slice(&f),
                     Pull::End(current) => {
                         ended = Some(current);

@@ -33,11 +33,21 @@ pub(crate) struct Remote {
     token: Option<String>,
     /// Sent as `x-namespace` on every request, when set.
     namespace: Option<String>,
+    /// The name this replica acknowledges its position under on waiting pulls, if it does
+    /// (see `Builder::acknowledge`).
+    pub(crate) ack: Option<String>,
     agent: Agent,
 }
 
 /// The header that asks an `edgelite-server` to hold a pull with nothing new (milliseconds).
 pub(crate) const WAIT_HEADER: &str = "x-edgelite-wait-ms";
+/// Sent with a waiting pull by a replica that acknowledges what it holds: its name. The pull
+/// `/sync/{g}/{start}/..` then says that this replica holds generation g's frames before
+/// `start` (see edgelite-server's `--durability replica`).
+pub(crate) const ACK_HEADER: &str = "x-edgelite-replica-ack";
+/// With [`ACK_HEADER`]: the salts of the WAL frames held of that generation, `S1-S2`, by which
+/// the primary knows they are frames of its WAL (absent while none are held).
+pub(crate) const ACK_SALTS_HEADER: &str = "x-edgelite-replica-salts";
 
 fn unreachable(url: &str, e: &ureq::Error) -> ReplicationError {
     ReplicationError::new(ErrorKind::Unreachable, format!("cannot reach the primary at {url}: {e}"))
@@ -65,10 +75,21 @@ impl Remote {
             .user_agent(concat!("edgelite-replica/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Ok(Remote { base: base.to_owned(), token: token.filter(|t| !t.is_empty()), namespace, agent })
+        Ok(Remote { base: base.to_owned(), token: token.filter(|t| !t.is_empty()), namespace, ack: None, agent })
     }
 
     fn get(&self, path: &str, wait: Option<Duration>) -> Result<ureq::http::Response<ureq::Body>, ReplicationError> {
+        self.get_acked(path, wait, None)
+    }
+
+    /// [`Remote::get`]; a waiting request of a replica that acknowledges also carries its name
+    /// and the salts of the frames it holds (`held`).
+    fn get_acked(
+        &self,
+        path: &str,
+        wait: Option<Duration>,
+        held: Option<Option<(u32, u32)>>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ReplicationError> {
         let url = format!("{}{path}", self.base);
         let mut delay = Duration::from_millis(100);
         for attempt in 0..=RETRIES {
@@ -81,6 +102,12 @@ impl Remote {
             }
             if let Some(w) = wait {
                 req = req.header(WAIT_HEADER, w.as_millis().to_string());
+                if let (Some(name), Some(salts)) = (&self.ack, held) {
+                    req = req.header(ACK_HEADER, name.as_str());
+                    if let Some((a, b)) = salts {
+                        req = req.header(ACK_SALTS_HEADER, format!("{a}-{b}"));
+                    }
+                }
             }
             match req.call() {
                 Ok(r) if r.status().as_u16() >= 501 && attempt < RETRIES => {}
@@ -154,9 +181,17 @@ impl Remote {
     }
 
     /// `GET /sync/{g}/{start}/{end}`; with `wait`, the primary may hold an answer that would
-    /// have no frame for up to that long.
-    pub(crate) fn pull(&self, g: u32, start: u32, end: u32, wait: Option<Duration>) -> Result<Pull, ReplicationError> {
-        let mut r = self.get(&format!("/sync/{g}/{start}/{end}"), wait)?;
+    /// have no frame for up to that long. `held`: the replica holds every frame before `start`,
+    /// with these salts (acknowledged on a waiting pull when the replica acknowledges).
+    pub(crate) fn pull(
+        &self,
+        g: u32,
+        start: u32,
+        end: u32,
+        wait: Option<Duration>,
+        held: Option<Option<(u32, u32)>>,
+    ) -> Result<Pull, ReplicationError> {
+        let mut r = self.get_acked(&format!("/sync/{g}/{start}/{end}"), wait, held)?;
         let status = r.status().as_u16();
         let body = r
             .body_mut()
