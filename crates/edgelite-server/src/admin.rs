@@ -26,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/namespaces/{ns}/checkpoint", post(checkpoint))
         .route("/v1/namespaces/{ns}/stats", get(stats))
         .route("/v1/replication", get(replication))
+        .route("/v1/cluster", get(cluster))
         .route("/v1/namespaces/{ns}/config", get(config).post(set_config))
         .with_state(state)
 }
@@ -44,6 +45,20 @@ async fn replication(State(state): State<Arc<AppState>>) -> Response {
         }))
         .into_response(),
     }
+}
+
+/// The cluster (`--etcd-endpoints`): the primary in etcd, each node's role, and this node's
+/// replication (a primary's acknowledging replicas, or a replica's positions and errors).
+async fn cluster(State(state): State<Arc<AppState>>) -> Response {
+    let Some(member) = state.cluster.get() else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "this server is not in a cluster (--etcd-endpoints)"})))
+            .into_response();
+    };
+    let replication = match &state.replica {
+        Some(r) => r.status(),
+        None => json!({"role": "primary", "replicas": state.replicas_seen.status()}),
+    };
+    Json(member.status(replication).await).into_response()
 }
 
 /// Namespaces are made and removed on the primary; a replica follows it.

@@ -576,7 +576,7 @@ async fn on_session<T: Send + 'static>(
     f: impl FnOnce(&mut Session) -> T + Send + 'static,
 ) -> Result<(Stream, T), ApiError> {
     let ns = Arc::clone(&stream.session.ns);
-    ns.admit_request().map_err(backup_unavailable)?;
+    ns.admit_request().map_err(not_durable)?;
     ns.admit(stream.session.in_txn()).await;
     let guard = ns.enter().await;
     let turn = state.turns.turn(&ns.name).await;
@@ -599,13 +599,9 @@ async fn on_session<T: Send + 'static>(
     Ok(out)
 }
 
-/// With `--durability backup`: the bucket did not take the write in time, or is failing.
-fn backup_unavailable(message: String) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BACKUP_UNAVAILABLE", message)
-}
-
-/// A committed write that is not as durable as `--durability` asks (`backup` or `replica`).
-fn not_durable(e: crate::namespace::NotDurable) -> ApiError {
+/// A request refused, or a committed write that is not as durable as `--durability` asks
+/// (`backup` or `replica`), or a cluster primary whose lease ran out.
+fn not_durable(e: crate::namespace::Unavailable) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code, e.message)
 }
 
@@ -990,7 +986,7 @@ async fn push(
     let body = body.map_err(|e| body_error(&e))?;
     let (g, start, end) = (param(&params, "g")?, param(&params, "start")?, param(&params, "end")?);
     let baton = params.get("baton").cloned();
-    ns.admit_request().map_err(backup_unavailable)?;
+    ns.admit_request().map_err(not_durable)?;
     let guard = ns.enter().await;
     let turn = state.turns.turn(&ns.name).await;
     let me = Arc::clone(&ns);

@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod auth;
 pub mod backup;
+pub mod cluster;
 pub mod exec;
 pub mod fuzzing;
 pub mod http;
@@ -95,6 +96,8 @@ pub struct Config {
     /// `--durability replica`: a write is answered once a replica server holds its frames, or
     /// fails with `REPLICA_UNAVAILABLE` after this long (`--replica-ack-timeout-ms`).
     pub replica_ack_timeout: Option<Duration>,
+    /// A cluster primary's lease (`--etcd-endpoints`): requests are refused once it ran out.
+    pub fence: Option<Arc<cluster::Fence>>,
 }
 
 /// The default of `--max-requests-per-second-per-namespace`.
@@ -207,6 +210,7 @@ impl Config {
             backup: None,
             replica: None,
             replica_ack_timeout: None,
+            fence: None,
         }
     }
 }
@@ -243,6 +247,8 @@ pub struct AppState {
     pub replica: Option<Arc<replica_server::Replication>>,
     /// On a primary, the replica servers that acknowledge what they hold.
     pub replicas_seen: replica_server::ReplicasSeen,
+    /// This node's membership of a cluster (`--etcd-endpoints`), set once it serves.
+    pub cluster: std::sync::OnceLock<Arc<cluster::Member>>,
 }
 
 /// A started server.
@@ -322,6 +328,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         ));
     }
     settings.replica_ack_timeout = config.replica_ack_timeout;
+    settings.fence = config.fence.clone();
     settings.max_open_memory = l.max_open_databases_memory;
     settings.idle_close = l.database_idle_timeout;
     let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, settings))
@@ -357,6 +364,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         backup,
         replica,
         replicas_seen: replica_server::ReplicasSeen::default(),
+        cluster: std::sync::OnceLock::new(),
     });
     http::spawn_expiry(Arc::clone(&state));
     namespace::spawn_sweep(&state.namespaces);

@@ -138,9 +138,26 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     replica_ack_timeout_ms: u64,
     /// The URL other nodes reach this one at (`http://HOST:PORT`, its user API). A replica server
-    /// gives it to its primary as its name (default: `http://` and `--http-listen-addr`).
+    /// gives it to its primary as its name; a cluster member publishes it in etcd when it is
+    /// elected (default: `http://` and `--http-listen-addr`).
     #[arg(long)]
     advertise_url: Option<String>,
+    /// The URL other nodes reach this one's admin API at, published in etcd when it is elected
+    /// (its replicas list the namespaces there; default: `http://` and `--admin-listen-addr`).
+    #[arg(long)]
+    advertise_admin_url: Option<String>,
+    /// Form a cluster through these etcd client URLs (comma-separated): the holder of the
+    /// cluster's etcd lease is the primary, the other members are its replicas, and one of them
+    /// is elected when the primary's lease ends.
+    #[arg(long, value_delimiter = ',', conflicts_with = "primary_url")]
+    etcd_endpoints: Vec<String>,
+    /// The cluster's name (its etcd keys are under `edgelite/clusters/NAME/`).
+    #[arg(long, default_value = "default")]
+    cluster: String,
+    /// The primary's etcd lease, in seconds: a primary that stops renewing it is replaced after
+    /// at most this long, and stops answering requests after three quarters of it.
+    #[arg(long, default_value_t = 5)]
+    cluster_lease_ttl_secs: u64,
     /// Remove backup generations whose every restore point is older than this many days.
     #[arg(long)]
     backup_retention_days: Option<u32>,
@@ -154,7 +171,7 @@ struct Args {
     primary_admin_url: Option<String>,
     /// The token a replica presents to the primary to pull its frames (read access to every
     /// namespace); clients' own tokens go with the writes they send.
-    #[arg(long, env = "EDGELITE_PRIMARY_AUTH_TOKEN", requires = "primary_url", hide_env_values = true)]
+    #[arg(long, env = "EDGELITE_PRIMARY_AUTH_TOKEN", hide_env_values = true)]
     primary_auth_token: Option<String>,
     /// How often a replica reads the primary's namespace list, in milliseconds.
     #[arg(long, default_value_t = 1000)]
@@ -311,9 +328,54 @@ fn main() -> ExitCode {
         if matches!(args.durability, DurabilityArg::Replica) {
             config.replica_ack_timeout = Some(Duration::from_millis(args.replica_ack_timeout_ms.max(1)));
         }
-        if let Some(url) = args.primary_url {
+        // Cluster mode: the role comes from etcd (see edgelite_server::cluster).
+        let mut member = None;
+        let mut primary_url = args.primary_url;
+        let mut primary_admin_url = args.primary_admin_url;
+        if !args.etcd_endpoints.is_empty() {
+            use edgelite_server::cluster;
+            if config.backup.is_some() {
+                eprintln!("edgelite-server: --backup-url is not supported with --etcd-endpoints yet");
+                return ExitCode::FAILURE;
+            }
+            let cc = cluster::ClusterConfig {
+                endpoints: args.etcd_endpoints.clone(),
+                name: args.cluster.clone(),
+                advertise_url: args
+                    .advertise_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", config.http_listen_addr)),
+                advertise_admin_url: args
+                    .advertise_admin_url
+                    .clone()
+                    .or_else(|| config.admin_listen_addr.as_ref().map(|a| format!("http://{a}"))),
+                lease_ttl: Duration::from_secs(args.cluster_lease_ttl_secs.max(1)),
+            };
+            let m = match cluster::join(cc).await {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("edgelite-server: cluster: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Err(e) = cluster::prepare_data_dir(&config.db_path, &m.role) {
+                eprintln!("edgelite-server: cluster: readying {}: {e}", config.db_path.display());
+                return ExitCode::FAILURE;
+            }
+            match &m.role {
+                cluster::Role::Primary { .. } => config.fence.clone_from(&m.fence),
+                cluster::Role::Replica(p) => {
+                    primary_url = Some(p.url.clone());
+                    primary_admin_url.clone_from(&p.admin_url);
+                    // `--durability replica` is the primary's: a replica forwards writes.
+                    config.replica_ack_timeout = None;
+                }
+            }
+            member = Some(std::sync::Arc::new(m));
+        }
+        if let Some(url) = primary_url {
             let mut r = edgelite_server::replica_server::ReplicaConfig::new(url);
-            r.primary_admin_url = args.primary_admin_url;
+            r.primary_admin_url = primary_admin_url;
             r.auth_token = args.primary_auth_token.filter(|t| !t.trim().is_empty());
             r.discovery_interval = Duration::from_millis(args.replica_discovery_ms.max(10));
             r.read_your_writes_timeout = Duration::from_millis(args.replica_read_your_writes_timeout_ms);
@@ -330,12 +392,24 @@ fn main() -> ExitCode {
         if let Some(admin) = running.admin_addr {
             eprintln!("edgelite-server admin API on http://{admin}");
         }
+        if let Some(m) = &member {
+            m.keep();
+            if running.state.replica.is_some() {
+                m.announce_replica().await;
+            }
+            let _ = running.state.cluster.set(std::sync::Arc::clone(m));
+        }
         // Tests parse this exact line; it is the only line on stdout.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "edgelite-server listening on http://{}", running.http_addr);
         let _ = out.flush();
         drop(out);
         wait_for_signal().await;
+        if let Some(m) = &member {
+            // No request is answered from here on; the lease goes back so that a replica is
+            // elected at once.
+            m.leave().await;
+        }
         running.shutdown().await;
         ExitCode::SUCCESS
     })

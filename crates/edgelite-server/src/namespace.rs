@@ -196,11 +196,12 @@ pub struct Namespace {
     replicated: tokio::sync::watch::Sender<(u32, u32)>,
 }
 
-/// Why a committed write's answer is an error: it is not as durable as configured
-/// (`--durability backup` or `replica`). The write stays committed here.
+/// Why a request is refused, or a committed write's answer is an error: it is not as durable
+/// as configured (`--durability backup` or `replica`; the write stays committed here), or this
+/// node is no longer the cluster's primary.
 #[derive(Debug)]
-pub struct NotDurable {
-    /// `BACKUP_UNAVAILABLE` or `REPLICA_UNAVAILABLE`.
+pub struct Unavailable {
+    /// `BACKUP_UNAVAILABLE`, `REPLICA_UNAVAILABLE` or `NOT_PRIMARY`.
     pub code: &'static str,
     /// What happened, and what becomes of the write.
     pub message: String,
@@ -232,9 +233,30 @@ pub struct Settings {
     /// `--durability replica`: a write is answered once a replica server holds its frames, or
     /// fails after this long (see [`Namespace::durable`]); `None`: not waited for.
     pub replica_ack_timeout: Option<Duration>,
+    /// A cluster primary's lease (see [`crate::cluster::Fence`]): once it has run out, every
+    /// request is refused and no committed write is answered as a success.
+    pub fence: Option<Arc<crate::cluster::Fence>>,
 }
 
 impl Settings {
+    /// Refused once a cluster primary's lease has run out.
+    ///
+    /// # Errors
+    ///
+    /// `NOT_PRIMARY`.
+    pub fn fenced(&self) -> Result<(), Unavailable> {
+        match &self.fence {
+            Some(f) if !f.holds() => Err(Unavailable {
+                code: "NOT_PRIMARY",
+                message: "this node's primary lease (etcd) has run out: it is no longer the primary and answers no \
+                          request; send it to the primary named in etcd (any write it committed and did not answer is \
+                          discarded)"
+                    .into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// How many of `open` open databases to close to bring SQLite's memory under
     /// `max_open_memory`, taking each to use an equal share of it (0: none).
     fn memory_excess(&self, open: usize) -> usize {
@@ -261,6 +283,7 @@ impl Settings {
             conns,
             replica: false,
             replica_ack_timeout: None,
+            fence: None,
         }
     }
 }
@@ -736,13 +759,18 @@ impl Namespace {
         let _ = self.watch.set(watch);
     }
 
-    /// Whether a request may run now (see [`CommitWatch::admit`]); always without a backup.
+    /// Whether a request may run now: not on a primary whose cluster lease ran out, nor (see
+    /// [`CommitWatch::admit`]) while the backup refuses; always otherwise.
     ///
     /// # Errors
     ///
     /// Why it may not.
-    pub fn admit_request(&self) -> Result<(), String> {
-        self.watch.get().map_or(Ok(()), |w| w.admit())
+    pub fn admit_request(&self) -> Result<(), Unavailable> {
+        self.settings.fenced()?;
+        self.watch
+            .get()
+            .map_or(Ok(()), |w| w.admit())
+            .map_err(|message| Unavailable { code: "BACKUP_UNAVAILABLE", message })
     }
 
     /// Waits until the committed frames up to `(generation, frames)` are as durable as
@@ -752,17 +780,17 @@ impl Namespace {
     /// # Errors
     ///
     /// The backup or the replicas did not take them in time.
-    pub async fn durable(&self, (generation, frames): (u32, u32)) -> Result<(), NotDurable> {
+    pub async fn durable(&self, (generation, frames): (u32, u32)) -> Result<(), Unavailable> {
         if let Some(w) = self.watch.get() {
             w.durable(generation, frames)
                 .await
-                .map_err(|message| NotDurable { code: "BACKUP_UNAVAILABLE", message })?;
+                .map_err(|message| Unavailable { code: "BACKUP_UNAVAILABLE", message })?;
         }
-        let Some(timeout) = self.settings.replica_ack_timeout else { return Ok(()) };
+        let Some(timeout) = self.settings.replica_ack_timeout else { return self.settings.fenced() };
         let mut rx = self.replicated.subscribe();
         match tokio::time::timeout(timeout, rx.wait_for(|&p| p >= (generation, frames))).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(NotDurable {
+            Ok(Ok(_)) => self.settings.fenced(),
+            _ => Err(Unavailable {
                 code: "REPLICA_UNAVAILABLE",
                 message: format!(
                     "the write was committed on this server but no replica server acknowledged it within {} ms \

@@ -391,7 +391,7 @@ async fn on_stream<T: Send + 'static>(
     if let Err(e) = ns.admit_request() {
         c.sqls = sqls;
         c.streams.insert(stream_id, WsStream { session, last: Instant::now() });
-        return Err(HranaError::new("BACKUP_UNAVAILABLE", e));
+        return Err(HranaError::new(e.code, e.message));
     }
     ns.admit(session.in_txn()).await;
     let guard = ns.enter().await;
