@@ -23,13 +23,13 @@
 //! from etcd, paused, or slower than its lease stops acknowledging writes before another node
 //! can be elected: a deposed primary never acknowledges another write.
 //!
-//! **Data.** `<db-path>/cluster-role` records the role the data directory was last used in. A
-//! node that starts as a replica after it was a primary moves its databases to
+//! **Data.** `<db-path>/cluster-role` records the role and term the data directory was last
+//! used in. A node that starts as a replica after it was a primary moves its databases to
 //! `<db-path>/deposed/<unix-ms>/` (they may hold commits that no replica had: the group never
 //! acknowledged them with `--durability replica`) and copies the primary's anew. A replica
 //! promoted to primary serves its copies as its own databases, each starting a new history
-//! (generation 1): the other replicas see frames of another WAL and copy each namespace anew
-//! (`Diverged`, see [`crate::replica_server`]).
+//! (generation 1, frames numbered from 1 again), so a replica of an earlier term removes its
+//! copies and copies the new primary's anew.
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -246,18 +246,26 @@ pub fn prepare_data_dir(db_path: &Path, role: &Role) -> std::io::Result<()> {
     let last = std::fs::read_to_string(&role_file).unwrap_or_default();
     let dbs = db_path.join("dbs");
     let has_dbs = std::fs::read_dir(&dbs).is_ok_and(|mut d| d.next().is_some());
+    let last = last.trim();
     let now = match role {
-        Role::Primary { .. } => {
-            if last.trim() == "replica" && has_dbs {
+        Role::Primary { term, .. } => {
+            if last.starts_with("replica") && has_dbs {
                 // Copies become databases of their own: the replica's position files go.
                 for e in std::fs::read_dir(&dbs)?.flatten() {
                     let _ = std::fs::remove_file(e.path().join("data-replica"));
                 }
             }
-            "primary"
+            format!("primary {term}")
         }
-        Role::Replica(_) => {
-            if last.trim() != "replica" && has_dbs {
+        Role::Replica(p) => {
+            let now = format!("replica {}", p.term);
+            if last.starts_with("replica") && last != now && has_dbs {
+                // Copies of an earlier primary: the new one's databases are other histories
+                // (frames numbered from the start again), so they are copied anew, never
+                // continued.
+                std::fs::remove_dir_all(&dbs)?;
+                eprintln!("edgelite-server: cluster: the copies of the previous primary are removed and copied anew");
+            } else if !last.starts_with("replica") && has_dbs {
                 let ms =
                     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
                 let aside = db_path.join("deposed").join(ms.to_string());
@@ -269,7 +277,7 @@ pub fn prepare_data_dir(db_path: &Path, role: &Role) -> std::io::Result<()> {
                     aside.display()
                 );
             }
-            "replica"
+            now
         }
     };
     std::fs::write(&role_file, now)

@@ -936,7 +936,7 @@ async fn pull(
         let acked = ack.take();
         let (r, taken) = tokio::task::spawn_blocking(move || {
             let taken = acked.map(|(node, salts)| {
-                let held = me.replica_holds(g, start.saturating_sub(1), salts);
+                let held = me.replica_holds(&node, g, start.saturating_sub(1), salts);
                 (node, held.unwrap_or(false))
             });
             let r = turn.run(|| me.pull(g, start, end, MAX_PULL_FRAMES));

@@ -191,9 +191,24 @@ pub struct Namespace {
     moved: tokio::sync::watch::Sender<(u32, u32)>,
     /// The backup's watch, when there is a backup (set once, see [`Namespace::set_watch`]).
     watch: OnceLock<Arc<dyn CommitWatch>>,
-    /// The furthest position (generation, frames) that a replica server has said it holds
-    /// (see [`Namespace::replica_holds`]); writes wait on it with `--durability replica`.
-    replicated: tokio::sync::watch::Sender<(u32, u32)>,
+    /// Each replica server's position (generation, frames) that it has said it holds, and
+    /// when (see [`Namespace::replica_holds`]); writes wait on them with `--durability replica`.
+    replicated: tokio::sync::watch::Sender<ReplicaAcks>,
+}
+
+/// A namespace's replica servers: name -> (position held, when it said so).
+pub type ReplicaAcks = HashMap<String, ((u32, u32), Instant)>;
+
+/// A replica server that has acknowledged a namespace within this long is in sync: with
+/// `--durability replica` a write waits for every replica in sync (at least one). A following
+/// replica acknowledges at least every 5 s even with no commit (its long poll's length); one
+/// that stops (dead, cut off) holds writes up for at most this long, then drops out.
+pub const IN_SYNC_WINDOW: Duration = Duration::from_secs(6);
+
+/// Whether `pos` is held by every replica in sync, and there is one.
+fn held_by_replicas(acks: &ReplicaAcks, pos: (u32, u32), now: Instant) -> bool {
+    let mut in_sync = acks.values().filter(|(_, at)| now.saturating_duration_since(*at) <= IN_SYNC_WINDOW).peekable();
+    in_sync.peek().is_some() && in_sync.all(|(p, _)| *p >= pos)
 }
 
 /// Why a request is refused, or a committed write's answer is an error: it is not as durable
@@ -624,7 +639,7 @@ impl Namespace {
             draining: AtomicBool::new(false),
             moved: tokio::sync::watch::Sender::new((0, 0)),
             watch: OnceLock::new(),
-            replicated: tokio::sync::watch::Sender::new((0, 0)),
+            replicated: tokio::sync::watch::Sender::new(HashMap::new()),
         };
         if !ns.settings.replica {
             ns.recover(kept)?;
@@ -775,7 +790,8 @@ impl Namespace {
 
     /// Waits until the committed frames up to `(generation, frames)` are as durable as
     /// `--durability` asks before a write is answered: stored by the backup (`backup`), or held
-    /// by a replica server (`replica`); at once with `local`.
+    /// by every replica server in sync, at least one (`replica`, see [`IN_SYNC_WINDOW`]); at
+    /// once with `local`.
     ///
     /// # Errors
     ///
@@ -788,18 +804,28 @@ impl Namespace {
         }
         let Some(timeout) = self.settings.replica_ack_timeout else { return self.settings.fenced() };
         let mut rx = self.replicated.subscribe();
-        match tokio::time::timeout(timeout, rx.wait_for(|&p| p >= (generation, frames))).await {
-            Ok(Ok(_)) => self.settings.fenced(),
-            _ => Err(Unavailable {
-                code: "REPLICA_UNAVAILABLE",
-                message: format!(
-                    "the write was committed on this server but no replica server acknowledged it within {} ms \
-                     (--durability replica, --replica-ack-timeout-ms); it stays here, and replicas receive it when \
-                     they follow again",
-                    timeout.as_millis()
-                ),
-            }),
+        let deadline = Instant::now() + timeout;
+        loop {
+            if held_by_replicas(&rx.borrow_and_update(), (generation, frames), Instant::now()) {
+                return self.settings.fenced();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // Looked at again on every acknowledgement, and at least every 250 ms, since a
+            // replica that stopped drops out of the ones in sync by time alone.
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(250)), rx.changed()).await;
         }
+        Err(Unavailable {
+            code: "REPLICA_UNAVAILABLE",
+            message: format!(
+                "the write was committed on this server but not every replica server in sync acknowledged it within \
+                 {} ms (--durability replica, --replica-ack-timeout-ms); it stays here, and replicas receive it when \
+                 they follow again",
+                timeout.as_millis()
+            ),
+        })
     }
 
     /// A replica server's waiting pull of `/sync/{generation}/{frames + 1}/..` says that it
@@ -813,25 +839,29 @@ impl Namespace {
     /// # Errors
     ///
     /// I/O errors reading the WAL.
-    pub fn replica_holds(&self, generation: u32, frames: u32, salts: Salts) -> Result<bool, NsError> {
+    pub fn replica_holds(&self, node: &str, generation: u32, frames: u32, salts: Salts) -> Result<bool, NsError> {
         let (g, n, current) = self.position_and_salts()?;
         let taken = generation == g && (frames == 0 || (frames <= n && salts.is_some() && salts == current));
         if taken {
-            self.replicated.send_if_modified(|p| {
-                let newer = (generation, frames) > *p;
-                if newer {
-                    *p = (generation, frames);
+            self.replicated.send_modify(|acks| {
+                let now = Instant::now();
+                // Names come from a request header: those long out of sync are forgotten.
+                acks.retain(|_, (_, at)| now.saturating_duration_since(*at) <= IN_SYNC_WINDOW * 10);
+                if acks.len() < 64 || acks.contains_key(node) {
+                    let e = acks.entry(node.to_owned()).or_insert(((generation, frames), now));
+                    e.0 = e.0.max((generation, frames));
+                    e.1 = now;
                 }
-                newer
             });
         }
         Ok(taken)
     }
 
-    /// The furthest position a replica server has acknowledged (see [`Namespace::replica_holds`]).
+    /// Each replica server's acknowledged position here and how long ago, in ms (see
+    /// [`Namespace::replica_holds`]).
     #[must_use]
-    pub fn replicated(&self) -> (u32, u32) {
-        *self.replicated.borrow()
+    pub fn replicated(&self) -> Vec<(String, (u32, u32), u128)> {
+        self.replicated.borrow().iter().map(|(n, (p, at))| (n.clone(), *p, at.elapsed().as_millis())).collect()
     }
 
     /// The gate: hold it shared while using the database.

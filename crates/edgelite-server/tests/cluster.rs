@@ -152,73 +152,104 @@ async fn eventually<F: Future<Output = bool>>(secs: u64, mut f: impl FnMut() -> 
     false
 }
 
+/// Three members, a steady write load sent to all three (the replicas forward it), the primary
+/// SIGKILLed: a replica is elected and serves writes again within a bound (printed), every
+/// write answered before, during and after the failover is on the new primary
+/// (`--durability replica`), and the old primary, restarted on its old data, rejoins as a
+/// replica (its databases kept aside) and converges to the same rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_takes_over_with_every_answered_write_and_the_old_primary_rejoins() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let etcd = Etcd::start().await;
     let durable = ["--durability", "replica", "--replica-ack-timeout-ms", "3000"];
     let mut a = Member::start(&etcd, &durable).await;
     assert!(eventually(10, || async { a.role().await == "primary" }).await, "{}", a.cluster().await);
     let b = Member::start(&etcd, &durable).await;
-    assert!(eventually(10, || async { b.role().await == "replica" }).await, "{}", b.cluster().await);
-    let c = b.cluster().await;
-    assert_eq!(c["primary"]["url"], a.url, "{c}");
-    assert!(c["primary"]["term"].as_i64().unwrap() > 0, "{c}");
-
-    // Answered only once the replica holds them.
-    let (s, body) = run(&a.url, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").await;
-    assert!(s == 200 && ok(&body), "{body}");
-    let mut answered = 0;
-    for i in 0..40 {
-        let (s, body) = run(&a.url, &format!("INSERT INTO t VALUES ({i}, 'a')")).await;
-        assert!(s == 200 && ok(&body), "{body}");
-        answered += 1;
+    let c = Member::start(&etcd, &durable).await;
+    for m in [&b, &c] {
+        assert!(eventually(10, || async { m.role().await == "replica" }).await, "{}", m.cluster().await);
+        let st = m.cluster().await;
+        assert_eq!(st["primary"]["url"], a.url, "{st}");
+        assert!(st["primary"]["term"].as_i64().unwrap() > 0, "{st}");
     }
-    // A write sent to the replica is forwarded to the primary.
-    let (s, body) = run(&b.url, "INSERT INTO t VALUES (1000, 'via b')").await;
+    let (s, body) = run(&a.url, "CREATE TABLE t(id INTEGER PRIMARY KEY, via TEXT)").await;
     assert!(s == 200 && ok(&body), "{body}");
 
+    // One writer per member; each records the ids it was answered, and when.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for m in [&a, &b, &c] {
+        let (url, stop) = (m.url.clone(), Arc::clone(&stop));
+        writers.push(tokio::spawn(async move {
+            let mut answered = Vec::new();
+            while !stop.load(Ordering::Acquire) {
+                let (s, body) = run(&url, &format!("INSERT INTO t(via) VALUES ('{url}') RETURNING id")).await;
+                if s == 200 && ok(&body) {
+                    answered
+                        .push((common::int(&body["results"][0]["response"]["result"]["rows"][0][0]), Instant::now()));
+                } else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            answered
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let killed = Instant::now();
     a.child.start_kill().unwrap();
     a.child.wait().await.unwrap();
-    assert!(eventually(30, || async { b.role().await == "primary" }).await, "{}", b.cluster().await);
-    let promoted = killed.elapsed();
-    eprintln!("failover: the replica was the primary {promoted:?} after the primary's SIGKILL (lease 2 s)");
-    let c = b.cluster().await;
-    assert_eq!(c["primary"]["url"], b.url, "{c}");
+    let promoted = eventually(30, || async { b.role().await == "primary" || c.role().await == "primary" }).await;
+    assert!(promoted, "{} {}", b.cluster().await, c.cluster().await);
+    let elected_in = killed.elapsed();
+    let (new, other) = if b.role().await == "primary" { (&b, &c) } else { (&c, &b) };
+    // Served again: a write answered after the kill.
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until && count(&new.url, "SELECT 1").await.is_none() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Release);
+    let mut answered = Vec::new();
+    for w in writers {
+        answered.extend(w.await.unwrap());
+    }
+    let first_after = answered.iter().filter(|(_, at)| *at > killed).map(|(_, at)| *at - killed).min();
+    eprintln!(
+        "failover (lease 2 s): a replica was elected {elected_in:?} after the primary's SIGKILL; the first write \
+         answered after it came {first_after:?} after the kill; {} writes answered in all",
+        answered.len()
+    );
+    assert!(first_after.is_some(), "no write was answered after the failover");
+    assert!(answered.len() > 20, "only {} writes were answered", answered.len());
+    let st = new.cluster().await;
+    assert_eq!(st["primary"]["url"], new.url, "{st}");
     // Every answered write is on the new primary.
-    assert_eq!(count(&b.url, "SELECT count(*) FROM t WHERE id < 40").await, Some(answered));
-    assert_eq!(count(&b.url, "SELECT count(*) FROM t WHERE id = 1000").await, Some(1));
-    let (_, qc) = run(&b.url, "PRAGMA quick_check").await;
+    let rows = |url: String| async move {
+        let (_, b) = run(&url, "SELECT group_concat(id) FROM (SELECT id FROM t ORDER BY id)").await;
+        b["results"][0]["response"]["result"]["rows"][0][0]["value"].as_str().unwrap_or("").to_owned()
+    };
+    let on_new: std::collections::HashSet<i64> =
+        rows(new.url.clone()).await.split(',').filter_map(|x| x.parse().ok()).collect();
+    let lost: Vec<i64> = answered.iter().map(|(id, _)| *id).filter(|id| !on_new.contains(id)).collect();
+    assert!(lost.is_empty(), "answered writes missing on the new primary: {lost:?}");
+    let (_, qc) = run(&new.url, "PRAGMA quick_check").await;
     assert_eq!(qc["results"][0]["response"]["result"]["rows"][0][0]["value"], "ok", "{qc}");
 
-    // The old primary comes back on its old ports and data: it is a replica now, its old
-    // databases kept aside, and it acknowledges the new primary's writes.
+    // The old primary comes back on its old ports and data: a replica now, its old databases
+    // kept aside; it and the other replica converge to the new primary's rows.
     let (port, admin_port) = a.port();
     let a2 = Member::start_in(&etcd, a.dir, port, admin_port, &durable).await;
     assert!(eventually(20, || async { a2.role().await == "replica" }).await, "{}", a2.cluster().await);
     assert!(a2.dir.path().join("deposed").read_dir().unwrap().next().is_some(), "nothing kept aside");
-    // Until the rejoined replica follows, the new primary's writes time out unacknowledged.
-    let until = Instant::now() + Duration::from_secs(30);
-    let mut acked = None;
-    while acked.is_none() && Instant::now() < until {
-        let (s, body) = run(&b.url, "INSERT INTO t(v) VALUES ('after') RETURNING id").await;
-        if s == 200 && ok(&body) {
-            acked = Some(common::int(&body["results"][0]["response"]["result"]["rows"][0][0]));
-        }
+    let want = rows(new.url.clone()).await;
+    for m in [&a2, other] {
+        let same = eventually(30, || async { rows(m.url.clone()).await == want }).await;
+        assert!(same, "{} did not converge to the new primary's rows", m.url);
     }
-    let id = acked.expect("the new primary's write was never acknowledged by the rejoined replica");
-    assert!(
-        eventually(20, || async {
-            count(&a2.url, &format!("SELECT count(*) FROM t WHERE id = {id}")).await == Some(1)
-        })
-        .await,
-        "the rejoined replica does not have the new primary's write"
-    );
-    assert_eq!(count(&a2.url, "SELECT count(*) FROM t WHERE id < 40").await, Some(answered));
-    let c = a2.cluster().await;
-    assert_eq!(c["primary"]["url"], b.url, "{c}");
-    let nodes = c["nodes"].as_array().unwrap();
-    assert_eq!(nodes.len(), 2, "{c}");
+    let st = a2.cluster().await;
+    assert_eq!(st["primary"]["url"], new.url, "{st}");
+    assert_eq!(st["nodes"].as_array().unwrap().len(), 3, "{st}");
 }
 
 /// A primary stopped (SIGSTOP) for longer than its lease: a replica is elected meanwhile, and

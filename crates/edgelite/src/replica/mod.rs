@@ -246,7 +246,7 @@ impl Builder {
 
     /// Tells the primary what this replica holds, under the name `node`, on each waiting pull
     /// ([`Replica::sync_wait`]): an `edgelite-server` started with `--durability replica`
-    /// answers a write only once some replica that acknowledges holds its frames. For replica
+    /// answers a write only once every replica in sync that acknowledges holds its frames. For replica
     /// servers, which can stand in for the primary; an application's embedded replica should
     /// not (a write it acknowledged would be safe only as long as that application's disk).
     /// `node` is trimmed to 64 visible ASCII characters.
