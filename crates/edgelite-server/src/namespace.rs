@@ -2073,14 +2073,7 @@ impl Namespaces {
     ///
     /// [`NsError::NotFound`]; file and database errors.
     pub fn set_max_db_size(&self, name: &str, max_db_size: Option<u64>) -> Result<(), NsError> {
-        let mut t = lock(&self.reg.table)?;
-        loop {
-            match t.entries.get(name) {
-                None => return Err(NsError::NotFound(name.into())),
-                Some(e) if !e.busy => break,
-                Some(_) => t = self.reg.changed.wait(t).map_err(|_| NsError::Poisoned)?,
-            }
-        }
+        let t = self.lock_not_busy(name)?;
         // Under the registry's lock, so that no open reads the file half-changed (a quick
         // write of a few bytes).
         let file = self.reg.root.join(name).join("max_db_size");
@@ -2299,20 +2292,26 @@ impl Namespaces {
         out
     }
 
+    /// The registry's table, locked once namespace `name` is not busy (no open or close of it
+    /// under way).
+    fn lock_not_busy(&self, name: &str) -> Result<MutexGuard<'_, Table>, NsError> {
+        let mut t = lock(&self.reg.table)?;
+        loop {
+            match t.entries.get(name) {
+                None => return Err(NsError::NotFound(name.into())),
+                Some(e) if !e.busy => return Ok(t),
+                Some(_) => t = self.reg.changed.wait(t).map_err(|_| NsError::Poisoned)?,
+            }
+        }
+    }
+
     /// Deletes a namespace and its files. Blocking.
     ///
     /// # Errors
     ///
     /// Missing namespace; file errors.
     pub fn delete(&self, name: &str) -> Result<(), NsError> {
-        let mut t = lock(&self.reg.table)?;
-        loop {
-            match t.entries.get(name) {
-                None => return Err(NsError::NotFound(name.into())),
-                Some(e) if !e.busy => break,
-                Some(_) => t = self.reg.changed.wait(t).map_err(|_| NsError::Poisoned)?,
-            }
-        }
+        let mut t = self.lock_not_busy(name)?;
         let e = t.entries.remove(name);
         if let Some(e) = &e
             && e.ns.is_some()

@@ -7,16 +7,13 @@
 
 mod common;
 
+use common::{eventually, free_port};
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt as _;
-
-/// A port free now on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// An etcd server of one member on loopback, killed on drop.
 struct Etcd {
@@ -138,18 +135,6 @@ fn ok(body: &Value) -> bool {
 async fn count(url: &str, sql: &str) -> Option<i64> {
     let (s, b) = run(url, sql).await;
     (s == 200 && ok(&b)).then(|| common::int(&b["results"][0]["response"]["result"]["rows"][0][0]))
-}
-
-/// Polls `f` every 50 ms until it is true, for at most `secs` seconds.
-async fn eventually<F: Future<Output = bool>>(secs: u64, mut f: impl FnMut() -> F) -> bool {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 /// Three members, a steady write load sent to all three (the replicas forward it), the primary

@@ -35,6 +35,16 @@ async fn retry<T>(mut f: impl AsyncFnMut() -> Option<T>) -> T {
 }
 
 /// Pulls namespace `ns` up to date like [`Srv::pull_all`], retrying 503s.
+/// Pulls namespace `a` into `image` again and again until `stop`; how many rounds.
+async fn pull_until(s: &Srv, image: &mut Vec<u8>, pos: &mut (u32, u32), stop: &std::sync::atomic::AtomicBool) -> usize {
+    let mut rounds = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        pull_retrying(s, "a", image, pos).await;
+        rounds += 1;
+    }
+    rounds
+}
+
 async fn pull_retrying(s: &Srv, ns: &str, image: &mut Vec<u8>, pos: &mut (u32, u32)) {
     loop {
         let (g, next) = *pos;
@@ -122,14 +132,7 @@ async fn a_tenant_closed_and_reopened_in_the_middle_of_syncs_and_pushes_serves_t
             }
         }
     };
-    let pulls = async {
-        let mut rounds = 0;
-        while !stop.load(Ordering::Relaxed) {
-            pull_retrying(&s, "a", &mut image, &mut pos).await;
-            rounds += 1;
-        }
-        rounds
-    };
+    let pulls = pull_until(&s, &mut image, &mut pos, &stop);
     let writes = async {
         writes.await;
         stop.store(true, Ordering::Relaxed);
@@ -180,14 +183,7 @@ async fn a_tenant_closed_and_reopened_in_the_middle_of_syncs_and_pushes_serves_t
         }
         stop.store(true, Ordering::Relaxed);
     };
-    let pulls = async {
-        let mut rounds = 0;
-        while !stop.load(Ordering::Relaxed) {
-            pull_retrying(&s, "a", &mut image, &mut pos).await;
-            rounds += 1;
-        }
-        rounds
-    };
+    let pulls = pull_until(&s, &mut image, &mut pos, &stop);
     let ((), rounds, closes) = tokio::join!(pushes, pulls, keep_closing(&s, "a", "b", &stop));
     assert!(rounds > 0 && closes > 0, "{rounds} pull rounds, {closes} closes");
     pull_retrying(&s, "a", &mut image, &mut pos).await;

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{eventually, free_port};
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -16,11 +18,6 @@ struct Node {
     url: String,
     admin: String,
     dir: tempfile::TempDir,
-}
-
-/// A port free now on 127.0.0.1 (the admin listener's address must be known before it starts).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn node(extra: &[String]) -> Node {
@@ -86,18 +83,6 @@ async fn exec(url: &str, ns: &str, sqls: &[&str]) -> Vec<Value> {
 async fn scalar(url: &str, ns: &str, sql: &str) -> i64 {
     let r = exec(url, ns, &[sql]).await;
     common::int(&r[0]["rows"][0][0])
-}
-
-/// Polls `f` every 20 ms until it is true, for at most `secs` seconds.
-async fn eventually<F: Future<Output = bool>>(secs: u64, mut f: impl FnMut() -> F) -> bool {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -287,3 +287,20 @@ pub async fn ws_exchange(ws: &mut Ws, msgs: &[Value]) -> Vec<Value> {
     }
     replies
 }
+
+/// A port free now on 127.0.0.1 (for a listener whose address must be known before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `f` every 20 ms until it is true, for at most `secs` seconds.
+pub async fn eventually<F: Future<Output = bool>>(secs: u64, mut f: impl FnMut() -> F) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}

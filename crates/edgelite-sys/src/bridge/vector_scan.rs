@@ -73,33 +73,16 @@ pub(crate) unsafe fn register(db: *mut sqlite3) -> c_int {
     SQLITE_OK
 }
 
-static MODULE: sqlite3_module = sqlite3_module {
-    iVersion: 2,
-    xCreate: None, // eponymous-only
-    xConnect: Some(vtab::x_connect),
-    xBestIndex: Some(x_best_index),
-    xDisconnect: Some(vtab::x_disconnect),
-    xDestroy: Some(vtab::x_disconnect),
-    xOpen: Some(x_open),
-    xClose: Some(x_close),
-    xFilter: Some(x_filter),
-    xNext: Some(x_next),
-    xEof: Some(x_eof),
-    xColumn: Some(x_column),
-    xRowid: Some(x_rowid),
-    xUpdate: None,
-    xBegin: None,
-    xSync: None,
-    xCommit: None,
-    xRollback: None,
-    xFindFunction: None,
-    xRename: None,
-    xSavepoint: None,
-    xRelease: None,
-    xRollbackTo: None,
-    xShadowName: None,
-    xIntegrity: None,
-};
+static MODULE: sqlite3_module = vtab::eponymous_read_only(vtab::ReadOnlyMethods {
+    best_index: x_best_index,
+    open: x_open,
+    close: x_close,
+    filter: x_filter,
+    next: x_next,
+    eof: x_eof,
+    column: x_column,
+    rowid: x_rowid,
+});
 
 /// The idxStr that EXPLAIN QUERY PLAN shows (a static string: SQLite does not free it).
 static WALK_EXPLAIN: &CStr = c"graph walk: nearest rows first, as many as the statement reads";

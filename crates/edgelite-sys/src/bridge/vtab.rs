@@ -80,3 +80,48 @@ pub(crate) unsafe extern "C" fn x_disconnect(vtab: *mut sqlite3_vtab) -> c_int {
         SQLITE_OK
     })
 }
+
+/// The cursor methods of a read-only eponymous table (see [`eponymous_read_only`]).
+pub(crate) struct ReadOnlyMethods {
+    pub best_index: unsafe extern "C" fn(*mut sqlite3_vtab, *mut sqlite3_index_info) -> c_int,
+    pub open: unsafe extern "C" fn(*mut sqlite3_vtab, *mut *mut sqlite3_vtab_cursor) -> c_int,
+    pub close: unsafe extern "C" fn(*mut sqlite3_vtab_cursor) -> c_int,
+    pub filter:
+        unsafe extern "C" fn(*mut sqlite3_vtab_cursor, c_int, *const c_char, c_int, *mut *mut sqlite3_value) -> c_int,
+    pub next: unsafe extern "C" fn(*mut sqlite3_vtab_cursor) -> c_int,
+    pub eof: unsafe extern "C" fn(*mut sqlite3_vtab_cursor) -> c_int,
+    pub column: unsafe extern "C" fn(*mut sqlite3_vtab_cursor, *mut sqlite3_context, c_int) -> c_int,
+    pub rowid: unsafe extern "C" fn(*mut sqlite3_vtab_cursor, *mut sqlite3_int64) -> c_int,
+}
+
+/// A read-only, eponymous-only table module (no xCreate: it exists in every schema without
+/// CREATE VIRTUAL TABLE, as the table-valued functions do), connected through [`x_connect`].
+pub(crate) const fn eponymous_read_only(m: ReadOnlyMethods) -> sqlite3_module {
+    sqlite3_module {
+        iVersion: 2,
+        xCreate: None,
+        xConnect: Some(x_connect),
+        xBestIndex: Some(m.best_index),
+        xDisconnect: Some(x_disconnect),
+        xDestroy: Some(x_disconnect),
+        xOpen: Some(m.open),
+        xClose: Some(m.close),
+        xFilter: Some(m.filter),
+        xNext: Some(m.next),
+        xEof: Some(m.eof),
+        xColumn: Some(m.column),
+        xRowid: Some(m.rowid),
+        xUpdate: None,
+        xBegin: None,
+        xSync: None,
+        xCommit: None,
+        xRollback: None,
+        xFindFunction: None,
+        xRename: None,
+        xSavepoint: None,
+        xRelease: None,
+        xRollbackTo: None,
+        xShadowName: None,
+        xIntegrity: None,
+    }
+}
