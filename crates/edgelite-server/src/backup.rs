@@ -1144,7 +1144,7 @@ impl NsBackup {
                 let at = start + (out.len() / FRAME_SIZE) as u32;
                 match n2.pull(g, at, u32::MAX, BATCH_FRAMES)? {
                     Pull::Frames(f) => out.extend_from_slice(&f),
-                    Pull::EndOfGeneration(_) => break,
+                    Pull::EndOfGeneration(_) | Pull::Ahead(_) => break,
                 }
                 let count = (out.len() / FRAME_SIZE) as u32;
                 let ends_commit =

@@ -27,9 +27,10 @@
 //! used in. A node that starts as a replica after it was a primary moves its databases to
 //! `<db-path>/deposed/<unix-ms>/` (they may hold commits that no replica had: the group never
 //! acknowledged them with `--durability replica`) and copies the primary's anew. A replica
-//! promoted to primary serves its copies as its own databases, each starting a new history
-//! (generation 1, frames numbered from 1 again), so a replica of an earlier term removes its
-//! copies and copies the new primary's anew.
+//! keeps the primary's frames as it applies them (`gens/<g>/frames`); promoted, it serves its
+//! copies as its own databases going on with that very history (generation g+1 starts from the
+//! copy's content, see `promote_copy`), so the other replicas and embedded replicas go on
+//! where they were; one holding frames the new primary never had gets 409 and is copied anew.
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -250,22 +251,19 @@ pub fn prepare_data_dir(db_path: &Path, role: &Role) -> std::io::Result<()> {
     let now = match role {
         Role::Primary { term, .. } => {
             if last.starts_with("replica") && has_dbs {
-                // Copies become databases of their own: the replica's position files go.
+                // Copies become databases of their own, going on with the history they followed.
                 for e in std::fs::read_dir(&dbs)?.flatten() {
-                    let _ = std::fs::remove_file(e.path().join("data-replica"));
+                    promote_copy(&e.path())?;
                 }
             }
             format!("primary {term}")
         }
         Role::Replica(p) => {
+            // Copies of an earlier term's primary are kept: the new primary goes on with the same
+            // history, and a copy with frames it does not have is told so (409, `Diverged`) and
+            // copied anew.
             let now = format!("replica {}", p.term);
-            if last.starts_with("replica") && last != now && has_dbs {
-                // Copies of an earlier primary: the new one's databases are other histories
-                // (frames numbered from the start again), so they are copied anew, never
-                // continued.
-                std::fs::remove_dir_all(&dbs)?;
-                eprintln!("edgelite-server: cluster: the copies of the previous primary are removed and copied anew");
-            } else if !last.starts_with("replica") && has_dbs {
+            if !last.starts_with("replica") && has_dbs {
                 let ms =
                     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
                 let aside = db_path.join("deposed").join(ms.to_string());
@@ -281,6 +279,51 @@ pub fn prepare_data_dir(db_path: &Path, role: &Role) -> std::io::Result<()> {
         }
     };
     std::fs::write(&role_file, now)
+}
+
+/// A replica's copy (`dir`, see [`crate::replica_server`]) made a database of this primary's
+/// own, going on with the primary history it followed: its own WAL is folded into the file,
+/// the frames of its generation g that it kept become g's archive (cut to the ones it applied),
+/// and `generation` says g, so its first open starts generation g+1 from this very content.
+/// Without a whole archive it starts a history of its own (generation 1), as an adopted file.
+fn promote_copy(dir: &Path) -> std::io::Result<()> {
+    let position = dir.join("data-replica");
+    let Ok(text) = std::fs::read_to_string(&position) else { return Ok(()) };
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let at = v["generation"].as_u64().and_then(|g| u32::try_from(g).ok()).zip(v["frame"].as_u64());
+    let conn = edgelite::Connection::open(dir.join("data")).map_err(std::io::Error::other)?;
+    let busy: i64 =
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).map_err(std::io::Error::other)?;
+    drop(conn);
+    if busy != 0 {
+        return Err(std::io::Error::other(format!("{}: the copy's WAL could not be checkpointed", dir.display())));
+    }
+    let whole = at.and_then(|(g, n)| {
+        let frames = dir.join("gens").join(g.to_string()).join("frames");
+        let want = n * crate::wal::FRAME_SIZE as u64;
+        let len = std::fs::metadata(&frames).map_or(0, |m| m.len());
+        (len >= want).then_some((g, frames, want))
+    });
+    match whole {
+        Some((g, frames, want)) => {
+            if let Some(parent) = frames.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&frames)?;
+            f.set_len(want)?;
+            f.sync_all()?;
+            std::fs::write(dir.join("generation"), g.to_string())?;
+        }
+        None => {
+            eprintln!(
+                "edgelite-server: cluster: {}: the copy did not keep its primary's frames whole; it starts a history \
+                 of its own",
+                dir.display()
+            );
+            let _ = std::fs::remove_dir_all(dir.join("gens"));
+        }
+    }
+    std::fs::remove_file(&position)
 }
 
 /// Starts this process again in place with the same arguments, to take a new role.

@@ -948,9 +948,32 @@ async fn pull(
         if let Some((node, true)) = taken {
             state.replicas_seen.seen(&node);
         }
-        match r.map_err(|e| unavailable(e.to_string()))? {
+        let r = match r.map_err(|e| unavailable(e.to_string()))? {
+            // libSQL's offline replicas number their own frames on after the end of a generation
+            // (libsql#2122) and read the 400 as its end: only an asker that says its frame
+            // numbers are the primary's own is told it is ahead.
+            Pull::Ahead(cur) if !headers.contains_key(crate::replica_server::STRICT_HEADER) => {
+                Pull::EndOfGeneration(cur)
+            }
+            r => r,
+        };
+        match r {
             Pull::Frames(bytes) => {
                 return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
+            }
+            Pull::Ahead(cur) => {
+                // Not 400: the clients would take it for the end of the generation and apply the
+                // next one over frames this history never had.
+                let error = format!(
+                    "frame {start} of generation {g} is past this database's history (its generation {g} has fewer \
+                     frames): the replica has commits that were lost (a failover) or belong to an earlier database of \
+                     this name; bootstrap it again"
+                );
+                return Ok((
+                    StatusCode::CONFLICT,
+                    Json(json!({"error": error, "code": "REPLICA_AHEAD", "generation": cur})),
+                )
+                    .into_response());
             }
             Pull::EndOfGeneration(cur) => {
                 let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));

@@ -123,6 +123,11 @@ pub enum Pull {
     Frames(Vec<u8>),
     /// No frame at `start` in that generation; the current generation is given.
     EndOfGeneration(u32),
+    /// `start` lies past the end of that generation plus one: the asker has frames this
+    /// history never had (it followed a primary whose last commits were lost in a failover, or
+    /// an earlier database of the same name), and must bootstrap again. The current generation
+    /// is given.
+    Ahead(u32),
 }
 
 /// The answer to a push (`{"status","generation","max_frame_no","baton"}`).
@@ -995,6 +1000,9 @@ impl Namespace {
         } else {
             return Ok(Some(Pull::EndOfGeneration(current)));
         };
+        if start > available.saturating_add(1) && end > start {
+            return Ok(Some(Pull::Ahead(current)));
+        }
         if start == 0 || start > available || end <= start {
             return Ok(Some(Pull::EndOfGeneration(current)));
         }

@@ -7,7 +7,9 @@
 //! WAL frames with one long-polling pull at a time (`x-edgelite-wait-ms`, see the primary's
 //! `/sync` handler), each batch applied in one local transaction that ends on a primary commit.
 //! A namespace the primary no longer lists is deleted here. The server's own namespace code
-//! never writes these files ([`crate::namespace::Settings::replica`]).
+//! never writes these files ([`crate::namespace::Settings::replica`]). The primary's frames are
+//! also kept as applied, in its archive format (`gens/<g>/frames`), so that a replica promoted
+//! by a cluster (`crate::cluster`) serves the same history.
 //!
 //! **Routing.** A Hrana request over HTTP runs locally when everything in it only reads.
 //! It goes to the primary when it holds a statement that writes (as SQLite prepares it on the
@@ -45,6 +47,10 @@ use crate::namespace::{Namespace, Namespaces, NsError, Session};
 
 /// The request header that asks the primary to hold a pull with nothing new (milliseconds).
 pub const WAIT_HEADER: &str = "x-edgelite-wait-ms";
+/// Sent by `edgelite::replica` with every pull: its frame numbers are the primary's own (it never
+/// numbers frames of its own, as libSQL's offline replicas do), so a pull past the end of a
+/// generation is answered 409 `REPLICA_AHEAD`, not as the end of the generation.
+pub const STRICT_HEADER: &str = "x-edgelite-strict";
 /// The response header with the primary's position after a commit, `G/N`.
 pub const POSITION_HEADER: &str = "x-edgelite-position";
 /// Sent by a replica server with its waiting pulls: its name (`--advertise-url`). Such a pull
@@ -285,6 +291,7 @@ impl Replication {
             Builder::new_remote_replica(dir.join("data"), &self.config.primary_url, token)
                 .namespace(name)
                 .acknowledge(self.config.node.as_str())
+                .on_frames(keep_frames(dir.to_owned()))
         };
         let existing = if self.namespaces.contains(name) {
             let r = builder(&self.namespaces.dir_of(name)).build()?;
@@ -736,7 +743,7 @@ pub async fn proxy(
         Err(e) => return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", e.to_string()).into_response(),
     };
     let mut r = rep.client.request(method, &url).header("x-namespace", caller.ns.name.as_str());
-    for h in [header::AUTHORIZATION.as_str(), header::CONTENT_TYPE.as_str(), WAIT_HEADER] {
+    for h in [header::AUTHORIZATION.as_str(), header::CONTENT_TYPE.as_str(), WAIT_HEADER, STRICT_HEADER] {
         if let Some(v) = headers.get(h) {
             r = r.header(h, v.as_bytes());
         }
@@ -848,5 +855,34 @@ impl ReplicasSeen {
                 .map(|(n, t)| json!({"node": n, "last_ack_ms_ago": u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)}))
                 .collect(),
         )
+    }
+}
+
+/// Keeps the primary's frames of each generation as they are applied, in the primary's own
+/// archive format (`gens/<g>/frames`, see `crate::namespace`): promoted (`crate::cluster`), a
+/// replica serves the very history it followed, so the other replicas and embedded replicas go
+/// on from where they were. A gap (a file that lost frames) removes the file: that history is
+/// then not kept, and a promotion starts a new one.
+fn keep_frames(dir: std::path::PathBuf) -> impl Fn(u32, u32, &[u8]) + Send + Sync + 'static {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+    move |g, first, frames| {
+        let path = dir.join("gens").join(g.to_string()).join("frames");
+        let kept = (|| -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+            let at = u64::from(first.saturating_sub(1)) * crate::wal::FRAME_SIZE as u64;
+            if f.metadata()?.len() < at {
+                drop(f);
+                return std::fs::remove_file(&path);
+            }
+            f.set_len(at)?;
+            f.seek(SeekFrom::Start(at))?;
+            f.write_all(frames)
+        })();
+        if let Err(e) = kept {
+            eprintln!("edgelite-server: replica: keeping frames of generation {g} in {}: {e}", path.display());
+        }
     }
 }

@@ -329,3 +329,77 @@ async fn a_primary_whose_lease_ran_out_refuses_every_request() {
     let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 0);
 }
+
+/// An embedded replica that syncs through a replica server's URL (which passes sync requests to
+/// the primary) goes on across a failover: the elected replica serves the very history it
+/// followed (the next generation, not generation 1 again), so the embedded replica applies the
+/// new primary's commits on top of what it had, with no bootstrap. A pull past that history
+/// (frames the new primary never had) is refused with 409, never taken for the end of a
+/// generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_replica_goes_on_across_a_failover() {
+    use edgelite::replica::Builder;
+    let etcd = Etcd::start().await;
+    let mut a = Member::start(&etcd, &[]).await;
+    assert!(eventually(10, || async { a.role().await == "primary" }).await);
+    let b = Member::start(&etcd, &[]).await;
+    assert!(eventually(10, || async { b.role().await == "replica" }).await);
+    let (s, body) = run(&a.url, "CREATE TABLE t(x)").await;
+    assert!(s == 200 && ok(&body), "{body}");
+    for i in 0..20 {
+        let (s, body) = run(&a.url, &format!("INSERT INTO t VALUES ({i})")).await;
+        assert!(s == 200 && ok(&body), "{body}");
+    }
+    assert!(eventually(10, || async { count(&b.url, "SELECT count(*) FROM t").await == Some(20) }).await);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let url = b.url.clone();
+    let emb = tokio::task::spawn_blocking(move || {
+        let emb = Builder::new_remote_replica(&path, &url, "").build().unwrap();
+        emb.sync().unwrap();
+        emb
+    })
+    .await
+    .unwrap();
+    let before = emb.position();
+    let n = |emb: &edgelite::replica::Replica| -> i64 {
+        emb.connect().unwrap().query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(n(&emb), 20);
+
+    a.child.start_kill().unwrap();
+    a.child.wait().await.unwrap();
+    assert!(eventually(30, || async { b.role().await == "primary" }).await, "{}", b.cluster().await);
+    assert!(eventually(20, || async { run(&b.url, "INSERT INTO t VALUES (100)").await.0 == 200 }).await);
+    let emb = tokio::task::spawn_blocking(move || {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            match emb.sync() {
+                Ok(_) => break emb,
+                Err(e) => {
+                    assert!(!e.to_string().contains("bootstrap again"), "the embedded replica was cut off: {e}");
+                    assert!(Instant::now() < until, "no sync after the failover: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(n(&emb), 21, "the embedded replica does not have the new primary's commit");
+    let after = emb.position();
+    assert!(after.0 > before.0, "the history started again: {before:?} -> {after:?}");
+
+    // A pull past the history from a replica that says its frame numbers are the primary's
+    // (`x-edgelite-strict`, as edgelite::replica does): 409, which edgelite::replica reports as
+    // Diverged. Without the header, 400 as before: libSQL's offline replicas number frames of
+    // their own past a generation's end and read the 400 as its end.
+    let (g, _) = after;
+    let http = reqwest::Client::new();
+    let pull = format!("{}/sync/{g}/1000/1100", b.url);
+    let r = http.get(&pull).header("x-edgelite-strict", "1").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "REPLICA_AHEAD", "{body}");
+    assert_eq!(http.get(&pull).send().await.unwrap().status().as_u16(), 400);
+}

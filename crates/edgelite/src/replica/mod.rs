@@ -199,7 +199,7 @@ impl Position {
 }
 
 /// Configures and opens an embedded replica.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
     path: PathBuf,
     url: String,
@@ -208,6 +208,26 @@ pub struct Builder {
     read_your_writes: bool,
     namespace: Option<String>,
     acknowledge: Option<String>,
+    on_frames: Option<FramesHook>,
+}
+
+/// Called with each batch of the primary's frames once applied: the generation, the number of
+/// the first frame, and the frames as the primary sent them (whole transactions).
+pub type FramesHook = Arc<dyn Fn(u32, u32, &[u8]) + Send + Sync>;
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The token is left out: debug output ends up in logs.
+        f.debug_struct("Builder")
+            .field("path", &self.path)
+            .field("url", &self.url)
+            .field("sync_interval", &self.sync_interval)
+            .field("read_your_writes", &self.read_your_writes)
+            .field("namespace", &self.namespace)
+            .field("acknowledge", &self.acknowledge)
+            .field("on_frames", &self.on_frames.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Builder {
@@ -226,6 +246,7 @@ impl Builder {
             read_your_writes: true,
             namespace: None,
             acknowledge: None,
+            on_frames: None,
         }
     }
 
@@ -254,6 +275,15 @@ impl Builder {
     pub fn acknowledge(mut self, node: impl Into<String>) -> Builder {
         let node: String = node.into().chars().filter(char::is_ascii_graphic).take(64).collect();
         self.acknowledge = (!node.is_empty()).then_some(node);
+        self
+    }
+
+    /// Calls `hook` with each batch of the primary's frames once it is applied (generation,
+    /// first frame number, the frames as sent): an `edgelite-server` replica keeps them so that,
+    /// promoted, it serves the same history.
+    #[must_use]
+    pub fn on_frames(mut self, hook: impl Fn(u32, u32, &[u8]) + Send + Sync + 'static) -> Builder {
+        self.on_frames = Some(Arc::new(hook));
         self
     }
 
@@ -310,7 +340,7 @@ impl Builder {
             path: self.path,
             remote,
             read_your_writes: self.read_your_writes,
-            applier: Mutex::new(Applier { conn, meta, position, data_version }),
+            applier: Mutex::new(Applier { conn, meta, position, data_version, on_frames: self.on_frames }),
             last_error: Mutex::new(None),
         });
         let background = self.sync_interval.map(|every| Background::start(Arc::clone(&inner), every));
@@ -377,6 +407,7 @@ struct Applier {
     position: Position,
     /// `PRAGMA data_version` after our last commit: any other change means a local write.
     data_version: i64,
+    on_frames: Option<FramesHook>,
 }
 
 fn frame_pgno(f: &[u8]) -> u32 {
@@ -524,6 +555,9 @@ impl Applier {
                     .into());
                 }
                 self.apply(&buf[..committed * FRAME_SIZE])?;
+                if let Some(hook) = &self.on_frames {
+                    hook(g, base + 1, &buf[..committed * FRAME_SIZE]);
+                }
                 report.frames_synced += committed as u64;
                 report.transactions += 1;
             }

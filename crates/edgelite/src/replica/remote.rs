@@ -41,6 +41,9 @@ pub(crate) struct Remote {
 
 /// The header that asks an `edgelite-server` to hold a pull with nothing new (milliseconds).
 pub(crate) const WAIT_HEADER: &str = "x-edgelite-wait-ms";
+/// Sent with every pull: this replica's frame numbers are the primary's own, so an
+/// `edgelite-server` answers a pull past its history with 409 (not as a generation's end).
+pub(crate) const STRICT_HEADER: &str = "x-edgelite-strict";
 /// Sent with a waiting pull by a replica that acknowledges what it holds: its name. The pull
 /// `/sync/{g}/{start}/..` then says that this replica holds generation g's frames before
 /// `start` (see edgelite-server's `--durability replica`).
@@ -99,6 +102,9 @@ impl Remote {
             }
             if let Some(ns) = &self.namespace {
                 req = req.header("x-namespace", ns.as_str());
+            }
+            if held.is_some() {
+                req = req.header(STRICT_HEADER, "1");
             }
             if let Some(w) = wait {
                 req = req.header(WAIT_HEADER, w.as_millis().to_string());
@@ -215,6 +221,15 @@ impl Remote {
                     .map(Pull::End)
                     .ok_or_else(|| protocol(format!("/sync answered {status}: {v}")))
             }
+            // edgelite-server: the replica has frames the primary's history never had.
+            409 => Err(ReplicationError::new(
+                ErrorKind::Diverged,
+                format!(
+                    "the primary does not have this replica's frames of generation {g} (lost in a failover, or from an \
+                     earlier database of the same name): remove the file and its -replica file to bootstrap again ({})",
+                    String::from_utf8_lossy(&body).trim()
+                ),
+            )),
             _ => Err(protocol(format!("/sync answered HTTP {status}: {}", String::from_utf8_lossy(&body)))),
         }
     }
