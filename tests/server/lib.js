@@ -74,13 +74,13 @@ export function tempDir(prefix) {
  * Starts the server and resolves once it prints its ready line; `dataDir` again restarts a server
  * on the same databases. Returns `{ url, wsUrl, adminUrl, dataDir, tokens, stop() }`.
  */
-export async function startServer({ auth = true, extraArgs = [], timeoutMs = 60_000, dataDir = tempDir("server") } = {}) {
+export async function startServer({ auth = true, extraArgs = [], timeoutMs = 60_000, dataDir = tempDir("server"), httpPort = 0 } = {}) {
   const bin = process.env.EDGELITE_SERVER;
   if (!bin) throw new Error("EDGELITE_SERVER must name the edgelite-server binary (see tests/server/run.js)");
   const adminPort = await freePort();
   const args = [
     "--db-path", path.join(dataDir, "data"),
-    "--http-listen-addr", "127.0.0.1:0",
+    "--http-listen-addr", `127.0.0.1:${httpPort}`,
     "--admin-listen-addr", `127.0.0.1:${adminPort}`,
     ...(auth ? ["--auth-jwt-key-file", jwtKeys().publicPemFile] : []),
     ...extraArgs,
