@@ -12,7 +12,7 @@
 //! Columns: `edgelite_id` (a sampled rowid) and `edgelite_rows` (`max - min + 1`, the table's
 //! size as the rowid range gives it: exact for dense rowids, an upper bound otherwise).
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_char, c_int};
 
 use super::sql::{Db, SqlResult, ident};
 use super::values::arg;
@@ -43,17 +43,8 @@ struct SampleCursor {
 /// # Safety
 /// `db` is a valid open connection.
 pub(crate) unsafe fn register(db: *mut sqlite3) -> c_int {
-    // SAFETY: `db` is valid (caller); MODULE and SCHEMA are statics that outlive every
-    // connection, and the client data is only read back as a `&'static CStr`.
-    unsafe {
-        sqlite3_create_module_v2(
-            db,
-            c"edgelite_vector_sample".as_ptr(),
-            &MODULE,
-            SCHEMA.as_ptr().cast_mut().cast::<c_void>(),
-            None,
-        )
-    }
+    // SAFETY: `db` is valid (caller).
+    unsafe { vtab::register(db, c"edgelite_vector_sample", &MODULE, SCHEMA) }
 }
 
 static MODULE: sqlite3_module = vtab::eponymous_read_only(vtab::ReadOnlyMethods {

@@ -15,7 +15,7 @@
 //! (patch 0002): its filter is copied inside a subquery next to this table, where a column
 //! named `id` or `distance` must still mean the user's column.
 
-use core::ffi::{CStr, c_char, c_int, c_void};
+use core::ffi::{CStr, c_char, c_int};
 
 use edgelite_diskann::{DiskAnn, SearchStream};
 
@@ -61,11 +61,8 @@ struct ScanCursor {
 /// `db` is a valid open connection.
 pub(crate) unsafe fn register(db: *mut sqlite3) -> c_int {
     for (name, schema) in [(c"vector_scan", USER_SCHEMA), (c"edgelite_vector_scan", PLANNER_SCHEMA)] {
-        // SAFETY: `db` is valid (caller); MODULE and the schemas are statics that outlive every
-        // connection, and the client data is only read back as a `&'static CStr`.
-        let rc = unsafe {
-            sqlite3_create_module_v2(db, name.as_ptr(), &MODULE, schema.as_ptr().cast_mut().cast::<c_void>(), None)
-        };
+        // SAFETY: `db` is valid (caller).
+        let rc = unsafe { vtab::register(db, name, &MODULE, schema) };
         if rc != SQLITE_OK {
             return rc;
         }

@@ -6,7 +6,7 @@
 //! libSQL, the plan also works when the query vector comes from another table (xBestIndex
 //! answers SQLITE_CONSTRAINT for unusable arguments instead of failing).
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_char, c_int};
 
 use super::sql::SqlResult;
 use super::values::arg;
@@ -37,17 +37,8 @@ static SCHEMA: &core::ffi::CStr = c"CREATE TABLE x(idx HIDDEN, vector HIDDEN, k 
 /// # Safety
 /// `db` is a valid open connection.
 pub(crate) unsafe fn register(db: *mut sqlite3) -> c_int {
-    // SAFETY: `db` is valid (caller); MODULE and SCHEMA are statics that outlive every
-    // connection, and vtab::x_connect only reads the client data as a C string.
-    unsafe {
-        sqlite3_create_module_v2(
-            db,
-            c"vector_top_k".as_ptr(),
-            &MODULE,
-            SCHEMA.as_ptr().cast_mut().cast::<c_void>(),
-            None,
-        )
-    }
+    // SAFETY: `db` is valid (caller).
+    unsafe { vtab::register(db, c"vector_top_k", &MODULE, SCHEMA) }
 }
 
 // Eponymous-only: `vector_top_k` exists in every schema without CREATE.

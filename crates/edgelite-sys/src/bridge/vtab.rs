@@ -125,3 +125,19 @@ pub(crate) const fn eponymous_read_only(m: ReadOnlyMethods) -> sqlite3_module {
         xIntegrity: None,
     }
 }
+
+/// Registers `module` on `db` under `name`, with `schema` (its CREATE TABLE statement) as the
+/// client data that [`x_connect`] declares.
+///
+/// # Safety
+/// `db` is a valid open connection.
+pub(crate) unsafe fn register(
+    db: *mut sqlite3,
+    name: &'static core::ffi::CStr,
+    module: &'static sqlite3_module,
+    schema: &'static core::ffi::CStr,
+) -> c_int {
+    // SAFETY: `db` is valid (caller); the module, name and schema are statics that outlive
+    // every connection, and x_connect only reads the client data back as a `&'static CStr`.
+    unsafe { sqlite3_create_module_v2(db, name.as_ptr(), module, schema.as_ptr().cast_mut().cast::<c_void>(), None) }
+}
