@@ -287,11 +287,13 @@ pub fn prepare_data_dir(db_path: &Path, role: &Role) -> std::io::Result<()> {
 /// and `generation` says g, so its first open starts generation g+1 from this very content.
 /// Without a whole archive it starts a history of its own (generation 1), as an adopted file.
 fn promote_copy(dir: &Path) -> std::io::Result<()> {
-    let position = dir.join("data-replica");
-    let Ok(text) = std::fs::read_to_string(&position) else { return Ok(()) };
-    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let at = v["generation"].as_u64().and_then(|g| u32::try_from(g).ok()).zip(v["frame"].as_u64());
-    let conn = edgelite::Connection::open(dir.join("data")).map_err(std::io::Error::other)?;
+    let data = dir.join("data");
+    let position = edgelite::replica::position_path(&data);
+    if !position.exists() {
+        return Ok(());
+    }
+    let at = edgelite::replica::stored_position(&data);
+    let conn = edgelite::Connection::open(&data).map_err(std::io::Error::other)?;
     let busy: i64 =
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).map_err(std::io::Error::other)?;
     drop(conn);
@@ -300,7 +302,7 @@ fn promote_copy(dir: &Path) -> std::io::Result<()> {
     }
     let whole = at.and_then(|(g, n)| {
         let frames = dir.join("gens").join(g.to_string()).join("frames");
-        let want = n * crate::wal::FRAME_SIZE as u64;
+        let want = u64::from(n) * crate::wal::FRAME_SIZE as u64;
         let len = std::fs::metadata(&frames).map_or(0, |m| m.len());
         (len >= want).then_some((g, frames, want))
     });
@@ -344,15 +346,18 @@ impl Member {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             match me.role.clone() {
-                Role::Primary { lease, .. } => me.renew(lease).await,
+                Role::Primary { lease, .. } => {
+                    if let Some(fence) = me.fence.clone() {
+                        me.renew(lease, fence).await;
+                    }
+                }
                 Role::Replica(p) => me.watch(&p).await,
             }
         });
     }
 
-    async fn renew(&self, lease: i64) {
+    async fn renew(&self, lease: i64, fence: Arc<Fence>) {
         let mut client = self.client.clone();
-        let fence = self.fence.clone().expect("invariant: a primary has a fence");
         let every = self.config.lease_ttl / 4;
         let node = json!({"role": "primary", "url": self.config.advertise_url}).to_string();
         let _ = client.put(self.config.node_key(), node, Some(PutOptions::new().with_lease(lease))).await;

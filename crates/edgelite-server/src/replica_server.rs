@@ -45,20 +45,15 @@ use crate::exec::{Perm, SqlStore};
 use crate::http::{ApiError, Caller};
 use crate::namespace::{Namespace, Namespaces, NsError, Session};
 
-/// The request header that asks the primary to hold a pull with nothing new (milliseconds).
-pub const WAIT_HEADER: &str = "x-edgelite-wait-ms";
-/// Sent by `edgelite::replica` with every pull: its frame numbers are the primary's own (it never
-/// numbers frames of its own, as libSQL's offline replicas do), so a pull past the end of a
-/// generation is answered 409 `REPLICA_AHEAD`, not as the end of the generation.
-pub const STRICT_HEADER: &str = "x-edgelite-strict";
+/// The sync headers of `edgelite::replica` that this server reads: `x-edgelite-wait-ms` (hold a
+/// pull with nothing new), `x-edgelite-strict` (its frame numbers are the primary's own, so a
+/// pull past the end of a generation is answered 409 `REPLICA_AHEAD`), and a replica server's
+/// acknowledgement, `x-edgelite-replica-ack` (its name, `--advertise-url`: the waiting pull of
+/// `/sync/{g}/{start}/..` says it holds generation g's frames before `start`) with
+/// `x-edgelite-replica-salts` (`S1-S2`, the salts of the frames held).
+pub use edgelite::replica::{ACK_HEADER, ACK_SALTS_HEADER, STRICT_HEADER, WAIT_HEADER};
 /// The response header with the primary's position after a commit, `G/N`.
 pub const POSITION_HEADER: &str = "x-edgelite-position";
-/// Sent by a replica server with its waiting pulls: its name (`--advertise-url`). Such a pull
-/// of `/sync/{g}/{start}/..` acknowledges that it holds generation g's frames before `start`
-/// (the primary's `--durability replica` waits for it).
-pub const ACK_HEADER: &str = "x-edgelite-replica-ack";
-/// With [`ACK_HEADER`]: the salts of the frames held, `S1-S2`, absent while none are held.
-pub const ACK_SALTS_HEADER: &str = "x-edgelite-replica-salts";
 
 /// How long one pull may wait on the primary for a commit.
 const PULL_WAIT: Duration = Duration::from_secs(5);

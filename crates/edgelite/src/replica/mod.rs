@@ -40,6 +40,8 @@
 
 mod remote;
 
+pub use remote::{ACK_HEADER, ACK_SALTS_HEADER, STRICT_HEADER, WAIT_HEADER};
+
 use std::collections::BTreeMap;
 use std::ffi::c_int;
 use std::fmt;
@@ -348,7 +350,17 @@ impl Builder {
     }
 }
 
-fn position_path(db: &Path) -> PathBuf {
+/// The position a replica at `db` has applied, as its position file (`<db>-replica`) records
+/// it: (generation, frame) in the primary's numbering. `None` if `db` is not a replica.
+#[must_use]
+pub fn stored_position(db: &Path) -> Option<(u32, u32)> {
+    let meta = position_path(db);
+    meta.exists().then(|| Position::read(&meta).ok()).flatten().map(|p| (p.generation, p.frame))
+}
+
+/// The position file of a replica at `db` (`<db>-replica`).
+#[must_use]
+pub fn position_path(db: &Path) -> PathBuf {
     let mut p = db.as_os_str().to_owned();
     p.push("-replica");
     PathBuf::from(p)

@@ -40,17 +40,17 @@ pub(crate) struct Remote {
 }
 
 /// The header that asks an `edgelite-server` to hold a pull with nothing new (milliseconds).
-pub(crate) const WAIT_HEADER: &str = "x-edgelite-wait-ms";
+pub const WAIT_HEADER: &str = "x-edgelite-wait-ms";
 /// Sent with every pull: this replica's frame numbers are the primary's own, so an
 /// `edgelite-server` answers a pull past its history with 409 (not as a generation's end).
-pub(crate) const STRICT_HEADER: &str = "x-edgelite-strict";
+pub const STRICT_HEADER: &str = "x-edgelite-strict";
 /// Sent with a waiting pull by a replica that acknowledges what it holds: its name. The pull
 /// `/sync/{g}/{start}/..` then says that this replica holds generation g's frames before
 /// `start` (see edgelite-server's `--durability replica`).
-pub(crate) const ACK_HEADER: &str = "x-edgelite-replica-ack";
+pub const ACK_HEADER: &str = "x-edgelite-replica-ack";
 /// With [`ACK_HEADER`]: the salts of the WAL frames held of that generation, `S1-S2`, by which
 /// the primary knows they are frames of its WAL (absent while none are held).
-pub(crate) const ACK_SALTS_HEADER: &str = "x-edgelite-replica-salts";
+pub const ACK_SALTS_HEADER: &str = "x-edgelite-replica-salts";
 
 fn unreachable(url: &str, e: &ureq::Error) -> ReplicationError {
     ReplicationError::new(ErrorKind::Unreachable, format!("cannot reach the primary at {url}: {e}"))
