@@ -53,9 +53,10 @@ fn main() {
         &options_file,
         &ext.join("edgelite.c"),
         &ext.join("edgelite.h"),
-        // included into the amalgamation by patches 0001 and 0002
+        // included into the amalgamation by patches 0001, 0002 and 0003
         &ext.join("edgelite_vector_index.c"),
         &ext.join("edgelite_vector_planner.c"),
+        &ext.join("edgelite_step_hook.c"),
         &manifest.join("build/options.rs"),
     ];
     for input in inputs {

@@ -83,6 +83,34 @@ struct edgelite_vector_methods {
 /* Rust. The method table; never null once edgelite-sys is linked. */
 const edgelite_vector_methods *edgelite_vector_index_methods(void);
 
+/*
+** The statement hook (core patch 0003, PATCHES.md), one per connection, for the connections
+** of an embedded replica (edgelite-capi): they run writes on the primary.
+**
+** xHook(pArg, pStmt, eEvent, rc, pnChange, pzErr) runs with the connection's mutex held:
+**   EDGELITE_STEP_BEGIN  at the sqlite3_step() that starts a run of pStmt (rc is SQLITE_OK).
+**                        SQLITE_OK runs the statement as usual; any other code is returned by
+**                        sqlite3_step() without running it (SQLITE_DONE: the hook did its work).
+**   EDGELITE_STEP_END    when sqlite3_step() is about to return rc (never for SQLITE_ROW); the
+**                        hook returns the code sqlite3_step() returns.
+** The hook may set *pnChange (initially -1) to the value sqlite3_changes() must report, and,
+** with an error code, *pzErr to a message from sqlite3_malloc() (freed by the core) that
+** becomes sqlite3_errmsg(). The hook may run SQL on the same connection (it must not recurse
+** into itself: the core does not stop it). xHook NULL removes the hook.
+*/
+#define EDGELITE_STEP_BEGIN 1
+#define EDGELITE_STEP_END   2
+typedef int (*edgelite_step_fn)(void *pArg, sqlite3_stmt *pStmt, int eEvent, int rc,
+                                sqlite3_int64 *pnChange, char **pzErr);
+
+/* C (patch 0003). Installs or removes the statement hook of one connection. */
+void edgelite_set_step_hook(sqlite3 *db, edgelite_step_fn xHook, void *pArg);
+
+/* C (patch 0003). The value bound to parameter i (1-based) of pStmt, or NULL if there is no
+** such parameter; valid until the binding changes. (SQLite has no public way to read a
+** binding back; a forwarded statement must carry its bindings exactly.) */
+sqlite3_value *edgelite_stmt_bound_value(sqlite3_stmt *pStmt, int i);
+
 #ifdef __cplusplus
 }
 #endif

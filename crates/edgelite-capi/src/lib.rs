@@ -16,6 +16,7 @@
 
 use edgelite_sys as ffi;
 
+mod forward;
 mod replica;
 
 // Installs the replica open hook when the library is loaded: a plain store into a Rust static

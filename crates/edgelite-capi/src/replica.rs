@@ -7,11 +7,10 @@
 //! - reads are local; a background thread syncs every `sync_interval` seconds (5 by default,
 //!   0 for never) for as long as the process runs;
 //! - `SELECT edgelite_sync()` syncs now and returns the number of frames it applied;
-//! - writes through the connection fail with `SQLITE_READONLY` (`PRAGMA query_only` is on): a
-//!   statement run locally would make the file differ from the primary's pages, and the C API
-//!   has no point at which a write could instead be run elsewhere and its local effect
-//!   dropped. Programs write to the primary (Hrana) and read here, as with LiteFS's read
-//!   replicas.
+//! - writes run on the primary, and the replica syncs before they return, so the program's
+//!   next read sees them (`forward.rs`: core patch 0003's statement hook); the local file
+//!   only ever holds the primary's commits (`PRAGMA query_only` is on outside the local mirror
+//!   of a transaction open on the primary).
 //!
 //! A failed open (primary out of reach, refused token, a file that is no replica) fails
 //! `sqlite3_open*()` with the matching result code (`SQLITE_CANTOPEN`, `SQLITE_AUTH`,
@@ -27,6 +26,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use edgelite::replica::{Builder, Replica};
+
+use crate::forward::{Conn, step_hook};
 use edgelite_sys as ffi;
 
 /// The default background sync period, in seconds.
@@ -147,10 +148,10 @@ unsafe fn open_replica(db: *mut ffi::sqlite3) -> c_int {
     if rc != ffi::SQLITE_OK {
         return rc;
     }
-    let data = Box::into_raw(Box::new(replica)).cast::<c_void>();
-    // SAFETY: `db` is valid; `data` is a leaked Box that `drop_replica` frees exactly once
-    // (SQLite calls the destructor also when registration fails).
-    unsafe {
+    let data = Box::into_raw(Box::new(Conn::new(replica))).cast::<c_void>();
+    // SAFETY: `db` is valid; `data` is a leaked Box that `drop_conn` frees exactly once, when
+    // the connection closes (SQLite calls the destructor also when registration fails).
+    let rc = unsafe {
         ffi::sqlite3_create_function_v2(
             db,
             c"edgelite_sync".as_ptr(),
@@ -160,25 +161,31 @@ unsafe fn open_replica(db: *mut ffi::sqlite3) -> c_int {
             Some(edgelite_sync),
             None,
             None,
-            Some(drop_replica),
+            Some(drop_conn),
         )
+    };
+    if rc == ffi::SQLITE_OK {
+        // SAFETY: `db` is valid; `data` lives until the connection closes (above), after its
+        // last statement has run.
+        unsafe { ffi::edgelite_set_step_hook(db, Some(step_hook), data) };
     }
+    rc
 }
 
-unsafe extern "C" fn drop_replica(p: *mut c_void) {
+unsafe extern "C" fn drop_conn(p: *mut c_void) {
     // SAFETY: `p` is the Box leaked in `open_replica`, freed only here.
-    let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(p.cast::<Arc<Replica>>()) })));
+    let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(p.cast::<Conn>()) })));
 }
 
 /// `edgelite_sync()`: syncs now; the number of frames applied.
 unsafe extern "C" fn edgelite_sync(ctx: *mut ffi::sqlite3_context, _argc: c_int, _argv: *mut *mut ffi::sqlite3_value) {
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `ctx` is the call's context.
-        let data = unsafe { ffi::sqlite3_user_data(ctx) }.cast::<Arc<Replica>>();
-        // SAFETY: the user data is the `Arc<Replica>` registered with this function, alive
-        // until the function is dropped (after this call).
-        let replica = unsafe { &*data };
-        replica.sync()
+        let data = unsafe { ffi::sqlite3_user_data(ctx) }.cast::<Conn>();
+        // SAFETY: the user data is the `Conn` registered with this function, alive until the
+        // function is dropped (after this call).
+        let conn = unsafe { &*data };
+        conn.replica.sync()
     }));
     match r {
         Ok(Ok(done)) => {

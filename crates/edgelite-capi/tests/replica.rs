@@ -76,19 +76,14 @@ while c.execute("SELECT count(*) FROM t").fetchone()[0] != 4:
     assert time.time() < deadline, "no background sync"
     time.sleep(0.02)
 print("background")
-try:
-    c.execute("INSERT INTO t(v) VALUES ('local')")
-    c.commit()
-    print("written locally")
-except sqlite3.OperationalError as e:
-    print("refused:", e)
+# a write runs on the primary, and this connection reads it at once
+c.execute("INSERT INTO t(v) VALUES ('five')")
+c.commit()
+print("forwarded", c.execute("SELECT count(*) FROM t").fetchone()[0])
 print(c.execute("PRAGMA quick_check").fetchone()[0])
 "#
     );
-    assert_eq!(
-        python(&p, &[], &script),
-        "2\nTrue 3\n0\nbackground\nrefused: attempt to write a readonly database\nok\n"
-    );
+    assert_eq!(python(&p, &[], &script), "2\nTrue 3\n0\nbackground\nforwarded 5\nok\n");
 
     // A plain path, the primary named by the environment; a reopen resumes.
     let script = format!(
@@ -102,7 +97,7 @@ c = sqlite3.connect(os.path.join(dir, "env.db"))
 print(c.execute("SELECT group_concat(v) FROM t").fetchone()[0])
 "#
     );
-    assert_eq!(python(&p, &[("EDGELITE_SYNC_URL", &p.url)], &script), "one,two,three,four\ntwo,three,four\n");
+    assert_eq!(python(&p, &[("EDGELITE_SYNC_URL", &p.url)], &script), "one,two,three,four,five\ntwo,three,four,five\n");
 
     // An unreachable primary fails the open with a clear reason, and nothing else opens.
     let out = Command::new("python3")
@@ -116,4 +111,101 @@ print(c.execute("SELECT group_concat(v) FROM t").fetchone()[0])
     assert!(!out.status.success());
     assert!(stderr.contains("cannot reach the primary at http://127.0.0.1:9"), "{stderr}");
     assert!(stderr.contains("unable to open database file"), "{stderr}");
+}
+
+/// Writes through the replica's connection, in every form CPython's `sqlite3` issues them, run
+/// on the primary: the primary's own copy (read through another replica) is the proof.
+#[test]
+fn cpython_writes_through_a_replica_run_on_the_primary() {
+    let p = primary();
+    let writer = Builder::new_remote_replica(p.dir.path().join("writer.db"), &p.url, "").build().unwrap();
+    writer.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", params![]).unwrap();
+
+    let script = format!(
+        "{PRELUDE}{}",
+        r#"
+uri = "file:" + os.path.join(dir, "rw.db") + "?sync_url=" + urllib.parse.quote(url, safe="") + "&sync_interval=0"
+c = sqlite3.connect(uri, uri=True)
+# Python's default: an implicit BEGIN before the INSERT, then commit()
+cur = c.execute("INSERT INTO t(v) VALUES (?)", ("py1",))
+print("rowcount", cur.rowcount, c.in_transaction)
+print("inside", c.execute("SELECT count(*) FROM t WHERE v = 'py1'").fetchone()[0])
+c.commit()
+print("after", c.execute("SELECT count(*) FROM t WHERE v = 'py1'").fetchone()[0], c.in_transaction)
+c.execute("INSERT INTO t(v) VALUES ('gone')")
+print("before rollback", c.execute("SELECT count(*) FROM t WHERE v = 'gone'").fetchone()[0])
+c.rollback()
+print("rolled back", c.execute("SELECT count(*) FROM t WHERE v = 'gone'").fetchone()[0])
+# autocommit: each statement alone
+c.isolation_level = None
+cur = c.execute("INSERT INTO t(v) VALUES (:v)", {"v": "auto"})
+print("lastrowid", cur.lastrowid == c.execute("SELECT id FROM t WHERE v = 'auto'").fetchone()[0], cur.rowcount)
+cur = c.execute("UPDATE t SET v = v || '!' WHERE v IN ('py1', 'auto')")
+print("updated", cur.rowcount)
+# bound values of every type arrive exactly
+c.execute("CREATE TABLE k(i, r, s, b, n)")
+vals = (2**62 + 1, 0.1 + 0.2, "h\u00e9llo \u2603", b"\x00\xffz", None)
+c.execute("INSERT INTO k VALUES (?, ?, ?, ?, ?)", vals)
+print("exact", c.execute("SELECT i = ? AND r = ? AND s = ? AND b = ? AND n IS NULL FROM k", vals[:4]).fetchone()[0])
+# the primary's error, with its code
+c.execute("CREATE TABLE u(x UNIQUE)")
+c.execute("INSERT INTO u VALUES (1)")
+try:
+    c.execute("INSERT INTO u VALUES (1)")
+except sqlite3.IntegrityError as e:
+    print("integrity", e.sqlite_errorname, e)
+# RETURNING outside a transaction
+row = c.execute("INSERT INTO t(v) VALUES ('ret') RETURNING id, v").fetchone()
+print("returning", row[1], row[0] == c.execute("SELECT id FROM t WHERE v = 'ret'").fetchone()[0])
+# savepoints, the outermost one being the transaction
+c.execute("SAVEPOINT a")
+c.execute("INSERT INTO t(v) VALUES ('sp1')")
+c.execute("SAVEPOINT b")
+c.execute("INSERT INTO t(v) VALUES ('sp2')")
+c.execute("ROLLBACK TO b")
+c.execute("RELEASE a")
+print("savepoints", c.execute("SELECT group_concat(v) FROM t WHERE v LIKE 'sp%'").fetchone()[0], c.in_transaction)
+# BEGIN IMMEDIATE, many statements, COMMIT
+c.execute("BEGIN IMMEDIATE")
+c.executemany("INSERT INTO t(v) VALUES (?)", [("m%d" % i,) for i in range(100)])
+c.execute("COMMIT")
+print("many", c.execute("SELECT count(*) FROM t WHERE v LIKE 'm%'").fetchone()[0])
+# a write in a transaction that the primary refuses leaves the transaction usable
+c.execute("BEGIN")
+c.execute("INSERT INTO t(v) VALUES ('kept')")
+try:
+    c.execute("INSERT INTO u VALUES (1)")
+except sqlite3.IntegrityError as e:
+    print("refused in transaction", e.sqlite_errorname)
+c.execute("COMMIT")
+print(c.execute("PRAGMA quick_check").fetchone()[0])
+"#
+    );
+    assert_eq!(
+        python(&p, &[], &script),
+        "rowcount 1 True\ninside 1\nafter 1 False\nbefore rollback 1\nrolled back 0\nlastrowid True 1\nupdated 2\n\
+         exact 1\nintegrity SQLITE_CONSTRAINT_UNIQUE UNIQUE constraint failed: u.x (on the primary: SQLITE_CONSTRAINT_UNIQUE)\n\
+         returning ret True\nsavepoints sp1 False\nmany 100\nrefused in transaction SQLITE_CONSTRAINT_UNIQUE\nok\n"
+    );
+
+    // The primary's copy, through another replica.
+    writer.sync().unwrap();
+    let conn = writer.connect().unwrap();
+    let got: String = conn
+        .query_row("SELECT group_concat(v, ',') FROM (SELECT v FROM t WHERE v NOT LIKE 'm%' ORDER BY id)", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(got, "py1!,auto!,ret,sp1,kept");
+    let many: i64 = conn.query_row("SELECT count(*) FROM t WHERE v LIKE 'm%'", [], |r| r.get(0)).unwrap();
+    assert_eq!(many, 100);
+    let exact: i64 = conn
+        .query_row(
+            "SELECT i = 4611686018427387905 AND r = 0.1 + 0.2 AND s = 'h' || char(233) || 'llo ' || char(9731) \
+             AND b = X'00FF7A' AND n IS NULL FROM k",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(exact, 1);
 }

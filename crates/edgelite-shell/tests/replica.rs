@@ -36,15 +36,23 @@ fn the_shell_opens_a_replica_by_uri_and_by_environment() {
     writer.execute("INSERT INTO t VALUES (4)", params![]).unwrap();
     let o = shell(&[&uri, "SELECT sum(x) FROM t;"], &[]);
     assert_eq!(stdout(&o), "10\n", "{o:?}");
-    // Writes are refused with SQLite's read-only error, and the replica is unchanged.
-    let o = shell(&[&uri, "INSERT INTO t VALUES (5);"], &[]);
+    // Writes run on the primary, and the shell's next statement reads them; the primary's
+    // error comes back with its message.
+    let o =
+        shell(&[&uri, "INSERT INTO t VALUES (5); BEGIN; INSERT INTO t VALUES (6); COMMIT; SELECT sum(x) FROM t;"], &[]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stdout(&o), "21\n", "{o:?}");
+    let o = shell(&[&uri, "INSERT INTO nosuch VALUES (1);"], &[]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("attempt to write a readonly database"), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such table: nosuch"), "{o:?}");
+    writer.sync().unwrap();
+    let sum: i64 = writer.connect().unwrap().query_row("SELECT sum(x) FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(sum, 21);
 
     let plain = dir.path().join("env.db");
     let o = shell(&[plain.to_str().unwrap(), "SELECT group_concat(x) FROM t;"], &[("EDGELITE_SYNC_URL", &url)]);
-    assert_eq!(stdout(&o), "1,2,3,4\n", "{o:?}");
+    assert_eq!(stdout(&o), "1,2,3,4,5,6\n", "{o:?}");
     // Without the variable, the same file opens as the ordinary database it is.
     let o = shell(&[plain.to_str().unwrap(), "SELECT count(*) FROM t;"], &[]);
-    assert_eq!(stdout(&o), "4\n", "{o:?}");
+    assert_eq!(stdout(&o), "6\n", "{o:?}");
 }

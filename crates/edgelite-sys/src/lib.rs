@@ -20,6 +20,9 @@
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 
 mod bridge;
+pub use bridge::step_hook::{
+    EDGELITE_STEP_BEGIN, EDGELITE_STEP_END, StepHook, edgelite_set_step_hook, edgelite_stmt_bound_value,
+};
 pub use bridge::{OpenHook, set_open_hook};
 mod error;
 

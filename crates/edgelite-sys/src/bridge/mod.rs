@@ -13,6 +13,7 @@ use crate::bindings::*;
 mod build;
 mod cache;
 mod sql;
+pub mod step_hook;
 mod values;
 mod vector_functions;
 mod vector_index;

@@ -798,6 +798,109 @@ impl Replica {
     }
 }
 
+/// A write transaction on the primary, statement by statement (one Hrana stream), for a
+/// caller that must see each statement's result before it sends the next: the drop-in
+/// library's embedded replicas run a local transaction's writes here. Opened by
+/// [`Replica::begin_on_primary`]; the primary rolls it back if it is dropped (or left idle
+/// long enough for the stream to expire) without [`PrimaryTransaction::commit`].
+pub struct PrimaryTransaction {
+    inner: Arc<Inner>,
+    baton: Option<String>,
+}
+
+impl fmt::Debug for PrimaryTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrimaryTransaction").field("replica", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Opens a write transaction on the primary: `BEGIN IMMEDIATE`, then `prelude` (statements
+    /// without parameters, such as the `SAVEPOINT`s a local transaction opened before its first
+    /// write), each only if the one before succeeded.
+    ///
+    /// # Errors
+    ///
+    /// The primary's SQLite failure (e.g. `SQLITE_BUSY`), or [`Error::Replication`].
+    pub fn begin_on_primary(&self, prelude: &[&str]) -> Result<PrimaryTransaction> {
+        let mut t = PrimaryTransaction { inner: Arc::clone(&self.inner), baton: None };
+        let mut requests = vec![json!({"type": "execute", "stmt": {"sql": "BEGIN IMMEDIATE", "want_rows": false}})];
+        requests.extend(prelude.iter().map(|sql| json!({"type": "execute", "stmt": {"sql": sql, "want_rows": false}})));
+        let (results, baton) = self.inner.remote.pipeline_on(None, requests)?;
+        t.baton = baton;
+        for i in 0..=prelude.len() {
+            ok_response(results.get(i))?;
+        }
+        if t.baton.is_none() {
+            return Err(
+                ReplicationError::new(ErrorKind::Protocol, "the primary closed the transaction's stream").into()
+            );
+        }
+        Ok(t)
+    }
+}
+
+impl PrimaryTransaction {
+    /// Runs one statement in the transaction.
+    ///
+    /// # Errors
+    ///
+    /// The primary's SQLite failure with its result code; the transaction stays open (as a
+    /// failed statement leaves an SQLite transaction open), unless the stream is lost
+    /// ([`Error::Replication`]).
+    pub fn execute(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<Written> {
+        let args = params.iter().map(|p| hrana_value(&p.to_sql()?)).collect::<Result<Vec<_>>>()?;
+        let r = self.send(vec![json!({"type": "execute", "stmt": {"sql": sql, "args": args, "want_rows": false}})])?;
+        written(&ok_response(r.first())?["result"])
+    }
+
+    /// Commits on the primary and closes the stream. It does not sync the replica: the caller
+    /// syncs (with [`Replica::sync`]) once it has let go of the local file's write lock.
+    ///
+    /// # Errors
+    ///
+    /// The primary's failure to commit (the transaction is then rolled back there).
+    pub fn commit(mut self) -> Result<()> {
+        let r = self.send(vec![
+            json!({"type": "execute", "stmt": {"sql": "COMMIT", "want_rows": false}}),
+            json!({"type": "close"}),
+        ])?;
+        self.baton = None;
+        ok_response(r.first()).map(|_| ())
+    }
+
+    /// Rolls back on the primary and closes the stream.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Replication`] if the primary is out of reach (it rolls back when the stream
+    /// expires).
+    pub fn rollback(mut self) -> Result<()> {
+        let r = self.send(vec![json!({"type": "close"})]);
+        self.baton = None;
+        r.map(|_| ())
+    }
+
+    fn send(&mut self, requests: Vec<Value>) -> Result<Vec<Value>> {
+        let Some(baton) = self.baton.take() else {
+            return Err(ReplicationError::new(ErrorKind::Protocol, "the transaction on the primary is over").into());
+        };
+        let (results, next) = self.inner.remote.pipeline_on(Some(&baton), requests)?;
+        self.baton = next;
+        Ok(results)
+    }
+}
+
+impl Drop for PrimaryTransaction {
+    fn drop(&mut self) {
+        if let Some(baton) = self.baton.take() {
+            // Best effort: closing the stream rolls the transaction back at once, instead of
+            // when the primary expires it.
+            let _ = self.inner.remote.pipeline_on(Some(&baton), vec![json!({"type": "close"})]);
+        }
+    }
+}
+
 /// A pipeline result that must be `ok`; its `response`.
 fn ok_response(r: Option<&Value>) -> Result<&Value> {
     let r =

@@ -236,8 +236,19 @@ impl Remote {
 
     /// `POST /v2/pipeline` with `requests` on a new stream; the `results` array.
     pub(crate) fn pipeline(&self, requests: Vec<Value>) -> Result<Vec<Value>, ReplicationError> {
+        self.pipeline_on(None, requests).map(|(results, _)| results)
+    }
+
+    /// `POST /v2/pipeline` with `requests` on the stream that `baton` continues (a new one
+    /// without it); the `results` array and the baton that continues the stream (none once
+    /// the stream is closed).
+    pub(crate) fn pipeline_on(
+        &self,
+        baton: Option<&str>,
+        requests: Vec<Value>,
+    ) -> Result<(Vec<Value>, Option<String>), ReplicationError> {
         let url = format!("{}/v2/pipeline", self.base);
-        let body = serde_json::to_vec(&json!({"baton": null, "requests": requests}))
+        let body = serde_json::to_vec(&json!({"baton": baton, "requests": requests}))
             .map_err(|e| protocol(format!("encoding a pipeline: {e}")))?;
         let mut req = self.agent.post(&url).content_type("application/json");
         if let Some(t) = &self.token {
@@ -260,8 +271,9 @@ impl Remote {
             let msg = v["message"].as_str().or(v["error"].as_str()).unwrap_or(&text);
             return Err(protocol(format!("/v2/pipeline answered HTTP {status}: {msg}")));
         }
+        let baton = v["baton"].as_str().map(str::to_owned);
         match v.get("results") {
-            Some(Value::Array(a)) => Ok(a.clone()),
+            Some(Value::Array(a)) => Ok((a.clone(), baton)),
             _ => Err(protocol(format!("/v2/pipeline: no results in {text}"))),
         }
     }
