@@ -364,3 +364,80 @@ fn a_replica_killed_while_syncing_resumes() {
     assert_same_pages(&path, &p);
     check_bank(&db.connect().unwrap()).unwrap();
 }
+
+/// Offline writes: committed locally, pushed by the next sync (after a restart too), the
+/// primary's pages then equal the replica's; a primary that moved on meanwhile is a conflict,
+/// reported as such, and nothing is pushed.
+#[test]
+fn offline_writes_are_pushed_by_sync_or_conflict() {
+    let p = Primary::start(&[]);
+    p.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES ('primary')"]);
+    let path = p.replica_path("offline.db");
+    let db = Builder::new_remote_replica(&path, &p.url, "").offline(true).build().unwrap();
+    db.sync().unwrap();
+    let conn = db.connect().unwrap();
+    conn.execute("INSERT INTO t(v) VALUES ('offline 1')", &[]).unwrap();
+    conn.execute_batch(&format!("BEGIN; INSERT INTO t(v) SELECT 'bulk ' || value FROM {}; COMMIT", series(3000)))
+        .unwrap();
+    // Local at once; not on the primary until a sync.
+    assert_eq!(count(&conn, "SELECT count(*) FROM t"), 3002);
+    let other = Builder::new_remote_replica(p.replica_path("other.db"), &p.url, "").build().unwrap();
+    other.sync().unwrap();
+    assert_eq!(count(&other.connect().unwrap(), "SELECT count(*) FROM t"), 1);
+
+    // Local writes survive a restart of the program (no checkpoint on close), then go up.
+    drop(conn);
+    drop(db);
+    let db = Builder::new_remote_replica(&path, &p.url, "").offline(true).build().unwrap();
+    let conn = db.connect().unwrap();
+    conn.execute("UPDATE t SET v = 'changed offline' WHERE v = 'primary'", &[]).unwrap();
+    let r = db.sync().unwrap();
+    assert!(r.frames_pushed > 0, "{r:?}");
+    assert_same_pages(&path, &p);
+    other.sync().unwrap();
+    let o = other.connect().unwrap();
+    assert_eq!(count(&o, "SELECT count(*) FROM t"), 3002);
+    assert_eq!(count(&o, "SELECT count(*) FROM t WHERE v = 'changed offline'"), 1);
+
+    // The primary's own writes come down as before; the replica's go up after them.
+    p.exec(&["INSERT INTO t(v) VALUES ('primary 2')"]);
+    conn.execute("INSERT INTO t(v) VALUES ('offline 2')", &[]).unwrap();
+    let err = db.sync().unwrap_err();
+    match &err {
+        edgelite::Error::Replication(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "{e}"),
+        other => panic!("expected a conflict, got {other}"),
+    }
+    assert_eq!(err.extended_code(), None);
+    assert!(err.to_string().contains("has commits this replica has not pulled"), "{err}");
+    // Nothing was pushed: the primary has its own row, not the replica's.
+    other.sync().unwrap();
+    assert_eq!(count(&o, "SELECT count(*) FROM t WHERE v = 'offline 2'"), 0);
+    assert_eq!(count(&o, "SELECT count(*) FROM t WHERE v = 'primary 2'"), 1);
+    // Another offline replica, in step with the primary, pushes and then follows it.
+    let fresh = Builder::new_remote_replica(p.replica_path("fresh.db"), &p.url, "").offline(true).build().unwrap();
+    fresh.sync().unwrap();
+    let f = fresh.connect().unwrap();
+    f.execute("INSERT INTO t(v) VALUES ('fresh')", &[]).unwrap();
+    fresh.sync().unwrap();
+    p.exec(&["INSERT INTO t(v) VALUES ('primary 3')"]);
+    fresh.sync().unwrap();
+    assert_eq!(count(&f, "SELECT count(*) FROM t WHERE v IN ('fresh', 'primary 3')"), 2);
+    assert_same_pages(&p.replica_path("fresh.db"), &p);
+    // Over a thousand commits: pushed in several requests (a commit may straddle two), then
+    // the WAL is checkpointed and restarts, and the writes after that are pushed too.
+    for i in 0..1100 {
+        f.execute("INSERT INTO t(v) VALUES (?1)", &[&format!("many {i}")]).unwrap();
+    }
+    assert!(fresh.sync().unwrap().frames_pushed >= 1100);
+    let salt = |db: &str| -> Value {
+        let meta = std::fs::read_to_string(p.replica_path(&format!("{db}-replica"))).unwrap();
+        serde_json::from_str::<Value>(&meta).unwrap()["wal_salt1"].clone()
+    };
+    let before = salt("fresh.db");
+    f.execute("INSERT INTO t(v) VALUES ('after the checkpoint')", &[]).unwrap();
+    assert_eq!(fresh.sync().unwrap().frames_pushed, 1);
+    assert_ne!(salt("fresh.db"), before, "the WAL restarted after the checkpoint");
+    assert_same_pages(&p.replica_path("fresh.db"), &p);
+    other.sync().unwrap();
+    assert_eq!(count(&o, "SELECT count(*) FROM t WHERE v LIKE 'many %' OR v = 'after the checkpoint'"), 1101);
+}

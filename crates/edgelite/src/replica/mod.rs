@@ -37,6 +37,20 @@
 //! writes (and syncs) the range being applied, `applying_to`, and after it the new position: a
 //! replica stopped between the two re-applies that whole range in one transaction on its next
 //! sync, which gives the same pages whether or not the commit had happened.
+//!
+//! # Offline writes
+//!
+//! With [`Builder::offline`], connections write to the local file, and each sync first pushes
+//! the local commits' WAL frames (`POST /sync/{g}/{start}/{end}`, as libSQL's offline clients
+//! push), then pulls; a primary that has moved on answers `conflict`, which is
+//! [`ErrorKind::Conflict`] (`SQLITE_BUSY_SNAPSHOT`). `offline.rs` says how the unpushed frames
+//! are told from the primary's.
+//!
+//! # Transactions on the primary
+//!
+//! [`Replica::begin_on_primary`] opens a write transaction on the primary that takes one
+//! statement at a time (a Hrana stream); the drop-in library runs its replicas' write
+//! transactions there.
 
 mod remote;
 
@@ -58,7 +72,9 @@ use serde_json::{Value, json};
 
 use crate::types::{ToSql, ToSqlOutput, ValueRef};
 use crate::{Connection, Error, OpenFlags, Result, ffi};
-use remote::{Pull, Remote};
+use remote::{Pull, Pushed, Remote};
+
+mod offline;
 
 /// A WAL frame: 24-byte header and a 4096-byte page.
 const FRAME_SIZE: usize = 4120;
@@ -88,6 +104,9 @@ pub enum ErrorKind {
     Diverged,
     /// Reading or writing the replica's files failed.
     Io,
+    /// Offline writes cannot be pushed: the primary has commits this replica has not pulled
+    /// (or local writes were committed while a sync applied the primary's).
+    Conflict,
 }
 
 /// A replication failure: what kind, and a message saying what to do about it.
@@ -122,6 +141,8 @@ impl ReplicationError {
             ErrorKind::NotAReplica => ffi::SQLITE_NOTADB,
             ErrorKind::Diverged => ffi::SQLITE_CORRUPT,
             ErrorKind::Io => ffi::SQLITE_IOERR,
+            // SQLite's own code for a write based on a snapshot that is no longer the latest.
+            ErrorKind::Conflict => ffi::SQLITE_BUSY_SNAPSHOT,
         }
     }
 }
@@ -155,6 +176,8 @@ pub struct Replicated {
     pub generation: u32,
     /// The last frame of that generation the replica has applied (0: none yet).
     pub frame_no: u32,
+    /// Offline mode: the frames of local writes this sync pushed to the primary.
+    pub frames_pushed: u64,
 }
 
 /// The replica's position, in `<db>-replica`.
@@ -167,6 +190,10 @@ struct Position {
     /// The salts of the primary's WAL frames applied in this generation: frames with others
     /// come from another WAL (the primary's database was deleted and made again).
     salts: Option<(u32, u32)>,
+    /// Offline mode: the local WAL's salts and how many of its committed frames are the
+    /// primary's (applied or pushed); the frames after them are unpushed local writes. `None`:
+    /// every frame of the WAL is local (see `offline.rs`).
+    local_wal: Option<(u32, u32, u32)>,
 }
 
 impl Position {
@@ -182,7 +209,11 @@ impl Position {
                     (Some(a), Some(b)) => u32::try_from(a).ok().zip(u32::try_from(b).ok()),
                     _ => None,
                 };
-                Ok(Position { generation, frame, applying_to: num("applying_to"), salts })
+                let local_wal = match (num("wal_salt1"), num("wal_salt2"), num("wal_mark")) {
+                    (Some(a), Some(b), Some(n)) => Some((a, b, n)),
+                    _ => None,
+                };
+                Ok(Position { generation, frame, applying_to: num("applying_to"), salts, local_wal })
             }
             _ => Err(ReplicationError::new(ErrorKind::Io, format!("{}: bad replica position {text}", path.display()))),
         }
@@ -195,6 +226,9 @@ impl Position {
             "frame": self.frame,
             "applying_to": self.applying_to,
             "salts": self.salts.map(|(a, b)| [a, b]),
+            "wal_salt1": self.local_wal.map(|w| w.0),
+            "wal_salt2": self.local_wal.map(|w| w.1),
+            "wal_mark": self.local_wal.map(|w| w.2),
         });
         remote::write_atomic(path, v.to_string().as_bytes()).map_err(|e| io_error(path, &e))
     }
@@ -211,6 +245,7 @@ pub struct Builder {
     namespace: Option<String>,
     acknowledge: Option<String>,
     on_frames: Option<FramesHook>,
+    offline: bool,
 }
 
 /// Called with each batch of the primary's frames once applied: the generation, the number of
@@ -228,6 +263,7 @@ impl fmt::Debug for Builder {
             .field("namespace", &self.namespace)
             .field("acknowledge", &self.acknowledge)
             .field("on_frames", &self.on_frames.is_some())
+            .field("offline", &self.offline)
             .finish_non_exhaustive()
     }
 }
@@ -249,7 +285,22 @@ impl Builder {
             namespace: None,
             acknowledge: None,
             on_frames: None,
+            offline: false,
         }
+    }
+
+    /// Offline writes, as libSQL's offline clients make them: [`Replica::connect`]'s
+    /// connections write to the local file (reads see those writes at once), and each sync
+    /// first pushes the local commits to the primary, in order, then pulls. If the primary
+    /// has commits this replica has not pulled, the push fails with [`ErrorKind::Conflict`]
+    /// and nothing is pushed or pulled: the local writes stay (local) and the replica no longer
+    /// follows the primary; remove the file and its `-replica` file to start again. Every
+    /// connection to the file must come from [`Replica::connect`] (they never checkpoint: the
+    /// WAL keeps every unpushed commit).
+    #[must_use]
+    pub fn offline(mut self, on: bool) -> Builder {
+        self.offline = on;
+        self
     }
 
     /// Replicates namespace `name` of the primary (sent as `x-namespace` on every request);
@@ -337,12 +388,27 @@ impl Builder {
         // The commit must be on disk before the position file says it happened.
         conn.execute_batch("PRAGMA synchronous=FULL")?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        if self.offline {
+            keep_wal(&conn)?;
+        }
         let data_version = data_version(&conn)?;
+        let wal = wal_path(&self.path);
+        let path = self.path.clone();
         let inner = Arc::new(Inner {
-            path: self.path,
+            path,
             remote,
             read_your_writes: self.read_your_writes,
-            applier: Mutex::new(Applier { conn, meta, position, data_version, on_frames: self.on_frames }),
+            offline: self.offline,
+            applier: Mutex::new(Applier {
+                conn,
+                meta,
+                path: self.path.clone(),
+                wal,
+                position,
+                data_version,
+                on_frames: self.on_frames,
+                offline: self.offline,
+            }),
             last_error: Mutex::new(None),
         });
         let background = self.sync_interval.map(|every| Background::start(Arc::clone(&inner), every));
@@ -356,6 +422,20 @@ impl Builder {
 pub fn stored_position(db: &Path) -> Option<(u32, u32)> {
     let meta = position_path(db);
     meta.exists().then(|| Position::read(&meta).ok()).flatten().map(|p| (p.generation, p.frame))
+}
+
+/// An offline replica's connection never checkpoints on its own (see `offline.rs`).
+fn keep_wal(conn: &Connection) -> Result<()> {
+    conn.execute_batch("PRAGMA wal_autocheckpoint=0")?;
+    conn.set_db_config(crate::config::DbConfig::NoCkptOnClose, true)?;
+    Ok(())
+}
+
+/// The WAL file of the database at `db`.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-wal");
+    PathBuf::from(p)
 }
 
 /// The position file of a replica at `db` (`<db>-replica`).
@@ -389,7 +469,7 @@ fn bootstrap(remote: &Remote, path: &Path, meta: &Path) -> Result<(), Replicatio
             Err(e) => return Err(io_error(Path::new(&p), &e)),
         }
     }
-    let position = Position { generation: g, frame: 0, applying_to: None, salts: None };
+    let position = Position { generation: g, frame: 0, applying_to: None, salts: None, local_wal: None };
     if path.exists() {
         // Opened but empty: another connection may hold it open, so the bytes go into this
         // very file, not a new one renamed over it; the position file comes after them (a
@@ -416,6 +496,11 @@ fn data_version(conn: &Connection) -> Result<i64> {
 struct Applier {
     conn: Connection,
     meta: PathBuf,
+    /// The database file and its WAL (read in offline mode).
+    path: PathBuf,
+    wal: PathBuf,
+    /// Offline writes: local commits are pushed before each pull.
+    offline: bool,
     position: Position,
     /// `PRAGMA data_version` after our last commit: any other change means a local write.
     data_version: i64,
@@ -456,7 +541,7 @@ impl Applier {
             pages.insert(pgno, &f[24..]);
         }
         pages.retain(|&p, _| p <= commit_size);
-        if data_version(&self.conn)? != self.data_version {
+        if !self.offline && data_version(&self.conn)? != self.data_version {
             return Err(ReplicationError::new(
                 ErrorKind::Diverged,
                 "the replica's database was written by another connection: it no longer matches the primary; \
@@ -466,6 +551,17 @@ impl Applier {
         }
         let conn = &self.conn;
         conn.execute_batch("BEGIN IMMEDIATE")?;
+        // Offline: with the write lock held, no local commit can come between the last push
+        // and this transaction unseen.
+        if self.offline && data_version(conn)? != self.data_version {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(ReplicationError::new(
+                ErrorKind::Conflict,
+                "local writes were committed while the replica synced: sync again to push them",
+            )
+            .into());
+        }
+        let before = if self.offline { offline::scan_wal(&self.wal)? } else { None };
         let written = (|| -> Result<()> {
             let before: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
             // The b-tree layer reads the database size when a transaction or savepoint starts
@@ -512,6 +608,12 @@ impl Applier {
         self.position = pending;
         conn.execute_batch("COMMIT")?;
         self.position = Position { frame: target, applying_to: None, ..self.position };
+        if self.offline {
+            // The mark moves past this commit (local commits after it are not ours).
+            let after = offline::scan_wal(&self.wal)?;
+            let mark = after.as_ref().and_then(|a| offline::mark_after(before.as_ref(), a).map(|m| (a.salts, m)));
+            self.position.local_wal = mark.map(|((s1, s2), m)| (s1, s2, m));
+        }
         self.position.write(&self.meta)?;
         self.data_version = data_version(conn)?;
         Ok(())
@@ -521,6 +623,9 @@ impl Applier {
     /// primary to hold its answer up to that long while it has nothing new (a long poll).
     fn sync(&mut self, remote: &Remote, mut wait: Option<Duration>) -> Result<Replicated> {
         let mut report = Replicated::default();
+        if self.offline {
+            report.frames_pushed = self.push(remote)?;
+        }
         loop {
             let Position { generation: g, frame: base, applying_to, .. } = self.position;
             let mut buf: Vec<u8> = Vec::new();
@@ -584,7 +689,8 @@ impl Applier {
                         .into());
                     }
                     // The next generation starts from this very database (a checkpoint changes no page).
-                    self.position = Position { generation: g + 1, frame: 0, applying_to: None, salts: None };
+                    self.position =
+                        Position { generation: g + 1, frame: 0, applying_to: None, salts: None, ..self.position };
                     self.position.write(&self.meta)?;
                 }
                 Some(current) if current < g => {
@@ -602,7 +708,99 @@ impl Applier {
         }
         report.generation = self.position.generation;
         report.frame_no = self.position.frame;
+        if self.offline {
+            self.checkpoint()?;
+        }
         Ok(report)
+    }
+
+    /// Offline: pushes the local commits after the mark, in order; the number of frames.
+    fn push(&mut self, remote: &Remote) -> Result<u64> {
+        let Some(scan) = offline::scan_wal(&self.wal)? else { return Ok(0) };
+        let mark = match self.position.local_wal {
+            Some((s1, s2, n)) if (s1, s2) == scan.salts => n,
+            _ => 0,
+        };
+        if scan.len() <= mark {
+            return Ok(0);
+        }
+        if self.position.applying_to.is_some() {
+            return Err(ReplicationError::new(
+                ErrorKind::Conflict,
+                "a sync was interrupted while applying the primary's frames: local writes cannot be told from them",
+            )
+            .into());
+        }
+        let local = &scan.frames[mark as usize * FRAME_SIZE..];
+        let count = u32::try_from(local.len() / FRAME_SIZE).expect("invariant: a WAL's frames fit a u32");
+        let g = self.position.generation;
+        let first = self.position.frame + 1;
+        let (mut next, mut baton) = (first, None::<String>);
+        let mut rounds = 0;
+        while next < first + count {
+            rounds += 1;
+            if rounds > 4 * (count as usize / offline::PUSH_FRAMES + 2) {
+                return Err(
+                    ReplicationError::new(ErrorKind::Protocol, "the primary keeps asking for the same frames").into()
+                );
+            }
+            let from = (next - first) as usize;
+            let to = (from + offline::PUSH_FRAMES).min(count as usize);
+            let body = offline::push_body(&local[from * FRAME_SIZE..to * FRAME_SIZE]);
+            match remote.push(g, next, baton.as_deref(), &body)? {
+                Pushed::Conflict => {
+                    return Err(ReplicationError::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "the primary has commits this replica has not pulled: its {count} frames of offline writes \
+                             cannot be pushed (remove the file and its -replica file to start again from the primary)"
+                        ),
+                    )
+                    .into());
+                }
+                Pushed::Ok { generation, max_frame_no, baton: b } => {
+                    if generation != g || max_frame_no >= first + count || max_frame_no + 1 < first {
+                        return Err(ReplicationError::new(
+                            ErrorKind::Protocol,
+                            format!(
+                                "a push of frames {next}.. of generation {g} was answered {generation}/{max_frame_no}"
+                            ),
+                        )
+                        .into());
+                    }
+                    next = max_frame_no + 1;
+                    baton = b;
+                }
+            }
+        }
+        self.position.frame += count;
+        self.position.local_wal = Some((scan.salts.0, scan.salts.1, scan.len()));
+        self.position.write(&self.meta)?;
+        self.data_version = data_version(&self.conn)?;
+        Ok(u64::from(count))
+    }
+
+    /// Offline: checkpoints a WAL of more than 1,000 frames when none is unpushed, holding the
+    /// write lock meanwhile so that no local commit can slip in (see `offline.rs`).
+    fn checkpoint(&mut self) -> Result<()> {
+        let conn = &self.conn;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done = (|| -> Result<()> {
+            let Some(scan) = offline::scan_wal(&self.wal)? else { return Ok(()) };
+            let mark = match self.position.local_wal {
+                Some((s1, s2, n)) if (s1, s2) == scan.salts => n,
+                _ => 0,
+            };
+            if scan.len() != mark || mark <= 1000 {
+                return Ok(());
+            }
+            let other = Connection::open_with_flags(&self.path, OpenFlags::READ_WRITE)?;
+            keep_wal(&other)?;
+            other.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            Ok(())
+        })();
+        conn.execute_batch("ROLLBACK")?;
+        done
     }
 }
 
@@ -610,6 +808,7 @@ struct Inner {
     path: PathBuf,
     remote: Remote,
     read_your_writes: bool,
+    offline: bool,
     applier: Mutex<Applier>,
     last_error: Mutex<Option<String>>,
 }
@@ -727,8 +926,12 @@ impl Replica {
     /// SQLite failures opening the file.
     pub fn connect(&self) -> Result<ReplicaConnection> {
         let conn = Connection::open(&self.inner.path)?;
-        // Local writes would make the file differ from the primary's pages.
-        conn.execute_batch("PRAGMA query_only=ON")?;
+        if self.inner.offline {
+            keep_wal(&conn)?;
+        } else {
+            // Local writes would make the file differ from the primary's pages.
+            conn.execute_batch("PRAGMA query_only=ON")?;
+        }
         conn.busy_timeout(Duration::from_secs(10))?;
         Ok(ReplicaConnection { conn, inner: Arc::clone(&self.inner), last_insert_rowid: std::cell::Cell::new(0) })
     }
@@ -1030,7 +1233,7 @@ impl ReplicaConnection {
     pub fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize> {
         // A statement that does not compile here (e.g. a table the replica has not seen yet)
         // goes to the primary, which has the final word.
-        let local = self.conn.prepare(sql).map(|s| s.readonly()).unwrap_or(false);
+        let local = self.inner.offline || self.conn.prepare(sql).map(|s| s.readonly()).unwrap_or(false);
         if local {
             return self.conn.execute(sql, params);
         }

@@ -12,6 +12,15 @@ use ureq::Agent;
 
 use super::{ErrorKind, ReplicationError};
 
+/// A push's answer.
+pub(crate) enum Pushed {
+    /// The primary has the frames up to `max_frame_no` (in the replica's numbering, of
+    /// `generation`); `baton` continues a commit left unfinished by this push.
+    Ok { generation: u32, max_frame_no: u32, baton: Option<String> },
+    /// The primary has commits the replica has not pulled: the frames cannot go on top.
+    Conflict,
+}
+
 /// A pull's answer.
 pub(crate) enum Pull {
     /// One or more whole frames (4120 bytes each) from the frame asked for.
@@ -231,6 +240,54 @@ impl Remote {
                 ),
             )),
             _ => Err(protocol(format!("/sync answered HTTP {status}: {}", String::from_utf8_lossy(&body)))),
+        }
+    }
+
+    /// `POST /sync/{g}/{start}/{end}[/{baton}]`: pushes `frames` (whole frames, the replica's
+    /// offline writes numbered from `start`); the primary's answer (`docs/sync-protocol.md`
+    /// §5.2). Never retried: the primary may have applied it.
+    pub(crate) fn push(
+        &self,
+        g: u32,
+        start: u32,
+        baton: Option<&str>,
+        frames: &[u8],
+    ) -> Result<Pushed, ReplicationError> {
+        let n = u32::try_from(frames.len() / super::FRAME_SIZE).map_err(|_| protocol("too many frames".into()))?;
+        let end = start + n;
+        let mut url = format!("{}/sync/{g}/{start}/{end}", self.base);
+        if let Some(b) = baton {
+            url.push('/');
+            url.push_str(b);
+        }
+        let mut req = self.agent.post(&url).content_type("application/octet-stream");
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(ns) = &self.namespace {
+            req = req.header("x-namespace", ns.as_str());
+        }
+        let r = req.send(frames).map_err(|e| unreachable(&url, &e))?;
+        let mut r = self.check_auth(r)?;
+        let status = r.status().as_u16();
+        let text = r
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(|e| ReplicationError::new(ErrorKind::Unreachable, format!("reading a push answer: {e}")))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| protocol(format!("push answered HTTP {status} with no JSON ({e}): {text}")))?;
+        if status != 200 {
+            return Err(protocol(format!("push to {url} answered HTTP {status}: {text}")));
+        }
+        let num = |k: &str| v[k].as_u64().and_then(|n| u32::try_from(n).ok());
+        match (v["status"].as_str(), num("max_frame_no"), num("generation")) {
+            (Some("ok"), Some(max_frame_no), Some(generation)) => {
+                Ok(Pushed::Ok { generation, max_frame_no, baton: v["baton"].as_str().map(str::to_owned) })
+            }
+            (Some("conflict"), _, _) => Ok(Pushed::Conflict),
+            _ => Err(protocol(format!("push to {url} answered {text}"))),
         }
     }
 
