@@ -110,18 +110,50 @@ static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
 }
 
 
-/* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <p's WHERE> LIMIT 1 OFFSET EDGELITE_EXACT_ROWS):
-** more rows pass p's filter than an exact answer from an ordinary index should read. */
-static Expr *edgeliteManyPass(Parse *pParse, Select *p){
+/* The name of the rewrite's CTE of the rows that pass an indexed filter (edgeliteFewWith). */
+#define EDGELITE_FEW "edgelite_few"
+
+/* WITH edgelite_few AS MATERIALIZED (SELECT <zRef>.rowid AS edgelite_r FROM <p's FROM item>
+** WHERE <p's WHERE> LIMIT EDGELITE_EXACT_ROWS + 1): the rows that pass a filter an ordinary
+** index serves, read through it once, stopping at one more than an exact answer should read.
+** Both branches of the rewrite and both of their gates use it, so the rows are read once (a
+** gate and a branch each reading them made a selective rowid range cost three reads). */
+static With *edgeliteFewWith(Parse *pParse, Select *p, const char *zRef){
   sqlite3 *db = pParse->db;
-  Expr *pExists;
-  Select *pCount = sqlite3SelectNew(pParse,
-      sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
+  Token tFew, tR;
+  ExprList *pCols = sqlite3ExprListAppend(pParse, 0,
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
+  Select *pRows;
+  tR.z = "edgelite_r";
+  tR.n = 10;
+  sqlite3ExprListSetName(pParse, pCols, &tR, 0);
+  pRows = sqlite3SelectNew(pParse, pCols,
       sqlite3SrcListDup(db, p->pSrc, 0), sqlite3ExprDup(db, p->pWhere, 0), 0, 0, 0, 0,
-      sqlite3PExpr(pParse, TK_LIMIT, sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, EDGELITE_EXACT_ROWS)));
-  pExists = sqlite3PExpr(pParse, TK_EXISTS, 0, 0);
-  sqlite3PExprAddSelect(pParse, pExists, pCount);
-  return pExists;
+      sqlite3PExpr(pParse, TK_LIMIT, sqlite3ExprInt32(db, EDGELITE_EXACT_ROWS + 1), 0));
+  tFew.z = EDGELITE_FEW;
+  tFew.n = sizeof(EDGELITE_FEW) - 1;
+  return sqlite3WithAdd(pParse, 0, sqlite3CteNew(pParse, &tFew, 0, pRows, M10d_Yes));
+}
+
+/* SELECT <pCols> FROM edgelite_few */
+static Select *edgeliteFromFew(Parse *pParse, ExprList *pCols, Expr *pWhere){
+  Token tFew;
+  tFew.z = EDGELITE_FEW;
+  tFew.n = sizeof(EDGELITE_FEW) - 1;
+  return sqlite3SelectNew(pParse, pCols, sqlite3SrcListAppend(pParse, 0, &tFew, 0), pWhere, 0, 0, 0, 0, 0);
+}
+
+/* (SELECT count(*) FROM edgelite_few) > EDGELITE_EXACT_ROWS: more rows pass the filter than an
+** exact answer from an ordinary index should read (edgeliteFewWith). */
+static Expr *edgeliteManyPass(Parse *pParse){
+  sqlite3 *db = pParse->db;
+  Token tCount;
+  Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
+  tCount.z = "count";
+  tCount.n = 5;
+  sqlite3PExprAddSelect(pParse, pCount, edgeliteFromFew(pParse,
+      sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)), 0));
+  return sqlite3PExpr(pParse, TK_GT, pCount, sqlite3ExprInt32(db, EDGELITE_EXACT_ROWS));
 }
 
 /* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <zRef>.rowid = edgelite_id AND (<p's WHERE>)):
@@ -357,18 +389,18 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       /* When few rows pass, the candidates are exactly the rows that pass and the ORDER BY
       ** ranks them all (exact, and cheaper than a walk through rows that fail); otherwise the
       ** scan. "Few": when an ordinary index serves the filter, at most EDGELITE_EXACT_ROWS
-      ** (counted through that index, stopping at one more), and the rows are read through it;
-      ** else a sample of the table says that the walk would read more than a
-      ** 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany), and one scan of the table
-      ** finds them. Two copies of the test, one per branch, each an uncorrelated subquery that
-      ** SQLite runs once. */
+      ** (read through that index once, stopping at one more, into edgelite_few: both branches
+      ** and both tests read it); else a sample of the table says that the walk would read
+      ** more than a 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany), and one scan of
+      ** the table finds them. Two copies of the test, one per branch, each an uncorrelated
+      ** subquery that SQLite runs once. */
       Select *pA, *pB, *pGate;
       SrcList *pFrom;
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
-      Expr *pManyA = bIndexed ? edgeliteManyPass(pParse, p)
+      Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
           : edgeliteSampledMany(pParse, p, pTab, zRef, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
-      Expr *pManyB = bIndexed ? edgeliteManyPass(pParse, p)
+      Expr *pManyB = bIndexed ? 0
           : edgeliteSampledMany(pParse, p, pTab, zRef, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
       /* Gates are LIMITs, not WHERE terms: SQLite tests a constant WHERE term before a loop only
       ** if it has no subquery, but a LIMIT of 0 skips the loop (the scan is never started). */
@@ -379,18 +411,25 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       pA = sqlite3SelectNew(pParse,
           sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
           sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pA, 0), 0, 0, 0, 0, 0, 0);
-      /* (SELECT 1 LIMIT <few pass ? 1 : 0>) CROSS JOIN <the FROM item>: a subquery with a LIMIT
-      ** is not flattened into a join, so the table is read only when the gate row exists */
-      pGate = sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)), 0, 0, 0, 0, 0, 0,
-          sqlite3PExpr(pParse, TK_LIMIT,
-              edgeliteCase(pParse, pManyB, sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)), 0));
-      pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pGate, 0);
-      pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
-      if( pFrom && pFrom->nSrc==2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
-      pB = sqlite3SelectNew(pParse,
-          sqlite3ExprListAppend(pParse, 0,
-            sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid"))),
-          pFrom, sqlite3ExprDup(db, p->pWhere, 0), 0, 0, 0, 0, 0);
+      if( bIndexed ){
+        /* SELECT edgelite_r FROM edgelite_few WHERE NOT <many pass> */
+        pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
+            sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
+      }else{
+        /* (SELECT 1 LIMIT <few pass ? 1 : 0>) CROSS JOIN <the FROM item>: a subquery with a
+        ** LIMIT is not flattened into a join, so the table is read only when the gate row
+        ** exists */
+        pGate = sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)), 0, 0, 0, 0, 0, 0,
+            sqlite3PExpr(pParse, TK_LIMIT,
+                edgeliteCase(pParse, pManyB, sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)), 0));
+        pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pGate, 0);
+        pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
+        if( pFrom && pFrom->nSrc==2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
+        pB = sqlite3SelectNew(pParse,
+            sqlite3ExprListAppend(pParse, 0,
+              sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid"))),
+            pFrom, sqlite3ExprDup(db, p->pWhere, 0), 0, 0, 0, 0, 0);
+      }
       if( pA==0 || pB==0 ){
         sqlite3SelectDelete(db, pA);
         sqlite3SelectDelete(db, pB);
@@ -401,6 +440,8 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       pA->op = TK_ALL;
       pA->pPrior = pB;
       pB->pNext = pA;
+      /* A compound's WITH sits on its last member, and its first can see it too. */
+      if( bIndexed ) pA->pWith = edgeliteFewWith(pParse, p, zRef);
       pSub = pA;
     }
   }
