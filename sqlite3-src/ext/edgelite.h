@@ -91,8 +91,9 @@ const edgelite_vector_methods *edgelite_vector_index_methods(void);
 **   EDGELITE_STEP_BEGIN  at the sqlite3_step() that starts a run of pStmt (rc is SQLITE_OK).
 **                        SQLITE_OK runs the statement as usual; any other code is returned by
 **                        sqlite3_step() without running it (SQLITE_DONE: the hook did its work).
-**   EDGELITE_STEP_END    when sqlite3_step() is about to return rc (never for SQLITE_ROW); the
-**                        hook returns the code sqlite3_step() returns.
+**   EDGELITE_STEP_END    when sqlite3_step() is about to return rc (SQLITE_ROW only for a
+**                        statement that writes: RETURNING); the hook returns the code
+**                        sqlite3_step() returns.
 ** The hook may set *pnChange (initially -1) to the value sqlite3_changes() must report, and,
 ** with an error code, *pzErr to a message from sqlite3_malloc() (freed by the core) that
 ** becomes sqlite3_errmsg(). The hook may run SQL on the same connection (it must not recurse
@@ -110,6 +111,14 @@ void edgelite_set_step_hook(sqlite3 *db, edgelite_step_fn xHook, void *pArg);
 ** such parameter; valid until the binding changes. (SQLite has no public way to read a
 ** binding back; a forwarded statement must carry its bindings exactly.) */
 sqlite3_value *edgelite_stmt_bound_value(sqlite3_stmt *pStmt, int i);
+
+/* C (patch 0003). Nonzero if pStmt writes a database other than "main" (TEMP, or an attached
+** one): such a statement cannot run on a primary, which has neither. */
+int edgelite_stmt_writes_other_schemas(sqlite3_stmt *pStmt);
+
+/* C (patch 0003). Turns PRAGMA query_only on or off without the PRAGMA's side effect (which
+** expires every prepared statement of the connection). */
+void edgelite_set_query_only(sqlite3 *db, int bOn);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,9 @@ pub(crate) struct Conn {
     pub(crate) replica: Arc<Replica>,
     /// Set while the hook itself runs SQL on the connection: those statements are ours.
     in_hook: AtomicBool,
+    /// Set while `query_only` is lifted for the local mirror of a transaction on the primary:
+    /// the commit hook then refuses any local commit (see [`commit_hook`]).
+    mirroring: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -66,6 +69,7 @@ struct State {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
     Read,
+    Pragma,
     Write,
     Begin,
     Commit,
@@ -77,7 +81,7 @@ enum Kind {
 
 impl Conn {
     pub(crate) fn new(replica: Arc<Replica>) -> Conn {
-        Conn { replica, in_hook: AtomicBool::new(false), state: Mutex::default() }
+        Conn { replica, in_hook: AtomicBool::new(false), mirroring: AtomicBool::new(false), state: Mutex::default() }
     }
 }
 
@@ -156,8 +160,8 @@ fn classify(sql: &str, readonly: bool, explain: bool) -> Kind {
         }
         "SAVEPOINT" => Kind::Savepoint(at(1).to_owned()),
         "RELEASE" => Kind::Release(if at(1) == "SAVEPOINT" { at(2) } else { at(1) }.to_owned()),
-        // PRAGMAs set up the connection (and a pragma that writes fails under query_only).
-        "PRAGMA" => Kind::Read,
+        // PRAGMAs set up the connection; one that writes is refused (see `Cx::begin`).
+        "PRAGMA" => Kind::Pragma,
         _ if readonly => Kind::Read,
         _ => Kind::Write,
     }
@@ -239,6 +243,20 @@ unsafe fn value(v: *mut ffi::sqlite3_value) -> Value {
     }
 }
 
+/// The commit hook of a replica connection (`arg` is its [`Conn`]): the last guard of the rule
+/// that the local file only ever commits the primary's pages. While a transaction is mirrored
+/// locally, a local commit that the statement hook did not turn into the primary's (it never
+/// should) becomes a rollback, and the statement fails with `SQLITE_CONSTRAINT_COMMITHOOK`.
+///
+/// # Safety
+/// Called by SQLite with the `Conn` the hook was installed with, alive as long as the
+/// connection.
+pub(crate) unsafe extern "C" fn commit_hook(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the installed Conn (caller).
+    let conn = unsafe { &*arg.cast::<Conn>() };
+    c_int::from(conn.mirroring.load(Ordering::Relaxed))
+}
+
 /// The statement hook ([`ffi::StepHook`]) of a replica connection; `arg` is its [`Conn`].
 ///
 /// # Safety
@@ -263,7 +281,8 @@ pub(crate) unsafe extern "C" fn step_hook(
         // SAFETY: `stmt` is a statement of the connection, whose mutex this thread holds.
         let db = unsafe { ffi::sqlite3_db_handle(stmt) };
         // Cx's invariant holds: `db` and `stmt` are valid for this call, the mutex is held.
-        let mut cx = Cx { replica: &conn.replica, db, stmt, state: &mut state, changes: None };
+        let mut cx =
+            Cx { replica: &conn.replica, mirroring: &conn.mirroring, db, stmt, state: &mut state, changes: None };
         let out = if event == ffi::EDGELITE_STEP_BEGIN { cx.begin() } else { cx.end(rc).map(|()| rc) };
         (out, cx.changes)
     }));
@@ -295,6 +314,7 @@ pub(crate) unsafe extern "C" fn step_hook(
 /// may call SQLite with them.
 struct Cx<'a> {
     replica: &'a Replica,
+    mirroring: &'a AtomicBool,
     db: *mut ffi::sqlite3,
     stmt: *mut ffi::sqlite3_stmt,
     state: &'a mut State,
@@ -332,6 +352,17 @@ impl Cx<'_> {
         // SAFETY: as above.
         let explain = unsafe { ffi::sqlite3_stmt_isexplain(self.stmt) } != 0;
         classify(&self.sql(), readonly, explain)
+    }
+
+    /// Whether the statement writes TEMP or an attached database, which the primary has not.
+    fn other_schemas(&self) -> bool {
+        // SAFETY: `stmt` is valid (Cx).
+        unsafe { ffi::edgelite_stmt_writes_other_schemas(self.stmt) != 0 }
+    }
+
+    fn readonly(&self) -> bool {
+        // SAFETY: `stmt` is valid (Cx).
+        unsafe { ffi::sqlite3_stmt_readonly(self.stmt) != 0 }
     }
 
     fn returns_rows(&self) -> bool {
@@ -382,8 +413,28 @@ impl Cx<'_> {
         let autocommit = self.autocommit();
         let key = self.stmt as usize;
         let mut written = None;
+        if kind == Kind::Write && self.other_schemas() {
+            return Err(Failure(
+                ffi::SQLITE_READONLY,
+                "a write to a TEMP or attached database cannot run through an embedded replica: the primary has \
+                 neither; open a separate connection for local scratch tables"
+                    .into(),
+            ));
+        }
         match &kind {
             Kind::Read => return Ok(ffi::SQLITE_OK),
+            Kind::Pragma => {
+                // Outside a mirrored transaction query_only refuses a pragma that writes; inside
+                // one it would change only the local copy, which is rolled back.
+                if self.state.speculative && !self.readonly() {
+                    return Err(Failure(
+                        ffi::SQLITE_READONLY,
+                        "attempt to write a readonly database (a PRAGMA that writes would change only this replica)"
+                            .into(),
+                    ));
+                }
+                return Ok(ffi::SQLITE_OK);
+            }
             Kind::Begin => {
                 // BEGIN IMMEDIATE would take the local write lock, which query_only refuses;
                 // the primary's transaction is IMMEDIATE from its first write.
@@ -402,7 +453,9 @@ impl Cx<'_> {
                     self.report(w);
                     return Ok(ffi::SQLITE_DONE);
                 }
-                // RETURNING: the rows come from a local run that is rolled back.
+                // RETURNING: the rows come from a local run that is rolled back, on a replica
+                // brought up to date first (so that rowids and defaults match the primary's).
+                self.sync();
                 let mut t = self.replica.begin_on_primary(&[])?;
                 written = Some(t.execute(&sql, &params)?);
                 self.exec(c"BEGIN DEFERRED")?;
@@ -418,14 +471,14 @@ impl Cx<'_> {
                 self.speculate()?;
             }
             Kind::Commit => {
-                if self.state.remote.is_some() {
+                if self.state.remote.is_some() || self.state.speculative {
                     self.commit()?;
                     return Ok(ffi::SQLITE_DONE);
                 }
             }
             Kind::Release(name) => {
                 let at = self.savepoint(name);
-                if self.state.remote.is_some() && self.state.by_savepoint && at == Some(0) {
+                if (self.state.remote.is_some() || self.state.speculative) && self.state.by_savepoint && at == Some(0) {
                     self.commit()?;
                     return Ok(ffi::SQLITE_DONE);
                 }
@@ -449,6 +502,20 @@ impl Cx<'_> {
     /// After a run that [`Cx::begin`] let run locally, which ended with `rc`.
     fn end(&mut self, rc: c_int) -> Result<(), Failure> {
         let key = self.stmt as usize;
+        if rc == ffi::SQLITE_ROW {
+            // A RETURNING write outside a transaction has done all its work at its first row:
+            // commit on the primary now, so that a program that reads the rows slowly (or
+            // never to the end) does not hold the primary's write lock.
+            if self.state.auto == Some(key)
+                && let Some(t) = self.state.remote.take()
+                && let Err(e) = t.commit()
+            {
+                let _ = self.take_running(key);
+                let _ = self.end_auto(None);
+                return Err(e.into());
+            }
+            return Ok(());
+        }
         let Some((_, kind, written)) = self.take_running(key) else {
             return Ok(());
         };
@@ -544,7 +611,9 @@ impl Cx<'_> {
     /// Lifts `query_only` for the local mirror of a transaction on the primary.
     fn speculate(&mut self) -> Result<(), Failure> {
         if !self.state.speculative {
-            self.exec(c"PRAGMA query_only=OFF")?;
+            self.mirroring.store(true, Ordering::Relaxed);
+            // SAFETY: `db` is valid (Cx).
+            unsafe { ffi::edgelite_set_query_only(self.db, 0) };
             self.state.speculative = true;
         }
         Ok(())
@@ -558,7 +627,9 @@ impl Cx<'_> {
         self.state.auto = None;
         if self.state.speculative {
             self.state.speculative = false;
-            self.exec(c"PRAGMA query_only=ON")?;
+            // SAFETY: `db` is valid (Cx).
+            unsafe { ffi::edgelite_set_query_only(self.db, 1) };
+            self.mirroring.store(false, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -577,7 +648,13 @@ impl Cx<'_> {
                 ))
             }
             (Some(t), None) => t.commit().map_err(Failure::from),
-            (None, _) => Ok(()),
+            (None, why) => Err(Failure(
+                ffi::SQLITE_ABORT,
+                format!(
+                    "the transaction on the primary was lost ({}); the transaction was rolled back",
+                    why.as_deref().unwrap_or("the primary could not be reached")
+                ),
+            )),
         };
         self.exec(c"ROLLBACK")?;
         self.reset()?;
@@ -587,6 +664,7 @@ impl Cx<'_> {
     }
 
     /// A `RETURNING` write outside a transaction ended (with `written`, if it succeeded).
+    /// Its transaction on the primary is committed here, unless its first row did it.
     fn end_auto(&mut self, written: Option<Written>) -> Result<(), Failure> {
         let outcome = match (self.state.remote.take(), written) {
             (Some(t), Some(w)) => t.commit().map(|()| self.report(w)).map_err(Failure::from),
@@ -594,7 +672,11 @@ impl Cx<'_> {
                 let _ = t.rollback();
                 Ok(())
             }
-            (None, _) => Ok(()),
+            (None, Some(w)) => {
+                self.report(w);
+                Ok(())
+            }
+            (None, None) => Ok(()),
         };
         self.exec(c"ROLLBACK")?;
         self.reset()?;
@@ -637,7 +719,7 @@ mod tests {
         assert_eq!(classify("savepoint s1", true, false), Kind::Savepoint("S1".into()));
         assert_eq!(classify("RELEASE SAVEPOINT s1", true, false), Kind::Release("S1".into()));
         assert_eq!(classify("release s1;", true, false), Kind::Release("S1".into()));
-        assert_eq!(classify("PRAGMA user_version=3", false, false), Kind::Read);
+        assert_eq!(classify("PRAGMA user_version=3", false, false), Kind::Pragma);
         assert_eq!(classify("INSERT INTO t VALUES (1)", false, true), Kind::Read);
         assert_eq!(classify("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x", false, false), Kind::Write);
         assert_eq!(classify("SELECT 1", true, false), Kind::Read);

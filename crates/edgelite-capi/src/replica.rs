@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use edgelite::replica::{Builder, Replica};
 
-use crate::forward::{Conn, step_hook};
+use crate::forward::{Conn, commit_hook, step_hook};
 use edgelite_sys as ffi;
 
 /// The default background sync period, in seconds.
@@ -149,8 +149,16 @@ unsafe fn open_replica(db: *mut ffi::sqlite3) -> c_int {
         return rc;
     }
     let data = Box::into_raw(Box::new(Conn::new(replica))).cast::<c_void>();
-    // SAFETY: `db` is valid; `data` is a leaked Box that `drop_conn` frees exactly once, when
-    // the connection closes (SQLite calls the destructor also when registration fails).
+    // The Conn belongs to the connection (client data, freed when it closes), not to the
+    // `edgelite_sync` function, which a program may replace or delete.
+    // SAFETY: `db` is valid; the name is NUL-terminated; `data` is a leaked Box that `drop_conn`
+    // frees exactly once (SQLite calls the destructor also when it cannot store the data).
+    let rc = unsafe { ffi::sqlite3_set_clientdata(db, CLIENT_DATA.as_ptr(), data, Some(drop_conn)) };
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    // SAFETY: `db` is valid; `data` lives until the connection closes (above), after its last
+    // call of this function; no destructor: the client data owns it.
     let rc = unsafe {
         ffi::sqlite3_create_function_v2(
             db,
@@ -161,19 +169,26 @@ unsafe fn open_replica(db: *mut ffi::sqlite3) -> c_int {
             Some(edgelite_sync),
             None,
             None,
-            Some(drop_conn),
+            None,
         )
     };
     if rc == ffi::SQLITE_OK {
         // SAFETY: `db` is valid; `data` lives until the connection closes (above), after its
-        // last statement has run.
+        // last statement has run and its last commit.
         unsafe { ffi::edgelite_set_step_hook(db, Some(step_hook), data) };
+        // SAFETY: as above (the previous commit hook, none on a connection being opened, is
+        // returned and not needed).
+        unsafe { ffi::sqlite3_commit_hook(db, Some(commit_hook), data) };
     }
     rc
 }
 
+/// The name of a replica connection's client data (`sqlite3_set_clientdata`): its [`Conn`].
+const CLIENT_DATA: &CStr = c"edgelite_replica";
+
 unsafe extern "C" fn drop_conn(p: *mut c_void) {
-    // SAFETY: `p` is the Box leaked in `open_replica`, freed only here.
+    // SAFETY: `p` is the Box leaked in `open_replica`, freed only here (once, when the
+    // connection closes).
     let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(p.cast::<Conn>()) })));
 }
 
@@ -182,8 +197,8 @@ unsafe extern "C" fn edgelite_sync(ctx: *mut ffi::sqlite3_context, _argc: c_int,
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `ctx` is the call's context.
         let data = unsafe { ffi::sqlite3_user_data(ctx) }.cast::<Conn>();
-        // SAFETY: the user data is the `Conn` registered with this function, alive until the
-        // function is dropped (after this call).
+        // SAFETY: the user data is the connection's `Conn`, alive until the connection closes
+        // (after this call).
         let conn = unsafe { &*data };
         conn.replica.sync()
     }));

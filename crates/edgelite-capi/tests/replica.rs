@@ -209,3 +209,114 @@ print(c.execute("PRAGMA quick_check").fetchone()[0])
         .unwrap();
     assert_eq!(exact, 1);
 }
+
+/// What a program can do to a replica connection that a write must survive: replace
+/// `edgelite_sync`, use TEMP tables, write a PRAGMA in a transaction, read a RETURNING write's
+/// rows slowly, and lose the primary in the middle of a transaction.
+#[test]
+fn a_replica_connection_keeps_to_the_primary_under_misuse() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::process::Stdio;
+
+    let p = primary();
+    let writer = Builder::new_remote_replica(p.dir.path().join("writer.db"), &p.url, "").build().unwrap();
+    writer.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", params![]).unwrap();
+    writer.execute("CREATE TABLE shadow(x)", params![]).unwrap();
+
+    // The script prints a line at each step and waits for the test to answer it.
+    let script = format!(
+        "{PRELUDE}{}",
+        r#"
+uri = "file:" + os.path.join(dir, "misuse.db") + "?sync_url=" + urllib.parse.quote(url, safe="") + "&sync_interval=0"
+c = sqlite3.connect(uri, uri=True, isolation_level=None)
+def step(what):
+    print(what, flush=True)
+    sys.stdin.readline()
+# a program's own edgelite_sync() replaces ours; writes go on
+c.create_function("edgelite_sync", 0, lambda: -1)
+c.execute("INSERT INTO t(v) VALUES ('after redefining')")
+print("redefined", c.execute("SELECT edgelite_sync(), count(*) FROM t").fetchone())
+# a TEMP table is the replica's own: refused, and the primary's table of that name untouched
+try:
+    c.execute("CREATE TEMP TABLE shadow(x)")
+except sqlite3.OperationalError as e:
+    print("temp:", e.sqlite_errorname)
+# a PRAGMA that writes, inside a transaction, would change only this replica: refused
+c.execute("BEGIN")
+c.execute("INSERT INTO t(v) VALUES ('with pragma')")
+try:
+    c.execute("PRAGMA user_version = 7")
+except sqlite3.OperationalError as e:
+    print("pragma:", e.sqlite_errorname)
+c.execute("COMMIT")
+# a RETURNING write read slowly: the primary is not held while the program reads its rows
+cur = c.execute("INSERT INTO t(v) VALUES ('r1'), ('r2') RETURNING v")
+print("first row", cur.fetchone()[0], flush=True)
+step("holding")
+print("rest", [r[0] for r in cur.fetchall()])
+# the primary goes away in the middle of a transaction: COMMIT fails, nothing is kept
+c.execute("BEGIN")
+c.execute("INSERT INTO t(v) VALUES ('lost 1')")
+step("in transaction")
+try:
+    c.execute("INSERT INTO t(v) VALUES ('lost 2')")
+except sqlite3.Error as e:
+    print("second write:", e.sqlite_errorname)
+try:
+    c.execute("COMMIT")
+    print("committed")
+except sqlite3.Error as e:
+    print("commit:", e.sqlite_errorname)
+print("local", c.execute("SELECT count(*) FROM t WHERE v LIKE 'lost%'").fetchone()[0], c.in_transaction)
+"#
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script, &p.url, p.dir.path().to_str().unwrap()])
+        .env("LD_LIBRARY_PATH", edgelite_lib_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let mut next = |lines: &mut Vec<String>| {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        lines.push(l.trim_end().to_owned());
+        l.trim_end().to_owned()
+    };
+    while next(&mut lines) != "holding" {}
+    // Another writer is not blocked by the half-read RETURNING statement.
+    let t = std::time::Instant::now();
+    writer.execute("INSERT INTO t(v) VALUES ('other writer')", params![]).unwrap();
+    assert!(t.elapsed() < std::time::Duration::from_secs(3), "{:?}", t.elapsed());
+    writeln!(stdin, "go").unwrap();
+    while next(&mut lines) != "in transaction" {}
+    // The primary goes away.
+    let Primary { _rt, _running, url: _, dir } = p;
+    _rt.block_on(_running.shutdown());
+    drop(_running);
+    drop(_rt);
+    writeln!(stdin, "go").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    lines.extend(rest.lines().map(str::to_owned));
+    assert_eq!(
+        lines,
+        [
+            "redefined (-1, 1)",
+            "temp: SQLITE_READONLY",
+            "pragma: SQLITE_READONLY",
+            "first row r1",
+            "holding",
+            "rest ['r2']",
+            "in transaction",
+            "second write: SQLITE_CANTOPEN",
+            "commit: SQLITE_ABORT",
+            "local 0 False",
+        ]
+    );
+    drop(dir);
+}

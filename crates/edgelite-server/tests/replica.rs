@@ -441,3 +441,37 @@ fn offline_writes_are_pushed_by_sync_or_conflict() {
     other.sync().unwrap();
     assert_eq!(count(&o, "SELECT count(*) FROM t WHERE v LIKE 'many %' OR v = 'after the checkpoint'"), 1101);
 }
+
+/// Offline writes across the primary's generations (a checkpoint every 20 frames, which the
+/// pushes themselves trigger), with transactions larger than the page cache (their WAL frames
+/// come in no order): every sync pushes, the replica follows, its pages stay the primary's.
+#[test]
+fn offline_writes_cross_generations() {
+    let p = Primary::start(&["--checkpoint-frames", "20"]);
+    p.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]);
+    let path = p.replica_path("gens.db");
+    let db = Builder::new_remote_replica(&path, &p.url, "").offline(true).build().unwrap();
+    db.sync().unwrap();
+    let conn = db.connect().unwrap();
+    conn.execute_batch("PRAGMA cache_size = 10").unwrap();
+    let mut generations = std::collections::BTreeSet::new();
+    for round in 0..6 {
+        for i in 0..5 {
+            conn.execute("INSERT INTO t(v) VALUES (randomblob(300))", &[]).unwrap();
+            if i == 2 {
+                conn.execute_batch(&format!("BEGIN; INSERT INTO t(v) SELECT randomblob(500) FROM {}; COMMIT", series(300)))
+                    .unwrap();
+            }
+        }
+        let r = db.sync().unwrap();
+        assert!(r.frames_pushed > 0, "round {round}: {r:?}");
+        generations.insert(r.generation);
+        assert_same_pages(&path, &p);
+        // The primary's own write comes down, and the next push goes on top of it.
+        p.exec(&["INSERT INTO t(v) VALUES (x'00')"]);
+        db.sync().unwrap();
+    }
+    assert!(generations.len() > 1, "the primary started new generations: {generations:?}");
+    assert_eq!(count(&conn, "SELECT count(*) FROM t"), 6 * (5 + 300 + 1));
+    assert_same_pages(&path, &p);
+}

@@ -21,7 +21,8 @@
 
 mod bridge;
 pub use bridge::step_hook::{
-    EDGELITE_STEP_BEGIN, EDGELITE_STEP_END, StepHook, edgelite_set_step_hook, edgelite_stmt_bound_value,
+    EDGELITE_STEP_BEGIN, EDGELITE_STEP_END, StepHook, edgelite_set_query_only, edgelite_set_step_hook,
+    edgelite_stmt_bound_value, edgelite_stmt_writes_other_schemas,
 };
 pub use bridge::{OpenHook, set_open_hook};
 mod error;

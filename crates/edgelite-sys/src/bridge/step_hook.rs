@@ -8,8 +8,8 @@ use crate::bindings::{sqlite3, sqlite3_stmt, sqlite3_value};
 
 /// `eEvent` of a [`StepHook`] call before a statement's run starts.
 pub const EDGELITE_STEP_BEGIN: c_int = 1;
-/// `eEvent` of a [`StepHook`] call when `sqlite3_step()` is about to return (never for
-/// `SQLITE_ROW`).
+/// `eEvent` of a [`StepHook`] call when `sqlite3_step()` is about to return (`SQLITE_ROW` only
+/// for a statement that writes).
 pub const EDGELITE_STEP_END: c_int = 2;
 
 /// `edgelite_step_fn`: `(arg, stmt, event, rc, *n_change, *err) -> rc`. See `edgelite.h`.
@@ -35,4 +35,16 @@ unsafe extern "C" {
     /// # Safety
     /// `stmt` is a valid prepared statement.
     pub fn edgelite_stmt_bound_value(stmt: *mut sqlite3_stmt, i: c_int) -> *mut sqlite3_value;
+
+    /// Nonzero if `stmt` writes a database other than `main` (TEMP or an attached one).
+    ///
+    /// # Safety
+    /// `stmt` is a valid prepared statement.
+    pub fn edgelite_stmt_writes_other_schemas(stmt: *mut sqlite3_stmt) -> c_int;
+
+    /// Turns `PRAGMA query_only` on or off without expiring the connection's statements.
+    ///
+    /// # Safety
+    /// `db` is an open connection.
+    pub fn edgelite_set_query_only(db: *mut sqlite3, on: c_int);
 }

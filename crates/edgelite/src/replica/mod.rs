@@ -551,9 +551,11 @@ impl Applier {
         }
         let conn = &self.conn;
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        // Offline: with the write lock held, no local commit can come between the last push
-        // and this transaction unseen.
-        if self.offline && data_version(conn)? != self.data_version {
+        // Offline: with the write lock held no local commit can come in; one committed since
+        // the last push (the WAL has frames past the mark) must be pushed before the
+        // primary's pages go on top of it.
+        let before = if self.offline { offline::scan_wal(&self.wal)? } else { None };
+        if self.offline && before.as_ref().is_some_and(|b| b.len() > self.mark_in(b)) {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(ReplicationError::new(
                 ErrorKind::Conflict,
@@ -561,7 +563,6 @@ impl Applier {
             )
             .into());
         }
-        let before = if self.offline { offline::scan_wal(&self.wal)? } else { None };
         let written = (|| -> Result<()> {
             let before: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
             // The b-tree layer reads the database size when a transaction or savepoint starts
@@ -714,13 +715,20 @@ impl Applier {
         Ok(report)
     }
 
-    /// Offline: pushes the local commits after the mark, in order; the number of frames.
-    fn push(&mut self, remote: &Remote) -> Result<u64> {
-        let Some(scan) = offline::scan_wal(&self.wal)? else { return Ok(0) };
-        let mark = match self.position.local_wal {
+    /// Offline: the number of `scan`'s committed frames that are the primary's (the mark); the
+    /// ones after it are unpushed local commits. A WAL with other salts restarted after the
+    /// mark was set: all its frames are local.
+    fn mark_in(&self, scan: &offline::WalScan) -> u32 {
+        match self.position.local_wal {
             Some((s1, s2, n)) if (s1, s2) == scan.salts => n,
             _ => 0,
-        };
+        }
+    }
+
+    /// Offline: pushes the local commits after the mark, in order; the number of frames sent.
+    fn push(&mut self, remote: &Remote) -> Result<u64> {
+        let Some(scan) = offline::scan_wal(&self.wal)? else { return Ok(0) };
+        let mark = self.mark_in(&scan);
         if scan.len() <= mark {
             return Ok(0);
         }
@@ -731,7 +739,32 @@ impl Applier {
             )
             .into());
         }
-        let local = &scan.frames[mark as usize * FRAME_SIZE..];
+        // The primary may have started a generation since the last pull (a checkpoint): with
+        // nothing new in it the replica moves there first, so that the frames are numbered as
+        // the primary will number them.
+        let current = remote.info()?;
+        if current > self.position.generation {
+            let (g, next) = (self.position.generation, self.position.frame + 1);
+            match remote.pull(g, next, next.saturating_add(1), None, None)? {
+                Pull::End(now) if now > g => {
+                    self.position =
+                        Position { generation: g + 1, frame: 0, applying_to: None, salts: None, ..self.position };
+                    self.position.write(&self.meta)?;
+                }
+                _ => {
+                    return Err(ReplicationError::new(
+                        ErrorKind::Conflict,
+                        "the primary has commits this replica has not pulled: its offline writes cannot be pushed \
+                         (remove the file and its -replica file to start again from the primary)",
+                    )
+                    .into());
+                }
+            }
+        }
+        // Each commit's pages in page order, the newest image of each once: as the primary
+        // writes them, so that a push sent again matches what it already has.
+        let body = offline::commit_groups(&scan.frames[mark as usize * FRAME_SIZE..]);
+        let local = &body[..];
         let count = u32::try_from(local.len() / FRAME_SIZE).expect("invariant: a WAL's frames fit a u32");
         let g = self.position.generation;
         let first = self.position.frame + 1;
@@ -746,8 +779,7 @@ impl Applier {
             }
             let from = (next - first) as usize;
             let to = (from + offline::PUSH_FRAMES).min(count as usize);
-            let body = offline::push_body(&local[from * FRAME_SIZE..to * FRAME_SIZE]);
-            match remote.push(g, next, baton.as_deref(), &body)? {
+            match remote.push(g, next, baton.as_deref(), &local[from * FRAME_SIZE..to * FRAME_SIZE])? {
                 Pushed::Conflict => {
                     return Err(ReplicationError::new(
                         ErrorKind::Conflict,
@@ -775,6 +807,12 @@ impl Applier {
         }
         self.position.frame += count;
         self.position.local_wal = Some((scan.salts.0, scan.salts.1, scan.len()));
+        // The push itself may have made the primary start a generation: then the frames are
+        // pulled again from its start (the same pages; the replica's numbering of them would
+        // be the old generation's).
+        if remote.info()? > g {
+            self.position = Position { generation: g + 1, frame: 0, applying_to: None, salts: None, ..self.position };
+        }
         self.position.write(&self.meta)?;
         self.data_version = data_version(&self.conn)?;
         Ok(u64::from(count))
@@ -787,10 +825,7 @@ impl Applier {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let done = (|| -> Result<()> {
             let Some(scan) = offline::scan_wal(&self.wal)? else { return Ok(()) };
-            let mark = match self.position.local_wal {
-                Some((s1, s2, n)) if (s1, s2) == scan.salts => n,
-                _ => 0,
-            };
+            let mark = self.mark_in(&scan);
             if scan.len() != mark || mark <= 1000 {
                 return Ok(());
             }
@@ -959,7 +994,21 @@ impl Replica {
         self.batch_inner(statements, true)
     }
 
+    /// An offline replica writes locally only: a write on the primary would make its next
+    /// push conflict.
+    fn online(&self) -> Result<()> {
+        if self.inner.offline {
+            return Err(ReplicationError::new(
+                ErrorKind::Config,
+                "an offline replica writes through its own connections (Replica::connect) and pushes on sync",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     fn batch_inner(&self, statements: &[(&str, &[&dyn ToSql])], atomic: bool) -> Result<Vec<Written>> {
+        self.online()?;
         let mut stmts = Vec::with_capacity(statements.len());
         for (sql, params) in statements {
             let args = params.iter().map(|p| hrana_value(&p.to_sql()?)).collect::<Result<Vec<_>>>()?;
@@ -1026,6 +1075,7 @@ impl Replica {
     ///
     /// The primary's SQLite failure (e.g. `SQLITE_BUSY`), or [`Error::Replication`].
     pub fn begin_on_primary(&self, prelude: &[&str]) -> Result<PrimaryTransaction> {
+        self.online()?;
         let mut t = PrimaryTransaction { inner: Arc::clone(&self.inner), baton: None };
         let mut requests = vec![json!({"type": "execute", "stmt": {"sql": "BEGIN IMMEDIATE", "want_rows": false}})];
         requests.extend(prelude.iter().map(|sql| json!({"type": "execute", "stmt": {"sql": sql, "want_rows": false}})));

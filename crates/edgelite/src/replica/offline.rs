@@ -117,13 +117,29 @@ pub(super) fn mark_after(before: Option<&WalScan>, after: &WalScan) -> Option<u3
     after.commits.iter().copied().find(|&c| c > from)
 }
 
-/// The frames to push, as the primary takes them: page number, commit size and page of each
-/// frame; the salts and checksums, which are the local WAL's, zeroed (the primary writes its
-/// own).
-pub(super) fn push_body(frames: &[u8]) -> Vec<u8> {
-    let mut body = frames.to_vec();
-    for f in body.chunks_exact_mut(FRAME_SIZE) {
-        f[8..24].fill(0);
+/// The frames to push, as the primary takes them and writes them: for each commit (a run of
+/// frames ending in one with a commit size), the newest image of each page it wrote, in page
+/// order, no page past the commit's size, the commit size on the last frame. A large local
+/// transaction writes its WAL frames in no order (the page cache spills), and the primary
+/// compares a push sent again frame by frame with what it wrote. Salts and checksums, the
+/// local WAL's, are zeroed: the primary writes its own.
+pub(super) fn commit_groups(frames: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(frames.len());
+    let mut group: std::collections::BTreeMap<u32, &[u8]> = std::collections::BTreeMap::new();
+    for f in frames.chunks_exact(FRAME_SIZE) {
+        group.insert(be32(&f[0..]), &f[24..]);
+        let size = be32(&f[4..]);
+        if size == 0 {
+            continue;
+        }
+        group.retain(|&pgno, _| pgno <= size);
+        let n = group.len();
+        for (i, (pgno, page)) in std::mem::take(&mut group).into_iter().enumerate() {
+            body.extend_from_slice(&pgno.to_be_bytes());
+            body.extend_from_slice(&(if i + 1 == n { size } else { 0 }).to_be_bytes());
+            body.extend_from_slice(&[0; 16]);
+            body.extend_from_slice(page);
+        }
     }
     body
 }
@@ -158,5 +174,24 @@ mod tests {
         fs::write(&wal, &bytes).expect("write");
         let torn = scan_wal(&wal).expect("scan").expect("a WAL");
         assert_eq!(torn.len(), before.len());
+    }
+
+    #[test]
+    fn a_commit_is_pushed_in_page_order_with_each_page_once() {
+        let frame = |pgno: u32, size: u32, fill: u8| {
+            let mut f = vec![fill; FRAME_SIZE];
+            f[0..4].copy_from_slice(&pgno.to_be_bytes());
+            f[4..8].copy_from_slice(&size.to_be_bytes());
+            f
+        };
+        // One commit written 5, 2, 5 again, 9 (past the commit's size of 6), then 1 with the
+        // size; a second commit of page 3.
+        let wal =
+            [frame(5, 0, 1), frame(2, 0, 2), frame(5, 0, 3), frame(9, 0, 4), frame(1, 6, 5), frame(3, 7, 6)].concat();
+        let body = commit_groups(&wal);
+        let got: Vec<(u32, u32, u8)> =
+            body.chunks_exact(FRAME_SIZE).map(|f| (be32(&f[0..]), be32(&f[4..]), f[100])).collect();
+        assert_eq!(got, [(1, 0, 5), (2, 0, 2), (5, 6, 3), (3, 7, 6)]);
+        assert!(body.chunks_exact(FRAME_SIZE).all(|f| f[8..24].iter().all(|&b| b == 0)));
     }
 }
