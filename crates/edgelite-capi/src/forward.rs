@@ -57,8 +57,11 @@ struct State {
     by_savepoint: bool,
     /// `PRAGMA query_only` is off: a transaction on the primary is mirrored locally.
     speculative: bool,
-    /// A statement succeeded on the primary and failed here: the transaction cannot commit.
+    /// A statement succeeded on the primary and failed here: the transaction cannot commit,
+    /// unless a `ROLLBACK TO` a savepoint opened before it undoes it on both sides (the number
+    /// of savepoints open when it failed).
     poisoned: Option<String>,
+    poisoned_depth: usize,
     /// The `RETURNING` write (statement address) whose local transaction is ours to end.
     auto: Option<usize>,
     /// What each statement that [`Cx::begin`] let run is, from its start to its end (a
@@ -526,7 +529,10 @@ impl Cx<'_> {
             }
             Kind::Write => match (done, written) {
                 (true, Some(w)) => self.report(w),
-                (false, _) => self.state.poisoned = Some(self.errmsg()),
+                (false, _) => {
+                    self.state.poisoned = Some(self.errmsg());
+                    self.state.poisoned_depth = self.state.savepoints.len();
+                }
                 (true, None) => {}
             },
             Kind::Savepoint(name) if done => self.state.savepoints.push(name),
@@ -538,6 +544,12 @@ impl Cx<'_> {
             Kind::RollbackTo(name) if done => {
                 if let Some(at) = self.savepoint(&name) {
                     self.state.savepoints.truncate(at + 1);
+                    // The failed statement came after this savepoint: undone on both sides
+                    // (the ROLLBACK TO ran on the primary's stream too), unless the stream
+                    // itself was lost.
+                    if self.state.poisoned_depth > at && self.state.remote.is_some() {
+                        self.state.poisoned = None;
+                    }
                 }
             }
             _ => {}

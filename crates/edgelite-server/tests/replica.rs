@@ -459,8 +459,11 @@ fn offline_writes_cross_generations() {
         for i in 0..5 {
             conn.execute("INSERT INTO t(v) VALUES (randomblob(300))", &[]).unwrap();
             if i == 2 {
-                conn.execute_batch(&format!("BEGIN; INSERT INTO t(v) SELECT randomblob(500) FROM {}; COMMIT", series(300)))
-                    .unwrap();
+                conn.execute_batch(&format!(
+                    "BEGIN; INSERT INTO t(v) SELECT randomblob(500) FROM {}; COMMIT",
+                    series(300)
+                ))
+                .unwrap();
             }
         }
         let r = db.sync().unwrap();

@@ -293,7 +293,7 @@ impl Builder {
     /// connections write to the local file (reads see those writes at once), and each sync
     /// first pushes the local commits to the primary, in order, then pulls. If the primary
     /// has commits this replica has not pulled, the push fails with [`ErrorKind::Conflict`]
-    /// and nothing is pushed or pulled: the local writes stay (local) and the replica no longer
+    /// and nothing more is pushed or pulled: the writes not pushed stay local and the replica no longer
     /// follows the primary; remove the file and its `-replica` file to start again. Every
     /// connection to the file must come from [`Replica::connect`] (they never checkpoint: the
     /// WAL keeps every unpushed commit).
