@@ -33,7 +33,7 @@
 //!
 //! ```text
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
-//!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql] [--libsql-inserts]
+//!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql] [--libsql-inserts] [--no-inserts] [--digest]
 //!     [--cache-limit BYTES] [--cache-size KIB] [--cache-spill PAGES] [--hnswlib PYTHON]
 //!     [--build-threads N] [--build-limit BYTES] [--synthetic ROWS [--spread S]]
 //! ```
@@ -42,6 +42,10 @@
 //! 20,000 real vectors, then generated ones up to ROWS, each a real vector plus Gaussian noise
 //! of S (default 0.5) times the typical nearest-neighbour distance, renormalised
 //! (`Dataset::synthetic`); the real queries; the ground truth by brute force.
+//!
+//! `--no-inserts` skips edgelite's build (b) (inserts into an indexed table), for quicker
+//! measurements of CREATE INDEX alone; `--digest` prints a digest of the blocks that CREATE
+//! INDEX wrote (equal digests: the same index, e.g. on 1 and 2 build threads).
 //!
 //! `--build-threads N` sets `edgelite_vector_build_threads(N)` on edgelite's connections (the
 //! threads of build (a); 0, the default, is one per core).
@@ -75,6 +79,8 @@ struct Args {
     alt: Option<Vec<String>>,
     libsql: bool,
     libsql_inserts: bool,
+    inserts: bool,
+    digest: bool,
     cache_limit: Option<i64>,
     cache_size_kib: Option<u64>,
     cache_spill_pages: Option<u64>,
@@ -95,6 +101,8 @@ fn parse_args() -> BoxResult<Args> {
         alt: Some(vec!["max_neighbors=32".into()]),
         libsql: true,
         libsql_inserts: false,
+        inserts: true,
+        digest: false,
         cache_limit: None,
         cache_size_kib: None,
         cache_spill_pages: None,
@@ -119,6 +127,8 @@ fn parse_args() -> BoxResult<Args> {
             "--no-alt" => args.alt = None,
             "--no-libsql" => args.libsql = false,
             "--libsql-inserts" => args.libsql_inserts = true,
+            "--no-inserts" => args.inserts = false,
+            "--digest" => args.digest = true,
             "--cache-limit" => args.cache_limit = Some(value()?.parse()?),
             "--cache-size" => args.cache_size_kib = Some(value()?.parse()?),
             "--cache-spill" => args.cache_spill_pages = Some(value()?.parse()?),
@@ -248,6 +258,9 @@ fn edgelite_index(
         conn.execute_batch(&create_index)?;
         index = t.elapsed();
         print_cpu("CREATE INDEX", index, cpu);
+        if args.digest {
+            eprintln!("           CREATE INDEX: blocks digest {:016x}", blocks_digest(&conn)?);
+        }
     }
     conn.close().map_err(|(_, e)| e)?;
     let file_bytes = file_size(db)?;
@@ -284,6 +297,22 @@ fn edgelite_index(
         default,
         curve,
     })
+}
+
+/// An FNV-1a digest of the index's shadow table (rowids and blocks in rowid order): equal for
+/// builds that wrote the same blocks.
+fn blocks_digest(conn: &Connection) -> BoxResult<u64> {
+    let mut stmt = conn.prepare(&format!("SELECT index_key, data FROM {INDEX}_shadow ORDER BY index_key"))?;
+    let mut rows = stmt.query([])?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let data: Vec<u8> = row.get(1)?;
+        for b in id.to_le_bytes().iter().chain(&data) {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    Ok(h)
 }
 
 /// Rewrites the last record of `tag` in the metadata `blob` to `value` in place (the blob is
@@ -598,8 +627,10 @@ fn main() -> BoxResult<()> {
     step("edgelite (a)");
     let db_a = tmp.path().join("edgelite-a.db");
     let mut runs = vec![edgelite_index(&ds, rows, &db_a, &[], Method::IndexFilled, &args, nq)?];
-    step("edgelite (b)");
-    runs.push(edgelite_index(&ds, rows, &tmp.path().join("edgelite-b.db"), &[], Method::InsertIndexed, &args, nq)?);
+    if args.inserts {
+        step("edgelite (b)");
+        runs.push(edgelite_index(&ds, rows, &tmp.path().join("edgelite-b.db"), &[], Method::InsertIndexed, &args, nq)?);
+    }
     if let Some(alt) = &args.alt {
         step("edgelite alt (a)");
         runs.push(edgelite_index(&ds, rows, &tmp.path().join("edgelite-alt.db"), alt, Method::IndexFilled, &args, nq)?);

@@ -317,6 +317,9 @@ const SECURE_ROUNDS: usize = 256;
 const SECURE_READS: usize = 32;
 const SECURE_GROW: usize = 4;
 
+/// Room [`Known::reach`] makes in its set for each known node.
+const REACHED_PER_KNOWN: usize = 4;
+
 /// What an insert or a delete knows of the graph once it has written its blocks: the edges of
 /// the nodes it read (the beam's visits, the blocks it rewrote), as they are now, and their
 /// edge-type copies. A node reached from the entry point over these edges is reachable.
@@ -341,8 +344,11 @@ impl Known {
     /// Adds to `reached` the nodes that the known edges reach from `from` (unknown nodes are
     /// reached, not expanded).
     fn reach(&self, from: i64, reached: &mut IdSet) {
-        // about every known node's edges end up in the set: room for them at once
-        reached.reserve(self.adj.values().map(Vec::len).sum::<usize>().saturating_sub(reached.len()));
+        // the set ends up with about three times as many nodes as are known (their edges have
+        // many targets in common): room for them at once. Room for every known edge, as there
+        // was, made the set six times larger than it needed, and a batch's large set a fresh
+        // allocation whose pages the kernel zeroed each time
+        reached.reserve((self.adj.len() * REACHED_PER_KNOWN).saturating_sub(reached.len()));
         reached.insert(from);
         let mut queue = vec![from];
         while let Some(id) = queue.pop() {
@@ -895,8 +901,10 @@ impl DiskAnn {
                     break best;
                 }
                 // every known reached node is full: get to know the reached nodes beyond them
-                let fresh: Vec<i64> =
-                    reached.iter().copied().filter(|r| !known.adj.contains_key(r)).take(SECURE_READS).collect();
+                // the first in scrambled order (a set's own order depends on its capacity)
+                let mut fresh: Vec<i64> = reached.iter().copied().filter(|r| !known.adj.contains_key(r)).collect();
+                fresh.sort_unstable_by_key(|&r| (scramble(r), r));
+                fresh.truncate(SECURE_READS);
                 if fresh.is_empty() {
                     break best;
                 }

@@ -204,6 +204,25 @@ impl MemStorage {
     pub(crate) fn after(&self, after: i64) -> Option<i64> {
         self.ids.range((Bound::Excluded(after), Bound::Unbounded)).next().copied()
     }
+    /// [`Storage::insert`] of a block given away (not copied again).
+    pub(crate) fn insert_vec(&mut self, id: i64, block: Vec<u8>) -> Result<(), MemError> {
+        if self.blocks.contains_key(&id) {
+            return Err(MemError::Exists(id));
+        }
+        self.blocks.insert(id, block);
+        self.ids.insert(id);
+        self.writes += 1;
+        Ok(())
+    }
+    /// [`Storage::write`] of a block given away (not copied again); returns the old one.
+    pub(crate) fn write_vec(&mut self, id: i64, block: Vec<u8>) -> Result<Vec<u8>, MemError> {
+        let b = self.blocks.get_mut(&id).ok_or(MemError::Missing(id))?;
+        if b.len() != block.len() {
+            return Err(MemError::Length { id, old: b.len(), new: block.len() });
+        }
+        self.writes += 1;
+        Ok(std::mem::replace(b, block))
+    }
     /// Total bytes of all blocks.
     pub fn bytes(&self) -> usize {
         self.blocks.values().map(Vec::len).sum()
@@ -364,6 +383,21 @@ impl<B> Cached<'_, B> {
     /// The blocks in memory.
     pub(crate) fn blocks(&self) -> &MemStorage {
         &self.cache.blocks
+    }
+    /// [`Storage::insert`] of a block given away (not copied again).
+    pub(crate) fn insert_vec(&mut self, id: i64, block: Vec<u8>) {
+        // a rowid already in the backing store fails there, at the write-back
+        self.cache.blocks.put_raw(id, block);
+        self.cache.added.insert(id);
+    }
+    /// [`Storage::write`] of a block given away (not copied again); returns the old one.
+    pub(crate) fn write_vec(&mut self, id: i64, block: Vec<u8>) -> Option<Vec<u8>> {
+        // the graph writes only blocks it has just read: they are in memory
+        if !self.cache.added.contains(&id) {
+            self.cache.changed.insert(id);
+        }
+        self.cache.blocks.ids.insert(id);
+        self.cache.blocks.blocks.insert(id, block)
     }
 }
 
