@@ -27,7 +27,8 @@ pub mod namespace;
 pub mod proto;
 pub mod pull_updates;
 pub mod replica_server;
-pub mod wal;
+// The WAL reader is `edgelite::wal` (embedded replicas read their own WAL with it too).
+pub use edgelite::wal;
 pub mod ws;
 
 use std::net::SocketAddr;

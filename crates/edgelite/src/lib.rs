@@ -66,6 +66,8 @@ mod statement;
 pub mod transaction;
 pub mod types;
 pub mod vector;
+#[cfg(feature = "replication")]
+pub mod wal;
 
 pub use cache::CachedStatement;
 pub use connection::{Connection, OpenFlags};

@@ -77,7 +77,7 @@ use remote::{Pull, Pushed, Remote};
 mod offline;
 
 /// A WAL frame: 24-byte header and a 4096-byte page.
-const FRAME_SIZE: usize = 4120;
+use crate::wal::FRAME_SIZE;
 
 /// Frames asked for in one pull (the server sends at most 1024 per answer).
 const PULL_FRAMES: u32 = 4096;

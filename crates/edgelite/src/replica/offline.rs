@@ -10,14 +10,11 @@
 //! other writer out and no frame is unpushed. A WAL that restarts afterwards has new salts:
 //! every frame in it is then local until the next apply moves the mark.
 
-use std::fs;
 use std::io;
 use std::path::Path;
 
 use super::{ErrorKind, FRAME_SIZE, ReplicationError, io_error};
-
-/// The WAL file's header size.
-const WAL_HEADER: usize = 32;
+use crate::wal::{WAL_HEADER, WalScanner, frame_header, read_frames};
 
 /// Local writes pushed in one request (4 MiB of frames).
 pub(super) const PUSH_FRAMES: usize = 1024;
@@ -40,69 +37,31 @@ impl WalScan {
     }
 }
 
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
-fn le32(b: &[u8]) -> u32 {
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-}
-
-/// SQLite's WAL checksum of `bytes` (a multiple of 8), continuing from `s`.
-fn checksum(big_endian: bool, bytes: &[u8], s: (u32, u32)) -> (u32, u32) {
-    let (mut s0, mut s1) = s;
-    for w in bytes.chunks_exact(8) {
-        let (x0, x1) = if big_endian { (be32(&w[0..]), be32(&w[4..])) } else { (le32(&w[0..]), le32(&w[4..])) };
-        s0 = s0.wrapping_add(x0).wrapping_add(s1);
-        s1 = s1.wrapping_add(x1).wrapping_add(s0);
-    }
-    (s0, s1)
-}
-
-/// Reads the committed frames of the WAL at `path`; `None` if there is no WAL (or only an
-/// empty or invalid header: no frame is committed).
+/// Reads the committed frames of the WAL at `path` ([`crate::wal`]); `None` if there is no WAL
+/// (or only an empty or invalid header: no frame is committed). Only the replica's own
+/// checkpoint, under its write lock, restarts an offline replica's WAL, so the frames read
+/// after the scan are the ones it counted.
 pub(super) fn scan_wal(path: &Path) -> Result<Option<WalScan>, ReplicationError> {
-    let data = match fs::read(path) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error(path, &e)),
+    let io_err = |e: &io::Error| {
+        if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::Other {
+            ReplicationError::new(ErrorKind::Protocol, format!("{}: {e}", path.display()))
+        } else {
+            io_error(path, e)
+        }
     };
-    if data.len() < WAL_HEADER {
-        return Ok(None);
-    }
-    let big_endian = match be32(&data[0..]) {
-        0x377f_0682 => false,
-        0x377f_0683 => true,
-        _ => return Ok(None),
+    let mut scanner = WalScanner::default();
+    let committed = scanner.scan(path).map_err(|e| io_err(&e))?;
+    let Some(salts) = scanner.salts() else { return Ok(None) };
+    let frames = if committed == 0 {
+        Vec::new()
+    } else {
+        read_frames(path, WAL_HEADER as u64, 1, committed + 1).map_err(|e| io_err(&e))?
     };
-    if be32(&data[8..]) as usize != FRAME_SIZE - 24 {
-        return Err(ReplicationError::new(
-            ErrorKind::Protocol,
-            format!("{}: a replica's pages are 4096 bytes", path.display()),
-        ));
-    }
-    let salts = (be32(&data[16..]), be32(&data[20..]));
-    let mut sum = checksum(big_endian, &data[..24], (0, 0));
-    if sum != (be32(&data[24..]), be32(&data[28..])) {
-        return Ok(None);
-    }
-    let (mut n, mut committed, mut commits) = (0_u32, 0_usize, Vec::new());
-    for f in data[WAL_HEADER..].chunks_exact(FRAME_SIZE) {
-        if (be32(&f[8..]), be32(&f[12..])) != salts {
-            break;
-        }
-        sum = checksum(big_endian, &f[..8], sum);
-        sum = checksum(big_endian, &f[24..], sum);
-        if sum != (be32(&f[16..]), be32(&f[20..])) {
-            break;
-        }
-        n += 1;
-        if be32(&f[4..]) != 0 {
-            committed = n as usize;
-            commits.push(n);
-        }
-    }
-    let frames = data[WAL_HEADER..WAL_HEADER + committed * FRAME_SIZE].to_vec();
+    let commits = (1..)
+        .zip(frames.chunks_exact(FRAME_SIZE))
+        .filter(|(_, f)| frame_header(f).commit_size != 0)
+        .map(|(n, _)| n)
+        .collect();
     Ok(Some(WalScan { salts, frames, commits }))
 }
 
@@ -127,8 +86,9 @@ pub(super) fn commit_groups(frames: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(frames.len());
     let mut group: std::collections::BTreeMap<u32, &[u8]> = std::collections::BTreeMap::new();
     for f in frames.chunks_exact(FRAME_SIZE) {
-        group.insert(be32(&f[0..]), &f[24..]);
-        let size = be32(&f[4..]);
+        let header = frame_header(f);
+        group.insert(header.pgno, &f[24..]);
+        let size = header.commit_size;
         if size == 0 {
             continue;
         }
@@ -148,6 +108,7 @@ pub(super) fn commit_groups(frames: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::Connection;
+    use std::fs;
 
     #[test]
     fn the_scan_reads_what_sqlite_committed_and_stops_at_a_torn_frame() {
@@ -189,8 +150,10 @@ mod tests {
         let wal =
             [frame(5, 0, 1), frame(2, 0, 2), frame(5, 0, 3), frame(9, 0, 4), frame(1, 6, 5), frame(3, 7, 6)].concat();
         let body = commit_groups(&wal);
-        let got: Vec<(u32, u32, u8)> =
-            body.chunks_exact(FRAME_SIZE).map(|f| (be32(&f[0..]), be32(&f[4..]), f[100])).collect();
+        let got: Vec<(u32, u32, u8)> = body
+            .chunks_exact(FRAME_SIZE)
+            .map(|f| (frame_header(f).pgno, frame_header(f).commit_size, f[100]))
+            .collect();
         assert_eq!(got, [(1, 0, 5), (2, 0, 2), (5, 6, 3), (3, 7, 6)]);
         assert!(body.chunks_exact(FRAME_SIZE).all(|f| f[8..24].iter().all(|&b| b == 0)));
     }

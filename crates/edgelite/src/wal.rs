@@ -1,4 +1,6 @@
-//! Reading the primary's own SQLite WAL file: which frames are committed, and their bytes.
+//! Reading an SQLite WAL file: which frames are committed, and their bytes (feature
+//! `replication`). `edgelite-server` reads a primary's WAL with it to serve and back up frames;
+//! an offline embedded replica reads its own to find the commits it has not pushed.
 //!
 //! The committed frame count is found as SQLite's own recovery finds it: frames are valid while
 //! their salts match the header and their cumulative checksums chain; the last valid frame with
@@ -136,7 +138,7 @@ impl WalScanner {
         let big_endian = magic == MAGIC_BE;
         let page_size = be32(&header, 8) as usize;
         if page_size != PAGE_SIZE {
-            return Err(io::Error::other(format!("WAL page size {page_size}, the server requires {PAGE_SIZE}")));
+            return Err(io::Error::other(format!("WAL page size {page_size}, replication requires {PAGE_SIZE}")));
         }
         let salts = (be32(&header, 16), be32(&header, 20));
         let header_ck = checksum(big_endian, &header[..24], (0, 0));
@@ -218,7 +220,7 @@ mod tests {
     fn scanner_counts_committed_frames_of_a_real_wal() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db");
-        let conn = edgelite::Connection::open(&path).expect("open");
+        let conn = crate::Connection::open(&path).expect("open");
         conn.execute_batch("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;")
             .expect("setup");
         let wal = dir.path().join("db-wal");
