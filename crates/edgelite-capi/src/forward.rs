@@ -348,6 +348,30 @@ impl Cx<'_> {
         unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 
+    /// A read that is no transaction statement or PRAGMA: it runs locally as it is. Every read
+    /// of a replica connection passes here, so this looks at the first keyword in place,
+    /// without copying the SQL.
+    fn plain_read(&self) -> bool {
+        if !self.readonly() {
+            return false;
+        }
+        // SAFETY: `stmt` is valid (Cx).
+        let p = unsafe { ffi::sqlite3_sql(self.stmt) };
+        if p.is_null() {
+            return true;
+        }
+        // SAFETY: a non-null result is the statement's NUL-terminated text, alive while it is.
+        let sql = unsafe { CStr::from_ptr(p) }.to_bytes();
+        let start = sql.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(sql.len());
+        let rest = &sql[start..];
+        let word = &rest[..rest.iter().position(|b| !b.is_ascii_alphabetic()).unwrap_or(rest.len())];
+        // Comments first, or anything unusual: the full classification decides.
+        !word.is_empty()
+            && !["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA"]
+                .iter()
+                .any(|k| k.as_bytes().eq_ignore_ascii_case(word))
+    }
+
     /// What the statement is.
     fn kind(&self) -> Kind {
         // SAFETY: `stmt` is valid (Cx).
@@ -412,6 +436,9 @@ impl Cx<'_> {
     /// Before a run: `SQLITE_OK` to run the statement locally, `SQLITE_DONE` if it was done here.
     fn begin(&mut self) -> Result<c_int, Failure> {
         self.end_auto_if_over()?;
+        if self.plain_read() {
+            return Ok(ffi::SQLITE_OK);
+        }
         let kind = self.kind();
         let autocommit = self.autocommit();
         let key = self.stmt as usize;

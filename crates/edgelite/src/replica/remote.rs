@@ -90,6 +90,17 @@ impl Remote {
         Ok(Remote { base: base.to_owned(), token: token.filter(|t| !t.is_empty()), namespace, ack: None, agent })
     }
 
+    /// The request with this replica's token and namespace, as every request carries them.
+    fn identify<B>(&self, mut req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(ns) = &self.namespace {
+            req = req.header("x-namespace", ns.as_str());
+        }
+        req
+    }
+
     fn get(&self, path: &str, wait: Option<Duration>) -> Result<ureq::http::Response<ureq::Body>, ReplicationError> {
         self.get_acked(path, wait, None)
     }
@@ -105,13 +116,7 @@ impl Remote {
         let url = format!("{}{path}", self.base);
         let mut delay = Duration::from_millis(100);
         for attempt in 0..=RETRIES {
-            let mut req = self.agent.get(&url);
-            if let Some(t) = &self.token {
-                req = req.header("authorization", format!("Bearer {t}"));
-            }
-            if let Some(ns) = &self.namespace {
-                req = req.header("x-namespace", ns.as_str());
-            }
+            let mut req = self.identify(self.agent.get(&url));
             if held.is_some() {
                 req = req.header(STRICT_HEADER, "1");
             }
@@ -260,13 +265,7 @@ impl Remote {
             url.push('/');
             url.push_str(b);
         }
-        let mut req = self.agent.post(&url).content_type("application/octet-stream");
-        if let Some(t) = &self.token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        if let Some(ns) = &self.namespace {
-            req = req.header("x-namespace", ns.as_str());
-        }
+        let req = self.identify(self.agent.post(&url).content_type("application/octet-stream"));
         let r = req.send(frames).map_err(|e| unreachable(&url, &e))?;
         let mut r = self.check_auth(r)?;
         let status = r.status().as_u16();
@@ -307,13 +306,7 @@ impl Remote {
         let url = format!("{}/v2/pipeline", self.base);
         let body = serde_json::to_vec(&json!({"baton": baton, "requests": requests}))
             .map_err(|e| protocol(format!("encoding a pipeline: {e}")))?;
-        let mut req = self.agent.post(&url).content_type("application/json");
-        if let Some(t) = &self.token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        if let Some(ns) = &self.namespace {
-            req = req.header("x-namespace", ns.as_str());
-        }
+        let req = self.identify(self.agent.post(&url).content_type("application/json"));
         // Never retried: the primary may have run it.
         let r = req.send(&body[..]).map_err(|e| unreachable(&url, &e))?;
         let mut r = self.check_auth(r)?;
