@@ -372,13 +372,11 @@ impl Cx<'_> {
                 .any(|k| k.as_bytes().eq_ignore_ascii_case(word))
     }
 
-    /// What the statement is.
-    fn kind(&self) -> Kind {
+    /// What the statement, whose text is `sql`, is.
+    fn kind(&self, sql: &str) -> Kind {
         // SAFETY: `stmt` is valid (Cx).
-        let readonly = unsafe { ffi::sqlite3_stmt_readonly(self.stmt) } != 0;
-        // SAFETY: as above.
         let explain = unsafe { ffi::sqlite3_stmt_isexplain(self.stmt) } != 0;
-        classify(&self.sql(), readonly, explain)
+        classify(sql, self.readonly(), explain)
     }
 
     /// Whether the statement writes TEMP or an attached database, which the primary has not.
@@ -439,7 +437,8 @@ impl Cx<'_> {
         if self.plain_read() {
             return Ok(ffi::SQLITE_OK);
         }
-        let kind = self.kind();
+        let sql = self.sql();
+        let kind = self.kind(&sql);
         let autocommit = self.autocommit();
         let key = self.stmt as usize;
         let mut written = None;
@@ -468,7 +467,6 @@ impl Cx<'_> {
             Kind::Begin => {
                 // BEGIN IMMEDIATE would take the local write lock, which query_only refuses;
                 // the primary's transaction is IMMEDIATE from its first write.
-                let sql = self.sql();
                 if autocommit && words(&sql, 2).get(1).is_some_and(|w| w == "IMMEDIATE" || w == "EXCLUSIVE") {
                     self.exec(c"BEGIN DEFERRED")?;
                     return Ok(ffi::SQLITE_DONE);
@@ -476,7 +474,7 @@ impl Cx<'_> {
                 return Ok(ffi::SQLITE_OK);
             }
             Kind::Write if autocommit => {
-                let (sql, args) = (self.sql(), self.bindings());
+                let args = self.bindings();
                 let params: Vec<&dyn edgelite::ToSql> = args.iter().map(|v| v as &dyn edgelite::ToSql).collect();
                 if !self.returns_rows() {
                     let w = self.replica.execute(&sql, &params)?;
@@ -494,7 +492,7 @@ impl Cx<'_> {
                 self.speculate()?;
             }
             Kind::Write => {
-                let (sql, args) = (self.sql(), self.bindings());
+                let args = self.bindings();
                 let params: Vec<&dyn edgelite::ToSql> = args.iter().map(|v| v as &dyn edgelite::ToSql).collect();
                 let r = self.open_remote()?.execute(&sql, &params);
                 written = Some(r.map_err(|e| self.lost(e))?);
@@ -512,9 +510,9 @@ impl Cx<'_> {
                     self.commit()?;
                     return Ok(ffi::SQLITE_DONE);
                 }
-                self.forward()?;
+                self.forward(&sql)?;
             }
-            Kind::Savepoint(_) | Kind::RollbackTo(_) => self.forward()?,
+            Kind::Savepoint(_) | Kind::RollbackTo(_) => self.forward(&sql)?,
             Kind::Rollback => {
                 if let Some(t) = self.state.remote.take() {
                     let _ = t.rollback();
@@ -628,10 +626,9 @@ impl Cx<'_> {
 
     /// Runs the statement (a savepoint statement, no parameters) on the primary too, if a
     /// transaction is open there.
-    fn forward(&mut self) -> Result<(), Failure> {
-        let sql = self.sql();
+    fn forward(&mut self, sql: &str) -> Result<(), Failure> {
         let r = match self.state.remote.as_mut() {
-            Some(t) => t.execute(&sql, &[]),
+            Some(t) => t.execute(sql, &[]),
             None => return Ok(()),
         };
         r.map(|_| ()).map_err(|e| self.lost(e))

@@ -404,6 +404,7 @@ impl Builder {
                 meta,
                 path: self.path.clone(),
                 wal,
+                wal_scanner: crate::wal::WalScanner::default(),
                 position,
                 data_version,
                 on_frames: self.on_frames,
@@ -496,9 +497,11 @@ fn data_version(conn: &Connection) -> Result<i64> {
 struct Applier {
     conn: Connection,
     meta: PathBuf,
-    /// The database file and its WAL (read in offline mode).
+    /// The database file and its WAL (read in offline mode, with `wal_scanner`, which
+    /// remembers how far it has checked the WAL).
     path: PathBuf,
     wal: PathBuf,
+    wal_scanner: crate::wal::WalScanner,
     /// Offline writes: local commits are pushed before each pull.
     offline: bool,
     position: Position,
@@ -554,8 +557,8 @@ impl Applier {
         // Offline: with the write lock held no local commit can come in; one committed since
         // the last push (the WAL has frames past the mark) must be pushed before the
         // primary's pages go on top of it.
-        let before = if self.offline { offline::scan_wal(&self.wal)? } else { None };
-        if self.offline && before.as_ref().is_some_and(|b| b.len() > self.mark_in(b)) {
+        let before = if self.offline { offline::wal_end(&mut self.wal_scanner, &self.wal)? } else { None };
+        if before.is_some_and(|b| b.committed > self.mark_in(b)) {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(ReplicationError::new(
                 ErrorKind::Conflict,
@@ -611,9 +614,14 @@ impl Applier {
         self.position = Position { frame: target, applying_to: None, ..self.position };
         if self.offline {
             // The mark moves past this commit (local commits after it are not ours).
-            let after = offline::scan_wal(&self.wal)?;
-            let mark = after.as_ref().and_then(|a| offline::mark_after(before.as_ref(), a).map(|m| (a.salts, m)));
-            self.position.local_wal = mark.map(|((s1, s2), m)| (s1, s2, m));
+            self.position.local_wal = match offline::wal_end(&mut self.wal_scanner, &self.wal)? {
+                Some(after) => {
+                    let from = before.filter(|b| b.salts == after.salts).map_or(0, |b| b.committed);
+                    offline::first_commit_after(&self.wal, from, after.committed)?
+                        .map(|m| (after.salts.0, after.salts.1, m))
+                }
+                None => None,
+            };
         }
         self.position.write(&self.meta)?;
         self.data_version = data_version(conn)?;
@@ -718,18 +726,18 @@ impl Applier {
     /// Offline: the number of `scan`'s committed frames that are the primary's (the mark); the
     /// ones after it are unpushed local commits. A WAL with other salts restarted after the
     /// mark was set: all its frames are local.
-    fn mark_in(&self, scan: &offline::WalScan) -> u32 {
+    fn mark_in(&self, end: offline::WalEnd) -> u32 {
         match self.position.local_wal {
-            Some((s1, s2, n)) if (s1, s2) == scan.salts => n,
+            Some((s1, s2, n)) if (s1, s2) == end.salts => n,
             _ => 0,
         }
     }
 
     /// Offline: pushes the local commits after the mark, in order; the number of frames sent.
     fn push(&mut self, remote: &Remote) -> Result<u64> {
-        let Some(scan) = offline::scan_wal(&self.wal)? else { return Ok(0) };
-        let mark = self.mark_in(&scan);
-        if scan.len() <= mark {
+        let Some(end) = offline::wal_end(&mut self.wal_scanner, &self.wal)? else { return Ok(0) };
+        let mark = self.mark_in(end);
+        if end.committed <= mark {
             return Ok(0);
         }
         if self.position.applying_to.is_some() {
@@ -763,7 +771,7 @@ impl Applier {
         }
         // Each commit's pages in page order, the newest image of each once: as the primary
         // writes them, so that a push sent again matches what it already has.
-        let body = offline::commit_groups(&scan.frames[mark as usize * FRAME_SIZE..]);
+        let body = offline::commit_groups(&offline::frames(&self.wal, mark, end.committed)?);
         let local = &body[..];
         let count = u32::try_from(local.len() / FRAME_SIZE).expect("invariant: a WAL's frames fit a u32");
         let g = self.position.generation;
@@ -806,7 +814,7 @@ impl Applier {
             }
         }
         self.position.frame += count;
-        self.position.local_wal = Some((scan.salts.0, scan.salts.1, scan.len()));
+        self.position.local_wal = Some((end.salts.0, end.salts.1, end.committed));
         // The push itself may have made the primary start a generation: then the frames are
         // pulled again from its start (the same pages; the replica's numbering of them would
         // be the old generation's).
@@ -821,21 +829,23 @@ impl Applier {
     /// Offline: checkpoints a WAL of more than 1,000 frames when none is unpushed, holding the
     /// write lock meanwhile so that no local commit can slip in (see `offline.rs`).
     fn checkpoint(&mut self) -> Result<()> {
-        let conn = &self.conn;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let done = (|| -> Result<()> {
-            let Some(scan) = offline::scan_wal(&self.wal)? else { return Ok(()) };
-            let mark = self.mark_in(&scan);
-            if scan.len() != mark || mark <= 1000 {
-                return Ok(());
-            }
-            let other = Connection::open_with_flags(&self.path, OpenFlags::READ_WRITE)?;
-            keep_wal(&other)?;
-            other.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-            Ok(())
-        })();
-        conn.execute_batch("ROLLBACK")?;
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done = self.checkpoint_locked();
+        self.conn.execute_batch("ROLLBACK")?;
         done
+    }
+
+    /// [`Applier::checkpoint`], with the write lock held.
+    fn checkpoint_locked(&mut self) -> Result<()> {
+        let Some(end) = offline::wal_end(&mut self.wal_scanner, &self.wal)? else { return Ok(()) };
+        let mark = self.mark_in(end);
+        if end.committed != mark || mark <= 1000 {
+            return Ok(());
+        }
+        let other = Connection::open_with_flags(&self.path, OpenFlags::READ_WRITE)?;
+        keep_wal(&other)?;
+        other.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 }
 

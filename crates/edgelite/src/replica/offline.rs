@@ -19,61 +19,49 @@ use crate::wal::{WAL_HEADER, WalScanner, frame_header, read_frames};
 /// Local writes pushed in one request (4 MiB of frames).
 pub(super) const PUSH_FRAMES: usize = 1024;
 
-/// A WAL file's committed frames, as SQLite's recovery reads them (salts and checksums valid,
-/// up to the last commit frame).
-pub(super) struct WalScan {
+/// The committed prefix of a WAL file, as SQLite's recovery finds it (salts and checksums
+/// valid, up to the last commit frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct WalEnd {
     /// The WAL's salts (from its header).
     pub(super) salts: (u32, u32),
-    /// The committed frames, whole (header and page), in order.
-    pub(super) frames: Vec<u8>,
-    /// The 1-based numbers of the commit frames.
-    pub(super) commits: Vec<u32>,
+    /// The number of committed frames.
+    pub(super) committed: u32,
 }
 
-impl WalScan {
-    /// The number of committed frames.
-    pub(super) fn len(&self) -> u32 {
-        u32::try_from(self.frames.len() / FRAME_SIZE).unwrap_or(u32::MAX)
+fn wal_error(path: &Path, e: &io::Error) -> ReplicationError {
+    if e.kind() == io::ErrorKind::Other {
+        // the scanner's own refusal (a page size other than 4096)
+        ReplicationError::new(ErrorKind::Protocol, format!("{}: {e}", path.display()))
+    } else {
+        io_error(path, e)
     }
 }
 
-/// Reads the committed frames of the WAL at `path` ([`crate::wal`]); `None` if there is no WAL
-/// (or only an empty or invalid header: no frame is committed). Only the replica's own
-/// checkpoint, under its write lock, restarts an offline replica's WAL, so the frames read
-/// after the scan are the ones it counted.
-pub(super) fn scan_wal(path: &Path) -> Result<Option<WalScan>, ReplicationError> {
-    let io_err = |e: &io::Error| {
-        if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::Other {
-            ReplicationError::new(ErrorKind::Protocol, format!("{}: {e}", path.display()))
-        } else {
-            io_error(path, e)
-        }
-    };
-    let mut scanner = WalScanner::default();
-    let committed = scanner.scan(path).map_err(|e| io_err(&e))?;
-    let Some(salts) = scanner.salts() else { return Ok(None) };
-    let frames = if committed == 0 {
-        Vec::new()
-    } else {
-        read_frames(path, WAL_HEADER as u64, 1, committed + 1).map_err(|e| io_err(&e))?
-    };
-    let commits = (1..)
-        .zip(frames.chunks_exact(FRAME_SIZE))
-        .filter(|(_, f)| frame_header(f).commit_size != 0)
-        .map(|(n, _)| n)
-        .collect();
-    Ok(Some(WalScan { salts, frames, commits }))
+/// The committed prefix of the WAL at `path`, read with `scanner` ([`crate::wal`]), which
+/// checks only the frames after the ones it has already counted (the scan runs before and
+/// after every batch a sync applies). `None` if there is no WAL, or no valid header.
+pub(super) fn wal_end(scanner: &mut WalScanner, path: &Path) -> Result<Option<WalEnd>, ReplicationError> {
+    let committed = scanner.scan(path).map_err(|e| wal_error(path, &e))?;
+    Ok(scanner.salts().map(|salts| WalEnd { salts, committed }))
 }
 
-/// The number of committed frames of `after` that come before the first commit made after
-/// `before` was scanned, that commit included: the mark once a commit of ours that began
-/// after `before` has ended (later commits are someone else's). `None` if no commit followed.
-pub(super) fn mark_after(before: Option<&WalScan>, after: &WalScan) -> Option<u32> {
-    let from = match before {
-        Some(b) if b.salts == after.salts => b.len(),
-        _ => 0,
-    };
-    after.commits.iter().copied().find(|&c| c > from)
+/// The number of the first commit frame after frame `from` (up to `upto`, the committed end):
+/// once a commit of ours that began when the WAL ended at `from` has ended, the mark (later
+/// commits are someone else's). Reads only those frames' headers.
+pub(super) fn first_commit_after(path: &Path, from: u32, upto: u32) -> Result<Option<u32>, ReplicationError> {
+    for n in from + 1..=upto {
+        let f = read_frames(path, WAL_HEADER as u64, n, n + 1).map_err(|e| wal_error(path, &e))?;
+        if frame_header(&f).commit_size != 0 {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
+/// Frames `(from, to]` of the WAL at `path`, whole.
+pub(super) fn frames(path: &Path, from: u32, to: u32) -> Result<Vec<u8>, ReplicationError> {
+    read_frames(path, WAL_HEADER as u64, from + 1, to + 1).map_err(|e| wal_error(path, &e))
 }
 
 /// The frames to push, as the primary takes them and writes them: for each commit (a run of
@@ -121,20 +109,22 @@ mod tests {
         )
         .expect("writes");
         let wal = dir.path().join("w.db-wal");
-        let scan = scan_wal(&wal).expect("scan").expect("a WAL");
-        assert_eq!(scan.commits.len(), 3, "three commits");
-        assert_eq!(*scan.commits.last().expect("a commit"), scan.len());
-        let before = scan;
+        let mut scanner = WalScanner::default();
+        let before = wal_end(&mut scanner, &wal).expect("scan").expect("a WAL");
+        assert!(before.committed >= 3, "three commits: {before:?}");
         conn.execute_batch("INSERT INTO t VALUES (3)").expect("insert");
-        let after = scan_wal(&wal).expect("scan").expect("a WAL");
-        assert_eq!(mark_after(Some(&before), &after), Some(after.len()));
+        let after = wal_end(&mut scanner, &wal).expect("scan").expect("a WAL");
+        assert_eq!(after.salts, before.salts);
+        assert_eq!(first_commit_after(&wal, before.committed, after.committed).expect("read"), Some(after.committed));
+        assert_eq!(first_commit_after(&wal, after.committed, after.committed).expect("read"), None);
+        assert_eq!(frames(&wal, before.committed, after.committed).expect("read").len() % FRAME_SIZE, 0);
         // A torn last frame (its page changed after the checksum) is not committed.
         let mut bytes = fs::read(&wal).expect("read");
-        let last = WAL_HEADER + (after.len() as usize - 1) * FRAME_SIZE;
+        let last = WAL_HEADER + (after.committed as usize - 1) * FRAME_SIZE;
         bytes[last + 100] ^= 0xff;
         fs::write(&wal, &bytes).expect("write");
-        let torn = scan_wal(&wal).expect("scan").expect("a WAL");
-        assert_eq!(torn.len(), before.len());
+        let torn = wal_end(&mut WalScanner::default(), &wal).expect("scan").expect("a WAL");
+        assert_eq!(torn.committed, before.committed);
     }
 
     #[test]
