@@ -150,20 +150,12 @@ static int edgeliteVectorCheckIndex(Parse *pParse, Table *pTab, Index *pIdx, int
     return 1;
   }
   if( !HasRowid(pTab) ){
-    /* The graph's node ids are the table's keys, so a WITHOUT ROWID table needs one key
-    ** column holding integers, as the shadow table's rowid-like key does: libSQL's first
-    ** shape. libSQL's second shape (TEXT and other keys) is not implemented. */
+    /* A WITHOUT ROWID table's rows are named by their one key column: by its integers (the
+    ** shadow table's rowid-like key, libSQL's first shape) or, for any other key, through the
+    ** shadow table's own rowid (libSQL's second shape; the Rust side picks it). */
     Index *pPk = sqlite3PrimaryKeyIndex(pTab);
-    const char *zColl;
     if( pPk==0 || pPk->nKeyCol!=1 ){
       sqlite3ErrorMsg(pParse, "vector index: unsupported for tables without ROWID and composite primary key");
-      return 1;
-    }
-    zColl = sqlite3ColumnColl(&pTab->aCol[pPk->aiColumn[0]]);
-    if( pTab->aCol[pPk->aiColumn[0]].affinity!=SQLITE_AFF_INTEGER
-     || (zColl && sqlite3StrICmp(zColl, "BINARY")!=0) ){
-      sqlite3ErrorMsg(pParse, "vector index: unsupported for tables without ROWID whose primary key "
-                              "is not an INTEGER column");
       return 1;
     }
   }

@@ -124,3 +124,81 @@ fn the_build_limit_is_checked() {
         assert!(e.to_string().contains("non-negative integer (bytes)"), "{bad}: {e}");
     }
 }
+
+/// The keyed index's blocks (libSQL's second shadow-table shape: node ids are the shadow rows'
+/// own rowids), after checking that each row's `index_key` is the key `printf('k%05d', rowid)`.
+fn keyed_blocks(conn: &Connection, index: &str) -> Vec<(i64, Vec<u8>)> {
+    let bad: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM {index}_shadow WHERE index_key IS NOT printf('k%05d', rowid)"),
+            [],
+            |r| r.get(0),
+        )
+        .expect("keys");
+    assert_eq!(bad, 0, "{index}: every node keeps its row's key");
+    let mut stmt = conn.prepare(&format!("SELECT rowid, data FROM {index}_shadow ORDER BY rowid")).expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_>>().expect("rows")
+}
+
+/// A WITHOUT ROWID table keyed by TEXT gets libSQL's second shadow-table shape. With keys in the
+/// order of a rowid table's ids, its rows get the same node ids (1, 2, ...), so the index must be
+/// the rowid table's, block for block: built in memory, built past its memory budget, or kept
+/// row by row through inserts and deletes; and its searches answer the same rows, by key.
+#[test]
+fn a_text_keyed_index_is_the_rowid_tables_index_under_other_names() {
+    for limit in [None, Some(200_000)] {
+        let conn = Connection::open_in_memory().expect("open");
+        threads(&conn, Some(2));
+        if let Some(bytes) = limit {
+            build_limit(&conn, Some(bytes));
+        }
+        table(&conn);
+        conn.execute_batch(
+            "CREATE TABLE w(k TEXT PRIMARY KEY, v F32_BLOB(32)) WITHOUT ROWID;
+             INSERT INTO w SELECT printf('k%05d', id), v FROM t;
+             CREATE INDEX t_idx ON t(libsql_vector_idx(v, 'metric=l2'));
+             CREATE INDEX w_idx ON w(libsql_vector_idx(v, 'metric=l2'));",
+        )
+        .expect("build");
+        let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+        assert_eq!(verdict, "ok", "limit {limit:?}");
+        assert!(keyed_blocks(&conn, "w_idx") == blocks(&conn), "limit {limit:?}: CREATE INDEX builds the same graph");
+
+        // row by row: deletes, then inserts into the indexed tables (new keyed nodes are numbered
+        // one past the largest, so the new rowids follow on too)
+        conn.execute_batch(
+            "DELETE FROM t WHERE id % 7 = 0;
+             DELETE FROM w WHERE CAST(substr(k, 2) AS INT) % 7 = 0;
+             INSERT INTO t(id, v)
+               SELECT 3000 + row_number() OVER (ORDER BY id),
+                      vector_concat(vector_slice(v, 16, 32), vector_slice(v, 0, 16))
+               FROM t WHERE id <= 300;
+             INSERT INTO w SELECT printf('k%05d', id), v FROM t WHERE id > 3000;",
+        )
+        .expect("dml");
+        let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+        assert_eq!(verdict, "ok", "limit {limit:?}, after DML");
+        assert!(keyed_blocks(&conn, "w_idx") == blocks(&conn), "limit {limit:?}: inserts and deletes keep them equal");
+
+        for id in (1..=3000).step_by(250) {
+            let q: Vec<u8> =
+                conn.query_row("SELECT v FROM t WHERE id >= ?1 ORDER BY id LIMIT 1", [id], |r| r.get(0)).expect("q");
+            let by_id: Vec<String> = {
+                let mut s =
+                    conn.prepare("SELECT printf('k%05d', id) FROM vector_top_k('t_idx', ?1, 10)").expect("prepare");
+                s.query_map([&q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
+            };
+            let by_key: Vec<String> = {
+                let mut s = conn.prepare("SELECT id FROM vector_top_k('w_idx', ?1, 10)").expect("prepare");
+                s.query_map([&q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
+            };
+            assert_eq!(by_key, by_id, "query {id}");
+            let scanned: Vec<String> = {
+                let mut s = conn.prepare("SELECT id FROM vector_scan('w_idx', ?1) LIMIT 10").expect("prepare");
+                s.query_map([&q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
+            };
+            assert_eq!(scanned.len(), 10, "query {id}: vector_scan answers keys too");
+            assert!(scanned.iter().all(|k| k.starts_with('k')), "query {id}: {scanned:?}");
+        }
+    }
+}

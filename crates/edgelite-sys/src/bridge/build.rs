@@ -34,8 +34,9 @@ use edgelite_diskann::{BuildCache, DiskAnn, MemStorage, Storage, batch_size};
 use edgelite_vector::{Vector, VectorRef};
 
 use super::cache::with_state;
+use super::keys;
 use super::sql::{Db, SqlError, SqlResult};
-use super::vector_index::{IndexName, ShadowStorage, graph_error};
+use super::vector_index::{IndexName, KeyMap, RowKey, ShadowStorage, graph_error};
 
 /// Default build memory budget: 1 GiB a connection.
 pub(crate) const DEFAULT_BUILD_LIMIT: usize = 1 << 30;
@@ -60,6 +61,8 @@ pub(crate) struct Build {
     pending: Vec<(i64, Vector)>,
     /// The threads of this build's batches.
     pool: Arc<rayon::ThreadPool>,
+    /// For a keyed index (`keys.rs`): the next node id, and the row key of every node added.
+    keys: Option<(i64, KeyMap)>,
 }
 
 impl Build {
@@ -69,6 +72,7 @@ impl Build {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let storage = shadow(db, index, &self.keys);
         let rows: Vec<(i64, VectorRef<'_>)> = self.pending.iter().map(|(id, v)| (*id, v.as_ref())).collect();
         let graph = &self.graph;
         let bytes = match &mut self.blocks {
@@ -77,7 +81,7 @@ impl Build {
                 mem.bytes()
             }
             Blocks::Spilled(cache) => {
-                let mut cached = cache.over(ShadowStorage::new(db, index));
+                let mut cached = cache.over(storage);
                 graph.insert_batch_cached(&mut cached, &rows, &self.pool).map_err(graph_error)?;
                 drop(cached);
                 cache.bytes()
@@ -94,7 +98,7 @@ impl Build {
 
     /// Writes out what the shadow table lacks, and keeps half the budget of blocks.
     fn spill(&mut self, db: Db, index: &IndexName) -> SqlResult<()> {
-        let mut shadow = ShadowStorage::new(db, index);
+        let mut shadow = shadow(db, index, &self.keys);
         let mut cache = match std::mem::replace(&mut self.blocks, Blocks::Memory(MemStorage::new())) {
             Blocks::Memory(mem) => {
                 write_out(&mut shadow, &mem)?;
@@ -117,11 +121,21 @@ impl Build {
     /// Adds the rows still pending and writes what the shadow table lacks.
     fn finish(&mut self, db: Db, index: &IndexName) -> SqlResult<()> {
         self.flush(db, index)?;
-        let mut shadow = ShadowStorage::new(db, index);
+        let mut shadow = shadow(db, index, &self.keys);
         match &mut self.blocks {
             Blocks::Memory(mem) => write_out(&mut shadow, mem),
             Blocks::Spilled(cache) => cache.write_back(&mut shadow),
         }
+    }
+}
+
+/// A storage over the shadow table that writes a build's nodes (with their row `keys`, for a
+/// keyed index).
+fn shadow(db: Db, index: &IndexName, keys: &Option<(i64, KeyMap)>) -> ShadowStorage {
+    let storage = ShadowStorage::new(db, index);
+    match keys {
+        Some((_, keys)) => storage.with_keys(keys.clone()),
+        None => storage,
     }
 }
 
@@ -163,11 +177,12 @@ fn write_out(shadow: &mut ShadowStorage, mem: &MemStorage) -> SqlResult<()> {
 pub(crate) fn add(
     db: Db,
     index: &IndexName,
-    rowid: i64,
+    row: RowKey,
     vector: VectorRef<'_>,
     graph: impl FnOnce() -> SqlResult<DiskAnn>,
 ) -> SqlResult<()> {
     let mut open = Some(graph);
+    let mut row = Some(row);
     let added = with_state(db, |state| -> SqlResult<()> {
         let (limit, threads) = (state.build_limit, state.build_threads);
         let build = match state.builds.entry(key(index)) {
@@ -181,7 +196,23 @@ pub(crate) fn add(
                     limit,
                     pending: Vec::new(),
                     pool: pool(threads)?,
+                    keys: None,
                 })
+            }
+        };
+        let rowid = match row.take().expect("invariant: taken once") {
+            RowKey::Id(id) => id,
+            RowKey::Key(row_key) => {
+                if build.keys.is_none() {
+                    build.keys = Some((keys::next_id(db, index)?, KeyMap::default()));
+                }
+                let (next, map) = build.keys.as_mut().expect("invariant: just set");
+                let id = *next;
+                *next = id
+                    .checked_add(1)
+                    .ok_or_else(|| SqlError::new(crate::bindings::SQLITE_FULL, "vector index: no node id left"))?;
+                map.borrow_mut().insert(id, row_key);
+                id
             }
         };
         // the graph checks the row when its batch goes in; a bad row fails the build then
@@ -201,7 +232,17 @@ pub(crate) fn add(
         // no connection state (SQLite refused the client data): insert row by row
         None => {
             let graph = open.take().expect("invariant: not used when there is no state")()?;
-            graph.insert(&mut ShadowStorage::new(db, index), rowid, vector).map_err(graph_error)
+            let mut storage = ShadowStorage::new(db, index);
+            let rowid = match row.take().expect("invariant: not used when there is no state") {
+                RowKey::Id(id) => id,
+                RowKey::Key(row_key) => {
+                    let id = keys::next_id(db, index)?;
+                    storage = storage.with_keys(KeyMap::default());
+                    storage.keys_mut().insert(id, row_key);
+                    id
+                }
+            };
+            graph.insert(&mut storage, rowid, vector).map_err(graph_error)
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::bindings::*;
 
 mod build;
 mod cache;
+mod keys;
 mod sql;
 pub mod step_hook;
 mod values;

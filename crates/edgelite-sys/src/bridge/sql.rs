@@ -137,6 +137,33 @@ impl Db {
         Ok(Stmt { db: self, stmt })
     }
 
+    /// Whether `column` of `schema.table` is part of the table's PRIMARY KEY (as
+    /// `sqlite3_table_column_metadata` reports it, from the schema in memory: no SQL runs).
+    pub(crate) fn in_primary_key(self, schema: &str, table: &str, column: &str) -> SqlResult<bool> {
+        let c = |s: &str| std::ffi::CString::new(s).map_err(|_| SqlError::from("vector index: NUL in a name"));
+        let (schema, table, column) = (c(schema)?, c(table)?, c(column)?);
+        let mut primary_key: c_int = 0;
+        // SAFETY: a live connection; NUL-terminated names; the out-pointers we do not want are
+        // NULL (allowed), `primary_key` receives one int.
+        let rc = unsafe {
+            sqlite3_table_column_metadata(
+                self.0,
+                schema.as_ptr(),
+                table.as_ptr(),
+                column.as_ptr(),
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                &mut primary_key,
+                core::ptr::null_mut(),
+            )
+        };
+        if rc != SQLITE_OK {
+            return Err(self.error(rc));
+        }
+        Ok(primary_key != 0)
+    }
+
     /// Runs statements that return no rows.
     pub(crate) fn exec(self, sql: &str) -> SqlResult<()> {
         let mut stmt = self.prepare(sql)?;
@@ -234,6 +261,36 @@ impl Stmt {
         self.check(rc)
     }
 
+    /// Binds a REAL to parameter `i`.
+    pub(crate) fn bind_double(&mut self, i: c_int, v: f64) -> SqlResult<()> {
+        // SAFETY: a live statement (owned).
+        let rc = unsafe { sqlite3_bind_double(self.stmt, i, v) };
+        self.check(rc)
+    }
+
+    /// Binds NULL to parameter `i`.
+    pub(crate) fn bind_null(&mut self, i: c_int) -> SqlResult<()> {
+        // SAFETY: a live statement (owned).
+        let rc = unsafe { sqlite3_bind_null(self.stmt, i) };
+        self.check(rc)
+    }
+
+    /// Binds text of any bytes (copied, as SQLite stores them: not checked for UTF-8).
+    pub(crate) fn bind_text_bytes(&mut self, i: c_int, v: &[u8]) -> SqlResult<()> {
+        // SAFETY: as bind_blob.
+        let rc = unsafe {
+            sqlite3_bind_text64(
+                self.stmt,
+                i,
+                v.as_ptr().cast::<c_char>(),
+                v.len() as u64,
+                crate::SQLITE_TRANSIENT(),
+                SQLITE_UTF8 as u8,
+            )
+        };
+        self.check(rc)
+    }
+
     /// Steps once: `true` on a row, `false` when done.
     pub(crate) fn step(&mut self) -> SqlResult<bool> {
         // SAFETY: a live statement.
@@ -254,6 +311,32 @@ impl Stmt {
     pub(crate) fn int(&self, i: c_int) -> i64 {
         // SAFETY: a live statement on a row.
         unsafe { sqlite3_column_int64(self.stmt, i) }
+    }
+
+    /// The fundamental type of column `i` of the current row (`SQLITE_INTEGER`...).
+    pub(crate) fn column_type(&self, i: c_int) -> c_int {
+        // SAFETY: a live statement on a row.
+        unsafe { sqlite3_column_type(self.stmt, i) }
+    }
+
+    /// Column `i` of the current row as a REAL.
+    pub(crate) fn double(&self, i: c_int) -> f64 {
+        // SAFETY: a live statement on a row.
+        unsafe { sqlite3_column_double(self.stmt, i) }
+    }
+
+    /// Column `i` of the current row as text bytes (a blob or number converted as SQLite does),
+    /// copied.
+    pub(crate) fn text_bytes(&self, i: c_int) -> Vec<u8> {
+        // SAFETY: a live statement on a row; column_text then column_bytes, as documented.
+        let p = unsafe { sqlite3_column_text(self.stmt, i) };
+        // SAFETY: as above.
+        let n = usize::try_from(unsafe { sqlite3_column_bytes(self.stmt, i) }).unwrap_or(0);
+        if p.is_null() || n == 0 {
+            return Vec::new();
+        }
+        // SAFETY: `n` readable bytes at `p` until the next step/reset/finalize; copied at once.
+        unsafe { core::slice::from_raw_parts(p, n) }.to_vec()
     }
 
     /// Column `i` of the current row as bytes (blob or text), copied.

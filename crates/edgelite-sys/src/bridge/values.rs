@@ -38,6 +38,27 @@ pub(crate) unsafe fn arg<'a>(value: *mut sqlite3_value) -> Arg<'a> {
     }
 }
 
+/// An argument as a row key of a keyed vector index (`keys.rs`), copied with its type.
+///
+/// # Safety
+/// As [`arg`].
+pub(crate) unsafe fn key_value(value: *mut sqlite3_value) -> super::keys::Key {
+    use super::keys::Key;
+    // SAFETY: `value` is a live protected argument (caller).
+    match unsafe { sqlite3_value_type(value) } {
+        // SAFETY: as above.
+        SQLITE_INTEGER => Key::Integer(unsafe { sqlite3_value_int64(value) }),
+        // SAFETY: as above.
+        SQLITE_FLOAT => Key::Real(unsafe { sqlite3_value_double(value) }),
+        // SAFETY: as above; the bytes are copied before the call returns.
+        _ => match unsafe { arg(value) } {
+            Arg::Text(t) => Key::Text(t.to_vec()),
+            Arg::Blob(b) => Key::Blob(b.to_vec()),
+            _ => Key::Null,
+        },
+    }
+}
+
 /// The value of an INTEGER argument; `None` for any other type.
 ///
 /// # Safety
@@ -122,6 +143,31 @@ impl Context {
     pub(crate) fn int(&self, value: i64) {
         // SAFETY: a live context (type invariant).
         unsafe { sqlite3_result_int64(self.0, value) };
+    }
+
+    /// A row key of a keyed vector index as the result, with its own type.
+    pub(crate) fn key(&self, key: &super::keys::Key) {
+        use super::keys::Key;
+        match key {
+            // SAFETY: a live context (type invariant).
+            Key::Null => unsafe { sqlite3_result_null(self.0) },
+            Key::Integer(v) => self.int(*v),
+            // SAFETY: a live context (type invariant).
+            Key::Real(v) => unsafe { sqlite3_result_double(self.0, *v) },
+            Key::Blob(b) => self.blob(b),
+            Key::Text(t) => {
+                // SAFETY: a live context; SQLITE_TRANSIENT copies the `t.len()` bytes.
+                unsafe {
+                    sqlite3_result_text64(
+                        self.0,
+                        t.as_ptr().cast::<c_char>(),
+                        t.len() as u64,
+                        crate::SQLITE_TRANSIENT(),
+                        SQLITE_UTF8 as u8,
+                    )
+                };
+            }
+        }
     }
 
     /// A REAL result, or NULL for `None`.

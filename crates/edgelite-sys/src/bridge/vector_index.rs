@@ -7,7 +7,12 @@
 //!   row per index: its option records;
 //! - `s.i_shadow(index_key INTEGER PRIMARY KEY, data BLOB)`: one node block per indexed row,
 //!   keyed by the base table's rowid (or, for a WITHOUT ROWID table, its one INTEGER key
-//!   column), and the index `s.i_shadow_idx` on `index_key`.
+//!   column), and the index `s.i_shadow_idx` on `index_key`;
+//! - or, for a WITHOUT ROWID table with another one-column key, libSQL's second shape, where
+//!   the node id is the shadow row's rowid and `index_key` holds the table's key (`keys.rs`).
+//!
+//! The storage names nodes by the shadow table's `rowid`, which is `index_key` in the first
+//! shape (its INTEGER PRIMARY KEY) and the node id column in the second.
 
 use core::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,6 +22,7 @@ use edgelite_vector::sql::Arg;
 use edgelite_vector::{VectorRef, VectorType, parse_text};
 
 use super::cache::{with_cache, with_state};
+use super::keys::Key;
 use super::sql::{Db, SqlError, SqlResult, ident};
 use super::values::{Context, arg, int_value};
 use crate::bindings::*;
@@ -69,7 +75,7 @@ impl IndexName {
     fn meta(&self) -> String {
         format!("{}.{META_TABLE}", ident(&self.schema))
     }
-    fn shadow_name(&self) -> String {
+    pub(crate) fn shadow_name(&self) -> String {
         format!("{}_shadow", self.name)
     }
     pub(crate) fn shadow(&self) -> String {
@@ -127,6 +133,8 @@ unsafe fn cstr(p: *const c_char) -> String {
 pub(crate) struct Args<'a> {
     values: Vec<Arg<'a>>,
     ints: Vec<Option<i64>>,
+    /// The values themselves, live for the method's call (which `'a` is).
+    raw: &'a [*mut sqlite3_value],
 }
 
 impl<'a> Args<'a> {
@@ -145,6 +153,14 @@ impl<'a> Args<'a> {
     }
     fn value(&self, i: usize) -> Arg<'a> {
         self.values.get(i).copied().unwrap_or(Arg::Null)
+    }
+    /// Argument `i` as a row key of a keyed index, copied.
+    fn key(&self, i: usize) -> Key {
+        match self.raw.get(i) {
+            // SAFETY: a live argument of the running call (`raw`'s lifetime is the call's).
+            Some(&v) => unsafe { super::values::key_value(v) },
+            None => Key::Null,
+        }
     }
     fn len(&self) -> usize {
         self.values.len()
@@ -181,9 +197,10 @@ unsafe fn method(
         values: values.iter().map(|&v| unsafe { arg(v) }).collect(),
         // SAFETY: as above.
         ints: values.iter().map(|&v| unsafe { int_value(v) }).collect(),
+        raw: values,
     };
     let name = IndexName { schema: all.text(0), name: all.text(1) };
-    let own = Args { values: all.values[2..].to_vec(), ints: all.ints[2..].to_vec() };
+    let own = Args { values: all.values[2..].to_vec(), ints: all.ints[2..].to_vec(), raw: &values[2..] };
     match catch_unwind(AssertUnwindSafe(|| body(db, name, &own))) {
         Ok(Ok(v)) => context.int(v),
         Ok(Err(error)) => context.fail(&error),
@@ -224,16 +241,21 @@ unsafe extern "C" fn x_create(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
             insert.bind_blob(2, metadata.as_bytes())?;
             while insert.step()? {}
         }
-        db.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (index_key  INTEGER , data BLOB, PRIMARY KEY (index_key))",
-            index.shadow()
-        ))?;
-        db.exec(&format!(
-            "CREATE INDEX IF NOT EXISTS {}.{} ON {} (index_key)",
-            ident(&index.schema),
-            ident(&format!("{}_idx", index.shadow_name())),
-            ident(&index.shadow_name())
-        ))?;
+        match super::keys::key_column_type(db, &index.schema, &args.text(0))? {
+            Some(key_type) => super::keys::create_shadow(db, &index, &key_type)?,
+            None => {
+                db.exec(&format!(
+                    "CREATE TABLE IF NOT EXISTS {} (index_key  INTEGER , data BLOB, PRIMARY KEY (index_key))",
+                    index.shadow()
+                ))?;
+                db.exec(&format!(
+                    "CREATE INDEX IF NOT EXISTS {}.{} ON {} (index_key)",
+                    ident(&index.schema),
+                    ident(&format!("{}_idx", index.shadow_name())),
+                    ident(&index.shadow_name())
+                ))?;
+            }
+        }
         Ok(1)
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
@@ -294,6 +316,17 @@ pub(crate) fn rewritten(db: Db, index: &IndexName) -> SqlResult<()> {
     }
 }
 
+/// The row keys of the nodes a keyed index's storage may insert, by node id (a build fills it
+/// as rows come and its storages read it when they write the blocks out).
+pub(crate) type KeyMap = std::rc::Rc<std::cell::RefCell<std::collections::HashMap<i64, Key>>>;
+
+/// How the core names a row to an index: by an integer (the node id), or by a key that a keyed
+/// index maps to a node (`keys.rs`).
+pub(crate) enum RowKey {
+    Id(i64),
+    Key(Key),
+}
+
 /// A failure of the shadow table: SQLite's own error, code and message.
 pub(crate) type ShadowError = SqlError;
 
@@ -327,6 +360,8 @@ pub(crate) struct ShadowStorage {
     /// change the cached blocks too.
     cached: Option<(String, String)>,
     write_through: bool,
+    /// For a keyed index (`keys.rs`), the row keys of the nodes this storage may insert.
+    keys: Option<KeyMap>,
     /// For searches: a statement left on its row, holding one read transaction (one snapshot)
     /// for the whole search. Declared before the others so that it is finalized first.
     pin: Option<super::sql::Stmt>,
@@ -347,6 +382,7 @@ impl ShadowStorage {
             blob: None,
             cached: None,
             write_through: false,
+            keys: None,
             pin: None,
             read: None,
             write: None,
@@ -359,6 +395,26 @@ impl ShadowStorage {
 }
 
 impl ShadowStorage {
+    /// The row keys of the nodes this storage inserts (a keyed index).
+    pub(crate) fn with_keys(mut self, keys: KeyMap) -> ShadowStorage {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The key map given by [`Self::with_keys`] (an empty one if none was).
+    pub(crate) fn keys_mut(&mut self) -> std::cell::RefMut<'_, std::collections::HashMap<i64, Key>> {
+        self.keys.get_or_insert_with(KeyMap::default).borrow_mut()
+    }
+
+    /// The row keys of nodes `ids`, if the index is keyed (`keys.rs`); `None` if nodes are
+    /// named by the rows' own integer keys.
+    pub(crate) fn keys_of(&self, ids: impl Iterator<Item = i64>) -> SqlResult<Option<Vec<Key>>> {
+        if !super::keys::is_keyed(self.db, &self.names.0, &self.names.1)? {
+            return Ok(None);
+        }
+        super::keys::keys_of(self.db, &self.table, ids).map(Some)
+    }
+
     /// Storage for a search, holding one snapshot: the calling statement's read transaction
     /// if the schema has one open (as any `SELECT ... FROM vector_top_k(...)` on main does;
     /// nothing else runs on this connection until the search returns), else its own, opened by
@@ -505,7 +561,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
             return Ok(Some(r));
         }
         let table = &self.table;
-        let s = stmt(self.db, &mut self.read, || format!("SELECT data FROM {table} WHERE index_key = ?1"))?;
+        let s = stmt(self.db, &mut self.read, || format!("SELECT data FROM {table} WHERE rowid = ?1"))?;
         s.bind_int(1, id)?;
         if !s.step()? {
             return Ok(None);
@@ -525,7 +581,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
 
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), ShadowError> {
         let table = &self.table;
-        let s = stmt(self.db, &mut self.write, || format!("UPDATE {table} SET data = ?2 WHERE index_key = ?1"))?;
+        let s = stmt(self.db, &mut self.write, || format!("UPDATE {table} SET data = ?2 WHERE rowid = ?1"))?;
         s.bind_int(1, id)?;
         s.bind_blob(2, block)?;
         while s.step()? {}
@@ -562,10 +618,29 @@ impl edgelite_diskann::Storage for ShadowStorage {
     }
 
     fn insert(&mut self, id: i64, block: &[u8]) -> Result<(), ShadowError> {
+        if self.insert.is_none() && self.keys.is_none() && super::keys::is_keyed(self.db, &self.names.0, &self.names.1)?
+        {
+            // a node of a keyed index needs its row's key: a caller that gave none is wrong
+            return Err(SqlError::new(SQLITE_INTERNAL, "vector index: a new node without its row key"));
+        }
         let table = &self.table;
-        let s = stmt(self.db, &mut self.insert, || format!("INSERT INTO {table} (index_key, data) VALUES (?1, ?2)"))?;
+        let keyed = self.keys.is_some();
+        let s = stmt(self.db, &mut self.insert, || {
+            if keyed {
+                format!("INSERT INTO {table} (rowid, data, index_key) VALUES (?1, ?2, ?3)")
+            } else {
+                format!("INSERT INTO {table} (rowid, data) VALUES (?1, ?2)")
+            }
+        })?;
         s.bind_int(1, id)?;
         s.bind_blob(2, block)?;
+        if let Some(keys) = &self.keys {
+            let keys = keys.borrow();
+            let key = keys
+                .get(&id)
+                .ok_or_else(|| SqlError::new(SQLITE_INTERNAL, format!("vector index: no row key for node {id}")))?;
+            key.bind(s, 3)?;
+        }
         while s.step()? {}
         self.through(|c, key| c.store(key, id, block));
         Ok(())
@@ -573,7 +648,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
 
     fn delete(&mut self, id: i64) -> Result<bool, ShadowError> {
         let table = &self.table;
-        let s = stmt(self.db, &mut self.delete, || format!("DELETE FROM {table} WHERE index_key = ?1 RETURNING 1"))?;
+        let s = stmt(self.db, &mut self.delete, || format!("DELETE FROM {table} WHERE rowid = ?1 RETURNING 1"))?;
         s.bind_int(1, id)?;
         let deleted = s.step()?;
         while s.step()? {}
@@ -588,7 +663,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
             return Ok(first);
         }
         let table = &self.table;
-        let s = stmt(self.db, &mut self.first, || format!("SELECT index_key FROM {table} ORDER BY index_key LIMIT 1"))?;
+        let s = stmt(self.db, &mut self.first, || format!("SELECT rowid FROM {table} ORDER BY rowid LIMIT 1"))?;
         let first = if s.step()? { Some(s.int(0)) } else { None };
         if let Some(key) = &self.cached {
             with_cache(self.db, |c| c.set_first(key, first));
@@ -599,7 +674,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, ShadowError> {
         let table = &self.table;
         let s = stmt(self.db, &mut self.next, || {
-            format!("SELECT index_key FROM {table} WHERE index_key > ?1 ORDER BY index_key LIMIT 1")
+            format!("SELECT rowid FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT 1")
         })?;
         s.bind_int(1, after)?;
         Ok(if s.step()? { Some(s.int(0)) } else { None })
@@ -654,19 +729,33 @@ fn graph(config: edgelite_diskann::IndexConfig) -> SqlResult<edgelite_diskann::D
 
 unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
     let body = |db: Db, index: IndexName, args: &Args<'_>| -> SqlResult<i64> {
-        // args: vector, rowid. A NULL vector has no node (as libSQL).
+        // args: vector, rowid (or the row's key, for a keyed index). A NULL vector has no node
+        // (as libSQL).
         if matches!(args.value(0), Arg::Null) {
             return Ok(0);
         }
-        let rowid = args.int(1)?;
+        let key = if super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
+            RowKey::Key(args.key(1))
+        } else {
+            RowKey::Id(args.int(1)?)
+        };
         let vector = decode_vector(args.value(0))?;
         if args.len() >= 3 && args.int(2) == Ok(1) {
-            super::build::add(db, &index, rowid, vector.as_ref(), || graph(open_config(db, &index, "insert")?))?;
+            super::build::add(db, &index, key, vector.as_ref(), || graph(open_config(db, &index, "insert")?))?;
             return Ok(0);
         }
         let (config, metadata) = open_index(db, &index, "insert")?;
         let graph = graph(config)?;
         let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
+        let rowid = match key {
+            RowKey::Id(id) => id,
+            RowKey::Key(key) => {
+                let id = super::keys::next_id(db, &index)?;
+                storage = storage.with_keys(KeyMap::default());
+                storage.keys_mut().insert(id, key);
+                id
+            }
+        };
         let inserted = graph.insert(&mut storage, rowid, vector.as_ref()).map_err(graph_error);
         drop(storage);
         end_write(db, &index, &metadata, inserted.is_ok())?;
@@ -678,7 +767,14 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
 
 unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
     let body = |db: Db, index: IndexName, args: &Args<'_>| -> SqlResult<i64> {
-        let rowid = args.int(0)?;
+        let rowid = if super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
+            match super::keys::id_of(db, &index, &args.key(0))? {
+                Some(id) => id,
+                None => return Ok(0), // a row without a vector has no node
+            }
+        } else {
+            args.int(0)?
+        };
         let (config, metadata) = open_index(db, &index, "delete")?;
         let graph = graph(config)?;
         let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
@@ -744,7 +840,9 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
             ident(&table_name)
         ))?;
         if orphans.step()? && orphans.int(0) > 0 {
-            problems.push(format!("{} nodes without a row (first: {})", orphans.int(0), orphans.int(1)));
+            // (the first key as text: a keyed index's keys need not be integers)
+            let first = String::from_utf8_lossy(&orphans.text_bytes(1)).into_owned();
+            problems.push(format!("{} nodes without a row (first: {first})", orphans.int(0)));
         }
         drop(orphans);
         // and every row with a vector must have a node (one of a partial index's rows)
@@ -765,7 +863,8 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
                 index.shadow()
             ))?;
             if missing.step()? && missing.int(0) > 0 {
-                problems.push(format!("{} rows without a node (first: {})", missing.int(0), missing.int(1)));
+                let first = String::from_utf8_lossy(&missing.text_bytes(1)).into_owned();
+                problems.push(format!("{} rows without a node (first: {first})", missing.int(0)));
             }
         }
     }
@@ -951,14 +1050,19 @@ pub(crate) unsafe fn open_search(
     Ok((storage, graph))
 }
 
+/// What a search found: (node id, distance) nearest first, and for a keyed index (`keys.rs`)
+/// the row key of each.
+pub(crate) type Found = (Vec<(i64, f64)>, Option<Vec<Key>>);
+
 /// `vector_top_k(name, query, k)`: the `k` nearest rows as (rowid, distance).
 ///
 /// # Safety
 /// `db` is a live connection.
-pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usize) -> SqlResult<Vec<(i64, f64)>> {
+pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usize) -> SqlResult<Found> {
     // SAFETY: `db` is live (caller).
     let (mut storage, graph) = unsafe { open_search(db, name) }?;
     let vector = decode_vector(query)?;
     let found = graph.search(&mut storage, vector.as_ref(), k).map_err(graph_error)?;
-    Ok(found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect())
+    let keys = storage.keys_of(found.iter().map(|n| n.id))?;
+    Ok((found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect(), keys))
 }

@@ -19,8 +19,9 @@ use core::ffi::{CStr, c_char, c_int};
 
 use edgelite_diskann::{DiskAnn, SearchStream};
 
+use super::keys::Key;
 use super::sql::SqlResult;
-use super::values::arg;
+use super::values::{Context, arg};
 use super::vector_index;
 use super::vtab;
 use crate::bindings::*;
@@ -48,6 +49,8 @@ struct ScanCursor {
     /// Index name as given, graph, stream; `None` before xFilter or for an empty result.
     state: Option<(String, DiskAnn, SearchStream)>,
     rows: Vec<(i64, f64)>,
+    /// For a keyed index, each row's key: the `id` it answers (`keys.rs`).
+    keys: Option<Vec<Key>>,
     pos: usize,
     /// Size of the next batch; 0 once the stream has returned every row.
     next_batch: usize,
@@ -141,6 +144,7 @@ unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlit
             base: unsafe { core::mem::zeroed() },
             state: None,
             rows: Vec::new(),
+            keys: None,
             pos: 0,
             next_batch: 0,
             limited: false,
@@ -247,6 +251,7 @@ unsafe fn start(db: *mut sqlite3, args: &[*mut sqlite3_value]) -> SqlResult<(Str
 /// `db` is the table's live connection.
 unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     cursor.rows.clear();
+    cursor.keys = None;
     cursor.pos = 0;
     let Some((name, graph, stream)) = cursor.state.as_mut() else { return Ok(()) };
     if cursor.next_batch == 0 {
@@ -268,6 +273,7 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     let want = cursor.next_batch;
     let batch = stream.next_batch(graph, &mut storage, want).map_err(vector_index::graph_error)?;
     cursor.next_batch = if batch.len() < want { 0 } else { want.saturating_mul(2).min(MAX_BATCH) };
+    cursor.keys = storage.keys_of(batch.iter().map(|n| n.id))?;
     cursor.rows = batch.into_iter().map(|n| (n.id, f64::from(n.distance))).collect();
     Ok(())
 }
@@ -310,6 +316,11 @@ unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite
             COL_DISTANCE if distance.is_nan() => unsafe { sqlite3_result_null(ctx) },
             // SAFETY: as above.
             COL_DISTANCE => unsafe { sqlite3_result_double(ctx, distance) },
+            COL_ID if cursor.keys.is_some() => {
+                let key = cursor.keys.as_ref().and_then(|k| k.get(cursor.pos)).unwrap_or(&Key::Null);
+                // SAFETY: `ctx` is the live result context of this xColumn call.
+                unsafe { Context::new(ctx) }.key(key);
+            }
             // SAFETY: as above.
             COL_ID => unsafe { sqlite3_result_int64(ctx, id) },
             // SAFETY: as above. The argument columns are not echoed.

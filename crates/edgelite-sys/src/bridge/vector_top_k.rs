@@ -8,8 +8,9 @@
 
 use core::ffi::{c_char, c_int};
 
+use super::keys::Key;
 use super::sql::SqlResult;
-use super::values::arg;
+use super::values::{Context, arg};
 use super::vector_index;
 use super::vtab;
 use crate::bindings::*;
@@ -25,6 +26,8 @@ const COL_DISTANCE: c_int = 4;
 struct TopKCursor {
     base: sqlite3_vtab_cursor,
     rows: Vec<(i64, f64)>,
+    /// For a keyed index, each row's key: the `id` it answers (`keys.rs`).
+    keys: Option<Vec<Key>>,
     pos: usize,
 }
 
@@ -115,7 +118,8 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
 unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlite3_vtab_cursor) -> c_int {
     vtab::guarded(|| {
         // SAFETY: a zeroed sqlite3_vtab_cursor is what SQLite expects; it sets pVtab itself.
-        let cursor = Box::new(TopKCursor { base: unsafe { core::mem::zeroed() }, rows: Vec::new(), pos: 0 });
+        let base = unsafe { core::mem::zeroed() };
+        let cursor = Box::new(TopKCursor { base, rows: Vec::new(), keys: None, pos: 0 });
         // SAFETY: SQLite's out-pointer; xClose rebuilds the Box.
         unsafe { *pp_cursor = Box::into_raw(cursor).cast::<sqlite3_vtab_cursor>() };
         SQLITE_OK
@@ -149,6 +153,7 @@ unsafe extern "C" fn x_filter(
             _ => &[],
         };
         cursor.rows.clear();
+        cursor.keys = None;
         cursor.pos = 0;
         let result = match args {
             // SAFETY: the values are live for this call; the search copies what it keeps.
@@ -156,8 +161,9 @@ unsafe extern "C" fn x_filter(
             _ => Err(format!("vector index(search): got {argc} parameters, expected 3").into()),
         };
         match result {
-            Ok(rows) => {
+            Ok((rows, keys)) => {
                 cursor.rows = rows;
+                cursor.keys = keys;
                 SQLITE_OK
             }
             // SAFETY: `vtab` is live.
@@ -175,7 +181,7 @@ unsafe fn search(
     name: *mut sqlite3_value,
     query: *mut sqlite3_value,
     k: *mut sqlite3_value,
-) -> SqlResult<Vec<(i64, f64)>> {
+) -> SqlResult<vector_index::Found> {
     const K_ERR: &str = "vector index(search): third parameter (k) must be";
     // SAFETY: live argument (caller).
     let k = match unsafe { sqlite3_value_type(k) } {
@@ -230,6 +236,11 @@ unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite
         match col {
             // SAFETY: `ctx` is the live result context of this xColumn call.
             COL_DISTANCE => unsafe { sqlite3_result_double(ctx, distance) },
+            COL_ID | COL_IDX | COL_VECTOR | COL_K if cursor.keys.is_some() => {
+                let key = cursor.keys.as_ref().and_then(|k| k.get(cursor.pos)).unwrap_or(&Key::Null);
+                // SAFETY: `ctx` is the live result context of this xColumn call.
+                unsafe { Context::new(ctx) }.key(key);
+            }
             // SAFETY: as above. The hidden argument columns echo the id, as libSQL's do.
             COL_ID | COL_IDX | COL_VECTOR | COL_K => unsafe { sqlite3_result_int64(ctx, id) },
             // SAFETY: as above.
@@ -244,6 +255,8 @@ unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlit
         // SAFETY: a live cursor of this module.
         let cursor = unsafe { &*cursor.cast::<TopKCursor>() };
         let Some(&(id, _)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
+        // a keyed index's rows are numbered, as libSQL's are
+        let id = if cursor.keys.is_some() { cursor.pos as i64 } else { id };
         // SAFETY: SQLite's out-pointer.
         unsafe { *rowid = id };
         SQLITE_OK
