@@ -267,6 +267,69 @@ static int edgeliteFilterIsIndexed(Parse *pParse, Expr *pWhere, SrcItem *pItem, 
   return 0;
 }
 
+/* True if pQ, a term of a query's WHERE as parsed (names as written, for FROM item pItem of
+** table pTab), is pI, a term of a partial index's WHERE as resolved (columns of pTab). Literal
+** leaves compare as sqlite3ExprCompare compares them; anything else must be the same operator
+** with the same operands. A subquery, or anything unlike, is "not the same": the caller then
+** does not use the index (a false "not the same" costs speed, never an answer). */
+static int edgeliteSameTerm(Expr *pQ, Expr *pI, SrcItem *pItem, Table *pTab){
+  int i;
+  if( pQ==0 || pI==0 ) return pQ==pI;
+  if( pI->op==TK_COLUMN ){
+    int iCol = edgeliteNamedColumn(pQ, pItem, pTab);
+    if( iCol==-2 ) return 0;
+    if( iCol==pTab->iPKey ) iCol = -1;
+    return iCol==pI->iColumn;
+  }
+  if( pQ->op!=pI->op ) return 0;
+  if( ExprUseXSelect(pQ) || ExprUseXSelect(pI) ) return 0;
+  if( pI->pLeft==0 && pI->pRight==0 && (!ExprUseXList(pI) || pI->x.pList==0) ){
+    return pQ->pLeft==0 && pQ->pRight==0 && (!ExprUseXList(pQ) || pQ->x.pList==0)
+        && sqlite3ExprCompare(0, pQ, pI, -1)==0;
+  }
+  /* an operator with a name (a function, CAST's type, COLLATE's sequence) must have the same */
+  if( ExprHasProperty(pI, EP_IntValue) || ExprHasProperty(pQ, EP_IntValue)
+   || ExprHasProperty(pQ, EP_WinFunc) || ExprHasProperty(pI, EP_WinFunc)
+   || (pQ->u.zToken==0)!=(pI->u.zToken==0)
+   || (pI->u.zToken && sqlite3StrICmp(pQ->u.zToken, pI->u.zToken)!=0) ){
+    return 0;
+  }
+  if( !edgeliteSameTerm(pQ->pLeft, pI->pLeft, pItem, pTab)
+   || !edgeliteSameTerm(pQ->pRight, pI->pRight, pItem, pTab) ){
+    return 0;
+  }
+  if( ExprUseXList(pQ)!=ExprUseXList(pI) ) return 0;
+  if( ExprUseXList(pI) ){
+    ExprList *a = pQ->x.pList, *b = pI->x.pList;
+    if( (a==0)!=(b==0) || (a && a->nExpr!=b->nExpr) ) return 0;
+    for(i=0; a && i<a->nExpr; i++){
+      if( !edgeliteSameTerm(a->a[i].pExpr, b->a[i].pExpr, pItem, pTab) ) return 0;
+    }
+  }
+  return 1;
+}
+
+/* True if term pTerm of a query's WHERE is one of the AND-ed terms of pWhere. */
+static int edgeliteHasTerm(Expr *pWhere, Expr *pTerm, SrcItem *pItem, Table *pTab){
+  if( pWhere==0 ) return 0;
+  if( pWhere->op==TK_AND ){
+    return edgeliteHasTerm(pWhere->pLeft, pTerm, pItem, pTab)
+        || edgeliteHasTerm(pWhere->pRight, pTerm, pItem, pTab);
+  }
+  return edgeliteSameTerm(pWhere, pTerm, pItem, pTab);
+}
+
+/* True if the query's WHERE (as parsed) implies partial index condition pPart (as resolved):
+** each AND-ed term of pPart is one of the query's AND-ed terms. Then every row the query can
+** return is in the index, and its candidates can come from the index alone. */
+static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table *pTab){
+  if( pPart->op==TK_AND ){
+    return edgeliteImpliesPart(pWhere, pPart->pLeft, pItem, pTab)
+        && edgeliteImpliesPart(pWhere, pPart->pRight, pItem, pTab);
+  }
+  return edgeliteHasTerm(pWhere, pPart, pItem, pTab);
+}
+
 /* SELECT ... FROM t [WHERE ...] ORDER BY vector_distance_cos|l2(col, q) LIMIT n [OFFSET m]
 ** where t has a vector index on col with that metric: adds "rowid IN (<candidates>)" to the
 ** WHERE clause, so that the ORDER BY ranks candidates exactly instead of computing the distance
@@ -279,7 +342,9 @@ static int edgeliteFilterIsIndexed(Parse *pParse, Expr *pWhere, SrcItem *pItem, 
 ** or too few for the walk, as a sample of the table estimates: edgeliteSampledMany), exactly
 ** those rows. So the query returns as many rows as the scan. Runs before name resolution, on the
 ** statement as parsed; anything it does not recognise is left alone, and "NOT INDEXED" or a
-** column written as +col turns it off. libSQL always scans. */
+** column written as +col turns it off. A partial vector index serves a query whose WHERE has
+** every AND-ed term of the index's WHERE among its own (edgeliteImpliesPart): every row such a
+** query can return is in that index. libSQL always scans. */
 static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   sqlite3 *db = pParse->db;
   SrcItem *pItem;
@@ -350,7 +415,8 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   k = (i64)nLimit + (nOffset>0 ? nOffset : 0);  /* a negative offset means none */
   if( !bBound && k>10000 ) return;
   for(pIdx=pTab->pIndex; pIdx; pIdx=pIdx->pNext){
-    if( EDGELITE_IS_VECTOR_INDEX(pIdx) && pIdx->pPartIdxWhere==0
+    if( EDGELITE_IS_VECTOR_INDEX(pIdx)
+     && (pIdx->pPartIdxWhere==0 || edgeliteImpliesPart(p->pWhere, pIdx->pPartIdxWhere, pItem, pTab))
      && pIdx->aColExpr->a[0].pExpr->x.pList->a[0].pExpr->op==TK_COLUMN
      && pIdx->aColExpr->a[0].pExpr->x.pList->a[0].pExpr->iColumn==iCol ){
       const char *zIdxMetric = edgeliteIndexMetric(pIdx);
