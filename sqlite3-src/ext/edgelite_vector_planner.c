@@ -96,6 +96,9 @@ static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
   return edgeliteCase(pParse, pAll, sqlite3Expr(db, TK_INTEGER, "9223372036854775807"), pSum);
 }
 
+/* FROM items a rewritten query may join (the vector table and the tables that filter it). */
+#define EDGELITE_MAX_JOIN 8
+
 /* Rows a filter may pass for the rewrite to answer from an ordinary index, exactly. */
 #define EDGELITE_EXACT_ROWS 1000
 
@@ -331,8 +334,10 @@ static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table 
 }
 
 /* SELECT ... FROM t [WHERE ...] ORDER BY vector_distance_cos|l2(col, q) LIMIT n [OFFSET m]
-** where t has a vector index on col with that metric: adds "rowid IN (<candidates>)" to the
-** WHERE clause, so that the ORDER BY ranks candidates exactly instead of computing the distance
+** where t has a vector index on col with that metric (t may be inner-joined to up to
+** EDGELITE_MAX_JOIN - 1 tables that filter it, by ON or WHERE terms: the candidates must then
+** pass the whole join, and a candidate may give several rows): adds "rowid IN (<candidates>)"
+** (t's rowid, by its alias in a join) to the WHERE clause, so that the ORDER BY ranks candidates exactly instead of computing the distance
 ** of every row. K is n + max(m, 0): integer literals (K up to 10,000, else the scan is cheaper)
 ** or bound parameters (ORMs bind their limits; K is then computed when the statement runs, see
 ** edgeliteBoundK). The candidates come from edgelite_vector_scan, the incremental search,
@@ -362,22 +367,24 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   Token tFn;
   if( p->pOrderBy==0 || p->pLimit==0 || p->pPrior || p->pNext || p->pGroupBy || p->pHaving
    || (p->selFlags & SF_Distinct) || p->pWith || pParse->pWith || p->pSrc==0
-   || p->pSrc->nSrc!=1 || p->pOrderBy->nExpr!=1 || p->pOrderBy->a[0].fg.sortFlags!=0
+   || p->pSrc->nSrc<1 || p->pSrc->nSrc>EDGELITE_MAX_JOIN || p->pOrderBy->nExpr!=1
+   || p->pOrderBy->a[0].fg.sortFlags!=0
    || (db->mDbFlags & DBFLAG_Vacuum)!=0 ){
     return;
   }
 #ifndef SQLITE_OMIT_WINDOWFUNC
   if( p->pWin || p->pWinDefn ) return;
 #endif
-  pItem = &p->pSrc->a[0];
-  if( pItem->zName==0 || pItem->fg.isSubquery || pItem->fg.isTabFunc || pItem->fg.fixedSchema
-   || pItem->fg.notIndexed || pItem->fg.isIndexedBy ){
-    return;
-  }
-  pTab = sqlite3FindTable(db, pItem->zName, pItem->u4.zDatabase);
-  if( pTab==0 || !IsOrdinaryTable(pTab) || !HasRowid(pTab) || pTab->pIndex==0
-   || sqlite3ColumnIndex(pTab, "rowid")>=0 ){
-    return;
+  /* Every FROM item a named table or view, joined by inner joins (ON or WHERE terms): each
+  ** row of the answer then has one row of the vector table, and that row's candidates can be
+  ** filtered by the whole join (edgeliteFilterExists). */
+  for(i=0; i<p->pSrc->nSrc; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    if( pIt->zName==0 || pIt->fg.isSubquery || pIt->fg.isTabFunc || pIt->fg.fixedSchema
+     || pIt->fg.notIndexed || pIt->fg.isIndexedBy || pIt->fg.isUsing
+     || (pIt->fg.jointype & (JT_NATURAL|JT_LEFT|JT_RIGHT|JT_OUTER|JT_LTORJ))!=0 ){
+      return;
+    }
   }
   pCall = p->pOrderBy->a[0].pExpr;
   if( pCall->op!=TK_FUNCTION || ExprHasProperty(pCall, EP_WinFunc) ) return;
@@ -386,17 +393,38 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   else return;
   pArgs = pCall->x.pList;
   if( pArgs==0 || pArgs->nExpr!=2 ) return;
+  /* The vector column: a name or alias.name of one FROM item (a bare name that two items'
+  ** tables have is left to SQLite, which calls it ambiguous). */
+  pItem = 0;
+  pTab = 0;
   for(i=0; i<2 && zCol==0; i++){
     Expr *e = pArgs->a[i].pExpr;
-    if( e->op==TK_ID ){
-      zCol = e->u.zToken;
-    }else if( e->op==TK_DOT && e->pLeft->op==TK_ID && e->pRight->op==TK_ID
-           && sqlite3StrICmp(e->pLeft->u.zToken, pItem->zAlias ? pItem->zAlias : pItem->zName)==0 ){
-      zCol = e->pRight->u.zToken;
+    int j;
+    for(j=0; j<p->pSrc->nSrc; j++){
+      SrcItem *pIt = &p->pSrc->a[j];
+      Table *pT = sqlite3FindTable(db, pIt->zName, pIt->u4.zDatabase);
+      const char *zName = 0;
+      if( pT==0 ) continue;
+      if( e->op==TK_ID ){
+        zName = e->u.zToken;
+      }else if( e->op==TK_DOT && e->pLeft->op==TK_ID && e->pRight->op==TK_ID
+             && sqlite3StrICmp(e->pLeft->u.zToken, pIt->zAlias ? pIt->zAlias : pIt->zName)==0 ){
+        zName = e->pRight->u.zToken;
+      }
+      if( zName==0 || sqlite3ColumnIndex(pT, zName)<0 ) continue;
+      if( zCol ) return;  /* two items have it */
+      zCol = zName;
+      pItem = pIt;
+      pTab = pT;
     }
     if( zCol ) pQuery = pArgs->a[1-i].pExpr;
   }
-  if( zCol==0 || (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
+  if( zCol==0 ) return;
+  if( !IsOrdinaryTable(pTab) || !HasRowid(pTab) || pTab->pIndex==0
+   || sqlite3ColumnIndex(pTab, "rowid")>=0 ){
+    return;
+  }
+  if( (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
   memset(&w, 0, sizeof(w));
   w.pParse = pParse;
   w.xExprCallback = edgeliteRowExprCb;
@@ -443,7 +471,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   }
   sqlite3SrcListFuncArgs(pParse, pSrc, pFnArgs);
   pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id"));
-  if( p->pWhere==0 ){
+  if( p->pWhere==0 && p->pSrc->nSrc==1 ){
     pSub = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0, sqlite3PExpr(pParse, TK_LIMIT, pKLimit, 0));
   }else{
     /* The filter, evaluated on each candidate (edgeliteFilterExists). The scan walks on until
@@ -490,7 +518,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
                 edgeliteCase(pParse, pManyB, sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)), 0));
         pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pGate, 0);
         pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
-        if( pFrom && pFrom->nSrc==2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
+        if( pFrom && pFrom->nSrc>=2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
         pB = sqlite3SelectNew(pParse,
             sqlite3ExprListAppend(pParse, 0,
               sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid"))),
@@ -511,7 +539,14 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       pSub = pA;
     }
   }
-  pIn = sqlite3PExpr(pParse, TK_IN, sqlite3Expr(db, TK_ID, "rowid"), 0);
+  if( p->pSrc->nSrc==1 ){
+    pIn = sqlite3PExpr(pParse, TK_IN, sqlite3Expr(db, TK_ID, "rowid"), 0);
+  }else{
+    /* a join: the vector table's rowid, by its name in this query */
+    const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
+    pIn = sqlite3PExpr(pParse, TK_IN,
+        sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")), 0);
+  }
   sqlite3PExprAddSelect(pParse, pIn, pSub);
   p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
 }
