@@ -344,17 +344,29 @@ impl Known {
     /// Adds to `reached` the nodes that the known edges reach from `from` (unknown nodes are
     /// reached, not expanded).
     fn reach(&self, from: i64, reached: &mut IdSet) {
+        self.reach_noting(from, reached, None);
+    }
+
+    /// [`Self::reach`], also pushing each node it adds to `reached` onto `added`.
+    fn reach_noting(&self, from: i64, reached: &mut IdSet, mut added: Option<&mut Vec<i64>>) {
         // the set ends up with about three times as many nodes as are known (their edges have
         // many targets in common): room for them at once. Room for every known edge, as there
         // was, made the set six times larger than it needed, and a batch's large set a fresh
         // allocation whose pages the kernel zeroed each time
         reached.reserve((self.adj.len() * REACHED_PER_KNOWN).saturating_sub(reached.len()));
-        reached.insert(from);
+        if reached.insert(from)
+            && let Some(added) = added.as_mut()
+        {
+            added.push(from);
+        }
         let mut queue = vec![from];
         while let Some(id) = queue.pop() {
             for &e in self.adj.get(&id).map_or(&[][..], Vec::as_slice) {
                 if reached.insert(e) {
                     queue.push(e);
+                    if let Some(added) = added.as_mut() {
+                        added.push(e);
+                    }
                 }
             }
         }
@@ -882,21 +894,26 @@ impl DiskAnn {
                 continue;
             }
             let vv = self.edge_ref(op, &v.part)?;
+            let vq = self.prepare(vv);
             // ties (duplicates) in scrambled order, as in a beam, so that they spread the load
+            type Cand = Option<(bool, f32, u64, i64)>;
+            let candidate = |known: &Known, reached: &IdSet, w: i64, part: &[u8]| -> Result<Cand, GraphError<S::Error>> {
+                if w == v.id || !reached.contains(&w) {
+                    return Ok(None);
+                }
+                let full = known.adj.get(&w).map_or(0, Vec::len) >= cap;
+                Ok(Some((full, key(self.pdist(op, &vq, part)?), scramble(w), w)))
+            };
+            let mut best: Option<(bool, f32, u64, i64)> = None;
+            for (&w, part) in &known.parts {
+                if let Some(cand) = candidate(known, &reached, w, part)?
+                    && best.is_none_or(|b| cand < b)
+                {
+                    best = Some(cand);
+                }
+            }
             let mut grown = 0;
             let best = loop {
-                let mut best: Option<(bool, f32, u64, i64)> = None;
-                for (&w, part) in &known.parts {
-                    if w == v.id || !reached.contains(&w) {
-                        continue;
-                    }
-                    let full = known.adj.get(&w).map_or(0, Vec::len) >= cap;
-                    let d = key(self.dist(op, self.edge_ref(op, part)?, vv)?);
-                    let cand = (full, d, scramble(w), w);
-                    if best.is_none_or(|b| cand < b) {
-                        best = Some(cand);
-                    }
-                }
                 if best.is_some_and(|b| !b.0) || grown == SECURE_GROW {
                     break best;
                 }
@@ -908,7 +925,7 @@ impl DiskAnn {
                 if fresh.is_empty() {
                     break best;
                 }
-                for r in fresh {
+                for &r in &fresh {
                     let edges = if self.read_node(storage, op, r, &mut block)? {
                         let node = self.parse(op, r, &block)?;
                         known.parts.insert(r, self.edge_part(node.vector()));
@@ -918,8 +935,23 @@ impl DiskAnn {
                     };
                     known.adj.insert(r, edges);
                 }
-                reached.clear();
-                known.reach(entry, &mut reached);
+                // the fresh nodes were reached: what their edges reach is too, and only the
+                // nodes that became known or reached can beat the best so far (nothing else
+                // changed), so the search goes on from there instead of over again
+                let mut newly = fresh.clone();
+                for &r in &fresh {
+                    known.reach_noting(r, &mut reached, Some(&mut newly));
+                }
+                newly.sort_unstable();
+                newly.dedup();
+                for w in newly {
+                    if let Some(part) = known.parts.get(&w)
+                        && let Some(cand) = candidate(known, &reached, w, part)?
+                        && best.is_none_or(|b| cand < b)
+                    {
+                        best = Some(cand);
+                    }
+                }
                 grown += 1;
             };
             if reached.contains(&v.id) {
