@@ -897,13 +897,14 @@ impl DiskAnn {
             let vq = self.prepare(vv);
             // ties (duplicates) in scrambled order, as in a beam, so that they spread the load
             type Cand = Option<(bool, f32, u64, i64)>;
-            let candidate = |known: &Known, reached: &IdSet, w: i64, part: &[u8]| -> Result<Cand, GraphError<S::Error>> {
-                if w == v.id || !reached.contains(&w) {
-                    return Ok(None);
-                }
-                let full = known.adj.get(&w).map_or(0, Vec::len) >= cap;
-                Ok(Some((full, key(self.pdist(op, &vq, part)?), scramble(w), w)))
-            };
+            let candidate =
+                |known: &Known, reached: &IdSet, w: i64, part: &[u8]| -> Result<Cand, GraphError<S::Error>> {
+                    if w == v.id || !reached.contains(&w) {
+                        return Ok(None);
+                    }
+                    let full = known.adj.get(&w).map_or(0, Vec::len) >= cap;
+                    Ok(Some((full, key(self.pdist(op, &vq, part)?), scramble(w), w)))
+                };
             let mut best: Option<(bool, f32, u64, i64)> = None;
             for (&w, part) in &known.parts {
                 if let Some(cand) = candidate(known, &reached, w, part)?
