@@ -35,6 +35,36 @@ static int edgeliteAggExprCb(Walker *pW, Expr *p){
   }
   return WRC_Continue;
 }
+/* For a WHERE clause: eCode becomes 1 at a bare name that is an alias of a result column
+** (of pW->u.pSelect), or at a call of a function not known to be deterministic. */
+static int edgeliteWhereUnsafeCb(Walker *pW, Expr *p){
+  if( p->op==TK_ID && pW->u.pSelect->pEList ){
+    ExprList *pE = pW->u.pSelect->pEList;
+    int i;
+    for(i=0; i<pE->nExpr; i++){
+      if( pE->a[i].zEName && pE->a[i].fg.eEName==ENAME_NAME
+       && sqlite3StrICmp(pE->a[i].zEName, p->u.zToken)==0 ){
+        pW->eCode = 1;
+        return WRC_Abort;
+      }
+    }
+  }
+  if( p->op==TK_FUNCTION && !ExprHasProperty(p, EP_IntValue) ){
+    sqlite3 *db = pW->pParse->db;
+    int n = ExprUseXList(p) && p->x.pList ? p->x.pList->nExpr : 0;
+    FuncDef *pDef = sqlite3FindFunction(db, p->u.zToken, n, ENC(db), 0);
+    if( pDef==0 || (pDef->funcFlags & SQLITE_FUNC_CONSTANT)==0 ){
+      pW->eCode = 1;
+      return WRC_Abort;
+    }
+  }
+  return WRC_Continue;
+}
+/* Walks into subqueries too (their filters are copied with the WHERE clause). */
+static int edgeliteNoSelectCb(Walker *pW, Select *pSel){
+  (void)pW; (void)pSel;
+  return WRC_Continue;
+}
 static int edgeliteSkipSelectCb(Walker *pW, Select *pSel){
   (void)pW; (void)pSel;
   return WRC_Prune;
@@ -159,16 +189,19 @@ static Expr *edgeliteManyPass(Parse *pParse){
   return sqlite3PExpr(pParse, TK_GT, pCount, sqlite3ExprInt32(db, EDGELITE_EXACT_ROWS));
 }
 
-/* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <zRef>.rowid = edgelite_id AND (<p's WHERE>)):
+
+/* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <zRef>.rowid = <zRows>.edgelite_id AND (<p's WHERE>)):
 ** p's filter, evaluated on the row whose rowid is the enclosing query's edgelite_id, in the
 ** scope it was written for: the copy of the FROM item comes innermost, so every name means what
 ** it meant (the edgelite_* modules' columns have names no table uses). */
-static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef){
+static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, const char *zRows){
   sqlite3 *db = pParse->db;
   Expr *pExists;
+  /* edgelite_id qualified: a user's column of that name in the copied FROM clause, which is
+  ** the inner scope, would take a bare name */
   Expr *pEq = sqlite3PExpr(pParse, TK_EQ,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")),
-      sqlite3Expr(db, TK_ID, "edgelite_id"));
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRows), sqlite3Expr(db, TK_ID, "edgelite_id")));
   Select *pInner = sqlite3SelectNew(pParse,
       sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
       sqlite3SrcListDup(db, p->pSrc, 0),
@@ -210,9 +243,10 @@ static Expr *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const ch
     return 0;
   }
   sqlite3SrcListFuncArgs(pParse, pSrc, pArgs);
+  pSrc->a[0].zAlias = sqlite3DbStrDup(db, "edgelite_vector_sample");
   pLhs = sqlite3PExpr(pParse, TK_STAR,
       sqlite3ExprFunction(pParse,
-          sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, zRef)), &tSum, 0),
+          sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, zRef, "edgelite_vector_sample")), &tSum, 0),
       sqlite3ExprFunction(pParse,
           sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_rows")), &tMax, 0));
   pRhs = sqlite3PExpr(pParse, TK_STAR,
@@ -225,8 +259,11 @@ static Expr *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const ch
   return pSel;
 }
 
-/* The column of pTab that expression e (as parsed: a name, or alias.name) names, or -2. */
+/* The column of pTab that expression e (as parsed: a name, or alias.name) names: its index,
+** -1 for the rowid (a rowid alias that no column of pTab is named), or -2 (not a column of
+** pTab: another table's, say). */
 static int edgeliteNamedColumn(Expr *e, SrcItem *pItem, Table *pTab){
+  int iCol;
   const char *zCol = 0;
   if( e->op==TK_ID ){
     zCol = e->u.zToken;
@@ -235,8 +272,9 @@ static int edgeliteNamedColumn(Expr *e, SrcItem *pItem, Table *pTab){
     zCol = e->pRight->u.zToken;
   }
   if( zCol==0 ) return -2;
-  if( sqlite3IsRowid(zCol) ) return -1;
-  return sqlite3ColumnIndex(pTab, zCol);
+  iCol = sqlite3ColumnIndex(pTab, zCol);
+  if( iCol>=0 ) return iCol;
+  return sqlite3IsRowid(zCol) ? -1 : -2;
 }
 
 /* True if a term of the filter's top-level AND compares a column that an ordinary index leads
@@ -382,7 +420,10 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
     SrcItem *pIt = &p->pSrc->a[i];
     if( pIt->zName==0 || pIt->fg.isSubquery || pIt->fg.isTabFunc || pIt->fg.fixedSchema
      || pIt->fg.notIndexed || pIt->fg.isIndexedBy || pIt->fg.isUsing
-     || (pIt->fg.jointype & (JT_NATURAL|JT_LEFT|JT_RIGHT|JT_OUTER|JT_LTORJ))!=0 ){
+     || (pIt->fg.jointype & (JT_NATURAL|JT_LEFT|JT_RIGHT|JT_OUTER|JT_LTORJ))!=0
+     /* the rewrite's own names (its CTE, the scan's alias) must mean nothing else here */
+     || sqlite3StrNICmp(pIt->zName, "edgelite_", 9)==0
+     || (pIt->zAlias && sqlite3StrNICmp(pIt->zAlias, "edgelite_", 9)==0) ){
       return;
     }
   }
@@ -404,7 +445,9 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       SrcItem *pIt = &p->pSrc->a[j];
       Table *pT = sqlite3FindTable(db, pIt->zName, pIt->u4.zDatabase);
       const char *zName = 0;
-      if( pT==0 ) continue;
+      /* a view's or virtual table's columns are not known before name resolution; the
+      ** vector table is an ordinary one */
+      if( pT==0 || !IsOrdinaryTable(pT) ) continue;
       if( e->op==TK_ID ){
         zName = e->u.zToken;
       }else if( e->op==TK_DOT && e->pLeft->op==TK_ID && e->pRight->op==TK_ID
@@ -423,6 +466,27 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   if( !IsOrdinaryTable(pTab) || !HasRowid(pTab) || pTab->pIndex==0
    || sqlite3ColumnIndex(pTab, "rowid")>=0 ){
     return;
+  }
+  /* the vector table's name in this query names nothing else (two items exposed as "t" make
+  ** the added t.rowid ambiguous) */
+  for(i=0; i<p->pSrc->nSrc; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    if( pIt!=pItem && sqlite3StrICmp(pIt->zAlias ? pIt->zAlias : pIt->zName,
+                                     pItem->zAlias ? pItem->zAlias : pItem->zName)==0 ){
+      return;
+    }
+  }
+  /* a filter that names a result column's alias (WHERE d < 0.5 for "... AS d") is copied where
+  ** the result columns are not, and one that calls a non-deterministic function (random())
+  ** would be evaluated twice, choosing different rows each time: both are left to scan */
+  if( p->pWhere ){
+    memset(&w, 0, sizeof(w));
+    w.pParse = pParse;
+    w.xExprCallback = edgeliteWhereUnsafeCb;
+    w.xSelectCallback = edgeliteNoSelectCb;
+    w.u.pSelect = p;
+    sqlite3WalkExpr(&w, p->pWhere);
+    if( w.eCode ) return;
   }
   if( (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
   memset(&w, 0, sizeof(w));
@@ -470,6 +534,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
     return;
   }
   sqlite3SrcListFuncArgs(pParse, pSrc, pFnArgs);
+  pSrc->a[0].zAlias = sqlite3DbStrDup(db, "edgelite_vector_scan");
   pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id"));
   if( p->pWhere==0 && p->pSrc->nSrc==1 ){
     pSub = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0, sqlite3PExpr(pParse, TK_LIMIT, pKLimit, 0));
@@ -478,7 +543,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
     ** K + slack candidates pass: its order is nearly exact, and the extra ones let the exact
     ** ORDER BY pick the right K. */
     const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
-    pSubWhere = edgeliteFilterExists(pParse, p, zRef);
+    pSubWhere = edgeliteFilterExists(pParse, p, zRef, "edgelite_vector_scan");
     {
       /* When few rows pass, the candidates are exactly the rows that pass and the ORDER BY
       ** ranks them all (exact, and cheaper than a walk through rows that fail); otherwise the
