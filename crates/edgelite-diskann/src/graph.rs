@@ -430,6 +430,16 @@ impl DiskAnn {
         &self.layout
     }
 
+    /// Checks a row's vector as [`Self::insert`] would before inserting it (its type and
+    /// dimensions, with libSQL's messages), so that a caller that inserts later can fail the
+    /// row now.
+    ///
+    /// # Errors
+    /// [`GraphError::Dimensions`] / [`GraphError::VectorType`].
+    pub fn check_row<E>(&self, v: VectorRef<'_>) -> Result<(), GraphError<E>> {
+        self.check_vector(Op::Insert, v)
+    }
+
     fn check_vector<E>(&self, op: Op, v: VectorRef<'_>) -> Result<(), GraphError<E>> {
         if v.dims() != self.config.dims {
             return Err(GraphError::Dimensions { op, got: v.dims(), want: self.config.dims });
@@ -882,6 +892,12 @@ impl DiskAnn {
         let mut reached = IdSet::default();
         known.reach(entry, &mut reached);
         let mut added = 0;
+        // the edges this call added (from, to): never the one a later round drops, or two nodes
+        // that only a full duplicate can take would push each other out of it, round after
+        // round (60 equal vectors at max_neighbors=6 left one unreachable); and the full nodes
+        // whose every edge is such an edge, which take no more
+        let mut pinned: HashSet<(i64, i64), RowidBuildHasher> = HashSet::default();
+        let mut exhausted = IdSet::default();
         while added < SECURE_ROUNDS {
             verify.retain(|v| !reached.contains(&v.id));
             let Some(v) = verify.pop() else { break };
@@ -899,7 +915,7 @@ impl DiskAnn {
             type Cand = Option<(bool, f32, u64, i64)>;
             let candidate =
                 |known: &Known, reached: &IdSet, w: i64, part: &[u8]| -> Result<Cand, GraphError<S::Error>> {
-                    if w == v.id || !reached.contains(&w) {
+                    if w == v.id || !reached.contains(&w) || exhausted.contains(&w) {
                         return Ok(None);
                     }
                     let full = known.adj.get(&w).map_or(0, Vec::len) >= cap;
@@ -981,18 +997,27 @@ impl DiskAnn {
                     }
                 }
                 let wv = self.edge_ref(op, &known.parts[&w])?;
-                let mut far = (false, f32::NEG_INFINITY, 0);
+                let mut far: Option<(bool, f32, usize)> = None;
                 for i in 0..node.edge_count() {
+                    if pinned.contains(&(w, node.edge_id(i))) {
+                        continue;
+                    }
                     let cand = (others.contains_key(&node.edge_id(i)), key(self.dist(op, wv, node.edge_vector(i))?), i);
-                    if (cand.0, cand.1) >= (far.0, far.1) {
-                        far = cand;
+                    if far.is_none_or(|f| (cand.0, cand.1) >= (f.0, f.1)) {
+                        far = Some(cand);
                     }
                 }
-                let i = far.2;
+                let Some((_, _, i)) = far else {
+                    // every edge of w was added by this call: another node takes v
+                    exhausted.insert(w);
+                    verify.push(v);
+                    continue;
+                };
                 verify.insert(0, Link { id: node.edge_id(i), part: node.edge_data(i).to_vec(), dist: 0.0 });
                 m.set_edge_data(i, v.id, d, &v.part).map_err(corrupt)?;
             }
             storage.update(w, &before, &block).map_err(GraphError::Storage)?;
+            pinned.insert((w, v.id));
             let node = self.parse(op, w, &block)?;
             known.adj.insert(w, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
             if full {

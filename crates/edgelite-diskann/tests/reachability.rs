@@ -154,6 +154,26 @@ fn two_hundred_identical_vectors() {
     }
 }
 
+/// Found by the SQL model test (method table v3): a few spread rows, then 60 equal ones, at
+/// max_neighbors=6. Every node of the group was full, so the repair gave the last row an edge
+/// of one of them by dropping that node's edge to another row that only it reached, which in
+/// turn took the same edge back, until the repair gave up with one row unreachable.
+#[test]
+fn a_full_group_of_duplicates_never_trades_one_row_for_another() {
+    let idx = index("F32_BLOB(4)", &["metric=l2", "max_neighbors=6"]);
+    let mut s = MemStorage::new();
+    for x in 52..58i64 {
+        let v: Vec<f32> = [1i64, 3, 5, 11].iter().map(|m| ((x * m) % 7 - 3) as f32).collect();
+        idx.insert(&mut s, x, Vector::from_f32(&v).unwrap().as_ref()).unwrap();
+    }
+    let v = Vector::from_f32(&[0., 1., 0., 0.]).unwrap();
+    for id in 59..=118 {
+        idx.insert(&mut s, id, v.as_ref()).unwrap();
+        let report = idx.check(&mut s).unwrap();
+        assert!(report.is_ok(), "after {id}: {report:?}");
+    }
+}
+
 /// The second finding: 2,000 random 128-d rows with l2 (and all-positive ones with
 /// cosine) left nodes that no search reached.
 #[test]
