@@ -56,8 +56,28 @@ int edgelite_builtin_init(sqlite3 *db);
 **   xBuild()                 the build's last row was passed: complete the index
 **   xCheck()                 PRAGMA integrity_check: NULL if the index is sound, else a
 **                            message (one result row)
+** Version 3 (per-transaction state):
+**   xInsert(vector, rowid)   may hold the row back in the connection's memory, after checking
+**                            it, until the transaction needs it. The core makes this safe by
+**                            coding, in every statement that calls xInsert outside a build,
+**                            the opening of edgelite's transaction module (below) as if the
+**                            statement wrote that virtual table (OP_VBegin). The Rust side
+**                            then gets sqlite3_module's transaction callbacks: xSync writes
+**                            the rows held back (a failure fails the COMMIT, which rolls the
+**                            transaction back), xSavepoint writes them too (so none straddles
+**                            a savepoint), xRollbackTo and xRollback drop them. The other
+**                            methods and every search write them first. A statement that
+**                            could fail after one vector index held its row back and before
+**                            its row is written (a table with two vector indexes) is coded
+**                            with a statement journal.
+**   xFlush()                 write the rows held back: coded at the start of a SELECT that
+**                            names the index's shadow table (patch 0002's hook), so that
+**                            reading it directly (a dump inside a transaction) finds them.
 */
-#define EDGELITE_VECTOR_METHODS_VERSION 2
+#define EDGELITE_VECTOR_METHODS_VERSION 3
+/* The eponymous virtual table module through which a vector index takes part in transactions
+** (version 3). Its table lists the rows held back: (schema, index, rows). */
+#define EDGELITE_VECTOR_TXN_MODULE "edgelite_vector_pending"
 #define EDGELITE_VECTOR_OP_CREATE 1
 #define EDGELITE_VECTOR_OP_INSERT 2
 #define EDGELITE_VECTOR_OP_DELETE 3
@@ -65,6 +85,7 @@ int edgelite_builtin_init(sqlite3 *db);
 #define EDGELITE_VECTOR_OP_CLEAR  5
 #define EDGELITE_VECTOR_OP_BUILD  6
 #define EDGELITE_VECTOR_OP_CHECK  7
+#define EDGELITE_VECTOR_OP_FLUSH  8
 
 typedef struct edgelite_vector_methods edgelite_vector_methods;
 struct edgelite_vector_methods {
@@ -78,10 +99,18 @@ struct edgelite_vector_methods {
   /* Version 2 */
   void (*xBuild)(sqlite3_context*, int argc, sqlite3_value **argv);
   void (*xCheck)(sqlite3_context*, int argc, sqlite3_value **argv);
+  /* Version 3 */
+  void (*xFlush)(sqlite3_context*, int argc, sqlite3_value **argv);
 };
 
 /* Rust. The method table; never null once edgelite-sys is linked. */
 const edgelite_vector_methods *edgelite_vector_index_methods(void);
+
+/* C. The layout of struct edgelite_vector_methods as this compiler lays it out: aOut[0] is its
+** size, then the offset of each field in declaration order, then EDGELITE_VECTOR_METHODS_VERSION;
+** returns the number of values
+** (at most n are written). A Rust test compares its mirror of the struct with it. */
+int edgelite_vector_methods_layout(int *aOut, int n);
 
 /*
 ** The statement hook (core patch 0003, PATCHES.md), one per connection, for the connections

@@ -41,6 +41,7 @@ static void edgeliteVectorHookFunc(sqlite3_context *ctx, int argc, sqlite3_value
     case EDGELITE_VECTOR_OP_CLEAR:  xOp = m->xClear;  break;
     case EDGELITE_VECTOR_OP_BUILD:  if( m->iVersion>=2 ) xOp = m->xBuild; break;
     case EDGELITE_VECTOR_OP_CHECK:  if( m->iVersion>=2 ) xOp = m->xCheck; break;
+    case EDGELITE_VECTOR_OP_FLUSH:  if( m->iVersion>=3 ) xOp = m->xFlush; break;
   }
   if( xOp==0 ){
     sqlite3_result_error(ctx, "vector index: unknown operation", -1);
@@ -53,6 +54,38 @@ static FuncDef edgeliteVectorHookDef = {
   "edgelite_vector_hook", {0}
 };
 
+/* Method table version 3 (edgelite.h): a statement that inserts rows into vector index pIdx
+** outside a build opens edgelite's transaction module as if it wrote that virtual table
+** (OP_VBegin at the start of its program, coded by sqlite3FinishCoding), so that the Rust side
+** is told of the transaction's savepoints, commit and rollback and may hold the rows back until
+** then. Without the module (its registration failed) nothing is coded and rows are inserted
+** at once. A statement that inserts into a table with two vector indexes or more gets a
+** statement journal: the second index's check may fail after the first held its row back, and
+** the statement's rollback (xRollbackTo) must then drop that row. */
+static void edgeliteVectorJoinTxn(Parse *pParse, Index *pIdx){
+  sqlite3 *db = pParse->db;
+  Module *pMod;
+  Index *p;
+  int nVector = 0;
+#ifdef EDGELITE_OMIT_VECTOR_PLANNER
+  /* reads of the shadow table write the rows held back from patch 0002's hook
+  ** (edgeliteVectorFlushReads): without it, rows are inserted at once */
+  return;
+#endif
+  pMod = (Module*)sqlite3HashFind(&db->aModule, EDGELITE_VECTOR_TXN_MODULE);
+  if( pMod==0 || pMod->pModule==0 || pMod->pModule->iVersion<2 ) return;
+  if( pMod->pEpoTab==0 ) sqlite3VtabEponymousTableInit(pParse, pMod);
+  if( pMod->pEpoTab==0 ) return;
+  sqlite3VtabMakeWritable(pParse, pMod->pEpoTab);
+  for(p=pIdx->pTable->pIndex; p; p=p->pNext){
+    if( EDGELITE_IS_VECTOR_INDEX(p) ) nVector++;
+  }
+  if( nVector>1 ){
+    sqlite3MultiWrite(pParse);
+    sqlite3MayAbort(pParse);
+  }
+}
+
 /* Codes a call of method `op` on vector index pIdx of schema iDb, with nArg arguments copied
 ** from registers regArg.. . VACUUM copies the shadow tables as ordinary tables, so while it
 ** runs nothing is coded. Returns the register that receives the method's result. */
@@ -61,6 +94,8 @@ static int edgeliteVectorCall(Parse *pParse, int op, Index *pIdx, int iDb, int r
   sqlite3 *db = pParse->db;
   int r, i;
   if( v==0 || (db->mDbFlags & DBFLAG_Vacuum)!=0 ) return 0;
+  /* an insert outside a build (a build passes a third argument) */
+  if( op==EDGELITE_VECTOR_OP_INSERT && nArg==2 ) edgeliteVectorJoinTxn(pParse, pIdx);
   /* Arguments in r..r+2+nArg; the result in a register of its own (OP_Function sets its
   ** output register to NULL before the call). */
   r = pParse->nMem+1;
@@ -73,6 +108,34 @@ static int edgeliteVectorCall(Parse *pParse, int op, Index *pIdx, int iDb, int r
   }
   sqlite3VdbeAddFunctionCall(pParse, 0, r, r+3+nArg, 3+nArg, &edgeliteVectorHookDef, 0);
   return r+3+nArg;
+}
+
+/* Codes, for each FROM item of SELECT p that names the shadow table of a vector index, a call
+** of the flush method at this point of the program (before the table is opened), so that a
+** statement that reads a shadow table itself (a dump inside a transaction) finds the rows
+** that the index holds back (method table version 3). Called by patch 0002's hook, before
+** name resolution; a name that is not a vector index's shadow table codes nothing. */
+static void edgeliteVectorFlushReads(Parse *pParse, Select *p){
+  sqlite3 *db = pParse->db;
+  int i;
+  if( p->pSrc==0 || (db->mDbFlags & DBFLAG_Vacuum)!=0 ) return;
+  for(i=0; i<p->pSrc->nSrc; i++){
+    SrcItem *pItem = &p->pSrc->a[i];
+    const char *zName = pItem->zName;
+    int n = zName ? sqlite3Strlen30(zName) : 0;
+    char *zIndex;
+    Index *pIdx;
+    if( n<=7 || sqlite3StrICmp(zName+n-7, "_shadow")!=0 ) continue;
+    if( pItem->fg.fixedSchema || pItem->fg.isSubquery ) continue;
+    zIndex = sqlite3DbStrNDup(db, zName, n-7);
+    if( zIndex==0 ) return;
+    pIdx = sqlite3FindIndex(db, zIndex, pItem->u4.zDatabase);
+    sqlite3DbFree(db, zIndex);
+    if( pIdx && EDGELITE_IS_VECTOR_INDEX(pIdx) ){
+      edgeliteVectorCall(pParse, EDGELITE_VECTOR_OP_FLUSH, pIdx,
+                         sqlite3SchemaToIndex(db, pIdx->pSchema), 0, 0);
+    }
+  }
 }
 
 /* Codes the (re)building of vector index pIdx from its table's rows: one insert call per row,

@@ -403,6 +403,8 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   i64 k;
   Walker w;
   Token tFn;
+  /* not the rewrite: a read of a vector index's shadow table writes the rows it holds back */
+  edgeliteVectorFlushReads(pParse, p);
   if( p->pOrderBy==0 || p->pLimit==0 || p->pPrior || p->pNext || p->pGroupBy || p->pHaving
    || (p->selFlags & SF_Distinct) || p->pWith || pParse->pWith || p->pSrc==0
    || p->pSrc->nSrc<1 || p->pSrc->nSrc>EDGELITE_MAX_JOIN || p->pOrderBy->nExpr!=1

@@ -140,7 +140,7 @@ fn shadow(db: Db, index: &IndexName, keys: &Option<(i64, KeyMap)>) -> ShadowStor
 }
 
 /// The thread pool of a build with `threads` threads (0: one per core).
-fn pool(threads: usize) -> SqlResult<Arc<rayon::ThreadPool>> {
+pub(crate) fn pool(threads: usize) -> SqlResult<Arc<rayon::ThreadPool>> {
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { threads };
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -69,6 +69,8 @@ pub(crate) struct NodeCache {
     pub(crate) build_threads: usize,
     /// Memory budget of an index build in bytes (`edgelite_vector_build_limit`).
     pub(crate) build_limit: usize,
+    /// The rows the open transaction holds back (`txn.rs`).
+    pub(crate) txn: super::txn::Txn,
 }
 
 impl NodeCache {
@@ -238,6 +240,7 @@ fn cache_ptr(db: Db) -> Option<*mut NodeCache> {
         builds: HashMap::new(),
         build_threads: 0,
         build_limit: super::build::DEFAULT_BUILD_LIMIT,
+        txn: super::txn::Txn::default(),
     }));
     // SAFETY: as above; SQLite owns the pointer from here and frees it with `destroy`.
     let rc = unsafe { sqlite3_set_clientdata(db.raw(), KEY.as_ptr(), p.cast(), Some(destroy)) };
@@ -254,13 +257,33 @@ pub(crate) fn with_cache<T>(db: Db, f: impl FnOnce(&mut NodeCache) -> T) -> Opti
     with_state(db, |cache| (cache.limit != 0).then(|| f(cache))).flatten()
 }
 
+thread_local! {
+    /// The connection whose state this thread has borrowed (null: none).
+    static BORROWED: core::cell::Cell<*mut sqlite3> = const { core::cell::Cell::new(core::ptr::null_mut()) };
+}
+
 /// Runs `f` on the connection's vector state whatever the cache limit; `None` if SQLite
-/// refused the client data. `f` may run SQL on `db` but must not call back into this module.
+/// refused the client data, or if the state is already borrowed: `f` may run SQL on `db`, and
+/// should that SQL call back into the bridge (a transaction callback of `txn.rs`), the inner
+/// call finds no state rather than a second borrow of it.
 pub(crate) fn with_state<T>(db: Db, f: impl FnOnce(&mut NodeCache) -> T) -> Option<T> {
+    struct Release(*mut sqlite3);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            BORROWED.with(|b| b.set(self.0));
+        }
+    }
     let p = cache_ptr(db)?;
-    // SAFETY: the state belongs to this connection, whose calls SQLite serialises; nothing
-    // else borrows it during `f` (the bridge never re-enters it from inside: the SQL that `f`
-    // may run touches shadow tables, which have no vector index and so call no hook).
+    // a connection's calls run on one thread at a time (SQLite serialises them), so a borrow
+    // of this connection's state is visible here if it exists
+    let outer = BORROWED.with(|b| b.get());
+    if outer == db.raw() {
+        return None;
+    }
+    BORROWED.with(|b| b.set(db.raw()));
+    let _release = Release(outer);
+    // SAFETY: the state belongs to this connection, whose calls SQLite serialises, and no
+    // other borrow of it is live (checked just above).
     Some(f(unsafe { &mut *p }))
 }
 

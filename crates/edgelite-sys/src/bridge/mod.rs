@@ -15,6 +15,7 @@ mod cache;
 mod keys;
 mod sql;
 pub mod step_hook;
+mod txn;
 mod values;
 mod vector_functions;
 mod vector_index;
@@ -103,6 +104,11 @@ unsafe fn register_functions(db: *mut sqlite3) -> c_int {
     }
     // SAFETY: `db` is valid (caller).
     let rc = unsafe { vector_sample::register(db) };
+    if rc != SQLITE_OK {
+        return rc;
+    }
+    // SAFETY: `db` is valid (caller).
+    let rc = unsafe { txn::register(db) };
     if rc != SQLITE_OK {
         return rc;
     }

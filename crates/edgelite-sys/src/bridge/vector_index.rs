@@ -30,7 +30,7 @@ use crate::bindings::*;
 /// A method called like an SQL function from a statement's VDBE program.
 type XMethod = unsafe extern "C" fn(*mut sqlite3_context, c_int, *mut *mut sqlite3_value);
 
-/// `struct edgelite_vector_methods` of `sqlite3-src/ext/edgelite.h`, field for field (version 2).
+/// `struct edgelite_vector_methods` of `sqlite3-src/ext/edgelite.h`, field for field (version 3).
 #[repr(C)]
 pub struct edgelite_vector_methods {
     iVersion: c_int,
@@ -42,11 +42,12 @@ pub struct edgelite_vector_methods {
     xClear: Option<XMethod>,
     xBuild: Option<XMethod>,
     xCheck: Option<XMethod>,
+    xFlush: Option<XMethod>,
 }
 
 /// The table handed to the core; see edgelite.h for each method's contract.
 static METHODS: edgelite_vector_methods = edgelite_vector_methods {
-    iVersion: 2,
+    iVersion: 3,
     xValidate: Some(x_validate),
     xCreate: Some(x_create),
     xInsert: Some(x_insert),
@@ -55,6 +56,7 @@ static METHODS: edgelite_vector_methods = edgelite_vector_methods {
     xClear: Some(x_clear),
     xBuild: Some(x_build),
     xCheck: Some(x_check),
+    xFlush: Some(x_flush),
 };
 
 /// Entry point named in edgelite.h: the method table.
@@ -286,6 +288,7 @@ unsafe extern "C" fn x_drop(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *
     // across calls but a build that failed half-way.
     let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
         super::build::forget(db, &index);
+        super::txn::discard(db, &index);
         Ok(0)
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
@@ -295,6 +298,7 @@ unsafe extern "C" fn x_drop(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *
 unsafe extern "C" fn x_clear(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
     let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
         super::build::forget(db, &index);
+        super::txn::discard(db, &index);
         db.exec(&format!("DELETE FROM {}", index.shadow()))?;
         rewritten(db, &index)?;
         Ok(0)
@@ -734,16 +738,22 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         if matches!(args.value(0), Arg::Null) {
             return Ok(0);
         }
-        let key = if super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
-            RowKey::Key(args.key(1))
-        } else {
-            RowKey::Id(args.int(1)?)
-        };
+        let row_key = |keyed: bool| if keyed { Ok(RowKey::Key(args.key(1))) } else { args.int(1).map(RowKey::Id) };
+        let is_keyed = || super::keys::is_keyed(db, &index.schema, &index.shadow_name());
         let vector = decode_vector(args.value(0))?;
         if args.len() >= 3 && args.int(2) == Ok(1) {
+            let key = row_key(is_keyed()?)?;
             super::build::add(db, &index, key, vector.as_ref(), || graph(open_config(db, &index, "insert")?))?;
             return Ok(0);
         }
+        // held back until the transaction needs it (txn.rs), if it can be
+        let vector = match super::txn::hold(db, &index, vector, row_key, is_keyed, || {
+            graph(open_config(db, &index, "insert")?)
+        })? {
+            super::txn::Held::Kept => return Ok(0),
+            super::txn::Held::Insert(vector) => vector,
+        };
+        let key = row_key(is_keyed()?)?;
         let (config, metadata) = open_index(db, &index, "insert")?;
         let graph = graph(config)?;
         let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
@@ -767,6 +777,8 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
 
 unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
     let body = |db: Db, index: IndexName, args: &Args<'_>| -> SqlResult<i64> {
+        // the row may be among those held back (txn.rs): they go in first
+        super::txn::before_use(db, &index)?;
         let rowid = if super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
             match super::keys::id_of(db, &index, &args.key(0))? {
                 Some(id) => id,
@@ -782,6 +794,16 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         drop(storage);
         end_write(db, &index, &metadata, deleted.is_ok())?;
         deleted.map(|_| 0)
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { method(ctx, argc, argv, body) }
+}
+
+unsafe extern "C" fn x_flush(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    // a statement about to read the shadow table: it must find the rows held back (txn.rs)
+    let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
+        super::txn::before_use(db, &index)?;
+        Ok(0)
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { method(ctx, argc, argv, body) }
@@ -953,6 +975,7 @@ fn table_key(db: Db, schema: &str, table: &str) -> SqlResult<String> {
 unsafe extern "C" fn x_check(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
     let mut found = None;
     let body = |db: Db, index: IndexName, _: &Args<'_>| -> SqlResult<i64> {
+        super::txn::before_use(db, &index)?;
         found = Some(check(db, &index)?);
         Ok(0)
     };
@@ -988,10 +1011,12 @@ fn search_name(db: Db, name: &str) -> SqlResult<IndexName> {
 pub(crate) unsafe fn node_count(db: *mut sqlite3, name: &str) -> SqlResult<usize> {
     // SAFETY: valid for this call (caller).
     let db = unsafe { Db::new(db) };
-    count_nodes(db, &search_name(db, name)?)
+    let index = search_name(db, name)?;
+    super::txn::before_use(db, &index)?;
+    count_nodes(db, &index)
 }
 
-fn count_nodes(db: Db, index: &IndexName) -> SqlResult<usize> {
+pub(crate) fn count_nodes(db: Db, index: &IndexName) -> SqlResult<usize> {
     let mut count = db.prepare(&format!("SELECT count(*) FROM {}", index.shadow()))?;
     count.step()?;
     Ok(usize::try_from(count.int(0)).unwrap_or(0))
@@ -1009,6 +1034,8 @@ pub(crate) unsafe fn open_search(
     // SAFETY: valid for this call (caller).
     let db = unsafe { Db::new(db) };
     let index = search_name(db, name)?;
+    // rows this transaction holds back go in first (txn.rs)
+    super::txn::before_use(db, &index)?;
     // The snapshot first: the data version is current only inside a transaction.
     let state = db.txn_state(&index.schema);
     let writing = state == SQLITE_TXN_WRITE;
@@ -1065,4 +1092,42 @@ pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usi
     let found = graph.search(&mut storage, vector.as_ref(), k).map_err(graph_error)?;
     let keys = storage.keys_of(found.iter().map(|n| n.id))?;
     Ok((found.into_iter().map(|n| (n.id, f64::from(n.distance))).collect(), keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "C" {
+        fn edgelite_vector_methods_layout(out: *mut c_int, n: c_int) -> c_int;
+    }
+
+    /// The Rust mirror of `struct edgelite_vector_methods` has the C compiler's layout: its
+    /// size and every field's offset, as `sqlite3-src/ext/edgelite.c` reports them.
+    #[test]
+    fn the_method_table_mirror_has_the_c_layout() {
+        use core::mem::{offset_of, size_of};
+        type M = edgelite_vector_methods;
+        let rust = [
+            size_of::<M>(),
+            offset_of!(M, iVersion),
+            offset_of!(M, xValidate),
+            offset_of!(M, xCreate),
+            offset_of!(M, xInsert),
+            offset_of!(M, xDelete),
+            offset_of!(M, xDrop),
+            offset_of!(M, xClear),
+            offset_of!(M, xBuild),
+            offset_of!(M, xCheck),
+            offset_of!(M, xFlush),
+            // the header's version: the table's own must be it
+            METHODS.iVersion as usize,
+        ];
+        let mut c = [0 as c_int; 16];
+        // SAFETY: the function writes at most `n` ints into the buffer and returns how many
+        // values it has.
+        let n = unsafe { edgelite_vector_methods_layout(c.as_mut_ptr(), c.len() as c_int) };
+        let c: Vec<usize> = c[..n as usize].iter().map(|&v| v as usize).collect();
+        assert_eq!(c, rust, "edgelite.h and the Rust mirror disagree (a field added to one only, or a new version?)");
+    }
 }
