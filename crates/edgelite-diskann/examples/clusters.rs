@@ -30,11 +30,11 @@ fn cos(a: &[f32], b: &[f32]) -> f32 {
     1.0 - d / (na.sqrt() * nb.sqrt())
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.get(1).map_or(4000, |s| s.parse().unwrap());
-    let clusters: usize = args.get(2).map_or(20, |s| s.parse().unwrap());
-    let seed: u64 = args.get(3).map_or(13, |s| s.parse().unwrap());
+    let n: usize = args.get(1).map_or(Ok(4000), |s| s.parse())?;
+    let clusters: usize = args.get(2).map_or(Ok(20), |s| s.parse())?;
+    let seed: u64 = args.get(3).map_or(Ok(13), |s| s.parse())?;
     let dims = 12;
     let mut rng = Lcg(seed);
     let centres: Vec<Vec<f32>> = (0..clusters).map(|_| (0..dims).map(|_| rng.next()).collect()).collect();
@@ -50,24 +50,24 @@ fn main() {
             centres[c].iter().map(|x| x + 0.2 * rng.next()).collect()
         })
         .collect();
-    let (_, config) = Metadata::create_edgelite(&format!("F32_BLOB({dims})"), &[]).unwrap();
-    let graph = DiskAnn::new(config).unwrap();
-    let vecs: Vec<Vector> = rows.iter().map(|(_, v)| Vector::from_f32(v).unwrap()).collect();
+    let (_, config) = Metadata::create_edgelite(&format!("F32_BLOB({dims})"), &[])?;
+    let graph = DiskAnn::new(config)?;
+    let vecs: Vec<Vector> = rows.iter().map(|(_, v)| Vector::from_f32(v)).collect::<Result<_, _>>()?;
     let refs: Vec<(i64, _)> = rows.iter().zip(&vecs).map(|((id, _), v)| (*id, v.as_ref())).collect();
     let mut batch = MemStorage::new();
-    graph.build(&mut batch, &refs).unwrap();
+    graph.build(&mut batch, &refs)?;
     let mut single = MemStorage::new();
     for &(id, v) in &refs {
-        graph.insert(&mut single, id, v).unwrap();
+        graph.insert(&mut single, id, v)?;
     }
     for (name, store) in [("batch", &mut batch), ("single", &mut single)] {
         let (mut hits, mut bad) = (0, 0);
         for q in &queries {
             let mut truth: Vec<(f32, i64)> = rows.iter().map(|(id, v)| (cos(q, v), *id)).collect();
-            truth.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            truth.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let truth: Vec<i64> = truth[..10].iter().map(|t| t.1).collect();
-            let qv = Vector::from_f32(q).unwrap();
-            let got = graph.search(store, qv.as_ref(), 10).unwrap();
+            let qv = Vector::from_f32(q)?;
+            let got = graph.search(store, qv.as_ref(), 10)?;
             let h = got.iter().filter(|g| truth.contains(&g.id)).count();
             hits += h;
             if h < 5 {
@@ -76,4 +76,5 @@ fn main() {
         }
         println!("{name}: recall {:.4}, queries under 5/10: {bad}", hits as f64 / 3000.0);
     }
+    Ok(())
 }

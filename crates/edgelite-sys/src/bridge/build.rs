@@ -109,11 +109,7 @@ impl Build {
                 cache
             }
         };
-        let entry = shadow.first_id()?;
-        let layout = *self.graph.layout();
-        cache.shrink(entry, self.limit / 2, |block| {
-            layout.node(block).map(|n| (0..n.edge_count()).map(|i| n.edge_id(i)).collect()).unwrap_or_default()
-        });
+        shrink(&mut cache, &mut shadow, &self.graph, self.limit)?;
         self.blocks = Blocks::Spilled(cache);
         Ok(())
     }
@@ -127,6 +123,22 @@ impl Build {
             Blocks::Spilled(cache) => cache.write_back(&mut shadow),
         }
     }
+}
+
+/// Keeps half the budget `limit` of `cache`'s blocks, those nearest the entry point of the
+/// index in `shadow` (on every search's path); the cache's changes must be written back.
+pub(crate) fn shrink(
+    cache: &mut BuildCache,
+    shadow: &mut ShadowStorage,
+    graph: &DiskAnn,
+    limit: usize,
+) -> SqlResult<()> {
+    let entry = shadow.first_id()?;
+    let layout = *graph.layout();
+    cache.shrink(entry, limit / 2, |block| {
+        layout.node(block).map(|n| (0..n.edge_count()).map(|i| n.edge_id(i)).collect()).unwrap_or_default()
+    });
+    Ok(())
 }
 
 /// A storage over the shadow table that writes a build's nodes (with their row `keys`, for a
@@ -202,18 +214,7 @@ pub(crate) fn add(
         };
         let rowid = match row.take().expect("invariant: taken once") {
             RowKey::Id(id) => id,
-            RowKey::Key(row_key) => {
-                if build.keys.is_none() {
-                    build.keys = Some((keys::next_id(db, index)?, KeyMap::default()));
-                }
-                let (next, map) = build.keys.as_mut().expect("invariant: just set");
-                let id = *next;
-                *next = id
-                    .checked_add(1)
-                    .ok_or_else(|| SqlError::new(crate::bindings::SQLITE_FULL, "vector index: no node id left"))?;
-                map.borrow_mut().insert(id, row_key);
-                id
-            }
+            RowKey::Key(row_key) => keys::assign(db, index, &mut build.keys, row_key)?,
         };
         // the graph checks the row when its batch goes in; a bad row fails the build then
         build.pending.push((rowid, vector.to_vector()));

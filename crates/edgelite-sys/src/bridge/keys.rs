@@ -132,6 +132,22 @@ pub(crate) fn next_id(db: Db, index: &IndexName) -> SqlResult<i64> {
     max.int(0).checked_add(1).ok_or_else(|| SqlError::new(SQLITE_FULL, "vector index: no node id left"))
 }
 
+/// Node ids for new rows of a keyed index, and the row key of each: the first allocated one
+/// past the largest id in the shadow table, the next ones after it.
+pub(crate) type Ids = Option<(i64, super::vector_index::KeyMap)>;
+
+/// Gives the row with `key` the next node id of `ids` (started on first use) and records its key.
+pub(crate) fn assign(db: Db, index: &IndexName, ids: &mut Ids, key: Key) -> SqlResult<i64> {
+    if ids.is_none() {
+        *ids = Some((next_id(db, index)?, super::vector_index::KeyMap::default()));
+    }
+    let (next, map) = ids.as_mut().expect("invariant: just set");
+    let id = *next;
+    *next = id.checked_add(1).ok_or_else(|| SqlError::new(SQLITE_FULL, "vector index: no node id left"))?;
+    map.borrow_mut().insert(id, key);
+    Ok(id)
+}
+
 /// The node of the row with `key` in a keyed index, if it has one.
 pub(crate) fn id_of(db: Db, index: &IndexName, key: &Key) -> SqlResult<Option<i64>> {
     let mut find = db.prepare(&format!("SELECT rowid FROM {} WHERE index_key = ?1", index.shadow()))?;

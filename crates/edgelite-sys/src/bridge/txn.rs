@@ -49,9 +49,7 @@ use edgelite_vector::{Vector, VectorRef};
 
 use super::cache::with_state;
 use super::sql::{Db, SqlError, SqlResult};
-use super::vector_index::{
-    IndexName, KeyMap, RowKey, ShadowStorage, count_nodes, end_write, epoch, graph_error, open_index,
-};
+use super::vector_index::{IndexName, RowKey, ShadowStorage, count_nodes, end_write, epoch, graph_error, open_index};
 use super::vtab::{Table, fail, guarded, x_connect, x_disconnect};
 use crate::bindings::*;
 
@@ -208,21 +206,12 @@ fn write(db: Db, index: &IndexName, pending: Pending, limit: usize, threads: usi
     let (config, metadata) = open_index(db, index, "insert")?;
     let graph = DiskAnn::new(config).map_err(|e| SqlError::from(format!("vector index: {e}")))?;
     // node ids: the rows' own, or allocated one past the largest for a keyed index
-    let mut keys: Option<(i64, KeyMap)> = None;
+    let mut keys: super::keys::Ids = None;
     let mut rows: Vec<(i64, Vector)> = Vec::with_capacity(pending.rows.len());
     for (row, vector) in pending.rows {
         let id = match row {
             RowKey::Id(id) => id,
-            RowKey::Key(row_key) => {
-                if keys.is_none() {
-                    keys = Some((super::keys::next_id(db, index)?, KeyMap::default()));
-                }
-                let (next, map) = keys.as_mut().expect("invariant: just set");
-                let id = *next;
-                *next = id.checked_add(1).ok_or_else(|| SqlError::new(SQLITE_FULL, "vector index: no node id left"))?;
-                map.borrow_mut().insert(id, row_key);
-                id
-            }
+            RowKey::Key(row_key) => super::keys::assign(db, index, &mut keys, row_key)?,
         };
         rows.push((id, vector));
     }
@@ -277,11 +266,7 @@ fn write_batches(
         if cache.bytes() > limit {
             let mut s = storage();
             cache.write_back(&mut s)?;
-            let entry = s.first_id()?;
-            let layout = *graph.layout();
-            cache.shrink(entry, limit / 2, |block| {
-                layout.node(block).map(|n| (0..n.edge_count()).map(|i| n.edge_id(i)).collect()).unwrap_or_default()
-            });
+            super::build::shrink(&mut cache, &mut s, graph, limit)?;
         }
     }
     cache.write_back(&mut storage())
@@ -315,8 +300,10 @@ struct Cursor {
 /// # Safety
 /// `vtab` is a live [`Table`].
 unsafe fn table_db(vtab: *mut sqlite3_vtab) -> Db {
-    // SAFETY: a live Table (caller) whose connection outlives it.
-    unsafe { Db::new((*vtab.cast::<Table>()).db) }
+    // SAFETY: a live Table (caller).
+    let db = unsafe { (*vtab.cast::<Table>()).db };
+    // SAFETY: the table's connection outlives it.
+    unsafe { Db::new(db) }
 }
 
 unsafe extern "C" fn x_best_index(_vtab: *mut sqlite3_vtab, info: *mut sqlite3_index_info) -> c_int {
@@ -401,8 +388,10 @@ unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite
 
 unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlite3_int64) -> c_int {
     guarded(|| {
-        // SAFETY: a live cursor of ours; SQLite's out-pointer.
-        unsafe { *rowid = (*cursor.cast::<Cursor>()).at as i64 };
+        // SAFETY: a live cursor of ours.
+        let at = unsafe { (*cursor.cast::<Cursor>()).at };
+        // SAFETY: SQLite's out-pointer.
+        unsafe { *rowid = i64::try_from(at).unwrap_or(i64::MAX) };
         SQLITE_OK
     })
 }
