@@ -408,10 +408,12 @@ impl DiskAnn {
                 })
                 .collect()
         });
+        let hints: IdMap<Vec<i64>> =
+            planned.iter().map(|p| (p.new.id, p.beam.visits.iter().map(|v| v.id).collect())).collect();
         // the searches' many small buffers and the replaced blocks are freed on every thread,
         // not on this one alone
         discard(pool, (planned, replaced, now));
-        let mut known = Known::default();
+        let mut known = Known { hints, ..Known::default() };
         known.adj.reserve(met.len());
         known.parts.reserve(met.len());
         for ((id, part, _, _), edges) in met.into_iter().zip(edges) {
