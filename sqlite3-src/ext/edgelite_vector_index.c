@@ -96,6 +96,14 @@ static int edgeliteVectorCall(Parse *pParse, int op, Index *pIdx, int iDb, int r
   if( v==0 || (db->mDbFlags & DBFLAG_Vacuum)!=0 ) return 0;
   /* an insert outside a build (a build passes a third argument) */
   if( op==EDGELITE_VECTOR_OP_INSERT && nArg==2 ) edgeliteVectorJoinTxn(pParse, pIdx);
+  /* A delete removes the row's node at once; in an UPDATE (or an upsert's DO UPDATE) of one
+  ** row the insert that follows may still fail (a vector of the wrong size), and the statement
+  ** must then take the delete back: it needs a statement journal, which SQLite gives a
+  ** one-row UPDATE only if told that it writes more than once. */
+  if( op==EDGELITE_VECTOR_OP_DELETE ){
+    sqlite3MultiWrite(pParse);
+    sqlite3MayAbort(pParse);
+  }
   /* Arguments in r..r+2+nArg; the result in a register of its own (OP_Function sets its
   ** output register to NULL before the call). */
   r = pParse->nMem+1;
@@ -118,15 +126,23 @@ static int edgeliteVectorCall(Parse *pParse, int op, Index *pIdx, int iDb, int r
 static void edgeliteVectorFlushReads(Parse *pParse, Select *p){
   sqlite3 *db = pParse->db;
   int i;
-  if( p->pSrc==0 || (db->mDbFlags & DBFLAG_Vacuum)!=0 ) return;
+  if( p==0 || p->pSrc==0 || (db->mDbFlags & DBFLAG_Vacuum)!=0 ) return;
   for(i=0; i<p->pSrc->nSrc; i++){
     SrcItem *pItem = &p->pSrc->a[i];
     const char *zName = pItem->zName;
     int n = zName ? sqlite3Strlen30(zName) : 0;
     char *zIndex;
     Index *pIdx;
+    if( pItem->fg.isSubquery ){
+      /* a subquery in FROM may be flattened into p before it is coded on its own */
+      Select *pSub;
+      for(pSub=pItem->u4.pSubq->pSelect; pSub; pSub=pSub->pPrior){
+        edgeliteVectorFlushReads(pParse, pSub);
+      }
+      continue;
+    }
     if( n<=7 || sqlite3StrICmp(zName+n-7, "_shadow")!=0 ) continue;
-    if( pItem->fg.fixedSchema || pItem->fg.isSubquery ) continue;
+    if( pItem->fg.fixedSchema ) continue;
     zIndex = sqlite3DbStrNDup(db, zName, n-7);
     if( zIndex==0 ) return;
     pIdx = sqlite3FindIndex(db, zIndex, pItem->u4.zDatabase);

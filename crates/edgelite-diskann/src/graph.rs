@@ -925,11 +925,15 @@ impl DiskAnn {
                     Ok(Some((full, key(self.pdist(op, &vq, part)?), scramble(w), w)))
                 };
             let mut best: Option<(bool, f32, u64, i64)> = None;
-            // a new row of a batch tries the nodes its own search visited first: if one of
-            // them has room, the nearest such is taken without comparing v with every node
-            // the batch knows (on a large graph, most of a batch's time went there); else all
-            // known nodes compete, as for any other node
-            for &w in known.hints.get(&v.id).map_or(&[][..], Vec::as_slice) {
+            // first the nodes near v: its own out-neighbours (edges are mostly mutual) and, for a
+            // new row of a batch, the nodes its search visited. If one of them has room, the
+            // nearest such is taken without comparing v with every node the batch knows (on a
+            // large graph, most of a batch's time went there); else all known nodes compete
+            let outs: Vec<i64> = {
+                let node = self.parse(op, v.id, &block)?;
+                (0..node.edge_count()).map(|i| node.edge_id(i)).collect()
+            };
+            for &w in known.hints.get(&v.id).map_or(&[][..], Vec::as_slice).iter().chain(&outs) {
                 if let Some(part) = known.parts.get(&w)
                     && let Some(cand) = candidate(known, &reached, w, part)?
                     && best.is_none_or(|b| cand < b)

@@ -242,3 +242,68 @@ fn an_interrupted_flush_never_commits_half_an_index() {
         }
     }
 }
+
+/// A one-row UPDATE whose new vector the index refuses fails whole: the row keeps its old
+/// vector and its node (the delete of the node is taken back with the statement).
+#[test]
+fn a_refused_update_keeps_the_old_node() {
+    let conn = table();
+    let mut rng = Lcg(7);
+    insert(&conn, &mut rng, 1..21);
+    for tx in [false, true] {
+        if tx {
+            conn.execute_batch("BEGIN").expect("begin");
+        }
+        let e = conn.execute("UPDATE t SET v = vector('[1,2]') WHERE id = 3", []).expect_err("wrong size");
+        assert!(e.to_string().contains("dimensions are different"), "{e}");
+        let e = conn
+            .execute("INSERT INTO t VALUES (4, vector('[1]')) ON CONFLICT(id) DO UPDATE SET v = excluded.v", [])
+            .expect_err("wrong size");
+        assert!(e.to_string().contains("dimensions are different"), "{e}");
+        if tx {
+            conn.execute_batch("COMMIT").expect("commit");
+        }
+        assert_eq!(count(&conn, "SELECT count(*) FROM t_v_shadow"), 20, "in a transaction: {tx}");
+        sound(&conn);
+    }
+}
+
+/// A search whose flush runs out of room fails; SQLite rolls the transaction back, and once
+/// there is room again the index answers as before (the failure does not outlive it).
+#[test]
+fn a_flush_that_rolls_the_transaction_back_leaves_the_index_usable() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(64));
+         CREATE INDEX t_v ON t(libsql_vector_idx(v));
+         INSERT INTO t VALUES (1000, vector(zeroblob(256)));",
+    )
+    .expect("schema");
+    let pages = count(&conn, "PRAGMA page_count");
+    conn.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 12)).expect("cap");
+    let mut rng = Lcg(8);
+    conn.execute_batch("BEGIN").expect("begin");
+    for id in 1..=150i64 {
+        conn.execute("INSERT INTO t VALUES (?1, vector(?2))", params![id, rng.vector(64)]).expect("held back");
+    }
+    let search = "SELECT count(*) FROM vector_top_k('t_v', vector(zeroblob(256)), 10)";
+    let e = conn.query_row(search, [], |r| r.get::<_, i64>(0)).expect_err("no room for the held rows");
+    assert_eq!(e.sqlite_error_code(), Some(ErrorCode::DiskFull), "{e}");
+    assert!(conn.is_autocommit(), "SQLite rolled the transaction back");
+    conn.execute_batch("PRAGMA max_page_count = 1000000").expect("room");
+    assert_eq!(count(&conn, search), 1, "the index answers again");
+    assert_eq!(count(&conn, "SELECT count(*) FROM t"), 1);
+    sound(&conn);
+}
+
+/// A shadow table read through a subquery in FROM finds the held rows too.
+#[test]
+fn a_subquery_over_the_shadow_table_finds_the_held_rows() {
+    let conn = table();
+    let mut rng = Lcg(9);
+    conn.execute_batch("BEGIN").expect("begin");
+    insert(&conn, &mut rng, 1..41);
+    assert_eq!(count(&conn, "SELECT count(*) FROM (SELECT index_key FROM t_v_shadow WHERE index_key > 0)"), 40);
+    assert_eq!(held(&conn), 0);
+    conn.execute_batch("COMMIT").expect("commit");
+}

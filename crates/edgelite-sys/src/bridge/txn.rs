@@ -16,9 +16,11 @@
 //!   `xRollbackTo` and `xRollback` simply drop every row held back;
 //! - before anything else touches the index: a delete or update of a row, a search
 //!   (`vector_top_k`, `vector_scan`, the planner's rewrite), `PRAGMA integrity_check`, a
-//!   SELECT that reads the shadow table itself (xFlush, coded by patch 0002's hook: a dump
-//!   taken inside the transaction has every node); DROP INDEX, DROP TABLE, `DELETE` without
-//!   WHERE and REINDEX drop them instead;
+//!   SELECT that names the shadow table in its FROM clause or in a subquery there (xFlush,
+//!   coded by patch 0002's hook: the shell's `.dump` inside the transaction has every node; a
+//!   view or CTE over the shadow table, a trigger reading it, a blob handle on it or
+//!   `INSERT INTO copy SELECT * FROM <shadow>` do not add them); DROP INDEX, DROP TABLE,
+//!   `DELETE` without WHERE and REINDEX drop them instead;
 //! - when they pass a quarter of the build budget (`edgelite_vector_build_limit`).
 //!
 //! A statement that needs a statement journal (a multi-row `INSERT ... SELECT`, one that fires
@@ -78,6 +80,9 @@ pub(crate) struct Txn {
     /// A flush failed outside COMMIT: the error every later use of the index gets, until the
     /// transaction ends.
     poisoned: BTreeMap<(String, String), SqlError>,
+    /// Counts transactions (xBegin and the end of each): a flush whose transaction ended while
+    /// it ran (SQLite rolled it back on a full disk) poisons nothing.
+    generation: u64,
 }
 
 fn key(index: &IndexName) -> (String, String) {
@@ -166,18 +171,40 @@ pub(crate) fn flush(db: Db, index: &IndexName) -> SqlResult<()> {
         }
         let taken = s.txn.pending.remove(&k);
         s.txn.flushing = taken.is_some();
-        Ok(taken.map(|p| (p, s.build_limit, s.build_threads)))
+        Ok(taken.map(|p| (p, s.build_limit, s.build_threads, s.txn.generation)))
     });
-    let Some((pending, limit, threads)) = taken.transpose()?.flatten() else {
+    let Some((pending, limit, threads, generation)) = taken.transpose()?.flatten() else {
         return Ok(());
     };
-    let written = write(db, index, pending, limit, threads);
-    with_state(db, |s| {
-        s.txn.flushing = false;
-        if let Err(e) = &written {
-            s.txn.poisoned.insert(k.clone(), e.clone());
+    /// Ends the flush however `write` ends, a panic included (the rows it took are then in
+    /// the index only in part): a failure poisons the index, unless SQLite ended the
+    /// transaction meanwhile (its rollback took the partial writes away).
+    struct Done<'a> {
+        db: Db,
+        key: &'a (String, String),
+        generation: u64,
+        error: Option<SqlError>,
+    }
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            let error = self.error.take().or_else(|| {
+                std::thread::panicking().then(|| SqlError::new(SQLITE_INTERNAL, "vector index: a flush failed"))
+            });
+            with_state(self.db, |s| {
+                s.txn.flushing = false;
+                if let Some(e) = error
+                    && s.txn.open
+                    && s.txn.generation == self.generation
+                {
+                    s.txn.poisoned.insert(self.key.clone(), e);
+                }
+            });
         }
-    });
+    }
+    let mut done = Done { db, key: &k, generation, error: None };
+    let written = write(db, index, pending, limit, threads);
+    done.error = written.as_ref().err().cloned();
+    drop(done);
     written
 }
 
@@ -402,6 +429,7 @@ unsafe extern "C" fn x_begin(vtab: *mut sqlite3_vtab) -> c_int {
         let db = unsafe { table_db(vtab) };
         with_state(db, |s| {
             s.txn.open = true;
+            s.txn.generation += 1;
             s.txn.pending.clear();
             s.txn.poisoned.clear();
         });
@@ -443,7 +471,7 @@ unsafe fn end(vtab: *mut sqlite3_vtab) -> c_int {
     guarded(|| {
         // SAFETY: a live table (caller).
         let db = unsafe { table_db(vtab) };
-        with_state(db, |s| s.txn = Txn::default());
+        with_state(db, |s| s.txn = Txn { generation: s.txn.generation + 1, ..Txn::default() });
         SQLITE_OK
     })
 }
