@@ -168,24 +168,30 @@ fn keyed_tables_and_triggers_hold_rows_back_too() {
     assert!(nearest == "n6" || nearest == "n8", "{nearest}");
 }
 
-/// A COMMIT that cannot add the rows held back (no room left) fails with SQLITE_FULL, and
-/// SQLite rolls the transaction back: nothing of it is in the table or the index.
-#[test]
-fn a_commit_without_room_for_the_rows_fails_whole() {
+/// A 64-d indexed table (after `setup`) with room for 150 more rows but not for their node
+/// blocks, and an open transaction holding 150 rows back.
+fn held_without_room(setup: &str) -> Connection {
     let conn = Connection::open_in_memory().expect("open");
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(64));
-         CREATE INDEX t_v ON t(libsql_vector_idx(v));",
-    )
+         CREATE INDEX t_v ON t(libsql_vector_idx(v)); {setup}"
+    ))
     .expect("schema");
     let pages = count(&conn, "PRAGMA page_count");
-    // room for the table's rows, not for their node blocks
     conn.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 12)).expect("cap");
     let mut rng = Lcg(5);
     conn.execute_batch("BEGIN").expect("begin");
     for id in 1..=150i64 {
         conn.execute("INSERT INTO t VALUES (?1, vector(?2))", params![id, rng.vector(64)]).expect("held back");
     }
+    conn
+}
+
+/// A COMMIT that cannot add the rows held back (no room left) fails with SQLITE_FULL, and
+/// SQLite rolls the transaction back: nothing of it is in the table or the index.
+#[test]
+fn a_commit_without_room_for_the_rows_fails_whole() {
+    let conn = held_without_room("");
     let e = conn.execute_batch("COMMIT").expect_err("no room for the index");
     assert_eq!(e.sqlite_error_code(), Some(ErrorCode::DiskFull), "{e}");
     assert!(conn.is_autocommit(), "SQLite rolled the transaction back");
@@ -272,20 +278,7 @@ fn a_refused_update_keeps_the_old_node() {
 /// there is room again the index answers as before (the failure does not outlive it).
 #[test]
 fn a_flush_that_rolls_the_transaction_back_leaves_the_index_usable() {
-    let conn = Connection::open_in_memory().expect("open");
-    conn.execute_batch(
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(64));
-         CREATE INDEX t_v ON t(libsql_vector_idx(v));
-         INSERT INTO t VALUES (1000, vector(zeroblob(256)));",
-    )
-    .expect("schema");
-    let pages = count(&conn, "PRAGMA page_count");
-    conn.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 12)).expect("cap");
-    let mut rng = Lcg(8);
-    conn.execute_batch("BEGIN").expect("begin");
-    for id in 1..=150i64 {
-        conn.execute("INSERT INTO t VALUES (?1, vector(?2))", params![id, rng.vector(64)]).expect("held back");
-    }
+    let conn = held_without_room("INSERT INTO t VALUES (1000, vector(zeroblob(256)));");
     let search = "SELECT count(*) FROM vector_top_k('t_v', vector(zeroblob(256)), 10)";
     let e = conn.query_row(search, [], |r| r.get::<_, i64>(0)).expect_err("no room for the held rows");
     assert_eq!(e.sqlite_error_code(), Some(ErrorCode::DiskFull), "{e}");
