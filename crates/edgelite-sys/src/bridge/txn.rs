@@ -153,6 +153,12 @@ pub(crate) fn hold(
     }
 }
 
+/// Whether the connection holds no row back and no index is refused (cheap: no SQL); also
+/// true while its state is borrowed (a flush is running: its own reads need nothing).
+pub(crate) fn nothing_held(db: Db) -> bool {
+    with_state(db, |s| s.txn.pending.is_empty() && s.txn.poisoned.is_empty()).unwrap_or(true)
+}
+
 /// Whether `index` has rows held back (cheap: no SQL).
 fn has_pending(db: Db, index: &IndexName) -> bool {
     with_state(db, |s| s.txn.pending.contains_key(&key(index))).unwrap_or(false)
