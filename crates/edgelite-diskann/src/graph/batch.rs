@@ -225,8 +225,9 @@ pub(super) struct Planned {
 /// some clusters that greedy searches from the entry point could not leave: 46 of 4,800
 /// queries over 16 seeds found fewer than 5 of their 10 nearest, these batches 1, row-by-row
 /// inserts none (`cargo run --release -p edgelite-diskann --example clusters -- 4000 20 SEED`).
-/// The weakness is not gone on larger graphs: on 16,000 such rows, 19 of 900 queries (6
-/// seeds, 150 queries each) against none row by row.
+/// The weakness is not gone on larger graphs: on 16,000 such rows, 19 to 42 of 900 queries
+/// (6 seeds, the example run with 150 queries each, two builds of the graph code) against
+/// none row by row.
 #[must_use]
 pub fn batch_size(nodes: usize) -> usize {
     let share = if nodes >= FULL_BATCHES_FROM {
