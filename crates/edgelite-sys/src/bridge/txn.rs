@@ -237,7 +237,7 @@ fn flush_all(db: Db) -> SqlResult<()> {
 /// Writes `pending`'s rows into the index's shadow table: one by one if few, else in batches.
 fn write(db: Db, index: &IndexName, pending: Pending, limit: usize, threads: usize) -> SqlResult<()> {
     let (config, metadata) = open_index(db, index, "insert")?;
-    let graph = DiskAnn::new(config).map_err(|e| SqlError::from(format!("vector index: {e}")))?;
+    let graph = super::vector_index::graph(config)?;
     // node ids: the rows' own, or allocated one past the largest for a keyed index
     let mut keys: super::keys::Ids = None;
     let mut rows: Vec<(i64, Vector)> = Vec::with_capacity(pending.rows.len());

@@ -726,7 +726,7 @@ pub(crate) fn decode_vector(value: Arg<'_>) -> SqlResult<edgelite_vector::Vector
 }
 
 /// The graph for an index whose configuration was read from its metadata.
-fn graph(config: edgelite_diskann::IndexConfig) -> SqlResult<edgelite_diskann::DiskAnn> {
+pub(crate) fn graph(config: edgelite_diskann::IndexConfig) -> SqlResult<edgelite_diskann::DiskAnn> {
     edgelite_diskann::DiskAnn::new(config)
         .map_err(|e| SqlError::from(format!("vector index: unable to initialize diskann: {e}")))
 }
