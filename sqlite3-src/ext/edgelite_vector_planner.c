@@ -219,18 +219,24 @@ static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, co
 ** per row it reads; a share of 16 leaves room for the sample's error). */
 #define EDGELITE_WALK_SHARE 16
 
-/* (SELECT sum(<filter passes>) * max(edgelite_rows) >= EDGELITE_WALK_SHARE * pSlack * count(*)
-**  FROM edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)): true when, as a sample
+/* The name of the rewrite's CTE of the sample's verdict (edgeliteSampledMany). */
+#define EDGELITE_MANY "edgelite_many"
+
+/* WITH edgelite_many AS MATERIALIZED (SELECT sum(<filter passes>) * max(edgelite_rows)
+**   >= EDGELITE_WALK_SHARE * pSlack * count(*) AS edgelite_m
+**   FROM edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)): true when, as a sample
 ** of the table's rows estimates it, the walk would find pSlack rows that pass p's filter
 ** before it has read 1/EDGELITE_WALK_SHARE of the table (pSlack / selectivity rows). NULL for an
-** empty table (the exact branch then reads nothing). Takes ownership of pSlack. */
-static Expr *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const char *zRef, Expr *pSlack){
+** empty table (the exact branch then reads nothing). Both gates read it
+** (edgeliteSampledManyRef), so the sample is drawn once per run. Takes ownership of pSlack. */
+static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const char *zRef, Expr *pSlack){
   sqlite3 *db = pParse->db;
   Token tFn = {"edgelite_vector_sample", 22};
   Token tSum = {"sum", 3}, tMax = {"max", 3}, tCount = {"count", 5};
-  ExprList *pArgs;
+  Token tM = {"edgelite_m", 10}, tMany;
+  ExprList *pArgs, *pCols;
   SrcList *pSrc;
-  Expr *pLhs, *pRhs, *pSel;
+  Expr *pLhs, *pRhs;
   Select *pSample;
   pArgs = sqlite3ExprListAppend(pParse, 0,
       sqlite3Expr(db, TK_STRING, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName));
@@ -252,10 +258,24 @@ static Expr *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const ch
   pRhs = sqlite3PExpr(pParse, TK_STAR,
       sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, EDGELITE_WALK_SHARE), pSlack),
       sqlite3ExprFunction(pParse, 0, &tCount, 0));
-  pSample = sqlite3SelectNew(pParse,
-      sqlite3ExprListAppend(pParse, 0, sqlite3PExpr(pParse, TK_GE, pLhs, pRhs)), pSrc, 0, 0, 0, 0, 0, 0);
-  pSel = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
-  sqlite3PExprAddSelect(pParse, pSel, pSample);
+  pCols = sqlite3ExprListAppend(pParse, 0, sqlite3PExpr(pParse, TK_GE, pLhs, pRhs));
+  sqlite3ExprListSetName(pParse, pCols, &tM, 0);
+  pSample = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0, 0);
+  tMany.z = EDGELITE_MANY;
+  tMany.n = sizeof(EDGELITE_MANY) - 1;
+  return sqlite3WithAdd(pParse, 0, sqlite3CteNew(pParse, &tMany, 0, pSample, M10d_Yes));
+}
+
+/* (SELECT edgelite_m FROM edgelite_many): the sample's verdict (edgeliteSampledMany). */
+static Expr *edgeliteSampledManyRef(Parse *pParse){
+  sqlite3 *db = pParse->db;
+  Token tMany;
+  Expr *pSel = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
+  tMany.z = EDGELITE_MANY;
+  tMany.n = sizeof(EDGELITE_MANY) - 1;
+  sqlite3PExprAddSelect(pParse, pSel, sqlite3SelectNew(pParse,
+      sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_m")),
+      sqlite3SrcListAppend(pParse, 0, &tMany, 0), 0, 0, 0, 0, 0, 0));
   return pSel;
 }
 
@@ -381,9 +401,9 @@ static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table 
 ** edgeliteBoundK). The candidates come from edgelite_vector_scan, the incremental search,
 ** which ends with every indexed row: without a WHERE its first K rows; with one, the first
 ** 2K + 10 of its rows that pass the filter (evaluated on each row in its own scope), or, when
-** few rows pass (at most EDGELITE_EXACT_ROWS through an ordinary index that serves the filter,
-** or too few for the walk, as a sample of the table estimates: edgeliteSampledMany), exactly
-** those rows. So the query returns as many rows as the scan. Runs before name resolution, on the
+** few rows pass, exactly those rows (at most EDGELITE_EXACT_ROWS through an ordinary index that
+** serves the filter), or the nearest 2K + 10 of them (too few for the walk, as a sample of the
+** table estimates: edgeliteSampledMany). So the query returns as many rows as the scan. Runs before name resolution, on the
 ** statement as parsed; anything it does not recognise is left alone, and "NOT INDEXED" or a
 ** column written as +col turns it off. A partial vector index serves a query whose WHERE has
 ** every AND-ed term of the index's WHERE among its own (edgeliteImpliesPart): every row such a
@@ -552,17 +572,19 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       ** scan. "Few": when an ordinary index serves the filter, at most EDGELITE_EXACT_ROWS
       ** (read through that index once, stopping at one more, into edgelite_few: both branches
       ** and both tests read it); else a sample of the table says that the walk would read
-      ** more than a 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany), and one scan of
-      ** the table finds them. Two copies of the test, one per branch, each an uncorrelated
-      ** subquery that SQLite runs once. */
+      ** more than a 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany, a materialized
+      ** CTE that both branches' tests read), and one scan of the table finds them and keeps
+      ** the nearest 2K + 10. */
       Select *pA, *pB, *pGate;
       SrcList *pFrom;
       Token tEmpty = {0, 0};
+      Token tR = {"edgelite_r", 10};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
-      Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
-          : edgeliteSampledMany(pParse, p, pTab, zRef, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
-      Expr *pManyB = bIndexed ? 0
-          : edgeliteSampledMany(pParse, p, pTab, zRef, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
+      Expr *pManyA = bIndexed ? edgeliteManyPass(pParse) : edgeliteSampledManyRef(pParse);
+      Expr *pManyB = bIndexed ? 0 : edgeliteSampledManyRef(pParse);
+      /* the exact branch's LIMIT and the sample's (pA's takes pKLimit) */
+      Expr *pKB = bIndexed ? 0 : sqlite3ExprDup(db, pKLimit, 0);
+      Expr *pKMany = bIndexed ? 0 : sqlite3ExprDup(db, pKLimit, 0);
       /* Gates are LIMITs, not WHERE terms: SQLite tests a constant WHERE term before a loop only
       ** if it has no subquery, but a LIMIT of 0 skips the loop (the scan is never started). */
       pA = sqlite3SelectNew(pParse, pCols, pSrc, pSubWhere, 0, 0, 0, 0,
@@ -586,23 +608,36 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
         pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pGate, 0);
         pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
         if( pFrom && pFrom->nSrc>=2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
+        /* ... WHERE <p's WHERE> ORDER BY <p's ORDER BY> LIMIT 2K + 10: the rows that pass, ranked
+        ** as p ranks them, and only the first 2K + 10 (every row p can return is among them,
+        ** a row the join repeats included), so that p reads back a few rows instead of every
+        ** row that passed (a filter that 1% of 20,000 rows pass: 30 seeks, not 200) */
+        pCols = sqlite3ExprListAppend(pParse, 0,
+            sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
+        sqlite3ExprListSetName(pParse, pCols, &tR, 0);
+        pB = sqlite3SelectNew(pParse, pCols, pFrom, sqlite3ExprDup(db, p->pWhere, 0), 0, 0,
+            sqlite3ExprListDup(db, p->pOrderBy, 0), 0,
+            sqlite3PExpr(pParse, TK_LIMIT, edgeliteSlack(pParse, pKB), 0));
         pB = sqlite3SelectNew(pParse,
-            sqlite3ExprListAppend(pParse, 0,
-              sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid"))),
-            pFrom, sqlite3ExprDup(db, p->pWhere, 0), 0, 0, 0, 0, 0);
+            sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
+            sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pB, 0), 0, 0, 0, 0, 0, 0);
       }
       if( pA==0 || pB==0 ){
         sqlite3SelectDelete(db, pA);
         sqlite3SelectDelete(db, pB);
         return;
       }
-      /* the scan's branch comes second: SQLite does not flatten a subquery with a LIMIT into
-      ** a compound's later member (it would into the first, and lose the LIMIT) */
+      /* Both members are marked as members of a compound, as the parser marks them: SQLite
+      ** never flattens a subquery with a LIMIT into a compound's member (its restriction 15),
+      ** and without the mark it would flatten one into the first member and lose the LIMIT. */
       pA->op = TK_ALL;
       pA->pPrior = pB;
       pB->pNext = pA;
+      pA->selFlags |= SF_Compound;
+      pB->selFlags |= SF_Compound;
       /* A compound's WITH sits on its last member, and its first can see it too. */
-      if( bIndexed ) pA->pWith = edgeliteFewWith(pParse, p, zRef);
+      pA->pWith = bIndexed ? edgeliteFewWith(pParse, p, zRef)
+          : edgeliteSampledMany(pParse, p, pTab, zRef, edgeliteSlack(pParse, pKMany));
       pSub = pA;
     }
   }

@@ -13,6 +13,7 @@
 //! ```text
 //! cargo run --release -p edgelite-benches --bin filtered -- [--rows 20000] [--queries 100]
 //!     [--repeats 3] [--k 10] [--filter-index] [--no-libsql] [--db PATH (kept, built if missing)]
+//!     [--only TEXT (the filters whose label contains TEXT)]
 //! ```
 
 use std::path::Path;
@@ -31,10 +32,12 @@ struct Args {
     libsql: bool,
     /// Keep the database here (built if missing) instead of a temporary file.
     db: Option<std::path::PathBuf>,
+    /// Only the filters whose label contains this text (e.g. to profile one).
+    only: Option<String>,
 }
 
 fn parse_args() -> BoxResult<Args> {
-    let mut args = Args { rows: 20_000, queries: 100, repeats: 3, k: 10, filter_index: false, libsql: true, db: None };
+    let mut args = Args { rows: 20_000, queries: 100, repeats: 3, k: 10, filter_index: false, libsql: true, db: None, only: None };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -46,6 +49,7 @@ fn parse_args() -> BoxResult<Args> {
             "--filter-index" => args.filter_index = true,
             "--no-libsql" => args.libsql = false,
             "--db" => args.db = Some(value()?.into()),
+            "--only" => args.only = Some(value()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -166,6 +170,9 @@ fn main() -> BoxResult<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for (i, (label, filter)) in FILTERS.iter().enumerate() {
+        if args.only.as_ref().is_some_and(|only| !label.contains(only.as_str())) {
+            continue;
+        }
         let matching: i64 = conn.query_row(&format!("SELECT count(*) FROM items WHERE {filter}"), [], |r| r.get(0))?;
         let exact = run(&conn, &ds, &sql(filter, args.k, true), nq, args.repeats)?;
         let indexed = run(&conn, &ds, &sql(filter, args.k, false), nq, args.repeats)?;

@@ -147,6 +147,11 @@ impl SearchStream {
                     && w.visited < w.walk_limit
                     && let Some(next) = w.frontier.pop()
                 {
+                    // the node after this one is likely the next visited: its memory latency
+                    // then overlaps this node's distances (as in a beam search)
+                    if let Some(after) = w.frontier.peek() {
+                        storage.peek(after.id, &mut |block| graph.layout.prefetch(block, true));
+                    }
                     w.visit(graph, storage, next.id, &query, &query_edge)?;
                 }
                 if w.visited < w.walk_limit
@@ -193,14 +198,20 @@ impl Walk {
         let seen = &self.seen;
         let visit = |block: &[u8]| -> Result<Visited, GraphError<S::Error>> {
             let node = graph.parse(op, id, block)?;
-            let exact = query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?;
-            let mut fresh = Vec::with_capacity(node.edge_count());
+            // the unseen neighbours' copies are loaded while the exact distance is computed
+            let mut slots = Vec::with_capacity(node.edge_count());
             for i in 0..node.edge_count() {
                 let e = node.edge_id(i);
                 if !seen.contains(&e) {
-                    fresh.push((e, key(graph.pdist(op, query_edge, node.edge_data(i))?)));
+                    edgelite_vector::kernels::prefetch(node.edge_data(i));
+                    slots.push((e, i));
                 }
             }
+            let exact = query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?;
+            let fresh = slots
+                .into_iter()
+                .map(|(e, i)| Ok((e, key(graph.pdist(op, query_edge, node.edge_data(i))?))))
+                .collect::<Result<Vec<_>, GraphError<S::Error>>>()?;
             Ok((exact, fresh))
         };
         // a missing node is a dangling edge: skipped, as searches do

@@ -263,12 +263,16 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
         return Err("vector_scan: the index changed during the scan".into());
     }
     if !cursor.limited && stream.visited() >= WALK_BEFORE_LIMIT {
-        // a long scan (a filter few rows pass): past an eighth of the index, brute force over
-        // the rest costs less than walking on (one distance per node, not one per edge)
+        // a long scan (a filter few rows pass): past a sixteenth of the index, brute force over
+        // the rest costs less than walking on (one distance per node, not one per edge). A
+        // sixteenth, as the planner's sample gate (EDGELITE_WALK_SHARE): on minilm-20k with a
+        // filter correlated with the vectors (`filtered`), an eighth made the walk 0.74-0.80x
+        // the exact scan's speed, a sixteenth 0.92x, a thirty-second 0.66x (the brute force
+        // then runs for queries the walk would have finished)
         cursor.limited = true;
         // SAFETY: `db` is live (caller).
         let nodes = unsafe { vector_index::node_count(db, name) }?;
-        stream.set_walk_limit((nodes / 8).max(WALK_BEFORE_LIMIT));
+        stream.set_walk_limit((nodes / 16).max(WALK_BEFORE_LIMIT));
     }
     let want = cursor.next_batch;
     let batch = stream.next_batch(graph, &mut storage, want).map_err(vector_index::graph_error)?;
