@@ -37,7 +37,8 @@ struct Args {
 }
 
 fn parse_args() -> BoxResult<Args> {
-    let mut args = Args { rows: 20_000, queries: 100, repeats: 3, k: 10, filter_index: false, libsql: true, db: None, only: None };
+    let mut args =
+        Args { rows: 20_000, queries: 100, repeats: 3, k: 10, filter_index: false, libsql: true, db: None, only: None };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
