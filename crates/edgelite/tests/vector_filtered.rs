@@ -423,6 +423,64 @@ fn joins_that_filter_the_vector_table() {
     assert_eq!(rows(&indexed), rows(&scan));
 }
 
+/// When a sample says that few rows pass, the rewrite ranks the rows that pass in one scan and
+/// keeps the nearest few (K + max(10, K/2)) as candidates: exact, also when a join repeats a
+/// vector row (each repeat counts towards the kept rows) and with OFFSET. The members of the
+/// rewrite's UNION ALL are marked as a compound's, so that SQLite does not flatten a LIMIT-ed
+/// branch into it (the LIMIT would be lost).
+#[test]
+fn the_exact_branch_keeps_the_nearest_rows_through_joins() {
+    let (conn, mut rng) = table(3000, 12, 37);
+    conn.execute_batch(
+        "CREATE TABLE label(cluster INT, name TEXT);
+         WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 11)
+         INSERT INTO label SELECT x, 'a' || x FROM n UNION ALL SELECT x, 'b' || x FROM n UNION ALL SELECT x, 'c' || x FROM n WHERE x % 2 = 0;",
+    )
+    .expect("labels");
+    for tail in ["LIMIT 1", "LIMIT 5", "LIMIT 10", "LIMIT 30", "LIMIT 10 OFFSET 7", "LIMIT 40 OFFSET 25"] {
+        let sql = format!(
+            "SELECT t.id FROM {{T}} JOIN label l ON l.cluster = t.cluster WHERE t.bucket % 97 = 3 ORDER BY vector_distance_cos(t.v, ?1) {tail}"
+        );
+        let (indexed, scan) = (sql.replace("{T}", "t"), sql.replace("{T}", "t NOT INDEXED"));
+        let shown = plan(&conn, &indexed);
+        assert!(shown.contains("filter sample"), "{indexed}:\n{shown}");
+        // both branches keep their LIMIT: each runs as a co-routine of its own, not flattened
+        // into the UNION ALL
+        for branch in ["edgelite_vector_scan", "SCAN t"] {
+            assert!(in_co_routine(&conn, &indexed, branch), "{branch} flattened: {indexed}:\n{shown}");
+        }
+        for _ in 0..6 {
+            let q = Value::from(rng.vector());
+            assert_eq!(ids(&conn, &indexed, std::slice::from_ref(&q)), ids(&conn, &scan, &[q]), "{indexed}");
+        }
+    }
+}
+
+/// Whether the EXPLAIN QUERY PLAN row whose detail starts with (or, for a virtual table,
+/// contains) `what` has a `CO-ROUTINE` among its ancestors.
+fn in_co_routine(conn: &Connection, sql: &str, what: &str) -> bool {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("explain");
+    let nulls = vec![None::<i64>; stmt.parameter_count()];
+    let rows: Vec<(i64, i64, String)> = stmt
+        .query_map(params_from_iter(nulls), |r| Ok((r.get(0)?, r.get(1)?, r.get(3)?)))
+        .expect("plan")
+        .collect::<Result<_>>()
+        .expect("rows");
+    let Some(mut at) = rows
+        .iter()
+        .find(|(_, _, d)| d == what || d.starts_with(&format!("{what} ")) || d.contains(&format!(" {what} ")))
+    else {
+        panic!("{what} not in the plan of {sql}")
+    };
+    while let Some(parent) = rows.iter().find(|(id, _, _)| *id == at.1) {
+        if parent.2.starts_with("CO-ROUTINE") {
+            return true;
+        }
+        at = parent;
+    }
+    false
+}
+
 /// Row counts of `sql` with `{T}` as `t` (rewritten) and as `t NOT INDEXED` (the scan).
 fn same_count(conn: &Connection, sql: &str) {
     let count = |from: &str| -> std::result::Result<usize, String> {
