@@ -230,21 +230,26 @@ static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, co
 /* The name of the rewrite's CTE of the sample's verdict (edgeliteSampledMany). */
 #define EDGELITE_MANY "edgelite_many"
 
-/* WITH edgelite_many AS MATERIALIZED (SELECT sum(<filter passes>) * max(edgelite_rows)
-**   >= EDGELITE_WALK_SHARE * pSlack * count(*) AS edgelite_m
-**   FROM edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)): true when, as a sample
-** of the table's rows estimates it, the walk would find pSlack rows that pass p's filter
-** before it has read 1/EDGELITE_WALK_SHARE of the table (pSlack / selectivity rows). NULL for an
-** empty table (the exact branch then reads nothing). Both gates read it
-** (edgeliteSampledManyRef), so the sample is drawn once per run. Takes ownership of pSlack. */
-static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const char *zRef, Expr *pSlack){
+/* The walk's budget, in rows it returns: this many times what the sample says it needs, plus
+** EDGELITE_BUDGET_EXTRA. A walk that spends it ends, and the rows that pass are ranked by a
+** scan of the table instead (a filter that the rows near the query mostly fail: on minilm-20k,
+** `filtered`, a filter correlated with the vectors that a third of the rows pass ran 0.6-0.7x
+** the exact scan's speed when the walk went on until enough rows passed). */
+#define EDGELITE_BUDGET_TIMES 4
+#define EDGELITE_BUDGET_EXTRA 100
+
+/* WITH edgelite_many AS MATERIALIZED (SELECT sum(<filter passes>) AS edgelite_s,
+**   max(edgelite_rows) AS edgelite_r, count(*) AS edgelite_c
+**   FROM edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)): the filter's sample,
+** drawn once per run; the gates and the walk's budget read it (edgeliteSampledManyRef,
+** edgeliteWalkBudgetRef). */
+static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const char *zRef){
   sqlite3 *db = pParse->db;
   Token tFn = {"edgelite_vector_sample", 22};
   Token tSum = {"sum", 3}, tMax = {"max", 3}, tCount = {"count", 5};
-  Token tM = {"edgelite_m", 10}, tMany;
+  Token tS = {"edgelite_s", 10}, tR = {"edgelite_r", 10}, tC = {"edgelite_c", 10}, tMany;
   ExprList *pArgs, *pCols;
   SrcList *pSrc;
-  Expr *pLhs, *pRhs;
   Select *pSample;
   pArgs = sqlite3ExprListAppend(pParse, 0,
       sqlite3Expr(db, TK_STRING, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName));
@@ -253,38 +258,95 @@ static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const ch
   pSrc = sqlite3SrcListAppend(pParse, 0, &tFn, 0);
   if( pSrc==0 ){
     sqlite3ExprListDelete(db, pArgs);
-    sqlite3ExprDelete(db, pSlack);
     return 0;
   }
   sqlite3SrcListFuncArgs(pParse, pSrc, pArgs);
   pSrc->a[0].zAlias = sqlite3DbStrDup(db, "edgelite_vector_sample");
-  pLhs = sqlite3PExpr(pParse, TK_STAR,
-      sqlite3ExprFunction(pParse,
-          sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, zRef, "edgelite_vector_sample")), &tSum, 0),
-      sqlite3ExprFunction(pParse,
-          sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_rows")), &tMax, 0));
-  pRhs = sqlite3PExpr(pParse, TK_STAR,
-      sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, EDGELITE_WALK_SHARE), pSlack),
-      sqlite3ExprFunction(pParse, 0, &tCount, 0));
-  pCols = sqlite3ExprListAppend(pParse, 0, sqlite3PExpr(pParse, TK_GE, pLhs, pRhs));
-  sqlite3ExprListSetName(pParse, pCols, &tM, 0);
+  pCols = sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse,
+      sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, zRef, "edgelite_vector_sample")), &tSum, 0));
+  sqlite3ExprListSetName(pParse, pCols, &tS, 0);
+  pCols = sqlite3ExprListAppend(pParse, pCols, sqlite3ExprFunction(pParse,
+      sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_rows")), &tMax, 0));
+  sqlite3ExprListSetName(pParse, pCols, &tR, 0);
+  pCols = sqlite3ExprListAppend(pParse, pCols, sqlite3ExprFunction(pParse, 0, &tCount, 0));
+  sqlite3ExprListSetName(pParse, pCols, &tC, 0);
   pSample = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0, 0);
   tMany.z = EDGELITE_MANY;
   tMany.n = sizeof(EDGELITE_MANY) - 1;
   return sqlite3WithAdd(pParse, 0, sqlite3CteNew(pParse, &tMany, 0, pSample, M10d_Yes));
 }
 
-/* (SELECT edgelite_m FROM edgelite_many): the sample's verdict (edgeliteSampledMany). */
-static Expr *edgeliteSampledManyRef(Parse *pParse){
-  sqlite3 *db = pParse->db;
+/* (SELECT pExpr FROM edgelite_many) */
+static Expr *edgeliteFromMany(Parse *pParse, Expr *pExpr){
   Token tMany;
   Expr *pSel = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
   tMany.z = EDGELITE_MANY;
   tMany.n = sizeof(EDGELITE_MANY) - 1;
-  sqlite3PExprAddSelect(pParse, pSel, sqlite3SelectNew(pParse,
-      sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_m")),
+  sqlite3PExprAddSelect(pParse, pSel, sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, pExpr),
       sqlite3SrcListAppend(pParse, 0, &tMany, 0), 0, 0, 0, 0, 0, 0));
   return pSel;
+}
+
+/* (SELECT edgelite_s * edgelite_r >= EDGELITE_WALK_SHARE * pSlack * edgelite_c FROM
+** edgelite_many): true when, as the sample of the table's rows estimates it, the walk would
+** find pSlack rows that pass p's filter before it has read 1/EDGELITE_WALK_SHARE of the table
+** (pSlack / selectivity rows). NULL for an empty table (the exact branch then reads nothing).
+** Takes ownership of pSlack. */
+static Expr *edgeliteSampledManyRef(Parse *pParse, Expr *pSlack){
+  sqlite3 *db = pParse->db;
+  return edgeliteFromMany(pParse, sqlite3PExpr(pParse, TK_GE,
+      sqlite3PExpr(pParse, TK_STAR, sqlite3Expr(db, TK_ID, "edgelite_s"), sqlite3Expr(db, TK_ID, "edgelite_r")),
+      sqlite3PExpr(pParse, TK_STAR,
+          sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, EDGELITE_WALK_SHARE), pSlack),
+          sqlite3Expr(db, TK_ID, "edgelite_c"))));
+}
+
+/* (SELECT EDGELITE_BUDGET_TIMES * pSlack * edgelite_c / max(edgelite_s, 1) +
+** EDGELITE_BUDGET_EXTRA FROM edgelite_many): the walk's budget (NULL, no budget, for an empty
+** table). Takes ownership of pSlack. */
+static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
+  sqlite3 *db = pParse->db;
+  Token tMax = {"max", 3};
+  ExprList *pMaxArgs = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_s"));
+  pMaxArgs = sqlite3ExprListAppend(pParse, pMaxArgs, sqlite3ExprInt32(db, 1));
+  return edgeliteFromMany(pParse, sqlite3PExpr(pParse, TK_PLUS,
+      sqlite3PExpr(pParse, TK_SLASH,
+          sqlite3PExpr(pParse, TK_STAR,
+              sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, EDGELITE_BUDGET_TIMES), pSlack),
+              sqlite3Expr(db, TK_ID, "edgelite_c")),
+          sqlite3ExprFunction(pParse, pMaxArgs, &tMax, 0)),
+      sqlite3ExprInt32(db, EDGELITE_BUDGET_EXTRA)));
+}
+
+/* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
+#define EDGELITE_WALK "edgelite_walk"
+
+/* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 LIMIT pGate)
+** CROSS JOIN <p's FROM> WHERE <p's WHERE> ORDER BY <p's ORDER BY> LIMIT pS): the rows that
+** pass, ranked as p ranks them, and only the first pS (every row p can return is among them, a
+** row the join repeats included), so that p reads back a few rows instead of every row that
+** passed (a filter that 1% of 20,000 rows pass: 20 seeks, not 200). The gate subquery has a
+** LIMIT, so it is not flattened into the join, and the table is read only when pGate is 1.
+** Takes ownership of pGate and pS. */
+static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, Expr *pGate, Expr *pS){
+  sqlite3 *db = pParse->db;
+  Token tEmpty = {0, 0};
+  Token tR = {"edgelite_r", 10};
+  SrcList *pFrom;
+  ExprList *pCols;
+  Select *pSel = sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)), 0, 0, 0, 0, 0, 0,
+      sqlite3PExpr(pParse, TK_LIMIT, pGate, 0));
+  pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pSel, 0);
+  pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
+  if( pFrom && pFrom->nSrc>=2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
+  pCols = sqlite3ExprListAppend(pParse, 0,
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
+  sqlite3ExprListSetName(pParse, pCols, &tR, 0);
+  pSel = sqlite3SelectNew(pParse, pCols, pFrom, sqlite3ExprDup(db, p->pWhere, 0), 0, 0,
+      sqlite3ExprListDup(db, p->pOrderBy, 0), 0, sqlite3PExpr(pParse, TK_LIMIT, pS, 0));
+  return sqlite3SelectNew(pParse,
+      sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
+      sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pSel, 0), 0, 0, 0, 0, 0, 0);
 }
 
 /* The column of pTab that expression e (as parsed: a name, or alias.name) names: its index,
@@ -583,59 +645,76 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       ** more than a 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany, a materialized
       ** CTE that both branches' tests read), and one scan of the table finds them and keeps
       ** the nearest S. */
-      Select *pA, *pB, *pGate;
-      SrcList *pFrom;
+      Select *pA, *pB, *pC = 0;
       Token tEmpty = {0, 0};
-      Token tR = {"edgelite_r", 10};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
-      Expr *pManyA = bIndexed ? edgeliteManyPass(pParse) : edgeliteSampledManyRef(pParse);
-      Expr *pManyB = bIndexed ? 0 : edgeliteSampledManyRef(pParse);
-      /* the exact branch's LIMIT and the sample's (pA's takes pKLimit) */
-      Expr *pKB = bIndexed ? 0 : sqlite3ExprDup(db, pKLimit, 0);
-      Expr *pKMany = bIndexed ? 0 : sqlite3ExprDup(db, pKLimit, 0);
+      Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
+          : edgeliteSampledManyRef(pParse, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
+      if( !bIndexed && pSrc->nSrc==1 && pSrc->a[0].fg.isTabFunc ){
+        /* the walk's budget: its fourth argument (edgelite_vector_scan's edgelite_budget) */
+        pSrc->a[0].u1.pFuncArg = sqlite3ExprListAppend(pParse, pSrc->a[0].u1.pFuncArg,
+            edgeliteWalkBudgetRef(pParse, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0))));
+      }
+      if( bIndexed ){
+        /* SELECT edgelite_r FROM edgelite_few WHERE NOT <many pass> */
+        pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
+            sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
+      }else{
+        /* the exact branch when the sample says that few rows pass */
+        pB = edgeliteExactBranch(pParse, p, zRef,
+            edgeliteCase(pParse,
+                edgeliteSampledManyRef(pParse, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0))),
+                sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
+            edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
+        /* ... and when the walk spent its budget before S rows passed:
+        ** LIMIT CASE WHEN <many pass> AND (SELECT count(*) FROM edgelite_walk) < S THEN 1 ELSE 0 */
+        {
+          Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
+          Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
+          sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
+              sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
+              sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
+          pC = edgeliteExactBranch(pParse, p, zRef,
+              edgeliteCase(pParse,
+                  sqlite3PExpr(pParse, TK_AND,
+                      edgeliteSampledManyRef(pParse, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0))),
+                      sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)))),
+                  sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, 0)),
+              edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
+        }
+      }
       /* Gates are LIMITs, not WHERE terms: SQLite tests a constant WHERE term before a loop only
       ** if it has no subquery, but a LIMIT of 0 skips the loop (the scan is never started). */
       pA = sqlite3SelectNew(pParse, pCols, pSrc, pSubWhere, 0, 0, 0, 0,
           sqlite3PExpr(pParse, TK_LIMIT,
               edgeliteCase(pParse, pManyA, edgeliteSlack(pParse, pKLimit),
                            sqlite3ExprInt32(db, 0)), 0));
-      pA = sqlite3SelectNew(pParse,
-          sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
-          sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pA, 0), 0, 0, 0, 0, 0, 0);
       if( bIndexed ){
-        /* SELECT edgelite_r FROM edgelite_few WHERE NOT <many pass> */
-        pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
-            sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
+        pA = sqlite3SelectNew(pParse,
+            sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
+            sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pA, 0), 0, 0, 0, 0, 0, 0);
       }else{
-        /* (SELECT 1 LIMIT <few pass ? 1 : 0>) CROSS JOIN <the FROM item>: a subquery with a
-        ** LIMIT is not flattened into a join, so the table is read only when the gate row
-        ** exists */
-        pGate = sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)), 0, 0, 0, 0, 0, 0,
-            sqlite3PExpr(pParse, TK_LIMIT,
-                edgeliteCase(pParse, pManyB, sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)), 0));
-        pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pGate, 0);
-        pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
-        if( pFrom && pFrom->nSrc>=2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
-        /* ... WHERE <p's WHERE> ORDER BY <p's ORDER BY> LIMIT S: the rows that pass, ranked as p
-        ** ranks them, and only the first S (edgeliteSlack; every row p can return is among
-        ** them, a row the join repeats included), so that p reads back a few rows instead of
-        ** every row that passed (a filter that 1% of 20,000 rows pass: 20 seeks, not 200) */
-        pCols = sqlite3ExprListAppend(pParse, 0,
-            sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
-        sqlite3ExprListSetName(pParse, pCols, &tR, 0);
-        pB = sqlite3SelectNew(pParse, pCols, pFrom, sqlite3ExprDup(db, p->pWhere, 0), 0, 0,
-            sqlite3ExprListDup(db, p->pOrderBy, 0), 0,
-            sqlite3PExpr(pParse, TK_LIMIT, edgeliteSlack(pParse, pKB), 0));
-        pB = sqlite3SelectNew(pParse,
-            sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
-            sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pB, 0), 0, 0, 0, 0, 0, 0);
+        /* WITH edgelite_walk AS MATERIALIZED (<the walk>): the exact branch after it counts
+        ** its rows */
+        Token tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
+        With *pWith = edgeliteSampledMany(pParse, p, pTab, zRef);
+        pWith = sqlite3WithAdd(pParse, pWith, sqlite3CteNew(pParse, &tWalk, 0, pA, M10d_Yes));
+        pA = sqlite3SelectNew(pParse,
+            sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
+            sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0);
+        if( pC ){
+          pC->pWith = pWith;
+        }else{
+          sqlite3WithDelete(db, pWith);
+        }
       }
-      if( pA==0 || pB==0 ){
+      if( pA==0 || pB==0 || (!bIndexed && pC==0) ){
         sqlite3SelectDelete(db, pA);
         sqlite3SelectDelete(db, pB);
+        sqlite3SelectDelete(db, pC);
         return;
       }
-      /* Both members are marked as members of a compound, as the parser marks them: SQLite
+      /* The members are marked as members of a compound, as the parser marks them: SQLite
       ** never flattens a subquery with a LIMIT into a compound's member (its restriction 15),
       ** and without the mark it would flatten one into the first member and lose the LIMIT. */
       pA->op = TK_ALL;
@@ -643,10 +722,17 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       pB->pNext = pA;
       pA->selFlags |= SF_Compound;
       pB->selFlags |= SF_Compound;
-      /* A compound's WITH sits on its last member, and its first can see it too. */
-      pA->pWith = bIndexed ? edgeliteFewWith(pParse, p, zRef)
-          : edgeliteSampledMany(pParse, p, pTab, zRef, edgeliteSlack(pParse, pKMany));
       pSub = pA;
+      if( pC ){
+        pC->op = TK_ALL;
+        pC->pPrior = pA;
+        pA->pNext = pC;
+        pC->selFlags |= SF_Compound;
+        pSub = pC;
+      }else{
+        /* A compound's WITH sits on its last member, and its first can see it too. */
+        pA->pWith = edgeliteFewWith(pParse, p, zRef);
+      }
     }
   }
   if( p->pSrc->nSrc==1 ){

@@ -13,7 +13,9 @@
 //! The same module is registered a second time as `edgelite_vector_scan`, with column names
 //! no table uses, for the planner's rewrite of `ORDER BY vector_distance_*(...) LIMIT n`
 //! (patch 0002): its filter is copied inside a subquery next to this table, where a column
-//! named `id` or `distance` must still mean the user's column.
+//! named `id` or `distance` must still mean the user's column. That registration takes a
+//! fourth argument, a budget: the scan ends after that many rows (the planner then ranks the
+//! rows that pass by a scan of the table, PATCHES.md).
 
 use core::ffi::{CStr, c_char, c_int};
 
@@ -30,11 +32,13 @@ const COL_IDX: c_int = 0;
 const COL_HINT: c_int = 2;
 const COL_ID: c_int = 3;
 const COL_DISTANCE: c_int = 4;
+/// The planner's registration only: how many rows the scan may return (see [`ScanCursor`]).
+const COL_BUDGET: c_int = 5;
 
 /// The declared schema of each registration, passed as the module's client data.
 static USER_SCHEMA: &CStr = c"CREATE TABLE x(idx HIDDEN, vector HIDDEN, hint HIDDEN, id, distance)";
 static PLANNER_SCHEMA: &CStr = c"CREATE TABLE x(edgelite_idx HIDDEN, edgelite_query HIDDEN, edgelite_k HIDDEN, \
-      edgelite_id, edgelite_distance)";
+      edgelite_id, edgelite_distance, edgelite_budget HIDDEN)";
 
 /// The first batch is the hint (at most this), later ones double up to [`MAX_BATCH`].
 const MAX_BATCH: usize = 8192;
@@ -56,6 +60,13 @@ struct ScanCursor {
     next_batch: usize,
     /// The walk's visit limit has been set (see [`fill`]).
     limited: bool,
+    /// The planner's budget: after this many rows the scan ends, whatever is left. The planner
+    /// gives a filtered walk a few times the rows that its sample says it needs, and ranks
+    /// the rows that pass by an exact scan of the table when the walk ends short (a filter
+    /// that the rows near the query mostly fail reads less that way than walking on).
+    budget: usize,
+    /// Rows returned so far.
+    returned: usize,
 }
 
 /// Registers both names on `db`.
@@ -89,6 +100,8 @@ static WALK_EXPLAIN: &CStr = c"graph walk: nearest rows first, as many as the st
 
 /// idxNum bit: the hint argument is given.
 const WITH_HINT: c_int = 1;
+/// idxNum bit: the budget argument is given (after the hint, if any).
+const WITH_BUDGET: c_int = 2;
 
 unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_index_info) -> c_int {
     vtab::guarded(|| {
@@ -99,13 +112,18 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
         let constraints = unsafe { core::slice::from_raw_parts(info.aConstraint, n) };
         // SAFETY: as above.
         let usage = unsafe { core::slice::from_raw_parts_mut(info.aConstraintUsage, n) };
-        let (mut seen, mut usable) = ([false; 3], [None; 3]);
+        // slots: index, query, hint, budget
+        let (mut seen, mut usable) = ([false; 4], [None; 4]);
         for (i, c) in constraints.iter().enumerate() {
             let col = c.iColumn;
-            if !(COL_IDX..=COL_HINT).contains(&col) || c.op != SQLITE_INDEX_CONSTRAINT_EQ as u8 {
+            let slot = match col {
+                COL_IDX..=COL_HINT => col as usize,
+                COL_BUDGET => 3,
+                _ => continue,
+            };
+            if c.op != SQLITE_INDEX_CONSTRAINT_EQ as u8 {
                 continue;
             }
-            let slot = col as usize;
             seen[slot] = true;
             if c.usable != 0 && usable[slot].is_none() {
                 usable[slot] = Some(i);
@@ -126,7 +144,8 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
             usage[*i].argvIndex = argv;
             usage[*i].omit = 1;
         }
-        info.idxNum = if usable[2].is_some() { WITH_HINT } else { 0 };
+        info.idxNum =
+            if usable[2].is_some() { WITH_HINT } else { 0 } | if usable[3].is_some() { WITH_BUDGET } else { 0 };
         // what EXPLAIN QUERY PLAN shows: how this table finds its rows
         info.idxStr = WALK_EXPLAIN.as_ptr().cast_mut();
         info.needToFreeIdxStr = 0;
@@ -148,6 +167,8 @@ unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlit
             pos: 0,
             next_batch: 0,
             limited: false,
+            budget: usize::MAX,
+            returned: 0,
         });
         // SAFETY: SQLite's out-pointer; xClose rebuilds the Box.
         unsafe { *pp_cursor = Box::into_raw(cursor).cast::<sqlite3_vtab_cursor>() };
@@ -191,7 +212,7 @@ unsafe extern "C" fn x_filter(
         let vtab = cursor.base.pVtab;
         // SAFETY: pVtab is the live table the cursor was opened on.
         let db = unsafe { (*vtab.cast::<vtab::Table>()).db };
-        let want = if idx_num & WITH_HINT != 0 { 3 } else { 2 };
+        let want = 2 + usize::from(idx_num & WITH_HINT != 0) + usize::from(idx_num & WITH_BUDGET != 0);
         let args: &[*mut sqlite3_value] = match usize::try_from(argc) {
             // SAFETY: SQLite passes `argc` argument values.
             Ok(n) if n == want => unsafe { core::slice::from_raw_parts(argv, n) },
@@ -202,6 +223,22 @@ unsafe extern "C" fn x_filter(
         cursor.pos = 0;
         cursor.next_batch = 0;
         cursor.limited = false;
+        cursor.returned = 0;
+        cursor.budget = usize::MAX;
+        let (args, budget) = match args {
+            [rest @ .., last] if idx_num & WITH_BUDGET != 0 => (rest, Some(*last)),
+            _ => (args, None),
+        };
+        if let Some(value) = budget {
+            // SAFETY: a live argument of this call.
+            match unsafe { hint(value) } {
+                // NULL (no sample: an empty table) means no budget
+                Ok(0) => {}
+                Ok(n) => cursor.budget = n,
+                // SAFETY: `vtab` is live.
+                Err(error) => return unsafe { vtab::fail(vtab, &error) },
+            }
+        }
         // SAFETY: the values are live for this call; what is kept is copied.
         let started = unsafe { start(db, args) }.and_then(|(name, graph, stream, first)| {
             cursor.state = Some((name, graph, stream));
@@ -287,6 +324,14 @@ unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
         // SAFETY: a live cursor of this module.
         let cursor = unsafe { &mut *cursor.cast::<ScanCursor>() };
         cursor.pos += 1;
+        cursor.returned += 1;
+        if cursor.returned >= cursor.budget {
+            // the budget is spent: the scan ends here (x_eof)
+            cursor.rows.clear();
+            cursor.pos = 0;
+            cursor.next_batch = 0;
+            return SQLITE_OK;
+        }
         if cursor.pos < cursor.rows.len() {
             return SQLITE_OK;
         }
