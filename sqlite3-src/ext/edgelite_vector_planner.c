@@ -60,9 +60,18 @@ static int edgeliteWhereUnsafeCb(Walker *pW, Expr *p){
   }
   return WRC_Continue;
 }
-/* Walks into subqueries too (their filters are copied with the WHERE clause). */
+/* Walks into subqueries too (their filters are copied with the WHERE clause); eCode becomes 1
+** at a subquery that reads a table named like the rewrite's own CTEs (edgelite_...), which the
+** copies of the filter inside those CTEs' scope would read instead. */
 static int edgeliteNoSelectCb(Walker *pW, Select *pSel){
-  (void)pW; (void)pSel;
+  int i;
+  for(i=0; pSel->pSrc && i<pSel->pSrc->nSrc; i++){
+    const char *zName = pSel->pSrc->a[i].zName;
+    if( zName && sqlite3StrNICmp(zName, "edgelite_", 9)==0 ){
+      pW->eCode = 1;
+      return WRC_Abort;
+    }
+  }
   return WRC_Continue;
 }
 static int edgeliteSkipSelectCb(Walker *pW, Select *pSel){

@@ -503,6 +503,14 @@ fn a_walk_that_spends_its_budget_gives_way_to_the_scan() {
         .query_row("SELECT count(*) FROM vector_scan('t_v', ?1, 10, 37)", [&q], |r| r.get::<_, i64>(0))
         .expect_err("the user's vector_scan has no budget");
     assert!(e.to_string().contains("too many arguments"), "{e}");
+    // a filter that reads a table named like the rewrite's own CTEs is left to scan: the copies
+    // of the filter inside the CTEs' scope would read the CTE instead
+    conn.execute_batch("CREATE TABLE edgelite_walk(edgelite_id INT); INSERT INTO edgelite_walk VALUES (1);")
+        .expect("table");
+    let sql = "SELECT id FROM {T} WHERE cluster IN (SELECT edgelite_id FROM edgelite_walk) \
+               ORDER BY vector_distance_cos(v, vector('[1,1,1,1,1,1,1,1,1,1,1,1]')) LIMIT 20";
+    assert!(!plan(&conn, &sql.replace("{T}", "t")).contains("edgelite_vector_scan"));
+    same_count(&conn, sql);
     for filter in ["cluster = 0", "cluster = 1", "cluster = 1 AND bucket % 3 > 0"] {
         for tail in ["LIMIT 10", "LIMIT 25 OFFSET 5"] {
             let (indexed, scan) = pair(filter, tail);
