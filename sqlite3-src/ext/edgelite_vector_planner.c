@@ -112,11 +112,25 @@ static Expr *edgeliteCase(Parse *pParse, Expr *pCond, Expr *pThen, Expr *pElse){
   return pCase;
 }
 
+/* CAST(pE AS INTEGER) */
+static Expr *edgeliteCastInt(Parse *pParse, Expr *pE){
+  Token t = {"INTEGER", 7};
+  Expr *pCast = sqlite3ExprAlloc(pParse->db, TK_CAST, &t, 1);
+  if( pCast==0 ){
+    sqlite3ExprDelete(pParse->db, pE);
+    return 0;
+  }
+  sqlite3ExprAttachSubtrees(pParse->db, pCast, pE, 0);
+  return pCast;
+}
+
 /* The K of a rewritten ORDER BY ... LIMIT whose limit or offset is a bound parameter, as an
 ** expression evaluated when the statement runs: n + max(m, 0), or the largest integer
 ** (every node: the search then returns every reachable row, as the scan would) for a negative
 ** limit, which means no limit, or one too large to multiply. The parameters keep their numbers,
-** so a value bound once is read in both places. */
+** so a value bound once is read in both places. An integer: drivers that bind numbers as
+** doubles send 10.0, which SQLite's LIMIT takes as 10 (and the query's own LIMIT still refuses
+** 10.5, as the scan does). */
 static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
   sqlite3 *db = pParse->db;
   Expr *pAll, *pSum;
@@ -132,7 +146,7 @@ static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
         sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 100000000)));
     pSum = sqlite3PExpr(pParse, TK_PLUS, pSum, pPos);
   }
-  return edgeliteCase(pParse, pAll, sqlite3Expr(db, TK_INTEGER, "9223372036854775807"), pSum);
+  return edgeliteCastInt(pParse, edgeliteCase(pParse, pAll, sqlite3Expr(db, TK_INTEGER, "9223372036854775807"), pSum));
 }
 
 /* FROM items a rewritten query may join (the vector table and the tables that filter it). */
@@ -528,6 +542,11 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       return;
     }
   }
+  /* the rewrite's table-valued functions are named without a schema: a table or view of the
+  ** same name would be read instead ("... is not a function") */
+  if( sqlite3FindTable(db, "edgelite_vector_scan", 0) || sqlite3FindTable(db, "edgelite_vector_sample", 0) ){
+    return;
+  }
   pCall = p->pOrderBy->a[0].pExpr;
   if( pCall->op!=TK_FUNCTION || ExprHasProperty(pCall, EP_WinFunc) ) return;
   if( sqlite3StrICmp(pCall->u.zToken, "vector_distance_cos")==0 ) zMetric = "cosine";
@@ -580,15 +599,18 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   /* a filter that names a result column's alias (WHERE d < 0.5 for "... AS d") is copied where
   ** the result columns are not, and one that calls a non-deterministic function (random())
   ** would be evaluated twice, choosing different rows each time: both are left to scan */
-  if( p->pWhere ){
-    memset(&w, 0, sizeof(w));
-    w.pParse = pParse;
-    w.xExprCallback = edgeliteWhereUnsafeCb;
-    w.xSelectCallback = edgeliteNoSelectCb;
-    w.u.pSelect = p;
-    sqlite3WalkExpr(&w, p->pWhere);
-    if( w.eCode ) return;
+  memset(&w, 0, sizeof(w));
+  w.pParse = pParse;
+  w.xExprCallback = edgeliteWhereUnsafeCb;
+  w.xSelectCallback = edgeliteNoSelectCb;
+  w.u.pSelect = p;
+  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
+  /* the ON clauses are copied with the FROM items, and checked as the WHERE clause is */
+  for(i=0; i<p->pSrc->nSrc && w.eCode==0; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
   }
+  if( w.eCode ) return;
   if( (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
   memset(&w, 0, sizeof(w));
   w.pParse = pParse;

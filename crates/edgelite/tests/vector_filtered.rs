@@ -592,4 +592,41 @@ fn names_the_rewrite_must_not_capture() {
     assert!(!shown.contains("edgelite_vector_scan"), "{shown}");
     let n = conn.prepare(&sql).expect("prepare").query_map([], |_| Ok(())).expect("query").count();
     assert_eq!(n, 50);
+    // a second review: ON clauses are copied with the FROM items and checked as the WHERE is
+    // (an alias, random(), a table named like the rewrite's CTEs); bound limits and offsets that
+    // drivers send as doubles; a table named like the rewrite's table-valued functions
+    conn.execute_batch(
+        "CREATE TABLE c(cid INTEGER PRIMARY KEY); INSERT INTO c VALUES (0), (1), (2), (3);
+         CREATE TABLE edgelite_many(x INT); INSERT INTO edgelite_many VALUES (1);",
+    )
+    .expect("tables");
+    for sql in [
+        format!(
+            "SELECT t.id, t.id % 4 AS k FROM {{T}} JOIN c ON c.cid = k ORDER BY vector_distance_cos(v, {q}) LIMIT 5"
+        ),
+        format!(
+            "SELECT t.id FROM {{T}} JOIN c ON c.cid = t.id % 4 AND abs(random()) % 4 < 5 ORDER BY vector_distance_cos(v, {q}) LIMIT 100"
+        ),
+        format!(
+            "SELECT t.id FROM {{T}} JOIN c ON c.cid IN (SELECT x FROM edgelite_many) AND c.cid = t.id % 4 \
+             ORDER BY vector_distance_cos(v, {q}) LIMIT 10"
+        ),
+    ] {
+        same_count(&conn, &sql);
+    }
+    for (limit, offset) in [(Value::Real(1.0), Value::Integer(0)), (Value::Real(21.0), Value::Real(20.0))] {
+        for filter in ["1", "id % 2 = 1"] {
+            let (indexed, scan) = (
+                format!("SELECT id FROM t WHERE {filter} ORDER BY vector_distance_cos(v, {q}) LIMIT ?1 OFFSET ?2"),
+                format!(
+                    "SELECT id FROM t NOT INDEXED WHERE {filter} ORDER BY vector_distance_cos(v, {q}) LIMIT ?1 OFFSET ?2"
+                ),
+            );
+            assert!(plan(&conn, &indexed).contains("edgelite_vector_scan"), "{indexed}");
+            let args = [limit.clone(), offset.clone()];
+            assert_eq!(ids(&conn, &indexed, &args).len(), ids(&conn, &scan, &args).len(), "{indexed} {args:?}");
+        }
+    }
+    conn.execute_batch("CREATE TEMP VIEW edgelite_vector_scan AS SELECT 1 AS x").expect("view");
+    same_count(&conn, &format!("SELECT id FROM {{T}} ORDER BY vector_distance_cos(v, {q}) LIMIT 5"));
 }
