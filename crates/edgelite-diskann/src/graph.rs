@@ -44,6 +44,15 @@ use crate::block::{BlockError, Layout};
 use crate::options::IndexConfig;
 use crate::storage::Storage;
 
+/// An edge-type copy of a vector (a data part), shared rather than copied: a build hands the
+/// same copies from searches to prunes to the reachability check, a few hundred per row.
+type Part = std::sync::Arc<[u8]>;
+
+thread_local! {
+    /// An empty part, for the visits of a search, which keep none: cloned, not allocated.
+    static NO_COPY: Part = Part::from([]);
+}
+
 mod batch;
 pub use batch::batch_size;
 mod stream;
@@ -256,7 +265,7 @@ struct Visit {
     edges: Vec<(i64, bool)>,
     /// The node's vector as an edge-type copy, if [`Keep::Edges`] asked (made once per
     /// operation: it feeds many distances).
-    part: Vec<u8>,
+    part: Part,
 }
 
 /// The candidate list of a [`DiskAnn::beam`] and what it has seen.
@@ -298,7 +307,7 @@ struct Beam {
 #[derive(Clone)]
 struct Link {
     id: i64,
-    part: Vec<u8>,
+    part: Part,
     dist: f32,
 }
 
@@ -326,7 +335,7 @@ const REACHED_PER_KNOWN: usize = 4;
 #[derive(Default)]
 struct Known {
     adj: IdMap<Vec<i64>>,
-    parts: IdMap<Vec<u8>>,
+    parts: IdMap<Part>,
     /// For some nodes to verify (a batch's new rows), the known nodes to try first as their way
     /// in: those their own search visited, nearest to them of all (see [`DiskAnn::secure`]).
     hints: IdMap<Vec<i64>>,
@@ -576,14 +585,14 @@ impl DiskAnn {
         let node = self.parse(op, id, block)?;
         f.list[pos].visited = true;
         let entry = f.list[pos].dist == f32::NEG_INFINITY;
-        let part = match (&f.parts, f.list[pos].part) {
+        let part: Part = match (&f.parts, f.list[pos].part) {
             (Some(parts), at) if at != NO_PART => {
                 let size = self.layout.edge_vector_size();
-                parts[at as usize * size..][..size].to_vec()
+                parts[at as usize * size..][..size].into()
             }
-            (Some(_), _) => self.edge_part(node.vector()),
-            (None, _) if entry => self.edge_part(node.vector()),
-            (None, _) => Vec::new(),
+            (Some(_), _) => self.edge_part(node.vector()).into(),
+            (None, _) if entry => self.edge_part(node.vector()).into(),
+            (None, _) => NO_COPY.with(Part::clone),
         };
         if entry {
             let d = key(self.pdist(op, query_edge, &part)?);
@@ -646,11 +655,10 @@ impl DiskAnn {
         f.scratch = fresh;
         let (edges, part) = match keep {
             Keep::Edges => {
-                let edges =
-                    (0..node.edge_count()).map(|i| (node.edge_id(i), node.edge_data(i) == part.as_slice())).collect();
+                let edges = (0..node.edge_count()).map(|i| (node.edge_id(i), node.edge_data(i) == &part[..])).collect();
                 (edges, part)
             }
-            Keep::Exact(_) => (Vec::new(), Vec::new()),
+            Keep::Exact(_) => (Vec::new(), part),
         };
         Ok(Visit { id, exact, edges, part })
     }
@@ -738,8 +746,8 @@ impl DiskAnn {
         // the first few duplicates in the given order: a node's existing edges come first
         let mut dups = 0;
         c.retain(|x| {
-            let keep = x.part != p_part || dups < DUP_EDGES;
-            dups += usize::from(x.part == p_part);
+            let keep = &x.part[..] != p_part || dups < DUP_EDGES;
+            dups += usize::from(&x.part[..] == p_part);
             keep
         });
         c.sort_by(|a, b| by_key((key(a.dist), a.id), (key(b.dist), b.id)));
@@ -793,7 +801,7 @@ impl DiskAnn {
             if e == skip || e == id || missing.contains(&e) {
                 continue;
             }
-            links.push(Link { id: e, part: node.edge_data(i).to_vec(), dist: node.edge_distance(i).unwrap_or(0.0) });
+            links.push(Link { id: e, part: node.edge_data(i).into(), dist: node.edge_distance(i).unwrap_or(0.0) });
         }
         let dropped = links.len() != node.edge_count();
         Ok((links, dropped))
@@ -803,7 +811,7 @@ impl DiskAnn {
     fn set_links<E>(&self, op: Op, id: i64, block: &mut [u8], links: &[Link]) -> Result<(), GraphError<E>> {
         let corrupt = |source| GraphError::Corrupt { op, id, source };
         let mut m = self.layout.node_mut(block).map_err(corrupt)?;
-        m.set_edges(links.iter().map(|l| (l.id, l.dist, l.part.as_slice()))).map_err(corrupt)
+        m.set_edges(links.iter().map(|l| (l.id, l.dist, &l.part[..]))).map_err(corrupt)
     }
 
     /// Offers the edge `t → new` to node `t`: appended if `t` has room (and `new` is not its
@@ -824,8 +832,8 @@ impl DiskAnn {
         let node = self.parse(op, t, block)?;
         let before: Vec<i64> = (0..node.edge_count()).map(|i| node.edge_id(i)).collect();
         let (mut links, dropped) = self.links_of(op, t, block, new.id, missing)?;
-        let is_dup = t_part == new.part;
-        let dups = links.iter().filter(|l| l.part == t_part).count();
+        let is_dup = t_part == &new.part[..];
+        let dups = links.iter().filter(|l| &l.part[..] == t_part).count();
         let links = if is_dup && dups >= DUP_EDGES {
             // enough duplicates linked already: the new one gets its way in elsewhere
             links
@@ -889,7 +897,7 @@ impl DiskAnn {
         if !known.adj.contains_key(&entry) && self.read_node(storage, op, entry, &mut block)? {
             let node = self.parse(op, entry, &block)?;
             known.adj.insert(entry, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
-            known.parts.insert(entry, self.edge_part(node.vector()));
+            known.parts.insert(entry, self.edge_part(node.vector()).into());
         }
         let cap = self.layout.capacity();
         let mut reached = IdSet::default();
@@ -983,7 +991,7 @@ impl DiskAnn {
                 for &r in &fresh {
                     let edges = if self.read_node(storage, op, r, &mut block)? {
                         let node = self.parse(op, r, &block)?;
-                        known.parts.insert(r, self.edge_part(node.vector()));
+                        known.parts.insert(r, self.edge_part(node.vector()).into());
                         (0..node.edge_count()).map(|i| node.edge_id(i)).collect()
                     } else {
                         Vec::new()
@@ -1051,7 +1059,7 @@ impl DiskAnn {
                     verify.push(v);
                     continue;
                 };
-                verify.insert(0, Link { id: node.edge_id(i), part: node.edge_data(i).to_vec(), dist: 0.0 });
+                verify.insert(0, Link { id: node.edge_id(i), part: node.edge_data(i).into(), dist: 0.0 });
                 m.set_edge_data(i, v.id, d, &v.part).map_err(corrupt)?;
             }
             storage.update(w, &before, &block).map_err(GraphError::Storage)?;
@@ -1167,7 +1175,7 @@ impl DiskAnn {
                 for i in 0..old.edge_count() {
                     let e = old.edge_id(i);
                     if e != t && !after.contains(&e) && !beam.missing.contains(&e) {
-                        verify.push(Link { id: e, part: old.edge_data(i).to_vec(), dist: 0.0 });
+                        verify.push(Link { id: e, part: old.edge_data(i).into(), dist: 0.0 });
                     }
                 }
                 known.adj.insert(t, after);
@@ -1255,7 +1263,7 @@ impl DiskAnn {
             }
             verify.extend(old.into_iter().filter(|o| !links.iter().any(|l| l.id == o.id)));
             known.adj.insert(*p, links.iter().map(|l| l.id).collect());
-            known.parts.insert(*p, p_part);
+            known.parts.insert(*p, p_part.into());
             self.set_links(op, *p, block, &links)?;
         }
         for (p, block) in &referrers {

@@ -388,11 +388,11 @@ impl DiskAnn {
         // (the new rows' blocks and the rewritten targets aside, no block changed since); each
         // node once, its copy moved out of the search, its edge list made in parallel
         let mut seen = IdSet::default();
-        let mut met: Vec<(i64, Vec<u8>, usize, usize)> = Vec::new();
+        let mut met: Vec<(i64, super::Part, usize, usize)> = Vec::new();
         for (r, p) in planned.iter_mut().enumerate() {
             for (i, v) in p.beam.visits.iter_mut().enumerate() {
                 if seen.insert(v.id) {
-                    met.push((v.id, std::mem::take(&mut v.part), r, i));
+                    met.push((v.id, v.part.clone(), r, i));
                 }
             }
             if seen.insert(p.new.id) {
@@ -435,7 +435,7 @@ impl DiskAnn {
         vector: VectorRef<'_>,
     ) -> Result<Planned, GraphError<S::Error>> {
         let op = Op::Insert;
-        let new = Link { id, part: self.edge_part(vector), dist: 0.0 };
+        let new = Link { id, part: self.edge_part(vector).into(), dist: 0.0 };
         let beam = self.beam(storage, op, vector, self.edge_ref(op, &new.part)?, self.config.insert_l, Keep::Edges)?;
         let mut cands = Vec::with_capacity(beam.visits.len());
         let mut dups = Vec::new();
@@ -468,12 +468,12 @@ impl DiskAnn {
         let (mut links, _) = self.links_of(op, t, block, i64::MIN, &no_missing)?;
         let old_len = links.len();
         let tv = self.edge_ref(op, &t_part)?;
-        let mut dups = links.iter().filter(|l| l.part == t_part).count();
+        let mut dups = links.iter().filter(|l| l.part[..] == t_part[..]).count();
         for n in new {
             if links.iter().any(|l| l.id == n.id) {
                 continue;
             }
-            if n.part == t_part {
+            if n.part[..] == t_part[..] {
                 // enough duplicates linked already: the new one gets its way in elsewhere
                 if dups >= super::DUP_EDGES {
                     continue;
@@ -495,7 +495,7 @@ impl DiskAnn {
                 let e = node.edge_id(i);
                 if e != t && e != i64::MIN && !links.iter().any(|l| l.id == e) {
                     let dist = node.edge_distance(i).unwrap_or(0.0);
-                    lost.push(Link { id: e, part: node.edge_data(i).to_vec(), dist });
+                    lost.push(Link { id: e, part: node.edge_data(i).into(), dist });
                 }
             }
         }
