@@ -184,17 +184,18 @@ unsafe extern "C" fn x_close(cursor: *mut sqlite3_vtab_cursor) -> c_int {
     })
 }
 
-/// Reads the hint: a non-negative integer; larger than any index means "every row".
+/// Reads the hint (or the budget, `what`): a non-negative integer; larger than any index means
+/// "every row".
 ///
 /// # Safety
 /// `value` is a live argument of the running xFilter.
-unsafe fn hint(value: *mut sqlite3_value) -> SqlResult<usize> {
+unsafe fn count_arg(value: *mut sqlite3_value, what: &str) -> SqlResult<usize> {
     // SAFETY: live argument (caller).
     let n = match unsafe { sqlite3_value_type(value) } {
         // SAFETY: live argument (caller).
         SQLITE_INTEGER => unsafe { sqlite3_value_int64(value) },
         SQLITE_NULL => 0,
-        _ => return Err("vector_scan: the hint must be an integer".into()),
+        _ => return Err(format!("vector_scan: the {what} must be an integer").into()),
     };
     Ok(usize::try_from(n.max(0)).unwrap_or(usize::MAX))
 }
@@ -231,7 +232,7 @@ unsafe extern "C" fn x_filter(
         };
         if let Some(value) = budget {
             // SAFETY: a live argument of this call.
-            match unsafe { hint(value) } {
+            match unsafe { count_arg(value, "budget") } {
                 // NULL (no sample: an empty table) means no budget
                 Ok(0) => {}
                 Ok(n) => cursor.budget = n,
@@ -272,7 +273,7 @@ unsafe fn start(
     let (name, query, hinted) = match args {
         [name, query] => (*name, *query, 0),
         // SAFETY: live argument (caller).
-        [name, query, h] => (*name, *query, unsafe { hint(*h) }?),
+        [name, query, h] => (*name, *query, unsafe { count_arg(*h, "hint") }?),
         _ => return Err("vector_scan: expected an index name and a query vector".into()),
     };
     // SAFETY: live argument (caller).
