@@ -173,6 +173,10 @@ static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
       sqlite3PExpr(pParse, TK_PLUS, pK, pMore));
 }
 
+/* edgeliteSlack of a copy of pK (which the caller keeps). */
+static Expr *edgeliteSlackOf(Parse *pParse, Expr *pK){
+  return edgeliteSlack(pParse, sqlite3ExprDup(pParse->db, pK, 0));
+}
 
 /* The name of the rewrite's CTE of the rows that pass an indexed filter (edgeliteFewWith). */
 #define EDGELITE_FEW "edgelite_few"
@@ -680,11 +684,11 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
       Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
-          : edgeliteSampledManyRef(pParse, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
+          : edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit));
       if( !bIndexed && pSrc->nSrc==1 && pSrc->a[0].fg.isTabFunc ){
         /* the walk's budget: its fourth argument (edgelite_vector_scan's edgelite_budget) */
         pSrc->a[0].u1.pFuncArg = sqlite3ExprListAppend(pParse, pSrc->a[0].u1.pFuncArg,
-            edgeliteWalkBudgetRef(pParse, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0))));
+            edgeliteWalkBudgetRef(pParse, edgeliteSlackOf(pParse, pKLimit)));
       }
       if( bIndexed ){
         /* SELECT edgelite_r FROM edgelite_few WHERE NOT <many pass> */
@@ -694,9 +698,9 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
         /* the exact branch when the sample says that few rows pass */
         pB = edgeliteExactBranch(pParse, p, zRef,
             edgeliteCase(pParse,
-                edgeliteSampledManyRef(pParse, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0))),
+                edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
                 sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
-            edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
+            edgeliteSlackOf(pParse, pKLimit));
         /* ... and when the walk spent its budget before S rows passed:
         ** LIMIT CASE WHEN <many pass> AND (SELECT count(*) FROM edgelite_walk) < S THEN 1 ELSE 0 */
         {
@@ -708,10 +712,10 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
           pC = edgeliteExactBranch(pParse, p, zRef,
               edgeliteCase(pParse,
                   sqlite3PExpr(pParse, TK_AND,
-                      edgeliteSampledManyRef(pParse, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0))),
-                      sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)))),
+                      edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
+                      sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlackOf(pParse, pKLimit))),
                   sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, 0)),
-              edgeliteSlack(pParse, sqlite3ExprDup(db, pKLimit, 0)));
+              edgeliteSlackOf(pParse, pKLimit));
         }
       }
       /* Gates are LIMITs, not WHERE terms: SQLite tests a constant WHERE term before a loop only

@@ -953,10 +953,8 @@ impl DiskAnn {
                 // then their neighbours: near v too, and a few thousand at most, where the
                 // known nodes of a large batch are hundreds of thousands (at a million rows,
                 // comparing v with each of them was most of a build's serial time)
-                let near: Vec<i64> =
-                    known.hints.get(&v.id).map_or(&[][..], Vec::as_slice).iter().chain(&outs).copied().collect();
-                for w in near {
-                    for &e in known.adj.get(&w).map_or(&[][..], Vec::as_slice) {
+                for w in known.hints.get(&v.id).map_or(&[][..], Vec::as_slice).iter().chain(&outs) {
+                    for &e in known.adj.get(w).map_or(&[][..], Vec::as_slice) {
                         if let Some(part) = known.parts.get(&e)
                             && let Some(cand) = candidate(known, &reached, e, part)?
                             && best.is_none_or(|b| cand < b)
