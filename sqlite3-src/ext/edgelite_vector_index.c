@@ -300,7 +300,10 @@ static void edgeliteVectorDrop(Parse *pParse, Index *pIdx, int iDb){
   }
   sqlite3DbFree(db, zShadow);
   if( sqlite3FindTable(db, "libsql_vector_meta_shadow", zDb) ){
-    sqlite3NestedParse(pParse, "DELETE FROM %Q.libsql_vector_meta_shadow WHERE name=%Q",
-                       zDb, pIdx->zName);
+    /* the index's metadata row, and the records of its nodes without a direction (the
+    ** bridge's zeros.rs: named <index> char(1) 'zero' char(1) <id>) */
+    sqlite3NestedParse(pParse, "DELETE FROM %Q.libsql_vector_meta_shadow WHERE name=%Q"
+                       " OR (name>=%Q||char(1)||'zero'||char(1) AND name<%Q||char(1)||'zero'||char(2))",
+                       zDb, pIdx->zName, pIdx->zName, pIdx->zName);
   }
 }

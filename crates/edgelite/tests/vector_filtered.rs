@@ -633,3 +633,85 @@ fn names_the_rewrite_must_not_capture() {
     conn.execute_batch("CREATE TEMP VIEW edgelite_vector_scan AS SELECT 1 AS x").expect("view");
     same_count(&conn, &format!("SELECT id FROM {{T}} ORDER BY vector_distance_cos(v, {q}) LIMIT 5"));
 }
+
+/// Ids of the rows a query returns with a NULL distance (first, as SQL sorts NULL), and the rest.
+fn split_nulls(conn: &Connection, sql: &str, query: &str) -> (Vec<i64>, Vec<i64>) {
+    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows: Vec<(i64, Option<f64>)> =
+        stmt.query_map([query], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_>>().expect("rows");
+    let nulls = rows.iter().take_while(|(_, d)| d.is_none()).count();
+    assert!(rows[nulls..].iter().all(|(_, d)| d.is_some()), "NULL distances first: {sql}");
+    let mut first: Vec<i64> = rows[..nulls].iter().map(|(id, _)| *id).collect();
+    first.sort_unstable();
+    (first, rows[nulls..].iter().map(|(id, _)| *id).collect())
+}
+
+#[test]
+fn vectors_without_a_direction_come_first_as_sql_sorts_them() {
+    // An all-zero vector's cosine distance is NULL, which ORDER BY puts before every distance:
+    // the indexed plan must return those rows first too, through writes, rollbacks, REINDEX and
+    // a new index of the same name.
+    let (conn, mut rng) = table(3000, 10, 41);
+    let zero = format!("[{}]", ["0"; DIMS].join(","));
+    let check = |conn: &Connection, rng: &mut Queries, what: &str| {
+        for (filter, limit) in
+            [("", 5), ("", 40), ("WHERE 1", 8), ("WHERE bucket < 500", 12), ("WHERE bucket % 10 = 3", 6)]
+        {
+            let q = |from: &str| {
+                format!(
+                    "SELECT id, vector_distance_cos(v, vector(?1)) AS d FROM {from} {filter} \
+                     ORDER BY vector_distance_cos(v, vector(?1)) LIMIT {limit}"
+                )
+            };
+            let indexed = q("t");
+            assert!(plan(conn, &indexed).contains("edgelite_vector_scan"), "{indexed}");
+            for _ in 0..3 {
+                let query = rng.vector();
+                let (got_nulls, got) = split_nulls(conn, &indexed, &query);
+                let (want_nulls, want) = split_nulls(conn, &q("t NOT INDEXED"), &query);
+                assert_eq!(got_nulls, want_nulls, "{what}: {indexed}");
+                assert_eq!(got.len(), want.len(), "{what}: {indexed}");
+            }
+        }
+    };
+    // some with a NULL distance in the answer, more than a LIMIT in one case
+    conn.execute("UPDATE t SET v = vector(?1) WHERE id IN (7, 1500, 2999)", [&zero]).expect("zero");
+    check(&conn, &mut rng, "three zero rows");
+    conn.execute("UPDATE t SET v = vector(?1) WHERE id % 300 = 1", [&zero]).expect("zero");
+    check(&conn, &mut rng, "thirteen zero rows");
+    // given a direction again, deleted, or zeroed in a transaction rolled back
+    conn.execute("UPDATE t SET v = vector(?1) WHERE id % 600 = 1", [rng.vector()]).expect("unzero");
+    conn.execute("DELETE FROM t WHERE id = 1500", []).expect("delete");
+    conn.execute_batch("BEGIN").expect("begin");
+    conn.execute("UPDATE t SET v = vector(?1) WHERE id BETWEEN 100 AND 140", [&zero]).expect("zero");
+    conn.execute_batch("ROLLBACK").expect("rollback");
+    check(&conn, &mut rng, "after writes");
+    let records = |conn: &Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM libsql_vector_meta_shadow WHERE name <> 't_v'", [], |r| r.get(0))
+            .expect("records")
+    };
+    let zeros: i64 = conn
+        .query_row("SELECT count(*) FROM t WHERE vector_distance_cos(v, v) IS NULL", [], |r| r.get(0))
+        .expect("zeros");
+    assert_eq!(records(&conn), zeros, "one record per row without a direction");
+    conn.execute_batch("REINDEX t_v").expect("reindex");
+    assert_eq!(records(&conn), zeros, "REINDEX records them again");
+    check(&conn, &mut rng, "after REINDEX");
+    conn.execute_batch("DROP INDEX t_v").expect("drop");
+    assert_eq!(records(&conn), 0, "DROP INDEX takes them away");
+    conn.execute_batch("CREATE INDEX t_v ON t(libsql_vector_idx(v))").expect("create");
+    assert_eq!(records(&conn), zeros);
+    check(&conn, &mut rng, "a new index");
+    // a row libSQL zeroed (its records are edgelite's) is reported until REINDEX
+    conn.execute_batch("DELETE FROM libsql_vector_meta_shadow WHERE name <> 't_v' AND metadata = 7").expect("forget");
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(verdict, "vector index t_v: 1 rows without a direction not recorded (first: 7)");
+    conn.execute_batch("REINDEX t_v").expect("reindex");
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(verdict, "ok");
+    // l2 distances of zero vectors are numbers: nothing to keep aside
+    conn.execute_batch("DROP INDEX t_v; CREATE INDEX t_v ON t(libsql_vector_idx(v, 'metric=l2'))").expect("l2");
+    assert_eq!(records(&conn), 0);
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(verdict, "ok");
+}

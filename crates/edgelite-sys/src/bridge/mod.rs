@@ -23,6 +23,7 @@ mod vector_sample;
 mod vector_scan;
 mod vector_top_k;
 mod vtab;
+mod zeros;
 
 /// A function that runs on every new connection, after edgelite's SQL functions are registered
 /// and before `sqlite3_open*()` returns; an error it returns fails the open with that code.

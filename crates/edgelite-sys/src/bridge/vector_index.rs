@@ -74,7 +74,7 @@ pub(crate) struct IndexName {
 }
 
 impl IndexName {
-    fn meta(&self) -> String {
+    pub(crate) fn meta(&self) -> String {
         format!("{}.{META_TABLE}", ident(&self.schema))
     }
     pub(crate) fn shadow_name(&self) -> String {
@@ -237,6 +237,8 @@ unsafe extern "C" fn x_create(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
             // A dump being loaded brought the metadata and the nodes: nothing to fill.
             return Ok(0);
         }
+        // records an index of the same name left behind (libSQL's DROP INDEX leaves them)
+        super::zeros::clear(db, &index)?;
         if !has_meta {
             let mut insert = db.prepare(&format!("INSERT INTO {} (name, metadata) VALUES (?1, ?2)", index.meta()))?;
             insert.bind_text(1, &index.name)?;
@@ -300,6 +302,7 @@ unsafe extern "C" fn x_clear(ctx: *mut sqlite3_context, argc: c_int, argv: *mut 
         super::build::forget(db, &index);
         super::txn::discard(db, &index);
         db.exec(&format!("DELETE FROM {}", index.shadow()))?;
+        super::zeros::clear(db, &index)?;
         rewritten(db, &index)?;
         Ok(0)
     };
@@ -741,6 +744,13 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let row_key = |keyed: bool| if keyed { Ok(RowKey::Key(args.key(1))) } else { args.int(1).map(RowKey::Id) };
         let is_keyed = || super::keys::is_keyed(db, &index.schema, &index.shadow_name());
         let vector = decode_vector(args.value(0))?;
+        // a vector without a direction in a cosine index: vector_scan returns its row first
+        if super::zeros::has_no_direction(vector.as_ref())
+            && open_config(db, &index, "insert")?.metric == edgelite_vector::Metric::Cosine
+            && !is_keyed()?
+        {
+            super::zeros::mark(db, &index, args.int(1)?)?;
+        }
         if args.len() >= 3 && args.int(2) == Ok(1) {
             let key = row_key(is_keyed()?)?;
             super::build::add(db, &index, key, vector.as_ref(), || graph(open_config(db, &index, "insert")?))?;
@@ -779,7 +789,8 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
     let body = |db: Db, index: IndexName, args: &Args<'_>| -> SqlResult<i64> {
         // the row may be among those held back (txn.rs): they go in first
         super::txn::before_use(db, &index)?;
-        let rowid = if super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
+        let keyed = super::keys::is_keyed(db, &index.schema, &index.shadow_name())?;
+        let rowid = if keyed {
             match super::keys::id_of(db, &index, &args.key(0))? {
                 Some(id) => id,
                 None => return Ok(0), // a row without a vector has no node
@@ -788,6 +799,9 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
             args.int(0)?
         };
         let (config, metadata) = open_index(db, &index, "delete")?;
+        if config.metric == edgelite_vector::Metric::Cosine && !keyed {
+            super::zeros::unmark(db, &index, rowid)?;
+        }
         let graph = graph(config)?;
         let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
         let deleted = graph.delete(&mut storage, rowid).map_err(graph_error);
@@ -840,6 +854,7 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
         Err(e) if could_not_run(&e) => return Err(e),
         Err(_) => return Ok(Some(format!("vector index {name}: missing or unreadable metadata"))),
     };
+    let cosine = config.metric == edgelite_vector::Metric::Cosine;
     let mut storage = ShadowStorage::new(db, index);
     let report = match graph(config)?.check(&mut storage).map_err(graph_error) {
         Ok(report) => report,
@@ -898,6 +913,29 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
             if missing.step()? && missing.int(0) > 0 {
                 let first = String::from_utf8_lossy(&missing.text_bytes(1)).into_owned();
                 problems.push(format!("{} rows without a node (first: {first})", missing.int(0)));
+            }
+            drop(missing);
+            // and every row whose vector has no direction must be recorded (zeros.rs): a file
+            // libSQL wrote such rows into needs a REINDEX for the planner to rank them first
+            if cosine && !super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
+                let recorded = super::zeros::marked(db, index)?;
+                let mut unranked = db.prepare(&format!(
+                    "SELECT {key} FROM {}.{} WHERE {column} IS NOT NULL{filter} \
+                     AND vector_distance_cos({column}, {column}) IS NULL ORDER BY 1",
+                    ident(&index.schema),
+                    ident(&table_name),
+                ))?;
+                let mut unrecorded = Vec::new();
+                while unranked.step()? {
+                    let id = unranked.int(0);
+                    if recorded.binary_search(&id).is_err() {
+                        unrecorded.push(id);
+                    }
+                }
+                if let Some(first) = unrecorded.first() {
+                    problems
+                        .push(format!("{} rows without a direction not recorded (first: {first})", unrecorded.len()));
+                }
             }
         }
     }
@@ -1025,6 +1063,25 @@ pub(crate) unsafe fn node_count(db: *mut sqlite3, name: &str) -> SqlResult<usize
     let index = search_name(db, name)?;
     super::txn::before_use(db, &index)?;
     count_nodes(db, &index)
+}
+
+/// The nodes of index `name` (as [`open_search`] names it) whose vectors have no direction,
+/// for a cosine index that keeps them aside (`zeros.rs`); empty for any other.
+///
+/// # Safety
+/// `db` is a live connection.
+pub(crate) unsafe fn directionless(
+    db: *mut sqlite3,
+    name: &str,
+    graph: &edgelite_diskann::DiskAnn,
+) -> SqlResult<Vec<i64>> {
+    // SAFETY: valid for this call (caller).
+    let db = unsafe { Db::new(db) };
+    let index = search_name(db, name)?;
+    if !super::zeros::applies(graph) || super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
+        return Ok(Vec::new());
+    }
+    super::zeros::marked(db, &index)
 }
 
 pub(crate) fn count_nodes(db: Db, index: &IndexName) -> SqlResult<usize> {

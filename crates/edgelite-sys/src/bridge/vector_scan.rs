@@ -67,6 +67,8 @@ struct ScanCursor {
     budget: usize,
     /// Rows returned so far.
     returned: usize,
+    /// Nodes whose vectors have no direction (`zeros.rs`): returned first, skipped in the walk.
+    directionless: std::collections::HashSet<i64>,
 }
 
 /// Registers both names on `db`.
@@ -169,6 +171,7 @@ unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlit
             limited: false,
             budget: usize::MAX,
             returned: 0,
+            directionless: std::collections::HashSet::new(),
         });
         // SAFETY: SQLite's out-pointer; xClose rebuilds the Box.
         unsafe { *pp_cursor = Box::into_raw(cursor).cast::<sqlite3_vtab_cursor>() };
@@ -226,6 +229,7 @@ unsafe extern "C" fn x_filter(
         cursor.limited = false;
         cursor.returned = 0;
         cursor.budget = usize::MAX;
+        cursor.directionless.clear();
         let (args, budget) = match args {
             [rest @ .., last] if idx_num & WITH_BUDGET != 0 => (rest, Some(*last)),
             _ => (args, None),
@@ -243,10 +247,16 @@ unsafe extern "C" fn x_filter(
         let filtered = cursor.budget != usize::MAX;
         // SAFETY: the values are live for this call; what is kept is copied.
         let started = unsafe { start(db, args, filtered) }.and_then(|(name, graph, stream, first)| {
+            // SAFETY: `db` is the table's live connection.
+            let directionless = unsafe { vector_index::directionless(db, &name, &graph) }?;
             cursor.state = Some((name, graph, stream));
             cursor.next_batch = first;
+            cursor.directionless = directionless.iter().copied().collect();
             // SAFETY: `db` is the table's live connection.
-            unsafe { fill(db, cursor) }
+            unsafe { fill(db, cursor) }?;
+            // their distance is NULL, which SQL sorts first
+            cursor.rows.splice(0..0, directionless.into_iter().map(|id| (id, f64::NAN)));
+            Ok(())
         });
         match started {
             Ok(()) => SQLITE_OK,
@@ -323,9 +333,19 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
         let nodes = unsafe { vector_index::node_count(db, name) }?;
         stream.set_walk_limit((nodes / 16).max(WALK_BEFORE_LIMIT));
     }
-    let want = cursor.next_batch;
-    let batch = stream.next_batch(graph, &mut storage, want).map_err(vector_index::graph_error)?;
-    cursor.next_batch = if batch.len() < want { 0 } else { want.saturating_mul(2).min(MAX_BATCH) };
+    let batch = loop {
+        let want = cursor.next_batch;
+        let mut batch = stream.next_batch(graph, &mut storage, want).map_err(vector_index::graph_error)?;
+        cursor.next_batch = if batch.len() < want { 0 } else { want.saturating_mul(2).min(MAX_BATCH) };
+        // the rows without a direction were returned first (x_filter); an empty batch would
+        // end the scan
+        if !cursor.directionless.is_empty() {
+            batch.retain(|n| !cursor.directionless.contains(&n.id));
+        }
+        if !batch.is_empty() || cursor.next_batch == 0 {
+            break batch;
+        }
+    };
     cursor.keys = storage.keys_of(batch.iter().map(|n| n.id))?;
     cursor.rows = batch.into_iter().map(|n| (n.id, f64::from(n.distance))).collect();
     Ok(())
