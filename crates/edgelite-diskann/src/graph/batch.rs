@@ -41,7 +41,7 @@ use rayon::prelude::*;
 
 use edgelite_vector::VectorRef;
 
-use super::{Beam, DiskAnn, GraphError, IdMap, IdSet, Keep, Known, Link, Op};
+use super::{Beam, DiskAnn, GraphError, IdMap, IdSet, Keep, Known, Link, Op, key};
 use crate::storage::{Cached, MemError, MemStorage, Storage};
 
 /// The largest batch is this fraction of the rows (ParlayANN uses 2%; on small graphs of low
@@ -439,11 +439,12 @@ impl DiskAnn {
         let beam = self.beam(storage, op, vector, self.edge_ref(op, &new.part)?, self.config.insert_l, Keep::Edges)?;
         let mut cands = Vec::with_capacity(beam.visits.len());
         let mut dups = Vec::new();
+        let nq = self.prepare(self.edge_ref(op, &new.part)?);
         for v in &beam.visits {
             if v.id == id {
                 continue;
             }
-            if v.part == new.part {
+            if super::duplicates(&v.part, &new.part, key(self.pdist(op, &nq, &v.part)?)) {
                 dups.push(v.id);
             }
             cands.push(Link { id: v.id, part: v.part.clone(), dist: 0.0 });
@@ -468,19 +469,32 @@ impl DiskAnn {
         let (mut links, _) = self.links_of(op, t, block, i64::MIN, &no_missing)?;
         let old_len = links.len();
         let tv = self.edge_ref(op, &t_part)?;
-        let mut dups = links.iter().filter(|l| l.part[..] == t_part[..]).count();
+        // t's duplicates, counted at the first new one that is a duplicate
+        let mut dups: Option<usize> = None;
         for n in new {
             if links.iter().any(|l| l.id == n.id) {
                 continue;
             }
-            if n.part[..] == t_part[..] {
+            let d = self.dist(op, tv, self.edge_ref(op, &n.part)?)?;
+            if super::duplicates(&n.part, &t_part, key(d)) {
+                let count = match dups {
+                    Some(count) => count,
+                    None => {
+                        let mut count = 0;
+                        for l in &links {
+                            let dl = self.dist(op, tv, self.edge_ref(op, &l.part)?)?;
+                            count += usize::from(super::duplicates(&l.part, &t_part, key(dl)));
+                        }
+                        count
+                    }
+                };
                 // enough duplicates linked already: the new one gets its way in elsewhere
-                if dups >= super::DUP_EDGES {
+                if count >= super::DUP_EDGES {
+                    dups = Some(count);
                     continue;
                 }
-                dups += 1;
+                dups = Some(count + 1);
             }
-            let d = self.dist(op, tv, self.edge_ref(op, &n.part)?)?;
             links.push(Link { id: n.id, part: n.part.clone(), dist: d });
         }
         if links.len() == old_len {
