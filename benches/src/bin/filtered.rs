@@ -143,6 +143,11 @@ fn build(ds: &Dataset, rows: usize, db: &Path, filter_index: bool) -> BoxResult<
     Ok(())
 }
 
+/// A speed ratio: two decimals below 10x, where "never slower" is read.
+fn ratio(r: f64) -> String {
+    if r < 10.0 { format!("{r:.2}x") } else { format!("{r:.1}x") }
+}
+
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
     let ds = Dataset::load(&Dataset::locate("minilm-20k")?)?;
@@ -211,15 +216,15 @@ fn main() -> BoxResult<()> {
         let (got, want, recall) = score(&indexed, &exact);
         let lib = libsql.as_ref().and_then(|v| search_from_json(&v["filters"][i]).ok());
         let (lib_qps, lib_ratio) = match &lib {
-            Some(l) => (format!("{:.1}", l.qps()), format!("{:.1}x", indexed.qps() / l.qps())),
+            Some(l) => (format!("{:.1}", l.qps()), ratio(indexed.qps() / l.qps())),
             None => ("-".to_owned(), "-".to_owned()),
         };
         println!(
-            "| {label} | {matching} ({:.2}%) | {got} / {want} | {recall:.3} | {:.1} | {:.1} | {:.1}x | {lib_qps} | {lib_ratio} |",
+            "| {label} | {matching} ({:.2}%) | {got} / {want} | {recall:.3} | {:.1} | {:.1} | {} | {lib_qps} | {lib_ratio} |",
             100.0 * matching as f64 / rows as f64,
             indexed.qps(),
             exact.qps(),
-            indexed.qps() / exact.qps(),
+            ratio(indexed.qps() / exact.qps()),
         );
     }
     Ok(())
