@@ -35,9 +35,12 @@
 //!   together are caught too. A full node gives way an edge that the proof's tree of reached
 //!   nodes does not use, or one whose target has another way in, where it can: then nothing is
 //!   cut off and nothing needs proving again (`cargo run --release -p edgelite-benches --bin
-//!   duplicates`: 12,000 rows of 150 directions left 292 unreachable nodes in 34 s before, none
-//!   in 14 s; from 15,000 such rows on about as many stay unreachable as before, in half the
-//!   time: 2,072 against 2,127 at 15,000, a known gap).
+//!   duplicates`: 20,000 rows of 150 directions left 5,969 unreachable nodes in 115 s before,
+//!   none in 20 s, with the prune's ties below).
+//! - **Ties in a prune** (candidates at one distance from the node: the members of a group of
+//!   duplicates, seen from outside) are broken in an order of the node's own, not by rowid:
+//!   they occlude each other, and in rowid order every node near a group kept an edge to the
+//!   same member, leaving the others no way in but the group's few duplicate edges.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -762,7 +765,7 @@ impl DiskAnn {
     }
 
     /// Robust prune of `cands` for node `p` (edge-type copy `p_part`): sorted by distance, ties
-    /// by rowid; a kept `a` drops every later `c` with `alpha·d(a, c) < d(p, c)`; at most `cap`
+    /// in a scrambled order of p's own; a kept `a` drops every later `c` with `alpha·d(a, c) < d(p, c)`; at most `cap`
     /// (and the block's capacity). Exact duplicates of `p` are first reduced to the first
     /// [`DUP_EDGES`] in the given order (a node's existing edges come first). Returns the kept
     /// links with their distances to `p`.
@@ -799,7 +802,17 @@ impl DiskAnn {
             dups += usize::from(dup);
             keep
         });
-        c.sort_by(|a, b| by_key((key(a.dist), a.id), (key(b.dist), b.id)));
+        // ties in an order of p's own: candidates at one distance from p (the members of a
+        // group of duplicates, seen from outside) occlude each other, and in rowid order every
+        // node near the group would keep an edge to the same member, leaving the rest with no
+        // way in but the group's own few duplicate edges
+        let salt = scramble(p_id);
+        c.sort_by(|a, b| {
+            key(a.dist)
+                .total_cmp(&key(b.dist))
+                .then(scramble(a.id ^ salt as i64).cmp(&scramble(b.id ^ salt as i64)))
+                .then(a.id.cmp(&b.id))
+        });
         let cap = cap.clamp(1, self.layout.capacity());
         let mut alive = vec![true; c.len()];
         let mut keep = Vec::with_capacity(cap.min(c.len()));
