@@ -349,13 +349,15 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
 #define EDGELITE_WALK "edgelite_walk"
 
 /* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 LIMIT pGate)
-** CROSS JOIN <p's FROM> WHERE <p's WHERE> ORDER BY <p's ORDER BY> LIMIT pS): the rows that
+** CROSS JOIN <p's FROM> WHERE <p's WHERE> ORDER BY <pOrder> LIMIT pS), pOrder being the
+** distance p orders by (its ORDER BY term, or the result column that term names): the rows that
 ** pass, ranked as p ranks them, and only the first pS (every row p can return is among them, a
 ** row the join repeats included), so that p reads back a few rows instead of every row that
 ** passed (a filter that 1% of 20,000 rows pass: 20 seeks, not 200). The gate subquery has a
 ** LIMIT, so it is not flattened into the join, and the table is read only when pGate is 1.
 ** Takes ownership of pGate and pS. */
-static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, Expr *pGate, Expr *pS){
+static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, Expr *pOrder,
+                                   Expr *pGate, Expr *pS){
   sqlite3 *db = pParse->db;
   Token tEmpty = {0, 0};
   Token tR = {"edgelite_r", 10};
@@ -370,10 +372,36 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, E
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   sqlite3ExprListSetName(pParse, pCols, &tR, 0);
   pSel = sqlite3SelectNew(pParse, pCols, pFrom, sqlite3ExprDup(db, p->pWhere, 0), 0, 0,
-      sqlite3ExprListDup(db, p->pOrderBy, 0), 0, sqlite3PExpr(pParse, TK_LIMIT, pS, 0));
+      sqlite3ExprListAppend(pParse, 0, sqlite3ExprDup(db, pOrder, 0)), 0,
+      sqlite3PExpr(pParse, TK_LIMIT, pS, 0));
   return sqlite3SelectNew(pParse,
       sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
       sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pSel, 0), 0, 0, 0, 0, 0, 0);
+}
+
+/* The expression ORDER BY term pTerm of p stands for, as SQLite resolves it: a result column's
+** expression for a bare name that is that column's alias (ORDER BY d, for "... AS d"; an
+** alias given to two columns is left alone, 0) or for a column number (ORDER BY 2); else the
+** term itself. */
+static Expr *edgeliteOrderTerm(Select *p, Expr *pTerm){
+  ExprList *pE = p->pEList;
+  int i, iCol = 0;
+  Expr *pFound = 0;
+  if( pE==0 ) return pTerm;
+  if( pTerm->op==TK_ID ){
+    for(i=0; i<pE->nExpr; i++){
+      if( pE->a[i].zEName && pE->a[i].fg.eEName==ENAME_NAME
+       && sqlite3StrICmp(pE->a[i].zEName, pTerm->u.zToken)==0 ){
+        if( pFound ) return 0;
+        pFound = pE->a[i].pExpr;
+      }
+    }
+    return pFound ? pFound : pTerm;
+  }
+  if( sqlite3ExprIsInteger(pTerm, &iCol, 0, 0) ){
+    return iCol>=1 && iCol<=pE->nExpr ? pE->a[iCol-1].pExpr : 0;
+  }
+  return pTerm;
 }
 
 /* The column of pTab that expression e (as parsed: a name, or alias.name) names: its index,
@@ -551,7 +579,8 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   if( sqlite3FindTable(db, "edgelite_vector_scan", 0) || sqlite3FindTable(db, "edgelite_vector_sample", 0) ){
     return;
   }
-  pCall = p->pOrderBy->a[0].pExpr;
+  pCall = edgeliteOrderTerm(p, p->pOrderBy->a[0].pExpr);
+  if( pCall==0 ) return;
   if( pCall->op!=TK_FUNCTION || ExprHasProperty(pCall, EP_WinFunc) ) return;
   if( sqlite3StrICmp(pCall->u.zToken, "vector_distance_cos")==0 ) zMetric = "cosine";
   else if( sqlite3StrICmp(pCall->u.zToken, "vector_distance_l2")==0 ) zMetric = "l2";
@@ -696,7 +725,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
       }else{
         /* the exact branch when the sample says that few rows pass */
-        pB = edgeliteExactBranch(pParse, p, zRef,
+        pB = edgeliteExactBranch(pParse, p, zRef, pCall,
             edgeliteCase(pParse,
                 edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
                 sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
@@ -709,7 +738,7 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
           sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
               sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
               sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
-          pC = edgeliteExactBranch(pParse, p, zRef,
+          pC = edgeliteExactBranch(pParse, p, zRef, pCall,
               edgeliteCase(pParse,
                   sqlite3PExpr(pParse, TK_AND,
                       edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),

@@ -725,3 +725,35 @@ fn vectors_without_a_direction_come_first_as_sql_sorts_them() {
     let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
     assert_eq!(verdict, "ok");
 }
+
+#[test]
+fn an_order_by_alias_or_column_number_uses_the_index_too() {
+    // `SELECT ..., vector_distance_cos(v, ?) AS d ... ORDER BY d` and `ORDER BY 2` are how most
+    // users write it; SQLite resolves both to the result column's expression
+    let (conn, mut rng) = table(3000, 10, 53);
+    for (select, order) in [("id, vector_distance_cos(v, ?1) AS d", "d"), ("id, vector_distance_cos(v, ?1)", "2")] {
+        for filter in ["", "WHERE bucket < 500", "WHERE bucket % 100 = 7"] {
+            for tail in ["LIMIT 10", "LIMIT 5 OFFSET 3"] {
+                let q = |from: &str| format!("SELECT {select} FROM {from} {filter} ORDER BY {order} {tail}");
+                let indexed = q("t");
+                assert!(
+                    plan(&conn, &indexed).contains("edgelite_vector_scan"),
+                    "{indexed}:\n{}",
+                    plan(&conn, &indexed)
+                );
+                let (mut hits, mut total) = (0, 0);
+                for _ in 0..5 {
+                    let args = [Value::from(rng.vector())];
+                    let (got, want) = (ids(&conn, &indexed, &args), ids(&conn, &q("t NOT INDEXED"), &args));
+                    assert_eq!(got.len(), want.len(), "{indexed}");
+                    hits += got.iter().filter(|id| want.contains(id)).count();
+                    total += want.len();
+                }
+                assert!(hits * 10 >= total * 9, "{indexed}: {hits} of {total}");
+            }
+        }
+    }
+    // an alias that two columns have is SQLite's to resolve (it says which is meant): no rewrite
+    let twice = "SELECT vector_distance_cos(v, ?1) AS d, id AS d FROM t ORDER BY d LIMIT 3";
+    assert!(!plan(&conn, twice).contains("edgelite_vector_scan"), "{}", plan(&conn, twice));
+}
