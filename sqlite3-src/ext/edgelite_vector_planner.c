@@ -533,7 +533,7 @@ static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table 
 ** column written as +col turns it off. A partial vector index serves a query whose WHERE has
 ** every AND-ed term of the index's WHERE among its own (edgeliteImpliesPart): every row such a
 ** query can return is in that index. libSQL always scans. */
-static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
+static void edgeliteRewriteOne(Parse *pParse, Select *p){
   sqlite3 *db = pParse->db;
   SrcItem *pItem;
   Table *pTab;
@@ -548,8 +548,6 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   i64 k;
   Walker w;
   Token tFn;
-  /* not the rewrite: a read of a vector index's shadow table writes the rows it holds back */
-  edgeliteVectorFlushReads(pParse, p);
   if( p->pOrderBy==0 || p->pLimit==0 || p->pPrior || p->pNext || p->pGroupBy || p->pHaving
    || (p->selFlags & SF_Distinct) || p->pWith || pParse->pWith || p->pSrc==0
    || p->pSrc->nSrc<1 || p->pSrc->nSrc>EDGELITE_MAX_JOIN || p->pOrderBy->nExpr!=1
@@ -809,4 +807,110 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
   }
   sqlite3PExprAddSelect(pParse, pIn, pSub);
   p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
+}
+
+/* Walker callbacks of edgeliteIsLocal: eCode becomes 1 at a name that is not a column (or the
+** rowid) of a FROM item of pW->u.pSelect, as alias.column or alone, and at any subquery. */
+static int edgeliteNameIsLocal(sqlite3 *db, Select *p, const char *zTab, const char *zCol){
+  int i;
+  for(i=0; i<p->pSrc->nSrc; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    Table *pT;
+    if( pIt->zName==0 || pIt->fg.isSubquery || pIt->fg.isTabFunc ) continue;
+    if( zTab && sqlite3StrICmp(zTab, pIt->zAlias ? pIt->zAlias : pIt->zName)!=0 ) continue;
+    pT = sqlite3FindTable(db, pIt->zName, pIt->u4.zDatabase);
+    if( pT==0 || !IsOrdinaryTable(pT) ) continue;
+    if( sqlite3ColumnIndex(pT, zCol)>=0 || (HasRowid(pT) && sqlite3IsRowid(zCol)) ) return 1;
+  }
+  return 0;
+}
+static int edgeliteLocalExprCb(Walker *pW, Expr *e){
+  if( e->op==TK_ID ){
+    if( !edgeliteNameIsLocal(pW->pParse->db, pW->u.pSelect, 0, e->u.zToken) ){
+      pW->eCode = 1;
+      return WRC_Abort;
+    }
+  }else if( e->op==TK_DOT ){
+    if( e->pLeft==0 || e->pRight==0 || e->pLeft->op!=TK_ID || e->pRight->op!=TK_ID
+     || !edgeliteNameIsLocal(pW->pParse->db, pW->u.pSelect, e->pLeft->u.zToken, e->pRight->u.zToken) ){
+      pW->eCode = 1;
+      return WRC_Abort;
+    }
+    return WRC_Prune;
+  }
+  return WRC_Continue;
+}
+
+/* True if subquery p (as parsed) cannot refer to an enclosing query: every name in its WHERE
+** and ON clauses is a column of one of its own FROM items (ordinary tables), and they hold no
+** subquery. The rewrite copies those clauses into CTEs and subqueries of its own, where a
+** reference to an enclosing query would mean something else or nothing. */
+static int edgeliteIsLocal(Parse *pParse, Select *p){
+  Walker w;
+  int i;
+  if( p->pSrc==0 ) return 0;
+  memset(&w, 0, sizeof(w));
+  w.pParse = pParse;
+  w.xExprCallback = edgeliteLocalExprCb;
+  w.xSelectCallback = edgeliteRowSelectCb;
+  w.u.pSelect = p;
+  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
+  for(i=0; i<p->pSrc->nSrc && w.eCode==0; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
+  }
+  return w.eCode==0;
+}
+
+static void edgeliteRewriteNested(Parse *pParse, Select *p, int depth);
+
+/* A subquery met in an expression (IN (SELECT ...), EXISTS, a scalar subquery): rewritten as
+** edgeliteRewriteNested says; its own subqueries are visited there, not by this walk. */
+static int edgeliteNestedSelectCb(Walker *pW, Select *pSel){
+  Select *pS;
+  for(pS=pSel; pS; pS=pS->pPrior){
+    edgeliteRewriteNested(pW->pParse, pS, pW->eCode);
+  }
+  return WRC_Prune;
+}
+
+/* The subqueries of p, in FROM and in its WHERE clause, deepest first, each rewritten if it is
+** a query the rewrite serves and cannot refer to an enclosing query (edgeliteIsLocal). One with
+** a WITH clause of its own is left alone, with what it holds (a CTE may be named as a table
+** is). */
+static void edgeliteRewriteNested(Parse *pParse, Select *p, int depth){
+  int i;
+  if( p==0 || p->pWith || depth>8 ) return;
+  for(i=0; p->pSrc && i<p->pSrc->nSrc; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    Select *pSub;
+    if( !pIt->fg.isSubquery ) continue;
+    for(pSub=pIt->u4.pSubq->pSelect; pSub; pSub=pSub->pPrior){
+      edgeliteRewriteNested(pParse, pSub, depth+1);
+    }
+  }
+  if( p->pWhere ){
+    Walker w;
+    memset(&w, 0, sizeof(w));
+    w.pParse = pParse;
+    w.xExprCallback = sqlite3ExprWalkNoop;
+    w.xSelectCallback = edgeliteNestedSelectCb;
+    w.eCode = (u16)(depth+1);
+    sqlite3WalkExpr(&w, p->pWhere);
+  }
+  if( depth>0 && edgeliteIsLocal(pParse, p) ) edgeliteRewriteOne(pParse, p);
+}
+
+/* Patch 0002's hook, called by sqlite3Select() before name resolution: the rewrite of the
+** statement's SELECT (edgeliteRewriteOne) and of its subqueries that cannot refer to it
+** (edgeliteRewriteNested); a statement with a WITH clause has only its own SELECT rewritten,
+** as before (its CTEs may be named as tables are). */
+static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
+  /* not the rewrite: a read of a vector index's shadow table writes the rows it holds back */
+  edgeliteVectorFlushReads(pParse, p);
+  if( (p->selFlags & SF_Resolved)==0 && p->pWith==0 && pParse->pWith==0
+   && (pParse->db->mDbFlags & DBFLAG_Vacuum)==0 ){
+    edgeliteRewriteNested(pParse, p, 0);
+  }
+  edgeliteRewriteOne(pParse, p);
 }

@@ -757,3 +757,54 @@ fn an_order_by_alias_or_column_number_uses_the_index_too() {
     let twice = "SELECT vector_distance_cos(v, ?1) AS d, id AS d FROM t ORDER BY d LIMIT 3";
     assert!(!plan(&conn, twice).contains("edgelite_vector_scan"), "{}", plan(&conn, twice));
 }
+
+#[test]
+fn subqueries_that_cannot_see_the_outer_query_use_the_index() {
+    let (conn, mut rng) = table(3000, 10, 59);
+    let nested = [
+        // (indexed form with {from} for the inner FROM, rewritten?)
+        ("SELECT id FROM (SELECT id FROM {from} ORDER BY vector_distance_cos(v, ?1) LIMIT 10)", true),
+        (
+            "SELECT id FROM (SELECT id FROM {from} WHERE bucket < 500 ORDER BY vector_distance_cos(v, ?1) LIMIT 10)",
+            true,
+        ),
+        (
+            "SELECT id FROM t WHERE id IN (SELECT id FROM {from} WHERE bucket % 10 = 3 ORDER BY vector_distance_cos(v, ?1) LIMIT 10)",
+            true,
+        ),
+        (
+            "SELECT count(*) FROM t WHERE EXISTS (SELECT 1 FROM (SELECT id FROM {from} ORDER BY vector_distance_cos(v, ?1) LIMIT 7))",
+            true,
+        ),
+        // correlated: the inner filter names the outer row, so the inner query is left to scan
+        (
+            "SELECT o.id FROM t AS o WHERE o.bucket < 3 AND o.id IN (SELECT id FROM {from} WHERE t.bucket = o.bucket ORDER BY vector_distance_cos(v, ?1) LIMIT 2)",
+            false,
+        ),
+        // a WITH clause may name a table: nothing inside is rewritten
+        (
+            "WITH w AS (SELECT 1) SELECT id FROM (SELECT id FROM {from} ORDER BY vector_distance_cos(v, ?1) LIMIT 10)",
+            false,
+        ),
+    ];
+    for (sql, rewritten) in nested {
+        let (indexed, scan) = (sql.replace("{from}", "t"), sql.replace("{from}", "t NOT INDEXED"));
+        assert_eq!(
+            plan(&conn, &indexed).contains("edgelite_vector_scan"),
+            rewritten,
+            "{indexed}:\n{}",
+            plan(&conn, &indexed)
+        );
+        let (mut hits, mut total) = (0, 0);
+        for _ in 0..5 {
+            let args = [Value::from(rng.vector())];
+            let (mut got, mut want) = (ids(&conn, &indexed, &args), ids(&conn, &scan, &args));
+            assert_eq!(got.len(), want.len(), "{indexed}");
+            got.sort_unstable();
+            want.sort_unstable();
+            hits += got.iter().filter(|id| want.contains(id)).count();
+            total += want.len();
+        }
+        assert!(hits * 10 >= total * 9, "{indexed}: {hits} of {total}");
+    }
+}
