@@ -808,3 +808,29 @@ fn subqueries_that_cannot_see_the_outer_query_use_the_index() {
         assert!(hits * 10 >= total * 9, "{indexed}: {hits} of {total}");
     }
 }
+
+#[test]
+fn a_zero_vector_another_connection_writes_comes_first_here_too() {
+    // the records of rows without a direction are remembered per data version: another
+    // connection's commit changes it
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("z.db");
+    let a = Connection::open(&path).expect("a");
+    a.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(3));
+         CREATE INDEX t_v ON t(libsql_vector_idx(v));
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 300)
+         INSERT INTO t(v) SELECT vector('[' || (x % 7 + 1) || ',' || (x % 11) || ',' || (x % 5) || ']') FROM n;",
+    )
+    .expect("fill");
+    let sql = "SELECT id FROM t ORDER BY vector_distance_cos(v, vector('[1,2,3]')) LIMIT 3";
+    assert!(plan(&a, sql).contains("edgelite_vector_scan"));
+    let first = |c: &Connection| -> i64 { c.query_row(sql, [], |r| r.get(0)).expect("first") };
+    assert_ne!(first(&a), 77);
+    let b = Connection::open(&path).expect("b");
+    b.execute("UPDATE t SET v = vector('[0,0,0]') WHERE id = 77", []).expect("zero");
+    assert_eq!(first(&a), 77, "a NULL distance sorts first");
+    b.execute("UPDATE t SET v = vector('[1,2,3]') WHERE id = 77", []).expect("unzero");
+    b.execute("UPDATE t SET v = vector('[0,0,0]') WHERE id = 78", []).expect("zero");
+    assert_eq!(first(&a), 78);
+}

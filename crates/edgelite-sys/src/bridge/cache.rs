@@ -54,6 +54,9 @@ struct IndexBlocks {
     /// The number of nodes, counted by a search outside write transactions: valid as the
     /// metadata is.
     count: Option<usize>,
+    /// The nodes without a direction (`zeros.rs`), read by a search outside write
+    /// transactions: valid as the metadata is.
+    directionless: Option<Vec<i64>>,
 }
 
 /// One connection's cache.
@@ -107,6 +110,7 @@ impl NodeCache {
             metadata: None,
             first: None,
             count: None,
+            directionless: None,
         });
     }
 
@@ -131,6 +135,19 @@ impl NodeCache {
     pub(crate) fn set_count(&mut self, key: &(String, String), count: usize) {
         if let Some(e) = self.indexes.get_mut(key) {
             e.count = Some(count);
+        }
+    }
+
+    /// The nodes without a direction of `key` remembered at data version `version`, if any.
+    pub(crate) fn directionless(&self, key: &(String, String), version: u32) -> Option<&[i64]> {
+        self.indexes.get(key).filter(|e| e.tag.0 == version).and_then(|e| e.directionless.as_deref())
+    }
+
+    /// Remembers the nodes without a direction of synced index `key` (read outside a write
+    /// transaction).
+    pub(crate) fn set_directionless(&mut self, key: &(String, String), ids: &[i64]) {
+        if let Some(e) = self.indexes.get_mut(key) {
+            e.directionless = Some(ids.to_vec());
         }
     }
 

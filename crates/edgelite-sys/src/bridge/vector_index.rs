@@ -1078,10 +1078,27 @@ pub(crate) unsafe fn directionless(
     // SAFETY: valid for this call (caller).
     let db = unsafe { Db::new(db) };
     let index = search_name(db, name)?;
-    if !super::zeros::applies(graph) || super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
+    if !super::zeros::applies(graph) {
         return Ok(Vec::new());
     }
-    super::zeros::marked(db, &index)
+    // remembered as the metadata is, outside write transactions (a statement each per search,
+    // where most indexes have none)
+    let key = (index.schema.clone(), index.name.clone());
+    let writing = db.txn_state(&index.schema) == SQLITE_TXN_WRITE;
+    let version = (!writing).then(|| db.data_version(&index.schema)).flatten();
+    if let Some(ids) = version.and_then(|v| with_cache(db, |c| c.directionless(&key, v).map(<[i64]>::to_vec)).flatten())
+    {
+        return Ok(ids);
+    }
+    let ids = if super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
+        Vec::new()
+    } else {
+        super::zeros::marked(db, &index)?
+    };
+    if version.is_some() {
+        with_cache(db, |c| c.set_directionless(&key, &ids));
+    }
+    Ok(ids)
 }
 
 pub(crate) fn count_nodes(db: Db, index: &IndexName) -> SqlResult<usize> {
