@@ -301,9 +301,11 @@ static void edgeliteVectorDrop(Parse *pParse, Index *pIdx, int iDb){
   sqlite3DbFree(db, zShadow);
   if( sqlite3FindTable(db, "libsql_vector_meta_shadow", zDb) ){
     /* the index's metadata row, and the records of its nodes without a direction (the
-    ** bridge's zeros.rs: named <index> char(1) 'zero' char(1) <id>) */
+    ** bridge's zeros.rs: named 'sqlite_edgelite_zero' char(1) length(<index>) char(1) <index>
+    ** char(1) <id>) */
     sqlite3NestedParse(pParse, "DELETE FROM %Q.libsql_vector_meta_shadow WHERE name=%Q"
-                       " OR (name>=%Q||char(1)||'zero'||char(1) AND name<%Q||char(1)||'zero'||char(2))",
-                       zDb, pIdx->zName, pIdx->zName, pIdx->zName);
+                       " OR (name>='sqlite_edgelite_zero'||char(1)||length(%Q)||char(1)||%Q||char(1)"
+                       " AND name<'sqlite_edgelite_zero'||char(1)||length(%Q)||char(1)||%Q||char(2))",
+                       zDb, pIdx->zName, pIdx->zName, pIdx->zName, pIdx->zName, pIdx->zName);
   }
 }

@@ -715,7 +715,7 @@ fn vectors_without_a_direction_come_first_as_sql_sorts_them() {
     // a row libSQL zeroed (its records are edgelite's) is reported until REINDEX
     conn.execute_batch("DELETE FROM libsql_vector_meta_shadow WHERE name <> 't_v' AND metadata = 7").expect("forget");
     let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
-    assert_eq!(verdict, "vector index t_v: 1 rows without a direction not recorded (first: 7)");
+    assert_eq!(verdict, "vector index t_v: 1 zero vectors not recorded (first: 7)");
     conn.execute_batch("REINDEX t_v").expect("reindex");
     let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
     assert_eq!(verdict, "ok");
@@ -833,4 +833,62 @@ fn a_zero_vector_another_connection_writes_comes_first_here_too() {
     b.execute("UPDATE t SET v = vector('[1,2,3]') WHERE id = 77", []).expect("unzero");
     b.execute("UPDATE t SET v = vector('[0,0,0]') WHERE id = 78", []).expect("zero");
     assert_eq!(first(&a), 78);
+}
+
+#[test]
+fn only_all_zero_vectors_are_recorded_and_only_rows_the_index_took() {
+    // The review's cases: a vector whose squared length overflows or underflows has a NULL
+    // cosine distance to itself but a number to most queries, and must not come first; an
+    // INSERT refused for its dimensions (no statement journal for one row) leaves no record;
+    // index names with char(1) in them do not share records.
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX t_v ON t(libsql_vector_idx(v));
+         INSERT INTO t VALUES (1, vector('[1e20,0]')), (2, vector('[0,0]')), (3, vector('[1,0]')),
+                              (4, vector('[-1e-30,0]')), (5, vector('[0,1]'));",
+    )
+    .expect("fill");
+    let first = |sql: &str| -> Vec<i64> { ids(&conn, sql, &[]) };
+    for limit in [1, 2, 3] {
+        let q = |from: &str| {
+            format!("SELECT id FROM {from} ORDER BY vector_distance_cos(v, vector('[1,0]')) LIMIT {limit}")
+        };
+        assert_eq!(first(&q("t")), first(&q("t NOT INDEXED")), "LIMIT {limit}");
+    }
+    let records = |conn: &Connection| -> Vec<i64> {
+        let mut s = conn
+            .prepare(
+                "SELECT metadata FROM libsql_vector_meta_shadow WHERE name LIKE 'sqlite_edgelite_zero%' ORDER BY 1",
+            )
+            .expect("records");
+        s.query_map([], |r| r.get(0)).expect("q").collect::<Result<_>>().expect("rows")
+    };
+    assert_eq!(records(&conn), vec![2]);
+    conn.execute_batch("BEGIN").expect("begin");
+    conn.execute("INSERT INTO t VALUES (6, vector('[0,0,0]'))", []).expect_err("three dimensions");
+    conn.execute_batch("COMMIT").expect("commit");
+    assert_eq!(records(&conn), vec![2], "a refused row leaves no record");
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(verdict, "ok");
+    // a record whose row is no zero vector is reported
+    conn.execute("INSERT INTO libsql_vector_meta_shadow VALUES ('sqlite_edgelite_zero' || char(1) || '3' || char(1) || 't_v' || char(1) || '5', 5)", []).expect("stale");
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(verdict, "vector index t_v: 1 records of rows that are not zero vectors (first: 5)");
+    conn.execute_batch("REINDEX t_v").expect("reindex");
+    assert_eq!(records(&conn), vec![2]);
+    // other indexes whose names start as this one's and hold char(1)
+    conn.execute_batch(
+        "CREATE TABLE u(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         INSERT INTO u VALUES (9, vector('[0,0]'));",
+    )
+    .expect("u");
+    conn.execute_batch("CREATE INDEX \"t_v\x01zero\x01x\" ON u(libsql_vector_idx(v))").expect("odd name");
+    conn.execute(&format!("CREATE INDEX \"t_v{}3{}x\" ON u(libsql_vector_idx(v))", '\u{1}', '\u{1}'), [])
+        .expect("odd name");
+    assert_eq!(records(&conn), vec![2, 9, 9]);
+    conn.execute_batch("DROP INDEX t_v").expect("drop");
+    assert_eq!(records(&conn), vec![9, 9], "the other indexes keep their records");
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(verdict, "ok");
 }

@@ -744,23 +744,30 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let row_key = |keyed: bool| if keyed { Ok(RowKey::Key(args.key(1))) } else { args.int(1).map(RowKey::Id) };
         let is_keyed = || super::keys::is_keyed(db, &index.schema, &index.shadow_name());
         let vector = decode_vector(args.value(0))?;
-        // a vector without a direction in a cosine index: vector_scan returns its row first
-        if super::zeros::has_no_direction(vector.as_ref())
-            && open_config(db, &index, "insert")?.metric == edgelite_vector::Metric::Cosine
-            && !is_keyed()?
-        {
-            super::zeros::mark(db, &index, args.int(1)?)?;
-        }
+        // a vector without a direction in a cosine index: vector_scan returns its row first.
+        // Recorded once the row is in (or held back for) the index: a row refused for its
+        // dimensions must leave no record, and a one-row INSERT has no statement journal
+        let zero = super::zeros::has_no_direction(vector.as_ref());
+        let record = || -> SqlResult<()> {
+            if zero && open_config(db, &index, "insert")?.metric == edgelite_vector::Metric::Cosine && !is_keyed()? {
+                super::zeros::mark(db, &index, args.int(1)?)?;
+            }
+            Ok(())
+        };
         if args.len() >= 3 && args.int(2) == Ok(1) {
             let key = row_key(is_keyed()?)?;
             super::build::add(db, &index, key, vector.as_ref(), || graph(open_config(db, &index, "insert")?))?;
+            record()?;
             return Ok(0);
         }
         // held back until the transaction needs it (txn.rs), if it can be
         let vector = match super::txn::hold(db, &index, vector, row_key, is_keyed, || {
             graph(open_config(db, &index, "insert")?)
         })? {
-            super::txn::Held::Kept => return Ok(0),
+            super::txn::Held::Kept => {
+                record()?;
+                return Ok(0);
+            }
             super::txn::Held::Insert(vector) => vector,
         };
         let key = row_key(is_keyed()?)?;
@@ -779,7 +786,9 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let inserted = graph.insert(&mut storage, rowid, vector.as_ref()).map_err(graph_error);
         drop(storage);
         end_write(db, &index, &metadata, inserted.is_ok())?;
-        inserted.map(|()| 0)
+        inserted?;
+        record()?;
+        Ok(0)
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { method(ctx, argc, argv, body) }
@@ -915,26 +924,37 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
                 problems.push(format!("{} rows without a node (first: {first})", missing.int(0)));
             }
             drop(missing);
-            // and every row whose vector has no direction must be recorded (zeros.rs): a file
-            // libSQL wrote such rows into needs a REINDEX for the planner to rank them first
+            // and the rows whose vector is all zeros must be the ones recorded (zeros.rs): a
+            // file libSQL wrote such rows into, or changed recorded ones in, needs a REINDEX for
+            // the planner to rank them first
             if cosine && !super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
-                let recorded = super::zeros::marked(db, index)?;
-                let mut unranked = db.prepare(&format!(
-                    "SELECT {key} FROM {}.{} WHERE {column} IS NOT NULL{filter} \
+                let recorded = super::zeros::recorded(db, index)?;
+                // the rows whose cosine distance to themselves is NULL include every all-zero one
+                let mut zero_rows = db.prepare(&format!(
+                    "SELECT {key}, {column} FROM {}.{} WHERE {column} IS NOT NULL{filter} \
                      AND vector_distance_cos({column}, {column}) IS NULL ORDER BY 1",
                     ident(&index.schema),
                     ident(&table_name),
                 ))?;
-                let mut unrecorded = Vec::new();
-                while unranked.step()? {
-                    let id = unranked.int(0);
-                    if recorded.binary_search(&id).is_err() {
-                        unrecorded.push(id);
+                let mut zeros = Vec::new();
+                while zero_rows.step()? {
+                    let text = zero_rows.column_type(1) == SQLITE_TEXT;
+                    let raw = if text { zero_rows.text_bytes(1) } else { zero_rows.bytes(1) };
+                    let value = if text { Arg::Text(&raw) } else { Arg::Blob(&raw) };
+                    if decode_vector(value).is_ok_and(|v| super::zeros::has_no_direction(v.as_ref())) {
+                        zeros.push(zero_rows.int(0));
                     }
                 }
+                drop(zero_rows);
+                let unrecorded: Vec<i64> =
+                    zeros.iter().copied().filter(|id| recorded.binary_search(id).is_err()).collect();
                 if let Some(first) = unrecorded.first() {
+                    problems.push(format!("{} zero vectors not recorded (first: {first})", unrecorded.len()));
+                }
+                let stale: Vec<i64> = recorded.iter().copied().filter(|id| zeros.binary_search(id).is_err()).collect();
+                if let Some(first) = stale.first() {
                     problems
-                        .push(format!("{} rows without a direction not recorded (first: {first})", unrecorded.len()));
+                        .push(format!("{} records of rows that are not zero vectors (first: {first})", stale.len()));
                 }
             }
         }

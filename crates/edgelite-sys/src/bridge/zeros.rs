@@ -5,31 +5,40 @@
 //! `vector_scan` returns them first, as SQL orders them: the planner's rewrite then gives the
 //! exact query's rows even when all-zero vectors are in the table.
 //!
-//! Each such node is one row of `libsql_vector_meta_shadow`, named `<index>\x01zero\x01<id>`
-//! with the id as its `metadata`: libSQL reads that table by an index's name and never sees
-//! them, a `.dump` carries them, and they roll back with the statement that wrote them. Only
-//! rowid-keyed cosine indexes keep them (the planner rewrites queries of rowid tables only).
-//! A file that libSQL wrote zero vectors into has no such records for them (COMPAT.md).
+//! Each such node is one row of `libsql_vector_meta_shadow`, named `sqlite_edgelite_zero`
+//! char(1) `<length of the index's name>` char(1) `<index>` char(1) `<id>`, with the id as its
+//! `metadata`: no index can be named so (SQLite reserves `sqlite_`), so libSQL's lookups by an
+//! index's name never see them and no index's records fall in another's range; a `.dump`
+//! carries them, and they roll back with the statement that wrote them (they are written only
+//! once the row is in the index, so a row refused for its dimensions leaves none). Only
+//! rowid-keyed cosine indexes keep them (the planner rewrites queries of rowid tables only),
+//! and only for vectors whose elements are all zero: their cosine distance to any query is NULL,
+//! where a vector whose squared length overflows or underflows the arithmetic has a NULL
+//! distance to some queries and a number (1, or an infinity) to others. A file that libSQL
+//! wrote zero vectors into has no records for them (COMPAT.md; `PRAGMA integrity_check`
+//! reports both kinds of difference).
 
 use edgelite_diskann::DiskAnn;
-use edgelite_vector::{Metric, VectorRef};
+use edgelite_vector::{Metric, VectorRef, VectorType};
 
 use super::sql::{Db, SqlResult};
 use super::vector_index::IndexName;
 
 /// The names of `index`'s records run from this prefix (inclusive) to [`end`] (exclusive).
+/// (`length` as SQL counts it, in characters: the DROP INDEX of edgelite_vector_index.c makes
+/// the same names.)
 fn prefix(index: &IndexName) -> String {
-    format!("{}\u{1}zero\u{1}", index.name)
+    format!("sqlite_edgelite_zero\u{1}{}\u{1}{}\u{1}", index.name.chars().count(), index.name)
 }
 
 fn end(index: &IndexName) -> String {
-    format!("{}\u{1}zero\u{2}", index.name)
+    format!("sqlite_edgelite_zero\u{1}{}\u{1}{}\u{2}", index.name.chars().count(), index.name)
 }
 
-/// True if `vector`'s cosine distance to anything is NULL (its norm, as the distance computes
-/// it, is zero).
+/// True if `vector`'s cosine distance to any query is NULL: every element is zero (a 1-bit
+/// vector's elements are ±1, and its cosine distance is a Hamming distance).
 pub(crate) fn has_no_direction(vector: VectorRef<'_>) -> bool {
-    edgelite_vector::distance(Metric::Cosine, vector, vector).is_ok_and(f64::is_nan)
+    vector.vector_type() != VectorType::Bit1 && vector.to_f64_vec().iter().all(|&x| x == 0.0)
 }
 
 /// True if `graph`'s index keeps zero-norm nodes aside (a cosine index; the caller checks that
@@ -76,6 +85,20 @@ pub(crate) fn marked(db: Db, index: &IndexName) -> SqlResult<Vec<i64>> {
         index.meta(),
         index.shadow()
     ))?;
+    select.bind_text(1, &prefix(index))?;
+    select.bind_text(2, &end(index))?;
+    let mut ids = Vec::new();
+    while select.step()? {
+        ids.push(select.int(0));
+    }
+    Ok(ids)
+}
+
+/// Every recorded node of `index`, whether the index has it or not, in ascending id order
+/// (`PRAGMA integrity_check` compares them with the table's zero vectors).
+pub(crate) fn recorded(db: Db, index: &IndexName) -> SqlResult<Vec<i64>> {
+    let mut select =
+        db.prepare(&format!("SELECT metadata FROM {} WHERE name >= ?1 AND name < ?2 ORDER BY 1", index.meta()))?;
     select.bind_text(1, &prefix(index))?;
     select.bind_text(2, &end(index))?;
     let mut ids = Vec::new();
