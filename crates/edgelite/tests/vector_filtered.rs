@@ -892,3 +892,21 @@ fn only_all_zero_vectors_are_recorded_and_only_rows_the_index_took() {
     let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
     assert_eq!(verdict, "ok");
 }
+
+#[test]
+fn an_attached_schema_with_a_dot_in_its_name() {
+    let dir = tempfile::tempdir().expect("dir");
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute("ATTACH ?1 AS \"a.b\"", [dir.path().join("ab.db").to_str().expect("path")]).expect("attach");
+    conn.execute_batch(
+        "CREATE TABLE \"a.b\".t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX \"a.b\".t_v ON t(libsql_vector_idx(v));
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100)
+         INSERT INTO \"a.b\".t(v) SELECT vector('[' || x || ',' || (x % 7) || ']') FROM n;",
+    )
+    .expect("fill");
+    let sql = "SELECT id FROM \"a.b\".t ORDER BY vector_distance_cos(v, vector('[3,1]')) LIMIT 5";
+    assert!(plan(&conn, sql).contains("edgelite_vector_scan"), "{}", plan(&conn, sql));
+    let scan = "SELECT id FROM \"a.b\".t NOT INDEXED ORDER BY vector_distance_cos(v, vector('[3,1]')) LIMIT 5";
+    assert_eq!(ids(&conn, sql, &[]).len(), ids(&conn, scan, &[]).len());
+}

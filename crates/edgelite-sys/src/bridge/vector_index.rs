@@ -1060,15 +1060,17 @@ unsafe extern "C" fn x_check(ctx: *mut sqlite3_context, argc: c_int, argv: *mut 
     }
 }
 
-/// The index a search names: `schema.index` or `index` (in main).
+/// The index a search names: `schema.index` or `index` (in main). A schema's name may hold a
+/// dot too (`ATTACH ... AS "a.b"`, whose indexes the planner names `a.b.index`): the first
+/// prefix before a dot that names a schema is the schema.
 fn search_name(db: Db, name: &str) -> SqlResult<IndexName> {
-    match name.split_once('.') {
-        Some((schema, name)) => {
-            if !db.has_schema(schema) {
-                return Err(format!("vector index(search): unknown schema '{schema}'").into());
-            }
-            Ok(IndexName { schema: schema.to_owned(), name: name.to_owned() })
+    for (at, _) in name.match_indices('.') {
+        if db.has_schema(&name[..at]) {
+            return Ok(IndexName { schema: name[..at].to_owned(), name: name[at + 1..].to_owned() });
         }
+    }
+    match name.split_once('.') {
+        Some((schema, _)) => Err(format!("vector index(search): unknown schema '{schema}'").into()),
         None => Ok(IndexName { schema: "main".to_owned(), name: name.to_owned() }),
     }
 }
