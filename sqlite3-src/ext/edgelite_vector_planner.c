@@ -79,6 +79,26 @@ static int edgeliteSkipSelectCb(Walker *pW, Select *pSel){
   return WRC_Prune;
 }
 
+/* Walks p's WHERE clause and the ON clauses of its FROM items (the clauses the rewrite copies)
+** with the callbacks given, pW->u.pSelect being p; returns the walk's eCode (1: one of them
+** said no). */
+static int edgeliteWalkFilter(Parse *pParse, Select *p, int (*xExpr)(Walker*, Expr*),
+                              int (*xSelect)(Walker*, Select*)){
+  Walker w;
+  int i;
+  memset(&w, 0, sizeof(w));
+  w.pParse = pParse;
+  w.xExprCallback = xExpr;
+  w.xSelectCallback = xSelect;
+  w.u.pSelect = p;
+  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
+  for(i=0; p->pSrc && i<p->pSrc->nSrc && w.eCode==0; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
+  }
+  return w.eCode;
+}
+
 /* The metric of vector index pIdx as its options give it: "cosine" (the default), "l2", or 0
 ** for anything this rewrite does not understand. */
 static const char *edgeliteIndexMetric(Index *pIdx){
@@ -629,19 +649,9 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   }
   /* a filter that names a result column's alias (WHERE d < 0.5 for "... AS d") is copied where
   ** the result columns are not, and one that calls a non-deterministic function (random())
-  ** would be evaluated twice, choosing different rows each time: both are left to scan */
-  memset(&w, 0, sizeof(w));
-  w.pParse = pParse;
-  w.xExprCallback = edgeliteWhereUnsafeCb;
-  w.xSelectCallback = edgeliteNoSelectCb;
-  w.u.pSelect = p;
-  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
-  /* the ON clauses are copied with the FROM items, and checked as the WHERE clause is */
-  for(i=0; i<p->pSrc->nSrc && w.eCode==0; i++){
-    SrcItem *pIt = &p->pSrc->a[i];
-    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
-  }
-  if( w.eCode ) return;
+  ** would be evaluated twice, choosing different rows each time: both are left to scan (the ON
+  ** clauses are copied with the FROM items, and checked as the WHERE clause is) */
+  if( edgeliteWalkFilter(pParse, p, edgeliteWhereUnsafeCb, edgeliteNoSelectCb) ) return;
   if( (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
   memset(&w, 0, sizeof(w));
   w.pParse = pParse;
@@ -846,20 +856,7 @@ static int edgeliteLocalExprCb(Walker *pW, Expr *e){
 ** subquery. The rewrite copies those clauses into CTEs and subqueries of its own, where a
 ** reference to an enclosing query would mean something else or nothing. */
 static int edgeliteIsLocal(Parse *pParse, Select *p){
-  Walker w;
-  int i;
-  if( p->pSrc==0 ) return 0;
-  memset(&w, 0, sizeof(w));
-  w.pParse = pParse;
-  w.xExprCallback = edgeliteLocalExprCb;
-  w.xSelectCallback = edgeliteRowSelectCb;
-  w.u.pSelect = p;
-  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
-  for(i=0; i<p->pSrc->nSrc && w.eCode==0; i++){
-    SrcItem *pIt = &p->pSrc->a[i];
-    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
-  }
-  return w.eCode==0;
+  return p->pSrc!=0 && edgeliteWalkFilter(pParse, p, edgeliteLocalExprCb, edgeliteRowSelectCb)==0;
 }
 
 static void edgeliteRewriteNested(Parse *pParse, Select *p, int depth);

@@ -79,26 +79,20 @@ pub(crate) fn clear(db: Db, index: &IndexName) -> SqlResult<()> {
 /// The recorded nodes of `index` that the index still has (a record whose node libSQL deleted
 /// is skipped), in ascending id order.
 pub(crate) fn marked(db: Db, index: &IndexName) -> SqlResult<Vec<i64>> {
-    let mut select = db.prepare(&format!(
-        "SELECT m.metadata FROM {} AS m WHERE m.name >= ?1 AND m.name < ?2 \
-         AND EXISTS (SELECT 1 FROM {} WHERE index_key = m.metadata) ORDER BY 1",
-        index.meta(),
-        index.shadow()
-    ))?;
-    select.bind_text(1, &prefix(index))?;
-    select.bind_text(2, &end(index))?;
-    let mut ids = Vec::new();
-    while select.step()? {
-        ids.push(select.int(0));
-    }
-    Ok(ids)
+    ids(db, index, &format!("AND EXISTS (SELECT 1 FROM {} WHERE index_key = m.metadata)", index.shadow()))
 }
 
 /// Every recorded node of `index`, whether the index has it or not, in ascending id order
 /// (`PRAGMA integrity_check` compares them with the table's zero vectors).
 pub(crate) fn recorded(db: Db, index: &IndexName) -> SqlResult<Vec<i64>> {
-    let mut select =
-        db.prepare(&format!("SELECT metadata FROM {} WHERE name >= ?1 AND name < ?2 ORDER BY 1", index.meta()))?;
+    ids(db, index, "")
+}
+
+fn ids(db: Db, index: &IndexName, and: &str) -> SqlResult<Vec<i64>> {
+    let mut select = db.prepare(&format!(
+        "SELECT m.metadata FROM {} AS m WHERE m.name >= ?1 AND m.name < ?2 {and} ORDER BY 1",
+        index.meta()
+    ))?;
     select.bind_text(1, &prefix(index))?;
     select.bind_text(2, &end(index))?;
     let mut ids = Vec::new();
