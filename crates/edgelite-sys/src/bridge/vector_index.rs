@@ -808,15 +808,18 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
             args.int(0)?
         };
         let (config, metadata) = open_index(db, &index, "delete")?;
-        if config.metric == edgelite_vector::Metric::Cosine && !keyed {
-            super::zeros::unmark(db, &index, rowid)?;
-        }
+        let cosine = config.metric == edgelite_vector::Metric::Cosine;
         let graph = graph(config)?;
         let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
         let deleted = graph.delete(&mut storage, rowid).map_err(graph_error);
         drop(storage);
         end_write(db, &index, &metadata, deleted.is_ok())?;
-        deleted.map(|_| 0)
+        deleted?;
+        // its record goes once the node has (as it is written once the node is in: x_insert)
+        if cosine && !keyed {
+            super::zeros::unmark(db, &index, rowid)?;
+        }
+        Ok(0)
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { method(ctx, argc, argv, body) }
