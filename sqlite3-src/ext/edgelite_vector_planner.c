@@ -402,12 +402,23 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, E
 /* The expression ORDER BY term pTerm of p stands for, as SQLite resolves it: a result column's
 ** expression for a bare name that is that column's alias (ORDER BY d, for "... AS d"; an
 ** alias given to two columns is left alone, 0) or for a column number (ORDER BY 2); else the
-** term itself. */
+** term itself. A result list with * or t.* in it is left alone (0) for a name or a number: the
+** columns it stands for are not known before name resolution, and they come first (ORDER BY 2
+** of "SELECT *, vector_distance_cos(...)" is the table's second column, ORDER BY d a table
+** column d if there is one). */
 static Expr *edgeliteOrderTerm(Select *p, Expr *pTerm){
   ExprList *pE = p->pEList;
   int i, iCol = 0;
   Expr *pFound = 0;
   if( pE==0 ) return pTerm;
+  if( pTerm->op==TK_ID || sqlite3ExprIsInteger(pTerm, &iCol, 0, 0) ){
+    for(i=0; i<pE->nExpr; i++){
+      Expr *e = pE->a[i].pExpr;
+      if( e->op==TK_ASTERISK || (e->op==TK_DOT && e->pRight && e->pRight->op==TK_ASTERISK) ){
+        return 0;
+      }
+    }
+  }
   if( pTerm->op==TK_ID ){
     for(i=0; i<pE->nExpr; i++){
       if( pE->a[i].zEName && pE->a[i].fg.eEName==ENAME_NAME
@@ -819,8 +830,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
 }
 
-/* Walker callbacks of edgeliteIsLocal: eCode becomes 1 at a name that is not a column (or the
-** rowid) of a FROM item of pW->u.pSelect, as alias.column or alone, and at any subquery. */
+/* True if column zCol (of the FROM item named or aliased zTab, or of any when zTab is 0) is a
+** column, or the rowid, of an ordinary table among p's FROM items. */
 static int edgeliteNameIsLocal(sqlite3 *db, Select *p, const char *zTab, const char *zCol){
   int i;
   for(i=0; i<p->pSrc->nSrc; i++){
@@ -834,6 +845,8 @@ static int edgeliteNameIsLocal(sqlite3 *db, Select *p, const char *zTab, const c
   }
   return 0;
 }
+/* Walker callback of edgeliteIsLocal: eCode becomes 1 at a name that is not one of
+** pW->u.pSelect's own columns (edgeliteNameIsLocal), as alias.column or alone. */
 static int edgeliteLocalExprCb(Walker *pW, Expr *e){
   if( e->op==TK_ID ){
     if( !edgeliteNameIsLocal(pW->pParse->db, pW->u.pSelect, 0, e->u.zToken) ){
@@ -862,7 +875,8 @@ static int edgeliteIsLocal(Parse *pParse, Select *p){
 static void edgeliteRewriteNested(Parse *pParse, Select *p, int depth);
 
 /* A subquery met in an expression (IN (SELECT ...), EXISTS, a scalar subquery): rewritten as
-** edgeliteRewriteNested says; its own subqueries are visited there, not by this walk. */
+** edgeliteRewriteNested says; its own subqueries are visited there, not by this walk. The
+** walk's eCode carries the depth (the walk itself never sets it). */
 static int edgeliteNestedSelectCb(Walker *pW, Select *pSel){
   Select *pS;
   for(pS=pSel; pS; pS=pS->pPrior){

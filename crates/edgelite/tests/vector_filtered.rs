@@ -753,6 +753,18 @@ fn an_order_by_alias_or_column_number_uses_the_index_too() {
             }
         }
     }
+    // with * in the result list, its columns come first: ORDER BY 2 is the table's second
+    // column, and ORDER BY bucket the table's bucket even where the distance is named so; the
+    // answer must be the scan's, rows and order (found in review: the rewrite took 2 for the
+    // distance and returned the nearest rows ordered by cluster)
+    for (select, order) in
+        [("*, vector_distance_cos(v, ?1)", "2"), ("*, vector_distance_cos(v, ?1) AS bucket", "bucket")]
+    {
+        let q = |from: &str| format!("SELECT {select} FROM {from} ORDER BY {order} LIMIT 20");
+        assert!(!plan(&conn, &q("t")).contains("edgelite_vector_scan"), "{}", q("t"));
+        let args = [Value::from(rng.vector())];
+        assert_eq!(ids(&conn, &q("t"), &args), ids(&conn, &q("t NOT INDEXED"), &args), "{}", q("t"));
+    }
     // an alias that two columns have is SQLite's to resolve (it says which is meant): no rewrite
     let twice = "SELECT vector_distance_cos(v, ?1) AS d, id AS d FROM t ORDER BY d LIMIT 3";
     assert!(!plan(&conn, twice).contains("edgelite_vector_scan"), "{}", plan(&conn, twice));
