@@ -9,6 +9,13 @@
 //!   `[0,2]`, ...);
 //! - `random 2-d`: `[random() % 1000, random() % 1000]`, for comparison.
 //!
+//! Two more workloads are hostile in their rowids, not their vectors (8-d random vectors): the
+//! index keeps its nodes in hash maps and sets keyed by rowid, and rowids are the user's to
+//! choose.
+//! - `colliding rowids`: the rowids that a fixed multiply-xorshift hash (the index's hasher
+//!   until foldhash replaced it) sends to one bucket: `j << 32` run backwards through it;
+//! - `random rowids`: as many random rowids, for comparison.
+//!
 //! ```text
 //! cargo run --release -p edgelite-benches --bin duplicates -- [--rows 5000,10000,20000] [--only TEXT]
 //! ```
@@ -20,11 +27,51 @@ use edgelite::Connection;
 
 type BoxResult<T> = Result<T, Box<dyn Error>>;
 
-const WORKLOADS: &[(&str, &str, usize)] = &[
-    ("one vector", "'[1,2,3]'", 3),
-    ("150 directions", "'[' || (x % 17) || ',' || (x % 13 + 1) || ']'", 2),
-    ("random 2-d", "'[' || (random() % 1000) || ',' || (random() % 1000) || ']'", 2),
+/// Where a workload's rowids come from.
+#[derive(Clone, Copy)]
+enum Rowids {
+    /// SQLite's own (1, 2, 3, ...).
+    Auto,
+    /// Chosen to collide under a fixed hash ([`colliding`]).
+    Colliding,
+    /// Random 63-bit rowids.
+    Random,
+}
+
+const RANDOM_8D: &str = "'[' || (random() % 1000) || ',' || (random() % 1000) || ',' || (random() % 1000) || ',' || \
+    (random() % 1000) || ',' || (random() % 1000) || ',' || (random() % 1000) || ',' || (random() % 1000) || ',' || \
+    (random() % 1000) || ']'";
+
+const WORKLOADS: &[(&str, &str, usize, Rowids)] = &[
+    ("one vector", "'[1,2,3]'", 3, Rowids::Auto),
+    ("150 directions", "'[' || (x % 17) || ',' || (x % 13 + 1) || ']'", 2, Rowids::Auto),
+    ("random 2-d", "'[' || (random() % 1000) || ',' || (random() % 1000) || ']'", 2, Rowids::Auto),
+    ("colliding rowids", RANDOM_8D, 8, Rowids::Colliding),
+    ("random rowids", RANDOM_8D, 8, Rowids::Random),
 ];
+
+/// The `j`-th rowid that `x * K ^ (x * K >> 29)` (K the golden-ratio constant) maps to `j << 32`:
+/// every one of them lands in the same bucket of any table smaller than 2^32 entries.
+fn colliding(j: u64) -> i64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    // K's inverse modulo 2^64, by Newton's iteration (each step doubles the correct bits)
+    let mut inv: u64 = K;
+    for _ in 0..6 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(K.wrapping_mul(inv)));
+    }
+    let h = j << 32;
+    let y = h ^ (h >> 29) ^ (h >> 58);
+    y.wrapping_mul(inv) as i64
+}
+
+/// A SplitMix64 step: random rowids with no dependency.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 fn main() -> BoxResult<()> {
     let mut rows = vec![5000, 10000, 20000];
@@ -43,7 +90,7 @@ fn main() -> BoxResult<()> {
     println!("| workload | rows | INSERT s | rows/s | integrity_check |");
     println!("|---|---|---|---|---|");
     let tmp = tempfile::tempdir()?;
-    for (label, vector, dims) in WORKLOADS {
+    for &(label, vector, dims, rowids) in WORKLOADS {
         if only.as_ref().is_some_and(|o| !label.contains(o.as_str())) {
             continue;
         }
@@ -54,11 +101,20 @@ fn main() -> BoxResult<()> {
                 "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB({dims}));
                  CREATE INDEX t_v ON t(libsql_vector_idx(v));"
             ))?;
+            // the rowids first, in a table of their own, so that only the INSERT is timed
+            conn.execute_batch("CREATE TEMP TABLE ids(x INTEGER PRIMARY KEY, id INTEGER UNIQUE); BEGIN")?;
+            let mut state = 42;
+            for x in 1..=n as u64 {
+                let id = match rowids {
+                    Rowids::Auto => x as i64,
+                    Rowids::Colliding => colliding(x),
+                    Rowids::Random => (splitmix(&mut state) >> 1) as i64,
+                };
+                conn.execute("INSERT INTO ids VALUES (?1, ?2)", edgelite::params![x as i64, id])?;
+            }
+            conn.execute_batch("COMMIT")?;
             let t = Instant::now();
-            conn.execute_batch(&format!(
-                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {n})
-                 INSERT INTO t(v) SELECT vector({vector}) FROM n;"
-            ))?;
+            conn.execute_batch(&format!("INSERT INTO t(id, v) SELECT id, vector({vector}) FROM ids AS n ORDER BY x;"))?;
             let secs = t.elapsed().as_secs_f64();
             let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
             println!("| {label} | {n} | {secs:.2} | {:.0} | {verdict} |", n as f64 / secs);

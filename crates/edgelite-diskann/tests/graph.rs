@@ -331,3 +331,24 @@ fn zero_vectors_in_cosine_do_not_break_anything() {
     assert!(hits[1].distance.is_nan());
     assert!(idx.check(&mut s).unwrap().is_ok());
 }
+
+/// Rowids are the user's to choose: the maps keyed by them must not let a choice of rowids
+/// pile them into a few buckets. Multiples of 2^40 (a shifted timestamp, as snowflake-style
+/// ids are, or a hostile tenant's pick) all hashed to the same 11 low bits under the fixed
+/// multiply-xorshift the index used before; a randomly seeded hash spreads them as any keys.
+#[test]
+fn rowids_with_equal_low_bits_spread_over_the_buckets() {
+    use std::hash::BuildHasher;
+    let hasher = edgelite_diskann::RowidBuildHasher::default();
+    let buckets: std::collections::HashSet<u64> = (1..=4096_i64).map(|i| hasher.hash_one(i << 40) & 0xFFF).collect();
+    // 4,096 random hashes fill about 63% of 4,096 buckets (2,590, give or take 20)
+    assert!(buckets.len() > 2_000, "{} of 4096 buckets used", buckets.len());
+    // and the same keys again, through a graph: every row is found and reachable
+    let idx = index("F32_BLOB(2)", &["metric=l2"]);
+    let mut s = MemStorage::new();
+    let mut rng = Rng(seed(7));
+    for i in 1..=300_i64 {
+        idx.insert(&mut s, i << 40, rng.vector(2).as_ref()).unwrap();
+    }
+    assert!(idx.check(&mut s).unwrap().is_ok());
+}
