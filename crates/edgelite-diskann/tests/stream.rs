@@ -106,3 +106,27 @@ fn empty_index_and_wrong_query() {
     let wrong = Vector::from_f32(&[1.0, 2.0]).unwrap();
     assert!(idx.stream::<edgelite_diskann::MemError>(wrong.as_ref(), 10).is_err());
 }
+
+/// On a graph whose paths are long (2-d vectors under cosine pruned at alpha 1.0: nearly a
+/// chain around the circle), the first rows come only once the walk has reached the query:
+/// returning the nearest of the first `window` visits gave rows far from it.
+#[test]
+fn the_first_rows_wait_for_the_walk_to_reach_the_query() {
+    let idx = DiskAnn::new(Metadata::create_edgelite("F32_BLOB(2)", &["alpha=1.0"]).unwrap().1).unwrap();
+    let mut s = MemStorage::new();
+    let mut rng = Rng(seed(13));
+    let data: Vec<(i64, Vector)> = (1..=3000).map(|i| (i, rng.vector(2))).collect();
+    for (id, v) in &data {
+        idx.insert(&mut s, *id, v.as_ref()).unwrap();
+    }
+    let (mut hit, queries) = (0, 50);
+    for _ in 0..queries {
+        let q = rng.vector(2);
+        let truth = brute_force(&idx, &data, q.as_ref(), 10);
+        let mut stream = idx.stream::<edgelite_diskann::MemError>(q.as_ref(), idx.config().search_l).unwrap();
+        let got: Vec<i64> = stream.next_batch(&idx, &mut s, 10).unwrap().iter().map(|n| n.id).collect();
+        hit += truth.iter().filter(|t| got.contains(t)).count();
+    }
+    let recall = hit as f64 / (queries * 10) as f64;
+    assert!(recall >= 0.95, "recall@10 of the first rows {recall}");
+}
