@@ -352,3 +352,33 @@ fn rowids_with_equal_low_bits_spread_over_the_buckets() {
     }
     assert!(idx.check(&mut s).unwrap().is_ok());
 }
+
+/// Vectors on a line or a circle (two dimensions under cosine, one under l2): edgelite's
+/// default alpha of 1.0 would keep only each node's nearest neighbour on either side, a chain
+/// that every insert walks along (options.rs, EDGELITE_ALPHA); these indexes get libSQL's 1.2,
+/// and the others keep 1.0.
+#[test]
+fn one_dimensional_vectors_get_a_graph_searches_can_cross() {
+    for (column, metric, dims) in [("F32_BLOB(2)", "metric=cosine", 2), ("F32_BLOB(1)", "metric=l2", 1)] {
+        let (_, config) = Metadata::create_edgelite(column, &[metric]).unwrap();
+        assert_eq!(config.alpha, 1.2, "{column} {metric}");
+        let idx = DiskAnn::new(config).unwrap();
+        let mut s = MemStorage::new();
+        let mut rng = Rng(seed(11));
+        let data: Vec<(i64, Vector)> = (1..=3000).map(|i| (i, rng.vector(dims))).collect();
+        for (id, x) in &data {
+            idx.insert(&mut s, *id, x.as_ref()).unwrap();
+        }
+        let queries: Vec<Vector> = (0..50).map(|_| rng.vector(dims)).collect();
+        let r = recall(&idx, &mut s, &data, &queries, 10);
+        assert!(r >= 0.95, "{column} {metric}: recall@10 {r}");
+        assert!(idx.check(&mut s).unwrap().is_ok());
+    }
+    for (column, metric) in
+        [("F32_BLOB(3)", "metric=cosine"), ("F32_BLOB(2)", "metric=l2"), ("F32_BLOB(384)", "metric=cosine")]
+    {
+        assert_eq!(Metadata::create_edgelite(column, &[metric]).unwrap().1.alpha, 1.0, "{column} {metric}");
+    }
+    // an alpha given is kept
+    assert_eq!(Metadata::create_edgelite("F32_BLOB(2)", &["alpha=1.0"]).unwrap().1.alpha, 1.0);
+}
