@@ -368,7 +368,7 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
 #define EDGELITE_WALK "edgelite_walk"
 
-/* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 LIMIT pGate)
+/* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 AS edgelite_gate LIMIT pGate)
 ** CROSS JOIN <p's FROM> WHERE <p's WHERE> ORDER BY <pOrder> LIMIT pS), pOrder being the
 ** distance p orders by (its ORDER BY term, or the result column that term names): the rows that
 ** pass, ranked as p ranks them, and only the first pS (every row p can return is among them, a
@@ -381,9 +381,14 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, E
   sqlite3 *db = pParse->db;
   Token tEmpty = {0, 0};
   Token tR = {"edgelite_r", 10};
+  Token tGate = {"edgelite_gate", 13};
   SrcList *pFrom;
-  ExprList *pCols;
-  Select *pSel = sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)), 0, 0, 0, 0, 0, 0,
+  ExprList *pCols = sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1));
+  Select *pSel;
+  /* named: unnamed, SQLite would call it column1, and a user's column1 in the filter would be
+  ** ambiguous */
+  sqlite3ExprListSetName(pParse, pCols, &tGate, 0);
+  pSel = sqlite3SelectNew(pParse, pCols, 0, 0, 0, 0, 0, 0,
       sqlite3PExpr(pParse, TK_LIMIT, pGate, 0));
   pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pSel, 0);
   pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
@@ -691,7 +696,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
     }
   }
   if( pIdx==0 ) return;
-  zIndex = sqlite3MPrintf(db, "%s.%s",
+  /* the schema quoted: a schema's name may hold a dot, as an index's may (search_name) */
+  zIndex = sqlite3MPrintf(db, "\"%w\".%s",
                           db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName, pIdx->zName);
   if( zIndex==0 ) return;
   pFnArgs = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_STRING, zIndex));

@@ -922,3 +922,46 @@ fn an_attached_schema_with_a_dot_in_its_name() {
     let scan = "SELECT id FROM \"a.b\".t NOT INDEXED ORDER BY vector_distance_cos(v, vector('[3,1]')) LIMIT 5";
     assert_eq!(ids(&conn, sql, &[]).len(), ids(&conn, scan, &[]).len());
 }
+
+/// An index `x.i` in main beside an index `i` of an attached schema named `main.x`: the rewrite
+/// names each so that the other cannot be read for it (unquoted, `main.x.i` named both).
+#[test]
+fn a_schema_and_an_index_whose_dotted_names_meet() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "ATTACH ':memory:' AS \"main.x\";
+         CREATE TABLE s(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX \"x.i\" ON s(libsql_vector_idx(v));
+         INSERT INTO s VALUES (1, vector('[1,0]'));
+         CREATE TABLE \"main.x\".s2(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX \"main.x\".i ON s2(libsql_vector_idx(v));
+         INSERT INTO s2 VALUES (1, vector('[0,1]')), (2, vector('[1,0]'));",
+    )
+    .expect("fill");
+    for (table, want) in [("\"main.x\".s2", vec![2, 1]), ("s", vec![1])] {
+        let sql = format!("SELECT id FROM {table} ORDER BY vector_distance_cos(v, vector('[1,0]')) LIMIT 2");
+        assert!(plan(&conn, &sql).contains("edgelite_vector_scan"), "{}", plan(&conn, &sql));
+        assert_eq!(ids(&conn, &sql, &[]), want, "{sql}");
+    }
+}
+
+/// The rewrite's own subqueries name their columns: an unnamed one is `column1` to SQLite, and
+/// a user's column of that name became ambiguous.
+#[test]
+fn a_column_named_column1() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, column1 INT, v F32_BLOB(2));
+         CREATE INDEX i ON t(libsql_vector_idx(v));
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 300)
+         INSERT INTO t(column1, v) SELECT x % 3, vector('[' || x || ',' || (x % 11) || ']') FROM n;",
+    )
+    .expect("fill");
+    for filter in ["column1 = 1", "column1 = 1 AND id > 5"] {
+        let q = |from: &str| {
+            format!("SELECT id FROM {from} WHERE {filter} ORDER BY vector_distance_cos(v, vector('[40,3]')) LIMIT 5")
+        };
+        assert!(plan(&conn, &q("t")).contains("edgelite_vector_scan"), "{}", plan(&conn, &q("t")));
+        assert_eq!(ids(&conn, &q("t"), &[]), ids(&conn, &q("t NOT INDEXED"), &[]), "{filter}");
+    }
+}

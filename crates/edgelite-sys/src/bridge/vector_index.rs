@@ -1064,9 +1064,18 @@ unsafe extern "C" fn x_check(ctx: *mut sqlite3_context, argc: c_int, argv: *mut 
 }
 
 /// The index a search names: `schema.index` or `index` (in main). A schema's name may hold a
-/// dot too (`ATTACH ... AS "a.b"`, whose indexes the planner names `a.b.index`): the first
-/// prefix before a dot that names a schema is the schema.
+/// dot too (`ATTACH ... AS "a.b"`): the first prefix before a dot that names a schema is the
+/// schema. The schema may also be quoted as an SQL identifier, `"a.b".index` (`""` for a quote
+/// in it), which is how the planner's rewrite names the index: unquoted, `main.x.i` is both
+/// index `x.i` of main and index `i` of an attached `main.x`, and the first reading took the
+/// wrong table's index.
 fn search_name(db: Db, name: &str) -> SqlResult<IndexName> {
+    if let Some((schema, index)) = quoted_schema(name) {
+        if db.has_schema(&schema) {
+            return Ok(IndexName { schema, name: index.to_owned() });
+        }
+        return Err(format!("vector index(search): unknown schema '{schema}'").into());
+    }
     for (at, _) in name.match_indices('.') {
         if db.has_schema(&name[..at]) {
             return Ok(IndexName { schema: name[..at].to_owned(), name: name[at + 1..].to_owned() });
@@ -1076,6 +1085,27 @@ fn search_name(db: Db, name: &str) -> SqlResult<IndexName> {
         Some((schema, _)) => Err(format!("vector index(search): unknown schema '{schema}'").into()),
         None => Ok(IndexName { schema: "main".to_owned(), name: name.to_owned() }),
     }
+}
+
+/// `"schema".index` split into the schema (unquoted) and the index; `None` if `name` is not of
+/// that form.
+fn quoted_schema(name: &str) -> Option<(String, &str)> {
+    let rest = name.strip_prefix('"')?;
+    let mut schema = String::new();
+    let mut chars = rest.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c != '"' {
+            schema.push(c);
+            continue;
+        }
+        if rest[at + 1..].starts_with('"') {
+            schema.push('"');
+            chars.next();
+            continue;
+        }
+        return rest[at + 1..].strip_prefix('.').map(|index| (schema, index));
+    }
+    None
 }
 
 /// The number of nodes of index `name` (as [`open_search`] names it).
