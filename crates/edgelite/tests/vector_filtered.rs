@@ -715,7 +715,7 @@ fn vectors_without_a_direction_come_first_as_sql_sorts_them() {
     // a row libSQL zeroed (its records are edgelite's) is reported until REINDEX
     conn.execute_batch("DELETE FROM libsql_vector_meta_shadow WHERE name <> 't_v' AND metadata = 7").expect("forget");
     let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
-    assert_eq!(verdict, "vector index t_v: 1 zero vectors not recorded (first: 7)");
+    assert_eq!(verdict, "vector index t_v: 1 zero or NaN vectors not recorded (first: 7)");
     conn.execute_batch("REINDEX t_v").expect("reindex");
     let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
     assert_eq!(verdict, "ok");
@@ -886,7 +886,7 @@ fn only_all_zero_vectors_are_recorded_and_only_rows_the_index_took() {
     // a record whose row is no zero vector is reported
     conn.execute("INSERT INTO libsql_vector_meta_shadow VALUES ('sqlite_edgelite_zero' || char(1) || '3' || char(1) || 't_v' || char(1) || '5', 5)", []).expect("stale");
     let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
-    assert_eq!(verdict, "vector index t_v: 1 records of rows that are not zero vectors (first: 5)");
+    assert_eq!(verdict, "vector index t_v: 1 records of rows that are not zero or NaN vectors (first: 5)");
     conn.execute_batch("REINDEX t_v").expect("reindex");
     assert_eq!(records(&conn), vec![2]);
     // other indexes whose names start as this one's and hold char(1)
@@ -963,5 +963,44 @@ fn a_column_named_column1() {
         };
         assert!(plan(&conn, &q("t")).contains("edgelite_vector_scan"), "{}", plan(&conn, &q("t")));
         assert_eq!(ids(&conn, &q("t"), &[]), ids(&conn, &q("t NOT INDEXED"), &[]), "{filter}");
+    }
+}
+
+/// A vector with a NaN element has a NaN distance to every query under either metric, which
+/// SQL gives as NULL and sorts first: the index returns such rows first too, as it does all-zero
+/// vectors under cosine (an l2 index returned them last, or not at all).
+#[test]
+fn nan_vectors_come_first_under_either_metric() {
+    let conn = Connection::open_in_memory().expect("open");
+    for (metric, function) in [("l2", "vector_distance_l2"), ("cosine", "vector_distance_cos")] {
+        conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS t;
+             CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+             CREATE INDEX t_v ON t(libsql_vector_idx(v, 'metric={metric}'));
+             WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200)
+             INSERT INTO t(v) SELECT vector('[' || x || ',' || (x % 9) || ']') FROM n;
+             INSERT INTO t VALUES (300, x'0000c07f0000803f'), (301, x'0000803f0000c07f');
+             UPDATE t SET v = x'0000c07f0000c07f' WHERE id = 50;"
+        ))
+        .expect("fill");
+        let check = |what: &str| {
+            let q = |from: &str| format!("SELECT id FROM {from} ORDER BY {function}(v, vector('[3,1]')) LIMIT 4");
+            assert!(plan(&conn, &q("t")).contains("edgelite_vector_scan"), "{}", plan(&conn, &q("t")));
+            // the NULL-distance rows tie: compared as sets
+            let sorted = |sql: &str| {
+                let mut got = ids(&conn, sql, &[]);
+                got.sort_unstable();
+                got
+            };
+            assert_eq!(sorted(&q("t")), sorted(&q("t NOT INDEXED")), "{metric}, {what}");
+            let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+            assert_eq!(verdict, "ok", "{metric}, {what}");
+        };
+        check("inserted and updated");
+        conn.execute_batch("DELETE FROM t WHERE id = 300; UPDATE t SET v = vector('[1,1]') WHERE id = 301;")
+            .expect("change");
+        check("deleted and mended");
+        conn.execute_batch("REINDEX t_v").expect("reindex");
+        check("reindexed");
     }
 }

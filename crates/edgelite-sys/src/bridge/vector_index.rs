@@ -19,7 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use edgelite_diskann::options::{Metadata, tag};
 use edgelite_vector::sql::Arg;
-use edgelite_vector::{VectorRef, VectorType, parse_text};
+use edgelite_vector::{Metric, VectorRef, VectorType, parse_text};
 
 use super::cache::{with_cache, with_state};
 use super::keys::Key;
@@ -744,13 +744,21 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let row_key = |keyed: bool| if keyed { Ok(RowKey::Key(args.key(1))) } else { args.int(1).map(RowKey::Id) };
         let is_keyed = || super::keys::is_keyed(db, &index.schema, &index.shadow_name());
         let vector = decode_vector(args.value(0))?;
-        // a vector without a direction in a cosine index: vector_scan returns its row first.
+        // a vector whose distance is always NULL (zeros.rs): vector_scan returns its row first.
         // Recorded once the row is in (or held back for) the index: a row refused for its
         // dimensions must leave no record, and a one-row INSERT has no statement journal
-        let zero = super::zeros::has_no_direction(vector.as_ref());
+        let null_under = |metric| super::zeros::always_null(vector.as_ref(), metric);
+        let (null_cos, null_l2) = (null_under(Metric::Cosine), null_under(Metric::L2));
         let record = || -> SqlResult<()> {
-            if zero && open_config(db, &index, "insert")?.metric == edgelite_vector::Metric::Cosine && !is_keyed()? {
-                super::zeros::mark(db, &index, args.int(1)?)?;
+            // (no metadata read for a vector that is NULL under neither metric)
+            if null_cos || null_l2 {
+                let null = match open_config(db, &index, "insert")?.metric {
+                    Metric::L2 => null_l2,
+                    _ => null_cos,
+                };
+                if null && !is_keyed()? {
+                    super::zeros::mark(db, &index, args.int(1)?)?;
+                }
             }
             Ok(())
         };
@@ -808,7 +816,6 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
             args.int(0)?
         };
         let (config, metadata) = open_index(db, &index, "delete")?;
-        let cosine = config.metric == edgelite_vector::Metric::Cosine;
         let graph = graph(config)?;
         let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
         let deleted = graph.delete(&mut storage, rowid).map_err(graph_error);
@@ -816,7 +823,7 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         end_write(db, &index, &metadata, deleted.is_ok())?;
         deleted?;
         // its record goes once the node has (as it is written once the node is in: x_insert)
-        if cosine && !keyed {
+        if !keyed {
             super::zeros::unmark(db, &index, rowid)?;
         }
         Ok(0)
@@ -866,7 +873,7 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
         Err(e) if could_not_run(&e) => return Err(e),
         Err(_) => return Ok(Some(format!("vector index {name}: missing or unreadable metadata"))),
     };
-    let cosine = config.metric == edgelite_vector::Metric::Cosine;
+    let metric = config.metric;
     let mut storage = ShadowStorage::new(db, index);
     let report = match graph(config)?.check(&mut storage).map_err(graph_error) {
         Ok(report) => report,
@@ -927,15 +934,19 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
                 problems.push(format!("{} rows without a node (first: {first})", missing.int(0)));
             }
             drop(missing);
-            // and the rows whose vector is all zeros must be the ones recorded (zeros.rs): a
-            // file libSQL wrote such rows into, or changed recorded ones in, needs a REINDEX for
-            // the planner to rank them first
-            if cosine && !super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
+            // and the rows whose vector's distance is always NULL must be the ones recorded
+            // (zeros.rs): a file libSQL wrote such rows into, or changed recorded ones in, needs
+            // a REINDEX for the planner to rank them first
+            if !super::keys::is_keyed(db, &index.schema, &index.shadow_name())? {
                 let recorded = super::zeros::recorded(db, index)?;
-                // the rows whose cosine distance to themselves is NULL include every all-zero one
+                // the rows whose distance to themselves is NULL include every such one
+                let function = match metric {
+                    Metric::L2 => "vector_distance_l2",
+                    _ => "vector_distance_cos",
+                };
                 let mut zero_rows = db.prepare(&format!(
                     "SELECT {key}, {column} FROM {}.{} WHERE {column} IS NOT NULL{filter} \
-                     AND vector_distance_cos({column}, {column}) IS NULL ORDER BY 1",
+                     AND {function}({column}, {column}) IS NULL ORDER BY 1",
                     ident(&index.schema),
                     ident(&table_name),
                 ))?;
@@ -944,7 +955,7 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
                     let text = zero_rows.column_type(1) == SQLITE_TEXT;
                     let raw = if text { zero_rows.text_bytes(1) } else { zero_rows.bytes(1) };
                     let value = if text { Arg::Text(&raw) } else { Arg::Blob(&raw) };
-                    if decode_vector(value).is_ok_and(|v| super::zeros::has_no_direction(v.as_ref())) {
+                    if decode_vector(value).is_ok_and(|v| super::zeros::always_null(v.as_ref(), metric)) {
                         zeros.push(zero_rows.int(0));
                     }
                 }
@@ -952,12 +963,14 @@ fn check(db: Db, index: &IndexName) -> SqlResult<Option<String>> {
                 let unrecorded: Vec<i64> =
                     zeros.iter().copied().filter(|id| recorded.binary_search(id).is_err()).collect();
                 if let Some(first) = unrecorded.first() {
-                    problems.push(format!("{} zero vectors not recorded (first: {first})", unrecorded.len()));
+                    problems.push(format!("{} zero or NaN vectors not recorded (first: {first})", unrecorded.len()));
                 }
                 let stale: Vec<i64> = recorded.iter().copied().filter(|id| zeros.binary_search(id).is_err()).collect();
                 if let Some(first) = stale.first() {
-                    problems
-                        .push(format!("{} records of rows that are not zero vectors (first: {first})", stale.len()));
+                    problems.push(format!(
+                        "{} records of rows that are not zero or NaN vectors (first: {first})",
+                        stale.len()
+                    ));
                 }
             }
         }
@@ -1120,22 +1133,15 @@ pub(crate) unsafe fn node_count(db: *mut sqlite3, name: &str) -> SqlResult<usize
     count_nodes(db, &index)
 }
 
-/// The nodes of index `name` (as [`open_search`] names it) whose vectors have no direction,
-/// for a cosine index that keeps them aside (`zeros.rs`); empty for any other.
+/// The nodes of index `name` (as [`open_search`] names it) whose vectors' distance is always
+/// NULL, which a rowid-keyed index keeps aside (`zeros.rs`); empty for a keyed one.
 ///
 /// # Safety
 /// `db` is a live connection.
-pub(crate) unsafe fn directionless(
-    db: *mut sqlite3,
-    name: &str,
-    graph: &edgelite_diskann::DiskAnn,
-) -> SqlResult<Vec<i64>> {
+pub(crate) unsafe fn directionless(db: *mut sqlite3, name: &str) -> SqlResult<Vec<i64>> {
     // SAFETY: valid for this call (caller).
     let db = unsafe { Db::new(db) };
     let index = search_name(db, name)?;
-    if !super::zeros::applies(graph) {
-        return Ok(Vec::new());
-    }
     // remembered as the metadata is, outside write transactions (a statement each per search,
     // where most indexes have none)
     let key = (index.schema.clone(), index.name.clone());

@@ -67,7 +67,8 @@ struct ScanCursor {
     budget: usize,
     /// Rows returned so far.
     returned: usize,
-    /// Nodes whose vectors have no direction (`zeros.rs`): returned first, skipped in the walk.
+    /// Nodes whose vectors' distance is always NULL (`zeros.rs`): returned first, skipped in
+    /// the walk.
     directionless: std::collections::HashSet<i64>,
 }
 
@@ -248,7 +249,7 @@ unsafe extern "C" fn x_filter(
         // SAFETY: the values are live for this call; what is kept is copied.
         let started = unsafe { start(db, args, filtered) }.and_then(|(name, graph, stream, first)| {
             // SAFETY: `db` is the table's live connection.
-            let directionless = unsafe { vector_index::directionless(db, &name, &graph) }?;
+            let directionless = unsafe { vector_index::directionless(db, &name) }?;
             cursor.state = Some((name, graph, stream));
             cursor.next_batch = first;
             cursor.directionless = directionless.iter().copied().collect();

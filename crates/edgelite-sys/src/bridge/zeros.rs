@@ -1,9 +1,10 @@
-//! Rows whose cosine distance is NULL. A vector of norm zero has no direction:
-//! `vector_distance_cos` of it is NULL (libSQL's too), and `ORDER BY` sorts NULL before every
+//! Rows whose distance is NULL to every query. A vector of norm zero has no direction:
+//! `vector_distance_cos` of it is NULL (libSQL's too); a vector with a NaN element has a NaN
+//! distance under either metric, which is NULL too. `ORDER BY` sorts NULL before every
 //! distance, so the exact query returns such rows first. The graph's walk meets their nodes last
 //! (a NaN distance ranks after all others), so the index keeps their node ids aside and
 //! `vector_scan` returns them first, as SQL orders them: the planner's rewrite then gives the
-//! exact query's rows even when all-zero vectors are in the table.
+//! exact query's rows even when such vectors are in the table.
 //!
 //! Each such node is one row of `libsql_vector_meta_shadow`, named `sqlite_edgelite_zero`
 //! char(1) `<length of the index's name>` char(1) `<index>` char(1) `<id>`, with the id as its
@@ -11,14 +12,13 @@
 //! index's name never see them and no index's records fall in another's range; a `.dump`
 //! carries them, and they roll back with the statement that wrote them (they are written only
 //! once the row is in the index, so a row refused for its dimensions leaves none). Only
-//! rowid-keyed cosine indexes keep them (the planner rewrites queries of rowid tables only),
-//! and only for vectors whose elements are all zero: their cosine distance to any query is NULL,
-//! where a vector whose squared length overflows or underflows the arithmetic has a NULL
-//! distance to some queries and a number (1, or an infinity) to others. A file that libSQL
-//! wrote zero vectors into has no records for them (COMPAT.md; `PRAGMA integrity_check`
-//! reports both kinds of difference).
+//! rowid-keyed indexes keep them (the planner rewrites queries of rowid tables only), and only
+//! for vectors whose distance to any query is NULL ([`always_null`]): a vector whose squared
+//! length overflows or underflows the arithmetic, or with an infinite element, has a NULL
+//! distance to some queries and a number to others. A file that libSQL wrote such vectors into
+//! has no records for them (COMPAT.md; `PRAGMA integrity_check` reports both kinds of
+//! difference).
 
-use edgelite_diskann::DiskAnn;
 use edgelite_vector::{Metric, VectorRef, VectorType};
 
 use super::sql::{Db, SqlResult};
@@ -35,16 +35,15 @@ fn end(index: &IndexName) -> String {
     format!("sqlite_edgelite_zero\u{1}{}\u{1}{}\u{2}", index.name.chars().count(), index.name)
 }
 
-/// True if `vector`'s cosine distance to any query is NULL: every element is zero (a 1-bit
-/// vector's elements are ±1, and its cosine distance is a Hamming distance).
-pub(crate) fn has_no_direction(vector: VectorRef<'_>) -> bool {
-    vector.vector_type() != VectorType::Bit1 && vector.to_f64_vec().iter().all(|&x| x == 0.0)
-}
-
-/// True if `graph`'s index keeps zero-norm nodes aside (a cosine index; the caller checks that
-/// it is rowid-keyed).
-pub(crate) fn applies(graph: &DiskAnn) -> bool {
-    graph.config().metric == Metric::Cosine
+/// True if `vector`'s distance to any query under `metric` is NULL: an element is NaN, or,
+/// under cosine, every element is zero (a 1-bit vector's elements are ±1, and its cosine
+/// distance is a Hamming distance).
+pub(crate) fn always_null(vector: VectorRef<'_>, metric: Metric) -> bool {
+    if vector.vector_type() == VectorType::Bit1 {
+        return false;
+    }
+    let elements = vector.to_f64_vec();
+    elements.iter().any(|x| x.is_nan()) || (metric == Metric::Cosine && elements.iter().all(|&x| x == 0.0))
 }
 
 /// Records node `id` of `index` as one without a direction.
