@@ -1004,3 +1004,19 @@ fn nan_vectors_come_first_under_either_metric() {
         check("reindexed");
     }
 }
+
+/// On an empty table the scan never computes a distance, so a query vector it could not use
+/// fails nothing: the rewrite answers no rows too, where it failed on the vector.
+#[test]
+fn an_empty_table_answers_no_rows_whatever_the_query_vector() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(3)); CREATE INDEX i ON t(libsql_vector_idx(v));",
+    )
+    .expect("schema");
+    for q in ["NULL", "vector('[1,2]')", "x'00'", "'garbage'", "vector('[1,2,3]')"] {
+        let sql = format!("SELECT id FROM t ORDER BY vector_distance_cos(v, {q}) LIMIT 3");
+        assert!(plan(&conn, &sql).contains("edgelite_vector_scan"), "{}", plan(&conn, &sql));
+        assert!(ids(&conn, &sql, &[]).is_empty(), "{sql}");
+    }
+}

@@ -247,7 +247,9 @@ unsafe extern "C" fn x_filter(
         }
         let filtered = cursor.budget != usize::MAX;
         // SAFETY: the values are live for this call; what is kept is copied.
-        let started = unsafe { start(db, args, filtered) }.and_then(|(name, graph, stream, first)| {
+        let started = unsafe { start(db, args, filtered) }.and_then(|started| {
+            // an empty index: no rows (x_eof)
+            let Some((name, graph, stream, first)) = started else { return Ok(()) };
             // SAFETY: `db` is the table's live connection.
             let directionless = unsafe { vector_index::directionless(db, &name) }?;
             cursor.state = Some((name, graph, stream));
@@ -267,7 +269,8 @@ unsafe extern "C" fn x_filter(
     })
 }
 
-/// Checks the arguments and makes the stream: (name, graph, stream, first batch size). A
+/// Checks the arguments and makes the stream: (name, graph, stream, first batch size), or
+/// `None` for an empty index. A
 /// `filtered` walk (the planner's, with a budget) orders its rows as a search of half the
 /// index's width would: the planner ranks its candidates exactly and takes a few more than it
 /// needs, which covers the looser order, and each row comes that much sooner (on minilm-20k,
@@ -280,7 +283,7 @@ unsafe fn start(
     db: *mut sqlite3,
     args: &[*mut sqlite3_value],
     filtered: bool,
-) -> SqlResult<(String, DiskAnn, SearchStream, usize)> {
+) -> SqlResult<Option<(String, DiskAnn, SearchStream, usize)>> {
     let (name, query, hinted) = match args {
         [name, query] => (*name, *query, 0),
         // SAFETY: live argument (caller).
@@ -293,14 +296,20 @@ unsafe fn start(
         _ => return Err("vector_scan: the first parameter (index) must be a string".into()),
     };
     // SAFETY: `db` is live (caller); the storage is dropped before this returns.
-    let (_, graph) = unsafe { vector_index::open_search(db, &name) }?;
+    let (mut storage, graph) = unsafe { vector_index::open_search(db, &name) }?;
+    // an empty index has no rows to rank: the query vector is not looked at, as the scan's
+    // vector_distance_*() is never called on an empty table (a bad vector fails neither)
+    if edgelite_diskann::Storage::first_id(&mut storage)?.is_none() {
+        return Ok(None);
+    }
+    drop(storage);
     // SAFETY: live argument (caller).
     let vector = vector_index::decode_vector(unsafe { arg(query) })?;
     let width = if filtered { (graph.config().search_l / 2).max(1) } else { graph.config().search_l };
     let window = width.max(hinted.min(1 << 20));
     let stream =
         graph.stream(vector.as_ref(), window).map_err(vector_index::graph_error::<vector_index::ShadowError>)?;
-    Ok((name, graph, stream, hinted.clamp(1, MAX_BATCH)))
+    Ok(Some((name, graph, stream, hinted.clamp(1, MAX_BATCH))))
 }
 
 /// Replaces the cursor's rows by the stream's next batch, read under the statement's current
