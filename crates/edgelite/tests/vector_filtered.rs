@@ -966,9 +966,10 @@ fn a_column_named_column1() {
     }
 }
 
-/// A vector with a NaN element has a NaN distance to every query under either metric, which
-/// SQL gives as NULL and sorts first: the index returns such rows first too, as it does all-zero
-/// vectors under cosine (an l2 index returned them last, or not at all).
+/// A vector with a NaN element has a NaN distance to every query under either metric (one with
+/// an infinite element under cosine), which SQL gives as NULL and sorts first: the index
+/// returns such rows first too, as it does all-zero vectors under cosine (an l2 index returned
+/// them last, or not at all).
 #[test]
 fn nan_vectors_come_first_under_either_metric() {
     let conn = Connection::open_in_memory().expect("open");
@@ -980,6 +981,8 @@ fn nan_vectors_come_first_under_either_metric() {
              WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200)
              INSERT INTO t(v) SELECT vector('[' || x || ',' || (x % 9) || ']') FROM n;
              INSERT INTO t VALUES (300, x'0000c07f0000803f'), (301, x'0000803f0000c07f');
+             -- [+inf, 1]: NULL to every query under cosine only
+             INSERT INTO t VALUES (302, x'0000807f0000803f');
              UPDATE t SET v = x'0000c07f0000c07f' WHERE id = 50;"
         ))
         .expect("fill");

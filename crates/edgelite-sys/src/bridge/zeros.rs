@@ -1,6 +1,7 @@
 //! Rows whose distance is NULL to every query. A vector of norm zero has no direction:
 //! `vector_distance_cos` of it is NULL (libSQL's too); a vector with a NaN element has a NaN
-//! distance under either metric, which is NULL too. `ORDER BY` sorts NULL before every
+//! distance under either metric, and one with an infinite element under cosine, which is NULL
+//! too. `ORDER BY` sorts NULL before every
 //! distance, so the exact query returns such rows first. The graph's walk meets their nodes last
 //! (a NaN distance ranks after all others), so the index keeps their node ids aside and
 //! `vector_scan` returns them first, as SQL orders them: the planner's rewrite then gives the
@@ -14,8 +15,8 @@
 //! once the row is in the index, so a row refused for its dimensions leaves none). Only
 //! rowid-keyed indexes keep them (the planner rewrites queries of rowid tables only), and only
 //! for vectors whose distance to any query is NULL ([`always_null`]): a vector whose squared
-//! length overflows or underflows the arithmetic, or with an infinite element, has a NULL
-//! distance to some queries and a number to others. A file that libSQL wrote such vectors into
+//! length overflows or underflows the arithmetic, or with an infinite element under l2, has a
+//! NULL distance to some queries and a number to others. A file that libSQL wrote such vectors into
 //! has no records for them (COMPAT.md; `PRAGMA integrity_check` reports both kinds of
 //! difference).
 
@@ -36,14 +37,19 @@ fn end(index: &IndexName) -> String {
 }
 
 /// True if `vector`'s distance to any query under `metric` is NULL: an element is NaN, or,
-/// under cosine, every element is zero (a 1-bit vector's elements are ±1, and its cosine
-/// distance is a Hamming distance).
+/// under cosine, an element is infinite (its norm is then infinite and its dot product with
+/// any query infinite or NaN: the quotient is NaN) or every element is zero. Under l2 an
+/// infinite element gives NULL only against a query with an infinity of the same sign there.
+/// A 1-bit vector's elements are ±1, and its cosine distance is a Hamming distance.
 pub(crate) fn always_null(vector: VectorRef<'_>, metric: Metric) -> bool {
     if vector.vector_type() == VectorType::Bit1 {
         return false;
     }
     let elements = vector.to_f64_vec();
-    elements.iter().any(|x| x.is_nan()) || (metric == Metric::Cosine && elements.iter().all(|&x| x == 0.0))
+    match metric {
+        Metric::Cosine => elements.iter().any(|x| !x.is_finite()) || elements.iter().all(|&x| x == 0.0),
+        _ => elements.iter().any(|x| x.is_nan()),
+    }
 }
 
 /// Records node `id` of `index` as one without a direction.
