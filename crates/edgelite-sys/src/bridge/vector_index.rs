@@ -747,8 +747,7 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         // a vector whose distance is always NULL (zeros.rs): vector_scan returns its row first.
         // Recorded once the row is in (or held back for) the index: a row refused for its
         // dimensions must leave no record, and a one-row INSERT has no statement journal
-        let null_under = |metric| super::zeros::always_null(vector.as_ref(), metric);
-        let (null_cos, null_l2) = (null_under(Metric::Cosine), null_under(Metric::L2));
+        let (null_cos, null_l2) = super::zeros::always_null_under(vector.as_ref());
         let record = || -> SqlResult<()> {
             // (no metadata read for a vector that is NULL under neither metric)
             if null_cos || null_l2 {

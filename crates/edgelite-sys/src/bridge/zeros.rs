@@ -42,14 +42,23 @@ fn end(index: &IndexName) -> String {
 /// infinite element gives NULL only against a query with an infinity of the same sign there.
 /// A 1-bit vector's elements are ±1, and its cosine distance is a Hamming distance.
 pub(crate) fn always_null(vector: VectorRef<'_>, metric: Metric) -> bool {
+    let (cosine, l2) = always_null_under(vector);
+    if metric == Metric::L2 { l2 } else { cosine }
+}
+
+/// [`always_null`] under cosine and under l2, with one pass over the elements (xInsert asks
+/// both before it knows the index's metric, which it reads only for such a vector).
+pub(crate) fn always_null_under(vector: VectorRef<'_>) -> (bool, bool) {
     if vector.vector_type() == VectorType::Bit1 {
-        return false;
+        return (false, false);
     }
-    let elements = vector.to_f64_vec();
-    match metric {
-        Metric::Cosine => elements.iter().any(|x| !x.is_finite()) || elements.iter().all(|&x| x == 0.0),
-        _ => elements.iter().any(|x| x.is_nan()),
+    let (mut nan, mut infinite, mut zero) = (false, false, true);
+    for x in vector.to_f64_vec() {
+        nan |= x.is_nan();
+        infinite |= x.is_infinite();
+        zero &= x == 0.0;
     }
+    (nan || infinite || zero, nan)
 }
 
 /// Records node `id` of `index` as one without a direction.
