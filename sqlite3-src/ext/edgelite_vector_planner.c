@@ -245,11 +245,16 @@ static Expr *edgeliteManyPass(Parse *pParse){
 }
 
 
-/* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <zRef>.rowid = <zRows>.edgelite_id AND (<p's WHERE>)):
+/* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <zRef>.rowid = <zRows>.edgelite_id
+**   AND <zRef>.<zCol> IS NOT NULL AND (<p's WHERE>)):
 ** p's filter, evaluated on the row whose rowid is the enclosing query's edgelite_id, in the
 ** scope it was written for: the copy of the FROM item comes innermost, so every name means what
-** it meant (the edgelite_* modules' columns have names no table uses). */
-static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, const char *zRows){
+** it meant (the edgelite_* modules' columns have names no table uses). A row without a vector
+** (zCol, the vector column) is not in the index, so it passes for no walk; testing that first
+** keeps the sample from evaluating the filter on such a row, whose vector_distance_*() would
+** fail where the query's own plan (a join that never reaches the row) does not call it. */
+static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, const char *zCol,
+                                  const char *zRows){
   sqlite3 *db = pParse->db;
   Expr *pExists;
   /* edgelite_id qualified: a user's column of that name in the copied FROM clause, which is
@@ -257,10 +262,13 @@ static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, co
   Expr *pEq = sqlite3PExpr(pParse, TK_EQ,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")),
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRows), sqlite3Expr(db, TK_ID, "edgelite_id")));
+  Expr *pHas = sqlite3PExpr(pParse, TK_NOTNULL,
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0);
   Select *pInner = sqlite3SelectNew(pParse,
       sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
       sqlite3SrcListDup(db, p->pSrc, 0),
-      sqlite3ExprAnd(pParse, pEq, sqlite3ExprDup(db, p->pWhere, 0)), 0, 0, 0, 0, 0);
+      sqlite3ExprAnd(pParse, sqlite3ExprAnd(pParse, pEq, pHas), sqlite3ExprDup(db, p->pWhere, 0)),
+      0, 0, 0, 0, 0);
   pExists = sqlite3PExpr(pParse, TK_EXISTS, 0, 0);
   sqlite3PExprAddSelect(pParse, pExists, pInner);
   return pExists;
@@ -290,7 +298,8 @@ static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, co
 **   FROM edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)): the filter's sample,
 ** drawn once per run; the gates and the walk's budget read it (edgeliteSampledManyRef,
 ** edgeliteWalkBudgetRef). */
-static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const char *zRef){
+static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const char *zRef,
+                                 const char *zCol){
   sqlite3 *db = pParse->db;
   Token tFn = {"edgelite_vector_sample", 22};
   Token tSum = {"sum", 3}, tMax = {"max", 3}, tCount = {"count", 5};
@@ -310,7 +319,7 @@ static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const ch
   sqlite3SrcListFuncArgs(pParse, pSrc, pArgs);
   pSrc->a[0].zAlias = sqlite3DbStrDup(db, "edgelite_vector_sample");
   pCols = sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse,
-      sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, zRef, "edgelite_vector_sample")), &tSum, 0));
+      sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, zRef, zCol, "edgelite_vector_sample")), &tSum, 0));
   sqlite3ExprListSetName(pParse, pCols, &tS, 0);
   pCols = sqlite3ExprListAppend(pParse, pCols, sqlite3ExprFunction(pParse,
       sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_rows")), &tMax, 0));
@@ -724,7 +733,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
     ** K + slack candidates pass: its order is nearly exact, and the extra ones let the exact
     ** ORDER BY pick the right K. */
     const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
-    pSubWhere = edgeliteFilterExists(pParse, p, zRef, "edgelite_vector_scan");
+    pSubWhere = edgeliteFilterExists(pParse, p, zRef, zCol, "edgelite_vector_scan");
     {
       /* When few rows pass, the candidates are exactly the rows that pass and the ORDER BY
       ** ranks them all (exact, and cheaper than a walk through rows that fail); otherwise the
@@ -786,7 +795,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         /* WITH edgelite_walk AS MATERIALIZED (<the walk>): the exact branch after it counts
         ** its rows */
         Token tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
-        With *pWith = edgeliteSampledMany(pParse, p, pTab, zRef);
+        With *pWith = edgeliteSampledMany(pParse, p, pTab, zRef, zCol);
         pWith = sqlite3WithAdd(pParse, pWith, sqlite3CteNew(pParse, &tWalk, 0, pA, M10d_Yes));
         pA = sqlite3SelectNew(pParse,
             sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),

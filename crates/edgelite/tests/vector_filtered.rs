@@ -966,6 +966,32 @@ fn a_column_named_column1() {
     }
 }
 
+/// A join whose filter calls `vector_distance_*`, over a table with a row whose vector is NULL
+/// and which the join never reaches: the query's own plan (the other table first) never calls
+/// the function on that row, and the rewrite's sample must not either (it failed with
+/// "unexpected value type: got NULL" where the scan returned rows).
+#[test]
+fn a_join_that_never_reaches_a_row_without_a_vector() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE INDEX i ON t(libsql_vector_idx(v));
+         CREATE TABLE j(id INTEGER PRIMARY KEY, tid INT);
+         INSERT INTO t VALUES (1, NULL), (2, vector('[1,0]')), (3, vector('[0,1]')), (4, vector('[1,1]'));
+         INSERT INTO j(tid) VALUES (2), (4);",
+    )
+    .expect("fill");
+    let q = |from: &str| {
+        format!(
+            "SELECT t.id FROM {from} JOIN j ON j.tid = t.id WHERE vector_distance_cos(t.v, vector('[1,0]')) < 0.5 \
+             ORDER BY vector_distance_cos(t.v, vector('[1,0]')) LIMIT 2"
+        )
+    };
+    assert!(plan(&conn, &q("t")).contains("edgelite_vector_sample"), "{}", plan(&conn, &q("t")));
+    assert_eq!(ids(&conn, &q("t NOT INDEXED"), &[]), vec![2, 4]);
+    assert_eq!(ids(&conn, &q("t"), &[]), vec![2, 4]);
+}
+
 /// A vector with a NaN element has a NaN distance to every query under either metric (one with
 /// an infinite element under cosine), which SQL gives as NULL and sorts first: the index
 /// returns such rows first too, as it does all-zero vectors under cosine (an l2 index returned
