@@ -358,8 +358,9 @@ fn duplicates(a: &[u8], b: &[u8], dist: f32) -> bool {
 /// per node the operation knows.
 const SECURE_ROUNDS: usize = 4096;
 
-/// When every node an operation knows is full, [`DiskAnn::secure`] reads up to this many more
-/// reached nodes, up to [`SECURE_GROW`] times, to find one with room.
+/// When no node an operation knows can take a node to secure without cutting the tree of
+/// reached nodes, [`DiskAnn::secure`] reads up to this many more reached nodes, up to
+/// [`SECURE_GROW`] times.
 const SECURE_READS: usize = 32;
 const SECURE_GROW: usize = 4;
 
@@ -937,8 +938,10 @@ impl DiskAnn {
     /// Makes every node of `verify` reachable from the entry point, where an operation may have
     /// cut its way in. A node is known to be reachable if the known edges reach it from the
     /// entry point, or if one of its out-neighbours that they reach links back to it; any other
-    /// gets an edge from the nearest reached known node, one with room if there is one (else
-    /// one of that node's edges gives way: the farthest that the tree of reached nodes does not
+    /// gets an edge from a reached known node near it (its out-neighbours, the nodes its search
+    /// visited, their neighbours; any known node if none of those will do): the nearest with
+    /// room if there is one, else the nearest with an edge that the tree of reached nodes does
+    /// not use, else the nearest, one of whose edges gives way (the farthest that the tree of reached nodes does not
     /// use, or whose target has another way in (`other_way_in`), so that nothing is cut off;
     /// only when there is none, the farthest, whose target is then verified in turn and the
     /// reached nodes counted again).
@@ -994,63 +997,75 @@ impl DiskAnn {
             }
             let vv = self.edge_ref(op, &v.part)?;
             let vq = self.prepare(vv);
-            // ties (duplicates) in scrambled order, as in a beam, so that they spread the load
-            type Cand = Option<(bool, f32, u64, i64)>;
-            let candidate =
-                |known: &Known, reached: &IdSet, w: i64, part: &[u8]| -> Result<Cand, GraphError<S::Error>> {
-                    if w == v.id || !reached.contains(&w) || exhausted.contains(&w) {
-                        return Ok(None);
+            // ties (duplicates) in scrambled order, as in a beam, so that they spread the load.
+            // (class, distance, scramble, id): class 0 has room; 1 is full, with an edge that
+            // the tree of reached nodes does not use, which gives way; 2 is full otherwise, and
+            // taking v may cut the tree (the reached nodes are then counted again: over what a
+            // large batch knows, that recount was most of a build's time at a million rows). The
+            // class of a full node is only worked out when its distance could make it the best
+            type Cand = (u8, f32, u64, i64);
+            let consider = |known: &Known,
+                            reached: &IdSet,
+                            parent: &IdMap<i64>,
+                            best: &mut Option<Cand>,
+                            w: i64,
+                            part: &[u8]|
+             -> Result<(), GraphError<S::Error>> {
+                if w == v.id || !reached.contains(&w) || exhausted.contains(&w) {
+                    return Ok(());
+                }
+                let edges = known.adj.get(&w).map_or(&[][..], Vec::as_slice);
+                let mut cand = (u8::from(edges.len() >= cap), key(self.pdist(op, &vq, part)?), scramble(w), w);
+                if best.is_some_and(|b| cand >= b) {
+                    return Ok(());
+                }
+                if cand.0 == 1 && !edges.iter().any(|&x| parent.get(&x) != Some(&w) && !pinned.contains(&(w, x))) {
+                    cand.0 = 2;
+                    if best.is_some_and(|b| cand >= b) {
+                        return Ok(());
                     }
-                    let full = known.adj.get(&w).map_or(0, Vec::len) >= cap;
-                    Ok(Some((full, key(self.pdist(op, &vq, part)?), scramble(w), w)))
-                };
-            let mut best: Option<(bool, f32, u64, i64)> = None;
+                }
+                *best = Some(cand);
+                Ok(())
+            };
+            let mut best: Option<Cand> = None;
             // first the nodes near v: its own out-neighbours (edges are mostly mutual) and, for a
-            // new row of a batch, the nodes its search visited. If one of them has room, the
-            // nearest such is taken without comparing v with every node the batch knows (on a
-            // large graph, most of a batch's time went there); else all known nodes compete
+            // new row of a batch, the nodes its search visited, then their neighbours. Only when
+            // none of them can take v without cutting the tree do all known nodes compete: on a
+            // large graph nearly every node is full, and comparing v with every node the batch
+            // knows was most of a build's time (a million rows)
             let outs: Vec<i64> = {
                 let node = self.parse(op, v.id, &block)?;
                 (0..node.edge_count()).map(|i| node.edge_id(i)).collect()
             };
             for &w in known.hints.get(&v.id).map_or(&[][..], Vec::as_slice).iter().chain(&outs) {
-                if let Some(part) = known.parts.get(&w)
-                    && let Some(cand) = candidate(known, &reached, w, part)?
-                    && best.is_none_or(|b| cand < b)
-                {
-                    best = Some(cand);
+                if let Some(part) = known.parts.get(&w) {
+                    consider(known, &reached, &parent, &mut best, w, part)?;
                 }
             }
-            if best.is_none_or(|b| b.0) {
+            if best.is_none_or(|b| b.0 > 0) {
                 // then their neighbours: near v too, and a few thousand at most, where the
-                // known nodes of a large batch are hundreds of thousands (at a million rows,
-                // comparing v with each of them was most of a build's serial time)
+                // known nodes of a large batch are hundreds of thousands
                 for w in known.hints.get(&v.id).map_or(&[][..], Vec::as_slice).iter().chain(&outs) {
                     for &e in known.adj.get(w).map_or(&[][..], Vec::as_slice) {
-                        if let Some(part) = known.parts.get(&e)
-                            && let Some(cand) = candidate(known, &reached, e, part)?
-                            && best.is_none_or(|b| cand < b)
-                        {
-                            best = Some(cand);
+                        if let Some(part) = known.parts.get(&e) {
+                            consider(known, &reached, &parent, &mut best, e, part)?;
                         }
                     }
                 }
             }
-            if best.is_none_or(|b| b.0) {
+            if best.is_none_or(|b| b.0 == 2) {
                 for (&w, part) in &known.parts {
-                    if let Some(cand) = candidate(known, &reached, w, part)?
-                        && best.is_none_or(|b| cand < b)
-                    {
-                        best = Some(cand);
-                    }
+                    consider(known, &reached, &parent, &mut best, w, part)?;
                 }
             }
             let mut grown = 0;
             let best = loop {
-                if best.is_some_and(|b| !b.0) || grown == SECURE_GROW {
+                if best.is_some_and(|b| b.0 < 2) || grown == SECURE_GROW {
                     break best;
                 }
-                // every known reached node is full: get to know the reached nodes beyond them
+                // no known node can take v without cutting the tree: get to know the reached
+                // nodes beyond them
                 // the first in scrambled order (a set's own order depends on its capacity)
                 let mut fresh: Vec<i64> = reached.iter().copied().filter(|r| !known.adj.contains_key(r)).collect();
                 fresh.sort_unstable_by_key(|&r| (scramble(r), r));
@@ -1083,11 +1098,8 @@ impl DiskAnn {
                 newly.sort_unstable();
                 newly.dedup();
                 for w in newly {
-                    if let Some(part) = known.parts.get(&w)
-                        && let Some(cand) = candidate(known, &reached, w, part)?
-                        && best.is_none_or(|b| cand < b)
-                    {
-                        best = Some(cand);
+                    if let Some(part) = known.parts.get(&w) {
+                        consider(known, &reached, &parent, &mut best, w, part)?;
                     }
                 }
                 grown += 1;
@@ -1096,7 +1108,8 @@ impl DiskAnn {
                 // the nodes read on the way reach it
                 continue;
             }
-            let Some((full, d, _, w)) = best else { break };
+            let Some((class, d, _, w)) = best else { break };
+            let full = class > 0;
             if !self.read_node(storage, op, w, &mut block)? {
                 break;
             }
@@ -1113,18 +1126,25 @@ impl DiskAnn {
                 // the farthest edge that is not in the tree of reached nodes, if any: its target
                 // stays reached (it came in some other way); else the farthest whose target has
                 // another way in from a reached node that it does not itself reach the first way
-                let radj = radj.get_or_insert_with(|| {
-                    // in ascending order of referrer: other_way_in takes the first that will do,
-                    // and the map's own order is random (RowidBuildHasher)
-                    let mut from: Vec<(i64, &Vec<i64>)> = known.adj.iter().map(|(&z, e)| (z, e)).collect();
-                    from.sort_unstable_by_key(|&(z, _)| z);
-                    let mut radj: IdMap<Vec<i64>> = IdMap::default();
-                    for (z, edges) in from {
-                        for &e in edges {
-                            radj.entry(e).or_default().push(z);
+                // a free edge (one the tree does not use) beats any other: the tree's edges,
+                // and the reverse adjacency that tells which of them has another way in (a
+                // map over everything the operation knows), are only looked at without one
+                let free = (0..node.edge_count())
+                    .any(|i| !pinned.contains(&(w, node.edge_id(i))) && parent.get(&node.edge_id(i)) != Some(&w));
+                let radj = (!free).then(|| {
+                    &*radj.get_or_insert_with(|| {
+                        // in ascending order of referrer: other_way_in takes the first that will do,
+                        // and the map's own order is random (RowidBuildHasher)
+                        let mut from: Vec<(i64, &Vec<i64>)> = known.adj.iter().map(|(&z, e)| (z, e)).collect();
+                        from.sort_unstable_by_key(|&(z, _)| z);
+                        let mut radj: IdMap<Vec<i64>> = IdMap::default();
+                        for (z, edges) in from {
+                            for &e in edges {
+                                radj.entry(e).or_default().push(z);
+                            }
                         }
-                    }
-                    radj
+                        radj
+                    })
                 });
                 let wv = self.edge_ref(op, &known.parts[&w])?;
                 let mut far: Option<(u8, f32, usize, Option<i64>)> = None;
@@ -1135,11 +1155,13 @@ impl DiskAnn {
                     }
                     let (level, via) = if parent.get(&x) != Some(&w) {
                         (2, None)
-                    } else {
+                    } else if let Some(radj) = radj {
                         match other_way_in(x, w, radj, &parent, &reached) {
                             Some(z) => (1, Some(z)),
                             None => (0, None),
                         }
+                    } else {
+                        continue;
                     };
                     let d = key(self.dist(op, wv, node.edge_vector(i))?);
                     if far.is_none_or(|f| (level, d) >= (f.0, f.1)) {
