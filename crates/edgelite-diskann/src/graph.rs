@@ -209,6 +209,12 @@ type IdMap<V> = HashMap<i64, V, RowidBuildHasher>;
 /// Parent links [`other_way_in`] follows up the tree of reached nodes before it gives up.
 const ANCESTRY: usize = 64;
 
+/// Whether `w -> x` is free to give way in [`DiskAnn::secure`]: the tree of reached nodes
+/// (`parent`) does not use it, and that call did not add it (`pinned`).
+fn free_edge(w: i64, x: i64, parent: &IdMap<i64>, pinned: &HashSet<(i64, i64), RowidBuildHasher>) -> bool {
+    parent.get(&x) != Some(&w) && !pinned.contains(&(w, x))
+}
+
 /// A reached node other than `w` with a known edge to `x` and a way in that does not go through
 /// `x` (its path up the tree of reached nodes, `parent`, ends at the entry point within
 /// [`ANCESTRY`] links without meeting `x`): once `w -> x` gives way, `x` is reached through it.
@@ -941,10 +947,10 @@ impl DiskAnn {
     /// gets an edge from a reached known node near it (its out-neighbours, the nodes its search
     /// visited, their neighbours; any known node if none of those will do): the nearest with
     /// room if there is one, else the nearest with an edge that the tree of reached nodes does
-    /// not use, else the nearest, one of whose edges gives way (the farthest that the tree of reached nodes does not
-    /// use, or whose target has another way in (`other_way_in`), so that nothing is cut off;
-    /// only when there is none, the farthest, whose target is then verified in turn and the
-    /// reached nodes counted again).
+    /// not use, else the nearest. A full node gives one edge way: the farthest that the tree
+    /// does not use, or whose target has another way in (`other_way_in`), so that nothing is cut
+    /// off; only when there is none, the farthest, whose target is then verified in turn and the
+    /// reached nodes counted again.
     ///
     /// Why this suffices: before the operation every node was reachable. Take a node's path from
     /// the old entry point and the last edge on it that the operation removed (edges out of a
@@ -1019,7 +1025,7 @@ impl DiskAnn {
                 if best.is_some_and(|b| cand >= b) {
                     return Ok(());
                 }
-                if cand.0 == 1 && !edges.iter().any(|&x| parent.get(&x) != Some(&w) && !pinned.contains(&(w, x))) {
+                if cand.0 == 1 && !edges.iter().any(|&x| free_edge(w, x, parent, &pinned)) {
                     cand.0 = 2;
                     if best.is_some_and(|b| cand >= b) {
                         return Ok(());
@@ -1129,8 +1135,7 @@ impl DiskAnn {
                 // a free edge (one the tree does not use) beats any other: the tree's edges,
                 // and the reverse adjacency that tells which of them has another way in (a
                 // map over everything the operation knows), are only looked at without one
-                let free = (0..node.edge_count())
-                    .any(|i| !pinned.contains(&(w, node.edge_id(i))) && parent.get(&node.edge_id(i)) != Some(&w));
+                let free = (0..node.edge_count()).any(|i| free_edge(w, node.edge_id(i), &parent, &pinned));
                 let radj = (!free).then(|| {
                     &*radj.get_or_insert_with(|| {
                         // in ascending order of referrer: other_way_in takes the first that will do,
