@@ -759,6 +759,16 @@ impl DiskAnn {
         let beam = self.beam(storage, op, query, query_edge, search_l.max(k), Keep::Exact(ranked))?;
         let mut hits: Vec<Neighbor> =
             beam.visits.iter().filter_map(|v| Some(Neighbor { id: v.id, distance: v.exact? })).collect();
+        if hits.len() < k && !beam.complete && !beam.missing.is_empty() {
+            // the list turned candidates away when it was full, and then lost entries to edges
+            // that lead nowhere (rows deleted since): it holds fewer than k nodes where the
+            // index may have more (1,000 rows of 5 distinct vectors, a fifth deleted: 298 of
+            // k = 300). The incremental search has no bound on its list: its first k rows
+            // are those a list of the same width ranks, and there are k of them whenever the
+            // index has k nodes
+            let mut stream = self.stream(query, search_l.max(k))?;
+            hits = stream.next_batch(self, storage, k)?;
+        }
         hits.sort_by(|a, b| by_key((key(a.distance), a.id), (key(b.distance), b.id)));
         hits.truncate(k);
         Ok(hits)
