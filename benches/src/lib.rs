@@ -18,8 +18,3 @@
 
 pub mod dataset;
 pub mod measure;
-
-/// The allocator of every benchmark: the one the drop-in library uses (`edgelite-capi`), so
-/// that what a build or a search costs here is what it costs there.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -16,16 +16,6 @@
 
 use edgelite_sys as ffi;
 
-/// The allocator of edgelite's Rust side in this library (SQLite's own C code keeps calling
-/// the system `malloc`; no buffer passes from one to the other, every one is freed where it
-/// was allocated). glibc's `malloc` serialises threads that free what others allocated: a
-/// vector index build on two threads spent about half again as long in its searches as with
-/// mimalloc (`cargo run --release -p edgelite-benches --bin ann -- --synthetic 100000
-/// --build-threads 2`, which uses the same allocator). A Rust program that links `edgelite`
-/// itself chooses its own.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod forward;
 mod replica;
 
