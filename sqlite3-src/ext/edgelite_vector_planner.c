@@ -727,7 +727,15 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   pSrc->a[0].zAlias = sqlite3DbStrDup(db, "edgelite_vector_scan");
   pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id"));
   if( p->pWhere==0 && p->pSrc->nSrc==1 ){
-    pSub = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0, sqlite3PExpr(pParse, TK_LIMIT, pKLimit, 0));
+    /* LIMIT CASE WHEN EXISTS (SELECT 1 FROM <p's FROM item>) THEN K ELSE 0 END: the scan of an
+    ** empty table never evaluates the query vector (a malformed one fails nothing), and a LIMIT
+    ** of 0 never starts the walk, whose arguments would evaluate it */
+    Expr *pAny = sqlite3PExpr(pParse, TK_EXISTS, 0, 0);
+    sqlite3PExprAddSelect(pParse, pAny, sqlite3SelectNew(pParse,
+        sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
+        sqlite3SrcListDup(db, p->pSrc, 0), 0, 0, 0, 0, 0, 0));
+    pSub = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0,
+        sqlite3PExpr(pParse, TK_LIMIT, edgeliteCase(pParse, pAny, pKLimit, sqlite3ExprInt32(db, 0)), 0));
   }else{
     /* The filter, evaluated on each candidate (edgeliteFilterExists). The scan walks on until
     ** K + slack candidates pass: its order is nearly exact, and the extra ones let the exact
