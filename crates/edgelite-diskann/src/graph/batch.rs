@@ -19,8 +19,8 @@
 //!
 //! Step 4 runs on one thread; the rest of a batch's serial work is kept small (blocks are moved,
 //! not copied; edge lists are made in parallel), and the batch's many small buffers are freed
-//! on the pool's threads while step 4 runs (on 100,000 rows of 384 dimensions, step 4 took
-//! about 3 s of a 44 s one-thread build).
+//! on another of the pool's threads while step 4 runs, and before the next batch's searches
+//! start (on 100,000 rows of 384 dimensions, step 4 took about 3 s of a 44 s one-thread build).
 //!
 //! Rows of one batch do not see each other in step 1 (they are linked through step 3), which
 //! the small first batches make up for. A batch of one row is an ordinary insert, so a graph of
