@@ -169,8 +169,9 @@ fn par<T: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> T + Send) 
 /// of `pool`'s threads (or of the current rayon pool's), and returns once both are done. A
 /// batch's serial steps leave the other threads idle, and freeing took about a twentieth of a
 /// build on the thread that runs them; but frees left running into the next batch's searches
-/// made those searches wait on glibc's allocator locks (on 100,000 rows of 384 dimensions, timers
-/// around the steps, one run each: two threads spent 19.1 s in the searches instead of 12.3 s). Outside a pool, frees it here.
+/// made those searches wait on glibc's allocator locks (on 100,000 rows of 384 dimensions,
+/// timers around the steps, one run each: two threads spent 19.1 s in the searches instead of
+/// 12.3 s). Outside a pool, frees it here.
 fn overlapped<R, G: Send>(pool: Option<&rayon::ThreadPool>, garbage: G, f: impl FnOnce() -> R) -> R {
     match pool {
         Some(p) => p.in_place_scope(|s| {
