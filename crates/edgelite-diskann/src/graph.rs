@@ -21,6 +21,10 @@
 //!   ties in a fixed scrambled order rather than by rowid, so that new duplicates are linked
 //!   from all over their group, not from the same few lowest rowids until those are full. Any
 //!   number of duplicates stay reachable, where libSQL loses all but one (issues #2104, #2197).
+//!   A new duplicate is spliced into its group (`splice_at`): one member gives it one of its
+//!   duplicate edges and it links to that edge's target, so a member's way in stays inside the
+//!   group and a search that reaches one member reaches the others at the same distance, before
+//!   any farther row (a `LIMIT 100` among 80 copies returned 65 of them before).
 //! - **Delete repairs**: the deleted node's in-neighbours are found by a search for its vector
 //!   (all nodes when the index has at most `delete_l` nodes, else those near it, which is where
 //!   α-pruned in-edges come from), their edge to it is removed and they are reconnected to its
@@ -349,6 +353,17 @@ const DUP_EDGES: usize = 2;
 /// them filled each other's lists as equal copies did (12,000 2-d rows of 150 directions left
 /// 292 nodes unreachable, and each batch cascaded through SECURE_ROUNDS replacements).
 const DUP_DIST: f32 = 1e-6;
+
+/// Where a new node joins its group of exact duplicates (`dups`, those its search met): the
+/// first of them among its out-edges `out`, else the first met. That node takes an edge to the
+/// new one even when it has its [`DUP_EDGES`] already, giving up one of them to the new node
+/// ([`DiskAnn::offer_edge`]). So the edges inside a group keep every member reachable from any
+/// other: a search that reaches one reaches all of them through nodes at the same distance, not
+/// only through farther nodes it may not read before it returns rows (2,500 rows on a 5x5 grid,
+/// `LIMIT 100` of a point with 99 copies: 69 of them returned before).
+fn splice_at(out: &[Link], dups: &[i64]) -> Option<i64> {
+    out.iter().map(|l| l.id).find(|id| dups.contains(id)).or_else(|| dups.first().copied())
+}
 
 /// Whether two nodes count as exact duplicates: equal edge-type copies, or copies whose
 /// distance `dist` (a [`key`]) is at most [`DUP_DIST`].
@@ -887,8 +902,11 @@ impl DiskAnn {
     }
 
     /// Offers the edge `t → new` to node `t`: appended if `t` has room (and `new` is not its
-    /// duplicate), else `t`'s edges plus `new` are pruned. Edges to missing nodes are dropped on
-    /// the way. Returns (block changed, `new` kept).
+    /// duplicate), else `t`'s edges plus `new` are pruned. A duplicate that `t` has no room for
+    /// is taken anyway if `splice` (`t` is where `new` joins its group, [`splice_at`]): it
+    /// replaces one of `t`'s duplicates, returned, to which `new` must then link
+    /// ([`Self::take_handover`]). Edges to missing nodes are dropped on the way. Returns (block
+    /// changed, `new` kept, the duplicate handed over).
     #[expect(clippy::too_many_arguments, reason = "private helper; the state is the insert's")]
     fn offer_edge<E>(
         &self,
@@ -900,7 +918,8 @@ impl DiskAnn {
         missing: &IdSet,
         deg: &mut IdMap<usize>,
         guard: bool,
-    ) -> Result<(bool, bool), GraphError<E>> {
+        splice: bool,
+    ) -> Result<(bool, bool, Option<Link>), GraphError<E>> {
         let node = self.parse(op, t, block)?;
         let before: Vec<i64> = (0..node.edge_count()).map(|i| node.edge_id(i)).collect();
         let (mut links, dropped) = self.links_of(op, t, block, new.id, missing)?;
@@ -909,13 +928,22 @@ impl DiskAnn {
         let is_dup = duplicates(t_part, &new.part, key(d_new));
         // t's duplicates, counted only for a new duplicate (distances are computed for it)
         let mut dups = 0;
+        let mut last_dup = None;
         if is_dup {
-            for l in &links {
-                dups += usize::from(duplicates(t_part, &l.part, key(self.dist(op, tv, self.edge_ref(op, &l.part)?)?)));
+            for (i, l) in links.iter().enumerate() {
+                if duplicates(t_part, &l.part, key(self.dist(op, tv, self.edge_ref(op, &l.part)?)?)) {
+                    dups += 1;
+                    last_dup = Some(i);
+                }
             }
         }
+        let mut handed = None;
         let links = if is_dup && dups >= DUP_EDGES {
-            // enough duplicates linked already: the new one gets its way in elsewhere
+            if splice && let Some(i) = last_dup {
+                // t → b becomes t → new → b: the group stays connected and new joins it
+                handed = Some(std::mem::replace(&mut links[i], Link { dist: d_new, ..new.clone() }));
+            }
+            // else enough duplicates linked already: the new one gets its way in elsewhere
             links
         } else if links.len() < self.layout.capacity() {
             links.push(Link { dist: d_new, ..new.clone() });
@@ -948,7 +976,51 @@ impl DiskAnn {
             }
             self.set_links(op, t, block, &links)?;
         }
-        Ok((changed, kept))
+        Ok((changed, kept, handed))
+    }
+
+    /// Links node `n` (edge-type copy `n_part`, block `block`) to `b`, the duplicate that the
+    /// node where `n` joined its group handed over ([`Self::offer_edge`]): appended if `n` has
+    /// room and fewer than [`DUP_EDGES`] duplicates, else in place of its last duplicate, else
+    /// of its last edge. The edges it replaces are the new node's own, made by the same
+    /// operation, so no path that existed before goes through them. Returns the link replaced,
+    /// or `None` if none was; `Ok(false)` as the flag if `n` links to `b` already.
+    fn take_handover<E>(
+        &self,
+        op: Op,
+        n: i64,
+        n_part: &[u8],
+        block: &mut [u8],
+        b: &Link,
+    ) -> Result<(bool, Option<Link>), GraphError<E>> {
+        let (mut links, _) = self.links_of(op, n, block, i64::MIN, &IdSet::default())?;
+        if b.id == n || links.iter().any(|l| l.id == b.id) {
+            return Ok((false, None));
+        }
+        let nv = self.edge_ref(op, n_part)?;
+        let mut last_dup = None;
+        let mut dups = 0;
+        for (i, l) in links.iter().enumerate() {
+            if duplicates(n_part, &l.part, key(self.dist(op, nv, self.edge_ref(op, &l.part)?)?)) {
+                dups += 1;
+                last_dup = Some(i);
+            }
+        }
+        let link = Link { dist: self.dist(op, nv, self.edge_ref(op, &b.part)?)?, ..b.clone() };
+        let replaced = match last_dup {
+            Some(i) if dups >= DUP_EDGES => Some(std::mem::replace(&mut links[i], link)),
+            _ if links.len() >= self.layout.capacity() => {
+                let last = links.pop();
+                links.push(link);
+                last
+            }
+            _ => {
+                links.push(link);
+                None
+            }
+        };
+        self.set_links(op, n, block, &links)?;
+        Ok((true, replaced))
     }
 
     /// Makes every node of `verify` reachable from the entry point, where an operation may have
@@ -1307,6 +1379,8 @@ impl DiskAnn {
             verify.push(Link { id: old, part: part.clone(), dist: 0.0 });
         }
         let (mut block, mut before) = (Vec::new(), Vec::new());
+        let splice = splice_at(&out, &dups);
+        let mut handed = None;
         for t in targets {
             let Some(&i) = index.get(&t) else { continue };
             if !self.read_node(storage, op, t, &mut block)? {
@@ -1314,8 +1388,10 @@ impl DiskAnn {
             }
             before.clone_from(&block);
             let v = &beam.visits[i];
-            let (changed, _) =
-                self.offer_edge(op, t, &v.part, &mut block, &new, &beam.missing, &mut deg, beam.complete)?;
+            let at = splice == Some(t);
+            let (changed, _, handover) =
+                self.offer_edge(op, t, &v.part, &mut block, &new, &beam.missing, &mut deg, beam.complete, at)?;
+            handed = handed.or(handover);
             if changed {
                 storage.update(t, &before, &block).map_err(GraphError::Storage)?;
                 let after: Vec<i64> = {
@@ -1331,6 +1407,18 @@ impl DiskAnn {
                     }
                 }
                 known.adj.insert(t, after);
+            }
+        }
+        if let Some(b) = handed
+            && self.read_node(storage, op, id, &mut block)?
+        {
+            before.clone_from(&block);
+            let (changed, replaced) = self.take_handover(op, id, &new.part, &mut block, &b)?;
+            if changed {
+                storage.update(id, &before, &block).map_err(GraphError::Storage)?;
+                let n = self.parse(op, id, &block)?;
+                known.adj.insert(id, (0..n.edge_count()).map(|i| n.edge_id(i)).collect());
+                verify.extend(replaced);
             }
         }
         self.secure(storage, op, &mut known, verify)

@@ -211,6 +211,9 @@ struct Rewritten {
     lost: Vec<Link>,
     /// Its edges now.
     edges: Vec<i64>,
+    /// New rows spliced in at it, each with the duplicate it handed over to them
+    /// ([`super::splice_at`]).
+    handed: Vec<(i64, Link)>,
 }
 
 /// What step 1 finds for one new row (and what [`DiskAnn::insert`] starts from).
@@ -364,16 +367,17 @@ impl DiskAnn {
         }
         // 3. back edges, grouped by target (in ascending target order); every target was
         // visited by a search, so its block is in memory
-        let mut offers: std::collections::BTreeMap<i64, Vec<&Link>> = std::collections::BTreeMap::new();
+        let mut offers: std::collections::BTreeMap<i64, Vec<(&Link, bool)>> = std::collections::BTreeMap::new();
         for p in &planned {
             let mut targets: Vec<i64> = p.out.iter().map(|l| l.id).collect();
             targets.extend(p.dups.iter().filter(|d| !p.out.iter().any(|l| l.id == **d)));
+            let splice = super::splice_at(&p.out, &p.dups);
             for t in targets {
-                offers.entry(t).or_default().push(&p.new);
+                offers.entry(t).or_default().push((&p.new, splice == Some(t)));
             }
         }
         let graph: &MemStorage = storage.memory();
-        let offers: Vec<(i64, Vec<&Link>)> = offers.into_iter().collect();
+        let offers: Vec<(i64, Vec<(&Link, bool)>)> = offers.into_iter().collect();
         let rewritten: Vec<Option<Rewritten>> = par(pool, || {
             offers.par_iter().map(|(t, new)| self.take_back_edges(graph, *t, new)).collect::<Result<_, _>>()
         })
@@ -391,10 +395,25 @@ impl DiskAnn {
         }
         let mut now: IdMap<Vec<i64>> = IdMap::default();
         let mut replaced = Vec::with_capacity(rewritten.len());
+        let mut handed = Vec::new();
         for r in rewritten.into_iter().flatten() {
             replaced.extend(storage.write_owned(r.id, r.block).map_err(GraphError::Storage)?);
             verify.extend(r.lost);
             now.insert(r.id, r.edges);
+            handed.extend(r.handed);
+        }
+        // the new rows spliced into their groups link to what they were handed (their blocks
+        // are this batch's, which no step 3 rewrote: a new row is no other's target)
+        for (n, b) in handed {
+            let Some(p) = planned.iter().find(|p| p.new.id == n) else { continue };
+            let Some(mut block) = storage.memory().get(n).map(<[u8]>::to_vec) else { continue };
+            let (changed, lost) = self.take_handover(op, n, &p.new.part, &mut block, &b)?;
+            if changed {
+                let node = self.parse(op, n, &block)?;
+                now.insert(n, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
+                replaced.extend(storage.write_owned(n, block).map_err(GraphError::Storage)?);
+                verify.extend(lost);
+            }
         }
         // what the batch's searches saw, with the edges the nodes have now: those a search read
         // (the new rows' blocks and the rewritten targets aside, no block changed since); each
@@ -474,7 +493,7 @@ impl DiskAnn {
         &self,
         graph: &MemStorage,
         t: i64,
-        new: &[&Link],
+        new: &[(&Link, bool)],
     ) -> Result<Option<Rewritten>, GraphError<MemError>> {
         let op = Op::Insert;
         let Some(block) = graph.get(t) else { return Ok(None) };
@@ -484,41 +503,54 @@ impl DiskAnn {
         let (mut links, _) = self.links_of(op, t, block, i64::MIN, &no_missing)?;
         let old_len = links.len();
         let tv = self.edge_ref(op, &t_part)?;
-        // t's duplicates, counted at the first new one that is a duplicate
-        let mut dups: Option<usize> = None;
-        for n in new {
+        // t's duplicates (how many, and where the last is), counted at the first new one that is
+        // a duplicate
+        let mut dups: Option<(usize, Option<usize>)> = None;
+        let mut handed = Vec::new();
+        for &(n, splice) in new {
             if links.iter().any(|l| l.id == n.id) {
                 continue;
             }
             let d = self.dist(op, tv, self.edge_ref(op, &n.part)?)?;
             if super::duplicates(&n.part, &t_part, key(d)) {
-                let count = match dups {
-                    Some(count) => count,
+                let (count, last) = match dups {
+                    Some(counted) => counted,
                     None => {
-                        let mut count = 0;
-                        for l in &links {
+                        let (mut count, mut last) = (0, None);
+                        for (i, l) in links.iter().enumerate() {
                             let dl = self.dist(op, tv, self.edge_ref(op, &l.part)?)?;
-                            count += usize::from(super::duplicates(&l.part, &t_part, key(dl)));
+                            if super::duplicates(&l.part, &t_part, key(dl)) {
+                                count += 1;
+                                last = Some(i);
+                            }
                         }
-                        count
+                        (count, last)
                     }
                 };
-                // enough duplicates linked already: the new one gets its way in elsewhere
                 if count >= super::DUP_EDGES {
-                    dups = Some(count);
+                    dups = Some((count, last));
+                    // t is where n joins its group: t → b becomes t → n → b
+                    if splice && let Some(i) = last {
+                        let link = Link { id: n.id, part: n.part.clone(), dist: d };
+                        handed.push((n.id, std::mem::replace(&mut links[i], link)));
+                    }
+                    // else enough duplicates linked already: n gets its way in elsewhere
                     continue;
                 }
-                dups = Some(count + 1);
+                dups = Some((count + 1, Some(links.len())));
             }
             links.push(Link { id: n.id, part: n.part.clone(), dist: d });
         }
-        if links.len() == old_len {
+        if links.len() == old_len && handed.is_empty() {
             return Ok(None);
         }
         let mut lost = Vec::new();
-        if links.len() > self.layout.capacity() {
+        let pruned = links.len() > self.layout.capacity();
+        if pruned {
             // the old edges first: among equals, pruning keeps the ones given first
             links = self.prune(op, t, &t_part, links, Some(&|_| true), self.layout.capacity())?;
+        }
+        if pruned || !handed.is_empty() {
             // the old edges it dropped (as links_of lists them), from the block
             for i in 0..node.edge_count() {
                 let e = node.edge_id(i);
@@ -530,7 +562,7 @@ impl DiskAnn {
         }
         let mut out = block.to_vec();
         self.set_links(op, t, &mut out, &links)?;
-        Ok(Some(Rewritten { id: t, block: out, lost, edges: links.iter().map(|l| l.id).collect() }))
+        Ok(Some(Rewritten { id: t, block: out, lost, edges: links.iter().map(|l| l.id).collect(), handed }))
     }
 }
 
