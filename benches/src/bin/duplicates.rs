@@ -1,12 +1,15 @@
 //! Inserts of vectors that the index sees as equal, the hard case of a graph index (issue 14:
 //! every row reachable, duplicates included): for each workload and row count, one `INSERT ...
 //! SELECT` of all rows into a table with the default vector index (cosine), timed, then `PRAGMA
-//! integrity_check`, which reports the nodes no search can reach.
+//! integrity_check`, which reports the nodes no search can reach. The index is cosine unless
+//! a workload says otherwise.
 //!
 //! - `one vector`: every row `[1,2,3]`;
 //! - `150 directions`: `[x % 17, x % 13 + 1]`, 221 distinct vectors but about 150 directions, so
 //!   groups of up to a twelfth of the rows at cosine distance 0 without being equal (`[0,1]`,
 //!   `[0,2]`, ...);
+//! - `5x5 grid, l2`: 25 distinct 2-d vectors under `metric=l2`, groups of a twenty-fifth of the
+//!   rows at distance 0;
 //! - `random 2-d`: `[random() % 1000, random() % 1000]`, for comparison.
 //!
 //! Two more workloads are hostile in their rowids, not their vectors (8-d random vectors): the
@@ -17,11 +20,12 @@
 //! - `random rowids`: as many random rowids, for comparison.
 //!
 //! After each INSERT, `recall@10` is the share of the rows that `ORDER BY vector_distance_cos(v,
-//! q) LIMIT 10` (the planner's rewrite, through the index) returns within the distance of the
-//! `NOT INDEXED` query's tenth row, over 50 queries (the vectors of 50 rows spread over the
-//! table): distance ties make the rows themselves ambiguous. `recall@100` is the same with
-//! `LIMIT 100`: whether a query returns its own group of duplicates before farther rows. `--alpha A` gives the index
-//! `'alpha=A'` instead of edgelite's default (1.2 for 2-d vectors under cosine, which lie on a
+//! q) LIMIT 10` (`_l2` for an l2 index; the planner's rewrite, through the index) returns
+//! within the distance of the `NOT INDEXED` query's tenth row, over 50 queries (the vectors of
+//! 50 rows spread over the table): distance ties make the rows themselves ambiguous.
+//! `recall@100` is the same with `LIMIT 100`: whether a query returns its own group of
+//! duplicates before farther rows. `--alpha A` gives the index `'alpha=A'` instead of
+//! edgelite's default (1.2 for 2-d vectors under cosine, which lie on a
 //! circle; `--alpha 1.0` shows what the default of higher dimensions does to them).
 //!
 //! ```text
@@ -50,13 +54,18 @@ const RANDOM_8D: &str = "'[' || (random() % 1000) || ',' || (random() % 1000) ||
     (random() % 1000) || ',' || (random() % 1000) || ',' || (random() % 1000) || ',' || (random() % 1000) || ',' || \
     (random() % 1000) || ']'";
 
-const WORKLOADS: &[(&str, &str, usize, Rowids)] = &[
-    ("one vector", "'[1,2,3]'", 3, Rowids::Auto),
-    ("150 directions", "'[' || (x % 17) || ',' || (x % 13 + 1) || ']'", 2, Rowids::Auto),
-    ("random 2-d", "'[' || (random() % 1000) || ',' || (random() % 1000) || ']'", 2, Rowids::Auto),
-    ("colliding rowids", RANDOM_8D, 8, Rowids::Colliding),
-    ("random rowids", RANDOM_8D, 8, Rowids::Random),
+/// (label, vector expression over `x`, dimensions, rowids, metric).
+const WORKLOADS: &[(&str, &str, usize, Rowids, &str)] = &[
+    ("one vector", "'[1,2,3]'", 3, Rowids::Auto, "cos"),
+    ("150 directions", "'[' || (x % 17) || ',' || (x % 13 + 1) || ']'", 2, Rowids::Auto, "cos"),
+    ("5x5 grid, l2", GRID, 2, Rowids::Auto, "l2"),
+    ("random 2-d", "'[' || (random() % 1000) || ',' || (random() % 1000) || ']'", 2, Rowids::Auto, "cos"),
+    ("colliding rowids", RANDOM_8D, 8, Rowids::Colliding, "cos"),
+    ("random rowids", RANDOM_8D, 8, Rowids::Random, "cos"),
 ];
+
+/// 25 distinct vectors in scrambled order: groups of a twenty-fifth of the rows at distance 0.
+const GRID: &str = "'[' || ((x * 2654435761 % 1000003) % 5 - 2) || ',' || ((x * 40503 % 65537) % 5 - 2) || ']'";
 
 /// The `j`-th rowid that `x * K ^ (x * K >> 29)` (K the golden-ratio constant) maps to `j << 32`:
 /// every one of them lands in the same bucket of any table smaller than 2^32 entries.
@@ -73,7 +82,7 @@ fn colliding(j: u64) -> i64 {
 }
 
 /// Recall@`limit` of the rewritten query against `NOT INDEXED`, by distance (see the module docs).
-fn recall(conn: &Connection, rows: usize, limit: usize) -> BoxResult<f64> {
+fn recall(conn: &Connection, rows: usize, limit: usize, metric: &str) -> BoxResult<f64> {
     const QUERIES: usize = 50;
     let (mut hits, mut total) = (0usize, 0usize);
     for i in 0..QUERIES {
@@ -82,8 +91,9 @@ fn recall(conn: &Connection, rows: usize, limit: usize) -> BoxResult<f64> {
                 r.get(0)
             })?;
         let distances = |from: &str| -> BoxResult<Vec<f64>> {
-            let mut stmt =
-                conn.prepare(&format!("SELECT vector_distance_cos(v, ?1) AS d FROM {from} ORDER BY d LIMIT {limit}"))?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT vector_distance_{metric}(v, ?1) AS d FROM {from} ORDER BY d LIMIT {limit}"
+            ))?;
             let rows = stmt.query_map([&q], |r| Ok(r.get::<_, Option<f64>>(0)?.unwrap_or(f64::NEG_INFINITY)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         };
@@ -125,7 +135,7 @@ fn main() -> BoxResult<()> {
     println!("|---|---|---|---|---|---|---|");
     let options = alpha.map(|a| format!(", 'alpha={a}'")).unwrap_or_default();
     let tmp = tempfile::tempdir()?;
-    for &(label, vector, dims, rowids) in WORKLOADS {
+    for &(label, vector, dims, rowids, metric) in WORKLOADS {
         if only.as_ref().is_some_and(|o| !label.contains(o.as_str())) {
             continue;
         }
@@ -134,7 +144,8 @@ fn main() -> BoxResult<()> {
             let conn = Connection::open(&path)?;
             conn.execute_batch(&format!(
                 "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB({dims}));
-                 CREATE INDEX t_v ON t(libsql_vector_idx(v{options}));"
+                 CREATE INDEX t_v ON t(libsql_vector_idx(v, 'metric={}'{options}));",
+                if metric == "cos" { "cosine" } else { metric }
             ))?;
             // the rowids first, in a table of their own, so that only the INSERT is timed
             conn.execute_batch("CREATE TEMP TABLE ids(x INTEGER PRIMARY KEY, id INTEGER UNIQUE); BEGIN")?;
@@ -152,7 +163,7 @@ fn main() -> BoxResult<()> {
             conn.execute_batch(&format!("INSERT INTO t(id, v) SELECT id, vector({vector}) FROM ids AS n ORDER BY x;"))?;
             let secs = t.elapsed().as_secs_f64();
             let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-            let (r10, r100) = (recall(&conn, n, 10)?, recall(&conn, n, 100)?);
+            let (r10, r100) = (recall(&conn, n, 10, metric)?, recall(&conn, n, 100, metric)?);
             println!("| {label} | {n} | {secs:.2} | {:.0} | {verdict} | {r10:.3} | {r100:.3} |", n as f64 / secs);
             drop(conn);
             std::fs::remove_file(&path)?;
