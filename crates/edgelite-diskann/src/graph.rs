@@ -31,6 +31,10 @@
 //!   out-neighbours with robust prune (FreshDiskANN). libSQL removes no back edge at all.
 //!   Edges to nodes that are found missing (left by libSQL, or by a search that missed a far
 //!   in-neighbour) are skipped by searches and dropped whenever their block is rewritten.
+//!   In a group of duplicates larger than the search's list, the member that linked to the
+//!   deleted node may be one the search missed: the duplicates that the deleted node linked to
+//!   then get an edge from a member it met (`rejoin_group`), so a group's members keep their
+//!   ways in from inside it.
 //! - **Every node stays reachable** from the entry point (issue 14): an insert or a delete
 //!   verifies every node whose way in it may have cut (the targets of the edges it removed, a
 //!   new node, the old entry point, a deleted node's out-neighbours) over the edges it read,
@@ -341,6 +345,9 @@ struct Link {
     part: Part,
     dist: f32,
 }
+
+/// A block an operation changed: (node, old block, new block).
+type Rewrite = (i64, Vec<u8>, Vec<u8>);
 
 /// Exact duplicates of a node (equal edge-type copies) that its edge list keeps at most. They
 /// are never occluded (their distance to it is 0), so without a bound a node in a large group
@@ -1448,6 +1455,7 @@ impl DiskAnn {
         let mut deg = Self::in_degrees(beam.visits.iter());
         deg.remove(&id);
         let mut known = Known::from_visits(&beam.visits, id);
+        let order: Vec<i64> = beam.visits.iter().map(|v| v.id).collect();
         for v in beam.visits {
             visited.insert(v.id);
             let mut b = Vec::new();
@@ -1506,11 +1514,115 @@ impl DiskAnn {
             known.parts.insert(*p, p_part.into());
             self.set_links(op, *p, block, &links)?;
         }
+        let rejoined =
+            self.rejoin_group(storage, op, id, &part, &out, &order, &missing, &mut referrers, &mut known, &mut verify)?;
         for (p, block) in &referrers {
             storage.write(*p, block).map_err(GraphError::Storage)?;
         }
+        for (p, before, block) in &rejoined {
+            storage.update(*p, before, block).map_err(GraphError::Storage)?;
+        }
         self.secure(storage, op, &mut known, verify)?;
         Ok(true)
+    }
+
+    /// After deleting node `id` (edge-type copy `part`, out-edges `out`): each of its exact
+    /// duplicates that it linked to, and that no repaired member of their group (among
+    /// `referrers`, blocks not written yet) links to now, gets an edge from another member that
+    /// the delete's search met (`order`, nearest first): appended if that member has room, else
+    /// in place of its farthest edge to a node that is not its duplicate (whose target then
+    /// needs another way in: `verify`). The member that linked to the deleted node from inside the group may
+    /// be one the search did not meet (a group larger than its list): without this, the
+    /// duplicates after it were reached only from farther nodes. Returns the blocks changed
+    /// besides the referrers' (id, old block, new block).
+    #[expect(clippy::too_many_arguments, reason = "private helper; the state is the delete's")]
+    fn rejoin_group<S: Storage>(
+        &self,
+        storage: &mut S,
+        op: Op,
+        id: i64,
+        part: &[u8],
+        out: &[Link],
+        order: &[i64],
+        missing: &IdSet,
+        referrers: &mut [(i64, Vec<u8>)],
+        known: &mut Known,
+        verify: &mut Vec<Link>,
+    ) -> Result<Vec<Rewrite>, GraphError<S::Error>> {
+        let mut changed: Vec<Rewrite> = Vec::new();
+        let me = self.edge_ref(op, part)?;
+        // the referrers in the group (an edge from outside it is no way in from inside)
+        let mut members = Vec::new();
+        for (p, _) in referrers.iter() {
+            if let Some(pp) = known.parts.get(p)
+                && duplicates(part, pp, key(self.dist(op, me, self.edge_ref(op, pp)?)?))
+            {
+                members.push(*p);
+            }
+        }
+        let mut orphans = Vec::new();
+        for x in out {
+            let linked = |p: &i64| known.adj.get(p).is_some_and(|e| e.contains(&x.id));
+            if !missing.contains(&x.id)
+                && duplicates(part, &x.part, key(self.dist(op, me, self.edge_ref(op, &x.part)?)?))
+                && !members.iter().any(linked)
+            {
+                orphans.push(x);
+            }
+        }
+        for b in orphans {
+            for &p in order {
+                let Some(p_part) = known.parts.get(&p).cloned() else { continue };
+                if p == id
+                    || p == b.id
+                    || known.adj.get(&p).is_some_and(|e| e.contains(&b.id))
+                    || !duplicates(part, &p_part, key(self.dist(op, me, self.edge_ref(op, &p_part)?)?))
+                {
+                    continue;
+                }
+                let pv = self.edge_ref(op, &p_part)?;
+                let link = Link { dist: self.dist(op, pv, self.edge_ref(op, &b.part)?)?, ..b.clone() };
+                // p's edges with b: None if p is full of its own duplicates
+                let mut relink = |block: &mut Vec<u8>| -> Result<Option<Vec<i64>>, GraphError<S::Error>> {
+                    let (mut links, _) = self.links_of(op, p, block, id, missing)?;
+                    if links.len() >= self.layout.capacity() {
+                        let mut far: Option<(f32, usize)> = None;
+                        for (i, l) in links.iter().enumerate() {
+                            let d = key(self.dist(op, pv, self.edge_ref(op, &l.part)?)?);
+                            if !duplicates(&p_part, &l.part, d) && far.is_none_or(|f| d > f.0) {
+                                far = Some((d, i));
+                            }
+                        }
+                        let Some((_, i)) = far else { return Ok(None) };
+                        verify.push(links.remove(i));
+                    }
+                    links.push(link.clone());
+                    self.set_links(op, p, block, &links)?;
+                    Ok(Some(links.iter().map(|l| l.id).collect()))
+                };
+                let edges = if let Some((_, block)) = referrers.iter_mut().find(|(r, _)| *r == p) {
+                    relink(block)?
+                } else if let Some((_, _, block)) = changed.iter_mut().find(|(r, _, _)| *r == p) {
+                    relink(block)?
+                } else {
+                    let mut block = Vec::new();
+                    if !self.read_node(storage, op, p, &mut block)? {
+                        continue;
+                    }
+                    let before = block.clone();
+                    let edges = relink(&mut block)?;
+                    if edges.is_some() {
+                        changed.push((p, before, block));
+                    }
+                    edges
+                };
+                if let Some(edges) = edges {
+                    known.adj.insert(p, edges);
+                    break;
+                }
+            }
+        }
+        Ok(changed)
     }
 
     /// Reads every node and reports dangling, self and duplicate edges and nodes unreachable

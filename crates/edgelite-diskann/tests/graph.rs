@@ -109,11 +109,16 @@ fn duplicates_stay_reachable() {
 }
 
 /// Rows on a 3x3 integer grid: nine groups of about 330 exact duplicates (under cosine, of one
-/// direction). A search for a group's vector, and the incremental search, return the group
-/// first: all of it up to k = 100, and at k = the whole group at least nine in ten of it (0.95
-/// to 1.0 here), where they returned 0.53 to 0.77 when new members were linked from within the
-/// group only while its members had room for them (the rest only from farther nodes, which a
-/// search reads after it has returned rows).
+/// direction), then a fifth of them deleted. A search for a group's vector, and the incremental
+/// search, return the group first: all of it up to k = 100, and most of it at k = the whole
+/// group (the shares are printed).
+///
+/// Before: a new member was linked from inside its group only while the group's members had
+/// room for it, and a delete whose search did not meet the member that linked to the deleted
+/// row (a group larger than its list) left the rows after it reached only from farther nodes,
+/// which a search reads after it has returned rows. At k = the whole group the searches
+/// returned 0.53 to 0.77 of it (seed 5), and after the deletes, once new members were spliced
+/// in, 0.65 to 0.90 at worst on seeds 1 to 5.
 #[test]
 fn a_search_in_a_large_group_of_duplicates_returns_the_group() {
     for (options, build) in
@@ -122,7 +127,7 @@ fn a_search_in_a_large_group_of_duplicates_returns_the_group() {
         let idx = index("F32_BLOB(2)", &[options]);
         let mut s = MemStorage::new();
         let mut rng = Rng(seed(5));
-        let data: Vec<(i64, Vector)> =
+        let mut data: Vec<(i64, Vector)> =
             (1..=3000).map(|id| (id, v(&[(rng.below(3)) as f32 - 1.0, (rng.below(3)) as f32 - 1.0]))).collect();
         if build {
             let rows: Vec<_> = data.iter().map(|(id, x)| (*id, x.as_ref())).collect();
@@ -132,21 +137,36 @@ fn a_search_in_a_large_group_of_duplicates_returns_the_group() {
                 idx.insert(&mut s, *id, x.as_ref()).unwrap();
             }
         }
-        for q in [[1.0, 1.0], [-1.0, 0.0], [0.0, 1.0]] {
-            let q = v(&q);
-            let at = |x: &Vector| fast_distance(active(), idx.config().metric, q.as_ref(), x.as_ref()).unwrap();
-            let group = data.iter().filter(|(_, x)| at(x) <= 1e-6).count();
-            for k in [10, 100, group] {
-                let want = k.min(group);
-                let hits = idx.search(&mut s, q.as_ref(), k).unwrap();
-                let got = hits.iter().filter(|n| n.distance <= 1e-6).count();
-                let enough = if k <= 100 { got == want } else { got * 10 >= want * 9 };
-                assert!(enough, "{options} build={build} {q:?} k={k}: search {got} of {want}");
-                let mut stream = idx.stream::<MemError>(q.as_ref(), 100).unwrap();
-                let first = stream.next_batch(&idx, &mut s, k).unwrap();
-                let got = first.iter().filter(|n| n.distance <= 1e-6).count();
-                let enough = if k <= 100 { got == want } else { got * 10 >= want * 9 };
-                assert!(enough, "{options} build={build} {q:?} k={k}: stream {got} of {want}");
+        for deleted in [false, true] {
+            if deleted {
+                let gone: Vec<i64> = data.iter().map(|(id, _)| *id).filter(|_| rng.below(5) == 0).collect();
+                for id in &gone {
+                    assert!(idx.delete(&mut s, *id).unwrap());
+                }
+                data.retain(|(id, _)| !gone.contains(id));
+                assert!(idx.check(&mut s).unwrap().unreachable.is_empty(), "{options} build={build}");
+            }
+            // percent of the whole group, at least: 0.85 to 0.99 on seeds 1 to 5 before the
+            // deletes, 0.81 to 0.93 after them
+            let least = if deleted { 75 } else { 80 };
+            for q in [[1.0, 1.0], [-1.0, 0.0], [0.0, 1.0]] {
+                let q = v(&q);
+                let at = |x: &Vector| fast_distance(active(), idx.config().metric, q.as_ref(), x.as_ref()).unwrap();
+                let group = data.iter().filter(|(_, x)| at(x) <= 1e-6).count();
+                for k in [10, 100, group] {
+                    let want = k.min(group);
+                    let hits = idx.search(&mut s, q.as_ref(), k).unwrap();
+                    let mut stream = idx.stream::<MemError>(q.as_ref(), 100).unwrap();
+                    let first = stream.next_batch(&idx, &mut s, k).unwrap();
+                    for (how, rows) in [("search", hits), ("stream", first)] {
+                        let got = rows.iter().filter(|n| n.distance <= 1e-6).count();
+                        let what =
+                            format!("{options} build={build} deleted={deleted} {q:?} k={k}: {how} {got} of {want}");
+                        eprintln!("{what}");
+                        let enough = if k <= 100 { got == want } else { got * 100 >= want * least };
+                        assert!(enough, "{what}");
+                    }
+                }
             }
         }
     }

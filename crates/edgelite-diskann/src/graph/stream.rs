@@ -87,6 +87,9 @@ struct Walk {
     done: IdSet,
     /// Visits after which the walk gives way to brute force ([`SearchStream::set_walk_limit`]).
     walk_limit: usize,
+    /// Visits the walk may still make only because a node not visited yet ties with its
+    /// nearest visited one ([`Walk::unsettled`]).
+    ties: usize,
 }
 
 impl DiskAnn {
@@ -112,6 +115,7 @@ impl DiskAnn {
                 visited: 0,
                 done: IdSet::default(),
                 walk_limit: usize::MAX,
+                ties: window.max(1),
             },
         })
     }
@@ -193,12 +197,24 @@ impl Walk {
     /// the way to the query, and their nearest is far from it. 2,000 random 2-d rows under
     /// cosine: 35 of 100 `LIMIT 1` queries returned another row than the scan, 58 with a
     /// filter, the worst at distance 0.70 where one at 0 exists; none now.
-    fn unsettled(&self) -> bool {
+    ///
+    /// A node not visited yet that ties with the nearest visited one (a group of duplicates
+    /// at one distance from the query) is visited too, up to `window` such visits in all: rows
+    /// nearer than the group may be reached only through its members. 341 rows of 9 distinct
+    /// vectors, a group of 150 equal rows at 1.414 from the query: `LIMIT 10` returned 6 of the
+    /// 37 rows at distance 0, and 10 of them now. Not at distance 0, which nothing is nearer
+    /// than, and not past the budget, so that a table of one vector repeated does not walk the
+    /// whole table for its first row.
+    fn unsettled(&mut self) -> bool {
         if self.ready.len() <= self.window {
             return true;
         }
         match (self.frontier.peek(), self.ready.peek()) {
-            (Some(next), Some(best)) => next.order < best.order,
+            (Some(next), Some(best)) if next.order < best.order => true,
+            (Some(next), Some(best)) if next.order == best.order && best.order > 0.0 && self.ties > 0 => {
+                self.ties -= 1;
+                true
+            }
             _ => false,
         }
     }
