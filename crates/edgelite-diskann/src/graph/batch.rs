@@ -404,10 +404,15 @@ impl DiskAnn {
         }
         // the new rows spliced into their groups link to what they were handed (their blocks
         // are this batch's, which no step 3 rewrote: a new row is no other's target)
+        let parts: IdMap<&super::Part> = if handed.is_empty() {
+            IdMap::default()
+        } else {
+            planned.iter().map(|p| (p.new.id, &p.new.part)).collect()
+        };
         for (n, b) in handed {
-            let Some(p) = planned.iter().find(|p| p.new.id == n) else { continue };
+            let Some(part) = parts.get(&n) else { continue };
             let Some(mut block) = storage.memory().get(n).map(<[u8]>::to_vec) else { continue };
-            let (changed, lost) = self.take_handover(op, n, &p.new.part, &mut block, &b)?;
+            let (changed, lost) = self.take_handover(op, n, part, &mut block, &b)?;
             if changed {
                 let node = self.parse(op, n, &block)?;
                 now.insert(n, (0..node.edge_count()).map(|i| node.edge_id(i)).collect());
