@@ -11,7 +11,8 @@
 //! The walk is best-first by list distance (the neighbour copies, as in [`DiskAnn::search`]),
 //! with no bound on the candidate list. Visited nodes get their exact distance and wait in a
 //! window of `window` nodes; the nearest of the window is returned once the window is full and
-//! no node left to visit looks nearer than it (or nothing is left to visit). So the first
+//! no node left to visit looks nearer than it, or as near (up to `window` visits for such ties
+//! in all), or nothing is left to visit. So the first
 //! results are those a beam search of width `window` would rank, and later ones come in nearly
 //! ascending order: a caller that needs the exact
 //! order re-sorts what it keeps (the planner's rewrite does, with the exact distances of SQL).
