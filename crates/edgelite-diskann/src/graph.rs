@@ -1531,10 +1531,10 @@ impl DiskAnn {
     /// `referrers`, blocks not written yet) links to now, gets an edge from another member that
     /// the delete's search met (`order`, nearest first): appended if that member has room, else
     /// in place of its farthest edge to a node that is not its duplicate (whose target then
-    /// needs another way in: `verify`). The member that linked to the deleted node from inside the group may
-    /// be one the search did not meet (a group larger than its list): without this, the
-    /// duplicates after it were reached only from farther nodes. Returns the blocks changed
-    /// besides the referrers' (id, old block, new block).
+    /// needs another way in: `verify`). The member that linked to the deleted node from inside
+    /// the group may be one the search did not meet (a group larger than its list): without
+    /// this, the duplicates after it were reached only from farther nodes. Returns the blocks
+    /// changed besides the referrers' (id, old block, new block).
     #[expect(clippy::too_many_arguments, reason = "private helper; the state is the delete's")]
     fn rejoin_group<S: Storage>(
         &self,
