@@ -934,16 +934,7 @@ impl DiskAnn {
         let d_new = self.dist(op, tv, self.edge_ref(op, &new.part)?)?;
         let is_dup = duplicates(t_part, &new.part, key(d_new));
         // t's duplicates, counted only for a new duplicate (distances are computed for it)
-        let mut dups = 0;
-        let mut last_dup = None;
-        if is_dup {
-            for (i, l) in links.iter().enumerate() {
-                if duplicates(t_part, &l.part, key(self.dist(op, tv, self.edge_ref(op, &l.part)?)?)) {
-                    dups += 1;
-                    last_dup = Some(i);
-                }
-            }
-        }
+        let (dups, last_dup) = if is_dup { self.duplicate_links(op, t_part, &links)? } else { (0, None) };
         let mut handed = None;
         let links = if is_dup && dups >= DUP_EDGES {
             if splice && let Some(i) = last_dup {
@@ -986,6 +977,24 @@ impl DiskAnn {
         Ok((changed, kept, handed))
     }
 
+    /// Whether the nodes with edge-type copies `a` and `b` are exact duplicates ([`duplicates`]).
+    fn is_duplicate<E>(&self, op: Op, a: &[u8], b: &[u8]) -> Result<bool, GraphError<E>> {
+        Ok(duplicates(a, b, key(self.dist(op, self.edge_ref(op, a)?, self.edge_ref(op, b)?)?)))
+    }
+
+    /// How many of `links` go to exact duplicates of the node with copy `part`, and where the
+    /// last of them is: the one a splice hands over.
+    fn duplicate_links<E>(&self, op: Op, part: &[u8], links: &[Link]) -> Result<(usize, Option<usize>), GraphError<E>> {
+        let (mut count, mut last) = (0, None);
+        for (i, l) in links.iter().enumerate() {
+            if self.is_duplicate(op, part, &l.part)? {
+                count += 1;
+                last = Some(i);
+            }
+        }
+        Ok((count, last))
+    }
+
     /// Links node `n` (edge-type copy `n_part`, block `block`) to `b`, the duplicate that the
     /// node where `n` joined its group handed over ([`Self::offer_edge`]): appended if `n` has
     /// room and fewer than [`DUP_EDGES`] duplicates, else in place of its last duplicate, else
@@ -1004,16 +1013,8 @@ impl DiskAnn {
         if b.id == n || links.iter().any(|l| l.id == b.id) {
             return Ok((false, None));
         }
-        let nv = self.edge_ref(op, n_part)?;
-        let mut last_dup = None;
-        let mut dups = 0;
-        for (i, l) in links.iter().enumerate() {
-            if duplicates(n_part, &l.part, key(self.dist(op, nv, self.edge_ref(op, &l.part)?)?)) {
-                dups += 1;
-                last_dup = Some(i);
-            }
-        }
-        let link = Link { dist: self.dist(op, nv, self.edge_ref(op, &b.part)?)?, ..b.clone() };
+        let (dups, last_dup) = self.duplicate_links(op, n_part, &links)?;
+        let link = Link { dist: self.dist(op, self.edge_ref(op, n_part)?, self.edge_ref(op, &b.part)?)?, ..b.clone() };
         let replaced = match last_dup {
             Some(i) if dups >= DUP_EDGES => Some(std::mem::replace(&mut links[i], link)),
             _ if links.len() >= self.layout.capacity() => {
@@ -1550,12 +1551,11 @@ impl DiskAnn {
         verify: &mut Vec<Link>,
     ) -> Result<Vec<Rewrite>, GraphError<S::Error>> {
         let mut changed: Vec<Rewrite> = Vec::new();
-        let me = self.edge_ref(op, part)?;
         // the referrers in the group (an edge from outside it is no way in from inside)
         let mut members = Vec::new();
         for (p, _) in referrers.iter() {
             if let Some(pp) = known.parts.get(p)
-                && duplicates(part, pp, key(self.dist(op, me, self.edge_ref(op, pp)?)?))
+                && self.is_duplicate(op, part, pp)?
             {
                 members.push(*p);
             }
@@ -1563,10 +1563,7 @@ impl DiskAnn {
         let mut orphans = Vec::new();
         for x in out {
             let linked = |p: &i64| known.adj.get(p).is_some_and(|e| e.contains(&x.id));
-            if !missing.contains(&x.id)
-                && duplicates(part, &x.part, key(self.dist(op, me, self.edge_ref(op, &x.part)?)?))
-                && !members.iter().any(linked)
-            {
+            if !missing.contains(&x.id) && self.is_duplicate(op, part, &x.part)? && !members.iter().any(linked) {
                 orphans.push(x);
             }
         }
@@ -1576,7 +1573,7 @@ impl DiskAnn {
                 if p == id
                     || p == b.id
                     || known.adj.get(&p).is_some_and(|e| e.contains(&b.id))
-                    || !duplicates(part, &p_part, key(self.dist(op, me, self.edge_ref(op, &p_part)?)?))
+                    || !self.is_duplicate(op, part, &p_part)?
                 {
                     continue;
                 }

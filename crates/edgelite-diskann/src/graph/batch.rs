@@ -520,17 +520,7 @@ impl DiskAnn {
             if super::duplicates(&n.part, &t_part, key(d)) {
                 let (count, last) = match dups {
                     Some(counted) => counted,
-                    None => {
-                        let (mut count, mut last) = (0, None);
-                        for (i, l) in links.iter().enumerate() {
-                            let dl = self.dist(op, tv, self.edge_ref(op, &l.part)?)?;
-                            if super::duplicates(&l.part, &t_part, key(dl)) {
-                                count += 1;
-                                last = Some(i);
-                            }
-                        }
-                        (count, last)
-                    }
+                    None => self.duplicate_links(op, &t_part, &links)?,
                 };
                 if count >= super::DUP_EDGES {
                     dups = Some((count, last));
