@@ -97,6 +97,16 @@ pub const EDGELITE_ALPHA: f64 = 1.0;
 /// edgelite's candidate list size for searches of a new index where `search_l` is not given,
 /// up to [`SCALED_SEARCH_L_FROM`] nodes; it grows past them ([`IndexConfig::scaled_search_l`]).
 pub const EDGELITE_SEARCH_L: u64 = 100;
+/// The fewest dimensions for which a new F32 index keeps f8 neighbour copies by default. An f8
+/// copy stores its codes, padded to 4 bytes, and 8 bytes of scale and shift; below 16
+/// dimensions it does not halve an edge's bytes (copy plus 16 bytes of metadata), and it is
+/// not smaller than the f32 copy at all for 2 or 3. Its scale is the vector's own range over
+/// 255, so at few dimensions it hides large differences: a 2-d copy of `[3.001, 1.001]` reads
+/// back as `[3, 1]`, and a search among a few hundred rows within 0.001 of each other then
+/// cannot tell which of them equal the query (the copies rank the candidates it visits). Such
+/// an index keeps exact f32 copies, as libSQL does by default.
+pub const F8_COPIES_FROM_DIMS: u32 = 16;
+
 /// The node count past which edgelite's default search width grows.
 pub const SCALED_SEARCH_L_FROM: usize = 20_000;
 
@@ -502,7 +512,8 @@ impl Metadata {
     /// Sets edgelite's defaults for the options not given, as records, before
     /// [`Self::finish_create`] fills in libSQL's for the rest. Every value is written down, so
     /// libSQL opens the index with the same parameters. For an F32 column: f8 neighbour copies
-    /// ([`IndexConfig::edgelite_max_neighbors`] of them), [`EDGELITE_ALPHA`] and
+    /// from [`F8_COPIES_FROM_DIMS`] dimensions on (f32 below), as many as
+    /// [`IndexConfig::edgelite_max_neighbors`] says, [`EDGELITE_ALPHA`] and
     /// [`EDGELITE_SEARCH_L`]; other columns keep libSQL's defaults but alpha and search_l.
     ///
     /// On minilm-20k (384 dimensions) this makes the file 7x the raw vectors instead of 55x,
@@ -514,7 +525,7 @@ impl Metadata {
         let init = |Full| OptionsError::InitFailed;
         let ty = VectorType::from_id(self.get_u64(tag::VECTOR_TYPE) as u8).ok_or(OptionsError::InitFailed)?;
         let dims = u32::try_from(self.get_u64(tag::DIMS)).map_err(|_| OptionsError::InitFailed)?;
-        if ty == VectorType::F32 && self.get_u64(tag::COMPRESS_NEIGHBORS) == 0 {
+        if ty == VectorType::F32 && dims >= F8_COPIES_FROM_DIMS && self.get_u64(tag::COMPRESS_NEIGHBORS) == 0 {
             self.put(tag::COMPRESS_NEIGHBORS, u64::from(VectorType::F8.id())).map_err(init)?;
         }
         if ty == VectorType::F32 && self.get_u64(tag::MAX_NEIGHBORS) == 0 {
