@@ -272,3 +272,56 @@ fn rows_behind_a_group_of_equal_farther_rows_come_first() {
         assert_eq!((rows, at_zero), (limit, limit), "LIMIT {limit}");
     }
 }
+
+/// A group of duplicates larger than an insert's search list fills that list, so a new member's
+/// search met nothing but its group: it linked to two members and to the farther nodes on the
+/// way in, and a query whose list the group filled never left it. Here 100 copies of
+/// `[3.000001,1]` go in row by row next to 500 rows within 0.0015 of the query `[3.001,1.001]`,
+/// which 15 rows equal; only those 15 are nearer to it than the copies (a reduction of a
+/// differential fuzzer's seed). `vector_top_k` returned none of the 15 at
+/// k = 5 and k = 14, the rewrite 3 of 5 and 12 of 14; each new member now also takes the edges
+/// out of the group that the members it met have.
+#[test]
+fn a_group_larger_than_the_search_list_leads_out_of_itself() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         INSERT INTO t(v) VALUES (vector('[3,-2]'));
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<814)
+         INSERT INTO t(v) SELECT vector(CASE
+             WHEN k < 300 THEN CASE k % 3 WHEN 0 THEN '[3,-2]' WHEN 1 THEN '[3.001,-2]' ELSE '[3,-1.999]' END
+             WHEN k < 800 THEN CASE k % 11 WHEN 8 THEN '[3,1.001]' WHEN 9 THEN '[3.001,1]'
+                 WHEN 10 THEN '[3,0.999999]' ELSE '[3,1]' END
+             ELSE '[3.001,1.001]' END)
+           FROM (SELECT x, (x * 293) % 815 AS k FROM c) ORDER BY x;
+         CREATE INDEX i ON t(libsql_vector_idx(v, 'metric=l2'));",
+    )
+    .expect("load");
+    for _ in 0..100 {
+        conn.execute("INSERT INTO t(v) VALUES (vector('[3.000001,1]'))", []).expect("insert");
+    }
+    assert_eq!(verdict(&conn), "ok");
+    let q = "[3.001,1.001]";
+    let equal: i64 = conn.query_row("SELECT count(*) FROM t WHERE v = vector(?1)", [q], |r| r.get(0)).expect("scan");
+    assert_eq!(equal, 15);
+    for k in [5_i64, 14] {
+        let found: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM vector_top_k('i', vector(?1), ?2) AS k JOIN t ON t.id = k.id
+                  WHERE t.v = vector(?1)",
+                params![q, k],
+                |r| r.get(0),
+            )
+            .expect("top_k");
+        assert_eq!(found, k, "vector_top_k, k = {k}");
+        let first: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT v FROM t ORDER BY vector_distance_l2(v, vector(?1)) LIMIT ?2)
+                  WHERE v = vector(?1)",
+                params![q, k],
+                |r| r.get(0),
+            )
+            .expect("rewrite");
+        assert_eq!(first, k, "the rewrite, LIMIT {k}");
+    }
+}

@@ -44,6 +44,17 @@ use edgelite_vector::VectorRef;
 use super::{Beam, DiskAnn, GraphError, IdMap, IdSet, Keep, Known, Link, Op, key};
 use crate::storage::{Cached, MemError, MemStorage, Storage};
 
+/// Members of its group of duplicates whose edges out of the group a new row takes as
+/// candidates ([`DiskAnn::inherit_outside_edges`]).
+const INHERIT_FROM: usize = 4;
+
+/// A new row that took such edges keeps `capacity / ROOM_SHARE` of its edge slots free (4 of
+/// 16) for the edges that link its group, which the reachability step and later members add.
+/// Refilled to the capacity, the members had no room for them (the fuzzer's seed 1499: 151
+/// rows of one vector, most with 14 edges out of the group; from a member the others reached
+/// 28 to 38 of them, and `LIMIT 100` at that vector returned 36 of them).
+const ROOM_SHARE: usize = 4;
+
 /// The largest batch is this fraction of the rows (ParlayANN uses 2%; on small graphs of low
 /// degree that costs recall here, 0.5% does not).
 const MAX_BATCH_DIVISOR: usize = 200;
@@ -488,8 +499,68 @@ impl DiskAnn {
             }
             cands.push(Link { id: v.id, part: v.part.clone(), dist: 0.0 });
         }
-        let out = self.prune(op, id, &new.part, cands, Some(&|_| true), self.layout.capacity())?;
+        let mut cap = self.layout.capacity();
+        if !dups.is_empty() {
+            let before = cands.len();
+            self.inherit_outside_edges(storage, &beam, &dups, &mut cands)?;
+            if cands.len() > before {
+                cap -= cap / ROOM_SHARE;
+            }
+        }
+        let out = self.prune(op, id, &new.part, cands, Some(&|_| true), cap)?;
         Ok(Planned { new, out, dups, beam })
+    }
+
+    /// Adds to `cands` the edges of the duplicates a new row's search met that lead out of
+    /// their group: those of the [`INHERIT_FROM`] members with the most such edges.
+    ///
+    /// A group of duplicates (or of vectors within [`super::DUP_DIST`]) larger than `insert_l`
+    /// fills the search's list, and then the search meets nothing else, and the prune keeps
+    /// [`super::DUP_EDGES`] of the group: the new row linked to its group and to the farther
+    /// nodes on the way in, nothing near. Rows inserted like that only lead to each other,
+    /// and a query whose list they fill never leaves them (the fuzzer's seed 1910: 100 copies
+    /// of `[3.000001, 1]` among 500 rows within 0.0015, where `vector_top_k` at k = 100 then
+    /// returned none of the 14 rows equal to the query `[3.001, 1.001]`). A member's vector is
+    /// the new row's, so the edges it chose are candidates of the same quality.
+    fn inherit_outside_edges<S: Storage>(
+        &self,
+        storage: &mut S,
+        beam: &Beam,
+        dups: &[i64],
+        cands: &mut Vec<Link>,
+    ) -> Result<(), GraphError<S::Error>> {
+        let op = Op::Insert;
+        let group: IdSet = dups.iter().copied().collect();
+        let mut members: Vec<(usize, i64)> = beam
+            .visits
+            .iter()
+            .filter(|v| group.contains(&v.id))
+            .map(|v| (v.edges.iter().filter(|&&(e, dup)| !dup && !group.contains(&e)).count(), v.id))
+            .filter(|&(outside, _)| outside > 0)
+            .collect();
+        members.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let (mut block, mut other) = (Vec::new(), Vec::new());
+        let mut taken = IdSet::default();
+        for &(_, m) in members.iter().take(INHERIT_FROM) {
+            if !self.read_node(storage, op, m, &mut block)? {
+                continue;
+            }
+            let node = self.parse(op, m, &block)?;
+            for i in 0..node.edge_count() {
+                let e = node.edge_id(i);
+                if group.contains(&e) || beam.missing.contains(&e) || !taken.insert(e) {
+                    continue;
+                }
+                // the copy is made from the target's own block: the member's may be stale or
+                // lead nowhere (an edge to a row deleted by a delete that did not meet the
+                // member, or to a rowid that an UPDATE of the vector has since reused)
+                if self.read_node(storage, op, e, &mut other)? {
+                    let target = self.parse(op, e, &other)?;
+                    cands.push(Link { id: e, part: self.edge_part(target.vector()).into(), dist: 0.0 });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Step 3 for one target: its block with the new in-edges offered to it, and the links it
