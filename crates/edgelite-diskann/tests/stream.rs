@@ -130,3 +130,54 @@ fn the_first_rows_wait_for_the_walk_to_reach_the_query() {
     let recall = hit as f64 / (queries * 10) as f64;
     assert!(recall >= 0.95, "recall@10 of the first rows {recall}");
 }
+
+/// An edge's copy of its target can be stale: an UPDATE of a vector keeps the rowid, and an
+/// edge to the old node that the delete did not meet then leads to the new one with the old
+/// copy. Here node 250 moved from `[9,9]` to the query `[0,0]`: the nodes around the query
+/// link to it with its new copy (their blocks come from an index built with it there), the
+/// entry point `[5,5]` with its old one. The walk meets it first through the entry, 12.7 from
+/// the query by that copy; it must queue it again when the near nodes' edges put it at 0, or it
+/// returns farther rows first.
+#[test]
+fn a_node_met_through_a_stale_copy_is_queued_again_nearer() {
+    let mut rng = Rng(seed(11));
+    let moved = 250;
+    let mut data: Vec<(i64, Vec<f32>)> =
+        (1..=500).map(|id| (id, vec![rng.unit() as f32 * 8.0 - 4.0, rng.unit() as f32 * 8.0 - 4.0])).collect();
+    data[0].1 = vec![5.0, 5.0];
+    let build = |at: [f32; 2]| {
+        let idx = index("F32_BLOB(2)", &["metric=l2"]);
+        let mut s = MemStorage::new();
+        for (id, x) in &data {
+            let v = if *id == moved { Vector::from_f32(&at).unwrap() } else { Vector::from_f32(x).unwrap() };
+            idx.insert(&mut s, *id, v.as_ref()).unwrap();
+        }
+        (idx, s)
+    };
+    let (idx, mut old) = build([9.0, 9.0]);
+    let (_, new) = build([0.0, 0.0]);
+    let links_to_moved =
+        |s: &MemStorage, id: i64| idx.layout().node(s.get(id).unwrap()).unwrap().find_edge(moved).is_some();
+    assert!(links_to_moved(&old, 1), "the entry point links to the node at [9,9]");
+    // the moved node, and the nodes near the query with their edges to it, as the new index has
+    // them; every other block keeps the old index's copies, the entry point's stale one included
+    let q = Vector::from_f32(&[0.0, 0.0]).unwrap();
+    let near = brute_force(
+        &idx,
+        &data.iter().map(|(id, x)| (*id, Vector::from_f32(x).unwrap())).collect::<Vec<_>>(),
+        q.as_ref(),
+        40,
+    );
+    let mut patched = 0;
+    for id in near.into_iter().chain([moved]) {
+        if id == moved || links_to_moved(&new, id) {
+            old.put_raw(id, new.get(id).unwrap().to_vec());
+            patched += 1;
+        }
+    }
+    assert!(patched > 1, "some node near the query links to the moved one");
+    for window in [4, 16] {
+        let first = drain(&idx, &mut old, &q, window, 1)[0];
+        assert_eq!(first, moved, "window {window}: the row equal to the query comes first");
+    }
+}

@@ -9,24 +9,26 @@
 //! asks for whatever the graph looks like.
 //!
 //! The walk is best-first by list distance (the neighbour copies, as in [`DiskAnn::search`]),
-//! with no bound on the candidate list. Visited nodes get their exact distance and wait in a
-//! window of `window` nodes; the nearest of the window is returned once the window is full and
-//! no node left to visit looks nearer than it, or as near (up to `window` visits for such ties
-//! in all), or nothing is left to visit. So the first
+//! with no bound on the candidate list; a node met again through an edge whose copy puts it
+//! clearly nearer is queued again there (an UPDATE can leave stale copies). Visited nodes get
+//! their exact distance and wait in a window of `window` nodes; the nearest of the window is
+//! returned once the window is full and no node left to visit looks nearer than it, or as near
+//! (up to `window` visits for such ties in all), or nothing is left to visit. So the first
 //! results are those a beam search of width `window` would rank, and later ones come in nearly
-//! ascending order: a caller that needs the exact
-//! order re-sorts what it keeps (the planner's rewrite does, with the exact distances of SQL).
+//! ascending order: a caller that needs the exact order re-sorts what it keeps (the planner's
+//! rewrite does, with the exact distances of SQL).
 //! When the walk is over (nothing left to visit, or the caller's visit limit reached), every
 //! node not returned yet follows in exact order, read once each by brute force: the nodes the
 //! walk never reached (an index that libSQL wrote, or a damaged one) included.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::collections::hash_map::Entry;
 
 use edgelite_vector::kernels::PreparedQuery;
 use edgelite_vector::{Vector, VectorRef};
 
-use super::{DiskAnn, GraphError, IdSet, Neighbor, Op, by_key, key};
+use super::{DiskAnn, GraphError, IdMap, IdSet, Neighbor, Op, by_key, key};
 use crate::storage::Storage;
 
 /// A heap entry: smallest (distance, id) first in a max-heap.
@@ -67,7 +69,8 @@ pub struct SearchStream {
     walk: Walk,
 }
 
-/// A visited node's exact distance, and its edges not seen before with their list distances.
+/// A visited node's exact distance, and its edges to nodes not visited yet with their list
+/// distances.
 type Visited = (f32, Vec<(i64, f32)>);
 
 /// What a [`SearchStream`] has seen and not returned yet.
@@ -77,14 +80,15 @@ struct Walk {
     started: bool,
     /// Nodes met as edges and not visited yet, by list distance.
     frontier: BinaryHeap<Item>,
-    /// Every node met (queued, visited or missing).
-    seen: IdSet,
+    /// Every node met (queued, visited or missing), with the smallest list distance it was
+    /// queued at (-inf once visited).
+    seen: IdMap<f32>,
     /// Visited nodes not returned yet, by exact distance.
     ready: BinaryHeap<Item>,
     /// Once the walk is over: the nodes not returned yet, nearest last (popped from the end).
     tail: Option<Vec<Neighbor>>,
     visited: usize,
-    /// Visited nodes (returned or in `ready`).
+    /// Visited nodes (returned or in `ready`), and nodes found missing (dangling edges).
     done: IdSet,
     /// Visits after which the walk gives way to brute force ([`SearchStream::set_walk_limit`]).
     walk_limit: usize,
@@ -110,7 +114,7 @@ impl DiskAnn {
                 window: window.max(1),
                 started: false,
                 frontier: BinaryHeap::new(),
-                seen: IdSet::default(),
+                seen: IdMap::default(),
                 ready: BinaryHeap::new(),
                 tail: None,
                 visited: 0,
@@ -142,7 +146,7 @@ impl SearchStream {
         if !w.started {
             w.started = true;
             if let Some(entry) = storage.first_id().map_err(GraphError::Storage)? {
-                w.seen.insert(entry);
+                w.seen.insert(entry, f32::NEG_INFINITY);
                 // its list distance is unknown until it is read; it is the only candidate anyway
                 w.frontier.push(Item { order: f32::NEG_INFINITY, dist: f32::NEG_INFINITY, id: entry });
             }
@@ -153,12 +157,16 @@ impl SearchStream {
                     && w.visited < w.walk_limit
                     && let Some(next) = w.frontier.pop()
                 {
+                    // a node queued again nearer (below) was visited at its first pop
+                    if w.done.contains(&next.id) {
+                        continue;
+                    }
                     // the node after this one is likely the next visited: its memory latency
                     // then overlaps this node's distances (as in a beam search)
                     if let Some(after) = w.frontier.peek() {
                         storage.peek(after.id, &mut |block| graph.layout.prefetch(block, true));
                     }
-                    w.visit(graph, storage, next.id, &query, &query_edge)?;
+                    w.visit(graph, storage, next.id, next.order, &query, &query_edge)?;
                 }
                 if w.visited < w.walk_limit
                     && let Some(best) = w.ready.pop()
@@ -220,12 +228,21 @@ impl Walk {
         }
     }
 
-    /// Reads node `id`: its exact distance goes to the window, its unseen edges to the frontier.
+    /// Reads node `id`: its exact distance goes to the window, its edges to the frontier.
+    ///
+    /// A node met before and not visited yet is queued again when this edge's copy puts it
+    /// nearer: an edge's copy of its target can be stale. An UPDATE of a vector keeps the
+    /// rowid, and an edge to the old node that its delete did not meet (it repairs the nodes
+    /// its search reads) then leads to the new one with the old copy. Met first through such
+    /// an edge, a row equal to the query waited behind every row nearer than its old vector:
+    /// the fuzzer's seed 1149 (740 copies of `[-3,-3]`, many of them moved there by UPDATEs),
+    /// `LIMIT 300` at `[-3,-3]` returned 191 of them and then rows at 3.6.
     fn visit<S: Storage>(
         &mut self,
         graph: &DiskAnn,
         storage: &mut S,
         id: i64,
+        order: f32,
         query: &PreparedQuery<'_>,
         query_edge: &PreparedQuery<'_>,
     ) -> Result<(), GraphError<S::Error>> {
@@ -234,15 +251,31 @@ impl Walk {
         let visit = |block: &[u8]| -> Result<Visited, GraphError<S::Error>> {
             let node = graph.parse(op, id, block)?;
             // the unseen neighbours' copies are loaded while the exact distance is computed
-            let mut slots = Vec::with_capacity(node.edge_count());
+            let (mut slots, mut met) = (Vec::with_capacity(node.edge_count()), Vec::new());
             for i in 0..node.edge_count() {
                 let e = node.edge_id(i);
-                if !seen.contains(&e) {
-                    edgelite_vector::kernels::prefetch(node.edge_data(i));
-                    slots.push((e, i));
+                match seen.get(&e) {
+                    None => {
+                        edgelite_vector::kernels::prefetch(node.edge_data(i));
+                        slots.push((e, i));
+                    }
+                    // a node queued no farther than this one (a visited one is at -inf) is
+                    // visited before any farther one anyway
+                    Some(&queued) if queued > order => met.push((i, queued)),
+                    Some(_) => {}
                 }
             }
             let exact = query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?;
+            // a node queued farther than this node plus the edge's length (the triangle
+            // inequality, in chord lengths: a bound for l2 and for cosine) may have been
+            // queued through a stale copy: its copy here is read again
+            let near = key(exact).max(0.0).sqrt();
+            for (i, queued) in met {
+                let length = node.edge_distance(i).map_or(0.0, |d| key(d).max(0.0).sqrt());
+                if (near + length) * (near + length) < queued {
+                    slots.push((node.edge_id(i), i));
+                }
+            }
             let fresh = slots
                 .into_iter()
                 .map(|(e, i)| Ok((e, key(graph.pdist(op, query_edge, node.edge_data(i))?))))
@@ -254,12 +287,26 @@ impl Walk {
             let (exact, fresh) = found?;
             self.visited += 1;
             self.done.insert(id);
+            self.seen.insert(id, f32::NEG_INFINITY);
             self.ready.push(Item { order: key(exact), dist: exact, id });
             for (e, d) in fresh {
-                if self.seen.insert(e) {
+                let queue = match self.seen.entry(e) {
+                    Entry::Vacant(v) => {
+                        v.insert(d);
+                        true
+                    }
+                    Entry::Occupied(mut o) if d < *o.get() => {
+                        o.insert(d);
+                        true
+                    }
+                    Entry::Occupied(_) => false,
+                };
+                if queue {
                     self.frontier.push(Item { order: d, dist: d, id: e });
                 }
             }
+        } else {
+            self.done.insert(id);
         }
         Ok(())
     }
