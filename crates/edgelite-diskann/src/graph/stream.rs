@@ -250,32 +250,27 @@ impl Walk {
         let seen = &self.seen;
         let visit = |block: &[u8]| -> Result<Visited, GraphError<S::Error>> {
             let node = graph.parse(op, id, block)?;
-            // the unseen neighbours' copies are loaded while the exact distance is computed
-            let (mut slots, mut met) = (Vec::with_capacity(node.edge_count()), Vec::new());
+            // a node met before is looked at again only if it was queued farther than this
+            // node plus the edge's length (the triangle inequality in chord lengths, a bound
+            // for l2 and for cosine): then it may have come through a stale copy. One queued
+            // no farther than this node (a visited one is at -inf) is visited first anyway.
+            let near = order.max(0.0).sqrt();
+            // the copies to read are loaded while the exact distance is computed
+            let mut slots = Vec::with_capacity(node.edge_count());
             for i in 0..node.edge_count() {
                 let e = node.edge_id(i);
-                match seen.get(&e) {
-                    None => {
-                        edgelite_vector::kernels::prefetch(node.edge_data(i));
-                        slots.push((e, i));
+                let read = seen.get(&e).is_none_or(|&queued| {
+                    queued > order && {
+                        let length = node.edge_distance(i).map_or(0.0, |d| key(d).max(0.0).sqrt());
+                        (near + length) * (near + length) < queued
                     }
-                    // a node queued no farther than this one (a visited one is at -inf) is
-                    // visited before any farther one anyway
-                    Some(&queued) if queued > order => met.push((i, queued)),
-                    Some(_) => {}
+                });
+                if read {
+                    edgelite_vector::kernels::prefetch(node.edge_data(i));
+                    slots.push((e, i));
                 }
             }
             let exact = query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?;
-            // a node queued farther than this node plus the edge's length (the triangle
-            // inequality, in chord lengths: a bound for l2 and for cosine) may have been
-            // queued through a stale copy: its copy here is read again
-            let near = key(exact).max(0.0).sqrt();
-            for (i, queued) in met {
-                let length = node.edge_distance(i).map_or(0.0, |d| key(d).max(0.0).sqrt());
-                if (near + length) * (near + length) < queued {
-                    slots.push((node.edge_id(i), i));
-                }
-            }
             let fresh = slots
                 .into_iter()
                 .map(|(e, i)| Ok((e, key(graph.pdist(op, query_edge, node.edge_data(i))?))))
