@@ -28,8 +28,12 @@ use std::collections::hash_map::Entry;
 use edgelite_vector::kernels::PreparedQuery;
 use edgelite_vector::{Vector, VectorRef};
 
-use super::{DiskAnn, GraphError, IdMap, IdSet, Neighbor, Op, by_key, key};
+use super::{DiskAnn, GraphError, IdMap, Neighbor, Op, by_key, key};
 use crate::storage::Storage;
+
+/// The list distance [`Walk::seen`] records for a node once it is visited or returned: below
+/// every distance, so no edge queues it again.
+const VISITED: f32 = f32::NEG_INFINITY;
 
 /// A heap entry: smallest (distance, id) first in a max-heap.
 #[derive(Debug, Clone, Copy)]
@@ -80,16 +84,14 @@ struct Walk {
     started: bool,
     /// Nodes met as edges and not visited yet, by list distance.
     frontier: BinaryHeap<Item>,
-    /// Every node met (queued, visited or missing), with the smallest list distance it was
-    /// queued at (-inf once visited).
+    /// Every node met, with the smallest list distance it was queued at; [`VISITED`] once
+    /// visited (or found missing: a dangling edge) or returned.
     seen: IdMap<f32>,
     /// Visited nodes not returned yet, by exact distance.
     ready: BinaryHeap<Item>,
     /// Once the walk is over: the nodes not returned yet, nearest last (popped from the end).
     tail: Option<Vec<Neighbor>>,
     visited: usize,
-    /// Visited nodes (returned or in `ready`), and nodes found missing (dangling edges).
-    done: IdSet,
     /// Visits after which the walk gives way to brute force ([`SearchStream::set_walk_limit`]).
     walk_limit: usize,
     /// Visits the walk may still make only because a node not visited yet ties with its
@@ -118,7 +120,6 @@ impl DiskAnn {
                 ready: BinaryHeap::new(),
                 tail: None,
                 visited: 0,
-                done: IdSet::default(),
                 walk_limit: usize::MAX,
                 ties: window.max(1),
             },
@@ -146,7 +147,8 @@ impl SearchStream {
         if !w.started {
             w.started = true;
             if let Some(entry) = storage.first_id().map_err(GraphError::Storage)? {
-                w.seen.insert(entry, f32::NEG_INFINITY);
+                // queued before its list distance is known
+                w.seen.insert(entry, f32::INFINITY);
                 // its list distance is unknown until it is read; it is the only candidate anyway
                 w.frontier.push(Item { order: f32::NEG_INFINITY, dist: f32::NEG_INFINITY, id: entry });
             }
@@ -158,7 +160,7 @@ impl SearchStream {
                     && let Some(next) = w.frontier.pop()
                 {
                     // a node queued again nearer (below) was visited at its first pop
-                    if w.done.contains(&next.id) {
+                    if w.seen.get(&next.id) == Some(&VISITED) {
                         continue;
                     }
                     // the node after this one is likely the next visited: its memory latency
@@ -253,7 +255,7 @@ impl Walk {
             // a node met before is looked at again only if it was queued farther than this
             // node plus the edge's length (the triangle inequality in chord lengths, a bound
             // for l2 and for cosine): then it may have come through a stale copy. One queued
-            // no farther than this node (a visited one is at -inf) is visited first anyway.
+            // no farther than this node (a visited one is at VISITED) is visited first anyway.
             let near = order.max(0.0).sqrt();
             // the copies to read are loaded while the exact distance is computed
             let mut slots = Vec::with_capacity(node.edge_count());
@@ -281,8 +283,7 @@ impl Walk {
         if let Some(found) = storage.read_with(id, visit).map_err(GraphError::Storage)? {
             let (exact, fresh) = found?;
             self.visited += 1;
-            self.done.insert(id);
-            self.seen.insert(id, f32::NEG_INFINITY);
+            self.seen.insert(id, VISITED);
             self.ready.push(Item { order: key(exact), dist: exact, id });
             for (e, d) in fresh {
                 let queue = match self.seen.entry(e) {
@@ -301,7 +302,7 @@ impl Walk {
                 }
             }
         } else {
-            self.done.insert(id);
+            self.seen.insert(id, VISITED);
         }
         Ok(())
     }
@@ -320,7 +321,7 @@ impl Walk {
         self.frontier.clear();
         let mut next = storage.first_id().map_err(GraphError::Storage)?;
         while let Some(id) = next {
-            if self.done.insert(id) {
+            if self.seen.insert(id, VISITED) != Some(VISITED) {
                 let distance = |block: &[u8]| -> Result<f32, GraphError<S::Error>> {
                     let node = graph.parse(op, id, block)?;
                     query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })
