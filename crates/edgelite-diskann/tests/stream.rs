@@ -181,3 +181,49 @@ fn a_node_met_through_a_stale_copy_is_queued_again_nearer() {
         assert_eq!(first, moved, "window {window}: the row equal to the query comes first");
     }
 }
+
+/// The first rows are those a beam search of width `window` finds: the walk goes on while a
+/// node not visited yet looks nearer than the `window`-th nearest visited one (the beam's list
+/// would still hold it), not only until its nearest visited node is a local minimum. On sparse
+/// graphs, where local minima are many, stopping at the first one past `window` visits found
+/// fewer of the true nearest than the beam (in the first case here 1,106 of 2,000, the beam
+/// 1,129; now 1,186). So did the planner's rewrite at 300,000 rows: recall@10 0.917, against
+/// `vector_top_k`'s 0.929 at the same width.
+#[test]
+fn the_first_rows_are_those_a_beam_of_the_window_finds() {
+    let s0 = seed(13);
+    let mut rng = Rng(s0);
+    for (dims, options, clusters) in
+        [(8, ["metric=l2", "max_neighbors=4"], 0), (24, ["metric=cosine", "max_neighbors=6"], 50)]
+    {
+        let idx = index(&format!("F32_BLOB({dims})"), &options);
+        let mut s = MemStorage::new();
+        let centers: Vec<Vec<f32>> = (0..clusters).map(|_| rng.vector(dims).to_f32_vec()).collect();
+        let data: Vec<(i64, Vector)> = (1..=3000)
+            .map(|id| {
+                let x = rng.vector(dims);
+                if clusters == 0 {
+                    return (id, x);
+                }
+                let c = &centers[rng.below(clusters as u64) as usize];
+                let x: Vec<f32> = c.iter().zip(x.to_f32_vec()).map(|(c, n)| c + 0.1 * n).collect();
+                (id, Vector::from_f32(&x).unwrap())
+            })
+            .collect();
+        for (id, x) in &data {
+            idx.insert(&mut s, *id, x.as_ref()).unwrap();
+        }
+        let (window, mut walk, mut beam) = (20, 0, 0);
+        for _ in 0..200 {
+            let q = rng.vector(dims);
+            let truth = brute_force(&idx, &data, q.as_ref(), 10);
+            let mut stream = idx.stream::<edgelite_diskann::MemError>(q.as_ref(), window).unwrap();
+            let first = stream.next_batch(&idx, &mut s, 10).unwrap();
+            walk += first.iter().filter(|h| truth.contains(&h.id)).count();
+            let hits = idx.search_with(&mut s, q.as_ref(), 10, window).unwrap();
+            beam += hits.iter().filter(|h| truth.contains(&h.id)).count();
+        }
+        eprintln!("{options:?}: of the true 10 nearest, the walk's first 10 found {walk}, the beam {beam}");
+        assert!(walk >= beam, "{options:?}: the walk found {walk} of the true nearest, the beam {beam} (seed {s0})");
+    }
+}

@@ -45,6 +45,27 @@ struct Item {
     id: i64,
 }
 
+/// A distance ordered by [`f32::total_cmp`], for [`Walk::beam`].
+#[derive(Debug, Clone, Copy)]
+struct Dist(f32);
+
+impl PartialEq for Dist {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Dist {}
+impl PartialOrd for Dist {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Dist {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
 impl PartialEq for Item {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
@@ -89,6 +110,10 @@ struct Walk {
     seen: IdMap<f32>,
     /// Visited nodes not returned yet, by exact distance.
     ready: BinaryHeap<Item>,
+    /// The `window` smallest list distances of the nodes visited so far (returned or not),
+    /// largest on top: while a node not visited yet looks nearer than the top, a beam search of
+    /// width `window` would still visit it ([`Walk::unsettled`]).
+    beam: BinaryHeap<Dist>,
     /// Once the walk is over: the nodes not returned yet, nearest last (popped from the end).
     tail: Option<Vec<Neighbor>>,
     visited: usize,
@@ -118,6 +143,7 @@ impl DiskAnn {
                 frontier: BinaryHeap::new(),
                 seen: IdMap::default(),
                 ready: BinaryHeap::new(),
+                beam: BinaryHeap::new(),
                 tail: None,
                 visited: 0,
                 walk_limit: usize::MAX,
@@ -202,8 +228,9 @@ impl SearchStream {
 
 impl Walk {
     /// Whether the walk must go on before it returns its nearest visited node: the window is
-    /// not full, or a node not visited yet looks nearer (by its list distance) than that one.
-    /// A full window alone is not enough: where the graph's paths are long (vectors on a line
+    /// not full, or a node not visited yet looks nearer (by its list distance) than that one or
+    /// than the `window`-th nearest node visited so far (by list distance: a beam search of
+    /// width `window` would still visit it). A full window alone is not enough: where the graph's paths are long (vectors on a line
     /// or a circle, whose graph is nearly a chain), the first `window` visits can all lie on
     /// the way to the query, and their nearest is far from it. 2,000 random 2-d rows under
     /// cosine: 35 of 100 `LIMIT 1` queries returned another row than the scan, 58 with a
@@ -216,12 +243,22 @@ impl Walk {
     /// 37 rows at distance 0, and 10 of them now. Not at distance 0, which nothing is nearer
     /// than, and not past the budget, so that a table of one vector repeated does not walk the
     /// whole table for its first row.
+    ///
+    /// Without the beam's test the walk stopped at the first local minimum past `window`
+    /// visits: on the scaling benchmark's 300,000 rows (`ann -- --synthetic 300000`) the
+    /// planner's rewrite, which takes the first rows of the walk, had recall@10 0.917 where
+    /// `vector_top_k` at the same width had 0.929 (0.842 against 0.904 at a million rows); now
+    /// 0.9295, at 0.80x the queries/s: it visits what the beam visits.
     fn unsettled(&mut self) -> bool {
         if self.ready.len() <= self.window {
             return true;
         }
+        let beam = match self.beam.peek() {
+            Some(&Dist(d)) if self.beam.len() >= self.window => d,
+            _ => f32::INFINITY,
+        };
         match (self.frontier.peek(), self.ready.peek()) {
-            (Some(next), Some(best)) if next.order < best.order => true,
+            (Some(next), Some(best)) if next.order < best.order || next.order < beam => true,
             (Some(next), Some(best)) if next.order == best.order && best.order > 0.0 && self.ties > 0 => {
                 self.ties -= 1;
                 true
@@ -285,6 +322,14 @@ impl Walk {
             self.visited += 1;
             self.seen.insert(id, VISITED);
             self.ready.push(Item { order: key(exact), dist: exact, id });
+            // the entry was queued before its list distance was known: its exact one stands in
+            let listed = if order == f32::NEG_INFINITY { key(exact) } else { order };
+            if self.beam.len() < self.window {
+                self.beam.push(Dist(listed));
+            } else if self.beam.peek().is_some_and(|top| listed < top.0) {
+                self.beam.pop();
+                self.beam.push(Dist(listed));
+            }
             for (e, d) in fresh {
                 let queue = match self.seen.entry(e) {
                     Entry::Vacant(v) => {
