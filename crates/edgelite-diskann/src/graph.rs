@@ -304,6 +304,10 @@ struct Visit {
 }
 
 /// The candidate list of a [`DiskAnn::beam`] and what it has seen.
+/// The list distance a search records for a node once it is visited (or returned, or found
+/// missing): below every distance, so no edge queues it again.
+const VISITED: f32 = f32::NEG_INFINITY;
+
 struct Frontier {
     /// Its size.
     l: usize,
@@ -312,8 +316,9 @@ struct Frontier {
     /// Every candidate before this position is visited: the next visit is found by scanning
     /// from here, not from the front (inserts before it move it back).
     first: usize,
-    /// Ids in the list (visited or not).
-    queued: IdSet,
+    /// Ids in the list, with the list distance they are queued at ([`VISITED`] once visited,
+    /// or for the entry point, which is visited first).
+    queued: IdMap<f32>,
     /// No candidate was ever dropped for lack of room.
     complete: bool,
     /// Reused by [`DiskAnn::expand`]: the edges of the node it visits that are not queued yet
@@ -606,12 +611,12 @@ impl DiskAnn {
             // the entry's list distance is unknown until it is read; -inf keeps it first meanwhile
             list: vec![Candidate { dist: f32::NEG_INFINITY, id: entry, visited: false, part: NO_PART }],
             first: 0,
-            queued: IdSet::default(),
+            queued: IdMap::default(),
             complete: true,
             scratch: Vec::new(),
             parts: matches!(keep, Keep::Edges).then(Vec::new),
         };
-        frontier.queued.insert(entry);
+        frontier.queued.insert(entry, VISITED);
         while let Some(off) = frontier.list[frontier.first..].iter().position(|c| !c.visited) {
             let pos = frontier.first + off;
             frontier.first = pos;
@@ -662,20 +667,35 @@ impl DiskAnn {
             (None, _) if entry => self.edge_part(node.vector()).into(),
             (None, _) => NO_COPY.with(Part::clone),
         };
-        if entry {
+        // this node's list distance
+        let order = if entry {
             let d = key(self.pdist(op, query_edge, &part)?);
             let c = f.list.remove(pos);
             let at = f.list.partition_point(|x| by_list_key((x.dist, x.id), (d, c.id)).is_lt());
             f.list.insert(at, Candidate { dist: d, ..c });
             f.first = f.first.min(at);
-        }
+            d
+        } else {
+            f.list[pos].dist
+        };
+        f.queued.insert(id, VISITED);
         // the neighbours not seen yet: their copies are loaded (most likely from memory, not
         // the CPU cache) while the node's exact distance is computed, and their distances are
-        // computed in one go, so that they overlap, before any goes into the list
+        // computed in one go, so that they overlap, before any goes into the list. A neighbour
+        // queued already is looked at again only if it was queued farther than this node plus
+        // the edge's length (the triangle inequality in chord lengths, a bound for l2 and for
+        // cosine): then it may have come through a stale copy (see `stale` below)
         let mut fresh = std::mem::take(&mut f.scratch);
         fresh.clear();
+        let near = order.max(0.0).sqrt();
         for i in 0..node.edge_count() {
-            if !f.queued.contains(&node.edge_id(i)) {
+            let read = f.queued.get(&node.edge_id(i)).is_none_or(|&queued| {
+                queued > order && {
+                    let length = node.edge_distance(i).map_or(0.0, |d| key(d).max(0.0).sqrt());
+                    (near + length) * (near + length) < queued
+                }
+            });
+            if read {
                 prefetch(node.edge_data(i));
                 fresh.push((i, 0.0));
             }
@@ -690,10 +710,25 @@ impl DiskAnn {
             *d = key(self.pdist(op, query_edge, node.edge_data(*i))?);
         }
         for &(i, d) in &fresh {
-            // an edge stored twice is queued by its first copy
             let eid = node.edge_id(i);
-            if f.queued.contains(&eid) {
-                continue;
+            match f.queued.get(&eid) {
+                None => {}
+                // Stale: an edge's copy of its target can be out of date. An UPDATE of a vector
+                // keeps the rowid, and an edge to the old node that its delete did not meet (it
+                // repairs the nodes its search reads) then leads to the new one with the old
+                // copy. A row near the query met first through such an edge was queued far
+                // back, or not at all, and a beam of a few hundred missed it (the fuzzer's seed
+                // 1149: 740 copies of `[-3,-3]`, many of them moved there by UPDATEs; k = 600
+                // at `[-3,-3]` found 433 of them). It moves up to this nearer copy.
+                Some(&queued) if d < queued => {
+                    let at = f.list.partition_point(|x| by_list_key((x.dist, x.id), (queued, eid)).is_lt());
+                    if !f.list.get(at).is_some_and(|c| c.id == eid && !c.visited) {
+                        continue;
+                    }
+                    f.list.remove(at);
+                }
+                // queued already (an edge stored twice is queued by its first copy)
+                Some(_) => continue,
             }
             if f.list.len() >= f.l && f.list.last().is_some_and(|w| !by_list_key((d, eid), (w.dist, w.id)).is_lt()) {
                 f.complete = false;
@@ -710,7 +745,7 @@ impl DiskAnn {
             };
             f.list.insert(at, Candidate { dist: d, id: eid, visited: false, part });
             f.first = f.first.min(at);
-            f.queued.insert(eid);
+            f.queued.insert(eid, d);
             if f.list.len() > f.l
                 && let Some(evicted) = f.list.pop()
                 && !evicted.visited

@@ -137,7 +137,7 @@ fn the_first_rows_wait_for_the_walk_to_reach_the_query() {
 /// link to it with its new copy (their blocks come from an index built with it there), the
 /// entry point `[5,5]` with its old one. The walk meets it first through the entry, 12.7 from
 /// the query by that copy; it must queue it again when the near nodes' edges put it at 0, or it
-/// returns farther rows first.
+/// returns farther rows first. So must the beam search (`vector_top_k`).
 #[test]
 fn a_node_met_through_a_stale_copy_is_queued_again_nearer() {
     let mut rng = Rng(seed(11));
@@ -179,6 +179,13 @@ fn a_node_met_through_a_stale_copy_is_queued_again_nearer() {
     for window in [4, 16] {
         let first = drain(&idx, &mut old, &q, window, 1)[0];
         assert_eq!(first, moved, "window {window}: the row equal to the query comes first");
+    }
+    // the beam search (vector_top_k) moves it up its list too. With a list longer than the
+    // index nothing is turned away, so it stayed at its stale place near the end, and only
+    // the first places get exact distances
+    for search_l in [4, 16, 600] {
+        let hits = idx.search_with(&mut old, q.as_ref(), 1, search_l).unwrap();
+        assert_eq!(hits[0].id, moved, "search_l {search_l}: the row equal to the query is found");
     }
 }
 

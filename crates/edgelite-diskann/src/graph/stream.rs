@@ -28,12 +28,8 @@ use std::collections::hash_map::Entry;
 use edgelite_vector::kernels::PreparedQuery;
 use edgelite_vector::{Vector, VectorRef};
 
-use super::{DiskAnn, GraphError, IdMap, Neighbor, Op, by_key, key};
+use super::{DiskAnn, GraphError, IdMap, Neighbor, Op, VISITED, by_key, key};
 use crate::storage::Storage;
-
-/// The list distance [`Walk::seen`] records for a node once it is visited or returned: below
-/// every distance, so no edge queues it again.
-const VISITED: f32 = f32::NEG_INFINITY;
 
 /// A heap entry: smallest (distance, id) first in a max-heap.
 #[derive(Debug, Clone, Copy)]
