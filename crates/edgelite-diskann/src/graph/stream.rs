@@ -226,9 +226,10 @@ impl Walk {
     /// Whether the walk must go on before it returns its nearest visited node: the window is
     /// not full, or a node not visited yet looks nearer (by its list distance) than that one or
     /// than the `window`-th nearest node visited so far (by list distance: a beam search of
-    /// width `window` would still visit it). A full window alone is not enough: where the graph's paths are long (vectors on a line
-    /// or a circle, whose graph is nearly a chain), the first `window` visits can all lie on
-    /// the way to the query, and their nearest is far from it. 2,000 random 2-d rows under
+    /// width `window` would still visit it). A full window alone is not enough: where the
+    /// graph's paths are long (vectors on a line or a circle, whose graph is nearly a chain),
+    /// the first `window` visits can all lie on the way to the query, and their nearest is far
+    /// from it. 2,000 random 2-d rows under
     /// cosine: 35 of 100 `LIMIT 1` queries returned another row than the scan, 58 with a
     /// filter, the worst at distance 0.70 where one at 0 exists; none now.
     ///
