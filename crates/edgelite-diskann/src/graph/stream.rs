@@ -21,7 +21,7 @@
 //! node not returned yet follows in exact order, read once each by brute force: the nodes the
 //! walk never reached (an index that libSQL wrote, or a damaged one) included.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::collections::hash_map::Entry;
 
@@ -39,27 +39,6 @@ struct Item {
     /// The raw distance returned to the caller (may be NaN).
     dist: f32,
     id: i64,
-}
-
-/// A distance ordered by [`f32::total_cmp`], for [`Walk::beam`].
-#[derive(Debug, Clone, Copy)]
-struct Dist(f32);
-
-impl PartialEq for Dist {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Dist {}
-impl PartialOrd for Dist {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Dist {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.total_cmp(&other.0)
-    }
 }
 
 impl PartialEq for Item {
@@ -109,7 +88,7 @@ struct Walk {
     /// The `window` smallest list distances of the nodes visited so far (returned or not),
     /// largest on top: while a node not visited yet looks nearer than the top, a beam search of
     /// width `window` would still visit it ([`Walk::unsettled`]).
-    beam: BinaryHeap<Dist>,
+    beam: BinaryHeap<Reverse<Item>>,
     /// Once the walk is over: the nodes not returned yet, nearest last (popped from the end).
     tail: Option<Vec<Neighbor>>,
     visited: usize,
@@ -251,7 +230,7 @@ impl Walk {
             return true;
         }
         let beam = match self.beam.peek() {
-            Some(&Dist(d)) if self.beam.len() >= self.window => d,
+            Some(Reverse(top)) if self.beam.len() >= self.window => top.order,
             _ => f32::INFINITY,
         };
         match (self.frontier.peek(), self.ready.peek()) {
@@ -320,12 +299,13 @@ impl Walk {
             self.seen.insert(id, VISITED);
             self.ready.push(Item { order: key(exact), dist: exact, id });
             // the entry was queued before its list distance was known: its exact one stands in
-            let listed = if order == f32::NEG_INFINITY { key(exact) } else { order };
+            let listed =
+                Reverse(Item { order: if order == f32::NEG_INFINITY { key(exact) } else { order }, dist: exact, id });
             if self.beam.len() < self.window {
-                self.beam.push(Dist(listed));
-            } else if self.beam.peek().is_some_and(|top| listed < top.0) {
+                self.beam.push(listed);
+            } else if self.beam.peek().is_some_and(|top| listed.0.order < top.0.order) {
                 self.beam.pop();
-                self.beam.push(Dist(listed));
+                self.beam.push(listed);
             }
             for (e, d) in fresh {
                 let queue = match self.seen.entry(e) {
