@@ -534,23 +534,19 @@ impl DiskAnn {
     ) -> Result<(), GraphError<S::Error>> {
         let op = Op::Insert;
         let group: IdSet = dups.iter().copied().collect();
-        let mut members: Vec<(usize, i64)> = beam
+        // the members' edges as their search read them (the graph has not changed since)
+        let mut members: Vec<(usize, &super::Visit)> = beam
             .visits
             .iter()
             .filter(|v| group.contains(&v.id))
-            .map(|v| (v.edges.iter().filter(|&&(e, dup)| !dup && !group.contains(&e)).count(), v.id))
+            .map(|v| (v.edges.iter().filter(|&&(e, dup)| !dup && !group.contains(&e)).count(), v))
             .filter(|&(outside, _)| outside > 0)
             .collect();
-        members.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let (mut block, mut other) = (Vec::new(), Vec::new());
+        members.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+        let mut other = Vec::new();
         let mut taken = IdSet::default();
-        for &(_, m) in members.iter().take(INHERIT_FROM) {
-            if !self.read_node(storage, op, m, &mut block)? {
-                continue;
-            }
-            let node = self.parse(op, m, &block)?;
-            for i in 0..node.edge_count() {
-                let e = node.edge_id(i);
+        for &(_, member) in members.iter().take(INHERIT_FROM) {
+            for &(e, _) in &member.edges {
                 if group.contains(&e) || beam.missing.contains(&e) || !taken.insert(e) {
                     continue;
                 }
