@@ -284,6 +284,13 @@ impl Dataset {
     /// (a caller computes it by brute force).
     #[must_use]
     pub fn synthetic(&self, rows: usize, spread: f32, seed: u64) -> Dataset {
+        self.synthetic_with_origins(rows, spread, seed).0
+    }
+
+    /// [`Dataset::synthetic`], and for each of its base vectors the real one it was drawn
+    /// around (itself for a real one), so that a row can take that vector's text and source.
+    #[must_use]
+    pub fn synthetic_with_origins(&self, rows: usize, spread: f32, seed: u64) -> (Dataset, Vec<usize>) {
         let dims = self.dims;
         let real = self.len();
         let mut rng = SplitMix(seed);
@@ -303,13 +310,16 @@ impl Dataset {
         let sigma = spread * typical / (dims as f32).sqrt();
         let mut base = Vec::with_capacity(rows * dims);
         base.extend_from_slice(&self.base[..real.min(rows) * dims]);
+        let mut origins: Vec<usize> = (0..real.min(rows)).collect();
         for _ in real..rows {
-            let from = self.base_vector(rng.below(real));
+            let origin = rng.below(real);
+            origins.push(origin);
+            let from = self.base_vector(origin);
             let v: Vec<f32> = from.iter().map(|x| x + rng.gauss() * sigma).collect();
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
             base.extend(v.iter().map(|x| x / norm));
         }
-        Dataset {
+        let ds = Dataset {
             dir: self.dir.clone(),
             dims,
             base,
@@ -318,7 +328,8 @@ impl Dataset {
             gt_dist: Vec::new(),
             gt_k: 0,
             generated: true,
-        }
+        };
+        (ds, origins)
     }
 }
 

@@ -11,10 +11,16 @@
 //! `--filter-index` adds an ordinary index on `bucket` and `src` (the planner may then answer
 //! selective filters exactly from it).
 //!
+//! `--synthetic N` measures a larger table: the scaling benchmark's generated rows (`ann
+//! --synthetic`, the same generator and seed: the real vectors, then noisy copies of them up to
+//! N rows), each with the source of the real vector it was drawn around, so `src` stays
+//! correlated with the vectors. The exact scan grows with the table and the walk much less, so
+//! the ratios grow with N.
+//!
 //! ```text
 //! cargo run --release -p edgelite-benches --bin filtered -- [--rows 20000] [--queries 100]
 //!     [--repeats 3] [--k 10] [--filter-index] [--no-libsql] [--db PATH (kept, built if missing)]
-//!     [--only TEXT (the filters whose label contains TEXT)]
+//!     [--only TEXT (the filters whose label contains TEXT)] [--synthetic ROWS [--spread S]]
 //! ```
 
 use std::path::Path;
@@ -35,11 +41,25 @@ struct Args {
     db: Option<std::path::PathBuf>,
     /// Only the filters whose label contains this text (e.g. to profile one).
     only: Option<String>,
+    /// Generated rows up to this many ([`Dataset::synthetic_with_origins`]).
+    synthetic: Option<usize>,
+    /// The generator's noise, as in `ann` (0.5 of a typical nearest-neighbour distance).
+    spread: f32,
 }
 
 fn parse_args() -> BoxResult<Args> {
-    let mut args =
-        Args { rows: 20_000, queries: 100, repeats: 3, k: 10, filter_index: false, libsql: true, db: None, only: None };
+    let mut args = Args {
+        rows: 20_000,
+        queries: 100,
+        repeats: 3,
+        k: 10,
+        filter_index: false,
+        libsql: true,
+        db: None,
+        only: None,
+        synthetic: None,
+        spread: 0.5,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -52,23 +72,35 @@ fn parse_args() -> BoxResult<Args> {
             "--no-libsql" => args.libsql = false,
             "--db" => args.db = Some(value()?.into()),
             "--only" => args.only = Some(value()?),
+            "--synthetic" => args.synthetic = Some(value()?.parse()?),
+            "--spread" => args.spread = value()?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     Ok(args)
 }
 
-/// (label, WHERE clause). Selectivity is measured, not assumed.
-const FILTERS: &[(&str, &str)] = &[
-    ("none (100%)", "1"),
-    ("bucket < 500 (50%)", "bucket < 500"),
-    ("bucket < 100 (10%)", "bucket < 100"),
-    ("bucket < 10 (1%)", "bucket < 10"),
-    ("bucket = 7 (0.1%)", "bucket = 7"),
-    ("bucket = 7 AND id < 2000 (0.01%)", "bucket = 7 AND id < 2000"),
-    ("src LIKE 'debian:%' (correlated)", "src LIKE 'debian:%'"),
-    ("src LIKE 'debian:%' AND bucket < 20 (correlated, 2%)", "src LIKE 'debian:%' AND bucket < 20"),
-];
+/// (label, WHERE clause) for a table of `rows` rows. Selectivity is measured, not assumed.
+fn filters(rows: usize) -> Vec<(String, String)> {
+    let tenth = rows / 10;
+    [
+        ("none (100%)", "1".to_owned()),
+        ("bucket < 500 (50%)", "bucket < 500".to_owned()),
+        ("bucket < 100 (10%)", "bucket < 100".to_owned()),
+        ("bucket < 10 (1%)", "bucket < 10".to_owned()),
+        ("bucket = 7 (0.1%)", "bucket = 7".to_owned()),
+        ("(0.01%)", format!("bucket = 7 AND id < {tenth}")),
+        ("src LIKE 'debian:%' (correlated)", "src LIKE 'debian:%'".to_owned()),
+        ("src LIKE 'debian:%' AND bucket < 20 (correlated, 2%)", "src LIKE 'debian:%' AND bucket < 20".to_owned()),
+    ]
+    .into_iter()
+    .map(|(label, filter)| {
+        // the rowid range's label names its bound
+        let label = if label.starts_with('(') { format!("{filter} {label}") } else { label.to_owned() };
+        (label, filter)
+    })
+    .collect()
+}
 
 fn sql(filter: &str, k: usize, not_indexed: bool) -> String {
     let hint = if not_indexed { " NOT INDEXED" } else { "" };
@@ -116,7 +148,9 @@ fn score(got: &Search, exact: &Search) -> (usize, usize, f64) {
     (rows, want, recall / got.ids.len().max(1) as f64)
 }
 
-fn build(ds: &Dataset, rows: usize, db: &Path, filter_index: bool) -> BoxResult<()> {
+/// The table: row `id` has vector `id` of `ds`, `bucket = id % 1000` and the source of the real
+/// vector it was drawn around (`origins`).
+fn build(ds: &Dataset, origins: &[usize], rows: usize, db: &Path, filter_index: bool) -> BoxResult<()> {
     let records = ds.base_records()?;
     let mut conn = Connection::open(db)?;
     conn.execute_batch(&format!(
@@ -126,9 +160,10 @@ fn build(ds: &Dataset, rows: usize, db: &Path, filter_index: bool) -> BoxResult<
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare("INSERT INTO items VALUES (?1, ?2, ?3, ?4)")?;
-        for (id, record) in records.iter().enumerate().take(rows) {
+        for (id, &origin) in origins.iter().enumerate().take(rows) {
+            let src = &records.get(origin).ok_or("a row without a text")?.src;
             let id = i64::try_from(id)?;
-            insert.execute(params![id, id % 1000, record.src, ds.base_vector(usize::try_from(id)?)])?;
+            insert.execute(params![id, id % 1000, src, ds.base_vector(usize::try_from(id)?)])?;
         }
     }
     tx.commit()?;
@@ -150,22 +185,34 @@ fn ratio(r: f64) -> String {
 
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
-    let ds = Dataset::load(&Dataset::locate("minilm-20k")?)?;
-    let rows = args.rows.min(ds.len());
+    let real = Dataset::load(&Dataset::locate("minilm-20k")?)?;
+    let (ds, origins) = match args.synthetic {
+        // the seed `ann --synthetic` uses: the same rows
+        Some(n) => real.synthetic_with_origins(n, args.spread, 42),
+        None => {
+            let n = real.len();
+            (real, (0..n).collect())
+        }
+    };
+    let rows = if args.synthetic.is_some() { ds.len() } else { args.rows.min(ds.len()) };
     let nq = args.queries.min(ds.num_queries());
     let tmp = tempfile::tempdir()?;
     let db = args.db.clone().unwrap_or_else(|| tmp.path().join("filtered.db"));
     let argv: Vec<String> = std::env::args().collect();
     println!("# cargo run --release -p edgelite-benches --bin filtered -- {}", argv[1..].join(" "));
+    let data = match args.synthetic {
+        Some(_) => format!("minilm-20k and generated rows (spread {})", args.spread),
+        None => "minilm-20k".to_owned(),
+    };
     println!(
-        "minilm-20k: {rows} rows x {} f32, {nq} queries x {} repeats, top-{}, one thread, default vector index{}",
+        "{data}: {rows} rows x {} f32, {nq} queries x {} repeats, top-{}, one thread, default vector index{}",
         ds.dims,
         args.repeats,
         args.k,
         if args.filter_index { ", plus ordinary indexes on bucket and src (ANALYZEd)" } else { "" }
     );
     if !db.exists() {
-        build(&ds, rows, &db, args.filter_index)?;
+        build(&ds, &origins, rows, &db, args.filter_index)?;
     }
     // each engine reads a fresh copy of the file: a file that SQLite wrote page by page reads
     // back through the kernel's page cache about 1.5x slower than a copy written in one go
@@ -176,7 +223,7 @@ fn main() -> BoxResult<()> {
     let libsql_version = |v: &serde_json::Value| v["version"].as_str().map(str::to_owned);
 
     let libsql = if args.libsql {
-        let filters: Vec<String> = FILTERS.iter().map(|(_, f)| sql(f, args.k, false)).collect();
+        let sqls: Vec<String> = filters(rows).iter().map(|(_, f)| sql(f, args.k, false)).collect();
         // libSQL reads edgelite's file (its own format): a copy, so neither engine sees the
         // other's page cache or journal; the query vectors as raw f32 for node
         let copy = tmp.path().join("libsql.db");
@@ -189,7 +236,7 @@ fn main() -> BoxResult<()> {
             qpath.display().to_string(),
             nq.to_string(),
             args.repeats.to_string(),
-            serde_json::to_string(&filters)?,
+            serde_json::to_string(&sqls)?,
         ];
         run_libsql("filtered.js", &script_args)?
     } else {
@@ -206,7 +253,7 @@ fn main() -> BoxResult<()> {
         args.k
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for (i, (label, filter)) in FILTERS.iter().enumerate() {
+    for (i, (label, filter)) in filters(rows).iter().enumerate() {
         if args.only.as_ref().is_some_and(|only| !label.contains(only.as_str())) {
             continue;
         }
