@@ -115,8 +115,8 @@ impl DiskAnn {
             walk: Walk {
                 window: window.max(1),
                 started: false,
-                frontier: BinaryHeap::new(),
-                seen: IdMap::default(),
+                frontier: BinaryHeap::with_capacity(expected_seen(window)),
+                seen: IdMap::with_capacity_and_hasher(expected_seen(window), Default::default()),
                 ready: BinaryHeap::new(),
                 beam: BinaryHeap::new(),
                 tail: None,
@@ -126,6 +126,15 @@ impl DiskAnn {
             },
         })
     }
+}
+
+/// Room made up front for the nodes a walk of width `window` meets (each visit meets a dozen
+/// or more new ones): grown from empty, the map of met nodes and the frontier were rehashed
+/// and copied several times in every query (`filtered -- --no-libsql` on minilm-20k, two
+/// runs each, alternating: 3-4% more queries/s without a filter and at 50%, the same at 10%).
+/// At most 65,536 entries, about 1.5 MB, for a caller that asks for a very wide walk.
+fn expected_seen(window: usize) -> usize {
+    window.max(1).saturating_mul(16).min(1 << 16)
 }
 
 impl SearchStream {
