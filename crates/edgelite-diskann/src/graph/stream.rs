@@ -132,7 +132,7 @@ impl DiskAnn {
 /// or more new ones): grown from empty, the map of met nodes and the frontier were rehashed
 /// and copied several times in every query (`filtered -- --no-libsql` on minilm-20k, two
 /// runs each, alternating: 3-4% more queries/s without a filter and at 50%, the same at 10%).
-/// At most 65,536 entries, about 1.5 MB, for a caller that asks for a very wide walk.
+/// At most 65,536 entries (about 3 MB for both) for a caller that asks for a very wide walk.
 fn expected_seen(window: usize) -> usize {
     window.max(1).saturating_mul(16).min(1 << 16)
 }
