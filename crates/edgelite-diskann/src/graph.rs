@@ -303,11 +303,11 @@ struct Visit {
     part: Part,
 }
 
-/// The candidate list of a [`DiskAnn::beam`] and what it has seen.
 /// The list distance a search records for a node once it is visited (or returned, or found
 /// missing): below every distance, so no edge queues it again.
 const VISITED: f32 = f32::NEG_INFINITY;
 
+/// The candidate list of a [`DiskAnn::beam`] and what it has seen.
 struct Frontier {
     /// Its size.
     l: usize,

@@ -241,10 +241,10 @@ pub(super) struct Planned {
 }
 
 /// How many rows the next batch takes when the graph has `nodes` nodes: a two-hundredth of the
-/// graph from [`FULL_BATCHES_FROM`] nodes on, at most [`MAX_BATCH`]; below, a smaller share
-/// that grows with the graph (`nodes² / (200 · 16,000)`: one row at a time up to 2,529 nodes, 5
-/// at 4,000, 20 at 8,000). A caller that streams rows in ([`DiskAnn::insert_batch`]) follows it
-/// to build what [`DiskAnn::build`] builds.
+/// graph from 16,000 nodes on (`FULL_BATCHES_FROM`), at most 2,048 rows (`MAX_BATCH`); below,
+/// a smaller share that grows with the graph (`nodes² / (200 · 16,000)`: one row at a time up
+/// to 2,529 nodes, 5 at 4,000, 20 at 8,000). A caller that streams rows in
+/// ([`DiskAnn::insert_batch`]) follows it to build what [`DiskAnn::build`] builds.
 ///
 /// Why smaller batches on a small graph: its rows are few hops apart, and a batch's rows,
 /// which do not see each other, then shape much of it at once. On 4,000 rows in 20 tight

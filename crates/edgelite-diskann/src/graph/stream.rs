@@ -217,9 +217,9 @@ impl Walk {
     /// width `window` would still visit it). A full window alone is not enough: where the
     /// graph's paths are long (vectors on a line or a circle, whose graph is nearly a chain),
     /// the first `window` visits can all lie on the way to the query, and their nearest is far
-    /// from it. 2,000 random 2-d rows under
-    /// cosine: 35 of 100 `LIMIT 1` queries returned another row than the scan, 58 with a
-    /// filter, the worst at distance 0.70 where one at 0 exists; none now.
+    /// from it. 2,000 random 2-d rows under cosine: 35 of 100 `LIMIT 1` queries returned
+    /// another row than the scan, 58 with a filter, the worst at distance 0.70 where one at 0
+    /// exists; none now.
     ///
     /// A node not visited yet that ties with the nearest visited one (a group of duplicates
     /// at one distance from the query) is visited too, up to `window` such visits in all: rows
