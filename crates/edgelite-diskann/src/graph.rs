@@ -24,7 +24,10 @@
 //!   A new duplicate is spliced into its group (`splice_at`): one member gives it one of its
 //!   duplicate edges and it links to that edge's target, so a member's way in stays inside the
 //!   group and a search that reaches one member reaches the others at the same distance, before
-//!   any farther row (a `LIMIT 100` among 80 copies returned 65 of them before).
+//!   any farther row (a `LIMIT 100` among 80 copies returned 65 of them before). A search
+//!   keeps at most `max(k, L/8)` nodes at one distance from the query in its list
+//!   (`group_cap`), so a group larger than the list cannot fill it and hide the rows that
+//!   lie beyond the group's farther neighbours.
 //! - **Delete repairs**: the deleted node's in-neighbours are found by a search for its vector
 //!   (all nodes when the index has at most `delete_l` nodes, else those near it, which is where
 //!   α-pruned in-edges come from), their edge to it is removed and they are reconnected to its
@@ -284,12 +287,33 @@ enum Keep {
     /// Its edges and edge-type copy (insert and delete; they read again the few blocks they
     /// rewrite, rather than copying every visited block).
     Edges,
-    /// Its exact distance, if it was among the list's first `n` at its visit. The list only
-    /// grows in front of a visited node, so these include the `n` nearest by list distance in
-    /// the end: a search needs no more to rank its `k` results with `n` a little above `k`,
-    /// and skips reading the node vectors of the other visits.
-    Exact(usize),
+    /// Its exact distance, if it was among the list's first `ranked` at its visit. The list
+    /// only grows in front of a visited node, so these include the `ranked` nearest by list
+    /// distance in the end: a search needs no more to rank its `k` results with `ranked` a
+    /// little above `k`, and skips reading the node vectors of the other visits. At most `ties`
+    /// nodes at one list distance ([`tie_class`]) enter the list ([`group_cap`]; see
+    /// [`Frontier::ties`]).
+    Exact { ranked: usize, ties: usize },
 }
+
+/// The class of list distances that count as one for [`Frontier::ties`]: the distance's bits
+/// without their 4 lowest (a relative resolution of about 2e-6), so that copies of one vector
+/// jittered in their last digits (`[0,-2.999]` and `[1e-6,-2.999]`) are one group.
+fn tie_class(d: f32) -> u32 {
+    d.to_bits() >> 4
+}
+
+/// How many nodes of one [`tie_class`] a search that returns `k` rows keeps in a list of
+/// `width`: `k` (any `k` of a group rank as well as the others), but at least an eighth of
+/// the list, so that it still visits many members of each group, whose edges out of it
+/// differ. With `k` alone, a search at k = 1 among 5 groups of 160 exact duplicates (3-d)
+/// visited one member of each group it met and never reached the query's own.
+fn group_cap(k: usize, width: usize) -> usize {
+    k.max(width / GROUP_SHARE).max(1)
+}
+
+/// See [`group_cap`].
+const GROUP_SHARE: usize = 8;
 
 struct Visit {
     id: i64,
@@ -307,6 +331,14 @@ struct Visit {
 /// missing): below every distance, so no edge queues it again.
 const VISITED: f32 = f32::NEG_INFINITY;
 
+/// How many candidates of `list` (ordered by list distance) around position `at` are of the
+/// [`tie_class`] of `d`: a run that is almost always empty.
+fn tied(list: &[Candidate], at: usize, d: f32) -> usize {
+    let class = tie_class(d);
+    let before = list[..at].iter().rev().take_while(|c| tie_class(c.dist) == class).count();
+    before + list[at..].iter().take_while(|c| tie_class(c.dist) == class).count()
+}
+
 /// The candidate list of a [`DiskAnn::beam`] and what it has seen.
 struct Frontier {
     /// Its size.
@@ -321,6 +353,13 @@ struct Frontier {
     queued: IdMap<f32>,
     /// No candidate was ever dropped for lack of room.
     complete: bool,
+    /// How many candidates of one [`tie_class`] the list takes ([`group_cap`] for a search; no
+    /// bound for inserts and deletes). A group of duplicates larger than the list, at one distance from
+    /// the query, filled it: every member's edges out of the group lead farther, so a row
+    /// nearer than the group but reached only through farther ones was never visited (the
+    /// fuzzer's seed 3459: 421 rows at `[0,-3]` and 170 at `[-2.246,-0.029]`, a search for
+    /// `[0,0]` with `LIMIT 5` returned rows at 2.999 where 170 are at 2.246).
+    ties: usize,
     /// Reused by [`DiskAnn::expand`]: the edges of the node it visits that are not queued yet
     /// (edge index, distance).
     scratch: Vec<(usize, f32)>,
@@ -719,6 +758,10 @@ impl DiskAnn {
             first: 0,
             queued: IdMap::default(),
             complete: true,
+            ties: match keep {
+                Keep::Exact { ties, .. } => ties,
+                Keep::Edges => usize::MAX,
+            },
             scratch: Vec::new(),
             parts: matches!(keep, Keep::Edges).then(Vec::new),
         };
@@ -730,7 +773,7 @@ impl DiskAnn {
             // the block after this one is likely the next visited: its memory latency then
             // overlaps this node's distances
             if let Some(next) = frontier.list[pos + 1..].iter().find(|c| !c.visited) {
-                let vector = matches!(keep, Keep::Exact(_));
+                let vector = matches!(keep, Keep::Exact { .. });
                 storage.peek(next.id, &mut |block| self.layout.prefetch(block, vector));
             }
             let expand = |block: &[u8]| self.expand(op, id, pos, block, &mut frontier, &query, &query_edge, keep);
@@ -797,7 +840,7 @@ impl DiskAnn {
         let mut fresh = std::mem::take(&mut f.scratch);
         fresh.clear();
         let near = order.max(0.0).sqrt();
-        let searching = matches!(keep, Keep::Exact(_));
+        let searching = matches!(keep, Keep::Exact { .. });
         for i in 0..node.edge_count() {
             let read = f.queued.get(&node.edge_id(i)).is_none_or(|&queued| {
                 searching && queued > order && {
@@ -811,7 +854,7 @@ impl DiskAnn {
             }
         }
         let exact = match keep {
-            Keep::Exact(n) if pos < n => {
+            Keep::Exact { ranked, .. } if pos < ranked => {
                 Some(query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?)
             }
             _ => None,
@@ -845,6 +888,12 @@ impl DiskAnn {
                 continue;
             }
             let at = f.list.partition_point(|x| by_list_key((x.dist, x.id), (d, eid)).is_lt());
+            if f.ties < f.l && tied(&f.list, at, d) >= f.ties {
+                // a stale copy's node was taken out of the list above: it may come again
+                f.queued.remove(&eid);
+                f.complete = false;
+                continue;
+            }
             let part = match &mut f.parts {
                 Some(parts) => {
                     let at = parts.len() / self.layout.edge_vector_size();
@@ -876,7 +925,7 @@ impl DiskAnn {
                     .collect();
                 (edges, part)
             }
-            Keep::Exact(_) => (Vec::new(), part),
+            Keep::Exact { .. } => (Vec::new(), part),
         };
         Ok(Visit { id, exact, edges, part })
     }
@@ -923,7 +972,9 @@ impl DiskAnn {
         // k + 10; on minilm-20k with float8 copies recall@10 is the same as with every visited
         // node ranked); 1-bit copies order the list too roughly for that
         let ranked = if self.layout.edge_type() == VectorType::Bit1 { usize::MAX } else { k.saturating_add(k.max(10)) };
-        let beam = self.beam(storage, op, query, query_edge, search_l.max(k), Keep::Exact(ranked))?;
+        let l = search_l.max(k);
+        let keep = Keep::Exact { ranked, ties: group_cap(k, l) };
+        let beam = self.beam(storage, op, query, query_edge, l, keep)?;
         let mut hits: Vec<Neighbor> =
             beam.visits.iter().filter_map(|v| Some(Neighbor { id: v.id, distance: v.exact? })).collect();
         if hits.len() < k && !beam.complete && !beam.missing.is_empty() {

@@ -13,8 +13,10 @@
 //! clearly nearer is queued again there (an UPDATE can leave stale copies). Visited nodes get
 //! their exact distance and wait in a window of `window` nodes; the nearest of the window is
 //! returned once the window is full and no node left to visit looks nearer than it, or as near
-//! (up to `window` visits for such ties in all), or nothing is left to visit. So the first
-//! results are those a beam search of width `window` would rank, and later ones come in nearly
+//! (up to `window` visits for such ties in all), or nothing is left to visit. With
+//! [`SearchStream::expect_rows`], a group of nodes at one distance counts only so many times in
+//! that window. So the first results are those a beam search of width `window` would rank,
+//! and later ones come in nearly
 //! ascending order: a caller that needs the exact order re-sorts what it keeps (the planner's
 //! rewrite does, with the exact distances of SQL).
 //! When the walk is over (nothing left to visit, or the caller's visit limit reached), every
@@ -28,7 +30,7 @@ use std::collections::hash_map::Entry;
 use edgelite_vector::kernels::PreparedQuery;
 use edgelite_vector::{Vector, VectorRef};
 
-use super::{DiskAnn, GraphError, IdMap, Neighbor, Op, VISITED, by_key, key};
+use super::{DiskAnn, GraphError, IdMap, Neighbor, Op, RowidBuildHasher, VISITED, by_key, group_cap, key, tie_class};
 use crate::storage::Storage;
 
 /// A heap entry: smallest (distance, id) first in a max-heap.
@@ -87,8 +89,13 @@ struct Walk {
     ready: BinaryHeap<Item>,
     /// The `window` smallest list distances of the nodes visited so far (returned or not),
     /// largest on top: while a node not visited yet looks nearer than the top, a beam search of
-    /// width `window` would still visit it ([`Walk::unsettled`]).
+    /// width `window` would still visit it ([`Walk::unsettled`]). At most `group` of them of
+    /// one [`tie_class`] (see [`SearchStream::expect_rows`]).
     beam: BinaryHeap<Reverse<Item>>,
+    /// How many nodes of one [`tie_class`] `beam` takes (`usize::MAX`: no bound).
+    group: usize,
+    /// How many nodes of each [`tie_class`] `beam` holds, when `group` bounds them.
+    groups: std::collections::HashMap<u32, usize, RowidBuildHasher>,
     /// Once the walk is over: the nodes not returned yet, nearest last (popped from the end).
     tail: Option<Vec<Neighbor>>,
     visited: usize,
@@ -119,6 +126,8 @@ impl DiskAnn {
                 seen: IdMap::with_capacity_and_hasher(expected_seen(window), Default::default()),
                 ready: BinaryHeap::new(),
                 beam: BinaryHeap::new(),
+                group: usize::MAX,
+                groups: Default::default(),
                 tail: None,
                 visited: 0,
                 walk_limit: usize::MAX,
@@ -194,6 +203,19 @@ impl SearchStream {
             }
         }
         Ok(out)
+    }
+
+    /// The caller means to take about `rows` rows: at most that many nodes at one distance
+    /// from the query (a group of duplicates), or an eighth of the window if that is more,
+    /// count in the window that says when the walk has gone far enough (see the module docs).
+    /// A group larger than the window, at one distance, filled it, and every member's edges
+    /// out of the group lead farther: rows nearer than the group but reached only through
+    /// farther ones were never visited before the first rows were returned (the fuzzer's seed
+    /// 3459: 421 rows at `[0,-3]` and 170 at `[-2.246,-0.029]`; `WHERE ... ORDER BY
+    /// vector_distance_l2(v, '[0,0]') LIMIT 5` returned rows at 2.999). Call it before the
+    /// first batch; without it the window takes any number of such nodes.
+    pub fn expect_rows(&mut self, rows: usize) {
+        self.walk.group = group_cap(rows, self.walk.window);
     }
 
     /// Nodes visited so far by the walk (not counting the rest read by brute force).
@@ -310,11 +332,29 @@ impl Walk {
             // the entry was queued before its list distance was known: its exact one stands in
             let listed =
                 Reverse(Item { order: if order == f32::NEG_INFINITY { key(exact) } else { order }, dist: exact, id });
-            if self.beam.len() < self.window {
+            let class = tie_class(listed.0.order);
+            let bounded = self.group < self.window;
+            if bounded && self.groups.get(&class).is_some_and(|&n| n >= self.group) {
+                // the group counts enough times already
+            } else if self.beam.len() < self.window {
                 self.beam.push(listed);
+                if bounded {
+                    *self.groups.entry(class).or_default() += 1;
+                }
             } else if self.beam.peek().is_some_and(|top| listed.0.order < top.0.order) {
-                self.beam.pop();
+                if let Some(Reverse(out)) = self.beam.pop()
+                    && bounded
+                    && let Entry::Occupied(mut n) = self.groups.entry(tie_class(out.order))
+                {
+                    *n.get_mut() -= 1;
+                    if *n.get() == 0 {
+                        n.remove();
+                    }
+                }
                 self.beam.push(listed);
+                if bounded {
+                    *self.groups.entry(class).or_default() += 1;
+                }
             }
             for (e, d) in fresh {
                 let queue = match self.seen.entry(e) {

@@ -303,8 +303,12 @@ unsafe fn start(
     // SAFETY: live argument (caller).
     let vector = vector_index::decode_vector(unsafe { arg(query) })?;
     let window = graph.config().search_l.max(hinted.min(1 << 20));
-    let stream =
+    let mut stream =
         graph.stream(vector.as_ref(), window).map_err(vector_index::graph_error::<vector_index::ShadowError>)?;
+    if hinted > 0 {
+        // a group of duplicates counts at most `hint` times in the window (SearchStream docs)
+        stream.expect_rows(hinted);
+    }
     Ok(Some((name, graph, stream, hinted.clamp(1, MAX_BATCH))))
 }
 
