@@ -55,6 +55,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use edgelite_vector::kernels::{KernelSet, PreparedQuery, active, fast_distance, prefetch};
 use edgelite_vector::{Vector, VectorRef, VectorType};
@@ -65,11 +66,52 @@ use crate::storage::Storage;
 
 /// An edge-type copy of a vector (a data part), shared rather than copied: a build hands the
 /// same copies from searches to prunes to the reachability check, a few hundred per row.
-type Part = std::sync::Arc<[u8]>;
+type Part = Shared<u8>;
+
+/// A window into a buffer that many share: the copies of the nodes a search visited, or their
+/// edges, one after another, each handed out as its own window. A build keeps several hundred
+/// of each per row until its batch ends: one allocation per window (and as many frees, many
+/// of them in a batch's serial steps) cost more than the windows' bytes.
+#[derive(Clone)]
+struct Shared<T> {
+    buf: Arc<[T]>,
+    at: usize,
+    len: usize,
+}
+
+impl<T> Shared<T> {
+    /// `buf[at..at + len]`.
+    fn window(buf: &Arc<[T]>, at: usize, len: usize) -> Shared<T> {
+        Shared { buf: Arc::clone(buf), at, len }
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.buf[self.at..][..self.len]
+    }
+}
+
+impl<T> From<Vec<T>> for Shared<T> {
+    fn from(v: Vec<T>) -> Shared<T> {
+        let len = v.len();
+        Shared { buf: v.into(), at: 0, len }
+    }
+}
+
+impl<T: Clone> From<&[T]> for Shared<T> {
+    fn from(v: &[T]) -> Shared<T> {
+        Shared { buf: v.into(), at: 0, len: v.len() }
+    }
+}
 
 thread_local! {
     /// An empty part, for the visits of a search, which keep none: cloned, not allocated.
-    static NO_COPY: Part = Part::from([]);
+    static NO_COPY: Part = Part::from(Vec::new());
+    /// An empty edge list, for the same visits.
+    static NO_EDGES: Shared<(i64, bool)> = Shared::from(Vec::new());
 }
 
 mod batch;
@@ -321,7 +363,7 @@ struct Visit {
     exact: Option<f32>,
     /// Its edges, with whether the neighbour's copy equals the node's own (an exact
     /// duplicate), if [`Keep::Edges`] asked.
-    edges: Vec<(i64, bool)>,
+    edges: Shared<(i64, bool)>,
     /// The node's vector as an edge-type copy, if [`Keep::Edges`] asked (made once per
     /// operation: it feeds many distances).
     part: Part,
@@ -370,6 +412,12 @@ struct Frontier {
     /// wrote, copies are its bytes, which is what pruning and the duplicate test compare
     /// anyway. Never larger than the blocks an insert used to keep.
     parts: Option<Vec<u8>>,
+    /// With [`Keep::Edges`], the edges of the visited nodes, one after another.
+    edges: Vec<(i64, bool)>,
+    /// With [`Keep::Edges`], for each visit in order: where its copy starts in `parts`, and
+    /// where its edges start in `edges` and how many there are. The beam hands them out as
+    /// windows of two buffers once it is over.
+    spans: Vec<(usize, usize, usize)>,
 }
 
 struct Beam {
@@ -764,6 +812,8 @@ impl DiskAnn {
             },
             scratch: Vec::new(),
             parts: matches!(keep, Keep::Edges).then(Vec::new),
+            edges: Vec::new(),
+            spans: Vec::new(),
         };
         frontier.queued.insert(entry, VISITED);
         while let Some(off) = frontier.list[frontier.first..].iter().position(|c| !c.visited) {
@@ -787,6 +837,20 @@ impl DiskAnn {
             }
         }
         beam.complete = frontier.complete;
+        if let Some(parts) = frontier.parts {
+            // the visited nodes' copies only (the list queued many more), in one buffer
+            let size = self.layout.edge_vector_size();
+            let mut kept = Vec::with_capacity(frontier.spans.len() * size);
+            for &(at, _, _) in &frontier.spans {
+                kept.extend_from_slice(&parts[at..][..size]);
+            }
+            let kept: Arc<[u8]> = kept.into();
+            let edges: Arc<[(i64, bool)]> = frontier.edges.into();
+            for (i, (v, &(_, at, len))) in beam.visits.iter_mut().zip(&frontier.spans).enumerate() {
+                v.part = Shared::window(&kept, i * size, size);
+                v.edges = Shared::window(&edges, at, len);
+            }
+        }
         Ok(beam)
     }
 
@@ -807,18 +871,27 @@ impl DiskAnn {
         let node = self.parse(op, id, block)?;
         f.list[pos].visited = true;
         let entry = f.list[pos].dist == f32::NEG_INFINITY;
-        let part: Part = match (&f.parts, f.list[pos].part) {
-            (Some(parts), at) if at != NO_PART => {
-                let size = self.layout.edge_vector_size();
-                parts[at as usize * size..][..size].into()
+        // the node's own copy: where it is in `f.parts` (an insert's or a delete's beam, which
+        // keeps it: the copy its referrer stores, or its vector converted for the entry), or
+        // made here (a search's entry)
+        let size = self.layout.edge_vector_size();
+        let (part, own_at): (Part, Option<usize>) = match (&mut f.parts, f.list[pos].part) {
+            (Some(_), at) if at != NO_PART => (NO_COPY.with(Part::clone), Some(at as usize * size)),
+            (Some(parts), _) => {
+                let at = parts.len();
+                parts.extend_from_slice(&self.edge_part(node.vector()));
+                (NO_COPY.with(Part::clone), Some(at))
             }
-            (Some(_), _) => self.edge_part(node.vector()).into(),
-            (None, _) if entry => self.edge_part(node.vector()).into(),
-            (None, _) => NO_COPY.with(Part::clone),
+            (None, _) if entry => (self.edge_part(node.vector()).into(), None),
+            (None, _) => (NO_COPY.with(Part::clone), None),
         };
         // this node's list distance
         let order = if entry {
-            let d = key(self.pdist(op, query_edge, &part)?);
+            let own = match (&f.parts, own_at) {
+                (Some(parts), Some(at)) => &parts[at..][..size],
+                _ => &part[..],
+            };
+            let d = key(self.pdist(op, query_edge, own)?);
             let c = f.list.remove(pos);
             let at = f.list.partition_point(|x| by_list_key((x.dist, x.id), (d, c.id)).is_lt());
             f.list.insert(at, Candidate { dist: d, ..c });
@@ -915,19 +988,17 @@ impl DiskAnn {
             }
         }
         f.scratch = fresh;
-        let (edges, part) = match keep {
-            Keep::Edges => {
-                let edges = (0..node.edge_count())
-                    .map(|i| {
-                        let stored = node.edge_distance(i).map_or(f32::INFINITY, key);
-                        (node.edge_id(i), duplicates(node.edge_data(i), &part, stored))
-                    })
-                    .collect();
-                (edges, part)
-            }
-            Keep::Exact { .. } => (Vec::new(), part),
-        };
-        Ok(Visit { id, exact, edges, part })
+        if let (Keep::Edges, Some(parts), Some(at)) = (keep, &f.parts, own_at) {
+            let own = &parts[at..][..size];
+            let start = f.edges.len();
+            f.edges.extend((0..node.edge_count()).map(|i| {
+                let stored = node.edge_distance(i).map_or(f32::INFINITY, key);
+                (node.edge_id(i), duplicates(node.edge_data(i), own, stored))
+            }));
+            f.spans.push((at, start, f.edges.len() - start));
+        }
+        // with Keep::Edges, the copy and the edges are handed out when the beam is over
+        Ok(Visit { id, exact, edges: NO_EDGES.with(Shared::clone), part })
     }
 
     /// The `k` nearest neighbours of `query` with the index's `search_l`.
@@ -1085,14 +1156,24 @@ impl DiskAnn {
         missing: &IdSet,
     ) -> Result<(Vec<Link>, bool), GraphError<E>> {
         let node = self.parse(op, id, block)?;
-        let mut links = Vec::with_capacity(node.edge_count() + 1);
+        // the copies in one buffer, each link a window of it
+        let mut copies = Vec::with_capacity(node.edge_count() * self.layout.edge_vector_size());
+        let mut kept = Vec::with_capacity(node.edge_count());
         for i in 0..node.edge_count() {
             let e = node.edge_id(i);
             if e == skip || e == id || missing.contains(&e) {
                 continue;
             }
-            links.push(Link { id: e, part: node.edge_data(i).into(), dist: node.edge_distance(i).unwrap_or(0.0) });
+            kept.push((e, copies.len(), node.edge_data(i).len(), node.edge_distance(i).unwrap_or(0.0)));
+            copies.extend_from_slice(node.edge_data(i));
         }
+        let copies: Arc<[u8]> = copies.into();
+        let mut links = Vec::with_capacity(kept.len() + 1);
+        links.extend(kept.into_iter().map(|(e, at, len, dist)| Link {
+            id: e,
+            part: Shared::window(&copies, at, len),
+            dist,
+        }));
         let dropped = links.len() != node.edge_count();
         Ok((links, dropped))
     }
@@ -1532,7 +1613,7 @@ impl DiskAnn {
     fn in_degrees<'b>(visits: impl Iterator<Item = &'b Visit>) -> IdMap<usize> {
         let mut deg = IdMap::default();
         for v in visits {
-            for &(e, duplicate) in &v.edges {
+            for &(e, duplicate) in v.edges.iter() {
                 if !duplicate {
                     *deg.entry(e).or_insert(0) += 1;
                 }

@@ -18,7 +18,7 @@
 //!    targets changed since), so nothing is read again.
 //!
 //! Step 4 runs on one thread; the rest of a batch's serial work is kept small (blocks are moved,
-//! not copied; edge lists are made in parallel), and the searches' many small buffers are freed
+//! not copied; edge lists are made in parallel), and the searches' buffers are freed
 //! on another of the pool's threads while step 4 runs; what step 4 knew is freed after it, all
 //! before the next batch's searches start (on 100,000 rows of 384 dimensions, step 4 took about
 //! 3 s of a 44 s one-thread build).
@@ -177,7 +177,7 @@ fn par<T: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> T + Send) 
     }
 }
 
-/// Runs `f` on this thread while `garbage` (a batch's many small buffers) is freed on another
+/// Runs `f` on this thread while `garbage` (the buffers of a batch's searches) is freed on another
 /// of `pool`'s threads (or of the current rayon pool's), and returns once both are done. A
 /// batch's serial steps leave the other threads idle, and freeing took about a twentieth of a
 /// build on the thread that runs them; but frees left running into the next batch's searches
@@ -459,7 +459,7 @@ impl DiskAnn {
         });
         let hints: IdMap<Vec<i64>> =
             planned.iter().map(|p| (p.new.id, p.beam.visits.iter().map(|v| v.id).collect())).collect();
-        // the searches' many small buffers and the replaced blocks are freed on another
+        // the searches' buffers and the replaced blocks are freed on another
         // thread meanwhile
         let (r, known) = overlapped(pool, (planned, replaced, now), || {
             let mut known = Known { hints, ..Known::default() };
@@ -546,7 +546,7 @@ impl DiskAnn {
         let mut other = Vec::new();
         let mut taken = IdSet::default();
         for &(_, member) in members.iter().take(INHERIT_FROM) {
-            for &(e, _) in &member.edges {
+            for &(e, _) in member.edges.iter() {
                 if group.contains(&e) || beam.missing.contains(&e) || !taken.insert(e) {
                     continue;
                 }
