@@ -396,11 +396,12 @@ struct Frontier {
     /// No candidate was ever dropped for lack of room.
     complete: bool,
     /// How many candidates of one [`tie_class`] the list takes ([`group_cap`] for a search; no
-    /// bound for inserts and deletes). A group of duplicates larger than the list, at one distance from
-    /// the query, filled it: every member's edges out of the group lead farther, so a row
-    /// nearer than the group but reached only through farther ones was never visited (the
-    /// fuzzer's seed 3459: 421 rows at `[0,-3]` and 170 at `[-2.246,-0.029]`, a search for
-    /// `[0,0]` with `LIMIT 5` returned rows at 2.999 where 170 are at 2.246).
+    /// bound for inserts and deletes). A group of duplicates larger than the list, at one
+    /// distance from the query, filled it: every member's edges out of the group lead farther,
+    /// so a row nearer than the group but reached only through farther ones was never visited
+    /// (the fuzzer's seed 3459: 665 rows within 0.001 of `[0,-3]` and 170 at
+    /// `[-2.246,-0.029]`; a search for `[0,0]` with `LIMIT 5` returned rows at 2.999 where 170
+    /// are at 2.246).
     ties: usize,
     /// Reused by [`DiskAnn::expand`]: the edges of the node it visits that are not queued yet
     /// (edge index, distance).

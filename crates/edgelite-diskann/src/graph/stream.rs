@@ -16,9 +16,8 @@
 //! (up to `window` visits for such ties in all), or nothing is left to visit. With
 //! [`SearchStream::expect_rows`], a group of nodes at one distance counts only so many times in
 //! that window. So the first results are those a beam search of width `window` would rank,
-//! and later ones come in nearly
-//! ascending order: a caller that needs the exact order re-sorts what it keeps (the planner's
-//! rewrite does, with the exact distances of SQL).
+//! and later ones come in nearly ascending order: a caller that needs the exact order re-sorts
+//! what it keeps (the planner's rewrite does, with the exact distances of SQL).
 //! When the walk is over (nothing left to visit, or the caller's visit limit reached), every
 //! node not returned yet follows in exact order, read once each by brute force: the nodes the
 //! walk never reached (an index that libSQL wrote, or a damaged one) included.
@@ -211,9 +210,9 @@ impl SearchStream {
     /// A group larger than the window, at one distance, filled it, and every member's edges
     /// out of the group lead farther: rows nearer than the group but reached only through
     /// farther ones were never visited before the first rows were returned (the fuzzer's seed
-    /// 3459: 421 rows at `[0,-3]` and 170 at `[-2.246,-0.029]`; `WHERE ... ORDER BY
-    /// vector_distance_l2(v, '[0,0]') LIMIT 5` returned rows at 2.999). Call it before the
-    /// first batch; without it the window takes any number of such nodes.
+    /// 3459: 665 rows within 0.001 of `[0,-3]` and 170 at `[-2.246,-0.029]`; `WHERE ...
+    /// ORDER BY vector_distance_l2(v, '[0,0]') LIMIT 5` returned rows at 2.999). Call it
+    /// before the first batch; without it the window takes any number of such nodes.
     pub fn expect_rows(&mut self, rows: usize) {
         self.walk.group = group_cap(rows, self.walk.window);
     }

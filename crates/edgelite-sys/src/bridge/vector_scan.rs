@@ -306,7 +306,8 @@ unsafe fn start(
     let mut stream =
         graph.stream(vector.as_ref(), window).map_err(vector_index::graph_error::<vector_index::ShadowError>)?;
     if hinted > 0 {
-        // a group of duplicates counts at most `hint` times in the window (SearchStream docs)
+        // a group of duplicates counts at most max(hint, window/8) times in the window
+        // (SearchStream::expect_rows)
         stream.expect_rows(hinted);
     }
     Ok(Some((name, graph, stream, hinted.clamp(1, MAX_BATCH))))
