@@ -28,7 +28,9 @@
 //! limit and changes nothing; once full, the cache keeps what it has until the data version
 //! changes.
 
+use core::cell::Cell;
 use core::ffi::{CStr, c_void};
+use core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::HashMap;
 
 use edgelite_diskann::RowidBuildHasher;
@@ -235,7 +237,23 @@ impl NodeCache {
     }
 }
 
+/// How many connections' states have been freed: a thread's memo of the last state it looked up
+/// ([`LAST`]) holds only while this count has not moved.
+static FREED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The connection this thread last looked up, its state, and [`FREED`] as it was then. A
+    /// search looks its connection's state up twice per node it visits (the block, and the next
+    /// one's prefetch), and SQLite's client-data lookup takes the connection's mutex and walks
+    /// its list of names each time.
+    static LAST: Cell<(*mut sqlite3, *mut NodeCache, u64)> =
+        const { Cell::new((core::ptr::null_mut(), core::ptr::null_mut(), u64::MAX)) };
+}
+
 unsafe extern "C" fn destroy(p: *mut c_void) {
+    // before the state goes: no memo of it is used from here on (a new connection may come to
+    // have this one's address)
+    FREED.fetch_add(1, Ordering::SeqCst);
     if !p.is_null() {
         // SAFETY: `p` came from Box::into_raw in `with_cache`; SQLite calls this once, when the
         // client data is replaced or the connection closes.
@@ -245,9 +263,15 @@ unsafe extern "C" fn destroy(p: *mut c_void) {
 
 /// The connection's cache, created on first use; `None` if SQLite refuses the client data.
 fn cache_ptr(db: Db) -> Option<*mut NodeCache> {
+    let freed = FREED.load(Ordering::SeqCst);
+    let (last_db, last, then) = LAST.with(Cell::get);
+    if last_db == db.raw() && then == freed {
+        return Some(last);
+    }
     // SAFETY: a live connection (Db's invariant); the key is a static C string.
     let p = unsafe { sqlite3_get_clientdata(db.raw(), KEY.as_ptr()) }.cast::<NodeCache>();
     if !p.is_null() {
+        LAST.with(|l| l.set((db.raw(), p, freed)));
         return Some(p);
     }
     let p = Box::into_raw(Box::new(NodeCache {
@@ -276,7 +300,7 @@ pub(crate) fn with_cache<T>(db: Db, f: impl FnOnce(&mut NodeCache) -> T) -> Opti
 
 thread_local! {
     /// The connection whose state this thread has borrowed (null: none).
-    static BORROWED: core::cell::Cell<*mut sqlite3> = const { core::cell::Cell::new(core::ptr::null_mut()) };
+    static BORROWED: Cell<*mut sqlite3> = const { Cell::new(core::ptr::null_mut()) };
 }
 
 /// Runs `f` on the connection's vector state whatever the cache limit; `None` if SQLite
@@ -299,8 +323,9 @@ pub(crate) fn with_state<T>(db: Db, f: impl FnOnce(&mut NodeCache) -> T) -> Opti
     }
     BORROWED.with(|b| b.set(db.raw()));
     let _release = Release(outer);
-    // SAFETY: the state belongs to this connection, whose calls SQLite serialises, and no
-    // other borrow of it is live (checked just above).
+    // SAFETY: `p` is this connection's live state (looked up in its client data, or
+    // remembered from that lookup while no state has been freed since: `cache_ptr`), whose
+    // calls SQLite serialises, and no other borrow of it is live (checked just above).
     Some(f(unsafe { &mut *p }))
 }
 
@@ -359,5 +384,20 @@ mod tests {
         assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(0)"), 1 << 20);
         assert_eq!(used(), 0);
         assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(NULL)"), 0);
+    }
+
+    /// A thread remembers the last connection whose state it looked up; a connection closed
+    /// and another opened (often at the same address) must not find the closed one's state.
+    #[test]
+    fn a_new_connection_never_sees_a_closed_ones_state() {
+        let limit = i64::try_from(DEFAULT_LIMIT).expect("fits");
+        for _ in 0..20 {
+            let conn = open();
+            // SAFETY: open until `conn` drops, after the last use of `db`.
+            let db = unsafe { Db::new(conn.0) };
+            assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(NULL)"), limit);
+            assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(12345)"), limit);
+            assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(NULL)"), 12345);
+        }
     }
 }
