@@ -14,6 +14,7 @@
 
 use core::ffi::{c_char, c_int};
 
+use super::cache::with_cache;
 use super::sql::{Db, SqlResult, ident};
 use super::values::arg;
 use super::vtab;
@@ -160,6 +161,24 @@ fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64
     Ok((ids, i64::try_from(span).unwrap_or(i64::MAX)))
 }
 
+/// [`sample`], remembered by the connection (`cache.rs`) outside write transactions while the
+/// data version stands: the rowids change only through a commit, which changes it. Inside a
+/// write transaction the sample is drawn afresh (this transaction's own rows count).
+fn remembered_sample(db: Db, schema: String, table: String, n: i64) -> SqlResult<(Vec<i64>, i64)> {
+    let version = (db.txn_state(&schema) != SQLITE_TXN_WRITE).then(|| db.data_version(&schema)).flatten();
+    let key = (schema, table, n);
+    if let Some(v) = version
+        && let Some(hit) = with_cache(db, |c| c.sample(&key, v)).flatten()
+    {
+        return Ok(hit);
+    }
+    let (ids, span) = sample(db, &key.0, &key.1, n)?;
+    if let Some(v) = version {
+        with_cache(db, |c| c.set_sample(key, v, &ids, span));
+    }
+    Ok((ids, span))
+}
+
 unsafe extern "C" fn x_filter(
     cursor: *mut sqlite3_vtab_cursor,
     _idx_num: c_int,
@@ -193,7 +212,7 @@ unsafe extern "C" fn x_filter(
             let table = unsafe { text(*table, "table") }?;
             // SAFETY: live argument.
             let n = unsafe { sqlite3_value_int64(*n) }.clamp(0, MAX_SAMPLE);
-            sample(db, &schema, &table, n)
+            remembered_sample(db, schema, table, n)
         })();
         match result {
             Ok((ids, rows)) => {
