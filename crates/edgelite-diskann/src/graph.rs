@@ -288,9 +288,21 @@ fn other_way_in(x: i64, w: i64, radj: &IdMap<Vec<i64>>, tree: &Tree) -> Option<i
     None
 }
 
-/// Sort key of a distance: NaN (cosine of a zero vector) last, -0 as 0, so the order is total.
+/// Sort key of a distance: NaN (cosine of a zero vector) last, -0 as 0, so the order is total,
+/// and -inf as the least finite value. Searches mark a node visited, and an entry point whose
+/// list distance is not known yet, with -inf ([`VISITED`]), so no key may be -inf: a cosine
+/// distance is -inf where the product of two squared lengths underflows (libSQL's formula
+/// gives `1 - dot / 0`; a row `[-7e-13,-3.5e-13]` against the query `[-1.36e-11,5.5e-12]`),
+/// and the incremental search took such a node for a visited one and never returned it
+/// (`vector_scan` and the planner's rewrite gave 2 of 3 rows; a differential fuzzer's find).
 fn key(d: f32) -> f32 {
-    if d.is_nan() { f32::INFINITY } else { d + 0.0 }
+    if d.is_nan() {
+        f32::INFINITY
+    } else if d == f32::NEG_INFINITY {
+        f32::MIN
+    } else {
+        d + 0.0
+    }
 }
 
 /// Order by distance, ties by ascending rowid.
