@@ -35,9 +35,23 @@ static int edgeliteAggExprCb(Walker *pW, Expr *p){
   }
   return WRC_Continue;
 }
+/* eCode becomes 1 at a bare name that starts as the rewrite's own names do (edgelite_...): the
+** copies of the query's clauses sit next to the rewrite's subqueries and table-valued
+** functions, where such a name may be ambiguous (a user's column edgelite_gate in WHERE
+** edgelite_gate > 2: "ambiguous column name", where the scan answers; a differential fuzzer's
+** find) or name one of the rewrite's columns where the scan fails ("no such column"). */
+static int edgeliteReservedNameCb(Walker *pW, Expr *p){
+  if( p->op==TK_ID && p->u.zToken && sqlite3StrNICmp(p->u.zToken, "edgelite_", 9)==0 ){
+    pW->eCode = 1;
+    return WRC_Abort;
+  }
+  return WRC_Continue;
+}
 /* For a WHERE clause: eCode becomes 1 at a bare name that is an alias of a result column
-** (of pW->u.pSelect), or at a call of a function not known to be deterministic. */
+** (of pW->u.pSelect), at a bare name reserved by the rewrite (edgeliteReservedNameCb), or at a
+** call of a function not known to be deterministic. */
 static int edgeliteWhereUnsafeCb(Walker *pW, Expr *p){
+  if( edgeliteReservedNameCb(pW, p)==WRC_Abort ) return WRC_Abort;
   if( p->op==TK_ID && pW->u.pSelect->pEList ){
     ExprList *pE = pW->u.pSelect->pEList;
     int i;
@@ -677,6 +691,14 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   ** would be evaluated twice, choosing different rows each time: both are left to scan (the ON
   ** clauses are copied with the FROM items, and checked as the WHERE clause is) */
   if( edgeliteWalkFilter(pParse, p, edgeliteWhereUnsafeCb, edgeliteNoSelectCb) ) return;
+  /* the ORDER BY call is copied next to the rewrite's subqueries too: a vector column named
+  ** edgelite_gate would be ambiguous there */
+  memset(&w, 0, sizeof(w));
+  w.pParse = pParse;
+  w.xExprCallback = edgeliteReservedNameCb;
+  w.xSelectCallback = edgeliteSkipSelectCb;
+  sqlite3WalkExpr(&w, pCall);
+  if( w.eCode ) return;
   if( (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
   memset(&w, 0, sizeof(w));
   w.pParse = pParse;
