@@ -93,6 +93,18 @@ static int edgeliteSkipSelectCb(Walker *pW, Select *pSel){
   return WRC_Prune;
 }
 
+/* Walks pExpr with the callbacks given; returns the walk's eCode (1: one of them said no). */
+static int edgeliteWalkExpr(Parse *pParse, Expr *pExpr, int (*xExpr)(Walker*, Expr*),
+                            int (*xSelect)(Walker*, Select*)){
+  Walker w;
+  memset(&w, 0, sizeof(w));
+  w.pParse = pParse;
+  w.xExprCallback = xExpr;
+  w.xSelectCallback = xSelect;
+  sqlite3WalkExpr(&w, pExpr);
+  return w.eCode;
+}
+
 /* Walks p's WHERE clause and the ON clauses of its FROM items (the clauses the rewrite copies)
 ** with the callbacks given, pW->u.pSelect being p; returns the walk's eCode (1: one of them
 ** said no). */
@@ -693,19 +705,11 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   if( edgeliteWalkFilter(pParse, p, edgeliteWhereUnsafeCb, edgeliteNoSelectCb) ) return;
   /* the ORDER BY call is copied next to the rewrite's subqueries too: a vector column named
   ** edgelite_gate would be ambiguous there */
-  memset(&w, 0, sizeof(w));
-  w.pParse = pParse;
-  w.xExprCallback = edgeliteReservedNameCb;
-  w.xSelectCallback = edgeliteSkipSelectCb;
-  sqlite3WalkExpr(&w, pCall);
-  if( w.eCode ) return;
+  if( edgeliteWalkExpr(pParse, pCall, edgeliteReservedNameCb, edgeliteSkipSelectCb) ) return;
   if( (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
+  if( edgeliteWalkExpr(pParse, pQuery, edgeliteRowExprCb, edgeliteRowSelectCb) ) return;
   memset(&w, 0, sizeof(w));
   w.pParse = pParse;
-  w.xExprCallback = edgeliteRowExprCb;
-  w.xSelectCallback = edgeliteRowSelectCb;
-  sqlite3WalkExpr(&w, pQuery);
-  if( w.eCode ) return;
   w.xExprCallback = edgeliteAggExprCb;
   w.xSelectCallback = edgeliteSkipSelectCb;
   sqlite3WalkExprList(&w, p->pEList);
