@@ -300,7 +300,7 @@ impl Walk {
     /// alternating): at 10% selectivity 16% more queries/s on minilm-20k and 17% more on the
     /// scaling benchmark's 100,000 rows, for recall@10 0.982 against 0.988 and 0.977 against
     /// 0.989; at 50%, 19% more on 20,000 rows, recall 0.990 against 0.992. A half of the
-    /// window gave half the speed and half the loss.
+    /// window gave about half the gain and half the loss.
     fn lookahead(&self) -> usize {
         if self.returned < self.exact_rows { self.window } else { self.window / LATE_SHARE }
     }

@@ -46,7 +46,8 @@ static PLANNER_SCHEMA: &CStr = c"CREATE TABLE x(edgelite_idx HIDDEN, edgelite_qu
 const MAX_BATCH: usize = 8192;
 
 /// A batch is at least this share of the rows returned so far, so a scan computes at most a
-/// quarter more rows than its statement reads. Batches that doubled computed up to twice as
+/// quarter more rows than its statement reads (or a hint's worth more, while the hint is the
+/// larger). Batches that doubled computed up to twice as
 /// many: a filtered query on minilm-20k (`WHERE bucket < 100 ... LIMIT 10`) reads about 200
 /// rows of the walk and made it return 310 (batches of 10, 20, 40, 80 and 160), each a visit.
 /// A batch costs a storage opened for it, a few microseconds.
