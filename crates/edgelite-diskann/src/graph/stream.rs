@@ -234,7 +234,7 @@ impl SearchStream {
     /// before the first batch; without it the window takes any number of such nodes.
     ///
     /// The first `rows` rows are returned once the whole window waits behind each, later ones
-    /// with a quarter of it ([`Walk::lookahead`]): they come in a little less exact order, for
+    /// with a quarter of it, at least 16 nodes ([`Walk::lookahead`]): they come in a little less exact order, for
     /// one visit a row. Without this call every row has the whole window.
     pub fn expect_rows(&mut self, rows: usize) {
         self.walk.group = group_cap(rows, self.walk.window);

@@ -9,8 +9,8 @@
 //! farther one (the walk does not know the whole graph): sort what you keep by `distance`.
 //! `hint` (optional) is how many rows the caller expects to read; the first rows are then those
 //! of a search with that candidate list (at least the index's `search_l`), and later ones come
-//! in a little less exact order, each with a quarter of that list's look-ahead
-//! ([`SearchStream::expect_rows`]).
+//! in a little less exact order, each with a quarter of that list's look-ahead (at least 16
+//! nodes; [`SearchStream::expect_rows`]).
 //!
 //! The same module is registered a second time as `edgelite_vector_scan`, with column names
 //! no table uses, for the planner's rewrite of `ORDER BY vector_distance_*(...) LIMIT n`
