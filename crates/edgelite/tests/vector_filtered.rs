@@ -513,7 +513,7 @@ fn joins_that_filter_the_vector_table() {
 }
 
 /// When a sample says that few rows pass, the rewrite ranks the rows that pass in one scan and
-/// keeps the nearest few (K + max(10, K/2)) as candidates: exact, also when a join repeats a
+/// keeps the nearest few (K + ceil(K/10)) as candidates: exact, also when a join repeats a
 /// vector row (each repeat counts towards the kept rows) and with OFFSET. The members of the
 /// rewrite's UNION ALL are marked as a compound's, so that SQLite does not flatten a LIMIT-ed
 /// branch into it (the LIMIT would be lost).

@@ -103,11 +103,6 @@ struct Walk {
     /// Visits the walk may still make only because a node not visited yet ties with its
     /// nearest visited one ([`Walk::unsettled`]).
     ties: usize,
-    /// Rows returned so far from the window (not counting the tail).
-    returned: usize,
-    /// Rows returned with the whole window's look-ahead ([`SearchStream::expect_rows`];
-    /// `usize::MAX`: all of them). See [`Walk::lookahead`].
-    exact_rows: usize,
 }
 
 impl DiskAnn {
@@ -136,23 +131,10 @@ impl DiskAnn {
                 visited: 0,
                 walk_limit: usize::MAX,
                 ties: window.max(1),
-                returned: 0,
-                exact_rows: usize::MAX,
             },
         })
     }
 }
-
-/// After the rows the caller expects ([`SearchStream::expect_rows`]), the walk returns a row
-/// once this share of its window waits behind it, not the whole window; see
-/// [`Walk::lookahead`].
-const LATE_SHARE: usize = 4;
-
-/// ... but never fewer than this many (or the whole window if it is smaller): a narrow window
-/// (an index created with `search_l=2`) has no quarter to spare, and its graph is usually the
-/// poorest (a differential fuzzer's filtered queries on such indexes lost recall: 1.0 to 0.8
-/// with `search_l=2`, 1.0 to 0.6 with `max_neighbors=2`).
-const LATE_MIN: usize = 16;
 
 /// Room made up front for the nodes a walk of width `window` meets (each visit meets a dozen
 /// or more new ones): grown from empty, the map of met nodes and the frontier were rehashed
@@ -209,7 +191,6 @@ impl SearchStream {
                 if w.visited < w.walk_limit
                     && let Some(best) = w.ready.pop()
                 {
-                    w.returned += 1;
                     out.push(Neighbor { id: best.id, distance: best.dist });
                     continue;
                 }
@@ -233,12 +214,16 @@ impl SearchStream {
     /// ORDER BY vector_distance_l2(v, '[0,0]') LIMIT 5` returned rows at 2.999). Call it
     /// before the first batch; without it the window takes any number of such nodes.
     ///
-    /// The first `rows` rows are returned once the whole window waits behind each, later ones
-    /// with a quarter of it, at least 16 nodes ([`Walk::lookahead`]): they come in a little less exact order, for
-    /// one visit a row. Without this call every row has the whole window.
+    /// Every row is returned once the whole window waits behind it. After the rows the caller
+    /// expects, a quarter of the window (at least 16 nodes) was tried for issue 13: it saves
+    /// visits once, not per row (past the window each row returned costs a visit either way),
+    /// and the rows then come in a less exact order, so a filtered query needs more of them to
+    /// rank its k well, each a seek of the filter's row. On minilm-20k at 10% selectivity,
+    /// by hand, the whole window with the planner's slack of k + 1 candidates gave recall@10
+    /// 0.982 at 1.3x the queries/s of the quarter with k + 10 (0.982); on the scaling
+    /// benchmark's 100,000 rows 0.982 at 1.17x (0.977).
     pub fn expect_rows(&mut self, rows: usize) {
         self.walk.group = group_cap(rows, self.walk.window);
-        self.walk.exact_rows = rows;
     }
 
     /// Nodes visited so far by the walk (not counting the rest read by brute force).
@@ -280,7 +265,7 @@ impl Walk {
     /// `vector_top_k` at the same width had 0.929 (0.842 against 0.904 at a million rows); now
     /// 0.9295, at 0.80x the queries/s: it visits what the beam visits.
     fn unsettled(&mut self) -> bool {
-        if self.ready.len() <= self.lookahead() {
+        if self.ready.len() <= self.window {
             return true;
         }
         let beam = match self.beam.peek() {
@@ -294,24 +279,6 @@ impl Walk {
                 true
             }
             _ => false,
-        }
-    }
-
-    /// How many visited nodes must wait behind the nearest one before it is returned: the whole
-    /// window for the rows the caller expects, a [`LATE_SHARE`] of it after them. Past the
-    /// window, each row returned costs one more visit, and a filtered query reads candidates
-    /// past the rows it expects (`WHERE bucket < 100 ... LIMIT 10` on minilm-20k reads about
-    /// 200 of them); the first rows, which an unfiltered query returns as they come, keep the
-    /// whole window. Measured through the planner's rewrite (issue 13's session 22, by hand,
-    /// alternating): at 10% selectivity 16% more queries/s on minilm-20k and 17% more on the
-    /// scaling benchmark's 100,000 rows, for recall@10 0.982 against 0.988 and 0.977 against
-    /// 0.989; at 50%, 19% more on 20,000 rows, recall 0.990 against 0.992. A half of the
-    /// window gave about half the gain and half the loss.
-    fn lookahead(&self) -> usize {
-        if self.returned < self.exact_rows {
-            self.window
-        } else {
-            (self.window / LATE_SHARE).max(self.window.min(LATE_MIN))
         }
     }
 

@@ -7,10 +7,9 @@
 //! statement that reads to the end gets every row of the index, reachable from the graph's
 //! entry point or not. Rows come nearest first, except that a row may come a little after a
 //! farther one (the walk does not know the whole graph): sort what you keep by `distance`.
-//! `hint` (optional) is how many rows the caller expects to read; the first rows are then those
-//! of a search with that candidate list (at least the index's `search_l`), and later ones come
-//! in a little less exact order, each with a quarter of that list's look-ahead (at least 16
-//! nodes; [`SearchStream::expect_rows`]).
+//! `hint` (optional) is how many rows the caller expects to read; the rows are then those of a
+//! search with that candidate list (at least the index's `search_l`), each returned once that
+//! many visited rows wait behind it ([`SearchStream::expect_rows`]).
 //!
 //! The same module is registered a second time as `edgelite_vector_scan`, with column names
 //! no table uses, for the planner's rewrite of `ORDER BY vector_distance_*(...) LIMIT n`
@@ -344,11 +343,12 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     }
     if !cursor.limited && stream.visited() >= WALK_BEFORE_LIMIT {
         // a long scan (a filter few rows pass): past a sixteenth of the index, brute force over
-        // the rest costs less than walking on (one distance per node, not one per edge). A
-        // sixteenth, as the planner's sample gate (EDGELITE_WALK_SHARE): on minilm-20k with a
-        // filter correlated with the vectors (`filtered`), an eighth made the walk 0.74-0.80x
-        // the exact scan's speed, a sixteenth 0.92x, a thirty-second 0.66x (the brute force
-        // then runs for queries the walk would have finished)
+        // the rest costs less than walking on (one distance per node, not one per edge). Twice
+        // the share of the planner's sample gate (EDGELITE_WALK_SHARE, a thirty-second), which
+        // chooses the walk only when it expects it to end sooner: on minilm-20k with a filter
+        // correlated with the vectors (`filtered`), an eighth made the walk 0.74-0.80x the
+        // exact scan's speed, a sixteenth 0.92x, a thirty-second 0.66x (the brute force then
+        // runs for queries the walk would have finished)
         cursor.limited = true;
         // SAFETY: `db` is live (caller).
         let nodes = unsafe { vector_index::node_count(db, name) }?;
