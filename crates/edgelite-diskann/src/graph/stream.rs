@@ -70,10 +70,6 @@ pub struct SearchStream {
     walk: Walk,
 }
 
-/// A visited node's exact distance, and its edges to nodes not visited yet with their list
-/// distances.
-type Visited = (f32, Vec<(i64, f32)>);
-
 /// What a [`SearchStream`] has seen and not returned yet.
 #[derive(Debug)]
 struct Walk {
@@ -103,6 +99,10 @@ struct Walk {
     /// Visits the walk may still make only because a node not visited yet ties with its
     /// nearest visited one ([`Walk::unsettled`]).
     ties: usize,
+    /// A visit's buffers: the edges whose copies it reads (id, slot), then their list
+    /// distances ([`Walk::visit`]).
+    slots: Vec<(i64, usize)>,
+    fresh: Vec<(i64, f32)>,
 }
 
 impl DiskAnn {
@@ -131,6 +131,8 @@ impl DiskAnn {
                 visited: 0,
                 walk_limit: usize::MAX,
                 ties: window.max(1),
+                slots: Vec::new(),
+                fresh: Vec::new(),
             },
         })
     }
@@ -302,7 +304,12 @@ impl Walk {
     ) -> Result<(), GraphError<S::Error>> {
         let op = Op::Search;
         let seen = &self.seen;
-        let visit = |block: &[u8]| -> Result<Visited, GraphError<S::Error>> {
+        // the buffers of the last visit, reused: two allocations a visit were a few percent of
+        // a filtered query's walk
+        let (mut slots, mut fresh) = (core::mem::take(&mut self.slots), core::mem::take(&mut self.fresh));
+        slots.clear();
+        fresh.clear();
+        let visit = |block: &[u8]| -> Result<f32, GraphError<S::Error>> {
             let node = graph.parse(op, id, block)?;
             // a node met before is looked at again only if it was queued farther than this
             // node plus the edge's length (the triangle inequality in chord lengths, a bound
@@ -310,7 +317,6 @@ impl Walk {
             // no farther than this node (a visited one is at VISITED) is visited first anyway.
             let near = order.max(0.0).sqrt();
             // the copies to read are loaded while the exact distance is computed
-            let mut slots = Vec::with_capacity(node.edge_count());
             for i in 0..node.edge_count() {
                 let e = node.edge_id(i);
                 let read = seen.get(&e).is_none_or(|&queued| {
@@ -325,15 +331,14 @@ impl Walk {
                 }
             }
             let exact = query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?;
-            let fresh = slots
-                .into_iter()
-                .map(|(e, i)| Ok((e, key(graph.pdist(op, query_edge, node.edge_data(i))?))))
-                .collect::<Result<Vec<_>, GraphError<S::Error>>>()?;
-            Ok((exact, fresh))
+            for &(e, i) in &slots {
+                fresh.push((e, key(graph.pdist(op, query_edge, node.edge_data(i))?)));
+            }
+            Ok(exact)
         };
         // a missing node is a dangling edge: skipped, as searches do
         if let Some(found) = storage.read_with(id, visit).map_err(GraphError::Storage)? {
-            let (exact, fresh) = found?;
+            let exact = found?;
             self.visited += 1;
             self.seen.insert(id, VISITED);
             self.ready.push(Item { order: key(exact), dist: exact, id });
@@ -364,7 +369,7 @@ impl Walk {
                     *self.groups.entry(class).or_default() += 1;
                 }
             }
-            for (e, d) in fresh {
+            for (e, d) in fresh.drain(..) {
                 let queue = match self.seen.entry(e) {
                     Entry::Vacant(v) => {
                         v.insert(d);
@@ -383,6 +388,7 @@ impl Walk {
         } else {
             self.seen.insert(id, VISITED);
         }
+        (self.slots, self.fresh) = (slots, fresh);
         Ok(())
     }
 
