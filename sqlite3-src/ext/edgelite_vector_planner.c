@@ -230,13 +230,21 @@ static Expr *edgeliteSlackOf(Parse *pParse, Expr *pK){
 #define EDGELITE_FEW "edgelite_few"
 
 /* WITH edgelite_few AS MATERIALIZED (SELECT <zRef>.rowid AS edgelite_r FROM <p's FROM item>
-** WHERE <p's WHERE> LIMIT EDGELITE_EXACT_ROWS + 1): the rows that pass a filter an ordinary
-** index serves, read through it once, stopping at one more than an exact answer should read.
-** Both branches of the rewrite and both of their gates use it, so the rows are read once (a
-** gate and a branch each reading them made a selective rowid range cost three reads). */
-static With *edgeliteFewWith(Parse *pParse, Select *p, const char *zRef){
+** WHERE <zRef>.<zCol> IS NOT NULL AND (<p's WHERE>) LIMIT EDGELITE_EXACT_ROWS + 1): the rows
+** that pass a filter an ordinary index serves, read through it once, stopping at one more than
+** an exact answer should read. Both branches of the rewrite and both of their gates use it, so
+** the rows are read once (a gate and a branch each reading them made a selective rowid range
+** cost three reads). A row without a vector is tested first, as in edgeliteFilterExists: this
+** CTE has no ORDER BY, so SQLite may join its tables in another order than the query's own
+** plan, and a filter's vector_distance_*() then failed on a row that plan never reaches (a
+** differential fuzzer's join: `FROM t AS x, u WHERE x.a < 2 AND vector_distance_cos(x.v, ?)
+** < 1.5 AND u.tid = x.rowid`, with x.a indexed and a row of x without a vector that no u
+** names, failed where the scan answers). */
+static With *edgeliteFewWith(Parse *pParse, Select *p, const char *zRef, const char *zCol){
   sqlite3 *db = pParse->db;
   Token tFew, tR;
+  Expr *pHas = sqlite3PExpr(pParse, TK_NOTNULL,
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0);
   ExprList *pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   Select *pRows;
@@ -244,7 +252,7 @@ static With *edgeliteFewWith(Parse *pParse, Select *p, const char *zRef){
   tR.n = 10;
   sqlite3ExprListSetName(pParse, pCols, &tR, 0);
   pRows = sqlite3SelectNew(pParse, pCols,
-      sqlite3SrcListDup(db, p->pSrc, 0), sqlite3ExprDup(db, p->pWhere, 0), 0, 0, 0, 0,
+      sqlite3SrcListDup(db, p->pSrc, 0), sqlite3ExprAnd(pParse, pHas, sqlite3ExprDup(db, p->pWhere, 0)), 0, 0, 0, 0,
       sqlite3PExpr(pParse, TK_LIMIT, sqlite3ExprInt32(db, EDGELITE_EXACT_ROWS + 1), 0));
   tFew.z = EDGELITE_FEW;
   tFew.n = sizeof(EDGELITE_FEW) - 1;
@@ -870,7 +878,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pSub = pC;
       }else{
         /* A compound's WITH sits on its last member, and its first can see it too. */
-        pA->pWith = edgeliteFewWith(pParse, p, zRef);
+        pA->pWith = edgeliteFewWith(pParse, p, zRef, zCol);
       }
     }
   }
