@@ -125,6 +125,15 @@ static int edgeliteWalkFilter(Parse *pParse, Select *p, int (*xExpr)(Walker*, Ex
   return w.eCode;
 }
 
+/* eCode becomes 1 at a function call. */
+static int edgeliteCallCb(Walker *pW, Expr *p){
+  if( p->op==TK_FUNCTION ){
+    pW->eCode = 1;
+    return WRC_Abort;
+  }
+  return WRC_Continue;
+}
+
 /* The metric of vector index pIdx as its options give it: "cosine" (the default), "l2", or 0
 ** for anything this rewrite does not understand. */
 static const char *edgeliteIndexMetric(Index *pIdx){
@@ -230,7 +239,7 @@ static Expr *edgeliteSlackOf(Parse *pParse, Expr *pK){
 #define EDGELITE_FEW "edgelite_few"
 
 /* WITH edgelite_few AS MATERIALIZED (SELECT <zRef>.rowid AS edgelite_r FROM <p's FROM item>
-** WHERE <zRef>.<zCol> IS NOT NULL AND (<p's WHERE>) LIMIT EDGELITE_EXACT_ROWS + 1): the rows
+** WHERE [<zRef>.<zCol> IS NOT NULL AND] (<p's WHERE>) LIMIT EDGELITE_EXACT_ROWS + 1): the rows
 ** that pass a filter an ordinary index serves, read through it once, stopping at one more than
 ** an exact answer should read. Both branches of the rewrite and both of their gates use it, so
 ** the rows are read once (a gate and a branch each reading them made a selective rowid range
@@ -243,8 +252,11 @@ static Expr *edgeliteSlackOf(Parse *pParse, Expr *pK){
 static With *edgeliteFewWith(Parse *pParse, Select *p, const char *zRef, const char *zCol){
   sqlite3 *db = pParse->db;
   Token tFew, tR;
-  Expr *pHas = sqlite3PExpr(pParse, TK_NOTNULL,
-      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0);
+  /* only for a filter that calls a function (in its subqueries too): nothing else fails on a
+  ** NULL vector, and testing every row of a rowid range first cost a tenth of the query (0.90x
+  ** the scan's speed at 0.01% in `filtered`, 0.98-1.03x without the test) */
+  Expr *pHas = edgeliteWalkFilter(pParse, p, edgeliteCallCb, sqlite3SelectWalkNoop) ? sqlite3PExpr(pParse, TK_NOTNULL,
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0) : 0;
   ExprList *pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   Select *pRows;
