@@ -1174,7 +1174,8 @@ fn an_empty_table_answers_no_rows_whatever_the_query_vector() {
 /// order than the scan's plan. With `x.a` indexed, the CTE read `x` first and evaluated the
 /// filter's `vector_distance_cos` on a row without a vector, which the scan (reading `u` first)
 /// never reaches: the rewritten query failed where the scan answers. The CTE now skips rows
-/// without a vector first, as the walk's filter does.
+/// without a vector first, as the walk's filter does, when the filter calls a function (as
+/// this one does; nothing else fails on a NULL vector).
 #[test]
 fn an_indexed_filter_in_a_join_that_never_reaches_a_row_without_a_vector() {
     let conn = Connection::open_in_memory().expect("open");
