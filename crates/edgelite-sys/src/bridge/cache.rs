@@ -40,6 +40,7 @@ use std::collections::HashMap;
 
 use edgelite_diskann::RowidBuildHasher;
 
+use super::slab::{Slab, Slot};
 use super::sql::Db;
 use crate::bindings::*;
 
@@ -52,7 +53,11 @@ const KEY: &CStr = c"edgelite.vector_node_cache";
 /// entry point when known (saving a statement each per search).
 struct IndexBlocks {
     tag: (u32, Option<u64>),
-    blocks: HashMap<i64, Box<[u8]>, RowidBuildHasher>,
+    /// Where each cached block lies in `slab`.
+    blocks: HashMap<i64, Slot, RowidBuildHasher>,
+    /// The blocks themselves, in slots of the first block's size (`slab.rs`); a block of
+    /// another size (a corrupt one) is not cached and is read through SQL each time.
+    slab: Option<Slab>,
     /// The metadata blob as read by a search outside write transactions: valid while the data
     /// version is the tag's (any change to it is a commit), and only used outside them.
     metadata: Option<Vec<u8>>,
@@ -123,6 +128,7 @@ impl NodeCache {
         self.indexes.entry(key.clone()).or_insert_with(|| IndexBlocks {
             tag: (version, epoch),
             blocks: HashMap::default(),
+            slab: None,
             metadata: None,
             first: None,
             count: None,
@@ -182,7 +188,7 @@ impl NodeCache {
     /// Drops every entry of `key`.
     pub(crate) fn forget(&mut self, key: &(String, String)) {
         if let Some(old) = self.indexes.remove(key) {
-            self.used -= old.blocks.values().map(|b| b.len()).sum::<usize>();
+            self.used -= old.blocks.len() * old.slab.as_ref().map_or(0, Slab::slot_size);
         }
     }
 
@@ -197,11 +203,12 @@ impl NodeCache {
     /// one does not fit; a known entry point moves down to a lower new id.
     pub(crate) fn store(&mut self, key: &(String, String), id: i64, block: &[u8]) {
         let Some(e) = self.indexes.get_mut(key) else { return };
-        // a block rewritten at its own size (every back edge) is copied over, not reallocated
-        if let Some(old) = e.blocks.get_mut(&id)
-            && old.len() == block.len()
+        // a block rewritten at its own size (every back edge) is copied over in its slot
+        if let Some(&at) = e.blocks.get(&id)
+            && let Some(slab) = e.slab.as_mut()
+            && slab.slot_size() == block.len()
         {
-            old.copy_from_slice(block);
+            slab.get_mut(at).copy_from_slice(block);
             return;
         }
         self.evict(key, id);
@@ -226,14 +233,19 @@ impl NodeCache {
     }
 
     fn evict(&mut self, key: &(String, String), id: i64) {
-        if let Some(old) = self.indexes.get_mut(key).and_then(|e| e.blocks.remove(&id)) {
-            self.used -= old.len();
+        if let Some(e) = self.indexes.get_mut(key)
+            && let Some(at) = e.blocks.remove(&id)
+            && let Some(slab) = e.slab.as_mut()
+        {
+            slab.remove(at);
+            self.used -= slab.slot_size();
         }
     }
 
     /// Block `id` of `key`, if cached.
     pub(crate) fn get(&self, key: &(String, String), id: i64) -> Option<&[u8]> {
-        self.indexes.get(key).and_then(|e| e.blocks.get(&id)).map(|b| &b[..])
+        let e = self.indexes.get(key)?;
+        Some(e.slab.as_ref()?.get(*e.blocks.get(&id)?))
     }
 
     /// The sample of `key` (schema, table, size) drawn at data version `version`, if remembered:
@@ -260,9 +272,17 @@ impl NodeCache {
         if self.used + block.len() > self.limit {
             return;
         }
-        if let Some(entry) = self.indexes.get_mut(key)
-            && entry.blocks.insert(id, block.into()).is_none()
-        {
+        let Some(entry) = self.indexes.get_mut(key) else { return };
+        let slab = entry.slab.get_or_insert_with(|| Slab::new(block.len()));
+        if let Some(&at) = entry.blocks.get(&id) {
+            // already cached: the same block as of this tag (a write goes through `store`)
+            if slab.slot_size() == block.len() {
+                slab.get_mut(at).copy_from_slice(block);
+            }
+            return;
+        }
+        if let Some(at) = slab.insert(block) {
+            entry.blocks.insert(id, at);
             self.used += block.len();
         }
     }

@@ -13,6 +13,7 @@ use crate::bindings::*;
 mod build;
 mod cache;
 mod keys;
+mod slab;
 mod sql;
 pub mod step_hook;
 mod txn;
