@@ -480,7 +480,11 @@ fn report_hnswlib(h: &Hnswlib, runs: &[IndexRun], truth: &[Vec<i32>], k: usize) 
     println!("{head}\n{}", "-".repeat(head.len()));
     for (ef, s) in &h.curve {
         let (qps, recall) = (s.qps(), s.recall(truth, k));
-        let best = points.iter().filter(|p| p.1 >= recall).max_by(|a, b| a.2.total_cmp(&b.2));
+        // a recall is a mean of per-query shares: two runs that find the same rows in all can
+        // differ in the last bits (summed in another order), and the equal one was skipped
+        // (100,000 rows: hnswlib's 0.9815 at ef 70 met edgelite's 0.9815 at search_l 200, not
+        // the default's 0.9815 at 1.24x the queries/s)
+        let best = points.iter().filter(|p| p.1 >= recall - 1e-9).max_by(|a, b| a.2.total_cmp(&b.2));
         match best {
             Some(&(l, _, q)) => println!("{ef:>5} {qps:>10.1} {recall:>10.4} | {l:>24} {q:>10.1} {:>6.2}", q / qps),
             None => {

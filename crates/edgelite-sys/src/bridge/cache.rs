@@ -28,6 +28,9 @@
 //! limit and changes nothing; once full, the cache keeps what it has until the data version
 //! changes.
 //!
+//! The blocks live in fixed-size slots of large chunks that the kernel may back with huge
+//! pages (`slab.rs`), not in an allocation each.
+//!
 //! The cache also remembers the planner's samples of a table's rowids (`vector_sample.rs`),
 //! drawn outside write transactions and tagged with the data version as the metadata is: a
 //! filtered query drew its sample afresh on every run, two statements prepared and 64 seeks,

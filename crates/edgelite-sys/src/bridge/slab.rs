@@ -14,7 +14,10 @@
 //!
 //! Chunks grow from 64 KiB, doubling up to 4 MiB, so a small index (a tenant's) maps little,
 //! and the kernel commits only the pages a block was written to (anonymous memory is zero until
-//! touched). A freed slot is reused by the next block; the mappings go with the slab.
+//! touched): with huge pages, a 2 MiB page at a time, so an index's cache may hold up to one
+//! partly used huge page more than its blocks (only once it has passed 1 MiB of them). A freed
+//! slot is reused by the next block; the mappings go with the slab (the cache drops an index's
+//! blocks whenever the data version moves).
 
 /// Bytes of the first chunk (at least one slot).
 const FIRST_CHUNK: usize = 64 << 10;
@@ -156,9 +159,6 @@ impl Drop for Chunk {
         unsafe { libc::munmap(self.mapped.0, self.mapped.1) };
     }
 }
-
-// SAFETY: a Chunk owns its mapping outright (like a Box<[u8]>); nothing else points into it.
-unsafe impl Send for Chunk {}
 
 #[cfg(test)]
 mod tests {
