@@ -28,8 +28,11 @@
 //! limit and changes nothing; once full, the cache keeps what it has until the data version
 //! changes.
 //!
-//! The blocks live in fixed-size slots of large chunks that the kernel may back with huge
-//! pages (`slab.rs`), not in an allocation each.
+//! The blocks live in fixed-size slots (the index's block size) of large chunks that the kernel
+//! may back with huge pages (`slab.rs`), not in an allocation each. The limit counts the
+//! blocks' bytes: the memory taken can pass it by the chunks' unused room, at most one partly
+//! used 2 MiB page per index and connection, and the slots of evicted blocks until the index's
+//! entries are dropped.
 //!
 //! The cache also remembers the planner's samples of a table's rowids (`vector_sample.rs`),
 //! drawn outside write transactions and tagged with the data version as the metadata is: a
@@ -58,9 +61,9 @@ struct IndexBlocks {
     tag: (u32, Option<u64>),
     /// Where each cached block lies in `slab`.
     blocks: HashMap<i64, Slot, RowidBuildHasher>,
-    /// The blocks themselves, in slots of the first block's size (`slab.rs`); a block of
+    /// The blocks themselves, in slots of the index's block size (`slab.rs`); a block of
     /// another size (a corrupt one) is not cached and is read through SQL each time.
-    slab: Option<Slab>,
+    slab: Slab,
     /// The metadata blob as read by a search outside write transactions: valid while the data
     /// version is the tag's (any change to it is a commit), and only used outside them.
     metadata: Option<Vec<u8>>,
@@ -101,6 +104,20 @@ type SampleKey = (String, String, i64);
 const MAX_SAMPLES: usize = 32;
 
 impl NodeCache {
+    /// An empty cache with the default limits.
+    fn new() -> NodeCache {
+        NodeCache {
+            limit: DEFAULT_LIMIT,
+            used: 0,
+            indexes: HashMap::default(),
+            builds: HashMap::new(),
+            build_threads: 0,
+            build_limit: super::build::DEFAULT_BUILD_LIMIT,
+            txn: super::txn::Txn::default(),
+            samples: HashMap::new(),
+        }
+    }
+
     /// The limit in bytes (0: off).
     pub(crate) fn limit(&self) -> usize {
         self.limit
@@ -123,15 +140,15 @@ impl NodeCache {
     }
 
     /// Makes the entries of `key` those of data version `version` and write counter `epoch`
-    /// (dropping any others).
-    pub(crate) fn sync(&mut self, key: &(String, String), version: u32, epoch: Option<u64>) {
-        if self.indexes.get(key).is_some_and(|e| e.tag != (version, epoch)) {
+    /// (dropping any others), holding blocks of `block_size` bytes (the index's) only.
+    pub(crate) fn sync(&mut self, key: &(String, String), version: u32, epoch: Option<u64>, block_size: usize) {
+        if self.indexes.get(key).is_some_and(|e| e.tag != (version, epoch) || e.slab.slot_size() != block_size) {
             self.forget(key);
         }
         self.indexes.entry(key.clone()).or_insert_with(|| IndexBlocks {
             tag: (version, epoch),
             blocks: HashMap::default(),
-            slab: None,
+            slab: Slab::new(block_size),
             metadata: None,
             first: None,
             count: None,
@@ -191,7 +208,7 @@ impl NodeCache {
     /// Drops every entry of `key`.
     pub(crate) fn forget(&mut self, key: &(String, String)) {
         if let Some(old) = self.indexes.remove(key) {
-            self.used -= old.blocks.len() * old.slab.as_ref().map_or(0, Slab::slot_size);
+            self.used -= old.blocks.len() * old.slab.slot_size();
         }
     }
 
@@ -208,10 +225,9 @@ impl NodeCache {
         let Some(e) = self.indexes.get_mut(key) else { return };
         // a block rewritten at its own size (every back edge) is copied over in its slot
         if let Some(&at) = e.blocks.get(&id)
-            && let Some(slab) = e.slab.as_mut()
-            && slab.slot_size() == block.len()
+            && e.slab.slot_size() == block.len()
         {
-            slab.get_mut(at).copy_from_slice(block);
+            e.slab.get_mut(at).copy_from_slice(block);
             return;
         }
         self.evict(key, id);
@@ -238,17 +254,16 @@ impl NodeCache {
     fn evict(&mut self, key: &(String, String), id: i64) {
         if let Some(e) = self.indexes.get_mut(key)
             && let Some(at) = e.blocks.remove(&id)
-            && let Some(slab) = e.slab.as_mut()
         {
-            slab.remove(at);
-            self.used -= slab.slot_size();
+            e.slab.remove(at);
+            self.used -= e.slab.slot_size();
         }
     }
 
     /// Block `id` of `key`, if cached.
     pub(crate) fn get(&self, key: &(String, String), id: i64) -> Option<&[u8]> {
         let e = self.indexes.get(key)?;
-        Some(e.slab.as_ref()?.get(*e.blocks.get(&id)?))
+        Some(e.slab.get(*e.blocks.get(&id)?))
     }
 
     /// The sample of `key` (schema, table, size) drawn at data version `version`, if remembered:
@@ -275,16 +290,12 @@ impl NodeCache {
         if self.used + block.len() > self.limit {
             return;
         }
+        // a block cached already is replaced (the cache reads only what it missed, and writes
+        // go through `store`, so this is for safety's sake)
+        self.evict(key, id);
         let Some(entry) = self.indexes.get_mut(key) else { return };
-        let slab = entry.slab.get_or_insert_with(|| Slab::new(block.len()));
-        if let Some(&at) = entry.blocks.get(&id) {
-            // already cached: the same block as of this tag (a write goes through `store`)
-            if slab.slot_size() == block.len() {
-                slab.get_mut(at).copy_from_slice(block);
-            }
-            return;
-        }
-        if let Some(at) = slab.insert(block) {
+        // a block of another size than the index's (a corrupt one) is not cached
+        if let Some(at) = entry.slab.insert(block) {
             entry.blocks.insert(id, at);
             self.used += block.len();
         }
@@ -328,16 +339,7 @@ fn cache_ptr(db: Db) -> Option<*mut NodeCache> {
         LAST.with(|l| l.set((db.raw(), p, freed)));
         return Some(p);
     }
-    let p = Box::into_raw(Box::new(NodeCache {
-        limit: DEFAULT_LIMIT,
-        used: 0,
-        indexes: HashMap::default(),
-        builds: HashMap::new(),
-        build_threads: 0,
-        build_limit: super::build::DEFAULT_BUILD_LIMIT,
-        txn: super::txn::Txn::default(),
-        samples: HashMap::new(),
-    }));
+    let p = Box::into_raw(Box::new(NodeCache::new()));
     // SAFETY: as above; SQLite owns the pointer from here and frees it with `destroy`.
     let rc = unsafe { sqlite3_set_clientdata(db.raw(), KEY.as_ptr(), p.cast(), Some(destroy)) };
     if rc != SQLITE_OK {
@@ -410,6 +412,36 @@ mod tests {
         let mut stmt = db.prepare(sql).expect("prepare");
         assert!(stmt.step().expect("step"), "{sql}: no row");
         stmt.int(0)
+    }
+
+    /// The index's block size, not the first block read, sizes the slots: a corrupt (short)
+    /// block read first left every good block of its index uncached, each search then reading
+    /// them all through SQL (helper review of session 24).
+    #[test]
+    fn a_block_of_another_size_is_not_cached_and_the_others_are() {
+        let mut c = NodeCache::new();
+        let key = ("main".to_owned(), "i".to_owned());
+        c.sync(&key, 1, None, 64);
+        c.put(&key, 1, &[7; 17]);
+        c.put(&key, 2, &[1; 64]);
+        c.put(&key, 3, &[]);
+        assert_eq!(c.get(&key, 1), None);
+        assert_eq!(c.get(&key, 2), Some(&[1u8; 64][..]));
+        assert_eq!(c.get(&key, 3), None);
+        assert_eq!(c.used, 64);
+        // written through at the same size in place; at another size dropped
+        c.store(&key, 2, &[2; 64]);
+        assert_eq!(c.get(&key, 2), Some(&[2u8; 64][..]));
+        c.store(&key, 2, &[3; 10]);
+        assert_eq!(c.get(&key, 2), None);
+        assert_eq!(c.used, 0);
+        // a freed slot takes the next block; another block size for the index starts over
+        c.store(&key, 4, &[4; 64]);
+        c.put(&key, 5, &[5; 64]);
+        assert_eq!((c.get(&key, 4), c.get(&key, 5)), (Some(&[4u8; 64][..]), Some(&[5u8; 64][..])));
+        assert_eq!(c.used, 128);
+        c.sync(&key, 1, None, 32);
+        assert_eq!((c.get(&key, 4), c.used), (None, 0));
     }
 
     #[test]

@@ -15,9 +15,11 @@
 //! Chunks grow from 64 KiB, doubling up to 4 MiB, so a small index (a tenant's) maps little,
 //! and the kernel commits only the pages a block was written to (anonymous memory is zero until
 //! touched): with huge pages, a 2 MiB page at a time, so an index's cache may hold up to one
-//! partly used huge page more than its blocks (only once it has passed 1 MiB of them). A freed
-//! slot is reused by the next block; the mappings go with the slab (the cache drops an index's
-//! blocks whenever the data version moves).
+//! partly used huge page more than its blocks (only once it has passed about 2 MiB of them:
+//! the chunks before are smaller). A freed slot stays committed and is reused by the next
+//! block; the mappings go with the slab (the cache drops an index's blocks whenever the data
+//! version moves). A huge chunk maps up to 2 MiB more address space than it uses, to align
+//! it; untouched, that costs no memory. Off Unix the chunks are plain zeroed allocations.
 
 /// Bytes of the first chunk (at least one slot).
 const FIRST_CHUNK: usize = 64 << 10;
@@ -44,7 +46,8 @@ pub(crate) struct Slab {
 }
 
 impl Slab {
-    /// An empty slab of `slot`-byte slots (`slot` > 0); it maps nothing until the first block.
+    /// An empty slab of `slot`-byte slots (0 is taken as 1); it maps nothing until the first
+    /// block.
     pub(crate) fn new(slot: usize) -> Slab {
         Slab { slot: slot.max(1), chunks: Vec::new(), free: Vec::new(), used_in_last: 0 }
     }
@@ -63,9 +66,9 @@ impl Slab {
         let at = match self.free.pop() {
             Some(at) => at,
             None => {
-                let room = self.chunks.last().map_or(0, |c| c.len / self.slot);
+                let room = self.chunks.last().map_or(0, |c| c.len() / self.slot);
                 if self.used_in_last == room {
-                    let next = self.chunks.last().map_or(FIRST_CHUNK, |c| (c.len * 2).min(MAX_CHUNK));
+                    let next = self.chunks.last().map_or(FIRST_CHUNK, |c| (c.len() * 2).min(MAX_CHUNK));
                     let chunk = Chunk::map(next.max(self.slot).div_ceil(self.slot) * self.slot)?;
                     self.chunks.push(chunk);
                     self.used_in_last = 0;
@@ -99,6 +102,7 @@ impl Slab {
 }
 
 /// One anonymous private mapping, zero-filled by the kernel, unmapped on drop.
+#[cfg(unix)]
 struct Chunk {
     ptr: core::ptr::NonNull<u8>,
     len: usize,
@@ -106,8 +110,9 @@ struct Chunk {
     mapped: (*mut libc::c_void, usize),
 }
 
+#[cfg(unix)]
 impl Chunk {
-    /// `len` bytes; from 2 MiB up aligned to 2 MiB and advised `MADV_HUGEPAGE`.
+    /// `len` bytes; from 2 MiB up aligned to 2 MiB and (on Linux) advised `MADV_HUGEPAGE`.
     fn map(len: usize) -> Option<Chunk> {
         let huge = len >= HUGE_PAGE;
         // room to move the start up to the next 2 MiB boundary
@@ -124,19 +129,26 @@ impl Chunk {
                 0,
             )
         };
-        if base == libc::MAP_FAILED {
+        // (a successful mapping at a null hint never starts at address 0)
+        if base == libc::MAP_FAILED || base.is_null() {
             return None;
         }
         let skip = if huge { (HUGE_PAGE - (base as usize) % HUGE_PAGE) % HUGE_PAGE } else { 0 };
         // `skip` < HUGE_PAGE <= want - len: the chunk lies inside the mapping
-        let ptr = core::ptr::NonNull::new(base.cast::<u8>().wrapping_add(skip))?;
+        let chunk =
+            Chunk { ptr: core::ptr::NonNull::new(base.cast::<u8>().wrapping_add(skip))?, len, mapped: (base, want) };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         if huge {
             // SAFETY: the range lies inside the mapping just made (above) and is page-aligned.
             // Advice only: a kernel without THP (or with it off) fails it, and the chunk then
             // keeps small pages, as before.
-            let _ = unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_HUGEPAGE) };
+            let _ = unsafe { libc::madvise(chunk.ptr.as_ptr().cast(), len, libc::MADV_HUGEPAGE) };
         }
-        Some(Chunk { ptr, len, mapped: (base, want) })
+        Some(chunk)
+    }
+
+    fn len(&self) -> usize {
+        self.len
     }
 
     fn bytes(&self) -> &[u8] {
@@ -152,11 +164,32 @@ impl Chunk {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Chunk {
     fn drop(&mut self) {
         // SAFETY: exactly the mapping `map` made, unmapped once; no slice of it outlives the
         // chunk (they borrow it).
         unsafe { libc::munmap(self.mapped.0, self.mapped.1) };
+    }
+}
+
+/// Off Unix: a zeroed allocation (no huge-page advice to give).
+#[cfg(not(unix))]
+struct Chunk(Box<[u8]>);
+
+#[cfg(not(unix))]
+impl Chunk {
+    fn map(len: usize) -> Option<Chunk> {
+        Some(Chunk(vec![0u8; len].into_boxed_slice()))
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0
     }
 }
 
@@ -166,12 +199,16 @@ mod tests {
 
     #[test]
     fn slots_keep_their_blocks_across_chunks_and_reuse() {
-        // 9,000-byte blocks: the first chunk (64 KiB) holds 7, the chunks grow past 2 MiB
+        // 9,000-byte blocks: the first chunk (64 KiB, rounded up to 72,000 bytes) holds 8; the
+        // chunks grow past 2 MiB
         let mut slab = Slab::new(9000);
         let block = |i: u32| -> Vec<u8> { (0..9000u32).map(|j| (i.wrapping_mul(31) ^ j) as u8).collect() };
         let slots: Vec<Slot> = (0..1000).map(|i| slab.insert(&block(i)).expect("mapped")).collect();
         assert!(slab.chunks.len() > 5, "{} chunks", slab.chunks.len());
-        assert!(slab.chunks.iter().any(|c| c.len >= HUGE_PAGE && (c.ptr.as_ptr() as usize).is_multiple_of(HUGE_PAGE)));
+        #[cfg(unix)]
+        assert!(
+            slab.chunks.iter().any(|c| c.len() >= HUGE_PAGE && (c.bytes().as_ptr() as usize).is_multiple_of(HUGE_PAGE))
+        );
         for (i, &s) in slots.iter().enumerate() {
             assert_eq!(slab.get(s), &block(i as u32)[..]);
         }

@@ -443,19 +443,19 @@ impl ShadowStorage {
 
     /// Reads through the connection's node cache: always outside write transactions
     /// (`!writing`), inside them only if the index has a write counter (`epoch`; see
-    /// `cache.rs` for why this is coherent).
-    pub(crate) fn use_cache(&mut self, index: &IndexName, epoch: Option<u64>, writing: bool) {
+    /// `cache.rs` for why this is coherent). `block_size` is the index's (its metadata's).
+    pub(crate) fn use_cache(&mut self, index: &IndexName, epoch: Option<u64>, block_size: usize, writing: bool) {
         if !writing || epoch.is_some() {
-            self.cached = synced(self.db, index, epoch);
+            self.cached = synced(self.db, index, epoch, block_size);
         }
     }
 
     /// Storage for an index hook that writes: through the node cache if the index has a write
-    /// counter (`epoch`), which [`end_write`] then advances.
-    pub(crate) fn for_write(db: Db, index: &IndexName, epoch: Option<u64>) -> ShadowStorage {
+    /// counter (`epoch`), which [`end_write`] then advances. `block_size` is the index's.
+    pub(crate) fn for_write(db: Db, index: &IndexName, epoch: Option<u64>, block_size: usize) -> ShadowStorage {
         let mut storage = ShadowStorage::new(db, index);
         if epoch.is_some() {
-            storage.cached = synced(db, index, epoch);
+            storage.cached = synced(db, index, epoch, block_size);
             storage.write_through = storage.cached.is_some();
         }
         storage
@@ -499,12 +499,12 @@ impl ShadowStorage {
     }
 }
 
-/// The cache key of `index`, its entries synced to the current data version and `epoch`;
-/// `None` if there is no cache or no data version.
-fn synced(db: Db, index: &IndexName, epoch: Option<u64>) -> Option<(String, String)> {
+/// The cache key of `index`, its entries synced to the current data version and `epoch` (and
+/// holding blocks of `block_size` bytes only); `None` if there is no cache or no data version.
+fn synced(db: Db, index: &IndexName, epoch: Option<u64>, block_size: usize) -> Option<(String, String)> {
     let version = db.data_version(&index.schema)?;
     let key = (index.schema.clone(), index.name.clone());
-    with_cache(db, |c| c.sync(&key, version, epoch))?;
+    with_cache(db, |c| c.sync(&key, version, epoch, block_size))?;
     Some(key)
 }
 
@@ -779,8 +779,9 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         };
         let key = row_key(is_keyed()?)?;
         let (config, metadata) = open_index(db, &index, "insert")?;
+        let block_size = config.block_size;
         let graph = graph(config)?;
-        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
+        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata), block_size);
         let rowid = match key {
             RowKey::Id(id) => id,
             RowKey::Key(key) => {
@@ -815,8 +816,9 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
             args.int(0)?
         };
         let (config, metadata) = open_index(db, &index, "delete")?;
+        let block_size = config.block_size;
         let graph = graph(config)?;
-        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata));
+        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata), block_size);
         let deleted = graph.delete(&mut storage, rowid).map_err(graph_error);
         drop(storage);
         end_write(db, &index, &metadata, deleted.is_ok())?;
@@ -1197,7 +1199,7 @@ pub(crate) unsafe fn open_search(
         Some(Ok(opened)) => opened,
         _ => open_index(db, &index, "search")?,
     };
-    storage.use_cache(&index, epoch(&metadata), writing);
+    storage.use_cache(&index, epoch(&metadata), config.block_size, writing);
     let remember = version.is_some() && storage.cached.is_some();
     if fresh && remember {
         with_cache(db, |c| c.set_metadata(&key, metadata.as_bytes()));
