@@ -1,5 +1,5 @@
-//! Fixed-size slots for the node cache's blocks (`cache.rs`), carved from large anonymous
-//! mappings that the kernel may back with 2 MiB pages.
+//! Fixed-size slots for the node cache's blocks (`cache.rs`), carved from large chunks of
+//! memory that the kernel may back with 2 MiB pages.
 //!
 //! A search visits a node and reads the copies of its neighbours, each in a block of its own
 //! (8.9 KB on minilm's 384 dimensions: 178 MB for 20,000 rows). Allocated one by one, the
@@ -12,17 +12,21 @@
 //! whole heap) took a filtered query (10% selectivity) from 767-780 to 718-721 µs, and an
 //! unfiltered one from 286-296 to 268 µs.
 //!
-//! Chunks grow from 64 KiB, doubling up to 4 MiB, so a small index (a tenant's) maps little,
-//! and the kernel commits only the pages a block was written to (anonymous memory is zero until
-//! touched): with huge pages, a 2 MiB page at a time, so an index's cache may hold up to one
-//! partly used huge page more than its blocks (only once it has passed about 2 MiB of them:
-//! the chunks before are smaller). A freed slot stays committed and is reused by the next
-//! block; the mappings go with the slab (the cache drops an index's blocks whenever the data
-//! version moves). A huge chunk maps up to 2 MiB more address space than it uses, to align
-//! it; untouched, that costs no memory. Off Unix the chunks are plain zeroed allocations.
+//! Chunks grow from 16 KiB, doubling up to 4 MiB. Those under 2 MiB come from the global
+//! allocator, as the blocks did, so a small index (a tenant's) costs about what it did (at most
+//! its last chunk's unused room more) and adds no mapping of its own: a process may hold only
+//! `vm.max_map_count` mappings (65,530 by default), and a server keeps thousands of tenants'
+//! connections. From 2 MiB up a chunk is whole 2 MiB pages mapped on their own, 2 MiB-aligned
+//! (the slack taken to align it is unmapped again) and (on Linux) advised `MADV_HUGEPAGE`; the
+//! kernel merges neighbouring ones (minilm-20k's 178 MB of blocks: 18 new mappings, against
+//! 36 when the slack stayed mapped) and commits them a 2 MiB page at a time as blocks are
+//! written, so an index's cache may hold up to one partly used huge page more than its blocks. A freed slot stays committed and is reused by the next
+//! block; the chunks go with the slab (the cache drops an index's blocks whenever the data
+//! version moves).
 
-/// Bytes of the first chunk (at least one slot).
-const FIRST_CHUNK: usize = 64 << 10;
+/// Bytes of the first chunk (at least one slot); each next one is twice as large, up to
+/// [`MAX_CHUNK`] (= FIRST_CHUNK << 8).
+const FIRST_CHUNK: usize = 16 << 10;
 /// Chunks stop doubling at this size (at least one slot).
 const MAX_CHUNK: usize = 4 << 20;
 /// The size of a transparent huge page on x86-64 and (with 4 KiB base pages) aarch64.
@@ -68,8 +72,11 @@ impl Slab {
             None => {
                 let room = self.chunks.last().map_or(0, |c| c.len() / self.slot);
                 if self.used_in_last == room {
-                    let next = self.chunks.last().map_or(FIRST_CHUNK, |c| (c.len() * 2).min(MAX_CHUNK));
-                    let chunk = Chunk::map(next.max(self.slot).div_ceil(self.slot) * self.slot)?;
+                    // 16 KiB, 32 KiB, ... 4 MiB: whole 2 MiB pages from 2 MiB up, filled with as
+                    // many slots as fit (at least one), so that no huge page holds a sliver
+                    let size = (FIRST_CHUNK << self.chunks.len().min(8)).min(MAX_CHUNK);
+                    let slots = (size / self.slot).max(1);
+                    let chunk = Chunk::new(slots.checked_mul(self.slot)?, size >= HUGE_PAGE)?;
                     self.chunks.push(chunk);
                     self.used_in_last = 0;
                 }
@@ -101,22 +108,64 @@ impl Slab {
     }
 }
 
-/// One anonymous private mapping, zero-filled by the kernel, unmapped on drop.
+/// A chunk's memory: from the allocator under 2 MiB (and off Unix), else a mapping of its own
+/// (see the module docs).
+enum Chunk {
+    Heap(Box<[u8]>),
+    #[cfg(unix)]
+    Huge(Mapping),
+}
+
+impl Chunk {
+    /// `len` zeroed bytes, in a mapping of their own if `huge`; `None` if the kernel refuses
+    /// the mapping.
+    fn new(len: usize, huge: bool) -> Option<Chunk> {
+        #[cfg(unix)]
+        if huge {
+            return Mapping::new(len).map(Chunk::Huge);
+        }
+        #[cfg(not(unix))]
+        let _ = huge;
+        Some(Chunk::Heap(vec![0u8; len].into_boxed_slice()))
+    }
+
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Heap(b) => b,
+            #[cfg(unix)]
+            Chunk::Huge(m) => m.bytes(),
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Chunk::Heap(b) => b,
+            #[cfg(unix)]
+            Chunk::Huge(m) => m.bytes_mut(),
+        }
+    }
+}
+
+/// An anonymous private mapping of whole 2 MiB pages at a 2 MiB boundary, zero-filled by the
+/// kernel, of which the first `len` bytes are used; unmapped on drop.
 #[cfg(unix)]
-struct Chunk {
+struct Mapping {
     ptr: core::ptr::NonNull<u8>,
     len: usize,
-    /// What `mmap` returned (the chunk may start past it, aligned), and its length.
-    mapped: (*mut libc::c_void, usize),
+    /// Bytes mapped from `ptr`: `len` rounded up to 2 MiB.
+    mapped: usize,
 }
 
 #[cfg(unix)]
-impl Chunk {
-    /// `len` bytes; from 2 MiB up aligned to 2 MiB and (on Linux) advised `MADV_HUGEPAGE`.
-    fn map(len: usize) -> Option<Chunk> {
-        let huge = len >= HUGE_PAGE;
-        // room to move the start up to the next 2 MiB boundary
-        let want = if huge { len.checked_add(HUGE_PAGE)? } else { len };
+impl Mapping {
+    fn new(len: usize) -> Option<Mapping> {
+        let mapped = len.checked_next_multiple_of(HUGE_PAGE)?;
+        // room to move the start up to the next 2 MiB boundary; the rest is unmapped below
+        let want = mapped.checked_add(HUGE_PAGE)?;
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing: no
         // file, no existing memory touched. MAP_FAILED is checked below.
         let base = unsafe {
@@ -133,28 +182,33 @@ impl Chunk {
         if base == libc::MAP_FAILED || base.is_null() {
             return None;
         }
-        let skip = if huge { (HUGE_PAGE - (base as usize) % HUGE_PAGE) % HUGE_PAGE } else { 0 };
-        // `skip` < HUGE_PAGE <= want - len: the chunk lies inside the mapping
-        let chunk =
-            Chunk { ptr: core::ptr::NonNull::new(base.cast::<u8>().wrapping_add(skip))?, len, mapped: (base, want) };
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if huge {
-            // SAFETY: the range lies inside the mapping just made (above) and is page-aligned.
-            // Advice only: a kernel without THP (or with it off) fails it, and the chunk then
-            // keeps small pages, as before.
-            let _ = unsafe { libc::madvise(chunk.ptr.as_ptr().cast(), len, libc::MADV_HUGEPAGE) };
+        // `base` is page-aligned, so `skip` (< 2 MiB) and the tail (2 MiB - skip) are whole
+        // pages, and [start, start + mapped) lies inside [base, base + want)
+        let skip = (HUGE_PAGE - (base as usize) % HUGE_PAGE) % HUGE_PAGE;
+        let start = base.cast::<u8>().wrapping_add(skip);
+        let tail = HUGE_PAGE - skip;
+        if skip > 0 {
+            // SAFETY: the head and the tail are whole pages of the mapping just made, outside
+            // the part kept, and nothing points into them. A failure leaves them mapped and
+            // untouched (address space only).
+            let _ = unsafe { libc::munmap(base, skip) };
         }
-        Some(chunk)
-    }
-
-    fn len(&self) -> usize {
-        self.len
+        // SAFETY: as above.
+        let _ = unsafe { libc::munmap(start.wrapping_add(mapped).cast(), tail) };
+        let mapping = Mapping { ptr: core::ptr::NonNull::new(start)?, len, mapped };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            // SAFETY: the kept part of the mapping just made, 2 MiB-aligned. Advice only: a
+            // kernel without THP (or with it off) fails it, and the chunk keeps small pages.
+            let _ = unsafe { libc::madvise(mapping.ptr.as_ptr().cast(), mapped, libc::MADV_HUGEPAGE) };
+        }
+        Some(mapping)
     }
 
     fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` bytes from `ptr` lie in a live read-write mapping of this chunk's own
-        // (unmapped only by Drop), zero-filled by the kernel, so initialised; `&self` rules out
-        // a `&mut` to them for the slice's lifetime.
+        // SAFETY: `len` <= `mapped` bytes from `ptr` lie in a live read-write mapping of this
+        // value's own (unmapped only by Drop), zero-filled by the kernel, so initialised;
+        // `&self` rules out a `&mut` to them for the slice's lifetime.
         unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
@@ -165,31 +219,11 @@ impl Chunk {
 }
 
 #[cfg(unix)]
-impl Drop for Chunk {
+impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: exactly the mapping `map` made, unmapped once; no slice of it outlives the
-        // chunk (they borrow it).
-        unsafe { libc::munmap(self.mapped.0, self.mapped.1) };
-    }
-}
-
-/// Off Unix: a zeroed allocation (no huge-page advice to give).
-#[cfg(not(unix))]
-struct Chunk(Box<[u8]>);
-
-#[cfg(not(unix))]
-impl Chunk {
-    fn map(len: usize) -> Option<Chunk> {
-        Some(Chunk(vec![0u8; len].into_boxed_slice()))
-    }
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.0
+        // SAFETY: the part of the mapping that `new` kept, unmapped once; no slice of it
+        // outlives the value (they borrow it).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.mapped) };
     }
 }
 
@@ -199,16 +233,19 @@ mod tests {
 
     #[test]
     fn slots_keep_their_blocks_across_chunks_and_reuse() {
-        // 9,000-byte blocks: the first chunk (64 KiB, rounded up to 72,000 bytes) holds 8; the
-        // chunks grow past 2 MiB
+        // 9,000-byte blocks: chunks of 1, 3, 7, ... 116 slots (16 KiB to 1 MiB), then 233 in
+        // 2 MiB and 466 in each 4 MiB one
         let mut slab = Slab::new(9000);
         let block = |i: u32| -> Vec<u8> { (0..9000u32).map(|j| (i.wrapping_mul(31) ^ j) as u8).collect() };
-        let slots: Vec<Slot> = (0..1000).map(|i| slab.insert(&block(i)).expect("mapped")).collect();
-        assert!(slab.chunks.len() > 5, "{} chunks", slab.chunks.len());
+        let slots: Vec<Slot> = (0..2000).map(|i| slab.insert(&block(i)).expect("mapped")).collect();
+        let sizes: Vec<usize> = slab.chunks.iter().map(|c| c.len() / 9000).collect();
+        assert_eq!(sizes, [1, 3, 7, 14, 29, 58, 116, 233, 466, 466, 466, 466], "slots per chunk");
         #[cfg(unix)]
-        assert!(
-            slab.chunks.iter().any(|c| c.len() >= HUGE_PAGE && (c.bytes().as_ptr() as usize).is_multiple_of(HUGE_PAGE))
-        );
+        for (i, c) in slab.chunks.iter().enumerate() {
+            // the huge ones are mappings of their own at a 2 MiB boundary
+            let huge = matches!(c, Chunk::Huge(_)) && (c.bytes().as_ptr() as usize).is_multiple_of(HUGE_PAGE);
+            assert_eq!(huge, i >= 7, "chunk {i}");
+        }
         for (i, &s) in slots.iter().enumerate() {
             assert_eq!(slab.get(s), &block(i as u32)[..]);
         }
