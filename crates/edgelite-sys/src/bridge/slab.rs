@@ -12,21 +12,23 @@
 //! whole heap) took a filtered query (10% selectivity) from 767-780 to 718-721 µs, and an
 //! unfiltered one from 286-296 to 268 µs.
 //!
-//! Chunks grow from 16 KiB, doubling up to 4 MiB. Those under 2 MiB come from the global
-//! allocator, as the blocks did, so a small index (a tenant's) costs about what it did (at most
-//! its last chunk's unused room more) and adds no mapping of its own: a process may hold only
-//! `vm.max_map_count` mappings (65,530 by default), and a server keeps thousands of tenants'
-//! connections. From 2 MiB up a chunk is whole 2 MiB pages mapped on their own, 2 MiB-aligned
-//! (the slack taken to align it is unmapped again) and (on Linux) advised `MADV_HUGEPAGE`; the
-//! kernel merges neighbouring ones (minilm-20k's 178 MB of blocks: 18 new mappings, against
-//! 36 when the slack stayed mapped) and commits them a 2 MiB page at a time as blocks are
-//! written, so an index's cache may hold up to one partly used huge page more than its blocks. A freed slot stays committed and is reused by the next
+//! Chunks grow from 64 KiB, doubling up to 4 MiB, and each is an anonymous mapping: the kernel
+//! commits only the pages blocks are written to, so a small index (a tenant's) costs about what
+//! its blocks do, and it merges neighbouring mappings of the same kind (2,000 connections with a
+//! small index each added 1 mapping, where a process may hold only `vm.max_map_count`, 65,530
+//! by default; taken from the allocator, which zeroes them, such chunks took 35 KB more memory
+//! per connection). From 2 MiB up a chunk is whole 2 MiB pages, 2 MiB-aligned (the slack taken to
+//! align it is unmapped again) and (on Linux) advised `MADV_HUGEPAGE`; the kernel commits them
+//! a 2 MiB page at a time as blocks are written, so an index's cache may hold up to one partly
+//! used huge page more than its blocks. A freed slot stays committed and is reused by the next
 //! block; the chunks go with the slab (the cache drops an index's blocks whenever the data
-//! version moves).
+//! version moves). Off Unix the chunks are zeroed allocations.
 
 /// Bytes of the first chunk (at least one slot); each next one is twice as large, up to
-/// [`MAX_CHUNK`] (= FIRST_CHUNK << 8).
-const FIRST_CHUNK: usize = 16 << 10;
+/// [`MAX_CHUNK`] (= FIRST_CHUNK << 6). Not smaller: each chunk's last page is partly used
+/// (16 KiB chunks took 2,000 connections with a five-row index each 17.7 MB more memory than
+/// single allocations did, 64 KiB ones 1.7 MB).
+const FIRST_CHUNK: usize = 64 << 10;
 /// Chunks stop doubling at this size (at least one slot).
 const MAX_CHUNK: usize = 4 << 20;
 /// The size of a transparent huge page on x86-64 and (with 4 KiB base pages) aarch64.
@@ -72,9 +74,9 @@ impl Slab {
             None => {
                 let room = self.chunks.last().map_or(0, |c| c.len() / self.slot);
                 if self.used_in_last == room {
-                    // 16 KiB, 32 KiB, ... 4 MiB: whole 2 MiB pages from 2 MiB up, filled with as
-                    // many slots as fit (at least one), so that no huge page holds a sliver
-                    let size = (FIRST_CHUNK << self.chunks.len().min(8)).min(MAX_CHUNK);
+                    // 64 KiB, 128 KiB, ... 4 MiB: whole 2 MiB pages from 2 MiB up, filled with
+                    // as many slots as fit (at least one), so that no huge page holds a sliver
+                    let size = (FIRST_CHUNK << self.chunks.len().min(6)).min(MAX_CHUNK);
                     let slots = (size / self.slot).max(1);
                     let chunk = Chunk::new(slots.checked_mul(self.slot)?, size >= HUGE_PAGE)?;
                     self.chunks.push(chunk);
@@ -108,25 +110,26 @@ impl Slab {
     }
 }
 
-/// A chunk's memory: from the allocator under 2 MiB (and off Unix), else a mapping of its own
-/// (see the module docs).
+/// A chunk's memory: an anonymous mapping on Unix (see the module docs), a zeroed allocation
+/// elsewhere.
 enum Chunk {
+    #[cfg(not(unix))]
     Heap(Box<[u8]>),
     #[cfg(unix)]
-    Huge(Mapping),
+    Mapped(Mapping),
 }
 
 impl Chunk {
-    /// `len` zeroed bytes, in a mapping of their own if `huge`; `None` if the kernel refuses
-    /// the mapping.
+    /// `len` zeroed bytes, in whole 2 MiB pages advised for huge pages if `huge`; `None` if the
+    /// kernel refuses the mapping.
     fn new(len: usize, huge: bool) -> Option<Chunk> {
         #[cfg(unix)]
-        if huge {
-            return Mapping::new(len).map(Chunk::Huge);
-        }
+        return Mapping::new(len, huge).map(Chunk::Mapped);
         #[cfg(not(unix))]
-        let _ = huge;
-        Some(Chunk::Heap(vec![0u8; len].into_boxed_slice()))
+        {
+            let _ = huge;
+            Some(Chunk::Heap(vec![0u8; len].into_boxed_slice()))
+        }
     }
 
     fn len(&self) -> usize {
@@ -135,37 +138,40 @@ impl Chunk {
 
     fn bytes(&self) -> &[u8] {
         match self {
+            #[cfg(not(unix))]
             Chunk::Heap(b) => b,
             #[cfg(unix)]
-            Chunk::Huge(m) => m.bytes(),
+            Chunk::Mapped(m) => m.bytes(),
         }
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
         match self {
+            #[cfg(not(unix))]
             Chunk::Heap(b) => b,
             #[cfg(unix)]
-            Chunk::Huge(m) => m.bytes_mut(),
+            Chunk::Mapped(m) => m.bytes_mut(),
         }
     }
 }
 
-/// An anonymous private mapping of whole 2 MiB pages at a 2 MiB boundary, zero-filled by the
-/// kernel, of which the first `len` bytes are used; unmapped on drop.
+/// An anonymous private mapping, zero-filled by the kernel, of which the first `len` bytes are
+/// used (a huge one: whole 2 MiB pages at a 2 MiB boundary); unmapped on drop.
 #[cfg(unix)]
 struct Mapping {
     ptr: core::ptr::NonNull<u8>,
     len: usize,
-    /// Bytes mapped from `ptr`: `len` rounded up to 2 MiB.
+    /// Bytes mapped from `ptr`: `len`, rounded up to 2 MiB for a huge one.
     mapped: usize,
 }
 
 #[cfg(unix)]
 impl Mapping {
-    fn new(len: usize) -> Option<Mapping> {
-        let mapped = len.checked_next_multiple_of(HUGE_PAGE)?;
-        // room to move the start up to the next 2 MiB boundary; the rest is unmapped below
-        let want = mapped.checked_add(HUGE_PAGE)?;
+    fn new(len: usize, huge: bool) -> Option<Mapping> {
+        let mapped = if huge { len.checked_next_multiple_of(HUGE_PAGE)? } else { len };
+        // room to move a huge one's start up to the next 2 MiB boundary; the rest is unmapped
+        // below
+        let want = if huge { mapped.checked_add(HUGE_PAGE)? } else { mapped };
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing: no
         // file, no existing memory touched. MAP_FAILED is checked below.
         let base = unsafe {
@@ -181,6 +187,9 @@ impl Mapping {
         // (a successful mapping at a null hint never starts at address 0)
         if base == libc::MAP_FAILED || base.is_null() {
             return None;
+        }
+        if !huge {
+            return Some(Mapping { ptr: core::ptr::NonNull::new(base.cast())?, len, mapped });
         }
         // `base` is page-aligned, so `skip` (< 2 MiB) and the tail (2 MiB - skip) are whole
         // pages, and [start, start + mapped) lies inside [base, base + want)
@@ -233,18 +242,19 @@ mod tests {
 
     #[test]
     fn slots_keep_their_blocks_across_chunks_and_reuse() {
-        // 9,000-byte blocks: chunks of 1, 3, 7, ... 116 slots (16 KiB to 1 MiB), then 233 in
+        // 9,000-byte blocks: chunks of 7, 14, 29, 58, 116 slots (64 KiB to 1 MiB), then 233 in
         // 2 MiB and 466 in each 4 MiB one
         let mut slab = Slab::new(9000);
         let block = |i: u32| -> Vec<u8> { (0..9000u32).map(|j| (i.wrapping_mul(31) ^ j) as u8).collect() };
         let slots: Vec<Slot> = (0..2000).map(|i| slab.insert(&block(i)).expect("mapped")).collect();
         let sizes: Vec<usize> = slab.chunks.iter().map(|c| c.len() / 9000).collect();
-        assert_eq!(sizes, [1, 3, 7, 14, 29, 58, 116, 233, 466, 466, 466, 466], "slots per chunk");
+        assert_eq!(sizes, [7, 14, 29, 58, 116, 233, 466, 466, 466, 466], "slots per chunk");
         #[cfg(unix)]
         for (i, c) in slab.chunks.iter().enumerate() {
-            // the huge ones are mappings of their own at a 2 MiB boundary
-            let huge = matches!(c, Chunk::Huge(_)) && (c.bytes().as_ptr() as usize).is_multiple_of(HUGE_PAGE);
-            assert_eq!(huge, i >= 7, "chunk {i}");
+            // the huge ones are whole 2 MiB pages at a 2 MiB boundary
+            let Chunk::Mapped(m) = c;
+            let huge = m.mapped.is_multiple_of(HUGE_PAGE) && (c.bytes().as_ptr() as usize).is_multiple_of(HUGE_PAGE);
+            assert_eq!(huge, i >= 5, "chunk {i}");
         }
         for (i, &s) in slots.iter().enumerate() {
             assert_eq!(slab.get(s), &block(i as u32)[..]);
