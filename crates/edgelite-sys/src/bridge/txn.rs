@@ -237,7 +237,6 @@ fn flush_all(db: Db) -> SqlResult<()> {
 /// Writes `pending`'s rows into the index's shadow table: one by one if few, else in batches.
 fn write(db: Db, index: &IndexName, pending: Pending, limit: usize, threads: usize) -> SqlResult<()> {
     let (config, metadata) = open_index(db, index, "insert")?;
-    let block_size = config.block_size;
     let graph = super::vector_index::graph(config)?;
     // node ids: the rows' own, or allocated one past the largest for a keyed index
     let mut keys: super::keys::Ids = None;
@@ -251,7 +250,7 @@ fn write(db: Db, index: &IndexName, pending: Pending, limit: usize, threads: usi
     }
     let epoch = epoch(&metadata);
     let storage = || {
-        let s = ShadowStorage::for_write(db, index, epoch, block_size);
+        let s = ShadowStorage::for_write(db, index, epoch, graph.config().block_size);
         match &keys {
             Some((_, map)) => s.with_keys(map.clone()),
             None => s,

@@ -779,9 +779,8 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         };
         let key = row_key(is_keyed()?)?;
         let (config, metadata) = open_index(db, &index, "insert")?;
-        let block_size = config.block_size;
         let graph = graph(config)?;
-        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata), block_size);
+        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata), graph.config().block_size);
         let rowid = match key {
             RowKey::Id(id) => id,
             RowKey::Key(key) => {
@@ -816,9 +815,8 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
             args.int(0)?
         };
         let (config, metadata) = open_index(db, &index, "delete")?;
-        let block_size = config.block_size;
         let graph = graph(config)?;
-        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata), block_size);
+        let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata), graph.config().block_size);
         let deleted = graph.delete(&mut storage, rowid).map_err(graph_error);
         drop(storage);
         end_write(db, &index, &metadata, deleted.is_ok())?;
