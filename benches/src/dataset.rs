@@ -274,50 +274,113 @@ impl Dataset {
     }
 }
 
+/// How [`Dataset::synthetic`] draws the vectors past the real ones.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Generator {
+    /// A real vector chosen at random plus Gaussian noise, renormalised. The noise's length is
+    /// `spread` times the typical distance of a real vector to its nearest real neighbour
+    /// (estimated on a sample). The noise points in all of the space's dimensions, where the
+    /// real data varies in few: the draws around one vector make a ball of nearly equal
+    /// distances to each other (Gaussian noise vectors in 384 dimensions are nearly orthogonal).
+    Noise {
+        /// The noise's length, in typical nearest-neighbour distances.
+        spread: f32,
+    },
+    /// A point at a uniformly random place on the segment from a real vector chosen at random
+    /// to one of its `neighbours` nearest real vectors, renormalised: the interpolation of
+    /// SMOTE (Chawla et al., 2002). The new points stay in the directions in which real
+    /// neighbours differ; each lies on a segment, so its own nearest rows are few and close.
+    Between {
+        /// How many of a real vector's nearest real vectors the segments may end at.
+        neighbours: usize,
+    },
+}
+
+impl Generator {
+    /// Parses the command-line form: `noise[:SPREAD]` (default 0.5) or `between[:NEIGHBOURS]`
+    /// (default 10).
+    ///
+    /// ```
+    /// use edgelite_benches::dataset::Generator;
+    /// assert_eq!(Generator::parse("noise"), Ok(Generator::Noise { spread: 0.5 }));
+    /// assert_eq!(Generator::parse("between:4"), Ok(Generator::Between { neighbours: 4 }));
+    /// assert!(Generator::parse("between:0").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// Another name, or a value that does not parse (or zero neighbours).
+    pub fn parse(text: &str) -> Result<Generator, String> {
+        let (name, value) = text.split_once(':').map_or((text, None), |(n, v)| (n, Some(v)));
+        let bad = || format!("{text}: expected noise[:SPREAD] or between[:NEIGHBOURS]");
+        match name {
+            "noise" => Ok(Generator::Noise { spread: value.map_or(Ok(0.5), str::parse).map_err(|_| bad())? }),
+            "between" => match value.map_or(Ok(10), str::parse).map_err(|_| bad())? {
+                0 => Err(bad()),
+                neighbours => Ok(Generator::Between { neighbours }),
+            },
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for Generator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Generator::Noise { spread } => {
+                write!(f, "a real vector + noise of {spread} x the typical nearest-neighbour distance, renormalised")
+            }
+            Generator::Between { neighbours } => write!(
+                f,
+                "a uniform point between a real vector and one of its {neighbours} nearest real ones, renormalised"
+            ),
+        }
+    }
+}
+
 impl Dataset {
     /// A larger set of the same kind, for the scaling benchmark (issue 14): the real base
-    /// vectors first, then generated ones up to `rows`, each a real vector chosen at random
-    /// plus Gaussian noise, renormalised. The noise's length is `spread` times the real
-    /// vector's distance to its nearest real neighbour (estimated on a sample), so the new
-    /// points fill the neighbourhoods the real ones have instead of adding isotropic noise the
-    /// real data does not have. The queries are the real ones; the ground truth is left empty
-    /// (a caller computes it by brute force).
+    /// vectors first, then vectors drawn by `generator` up to `rows`. The queries are the real
+    /// ones; the ground truth is left empty (a caller computes it by brute force).
     #[must_use]
-    pub fn synthetic(&self, rows: usize, spread: f32, seed: u64) -> Dataset {
-        self.synthetic_with_origins(rows, spread, seed).0
+    pub fn synthetic(&self, rows: usize, generator: Generator, seed: u64) -> Dataset {
+        self.synthetic_with_origins(rows, generator, seed).0
     }
 
     /// [`Dataset::synthetic`], and for each of its base vectors the real one it was drawn
     /// around (itself for a real one), so that a row can take that vector's text and source.
     #[must_use]
-    pub fn synthetic_with_origins(&self, rows: usize, spread: f32, seed: u64) -> (Dataset, Vec<usize>) {
+    pub fn synthetic_with_origins(&self, rows: usize, generator: Generator, seed: u64) -> (Dataset, Vec<usize>) {
         let dims = self.dims;
         let real = self.len();
         let mut rng = SplitMix(seed);
-        // a typical nearest-neighbour distance (L2 on the unit sphere), from 200 sampled rows
-        let mut nn = Vec::new();
-        for _ in 0..200.min(real) {
-            let i = rng.below(real);
-            let a = self.base_vector(i);
-            let best = (0..real)
-                .filter(|&j| j != i)
-                .map(|j| a.iter().zip(self.base_vector(j)).map(|(x, y)| (x - y) * (x - y)).sum::<f32>())
-                .fold(f32::INFINITY, f32::min);
-            nn.push(best.sqrt());
-        }
-        nn.sort_by(f32::total_cmp);
-        let typical = nn.get(nn.len() / 2).copied().unwrap_or(0.5);
-        let sigma = spread * typical / (dims as f32).sqrt();
         let mut base = Vec::with_capacity(rows * dims);
         base.extend_from_slice(&self.base[..real.min(rows) * dims]);
         let mut origins: Vec<usize> = (0..real.min(rows)).collect();
-        for _ in real..rows {
-            let origin = rng.below(real);
-            origins.push(origin);
-            let from = self.base_vector(origin);
-            let v: Vec<f32> = from.iter().map(|x| x + rng.gauss() * sigma).collect();
+        let mut push = |v: Vec<f32>| {
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
             base.extend(v.iter().map(|x| x / norm));
+        };
+        match generator {
+            Generator::Noise { spread } => {
+                let sigma = spread * self.typical_nearest_distance(&mut rng) / (dims as f32).sqrt();
+                for _ in real..rows {
+                    let origin = rng.below(real);
+                    origins.push(origin);
+                    push(self.base_vector(origin).iter().map(|x| x + rng.gauss() * sigma).collect());
+                }
+            }
+            Generator::Between { neighbours } => {
+                let near = if rows > real { self.nearest_real(neighbours) } else { Vec::new() };
+                let width = neighbours.min(real.saturating_sub(1)).max(1);
+                for _ in real..rows {
+                    let origin = rng.below(real);
+                    origins.push(origin);
+                    let other = near.get(origin * width + rng.below(width)).copied().unwrap_or(origin);
+                    let t = rng.unit() as f32;
+                    let (a, b) = (self.base_vector(origin), self.base_vector(other));
+                    push(a.iter().zip(b).map(|(x, y)| x + t * (y - x)).collect());
+                }
+            }
         }
         let ds = Dataset {
             dir: self.dir.clone(),
@@ -331,6 +394,68 @@ impl Dataset {
         };
         (ds, origins)
     }
+
+    /// The median L2 distance of 200 sampled base vectors to their nearest other one.
+    fn typical_nearest_distance(&self, rng: &mut SplitMix) -> f32 {
+        let real = self.len();
+        let mut nn = Vec::new();
+        for _ in 0..200.min(real) {
+            let i = rng.below(real);
+            let a = self.base_vector(i);
+            let best = (0..real)
+                .filter(|&j| j != i)
+                .map(|j| a.iter().zip(self.base_vector(j)).map(|(x, y)| (x - y) * (x - y)).sum::<f32>())
+                .fold(f32::INFINITY, f32::min);
+            nn.push(best.sqrt());
+        }
+        nn.sort_by(f32::total_cmp);
+        nn.get(nn.len() / 2).copied().unwrap_or(0.5)
+    }
+
+    /// For each base vector, the ids of its `m` nearest other base vectors by L2 (ties: the
+    /// smaller id), nearest first, `m` (at most `len - 1`, at least 1) to a row; exact, on
+    /// every core.
+    fn nearest_real(&self, m: usize) -> Vec<usize> {
+        let n = self.len();
+        let m = m.min(n.saturating_sub(1)).max(1);
+        let mut out = vec![0; n * m];
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let per = n.div_ceil(threads).max(1);
+        std::thread::scope(|s| {
+            for (chunk, rows) in out.chunks_mut(per * m).zip((0..n).step_by(per)) {
+                s.spawn(move || {
+                    for (slot, i) in chunk.chunks_mut(m).zip(rows..) {
+                        let a = self.base_vector(i);
+                        let mut d: Vec<(f32, usize)> =
+                            (0..n).filter(|&j| j != i).map(|j| (l2sq(a, self.base_vector(j)), j)).collect();
+                        let by = |x: &(f32, usize), y: &(f32, usize)| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1));
+                        if d.len() > m {
+                            d.select_nth_unstable_by(m - 1, by);
+                            d.truncate(m);
+                        }
+                        d.sort_unstable_by(by);
+                        for (s, (_, j)) in slot.iter_mut().zip(d) {
+                            *s = j;
+                        }
+                    }
+                });
+            }
+        });
+        out
+    }
+}
+
+/// The squared L2 distance of `a` and `b`, in sixteen lanes that the compiler vectorises.
+fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| (x - y) * (x - y)).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            lanes[i] += (x[i] - y[i]) * (x[i] - y[i]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// SplitMix64, with a Box-Muller normal: reproducible data with no dependency.
@@ -525,6 +650,52 @@ mod tests {
         fs::remove_file(dir.path().join("base-0.f16"))?;
         assert_eq!(Dataset::load(dir.path()).err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
         Ok(())
+    }
+
+    /// Three pairs of nearby unit vectors in 4 dimensions, far from each other: with one
+    /// neighbour, every generated vector lies on the arc between its origin and that origin's
+    /// partner, and the origins it reports are real rows.
+    #[test]
+    fn between_draws_on_the_segment_to_a_nearest_real_vector() {
+        let pairs = [[1.0, 0.1, 0.0, 0.0], [0.1, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.1]];
+        let mut base = Vec::new();
+        for p in pairs {
+            let twin = p.map(|x: f32| x + 0.05);
+            for v in [p, twin] {
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                base.extend(v.iter().map(|x| x / n));
+            }
+        }
+        let real = Dataset {
+            dir: PathBuf::new(),
+            dims: 4,
+            base,
+            queries: vec![1.0, 0.0, 0.0, 0.0],
+            gt: Vec::new(),
+            gt_dist: Vec::new(),
+            gt_k: 0,
+            generated: false,
+        };
+        assert_eq!(real.nearest_real(1), [1, 0, 3, 2, 5, 4]);
+        let (ds, origins) = real.synthetic_with_origins(300, Generator::Between { neighbours: 1 }, 7);
+        assert_eq!((ds.len(), &origins[..6]), (300, &[0, 1, 2, 3, 4, 5][..]));
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let mut used = [false; 6];
+        for (i, &o) in origins.iter().enumerate().skip(6) {
+            used[o] = true;
+            let (v, a, b) = (ds.base_vector(i), real.base_vector(o), real.base_vector(o ^ 1));
+            assert!((dot(v, v) - 1.0).abs() < 1e-5, "row {i} is not unit length");
+            // on the arc from a to b: nearer to each than they are to each other, in their plane
+            let ab = dot(a, b);
+            assert!(dot(v, a) >= ab - 1e-5 && dot(v, b) >= ab - 1e-5, "row {i} is not between {o} and {}", o ^ 1);
+            let (x, y) = (dot(v, a), dot(v, b));
+            let (ca, cb) = ((x - y * ab) / (1.0 - ab * ab), (y - x * ab) / (1.0 - ab * ab));
+            let off: f32 = (0..4).map(|d| (v[d] - ca * a[d] - cb * b[d]).powi(2)).sum();
+            assert!(off < 1e-8, "row {i} leaves the plane of {o} and {}: {off}", o ^ 1);
+        }
+        assert_eq!(used, [true; 6]);
+        let again = real.synthetic(300, Generator::Between { neighbours: 1 }, 7);
+        assert!(again.base == ds.base, "the same seed draws the same rows");
     }
 
     #[test]

@@ -35,13 +35,20 @@
 //! cargo run --release -p edgelite-benches --bin ann -- [--rows 20000] [--queries 100] [--repeats 3]
 //!     [--k 10] [--search-l 10,25,50,100,200] [--alt OPT,OPT | --no-alt] [--no-libsql] [--libsql-inserts] [--no-inserts] [--digest]
 //!     [--cache-limit BYTES] [--cache-size KIB] [--cache-spill PAGES] [--hnswlib PYTHON]
-//!     [--build-threads N] [--build-limit BYTES] [--synthetic ROWS [--spread S]]
+//!     [--build-threads N] [--build-limit BYTES] [--synthetic ROWS [--generator noise[:S] | between[:M]] [--spread S]]
 //! ```
 //!
 //! `--synthetic ROWS` measures at sizes the dataset does not have (the scaling benchmark): the
 //! 20,000 real vectors, then generated ones up to ROWS, each a real vector plus Gaussian noise
 //! of S (default 0.5) times the typical nearest-neighbour distance, renormalised
-//! (`Dataset::synthetic`); the real queries; the ground truth by brute force.
+//! (`Dataset::synthetic`); the real queries; the ground truth by brute force. `--generator
+//! between[:M]` draws each new vector instead at a uniform place between a real vector and one
+//! of its M (default 10) nearest real ones (`Generator::Between`, SMOTE's interpolation): the
+//! noise points in all 384 dimensions where the real data varies in few, and at a million
+//! rows (50 draws around each real vector) the two generators make sets of very different
+//! difficulty (see the README's scaling section). Every run prints two measures of how hard
+//! the queries' neighbourhoods are (the k-th nearest distance over the nearest, and the local
+//! intrinsic dimensionality).
 //!
 //! `--no-inserts` skips edgelite's build (b) (inserts into an indexed table), for quicker
 //! measurements of CREATE INDEX alone; `--digest` prints a digest of the blocks that CREATE
@@ -56,7 +63,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use edgelite::{Connection, params};
-use edgelite_benches::dataset::Dataset;
+use edgelite_benches::dataset::{Dataset, Generator};
 use edgelite_benches::measure::{Search, measure, run_libsql, search_from_json, top_k};
 use edgelite_vector::{Metric, Vector, VectorRef, VectorType, kernels};
 
@@ -88,7 +95,7 @@ struct Args {
     build_threads: Option<i64>,
     build_limit: Option<i64>,
     synthetic: Option<usize>,
-    spread: f32,
+    generator: Generator,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -110,7 +117,7 @@ fn parse_args() -> BoxResult<Args> {
         build_threads: None,
         build_limit: None,
         synthetic: None,
-        spread: 0.5,
+        generator: Generator::Noise { spread: 0.5 },
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -136,7 +143,8 @@ fn parse_args() -> BoxResult<Args> {
             "--build-threads" => args.build_threads = Some(value()?.parse()?),
             "--build-limit" => args.build_limit = Some(value()?.parse()?),
             "--synthetic" => args.synthetic = Some(value()?.parse::<usize>()?.max(1)),
-            "--spread" => args.spread = value()?.parse()?,
+            "--spread" => args.generator = Generator::Noise { spread: value()?.parse()? },
+            "--generator" => args.generator = Generator::parse(&value()?)?,
             _ => return Err(format!("unknown argument {a}; see the doc comment of {}", file!()).into()),
         }
     }
@@ -412,6 +420,47 @@ fn rust_scan(ds: &Dataset, rows: usize, args: &Args, nq: usize) -> BoxResult<(St
     Ok((format!("Rust scan in memory ({} kernels)", kernels.name), search))
 }
 
+/// How hard the queries' neighbourhoods are, from their exact nearest rows (medians over the
+/// queries): the distance of the k-th nearest over the nearest's (near 1: the nearest rows are
+/// near-ties, and which k of them an approximate search returns is close to chance) and the
+/// local intrinsic dimensionality, the maximum-likelihood estimate `-1 / mean(ln(d_i / d_k))`
+/// over the k nearest (Levina and Bickel, 2004; Amsaleg et al., 2015). Both grow harder as a
+/// set grows denser around the same queries; a run without `--synthetic` prints the real
+/// data's (1.355 and 9.5 for the first 100 queries of minilm-20k).
+fn neighbourhoods(ds: &Dataset, truth: &[Vec<i32>]) -> String {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let (mut contrast, mut lid) = (Vec::new(), Vec::new());
+    for (q, ids) in truth.iter().enumerate() {
+        let query = ds.query(q);
+        let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        let d: Vec<f64> = ids
+            .iter()
+            .filter_map(|&id| usize::try_from(id).ok())
+            .map(|id| {
+                let row = ds.base_vector(id);
+                let dot: f64 = row.iter().zip(query).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+                (1.0 - dot / (norm(row) * norm(query))).max(1e-12)
+            })
+            .collect();
+        if let (Some(&first), Some(&last)) = (d.first(), d.last()) {
+            contrast.push(last / first);
+            let logs: Vec<f64> = d[..d.len() - 1].iter().map(|x| (x / last).ln()).collect();
+            if !logs.is_empty() {
+                lid.push(-(logs.len() as f64) / logs.iter().sum::<f64>().min(-1e-12));
+            }
+        }
+    }
+    format!(
+        "queries' neighbourhoods (medians): k-th nearest distance / nearest {:.3}; local intrinsic dimensionality \
+         (MLE over the k nearest) {:.1}",
+        median(contrast),
+        median(lid)
+    )
+}
+
 /// What benches/hnswlib/ann.py measured.
 struct Hnswlib {
     version: String,
@@ -579,7 +628,7 @@ fn main() -> BoxResult<()> {
     let args = parse_args()?;
     let ds = Dataset::load(&Dataset::locate("minilm-20k")?)?;
     let ds = match args.synthetic {
-        Some(n) => ds.synthetic(n, args.spread, 42),
+        Some(n) => ds.synthetic(n, args.generator, 42),
         None => ds,
     };
     // libSQL's node script and hnswlib's Python read the raw layout (f32 files, plain .jsonl)
@@ -605,11 +654,7 @@ fn main() -> BoxResult<()> {
     );
 
     if ds.generated {
-        println!(
-            "base vectors past the real 20,000 are generated (--synthetic: a real vector + noise of {} x the typical \
-             nearest-neighbour distance, renormalised)",
-            args.spread
-        );
+        println!("base vectors past the real 20,000 are generated (--synthetic: {})", args.generator);
     }
     let (scan_name, scan) = rust_scan(&ds, rows, &args, nq)?;
     let truth: Vec<Vec<i32>> = if rows == ds.len() && !ds.generated {
@@ -622,6 +667,7 @@ fn main() -> BoxResult<()> {
             .map(|ids| ids.iter().map(|&id| i32::try_from(id)).collect::<Result<_, _>>())
             .collect::<Result<_, _>>()?
     };
+    println!("{}", neighbourhoods(&ds, &truth));
 
     let start = Instant::now();
     let step = |what: &str| {

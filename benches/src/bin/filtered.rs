@@ -12,22 +12,22 @@
 //! selective filters exactly from it).
 //!
 //! `--synthetic N` measures a larger table: the scaling benchmark's generated rows (`ann
-//! --synthetic`, the same generator and seed: the real vectors, then noisy copies of them up to
-//! N rows), each with the source of the real vector it was drawn around, so `src` stays
-//! correlated with the vectors. The exact scan grows with the table and the walk much less, so
+//! --synthetic`, the same generators and seed: the real vectors, then noisy copies of them up to
+//! N rows, or with `--generator between` points between real neighbours), each with the source
+//! of the real vector it was drawn around, so `src` stays correlated with the vectors. The exact scan grows with the table and the walk much less, so
 //! the ratios grow with N.
 //!
 //! ```text
 //! cargo run --release -p edgelite-benches --bin filtered -- [--rows 20000] [--queries 100]
 //!     [--repeats 3] [--k 10] [--filter-index] [--no-libsql] [--db PATH (kept, built if missing)]
-//!     [--only TEXT (the filters whose label contains TEXT)] [--synthetic ROWS [--spread S]]
+//!     [--only TEXT (the filters whose label contains TEXT)] [--synthetic ROWS [--generator noise[:S] | between[:M]] [--spread S]]
 //! ```
 
 use std::path::Path;
 use std::time::Instant;
 
 use edgelite::{Connection, params};
-use edgelite_benches::dataset::Dataset;
+use edgelite_benches::dataset::{Dataset, Generator};
 use edgelite_benches::measure::{BoxResult, Search, run_libsql, search_from_json};
 
 struct Args {
@@ -43,8 +43,8 @@ struct Args {
     only: Option<String>,
     /// Generated rows up to this many ([`Dataset::synthetic_with_origins`]).
     synthetic: Option<usize>,
-    /// The generator's noise, as in `ann` (0.5 of a typical nearest-neighbour distance).
-    spread: f32,
+    /// How the generated rows are drawn, as in `ann`.
+    generator: Generator,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -58,7 +58,7 @@ fn parse_args() -> BoxResult<Args> {
         db: None,
         only: None,
         synthetic: None,
-        spread: 0.5,
+        generator: Generator::Noise { spread: 0.5 },
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -73,7 +73,8 @@ fn parse_args() -> BoxResult<Args> {
             "--db" => args.db = Some(value()?.into()),
             "--only" => args.only = Some(value()?),
             "--synthetic" => args.synthetic = Some(value()?.parse()?),
-            "--spread" => args.spread = value()?.parse()?,
+            "--spread" => args.generator = Generator::Noise { spread: value()?.parse()? },
+            "--generator" => args.generator = Generator::parse(&value()?)?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -183,7 +184,7 @@ fn main() -> BoxResult<()> {
     let real = Dataset::load(&Dataset::locate("minilm-20k")?)?;
     let (ds, origins) = match args.synthetic {
         // the seed `ann --synthetic` uses: the same rows
-        Some(n) => real.synthetic_with_origins(n, args.spread, 42),
+        Some(n) => real.synthetic_with_origins(n, args.generator, 42),
         None => {
             let n = real.len();
             (real, (0..n).collect())
@@ -196,7 +197,7 @@ fn main() -> BoxResult<()> {
     let argv: Vec<String> = std::env::args().collect();
     println!("# cargo run --release -p edgelite-benches --bin filtered -- {}", argv[1..].join(" "));
     let data = match args.synthetic {
-        Some(_) => format!("minilm-20k and generated rows (spread {})", args.spread),
+        Some(_) => format!("minilm-20k and generated rows ({})", args.generator),
         None => "minilm-20k".to_owned(),
     };
     println!(
