@@ -370,8 +370,8 @@ impl Dataset {
                 }
             }
             Generator::Between { neighbours } => {
-                let near = if rows > real { self.nearest_real(neighbours) } else { Vec::new() };
                 let width = neighbours.min(real.saturating_sub(1)).max(1);
+                let near = if rows > real { self.nearest_real(width) } else { Vec::new() };
                 for _ in real..rows {
                     let origin = rng.below(real);
                     origins.push(origin);
@@ -412,12 +412,12 @@ impl Dataset {
         nn.get(nn.len() / 2).copied().unwrap_or(0.5)
     }
 
-    /// For each base vector, the ids of its `m` nearest other base vectors by L2 (ties: the
-    /// smaller id), nearest first, `m` (at most `len - 1`, at least 1) to a row; exact, on
-    /// every core.
+    /// For each base vector, the ids of its `m` (at least 1) nearest other base vectors by L2
+    /// (ties: the smaller id), nearest first, `m` to a row (padded with 0 past `len - 1`);
+    /// exact, on every core.
     fn nearest_real(&self, m: usize) -> Vec<usize> {
         let n = self.len();
-        let m = m.min(n.saturating_sub(1)).max(1);
+        let m = m.max(1);
         let mut out = vec![0; n * m];
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let per = n.div_ceil(threads).max(1);

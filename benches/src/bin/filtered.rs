@@ -14,8 +14,8 @@
 //! `--synthetic N` measures a larger table: the scaling benchmark's generated rows (`ann
 //! --synthetic`, the same generators and seed: the real vectors, then noisy copies of them up to
 //! N rows, or with `--generator between` points between real neighbours), each with the source
-//! of the real vector it was drawn around, so `src` stays correlated with the vectors. The exact scan grows with the table and the walk much less, so
-//! the ratios grow with N.
+//! of the real vector it was drawn around, so `src` stays correlated with the vectors. The
+//! exact scan grows with the table and the walk much less, so the ratios grow with N.
 //!
 //! ```text
 //! cargo run --release -p edgelite-benches --bin filtered -- [--rows 20000] [--queries 100]
