@@ -402,6 +402,8 @@ impl Dataset {
         for _ in 0..200.min(real) {
             let i = rng.below(real);
             let a = self.base_vector(i);
+            // summed in order, not with `l2sq`: its other rounding would move the noise's
+            // length, and with it every row that earlier figures were measured on
             let best = (0..real)
                 .filter(|&j| j != i)
                 .map(|j| a.iter().zip(self.base_vector(j)).map(|(x, y)| (x - y) * (x - y)).sum::<f32>())

@@ -432,17 +432,18 @@ fn neighbourhoods(ds: &Dataset, truth: &[Vec<i32>]) -> String {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
+    let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
     let (mut contrast, mut lid) = (Vec::new(), Vec::new());
     for (q, ids) in truth.iter().enumerate() {
         let query = ds.query(q);
-        let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        let query_norm = norm(query);
         let d: Vec<f64> = ids
             .iter()
             .filter_map(|&id| usize::try_from(id).ok())
             .map(|id| {
                 let row = ds.base_vector(id);
                 let dot: f64 = row.iter().zip(query).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
-                (1.0 - dot / (norm(row) * norm(query))).max(1e-12)
+                (1.0 - dot / (norm(row) * query_norm)).max(1e-12)
             })
             .collect();
         if let (Some(&first), Some(&last)) = (d.first(), d.last()) {
