@@ -221,13 +221,18 @@ static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
 ** at 1.17x against 0.977. */
 static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
   sqlite3 *db = pParse->db;
+  /* Every copy of pK is made before pK is handed over, each in a statement of its own: a
+  ** sqlite3PExpr that cannot allocate frees its operands, and C leaves the order in which a
+  ** call's arguments are evaluated open, so a copy made beside the call that takes pK read
+  ** freed memory when memory ran out (a segfault under PRAGMA hard_heap_limit). */
+  Expr *pKMore = sqlite3ExprDup(db, pK, 0);
+  Expr *pKHuge = sqlite3ExprDup(db, pK, 0);
+  Expr *pKAll = sqlite3ExprDup(db, pK, 0);
   Expr *pMore = sqlite3PExpr(pParse, TK_SLASH,
-      sqlite3PExpr(pParse, TK_PLUS, sqlite3ExprDup(db, pK, 0), sqlite3ExprInt32(db, 9)),
+      sqlite3PExpr(pParse, TK_PLUS, pKMore, sqlite3ExprInt32(db, 9)),
       sqlite3ExprInt32(db, 10));
-  return edgeliteCase(pParse,
-      sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pK, 0), sqlite3ExprInt32(db, 100000000)),
-      sqlite3ExprDup(db, pK, 0),
-      sqlite3PExpr(pParse, TK_PLUS, pK, pMore));
+  Expr *pHuge = sqlite3PExpr(pParse, TK_GT, pKHuge, sqlite3ExprInt32(db, 100000000));
+  return edgeliteCase(pParse, pHuge, pKAll, sqlite3PExpr(pParse, TK_PLUS, pK, pMore));
 }
 
 /* edgeliteSlack of a copy of pK (which the caller keeps). */
