@@ -232,6 +232,60 @@ fn rollback_of_drop_and_create_does_not_leave_the_cache_stale() {
     }
 }
 
+/// A schema detached and attached again, to another file or to the same one changed by another
+/// connection meanwhile: its new pager's data version starts over (both at 1), and a reviewer
+/// found `vector_top_k` returning the first file's rowids and the planner's rewrite no rows
+/// where three match. The search now reads the metadata, whose write counter differs, afresh.
+#[test]
+fn a_schema_attached_again_is_not_served_from_the_cache() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = |name: &str, base: i64| {
+        let path = dir.path().join(name);
+        let c = Connection::open(&path).expect("open");
+        c.execute_batch(&format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+             CREATE INDEX i ON t(libsql_vector_idx(v));
+             INSERT INTO t VALUES ({base} + 1, vector('[1,2]')), ({base} + 2, vector('[2,1]')), ({base} + 3, vector('[1,1]'));"
+        ))
+        .expect("fill");
+        path
+    };
+    let (a, b) = (file("a.db", 100), file("b.db", 200));
+    let conn = Connection::open_in_memory().expect("open");
+    let ids = |sql: &str| -> Vec<i64> {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let mut ids: Vec<i64> = stmt.query_map([], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows");
+        ids.sort_unstable();
+        ids
+    };
+    let top_k = "SELECT id FROM vector_top_k('aux.i', vector('[1,1]'), 3)";
+    let rewrite = "SELECT id FROM aux.t ORDER BY vector_distance_cos(v, vector('[1,1]')) LIMIT 3";
+    let attach = |path: &std::path::Path| {
+        conn.execute("ATTACH ?1 AS aux", [path.to_str().expect("utf-8 path")]).expect("attach");
+    };
+    attach(&a);
+    assert_eq!(ids(top_k), [101, 102, 103]);
+    assert_eq!(ids(rewrite), [101, 102, 103]);
+    conn.execute_batch("DETACH aux").expect("detach");
+    attach(&b);
+    assert_eq!(ids(top_k), [201, 202, 203], "another file under the same name");
+    assert_eq!(ids(rewrite), [201, 202, 203]);
+    conn.execute_batch("DETACH aux").expect("detach");
+    // the same file, changed by another connection while it was detached
+    let other = Connection::open(&b).expect("other");
+    other
+        .execute_batch("DELETE FROM t WHERE id = 203; INSERT INTO t VALUES (204, vector('[1,1.1]'));")
+        .expect("change");
+    drop(other);
+    attach(&b);
+    assert_eq!(ids(top_k), [201, 202, 204], "the same file, changed meanwhile");
+    assert_eq!(ids(rewrite), [201, 202, 204]);
+    assert_eq!(
+        ids("SELECT id FROM aux.t NOT INDEXED ORDER BY vector_distance_cos(v, vector('[1,1]')) LIMIT 3"),
+        [201, 202, 204]
+    );
+}
+
 /// 341 rows of 9 distinct 2-d vectors, then an UPDATE that moves a third of them onto `[1,1]`:
 /// 150 equal rows at distance 1.414 from the query `[2,2]`, which 37 rows equal. The rewrite's
 /// incremental search returned rows of the `[1,1]` group before the rows equal to the query

@@ -13,7 +13,10 @@
 //! long transaction stop re-reading blocks through SQLite's (small) page cache. A new index's
 //! counter starts at a fresh random value (xCreate), so that an index dropped and created again
 //! inside a transaction that rolls back never meets its predecessor's tags (issue 14: the
-//! cache served the rolled-back index's blocks).
+//! cache served the rolled-back index's blocks). A statement's first search of an index reads
+//! its metadata afresh (`vector_index::open_search`): a schema detached and attached again, or
+//! replaced by `sqlite3_deserialize`, gets a new pager whose data version starts over, and only
+//! the counter then tells the new file's blocks from the old one's.
 //!
 //! An index without room for the counter in its metadata (128 bytes, see edgelite-diskann's
 //! options) has none: its entries are used only outside write transactions, inside a read
@@ -65,7 +68,8 @@ struct IndexBlocks {
     /// another size (a corrupt one) is not cached and is read through SQL each time.
     slab: Slab,
     /// The metadata blob as read by a search outside write transactions: valid while the data
-    /// version is the tag's (any change to it is a commit), and only used outside them.
+    /// version is the tag's (any change to it is a commit), and only used outside them, by a
+    /// statement's later batches (its first search reads the metadata afresh).
     metadata: Option<Vec<u8>>,
     /// The lowest rowid (the entry point); `Some(None)` for an empty index.
     first: Option<Option<i64>>,
