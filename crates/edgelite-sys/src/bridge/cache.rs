@@ -14,9 +14,10 @@
 //! counter starts at a fresh random value (xCreate), so that an index dropped and created again
 //! inside a transaction that rolls back never meets its predecessor's tags (issue 14: the
 //! cache served the rolled-back index's blocks). A statement's first search of an index reads
-//! its metadata afresh (`vector_index::open_search`): a schema detached and attached again, or
-//! replaced by `sqlite3_deserialize`, gets a new pager whose data version starts over, and only
-//! the counter then tells the new file's blocks from the old one's.
+//! its metadata afresh (`vector_index::open_search`), unless the index is in a main database
+//! held in a file: a schema detached and attached again, or replaced by `sqlite3_deserialize`,
+//! gets a new pager whose data version starts over, and only the counter then tells the new
+//! file's blocks from the old one's.
 //!
 //! An index without room for the counter in its metadata (128 bytes, see edgelite-diskann's
 //! options) has none: its entries are used only outside write transactions, inside a read

@@ -96,6 +96,20 @@ impl Db {
             .any(|same| same)
     }
 
+    /// Whether `schema` is the connection's main database, held in a file: the one schema whose
+    /// pager nothing replaces while the connection lives (only `sqlite3_deserialize` does, and it
+    /// leaves main without a file name).
+    pub(crate) fn is_file_backed_main(self, schema: &str) -> bool {
+        if !schema.eq_ignore_ascii_case("main") {
+            return false;
+        }
+        // SAFETY: a live connection; the schema name is a static C string; the result is NULL
+        // or a NUL-terminated name valid while main is attached, read here at once.
+        let p = unsafe { sqlite3_db_filename(self.0, c"main".as_ptr()) };
+        // SAFETY: non-null, NUL-terminated (above).
+        !p.is_null() && !unsafe { core::ffi::CStr::from_ptr(p) }.is_empty()
+    }
+
     /// The pager's data version of `schema` (changes with every commit by any connection).
     pub(crate) fn data_version(self, schema: &str) -> Option<u32> {
         let name = std::ffi::CString::new(schema).ok()?;
