@@ -463,7 +463,9 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, E
   pSel = sqlite3SelectNew(pParse, pCols, 0, 0, 0, 0, 0, 0,
       sqlite3PExpr(pParse, TK_LIMIT, pGate, 0));
   pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pSel, 0);
-  pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
+  /* sqlite3SrcListAppendList asserts a first list: none is left when memory ran out (the
+  ** copy then fails as well, so nothing is leaked) */
+  if( pFrom ) pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
   if( pFrom && pFrom->nSrc>=2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
   pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));

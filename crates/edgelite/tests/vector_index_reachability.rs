@@ -286,6 +286,42 @@ fn a_schema_attached_again_is_not_served_from_the_cache() {
     );
 }
 
+/// Two copies of a file libSQL wrote (no write counter in its metadata: both read 0), each
+/// given one row by edgelite (both counters then 1), attached in turn under one name: the data
+/// version and the counter match, so only the pager's serial (core patch 0004) tells the files
+/// apart. Without it the search served the first copy's blocks, and an INSERT into the second
+/// wrote the difference from those blocks into its rows: `PRAGMA integrity_check` then found
+/// an unreachable node (a reviewer's trace, reproduced by hand).
+#[test]
+fn copies_of_a_libsql_file_attached_in_turn_stay_apart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/libsql-f32-cosine.db");
+    let q = "[1,0,0,0,0,0,0,0]";
+    let copy = |name: &str, id: i64| {
+        let path = dir.path().join(name);
+        std::fs::copy(&fixture, &path).expect("copy");
+        let c = Connection::open(&path).expect("open copy");
+        c.execute("INSERT INTO docs(id, title, emb) VALUES (?1, 'new', vector(?2))", params![id, q]).expect("row");
+        path.to_str().expect("utf-8 path").to_owned()
+    };
+    let (a, b) = (copy("a.db", 1001), copy("b.db", 2001));
+    let conn = Connection::open_in_memory().expect("open");
+    let nearest = |conn: &Connection| -> i64 {
+        conn.query_row("SELECT id FROM vector_top_k('aux.docs_idx', vector(?1), 1)", [q], |r| r.get(0)).expect("top_k")
+    };
+    conn.execute("ATTACH ?1 AS aux", [&a]).expect("attach a");
+    assert_eq!(nearest(&conn), 1001);
+    conn.execute_batch("DETACH aux").expect("detach");
+    conn.execute("ATTACH ?1 AS aux", [&b]).expect("attach b");
+    assert_eq!(nearest(&conn), 2001, "b.db's own row, not a.db's");
+    for id in 2002..2010 {
+        conn.execute("INSERT INTO aux.docs(id, title, emb) VALUES (?1, 'b', vector(?2))", params![id, q])
+            .expect("insert");
+    }
+    let verdict: String = conn.query_row("PRAGMA aux.integrity_check", [], |r| r.get(0)).expect("integrity");
+    assert_eq!(verdict, "ok");
+}
+
 /// 341 rows of 9 distinct 2-d vectors, then an UPDATE that moves a third of them onto `[1,1]`:
 /// 150 equal rows at distance 1.414 from the query `[2,2]`, which 37 rows equal. The rewrite's
 /// incremental search returned rows of the `[1,1]` group before the rows equal to the query

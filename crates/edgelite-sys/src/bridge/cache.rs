@@ -3,7 +3,9 @@
 //!
 //! Coherence rule: an index's entries are tagged with the pager's data version
 //! (SQLITE_FCNTL_DATA_VERSION), which changes on every commit by this connection or any other,
-//! and with the index's write counter (metadata record `EDGELITE_EPOCH`), which every write by
+//! together with the pager's serial (core patch 0004: a schema detached and attached again, or
+//! replaced by `sqlite3_deserialize`, gets a new pager whose data version starts over, and a
+//! reviewer saw `vector_top_k` return another file's rowids), and with the index's write counter (metadata record `EDGELITE_EPOCH`), which every write by
 //! an index hook advances inside the writing statement, so that a rollback of any kind (the
 //! statement's, a savepoint's, the transaction's) takes it back. A search or a write that finds
 //! another (version, counter) than the entries' drops them first. The hooks write through: a
@@ -13,11 +15,7 @@
 //! long transaction stop re-reading blocks through SQLite's (small) page cache. A new index's
 //! counter starts at a fresh random value (xCreate), so that an index dropped and created again
 //! inside a transaction that rolls back never meets its predecessor's tags (issue 14: the
-//! cache served the rolled-back index's blocks). A statement's first search of an index reads
-//! its metadata afresh (`vector_index::open_search`), unless the index is in a main database
-//! held in a file: a schema detached and attached again, or replaced by `sqlite3_deserialize`,
-//! gets a new pager whose data version starts over, and only the counter then tells the new
-//! file's blocks from the old one's.
+//! cache served the rolled-back index's blocks).
 //!
 //! An index without room for the counter in its metadata (128 bytes, see edgelite-diskann's
 //! options) has none: its entries are used only outside write transactions, inside a read
@@ -51,7 +49,7 @@ use std::collections::HashMap;
 use edgelite_diskann::RowidBuildHasher;
 
 use super::slab::{Slab, Slot};
-use super::sql::Db;
+use super::sql::{DataVersion, Db};
 use crate::bindings::*;
 
 /// Default limit: 256 MiB a connection.
@@ -62,15 +60,14 @@ const KEY: &CStr = c"edgelite.vector_node_cache";
 /// The blocks of one index, as of one data version and write counter, with its metadata and
 /// entry point when known (saving a statement each per search).
 struct IndexBlocks {
-    tag: (u32, Option<u64>),
+    tag: (DataVersion, Option<u64>),
     /// Where each cached block lies in `slab`.
     blocks: HashMap<i64, Slot, RowidBuildHasher>,
     /// The blocks themselves, in slots of the index's block size (`slab.rs`); a block of
     /// another size (a corrupt one) is not cached and is read through SQL each time.
     slab: Slab,
     /// The metadata blob as read by a search outside write transactions: valid while the data
-    /// version is the tag's (any change to it is a commit), and only used outside them, by a
-    /// statement's later batches (its first search reads the metadata afresh).
+    /// version is the tag's (any change to it is a commit), and only used outside them.
     metadata: Option<Vec<u8>>,
     /// The lowest rowid (the entry point); `Some(None)` for an empty index.
     first: Option<Option<i64>>,
@@ -99,7 +96,7 @@ pub(crate) struct NodeCache {
     pub(crate) txn: super::txn::Txn,
     /// The planner's samples (`vector_sample.rs`) by (schema, table, size): the data version
     /// they were drawn at, the sampled rowids and the rowid span. At most [`MAX_SAMPLES`].
-    samples: HashMap<SampleKey, (u32, Vec<i64>, i64)>,
+    samples: HashMap<SampleKey, (DataVersion, Vec<i64>, i64)>,
 }
 
 /// A planner's sample: (schema, table, size).
@@ -146,7 +143,7 @@ impl NodeCache {
 
     /// Makes the entries of `key` those of data version `version` and write counter `epoch`
     /// (dropping any others), holding blocks of `block_size` bytes (the index's) only.
-    pub(crate) fn sync(&mut self, key: &(String, String), version: u32, epoch: Option<u64>, block_size: usize) {
+    pub(crate) fn sync(&mut self, key: &(String, String), version: DataVersion, epoch: Option<u64>, block_size: usize) {
         if self.indexes.get(key).is_some_and(|e| e.tag != (version, epoch) || e.slab.slot_size() != block_size) {
             self.forget(key);
         }
@@ -162,7 +159,7 @@ impl NodeCache {
     }
 
     /// The metadata of `key` remembered at data version `version`, if any.
-    pub(crate) fn metadata(&self, key: &(String, String), version: u32) -> Option<&[u8]> {
+    pub(crate) fn metadata(&self, key: &(String, String), version: DataVersion) -> Option<&[u8]> {
         self.indexes.get(key).filter(|e| e.tag.0 == version).and_then(|e| e.metadata.as_deref())
     }
 
@@ -174,7 +171,7 @@ impl NodeCache {
     }
 
     /// The node count of `key` remembered at data version `version`, if any.
-    pub(crate) fn count(&self, key: &(String, String), version: u32) -> Option<usize> {
+    pub(crate) fn count(&self, key: &(String, String), version: DataVersion) -> Option<usize> {
         self.indexes.get(key).filter(|e| e.tag.0 == version).and_then(|e| e.count)
     }
 
@@ -186,7 +183,7 @@ impl NodeCache {
     }
 
     /// The nodes without a direction of `key` remembered at data version `version`, if any.
-    pub(crate) fn directionless(&self, key: &(String, String), version: u32) -> Option<&[i64]> {
+    pub(crate) fn directionless(&self, key: &(String, String), version: DataVersion) -> Option<&[i64]> {
         self.indexes.get(key).filter(|e| e.tag.0 == version).and_then(|e| e.directionless.as_deref())
     }
 
@@ -273,7 +270,7 @@ impl NodeCache {
 
     /// The sample of `key` (schema, table, size) drawn at data version `version`, if remembered:
     /// (rowids, rowid span).
-    pub(crate) fn sample(&self, key: &SampleKey, version: u32) -> Option<(Vec<i64>, i64)> {
+    pub(crate) fn sample(&self, key: &SampleKey, version: DataVersion) -> Option<(Vec<i64>, i64)> {
         match self.samples.get(key) {
             Some((at, ids, span)) if *at == version => Some((ids.clone(), *span)),
             _ => None,
@@ -281,7 +278,7 @@ impl NodeCache {
     }
 
     /// Remembers the sample of `key` drawn at data version `version`.
-    pub(crate) fn set_sample(&mut self, key: SampleKey, version: u32, ids: &[i64], span: i64) {
+    pub(crate) fn set_sample(&mut self, key: SampleKey, version: DataVersion, ids: &[i64], span: i64) {
         if self.samples.len() >= MAX_SAMPLES && !self.samples.contains_key(&key) {
             self.samples.clear();
         }
@@ -426,7 +423,7 @@ mod tests {
     fn a_block_of_another_size_is_not_cached_and_the_others_are() {
         let mut c = NodeCache::new();
         let key = ("main".to_owned(), "i".to_owned());
-        c.sync(&key, 1, None, 64);
+        c.sync(&key, (1, 1), None, 64);
         c.put(&key, 1, &[7; 17]);
         c.put(&key, 2, &[1; 64]);
         c.put(&key, 3, &[]);
@@ -445,8 +442,23 @@ mod tests {
         c.put(&key, 5, &[5; 64]);
         assert_eq!((c.get(&key, 4), c.get(&key, 5)), (Some(&[4u8; 64][..]), Some(&[5u8; 64][..])));
         assert_eq!(c.used, 128);
-        c.sync(&key, 1, None, 32);
+        c.sync(&key, (1, 1), None, 32);
         assert_eq!((c.get(&key, 4), c.used), (None, 0));
+    }
+
+    /// The same data version and write counter on another pager (a schema attached again, or
+    /// deserialized) is another database: its entries and memos start over.
+    #[test]
+    fn another_pager_at_the_same_data_version_starts_over() {
+        let mut c = NodeCache::new();
+        let key = ("aux".to_owned(), "i".to_owned());
+        c.sync(&key, (7, 1), Some(0), 64);
+        c.put(&key, 1, &[1; 64]);
+        c.set_count(&key, 1);
+        c.sync(&key, (7, 1), Some(0), 64);
+        assert_eq!((c.get(&key, 1), c.count(&key, (7, 1))), (Some(&[1u8; 64][..]), Some(1)));
+        c.sync(&key, (8, 1), Some(0), 64);
+        assert_eq!((c.get(&key, 1), c.count(&key, (8, 1)), c.used), (None, None, 0));
     }
 
     #[test]

@@ -11,6 +11,13 @@ use core::ffi::{c_char, c_int};
 
 use crate::bindings::*;
 
+/// `sqlite3_file_control` opcode of core patch 0004: the pager's serial, a `u64` no other pager
+/// of the process has had (the patch's hunk names the same number).
+const EDGELITE_FCNTL_PAGER_SERIAL: c_int = 0x6564_6c01;
+
+/// A schema's pager serial and data version ([`Db::data_version`]).
+pub(crate) type DataVersion = (u64, u32);
+
 /// A failure: the result code and the message the calling statement will fail with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SqlError {
@@ -96,29 +103,31 @@ impl Db {
             .any(|same| same)
     }
 
-    /// Whether `schema` is the connection's main database, held in a file: the one schema whose
-    /// pager nothing replaces while the connection lives (only `sqlite3_deserialize` does, and it
-    /// leaves main without a file name).
-    pub(crate) fn is_file_backed_main(self, schema: &str) -> bool {
-        if !schema.eq_ignore_ascii_case("main") {
-            return false;
-        }
-        // SAFETY: a live connection; the schema name is a static C string; the result is NULL
-        // or a NUL-terminated name valid while main is attached, read here at once.
-        let p = unsafe { sqlite3_db_filename(self.0, c"main".as_ptr()) };
-        // SAFETY: non-null, NUL-terminated (above).
-        !p.is_null() && !unsafe { core::ffi::CStr::from_ptr(p) }.is_empty()
-    }
-
-    /// The pager's data version of `schema` (changes with every commit by any connection).
-    pub(crate) fn data_version(self, schema: &str) -> Option<u32> {
+    /// The data version of `schema`: its pager's serial (core patch 0004, unique in the
+    /// process) and the pager's data version (changes with every commit by any connection).
+    /// The data version alone restarts with every pager: a schema detached and attached again,
+    /// to another file or to the same one changed meanwhile, or replaced by
+    /// `sqlite3_deserialize`, showed the same one (a.db and b.db both at 1), and the node cache
+    /// served the first file's blocks. `None` if either cannot be had (a core built without
+    /// patch 0004): the caller then keeps nothing.
+    pub(crate) fn data_version(self, schema: &str) -> Option<DataVersion> {
         let name = std::ffi::CString::new(schema).ok()?;
+        let mut serial: u64 = 0;
+        // SAFETY: a live connection; patch 0004's file control writes one u64 through the
+        // pointer, and a core without it passes the opcode to the VFS, which answers NOTFOUND
+        // without writing.
+        let rc = unsafe {
+            sqlite3_file_control(self.0, name.as_ptr(), EDGELITE_FCNTL_PAGER_SERIAL, (&raw mut serial).cast())
+        };
+        if rc != SQLITE_OK {
+            return None;
+        }
         let mut version: u32 = 0;
         // SAFETY: a live connection; DATA_VERSION writes one u32 through the pointer.
         let rc = unsafe {
             sqlite3_file_control(self.0, name.as_ptr(), SQLITE_FCNTL_DATA_VERSION, (&raw mut version).cast())
         };
-        (rc == SQLITE_OK).then_some(version)
+        (rc == SQLITE_OK).then_some((serial, version))
     }
 
     /// The connection's latest error: its extended result code and message (`rc`, the code

@@ -1168,28 +1168,13 @@ pub(crate) fn count_nodes(db: Db, index: &IndexName) -> SqlResult<usize> {
 }
 
 /// A search's view of index `name` (`schema.index` or `index`): its storage, holding one
-/// snapshot (see [`ShadowStorage::for_search`]), and its graph. `first` is true for a
-/// statement's first search of the index (false for a scan's later batches): unless the index
-/// is in a main database held in a file, it reads the metadata afresh, whose write counter then
-/// tells the cached blocks and the memos of another database file from this one's.
-///
-/// The data version alone cannot: it counts the commits of one pager, and a schema detached and
-/// attached again, to another file or to the same one changed meanwhile, or replaced by
-/// `sqlite3_deserialize`, gets a new pager whose count starts over. A reviewer attached `a.db`
-/// as `aux`, searched, detached it and attached `b.db` as `aux`: both at data version 1, and
-/// `vector_top_k` on b.db returned a.db's rowids, and the planner's rewrite no rows where three
-/// match. Within one statement the schema cannot change (DETACH and deserialize fail while a
-/// statement reads it), so the later batches keep the memo, and so does a main database held
-/// in a file, which only deserialize replaces (leaving it without a file name). The read costs
-/// about 10 microseconds (by hand, minilm-20k: `vector_top_k` 4,218-4,261 queries/s against
-/// 4,404-4,502 when every statement read it).
+/// snapshot (see [`ShadowStorage::for_search`]), and its graph.
 ///
 /// # Safety
 /// `db` is a live connection, valid for the life of the returned storage.
 pub(crate) unsafe fn open_search(
     db: *mut sqlite3,
     name: &str,
-    first: bool,
 ) -> SqlResult<(ShadowStorage, edgelite_diskann::DiskAnn)> {
     // SAFETY: valid for this call (caller).
     let db = unsafe { Db::new(db) };
@@ -1200,14 +1185,11 @@ pub(crate) unsafe fn open_search(
     let state = db.txn_state(&index.schema);
     let writing = state == SQLITE_TXN_WRITE;
     let mut storage = ShadowStorage::for_search(db, &index, state)?;
-    // Outside write transactions the metadata read by the statement's first search stands for
-    // its later batches while the data version does (changing it takes a commit); inside them,
-    // and at a statement's first search, it is read afresh.
+    // Outside write transactions the metadata read by the last search stands while the data
+    // version does (changing it takes a commit); inside them it is read every time.
     let key = (index.schema.clone(), index.name.clone());
     let version = (!writing).then(|| db.data_version(&index.schema)).flatten();
-    let first = first && !db.is_file_backed_main(&index.schema);
     let remembered = version
-        .filter(|_| !first)
         .and_then(|v| with_cache(db, |c| c.metadata(&key, v).map(<[u8]>::to_vec)).flatten())
         .and_then(|bytes| Metadata::from_bytes(&bytes).ok());
     let fresh = remembered.is_none();
@@ -1250,7 +1232,7 @@ pub(crate) type Found = (Vec<(i64, f64)>, Option<Vec<Key>>);
 /// `db` is a live connection.
 pub(crate) unsafe fn search(db: *mut sqlite3, name: &str, query: Arg<'_>, k: usize) -> SqlResult<Found> {
     // SAFETY: `db` is live (caller).
-    let (mut storage, graph) = unsafe { open_search(db, name, true) }?;
+    let (mut storage, graph) = unsafe { open_search(db, name) }?;
     let vector = decode_vector(query)?;
     let found = graph.search(&mut storage, vector.as_ref(), k).map_err(graph_error)?;
     let keys = storage.keys_of(found.iter().map(|n| n.id))?;

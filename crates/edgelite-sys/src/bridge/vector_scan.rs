@@ -302,7 +302,7 @@ unsafe fn start(
         _ => return Err("vector_scan: the first parameter (index) must be a string".into()),
     };
     // SAFETY: `db` is live (caller); the storage is dropped before this returns.
-    let (mut storage, graph) = unsafe { vector_index::open_search(db, &name, true) }?;
+    let (mut storage, graph) = unsafe { vector_index::open_search(db, &name) }?;
     // an empty index has no rows to rank: the query vector is not looked at, as the scan's
     // vector_distance_*() is never called on an empty table (a bad vector fails neither)
     if edgelite_diskann::Storage::first_id(&mut storage)?.is_none() {
@@ -337,7 +337,7 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
         return Ok(());
     }
     // SAFETY: `db` is live (caller).
-    let (mut storage, current) = unsafe { vector_index::open_search(db, name, false) }?;
+    let (mut storage, current) = unsafe { vector_index::open_search(db, name) }?;
     if current.config() != graph.config() {
         return Err("vector_scan: the index changed during the scan".into());
     }
