@@ -471,3 +471,57 @@ fn a_group_nearer_than_its_way_out_does_not_hide_the_nearest_rows() {
         }
     }
 }
+
+/// The index's own SQL does not prepare the schema's views: a server reviewer built 18 levels
+/// of views, each the `UNION ALL` of two of the level below, and one `PRAGMA integrity_check`
+/// on a table with a vector index (a read-only token may run it) held the server for minutes,
+/// as CREATE INDEX did for seconds: both asked `pragma_table_list` whether the table is
+/// WITHOUT ROWID, and that pragma prepares `SELECT *` of every view first. Counted here with an
+/// authorizer: reading a view's base table during the check or the build is that preparation.
+#[test]
+fn the_index_never_prepares_the_schemas_views() {
+    use edgelite::ffi;
+    use edgelite::hooks::{AuthContext, Authorization};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE base(x);
+         CREATE VIEW v0 AS SELECT x FROM base;
+         CREATE VIEW v1 AS SELECT x FROM v0 UNION ALL SELECT x FROM v0;
+         CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         CREATE TABLE w(k INTEGER PRIMARY KEY, v F32_BLOB(2)) WITHOUT ROWID;
+         CREATE TABLE s(k TEXT PRIMARY KEY, v F32_BLOB(2)) WITHOUT ROWID;
+         INSERT INTO t VALUES (1, vector('[1,2]')), (2, vector('[2,1]'));
+         INSERT INTO w VALUES (1, vector('[1,2]')), (2, vector('[2,1]'));
+         INSERT INTO s VALUES ('a', vector('[1,2]')), ('b', vector('[2,1]'));",
+    )
+    .expect("schema");
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&reads);
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        if ctx.action == ffi::SQLITE_READ && ctx.arg1 == Some("base") {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        Authorization::Allow
+    }));
+    conn.execute_batch(
+        "CREATE INDEX ti ON t(libsql_vector_idx(v));
+         CREATE INDEX wi ON w(libsql_vector_idx(v));
+         CREATE INDEX si ON s(libsql_vector_idx(v));",
+    )
+    .expect("indexes");
+    assert_eq!(verdict(&conn), "ok");
+    assert_eq!(reads.load(Ordering::SeqCst), 0, "the views were prepared");
+    // and the key is still told right: rowid, the INTEGER key, the TEXT key
+    for (index, ids) in [("ti", "1,2"), ("wi", "1,2"), ("si", "a,b")] {
+        let got: String = conn
+            .query_row(
+                &format!("SELECT group_concat(id, ',') FROM (SELECT id FROM vector_top_k('{index}', vector('[1,1]'), 2) ORDER BY id)"),
+                [],
+                |r| r.get(0),
+            )
+            .expect("top_k");
+        assert_eq!(got, ids, "{index}");
+    }
+}

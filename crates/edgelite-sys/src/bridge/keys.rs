@@ -57,17 +57,25 @@ impl Key {
     }
 }
 
+/// SQL that is true when table `?2` of schema `?1` is a WITHOUT ROWID table: its primary key
+/// index holds no rowid column (a rowid table's, when its key is not the rowid, ends with the
+/// rowid, `cid` -1). Not `pragma_table_list`'s `wr`: that pragma first prepares `SELECT *` of
+/// every view of the schema, and a server's reviewer made 18 levels of views, each the
+/// `UNION ALL` of two of the level below, over which one `PRAGMA integrity_check` on a table
+/// with a vector index held the server for minutes (a read-only token may run it).
+pub(crate) const WITHOUT_ROWID: &str = "EXISTS (SELECT 1 FROM pragma_index_list(?2, ?1) AS wl \
+     WHERE wl.origin = 'pk' AND NOT EXISTS (SELECT 1 FROM pragma_index_xinfo(wl.name, ?1) AS wx WHERE wx.cid = -1))";
+
 /// The declared type of a keyed index's `index_key` column for the primary key of
 /// `schema.table`, as libSQL writes it; `None` if the table's rows are named by integers (a
 /// rowid table, or a WITHOUT ROWID table with one INTEGER key column of collation BINARY).
 pub(crate) fn key_column_type(db: Db, schema: &str, table: &str) -> SqlResult<Option<String>> {
     // the key columns of a WITHOUT ROWID table's primary key index, with their collations
-    let mut key = db.prepare(
-        "SELECT t.type, x.coll FROM pragma_table_list AS l, pragma_index_list(l.name, l.schema) AS il, \
-         pragma_index_xinfo(il.name, l.schema) AS x, pragma_table_info(l.name, l.schema) AS t \
-         WHERE l.schema = ?1 AND l.name = ?2 AND l.wr AND il.origin = 'pk' AND x.key AND x.cid >= 0 \
-         AND t.cid = x.cid",
-    )?;
+    let mut key = db.prepare(&format!(
+        "SELECT t.type, x.coll FROM pragma_index_list(?2, ?1) AS il, pragma_index_xinfo(il.name, ?1) AS x, \
+         pragma_table_info(?2, ?1) AS t \
+         WHERE il.origin = 'pk' AND x.key AND x.cid >= 0 AND t.cid = x.cid AND {WITHOUT_ROWID}"
+    ))?;
     key.bind_text(1, schema)?;
     key.bind_text(2, table)?;
     if !key.step()? {

@@ -1047,10 +1047,10 @@ fn index_column(sql: &str) -> Option<(String, Option<String>)> {
 /// The SQL for the node ids of `schema.table`'s rows: `rowid`, or the one INTEGER key
 /// column of a WITHOUT ROWID table (the only kind CREATE INDEX accepts).
 fn table_key(db: Db, schema: &str, table: &str) -> SqlResult<String> {
-    let mut key = db.prepare(
-        "SELECT i.name FROM pragma_table_list AS l, pragma_table_info(l.name, l.schema) AS i \
-         WHERE l.schema = ?1 AND l.name = ?2 AND l.wr AND i.pk = 1",
-    )?;
+    let mut key = db.prepare(&format!(
+        "SELECT i.name FROM pragma_table_info(?2, ?1) AS i WHERE i.pk = 1 AND {}",
+        super::keys::WITHOUT_ROWID
+    ))?;
     key.bind_text(1, schema)?;
     key.bind_text(2, table)?;
     Ok(if key.step()? { ident(&String::from_utf8_lossy(&key.bytes(0))) } else { "rowid".to_owned() })
