@@ -39,6 +39,12 @@ const REFUSED_MODULES: [&str; 6] = [
 /// exact, and the module check above covers every alias.
 const REFUSED_EPONYMOUS: [&str; 2] = ["sqlite_dbpage", "sqlite_stmt"];
 
+/// Built-in modules removed from client connections: their eponymous tables
+/// (`SELECT * FROM bytecode('...')`) showed a connection's programs, heap addresses included,
+/// to any token (a server reviewer's finding: SECURITY.md said they were refused, but only
+/// `CREATE VIRTUAL TABLE ... USING` them was).
+const DROPPED_MODULES: [&str; 2] = ["bytecode", "tables_used"];
+
 /// SQL functions a client may not call.
 const REFUSED_FUNCTIONS: [&str; 8] = [
     // one argument: the address of a tokenizer inside the executable; two: installs any blob as
@@ -74,6 +80,12 @@ pub fn harden(conn: &Connection) -> edgelite::Result<()> {
     conn.set_db_config(DbConfig::EnableFts3Tokenizer, false)?;
     conn.set_db_config(DbConfig::EnableLoadExtension, false)?;
     conn.set_limit(Limit::Length, MAX_VALUE_BYTES);
+    // the connection's own statements and programs, with heap addresses in them: refused as
+    // modules (REFUSED_MODULES), and removed so that their eponymous tables are gone too (an
+    // authorizer sees only a table's name, and a client's own table may be called `bytecode`)
+    for module in DROPPED_MODULES {
+        conn.drop_module(module)?;
+    }
     // a CREATE INDEX on a vector column builds on one thread: every core would take the other
     // tenants' turns from under the scheduler, which shares out one statement at a time
     let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_threads(1)", [], |r| r.get(0))?;

@@ -103,6 +103,21 @@ impl Connection {
         self.inner().db_config_bool(config as i32, i32::from(on))
     }
 
+    /// Removes the virtual table module `name` (a built-in one such as `bytecode`, or one a
+    /// program registered) from this connection: its eponymous table and `CREATE VIRTUAL
+    /// TABLE ... USING name` then fail with "no such table" / "no such module", and a table
+    /// of the user's that has that name is not affected. Removing a name no module has does
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// The error SQLite returns (a name with a NUL byte is `SQLITE_MISUSE`).
+    pub fn drop_module(&self, name: &str) -> Result<()> {
+        let name = std::ffi::CString::new(name)
+            .map_err(|_| crate::Error::from_code(ffi::SQLITE_MISUSE, Some("module name with a NUL byte".to_owned())))?;
+        self.inner().drop_module(&name)
+    }
+
     /// Sets a run-time limit (SQLite lowers a value above the compile-time maximum to it);
     /// returns the previous value.
     pub fn set_limit(&self, limit: Limit, value: i32) -> i32 {

@@ -199,6 +199,15 @@ impl InnerConnection {
         unsafe { ffi::sqlite3_limit(self.db, id, new) }
     }
 
+    /// Removes the virtual table module `name` from the connection (`sqlite3_create_module_v2`
+    /// with no module, which drops one of that name if there is one).
+    pub(crate) fn drop_module(&self, name: &CStr) -> Result<()> {
+        // SAFETY: db is an open connection and `name` a NUL-terminated string that outlives the
+        // call; a NULL module with no client data or destructor only removes the named module.
+        let rc = unsafe { ffi::sqlite3_create_module_v2(self.db, name.as_ptr(), ptr::null(), ptr::null_mut(), None) };
+        if rc == ffi::SQLITE_OK { Ok(()) } else { Err(self.error(rc)) }
+    }
+
     /// Sets a boolean `SQLITE_DBCONFIG_*` option (`on`: 1 on, 0 off, -1 only query) and returns
     /// its value afterwards. `op` must be one of the boolean options, which all take an `int`
     /// and an `int*` (the caller, `Connection::set_db_config`, only passes those).

@@ -183,3 +183,24 @@ fn connections_move_between_threads() -> Result<()> {
     assert!(edgelite::version().starts_with("3."));
     Ok(())
 }
+
+/// `drop_module` removes a module and its eponymous table, and only that: a table of the same
+/// name still works, and a name no module has is no error.
+#[test]
+fn drop_module_removes_the_eponymous_table_only() {
+    let conn = Connection::open_in_memory().expect("open");
+    let ops: i64 = conn.query_row("SELECT count(*) FROM bytecode('SELECT 1')", [], |r| r.get(0)).expect("bytecode");
+    assert!(ops > 0);
+    conn.drop_module("bytecode").expect("drop");
+    conn.drop_module("no_such_module").expect("a name no module has");
+    let err = conn.query_row("SELECT count(*) FROM bytecode('SELECT 1')", [], |r| r.get::<_, i64>(0)).unwrap_err();
+    assert!(err.to_string().contains("no such table"), "{err}");
+    conn.execute_batch("CREATE TABLE bytecode(x); INSERT INTO bytecode VALUES (7)").expect("own table");
+    let x: i64 = conn.query_row("SELECT x FROM bytecode", [], |r| r.get(0)).expect("read");
+    assert_eq!(x, 7);
+    // other modules stay
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM tables_used('SELECT * FROM sqlite_schema')", [], |r| r.get(0))
+        .expect("tables_used");
+    assert!(n >= 1, "sqlite_schema is used");
+}
