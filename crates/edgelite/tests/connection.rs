@@ -193,7 +193,8 @@ fn drop_module_removes_the_eponymous_table_only() {
     assert!(ops > 0);
     conn.drop_module("bytecode").expect("drop");
     conn.drop_module("no_such_module").expect("a name no module has");
-    let err = conn.query_row("SELECT count(*) FROM bytecode('SELECT 1')", [], |r| r.get::<_, i64>(0)).unwrap_err();
+    let err =
+        conn.query_row("SELECT count(*) FROM bytecode('SELECT 1')", [], |r| r.get::<_, i64>(0)).expect_err("dropped");
     assert!(err.to_string().contains("no such table"), "{err}");
     conn.execute_batch("CREATE TABLE bytecode(x); INSERT INTO bytecode VALUES (7)").expect("own table");
     let x: i64 = conn.query_row("SELECT x FROM bytecode", [], |r| r.get(0)).expect("read");
