@@ -5,7 +5,8 @@
 //! (SQLITE_FCNTL_DATA_VERSION), which changes on every commit by this connection or any other,
 //! together with the pager's serial (core patch 0004: a schema detached and attached again, or
 //! replaced by `sqlite3_deserialize`, gets a new pager whose data version starts over, and a
-//! reviewer saw `vector_top_k` return another file's rowids), and with the index's write counter (metadata record `EDGELITE_EPOCH`), which every write by
+//! reviewer saw `vector_top_k` return another file's rowids), and with the index's write
+//! counter (metadata record `EDGELITE_EPOCH`), which every write by
 //! an index hook advances inside the writing statement, so that a rollback of any kind (the
 //! statement's, a savepoint's, the transaction's) takes it back. A search or a write that finds
 //! another (version, counter) than the entries' drops them first. The hooks write through: a
