@@ -24,7 +24,9 @@ const MAX_RESPONSE_BYTES: usize = 32 << 20;
 const REFUSED_MODULES: [&str; 6] = [
     // raw pages of the database file: a write corrupts the namespace for every replica
     "sqlite_dbpage",
-    // the connection's own prepared statements and their bytecode, with heap addresses
+    // the connection's own prepared statements and their bytecode, with heap addresses (the
+    // last two are also removed from the connection, DROPPED_MODULES; refusing them here too
+    // keeps the authorizer's answer, SQLITE_AUTH, for an alias)
     "sqlite_stmt",
     "bytecode",
     "tables_used",

@@ -235,7 +235,7 @@ fn rollback_of_drop_and_create_does_not_leave_the_cache_stale() {
 /// A schema detached and attached again, to another file or to the same one changed by another
 /// connection meanwhile: its new pager's data version starts over (both at 1), and a reviewer
 /// found `vector_top_k` returning the first file's rowids and the planner's rewrite no rows
-/// where three match. The search now reads the metadata, whose write counter differs, afresh.
+/// where three match. The cache's tags now carry the pager's serial (core patch 0004).
 #[test]
 fn a_schema_attached_again_is_not_served_from_the_cache() {
     let dir = tempfile::tempdir().expect("dir");
