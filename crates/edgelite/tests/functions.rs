@@ -202,3 +202,27 @@ fn functions_can_be_used_in_the_schema_when_deterministic() -> Result<()> {
     assert_eq!(v, 8);
     Ok(())
 }
+
+/// `randomblob(n)` as upstream answers it (core patch 0006 fills it 4 KiB at a time, so that
+/// the process-wide PRNG mutex is never held for long): n bytes, at least 1, too big past the
+/// length limit, and every 4 KiB piece filled (no piece repeats another, none is left zero).
+#[test]
+fn randomblob_keeps_its_answers_when_made_in_pieces() -> Result<()> {
+    let conn = Connection::open_in_memory()?;
+    for (n, want) in [(-5_i64, 1_usize), (0, 1), (1, 1), (4095, 4095), (4096, 4096), (4097, 4097), (100_000, 100_000)] {
+        let blob: Vec<u8> = conn.query_row("SELECT randomblob(?1)", [n], |r| r.get(0))?;
+        assert_eq!(blob.len(), want, "randomblob({n})");
+    }
+    let blob: Vec<u8> = conn.query_row("SELECT randomblob(20 * 4096 + 7)", [], |r| r.get(0))?;
+    let pieces: Vec<&[u8]> = blob.chunks(4096).collect();
+    for (i, a) in pieces.iter().enumerate() {
+        assert!(a.iter().any(|&b| b != 0), "piece {i} is all zero");
+        for b in &pieces[i + 1..] {
+            assert_ne!(a, b, "a piece repeats piece {i}");
+        }
+    }
+    conn.set_limit(edgelite::config::Limit::Length, 10_000);
+    let err = conn.query_row("SELECT randomblob(10001)", [], |r| r.get::<_, Vec<u8>>(0)).expect_err("too big");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::TooBig), "{err}");
+    Ok(())
+}
