@@ -107,13 +107,61 @@ pub fn harden(conn: &Connection) -> edgelite::Result<()> {
     Ok(())
 }
 
-/// SQLite instructions between two yield points (tens of microseconds).
-const PROGRESS_OPS: i32 = 1000;
+/// SQLite instructions between two yield points (a few microseconds). 1,000 let a statement
+/// whose rows each call `randomblob(50000000)` (a tenth of a second) run for a minute between
+/// two of them; at 100 the yield point costs nothing measurable (`SELECT count(*)` over a
+/// recursive CTE and a scan of a million rows, 7 runs each), at 10 it costs 5-7%. A step
+/// that runs longer still has its slot lent meanwhile (`limits::Scheduler::lend_stalled`).
+const PROGRESS_OPS: i32 = 100;
 
 /// The largest string, blob or row a client's SQL may make (`SQLITE_LIMIT_LENGTH`, 1 GB by
 /// default): `randomblob(1e9)` would otherwise take a gigabyte per statement, and the server's
 /// memory is every tenant's. Twice the response limit: a larger value could never be sent.
 pub const MAX_VALUE_BYTES: i32 = 64 << 20;
+
+/// The most page cache a client may ask for, per connection and schema, through
+/// `PRAGMA cache_size` or `PRAGMA cache_spill` (SQLite's default is 2 MiB; applications that
+/// tune it ask for 8-64 MiB). A larger cache is the server's memory: a sort on one connection
+/// with `cache_size = -100000000` held 565 MB.
+pub const MAX_CACHE_BYTES: i64 = 64 << 20;
+
+/// Whether setting pragma `name` (lowercase) to `value` would let a client take memory
+/// without bound, so the authorizer refuses it:
+/// - `temp_store = MEMORY` (or `2`): temporary tables, indexes and every ephemeral table of a
+///   statement (`DISTINCT`, `IN (SELECT ...)`, materialized views and CTEs) would live in the
+///   heap, with no size limit (one request filled 5.3 GB); on files (the default) they are
+///   paged through a small cache;
+/// - `cache_size` past [`MAX_CACHE_BYTES`] (a count of 4096-byte pages, or of KiB when
+///   negative), or a value that is not a plain integer (SQLite would read some of those as
+///   large numbers);
+/// - `cache_spill` turned off, or set past [`MAX_CACHE_BYTES`]: a transaction's changed
+///   pages would all stay in memory until it commits;
+/// - `threads` above 0: a sort would start helper threads, which the scheduler's turns do
+///   not count (the pragma sets `SQLITE_LIMIT_WORKER_THREADS` itself, so the limit cannot
+///   stand in for the refusal).
+///
+/// Reading any of them, and the values within bounds, stay allowed.
+#[must_use]
+pub fn pragma_value_refused(name: &str, value: &str) -> bool {
+    // bytes of cache a pragma's integer asks for; None for anything else
+    let cache_bytes = |v: &str| -> Option<i64> {
+        let n: i64 = v.parse().ok()?;
+        Some(if n < 0 { n.saturating_neg().saturating_mul(1024) } else { n.saturating_mul(4096) })
+    };
+    match name {
+        // SQLite reads the first character as a digit, or the words FILE, MEMORY, DEFAULT
+        "temp_store" => value.starts_with('2') || value.eq_ignore_ascii_case("memory"),
+        "cache_size" => cache_bytes(value).is_none_or(|b| b > MAX_CACHE_BYTES),
+        "cache_spill" => {
+            let off = ["off", "no", "false"].iter().any(|w| value.eq_ignore_ascii_case(w));
+            // a word other than off/no/false turns spilling on and changes no size
+            off || cache_bytes(value).is_some_and(|b| b == 0 || b > MAX_CACHE_BYTES)
+        }
+        // SQLite takes decimal or hex; a negative count changes nothing
+        "threads" => value.parse::<i64>().is_ok_and(|n| n > 0) || value.to_ascii_lowercase().starts_with("0x"),
+        _ => false,
+    }
+}
 
 /// Whether the client authorizer must refuse an action regardless of the token: a refused
 /// module (by module name, whatever the table is called), a refused eponymous table, or a

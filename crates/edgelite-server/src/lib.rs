@@ -368,6 +368,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         cluster: std::sync::OnceLock::new(),
     });
     http::spawn_expiry(Arc::clone(&state));
+    limits::spawn_lender(&state.turns);
     namespace::spawn_sweep(&state.namespaces);
 
     let listener = tokio::net::TcpListener::bind(&config.http_listen_addr)

@@ -2,8 +2,9 @@
 //! tenant can take at most its share of anything (see `SECURITY.md`, "Limits").
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -240,14 +241,19 @@ impl Pacer {
 /// one served longest ago), never simply to whoever asked first. So one namespace's many
 /// streams cannot queue ahead of another's few, and a namespace gets an equal share of the
 /// slots whatever it sends. A turn held for longer than `slice` is given up at the next yield
-/// point (between the requests of a pipeline, and every few thousand SQLite instructions
-/// through the progress handler) whenever another request waits; a request waiting on another
-/// connection's lock gives its turn up while it waits. See `SECURITY.md`, "Fair scheduling".
+/// point (between the requests of a pipeline, and every hundred SQLite instructions or
+/// SELECTs prepared, through the progress handler) whenever another request waits; a turn
+/// stalled in one long instruction has its slot lent (`lend_stalled`); a request waiting on
+/// another connection's lock gives its turn up while it waits. See `SECURITY.md`, "Fair
+/// scheduling".
 #[derive(Debug)]
 pub struct Scheduler {
     slots: usize,
     slice: Duration,
     state: Mutex<Turns>,
+    /// Whether a request waits for a turn (`Turns::waiting > 0`), readable without the lock:
+    /// the yield points run every few SQLite instructions, and almost always nobody waits.
+    contended: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -257,6 +263,19 @@ struct Turns {
     /// Counts grants, to tell which namespace was served longest ago.
     grants: u64,
     by_ns: HashMap<String, NsTurns>,
+    /// The turns handed out and not yet given back, by id (see `lend_stalled`).
+    live: HashMap<u64, LiveTurn>,
+    next_id: u64,
+    /// Live turns whose slot was lent: counted in `running`, holding no slot.
+    lent: usize,
+}
+
+#[derive(Debug)]
+struct LiveTurn {
+    key: String,
+    since: Instant,
+    /// Its slot was lent to another namespace while it stalled.
+    lent: bool,
 }
 
 #[derive(Debug, Default)]
@@ -271,6 +290,7 @@ struct NsTurns {
 pub struct Turn {
     sched: Arc<Scheduler>,
     key: String,
+    id: u64,
     since: Instant,
     /// False for a turn that was never handed out (a waiter that went away): dropping it
     /// passes its slot on rather than freeing it twice.
@@ -287,7 +307,12 @@ impl Scheduler {
     /// A scheduler with `slots` turns (at least 1) and a time slice.
     #[must_use]
     pub fn new(slots: usize, slice: Duration) -> Arc<Scheduler> {
-        Arc::new(Scheduler { slots: slots.max(1), slice, state: Mutex::new(Turns::default()) })
+        Arc::new(Scheduler {
+            slots: slots.max(1),
+            slice,
+            state: Mutex::new(Turns::default()),
+            contended: AtomicBool::new(false),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Turns> {
@@ -302,7 +327,7 @@ impl Scheduler {
             Ok(t) => t,
             // The sender is only dropped after handing its turn on (see `pass_on`): a closed
             // channel cannot happen while the scheduler lives, and it lives in `self`.
-            Err(rx) => rx.await.unwrap_or_else(|_| self.fresh(key)),
+            Err(rx) => rx.await.unwrap_or_else(|_| self.fresh_locked(key)),
         }
     }
 
@@ -311,7 +336,7 @@ impl Scheduler {
     pub fn turn_blocking(self: &Arc<Self>, key: &str) -> Turn {
         match self.try_or_queue(key) {
             Ok(t) => t,
-            Err(rx) => rx.blocking_recv().unwrap_or_else(|_| self.fresh(key)),
+            Err(rx) => rx.blocking_recv().unwrap_or_else(|_| self.fresh_locked(key)),
         }
     }
 
@@ -322,23 +347,37 @@ impl Scheduler {
         (t.running, t.waiting)
     }
 
-    fn fresh(self: &Arc<Self>, key: &str) -> Turn {
-        Turn { sched: Arc::clone(self), key: key.to_owned(), since: Instant::now(), live: true }
+    /// A turn handed out now to `key` (whose counts the caller has taken), registered as live.
+    fn fresh(self: &Arc<Self>, t: &mut Turns, key: &str) -> Turn {
+        t.next_id += 1;
+        let id = t.next_id;
+        let since = Instant::now();
+        t.live.insert(id, LiveTurn { key: key.to_owned(), since, lent: false });
+        Turn { sched: Arc::clone(self), key: key.to_owned(), id, since, live: true }
+    }
+
+    /// As `fresh`, taking the lock (for a channel closed under a waiter, which cannot happen
+    /// while the scheduler lives: see `turn`).
+    fn fresh_locked(self: &Arc<Self>, key: &str) -> Turn {
+        let mut t = self.lock();
+        self.fresh(&mut t, key)
     }
 
     fn try_or_queue(self: &Arc<Self>, key: &str) -> Result<Turn, oneshot::Receiver<Turn>> {
-        let mut t = self.lock();
-        if t.running < self.slots && t.waiting == 0 {
+        let mut guard = self.lock();
+        let t = &mut *guard;
+        if t.running - t.lent < self.slots && t.waiting == 0 {
             t.running += 1;
             t.grants += 1;
             let g = t.grants;
             let ns = t.by_ns.entry(key.to_owned()).or_default();
             ns.running += 1;
             ns.last_grant = g;
-            return Ok(self.fresh(key));
+            return Ok(self.fresh(t, key));
         }
         let (tx, rx) = oneshot::channel();
         t.waiting += 1;
+        self.contended.store(true, Ordering::Relaxed);
         t.by_ns.entry(key.to_owned()).or_default().waiters.push_back(tx);
         Err(rx)
     }
@@ -349,67 +388,134 @@ impl Scheduler {
     /// only one of them can get the lock, so this lets a namespace run at most one request
     /// more than its share, until its next yield point.
     fn resume(self: &Arc<Self>, key: &str) -> Turn {
-        let mut t = self.lock();
+        let mut guard = self.lock();
+        let t = &mut *guard;
         t.running += 1;
         t.grants += 1;
         let g = t.grants;
         let ns = t.by_ns.entry(key.to_owned()).or_default();
         ns.running += 1;
         ns.last_grant = g;
-        drop(t);
-        self.fresh(key)
+        self.fresh(t, key)
     }
 
-    /// Gives up a slot held by `key`: to the next waiter, or back to the pool.
-    fn pass_on(self: &Arc<Self>, key: &str) {
-        let mut t = self.lock();
+    /// Gives up the slot of turn `id`, held by `key`: to the next waiter, or back to the pool.
+    fn pass_on(self: &Arc<Self>, key: &str, id: u64) {
+        let mut guard = self.lock();
+        let t = &mut *guard;
+        let was_lent = t.live.remove(&id).is_some_and(|l| l.lent);
         if let Some(ns) = t.by_ns.get_mut(key) {
             ns.running = ns.running.saturating_sub(1);
             if ns.running == 0 && ns.waiters.is_empty() {
                 t.by_ns.remove(key);
             }
         }
-        if t.running > self.slots {
+        if was_lent {
+            // its slot is another turn's now
+            t.lent -= 1;
+            t.running -= 1;
+            return;
+        }
+        if t.running - t.lent > self.slots {
             // A turn taken past the slots (`resume`) ends: nothing to hand on.
             t.running -= 1;
             return;
         }
+        if !self.hand_on(t, &HashSet::new()) {
+            t.running = t.running.saturating_sub(1);
+        }
+    }
+
+    /// Hands a turn to the waiting namespace with the fewest turns, then the one served
+    /// longest ago, leaving out those in `skip`; the caller counts the slot. False if no
+    /// waiter took it.
+    fn hand_on(self: &Arc<Self>, t: &mut Turns, skip: &HashSet<String>) -> bool {
         loop {
-            // The waiting namespace with the fewest turns, then the one served longest ago.
             let next = t
                 .by_ns
                 .iter()
-                .filter(|(_, ns)| !ns.waiters.is_empty())
+                .filter(|(k, ns)| !ns.waiters.is_empty() && !skip.contains(*k))
                 .min_by_key(|(_, ns)| (ns.running, ns.last_grant))
                 .map(|(k, _)| k.clone());
-            let Some(next) = next else {
-                t.running = t.running.saturating_sub(1);
-                return;
-            };
+            let Some(next) = next else { return false };
             t.waiting = t.waiting.saturating_sub(1);
+            self.contended.store(t.waiting > 0, Ordering::Relaxed);
             t.grants += 1;
             let g = t.grants;
             let Some(ns) = t.by_ns.get_mut(&next) else { continue };
             let Some(tx) = ns.waiters.pop_front() else { continue };
             ns.running += 1;
             ns.last_grant = g;
-            match tx.send(self.fresh(&next)) {
-                Ok(()) => return,
+            let turn = self.fresh(t, &next);
+            match tx.send(turn) {
+                Ok(()) => return true,
                 Err(mut gone) => {
                     // The waiter went away (its request was dropped): the slot goes to the next.
                     gone.live = false;
-                    ns.running = ns.running.saturating_sub(1);
-                    if ns.running == 0 && ns.waiters.is_empty() {
-                        t.by_ns.remove(&next);
+                    t.live.remove(&gone.id);
+                    if let Some(ns) = t.by_ns.get_mut(&next) {
+                        ns.running = ns.running.saturating_sub(1);
+                        if ns.running == 0 && ns.waiters.is_empty() {
+                            t.by_ns.remove(&next);
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Whether anyone waits for a turn.
+    /// Lends the slot of every turn stalled inside one long step of SQLite to a waiting
+    /// namespace, past the slots. Yield points come between SQLite's instructions; one
+    /// instruction can take long (`randomblob(50000000)` takes 0.1 s, a `LIKE` over a long text
+    /// longer), and a statement whose every row does one held its turn through hundreds of
+    /// them while others waited (15 s in a server review). A turn held for two time slices
+    /// while a request waits has missed its yield point; its slot goes to the next waiter
+    /// of a namespace that holds no stalled turn itself (so a tenant whose steps stall gains
+    /// no slot from it), once per turn and for at most one turn per namespace at a time. The
+    /// stalled statement runs on beside it, sharing the cores through the kernel, and its slot
+    /// is the other turn's from then on. Called by a task every time slice (`spawn_lender`).
+    pub fn lend_stalled(self: &Arc<Self>) {
+        let mut guard = self.lock();
+        let t = &mut *guard;
+        if t.waiting == 0 {
+            return;
+        }
+        let stall = self.slice.saturating_mul(2);
+        let stalled: Vec<(u64, String)> = t
+            .live
+            .iter()
+            .filter(|(_, l)| !l.lent && l.since.elapsed() >= stall)
+            .map(|(id, l)| (*id, l.key.clone()))
+            .collect();
+        if stalled.is_empty() {
+            return;
+        }
+        let skip: HashSet<String> = stalled.iter().map(|(_, key)| key.clone()).collect();
+        // at most one lent turn per namespace: each adds at most one running statement to
+        // the slots (a tenant whose statements all stall cannot pile up threads that way)
+        let mut lent: HashSet<String> = t.live.values().filter(|l| l.lent).map(|l| l.key.clone()).collect();
+        for (id, key) in stalled {
+            if !lent.insert(key) {
+                continue;
+            }
+            // the stalled turn gives its slot up and the waiter takes it: `running - lent`,
+            // the slots held, stays the same
+            t.running += 1;
+            if !self.hand_on(t, &skip) {
+                t.running -= 1;
+                return;
+            }
+            if let Some(l) = t.live.get_mut(&id) {
+                l.lent = true;
+                t.lent += 1;
+            }
+        }
+    }
+
+    /// Whether anyone waits for a turn (a hint read without the lock: a yield point that
+    /// misses a waiter that has just arrived sees it at the next one).
     fn contended(&self) -> bool {
-        self.lock().waiting > 0
+        self.contended.load(Ordering::Relaxed)
     }
 }
 
@@ -435,17 +541,34 @@ impl Drop for Turn {
     fn drop(&mut self) {
         if self.live {
             self.live = false;
-            self.sched.pass_on(&self.key);
+            self.sched.pass_on(&self.key, self.id);
         }
     }
+}
+
+/// Starts the task that lends stalled turns' slots (`Scheduler::lend_stalled`) every time
+/// slice, for as long as the scheduler lives.
+pub fn spawn_lender(sched: &Arc<Scheduler>) {
+    let weak = Arc::downgrade(sched);
+    let period = sched.slice.max(Duration::from_millis(1));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(sched) = weak.upgrade() else { return };
+            sched.lend_stalled();
+        }
+    });
 }
 
 /// A yield point: if this thread's request has held its turn for longer than the time slice
 /// and another request waits, the turn goes to the next in line and this thread waits for a
 /// new one. Blocking; a no-op on a thread without a turn.
 pub fn yield_point() {
+    // Nobody waiting is the common case, and the cheapest test (no clock, no lock).
     let due = CURRENT
-        .with(|c| c.borrow().as_ref().is_some_and(|t| t.since.elapsed() >= t.sched.slice && t.sched.contended()));
+        .with(|c| c.borrow().as_ref().is_some_and(|t| t.sched.contended() && t.since.elapsed() >= t.sched.slice));
     if due {
         without_turn(true, || ());
     }
@@ -592,6 +715,61 @@ mod tests {
         assert!(!done.load(Ordering::SeqCst), "the victim got a turn only after the long statement ended");
         drop(turn);
         assert_eq!(long.join().unwrap(), 2_000_000);
+        assert_eq!(sched.load(), (0, 0));
+    }
+
+    /// A turn stalled in one long step (no yield point for far longer than a time slice)
+    /// lends its slot to a request of another namespace, not to one of its own namespace's,
+    /// and the slots' counts come back to zero when everything ends.
+    #[test]
+    fn a_stalled_turn_lends_its_slot_to_another_namespace() {
+        use std::sync::mpsc;
+        let sched = Scheduler::new(1, Duration::from_millis(10));
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let s2 = Arc::clone(&sched);
+        // one step that never reaches a yield point until it is released
+        let hog = std::thread::spawn(move || {
+            let turn = s2.turn_blocking("hog");
+            started_tx.send(()).unwrap();
+            turn.run(|| release_rx.recv().unwrap());
+        });
+        started_rx.recv().unwrap();
+        // the hog's own second request, then a victim's, both queued behind the hog
+        let waiter = |key: &'static str| {
+            let (s, (tx, rx)) = (Arc::clone(&sched), mpsc::channel());
+            let t = std::thread::spawn(move || {
+                let turn = s.turn_blocking(key);
+                tx.send(()).unwrap();
+                drop(turn);
+            });
+            (t, rx)
+        };
+        let (hog2, hog2_rx) = waiter("hog");
+        while sched.load().1 < 1 {
+            std::thread::yield_now();
+        }
+        let (victim, victim_rx) = waiter("victim");
+        while sched.load().1 < 2 {
+            std::thread::yield_now();
+        }
+        // not stalled yet: nothing is lent
+        sched.lend_stalled();
+        assert_eq!(sched.load(), (1, 2));
+        std::thread::sleep(Duration::from_millis(25));
+        sched.lend_stalled();
+        victim_rx.recv_timeout(Duration::from_secs(20)).expect("the victim ran while the hog's step went on");
+        victim.join().unwrap();
+        // The victim's slot went on to the hog's second request (the slot is free again), but
+        // the stalled turn is lent once only: no other turn comes out of it.
+        hog2_rx.recv_timeout(Duration::from_secs(20)).expect("the slot given back by the victim");
+        hog2.join().unwrap();
+        assert_eq!(sched.load(), (1, 0), "the stalled turn alone");
+        release_tx.send(()).unwrap();
+        hog.join().unwrap();
+        assert_eq!(sched.load(), (0, 0));
+        // and the slot is whole again: a new turn at once
+        drop(sched.turn_blocking("victim"));
         assert_eq!(sched.load(), (0, 0));
     }
 

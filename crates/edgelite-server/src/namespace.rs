@@ -525,6 +525,7 @@ fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization 
             let read_only_query = (name == "journal_mode" || name == "max_page_count") && ctx.arg2.is_none();
             if (FIXED_PRAGMAS.contains(&name.as_str()) && !read_only_query)
                 || (GLOBAL_PRAGMAS.contains(&name.as_str()) && ctx.arg2.is_some())
+                || ctx.arg2.is_some_and(|value| crate::exec::pragma_value_refused(&name, value))
                 || (read_only && name == "optimize")
             {
                 Authorization::Deny

@@ -204,6 +204,55 @@ async fn raw_pages_are_out_of_reach_by_any_name() {
     assert_eq!(x["rows"], json!([[{"type": "integer", "value": "42"}]]));
 }
 
+/// Memory a client could take without bound through pragmas (a server review: one request
+/// held 5.3 GB with `temp_store = MEMORY` and a temporary table, a sort 565 MB with a huge
+/// `cache_size`) is refused; the values applications tune within bounds, and reading every
+/// one of them, stay allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_pragmas_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn(dir.path()).await;
+    for sql in [
+        "PRAGMA temp_store = MEMORY",
+        "PRAGMA temp_store = 2",
+        "PRAGMA temp.temp_store = 'memory'",
+        "PRAGMA cache_size = -100000000",
+        "PRAGMA cache_size = 1000000",
+        "PRAGMA temp.cache_size = 0x7fffffff",
+        "PRAGMA cache_spill = OFF",
+        "PRAGMA cache_spill = 0",
+        "PRAGMA cache_spill = 100000",
+        "PRAGMA threads = 8",
+        "PRAGMA threads = 0x10",
+    ] {
+        p.refused(&p.rw, sql).await;
+    }
+    // Within bounds, in one stream: the values stay set on its connection.
+    let r = p
+        .run(
+            &p.rw,
+            &[
+                "PRAGMA temp_store = FILE",
+                "PRAGMA cache_size = -64000",
+                "PRAGMA cache_spill = ON",
+                "PRAGMA threads = 0",
+                "PRAGMA temp_store",
+                "PRAGMA cache_size",
+                "PRAGMA threads",
+            ],
+        )
+        .await;
+    for (i, x) in r.iter().enumerate() {
+        assert_eq!(x["type"], "ok", "statement {i}: {x}");
+    }
+    let value = |x: &Value| x["response"]["result"]["rows"][0][0]["value"].as_str().unwrap().to_owned();
+    assert_eq!(value(&r[4]), "1", "temp_store FILE");
+    assert_eq!(value(&r[5]), "-64000");
+    // sorts run on the request's thread
+    assert_eq!(value(&r[6]), "0");
+    p.alive().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shadow_tables_are_read_only_to_clients() {
     let dir = tempfile::tempdir().unwrap();
