@@ -421,9 +421,11 @@ fn open_conn(path: &Path, max_pages: u32) -> Result<Connection, NsError> {
 /// Sets a connection's size quota: SQLITE_FULL for a write that would grow the database past
 /// `max_pages` pages (0: no quota). SQLite never sets it below the database's current size, so
 /// a quota lowered under it refuses every write that grows the file and keeps what is there.
+/// The connection's temporary database gets the same quota: its tables are on a temporary
+/// file of the server's (a tenant filled one with `randomblob` past its own quota).
 fn set_max_pages(conn: &Connection, max_pages: u32) -> Result<(), NsError> {
     let pages = if max_pages == 0 { u32::MAX } else { max_pages };
-    conn.execute_batch(&format!("PRAGMA max_page_count={pages};"))?;
+    conn.execute_batch(&format!("PRAGMA max_page_count={pages}; PRAGMA temp.max_page_count={pages};"))?;
     Ok(())
 }
 

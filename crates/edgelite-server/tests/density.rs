@@ -321,9 +321,25 @@ async fn a_reached_quota_gives_sqlite_full_and_keeps_what_was_committed() {
     assert_eq!(error["code"], "SQLITE_FULL", "{error}");
     assert!(error["message"].as_str().unwrap().contains("--max-db-size"), "{error}");
     assert!((20..64).contains(&committed), "{committed} rows fit in 64 KiB");
-    // The client cannot lift its own quota.
+    // The client cannot lift its own quota, nor its temporary database's.
     let (_, r) = s.run_in("default", &["PRAGMA max_page_count = 1000000"]).await;
     assert_eq!(r[0]["error"]["code"], "SQLITE_AUTH", "{r:?}");
+    let (_, r) = s.run_in("default", &["PRAGMA temp.max_page_count = 1000000"]).await;
+    assert_eq!(r[0]["error"]["code"], "SQLITE_AUTH", "{r:?}");
+    // Temporary tables are held to the quota too (on a temporary file of the server's).
+    let (_, r) = s
+        .run_in(
+            "default",
+            &[
+                "CREATE TEMP TABLE scratch(v BLOB)",
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
+                 INSERT INTO scratch SELECT randomblob(1000) FROM n",
+                "SELECT count(*) FROM scratch",
+            ],
+        )
+        .await;
+    assert_eq!(r[1]["error"]["code"], "SQLITE_FULL", "{r:?}");
+    assert_eq!(r[2]["response"]["result"]["rows"][0][0]["value"], "0", "{r:?}");
     // A failed transaction leaves everything committed before it.
     let (_, r) = s.run_in("default", &["BEGIN", "INSERT INTO t(v) VALUES (randomblob(30000))", "COMMIT"]).await;
     assert_eq!(r[1]["error"]["code"], "SQLITE_FULL", "{r:?}");
