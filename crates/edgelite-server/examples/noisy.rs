@@ -1,10 +1,11 @@
 //! The noisy-neighbour benchmark (issue 12): the victim tenant's p50/p99 latency and error
 //! count with and without an attack by another tenant (findings 3-6 of the issue at the
-//! issue's scale). Loopback only; the server runs in-process on its own two threads.
+//! issue's scale, and statements with long steps). Loopback only; the server runs in-process
+//! on its own two threads.
 //!
 //! ```sh
 //! cargo run --release -p edgelite-server --example noisy -- [seconds per phase, default 10] [victim clients, default 4] \
-//!     [sockets 78] [streams per socket 128] [stream flooders 16] [wide readers 2] [slow bodies 60]
+//!     [sockets 78] [streams per socket 128] [stream flooders 16] [wide readers 2] [slow bodies 60] [heavy steps 2]
 //! ```
 //!
 //! The two phases alternate for `NOISY_ROUNDS` rounds (3); each round's p99 ratio is printed
@@ -24,7 +25,7 @@ fn main() {
     let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let workers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
     // Optionally a smaller attack: sockets, streams per socket, stream flooders, wide readers,
-    // slow bodies (each defaults to the issue's scale).
+    // slow bodies, heavy steps (each defaults to the issue's scale).
     let mut n = |d: usize| args.next().and_then(|a| a.parse().ok()).unwrap_or(d);
     let full = harness::Attack::FULL;
     let attack = harness::Attack {
@@ -33,6 +34,7 @@ fn main() {
         stream_flooders: n(full.stream_flooders),
         wide_readers: n(full.wide_readers),
         slow_bodies: n(full.slow_bodies),
+        heavy_steps: n(full.heavy_steps),
     };
     // The server, the victim's clients and the attacker each on a runtime of their own (named, so
     // that `perf` and `top -H` tell their threads apart).

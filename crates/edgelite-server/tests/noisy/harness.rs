@@ -80,7 +80,14 @@ pub async fn start_with(tweak: impl FnOnce(&mut edgelite_server::Config)) -> Tar
     )
     .await;
     let cols: Vec<String> = (0..2000).map(|i| format!("\"{}{i:04}\"", "c".repeat(60))).collect();
-    setup("attacker", t.attacker_token.clone(), vec![format!("CREATE TABLE wide({})", cols.join(", "))]).await;
+    let mut attacker =
+        vec![format!("CREATE TABLE wide({})", cols.join(", ")), "CREATE VIEW nest0 AS SELECT 1 AS x".into()];
+    // views that nest: each level reads the one below twice, 2^15 SELECTs to prepare
+    attacker.extend(
+        (1..=15)
+            .map(|i| format!("CREATE VIEW nest{i} AS SELECT * FROM nest{0} UNION ALL SELECT * FROM nest{0}", i - 1)),
+    );
+    setup("attacker", t.attacker_token.clone(), attacker).await;
     t
 }
 
@@ -189,13 +196,28 @@ pub struct Attack {
     pub wide_readers: usize,
     /// Finding 6: connections announcing 9.5 MB bodies and holding them back (half without a token).
     pub slow_bodies: usize,
+    /// Session 26's review: clients whose statements take long per step (rows that each make a
+    /// 50 MB `randomblob`) or to prepare (views nesting 15 levels), in turn.
+    pub heavy_steps: usize,
 }
 
 impl Attack {
-    pub const FULL: Attack =
-        Attack { sockets: 78, streams_per_socket: 128, stream_flooders: 16, wide_readers: 2, slow_bodies: 60 };
-    pub const SMALL: Attack =
-        Attack { sockets: 8, streams_per_socket: 32, stream_flooders: 4, wide_readers: 1, slow_bodies: 8 };
+    pub const FULL: Attack = Attack {
+        sockets: 78,
+        streams_per_socket: 128,
+        stream_flooders: 16,
+        wide_readers: 2,
+        slow_bodies: 60,
+        heavy_steps: 2,
+    };
+    pub const SMALL: Attack = Attack {
+        sockets: 8,
+        streams_per_socket: 32,
+        stream_flooders: 4,
+        wide_readers: 1,
+        slow_bodies: 8,
+        heavy_steps: 1,
+    };
 }
 
 async fn attack(addr: SocketAddr, token: String, a: Attack, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
@@ -273,6 +295,23 @@ async fn attack(addr: SocketAddr, token: String, a: Attack, stop: Arc<AtomicBool
                 {
                     tally.refused.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+        }));
+    }
+    for _ in 0..a.heavy_steps {
+        let (token, stop, tally, http) = (token.clone(), Arc::clone(&stop), Arc::clone(&tally), http.clone());
+        tasks.push(tokio::spawn(async move {
+            let heavy = [
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) \
+                 SELECT sum(length(randomblob(50000000))) FROM n",
+                "SELECT count(*) FROM nest15 WHERE 0",
+            ];
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                tally.sent.fetch_add(1, Ordering::Relaxed);
+                let body = json!({"requests": [{"type": "execute", "stmt": {"sql": heavy[i % 2]}}, {"type": "close"}]});
+                let _ = pipeline(&http, addr, "attacker", &token, &body).await;
+                i += 1;
             }
         }));
     }
