@@ -125,17 +125,22 @@ pub const MAX_VALUE_BYTES: i32 = 64 << 20;
 /// with `cache_size = -100000000` held 565 MB.
 pub const MAX_CACHE_BYTES: i64 = 64 << 20;
 
-/// Whether setting pragma `name` (lowercase) to `value` would let a client take memory
-/// without bound, so the authorizer refuses it:
+/// Whether setting pragma `name` (lowercase) to `value` would let a client take memory or
+/// threads without bound, so the authorizer refuses it. Values are allowed from a list, never
+/// refused from one: SQLite reads numbers leniently (`' 8'` is 8, `'0x0'` and `'0.5'` turn
+/// spilling off, `'100000abc'` is 100000), so anything but a plain decimal integer (or, for
+/// `cache_spill`, ON/YES/TRUE) is refused.
 /// - `temp_store = MEMORY` (or `2`): temporary tables, indexes and every ephemeral table of a
 ///   statement (`DISTINCT`, `IN (SELECT ...)`, materialized views and CTEs) would live in the
 ///   heap, with no size limit (one request filled 5.3 GB); on files (the default) they are
 ///   paged through a small cache;
-/// - `cache_size` past [`MAX_CACHE_BYTES`] (a count of 4096-byte pages, or of KiB when
-///   negative), or a value that is not a plain integer (SQLite would read some of those as
-///   large numbers);
+/// - `cache_size` past [`MAX_CACHE_BYTES`] (a count of pages, or of KiB when negative);
 /// - `cache_spill` turned off, or set past [`MAX_CACHE_BYTES`]: a transaction's changed
 ///   pages would all stay in memory until it commits;
+/// - `default_cache_size`, in any way (deprecated; it also writes the size into the database
+///   file, for every later connection);
+/// - `page_size` other than 4096, the server's: pages of 64 KiB for the temporary database
+///   would make every page count above sixteen times larger;
 /// - `threads` above 0: a sort would start helper threads, which the scheduler's turns do
 ///   not count (the pragma sets `SQLITE_LIMIT_WORKER_THREADS` itself, so the limit cannot
 ///   stand in for the refusal).
@@ -143,22 +148,21 @@ pub const MAX_CACHE_BYTES: i64 = 64 << 20;
 /// Reading any of them, and the values within bounds, stay allowed.
 #[must_use]
 pub fn pragma_value_refused(name: &str, value: &str) -> bool {
-    // bytes of cache a pragma's integer asks for; None for anything else
-    let cache_bytes = |v: &str| -> Option<i64> {
-        let n: i64 = v.parse().ok()?;
-        Some(if n < 0 { n.saturating_neg().saturating_mul(1024) } else { n.saturating_mul(4096) })
-    };
+    // a plain decimal integer (Rust's parse takes no spaces, hex or trailing text)
+    let int = |v: &str| v.parse::<i64>().ok();
+    // bytes of 4096-byte pages, or of KiB when negative
+    let cache_bytes = |n: i64| if n < 0 { n.saturating_neg().saturating_mul(1024) } else { n.saturating_mul(4096) };
     match name {
         // SQLite reads the first character as a digit, or the words FILE, MEMORY, DEFAULT
         "temp_store" => value.starts_with('2') || value.eq_ignore_ascii_case("memory"),
-        "cache_size" => cache_bytes(value).is_none_or(|b| b > MAX_CACHE_BYTES),
+        "cache_size" => int(value).is_none_or(|n| cache_bytes(n) > MAX_CACHE_BYTES),
         "cache_spill" => {
-            let off = ["off", "no", "false"].iter().any(|w| value.eq_ignore_ascii_case(w));
-            // a word other than off/no/false turns spilling on and changes no size
-            off || cache_bytes(value).is_some_and(|b| b == 0 || b > MAX_CACHE_BYTES)
+            let on = ["on", "yes", "true"].iter().any(|w| value.eq_ignore_ascii_case(w));
+            !on && int(value).is_none_or(|n| n == 0 || cache_bytes(n) > MAX_CACHE_BYTES)
         }
-        // SQLite takes decimal or hex; a negative count changes nothing
-        "threads" => value.parse::<i64>().is_ok_and(|n| n > 0) || value.to_ascii_lowercase().starts_with("0x"),
+        "default_cache_size" => true,
+        "page_size" => int(value) != Some(4096),
+        "threads" => int(value).is_none_or(|n| n > 0),
         _ => false,
     }
 }

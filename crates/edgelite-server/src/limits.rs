@@ -356,11 +356,18 @@ impl Scheduler {
         Turn { sched: Arc::clone(self), key: key.to_owned(), id, since, live: true }
     }
 
-    /// As `fresh`, taking the lock (for a channel closed under a waiter, which cannot happen
-    /// while the scheduler lives: see `turn`).
+    /// A turn at once, past the slots if need be, counted as any other (for a channel closed
+    /// under a waiter, which cannot happen while the scheduler lives: see `turn`).
     fn fresh_locked(self: &Arc<Self>, key: &str) -> Turn {
-        let mut t = self.lock();
-        self.fresh(&mut t, key)
+        let mut guard = self.lock();
+        let t = &mut *guard;
+        t.running += 1;
+        t.grants += 1;
+        let g = t.grants;
+        let ns = t.by_ns.entry(key.to_owned()).or_default();
+        ns.running += 1;
+        ns.last_grant = g;
+        self.fresh(t, key)
     }
 
     fn try_or_queue(self: &Arc<Self>, key: &str) -> Result<Turn, oneshot::Receiver<Turn>> {
@@ -382,23 +389,6 @@ impl Scheduler {
         Err(rx)
     }
 
-    /// A turn at once, past the slots if need be: for a request that gave its turn up while it
-    /// waited on a lock and now tries the lock again. Queueing it behind every other request
-    /// for each attempt would make a namespace's own writers wait on one another's turns; and
-    /// only one of them can get the lock, so this lets a namespace run at most one request
-    /// more than its share, until its next yield point.
-    fn resume(self: &Arc<Self>, key: &str) -> Turn {
-        let mut guard = self.lock();
-        let t = &mut *guard;
-        t.running += 1;
-        t.grants += 1;
-        let g = t.grants;
-        let ns = t.by_ns.entry(key.to_owned()).or_default();
-        ns.running += 1;
-        ns.last_grant = g;
-        self.fresh(t, key)
-    }
-
     /// Gives up the slot of turn `id`, held by `key`: to the next waiter, or back to the pool.
     fn pass_on(self: &Arc<Self>, key: &str, id: u64) {
         let mut guard = self.lock();
@@ -417,7 +407,7 @@ impl Scheduler {
             return;
         }
         if t.running - t.lent > self.slots {
-            // A turn taken past the slots (`resume`) ends: nothing to hand on.
+            // A turn taken past the slots (`fresh_locked`) ends: nothing to hand on.
             t.running -= 1;
             return;
         }
@@ -490,7 +480,9 @@ impl Scheduler {
         if stalled.is_empty() {
             return;
         }
-        let skip: HashSet<String> = stalled.iter().map(|(_, key)| key.clone()).collect();
+        // namespaces with a stalled turn, lent already or not, get no lent slot
+        let skip: HashSet<String> =
+            t.live.values().filter(|l| l.since.elapsed() >= stall).map(|l| l.key.clone()).collect();
         // at most one lent turn per namespace: each adds at most one running statement to
         // the slots (a tenant whose statements all stall cannot pile up threads that way)
         let mut lent: HashSet<String> = t.live.values().filter(|l| l.lent).map(|l| l.key.clone()).collect();
@@ -570,20 +562,19 @@ pub fn yield_point() {
     let due = CURRENT
         .with(|c| c.borrow().as_ref().is_some_and(|t| t.sched.contended() && t.since.elapsed() >= t.sched.slice));
     if due {
-        without_turn(true, || ());
+        without_turn(|| ());
     }
 }
 
-/// Runs `f` without this thread's turn, then takes a new one: in the queue (`queue`: the
-/// thread yields to others), or at once (it waited on a lock, which uses no CPU, and now tries
-/// it again). A no-op wrapper on a thread without a turn.
-fn without_turn<T>(queue: bool, f: impl FnOnce() -> T) -> T {
+/// Runs `f` without this thread's turn, then queues for a new one. A no-op wrapper on a thread
+/// without a turn.
+fn without_turn<T>(f: impl FnOnce() -> T) -> T {
     let held = CURRENT.with(|c| c.borrow_mut().take());
     let Some(turn) = held else { return f() };
     let (sched, key) = (Arc::clone(&turn.sched), turn.key.clone());
     drop(turn);
     let out = f();
-    let again = if queue { sched.turn_blocking(&key) } else { sched.resume(&key) };
+    let again = sched.turn_blocking(&key);
     CURRENT.with(|c| *c.borrow_mut() = Some(again));
     out
 }
@@ -602,7 +593,11 @@ pub fn busy_wait(count: i32) -> bool {
         return false;
     }
     let delay = DELAYS_MS.get(i).copied().unwrap_or(100).min(TOTAL_MS - before);
-    without_turn(false, || std::thread::sleep(Duration::from_millis(delay)));
+    // Then back in the queue, as any request: a turn taken at once, past the slots, let a
+    // tenant whose requests gave up on a lock (or got it) run one long step each beside the
+    // slots (a reviewer's finding: n pipelines of `BEGIN IMMEDIATE` behind an idle write
+    // transaction, then a long step each, starved every other tenant).
+    without_turn(|| std::thread::sleep(Duration::from_millis(delay)));
     true
 }
 
@@ -770,6 +765,37 @@ mod tests {
         assert_eq!(sched.load(), (0, 0));
         // and the slot is whole again: a new turn at once
         drop(sched.turn_blocking("victim"));
+        assert_eq!(sched.load(), (0, 0));
+    }
+
+    /// A request that slept on a lock queues for its turn again: requests of one namespace
+    /// that wait on a lock together never run beside the slots once they wake (a reviewer's
+    /// finding: they took turns at once, past the slots, and then ran a long step each).
+    #[test]
+    fn a_busy_wait_queues_for_its_turn_again() {
+        let sched = Scheduler::new(1, Duration::from_millis(10));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let hogs: Vec<_> = (0..3)
+            .map(|_| {
+                let (s, most) = (Arc::clone(&sched), Arc::clone(&most));
+                std::thread::spawn(move || {
+                    let turn = s.turn_blocking("hog");
+                    turn.run(|| {
+                        for count in [58, 59] {
+                            // 100 ms asleep without the turn, then a turn again (58), or a
+                            // give-up (59: SQLITE_BUSY) that keeps the turn for what follows
+                            let _ = busy_wait(count);
+                            most.fetch_max(s.load().0, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(30));
+                        }
+                    });
+                })
+            })
+            .collect();
+        for h in hogs {
+            h.join().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1, "turns running at once, with one slot");
         assert_eq!(sched.load(), (0, 0));
     }
 
