@@ -1000,6 +1000,14 @@ impl CommitWatch for NsBackup {
         }
     }
 
+    fn unshipped_from(&self) -> Option<u32> {
+        // a backup that stopped (another history in the bucket) ships nothing more
+        if lock(&self.diverged).is_some() {
+            return None;
+        }
+        lock(&self.progress).map(|p| p.generation)
+    }
+
     fn caught_up(&self) -> bool {
         // A namespace whose backup stopped (another history in the bucket) ships nothing anyway;
         // with the bucket failing, the rest ships when the namespace is opened again (holding
@@ -1144,7 +1152,7 @@ impl NsBackup {
                 let at = start + (out.len() / FRAME_SIZE) as u32;
                 match n2.pull(g, at, u32::MAX, BATCH_FRAMES)? {
                     Pull::Frames(f) => out.extend_from_slice(&f),
-                    Pull::EndOfGeneration(_) | Pull::Ahead(_) => break,
+                    Pull::EndOfGeneration(_) | Pull::Ahead(_) | Pull::Gone(_) => break,
                 }
                 let count = (out.len() / FRAME_SIZE) as u32;
                 let ends_commit =

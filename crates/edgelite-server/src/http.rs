@@ -975,6 +975,18 @@ async fn pull(
                 )
                     .into_response());
             }
+            Pull::Gone(cur) => {
+                // 409, as for a replica ahead: a 400 would read as the generation's end.
+                let error = format!(
+                    "generation {g} is no longer kept (--max-archived-generations): the replica cannot catch up \
+                     from it; bootstrap it again"
+                );
+                return Ok((
+                    StatusCode::CONFLICT,
+                    Json(json!({"error": error, "code": "GENERATION_GONE", "generation": cur})),
+                )
+                    .into_response());
+            }
             Pull::EndOfGeneration(cur) => {
                 let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
                 if cur != g || left.is_zero() {

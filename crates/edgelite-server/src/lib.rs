@@ -84,6 +84,8 @@ pub struct Config {
     pub enable_namespaces: bool,
     /// A checkpoint (new generation) runs once the WAL holds this many committed frames.
     pub checkpoint_frames: u32,
+    /// Past generations kept per namespace for replicas that are behind (0: all).
+    pub max_archived_generations: u32,
     /// Streams idle longer than this are closed.
     pub stream_expiry: Duration,
     /// Request bodies larger than this get 413.
@@ -205,6 +207,7 @@ impl Config {
             auth_jwt_key: None,
             enable_namespaces: false,
             checkpoint_frames: 10_000,
+            max_archived_generations: 0,
             stream_expiry: Duration::from_secs(10),
             max_body_bytes: 10 << 20,
             limits: Limits::default(),
@@ -322,6 +325,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
         let pages = (l.max_db_size / wal::PAGE_SIZE as u64).clamp(1, u64::from(u32::MAX));
         settings.max_db_pages = u32::try_from(pages).unwrap_or(u32::MAX);
     }
+    settings.max_archived_generations = config.max_archived_generations;
     settings.replica = config.replica.is_some();
     if config.replica.is_some() && config.replica_ack_timeout.is_some() {
         return Err(ServerError::Replica(

@@ -33,6 +33,11 @@ struct Args {
     /// Start a new sync generation once the WAL holds this many committed frames.
     #[arg(long, default_value_t = 10_000)]
     checkpoint_frames: u32,
+    /// Past sync generations kept per namespace (each a copy of the database and the frames
+    /// written in it), for replicas that are behind; older ones are removed at each
+    /// checkpoint, and a replica that last synced in one must bootstrap again. 0: keep all.
+    #[arg(long, default_value_t = 0)]
+    max_archived_generations: u32,
     /// Close HTTP and WebSocket streams idle for this many seconds.
     #[arg(long, default_value_t = 10)]
     stream_expiry_secs: u64,
@@ -280,6 +285,7 @@ fn main() -> ExitCode {
         config.auth_jwt_key = std::env::var("SQLD_AUTH_JWT_KEY").ok().filter(|k| !k.trim().is_empty());
         config.enable_namespaces = args.enable_namespaces;
         config.checkpoint_frames = args.checkpoint_frames;
+        config.max_archived_generations = args.max_archived_generations;
         config.stream_expiry = Duration::from_secs(args.stream_expiry_secs.max(1));
         config.max_body_bytes = args.max_body_bytes;
         config.limits = edgelite_server::Limits {

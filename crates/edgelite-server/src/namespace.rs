@@ -17,7 +17,8 @@
 //! deletes the WAL), so the WAL of the current generation only grows, frame `k` stays frame
 //! `k`, and replicas can be served the primary's own frames. Before a checkpoint truncates the
 //! WAL, its committed frames are archived, so a replica many generations behind still catches
-//! up with no gap.
+//! up with no gap; `--max-archived-generations` bounds how many past generations are kept, and
+//! a replica behind them is told to bootstrap again ([`Pull::Gone`]).
 //!
 //! A namespace is open (pooled session connections, a "keeper" connection opened when a
 //! checkpoint or push first needs it, the WAL scan state) only while it is used: [`Namespaces`]
@@ -128,6 +129,11 @@ pub enum Pull {
     /// an earlier database of the same name), and must bootstrap again. The current generation
     /// is given.
     Ahead(u32),
+    /// That generation ended and its frames are no longer kept (`--max-archived-generations`,
+    /// or removed by hand): the asker cannot catch up from it and must bootstrap again. Answering
+    /// it as the generation's end would have the asker apply the next generation over a state
+    /// that lacks this one's frames. The current generation is given.
+    Gone(u32),
 }
 
 /// The answer to a push (`{"status","generation","max_frame_no","baton"}`).
@@ -162,6 +168,11 @@ pub trait CommitWatch: Send + Sync {
     /// namespace ships nothing until it is opened again).
     fn caught_up(&self) -> bool {
         true
+    }
+    /// The oldest generation whose files the backup still has to ship, if any: the namespace
+    /// keeps it and every later one, whatever `--max-archived-generations` says.
+    fn unshipped_from(&self) -> Option<u32> {
+        None
     }
 }
 
@@ -232,6 +243,9 @@ pub struct Unavailable {
 pub struct Settings {
     /// A checkpoint (new generation) runs once the WAL holds this many committed frames.
     pub checkpoint_frames: u32,
+    /// Past generations whose files (export and frames) are kept after a checkpoint; older ones
+    /// are removed (0: all are kept).
+    pub max_archived_generations: u32,
     /// The largest database, in 4096-byte pages (`PRAGMA max_page_count`); 0: no limit.
     pub max_db_pages: u32,
     /// Databases kept open at once; the least recently used idle ones are closed beyond it.
@@ -296,6 +310,7 @@ impl Settings {
     pub fn new(checkpoint_frames: u32, max_open: usize, conns: Arc<Gauge>) -> Settings {
         Settings {
             checkpoint_frames: checkpoint_frames.max(1),
+            max_archived_generations: 0,
             max_db_pages: 0,
             max_open: max_open.max(1),
             max_open_memory: 0,
@@ -997,8 +1012,14 @@ impl Namespace {
         let (path, base, available) = if g == current {
             (self.wal_path.clone(), WAL_HEADER as u64, committed)
         } else if g < current && g >= 1 {
+            // every generation that ended has its frames file (a checkpoint with no frames is
+            // skipped): without one, the generation was removed
             let p = self.gen_dir(g).join("frames");
-            let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            let len = match fs::metadata(&p) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(Pull::Gone(current))),
+                Err(e) => return Err(e.into()),
+            };
             (p, 0, u32::try_from(len / FRAME_SIZE as u64).unwrap_or(u32::MAX))
         } else {
             return Ok(Some(Pull::EndOfGeneration(current)));
@@ -1192,7 +1213,34 @@ impl Namespace {
         }
         drop(keeper);
         self.start_generation(g + 1)?;
+        self.remove_old_generations(g + 1);
         Ok(true)
+    }
+
+    /// Removes the files of the generations before the `--max-archived-generations` most
+    /// recent past ones (none if it is 0), except those the backup has yet to ship. The
+    /// checkpoint holds the gate exclusively, so no pull of sync v2 is reading them;
+    /// `/pull-updates` reads exports and archives through files it opened, which outlive
+    /// their removal. A failure is reported, not returned: the checkpoint is done.
+    fn remove_old_generations(&self, current: u32) {
+        let keep = self.settings.max_archived_generations;
+        if keep == 0 {
+            return;
+        }
+        let mut oldest_kept = current.saturating_sub(keep);
+        if let Some(g) = self.watch.get().and_then(|w| w.unshipped_from()) {
+            oldest_kept = oldest_kept.min(g);
+        }
+        let gens = self.dir.join("gens");
+        let Ok(entries) = fs::read_dir(&gens) else { return };
+        for entry in entries.flatten() {
+            let Some(g) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            if g < oldest_kept
+                && let Err(e) = fs::remove_dir_all(entry.path())
+            {
+                eprintln!("edgelite-server: namespace {:?}: cannot remove generation {g}: {e}", self.name);
+            }
+        }
     }
 
     /// Copies the database into a new file (for fork). Blocking; hold the gate.

@@ -100,6 +100,71 @@ async fn replica_catches_up_across_generations() {
     assert_eq!(query_image(s.dir.path(), "fresh.db", &fresh, "SELECT count(*) FROM t"), 13);
 }
 
+/// With `--max-archived-generations 2`, a checkpoint removes the files of older generations;
+/// a replica that last synced in one is told to bootstrap again (409, never the 400 that reads
+/// as the generation's end, over which it would apply later frames to a state missing that
+/// generation's), while one in a kept generation still catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_generations_are_removed_and_their_replicas_bootstrap_again() {
+    // generations change only at the admin API's checkpoints
+    let s = start_with(|c| {
+        c.checkpoint_frames = 100_000;
+        c.max_archived_generations = 2;
+        c.admin_listen_addr = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let (_, export) = s.get("/export/1").await;
+    let mut behind = export;
+    s.exec(&["CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)"]).await;
+    let (g1, next1) = s.pull_all("", &mut behind, 1, 1).await;
+    assert_eq!(g1, 1);
+    let admin = format!("http://{}", s.running.admin_addr.unwrap());
+    let checkpoint = || async {
+        let r = s.http.post(format!("{admin}/v1/namespaces/default/checkpoint")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    };
+    let current = || async {
+        let info: Value = serde_json::from_slice(&s.get("/info").await.1).unwrap();
+        info["current_generation"].as_u64().unwrap() as u32
+    };
+    // A replica that synced one generation before the last.
+    for i in 0..4 {
+        s.exec(&[&format!("INSERT INTO t(v) VALUES (randomblob(3000 + {i}))")]).await;
+        checkpoint().await;
+    }
+    let g_recent = current().await;
+    let (_, export) = s.get(&format!("/export/{g_recent}")).await;
+    let mut recent = export;
+    let (_, next_recent) = s.pull_all("", &mut recent, g_recent, 1).await;
+    s.exec(&["INSERT INTO t(v) VALUES (x'01')"]).await;
+    checkpoint().await;
+    s.exec(&["INSERT INTO t(v) VALUES (x'02')"]).await;
+    let now = current().await;
+    assert_eq!(now, g_recent + 1);
+    // Only the current generation and the two before it are on disk.
+    let mut kept: Vec<u32> = std::fs::read_dir(s.ns_dir("default").join("gens"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(kept, vec![now - 2, now - 1, now]);
+    // Generation 1 is gone: its replica must bootstrap again.
+    let (status, body) = s.get(&format!("/sync/{g1}/{next1}/{}", next1 + 128)).await;
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((v["code"].as_str(), v["generation"].as_u64()), (Some("GENERATION_GONE"), Some(u64::from(now))));
+    let (status, _) = s.get(&format!("/sync/{g1}/1/129")).await;
+    assert_eq!(status, 409);
+    let (status, _) = s.get("/export/1").await;
+    assert_eq!(status, 404);
+    // The replica in a kept generation catches up, and holds every row.
+    let (g, _) = s.pull_all("", &mut recent, g_recent, next_recent).await;
+    assert_eq!(g, now);
+    let rows = s.exec(&["SELECT count(*) FROM t"]).await;
+    assert_eq!(int(&rows[0]["rows"][0][0]), 6);
+    assert_eq!(query_image(s.dir.path(), "recent.db", &recent, "SELECT count(*) FROM t"), 6);
+}
+
 /// Pushes the replica's own frames `from..to` (generation 1 numbering).
 async fn push_frames(s: &Srv, local: &Replica, from: usize, to: usize) -> (u16, Value) {
     s.push(&format!("/sync/1/{from}/{to}"), local.frames(from, to)).await

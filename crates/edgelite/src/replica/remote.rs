@@ -239,8 +239,9 @@ impl Remote {
             409 => Err(ReplicationError::new(
                 ErrorKind::Diverged,
                 format!(
-                    "the primary does not have this replica's frames of generation {g} (lost in a failover, or from an \
-                     earlier database of the same name): remove the file and its -replica file to bootstrap again ({})",
+                    "the primary does not have this replica's frames of generation {g} (lost in a failover, no longer \
+                     kept by the primary, or from an earlier database of the same name): remove the file and its \
+                     -replica file to bootstrap again ({})",
                     String::from_utf8_lossy(&body).trim()
                 ),
             )),
