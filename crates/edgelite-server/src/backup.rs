@@ -1005,7 +1005,12 @@ impl CommitWatch for NsBackup {
         if lock(&self.diverged).is_some() {
             return None;
         }
-        lock(&self.progress).map(|p| p.generation)
+        // Until the bucket was listed (the shipper's start, or a bucket failing since the
+        // namespace opened), where it stands is unknown: keep every generation. Removing them
+        // then made the shipper, once the bucket answered, take the namespace for a restored
+        // one and skip every generation in between (a reviewer's point-in-time restore gave 3
+        // rows of 17).
+        Some(lock(&self.progress).map_or(0, |p| p.generation))
     }
 
     fn caught_up(&self) -> bool {

@@ -862,7 +862,14 @@ async fn export(
     })?;
     // An export never changes once written (a new generation writes a new file), so the
     // length read here is the length sent.
-    let file = tokio::fs::File::open(path).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    // Removed since it was found (--max-archived-generations): as if it had not been.
+    let file = tokio::fs::File::open(path).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ApiError::new(StatusCode::NOT_FOUND, "GENERATION_NOT_FOUND", format!("no export for generation {g}"))
+        } else {
+            ApiError::internal(e.to_string())
+        }
+    })?;
     let len = file.metadata().await.map_err(|e| ApiError::internal(e.to_string()))?.len();
     let chunks = futures_util::stream::try_unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt as _;
@@ -978,8 +985,8 @@ async fn pull(
             Pull::Gone(cur) => {
                 // 409, as for a replica ahead: a 400 would read as the generation's end.
                 let error = format!(
-                    "generation {g} is no longer kept (--max-archived-generations): the replica cannot catch up \
-                     from it; bootstrap it again"
+                    "generation {g}'s frames are no longer kept on this server (--max-archived-generations, or \
+                     removed): the replica cannot catch up from it; bootstrap it again"
                 );
                 return Ok((
                     StatusCode::CONFLICT,

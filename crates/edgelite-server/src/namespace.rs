@@ -587,6 +587,42 @@ fn open_session_conn(path: &Path, max_pages: u32) -> Result<SessionConn, NsError
     Ok(SessionConn { conn, flags, max_pages })
 }
 
+/// Removes `gens/<g>` for every g before `oldest_kept`. Under the namespace's gate only
+/// renames happen (to `.removed-<g>`, a name nothing reads as a generation): the first
+/// checkpoint after the flag is set may have hundreds to remove, and requests wait on the
+/// gate. The files go on another thread, with any left by an earlier crash.
+pub fn remove_generations_before(gens: &Path, oldest_kept: u32, ns: &str) {
+    let Ok(entries) = fs::read_dir(gens) else { return };
+    let mut doomed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(".removed-") {
+            doomed.push(entry.path());
+            continue;
+        }
+        let Ok(g) = name.parse::<u32>() else { continue };
+        if g < oldest_kept {
+            let aside = gens.join(format!(".removed-{g}"));
+            match fs::rename(entry.path(), &aside) {
+                Ok(()) => doomed.push(aside),
+                Err(e) => eprintln!("edgelite-server: namespace {ns:?}: cannot remove generation {g}: {e}"),
+            }
+        }
+    }
+    if doomed.is_empty() {
+        return;
+    }
+    let ns = ns.to_owned();
+    std::thread::spawn(move || {
+        for dir in doomed {
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                eprintln!("edgelite-server: namespace {ns:?}: cannot remove {}: {e}", dir.display());
+            }
+        }
+    });
+}
+
 fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
@@ -1220,8 +1256,8 @@ impl Namespace {
     /// Removes the files of the generations before the `--max-archived-generations` most
     /// recent past ones (none if it is 0), except those the backup has yet to ship. The
     /// checkpoint holds the gate exclusively, so no pull of sync v2 is reading them;
-    /// `/pull-updates` reads exports and archives through files it opened, which outlive
-    /// their removal. A failure is reported, not returned: the checkpoint is done.
+    /// `/pull-updates` and `/export` read through files they opened, which outlive their
+    /// removal. A failure is reported, not returned: the checkpoint is done.
     fn remove_old_generations(&self, current: u32) {
         let keep = self.settings.max_archived_generations;
         if keep == 0 {
@@ -1231,16 +1267,7 @@ impl Namespace {
         if let Some(g) = self.watch.get().and_then(|w| w.unshipped_from()) {
             oldest_kept = oldest_kept.min(g);
         }
-        let gens = self.dir.join("gens");
-        let Ok(entries) = fs::read_dir(&gens) else { return };
-        for entry in entries.flatten() {
-            let Some(g) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            if g < oldest_kept
-                && let Err(e) = fs::remove_dir_all(entry.path())
-            {
-                eprintln!("edgelite-server: namespace {:?}: cannot remove generation {g}: {e}", self.name);
-            }
-        }
+        remove_generations_before(&self.dir.join("gens"), oldest_kept, &self.name);
     }
 
     /// Copies the database into a new file (for fork). Blocking; hold the gate.
@@ -2158,6 +2185,12 @@ impl Namespaces {
     /// Sets what runs on every namespace opened from now on, before it is handed out (once).
     pub fn set_on_open(&self, f: impl Fn(&Arc<Namespace>) + Send + Sync + 'static) {
         let _ = self.reg.on_open.set(Box::new(f));
+    }
+
+    /// `--max-archived-generations` (0: every past generation is kept).
+    #[must_use]
+    pub fn max_archived_generations(&self) -> u32 {
+        self.reg.settings.max_archived_generations
     }
 
     /// The directory of namespace `name` (which may not exist).

@@ -286,7 +286,7 @@ impl Replication {
             Builder::new_remote_replica(dir.join("data"), &self.config.primary_url, token)
                 .namespace(name)
                 .acknowledge(self.config.node.as_str())
-                .on_frames(keep_frames(dir.to_owned()))
+                .on_frames(keep_frames(dir.to_owned(), name.to_owned(), self.namespaces.max_archived_generations()))
         };
         let existing = if self.namespaces.contains(name) {
             let r = builder(&self.namespaces.dir_of(name)).build()?;
@@ -857,10 +857,15 @@ impl ReplicasSeen {
 /// archive format (`gens/<g>/frames`, see `crate::namespace`): promoted (`crate::cluster`), a
 /// replica serves the very history it followed, so the other replicas and embedded replicas go
 /// on from where they were. A gap (a file that lost frames) removes the file: that history is
-/// then not kept, and a promotion starts a new one.
-fn keep_frames(dir: std::path::PathBuf) -> impl Fn(u32, u32, &[u8]) + Send + Sync + 'static {
+/// then not kept, and a promotion starts a new one. With `--max-archived-generations n`, the
+/// first frames of a generation remove those before the n most recent past ones, as the
+/// primary's checkpoints do.
+fn keep_frames(dir: std::path::PathBuf, ns: String, keep: u32) -> impl Fn(u32, u32, &[u8]) + Send + Sync + 'static {
     use std::io::{Seek as _, SeekFrom, Write as _};
     move |g, first, frames| {
+        if keep > 0 && first == 1 {
+            crate::namespace::remove_generations_before(&dir.join("gens"), g.saturating_sub(keep), &ns);
+        }
         let path = dir.join("gens").join(g.to_string()).join("frames");
         let kept = (|| -> std::io::Result<()> {
             if let Some(parent) = path.parent() {
