@@ -356,11 +356,8 @@ impl Scheduler {
         Turn { sched: Arc::clone(self), key: key.to_owned(), id, since, live: true }
     }
 
-    /// A turn at once, past the slots if need be, counted as any other (for a channel closed
-    /// under a waiter, which cannot happen while the scheduler lives: see `turn`).
-    fn fresh_locked(self: &Arc<Self>, key: &str) -> Turn {
-        let mut guard = self.lock();
-        let t = &mut *guard;
+    /// A turn handed to `key` now, counted (in all and for its namespace).
+    fn grant(self: &Arc<Self>, t: &mut Turns, key: &str) -> Turn {
         t.running += 1;
         t.grants += 1;
         let g = t.grants;
@@ -370,17 +367,18 @@ impl Scheduler {
         self.fresh(t, key)
     }
 
+    /// A turn at once, past the slots if need be, counted as any other (for a channel closed
+    /// under a waiter, which cannot happen while the scheduler lives: see `turn`).
+    fn fresh_locked(self: &Arc<Self>, key: &str) -> Turn {
+        let mut t = self.lock();
+        self.grant(&mut t, key)
+    }
+
     fn try_or_queue(self: &Arc<Self>, key: &str) -> Result<Turn, oneshot::Receiver<Turn>> {
         let mut guard = self.lock();
         let t = &mut *guard;
         if t.running - t.lent < self.slots && t.waiting == 0 {
-            t.running += 1;
-            t.grants += 1;
-            let g = t.grants;
-            let ns = t.by_ns.entry(key.to_owned()).or_default();
-            ns.running += 1;
-            ns.last_grant = g;
-            return Ok(self.fresh(t, key));
+            return Ok(self.grant(t, key));
         }
         let (tx, rx) = oneshot::channel();
         t.waiting += 1;
