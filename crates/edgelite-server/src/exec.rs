@@ -109,8 +109,9 @@ pub fn harden(conn: &Connection) -> edgelite::Result<()> {
 
 /// SQLite instructions between two yield points (a few microseconds). 1,000 let a statement
 /// whose rows each call `randomblob(50000000)` (a tenth of a second) run for a minute between
-/// two of them; at 100 the yield point costs nothing measurable (`SELECT count(*)` over a
-/// recursive CTE and a scan of a million rows, 7 runs each), at 10 it costs 5-7%. A step
+/// two of them; at 100 the yield point costs nothing measurable (by hand, over HTTP: a
+/// recursive CTE of 2 million rows and a scan of a million, median of 7 runs each), at 10 it
+/// costs 5-7%. A step
 /// that runs longer still has its slot lent meanwhile (`limits::Scheduler::lend_stalled`).
 const PROGRESS_OPS: i32 = 100;
 

@@ -711,9 +711,9 @@ mod tests {
         assert_eq!(sched.load(), (0, 0));
     }
 
-    /// A turn stalled in one long step (no yield point for far longer than a time slice)
-    /// lends its slot to a request of another namespace, not to one of its own namespace's,
-    /// and the slots' counts come back to zero when everything ends.
+    /// A turn stalled in one long step (no yield point for two time slices) lends its slot to
+    /// a waiting request (the victim runs while the step goes on), once; the slot then serves
+    /// the queue as any other, and the counts come back to zero when everything ends.
     #[test]
     fn a_stalled_turn_lends_its_slot_to_another_namespace() {
         use std::sync::mpsc;

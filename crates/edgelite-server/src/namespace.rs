@@ -616,8 +616,12 @@ pub fn remove_generations_before(gens: &Path, oldest_kept: u32, ns: &str) {
     let ns = ns.to_owned();
     std::thread::spawn(move || {
         for dir in doomed {
-            if let Err(e) = fs::remove_dir_all(&dir) {
-                eprintln!("edgelite-server: namespace {ns:?}: cannot remove {}: {e}", dir.display());
+            // NotFound: an earlier checkpoint's thread, still at it, took it first
+            match fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    eprintln!("edgelite-server: namespace {ns:?}: cannot remove {}: {e}", dir.display());
+                }
+                _ => {}
             }
         }
     });
