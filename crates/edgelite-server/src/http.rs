@@ -851,18 +851,23 @@ fn param(params: &HashMap<String, String>, name: &str) -> Result<u32, ApiError> 
         .ok_or_else(|| ApiError::bad_request(format!("path parameter {name} must be a 32-bit unsigned integer")))
 }
 
+/// 409 with the current generation: a pull the replica cannot go on from, which it must answer
+/// by bootstrapping again.
+fn bootstrap_again(code: &str, error: &str, current: u32) -> Response {
+    (StatusCode::CONFLICT, Json(json!({"error": error, "code": code, "generation": current}))).into_response()
+}
+
 /// The export file, streamed in chunks: a database of any size costs a chunk of memory.
 async fn export(
     Extension(caller): Extension<Caller>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let g = param(&params, "g")?;
-    let path = caller.ns.export_path(g).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "GENERATION_NOT_FOUND", format!("no export for generation {g}"))
-    })?;
     // An export never changes once written (a new generation writes a new file), so the
-    // length read here is the length sent.
-    // Removed since it was found (--max-archived-generations): as if it had not been.
+    // length read here is the length sent. One that does not exist (never made, or removed:
+    // --max-archived-generations) is found so by the open itself, with no window between a
+    // check and the open.
+    let path = caller.ns.generation_dir(g).join("export.db");
     let file = tokio::fs::File::open(path).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             ApiError::new(StatusCode::NOT_FOUND, "GENERATION_NOT_FOUND", format!("no export for generation {g}"))
@@ -968,31 +973,22 @@ async fn pull(
             Pull::Frames(bytes) => {
                 return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
             }
+            // Not 400 for either: the clients would take it for the end of the generation and
+            // apply the next one over frames this history never had, or without this one's.
             Pull::Ahead(cur) => {
-                // Not 400: the clients would take it for the end of the generation and apply the
-                // next one over frames this history never had.
                 let error = format!(
                     "frame {start} of generation {g} is past this database's history (its generation {g} has fewer \
                      frames): the replica has commits that were lost (a failover) or belong to an earlier database of \
                      this name; bootstrap it again"
                 );
-                return Ok((
-                    StatusCode::CONFLICT,
-                    Json(json!({"error": error, "code": "REPLICA_AHEAD", "generation": cur})),
-                )
-                    .into_response());
+                return Ok(bootstrap_again("REPLICA_AHEAD", &error, cur));
             }
             Pull::Gone(cur) => {
-                // 409, as for a replica ahead: a 400 would read as the generation's end.
                 let error = format!(
                     "generation {g}'s frames are no longer kept on this server (--max-archived-generations, or \
                      removed): the replica cannot catch up from it; bootstrap it again"
                 );
-                return Ok((
-                    StatusCode::CONFLICT,
-                    Json(json!({"error": error, "code": "GENERATION_GONE", "generation": cur})),
-                )
-                    .into_response());
+                return Ok(bootstrap_again("GENERATION_GONE", &error, cur));
             }
             Pull::EndOfGeneration(cur) => {
                 let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));

@@ -463,24 +463,25 @@ impl Scheduler {
     /// stalled statement runs on beside it, sharing the cores through the kernel, and its slot
     /// is the other turn's from then on. Called by a task every time slice (`spawn_lender`).
     pub fn lend_stalled(self: &Arc<Self>) {
+        // every time slice, on an idle server too: nobody waiting costs an atomic read
+        if !self.contended() {
+            return;
+        }
         let mut guard = self.lock();
         let t = &mut *guard;
         if t.waiting == 0 {
             return;
         }
         let stall = self.slice.saturating_mul(2);
-        let stalled: Vec<(u64, String)> = t
-            .live
-            .iter()
-            .filter(|(_, l)| !l.lent && l.since.elapsed() >= stall)
-            .map(|(id, l)| (*id, l.key.clone()))
-            .collect();
+        let all_stalled: Vec<(u64, &LiveTurn)> =
+            t.live.iter().filter(|(_, l)| l.since.elapsed() >= stall).map(|(id, l)| (*id, l)).collect();
+        // namespaces with a stalled turn, lent already or not, get no lent slot
+        let skip: HashSet<String> = all_stalled.iter().map(|(_, l)| l.key.clone()).collect();
+        let stalled: Vec<(u64, String)> =
+            all_stalled.iter().filter(|(_, l)| !l.lent).map(|(id, l)| (*id, l.key.clone())).collect();
         if stalled.is_empty() {
             return;
         }
-        // namespaces with a stalled turn, lent already or not, get no lent slot
-        let skip: HashSet<String> =
-            t.live.values().filter(|l| l.since.elapsed() >= stall).map(|l| l.key.clone()).collect();
         // at most one lent turn per namespace: each adds at most one running statement to
         // the slots (a tenant whose statements all stall cannot pile up threads that way)
         let mut lent: HashSet<String> = t.live.values().filter(|l| l.lent).map(|l| l.key.clone()).collect();
