@@ -48,7 +48,7 @@ const REFUSED_EPONYMOUS: [&str; 2] = ["sqlite_dbpage", "sqlite_stmt"];
 const DROPPED_MODULES: [&str; 2] = ["bytecode", "tables_used"];
 
 /// SQL functions a client may not call.
-const REFUSED_FUNCTIONS: [&str; 8] = [
+const REFUSED_FUNCTIONS: [&str; 9] = [
     // one argument: the address of a tokenizer inside the executable; two: installs any blob as
     // a pointer to a tokenizer module, which FTS3 then calls (code execution)
     "fts3_tokenizer",
@@ -56,6 +56,8 @@ const REFUSED_FUNCTIONS: [&str; 8] = [
     "load_extension",
     // changes the connection's vector node cache bound: the server's memory, not the tenant's
     "edgelite_vector_cache_limit",
+    // sets the vector node cache budget of the whole server process (--max-vector-cache-memory)
+    "edgelite_vector_cache_process_limit",
     // sets how many threads the connection's vector index builds use: the server's cores, which
     // the fair scheduler shares between tenants one statement at a time (harden sets it to 1)
     "edgelite_vector_build_threads",

@@ -160,6 +160,12 @@ pub struct Limits {
     /// Bytes of SQLite memory above which the least recently used idle databases are closed
     /// (0: no limit).
     pub max_open_databases_memory: u64,
+    /// Bytes of vector index blocks that the node caches of all connections may hold together
+    /// (the process's [`edgelite::VectorCacheBudget`]; 0: none cached).
+    pub max_vector_cache_memory: u64,
+    /// Bytes of vector index blocks that one namespace's connections may hold together in
+    /// their node caches (0: none cached).
+    pub max_vector_cache_memory_per_namespace: u64,
     /// An open database unused for this long is closed (`None`: never for its idle time).
     pub database_idle_timeout: Option<Duration>,
 }
@@ -190,6 +196,8 @@ impl Default for Limits {
             max_open_databases: 128,
             max_db_size: 0,
             max_open_databases_memory: 512 << 20,
+            max_vector_cache_memory: 1 << 30,
+            max_vector_cache_memory_per_namespace: 256 << 20,
             database_idle_timeout: Some(Duration::from_secs(60)),
         }
     }
@@ -335,6 +343,11 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     settings.replica_ack_timeout = config.replica_ack_timeout;
     settings.fence = config.fence.clone();
     settings.max_open_memory = l.max_open_databases_memory;
+    // The process's budget: the server is the process (one per process, as SQLite's own
+    // soft_heap_limit is).
+    edgelite::VectorCacheBudget::process().set_limit(usize::try_from(l.max_vector_cache_memory).unwrap_or(usize::MAX));
+    settings.vector_cache_per_namespace =
+        usize::try_from(l.max_vector_cache_memory_per_namespace).unwrap_or(usize::MAX);
     settings.idle_close = l.database_idle_timeout;
     let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, settings))
         .await

@@ -120,6 +120,14 @@ struct Args {
     /// which the least recently used idle databases are closed (0: no limit).
     #[arg(long, default_value_t = 512 << 20)]
     max_open_databases_memory: u64,
+    /// Bytes of vector index blocks that the node caches of all connections may hold together
+    /// (0: none cached); past it searches read blocks through SQLite's page cache.
+    #[arg(long, default_value_t = 1 << 30)]
+    max_vector_cache_memory: u64,
+    /// Bytes of vector index blocks that one namespace's connections may hold together in their
+    /// node caches (0: none cached).
+    #[arg(long, default_value_t = 256 << 20)]
+    max_vector_cache_memory_per_namespace: u64,
     /// Close an open database that no request has used for this many seconds (0: only the
     /// limits close databases).
     #[arg(long, default_value_t = 60)]
@@ -314,6 +322,8 @@ fn main() -> ExitCode {
             max_open_databases: args.max_open_databases.max(1),
             max_db_size: args.max_db_size,
             max_open_databases_memory: args.max_open_databases_memory,
+            max_vector_cache_memory: args.max_vector_cache_memory,
+            max_vector_cache_memory_per_namespace: args.max_vector_cache_memory_per_namespace,
             database_idle_timeout: (args.database_idle_timeout_secs > 0)
                 .then(|| Duration::from_secs(args.database_idle_timeout_secs)),
         };

@@ -191,6 +191,8 @@ pub struct Namespace {
     /// never opens it: one SQLite open less per cold start, two descriptors less while open).
     keeper: Mutex<Option<Connection>>,
     pool: Mutex<Vec<SessionConn>>,
+    /// What the node caches of its session connections hold together, and their limit.
+    vector_cache: Arc<edgelite::VectorCacheBudget>,
     /// Sessions whose connection is inside a transaction (a checkpoint must wait for zero).
     open_txns: AtomicUsize,
     pending: Mutex<HashMap<String, PendingPush>>,
@@ -254,6 +256,9 @@ pub struct Settings {
     /// [`edgelite::memory_used`]) above which the least recently used idle databases are
     /// closed, at the next open and by [`Namespaces::sweep`]; 0: no limit.
     pub max_open_memory: u64,
+    /// Bytes of vector index blocks that one namespace's connections may cache together (each
+    /// open namespace's [`edgelite::VectorCacheBudget`]).
+    pub vector_cache_per_namespace: usize,
     /// An open database unused for this long is closed by [`Namespaces::sweep`]; `None`: only
     /// the limits close databases.
     pub idle_close: Option<Duration>,
@@ -314,6 +319,7 @@ impl Settings {
             max_db_pages: 0,
             max_open: max_open.max(1),
             max_open_memory: 0,
+            vector_cache_per_namespace: 256 << 20,
             idle_close: None,
             conns,
             replica: false,
@@ -573,9 +579,16 @@ fn client_authorizer(ctx: &AuthContext<'_>, flags: &ConnFlags) -> Authorization 
     }
 }
 
-fn open_session_conn(path: &Path, max_pages: u32) -> Result<SessionConn, NsError> {
+fn open_session_conn(
+    path: &Path,
+    max_pages: u32,
+    vector_cache: &Arc<edgelite::VectorCacheBudget>,
+) -> Result<SessionConn, NsError> {
     let conn = open_conn(path, max_pages)?;
     crate::exec::harden(&conn)?;
+    // One budget for all of the namespace's connections: each may cache up to 256 MiB, and
+    // with 16 pooled (64 open) one tenant's index could hold 4 GB (16 GB) of the server.
+    conn.set_vector_cache_budget(Some(Arc::clone(vector_cache)))?;
     let flags = Arc::new(ConnFlags::default());
     let f = Arc::clone(&flags);
     conn.authorizer(Some(move |ctx: AuthContext<'_>| client_authorizer(&ctx, &f)));
@@ -694,6 +707,7 @@ impl Namespace {
             sync: Mutex::new(SyncState { generation: 0, scanner: WalScanner::default() }),
             keeper: Mutex::new(keeper),
             pool: Mutex::new(Vec::new()),
+            vector_cache: Arc::new(edgelite::VectorCacheBudget::new(settings.vector_cache_per_namespace)),
             open_txns: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
             settings,
@@ -1113,7 +1127,7 @@ impl Namespace {
                 return Ok((c, slot));
             }
         }
-        Ok((open_session_conn(&self.db_path, max_pages)?, slot))
+        Ok((open_session_conn(&self.db_path, max_pages, &self.vector_cache)?, slot))
     }
 
     fn give_back(&self, conn: SessionConn) {
@@ -1129,6 +1143,18 @@ impl Namespace {
         {
             pool.push(conn);
         }
+    }
+
+    /// Bytes of vector index blocks its connections' node caches hold.
+    #[must_use]
+    pub fn vector_cache_bytes(&self) -> usize {
+        self.vector_cache.used()
+    }
+
+    /// Empties the node caches of its pooled connections (those no session uses); returns the
+    /// bytes given back.
+    pub fn release_vector_caches(&self) -> usize {
+        self.pool.lock().map_or(0, |pool| pool.iter().map(|c| c.conn.release_vector_cache()).sum())
     }
 
     /// Runs the server's checkpoint if the WAL passed the frame threshold (or `force`).
@@ -2018,9 +2044,11 @@ impl Namespaces {
     }
 
     /// Closes the open namespaces that [`Settings::idle_close`] and
-    /// [`Settings::max_open_memory`] say should close, if nothing holds them. Blocking; the
-    /// server runs it every second.
+    /// [`Settings::max_open_memory`] say should close, if nothing holds them, and empties
+    /// pooled connections' vector node caches when the process's budget is nearly full
+    /// ([`Namespaces::release_vector_caches`]). Blocking; the server runs it every second.
     pub fn sweep(&self) {
+        self.release_vector_caches();
         let victims = match self.reg.table.lock() {
             Ok(mut t) => {
                 let s = &self.reg.settings;
@@ -2038,6 +2066,32 @@ impl Namespaces {
             Err(_) => return,
         };
         self.close_all(victims);
+    }
+
+    /// When the node caches of all connections hold more than 90% of the process's budget
+    /// (`--max-vector-cache-memory`), empties the caches of pooled connections, least recently
+    /// used namespace first, until they hold 75% at most. A full budget caches no more blocks
+    /// for anyone; without this, tenants that searched once and went quiet would keep the
+    /// budget from the ones searching now until their databases closed. Returns the bytes
+    /// given back.
+    pub fn release_vector_caches(&self) -> usize {
+        let budget = edgelite::VectorCacheBudget::process();
+        let limit = budget.limit();
+        if budget.used() <= limit / 10 * 9 {
+            return 0;
+        }
+        let by_age: Vec<Arc<Namespace>> = match self.reg.table.lock() {
+            Ok(t) => t.lru.values().filter_map(|name| t.entries.get(name)?.ns.clone()).collect(),
+            Err(_) => return 0,
+        };
+        let mut freed = 0;
+        for ns in by_age {
+            if budget.used() <= limit / 4 * 3 {
+                break;
+            }
+            freed += ns.release_vector_caches();
+        }
+        freed
     }
 
     /// Closes every open namespace that nothing holds and that is idle. Blocking.

@@ -486,3 +486,98 @@ async fn the_open_database_cap_bounds_the_servers_descriptors() {
     }
     assert!(fd_count(pid) <= before + 4 * 5 + 4);
 }
+
+/// Vector node caches (session 28): a namespace's connections share one budget
+/// (`--max-vector-cache-memory-per-namespace`) however many there are, and once all caches
+/// together pass 90% of the process's (`--max-vector-cache-memory`) the sweep empties the
+/// pooled connections' caches, so a tenant that went quiet does not keep the budget from the
+/// others. Each connection alone may cache 256 MiB: with 16 pooled, one tenant's index could
+/// hold 4 GB of the server idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespaces_connections_share_one_vector_cache_budget() {
+    const BUDGET: usize = 512 << 10;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_binary(|cmd| {
+        cmd.args(["--enable-namespaces", "--admin-listen-addr", "127.0.0.1:0"])
+            .args(["--max-vector-cache-memory-per-namespace", &BUDGET.to_string()])
+            .args(["--max-vector-cache-memory", &BUDGET.to_string()])
+            .arg("--db-path")
+            .arg(dir.path())
+            .stderr(std::process::Stdio::piped());
+    })
+    .await;
+    let admin = {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let l = tokio::time::timeout(Duration::from_secs(20), err.next_line()).await.unwrap().unwrap().unwrap();
+        format!("http://{}", l.strip_prefix("edgelite-server admin API on http://").unwrap())
+    };
+    let s = Remote::new(format!("http://{addr}"));
+    let cached = async |ns: &str| -> usize {
+        let r = s.http.get(format!("{admin}/v1/namespaces/{ns}/stats")).send().await.unwrap();
+        let body: Value = r.json().await.unwrap();
+        usize::try_from(body["vector_cache_bytes"].as_u64().unwrap()).unwrap()
+    };
+    // 600 rows of 128 dimensions: their blocks are a few MB, far past the budget.
+    for ns in ["a", "b"] {
+        let r = s.http.post(format!("{admin}/v1/namespaces/{ns}/create")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        s.exec_in(
+            ns,
+            &[
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(128))",
+                "CREATE INDEX t_v ON t(libsql_vector_idx(v))",
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 600), \
+                 d(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM d WHERE i < 128) \
+                 INSERT INTO t(v) SELECT vector('[' || (SELECT group_concat((x * 31 + i * i * 17) % 101, ',') FROM d) || ']') FROM n",
+            ],
+        )
+        .await;
+    }
+    let search = |q: usize| format!("SELECT count(*) FROM vector_top_k('t_v', (SELECT v FROM t WHERE id = {q}), 100)");
+
+    // Four streams of `a`, each in a transaction (so each holds a connection of its own), search
+    // one after another: together they stay within the one budget.
+    let pipeline = format!("{}/dev/a/v2/pipeline", s.base);
+    let mut batons = Vec::new();
+    for k in 0..4 {
+        let mut reqs = vec![json!({"type": "execute", "stmt": {"sql": "BEGIN"}})];
+        for q in 0..8 {
+            reqs.push(json!({"type": "execute", "stmt": {"sql": search(k * 100 + q * 7 + 1)}}));
+        }
+        let r = s.http.post(&pipeline).json(&json!({"baton": null, "requests": reqs})).send().await.unwrap();
+        let body: Value = r.json().await.unwrap();
+        for r in body["results"].as_array().unwrap() {
+            assert_eq!(r["type"], "ok", "{r}");
+        }
+        assert_eq!(body["results"][1]["response"]["result"]["rows"][0][0]["value"], "100");
+        batons.push(body["baton"].as_str().unwrap().to_owned());
+        let used = cached("a").await;
+        assert!(used <= BUDGET, "stream {k}: {used} cached, past the budget of {BUDGET}");
+        if k == 0 {
+            assert!(used > BUDGET / 10 * 9, "one stream's searches nearly fill it: {used}");
+        }
+    }
+
+    // Their streams closed, the connections go back to the pool, where the sweep empties them:
+    // the process's budget is over 90% full.
+    for baton in batons {
+        let reqs = json!([{"type": "execute", "stmt": {"sql": "COMMIT"}}, {"type": "close"}]);
+        let r = s.http.post(&pipeline).json(&json!({"baton": baton, "requests": reqs})).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let mut released = false;
+    for _ in 0..100 {
+        if cached("a").await == 0 {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(released, "the sweep emptied the pooled caches: {} left", cached("a").await);
+
+    // `b` caches again, and answers as fully as `a` did.
+    let r = s.exec_in("b", &[&search(5), &search(205)]).await;
+    assert_eq!(r[0]["rows"][0][0]["value"], "100");
+    assert!(cached("b").await > BUDGET / 2, "b caches again: {}", cached("b").await);
+}

@@ -181,6 +181,7 @@ async fn raw_pages_are_out_of_reach_by_any_name() {
     assert_eq!(r[2]["response"]["result"]["rows"][0][0]["value"], "1", "{}", r[2]);
     // The server's memory is not the tenant's to size.
     p.refused(&p.rw, "SELECT edgelite_vector_cache_limit(1 << 40)").await;
+    p.refused(&p.ro, "SELECT edgelite_vector_cache_process_limit(NULL)").await;
     // nor its cores: vector index builds run on one thread (set by the server, not changeable)
     p.refused(&p.rw, "SELECT edgelite_vector_build_threads(64)").await;
     p.refused(&p.ro, "SELECT edgelite_vector_build_threads(NULL)").await;

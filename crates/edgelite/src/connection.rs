@@ -10,6 +10,7 @@ use crate::Result;
 use crate::cache::{CachedStatement, StatementCache};
 use crate::error::Error;
 use crate::ffi;
+use crate::ffi::VectorCacheBudget;
 use crate::inner_connection::InnerConnection;
 use crate::params::Params;
 use crate::row::Row;
@@ -402,6 +403,47 @@ impl Connection {
     /// `OperationInterrupted`).
     pub fn interrupt(&self) {
         self.db.interrupt();
+    }
+
+    /// Makes this connection's vector node cache count against `budget`, a memory budget that
+    /// it shares with the other connections given the same one, besides the process's
+    /// ([`VectorCacheBudget::process`]); `None` leaves only the process's. The cache is emptied
+    /// first. A block is cached only while every budget it counts against has room (and the
+    /// connection's own limit, `SELECT edgelite_vector_cache_limit(bytes)`), so a group of
+    /// connections, say one tenant's, holds at most its budget's limit however many there are.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use edgelite::VectorCacheBudget;
+    ///
+    /// let tenant = Arc::new(VectorCacheBudget::new(64 << 20));
+    /// let conn = edgelite::Connection::open_in_memory()?;
+    /// conn.set_vector_cache_budget(Some(Arc::clone(&tenant)))?;
+    /// conn.execute_batch(
+    ///     "CREATE TABLE t(v F32_BLOB(2)); CREATE INDEX t_v ON t(libsql_vector_idx(v));
+    ///      INSERT INTO t VALUES (vector('[1,0]')), (vector('[0,1]'));",
+    /// )?;
+    /// let n: i64 = conn.query_row("SELECT count(*) FROM vector_top_k('t_v', vector('[1,0]'), 2)", [], |r| r.get(0))?;
+    /// assert_eq!(n, 2);
+    /// assert!(tenant.used() > 0, "the search cached the blocks it read");
+    /// drop(conn);
+    /// assert_eq!(tenant.used(), 0, "closing gives them back");
+    /// # Ok::<(), edgelite::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorCode::OutOfMemory`](crate::ErrorCode) if SQLite could not hold the connection's
+    /// vector state.
+    pub fn set_vector_cache_budget(&self, budget: Option<std::sync::Arc<VectorCacheBudget>>) -> Result<()> {
+        if self.db.set_vector_cache_budget(budget) { Ok(()) } else { Err(self.db.error(ffi::SQLITE_NOMEM)) }
+    }
+
+    /// Empties this connection's vector node cache (its limit and budget stay) and returns the
+    /// bytes given back to its budgets. An idle pooled connection keeps its cache until it
+    /// closes; this lets its owner take the memory back sooner.
+    pub fn release_vector_cache(&self) -> usize {
+        self.db.release_vector_cache()
     }
 
     /// Closes the connection, reporting failure. On failure the connection is handed back,

@@ -192,6 +192,17 @@ impl InnerConnection {
         unsafe { ffi::sqlite3_interrupt(self.db) }
     }
 
+    pub(crate) fn set_vector_cache_budget(&self, budget: Option<std::sync::Arc<ffi::VectorCacheBudget>>) -> bool {
+        // SAFETY: db is an open connection, and a connection is used from one thread at a time
+        // (not Sync), so none of its statements runs elsewhere meanwhile.
+        unsafe { ffi::set_vector_cache_budget(self.db, budget) }
+    }
+
+    pub(crate) fn release_vector_cache(&self) -> usize {
+        // SAFETY: as in set_vector_cache_budget.
+        unsafe { ffi::release_vector_cache(self.db) }
+    }
+
     /// `sqlite3_limit`: sets limit `id` to `new` (a negative `new` only reads it); returns the
     /// value before the call.
     pub(crate) fn limit(&self, id: c_int, new: c_int) -> c_int {

@@ -73,6 +73,7 @@ pub use cache::CachedStatement;
 pub use connection::{Connection, OpenFlags};
 pub use error::{Error, OptionalExtension};
 pub use ffi::ErrorCode;
+pub use ffi::VectorCacheBudget;
 pub use params::{Params, ParamsFromIter, params_from_iter};
 pub use row::{MappedRows, Row, RowIndex, Rows};
 pub use statement::Statement;

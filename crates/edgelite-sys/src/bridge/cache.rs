@@ -31,6 +31,15 @@
 //! limit and changes nothing; once full, the cache keeps what it has until the data version
 //! changes.
 //!
+//! Caches also share budgets ([`VectorCacheBudget`]): every connection's counts against the
+//! process's ([`VectorCacheBudget::process`], no limit unless set, `SELECT
+//! edgelite_vector_cache_process_limit(bytes)` from SQL), and a connection may be given a budget
+//! shared with others ([`set_vector_cache_budget`]: the server gives one to each namespace's
+//! connections). A block is cached only if every budget it counts against has room; a full
+//! budget stops growth, and the bytes come back as the caches that hold them drop blocks, are
+//! emptied ([`release_vector_cache`]) or close. A limit of 256 MiB per connection alone let a
+//! server that pools 16 connections per tenant hold 4 GB for one tenant's index.
+//!
 //! The blocks live in fixed-size slots (the index's block size) of large chunks that the kernel
 //! may back with huge pages (`slab.rs`), not in an allocation each. The limit counts the
 //! blocks' bytes: the memory taken can pass it by the chunks' unused room, at most one partly
@@ -44,8 +53,9 @@
 
 use core::cell::Cell;
 use core::ffi::{CStr, c_void};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use edgelite_diskann::RowidBuildHasher;
 
@@ -80,10 +90,70 @@ struct IndexBlocks {
     directionless: Option<Vec<i64>>,
 }
 
+/// A memory budget that node caches share: the bytes of the blocks they hold together, and a
+/// limit past which none of them caches another block.
+#[derive(Debug)]
+pub struct VectorCacheBudget {
+    used: AtomicUsize,
+    limit: AtomicUsize,
+}
+
+static PROCESS: VectorCacheBudget = VectorCacheBudget::new(usize::MAX);
+
+impl VectorCacheBudget {
+    /// A budget of `limit` bytes (0: the caches under it hold nothing).
+    #[must_use]
+    pub const fn new(limit: usize) -> VectorCacheBudget {
+        VectorCacheBudget { used: AtomicUsize::new(0), limit: AtomicUsize::new(limit) }
+    }
+
+    /// The process's budget, which every connection's cache counts against; its limit is
+    /// `usize::MAX` (none) until set.
+    #[must_use]
+    pub fn process() -> &'static VectorCacheBudget {
+        &PROCESS
+    }
+
+    /// Bytes of blocks held under this budget now.
+    #[must_use]
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The limit in bytes.
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the limit and returns the previous one. Caches already past a lowered limit keep
+    /// their blocks and stop growing; [`release_vector_cache`] empties one.
+    pub fn set_limit(&self, limit: usize) -> usize {
+        self.limit.swap(limit, Ordering::Relaxed)
+    }
+
+    /// Takes `n` bytes if they fit under the limit.
+    fn reserve(&self, n: usize) -> bool {
+        let before = self.used.fetch_add(n, Ordering::Relaxed);
+        if before.saturating_add(n) > self.limit() {
+            self.used.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn give_back(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 /// One connection's cache.
 pub(crate) struct NodeCache {
     limit: usize,
     used: usize,
+    /// The budget shared with other connections, if given one; `used` counts against it and
+    /// against the process's.
+    shared: Option<Arc<VectorCacheBudget>>,
     /// By (schema, index); looked up on every block read, hence the cheap hasher (the keys are
     /// the schema's own names).
     indexes: HashMap<(String, String), IndexBlocks, RowidBuildHasher>,
@@ -112,6 +182,7 @@ impl NodeCache {
         NodeCache {
             limit: DEFAULT_LIMIT,
             used: 0,
+            shared: None,
             indexes: HashMap::default(),
             builds: HashMap::new(),
             build_threads: 0,
@@ -139,7 +210,37 @@ impl NodeCache {
 
     fn clear(&mut self) {
         self.indexes.clear();
-        self.used = 0;
+        self.shrink(self.used);
+    }
+
+    /// Takes `n` bytes of every budget the cache counts against, if all have room.
+    fn grow(&mut self, n: usize) -> bool {
+        if self.used + n > self.limit || !PROCESS.reserve(n) {
+            return false;
+        }
+        if let Some(shared) = &self.shared
+            && !shared.reserve(n)
+        {
+            PROCESS.give_back(n);
+            return false;
+        }
+        self.used += n;
+        true
+    }
+
+    /// Gives `n` bytes back to every budget the cache counts against.
+    fn shrink(&mut self, n: usize) {
+        self.used -= n;
+        PROCESS.give_back(n);
+        if let Some(shared) = &self.shared {
+            shared.give_back(n);
+        }
+    }
+
+    /// Counts the cache against `budget` (and no longer against any other shared one), emptied.
+    fn share(&mut self, budget: Option<Arc<VectorCacheBudget>>) {
+        self.clear();
+        self.shared = budget;
     }
 
     /// Makes the entries of `key` those of data version `version` and write counter `epoch`
@@ -211,7 +312,7 @@ impl NodeCache {
     /// Drops every entry of `key`.
     pub(crate) fn forget(&mut self, key: &(String, String)) {
         if let Some(old) = self.indexes.remove(key) {
-            self.used -= old.blocks.len() * old.slab.slot_size();
+            self.shrink(old.blocks.len() * old.slab.slot_size());
         }
     }
 
@@ -259,7 +360,8 @@ impl NodeCache {
             && let Some(at) = e.blocks.remove(&id)
         {
             e.slab.remove(at);
-            self.used -= e.slab.slot_size();
+            let size = e.slab.slot_size();
+            self.shrink(size);
         }
     }
 
@@ -286,23 +388,60 @@ impl NodeCache {
         self.samples.insert(key, (version, ids.to_vec(), span));
     }
 
-    /// Remembers block `id` of `key` (a synced index) if it fits under the limit. A full cache
-    /// keeps what it has: the blocks read first (around the entry point, on every search's
-    /// path) are the ones worth keeping, and starting over when full made large indexes thrash.
+    /// Remembers block `id` of `key` (a synced index) if it fits under the limit and the
+    /// budgets. A full cache keeps what it has: the blocks read first (around the entry point,
+    /// on every search's path) are the ones worth keeping, and starting over when full made
+    /// large indexes thrash.
     pub(crate) fn put(&mut self, key: &(String, String), id: i64, block: &[u8]) {
-        if self.used + block.len() > self.limit {
-            return;
-        }
         // a block cached already is replaced (the cache reads only what it missed, and writes
         // go through `store`, so this is for safety's sake)
         self.evict(key, id);
-        let Some(entry) = self.indexes.get_mut(key) else { return };
         // a block of another size than the index's (a corrupt one) is not cached
-        if let Some(at) = entry.slab.insert(block) {
-            entry.blocks.insert(id, at);
-            self.used += block.len();
+        if self.indexes.get(key).is_none_or(|e| e.slab.slot_size() != block.len()) || !self.grow(block.len()) {
+            return;
+        }
+        let Some(entry) = self.indexes.get_mut(key) else { return };
+        match entry.slab.insert(block) {
+            Some(at) => {
+                entry.blocks.insert(id, at);
+            }
+            None => self.shrink(block.len()),
         }
     }
+}
+
+impl Drop for NodeCache {
+    fn drop(&mut self) {
+        self.shrink(self.used);
+    }
+}
+
+/// Makes the node cache of connection `db` count against `budget` besides the process's (or
+/// against the process's alone, `None`), emptying it first. Returns false if SQLite refused
+/// the connection's client data (out of memory).
+///
+/// # Safety
+/// `db` is an open connection, and no statement of it runs on another thread meanwhile.
+pub unsafe fn set_vector_cache_budget(db: *mut sqlite3, budget: Option<Arc<VectorCacheBudget>>) -> bool {
+    // SAFETY: the caller's promise.
+    let db = unsafe { Db::new(db) };
+    with_state(db, |c| c.share(budget)).is_some()
+}
+
+/// Empties the node cache of connection `db`, giving its bytes back to its budgets; the limit
+/// and the budget stay. Returns the bytes freed.
+///
+/// # Safety
+/// As [`set_vector_cache_budget`].
+pub unsafe fn release_vector_cache(db: *mut sqlite3) -> usize {
+    // SAFETY: the caller's promise.
+    let db = unsafe { Db::new(db) };
+    with_state(db, |c| {
+        let used = c.used;
+        c.clear();
+        used
+    })
+    .unwrap_or(0)
 }
 
 /// How many connections' states have been freed: a thread's memo of the last state it looked up
@@ -489,6 +628,84 @@ mod tests {
         assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(0)"), 1 << 20);
         assert_eq!(used(), 0);
         assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(NULL)"), 0);
+    }
+
+    /// Fills `db` with an index of 200 rows.
+    fn fill(db: Db) {
+        db.exec("CREATE TABLE t(v F32_BLOB(8))").expect("create");
+        db.exec("CREATE INDEX t_v ON t (libsql_vector_idx(v))").expect("index");
+        db.exec(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200) \
+             INSERT INTO t SELECT vector('[' || (x % 7) || ',' || (x % 11) || ',' || (x % 13) || ',1,2,3,4,' || x || ']') FROM n",
+        )
+        .expect("fill");
+    }
+
+    /// Searches that read most of the blocks of `fill`'s index.
+    fn search_a_lot(db: Db) {
+        for q in ["[1,2,3,4,5,6,7,8]", "[6,10,12,1,2,3,4,200]", "[0,0,0,1,2,3,4,100]"] {
+            let sql = format!("SELECT count(*) FROM vector_top_k('t_v', vector('{q}'), 50)");
+            assert_eq!(query_int(db, &sql), 50);
+        }
+    }
+
+    /// Connections given one budget hold at most its limit together, and give their bytes back
+    /// when they drop blocks, are released or close.
+    #[test]
+    fn connections_that_share_a_budget_hold_at_most_its_limit() {
+        let (a, b) = (open(), open());
+        // SAFETY: open until `a` drops, after the last use of `da`.
+        let da = unsafe { Db::new(a.0) };
+        // SAFETY: open until `b` drops, after the last use of `db`.
+        let db = unsafe { Db::new(b.0) };
+        let used = |d: Db| with_state(d, |c| c.used).expect("state");
+        fill(da);
+        fill(db);
+        // alone, one connection's searches cache this much
+        search_a_lot(da);
+        let alone = used(da);
+        assert!(alone > 0);
+
+        let budget = Arc::new(VectorCacheBudget::new(alone + alone / 2));
+        // SAFETY: open connections, used on this thread only.
+        assert!(unsafe { set_vector_cache_budget(a.0, Some(Arc::clone(&budget))) });
+        assert_eq!(used(da), 0, "a cache given a budget starts empty");
+        // SAFETY: as above.
+        assert!(unsafe { set_vector_cache_budget(b.0, Some(Arc::clone(&budget))) });
+        search_a_lot(da);
+        search_a_lot(db);
+        let (ua, ub) = (used(da), used(db));
+        assert_eq!(ua, alone);
+        assert!(ub > 0 && ub < alone, "B is held to what is left: {ub} of {alone}");
+        assert_eq!(budget.used(), ua + ub);
+        assert!(ua + ub <= budget.limit(), "{ua} + {ub} past {}", budget.limit());
+
+        // Released, A's bytes come back, and B (searching again) takes them.
+        // SAFETY: as above.
+        assert_eq!(unsafe { release_vector_cache(a.0) }, ua);
+        assert_eq!(budget.used(), ub);
+        search_a_lot(db);
+        assert!(used(db) > ub, "B grows into the room A gave back");
+        assert!(budget.used() <= budget.limit());
+
+        // Searches still answer in full with no room at all.
+        budget.set_limit(0);
+        // SAFETY: as above.
+        unsafe { release_vector_cache(b.0) };
+        search_a_lot(db);
+        assert_eq!((used(db), budget.used()), (0, 0));
+        budget.set_limit(usize::MAX);
+        search_a_lot(db);
+        assert_eq!(budget.used(), used(db));
+
+        // Out of the group: emptied, and the bytes given back; closing gives back the rest.
+        // SAFETY: as above.
+        assert!(unsafe { set_vector_cache_budget(b.0, None) });
+        assert_eq!(budget.used(), 0);
+        search_a_lot(da);
+        assert_eq!(budget.used(), used(da));
+        drop(a);
+        assert_eq!(budget.used(), 0, "a closed connection's cache gives its bytes back");
     }
 
     /// The planner's sample of a table is remembered until a commit changes the data version,

@@ -68,6 +68,10 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
     ScalarFunction { flags: STATEFUL, ..pure(c"edgelite_vector_cache_limit", 1, edgelite_vector_cache_limit) },
     ScalarFunction { flags: STATEFUL, ..pure(c"edgelite_vector_build_threads", 1, edgelite_vector_build_threads) },
     ScalarFunction { flags: STATEFUL, ..pure(c"edgelite_vector_build_limit", 1, edgelite_vector_build_limit) },
+    ScalarFunction {
+        flags: STATEFUL,
+        ..pure(c"edgelite_vector_cache_process_limit", 1, edgelite_vector_cache_process_limit)
+    },
 ];
 
 /// What a function body returns.
@@ -229,6 +233,25 @@ unsafe extern "C" fn edgelite_vector_cache_limit(
     let what = ("edgelite_vector_cache_limit", "the limit must be a non-negative integer (bytes)", i64::MAX);
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { setting(ctx, argc, argv, what, |state, set| set.map_or(state.limit(), |n| state.set_limit(n))) }
+}
+
+/// `edgelite_vector_cache_process_limit(bytes)`: sets the limit of the process's node cache
+/// budget, which the caches of all connections share (see `cache.rs`; none by default), and
+/// returns the previous limit; with NULL it only returns the limit. Like `PRAGMA
+/// soft_heap_limit`, it is the whole process's setting.
+unsafe extern "C" fn edgelite_vector_cache_process_limit(
+    ctx: *mut sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+) {
+    let what = ("edgelite_vector_cache_process_limit", "the limit must be a non-negative integer (bytes)", i64::MAX);
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe {
+        setting(ctx, argc, argv, what, |_, set| {
+            let budget = super::cache::VectorCacheBudget::process();
+            set.map_or(budget.limit(), |n| budget.set_limit(n))
+        });
+    }
 }
 
 /// `edgelite_vector_build_limit(bytes)`: sets the memory this connection's next vector index
