@@ -53,10 +53,11 @@ fn main() {
         &options_file,
         &ext.join("edgelite.c"),
         &ext.join("edgelite.h"),
-        // included into the amalgamation by patches 0001, 0002 and 0003
+        // included into the amalgamation by patches 0001, 0002, 0003 and 0007
         &ext.join("edgelite_vector_index.c"),
         &ext.join("edgelite_vector_planner.c"),
         &ext.join("edgelite_step_hook.c"),
+        &ext.join("edgelite_func_progress.c"),
         &manifest.join("build/options.rs"),
     ];
     for input in inputs {

@@ -132,3 +132,73 @@ fn the_handler_runs_while_nested_views_are_prepared() -> Result<()> {
     assert_eq!(n, 1 << LEVELS);
     Ok(())
 }
+
+/// Core patch 0007: one call of LIKE, GLOB, `instr`, `replace` or `trim` over long values is one
+/// instruction, between whose starts SQLite never calls the handler nor sees an interrupt; each
+/// such call now does both as it works. Values are 1 MiB of `a`, and needles and patterns that
+/// match 2,048 `a` everywhere and then fail: about 2 billion byte comparisons each, during which the handler (set to run every 2^31 instructions, so never by
+/// SQLite's own count) is called every 1 MiB of comparisons and stops the call at its third.
+#[test]
+fn the_handler_runs_inside_long_function_calls() -> Result<()> {
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch(
+        "CREATE TABLE s(h TEXT, n TEXT, c TEXT);
+         INSERT INTO s VALUES (replace(hex(zeroblob(524288)), '0', 'a'),
+                               replace(hex(zeroblob(1024)), '0', 'a') || 'b',
+                               replace(hex(zeroblob(1024)), '0', 'b') || 'a');",
+    )?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    conn.progress_handler(i32::MAX, Some(move || seen.fetch_add(1, Ordering::Relaxed) >= 2));
+    for sql in [
+        "SELECT instr(h, n) FROM s",
+        "SELECT length(replace(h, n, 'x')) FROM s",
+        "SELECT h LIKE '%' || n || '%' FROM s",
+        "SELECT h LIKE '%' || n || '%' ESCAPE '!' FROM s",
+        "SELECT h GLOB '*' || n || '*' FROM s",
+        "SELECT h GLOB '*[a]' || n || '*' FROM s",
+        "SELECT length(trim(h, c)) FROM s",
+        "SELECT length(ltrim(h, c)) FROM s",
+        "SELECT length(rtrim(h, c)) FROM s",
+    ] {
+        calls.store(0, Ordering::Relaxed);
+        let err = conn.query_row(sql, [], |r| r.get::<_, i64>(0)).expect_err(sql);
+        assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OperationInterrupted), "{sql}: {err}");
+        assert_eq!(calls.load(Ordering::Relaxed), 3, "{sql}");
+    }
+    // Short calls never reach a check.
+    for (sql, expected) in [
+        ("SELECT instr(n, 'ab') + instr(n || 'xyz', 'z') FROM s", 2048 + 2052),
+        ("SELECT length(replace(n, 'aa', 'x')) FROM s", 1025),
+        ("SELECT (n LIKE '%AB') + (n GLOB '*a[b]') + (n LIKE 'a%a_') FROM s", 3),
+        ("SELECT length(trim(n, 'ab')) + length(rtrim(n, 'b')) FROM s", 2048),
+    ] {
+        calls.store(0, Ordering::Relaxed);
+        assert_eq!(conn.query_row(sql, [], |r| r.get::<_, i64>(0))?, expected, "{sql}");
+        assert_eq!(calls.load(Ordering::Relaxed), 0, "{sql}");
+    }
+    // A handler that lets the work go on changes no answer.
+    let seen = Arc::clone(&calls);
+    conn.progress_handler(
+        i32::MAX,
+        Some(move || {
+            seen.fetch_add(1, Ordering::Relaxed);
+            false
+        }),
+    );
+    for (sql, expected, checks) in [
+        // the needle is found at its end only: every position before compared in full
+        ("SELECT instr(substr(h, 1, 65536) || n, n) FROM s", 65_537, 100),
+        ("SELECT length(replace(substr(h, 1, 65536) || n, n, 'xy')) FROM s", 65_538, 100),
+        ("SELECT (substr(h, 1, 65536) || n) LIKE '%' || n FROM s", 1, 100),
+        ("SELECT h LIKE 'a%a_' FROM s", 1, 1),
+        ("SELECT length(trim(substr(h, 1, 65536) || 'z', c)) FROM s", 1, 100),
+    ] {
+        calls.store(0, Ordering::Relaxed);
+        assert_eq!(conn.query_row(sql, [], |r| r.get::<_, i64>(0))?, expected, "{sql}");
+        let calls = calls.load(Ordering::Relaxed);
+        assert!(calls >= checks, "{sql}: {calls} calls");
+    }
+    conn.progress_handler(0, None::<fn() -> bool>);
+    Ok(())
+}

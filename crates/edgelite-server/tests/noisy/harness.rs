@@ -197,7 +197,8 @@ pub struct Attack {
     /// Finding 6: connections announcing 9.5 MB bodies and holding them back (half without a token).
     pub slow_bodies: usize,
     /// Session 26's review: clients whose statements take long per step (rows that each make a
-    /// 50 MB `randomblob`) or to prepare (views nesting 15 levels), in turn.
+    /// 50 MB `randomblob`), to prepare (views nesting 15 levels) or in one function call (a LIKE
+    /// of a 1 KiB pattern over 512 KiB, most of a second in one instruction), in turn.
     pub heavy_steps: usize,
 }
 
@@ -305,11 +306,13 @@ async fn attack(addr: SocketAddr, token: String, a: Attack, stop: Arc<AtomicBool
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) \
                  SELECT sum(length(randomblob(50000000))) FROM n",
                 "SELECT count(*) FROM nest15 WHERE 0",
+                "SELECT length(h) FROM (SELECT replace(hex(zeroblob(262144)), '0', 'a') AS h) \
+                 WHERE h LIKE '%' || replace(hex(zeroblob(512)), '0', 'a') || 'b%'",
             ];
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
                 tally.sent.fetch_add(1, Ordering::Relaxed);
-                let body = json!({"requests": [{"type": "execute", "stmt": {"sql": heavy[i % 2]}}, {"type": "close"}]});
+                let body = json!({"requests": [{"type": "execute", "stmt": {"sql": heavy[i % heavy.len()]}}, {"type": "close"}]});
                 let _ = pipeline(&http, addr, "attacker", &token, &body).await;
                 i += 1;
             }
