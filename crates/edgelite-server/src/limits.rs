@@ -276,6 +276,10 @@ struct LiveTurn {
     since: Instant,
     /// Its slot was lent to another namespace while it stalled.
     lent: bool,
+    /// The stalled turn whose slot this one holds, lent (see `lend_stalled`): when this one
+    /// ends, the slot goes back to that turn, or on to another namespace's waiter, never to a
+    /// waiter of the stalled turn's namespace.
+    borrowed_from: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -352,7 +356,7 @@ impl Scheduler {
         t.next_id += 1;
         let id = t.next_id;
         let since = Instant::now();
-        t.live.insert(id, LiveTurn { key: key.to_owned(), since, lent: false });
+        t.live.insert(id, LiveTurn { key: key.to_owned(), since, lent: false, borrowed_from: None });
         Turn { sched: Arc::clone(self), key: key.to_owned(), id, since, live: true }
     }
 
@@ -391,7 +395,7 @@ impl Scheduler {
     fn pass_on(self: &Arc<Self>, key: &str, id: u64) {
         let mut guard = self.lock();
         let t = &mut *guard;
-        let was_lent = t.live.remove(&id).is_some_and(|l| l.lent);
+        let (was_lent, borrowed_from) = t.live.remove(&id).map_or((false, None), |l| (l.lent, l.borrowed_from));
         if let Some(ns) = t.by_ns.get_mut(key) {
             ns.running = ns.running.saturating_sub(1);
             if ns.running == 0 && ns.waiters.is_empty() {
@@ -399,7 +403,34 @@ impl Scheduler {
             }
         }
         if was_lent {
-            // its slot is another turn's now
+            // its slot is another turn's now, for good
+            t.lent -= 1;
+            t.running -= 1;
+            for l in t.live.values_mut() {
+                if l.borrowed_from == Some(id) {
+                    l.borrowed_from = None;
+                }
+            }
+            return;
+        }
+        let stalled = self.stalled_namespaces(t);
+        if let Some(lender) = borrowed_from
+            && t.live.get(&lender).is_some_and(|l| l.lent)
+        {
+            // A lent slot goes back to the stalled turn it came from, or on to another
+            // namespace's waiter, never to the stalled namespace's own: handing it to the next
+            // waiter gave a tenant with a third request queued behind two stalled ones a third
+            // stalled statement, and nothing left to lend (a reviewer's finding: a victim's
+            // `SELECT 1` waited 15 s behind four requests of a quadratic geopoly function).
+            if let Some(next) = self.hand_on(t, &stalled) {
+                if let Some(l) = t.live.get_mut(&next) {
+                    l.borrowed_from = Some(lender);
+                }
+                return;
+            }
+            if let Some(l) = t.live.get_mut(&lender) {
+                l.lent = false;
+            }
             t.lent -= 1;
             t.running -= 1;
             return;
@@ -409,15 +440,22 @@ impl Scheduler {
             t.running -= 1;
             return;
         }
-        if !self.hand_on(t, &HashSet::new()) {
+        // namespaces with a stalled turn wait while any other does
+        if self.hand_on(t, &stalled).is_none() && self.hand_on(t, &HashSet::new()).is_none() {
             t.running = t.running.saturating_sub(1);
         }
     }
 
+    /// The namespaces holding a turn stalled in one long step (held for two time slices).
+    fn stalled_namespaces(&self, t: &Turns) -> HashSet<String> {
+        let stall = self.slice.saturating_mul(2);
+        t.live.values().filter(|l| l.since.elapsed() >= stall).map(|l| l.key.clone()).collect()
+    }
+
     /// Hands a turn to the waiting namespace with the fewest turns, then the one served
-    /// longest ago, leaving out those in `skip`; the caller counts the slot. False if no
-    /// waiter took it.
-    fn hand_on(self: &Arc<Self>, t: &mut Turns, skip: &HashSet<String>) -> bool {
+    /// longest ago, leaving out those in `skip`; the caller counts the slot. The new turn's id,
+    /// or `None` if no waiter took it.
+    fn hand_on(self: &Arc<Self>, t: &mut Turns, skip: &HashSet<String>) -> Option<u64> {
         loop {
             let next = t
                 .by_ns
@@ -425,7 +463,7 @@ impl Scheduler {
                 .filter(|(k, ns)| !ns.waiters.is_empty() && !skip.contains(*k))
                 .min_by_key(|(_, ns)| (ns.running, ns.last_grant))
                 .map(|(k, _)| k.clone());
-            let Some(next) = next else { return false };
+            let next = next?;
             t.waiting = t.waiting.saturating_sub(1);
             self.contended.store(t.waiting > 0, Ordering::Relaxed);
             t.grants += 1;
@@ -435,8 +473,9 @@ impl Scheduler {
             ns.running += 1;
             ns.last_grant = g;
             let turn = self.fresh(t, &next);
+            let id = turn.id;
             match tx.send(turn) {
-                Ok(()) => return true,
+                Ok(()) => return Some(id),
                 Err(mut gone) => {
                     // The waiter went away (its request was dropped): the slot goes to the next.
                     gone.live = false;
@@ -454,14 +493,16 @@ impl Scheduler {
 
     /// Lends the slot of every turn stalled inside one long step of SQLite to a waiting
     /// namespace, past the slots. Yield points come between SQLite's instructions; one
-    /// instruction can take long (`randomblob(50000000)` takes 0.1 s, a `LIKE` over a long text
-    /// longer), and a statement whose every row does one held its turn through hundreds of
-    /// them while others waited (15 s in a server review). A turn held for two time slices
-    /// while a request waits has missed its yield point; its slot goes to the next waiter
-    /// of a namespace that holds no stalled turn itself (so a tenant whose steps stall gains
-    /// no slot from it), once per turn and for at most one turn per namespace at a time. The
-    /// stalled statement runs on beside it, sharing the cores through the kernel, and its slot
-    /// is the other turn's from then on. Called by a task every time slice (`spawn_lender`).
+    /// instruction can take long (`randomblob(50000000)` takes 0.1 s, a geopoly function or an
+    /// FTS5 insert seconds), and a statement whose every row does one held its turn through
+    /// hundreds of them while others waited (15 s in a server review). A turn held for two time
+    /// slices while a request waits has missed its yield point; its slot goes to the next
+    /// waiter of a namespace that holds no stalled turn itself (so a tenant whose steps stall
+    /// gains no slot from it), for at most one turn per namespace at a time. The stalled
+    /// statement runs on beside it, sharing the cores through the kernel. When the borrower
+    /// ends, the slot goes to another such namespace's waiter, or back to the stalled turn
+    /// (`pass_on`), which may lend it again; if the stalled turn ends first, the slot is the
+    /// borrower's. Called by a task every time slice (`spawn_lender`).
     pub fn lend_stalled(self: &Arc<Self>) {
         // every time slice, on an idle server too: nobody waiting costs an atomic read
         if !self.contended() {
@@ -476,7 +517,7 @@ impl Scheduler {
         let all_stalled: Vec<(u64, &LiveTurn)> =
             t.live.iter().filter(|(_, l)| l.since.elapsed() >= stall).map(|(id, l)| (*id, l)).collect();
         // namespaces with a stalled turn, lent already or not, get no lent slot
-        let skip: HashSet<String> = all_stalled.iter().map(|(_, l)| l.key.clone()).collect();
+        let skip: HashSet<String> = self.stalled_namespaces(t);
         let stalled: Vec<(u64, String)> =
             all_stalled.iter().filter(|(_, l)| !l.lent).map(|(id, l)| (*id, l.key.clone())).collect();
         if stalled.is_empty() {
@@ -492,9 +533,12 @@ impl Scheduler {
             // the stalled turn gives its slot up and the waiter takes it: `running - lent`,
             // the slots held, stays the same
             t.running += 1;
-            if !self.hand_on(t, &skip) {
+            let Some(borrower) = self.hand_on(t, &skip) else {
                 t.running -= 1;
                 return;
+            };
+            if let Some(b) = t.live.get_mut(&borrower) {
+                b.borrowed_from = Some(id);
             }
             if let Some(l) = t.live.get_mut(&id) {
                 l.lent = true;
@@ -713,8 +757,9 @@ mod tests {
     }
 
     /// A turn stalled in one long step (no yield point for two time slices) lends its slot to
-    /// a waiting request (the victim runs while the step goes on), once; the slot then serves
-    /// the queue as any other, and the counts come back to zero when everything ends.
+    /// a waiting request of another namespace (the victim runs while the step goes on); the
+    /// slot comes back to the stalled turn, never to its namespace's next request, and is lent
+    /// again to the victim's next; the counts come back to zero when everything ends.
     #[test]
     fn a_stalled_turn_lends_its_slot_to_another_namespace() {
         use std::sync::mpsc;
@@ -752,13 +797,24 @@ mod tests {
         sched.lend_stalled();
         victim_rx.recv_timeout(Duration::from_secs(20)).expect("the victim ran while the hog's step went on");
         victim.join().unwrap();
-        // The victim's slot went on to the hog's second request (the slot is free again), but
-        // the stalled turn is lent once only: no other turn comes out of it.
-        hog2_rx.recv_timeout(Duration::from_secs(20)).expect("the slot given back by the victim");
-        hog2.join().unwrap();
-        assert_eq!(sched.load(), (1, 0), "the stalled turn alone");
+        // The victim's slot went back to the stalled turn, not on to the hog's second request
+        // (which a reviewer's hog used to gain a second stalled statement, and then a third,
+        // while the victim waited behind them).
+        assert!(hog2_rx.recv_timeout(Duration::from_millis(100)).is_err(), "the hog's second request ran");
+        assert_eq!(sched.load(), (1, 1), "the stalled turn holds its slot again; its second request waits");
+        // A victim's next request gets the slot lent again.
+        let (victim, victim_rx) = waiter("victim");
+        while sched.load().1 < 2 {
+            std::thread::yield_now();
+        }
+        sched.lend_stalled();
+        victim_rx.recv_timeout(Duration::from_secs(20)).expect("the victim ran again while the hog's step went on");
+        victim.join().unwrap();
+        assert!(hog2_rx.recv_timeout(Duration::from_millis(100)).is_err(), "the hog's second request ran");
         release_tx.send(()).unwrap();
         hog.join().unwrap();
+        hog2_rx.recv_timeout(Duration::from_secs(20)).expect("the hog's second request, once its first ended");
+        hog2.join().unwrap();
         assert_eq!(sched.load(), (0, 0));
         // and the slot is whole again: a new turn at once
         drop(sched.turn_blocking("victim"));

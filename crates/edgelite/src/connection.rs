@@ -446,6 +446,16 @@ impl Connection {
         self.db.release_vector_cache()
     }
 
+    /// Drops the vector index builds that this connection holds although none of its
+    /// statements runs, and returns how many. A build lives inside its CREATE INDEX or REINDEX
+    /// and holds up to `edgelite_vector_build_limit` bytes (1 GiB by default); one that failed
+    /// for a reason of the core's own (an error in a partial index's WHERE clause, an
+    /// interrupt) kept them until the next build or the connection's close. Cheap when there
+    /// are none; a no-op while a statement of the connection runs.
+    pub fn drop_stale_vector_builds(&self) -> usize {
+        self.db.drop_stale_vector_builds()
+    }
+
     /// Closes the connection, reporting failure. On failure the connection is handed back,
     /// still open.
     ///

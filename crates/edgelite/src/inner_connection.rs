@@ -198,6 +198,11 @@ impl InnerConnection {
         unsafe { ffi::set_vector_cache_budget(self.db, budget) }
     }
 
+    pub(crate) fn drop_stale_vector_builds(&self) -> usize {
+        // SAFETY: as in set_vector_cache_budget.
+        unsafe { ffi::drop_stale_vector_builds(self.db) }
+    }
+
     pub(crate) fn release_vector_cache(&self) -> usize {
         // SAFETY: as in set_vector_cache_budget.
         unsafe { ffi::release_vector_cache(self.db) }

@@ -25,8 +25,9 @@
 //! same whatever the budget.
 //!
 //! Everything happens inside the building statement, so a failed or rolled-back build leaves
-//! nothing in the database; its memory is dropped when a row fails, by the next build of that
-//! index, by DROP INDEX, or when the connection closes.
+//! nothing in the database; its memory is dropped when a row fails, by the next build of any
+//! index, by DROP INDEX, by `drop_stale_vector_builds` (the server calls it after every
+//! request), or when the connection closes.
 
 use std::sync::Arc;
 
@@ -197,6 +198,11 @@ pub(crate) fn add(
     let mut row = Some(row);
     let added = with_state(db, |state| -> SqlResult<()> {
         let (limit, threads) = (state.build_limit, state.build_threads);
+        if !state.builds.contains_key(&key(index)) {
+            // a statement builds one index at a time (REINDEX ends each before the next): any
+            // other build was left by a statement that failed (see `drop_stale_vector_builds`)
+            state.builds.clear();
+        }
         let build = match state.builds.entry(key(index)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {

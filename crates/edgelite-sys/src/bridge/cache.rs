@@ -428,6 +428,46 @@ pub unsafe fn set_vector_cache_budget(db: *mut sqlite3, budget: Option<Arc<Vecto
     with_state(db, |c| c.share(budget)).is_some()
 }
 
+/// Drops the vector index builds that connection `db` holds although none of its statements
+/// runs: a build lives inside its CREATE INDEX or REINDEX, and one that the core failed for a
+/// reason of its own (an error in a partial index's WHERE, an interrupt, a full disk) was never
+/// told so and kept its graph, blocks and threads (up to the build budget, 256 MiB in the
+/// server, per connection) until the next build or the connection's close. Returns how many
+/// were dropped. Cheap when there are none (no statement is looked at).
+///
+/// # Safety
+/// As [`set_vector_cache_budget`].
+pub unsafe fn drop_stale_vector_builds(db: *mut sqlite3) -> usize {
+    // SAFETY: the caller's promise.
+    let db = unsafe { Db::new(db) };
+    with_state(db, |c| {
+        if c.builds.is_empty() || any_statement_running(db) {
+            return 0;
+        }
+        let n = c.builds.len();
+        c.builds.clear();
+        n
+    })
+    .unwrap_or(0)
+}
+
+/// Whether a statement of `db` has started and not been reset.
+fn any_statement_running(db: Db) -> bool {
+    let mut stmt = core::ptr::null_mut();
+    loop {
+        // SAFETY: a live connection (Db's invariant), used by this thread alone meanwhile (the
+        // callers' promise); `stmt` is null or a statement of it that this loop just got.
+        stmt = unsafe { sqlite3_next_stmt(db.raw(), stmt) };
+        if stmt.is_null() {
+            return false;
+        }
+        // SAFETY: as above.
+        if unsafe { sqlite3_stmt_busy(stmt) } != 0 {
+            return true;
+        }
+    }
+}
+
 /// Empties the node cache of connection `db`, giving its bytes back to its budgets; the limit
 /// and the budget stay. Returns the bytes freed.
 ///
@@ -706,6 +746,45 @@ mod tests {
         assert_eq!(budget.used(), used(da));
         drop(a);
         assert_eq!(budget.used(), 0, "a closed connection's cache gives its bytes back");
+    }
+
+    /// A build that the core failed (here an integer overflow in a partial index's WHERE,
+    /// halfway through the rows) stays on the connection until dropped as stale, which waits
+    /// while a statement runs; the next build of another index drops it too.
+    #[test]
+    fn a_failed_build_is_dropped_as_stale() {
+        let conn = open();
+        // SAFETY: open until `conn` drops, after the last use of `db`.
+        let db = unsafe { Db::new(conn.0) };
+        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(4))").expect("create");
+        db.exec(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 500) \
+             INSERT INTO t SELECT x, vector('[' || x || ',1,2,3]') FROM n",
+        )
+        .expect("fill");
+        let failing = "CREATE INDEX t_v ON t(libsql_vector_idx(v)) \
+                       WHERE abs(CASE WHEN id >= 300 THEN -9223372036854775807 - 1 ELSE 1 END)";
+        let builds = || with_state(db, |s| s.builds.len()).expect("state");
+        assert!(db.exec(failing).is_err());
+        assert_eq!(builds(), 1, "the failed build is still held");
+        // not while a statement of the connection runs
+        let mut running = db.prepare("SELECT id FROM t").expect("prepare");
+        assert!(running.step().expect("step"));
+        // SAFETY: an open connection, used on this thread only.
+        assert_eq!(unsafe { drop_stale_vector_builds(conn.0) }, 0);
+        drop(running);
+        // SAFETY: as above.
+        assert_eq!(unsafe { drop_stale_vector_builds(conn.0) }, 1);
+        assert_eq!(builds(), 0);
+        // SAFETY: as above.
+        assert_eq!(unsafe { drop_stale_vector_builds(conn.0) }, 0);
+
+        // left again, then another index's build drops it and completes
+        assert!(db.exec(failing).is_err());
+        assert_eq!(builds(), 1);
+        db.exec("CREATE INDEX t_w ON t(libsql_vector_idx(v)) WHERE id > 10").expect("another build");
+        assert_eq!(builds(), 0);
+        assert_eq!(query_int(db, "SELECT count(*) FROM vector_top_k('t_w', vector('[1,1,2,3]'), 1000)"), 490);
     }
 
     /// The planner's sample of a table is remembered until a commit changes the data version,

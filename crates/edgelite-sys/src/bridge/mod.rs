@@ -12,7 +12,7 @@ use crate::bindings::*;
 
 mod build;
 mod cache;
-pub use cache::{VectorCacheBudget, release_vector_cache, set_vector_cache_budget};
+pub use cache::{VectorCacheBudget, drop_stale_vector_builds, release_vector_cache, set_vector_cache_budget};
 mod keys;
 mod slab;
 mod sql;
