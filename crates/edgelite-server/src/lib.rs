@@ -155,7 +155,8 @@ pub struct Limits {
     /// Databases open at once; the least recently used idle ones are closed beyond it.
     pub max_open_databases: usize,
     /// The largest a namespace's database may grow, in bytes (0: no limit); a namespace's own
-    /// `max_db_size` (admin API) replaces it.
+    /// `max_db_size` (admin API) replaces it. Its temporary files are held to the same size,
+    /// together.
     pub max_db_size: u64,
     /// Bytes of SQLite memory above which the least recently used idle databases are closed
     /// (0: no limit).

@@ -113,7 +113,8 @@ struct Args {
     #[arg(long, default_value_t = 128)]
     max_open_databases: usize,
     /// The largest a namespace's database may grow, in bytes (0: no limit); writes past it
-    /// fail with SQLITE_FULL. A namespace's own `max_db_size` (admin API) replaces it.
+    /// fail with SQLITE_FULL. A namespace's own `max_db_size` (admin API) replaces it. Its
+    /// temporary files (sorts, ephemeral and TEMP tables) are held to the same size, together.
     #[arg(long, default_value_t = 0)]
     max_db_size: u64,
     /// Bytes of SQLite memory (page caches, schemas, statements of every connection) above

@@ -193,6 +193,9 @@ pub struct Namespace {
     pool: Mutex<Vec<SessionConn>>,
     /// What the node caches of its session connections hold together, and their limit.
     vector_cache: Arc<edgelite::VectorCacheBudget>,
+    /// The temporary files (sorts, ephemeral tables, statement journals, TEMP databases) of
+    /// its sessions' statements, together: up to the size quota (none without one).
+    temp_files: Arc<ffi::TempFileBudget>,
     /// Sessions whose connection is inside a transaction (a checkpoint must wait for zero).
     open_txns: AtomicUsize,
     pending: Mutex<HashMap<String, PendingPush>>,
@@ -427,6 +430,12 @@ pub fn valid_name(name: &str) -> bool {
 
 fn open_conn(path: &Path, max_pages: u32) -> Result<Connection, NsError> {
     let conn = Connection::open(path)?;
+    configure_conn(&conn, max_pages)?;
+    Ok(conn)
+}
+
+/// What every connection of the server gets: see [`open_conn`].
+fn configure_conn(conn: &Connection, max_pages: u32) -> Result<(), NsError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     // The server owns checkpoints: they define generations. Closing the last connection of a
     // database (a namespace closed when idle) must not checkpoint and delete the WAL either:
@@ -434,9 +443,9 @@ fn open_conn(path: &Path, max_pages: u32) -> Result<Connection, NsError> {
     conn.set_db_config(DbConfig::NoCkptOnClose, true)?;
     conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
     if max_pages > 0 {
-        set_max_pages(&conn, max_pages)?;
+        set_max_pages(conn, max_pages)?;
     }
-    Ok(conn)
+    Ok(())
 }
 
 /// Sets a connection's size quota: SQLITE_FULL for a write that would grow the database past
@@ -448,6 +457,12 @@ fn set_max_pages(conn: &Connection, max_pages: u32) -> Result<(), NsError> {
     let pages = if max_pages == 0 { u32::MAX } else { max_pages };
     conn.execute_batch(&format!("PRAGMA max_page_count={pages}; PRAGMA temp.max_page_count={pages};"))?;
     Ok(())
+}
+
+/// The bytes of temporary files a namespace with a quota of `max_pages` pages may hold (0: no
+/// quota, no limit). Its sorts and ephemeral tables wrote 2.08 GB under a 200 MB quota.
+fn temp_limit(max_pages: u32) -> u64 {
+    if max_pages == 0 { u64::MAX } else { u64::from(max_pages) * PAGE_SIZE as u64 }
 }
 
 /// A size quota in bytes as 4096-byte pages (0: none).
@@ -584,7 +599,14 @@ fn open_session_conn(
     max_pages: u32,
     vector_cache: &Arc<edgelite::VectorCacheBudget>,
 ) -> Result<SessionConn, NsError> {
-    let conn = open_conn(path, max_pages)?;
+    // Through the VFS that counts temporary files against the namespace's budget (see
+    // `Session::with_conn`); the database's own files are the default VFS's.
+    let flags = edgelite::OpenFlags::default();
+    // once per process; a failure shows as the open's "no such vfs"
+    let _rc = ffi::register_temp_quota_vfs();
+    let vfs = ffi::TEMP_QUOTA_VFS.to_str().unwrap_or_default();
+    let conn = Connection::open_with_flags_and_vfs(path, flags, vfs)?;
+    configure_conn(&conn, max_pages)?;
     crate::exec::harden(&conn)?;
     // One budget for all of the namespace's connections: each may cache up to 256 MiB, and
     // with 16 pooled (64 open) one tenant's index could hold 4 GB (16 GB) of the server.
@@ -708,6 +730,7 @@ impl Namespace {
             keeper: Mutex::new(keeper),
             pool: Mutex::new(Vec::new()),
             vector_cache: Arc::new(edgelite::VectorCacheBudget::new(settings.vector_cache_per_namespace)),
+            temp_files: Arc::new(ffi::TempFileBudget::new(temp_limit(max_pages))),
             open_txns: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
             settings,
@@ -1604,7 +1627,8 @@ impl Session {
         sc.flags.read_only.store(perm == Perm::ReadOnly || self.ns.settings.replica, Ordering::Relaxed);
         let conn = &sc.conn;
         let changes = conn.total_changes();
-        let out = f(conn, &mut self.sqls);
+        // temporary files the statements open count against the namespace's budget
+        let out = ffi::with_temp_file_budget(Some(&self.ns.temp_files), || f(conn, &mut self.sqls));
         // a CREATE INDEX on a vector column that failed kept its build's memory (up to 256 MiB)
         // on the connection, which the stream may hold for as long as it likes
         conn.drop_stale_vector_builds();
@@ -2249,6 +2273,7 @@ impl Namespaces {
         if let Some(ns) = open {
             let pages = max_db_size.map_or(self.reg.settings.max_db_pages, bytes_to_pages);
             ns.max_pages.store(pages, Ordering::Release);
+            ns.temp_files.set_limit(temp_limit(pages));
             if let Some(keeper) = lock(&ns.keeper)?.as_ref() {
                 set_max_pages(keeper, pages)?;
             }

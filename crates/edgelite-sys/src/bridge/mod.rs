@@ -17,6 +17,7 @@ mod keys;
 mod slab;
 mod sql;
 pub mod step_hook;
+pub mod temp_quota;
 mod txn;
 mod values;
 mod vector_functions;
