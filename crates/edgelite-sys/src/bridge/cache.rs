@@ -53,7 +53,7 @@
 
 use core::cell::Cell;
 use core::ffi::{CStr, c_void};
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -93,18 +93,24 @@ struct IndexBlocks {
 /// A memory budget that node caches share: the bytes of the blocks they hold together, and a
 /// limit past which none of them caches another block.
 #[derive(Debug)]
-pub struct VectorCacheBudget {
-    used: AtomicUsize,
-    limit: AtomicUsize,
-}
+pub struct VectorCacheBudget(super::tally::Tally);
 
 static PROCESS: VectorCacheBudget = VectorCacheBudget::new(usize::MAX);
+
+/// Bytes as the tally counts them (usize is at most 64 bits here).
+const fn wide(n: usize) -> u64 {
+    n as u64
+}
+
+fn narrow(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
 
 impl VectorCacheBudget {
     /// A budget of `limit` bytes (0: the caches under it hold nothing).
     #[must_use]
     pub const fn new(limit: usize) -> VectorCacheBudget {
-        VectorCacheBudget { used: AtomicUsize::new(0), limit: AtomicUsize::new(limit) }
+        VectorCacheBudget(super::tally::Tally::new(wide(limit)))
     }
 
     /// The process's budget, which every connection's cache counts against; its limit is
@@ -117,33 +123,28 @@ impl VectorCacheBudget {
     /// Bytes of blocks held under this budget now.
     #[must_use]
     pub fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
+        narrow(self.0.used())
     }
 
     /// The limit in bytes.
     #[must_use]
     pub fn limit(&self) -> usize {
-        self.limit.load(Ordering::Relaxed)
+        narrow(self.0.limit())
     }
 
     /// Sets the limit and returns the previous one. Caches already past a lowered limit keep
     /// their blocks and stop growing; [`release_vector_cache`] empties one.
     pub fn set_limit(&self, limit: usize) -> usize {
-        self.limit.swap(limit, Ordering::Relaxed)
+        narrow(self.0.set_limit(wide(limit)))
     }
 
     /// Takes `n` bytes if they fit under the limit.
     fn reserve(&self, n: usize) -> bool {
-        let before = self.used.fetch_add(n, Ordering::Relaxed);
-        if before.saturating_add(n) > self.limit() {
-            self.used.fetch_sub(n, Ordering::Relaxed);
-            return false;
-        }
-        true
+        self.0.reserve(wide(n))
     }
 
     fn give_back(&self, n: usize) {
-        self.used.fetch_sub(n, Ordering::Relaxed);
+        self.0.give_back(wide(n));
     }
 }
 

@@ -17,6 +17,7 @@ mod keys;
 mod slab;
 mod sql;
 pub mod step_hook;
+mod tally;
 pub mod temp_quota;
 mod txn;
 mod values;

@@ -17,7 +17,6 @@
 //! statement with many sorts cannot multiply it.
 
 use core::ffi::{c_char, c_int, c_void};
-use core::sync::atomic::{AtomicU64, Ordering};
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
@@ -28,46 +27,39 @@ pub const TEMP_QUOTA_VFS: &core::ffi::CStr = c"edgelite-tempquota";
 
 /// Bytes of temporary files that a group of connections may hold together.
 #[derive(Debug)]
-pub struct TempFileBudget {
-    used: AtomicU64,
-    limit: AtomicU64,
-}
+pub struct TempFileBudget(super::tally::Tally);
 
 impl TempFileBudget {
     /// A budget of `limit` bytes.
     #[must_use]
     pub const fn new(limit: u64) -> TempFileBudget {
-        TempFileBudget { used: AtomicU64::new(0), limit: AtomicU64::new(limit) }
+        TempFileBudget(super::tally::Tally::new(limit))
     }
 
     /// Bytes of the group's temporary files now.
     #[must_use]
     pub fn used(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
+        self.0.used()
     }
 
     /// The limit in bytes.
     #[must_use]
     pub fn limit(&self) -> u64 {
-        self.limit.load(Ordering::Relaxed)
+        self.0.limit()
     }
 
-    /// Sets the limit; files already past a lowered one keep their bytes and grow no more.
+    /// Sets the limit and returns the previous one; files already past a lowered one keep
+    /// their bytes and grow no more.
     pub fn set_limit(&self, limit: u64) -> u64 {
-        self.limit.swap(limit, Ordering::Relaxed)
+        self.0.set_limit(limit)
     }
 
     fn reserve(&self, n: u64) -> bool {
-        let before = self.used.fetch_add(n, Ordering::Relaxed);
-        if before.saturating_add(n) > self.limit() {
-            self.used.fetch_sub(n, Ordering::Relaxed);
-            return false;
-        }
-        true
+        self.0.reserve(n)
     }
 
     fn give_back(&self, n: u64) {
-        self.used.fetch_sub(n, Ordering::Relaxed);
+        self.0.give_back(n);
     }
 }
 
