@@ -253,9 +253,10 @@ async fn stats(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> 
     let me = Arc::clone(&ns);
     let (g, n) = blocking(move || me.position()).await?;
     let backup = state.backup.as_ref().and_then(|b| b.status(&name));
-    let vector_cache = ns.vector_cache_bytes();
-    Ok(Json(json!({"generation": g, "committed_frames": n, "backup": backup, "vector_cache_bytes": vector_cache}))
-        .into_response())
+    let (vector_cache, memory) = (ns.vector_cache_bytes(), ns.memory_bytes());
+    let body = json!({"generation": g, "committed_frames": n, "backup": backup, "vector_cache_bytes": vector_cache,
+                      "memory_bytes": memory});
+    Ok(Json(body).into_response())
 }
 
 /// The namespace's settings that this server has of sqld's `/config`: its size quota.

@@ -167,6 +167,10 @@ pub struct Limits {
     /// Bytes of vector index blocks that one namespace's connections may hold together in
     /// their node caches (0: none cached).
     pub max_vector_cache_memory_per_namespace: u64,
+    /// Bytes of SQLite's memory that one namespace's requests may hold at once (0: no limit);
+    /// needs `edgelite::ffi::install_memory_budgets` before SQLite initializes (the binary's
+    /// `main` does it), or it is not enforced.
+    pub max_memory_per_namespace: u64,
     /// An open database unused for this long is closed (`None`: never for its idle time).
     pub database_idle_timeout: Option<Duration>,
 }
@@ -199,6 +203,7 @@ impl Default for Limits {
             max_open_databases_memory: 512 << 20,
             max_vector_cache_memory: 1 << 30,
             max_vector_cache_memory_per_namespace: 256 << 20,
+            max_memory_per_namespace: 512 << 20,
             database_idle_timeout: Some(Duration::from_secs(60)),
         }
     }
@@ -349,6 +354,13 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     edgelite::VectorCacheBudget::process().set_limit(usize::try_from(l.max_vector_cache_memory).unwrap_or(usize::MAX));
     settings.vector_cache_per_namespace =
         usize::try_from(l.max_vector_cache_memory_per_namespace).unwrap_or(usize::MAX);
+    settings.memory_per_namespace = if l.max_memory_per_namespace == 0 { u64::MAX } else { l.max_memory_per_namespace };
+    if !edgelite::ffi::memory_budgets_installed() {
+        eprintln!(
+            "edgelite-server: --max-memory-per-namespace is not enforced: SQLite initialized before the server \
+             could install its allocator (call edgelite::ffi::install_memory_budgets first)"
+        );
+    }
     settings.idle_close = l.database_idle_timeout;
     let namespaces = tokio::task::spawn_blocking(move || Namespaces::open(&db_path, settings))
         .await

@@ -129,6 +129,11 @@ struct Args {
     /// node caches (0: none cached).
     #[arg(long, default_value_t = 256 << 20)]
     max_vector_cache_memory_per_namespace: u64,
+    /// Bytes of SQLite's memory (page caches, statements, sorts, FTS data) that one namespace's
+    /// requests may hold at once; an allocation past it fails that namespace's statement with
+    /// SQLITE_NOMEM (0: no limit).
+    #[arg(long, default_value_t = 512 << 20)]
+    max_memory_per_namespace: u64,
     /// Close an open database that no request has used for this many seconds (0: only the
     /// limits close databases).
     #[arg(long, default_value_t = 60)]
@@ -276,6 +281,11 @@ async fn run_command(command: Command) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Before anything opens a database: SQLite takes an allocator only before it initializes.
+    let rc = edgelite::ffi::install_memory_budgets();
+    if rc != edgelite::ffi::SQLITE_OK {
+        eprintln!("edgelite-server: cannot install the per-namespace memory budgets (SQLite error {rc})");
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -325,6 +335,7 @@ fn main() -> ExitCode {
             max_open_databases_memory: args.max_open_databases_memory,
             max_vector_cache_memory: args.max_vector_cache_memory,
             max_vector_cache_memory_per_namespace: args.max_vector_cache_memory_per_namespace,
+            max_memory_per_namespace: args.max_memory_per_namespace,
             database_idle_timeout: (args.database_idle_timeout_secs > 0)
                 .then(|| Duration::from_secs(args.database_idle_timeout_secs)),
         };

@@ -196,6 +196,8 @@ pub struct Namespace {
     /// The temporary files (sorts, ephemeral tables, statement journals, TEMP databases) of
     /// its sessions' statements, together: up to the size quota (none without one).
     temp_files: Arc<ffi::TempFileBudget>,
+    /// SQLite's memory held by its sessions' requests (see `Session::with_conn`).
+    memory: &'static ffi::MemoryBudget,
     /// Sessions whose connection is inside a transaction (a checkpoint must wait for zero).
     open_txns: AtomicUsize,
     pending: Mutex<HashMap<String, PendingPush>>,
@@ -262,6 +264,11 @@ pub struct Settings {
     /// Bytes of vector index blocks that one namespace's connections may cache together (each
     /// open namespace's [`edgelite::VectorCacheBudget`]).
     pub vector_cache_per_namespace: usize,
+    /// Bytes of SQLite's memory one namespace's requests may hold at once.
+    pub memory_per_namespace: u64,
+    /// Each namespace's memory budget, by name, made at its first open and kept for the
+    /// process's life (allocations charged to it may outlive the namespace's open).
+    memory_budgets: Mutex<HashMap<String, &'static ffi::MemoryBudget>>,
     /// An open database unused for this long is closed by [`Namespaces::sweep`]; `None`: only
     /// the limits close databases.
     pub idle_close: Option<Duration>,
@@ -299,6 +306,15 @@ impl Settings {
         }
     }
 
+    /// Namespace `name`'s memory budget, with the current limit.
+    fn memory_budget(&self, name: &str) -> &'static ffi::MemoryBudget {
+        let mut budgets = self.memory_budgets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let budget =
+            *budgets.entry(name.to_owned()).or_insert_with(|| ffi::MemoryBudget::leak(self.memory_per_namespace));
+        budget.set_limit(self.memory_per_namespace);
+        budget
+    }
+
     /// How many of `open` open databases to close to bring SQLite's memory under
     /// `max_open_memory`, taking each to use an equal share of it (0: none).
     fn memory_excess(&self, open: usize) -> usize {
@@ -323,6 +339,8 @@ impl Settings {
             max_open: max_open.max(1),
             max_open_memory: 0,
             vector_cache_per_namespace: 256 << 20,
+            memory_per_namespace: u64::MAX,
+            memory_budgets: Mutex::new(HashMap::new()),
             idle_close: None,
             conns,
             replica: false,
@@ -731,6 +749,7 @@ impl Namespace {
             pool: Mutex::new(Vec::new()),
             vector_cache: Arc::new(edgelite::VectorCacheBudget::new(settings.vector_cache_per_namespace)),
             temp_files: Arc::new(ffi::TempFileBudget::new(temp_limit(max_pages))),
+            memory: settings.memory_budget(name),
             open_txns: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
             settings,
@@ -1166,6 +1185,12 @@ impl Namespace {
         {
             pool.push(conn);
         }
+    }
+
+    /// Bytes of SQLite's memory charged to its requests now.
+    #[must_use]
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory.used()
     }
 
     /// Bytes of vector index blocks its connections' node caches hold.
@@ -1628,7 +1653,11 @@ impl Session {
         let conn = &sc.conn;
         let changes = conn.total_changes();
         // temporary files the statements open count against the namespace's budget
-        let out = ffi::with_temp_file_budget(Some(&self.ns.temp_files), || f(conn, &mut self.sqls));
+        // SQLite's memory they take, to its memory budget
+        let (temp, memory) = (&self.ns.temp_files, self.ns.memory);
+        let out = ffi::with_memory_budget(Some(memory), || {
+            ffi::with_temp_file_budget(Some(temp), || f(conn, &mut self.sqls))
+        });
         // a CREATE INDEX on a vector column that failed kept its build's memory (up to 256 MiB)
         // on the connection, which the stream may hold for as long as it likes
         conn.drop_stale_vector_builds();
