@@ -487,16 +487,17 @@ async fn the_open_database_cap_bounds_the_servers_descriptors() {
     assert!(fd_count(pid) <= before + 4 * 5 + 4);
 }
 
-/// A server whose vector node caches have `budget` bytes, per namespace and in all, with
-/// namespaces `names`, each with an index of 600 rows of 128 dimensions (their blocks are a
-/// few MB, far past the budget). Returns the server (killed on drop), a client, the admin API's
-/// address and the data directory (removed on drop).
-async fn vector_server(budget: usize, names: &[&str]) -> (tokio::process::Child, Remote, String, tempfile::TempDir) {
+/// The server binary with namespaces and the admin API on, `flags` added, and namespaces
+/// `names` created. Returns the server (killed on drop), a client, the admin API's address and
+/// the data directory (removed on drop).
+async fn namespaced_binary(
+    flags: &[&str],
+    names: &[&str],
+) -> (tokio::process::Child, Remote, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = spawn_binary(|cmd| {
         cmd.args(["--enable-namespaces", "--admin-listen-addr", "127.0.0.1:0"])
-            .args(["--max-vector-cache-memory-per-namespace", &budget.to_string()])
-            .args(["--max-vector-cache-memory", &budget.to_string()])
+            .args(flags)
             .arg("--db-path")
             .arg(dir.path())
             .stderr(std::process::Stdio::piped());
@@ -512,6 +513,19 @@ async fn vector_server(budget: usize, names: &[&str]) -> (tokio::process::Child,
     for ns in names {
         let r = s.http.post(format!("{admin}/v1/namespaces/{ns}/create")).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200);
+    }
+    (child, s, admin, dir)
+}
+
+/// A server whose vector node caches have `budget` bytes, per namespace and in all, with
+/// namespaces `names`, each with an index of 600 rows of 128 dimensions (their blocks are a
+/// few MB, far past the budget). Returns the server (killed on drop), a client, the admin API's
+/// address and the data directory (removed on drop).
+async fn vector_server(budget: usize, names: &[&str]) -> (tokio::process::Child, Remote, String, tempfile::TempDir) {
+    let budget = budget.to_string();
+    let flags = ["--max-vector-cache-memory-per-namespace", &budget, "--max-vector-cache-memory", &budget];
+    let (child, s, admin, dir) = namespaced_binary(&flags, names).await;
+    for ns in names {
         s.exec_in(
             ns,
             &[
@@ -667,26 +681,8 @@ async fn temporary_files_are_held_to_the_quota() {
 /// requests in flight each kept theirs: six FTS5 trigram inserts of 30 MB held 1.48 GB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_memory_is_bounded_per_namespace() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = spawn_binary(|cmd| {
-        cmd.args(["--enable-namespaces", "--admin-listen-addr", "127.0.0.1:0"])
-            .args(["--max-memory-per-namespace", &(32 << 20).to_string()])
-            .arg("--db-path")
-            .arg(dir.path())
-            .stderr(std::process::Stdio::piped());
-    })
-    .await;
-    let admin = {
-        use tokio::io::AsyncBufReadExt as _;
-        let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let l = tokio::time::timeout(Duration::from_secs(20), err.next_line()).await.unwrap().unwrap().unwrap();
-        format!("http://{}", l.strip_prefix("edgelite-server admin API on http://").unwrap())
-    };
-    let s = Remote::new(format!("http://{addr}"));
-    for ns in ["hog", "other"] {
-        let r = s.http.post(format!("{admin}/v1/namespaces/{ns}/create")).send().await.unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-    }
+    let limit = (32 << 20).to_string();
+    let (_server, s, admin, _dir) = namespaced_binary(&["--max-memory-per-namespace", &limit], &["hog", "other"]).await;
     // a string of `mb` MB made in one statement (grown by reallocation)
     let big = |mb: usize| {
         format!(

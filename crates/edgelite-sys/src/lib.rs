@@ -25,7 +25,7 @@ pub use bridge::step_hook::{
     edgelite_stmt_bound_value, edgelite_stmt_writes_other_schemas,
 };
 pub use bridge::temp_quota::{TEMP_QUOTA_VFS, TempFileBudget, register_temp_quota_vfs, with_temp_file_budget};
-pub use bridge::{MemoryBudget, install_memory_budgets, memory_budgets_installed, with_memory_budget};
+pub use bridge::{ByteBudget, MemoryBudget, install_memory_budgets, memory_budgets_installed, with_memory_budget};
 pub use bridge::{
     OpenHook, VectorCacheBudget, drop_stale_vector_builds, release_vector_cache, set_open_hook, set_vector_cache_budget,
 };

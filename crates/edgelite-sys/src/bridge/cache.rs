@@ -93,7 +93,7 @@ struct IndexBlocks {
 /// A memory budget that node caches share: the bytes of the blocks they hold together, and a
 /// limit past which none of them caches another block.
 #[derive(Debug)]
-pub struct VectorCacheBudget(super::tally::Tally);
+pub struct VectorCacheBudget(super::tally::ByteBudget);
 
 static PROCESS: VectorCacheBudget = VectorCacheBudget::new(usize::MAX);
 
@@ -110,7 +110,7 @@ impl VectorCacheBudget {
     /// A budget of `limit` bytes (0: the caches under it hold nothing).
     #[must_use]
     pub const fn new(limit: usize) -> VectorCacheBudget {
-        VectorCacheBudget(super::tally::Tally::new(wide(limit)))
+        VectorCacheBudget(super::tally::ByteBudget::new(wide(limit)))
     }
 
     /// The process's budget, which every connection's cache counts against; its limit is

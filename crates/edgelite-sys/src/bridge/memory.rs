@@ -19,38 +19,12 @@ use core::ffi::{c_int, c_void};
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-use super::tally::Tally;
+use super::tally::ByteBudget;
 use crate::bindings::*;
 
-/// Bytes of SQLite's heap that a group of connections' statements may hold together.
-#[derive(Debug)]
-pub struct MemoryBudget(Tally);
-
-impl MemoryBudget {
-    /// A budget of `limit` bytes, for the life of the process (allocations charged to it may
-    /// outlive any owner, so it is never freed).
-    #[must_use]
-    pub fn leak(limit: u64) -> &'static MemoryBudget {
-        Box::leak(Box::new(MemoryBudget(Tally::new(limit))))
-    }
-
-    /// Bytes charged to it now (the allocations' sizes and headers).
-    #[must_use]
-    pub fn used(&self) -> u64 {
-        self.0.used()
-    }
-
-    /// The limit in bytes.
-    #[must_use]
-    pub fn limit(&self) -> u64 {
-        self.0.limit()
-    }
-
-    /// Sets the limit and returns the previous one; memory already past a lowered one stays.
-    pub fn set_limit(&self, limit: u64) -> u64 {
-        self.0.set_limit(limit)
-    }
-}
+/// Bytes of SQLite's heap that a group of connections' statements may hold together: made
+/// with [`ByteBudget::leak`], as what is charged to it may outlive any owner.
+pub type MemoryBudget = ByteBudget;
 
 thread_local! {
     /// The budget that this thread's SQLite allocations are charged to (null: none).
@@ -153,7 +127,7 @@ fn charge(n: u64) -> Option<*const MemoryBudget> {
     let budget = CURRENT.with(Cell::get);
     // SAFETY: budgets are 'static (`MemoryBudget::leak`).
     if let Some(b) = unsafe { budget.as_ref() }
-        && !b.0.reserve(n)
+        && !b.reserve(n)
     {
         return None;
     }
@@ -163,7 +137,7 @@ fn charge(n: u64) -> Option<*const MemoryBudget> {
 fn refund(budget: *const MemoryBudget, n: u64) {
     // SAFETY: as in `charge`.
     if let Some(b) = unsafe { budget.as_ref() } {
-        b.0.give_back(n);
+        b.give_back(n);
     }
 }
 
@@ -226,7 +200,7 @@ unsafe extern "C" fn x_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
     let own = unsafe { budget.as_ref() };
     if wanted > charged
         && let Some(b) = own
-        && !b.0.reserve(wanted - charged)
+        && !b.reserve(wanted - charged)
     {
         return core::ptr::null_mut();
     }

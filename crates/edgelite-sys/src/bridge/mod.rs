@@ -20,6 +20,7 @@ pub use memory::{MemoryBudget, install_memory_budgets, memory_budgets_installed,
 mod sql;
 pub mod step_hook;
 mod tally;
+pub use tally::ByteBudget;
 pub mod temp_quota;
 mod txn;
 mod values;

@@ -26,42 +26,7 @@ use crate::bindings::*;
 pub const TEMP_QUOTA_VFS: &core::ffi::CStr = c"edgelite-tempquota";
 
 /// Bytes of temporary files that a group of connections may hold together.
-#[derive(Debug)]
-pub struct TempFileBudget(super::tally::Tally);
-
-impl TempFileBudget {
-    /// A budget of `limit` bytes.
-    #[must_use]
-    pub const fn new(limit: u64) -> TempFileBudget {
-        TempFileBudget(super::tally::Tally::new(limit))
-    }
-
-    /// Bytes of the group's temporary files now.
-    #[must_use]
-    pub fn used(&self) -> u64 {
-        self.0.used()
-    }
-
-    /// The limit in bytes.
-    #[must_use]
-    pub fn limit(&self) -> u64 {
-        self.0.limit()
-    }
-
-    /// Sets the limit and returns the previous one; files already past a lowered one keep
-    /// their bytes and grow no more.
-    pub fn set_limit(&self, limit: u64) -> u64 {
-        self.0.set_limit(limit)
-    }
-
-    fn reserve(&self, n: u64) -> bool {
-        self.0.reserve(n)
-    }
-
-    fn give_back(&self, n: u64) {
-        self.0.give_back(n);
-    }
-}
+pub type TempFileBudget = super::tally::ByteBudget;
 
 thread_local! {
     /// The budget that temporary files opened by this thread count against.
