@@ -413,7 +413,9 @@ impl Scheduler {
             }
             return;
         }
-        let stalled = self.stalled_namespaces(t);
+        // who holds a stalled turn matters only to a waiter (turns end per request; the
+        // common case, nobody waiting, walks nothing)
+        let stalled = if t.waiting > 0 { self.stalled_namespaces(t) } else { HashSet::new() };
         if let Some(lender) = borrowed_from
             && t.live.get(&lender).is_some_and(|l| l.lent)
         {
@@ -517,7 +519,7 @@ impl Scheduler {
         let all_stalled: Vec<(u64, &LiveTurn)> =
             t.live.iter().filter(|(_, l)| l.since.elapsed() >= stall).map(|(id, l)| (*id, l)).collect();
         // namespaces with a stalled turn, lent already or not, get no lent slot
-        let skip: HashSet<String> = self.stalled_namespaces(t);
+        let skip: HashSet<String> = all_stalled.iter().map(|(_, l)| l.key.clone()).collect();
         let stalled: Vec<(u64, String)> =
             all_stalled.iter().filter(|(_, l)| !l.lent).map(|(id, l)| (*id, l.key.clone())).collect();
         if stalled.is_empty() {

@@ -277,12 +277,16 @@ fn check(ops: &[Op], t: i64, got: &[(i64, i64, i64)]) {
     assert!(by_op.is_empty(), "rows of no op: {by_op:?}");
 }
 
+/// The `default` namespace's admin API `stats`.
+async fn stats(admin_base: &str) -> Value {
+    let r = reqwest::get(format!("{admin_base}/v1/namespaces/default/stats")).await.unwrap();
+    r.json().await.unwrap()
+}
+
 async fn wait_shipped(base_admin: &str) {
     // Until the stats say every committed frame is shipped (at most 20 s).
-    let http = reqwest::Client::new();
     for _ in 0..400 {
-        let v: Value =
-            http.get(format!("{base_admin}/v1/namespaces/default/stats")).send().await.unwrap().json().await.unwrap();
+        let v = stats(base_admin).await;
         let b = &v["backup"];
         if b["shipped_generation"] == v["generation"] && b["shipped_frames"] == v["committed_frames"] {
             return;
@@ -417,11 +421,9 @@ async fn bucket_down_local_durability_writes_go_on_and_the_backlog_ships_later()
         assert_eq!(insert(&srv.base, v).await.0, 200, "local durability: writes go on");
     }
     // The backup says it fails, and keeps the backlog.
-    let http = reqwest::Client::new();
     let mut failing = Value::Null;
     for _ in 0..100 {
-        let v: Value =
-            http.get(format!("{admin_base}/v1/namespaces/default/stats")).send().await.unwrap().json().await.unwrap();
+        let v = stats(&admin_base).await;
         failing = v["backup"]["failing"].clone();
         if !failing.is_null() {
             break;
@@ -811,17 +813,7 @@ async fn removed_generations_were_all_shipped_first() {
     let srv = server(&bucket, data.path(), &["--admin-listen-addr", &admin, "--max-archived-generations", "1"]).await;
     // the bucket fails from before the namespace is opened (its shipper's first look fails)
     let repair = break_file_bucket(&bucket);
-    let generation_now = || async {
-        let v: Value = reqwest::Client::new()
-            .get(format!("{admin_base}/v1/namespaces/default/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["generation"].as_u64().unwrap()
-    };
+    let generation_now = || async { stats(&admin_base).await["generation"].as_u64().unwrap() };
     let g0 = generation_now().await;
     let mut mid = None;
     for v in 3..60 {

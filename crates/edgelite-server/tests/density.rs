@@ -447,22 +447,8 @@ fn fd_count(pid: u32) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_open_database_cap_bounds_the_servers_descriptors() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = spawn_binary(|cmd| {
-        cmd.args(["--enable-namespaces", "--admin-listen-addr", "127.0.0.1:0", "--max-open-databases", "4"])
-            .arg("--db-path")
-            .arg(dir.path())
-            .stderr(std::process::Stdio::piped());
-    })
-    .await;
+    let (child, s, admin, _dir) = namespaced_binary(&["--max-open-databases", "4"], &[]).await;
     let pid = child.id().unwrap();
-    let admin = {
-        use tokio::io::AsyncBufReadExt as _;
-        let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let l = tokio::time::timeout(Duration::from_secs(20), err.next_line()).await.unwrap().unwrap().unwrap();
-        format!("http://{}", l.strip_prefix("edgelite-server admin API on http://").unwrap())
-    };
-    let s = Remote::new(format!("http://{addr}"));
     s.exec_in("default", &["SELECT 1"]).await;
     let before = fd_count(pid);
     const N: usize = 24;
@@ -541,11 +527,15 @@ async fn vector_server(budget: usize, names: &[&str]) -> (tokio::process::Child,
     (child, s, admin, dir)
 }
 
+/// Namespace `ns`'s admin API `stats`.
+async fn stats(s: &Remote, admin: &str, ns: &str) -> Value {
+    let r = s.http.get(format!("{admin}/v1/namespaces/{ns}/stats")).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
 /// The bytes namespace `ns`'s node caches hold (admin API `stats`).
 async fn vector_cached(s: &Remote, admin: &str, ns: &str) -> usize {
-    let r = s.http.get(format!("{admin}/v1/namespaces/{ns}/stats")).send().await.unwrap();
-    let body: Value = r.json().await.unwrap();
-    usize::try_from(body["vector_cache_bytes"].as_u64().unwrap()).unwrap()
+    usize::try_from(stats(s, admin, ns).await["vector_cache_bytes"].as_u64().unwrap()).unwrap()
 }
 
 /// A search of `k` rows near row `q`'s vector.
@@ -697,8 +687,7 @@ async fn sqlite_memory_is_bounded_per_namespace() {
     assert_eq!(r[0]["rows"][0][0]["value"], "8000000");
     let r = s.exec_in("hog", &[&big(8)]).await;
     assert_eq!(r[0]["rows"][0][0]["value"], "8000000", "the failed statement gave its memory back");
-    let stats: Value =
-        s.http.get(format!("{admin}/v1/namespaces/hog/stats")).send().await.unwrap().json().await.unwrap();
+    let stats = stats(&s, &admin, "hog").await;
     let held = stats["memory_bytes"].as_u64().unwrap();
     assert!(held < 1 << 20, "what the finished requests took came back: {stats}");
 }

@@ -419,7 +419,8 @@ impl Drop for NodeCache {
 
 /// Makes the node cache of connection `db` count against `budget` besides the process's (or
 /// against the process's alone, `None`), emptying it first. Returns false if SQLite refused
-/// the connection's client data (out of memory).
+/// the connection's client data (out of memory), or if called from inside one of the
+/// connection's vector calls (a function the index runs), whose state is in use.
 ///
 /// # Safety
 /// `db` is an open connection, and no statement of it runs on another thread meanwhile.

@@ -124,7 +124,9 @@ fn inner() -> &'static Inner {
 
 /// Charges `n` bytes to the thread's budget; the budget (null if none), or `None` if it is full.
 fn charge(n: u64) -> Option<*const MemoryBudget> {
-    let budget = CURRENT.with(Cell::get);
+    // called from C: `try_with` never panics (an allocation during the thread's teardown is
+    // charged to nobody)
+    let budget = CURRENT.try_with(Cell::get).unwrap_or(core::ptr::null());
     // SAFETY: budgets are 'static (`MemoryBudget::leak`).
     if let Some(b) = unsafe { budget.as_ref() }
         && !b.reserve(n)
@@ -143,7 +145,7 @@ fn refund(budget: *const MemoryBudget, n: u64) {
 
 /// The bytes an allocation of `n` is charged: its size and its header.
 fn wide(n: c_int) -> u64 {
-    u64::try_from(n).unwrap_or(0) + 16
+    u64::try_from(n.saturating_add(HEADER_C)).unwrap_or(0)
 }
 
 unsafe extern "C" fn x_malloc(n: c_int) -> *mut c_void {

@@ -157,7 +157,10 @@ unsafe extern "C" fn x_open(
     let real = unsafe { real_vfs(vfs) };
     // SAFETY: the default VFS's xOpen, always set.
     let Some(open) = (unsafe { (*real).xOpen }) else { return SQLITE_ERROR };
-    let budget = if flags & TEMP_KINDS != 0 { CURRENT.with(|c| c.borrow().clone()) } else { None };
+    // `try_with`: a file opened while the thread's locals are being destroyed (a connection
+    // dropped by another local's destructor) is simply not counted; `with` would panic, here
+    // inside a call from C
+    let budget = if flags & TEMP_KINDS != 0 { CURRENT.try_with(|c| c.borrow().clone()).ok().flatten() } else { None };
     let Some(budget) = budget else {
         // not ours to count: the default VFS's file, in place (its methods are SQLite's then)
         // SAFETY: `file` has room for szOsFile bytes, more than the default VFS's.
