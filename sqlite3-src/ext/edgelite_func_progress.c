@@ -4,7 +4,8 @@
 ** Included into the amalgamation by the patch, before instr(); not compiled on its own.
 **
 ** SQLite checks for an interrupt, and calls the progress handler, between VDBE instructions
-** only. One call of LIKE or GLOB (patternCompare), instr(), replace() or trim() over long values
+** only. One call of LIKE or GLOB (patternCompare), instr(), replace(), trim() or geopoly's
+** overlap test (geopoly_overlap(), geopoly_within(): segments walked, not bytes) over long values
 ** is one instruction, and can run for hours: a 50,000-byte LIKE pattern over a 64 MiB text, or
 ** instr() of a 32 MiB needle in a 64 MiB haystack that nearly matches everywhere. Nothing could
 ** stop it: not sqlite3_interrupt(), not a progress handler, not a server's scheduler that

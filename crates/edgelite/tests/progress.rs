@@ -133,11 +133,24 @@ fn the_handler_runs_while_nested_views_are_prepared() -> Result<()> {
     Ok(())
 }
 
-/// Core patch 0007: one call of LIKE, GLOB, `instr`, `replace` or `trim` over long values is one
-/// instruction, between whose starts SQLite never calls the handler nor sees an interrupt; each
-/// such call now does both as it works. Values are 1 MiB of `a`, and needles and patterns that
-/// match 2,048 `a` everywhere and then fail: about 2 billion byte comparisons each, during which the handler (set to run every 2^31 instructions, so never by
-/// SQLite's own count) is called every 1 MiB of comparisons and stops the call at its third.
+/// A closed polygon of `n` vertices (n even) around the origin, in geopoly's JSON: every other
+/// vertex at radius `r`, the others at 1.3 `r`.
+fn star(n: usize, r: f64) -> String {
+    let vertex = |i: usize| {
+        let a = std::f64::consts::TAU * (i % n) as f64 / n as f64;
+        let rr = if i % 2 == 1 { 1.3 * r } else { r };
+        format!("[{:.6},{:.6}]", rr * a.cos(), rr * a.sin())
+    };
+    format!("[{}]", (0..=n).map(vertex).collect::<Vec<_>>().join(","))
+}
+
+/// Core patch 0007: one call of LIKE, GLOB, `instr`, `replace`, `trim` or geopoly's overlap test
+/// (`geopoly_overlap`, `geopoly_within`) over long values is one instruction, between whose
+/// starts SQLite never calls the handler nor sees an interrupt; each such call now does both as
+/// it works. Values are 1 MiB of `a`, and needles and patterns that match 2,048 `a` everywhere
+/// and then fail: about 2 billion byte comparisons each, during which the handler (set to run
+/// every 2^31 instructions, so never by SQLite's own count) is called every 1 MiB of
+/// comparisons and stops the call at its third. The polygons' sweep counts segments instead.
 #[test]
 fn the_handler_runs_inside_long_function_calls() -> Result<()> {
     let conn = Connection::open_in_memory()?;
@@ -147,10 +160,16 @@ fn the_handler_runs_inside_long_function_calls() -> Result<()> {
                                replace(hex(zeroblob(1024)), '0', 'a') || 'b',
                                replace(hex(zeroblob(1024)), '0', 'b') || 'a');",
     )?;
+    // two zig-zag stars of 4,000 vertices, one inside the other: geopoly's sweep walks most of
+    // their 8,000 segments at each of its 16,000 events
+    conn.execute("CREATE TABLE g(inner_p TEXT, outer_p TEXT)", [])?;
+    conn.execute("INSERT INTO g VALUES (?1, ?2)", [star(4000, 1.0), star(4000, 1.05)])?;
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&calls);
     conn.progress_handler(i32::MAX, Some(move || seen.fetch_add(1, Ordering::Relaxed) >= 2));
     for sql in [
+        "SELECT geopoly_overlap(inner_p, outer_p) FROM g",
+        "SELECT geopoly_within(inner_p, outer_p) FROM g",
         "SELECT instr(h, n) FROM s",
         "SELECT length(replace(h, n, 'x')) FROM s",
         "SELECT h LIKE '%' || n || '%' FROM s",
@@ -172,6 +191,7 @@ fn the_handler_runs_inside_long_function_calls() -> Result<()> {
         ("SELECT length(replace(n, 'aa', 'x')) FROM s", 1025),
         ("SELECT (n LIKE '%AB') + (n GLOB '*a[b]') + (n LIKE 'a%a_') FROM s", 3),
         ("SELECT length(trim(n, 'ab')) + length(rtrim(n, 'b')) FROM s", 2048),
+        ("SELECT geopoly_overlap('[[1,1],[2,1],[2,2],[1,1]]', '[[0,0],[3,0],[3,3],[0,3],[0,0]]') FROM s", 2),
     ] {
         calls.store(0, Ordering::Relaxed);
         assert_eq!(conn.query_row(sql, [], |r| r.get::<_, i64>(0))?, expected, "{sql}");
@@ -193,6 +213,9 @@ fn the_handler_runs_inside_long_function_calls() -> Result<()> {
         ("SELECT (substr(h, 1, 65536) || n) LIKE '%' || n FROM s", 1, 100),
         ("SELECT h LIKE 'a%a_' FROM s", 1, 1),
         ("SELECT length(trim(substr(h, 1, 65536) || 'z', c)) FROM s", 1, 100),
+        // the inner star lies within the outer one
+        ("SELECT geopoly_overlap(inner_p, outer_p) FROM g", 2, 5),
+        ("SELECT geopoly_within(inner_p, outer_p) FROM g", 1, 5),
     ] {
         calls.store(0, Ordering::Relaxed);
         assert_eq!(conn.query_row(sql, [], |r| r.get::<_, i64>(0))?, expected, "{sql}");
