@@ -31,19 +31,32 @@ static void edgeliteWorkInit(EdgeliteWork *p, sqlite3_context *pCtx, u64 nUnit){
   p->bStop = 0;
 }
 
-static SQLITE_NOINLINE int edgeliteWorkCheck(EdgeliteWork *p){
-  sqlite3 *db = sqlite3_context_db_handle(p->pCtx);
-  p->nDone = 0;
-  if( AtomicLoad(&db->u1.isInterrupted) ){
-    p->bStop = 1;
-  }
+/* Nonzero if db's statement must stop: it was interrupted, or its progress handler says so. */
+static SQLITE_NOINLINE int edgeliteDbMustStop(sqlite3 *db){
+  if( AtomicLoad(&db->u1.isInterrupted) ) return 1;
 #ifndef SQLITE_OMIT_PROGRESS_CALLBACK
-  else if( db->xProgress && db->xProgress(db->pProgressArg) ){
+  if( db->xProgress && db->xProgress(db->pProgressArg) ) return 1;
+#endif
+  return 0;
+}
+
+static SQLITE_NOINLINE int edgeliteWorkCheck(EdgeliteWork *p){
+  p->nDone = 0;
+  if( edgeliteDbMustStop(sqlite3_context_db_handle(p->pCtx)) ){
     p->bStop = 1;
   }
-#endif
   return p->bStop;
 }
+
+/*
+** FTS5's inserts and deletes (one VUpdate instruction each) tokenize the whole row: a 30 MB
+** text is 30 million trigram tokens, about 10 s. fts5StorageInsertCallback() counts them on
+** its table's Fts5Storage and, every EDGELITE_FTS5_TOKENS, returns SQLITE_INTERRUPT when
+** edgeliteDbMustStop() says so: the tokenizer passes the error up, the row's write fails, and
+** SQLite rolls the statement back as after any failed write (FTS5's savepoints drop the
+** tokens already added).
+*/
+#define EDGELITE_FTS5_TOKENS (1<<14)
 
 /* Counts n units of work; nonzero once the call must stop (and from then on). */
 static int edgeliteWork(EdgeliteWork *p, u64 n){

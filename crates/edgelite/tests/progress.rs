@@ -225,3 +225,66 @@ fn the_handler_runs_inside_long_function_calls() -> Result<()> {
     conn.progress_handler(0, None::<fn() -> bool>);
     Ok(())
 }
+
+/// Core patch 0007 in FTS5: an insert or a delete of a row is one instruction that tokenizes the
+/// whole row (30 MB with the trigram tokenizer: about 10 s), and it now checks every 2^14 tokens
+/// too. A stopped write fails as an interrupt, and SQLite rolls its transaction back as after
+/// any interrupted write: the table is as it was; a handler that lets it go on changes nothing.
+#[test]
+fn fts5_writes_call_the_handler_as_they_tokenize() -> Result<()> {
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE ft USING fts5(body, tokenize = 'trigram');
+         CREATE TABLE src(t TEXT);
+         INSERT INTO src VALUES (hex(randomblob(1000000)));
+         INSERT INTO ft(rowid, body) VALUES (1, 'a small row');
+         BEGIN;
+         INSERT INTO ft(rowid, body) VALUES (3, 'another small row');",
+    )?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    conn.progress_handler(i32::MAX, Some(move || seen.fetch_add(1, Ordering::Relaxed) >= 2));
+    // 2,000,000 characters of hex: as many trigrams
+    let err = conn.execute("INSERT INTO ft(rowid, body) SELECT 2, t FROM src", []).expect_err("interrupted");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OperationInterrupted), "{err}");
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    assert!(conn.is_autocommit(), "the transaction was rolled back");
+    conn.execute_batch("INSERT INTO ft(ft) VALUES ('integrity-check');")?;
+    let rows = |conn: &Connection| -> Result<Vec<i64>> {
+        let mut stmt = conn.prepare("SELECT rowid FROM ft ORDER BY rowid")?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<std::result::Result<_, _>>()?;
+        Ok(ids)
+    };
+    assert_eq!(rows(&conn)?, [1], "the stopped insert left nothing");
+    // a handler that lets the work go on: the row goes in whole, and can be found
+    let seen = Arc::clone(&calls);
+    conn.progress_handler(
+        i32::MAX,
+        Some(move || {
+            seen.fetch_add(1, Ordering::Relaxed);
+            false
+        }),
+    );
+    calls.store(0, Ordering::Relaxed);
+    conn.execute("INSERT INTO ft(rowid, body) SELECT 2, t FROM src", [])?;
+    assert!(calls.load(Ordering::Relaxed) >= 100, "{} calls", calls.load(Ordering::Relaxed));
+    let found: i64 = conn.query_row(
+        "SELECT count(*) FROM ft WHERE ft MATCH (SELECT '\"' || substr(t, 500000, 12) || '\"' FROM src)",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(found, 1);
+    // a delete tokenizes the row again to take its terms out: stopped, it keeps the row
+    let seen = Arc::clone(&calls);
+    conn.progress_handler(i32::MAX, Some(move || seen.fetch_add(1, Ordering::Relaxed) >= 2));
+    calls.store(0, Ordering::Relaxed);
+    let err = conn.execute("DELETE FROM ft WHERE rowid = 2", []).expect_err("interrupted");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OperationInterrupted), "{err}");
+    conn.progress_handler(0, None::<fn() -> bool>);
+    conn.execute_batch("INSERT INTO ft(ft) VALUES ('integrity-check');")?;
+    assert_eq!(rows(&conn)?, [1, 2]);
+    conn.execute("DELETE FROM ft WHERE rowid = 2", [])?;
+    conn.execute_batch("INSERT INTO ft(ft) VALUES ('integrity-check');")?;
+    assert_eq!(rows(&conn)?, [1]);
+    Ok(())
+}
