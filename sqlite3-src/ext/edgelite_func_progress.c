@@ -9,9 +9,11 @@
 ** is one instruction, and can run for hours: a 50,000-byte LIKE pattern over a 64 MiB text, or
 ** instr() of a 32 MiB needle in a 64 MiB haystack that nearly matches everywhere. Nothing could
 ** stop it: not sqlite3_interrupt(), not a progress handler, not a server's scheduler that
-** yields from one. These functions now count their work (bytes they may compare) and, every
-** EDGELITE_WORK_QUANTUM units, check for an interrupt and call the progress handler; either
-** stops the call, which then fails with SQLITE_INTERRUPT as the statement would have.
+** yields from one; nor could it stop an FTS5 insert or delete, which tokenizes the whole row in
+** one instruction (see EDGELITE_FTS5_TOKENS below). These functions now count their work (bytes
+** they may compare) and, every EDGELITE_WORK_QUANTUM units, check for an interrupt and call the
+** progress handler; either stops the call, which then fails with SQLITE_INTERRUPT as the
+** statement would have.
 */
 typedef struct EdgeliteWork EdgeliteWork;
 struct EdgeliteWork {
@@ -53,8 +55,8 @@ static SQLITE_NOINLINE int edgeliteWorkCheck(EdgeliteWork *p){
 ** text is 30 million trigram tokens, about 10 s. fts5StorageInsertCallback() counts them on
 ** its table's Fts5Storage and, every EDGELITE_FTS5_TOKENS, returns SQLITE_INTERRUPT when
 ** edgeliteDbMustStop() says so: the tokenizer passes the error up, the row's write fails, and
-** SQLite rolls the statement back as after any failed write (FTS5's savepoints drop the
-** tokens already added).
+** SQLite rolls the transaction back as after any interrupted write (FTS5's xRollback drops the
+** tokens it held in memory).
 */
 #define EDGELITE_FTS5_TOKENS (1<<14)
 
