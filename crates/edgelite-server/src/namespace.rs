@@ -1652,8 +1652,8 @@ impl Session {
         sc.flags.read_only.store(perm == Perm::ReadOnly || self.ns.settings.replica, Ordering::Relaxed);
         let conn = &sc.conn;
         let changes = conn.total_changes();
-        // temporary files the statements open count against the namespace's budget
-        // SQLite's memory they take, to its memory budget
+        // the temporary files the statements open count against the namespace's budget, and
+        // the SQLite memory they take against its memory budget
         let (temp, memory) = (&self.ns.temp_files, self.ns.memory);
         let out = ffi::with_memory_budget(Some(memory), || {
             ffi::with_temp_file_budget(Some(temp), || f(conn, &mut self.sqls))

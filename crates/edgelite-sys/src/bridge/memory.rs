@@ -114,7 +114,8 @@ struct Header {
 
 const HEADER: usize = 16;
 /// [`HEADER`] as SQLite's sizes are typed.
-const HEADER_C: c_int = 16;
+#[expect(clippy::cast_possible_truncation, clippy::cast_possible_wrap, reason = "16 fits any int")]
+const HEADER_C: c_int = HEADER as c_int;
 const _: () = assert!(size_of::<Header>() <= HEADER);
 
 fn inner() -> &'static Inner {
