@@ -495,12 +495,13 @@ impl Scheduler {
 
     /// Lends the slot of every turn stalled inside one long step of SQLite to a waiting
     /// namespace, past the slots. Yield points come between SQLite's instructions; one
-    /// instruction can take long (`randomblob(50000000)` takes 0.1 s, a geopoly function or an
-    /// FTS5 insert seconds), and a statement whose every row does one held its turn through
-    /// hundreds of them while others waited (15 s in a server review). A turn held for two time
-    /// slices while a request waits has missed its yield point; its slot goes to the next
-    /// waiter of a namespace that holds no stalled turn itself (so a tenant whose steps stall
-    /// gains no slot from it), for at most one turn per namespace at a time. The stalled
+    /// instruction can take long (`randomblob(50000000)` takes 0.1 s; a geopoly function or an
+    /// FTS5 insert took seconds until core patch 0007 gave them yield points of their own), and
+    /// a statement whose every row does one held its turn through hundreds of them while others
+    /// waited (15 s in a server review). A turn held for two time slices while a request waits
+    /// has missed its yield point; its slot goes to the next waiter of a namespace that holds no
+    /// stalled turn itself (so a tenant whose steps stall gains no slot from it), for at most
+    /// one turn per namespace at a time. The stalled
     /// statement runs on beside it, sharing the cores through the kernel. When the borrower
     /// ends, the slot goes to another such namespace's waiter, or back to the stalled turn
     /// (`pass_on`), which may lend it again; if the stalled turn ends first, the slot is the
