@@ -234,3 +234,64 @@ fn the_first_rows_are_those_a_beam_of_the_window_finds() {
         assert!(walk >= beam, "{options:?}: the walk found {walk} of the true nearest, the beam {beam} (seed {s0})");
     }
 }
+
+/// `rank_by_copies`: the walk ranks by list distance (the edges' copies) and returns it, every
+/// node still comes once, and the first rows are as near; with 1-bit copies (too rough to rank
+/// by) the distances stay exact.
+#[test]
+fn a_walk_by_copies_returns_list_distances_and_every_node() {
+    use edgelite_vector::VectorType;
+    use edgelite_vector::kernels::{active, fast_distance};
+    let mut rng = Rng(seed(17));
+    for (options, edge) in [
+        (&["compress_neighbors=float8"][..], VectorType::F8),
+        (&["compress_neighbors=float8", "metric=l2"][..], VectorType::F8),
+        (&["compress_neighbors=float1bit"][..], VectorType::Bit1),
+    ] {
+        let idx = index("F32_BLOB(32)", options);
+        let metric = idx.config().metric;
+        let mut s = MemStorage::new();
+        let data: Vec<(i64, Vector)> = (1..=600).map(|i| (i, rng.vector(32))).collect();
+        for (id, x) in &data {
+            idx.insert(&mut s, *id, x.as_ref()).unwrap();
+        }
+        let (mut hits, mut copies, mut rows) = (0, 0, 0);
+        for _ in 0..20 {
+            let q = rng.vector(32);
+            let mut stream = idx.stream::<edgelite_diskann::MemError>(q.as_ref(), 32).unwrap();
+            stream.rank_by_copies();
+            let first = stream.next_batch(&idx, &mut s, 10).unwrap();
+            let truth = brute_force(&idx, &data, q.as_ref(), 10);
+            hits += first.iter().filter(|n| truth.contains(&n.id)).count();
+            for n in &first {
+                let v = &data.iter().find(|(id, _)| *id == n.id).unwrap().1;
+                let exact = fast_distance(active(), metric, q.as_ref(), v.as_ref()).unwrap();
+                let listed =
+                    fast_distance(active(), metric, q.convert(edge).as_ref(), v.convert(edge).as_ref()).unwrap();
+                // the entry point's list distance is unknown: its exact one stands in
+                assert!(n.distance == listed || n.distance == exact, "{options:?}: row {} at {}", n.id, n.distance);
+                if edge == VectorType::Bit1 {
+                    assert_eq!(n.distance, exact, "{options:?}: 1-bit copies keep exact distances");
+                }
+                copies += usize::from(n.distance == listed && n.distance != exact);
+                rows += 1;
+            }
+            let mut all: Vec<i64> = first.iter().map(|n| n.id).collect();
+            loop {
+                let got = stream.next_batch(&idx, &mut s, 50).unwrap();
+                all.extend(got.iter().map(|n| n.id));
+                if got.len() < 50 {
+                    break;
+                }
+            }
+            assert_eq!(all.len(), data.len(), "{options:?}: every node");
+            assert_eq!(all.iter().collect::<HashSet<_>>().len(), data.len(), "{options:?}: each once");
+        }
+        let recall = hits as f64 / 200.0;
+        eprintln!("{options:?}: recall@10 of the first ten {recall}, {copies} of {rows} rows at their copy's distance");
+        if edge == VectorType::F8 {
+            assert!(recall >= 0.9, "{options:?}: recall {recall}");
+            assert!(copies * 10 >= rows * 9, "{options:?}: {copies} of {rows} rows at their copy's distance");
+        }
+    }
+}
