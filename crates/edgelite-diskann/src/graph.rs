@@ -817,7 +817,13 @@ impl DiskAnn {
             // the entry's list distance is unknown until it is read; -inf keeps it first meanwhile
             list: vec![Candidate { dist: f32::NEG_INFINITY, id: entry, visited: false, part: NO_PART }],
             first: 0,
-            queued: IdMap::default(),
+            // a search's room made up front for the nodes it meets, as a stream makes it
+            // (`stream::expected_seen`): grown from empty, the map was rehashed and copied
+            // several times in every search (an insert's, left as it was, was not measured)
+            queued: match keep {
+                Keep::Exact { .. } => IdMap::with_capacity_and_hasher(stream::expected_seen(l), Default::default()),
+                Keep::Edges => IdMap::default(),
+            },
             complete: true,
             ties: match keep {
                 Keep::Exact { ties, .. } => ties,
@@ -834,10 +840,11 @@ impl DiskAnn {
             frontier.first = pos;
             let id = frontier.list[pos].id;
             // the block after this one is likely the next visited: its memory latency then
-            // overlaps this node's distances
-            if let Some(next) = frontier.list[pos + 1..].iter().find(|c| !c.visited) {
-                let vector = matches!(keep, Keep::Exact { .. });
-                storage.peek(next.id, &mut |block| self.layout.prefetch(block, vector));
+            // overlaps this node's distances. Its vector only if `expand` will read it (a
+            // search's first `ranked` places): past them a search reads only edges and copies
+            if let Some(off) = frontier.list[pos + 1..].iter().position(|c| !c.visited) {
+                let vector = matches!(keep, Keep::Exact { ranked, .. } if pos + 1 + off < ranked);
+                storage.peek(frontier.list[pos + 1 + off].id, &mut |block| self.layout.prefetch(block, vector));
             }
             let expand = |block: &[u8]| self.expand(op, id, pos, block, &mut frontier, &query, &query_edge, keep);
             match storage.read_with(id, expand).map_err(GraphError::Storage)? {
