@@ -248,12 +248,10 @@ impl SearchStream {
     /// returns that as their distance: a visit then skips the node's own vector, the largest
     /// read of a visit after its edges' copies. For a caller that computes the exact distance
     /// of the rows it keeps anyway, as the planner's rewrite does in SQL. The entry point, the
-    /// nodes the walk never visited (read by brute force once it is over) and every node of an
-    /// index whose copies are 1-bit (which order the list too roughly, as for
-    /// [`DiskAnn::search`]'s ranking) keep exact distances.
-    ///
-    /// Issue 13's session 30, `filtered -- --queries 100 --no-libsql --only <filter>`, runs of
-    /// each build alternating: on minilm-20k (`--repeats 3`, four runs each) the planner's 10% filter went
+    /// rows after the walk (brute force) and an index whose copies are 1-bit (which order the
+    /// list too roughly, as for [`DiskAnn::search`]'s ranking) keep exact distances. Issue 13's
+    /// session 30, `filtered -- --queries 100 --no-libsql --only <filter>`, runs of each build
+    /// alternating: on minilm-20k (`--repeats 3`, four runs each) the planner's 10% filter went
     /// from 1,459-1,576 to 1,481-1,663 queries/s (recall@10 0.982 either way) and the query
     /// without a filter (three runs each) from 2,815-3,094 to 3,121-3,375 (0.990 became 0.989);
     /// on 100,000 rows between neighbours (`--synthetic 100000 --generator between --repeats
