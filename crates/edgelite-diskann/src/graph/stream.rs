@@ -21,17 +21,13 @@
 //! When the walk is over (nothing left to visit, or the caller's visit limit reached), every
 //! node not returned yet follows in exact order, read once each by brute force: the nodes the
 //! walk never reached (an index that libSQL wrote, or a damaged one) included.
-//!
-//! A caller that computes each row's exact distance itself (the planner's rewrite does, in SQL)
-//! can have the walk rank by list distance alone ([`SearchStream::rank_by_copies`]): a visit
-//! then reads the node's edges and their copies but not its own vector.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::collections::hash_map::Entry;
 
 use edgelite_vector::kernels::PreparedQuery;
-use edgelite_vector::{Vector, VectorRef, VectorType};
+use edgelite_vector::{Vector, VectorRef};
 
 use super::{DiskAnn, GraphError, IdMap, Neighbor, Op, RowidBuildHasher, VISITED, by_key, group_cap, key, tie_class};
 use crate::storage::Storage;
@@ -84,11 +80,8 @@ struct Walk {
     /// Every node met, with the smallest list distance it was queued at; [`VISITED`] once
     /// visited (or found missing: a dangling edge) or returned.
     seen: IdMap<f32>,
-    /// Visited nodes not returned yet, by exact distance (by list distance with `by_copies`).
+    /// Visited nodes not returned yet, by exact distance.
     ready: BinaryHeap<Item>,
-    /// Rank visited nodes by their list distance and never read their vectors
-    /// ([`SearchStream::rank_by_copies`]).
-    by_copies: bool,
     /// The `window` smallest list distances of the nodes visited so far (returned or not),
     /// largest on top: while a node not visited yet looks nearer than the top, a beam search of
     /// width `window` would still visit it ([`Walk::unsettled`]). At most `group` of them of
@@ -131,7 +124,6 @@ impl DiskAnn {
                 frontier: BinaryHeap::with_capacity(expected_seen(window)),
                 seen: IdMap::with_capacity_and_hasher(expected_seen(window), Default::default()),
                 ready: BinaryHeap::new(),
-                by_copies: false,
                 beam: BinaryHeap::new(),
                 group: usize::MAX,
                 groups: Default::default(),
@@ -175,8 +167,6 @@ impl SearchStream {
         let query = graph.prepare(self.query.as_ref());
         let query_edge = graph.prepare(self.query_edge.as_ref());
         let w = &mut self.walk;
-        // a walk by copies reads no node's vector (rank_by_copies): none is prefetched
-        let by_copies = w.by_copies;
         let mut out = Vec::with_capacity(n.min(4096));
         if !w.started {
             w.started = true;
@@ -198,10 +188,9 @@ impl SearchStream {
                         continue;
                     }
                     // the node after this one is likely the next visited: its memory latency
-                    // then overlaps this node's distances (as in a beam search); its vector
-                    // only if the walk reads it
+                    // then overlaps this node's distances (as in a beam search)
                     if let Some(after) = w.frontier.peek() {
-                        storage.peek(after.id, &mut |block| graph.layout.prefetch(block, !by_copies));
+                        storage.peek(after.id, &mut |block| graph.layout.prefetch(block, true));
                     }
                     w.visit(graph, storage, next.id, next.order, &query, &query_edge)?;
                 }
@@ -241,25 +230,6 @@ impl SearchStream {
     /// benchmark's 100,000 rows 0.982 at 1.17x (0.977).
     pub fn expect_rows(&mut self, rows: usize) {
         self.walk.group = group_cap(rows, self.walk.window);
-    }
-
-    /// Ranks the walk's nodes by their list distance (the copy of the node that the edge which
-    /// queued it holds, as [`DiskAnn::search`] orders its list) instead of their exact one, and
-    /// returns that as their distance: a visit then skips the node's own vector, the largest
-    /// read of a visit after its edges' copies. For a caller that computes the exact distance
-    /// of the rows it keeps anyway, as the planner's rewrite does in SQL. The entry point, the
-    /// rows after the walk (brute force) and an index whose copies are 1-bit (which order the
-    /// list too roughly, as for [`DiskAnn::search`]'s ranking) keep exact distances. Issue 13's
-    /// session 30, `filtered -- --queries 100 --no-libsql --only <filter>`, runs of each build
-    /// alternating: on minilm-20k (`--repeats 3`, four runs each) the planner's 10% filter went
-    /// from 1,459-1,576 to 1,481-1,663 queries/s (recall@10 0.982 either way) and the query
-    /// without a filter (three runs each) from 2,815-3,094 to 3,121-3,375 (0.990 became 0.989);
-    /// on 100,000 rows between neighbours (`--synthetic 100000 --generator between --repeats
-    /// 2`, one run each), where fewer of the blocks stay in the CPU's caches, 1,279 became 1,430
-    /// at 10% (0.986 either way), 2,173 became 2,522 at 50% (0.990 became 0.988) and 2,445 became
-    /// 2,848 without a filter (0.991 became 0.989). Call it before the first batch.
-    pub fn rank_by_copies(&mut self) {
-        self.walk.by_copies = self.query_edge.vector_type() != VectorType::Bit1;
     }
 
     /// Nodes visited so far by the walk (not counting the rest read by brute force).
@@ -338,8 +308,6 @@ impl Walk {
     ) -> Result<(), GraphError<S::Error>> {
         let op = Op::Search;
         let seen = &self.seen;
-        // the entry was queued before its list distance was known: its exact one stands in
-        let by_copies = self.by_copies && order != f32::NEG_INFINITY;
         // the buffers of the last visit, reused: two allocations a visit were a few percent of
         // a filtered query's walk
         let (mut slots, mut fresh) = (core::mem::take(&mut self.slots), core::mem::take(&mut self.fresh));
@@ -366,11 +334,7 @@ impl Walk {
                     slots.push((e, i));
                 }
             }
-            let exact = if by_copies {
-                order
-            } else {
-                query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?
-            };
+            let exact = query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?;
             for &(e, i) in &slots {
                 fresh.push((e, key(graph.pdist(op, query_edge, node.edge_data(i))?)));
             }

@@ -16,9 +16,7 @@
 //! (patch 0002): its filter is copied inside a subquery next to this table, where a column
 //! named `id` or `distance` must still mean the user's column. That registration takes a
 //! fourth argument, a budget: the scan ends after that many rows (the planner then ranks the
-//! rows that pass by a scan of the table, PATCHES.md). Its walk ranks rows by their list
-//! distance, without reading the nodes' own vectors, and its `edgelite_distance` is that
-//! approximation: the rewrite computes in SQL the exact distance of the rows it keeps.
+//! rows that pass by a scan of the table, PATCHES.md).
 
 use core::ffi::{CStr, c_char, c_int};
 
@@ -227,8 +225,7 @@ unsafe extern "C" fn x_filter(
         let cursor = unsafe { &mut *cursor.cast::<ScanCursor>() };
         let vtab = cursor.base.pVtab;
         // SAFETY: pVtab is the live table the cursor was opened on.
-        let table = unsafe { &*vtab.cast::<vtab::Table>() };
-        let (db, schema) = (table.db, table.schema);
+        let db = unsafe { (*vtab.cast::<vtab::Table>()).db };
         let want = 2 + usize::from(idx_num & WITH_HINT != 0) + usize::from(idx_num & WITH_BUDGET != 0);
         let args: &[*mut sqlite3_value] = match usize::try_from(argc) {
             // SAFETY: SQLite passes `argc` argument values.
@@ -258,7 +255,7 @@ unsafe extern "C" fn x_filter(
             }
         }
         // SAFETY: the values are live for this call; what is kept is copied.
-        let started = unsafe { start(db, args, core::ptr::eq(schema, PLANNER_SCHEMA.as_ptr())) }.and_then(|started| {
+        let started = unsafe { start(db, args) }.and_then(|started| {
             // an empty index: no rows (x_eof)
             let Some((name, graph, stream, first)) = started else { return Ok(()) };
             // SAFETY: `db` is the table's live connection.
@@ -281,9 +278,7 @@ unsafe extern "C" fn x_filter(
 }
 
 /// Checks the arguments and makes the stream: (name, graph, stream, first batch size), or
-/// `None` for an empty index. The planner's registration (`planner`) ranks by list distance
-/// ([`SearchStream::rank_by_copies`]): the rewrite computes the distance of the rows it keeps in
-/// SQL and never reads `edgelite_distance`. Its first rows are those a search of the index's own width
+/// `None` for an empty index. Its first rows are those a search of the index's own width
 /// ranks, with a filter or without: the planner's filtered walk once had half that width,
 /// which on minilm-20k's 20,000 rows cost little recall for 10-20% more queries/s, but on
 /// 100,000 (`filtered -- --synthetic 100000`) recall@10 was 0.951 without a filter and 0.954
@@ -294,7 +289,6 @@ unsafe extern "C" fn x_filter(
 unsafe fn start(
     db: *mut sqlite3,
     args: &[*mut sqlite3_value],
-    planner: bool,
 ) -> SqlResult<Option<(String, DiskAnn, SearchStream, usize)>> {
     let (name, query, hinted) = match args {
         [name, query] => (*name, *query, 0),
@@ -320,9 +314,6 @@ unsafe fn start(
     let window = graph.config().search_l.max(hinted.min(1 << 20));
     let mut stream =
         graph.stream(vector.as_ref(), window).map_err(vector_index::graph_error::<vector_index::ShadowError>)?;
-    if planner {
-        stream.rank_by_copies();
-    }
     if hinted > 0 {
         // a group of duplicates counts at most max(hint, window/8) times in the window
         // (SearchStream::expect_rows)

@@ -12,9 +12,6 @@ use crate::bindings::*;
 pub(crate) struct Table {
     pub(crate) base: sqlite3_vtab,
     pub(crate) db: *mut sqlite3,
-    /// The schema the module was registered with (its client data): which registration of a
-    /// module registered twice (`vector_scan`'s) this table is.
-    pub(crate) schema: *const c_char,
 }
 
 /// Runs a callback body, turning a panic into SQLITE_INTERNAL.
@@ -65,7 +62,7 @@ pub(crate) unsafe extern "C" fn x_connect(
             return rc;
         }
         // SAFETY: a zeroed sqlite3_vtab is what SQLite expects before it fills the fields.
-        let table = Box::new(Table { base: unsafe { core::mem::zeroed() }, db, schema: aux.cast::<c_char>() });
+        let table = Box::new(Table { base: unsafe { core::mem::zeroed() }, db });
         // SAFETY: SQLite's out-pointer; ownership passes to SQLite until x_disconnect, which
         // rebuilds the Box.
         unsafe { *pp_vtab = Box::into_raw(table).cast::<sqlite3_vtab>() };
