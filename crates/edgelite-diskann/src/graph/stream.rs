@@ -147,6 +147,7 @@ impl DiskAnn {
 /// the map grew once in every query (by hand, Python on minilm-20k, three rounds alternating:
 /// 732-740 µs a query became 696-713 µs; without a filter 268-272 µs either way).
 /// At most 65,536 entries (about 3 MB for both) for a caller that asks for a very wide walk.
+/// A search (`DiskAnn::beam`) sizes its map of queued nodes by it too.
 pub(super) fn expected_seen(window: usize) -> usize {
     window.max(1).saturating_mul(32).min(1 << 16)
 }
