@@ -437,19 +437,28 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
       sqlite3ExprInt32(db, EDGELITE_BUDGET_EXTRA)));
 }
 
+/* <zRef>.<zCol> IS NOT NULL: the row has a vector (a node in the index, the walk's rows). */
+static Expr *edgeliteHasVector(Parse *pParse, const char *zRef, const char *zCol){
+  sqlite3 *db = pParse->db;
+  return sqlite3PExpr(pParse, TK_NOTNULL,
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0);
+}
+
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
 #define EDGELITE_WALK "edgelite_walk"
 
 /* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 AS edgelite_gate LIMIT pGate)
-** CROSS JOIN <p's FROM> WHERE <p's WHERE> ORDER BY <pOrder> LIMIT pS), pOrder being the
-** distance p orders by (its ORDER BY term, or the result column that term names): the rows that
-** pass, ranked as p ranks them, and only the first pS (every row p can return is among them, a
-** row the join repeats included), so that p reads back a few rows instead of every row that
-** passed (a filter that 1% of 20,000 rows pass: 20 seeks, not 200). The gate subquery has a
-** LIMIT, so it is not flattened into the join, and the table is read only when pGate is 1.
-** Takes ownership of pGate and pS. */
-static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, Expr *pOrder,
-                                   Expr *pGate, Expr *pS){
+** CROSS JOIN <p's FROM> WHERE <zRef>.<zCol> IS NOT NULL AND (<p's WHERE>) ORDER BY <pOrder>
+** LIMIT pS), pOrder being the distance p orders by (its ORDER BY term, or the result column
+** that term names): the rows that pass, ranked as p ranks them, and only the first pS (every
+** row p can return is among them, a row the join repeats included), so that p reads back a
+** few rows instead of every row that passed (a filter that 1% of 20,000 rows pass: 20 seeks,
+** not 200). A row without a vector is left out, as the walk leaves it out (it has no node):
+** ranking it failed ("got NULL"), so that one query answered or failed by the plan that the
+** table's statistics chose. The gate subquery has a LIMIT, so it is not flattened into the
+** join, and the table is read only when pGate is 1. Takes ownership of pGate and pS. */
+static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, const char *zCol,
+                                   Expr *pOrder, Expr *pGate, Expr *pS){
   sqlite3 *db = pParse->db;
   Token tEmpty = {0, 0};
   Token tR = {"edgelite_r", 10};
@@ -470,7 +479,8 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, E
   pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   sqlite3ExprListSetName(pParse, pCols, &tR, 0);
-  pSel = sqlite3SelectNew(pParse, pCols, pFrom, sqlite3ExprDup(db, p->pWhere, 0), 0, 0,
+  pSel = sqlite3SelectNew(pParse, pCols, pFrom,
+      sqlite3ExprAnd(pParse, edgeliteHasVector(pParse, zRef, zCol), sqlite3ExprDup(db, p->pWhere, 0)), 0, 0,
       sqlite3ExprListAppend(pParse, 0, sqlite3ExprDup(db, pOrder, 0)), 0,
       sqlite3PExpr(pParse, TK_LIMIT, pS, 0));
   return sqlite3SelectNew(pParse,
@@ -652,7 +662,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   ExprList *pArgs, *pFnArgs, *pCols;
   SrcList *pSrc;
   Select *pSub;
-  const char *zMetric, *zCol = 0;
+  const char *zMetric, *zCol = 0, *zFewRef = 0;
   char *zIndex;
   int i, iCol, nLimit = 0, nOffset = 0, bBound;
   i64 k;
@@ -827,12 +837,15 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
             edgeliteWalkBudgetRef(pParse, edgeliteSlackOf(pParse, pKLimit)));
       }
       if( bIndexed ){
+        /* the rows that pass an indexed filter include rows without a vector, which the
+        ** query below then leaves out, as the walk and the exact branches do */
+        zFewRef = zRef;
         /* SELECT edgelite_r FROM edgelite_few WHERE NOT <many pass> */
         pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
       }else{
         /* the exact branch when the sample says that few rows pass */
-        pB = edgeliteExactBranch(pParse, p, zRef, pCall,
+        pB = edgeliteExactBranch(pParse, p, zRef, zCol, pCall,
             edgeliteCase(pParse,
                 edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
                 sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
@@ -845,7 +858,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
           sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
               sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
               sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
-          pC = edgeliteExactBranch(pParse, p, zRef, pCall,
+          pC = edgeliteExactBranch(pParse, p, zRef, zCol, pCall,
               edgeliteCase(pParse,
                   sqlite3PExpr(pParse, TK_AND,
                       edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
@@ -915,6 +928,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")), 0);
   }
   sqlite3PExprAddSelect(pParse, pIn, pSub);
+  if( zFewRef ) pIn = sqlite3ExprAnd(pParse, pIn, edgeliteHasVector(pParse, zFewRef, zCol));
   p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
 }
 

@@ -1201,3 +1201,57 @@ fn an_indexed_filter_in_a_join_that_never_reaches_a_row_without_a_vector() {
     assert_eq!(scan.iter().map(|r| r.0).collect::<Vec<_>>(), [4, 1]);
     assert_eq!(rows("t AS x"), scan);
 }
+
+/// Rows whose vector is NULL: SQLite's own plan fails on them (`vector_distance_*` of NULL is an
+/// error, as in libSQL), and the rewrite's walk never meets them (they have no node). Every
+/// branch of the rewrite leaves them out the same way: the exact branches used to rank them and
+/// fail, so one query answered or failed by the plan that the table's statistics chose (`WHERE
+/// c % 2 = 1 ... LIMIT 3` answered and `LIMIT 100` failed). The answer is the scan's answer
+/// over the rows that have a vector.
+#[test]
+fn every_plan_leaves_out_rows_without_a_vector() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, b INT, c INT, v F32_BLOB(3));
+         CREATE INDEX t_v ON t(libsql_vector_idx(v));
+         CREATE INDEX t_b ON t(b);
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2000)
+         INSERT INTO t SELECT x, x % 97, x * 7 % 1000, CASE WHEN x % 10 = 3 THEN NULL
+             ELSE vector('[' || (x * 37 % 101) || ',' || (x * 53 % 103) || ',' || (x * 71 % 107 + 1) || ']') END
+         FROM n;",
+    )
+    .expect("fill");
+    let query = "vector('[50,50,50]')";
+    // the filters: none (the walk alone), one an ordinary index serves with few rows (its CTE),
+    // few rows without an index (the sample's exact branch), many rows (the sample's walk)
+    for (filter, branch) in [
+        ("1", "edgelite_vector_scan"),
+        ("b = 5", "edgelite_few"),
+        ("b < 9", "edgelite_few"),
+        ("c < 10", "edgelite_vector_sample"),
+        ("c % 2 = 1", "edgelite_vector_sample"),
+        ("id > 1990", "edgelite_few"),
+    ] {
+        let where_ = if filter == "1" { String::new() } else { format!("WHERE {filter}") };
+        for limit in [3, 40, 100, 3000] {
+            let q = |from: &str, more: &str| {
+                format!("SELECT id FROM {from} {where_} {more} ORDER BY vector_distance_cos(v, {query}) LIMIT {limit}")
+            };
+            let sql = q("t", "");
+            assert!(plan(&conn, &sql).contains(branch), "{sql}: {}", plan(&conn, &sql));
+            let scan = q("t NOT INDEXED", "");
+            assert!(
+                conn.prepare(&scan)
+                    .and_then(|mut s| s.query_map([], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>>>())
+                    .is_err(),
+                "{scan} fails on a NULL vector"
+            );
+            let more = if filter == "1" { "WHERE v IS NOT NULL" } else { "AND v IS NOT NULL" };
+            let want = ids(&conn, &q("t NOT INDEXED", more), &[]);
+            let got = ids(&conn, &sql, &[]);
+            assert_eq!(got.len(), want.len(), "{sql}");
+            let hits = got.iter().filter(|id| want.contains(id)).count();
+            assert!(hits * 100 >= want.len() * 95, "{sql}: {hits} of {} rows", want.len());
+        }
+    }
+}
