@@ -415,6 +415,10 @@ struct Frontier {
     /// `[-2.246,-0.029]`; a search for `[0,0]` with `LIMIT 5` returned rows at 2.999 where 170
     /// are at 2.246).
     ties: usize,
+    /// A search's candidates that it turned away for lack of room (id, list distance): a node
+    /// found missing (a row deleted since an edge to it was written) frees its place, and the
+    /// nearest of these takes it ([`Frontier::readmit`]).
+    turned_away: Vec<(i64, f32)>,
     /// Reused by [`DiskAnn::expand`]: the edges of the node it visits that are not queued yet
     /// (edge index, distance).
     scratch: Vec<(usize, f32)>,
@@ -431,6 +435,43 @@ struct Frontier {
     /// where its edges start in `edges` and how many there are. The beam hands them out as
     /// windows of two buffers once it is over.
     spans: Vec<(usize, usize, usize)>,
+}
+
+impl Frontier {
+    /// After a missing node left the list: the nearest candidate turned away for lack of room
+    /// that is not queued since comes back, if its group has room ([`Self::ties`]) and it
+    /// ranks within the list (only a search turns candidates away, and its list keeps no
+    /// copies). Without it, a list that deleted rows' stale edges had filled lost the rows they
+    /// had kept out whenever the nodes that link to them had been visited already.
+    fn readmit(&mut self) {
+        self.turned_away.retain(|(id, _)| !self.queued.contains_key(id));
+        let mut best: Option<usize> = None;
+        for (i, &(id, d)) in self.turned_away.iter().enumerate() {
+            if best.is_none_or(|b| by_list_key((d, id), (self.turned_away[b].1, self.turned_away[b].0)).is_lt()) {
+                let at = self.list.partition_point(|x| by_list_key((x.dist, x.id), (d, id)).is_lt());
+                if self.ties >= self.l || tied(&self.list, at, d) < self.ties {
+                    best = Some(i);
+                }
+            }
+        }
+        let Some(i) = best else { return };
+        let (id, d) = self.turned_away.swap_remove(i);
+        if self.list.len() >= self.l && self.list.last().is_some_and(|w| !by_list_key((d, id), (w.dist, w.id)).is_lt())
+        {
+            return;
+        }
+        let at = self.list.partition_point(|x| by_list_key((x.dist, x.id), (d, id)).is_lt());
+        self.list.insert(at, Candidate { dist: d, id, visited: false, part: NO_PART });
+        self.first = self.first.min(at);
+        self.queued.insert(id, d);
+        if self.list.len() > self.l
+            && let Some(evicted) = self.list.pop()
+            && !evicted.visited
+        {
+            self.queued.remove(&evicted.id);
+            self.turned_away.push((evicted.id, evicted.dist));
+        }
+    }
 }
 
 struct Beam {
@@ -829,6 +870,7 @@ impl DiskAnn {
                 Keep::Exact { ties, .. } => ties,
                 Keep::Edges => usize::MAX,
             },
+            turned_away: Vec::new(),
             scratch: Vec::new(),
             parts: matches!(keep, Keep::Edges).then(Vec::new),
             edges: Vec::new(),
@@ -853,6 +895,7 @@ impl DiskAnn {
                     frontier.list.remove(pos);
                     frontier.queued.remove(&id);
                     beam.missing.insert(id);
+                    frontier.readmit();
                 }
             }
         }
@@ -985,6 +1028,7 @@ impl DiskAnn {
                 // a stale copy's node was taken out of the list above: it may come again
                 f.queued.remove(&eid);
                 f.complete = false;
+                f.turned_away.push((eid, d));
                 continue;
             }
             let part = match &mut f.parts {
@@ -1005,6 +1049,9 @@ impl DiskAnn {
                 // may be queued again if a later node links to it and it then fits
                 f.queued.remove(&evicted.id);
                 f.complete = false;
+                if searching {
+                    f.turned_away.push((evicted.id, evicted.dist));
+                }
             }
         }
         f.scratch = fresh;
@@ -1086,14 +1133,24 @@ impl DiskAnn {
     /// Robust prune of `cands` for node `p` (edge-type copy `p_part`): sorted by distance, ties
     /// in a scrambled order of p's own; a kept `a` drops every later `c` with `alpha·d(a, c) < d(p, c)`; at most `cap`
     /// (and the block's capacity). Exact duplicates of `p` are first reduced to the first
-    /// [`DUP_EDGES`] in the given order (a node's existing edges come first). Returns the kept
-    /// links with their distances to `p`.
+    /// [`DUP_EDGES`] in the given order (a node's existing edges come first), but a duplicate
+    /// among the first `existing` candidates (the node's own edges, when an existing node's
+    /// list is pruned again) always stays. Returns the kept links with their distances to `p`.
+    ///
+    /// A member of a group of duplicates may link to more than [`DUP_EDGES`] others (a splice
+    /// hands one over, a delete links an orphan from it), and such an edge is often the
+    /// member's only way in from inside the group. Reduced to [`DUP_EDGES`] when a delete
+    /// repaired the list or a back edge overflowed it, the others were reached only from
+    /// farther nodes: 1,500 rows in 3 groups of 3-d duplicates, a third deleted, left 13
+    /// members with no in-edge from their group, and `vector_top_k` with k = a group's size
+    /// returned rows of another group in their place.
     ///
     /// With `refill`, slots left free by occlusion are refilled with occluded candidates
     /// (hnswlib's "keep pruned connections"), nearest first but those whose target is not
     /// `spare` (not known to have another in-edge) before the others: used when an existing
     /// node's full list is re-pruned, so that it loses one edge rather than several, and not the
     /// only way to reach a node if it can help it.
+    #[expect(clippy::too_many_arguments, reason = "private helper; the candidates and what the caller knows of them")]
     fn prune<E>(
         &self,
         op: Op,
@@ -1102,22 +1159,32 @@ impl DiskAnn {
         cands: Vec<Link>,
         refill: Option<&dyn Fn(i64) -> bool>,
         cap: usize,
+        existing: usize,
     ) -> Result<Vec<Link>, GraphError<E>> {
         let p = self.prepare(self.edge_ref(op, p_part)?);
         let mut seen = IdSet::default();
         let mut c = Vec::with_capacity(cands.len());
-        for mut x in cands {
+        let mut own = Vec::with_capacity(cands.len());
+        for (i, mut x) in cands.into_iter().enumerate() {
             if x.id == p_id || !seen.insert(x.id) {
                 continue;
             }
             x.dist = self.pdist(op, &p, &x.part)?;
             c.push(x);
+            own.push(i < existing);
         }
-        // the first few duplicates in the given order: a node's existing edges come first
+        // the first few duplicates in the given order (a node's existing edges come first), and
+        // every one of the node's own (`held`: kept below whatever the cap)
         let mut dups = 0;
+        let mut own = own.into_iter();
+        let mut held = IdSet::default();
         c.retain(|x| {
+            let mine = own.next() == Some(true);
             let dup = duplicates(&x.part, p_part, key(x.dist));
-            let keep = !dup || dups < DUP_EDGES;
+            if dup && mine {
+                held.insert(x.id);
+            }
+            let keep = !dup || dups < DUP_EDGES || mine;
             dups += usize::from(dup);
             keep
         });
@@ -1161,6 +1228,21 @@ impl DiskAnn {
             for i in rest.into_iter().take(cap.saturating_sub(keep.len())) {
                 selected[i] = true;
             }
+        }
+        // the node's own duplicates that the cap left out come back, in place of its farthest
+        // other links when the block is full (there are never more of them than it holds)
+        let mut count = selected.iter().filter(|&&s| s).count();
+        for i in 0..c.len() {
+            if selected[i] || !held.contains(&c[i].id) {
+                continue;
+            }
+            if count >= self.layout.capacity() {
+                let Some(j) = (0..c.len()).rev().find(|&j| selected[j] && !held.contains(&c[j].id)) else { break };
+                selected[j] = false;
+                count -= 1;
+            }
+            selected[i] = true;
+            count += 1;
         }
         Ok(c.into_iter().zip(selected).filter_map(|(l, s)| s.then_some(l)).collect())
     }
@@ -1250,7 +1332,7 @@ impl DiskAnn {
             // the slack applies only where in-degrees are not exact anyway (see below): in a
             // graph the search saw whole, pruning deeper would orphan nodes the guard protects
             let target = if guard { self.layout.capacity() } else { self.back_prune };
-            let pruned = self.prune(op, t, t_part, links, Some(&spare), target)?;
+            let pruned = self.prune(op, t, t_part, links, Some(&spare), target, old.len())?;
             // taking the new node must not cost an old target its only in-edge: the new node can
             // still be linked from elsewhere, the old one could not. Only when the search saw
             // the whole graph (`guard`) are the in-degrees exact; in a larger graph most
@@ -1793,7 +1875,7 @@ impl DiskAnn {
             } else {
                 // pruned to the slack of a back-edge prune: the reconnections that follow find room
                 let spare = |e: i64| deg.get(&e).is_some_and(|&d| d >= 2);
-                self.prune(op, *p, &p_part, links, Some(&spare), self.back_prune)?
+                self.prune(op, *p, &p_part, links, Some(&spare), self.back_prune, old.len())?
             };
             for i in 0..self.parse(op, *p, block)?.edge_count() {
                 let e = self.parse(op, *p, block)?.edge_id(i);

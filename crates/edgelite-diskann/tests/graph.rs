@@ -118,7 +118,11 @@ fn duplicates_stay_reachable() {
 /// row (a group larger than its list) left the rows after it reached only from farther nodes,
 /// which a search reads after it has returned rows. At k = the whole group the searches
 /// returned 0.53 to 0.77 of it (seed 5), and after the deletes, once new members were spliced
-/// in, 0.65 to 0.90 at worst on seeds 1 to 5.
+/// in, 0.65 to 0.90 at worst on seeds 1 to 5. Then a member that linked to more duplicates
+/// than a new node keeps lost all but two of them when its list was pruned again (a back edge
+/// that overflowed it, a delete's repair), and a deleted row's stale edges took places in the
+/// search's list that it never gave back: 0.84 to 0.98 at worst before the deletes, 0.85 to
+/// 0.95 after them; now 1.0 before and 0.86 to 0.99 after (seeds 1 to 5).
 #[test]
 fn a_search_in_a_large_group_of_duplicates_returns_the_group() {
     for (options, build) in
@@ -146,9 +150,8 @@ fn a_search_in_a_large_group_of_duplicates_returns_the_group() {
                 data.retain(|(id, _)| !gone.contains(id));
                 assert!(idx.check(&mut s).unwrap().unreachable.is_empty(), "{options} build={build}");
             }
-            // percent of the whole group, at least: 0.85 to 0.99 on seeds 1 to 5 before the
-            // deletes, 0.81 to 0.93 after them
-            let least = if deleted { 75 } else { 80 };
+            // percent of the whole group, at least (see above)
+            let least = if deleted { 85 } else { 98 };
             for q in [[1.0, 1.0], [-1.0, 0.0], [0.0, 1.0]] {
                 let q = v(&q);
                 let at = |x: &Vector| fast_distance(active(), idx.config().metric, q.as_ref(), x.as_ref()).unwrap();

@@ -510,7 +510,7 @@ impl DiskAnn {
                 cap -= cap / ROOM_SHARE;
             }
         }
-        let out = self.prune(op, id, &new.part, cands, Some(&|_| true), cap)?;
+        let out = self.prune(op, id, &new.part, cands, Some(&|_| true), cap, 0)?;
         Ok(Planned { new, out, dups, beam })
     }
 
@@ -613,7 +613,7 @@ impl DiskAnn {
         let pruned = links.len() > self.layout.capacity();
         if pruned {
             // the old edges first: among equals, pruning keeps the ones given first
-            links = self.prune(op, t, &t_part, links, Some(&|_| true), self.layout.capacity())?;
+            links = self.prune(op, t, &t_part, links, Some(&|_| true), self.layout.capacity(), old_len)?;
         }
         if pruned || !handed.is_empty() {
             // the old edges it dropped (as links_of lists them), from the block
