@@ -450,8 +450,10 @@ impl Connection {
     /// statements runs, and returns how many. A build lives inside its CREATE INDEX or REINDEX
     /// and holds up to `edgelite_vector_build_limit` bytes (1 GiB by default); one that failed
     /// for a reason of the core's own (an error in a partial index's WHERE clause, an
-    /// interrupt) kept them until the next build or the connection's close. Cheap when there
-    /// are none; a no-op while a statement of the connection runs.
+    /// interrupt) is dropped when its statement halts, unless SQLite could not tie it to the
+    /// statement (out of memory): then it is kept until the next build, the connection's close
+    /// or this call. Cheap when there are none; a no-op while a statement of the connection
+    /// runs.
     pub fn drop_stale_vector_builds(&self) -> usize {
         self.db.drop_stale_vector_builds()
     }

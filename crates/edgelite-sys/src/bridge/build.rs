@@ -25,14 +25,20 @@
 //! same whatever the budget.
 //!
 //! Everything happens inside the building statement, so a failed or rolled-back build leaves
-//! nothing in the database; its memory is dropped when a row fails, by the next build of any
-//! index, by DROP INDEX, by `drop_stale_vector_builds` (the server calls it after every
-//! request), or when the connection closes.
+//! nothing in the database; its memory is dropped when a row fails, and when the statement
+//! that runs it halts (the build ties itself to it, [`watch`]): a build that the core failed
+//! for a reason of its own (an error in a partial index's WHERE, an interrupt, a full disk)
+//! was never told so, and it kept its graph, blocks and threads (up to the build budget)
+//! until the next build of any index or the connection's close. Should that tie fail (SQLite
+//! out of memory), the next build of any index, DROP INDEX, `drop_stale_vector_builds` (the
+//! server calls it after every request) or the connection's close drop it.
 
 use std::sync::Arc;
 
 use edgelite_diskann::{BuildCache, DiskAnn, MemStorage, Storage, batch_size};
 use edgelite_vector::{Vector, VectorRef};
+
+use core::ffi::{c_int, c_void};
 
 use super::cache::with_state;
 use super::keys;
@@ -186,16 +192,65 @@ fn write_out(shadow: &mut ShadowStorage, mem: &MemStorage) -> SqlResult<()> {
     Ok(())
 }
 
+/// The auxiliary-data slot of the building statement that [`watch`] uses: a negative
+/// argument number is SQLite's per-statement slot, kept until the statement halts (whatever
+/// function set it), and this one is unlikely to be any other function's.
+const WATCH_SLOT: c_int = -0x6564_6c62;
+
+/// What [`watch`] leaves with the building statement.
+struct Watch {
+    db: *mut crate::bindings::sqlite3,
+    key: (String, String),
+    /// Set once SQLite holds it: a registration that failed frees it at once, and the build
+    /// that has only begun must then stay.
+    armed: bool,
+}
+
+/// Ties the build of `index`, which the call `ctx` has just begun, to its statement: when the
+/// statement halts, [`build_ended`] drops the build if it is still there (it failed; one that
+/// completed was removed by [`finish`]).
+///
+/// # Safety
+/// `ctx` is the running call's context, of a statement of connection `db`.
+pub(crate) unsafe fn watch(ctx: *mut crate::bindings::sqlite3_context, db: Db, index: &IndexName) {
+    let watch = Box::into_raw(Box::new(Watch { db: db.raw(), key: key(index), armed: false }));
+    // SAFETY: the caller's context; `watch` is a live Box handed to SQLite, which frees it
+    // through `build_ended` exactly once (at once if it cannot keep it).
+    unsafe { crate::bindings::sqlite3_set_auxdata(ctx, WATCH_SLOT, watch.cast(), Some(build_ended)) };
+    // SAFETY: as above; a pointer SQLite returns for the slot is the live one it holds.
+    let held = unsafe { crate::bindings::sqlite3_get_auxdata(ctx, WATCH_SLOT) };
+    if held == watch.cast::<c_void>() {
+        // SAFETY: SQLite holds it (just checked) and frees it only when the statement halts,
+        // which cannot happen during this call.
+        unsafe { (*watch).armed = true };
+    }
+}
+
+/// SQLite's destructor of a [`Watch`]: the building statement halted (or a later build of the
+/// same statement took the slot, once this one had completed).
+unsafe extern "C" fn build_ended(p: *mut c_void) {
+    // SAFETY: made by `Box::into_raw` in `watch`; SQLite calls its destructor once.
+    let watch = unsafe { Box::from_raw(p.cast::<Watch>()) };
+    if watch.armed {
+        // SAFETY: the statement that held it belongs to this connection, which is open while
+        // any of its statements exists.
+        let db = unsafe { Db::new(watch.db) };
+        with_state(db, |s| s.builds.remove(&watch.key));
+    }
+}
+
 /// Adds one row of a build. `graph` opens the index (only called for the build's first row).
+/// Returns whether this row began the build.
 pub(crate) fn add(
     db: Db,
     index: &IndexName,
     row: RowKey,
     vector: VectorRef<'_>,
     graph: impl FnOnce() -> SqlResult<DiskAnn>,
-) -> SqlResult<()> {
+) -> SqlResult<bool> {
     let mut open = Some(graph);
     let mut row = Some(row);
+    let mut began = false;
     let added = with_state(db, |state| -> SqlResult<()> {
         let (limit, threads) = (state.build_limit, state.build_threads);
         if !state.builds.contains_key(&key(index)) {
@@ -207,6 +262,7 @@ pub(crate) fn add(
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let graph = open.take().expect("invariant: first use")()?;
+                began = true;
                 e.insert(Build {
                     graph,
                     blocks: Blocks::Memory(MemStorage::new()),
@@ -235,7 +291,7 @@ pub(crate) fn add(
             forget(db, index);
             Err(e)
         }
-        Some(Ok(())) => Ok(()),
+        Some(Ok(())) => Ok(began),
         // no connection state (SQLite refused the client data): insert row by row
         None => {
             let graph = open.take().expect("invariant: not used when there is no state")()?;
@@ -249,7 +305,7 @@ pub(crate) fn add(
                     id
                 }
             };
-            graph.insert(&mut storage, rowid, vector).map_err(graph_error)
+            graph.insert(&mut storage, rowid, vector).map_err(graph_error).map(|()| false)
         }
     }
 }

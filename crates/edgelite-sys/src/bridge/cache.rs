@@ -432,10 +432,12 @@ pub unsafe fn set_vector_cache_budget(db: *mut sqlite3, budget: Option<Arc<Vecto
 
 /// Drops the vector index builds that connection `db` holds although none of its statements
 /// runs: a build lives inside its CREATE INDEX or REINDEX, and one that the core failed for a
-/// reason of its own (an error in a partial index's WHERE, an interrupt, a full disk) was never
-/// told so and kept its graph, blocks and threads (up to the build budget, 256 MiB in the
-/// server, per connection) until the next build or the connection's close. Returns how many
-/// were dropped. Cheap when there are none (no statement is looked at).
+/// reason of its own (an error in a partial index's WHERE, an interrupt, a full disk) is
+/// dropped when its statement halts (`build.rs`), unless SQLite could not tie it to the
+/// statement (out of memory): it then keeps its graph, blocks and threads (up to the build
+/// budget, 256 MiB in the server, per connection) until the next build, the connection's close
+/// or this call. Returns how many were dropped. Cheap when there are none (no statement is
+/// looked at).
 ///
 /// # Safety
 /// As [`set_vector_cache_budget`].
@@ -751,10 +753,13 @@ mod tests {
     }
 
     /// A build that the core failed (here an integer overflow in a partial index's WHERE,
-    /// halfway through the rows) stays on the connection until dropped as stale, which waits
-    /// while a statement runs; the next build of another index drops it too.
+    /// halfway through the rows) is dropped when its statement halts: it was kept until the
+    /// next build or the connection's close (up to the build budget, 1 GiB by default). One
+    /// that its statement could not be tied to (SQLite out of memory; here a row added outside
+    /// any statement) stays until dropped as stale, which waits while a statement runs; the
+    /// next build of another index drops it too.
     #[test]
-    fn a_failed_build_is_dropped_as_stale() {
+    fn a_failed_build_is_dropped_with_its_statement_or_as_stale() {
         let conn = open();
         // SAFETY: open until `conn` drops, after the last use of `db`.
         let db = unsafe { Db::new(conn.0) };
@@ -768,7 +773,20 @@ mod tests {
                        WHERE abs(CASE WHEN id >= 300 THEN -9223372036854775807 - 1 ELSE 1 END)";
         let builds = || with_state(db, |s| s.builds.len()).expect("state");
         assert!(db.exec(failing).is_err());
-        assert_eq!(builds(), 1, "the failed build is still held");
+        assert_eq!(builds(), 0, "the failed build went with its statement");
+
+        // a build no statement holds
+        db.exec("CREATE INDEX t_u ON t(libsql_vector_idx(v))").expect("index");
+        let index = super::super::vector_index::IndexName { schema: "main".into(), name: "t_u".into() };
+        let row = edgelite_vector::Vector::from_f32(&[1.0, 2.0, 3.0, 4.0]).expect("vector");
+        let graph = || {
+            let (config, _) = super::super::vector_index::open_index(db, &index, "test")?;
+            super::super::vector_index::graph(config)
+        };
+        let began =
+            super::super::build::add(db, &index, super::super::vector_index::RowKey::Id(1), row.as_ref(), graph);
+        assert_eq!(began, Ok(true));
+        assert_eq!(builds(), 1);
         // not while a statement of the connection runs
         let mut running = db.prepare("SELECT id FROM t").expect("prepare");
         assert!(running.step().expect("step"));
@@ -782,7 +800,9 @@ mod tests {
         assert_eq!(unsafe { drop_stale_vector_builds(conn.0) }, 0);
 
         // left again, then another index's build drops it and completes
-        assert!(db.exec(failing).is_err());
+        let began =
+            super::super::build::add(db, &index, super::super::vector_index::RowKey::Id(1), row.as_ref(), graph);
+        assert_eq!(began, Ok(true));
         assert_eq!(builds(), 1);
         db.exec("CREATE INDEX t_w ON t(libsql_vector_idx(v)) WHERE id > 10").expect("another build");
         assert_eq!(builds(), 0);

@@ -763,7 +763,10 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         };
         if args.len() >= 3 && args.int(2) == Ok(1) {
             let key = row_key(is_keyed()?)?;
-            super::build::add(db, &index, key, vector.as_ref(), || graph(open_config(db, &index, "insert")?))?;
+            if super::build::add(db, &index, key, vector.as_ref(), || graph(open_config(db, &index, "insert")?))? {
+                // SAFETY: this call's context, of a statement of `db`.
+                unsafe { super::build::watch(ctx, db, &index) };
+            }
             record()?;
             return Ok(0);
         }
