@@ -662,7 +662,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   ExprList *pArgs, *pFnArgs, *pCols;
   SrcList *pSrc;
   Select *pSub;
-  const char *zMetric, *zCol = 0, *zFewRef = 0;
+  const char *zMetric, *zCol = 0, *zHasRef = 0;
   char *zIndex;
   int i, iCol, nLimit = 0, nOffset = 0, bBound;
   i64 k;
@@ -836,10 +836,13 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pSrc->a[0].u1.pFuncArg = sqlite3ExprListAppend(pParse, pSrc->a[0].u1.pFuncArg,
             edgeliteWalkBudgetRef(pParse, edgeliteSlackOf(pParse, pKLimit)));
       }
+      /* the query below leaves out rows without a vector, as the walk and the exact branches
+      ** do: the rows that pass an indexed filter include them, and a plan that scans the
+      ** table for `rowid IN (...)` evaluated the filter's vector_distance_*() on them before
+      ** the IN (a fuzzer's partial index, `WHERE a IS NOT NULL AND (a = 0 OR
+      ** vector_distance_l2(v, ?) > 1.5)` after ANALYZE, failed where a search by rowid did not) */
+      zHasRef = zRef;
       if( bIndexed ){
-        /* the rows that pass an indexed filter include rows without a vector, which the
-        ** query below then leaves out, as the walk and the exact branches do */
-        zFewRef = zRef;
         /* SELECT edgelite_r FROM edgelite_few WHERE NOT <many pass> */
         pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
@@ -928,7 +931,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")), 0);
   }
   sqlite3PExprAddSelect(pParse, pIn, pSub);
-  if( zFewRef ) pIn = sqlite3ExprAnd(pParse, pIn, edgeliteHasVector(pParse, zFewRef, zCol));
+  if( zHasRef ) pIn = sqlite3ExprAnd(pParse, pIn, edgeliteHasVector(pParse, zHasRef, zCol));
   p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
 }
 

@@ -1255,3 +1255,28 @@ fn every_plan_leaves_out_rows_without_a_vector() {
         }
     }
 }
+
+/// A differential fuzzer's case (session 31): after ANALYZE, the rewritten query scanned the
+/// table for `rowid IN (<candidates>)` and evaluated the filter's own `vector_distance_l2` on a
+/// row without a vector, which no candidate is, and failed where a search by rowid answers. The
+/// query tests the vector before the filter.
+#[test]
+fn the_rewritten_query_tests_the_vector_before_the_filter() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, a INT, v F32_BLOB(2));
+         INSERT INTO t VALUES (1, 3, NULL);
+         CREATE INDEX i ON t(libsql_vector_idx(v)) WHERE a IS NOT NULL;
+         ANALYZE;",
+    )
+    .expect("fill");
+    let sql = "SELECT id FROM t WHERE a IS NOT NULL AND (a = 0 OR vector_distance_l2(v, vector('[1,1]')) > 1.5)
+               ORDER BY vector_distance_cos(v, vector('[1,1]')) LIMIT 5";
+    assert!(plan(&conn, sql).contains("edgelite_vector_scan"), "{}", plan(&conn, sql));
+    assert!(ids(&conn, sql, &[]).is_empty());
+    conn.execute_batch(
+        "INSERT INTO t VALUES (2, 4, vector('[3,1]')), (3, 0, vector('[1,2]')), (4, NULL, vector('[1,1]'))",
+    )
+    .expect("more");
+    assert_eq!(ids(&conn, sql, &[]), vec![3, 2]);
+}
