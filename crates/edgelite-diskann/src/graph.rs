@@ -461,15 +461,27 @@ impl Frontier {
             return;
         }
         let at = self.list.partition_point(|x| by_list_key((x.dist, x.id), (d, id)).is_lt());
-        self.list.insert(at, Candidate { dist: d, id, visited: false, part: NO_PART });
+        self.insert(at, Candidate { dist: d, id, visited: false, part: NO_PART }, true);
+    }
+
+    /// Puts `c` at `at` in the list, queued at its list distance, and evicts the last candidate
+    /// if the list is then over its size; a search keeps one it evicts unvisited
+    /// ([`Self::turned_away`]).
+    fn insert(&mut self, at: usize, c: Candidate, searching: bool) {
+        let (id, d) = (c.id, c.dist);
+        self.list.insert(at, c);
         self.first = self.first.min(at);
         self.queued.insert(id, d);
         if self.list.len() > self.l
             && let Some(evicted) = self.list.pop()
             && !evicted.visited
         {
+            // may be queued again if a later node links to it and it then fits
             self.queued.remove(&evicted.id);
-            self.turned_away.push((evicted.id, evicted.dist));
+            self.complete = false;
+            if searching {
+                self.turned_away.push((evicted.id, evicted.dist));
+            }
         }
     }
 }
@@ -1039,20 +1051,7 @@ impl DiskAnn {
                 }
                 None => NO_PART,
             };
-            f.list.insert(at, Candidate { dist: d, id: eid, visited: false, part });
-            f.first = f.first.min(at);
-            f.queued.insert(eid, d);
-            if f.list.len() > f.l
-                && let Some(evicted) = f.list.pop()
-                && !evicted.visited
-            {
-                // may be queued again if a later node links to it and it then fits
-                f.queued.remove(&evicted.id);
-                f.complete = false;
-                if searching {
-                    f.turned_away.push((evicted.id, evicted.dist));
-                }
-            }
+            f.insert(at, Candidate { dist: d, id: eid, visited: false, part }, searching);
         }
         f.scratch = fresh;
         if let (Keep::Edges, Some(parts), Some(at)) = (keep, &f.parts, own_at) {
