@@ -240,6 +240,13 @@ static Expr *edgeliteSlackOf(Parse *pParse, Expr *pK){
   return edgeliteSlack(pParse, sqlite3ExprDup(pParse->db, pK, 0));
 }
 
+/* <zRef>.<zCol> IS NOT NULL: the row has a vector (a node in the index, the walk's rows). */
+static Expr *edgeliteHasVector(Parse *pParse, const char *zRef, const char *zCol){
+  sqlite3 *db = pParse->db;
+  return sqlite3PExpr(pParse, TK_NOTNULL,
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0);
+}
+
 /* The name of the rewrite's CTE of the rows that pass an indexed filter (edgeliteFewWith). */
 #define EDGELITE_FEW "edgelite_few"
 
@@ -267,8 +274,7 @@ static With *edgeliteFewWith(Parse *pParse, Select *p, const char *zRef, const c
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   Select *pRows;
   if( edgeliteWalkFilter(pParse, p, edgeliteCallCb, sqlite3SelectWalkNoop) ){
-    pHas = sqlite3PExpr(pParse, TK_NOTNULL,
-        sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0);
+    pHas = edgeliteHasVector(pParse, zRef, zCol);
   }
   tR.z = "edgelite_r";
   tR.n = 10;
@@ -320,8 +326,7 @@ static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, co
   Expr *pEq = sqlite3PExpr(pParse, TK_EQ,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")),
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRows), sqlite3Expr(db, TK_ID, "edgelite_id")));
-  Expr *pHas = sqlite3PExpr(pParse, TK_NOTNULL,
-      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0);
+  Expr *pHas = edgeliteHasVector(pParse, zRef, zCol);
   Select *pInner = sqlite3SelectNew(pParse,
       sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
       sqlite3SrcListDup(db, p->pSrc, 0),
@@ -435,13 +440,6 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
               sqlite3Expr(db, TK_ID, "edgelite_c")),
           sqlite3ExprFunction(pParse, pMaxArgs, &tMax, 0)),
       sqlite3ExprInt32(db, EDGELITE_BUDGET_EXTRA)));
-}
-
-/* <zRef>.<zCol> IS NOT NULL: the row has a vector (a node in the index, the walk's rows). */
-static Expr *edgeliteHasVector(Parse *pParse, const char *zRef, const char *zCol){
-  sqlite3 *db = pParse->db;
-  return sqlite3PExpr(pParse, TK_NOTNULL,
-      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0);
 }
 
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */

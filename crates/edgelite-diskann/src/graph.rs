@@ -438,29 +438,28 @@ struct Frontier {
 }
 
 impl Frontier {
-    /// After a missing node left the list: the nearest candidate turned away for lack of room
-    /// that is not queued since comes back, if its group has room ([`Self::ties`]) and it
-    /// ranks within the list (only a search turns candidates away, and its list keeps no
-    /// copies). Without it, a list that deleted rows' stale edges had filled lost the rows they
-    /// had kept out whenever the nodes that link to them had been visited already.
+    /// After a missing node left the list (so it has room): the nearest candidate turned away
+    /// for lack of room that is not queued since comes back, if its group has room
+    /// ([`Self::ties`]; only a search turns candidates away, and its list keeps no copies).
+    /// Without it, a list that deleted rows' stale edges had filled lost the rows they had
+    /// kept out whenever the nodes that link to them had been visited already.
     fn readmit(&mut self) {
         self.turned_away.retain(|(id, _)| !self.queued.contains_key(id));
-        let mut best: Option<usize> = None;
-        for (i, &(id, d)) in self.turned_away.iter().enumerate() {
-            if best.is_none_or(|b| by_list_key((d, id), (self.turned_away[b].1, self.turned_away[b].0)).is_lt()) {
-                let at = self.list.partition_point(|x| by_list_key((x.dist, x.id), (d, id)).is_lt());
-                if self.ties >= self.l || tied(&self.list, at, d) < self.ties {
-                    best = Some(i);
-                }
-            }
-        }
+        let place = |list: &[Candidate], (id, d): (i64, f32)| {
+            list.partition_point(|x| by_list_key((x.dist, x.id), (d, id)).is_lt())
+        };
+        let best = (0..self.turned_away.len())
+            .filter(|&i| {
+                let (id, d) = self.turned_away[i];
+                self.ties >= self.l || tied(&self.list, place(&self.list, (id, d)), d) < self.ties
+            })
+            .min_by(|&a, &b| {
+                let ((ia, da), (ib, db)) = (self.turned_away[a], self.turned_away[b]);
+                by_list_key((da, ia), (db, ib))
+            });
         let Some(i) = best else { return };
         let (id, d) = self.turned_away.swap_remove(i);
-        if self.list.len() >= self.l && self.list.last().is_some_and(|w| !by_list_key((d, id), (w.dist, w.id)).is_lt())
-        {
-            return;
-        }
-        let at = self.list.partition_point(|x| by_list_key((x.dist, x.id), (d, id)).is_lt());
+        let at = place(&self.list, (id, d));
         self.insert(at, Candidate { dist: d, id, visited: false, part: NO_PART }, true);
     }
 
@@ -1163,27 +1162,24 @@ impl DiskAnn {
         let p = self.prepare(self.edge_ref(op, p_part)?);
         let mut seen = IdSet::default();
         let mut c = Vec::with_capacity(cands.len());
-        let mut own = Vec::with_capacity(cands.len());
+        // the node's own duplicates: kept below whatever the cap
+        let mut held = IdSet::default();
         for (i, mut x) in cands.into_iter().enumerate() {
             if x.id == p_id || !seen.insert(x.id) {
                 continue;
             }
             x.dist = self.pdist(op, &p, &x.part)?;
-            c.push(x);
-            own.push(i < existing);
-        }
-        // the first few duplicates in the given order (a node's existing edges come first), and
-        // every one of the node's own (`held`: kept below whatever the cap)
-        let mut dups = 0;
-        let mut own = own.into_iter();
-        let mut held = IdSet::default();
-        c.retain(|x| {
-            let mine = own.next() == Some(true);
-            let dup = duplicates(&x.part, p_part, key(x.dist));
-            if dup && mine {
+            if i < existing && duplicates(&x.part, p_part, key(x.dist)) {
                 held.insert(x.id);
             }
-            let keep = !dup || dups < DUP_EDGES || mine;
+            c.push(x);
+        }
+        // the first few duplicates in the given order (a node's existing edges come first), and
+        // every one of the node's own
+        let mut dups = 0;
+        c.retain(|x| {
+            let dup = duplicates(&x.part, p_part, key(x.dist));
+            let keep = !dup || dups < DUP_EDGES || held.contains(&x.id);
             dups += usize::from(dup);
             keep
         });
