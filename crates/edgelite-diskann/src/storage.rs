@@ -2,6 +2,9 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::graph::Seeds;
 
 /// The index's view of `<idx>_shadow(index_key INTEGER PRIMARY KEY, data BLOB)`: node blocks
 /// keyed by rowid. The graph never caches blocks across calls, so an implementation may (a
@@ -90,6 +93,29 @@ pub trait Storage {
     /// # Errors
     /// Store failures.
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, Self::Error>;
+
+    /// The highest rowid, or `None` for an empty index or a store that cannot say (the
+    /// default: its searches have no [`Seeds`]); with [`Self::next_id`] it spreads the seeds
+    /// over the index.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn last_id(&mut self) -> Result<Option<i64>, Self::Error> {
+        Ok(None)
+    }
+
+    /// The index's [`Seeds`] as [`Self::keep_seeds`] last kept them, if the store still holds
+    /// them; `None` (the default) makes a search draw them again (`SEEDS` seeks and reads).
+    fn seeds(&mut self) -> Option<Arc<Seeds>> {
+        None
+    }
+
+    /// Keeps the seeds a search drew, for the searches after it; the default keeps nothing. A
+    /// store may keep them while the index changes: they are hints (see [`Seeds`]), and a
+    /// search draws them again when they no longer fit the index.
+    fn keep_seeds(&mut self, seeds: &Arc<Seeds>) {
+        let _ = seeds;
+    }
 }
 
 impl<S: Storage + ?Sized> Storage for &mut S {
@@ -117,6 +143,15 @@ impl<S: Storage + ?Sized> Storage for &mut S {
     }
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, Self::Error> {
         (**self).next_id(after)
+    }
+    fn last_id(&mut self) -> Result<Option<i64>, Self::Error> {
+        (**self).last_id()
+    }
+    fn seeds(&mut self) -> Option<Arc<Seeds>> {
+        (**self).seeds()
+    }
+    fn keep_seeds(&mut self, seeds: &Arc<Seeds>) {
+        (**self).keep_seeds(seeds);
     }
 }
 
@@ -201,6 +236,10 @@ impl MemStorage {
         self.writes
     }
     /// The lowest id above `after`.
+    pub(crate) fn last(&self) -> Option<i64> {
+        self.ids.last().copied()
+    }
+
     pub(crate) fn after(&self, after: i64) -> Option<i64> {
         self.ids.range((Bound::Excluded(after), Bound::Unbounded)).next().copied()
     }
@@ -287,6 +326,10 @@ impl Storage for MemStorage {
 
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, MemError> {
         Ok(self.ids.range((Bound::Excluded(after), Bound::Unbounded)).next().copied())
+    }
+
+    fn last_id(&mut self) -> Result<Option<i64>, MemError> {
+        Ok(self.ids.last().copied())
     }
 }
 
@@ -467,5 +510,10 @@ impl<B: Storage> Storage for Cached<'_, B> {
         let stored = self.backing.next_id(after)?;
         let added = self.cache.added.range((Bound::Excluded(after), Bound::Unbounded)).next().copied();
         Ok(stored.into_iter().chain(added).min())
+    }
+
+    fn last_id(&mut self) -> Result<Option<i64>, B::Error> {
+        let stored = self.backing.last_id()?;
+        Ok(stored.into_iter().chain(self.cache.added.last().copied()).max())
     }
 }

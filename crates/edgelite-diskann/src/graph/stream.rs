@@ -75,6 +75,8 @@ pub struct SearchStream {
 struct Walk {
     window: usize,
     started: bool,
+    /// The entry point, until the walk has looked at the seeds (once it first settles).
+    entry: Option<i64>,
     /// Nodes met as edges and not visited yet, by list distance.
     frontier: BinaryHeap<Item>,
     /// Every node met, with the smallest list distance it was queued at; [`VISITED`] once
@@ -121,6 +123,7 @@ impl DiskAnn {
             walk: Walk {
                 window: window.max(1),
                 started: false,
+                entry: None,
                 frontier: BinaryHeap::with_capacity(expected_seen(window)),
                 seen: IdMap::with_capacity_and_hasher(expected_seen(window), Default::default()),
                 ready: BinaryHeap::new(),
@@ -176,6 +179,7 @@ impl SearchStream {
                 w.seen.insert(entry, f32::INFINITY);
                 // its list distance is unknown until it is read; it is the only candidate anyway
                 w.frontier.push(Item { order: f32::NEG_INFINITY, dist: f32::NEG_INFINITY, id: entry });
+                w.entry = Some(entry);
             }
         }
         while out.len() < n {
@@ -194,6 +198,27 @@ impl SearchStream {
                         storage.peek(after.id, &mut |block| graph.layout.prefetch(block, true));
                     }
                     w.visit(graph, storage, next.id, next.order, &query, &query_edge)?;
+                }
+                // settled: it goes on from the seeds that its window would keep, once, as a
+                // search does (`DiskAnn::seeds_for`)
+                if let Some(entry) = w.entry.take()
+                    && w.visited < w.walk_limit
+                {
+                    let top = match w.beam.peek() {
+                        Some(Reverse(top)) if w.beam.len() >= w.window => top.order,
+                        _ => f32::INFINITY,
+                    };
+                    let mut more = false;
+                    for (d, id) in graph.seeds_for(storage, Op::Search, entry, &query_edge)? {
+                        if d < top && !w.seen.contains_key(&id) {
+                            w.seen.insert(id, d);
+                            w.frontier.push(Item { order: d, dist: d, id });
+                            more = true;
+                        }
+                    }
+                    if more {
+                        continue;
+                    }
                 }
                 if w.visited < w.walk_limit
                     && let Some(best) = w.ready.pop()

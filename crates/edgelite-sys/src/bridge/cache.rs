@@ -68,8 +68,8 @@ pub(crate) const DEFAULT_LIMIT: usize = 256 << 20;
 
 const KEY: &CStr = c"edgelite.vector_node_cache";
 
-/// The blocks of one index, as of one data version and write counter, with its metadata and
-/// entry point when known (saving a statement each per search).
+/// The blocks of one index, as of one data version and write counter, with its metadata, entry
+/// point and last rowid when known (saving a statement each per search).
 struct IndexBlocks {
     tag: (DataVersion, Option<u64>),
     /// Where each cached block lies in `slab`.
@@ -82,6 +82,8 @@ struct IndexBlocks {
     metadata: Option<Vec<u8>>,
     /// The lowest rowid (the entry point); `Some(None)` for an empty index.
     first: Option<Option<i64>>,
+    /// The highest rowid (where the search seeds end), as `first` is.
+    last: Option<Option<i64>>,
     /// The number of nodes, counted by a search outside write transactions: valid as the
     /// metadata is.
     count: Option<usize>,
@@ -169,6 +171,15 @@ pub(crate) struct NodeCache {
     /// The planner's samples (`vector_sample.rs`) by (schema, table, size): the data version
     /// they were drawn at, the sampled rowids and the rowid span. At most [`MAX_SAMPLES`].
     samples: HashMap<SampleKey, (DataVersion, Vec<i64>, i64)>,
+    /// Where searches of each index (schema, shadow table) go on from once they settle
+    /// (edgelite-diskann's `Seeds`: 64 rowids and their copies, about 26 KB at 384 dimensions
+    /// with f8 copies). Hints, not data: a seed deleted since is a missing node, one updated
+    /// since starts the search elsewhere, and every result still comes from the blocks read. So
+    /// they are kept across commits, this connection's or another's, and drawn again (64 seeks
+    /// and reads, about 300 microseconds on minilm-20k after a commit) only when the entry
+    /// point changes or the index's rowid span by an eighth; not counted against the limits,
+    /// and dropped with the blocks ([`release_vector_cache`]) or when the connection closes.
+    seeds: HashMap<(String, String), Arc<edgelite_diskann::Seeds>>,
 }
 
 /// A planner's sample: (schema, table, size).
@@ -190,6 +201,7 @@ impl NodeCache {
             build_limit: super::build::DEFAULT_BUILD_LIMIT,
             txn: super::txn::Txn::default(),
             samples: HashMap::new(),
+            seeds: HashMap::new(),
         }
     }
 
@@ -211,6 +223,7 @@ impl NodeCache {
 
     fn clear(&mut self) {
         self.indexes.clear();
+        self.seeds.clear();
         self.shrink(self.used);
     }
 
@@ -256,6 +269,7 @@ impl NodeCache {
             slab: Slab::new(block_size),
             metadata: None,
             first: None,
+            last: None,
             count: None,
             directionless: None,
         });
@@ -310,6 +324,28 @@ impl NodeCache {
         }
     }
 
+    /// The search seeds of index `key` (schema, shadow table), if kept.
+    pub(crate) fn seeds(&self, key: &(String, String)) -> Option<Arc<edgelite_diskann::Seeds>> {
+        self.seeds.get(key).cloned()
+    }
+
+    /// Keeps the search seeds of index `key` (schema, shadow table).
+    pub(crate) fn set_seeds(&mut self, key: &(String, String), seeds: Arc<edgelite_diskann::Seeds>) {
+        self.seeds.insert(key.clone(), seeds);
+    }
+
+    /// The last rowid of `key`, if known.
+    pub(crate) fn last(&self, key: &(String, String)) -> Option<Option<i64>> {
+        self.indexes.get(key).and_then(|e| e.last)
+    }
+
+    /// Remembers the last rowid of synced index `key`.
+    pub(crate) fn set_last(&mut self, key: &(String, String), last: Option<i64>) {
+        if let Some(e) = self.indexes.get_mut(key) {
+            e.last = Some(last);
+        }
+    }
+
     /// Drops every entry of `key`.
     pub(crate) fn forget(&mut self, key: &(String, String)) {
         if let Some(old) = self.indexes.remove(key) {
@@ -325,7 +361,8 @@ impl NodeCache {
     }
 
     /// Write-through of block `id` of `key`, written or added: replaced, or dropped if the new
-    /// one does not fit; a known entry point moves down to a lower new id.
+    /// one does not fit; a known entry point moves down to a lower new id, a known last rowid up
+    /// to a higher one.
     pub(crate) fn store(&mut self, key: &(String, String), id: i64, block: &[u8]) {
         let Some(e) = self.indexes.get_mut(key) else { return };
         // a block rewritten at its own size (every back edge) is copied over in its slot
@@ -342,17 +379,26 @@ impl NodeCache {
         {
             e.first = Some(Some(id));
         }
+        if let Some(e) = self.indexes.get_mut(key)
+            && let Some(last) = e.last
+            && last.is_none_or(|l| id > l)
+        {
+            e.last = Some(Some(id));
+        }
         self.put(key, id, block);
     }
 
-    /// Write-through of the deletion of block `id` of `key` (the entry point becomes unknown if
-    /// it was `id`).
+    /// Write-through of the deletion of block `id` of `key` (the entry point, or the last
+    /// rowid, becomes unknown if it was `id`).
     pub(crate) fn remove(&mut self, key: &(String, String), id: i64) {
         self.evict(key, id);
-        if let Some(e) = self.indexes.get_mut(key)
-            && e.first == Some(Some(id))
-        {
-            e.first = None;
+        if let Some(e) = self.indexes.get_mut(key) {
+            if e.first == Some(Some(id)) {
+                e.first = None;
+            }
+            if e.last == Some(Some(id)) {
+                e.last = None;
+            }
         }
     }
 

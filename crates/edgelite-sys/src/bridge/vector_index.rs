@@ -16,6 +16,7 @@
 
 use core::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use edgelite_diskann::options::{Metadata, tag};
 use edgelite_vector::sql::Arg;
@@ -378,6 +379,10 @@ pub(crate) struct ShadowStorage {
     delete: Option<super::sql::Stmt>,
     first: Option<super::sql::Stmt>,
     next: Option<super::sql::Stmt>,
+    last: Option<super::sql::Stmt>,
+    /// The index's search seeds once drawn or found in the connection's cache (`cache.rs`), for
+    /// the statement's later searches.
+    seeds: Option<Arc<edgelite_diskann::Seeds>>,
 }
 
 impl ShadowStorage {
@@ -397,6 +402,8 @@ impl ShadowStorage {
             delete: None,
             first: None,
             next: None,
+            last: None,
+            seeds: None,
         }
     }
 }
@@ -685,6 +692,33 @@ impl edgelite_diskann::Storage for ShadowStorage {
         })?;
         s.bind_int(1, after)?;
         Ok(if s.step()? { Some(s.int(0)) } else { None })
+    }
+
+    fn last_id(&mut self) -> Result<Option<i64>, ShadowError> {
+        if let Some(key) = &self.cached
+            && let Some(Some(last)) = with_cache(self.db, |c| c.last(key))
+        {
+            return Ok(last);
+        }
+        let table = &self.table;
+        let s = stmt(self.db, &mut self.last, || format!("SELECT rowid FROM {table} ORDER BY rowid DESC LIMIT 1"))?;
+        let last = if s.step()? { Some(s.int(0)) } else { None };
+        if let Some(key) = &self.cached {
+            with_cache(self.db, |c| c.set_last(key, last));
+        }
+        Ok(last)
+    }
+
+    fn seeds(&mut self) -> Option<Arc<edgelite_diskann::Seeds>> {
+        if self.seeds.is_none() {
+            self.seeds = with_cache(self.db, |c| c.seeds(&self.names)).flatten();
+        }
+        self.seeds.clone()
+    }
+
+    fn keep_seeds(&mut self, seeds: &Arc<edgelite_diskann::Seeds>) {
+        self.seeds = Some(Arc::clone(seeds));
+        with_cache(self.db, |c| c.set_seeds(&self.names, Arc::clone(seeds)));
     }
 }
 

@@ -1,0 +1,139 @@
+//! Wrong answers from the index on clustered data (the fuzzer's R3): tight clusters and queries
+//! far from all of them. A search from the entry point alone settled in a cluster whose linked
+//! clusters were all farther than itself, and `ORDER BY vector_distance_cos(...) LIMIT 1`
+//! returned a row at 0.779 where the nearest is at 0.448. The index's seeds (edgelite-diskann's
+//! `Seeds`) take a settled search on from the cluster it missed; these tests hold
+//! `vector_top_k`, the planner's rewrite and its filtered walk to the exact answer, also after
+//! rows (seeds among them) are deleted by another connection.
+
+use edgelite::{Connection, Result, params};
+
+/// A small deterministic generator (64-bit LCG), uniform in [-1, 1).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+
+    fn vector(&mut self, dims: usize) -> Vec<f64> {
+        (0..dims).map(|_| self.next()).collect()
+    }
+}
+
+fn text(v: &[f64]) -> String {
+    let parts: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+    format!("[{}]", parts.join(","))
+}
+
+const DIMS: usize = 8;
+const CLUSTERS: usize = 10;
+
+/// 3,000 rows of 8 dimensions in 10 clusters of spread 0.05 (row `id` in cluster `id % 10`),
+/// inserted into an indexed table one by one, as R3 did; `a = id % 4` for filters.
+fn clustered(conn: &Connection, rows: usize) {
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, a INT, v F32_BLOB(8));
+         CREATE INDEX i ON t(libsql_vector_idx(v));",
+    )
+    .expect("schema");
+    let mut g = Lcg(7);
+    let centers: Vec<Vec<f64>> = (0..CLUSTERS).map(|_| g.vector(DIMS)).collect();
+    conn.execute_batch("BEGIN").expect("begin");
+    for id in 1..=rows {
+        let c = &centers[id % CLUSTERS];
+        let v: Vec<f64> = c.iter().map(|x| x + 0.05 * g.next()).collect();
+        conn.execute(
+            "INSERT INTO t(id, a, v) VALUES (?1, ?2, vector32(?3))",
+            params![id as i64, (id % 4) as i64, text(&v)],
+        )
+        .expect("row");
+    }
+    conn.execute_batch("COMMIT").expect("commit");
+}
+
+fn ids(conn: &Connection, sql: &str, query: &str) -> Vec<i64> {
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    stmt.query_map(params![query], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
+}
+
+/// Recall@10 over `queries` of `sql` against `exact` (both bind the query as ?1), and the
+/// queries whose nearest row `sql` missed.
+fn recall(conn: &Connection, queries: &[String], sql: &str, exact: &str) -> (f64, usize) {
+    let (mut found, mut wanted, mut missed_first) = (0, 0, 0);
+    for q in queries {
+        let want = ids(conn, exact, q);
+        let got = ids(conn, sql, q);
+        assert_eq!(got.len(), want.len(), "{sql} for {q}: row count");
+        found += got.iter().filter(|id| want.contains(id)).count();
+        wanted += want.len();
+        missed_first += usize::from(got.first() != want.first());
+    }
+    (found as f64 / wanted as f64, missed_first)
+}
+
+fn queries(seed: u64, n: usize) -> Vec<String> {
+    let mut g = Lcg(seed);
+    (0..n).map(|_| text(&g.vector(DIMS))).collect()
+}
+
+const TOP_K: &str = "SELECT id FROM vector_top_k('i', vector32(?1), 10)";
+const PLANNED: &str = "SELECT id FROM t ORDER BY vector_distance_cos(v, vector32(?1)) LIMIT 10";
+const EXACT: &str = "SELECT id FROM t NOT INDEXED ORDER BY vector_distance_cos(v, vector32(?1)) LIMIT 10";
+const PLANNED_FILTERED: &str = "SELECT id FROM t WHERE a <> 1 ORDER BY vector_distance_cos(v, vector32(?1)) LIMIT 10";
+const EXACT_FILTERED: &str =
+    "SELECT id FROM t NOT INDEXED WHERE a <> 1 ORDER BY vector_distance_cos(v, vector32(?1)) LIMIT 10";
+
+/// Queries far from every cluster: the search, the rewrite and the filtered walk find the
+/// cluster that holds the nearest rows: recall@10 0.994-0.995 for all three, the nearest row
+/// missed for 2 queries of 200. Without the seeds `vector_top_k` had 0.908 and missed it for 18.
+#[test]
+fn searches_find_the_nearest_cluster_for_queries_far_from_all() {
+    let conn = Connection::open_in_memory().expect("open");
+    clustered(&conn, 3000);
+    let qs = queries(11, 200);
+    for (sql, exact) in [(TOP_K, EXACT), (PLANNED, EXACT), (PLANNED_FILTERED, EXACT_FILTERED)] {
+        let (r, missed) = recall(&conn, &qs, sql, exact);
+        assert!(r >= 0.97 && missed <= 4, "{sql}: recall@10 {r:.3}, nearest row missed for {missed} of 200 queries");
+    }
+    // queries near the data were found before and still are, exactly
+    let near: Vec<String> = (1..=50)
+        .map(|id: i64| {
+            conn.query_row("SELECT vector_extract(v) FROM t WHERE id = ?1", [id * 37], |r| r.get(0)).expect("v")
+        })
+        .collect();
+    let (r, missed) = recall(&conn, &near, TOP_K, EXACT);
+    assert!(r >= 0.99 && missed == 0, "near queries: recall@10 {r:.3}, {missed} missed");
+}
+
+/// The seeds are hints that outlive commits: after another connection deletes a third of the
+/// rows (many seeds among them) and adds rows past the old span, searches on the first
+/// connection still return k rows that exist, with the same recall.
+#[test]
+fn searches_stay_right_after_other_connections_delete_seeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clusters.db");
+    let conn = Connection::open(&path).expect("open");
+    clustered(&conn, 3000);
+    let qs = queries(12, 100);
+    let (before, _) = recall(&conn, &qs, TOP_K, EXACT);
+    assert!(before >= 0.97, "before: recall@10 {before:.3}");
+    let other = Connection::open(&path).expect("open other");
+    other.execute("DELETE FROM t WHERE id % 3 = 0", []).expect("delete");
+    other
+        .execute_batch("INSERT INTO t(id, a, v) SELECT id + 3000, a, v FROM t WHERE id % 3 = 1 AND id <= 300;")
+        .expect("append");
+    let live: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
+    assert_eq!(live, 2100);
+    let (after, _) = recall(&conn, &qs, TOP_K, EXACT);
+    assert!(after >= 0.97, "after: recall@10 {after:.3}");
+    for q in &qs[..20] {
+        for id in ids(&conn, TOP_K, q) {
+            let n: i64 = conn.query_row("SELECT count(*) FROM t WHERE id = ?1", [id], |r| r.get(0)).expect("row");
+            assert_eq!(n, 1, "vector_top_k returned row {id}, which does not exist");
+        }
+    }
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(verdict, "ok");
+}
