@@ -1231,6 +1231,11 @@ fn every_plan_leaves_out_rows_without_a_vector() {
         ("c < 10", "edgelite_vector_sample"),
         ("c % 2 = 1", "edgelite_vector_sample"),
         ("id > 1990", "edgelite_few"),
+        // a function of another column (tested before the vector), and one of the vector (the
+        // vector tested first: vector_distance_l2 of NULL fails)
+        ("abs(c) < 10", "edgelite_vector_sample"),
+        ("c < 10 AND vector_distance_l2(v, vector('[1,1,1]')) >= 0", "edgelite_vector_sample"),
+        ("b = 5 AND vector_distance_l2(v, vector('[1,1,1]')) >= 0", "edgelite_few"),
     ] {
         let where_ = if filter == "1" { String::new() } else { format!("WHERE {filter}") };
         for limit in [3, 40, 100, 3000] {
@@ -1246,8 +1251,14 @@ fn every_plan_leaves_out_rows_without_a_vector() {
                     .is_err(),
                 "{scan} fails on a NULL vector"
             );
-            let more = if filter == "1" { "WHERE v IS NOT NULL" } else { "AND v IS NOT NULL" };
-            let want = ids(&conn, &q("t NOT INDEXED", more), &[]);
+            let want = ids(
+                &conn,
+                &format!(
+                    "SELECT id FROM t NOT INDEXED WHERE v IS NOT NULL AND ({filter}) \
+                     ORDER BY vector_distance_cos(v, {query}) LIMIT {limit}"
+                ),
+                &[],
+            );
             let got = ids(&conn, &sql, &[]);
             assert_eq!(got.len(), want.len(), "{sql}");
             let hits = got.iter().filter(|id| want.contains(id)).count();
