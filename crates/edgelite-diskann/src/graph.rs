@@ -343,6 +343,10 @@ const NO_PART: u32 = u32::MAX;
 /// from once it has settled (see [`Seeds`]). On the fuzzer's R3 (10 clusters), 64 gave recall@10
 /// 0.997, 32 0.994.
 pub const SEEDS: usize = 64;
+/// The most bytes of copies an index's seeds hold: fewer seeds for wide vectors (64 at 384
+/// dimensions with f8 copies, 26 KB; 15 at 4,096). Each connection keeps its own, so a tenant
+/// with many indexes of huge vectors would otherwise hold megabytes per index and connection.
+pub const SEED_BYTES: usize = 64 << 10;
 /// How many of the nearest seeds a settled search takes: one did as well as four or eight on R3.
 const SEEDS_TAKEN: usize = 2;
 
@@ -378,6 +382,12 @@ pub struct Seeds {
 }
 
 impl Seeds {
+    /// Bytes held: the ids and the copies (a store's accounting).
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.ids.len() * size_of::<i64>() + self.copies.len()
+    }
+
     /// Whether they still serve an index from `entry` to `last` (see above).
     fn fit(&self, entry: i64, last: i64) -> bool {
         let slack = ((i128::from(self.last) - i128::from(self.entry)) / 8).max(SEEDS as i128);
@@ -1007,7 +1017,8 @@ impl DiskAnn {
 
     /// The nearest [`SEEDS_TAKEN`] of the index's [`Seeds`] to a search from `entry` (list
     /// distance, id), nearest first; the storage's if they still fit the index, else drawn
-    /// again and handed to it. None for an index whose rowids span fewer than `4·SEEDS`.
+    /// again and handed to it. None for an index whose rowids span fewer than 4 rows a seed, or
+    /// whose copies are too wide for two seeds in [`SEED_BYTES`].
     fn seeds_for<S: Storage>(
         &self,
         storage: &mut S,
@@ -1041,8 +1052,8 @@ impl DiskAnn {
     }
 
     /// Draws the seeds of [`Self::seeds_for`]: the first node at or after each of [`SEEDS`]
-    /// evenly spaced rowids between the entry point and the last rowid (`SEEDS` seeks and
-    /// reads), with their copies in the edge type.
+    /// (fewer for wide copies: [`SEED_BYTES`]) evenly spaced rowids between the entry point and
+    /// the last rowid (a seek and a read each), with their copies in the edge type.
     fn pick_seeds<S: Storage>(
         &self,
         storage: &mut S,
@@ -1052,8 +1063,8 @@ impl DiskAnn {
     ) -> Result<Seeds, GraphError<S::Error>> {
         let mut seeds = Seeds { ids: Vec::new(), copies: Vec::new(), entry, last };
         let span = i128::from(last) - i128::from(entry);
-        let count = SEEDS as i128;
-        if span < 4 * count {
+        let count = SEEDS.min(SEED_BYTES / self.layout.edge_vector_size().max(1)) as i128;
+        if count < 2 || span < 4 * count {
             return Ok(seeds);
         }
         for j in 1..count {

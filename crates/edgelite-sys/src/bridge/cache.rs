@@ -42,7 +42,7 @@
 //!
 //! The blocks live in fixed-size slots (the index's block size) of large chunks that the kernel
 //! may back with huge pages (`slab.rs`), not in an allocation each. The limit counts the
-//! blocks' bytes: the memory taken can pass it by the chunks' unused room, at most one partly
+//! blocks' bytes (and the search seeds' of each index, at most 64 KB): the memory taken can pass it by the chunks' unused room, at most one partly
 //! used 2 MiB page per index and connection, and the slots of evicted blocks until the index's
 //! entries are dropped.
 //!
@@ -176,9 +176,11 @@ pub(crate) struct NodeCache {
     /// with f8 copies). Hints, not data: a seed deleted since is a missing node, one updated
     /// since starts the search elsewhere, and every result still comes from the blocks read. So
     /// they are kept across commits, this connection's or another's, and drawn again (64 seeks
-    /// and reads, about 300 microseconds on minilm-20k after a commit) only when the entry
-    /// point changes or the index's rowid span by an eighth; not counted against the limits,
-    /// and dropped with the blocks ([`release_vector_cache`]) or when the connection closes.
+    /// and reads) only when the entry point changes or the index's rowid span by an eighth.
+    /// Their bytes count against the limits as blocks do (at most 64 KB an index: a tenant's
+    /// many indexes of wide vectors must not hold memory no budget sees); without room they
+    /// are drawn again by each statement that searches. Dropped with the blocks
+    /// ([`release_vector_cache`]) or when the connection closes.
     seeds: HashMap<(String, String), Arc<edgelite_diskann::Seeds>>,
 }
 
@@ -329,9 +331,15 @@ impl NodeCache {
         self.seeds.get(key).cloned()
     }
 
-    /// Keeps the search seeds of index `key` (schema, shadow table).
+    /// Keeps the search seeds of index `key` (schema, shadow table), in place of any it had, if
+    /// every budget has room for their bytes.
     pub(crate) fn set_seeds(&mut self, key: &(String, String), seeds: Arc<edgelite_diskann::Seeds>) {
-        self.seeds.insert(key.clone(), seeds);
+        if let Some(old) = self.seeds.remove(key) {
+            self.shrink(old.bytes());
+        }
+        if self.grow(seeds.bytes()) {
+            self.seeds.insert(key.clone(), seeds);
+        }
     }
 
     /// The last rowid of `key`, if known.
@@ -718,6 +726,43 @@ mod tests {
         assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(0)"), 1 << 20);
         assert_eq!(used(), 0);
         assert_eq!(query_int(db, "SELECT edgelite_vector_cache_limit(NULL)"), 0);
+    }
+
+    /// A search's seeds (`edgelite_diskann::Seeds`) are kept with the blocks and count against
+    /// the limit as they do: a tenant's many indexes of wide vectors must not hold memory that
+    /// no budget sees.
+    #[test]
+    fn search_seeds_count_against_the_limit() {
+        let conn = open();
+        // SAFETY: open until `conn` drops, after the last use of `db`.
+        let db = unsafe { Db::new(conn.0) };
+        db.exec("CREATE TABLE t(v F32_BLOB(8))").expect("create");
+        db.exec("CREATE INDEX t_v ON t (libsql_vector_idx(v))").expect("index");
+        db.exec(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 600) \
+             INSERT INTO t SELECT vector('[' || (x % 7) || ',' || (x % 11) || ',' || (x % 13) || ',1,2,3,4,' || x || ']') FROM n",
+        )
+        .expect("fill");
+        let search = "SELECT count(*) FROM vector_top_k('t_v', vector('[1,2,3,4,5,6,7,8]'), 10)";
+        assert_eq!(query_int(db, search), 10);
+        let held = || {
+            with_state(db, |c| {
+                let blocks: usize = c.indexes.values().map(|e| e.blocks.len() * e.slab.slot_size()).sum();
+                let seeds: usize = c.seeds.values().map(|s| s.bytes()).sum();
+                (blocks, seeds, c.used)
+            })
+            .expect("state")
+        };
+        let (blocks, seeds, used) = held();
+        // 63 seeds (the entry point has the first of 64 places) of 8-d rows with f32 copies: an
+        // id and 32 bytes each
+        assert_eq!((seeds, used), (63 * 40, blocks + seeds));
+        // a limit below the seeds' bytes empties the cache, and the next search keeps none
+        query_int(db, "SELECT edgelite_vector_cache_limit(1000)");
+        assert_eq!(query_int(db, search), 10);
+        let (_, seeds, used) = held();
+        assert_eq!(seeds, 0);
+        assert!(used <= 1000, "{used} bytes held under a limit of 1,000");
     }
 
     /// Fills `db` with an index of 200 rows.
