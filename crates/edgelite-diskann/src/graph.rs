@@ -376,6 +376,12 @@ const SEEDS_TAKEN: usize = 2;
 pub struct Seeds {
     ids: Vec<i64>,
     copies: Vec<u8>,
+    /// The copies' type and size: seeds are kept by the index's name, and an index dropped and
+    /// created again under it (or another file attached under the schema's name) may keep its
+    /// copies otherwise. A review found that copies of another size failed every search
+    /// of the connection (a slice out of range).
+    edge_type: VectorType,
+    size: usize,
     /// The entry point and the last rowid when they were drawn.
     entry: i64,
     last: i64,
@@ -388,10 +394,15 @@ impl Seeds {
         self.ids.len() * size_of::<i64>() + self.copies.len()
     }
 
-    /// Whether they still serve an index from `entry` to `last` (see above).
-    fn fit(&self, entry: i64, last: i64) -> bool {
+    /// Whether they still serve an index from `entry` to `last` whose copies are of `layout`
+    /// (see above).
+    fn fit(&self, layout: &Layout, entry: i64, last: i64) -> bool {
         let slack = ((i128::from(self.last) - i128::from(self.entry)) / 8).max(SEEDS as i128);
-        entry == self.entry && (i128::from(last) - i128::from(self.last)).abs() <= slack
+        self.edge_type == layout.edge_type()
+            && self.size == layout.edge_vector_size()
+            && self.copies.len() == self.ids.len() * self.size
+            && entry == self.entry
+            && (i128::from(last) - i128::from(self.last)).abs() <= slack
     }
 }
 /// What a [`DiskAnn::beam`] keeps of each visited node.
@@ -1028,20 +1039,21 @@ impl DiskAnn {
     ) -> Result<Vec<(f32, i64)>, GraphError<S::Error>> {
         let last = storage.last_id().map_err(GraphError::Storage)?.unwrap_or(entry);
         let seeds = match storage.seeds() {
-            Some(seeds) if seeds.fit(entry, last) => seeds,
+            Some(seeds) if seeds.fit(&self.layout, entry, last) => seeds,
             _ => {
                 let seeds = Arc::new(self.pick_seeds(storage, op, entry, last)?);
                 storage.keep_seeds(&seeds);
                 seeds
             }
         };
-        let size = self.layout.edge_vector_size();
+        let size = self.layout.edge_vector_size().max(1);
         let mut best: Vec<(f32, i64)> = Vec::with_capacity(SEEDS_TAKEN + 1);
-        for (i, &id) in seeds.ids.iter().enumerate() {
+        // copies of this index's size (`Seeds::fit`), taken so that no other could index out of range
+        for (&id, copy) in seeds.ids.iter().zip(seeds.copies.chunks_exact(size)) {
             if id == entry {
                 continue;
             }
-            let d = key(self.pdist(op, query_edge, &seeds.copies[i * size..][..size])?);
+            let d = key(self.pdist(op, query_edge, copy)?);
             let at = best.partition_point(|&x| by_list_key(x, (d, id)).is_lt());
             if at < SEEDS_TAKEN {
                 best.insert(at, (d, id));
@@ -1061,7 +1073,8 @@ impl DiskAnn {
         entry: i64,
         last: i64,
     ) -> Result<Seeds, GraphError<S::Error>> {
-        let mut seeds = Seeds { ids: Vec::new(), copies: Vec::new(), entry, last };
+        let (edge_type, size) = (self.layout.edge_type(), self.layout.edge_vector_size());
+        let mut seeds = Seeds { ids: Vec::new(), copies: Vec::new(), edge_type, size, entry, last };
         let span = i128::from(last) - i128::from(entry);
         let count = SEEDS.min(SEED_BYTES / self.layout.edge_vector_size().max(1)) as i128;
         if count < 2 || span < 4 * count {

@@ -137,3 +137,38 @@ fn searches_stay_right_after_other_connections_delete_seeds() {
     let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
     assert_eq!(verdict, "ok");
 }
+
+/// A connection keeps its seeds by the index's name: an index dropped and created again under
+/// it with other neighbour copies (or a table dropped and created with more dimensions) must
+/// not be searched from the old copies. A review found that every search of the connection then
+/// failed ("unknown error": a slice out of range) until the rowid span moved.
+#[test]
+fn seeds_of_a_dropped_index_never_serve_the_next_one() {
+    let conn = Connection::open_in_memory().expect("open");
+    let fill = |dims: usize| {
+        let parts: Vec<String> = (2..dims).map(|d| d.to_string()).collect();
+        conn.execute_batch(&format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB({dims}));
+             WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 300)
+             INSERT INTO t SELECT x, vector32('[' || (x % 7) || ',{},' || (x % 5) || ']') FROM g;",
+            parts.join(",")
+        ))
+        .expect("fill");
+    };
+    let count = |dims: usize| -> i64 {
+        let q = format!("[{}]", vec!["1"; dims].join(","));
+        conn.query_row("SELECT count(*) FROM vector_top_k('i', vector32(?1), 5)", [q], |r| r.get(0)).expect("search")
+    };
+    fill(16);
+    conn.execute_batch("CREATE INDEX i ON t(libsql_vector_idx(v, 'compress_neighbors=float1bit'))").expect("index");
+    assert_eq!(count(16), 5);
+    for options in ["", ", 'compress_neighbors=float8'"] {
+        conn.execute_batch(&format!("DROP INDEX i; CREATE INDEX i ON t(libsql_vector_idx(v{options}));"))
+            .expect("again");
+        assert_eq!(count(16), 5, "after recreating the index with {options:?}");
+    }
+    conn.execute_batch("DROP TABLE t").expect("drop");
+    fill(64);
+    conn.execute_batch("CREATE INDEX i ON t(libsql_vector_idx(v))").expect("index");
+    assert_eq!(count(64), 5);
+}
