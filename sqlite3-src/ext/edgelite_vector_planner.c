@@ -106,22 +106,26 @@ static int edgeliteWalkExpr(Parse *pParse, Expr *pExpr, int (*xExpr)(Walker*, Ex
 }
 
 /* Walks p's WHERE clause and the ON clauses of its FROM items (the clauses the rewrite copies)
-** with the callbacks given, pW->u.pSelect being p; returns the walk's eCode (1: one of them
-** said no). */
+** with walker pW, until its eCode is set. */
+static void edgeliteWalkClauses(Walker *pW, Select *p){
+  int i;
+  if( p->pWhere ) sqlite3WalkExpr(pW, p->pWhere);
+  for(i=0; p->pSrc && i<p->pSrc->nSrc && pW->eCode==0; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(pW, pIt->u3.pOn);
+  }
+}
+/* The same with the callbacks given, pW->u.pSelect being p; returns the walk's eCode (1: one
+** of them said no). */
 static int edgeliteWalkFilter(Parse *pParse, Select *p, int (*xExpr)(Walker*, Expr*),
                               int (*xSelect)(Walker*, Select*)){
   Walker w;
-  int i;
   memset(&w, 0, sizeof(w));
   w.pParse = pParse;
   w.xExprCallback = xExpr;
   w.xSelectCallback = xSelect;
   w.u.pSelect = p;
-  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
-  for(i=0; p->pSrc && i<p->pSrc->nSrc && w.eCode==0; i++){
-    SrcItem *pIt = &p->pSrc->a[i];
-    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
-  }
+  edgeliteWalkClauses(&w, p);
   return w.eCode;
 }
 
@@ -167,7 +171,6 @@ static int edgeliteCallOnColCb(Walker *pW, Expr *p){
 static int edgeliteFilterCallsOnVector(Parse *pParse, Select *p, const char *zCol){
   sqlite3 *db = pParse->db;
   Walker w;
-  int i;
   ExprList *pName = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, zCol));
   if( pName==0 || pName->a[0].pExpr==0 ){
     sqlite3ExprListDelete(db, pName);
@@ -178,11 +181,7 @@ static int edgeliteFilterCallsOnVector(Parse *pParse, Select *p, const char *zCo
   w.xExprCallback = edgeliteCallOnColCb;
   w.xSelectCallback = sqlite3SelectWalkNoop;
   w.u.pGroupBy = pName;
-  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
-  for(i=0; p->pSrc && i<p->pSrc->nSrc && w.eCode==0; i++){
-    SrcItem *pIt = &p->pSrc->a[i];
-    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
-  }
+  edgeliteWalkClauses(&w, p);
   sqlite3ExprListDelete(db, pName);
   return w.eCode;
 }

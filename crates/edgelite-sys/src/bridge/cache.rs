@@ -736,13 +736,7 @@ mod tests {
         let conn = open();
         // SAFETY: open until `conn` drops, after the last use of `db`.
         let db = unsafe { Db::new(conn.0) };
-        db.exec("CREATE TABLE t(v F32_BLOB(8))").expect("create");
-        db.exec("CREATE INDEX t_v ON t (libsql_vector_idx(v))").expect("index");
-        db.exec(
-            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 600) \
-             INSERT INTO t SELECT vector('[' || (x % 7) || ',' || (x % 11) || ',' || (x % 13) || ',1,2,3,4,' || x || ']') FROM n",
-        )
-        .expect("fill");
+        fill_rows(db, 600);
         let search = "SELECT count(*) FROM vector_top_k('t_v', vector('[1,2,3,4,5,6,7,8]'), 10)";
         assert_eq!(query_int(db, search), 10);
         let held = || {
@@ -767,12 +761,17 @@ mod tests {
 
     /// Fills `db` with an index of 200 rows.
     fn fill(db: Db) {
+        fill_rows(db, 200);
+    }
+
+    /// Fills `db` with an index of `rows` 8-d rows.
+    fn fill_rows(db: Db, rows: usize) {
         db.exec("CREATE TABLE t(v F32_BLOB(8))").expect("create");
         db.exec("CREATE INDEX t_v ON t (libsql_vector_idx(v))").expect("index");
-        db.exec(
-            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200) \
+        db.exec(&format!(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {rows}) \
              INSERT INTO t SELECT vector('[' || (x % 7) || ',' || (x % 11) || ',' || (x % 13) || ',1,2,3,4,' || x || ']') FROM n",
-        )
+        ))
         .expect("fill");
     }
 

@@ -671,18 +671,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
     }
 
     fn first_id(&mut self) -> Result<Option<i64>, ShadowError> {
-        if let Some(key) = &self.cached
-            && let Some(Some(first)) = with_cache(self.db, |c| c.first(key))
-        {
-            return Ok(first);
-        }
-        let table = &self.table;
-        let s = stmt(self.db, &mut self.first, || format!("SELECT rowid FROM {table} ORDER BY rowid LIMIT 1"))?;
-        let first = if s.step()? { Some(s.int(0)) } else { None };
-        if let Some(key) = &self.cached {
-            with_cache(self.db, |c| c.set_first(key, first));
-        }
-        Ok(first)
+        self.end_id(false)
     }
 
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, ShadowError> {
@@ -695,18 +684,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
     }
 
     fn last_id(&mut self) -> Result<Option<i64>, ShadowError> {
-        if let Some(key) = &self.cached
-            && let Some(Some(last)) = with_cache(self.db, |c| c.last(key))
-        {
-            return Ok(last);
-        }
-        let table = &self.table;
-        let s = stmt(self.db, &mut self.last, || format!("SELECT rowid FROM {table} ORDER BY rowid DESC LIMIT 1"))?;
-        let last = if s.step()? { Some(s.int(0)) } else { None };
-        if let Some(key) = &self.cached {
-            with_cache(self.db, |c| c.set_last(key, last));
-        }
-        Ok(last)
+        self.end_id(true)
     }
 
     fn seeds(&mut self) -> Option<Arc<edgelite_diskann::Seeds>> {
@@ -719,6 +697,26 @@ impl edgelite_diskann::Storage for ShadowStorage {
     fn keep_seeds(&mut self, seeds: &Arc<edgelite_diskann::Seeds>) {
         self.seeds = Some(Arc::clone(seeds));
         with_cache(self.db, |c| c.set_seeds(&self.names, Arc::clone(seeds)));
+    }
+}
+
+impl ShadowStorage {
+    /// The lowest rowid (the entry point), or with `last` the highest (where the search seeds
+    /// end): from the connection's cache where it knows it, else read and remembered there.
+    fn end_id(&mut self, last: bool) -> Result<Option<i64>, ShadowError> {
+        if let Some(key) = &self.cached
+            && let Some(Some(id)) = with_cache(self.db, |c| if last { c.last(key) } else { c.first(key) })
+        {
+            return Ok(id);
+        }
+        let table = &self.table;
+        let (slot, order) = if last { (&mut self.last, " DESC") } else { (&mut self.first, "") };
+        let s = stmt(self.db, slot, || format!("SELECT rowid FROM {table} ORDER BY rowid{order} LIMIT 1"))?;
+        let id = if s.step()? { Some(s.int(0)) } else { None };
+        if let Some(key) = &self.cached {
+            with_cache(self.db, |c| if last { c.set_last(key, id) } else { c.set_first(key, id) });
+        }
+        Ok(id)
     }
 }
 
