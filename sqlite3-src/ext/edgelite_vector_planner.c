@@ -106,84 +106,52 @@ static int edgeliteWalkExpr(Parse *pParse, Expr *pExpr, int (*xExpr)(Walker*, Ex
 }
 
 /* Walks p's WHERE clause and the ON clauses of its FROM items (the clauses the rewrite copies)
-** with walker pW, until its eCode is set. */
-static void edgeliteWalkClauses(Walker *pW, Select *p){
-  int i;
-  if( p->pWhere ) sqlite3WalkExpr(pW, p->pWhere);
-  for(i=0; p->pSrc && i<p->pSrc->nSrc && pW->eCode==0; i++){
-    SrcItem *pIt = &p->pSrc->a[i];
-    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(pW, pIt->u3.pOn);
-  }
-}
-/* The same with the callbacks given, pW->u.pSelect being p; returns the walk's eCode (1: one
-** of them said no). */
+** with the callbacks given, pW->u.pSelect being p; returns the walk's eCode (1: one of them
+** said no). */
 static int edgeliteWalkFilter(Parse *pParse, Select *p, int (*xExpr)(Walker*, Expr*),
                               int (*xSelect)(Walker*, Select*)){
   Walker w;
+  int i;
   memset(&w, 0, sizeof(w));
   w.pParse = pParse;
   w.xExprCallback = xExpr;
   w.xSelectCallback = xSelect;
   w.u.pSelect = p;
-  edgeliteWalkClauses(&w, p);
+  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
+  for(i=0; p->pSrc && i<p->pSrc->nSrc && w.eCode==0; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
+  }
   return w.eCode;
 }
 
-/* eCode becomes 1 at a name (a bare one, or a part of a qualified one) that is the vector
-** column's, pW->u.pGroupBy->a[0] (a TK_ID). */
-static int edgeliteNamesColCb(Walker *pW, Expr *p){
-  if( p->op==TK_ID && sqlite3StrICmp(p->u.zToken, pW->u.pGroupBy->a[0].pExpr->u.zToken)==0 ){
+/* eCode becomes 1 at a function call. */
+static int edgeliteCallCb(Walker *pW, Expr *p){
+  if( p->op==TK_FUNCTION ){
     pW->eCode = 1;
     return WRC_Abort;
   }
   return WRC_Continue;
 }
-
-/* eCode becomes 1 at a function call with the vector column's name in its arguments, in
-** subqueries of them too: the calls that may fail on a row without a vector
-** (vector_distance_*() of NULL is an error). */
-static int edgeliteCallOnColCb(Walker *pW, Expr *p){
-  if( p->op==TK_FUNCTION && ExprUseXList(p) && p->x.pList ){
-    Walker w;
-    memset(&w, 0, sizeof(w));
-    w.pParse = pW->pParse;
-    w.xExprCallback = edgeliteNamesColCb;
-    w.xSelectCallback = sqlite3SelectWalkNoop;
-    w.u.pGroupBy = pW->u.pGroupBy;
-    sqlite3WalkExprList(&w, p->x.pList);
-    if( w.eCode ){
-      pW->eCode = 1;
-      return WRC_Abort;
-    }
-  }
-  return WRC_Continue;
+/* eCode becomes 1 at a subquery. */
+static int edgeliteSubqueryCb(Walker *pW, Select *pSel){
+  (void)pSel;
+  pW->eCode = 1;
+  return WRC_Abort;
 }
 
-/* True if p's filter (its WHERE clause and ON clauses, subqueries included) calls a function
-** on a name that is vector column zCol's: then a row without a vector must be left out before
-** the filter is evaluated on it. Any other filter is evaluated first, on every row a scan
-** reads, and the vector tested only on the rows that pass: testing it on every row of the
-** table first cost a tenth of the scan (`filtered`, `bucket = 7 AND id < 2000`: 0.89-0.90x
-** the scan's speed, 0.99-1.00x without the test; `src LIKE 'debian:%' AND bucket < 20`,
-** which calls like(), 0.85x). Names are compared before they are resolved, so a table or
-** another column of the same name counts too (the test then comes first: slower, never
-** wrong). 1 when memory runs out. */
-static int edgeliteFilterCallsOnVector(Parse *pParse, Select *p, const char *zCol){
-  sqlite3 *db = pParse->db;
-  Walker w;
-  ExprList *pName = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, zCol));
-  if( pName==0 || pName->a[0].pExpr==0 ){
-    sqlite3ExprListDelete(db, pName);
-    return 1;
-  }
-  memset(&w, 0, sizeof(w));
-  w.pParse = pParse;
-  w.xExprCallback = edgeliteCallOnColCb;
-  w.xSelectCallback = sqlite3SelectWalkNoop;
-  w.u.pGroupBy = pName;
-  edgeliteWalkClauses(&w, p);
-  sqlite3ExprListDelete(db, pName);
-  return w.eCode;
+/* True unless p's filter can fail on no row: one table, without generated columns, and a
+** filter (WHERE clause) that calls no function and has no subquery. Only such a filter is
+** evaluated before a scan tests the vector (<zRef>.<zCol> IS NOT NULL), on every row the scan
+** reads, and the vector tested on the rows that pass: testing it first cost a tenth of the
+** scan (`filtered`, 100,000 rows, `bucket = 7`: 0.87x the scan's speed). Any other filter may
+** fail on a row without a vector where the scan that tests the vector first does not:
+** vector_distance_*() of NULL (directly, or in a generated column), abs() of the least
+** integer, a user's function that raises (a review found all three once the test came after
+** every filter that calls no function on the vector column by name). */
+static int edgeliteTestVectorFirst(Parse *pParse, Select *p, Table *pTab){
+  if( p->pSrc==0 || p->pSrc->nSrc!=1 || (pTab->tabFlags & TF_HasGenerated)!=0 ) return 1;
+  return edgeliteWalkFilter(pParse, p, edgeliteCallCb, edgeliteSubqueryCb);
 }
 
 /* The metric of vector index pIdx as its options give it: "cosine" (the default), "l2", or 0
@@ -307,23 +275,24 @@ static Expr *edgeliteHasVector(Parse *pParse, const char *zRef, const char *zCol
 ** that pass a filter an ordinary index serves, read through it once, stopping at one more than
 ** an exact answer should read. Both branches of the rewrite and both of their gates use it, so
 ** the rows are read once (a gate and a branch each reading them made a selective rowid range
-** cost three reads). A row without a vector is tested first (when the filter calls a
-** function on the vector, below), as in edgeliteFilterExists: this CTE has no ORDER BY, so SQLite may join
-** its tables in another order than the query's own plan, and a filter's vector_distance_*()
-** then failed on a row that plan never reaches (a
+** cost three reads). A row without a vector is tested first (when the filter may fail on
+** one: edgeliteTestVectorFirst), as in edgeliteFilterExists: this CTE has no ORDER BY, so
+** SQLite may join its tables in another order than the query's own plan, and a filter's
+** vector_distance_*() then failed on a row that plan never reaches (a
 ** differential fuzzer's join: `FROM t AS x, u WHERE x.a < 2 AND vector_distance_cos(x.v, ?)
 ** < 1.5 AND u.tid = x.rowid`, with x.a indexed and a row of x without a vector that no u
 ** names, failed where the scan answers). */
-static With *edgeliteFewWith(Parse *pParse, Select *p, const char *zRef, const char *zCol){
+static With *edgeliteFewWith(Parse *pParse, Select *p, Table *pTab, const char *zRef,
+                             const char *zCol){
   sqlite3 *db = pParse->db;
   Token tFew, tR;
-  /* only for a filter that calls a function on the vector (edgeliteFilterCallsOnVector):
-  ** nothing else fails on a NULL vector; the query's own WHERE leaves such rows out */
+  /* only for a filter that may fail on a row without a vector (edgeliteTestVectorFirst): the
+  ** query's own WHERE leaves such rows out */
   Expr *pHas = 0;
   ExprList *pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   Select *pRows;
-  if( edgeliteFilterCallsOnVector(pParse, p, zCol) ){
+  if( edgeliteTestVectorFirst(pParse, p, pTab) ){
     pHas = edgeliteHasVector(pParse, zRef, zCol);
   }
   tR.z = "edgelite_r";
@@ -505,8 +474,8 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
 ** ranking it failed ("got NULL"), so that one query answered or failed by the plan that the
 ** table's statistics chose. The gate subquery has a LIMIT, so it is not flattened into the
 ** join, and the table is read only when pGate is 1. Takes ownership of pGate and pS. */
-static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, const char *zCol,
-                                   Expr *pOrder, Expr *pGate, Expr *pS){
+static Select *edgeliteExactBranch(Parse *pParse, Select *p, Table *pTab, const char *zRef,
+                                   const char *zCol, Expr *pOrder, Expr *pGate, Expr *pS){
   sqlite3 *db = pParse->db;
   Token tEmpty = {0, 0};
   Token tR = {"edgelite_r", 10};
@@ -528,14 +497,12 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, const char *zRef, c
   pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   sqlite3ExprListSetName(pParse, pCols, &tR, 0);
-  /* the vector tested before the filter only when the filter calls a function on it, which
-  ** may fail on a NULL vector (edgeliteFilterCallsOnVector); after it otherwise, on the rows
-  ** that pass: this branch scans the table, and the test on every row made the rewrite slower
-  ** than the scan it stands for (`filtered -- --synthetic 100000`, `bucket = 7`: 0.87x the
-  ** scan, 58 against 50 ms a query; by hand, the test first cost 5-11 ms of a 50 ms scan of
-  ** 100,000 rows) */
+  /* the vector tested before a filter that may fail on a row without one, after any other
+  ** (edgeliteTestVectorFirst): this branch scans the table, and the test on every row made
+  ** the rewrite slower than the scan it stands for (`filtered -- --synthetic 100000`, `bucket
+  ** = 7`: 0.87x the scan, 58 against 50 ms a query) */
   pWhere = sqlite3ExprDup(db, p->pWhere, 0);
-  if( edgeliteFilterCallsOnVector(pParse, p, zCol) ){
+  if( edgeliteTestVectorFirst(pParse, p, pTab) ){
     pWhere = sqlite3ExprAnd(pParse, edgeliteHasVector(pParse, zRef, zCol), pWhere);
   }else{
     pWhere = sqlite3ExprAnd(pParse, pWhere, edgeliteHasVector(pParse, zRef, zCol));
@@ -908,7 +875,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
       }else{
         /* the exact branch when the sample says that few rows pass */
-        pB = edgeliteExactBranch(pParse, p, zRef, zCol, pCall,
+        pB = edgeliteExactBranch(pParse, p, pTab, zRef, zCol, pCall,
             edgeliteCase(pParse,
                 edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
                 sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
@@ -921,7 +888,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
           sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
               sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
               sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
-          pC = edgeliteExactBranch(pParse, p, zRef, zCol, pCall,
+          pC = edgeliteExactBranch(pParse, p, pTab, zRef, zCol, pCall,
               edgeliteCase(pParse,
                   sqlite3PExpr(pParse, TK_AND,
                       edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
@@ -978,7 +945,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pSub = pC;
       }else{
         /* A compound's WITH sits on its last member, and its first can see it too. */
-        pA->pWith = edgeliteFewWith(pParse, p, zRef, zCol);
+        pA->pWith = edgeliteFewWith(pParse, p, pTab, zRef, zCol);
       }
     }
   }
