@@ -282,19 +282,17 @@ static Expr *edgeliteHasVector(Parse *pParse, const char *zRef, const char *zCol
 ** differential fuzzer's join: `FROM t AS x, u WHERE x.a < 2 AND vector_distance_cos(x.v, ?)
 ** < 1.5 AND u.tid = x.rowid`, with x.a indexed and a row of x without a vector that no u
 ** names, failed where the scan answers). */
-static With *edgeliteFewWith(Parse *pParse, Select *p, Table *pTab, const char *zRef,
+static With *edgeliteFewWith(Parse *pParse, Select *p, int bFirst, const char *zRef,
                              const char *zCol){
   sqlite3 *db = pParse->db;
   Token tFew, tR;
-  /* only for a filter that may fail on a row without a vector (edgeliteTestVectorFirst): the
-  ** query's own WHERE leaves such rows out */
+  /* only for a filter that may fail on a row without a vector (bFirst, from
+  ** edgeliteTestVectorFirst): the query's own WHERE leaves such rows out */
   Expr *pHas = 0;
   ExprList *pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   Select *pRows;
-  if( edgeliteTestVectorFirst(pParse, p, pTab) ){
-    pHas = edgeliteHasVector(pParse, zRef, zCol);
-  }
+  if( bFirst ) pHas = edgeliteHasVector(pParse, zRef, zCol);
   tR.z = "edgelite_r";
   tR.n = 10;
   sqlite3ExprListSetName(pParse, pCols, &tR, 0);
@@ -474,7 +472,7 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
 ** ranking it failed ("got NULL"), so that one query answered or failed by the plan that the
 ** table's statistics chose. The gate subquery has a LIMIT, so it is not flattened into the
 ** join, and the table is read only when pGate is 1. Takes ownership of pGate and pS. */
-static Select *edgeliteExactBranch(Parse *pParse, Select *p, Table *pTab, const char *zRef,
+static Select *edgeliteExactBranch(Parse *pParse, Select *p, int bFirst, const char *zRef,
                                    const char *zCol, Expr *pOrder, Expr *pGate, Expr *pS){
   sqlite3 *db = pParse->db;
   Token tEmpty = {0, 0};
@@ -497,12 +495,12 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, Table *pTab, const 
   pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   sqlite3ExprListSetName(pParse, pCols, &tR, 0);
-  /* the vector tested before a filter that may fail on a row without one, after any other
-  ** (edgeliteTestVectorFirst): this branch scans the table, and the test on every row made
+  /* the vector tested before a filter that may fail on a row without one (bFirst, from
+  ** edgeliteTestVectorFirst), after any other: this branch scans the table, and the test on every row made
   ** the rewrite slower than the scan it stands for (`filtered -- --synthetic 100000`, `bucket
   ** = 7`: 0.87x the scan, 58 against 50 ms a query) */
   pWhere = sqlite3ExprDup(db, p->pWhere, 0);
-  if( edgeliteTestVectorFirst(pParse, p, pTab) ){
+  if( bFirst ){
     pWhere = sqlite3ExprAnd(pParse, edgeliteHasVector(pParse, zRef, zCol), pWhere);
   }else{
     pWhere = sqlite3ExprAnd(pParse, pWhere, edgeliteHasVector(pParse, zRef, zCol));
@@ -856,6 +854,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
       Select *pA, *pB, *pC = 0;
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
+      int bFirst = edgeliteTestVectorFirst(pParse, p, pTab);
       Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
           : edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit));
       if( !bIndexed && pSrc->nSrc==1 && pSrc->a[0].fg.isTabFunc ){
@@ -875,7 +874,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
       }else{
         /* the exact branch when the sample says that few rows pass */
-        pB = edgeliteExactBranch(pParse, p, pTab, zRef, zCol, pCall,
+        pB = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
             edgeliteCase(pParse,
                 edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
                 sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
@@ -888,7 +887,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
           sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
               sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
               sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
-          pC = edgeliteExactBranch(pParse, p, pTab, zRef, zCol, pCall,
+          pC = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
               edgeliteCase(pParse,
                   sqlite3PExpr(pParse, TK_AND,
                       edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
@@ -945,7 +944,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pSub = pC;
       }else{
         /* A compound's WITH sits on its last member, and its first can see it too. */
-        pA->pWith = edgeliteFewWith(pParse, p, pTab, zRef, zCol);
+        pA->pWith = edgeliteFewWith(pParse, p, bFirst, zRef, zCol);
       }
     }
   }

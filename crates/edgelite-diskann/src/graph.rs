@@ -360,10 +360,11 @@ const SEEDS_TAKEN: usize = 2;
 /// clusters, uniform random queries under cosine) it settled in a cluster whose linked clusters
 /// were all farther: `LIMIT 1` returned a row at 0.779 where the nearest is at 0.448, and
 /// recall@10 over 200 queries was 0.829 (hnswlib, whose upper layers pick the cluster,
-/// 0.935-0.995 at M 8 and 16, ef 32 to 200). With the seeds: 0.997. Seeds put in the list from the start did as well there,
-/// but trapped other searches near a seed: on the scaling benchmark's 100,000 rows one query
-/// of 200 found none of its 10 neighbours (recall 0.980 became 0.977); going on from them only
-/// after settling keeps every row the search had found and loses nothing there. Queries near
+/// 0.935-0.995 at M 8 and 16, ef 32 to 200). With the seeds: 0.997 (`cargo run --release -p
+/// edgelite-benches --bin clusters` measures such data). Seeds put in the list from the start
+/// did as well there, but trapped other searches near a seed: on the scaling benchmark's
+/// 100,000 rows one query of 200 found none of its 10 neighbours (recall 0.980 became 0.977);
+/// going on from them only after settling keeps every row the search had found. Queries near
 /// the data rarely meet a seed nearer than their list's last (minilm-20k: same recall and
 /// queries/s). Inserts and deletes never use them: the graph, and so the file, is as before.
 ///
@@ -400,7 +401,6 @@ impl Seeds {
         let slack = ((i128::from(self.last) - i128::from(self.entry)) / 8).max(SEEDS as i128);
         self.edge_type == layout.edge_type()
             && self.size == layout.edge_vector_size()
-            && self.copies.len() == self.ids.len() * self.size
             && entry == self.entry
             && (i128::from(last) - i128::from(self.last)).abs() <= slack
     }
@@ -490,6 +490,8 @@ struct Frontier {
     /// found missing (a row deleted since an edge to it was written) frees its place, and the
     /// nearest of these takes it ([`Frontier::readmit`]).
     turned_away: Vec<(i64, f32)>,
+    /// A candidate was turned away because [`Self::ties`] of its distance were in the list.
+    capped: bool,
     /// Reused by [`DiskAnn::expand`]: the edges of the node it visits that are not queued yet
     /// (edge index, distance).
     scratch: Vec<(usize, f32)>,
@@ -534,6 +536,12 @@ impl Frontier {
         self.insert(at, Candidate { dist: d, id, visited: false, part: NO_PART }, true);
     }
 
+    /// Whether a full list would turn away a candidate at list distance `d`: it ranks no
+    /// nearer than the list's last.
+    fn too_far(&self, d: f32, id: i64) -> bool {
+        self.list.len() >= self.l && self.list.last().is_some_and(|w| !by_list_key((d, id), (w.dist, w.id)).is_lt())
+    }
+
     /// Puts `c` at `at` in the list, queued at its list distance, and evicts the last candidate
     /// if the list is then over its size; a search keeps one it evicts unvisited
     /// ([`Self::turned_away`]).
@@ -564,6 +572,8 @@ struct Beam {
     complete: bool,
     /// Ids met as edges whose node does not exist.
     missing: IdSet,
+    /// The list turned a candidate away for its group ([`Frontier::capped`]).
+    capped: bool,
 }
 
 /// A prospective edge: neighbour rowid, its copy in the edge type, distance from the node.
@@ -939,7 +949,8 @@ impl DiskAnn {
         keep: Keep,
     ) -> Result<Beam, GraphError<S::Error>> {
         let (query, query_edge) = (self.prepare(query), self.prepare(query_edge));
-        let mut beam = Beam { entry: None, visits: Vec::new(), complete: true, missing: IdSet::default() };
+        let mut beam =
+            Beam { entry: None, visits: Vec::new(), complete: true, missing: IdSet::default(), capped: false };
         let Some(entry) = storage.first_id().map_err(GraphError::Storage)? else {
             return Ok(beam);
         };
@@ -962,6 +973,7 @@ impl DiskAnn {
                 Keep::Edges => usize::MAX,
             },
             turned_away: Vec::new(),
+            capped: false,
             scratch: Vec::new(),
             parts: matches!(keep, Keep::Edges).then(Vec::new),
             edges: Vec::new(),
@@ -977,10 +989,8 @@ impl DiskAnn {
                     break;
                 }
                 seeded = true;
-                let full = frontier.list.len() >= frontier.l;
                 for (d, id) in self.seeds_for(storage, op, entry, &query_edge)? {
-                    let last = frontier.list.last().map_or(f32::INFINITY, |c| c.dist);
-                    if frontier.queued.contains_key(&id) || (full && by_list_key((d, id), (last, i64::MAX)).is_ge()) {
+                    if frontier.queued.contains_key(&id) || frontier.too_far(d, id) {
                         continue;
                     }
                     let at = frontier.list.partition_point(|x| by_list_key((x.dist, x.id), (d, id)).is_lt());
@@ -1010,6 +1020,7 @@ impl DiskAnn {
             }
         }
         beam.complete = frontier.complete;
+        beam.capped = frontier.capped;
         if let Some(parts) = frontier.parts {
             // the visited nodes' copies only (the list queued many more), in one buffer
             let size = self.layout.edge_vector_size();
@@ -1077,7 +1088,7 @@ impl DiskAnn {
         let (edge_type, size) = (self.layout.edge_type(), self.layout.edge_vector_size());
         let mut seeds = Seeds { ids: Vec::new(), copies: Vec::new(), edge_type, size, entry, last };
         let span = i128::from(last) - i128::from(entry);
-        let count = SEEDS.min(SEED_BYTES / self.layout.edge_vector_size().max(1)) as i128;
+        let count = SEEDS.min(SEED_BYTES / size.max(1)) as i128;
         if count < 2 || span < 4 * count {
             return Ok(seeds);
         }
@@ -1203,7 +1214,7 @@ impl DiskAnn {
                 // queued already (an edge stored twice is queued by its first copy)
                 Some(_) => continue,
             }
-            if f.list.len() >= f.l && f.list.last().is_some_and(|w| !by_list_key((d, eid), (w.dist, w.id)).is_lt()) {
+            if f.too_far(d, eid) {
                 f.complete = false;
                 continue;
             }
@@ -1213,6 +1224,7 @@ impl DiskAnn {
                 f.queued.remove(&eid);
                 f.complete = false;
                 f.turned_away.push((eid, d));
+                f.capped = true;
                 continue;
             }
             let part = match &mut f.parts {
@@ -1286,15 +1298,24 @@ impl DiskAnn {
         let beam = self.beam(storage, op, query, query_edge, l, keep)?;
         let mut hits: Vec<Neighbor> =
             beam.visits.iter().filter_map(|v| Some(Neighbor { id: v.id, distance: v.exact? })).collect();
-        if hits.len() < k && !beam.complete && !beam.missing.is_empty() {
-            // the list turned candidates away when it was full, and then lost entries to edges
-            // that lead nowhere (rows deleted since): it holds fewer than k nodes where the
-            // index may have more (1,000 rows of 5 distinct vectors, a fifth deleted: 298 of
-            // k = 300). The incremental search has no bound on its list: its first k rows
-            // are those a list of the same width ranks, and there are k of them whenever the
-            // index has k nodes
+        if beam.capped || (hits.len() < k && !beam.complete && !beam.missing.is_empty()) {
+            // the list took only `ties` members of a group of equal vectors, and the way on to
+            // the query's rows may go through the others: with all but 30 of 2,000 rows
+            // UPDATEd to one vector, `vector_top_k` at k = 3, 5 and 10 had recall 0.636 and
+            // missed the nearest row for 35 of 300 queries, where the planner's walk had 0.999
+            // (`cargo run --release -p edgelite-benches --bin clusters`). Or the list turned
+            // candidates away when it was full, and then lost entries to edges that lead
+            // nowhere (rows deleted since): it holds fewer than k nodes where the index may have
+            // more (1,000 rows of 5 distinct vectors, a fifth deleted: 298 of k = 300). The
+            // incremental search bounds a group in its window, not in its frontier, and has no
+            // bound on its list: its first k rows are those a list of the same width ranks, and
+            // there are k of them whenever the index has k nodes. The two answers are merged.
+            // A search that meets no group of equal vectors never comes here (minilm-20k: the
+            // same recall and queries/s)
             let mut stream = self.stream(query, search_l.max(k))?;
-            hits = stream.next_batch(self, storage, k)?;
+            stream.expect_rows(k);
+            let seen: IdSet = hits.iter().map(|h| h.id).collect();
+            hits.extend(stream.next_batch(self, storage, k)?.into_iter().filter(|h| !seen.contains(&h.id)));
         }
         hits.sort_by(|a, b| by_key((key(a.distance), a.id), (key(b.distance), b.id)));
         hits.truncate(k);

@@ -235,10 +235,6 @@ impl MemStorage {
     pub fn writes(&self) -> u64 {
         self.writes
     }
-    /// The highest id.
-    pub(crate) fn last(&self) -> Option<i64> {
-        self.ids.last().copied()
-    }
     /// The lowest id above `after`.
     pub(crate) fn after(&self, after: i64) -> Option<i64> {
         self.ids.range((Bound::Excluded(after), Bound::Unbounded)).next().copied()

@@ -127,10 +127,6 @@ impl Storage for View<'_> {
         let next = self.blocks.after(after);
         if self.complete { Ok(next) } else { Err(MemError::NotLoaded(next.unwrap_or(after))) }
     }
-
-    fn last_id(&mut self) -> Result<Option<i64>, MemError> {
-        Ok(if self.complete { self.blocks.last() } else { None })
-    }
 }
 
 /// A store a batch goes into: its blocks in memory, which the batch's searches read in

@@ -42,9 +42,9 @@
 //!
 //! The blocks live in fixed-size slots (the index's block size) of large chunks that the kernel
 //! may back with huge pages (`slab.rs`), not in an allocation each. The limit counts the
-//! blocks' bytes (and the search seeds' of each index, at most 64 KB): the memory taken can pass it by the chunks' unused room, at most one partly
-//! used 2 MiB page per index and connection, and the slots of evicted blocks until the index's
-//! entries are dropped.
+//! blocks' bytes (and the search seeds' of each index, at most 64 KB): the memory taken can
+//! pass it by the chunks' unused room, at most one partly used 2 MiB page per index and
+//! connection, and the slots of evicted blocks until the index's entries are dropped.
 //!
 //! The cache also remembers the planner's samples of a table's rowids (`vector_sample.rs`),
 //! drawn outside write transactions and tagged with the data version as the metadata is: a
@@ -381,17 +381,13 @@ impl NodeCache {
             return;
         }
         self.evict(key, id);
-        if let Some(e) = self.indexes.get_mut(key)
-            && let Some(first) = e.first
-            && first.is_none_or(|f| id < f)
-        {
-            e.first = Some(Some(id));
-        }
-        if let Some(e) = self.indexes.get_mut(key)
-            && let Some(last) = e.last
-            && last.is_none_or(|l| id > l)
-        {
-            e.last = Some(Some(id));
+        if let Some(e) = self.indexes.get_mut(key) {
+            if e.first.is_some_and(|first| first.is_none_or(|f| id < f)) {
+                e.first = Some(Some(id));
+            }
+            if e.last.is_some_and(|last| last.is_none_or(|l| id > l)) {
+                e.last = Some(Some(id));
+            }
         }
         self.put(key, id, block);
     }
