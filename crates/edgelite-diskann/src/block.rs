@@ -166,6 +166,28 @@ impl Layout {
         }
     }
 
+    /// Bytes at the start of a block that hold its rowid and its vector: what [`Self::head`]
+    /// reads.
+    pub fn head_size(&self) -> usize {
+        self.header + self.node_vec
+    }
+
+    /// The rowid and the vector of a block from its first [`Self::head_size`] bytes (or more,
+    /// up to the whole block), for a caller that needs no edges (`DiskAnn`'s seeds read many
+    /// nodes once, and a store may read just these bytes of each).
+    ///
+    /// # Errors
+    /// [`BlockError::Length`] for fewer bytes than [`Self::head_size`] or more than a block.
+    pub fn head<'a>(&self, bytes: &'a [u8]) -> Result<(i64, VectorRef<'a>), BlockError> {
+        let end = self.head_size();
+        if bytes.len() < end || bytes.len() > self.block_size {
+            return Err(BlockError::Length { actual: bytes.len(), expected: self.block_size });
+        }
+        let vector = VectorRef::from_data_part(self.node_type, self.dims, &bytes[self.node_vec_off()..end])
+            .expect("invariant: the layout sizes the node vector part from the type and dims");
+        Ok((u64_at(bytes, 0) as i64, vector))
+    }
+
     fn node_vec_off(&self) -> usize {
         self.header
     }

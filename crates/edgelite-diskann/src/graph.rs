@@ -339,9 +339,9 @@ struct Candidate {
 
 const NO_PART: u32 = u32::MAX;
 
-/// How many seeds an index has: rowids spread evenly over its range, where a search goes on
-/// from once it has settled (see [`Seeds`]). On the fuzzer's R3 (10 clusters), 64 gave recall@10
-/// 0.997, 32 0.994.
+/// How many seeds an index has: nodes spread over its vectors, where a search goes on from once
+/// it has settled (see [`Seeds`]). On the fuzzer's R3 (10 clusters), 64 gave recall@10 0.997,
+/// 32 0.994.
 pub const SEEDS: usize = 64;
 /// The most bytes of copies an index's seeds hold: fewer seeds for wide vectors (64 at 384
 /// dimensions with f8 copies, 26 KB; 15 at 4,096). Each connection keeps its own, so a tenant
@@ -349,9 +349,11 @@ pub const SEEDS: usize = 64;
 pub const SEED_BYTES: usize = 64 << 10;
 /// How many of the nearest seeds a settled search takes: one did as well as four or eight on R3.
 const SEEDS_TAKEN: usize = 2;
+/// How many candidates [`DiskAnn::pick_seeds`] reads for each seed it keeps.
+const SEED_POOL: usize = 4;
 
-/// An index's seeds: node ids spread evenly over its rowid range, with their copies in the edge
-/// type. A search (`vector_top_k`, the planner's walk) that has settled goes on from the
+/// An index's seeds: nodes spread over its vectors (drawn at evenly spaced rowids, then thinned
+/// to those farthest apart: [`DiskAnn::pick_seeds`]), with their copies in the edge type. A search (`vector_top_k`, the planner's walk) that has settled goes on from the
 /// nearest of them that its list would have kept, once, and then settles again.
 ///
 /// Why: a search from the entry point crosses from cluster to cluster only along the few edges
@@ -1075,9 +1077,19 @@ impl DiskAnn {
         Ok(best)
     }
 
-    /// Draws the seeds of [`Self::seeds_for`]: the first node at or after each of [`SEEDS`]
-    /// (fewer for wide copies: [`SEED_BYTES`]) evenly spaced rowids between the entry point and
-    /// the last rowid (a seek and a read each), with their copies in the edge type.
+    /// Draws the seeds of [`Self::seeds_for`]: [`SEED_POOL`] times as many candidates as it
+    /// keeps (fewer for wide copies: [`SEED_BYTES`]), the first node at or after each of as
+    /// many evenly spaced rowids between the entry point and the last rowid (a seek and a read
+    /// each), then, one by one, the candidate farthest from the entry point and from every seed
+    /// kept so far (greedy k-center on the copies), with their copies in the edge type.
+    ///
+    /// Why not the evenly spaced nodes themselves: they follow the rows' density, so a large
+    /// group (many copies of one vector, a big cluster) took most of the seeds and small
+    /// clusters none. A review's trap (4,000 8-d rows, 60% of them copies of 60 vectors in
+    /// groups of skewed size, queries far from all) had a query whose nearest cluster had no
+    /// seed: `vector_top_k` returned rows at 1.418 where the nearest 28 are at 1.129, for
+    /// every k up to 200. Spread by their vectors, the seeds cover the clusters the candidates
+    /// meet. Candidates equal to a seed (distance 0) are never taken: fewer seeds then.
     fn pick_seeds<S: Storage>(
         &self,
         storage: &mut S,
@@ -1088,25 +1100,65 @@ impl DiskAnn {
         let (edge_type, size) = (self.layout.edge_type(), self.layout.edge_vector_size());
         let mut seeds = Seeds { ids: Vec::new(), copies: Vec::new(), edge_type, size, entry, last };
         let span = i128::from(last) - i128::from(entry);
-        let count = SEEDS.min(SEED_BYTES / size.max(1)) as i128;
-        if count < 2 || span < 4 * count {
+        let count = SEEDS.min(SEED_BYTES / size.max(1));
+        if count < 2 || span < 4 * count as i128 {
             return Ok(seeds);
         }
-        for j in 1..count {
-            // between entry and last, so within i64
-            let at = (i128::from(entry) + span * j / count) as i64;
-            let Some(id) = storage.next_id(at - 1).map_err(GraphError::Storage)? else { break };
-            if seeds.ids.last() == Some(&id) {
-                continue;
-            }
+        // the rowid and vector of each: a store may read just those bytes of a block
+        let head = self.layout.head_size();
+        let copy_of = |storage: &mut S, id: i64| -> Result<Option<Vec<u8>>, GraphError<S::Error>> {
             let copy = storage
-                .read_with(id, |block| self.parse::<S::Error>(op, id, block).map(|node| self.edge_part(node.vector())))
+                .read_head(id, head, |bytes| match self.layout.head(bytes) {
+                    Ok((found, vector)) if found == id => Some(self.edge_part(vector)),
+                    _ => None,
+                })
                 .map_err(GraphError::Storage)?;
             // a block that does not decode is no seed (a hint): the search meets it, or not, as
             // it would have without seeds
-            if let Some(Ok(copy)) = copy {
-                seeds.copies.extend_from_slice(&copy);
-                seeds.ids.push(id);
+            Ok(copy.flatten())
+        };
+        let draw = (count * SEED_POOL) as i128;
+        let (mut ids, mut copies) = (Vec::new(), Vec::new());
+        for j in 1..draw {
+            // between entry and last, so within i64
+            let at = (i128::from(entry) + span * j / draw) as i64;
+            let Some(id) = storage.next_id(at - 1).map_err(GraphError::Storage)? else { break };
+            if ids.last() == Some(&id) || id == entry {
+                continue;
+            }
+            if let Some(copy) = copy_of(storage, id)? {
+                copies.extend_from_slice(&copy);
+                ids.push(id);
+            }
+        }
+        // each candidate's distance to the nearest of the entry point and the seeds so far
+        let mut far = vec![f32::INFINITY; ids.len()];
+        let nearer = |from: &[u8], far: &mut [f32]| -> Result<(), GraphError<S::Error>> {
+            let from = self.edge_ref(op, from)?;
+            let from = self.prepare(from);
+            for (f, copy) in far.iter_mut().zip(copies.chunks_exact(size.max(1))) {
+                *f = f.min(key(self.pdist(op, &from, copy)?));
+            }
+            Ok(())
+        };
+        if let Some(copy) = copy_of(storage, entry)? {
+            nearer(&copy, &mut far)?;
+        }
+        for _ in 1..count {
+            // the farthest, the first of equals (deterministic)
+            let Some((at, &d)) = far.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0))) else {
+                break;
+            };
+            if d <= 0.0 {
+                break;
+            }
+            let (Some(&id), Some(copy)) = (ids.get(at), copies.chunks_exact(size.max(1)).nth(at)) else { break };
+            seeds.copies.extend_from_slice(copy);
+            seeds.ids.push(id);
+            nearer(copy, &mut far)?;
+            // taken (its own distance may round above 0 under cosine)
+            if let Some(f) = far.get_mut(at) {
+                *f = f32::NEG_INFINITY;
             }
         }
         Ok(seeds)

@@ -45,6 +45,19 @@ pub trait Storage {
         Ok(if self.read(id, &mut buf)? { Some(f(&buf)) } else { None })
     }
 
+    /// Calls `f` on at least the first `len` bytes of the block of node `id` (the whole block
+    /// is as good; fewer only for a block shorter than `len`); `Ok(None)` if there is no such
+    /// node. For a caller that needs a node's rowid and vector only ([`crate::Layout::head`]):
+    /// a store that keeps blocks where reading part of one is cheaper reads just those bytes.
+    /// The default lends the whole block ([`Self::read_with`]).
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    fn read_head<R>(&mut self, id: i64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Self::Error> {
+        let _ = len;
+        self.read_with(id, f)
+    }
+
     /// Calls `f` on the block of node `id` only if the store holds it in memory, where looking
     /// at it costs nothing but CPU cache misses; otherwise does nothing (the default). The
     /// graph uses it to start loading the next block it will visit while it works on this one.
@@ -105,7 +118,8 @@ pub trait Storage {
     }
 
     /// The index's [`Seeds`] as [`Self::keep_seeds`] last kept them, if the store still holds
-    /// them; `None` (the default) makes a search draw them again (`SEEDS` seeks and reads).
+    /// them; `None` (the default) makes a search draw them again (a seek and a
+    /// [`Self::read_head`] for each of four times `SEEDS` candidates).
     fn seeds(&mut self) -> Option<Arc<Seeds>> {
         None
     }
@@ -125,6 +139,9 @@ impl<S: Storage + ?Sized> Storage for &mut S {
     }
     fn read_with<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Self::Error> {
         (**self).read_with(id, f)
+    }
+    fn read_head<R>(&mut self, id: i64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Self::Error> {
+        (**self).read_head(id, len, f)
     }
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error> {
         (**self).write(id, block)

@@ -195,21 +195,22 @@ impl Db {
     }
 }
 
-/// An open `sqlite3_blob` handle on one column of a rowid table, for writing parts of a value
-/// in place; closed on drop.
+/// An open `sqlite3_blob` handle on one column of a rowid table, for reading or writing parts
+/// of a value in place; closed on drop.
 pub(crate) struct Blob {
     blob: *mut sqlite3_blob,
 }
 
 impl Blob {
-    /// Opens column `column` of row `row` of `schema.table` for writing.
-    pub(crate) fn open(db: Db, schema: &str, table: &str, column: &str, row: i64) -> SqlResult<Blob> {
+    /// Opens column `column` of row `row` of `schema.table`, for writing if `write`.
+    pub(crate) fn open(db: Db, schema: &str, table: &str, column: &str, row: i64, write: bool) -> SqlResult<Blob> {
         let c = |s: &str| std::ffi::CString::new(s).map_err(|_| SqlError::from("vector index: NUL in a name"));
         let (schema, table, column) = (c(schema)?, c(table)?, c(column)?);
         let mut blob = core::ptr::null_mut();
+        let flags = c_int::from(write);
         // SAFETY: a live connection; NUL-terminated names; `blob` receives the handle (or NULL).
         let rc =
-            unsafe { sqlite3_blob_open(db.0, schema.as_ptr(), table.as_ptr(), column.as_ptr(), row, 1, &mut blob) };
+            unsafe { sqlite3_blob_open(db.0, schema.as_ptr(), table.as_ptr(), column.as_ptr(), row, flags, &mut blob) };
         let opened = Blob { blob };
         if rc != SQLITE_OK {
             return Err(db.error(rc));
@@ -221,6 +222,21 @@ impl Blob {
     pub(crate) fn reopen(&mut self, db: Db, row: i64) -> SqlResult<()> {
         // SAFETY: an open handle (type invariant).
         let rc = unsafe { sqlite3_blob_reopen(self.blob, row) };
+        if rc == SQLITE_OK { Ok(()) } else { Err(db.error(rc)) }
+    }
+
+    /// Reads the first `len` bytes of the value (all of it if it is shorter) into `buf`.
+    pub(crate) fn read_start(&mut self, db: Db, len: usize, buf: &mut Vec<u8>) -> SqlResult<()> {
+        // SAFETY: an open handle (type invariant).
+        let size = unsafe { sqlite3_blob_bytes(self.blob) };
+        let n = usize::try_from(size).unwrap_or(0).min(len);
+        buf.clear();
+        buf.resize(n, 0);
+        let Ok(count) = c_int::try_from(n) else {
+            return Err(SqlError::new(SQLITE_TOOBIG, "vector index: block too large"));
+        };
+        // SAFETY: an open handle; `buf` has `count` writable bytes.
+        let rc = unsafe { sqlite3_blob_read(self.blob, buf.as_mut_ptr().cast(), count, 0) };
         if rc == SQLITE_OK { Ok(()) } else { Err(db.error(rc)) }
     }
 

@@ -364,6 +364,9 @@ pub(crate) struct ShadowStorage {
     names: (String, String),
     /// For partial writes ([`edgelite_diskann::Storage::update`]): a handle moved from row to row.
     blob: Option<super::sql::Blob>,
+    /// For partial reads ([`edgelite_diskann::Storage::read_head`]): a read-only handle moved
+    /// from row to row, and the bytes read.
+    head: Option<(super::sql::Blob, Vec<u8>)>,
     /// The cache key, once the cache is synced (see `cache.rs`); with `write_through`, writes
     /// change the cached blocks too.
     cached: Option<(String, String)>,
@@ -392,6 +395,7 @@ impl ShadowStorage {
             table: index.shadow(),
             names: (index.schema.clone(), index.shadow_name()),
             blob: None,
+            head: None,
             cached: None,
             write_through: false,
             keys: None,
@@ -481,7 +485,7 @@ impl ShadowStorage {
             fall_back(e)?;
         }
         if self.blob.is_none() {
-            match super::sql::Blob::open(self.db, &self.names.0, &self.names.1, "data", id) {
+            match super::sql::Blob::open(self.db, &self.names.0, &self.names.1, "data", id, true) {
                 Ok(b) => self.blob = Some(b),
                 Err(e) => return fall_back(e),
             }
@@ -585,6 +589,40 @@ impl edgelite_diskann::Storage for ShadowStorage {
             with_cache(self.db, |c| c.put(key, id, block));
         }
         Ok(call(block))
+    }
+
+    /// From the cache if it holds the block; else only the first `len` bytes, through a blob
+    /// handle: a block of 384 f32 dimensions with f8 copies is about 8.9 KB, two overflow pages
+    /// that a node's rowid and vector never reach. Not cached (a part of a block), so the
+    /// blocks a search reads whole keep their room.
+    fn read_head<R>(&mut self, id: i64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, ShadowError> {
+        let mut f = Some(f);
+        let mut call = |block: &[u8]| f.take().map(|f| f(block));
+        if let Some(key) = &self.cached
+            && let Some(Some(r)) = with_cache(self.db, |c| c.get(key, id).and_then(&mut call))
+        {
+            return Ok(Some(r));
+        }
+        // no such row (SQLITE_ERROR), or a handle expired by a write (SQLITE_ABORT): the row is
+        // read whole instead, which tells a missing row apart; anything else is the statement's
+        let fall_back = |e: SqlError| if matches!(e.code, SQLITE_ERROR | SQLITE_ABORT) { Ok(()) } else { Err(e) };
+        let reopened = match self.head.as_mut() {
+            Some((blob, _)) => blob.reopen(self.db, id),
+            None => super::sql::Blob::open(self.db, &self.names.0, &self.names.1, "data", id, false)
+                .map(|blob| self.head = Some((blob, Vec::new()))),
+        };
+        let read = reopened.and_then(|()| match self.head.as_mut() {
+            Some((blob, buf)) => blob.read_start(self.db, len, buf),
+            None => Ok(()),
+        });
+        match (read, self.head.as_ref()) {
+            (Ok(()), Some((_, buf))) => Ok(call(buf)),
+            (result, _) => {
+                self.head = None;
+                result.or_else(fall_back)?;
+                Ok(self.read_with(id, |block| call(block))?.flatten())
+            }
+        }
     }
 
     fn peek(&mut self, id: i64, f: &mut dyn FnMut(&[u8])) {
