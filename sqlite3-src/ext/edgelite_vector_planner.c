@@ -140,18 +140,52 @@ static int edgeliteSubqueryCb(Walker *pW, Select *pSel){
   return WRC_Abort;
 }
 
-/* True unless p's filter can fail on no row: one table, without generated columns, and a
-** filter (WHERE clause) that calls no function and has no subquery. Only such a filter is
-** evaluated before a scan tests the vector (<zRef>.<zCol> IS NOT NULL), on every row the scan
-** reads, and the vector tested on the rows that pass: testing it first cost a tenth of the
-** scan (`filtered`, 100,000 rows, `bucket = 7`: 0.87x the scan's speed). Any other filter may
-** fail on a row without a vector where the scan that tests the vector first does not:
-** vector_distance_*() of NULL (directly, or in a generated column), abs() of the least
-** integer, a user's function that raises (a review found all three once the test came after
-** every filter that calls no function on the vector column by name). */
+static Expr *edgeliteHasVector(Parse*, const char*, const char*);
+
+/* True for a filter over several tables or a table with generated columns: the vector is then
+** tested (<zRef>.<zCol> IS NOT NULL) before the whole filter, which may fail on a row without
+** one where the scan that tests the vector first does not (vector_distance_*() of NULL in a
+** generated column; a join's filter on a row the query's own plan never reaches). Else
+** edgeliteGuardWhere places the test among the filter's terms. */
 static int edgeliteTestVectorFirst(Parse *pParse, Select *p, Table *pTab){
-  if( p->pSrc==0 || p->pSrc->nSrc!=1 || (pTab->tabFlags & TF_HasGenerated)!=0 ) return 1;
-  return edgeliteWalkFilter(pParse, p, edgeliteCallCb, edgeliteSubqueryCb);
+  (void)pParse;
+  return p->pSrc==0 || p->pSrc->nSrc!=1 || (pTab->tabFlags & TF_HasGenerated)!=0;
+}
+
+/* Copies the AND-ed terms of pExpr into *ppSafe (those that call no function and hold no
+** subquery: comparisons, IN lists, ranges, OR of such) and *ppRisky (the others), each in its
+** order. */
+static void edgeliteSplitTerms(Parse *pParse, Expr *pExpr, Expr **ppSafe, Expr **ppRisky){
+  Expr **pp;
+  if( pExpr==0 ) return;
+  if( pExpr->op==TK_AND ){
+    edgeliteSplitTerms(pParse, pExpr->pLeft, ppSafe, ppRisky);
+    edgeliteSplitTerms(pParse, pExpr->pRight, ppSafe, ppRisky);
+    return;
+  }
+  pp = edgeliteWalkExpr(pParse, pExpr, edgeliteCallCb, edgeliteSubqueryCb) ? ppRisky : ppSafe;
+  *pp = sqlite3ExprAnd(pParse, *pp, sqlite3ExprDup(pParse->db, pExpr, 0));
+}
+
+/* A copy of pWhere, p's filter, with the test that the row has a vector (<zRef>.<zCol> IS NOT
+** NULL) where no row without one meets a term that may fail on it: first if bFirst
+** (edgeliteTestVectorFirst); else after the terms that cannot fail (no function call, no
+** subquery) and before the others, and left out if there are no others unless bAlways. A scan
+** evaluates the filter on every row it reads, and the test first on every row cost a tenth of
+** the scan (`filtered -- --synthetic 100000`, `bucket = 7`: 0.87x the scan's speed, 58
+** against 50 ms a query); after the terms that cannot fail it runs on the rows they pass.
+** Terms that may fail come after it: vector_distance_*() of NULL, abs() of the least integer,
+** a user's function that raises (a review found all three once the test came after every
+** filter that called no function on the vector column by name); so does LIKE, a function. */
+static Expr *edgeliteGuardWhere(Parse *pParse, Expr *pWhere, int bFirst, const char *zRef, const char *zCol,
+                                int bAlways){
+  Expr *pSafe = 0, *pRisky = 0;
+  if( bFirst ){
+    return sqlite3ExprAnd(pParse, edgeliteHasVector(pParse, zRef, zCol), sqlite3ExprDup(pParse->db, pWhere, 0));
+  }
+  edgeliteSplitTerms(pParse, pWhere, &pSafe, &pRisky);
+  if( pRisky==0 && !bAlways ) return pSafe;
+  return sqlite3ExprAnd(pParse, sqlite3ExprAnd(pParse, pSafe, edgeliteHasVector(pParse, zRef, zCol)), pRisky);
 }
 
 /* The metric of vector index pIdx as its options give it: "cosine" (the default), "l2", or 0
@@ -271,12 +305,13 @@ static Expr *edgeliteHasVector(Parse *pParse, const char *zRef, const char *zCol
 #define EDGELITE_FEW "edgelite_few"
 
 /* WITH edgelite_few AS MATERIALIZED (SELECT <zRef>.rowid AS edgelite_r FROM <p's FROM item>
-** WHERE [<zRef>.<zCol> IS NOT NULL AND] (<p's WHERE>) LIMIT EDGELITE_EXACT_ROWS + 1): the rows
+** WHERE <p's WHERE, with edgeliteGuardWhere's test> LIMIT EDGELITE_EXACT_ROWS + 1): the rows
 ** that pass a filter an ordinary index serves, read through it once, stopping at one more than
 ** an exact answer should read. Both branches of the rewrite and both of their gates use it, so
 ** the rows are read once (a gate and a branch each reading them made a selective rowid range
-** cost three reads). A row without a vector is tested first (when the filter may fail on
-** one: edgeliteTestVectorFirst), as in edgeliteFilterExists: this CTE has no ORDER BY, so
+** cost three reads). A row without a vector is tested before any term that may fail on one
+** (edgeliteGuardWhere; before the whole filter for a join), as in edgeliteFilterExists: this
+** CTE has no ORDER BY, so
 ** SQLite may join its tables in another order than the query's own plan, and a filter's
 ** vector_distance_*() then failed on a row that plan never reaches (a
 ** differential fuzzer's join: `FROM t AS x, u WHERE x.a < 2 AND vector_distance_cos(x.v, ?)
@@ -286,18 +321,16 @@ static With *edgeliteFewWith(Parse *pParse, Select *p, int bFirst, const char *z
                              const char *zCol){
   sqlite3 *db = pParse->db;
   Token tFew, tR;
-  /* only for a filter that may fail on a row without a vector (bFirst, from
-  ** edgeliteTestVectorFirst): the query's own WHERE leaves such rows out */
-  Expr *pHas = 0;
   ExprList *pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   Select *pRows;
-  if( bFirst ) pHas = edgeliteHasVector(pParse, zRef, zCol);
   tR.z = "edgelite_r";
   tR.n = 10;
   sqlite3ExprListSetName(pParse, pCols, &tR, 0);
+  /* the vector is tested only before a term that may fail on a row without one: the query's
+  ** own WHERE leaves such rows out */
   pRows = sqlite3SelectNew(pParse, pCols,
-      sqlite3SrcListDup(db, p->pSrc, 0), sqlite3ExprAnd(pParse, pHas, sqlite3ExprDup(db, p->pWhere, 0)), 0, 0, 0, 0,
+      sqlite3SrcListDup(db, p->pSrc, 0), edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 0), 0, 0, 0, 0,
       sqlite3PExpr(pParse, TK_LIMIT, sqlite3ExprInt32(db, EDGELITE_EXACT_ROWS + 1), 0));
   tFew.z = EDGELITE_FEW;
   tFew.n = sizeof(EDGELITE_FEW) - 1;
@@ -327,14 +360,14 @@ static Expr *edgeliteManyPass(Parse *pParse){
 
 
 /* EXISTS (SELECT 1 FROM <p's FROM item> WHERE <zRef>.rowid = <zRows>.edgelite_id
-**   AND <zRef>.<zCol> IS NOT NULL AND (<p's WHERE>)):
+**   AND <p's WHERE with the test <zRef>.<zCol> IS NOT NULL: edgeliteGuardWhere>):
 ** p's filter, evaluated on the row whose rowid is the enclosing query's edgelite_id, in the
 ** scope it was written for: the copy of the FROM item comes innermost, so every name means what
 ** it meant (the edgelite_* modules' columns have names no table uses). A row without a vector
 ** (zCol, the vector column) is not in the index, so it passes for no walk; testing that first
 ** keeps the sample from evaluating the filter on such a row, whose vector_distance_*() would
 ** fail where the query's own plan (a join that never reaches the row) does not call it. */
-static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, const char *zCol,
+static Expr *edgeliteFilterExists(Parse *pParse, Select *p, int bFirst, const char *zRef, const char *zCol,
                                   const char *zRows){
   sqlite3 *db = pParse->db;
   Expr *pExists;
@@ -343,11 +376,12 @@ static Expr *edgeliteFilterExists(Parse *pParse, Select *p, const char *zRef, co
   Expr *pEq = sqlite3PExpr(pParse, TK_EQ,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")),
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRows), sqlite3Expr(db, TK_ID, "edgelite_id")));
-  Expr *pHas = edgeliteHasVector(pParse, zRef, zCol);
+  /* the vector tested after the terms that cannot fail (edgeliteGuardWhere): most rows a
+  ** selective filter sees fail it, and reading their vector copied it for nothing */
   Select *pInner = sqlite3SelectNew(pParse,
       sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
       sqlite3SrcListDup(db, p->pSrc, 0),
-      sqlite3ExprAnd(pParse, sqlite3ExprAnd(pParse, pEq, pHas), sqlite3ExprDup(db, p->pWhere, 0)),
+      sqlite3ExprAnd(pParse, pEq, edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1)),
       0, 0, 0, 0, 0);
   pExists = sqlite3PExpr(pParse, TK_EXISTS, 0, 0);
   sqlite3PExprAddSelect(pParse, pExists, pInner);
@@ -404,7 +438,8 @@ static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const ch
   sqlite3SrcListFuncArgs(pParse, pSrc, pArgs);
   pSrc->a[0].zAlias = sqlite3DbStrDup(db, "edgelite_vector_sample");
   pCols = sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse,
-      sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, zRef, zCol, "edgelite_vector_sample")), &tSum, 0));
+      sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, edgeliteTestVectorFirst(pParse, p, pTab), zRef, zCol,
+          "edgelite_vector_sample")), &tSum, 0));
   sqlite3ExprListSetName(pParse, pCols, &tS, 0);
   pCols = sqlite3ExprListAppend(pParse, pCols, sqlite3ExprFunction(pParse,
       sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_rows")), &tMax, 0));
@@ -495,16 +530,9 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, int bFirst, const c
   pCols = sqlite3ExprListAppend(pParse, 0,
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
   sqlite3ExprListSetName(pParse, pCols, &tR, 0);
-  /* the vector tested before a filter that may fail on a row without one (bFirst, from
-  ** edgeliteTestVectorFirst), after any other: this branch scans the table, and the test on every row made
-  ** the rewrite slower than the scan it stands for (`filtered -- --synthetic 100000`, `bucket
-  ** = 7`: 0.87x the scan, 58 against 50 ms a query) */
-  pWhere = sqlite3ExprDup(db, p->pWhere, 0);
-  if( bFirst ){
-    pWhere = sqlite3ExprAnd(pParse, edgeliteHasVector(pParse, zRef, zCol), pWhere);
-  }else{
-    pWhere = sqlite3ExprAnd(pParse, pWhere, edgeliteHasVector(pParse, zRef, zCol));
-  }
+  /* this branch scans the table: the test that the row has a vector after every term of the
+  ** filter that cannot fail (edgeliteGuardWhere) */
+  pWhere = edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1);
   pSel = sqlite3SelectNew(pParse, pCols, pFrom, pWhere, 0, 0,
       sqlite3ExprListAppend(pParse, 0, sqlite3ExprDup(db, pOrder, 0)), 0,
       sqlite3PExpr(pParse, TK_LIMIT, pS, 0));
@@ -841,7 +869,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
     ** K + slack candidates pass: its order is nearly exact, and the extra ones let the exact
     ** ORDER BY pick the right K. */
     const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
-    pSubWhere = edgeliteFilterExists(pParse, p, zRef, zCol, "edgelite_vector_scan");
+    int bFirst = edgeliteTestVectorFirst(pParse, p, pTab);
+    pSubWhere = edgeliteFilterExists(pParse, p, bFirst, zRef, zCol, "edgelite_vector_scan");
     {
       /* When few rows pass, the candidates are exactly the rows that pass and the ORDER BY
       ** ranks them all (exact, and cheaper than a walk through rows that fail); otherwise the
@@ -854,7 +883,6 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
       Select *pA, *pB, *pC = 0;
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
-      int bFirst = edgeliteTestVectorFirst(pParse, p, pTab);
       Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
           : edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit));
       if( !bIndexed && pSrc->nSrc==1 && pSrc->a[0].fg.isTabFunc ){

@@ -1314,9 +1314,14 @@ fn a_filter_that_may_fail_on_a_row_without_a_vector_never_sees_one() {
          CREATE INDEX j ON u(libsql_vector_idx(v));",
     )
     .expect("fill");
-    for (table, filter) in
-        [("t", "g < 0.05"), ("t", "a < 20 AND g < 2"), ("u", "abs(b) = 3"), ("u", "abs(b) = 3 AND a < 100")]
-    {
+    for (table, filter) in [
+        ("t", "g < 0.05"),
+        ("t", "a < 20 AND g < 2"),
+        ("u", "abs(b) = 3"),
+        ("u", "abs(b) = 3 AND a < 100"),
+        ("u", "a < 100 AND abs(b) = 3 AND id > 5"),
+        ("u", "(a < 100 OR a > 990) AND abs(b) < 4 AND b <> 2"),
+    ] {
         let sql = |scan: &str, more: &str| {
             format!(
                 "SELECT id FROM {table} {scan} WHERE {more}({filter}) \
