@@ -1117,15 +1117,11 @@ impl DiskAnn {
             // it would have without seeds
             Ok(copy.flatten())
         };
-        let draw = (count * SEED_POOL) as i128;
-        let (mut ids, mut copies) = (Vec::new(), Vec::new());
-        for j in 1..draw {
-            // between entry and last, so within i64
-            let at = (i128::from(entry) + span * j / draw) as i64;
-            let Some(id) = storage.next_id(at - 1).map_err(GraphError::Storage)? else { break };
-            if ids.last() == Some(&id) || id == entry {
-                continue;
-            }
+        let draw = count * SEED_POOL;
+        let mut found = self.seed_candidates(storage, entry, last, draw)?;
+        found.retain(|&id| id != entry);
+        let (mut ids, mut copies) = (Vec::with_capacity(found.len()), Vec::new());
+        for id in found {
             if let Some(copy) = copy_of(storage, id)? {
                 copies.extend_from_slice(&copy);
                 ids.push(id);
@@ -1162,6 +1158,57 @@ impl DiskAnn {
             }
         }
         Ok(seeds)
+    }
+
+    /// About `draw` node ids for [`Self::pick_seeds`], ascending: the first node at or after
+    /// each of `draw` evenly spaced rowids between `entry` and `last`. Where most of those
+    /// points fall in gaps of the rowids (rows appended at rowid 2^62 to a table of small
+    /// ones: every point between them found the same node, and an index of 30 clusters had 3
+    /// candidates, so a far query settled in the wrong cluster), each node found so far starts
+    /// a run of rows: its extent is probed by doubling (the rows go on while the first one at
+    /// or after `start + 2^k` comes before `start + 2^(k+1)`), and the rest of the draw is
+    /// spread evenly over the runs' extents.
+    fn seed_candidates<S: Storage>(
+        &self,
+        storage: &mut S,
+        entry: i64,
+        last: i64,
+        draw: usize,
+    ) -> Result<Vec<i64>, GraphError<S::Error>> {
+        let (entry, last) = (i128::from(entry), i128::from(last));
+        let span = last - entry;
+        let mut found = std::collections::BTreeSet::new();
+        let next = |storage: &mut S, at: i128| -> Result<Option<i128>, GraphError<S::Error>> {
+            // at is within [entry, last], so at - 1 is within i64
+            Ok(storage.next_id((at - 1) as i64).map_err(GraphError::Storage)?.map(i128::from))
+        };
+        for j in 0..draw as i128 {
+            match next(storage, entry + span * j / draw as i128)? {
+                Some(id) => found.insert(id),
+                None => break,
+            };
+        }
+        if found.len() * 2 < draw {
+            let starts: Vec<i128> = found.iter().copied().collect();
+            let share = (draw - found.len()) / starts.len().max(1) + 1;
+            for start in starts {
+                let mut extent = 1i128;
+                while start + extent <= last && next(storage, start + extent)?.is_some_and(|id| id < start + 2 * extent)
+                {
+                    extent *= 2;
+                }
+                let end = (start + extent).min(last);
+                for j in 1..=share as i128 {
+                    if let Some(id) = next(storage, start + (end - start) * j / share as i128)?
+                        && id <= end
+                    {
+                        found.insert(id);
+                    }
+                }
+            }
+        }
+        // all within [entry, last], so within i64
+        Ok(found.into_iter().map(|id| id as i64).collect())
     }
 
     /// Visits node `id` (at `pos` in the list) of a [`Self::beam`]: what `keep` asks, and its
