@@ -353,8 +353,9 @@ const SEEDS_TAKEN: usize = 2;
 const SEED_POOL: usize = 4;
 
 /// An index's seeds: nodes spread over its vectors (drawn at evenly spaced rowids, then thinned
-/// to those farthest apart: [`DiskAnn::pick_seeds`]), with their copies in the edge type. A search (`vector_top_k`, the planner's walk) that has settled goes on from the
-/// nearest of them that its list would have kept, once, and then settles again.
+/// to those farthest apart: [`DiskAnn::pick_seeds`]), with their copies in the edge type. A
+/// search (`vector_top_k`, the planner's walk) that has settled goes on from the nearest of
+/// them that its list would have kept, once, and then settles again.
 ///
 /// Why: a search from the entry point crosses from cluster to cluster only along the few edges
 /// between them, and only while each step brings it nearer to the query. With tight clusters
@@ -1078,10 +1079,11 @@ impl DiskAnn {
     }
 
     /// Draws the seeds of [`Self::seeds_for`]: [`SEED_POOL`] times as many candidates as it
-    /// keeps (fewer for wide copies: [`SEED_BYTES`]), the first node at or after each of as
-    /// many evenly spaced rowids between the entry point and the last rowid (a seek and a read
-    /// each), then, one by one, the candidate farthest from the entry point and from every seed
-    /// kept so far (greedy k-center on the copies), with their copies in the edge type.
+    /// keeps (fewer for wide copies: [`SEED_BYTES`]), spread over the rowids
+    /// ([`Self::seed_candidates`]) and each read by its rowid and vector only
+    /// ([`Storage::read_head`]), then, one by one, the candidate farthest from the entry point
+    /// and from every seed kept so far (greedy k-center on the copies), with their copies in
+    /// the edge type.
     ///
     /// Why not the evenly spaced nodes themselves: they follow the rows' density, so a large
     /// group (many copies of one vector, a big cluster) took most of the seeds and small
@@ -1178,9 +1180,14 @@ impl DiskAnn {
         let (entry, last) = (i128::from(entry), i128::from(last));
         let span = last - entry;
         let mut found = std::collections::BTreeSet::new();
+        // the first node at or after `at`, which is within [entry, last]
         let next = |storage: &mut S, at: i128| -> Result<Option<i128>, GraphError<S::Error>> {
-            // at is within [entry, last], so at - 1 is within i64
-            Ok(storage.next_id((at - 1) as i64).map_err(GraphError::Storage)?.map(i128::from))
+            let found = match i64::try_from(at - 1) {
+                Ok(before) => storage.next_id(before),
+                // at is i64::MIN, the least rowid
+                Err(_) => storage.first_id(),
+            };
+            Ok(found.map_err(GraphError::Storage)?.map(i128::from))
         };
         for j in 0..draw as i128 {
             match next(storage, entry + span * j / draw as i128)? {

@@ -153,7 +153,8 @@ fn searches_find_small_groups_beside_large_ones() {
 
 /// Rows in two runs of rowids far apart (1 to 1,500, then from 2^62 on): the seeds, drawn at
 /// evenly spaced rowids, were nearly all the first row past the gap (an index of 10 clusters
-/// had 3 candidates); the runs are now probed and sampled each.
+/// had 3 candidates); the runs are now probed and sampled each. Then rowids from i64::MIN,
+/// where the draw's first point is the entry point itself.
 #[test]
 fn searches_find_the_nearest_cluster_when_rowids_have_a_gap() {
     let conn = Connection::open_in_memory().expect("open");
@@ -165,6 +166,14 @@ fn searches_find_the_nearest_cluster_when_rowids_have_a_gap() {
     .expect("append past the gap");
     let (r, missed) = recall(&conn, &queries(13, 200), TOP_K, EXACT);
     assert!(r >= 0.97 && missed <= 4, "recall@10 {r:.3}, nearest row missed for {missed} of 200 queries");
+    // the least rowid there is: the first point of the draw is the entry point itself
+    let conn = Connection::open_in_memory().expect("open");
+    clustered(&conn, 1500);
+    conn.execute_batch("UPDATE t SET id = id - 9223372036854775807 - 2").expect("move to i64::MIN");
+    let least: i64 = conn.query_row("SELECT min(id) FROM t", [], |r| r.get(0)).expect("min");
+    assert_eq!(least, i64::MIN);
+    let (r, missed) = recall(&conn, &queries(13, 200), TOP_K, EXACT);
+    assert!(r >= 0.97 && missed <= 4, "from i64::MIN: recall@10 {r:.3}, nearest row missed for {missed} of 200");
 }
 
 /// The seeds are hints that outlive commits: after another connection deletes a third of the
