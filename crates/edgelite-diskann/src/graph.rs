@@ -349,8 +349,20 @@ pub const SEEDS: usize = 64;
 pub const SEED_BYTES: usize = 64 << 10;
 /// How many of the nearest seeds a settled search takes: one did as well as four or eight on R3.
 const SEEDS_TAKEN: usize = 2;
-/// How many candidates [`DiskAnn::pick_seeds`] reads for each seed it keeps.
+/// How many candidates [`DiskAnn::pick_seeds`] reads for each seed it keeps: four for vectors
+/// of up to [`SEED_POOL_DIMS`] dimensions, two for wider ones. Choosing among them costs a
+/// distance for each pair of candidates, and reading them a seek and a read each: on minilm-20k
+/// (384 dimensions, float8 copies), 256 candidates took a fresh connection's first search from
+/// 1.9 ms (session 32's seeds) to 3.8-4.3 ms (`ann`), and 128 to 2.1. Data of few dimensions,
+/// where tight clusters far apart are common (and the reviews' families were drawn), keeps
+/// four: two gave lower recall on every clustered family there.
 const SEED_POOL: usize = 4;
+/// See [`SEED_POOL`].
+const SEED_POOL_DIMS: u32 = 32;
+/// At most this many bytes of node vectors are read for seed candidates (but at least one
+/// candidate a seed): at 4,096 f32 dimensions a node's vector is 16 KB, most of its block, and
+/// 128 candidates took a fresh connection's first search from 5.7 to 15 ms (a review's probe).
+const SEED_HEAD_BYTES: usize = 512 << 10;
 
 /// An index's seeds: nodes spread over its vectors (drawn at evenly spaced rowids, then chosen
 /// to lie near as many others as they can: [`DiskAnn::pick_seeds`]), with their copies in the
@@ -374,8 +386,11 @@ const SEED_POOL: usize = 4;
 /// They are hints: a seed deleted since is a missing node, skipped as a dangling edge is; one
 /// whose vector changed since only puts the search elsewhere. Every result still comes from the
 /// blocks read. So a store may keep them while the index changes ([`Storage::keep_seeds`]);
-/// they are drawn again when the entry point changes or the last rowid moves by more than an
-/// eighth of their span (an index that grows by appends: each time it grows by an eighth).
+/// they are drawn again when the entry point or the last rowid moves by more than an eighth
+/// of their span (an index that grows by appends: each time it grows by an eighth). Drawn
+/// again whenever the entry point changed, a queue (delete the oldest row, append one,
+/// search) drew them before every search (a review: 3.4-4.3 ms a search became 4.8-7.1 at
+/// 768 dimensions).
 #[derive(Debug)]
 pub struct Seeds {
     ids: Vec<i64>,
@@ -404,7 +419,7 @@ impl Seeds {
         let slack = ((i128::from(self.last) - i128::from(self.entry)) / 8).max(SEEDS as i128);
         self.edge_type == layout.edge_type()
             && self.size == layout.edge_vector_size()
-            && entry == self.entry
+            && (i128::from(entry) - i128::from(self.entry)).abs() <= slack
             && (i128::from(last) - i128::from(self.last)).abs() <= slack
     }
 }
@@ -1100,7 +1115,7 @@ impl DiskAnn {
     }
 
     /// Draws the seeds of [`Self::seeds_for`]: [`SEED_POOL`] times as many candidates as it
-    /// keeps (fewer for wide copies: [`SEED_BYTES`]), spread over the rowids
+    /// keeps (see there; fewer seeds for wide copies: [`SEED_BYTES`]), spread over the rowids
     /// ([`Self::seed_candidates`]) and each read by its rowid and vector only
     /// ([`Storage::read_head`]); then, one by one, the candidate that most shortens the
     /// candidates' lengths to their nearest seed or the entry point, summed (greedy facility
@@ -1144,7 +1159,8 @@ impl DiskAnn {
             // it would have without seeds
             Ok(copy.flatten())
         };
-        let draw = count * SEED_POOL;
+        let pool = if self.config.dims > SEED_POOL_DIMS { SEED_POOL / 2 } else { SEED_POOL };
+        let draw = (count * pool).min(SEED_HEAD_BYTES / head.max(1)).max(count);
         let mut found = self.seed_candidates(storage, entry, last, draw)?;
         found.retain(|&id| id != entry);
         let (mut ids, mut copies) = (Vec::with_capacity(found.len()), Vec::new());
@@ -1155,18 +1171,20 @@ impl DiskAnn {
             }
         }
         // the candidates' distances to each other and to the entry point, as lengths (the
-        // square root of the list distance: l2's squared length, cosine's 1 - cos)
+        // square root of the distance: l2's, cosine's 1 - cos), by the kernels directly: a
+        // prepared query per pair made these pairs most of a fresh connection's first search
+        // at 64 dimensions
         let n = ids.len();
-        let length = |from: &[u8], to: &[u8]| -> Result<f32, GraphError<S::Error>> {
-            let from = self.prepare(self.edge_ref(op, from)?);
-            Ok(key(self.pdist(op, &from, to)?).max(0.0).sqrt())
+        let length = |a: &[u8], b: &[u8]| -> Result<f32, GraphError<S::Error>> {
+            let d = fast_distance(self.kernels, self.config.metric, self.edge_ref(op, a)?, self.edge_ref(op, b)?)
+                .map_err(|source| GraphError::Vector { op, source })?;
+            Ok(key(d).max(0.0).sqrt())
         };
         let parts: Vec<&[u8]> = copies.chunks_exact(size.max(1)).collect();
         let mut between = vec![0f32; n * n];
         for i in 0..n {
-            let from = self.prepare(self.edge_ref(op, parts[i])?);
             for j in i + 1..n {
-                let d = key(self.pdist(op, &from, parts[j])?).max(0.0).sqrt();
+                let d = length(parts[i], parts[j])?;
                 between[i * n + j] = d;
                 between[j * n + i] = d;
             }

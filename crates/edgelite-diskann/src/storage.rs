@@ -119,7 +119,7 @@ pub trait Storage {
 
     /// The index's [`Seeds`] as [`Self::keep_seeds`] last kept them, if the store still holds
     /// them; `None` (the default) makes a search draw them again (a seek and a
-    /// [`Self::read_head`] for each of four times `SEEDS` candidates).
+    /// [`Self::read_head`] for each of up to four times `SEEDS` candidates).
     fn seeds(&mut self) -> Option<Arc<Seeds>> {
         None
     }

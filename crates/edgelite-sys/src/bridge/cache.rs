@@ -175,8 +175,9 @@ pub(crate) struct NodeCache {
     /// (edgelite-diskann's `Seeds`: 64 rowids and their copies, about 26 KB at 384 dimensions
     /// with f8 copies). Hints, not data: a seed deleted since is a missing node, one updated
     /// since starts the search elsewhere, and every result still comes from the blocks read. So
-    /// they are kept across commits, this connection's or another's, and drawn again (64 seeks
-    /// and reads) only when the entry point changes or the index's rowid span by an eighth.
+    /// they are kept across commits, this connection's or another's, and drawn again (a seek
+    /// and a read of a node's first bytes for each of up to 256 candidates) only when the
+    /// index's first or last rowid moves by an eighth of its span.
     /// Their bytes count against the limits as blocks do (at most 64 KB an index: a tenant's
     /// many indexes of wide vectors must not hold memory no budget sees); without room they
     /// are drawn again by each statement that searches. Dropped with the blocks
