@@ -147,8 +147,7 @@ static Expr *edgeliteHasVector(Parse*, const char*, const char*);
 ** one where the scan that tests the vector first does not (vector_distance_*() of NULL in a
 ** generated column; a join's filter on a row the query's own plan never reaches). Else
 ** edgeliteGuardWhere places the test among the filter's terms. */
-static int edgeliteTestVectorFirst(Parse *pParse, Select *p, Table *pTab){
-  (void)pParse;
+static int edgeliteTestVectorFirst(Select *p, Table *pTab){
   return p->pSrc==0 || p->pSrc->nSrc!=1 || (pTab->tabFlags & TF_HasGenerated)!=0;
 }
 
@@ -311,9 +310,8 @@ static Expr *edgeliteHasVector(Parse *pParse, const char *zRef, const char *zCol
 ** the rows are read once (a gate and a branch each reading them made a selective rowid range
 ** cost three reads). A row without a vector is tested before any term that may fail on one
 ** (edgeliteGuardWhere; before the whole filter for a join), as in edgeliteFilterExists: this
-** CTE has no ORDER BY, so
-** SQLite may join its tables in another order than the query's own plan, and a filter's
-** vector_distance_*() then failed on a row that plan never reaches (a
+** CTE has no ORDER BY, so SQLite may join its tables in another order than the query's own
+** plan, and a filter's vector_distance_*() then failed on a row that plan never reaches (a
 ** differential fuzzer's join: `FROM t AS x, u WHERE x.a < 2 AND vector_distance_cos(x.v, ?)
 ** < 1.5 AND u.tid = x.rowid`, with x.a indexed and a row of x without a vector that no u
 ** names, failed where the scan answers). */
@@ -364,9 +362,10 @@ static Expr *edgeliteManyPass(Parse *pParse){
 ** p's filter, evaluated on the row whose rowid is the enclosing query's edgelite_id, in the
 ** scope it was written for: the copy of the FROM item comes innermost, so every name means what
 ** it meant (the edgelite_* modules' columns have names no table uses). A row without a vector
-** (zCol, the vector column) is not in the index, so it passes for no walk; testing that first
-** keeps the sample from evaluating the filter on such a row, whose vector_distance_*() would
-** fail where the query's own plan (a join that never reaches the row) does not call it. */
+** (zCol, the vector column) is not in the index, so it passes for no walk; testing that before
+** any term that may fail keeps the sample from evaluating such a term on such a row, whose
+** vector_distance_*() would fail where the query's own plan (a join that never reaches the
+** row) does not call it. bFirst: edgeliteTestVectorFirst. */
 static Expr *edgeliteFilterExists(Parse *pParse, Select *p, int bFirst, const char *zRef, const char *zCol,
                                   const char *zRows){
   sqlite3 *db = pParse->db;
@@ -416,9 +415,9 @@ static Expr *edgeliteFilterExists(Parse *pParse, Select *p, int bFirst, const ch
 **   max(edgelite_rows) AS edgelite_r, count(*) AS edgelite_c
 **   FROM edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)): the filter's sample,
 ** drawn once per run; the gates and the walk's budget read it (edgeliteSampledManyRef,
-** edgeliteWalkBudgetRef). */
-static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const char *zRef,
-                                 const char *zCol){
+** edgeliteWalkBudgetRef). bFirst: edgeliteTestVectorFirst, decided once per rewrite. */
+static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, int bFirst,
+                                 const char *zRef, const char *zCol){
   sqlite3 *db = pParse->db;
   Token tFn = {"edgelite_vector_sample", 22};
   Token tSum = {"sum", 3}, tMax = {"max", 3}, tCount = {"count", 5};
@@ -438,8 +437,7 @@ static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, const ch
   sqlite3SrcListFuncArgs(pParse, pSrc, pArgs);
   pSrc->a[0].zAlias = sqlite3DbStrDup(db, "edgelite_vector_sample");
   pCols = sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse,
-      sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, edgeliteTestVectorFirst(pParse, p, pTab), zRef, zCol,
-          "edgelite_vector_sample")), &tSum, 0));
+      sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, bFirst, zRef, zCol, "edgelite_vector_sample")), &tSum, 0));
   sqlite3ExprListSetName(pParse, pCols, &tS, 0);
   pCols = sqlite3ExprListAppend(pParse, pCols, sqlite3ExprFunction(pParse,
       sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_rows")), &tMax, 0));
@@ -498,7 +496,7 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
 #define EDGELITE_WALK "edgelite_walk"
 
 /* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 AS edgelite_gate LIMIT pGate)
-** CROSS JOIN <p's FROM> WHERE (<p's WHERE>) AND <zRef>.<zCol> IS NOT NULL ORDER BY <pOrder>
+** CROSS JOIN <p's FROM> WHERE <p's WHERE, with edgeliteGuardWhere's test> ORDER BY <pOrder>
 ** LIMIT pS), pOrder being the distance p orders by (its ORDER BY term, or the result column
 ** that term names): the rows that pass, ranked as p ranks them, and only the first pS (every
 ** row p can return is among them, a row the join repeats included), so that p reads back a
@@ -869,7 +867,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
     ** K + slack candidates pass: its order is nearly exact, and the extra ones let the exact
     ** ORDER BY pick the right K. */
     const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
-    int bFirst = edgeliteTestVectorFirst(pParse, p, pTab);
+    int bFirst = edgeliteTestVectorFirst(p, pTab);
     pSubWhere = edgeliteFilterExists(pParse, p, bFirst, zRef, zCol, "edgelite_vector_scan");
     {
       /* When few rows pass, the candidates are exactly the rows that pass and the ORDER BY
@@ -938,7 +936,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         /* WITH edgelite_walk AS MATERIALIZED (<the walk>): the exact branch after it counts
         ** its rows */
         Token tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
-        With *pWith = edgeliteSampledMany(pParse, p, pTab, zRef, zCol);
+        With *pWith = edgeliteSampledMany(pParse, p, pTab, bFirst, zRef, zCol);
         pWith = sqlite3WithAdd(pParse, pWith, sqlite3CteNew(pParse, &tWalk, 0, pA, M10d_Yes));
         pA = sqlite3SelectNew(pParse,
             sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),

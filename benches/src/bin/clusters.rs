@@ -11,6 +11,17 @@
 //!   in-edges a delete's search missed led the 30 rows into the group), 100 queries at `LIMIT`
 //!   3, 5 and 10.
 //!
+//! - `skewed groups, cos` and `l2`: 4,000 rows of 8 dimensions around 60 vectors, 60% exact
+//!   copies in groups of skewed size (Pareto), the rest within 0.01 of one, and 300 uniform
+//!   queries at `LIMIT 10` (a review's trap: the index's seeds, drawn at evenly spaced rowids,
+//!   followed the rows' density and left small groups without one);
+//! - `scattered rows, l2`: 4,000 rows of 32 dimensions, 70% in 40 tight clusters and 30%
+//!   scattered over a box three times as wide, 300 uniform queries (seeds chosen farthest apart
+//!   were all scattered rows).
+//!
+//! These two are the data of `crates/edgelite/tests/vector_index_clusters.rs`, the same
+//! generator and seeds.
+//!
 //! For each: recall@k of `vector_top_k` and of the planner's rewrite (`ORDER BY
 //! vector_distance_*(v, q) LIMIT k`) against the exact query, the queries whose nearest row was
 //! missed, and queries/s of the rewrite and of the exact scan. Deterministic data (a 64-bit LCG),
@@ -37,7 +48,11 @@ impl Lcg {
     }
 
     fn vector(&mut self) -> Vec<f64> {
-        (0..DIMS).map(|_| self.next()).collect()
+        self.point(DIMS)
+    }
+
+    fn point(&mut self, dims: usize) -> Vec<f64> {
+        (0..dims).map(|_| self.next()).collect()
     }
 }
 
@@ -86,6 +101,21 @@ fn measure(conn: &Connection, label: &str, metric: &str, queries: &[String], lim
         exact_s / indexed_s,
     );
     Ok(())
+}
+
+/// An in-memory table `t(id, v)` of `rows` (ids from 1) with a vector index of `metric`.
+fn indexed(dims: usize, metric: &str, rows: &[Vec<f64>]) -> BoxResult<Connection> {
+    let conn = Connection::open_in_memory()?;
+    let metric = if metric == "l2" { ", 'metric=l2'" } else { "" };
+    conn.execute_batch(&format!(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB({dims})); CREATE INDEX i ON t(libsql_vector_idx(v{metric}));"
+    ))?;
+    conn.execute_batch("BEGIN")?;
+    for (id, v) in (1i64..).zip(rows) {
+        conn.execute("INSERT INTO t VALUES (?1, vector32(?2))", params![id, text(v)])?;
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(conn)
 }
 
 fn main() -> BoxResult<()> {
@@ -144,6 +174,45 @@ fn main() -> BoxResult<()> {
     let update_s = t.elapsed().as_secs_f64();
     let queries: Vec<String> = (0..100).map(|_| text(&g.vector())).collect();
     measure(&conn, "UPDATE-made group", "l2", &queries, &[3, 5, 10])?;
+
+    for metric in ["cos", "l2"] {
+        let mut g = Lcg(24);
+        let pool: Vec<Vec<f64>> = (0..60).map(|_| g.vector()).collect();
+        let rows: Vec<Vec<f64>> = (0..4000)
+            .map(|_| {
+                if g.next() < 0.2 {
+                    // (0, 1]: 1/u - 1 is Pareto-distributed with shape 1
+                    let u = (g.next() + 1.0) / 2.0;
+                    pool[((1.0 / u.max(1e-9)) as usize).saturating_sub(1).min(59)].clone()
+                } else {
+                    let p = &pool[((g.next() + 1.0) * 30.0) as usize % 60];
+                    p.iter().map(|x| x + 0.01 * g.next()).collect()
+                }
+            })
+            .collect();
+        let conn = indexed(8, metric, &rows)?;
+        let mut g = Lcg(22);
+        let queries: Vec<String> = (0..300).map(|_| text(&g.vector())).collect();
+        measure(&conn, &format!("skewed groups, {metric}"), metric, &queries, &[10])?;
+    }
+
+    let mut g = Lcg(31);
+    let centers: Vec<Vec<f64>> = (0..40).map(|_| g.point(32)).collect();
+    let rows: Vec<Vec<f64>> = (0..4000)
+        .map(|_| {
+            if g.next() < 0.4 {
+                let c = &centers[((g.next() + 1.0) * 20.0) as usize % 40];
+                c.iter().map(|x| x + 0.03 * g.next()).collect()
+            } else {
+                g.point(32).iter().map(|x| 3.0 * x).collect()
+            }
+        })
+        .collect();
+    let conn = indexed(32, "l2", &rows)?;
+    let mut g = Lcg(32);
+    let queries: Vec<String> = (0..300).map(|_| text(&g.point(32))).collect();
+    measure(&conn, "scattered rows, l2", "l2", &queries, &[10])?;
+
     println!("\nThe UPDATE of 1,970 rows to one vector took {update_s:.2} s.");
     Ok(())
 }

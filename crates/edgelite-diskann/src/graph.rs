@@ -58,7 +58,7 @@
 //!   same member, leaving the others no way in but the group's few duplicate edges.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use edgelite_vector::kernels::{KernelSet, PreparedQuery, active, fast_distance, prefetch};
@@ -443,6 +443,37 @@ impl Ord for OrdF32 {
     fn cmp(&self, other: &Self) -> Ordering {
         self.0.total_cmp(&other.0)
     }
+}
+
+/// Greedy facility location for [`DiskAnn::pick_seeds`]: up to `take` of `n` candidates, in the
+/// order taken, each the one that most shortens the candidates' lengths to their nearest taken
+/// one, summed. `between` holds the `n * n` pairwise lengths, `near` each candidate's length to
+/// what covers it already (the entry point). Stops early once nothing shortens any length (the
+/// rest equal what is taken). Lazily evaluated: a candidate's gain only falls as others are
+/// taken, so its last gain bounds it, and most steps recompute one or two gains of `n` each.
+fn cover(between: &[f32], mut near: Vec<f32>, take: usize) -> Vec<usize> {
+    let n = near.len();
+    let row = |c: usize| between.get(c * n..(c + 1) * n).unwrap_or_default();
+    let gain = |c: usize, near: &[f32]| -> f32 { near.iter().zip(row(c)).map(|(&a, &b)| (a - b).max(0.0)).sum() };
+    let mut bound: BinaryHeap<(OrdF32, Reverse<usize>)> =
+        (0..n).map(|c| (OrdF32(gain(c, &near)), Reverse(c))).collect();
+    let mut taken = Vec::new();
+    while taken.len() < take {
+        let Some((_, Reverse(c))) = bound.pop() else { break };
+        let now = gain(c, &near);
+        if bound.peek().is_some_and(|(OrdF32(next), _)| now < *next) {
+            bound.push((OrdF32(now), Reverse(c)));
+            continue;
+        }
+        if now <= 0.0 {
+            break;
+        }
+        taken.push(c);
+        for (a, &b) in near.iter_mut().zip(row(c)) {
+            *a = a.min(b);
+        }
+    }
+    taken
 }
 
 /// What a [`DiskAnn::beam`] keeps of each visited node.
@@ -1189,36 +1220,15 @@ impl DiskAnn {
                 between[j * n + i] = d;
             }
         }
-        // each candidate's length to the nearest of the entry point and the seeds so far (a
-        // candidate with no entry copy to compare with starts past every length)
-        let mut near = match copy_of(storage, entry)? {
+        // each candidate's length to the entry point (with no entry copy to compare with, past
+        // every length: the first seed is then the candidate nearest the others)
+        let near = match copy_of(storage, entry)? {
             Some(copy) => parts.iter().map(|part| length(&copy, part)).collect::<Result<Vec<f32>, _>>()?,
             None => vec![between.iter().copied().fold(0.0, f32::max) * 2.0 + 1.0; n],
         };
-        // greedy facility location: each seed the candidate that most shortens the candidates'
-        // lengths to their nearest seed, summed (lazily: a candidate's gain only falls as seeds
-        // are taken, so its last gain bounds it)
-        let gain = |c: usize, near: &[f32]| -> f32 {
-            near.iter().zip(&between[c * n..(c + 1) * n]).map(|(&a, &b)| (a - b).max(0.0)).sum()
-        };
-        let mut bound: BinaryHeap<(OrdF32, Reverse<usize>)> =
-            (0..n).map(|c| (OrdF32(gain(c, &near)), Reverse(c))).collect();
-        while seeds.ids.len() + 1 < count {
-            let Some((OrdF32(was), Reverse(c))) = bound.pop() else { break };
-            let now = gain(c, &near);
-            if bound.peek().is_some_and(|(OrdF32(next), _)| now < *next) {
-                bound.push((OrdF32(now), Reverse(c)));
-                continue;
-            }
-            if now <= 0.0 || was <= 0.0 {
-                break;
-            }
+        for c in cover(&between, near, count - 1) {
             seeds.copies.extend_from_slice(parts[c]);
             seeds.ids.push(ids[c]);
-            for (a, &b) in near.iter_mut().zip(&between[c * n..(c + 1) * n]) {
-                *a = a.min(b);
-            }
-            near[c] = 0.0;
         }
         Ok(seeds)
     }
@@ -1240,7 +1250,7 @@ impl DiskAnn {
     ) -> Result<Vec<i64>, GraphError<S::Error>> {
         let (entry, last) = (i128::from(entry), i128::from(last));
         let span = last - entry;
-        let mut found = std::collections::BTreeSet::new();
+        let mut found = BTreeSet::new();
         // the first node at or after `at`, which is within [entry, last]
         let next = |storage: &mut S, at: i128| -> Result<Option<i128>, GraphError<S::Error>> {
             let found = match i64::try_from(at - 1) {
@@ -2411,7 +2421,7 @@ impl DiskAnn {
 
 #[cfg(test)]
 mod tests {
-    use super::{IdMap, Known, Tree};
+    use super::{IdMap, Known, Tree, cover};
 
     /// The tree of reached nodes answers as a hash map of parents would, dense or not, for ids
     /// inside and outside its range.
@@ -2476,5 +2486,31 @@ mod tests {
             want.sort_unstable();
             assert_eq!(got, want);
         }
+    }
+
+    /// Seeds cover clusters before outliers. 3 clusters of 5 points (0.1 apart within one,
+    /// 10 between two) and 3 lone points 30 from everything, as scattered points are in many
+    /// dimensions; the entry point is 20 from every cluster point. With four to take, one point
+    /// of each cluster comes first, then an outlier. (k-center, which takes the farthest first,
+    /// took the outliers before the clusters, and seeds drawn that way reached no cluster.)
+    #[test]
+    fn facility_location_covers_clusters_before_outliers() {
+        let n = 18;
+        let length = |a: usize, b: usize| match (a == b, a / 5, b / 5) {
+            (true, ..) => 0.0,
+            (_, 3, _) | (_, _, 3) => 30.0,
+            (_, x, y) if x == y => 0.1,
+            _ => 10.0,
+        };
+        let between: Vec<f32> = (0..n * n).map(|i| length(i / n, i % n)).collect();
+        let near: Vec<f32> = (0..n).map(|c| if c < 15 { 20.0 } else { 30.0 }).collect();
+        let taken = cover(&between, near, 4);
+        let mut clusters: Vec<usize> = taken[..3].iter().map(|&c| c / 5).collect();
+        clusters.sort_unstable();
+        assert_eq!(clusters, vec![0, 1, 2], "took {taken:?}");
+        assert!(taken[3] >= 15, "then an outlier: {taken:?}");
+        // copies of one point: taken once, then nothing shortens any length
+        let same = vec![0.0; 9];
+        assert_eq!(cover(&same, vec![1.0; 3], 3).len(), 1);
     }
 }

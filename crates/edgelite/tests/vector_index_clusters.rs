@@ -8,24 +8,8 @@
 
 use edgelite::{Connection, Result, params};
 
-/// A small deterministic generator (64-bit LCG), uniform in [-1, 1).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    }
-
-    fn vector(&mut self, dims: usize) -> Vec<f64> {
-        (0..dims).map(|_| self.next()).collect()
-    }
-}
-
-fn text(v: &[f64]) -> String {
-    let parts: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
-    format!("[{}]", parts.join(","))
-}
+mod common;
+use common::{Lcg, text};
 
 const DIMS: usize = 8;
 const CLUSTERS: usize = 10;
@@ -39,11 +23,11 @@ fn clustered(conn: &Connection, rows: usize) {
     )
     .expect("schema");
     let mut g = Lcg(7);
-    let centers: Vec<Vec<f64>> = (0..CLUSTERS).map(|_| g.vector(DIMS)).collect();
+    let centers: Vec<Vec<f64>> = (0..CLUSTERS).map(|_| g.point(DIMS)).collect();
     conn.execute_batch("BEGIN").expect("begin");
     for id in 1..=rows {
         let c = &centers[id % CLUSTERS];
-        let v: Vec<f64> = c.iter().map(|x| x + 0.05 * g.next()).collect();
+        let v: Vec<f64> = c.iter().map(|x| x + 0.05 * g.unit()).collect();
         conn.execute(
             "INSERT INTO t(id, a, v) VALUES (?1, ?2, vector32(?3))",
             params![id as i64, (id % 4) as i64, text(&v)],
@@ -75,7 +59,7 @@ fn recall(conn: &Connection, queries: &[String], sql: &str, exact: &str) -> (f64
 
 fn queries(seed: u64, n: usize) -> Vec<String> {
     let mut g = Lcg(seed);
-    (0..n).map(|_| text(&g.vector(DIMS))).collect()
+    (0..n).map(|_| text(&g.point(DIMS))).collect()
 }
 
 const TOP_K: &str = "SELECT id FROM vector_top_k('i', vector32(?1), 10)";
@@ -117,16 +101,16 @@ fn skewed_groups(conn: &Connection, metric: &str) {
     ))
     .expect("schema");
     let mut g = Lcg(24);
-    let pool: Vec<Vec<f64>> = (0..60).map(|_| g.vector(DIMS)).collect();
+    let pool: Vec<Vec<f64>> = (0..60).map(|_| g.point(DIMS)).collect();
     conn.execute_batch("BEGIN").expect("begin");
     for id in 1..=4000i64 {
-        let v: Vec<f64> = if g.next() < 0.2 {
+        let v: Vec<f64> = if g.unit() < 0.2 {
             // (0, 1]: 1/u - 1 is Pareto-distributed with shape 1
-            let u = (g.next() + 1.0) / 2.0;
+            let u = (g.unit() + 1.0) / 2.0;
             pool[((1.0 / u.max(1e-9)) as usize).saturating_sub(1).min(59)].clone()
         } else {
-            let p = &pool[((g.next() + 1.0) * 30.0) as usize % 60];
-            p.iter().map(|x| x + 0.01 * g.next()).collect()
+            let p = &pool[((g.unit() + 1.0) * 30.0) as usize % 60];
+            p.iter().map(|x| x + 0.01 * g.unit()).collect()
         };
         conn.execute("INSERT INTO t(id, a, v) VALUES (?1, ?2, vector32(?3))", params![id, id % 4, text(&v)])
             .expect("row");
@@ -165,20 +149,20 @@ fn searches_find_clusters_among_scattered_rows() {
     )
     .expect("schema");
     let mut g = Lcg(31);
-    let centers: Vec<Vec<f64>> = (0..40).map(|_| g.vector(32)).collect();
+    let centers: Vec<Vec<f64>> = (0..40).map(|_| g.point(32)).collect();
     conn.execute_batch("BEGIN").expect("begin");
     for id in 1..=4000i64 {
-        let v: Vec<f64> = if g.next() < 0.4 {
-            let c = &centers[((g.next() + 1.0) * 20.0) as usize % 40];
-            c.iter().map(|x| x + 0.03 * g.next()).collect()
+        let v: Vec<f64> = if g.unit() < 0.4 {
+            let c = &centers[((g.unit() + 1.0) * 20.0) as usize % 40];
+            c.iter().map(|x| x + 0.03 * g.unit()).collect()
         } else {
-            g.vector(32).iter().map(|x| 3.0 * x).collect()
+            g.point(32).iter().map(|x| 3.0 * x).collect()
         };
         conn.execute("INSERT INTO t(id, v) VALUES (?1, vector32(?2))", params![id, text(&v)]).expect("row");
     }
     conn.execute_batch("COMMIT").expect("commit");
     let mut g = Lcg(32);
-    let qs: Vec<String> = (0..300).map(|_| text(&g.vector(32))).collect();
+    let qs: Vec<String> = (0..300).map(|_| text(&g.point(32))).collect();
     let exact = "SELECT id FROM t NOT INDEXED ORDER BY vector_distance_l2(v, vector32(?1)) LIMIT 10";
     let (r, missed) = recall(&conn, &qs, TOP_K, exact);
     assert!(r >= 0.97, "recall@10 {r:.4}, nearest row missed for {missed} of 300 queries");

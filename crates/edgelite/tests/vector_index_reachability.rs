@@ -4,6 +4,8 @@
 
 use edgelite::{Connection, Result, params};
 
+mod common;
+
 fn verdict(conn: &Connection) -> String {
     conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check")
 }
@@ -599,17 +601,8 @@ fn rows_beside_a_group_made_by_updates_are_found() {
          CREATE INDEX i ON t(libsql_vector_idx(v, 'metric=l2'));",
     )
     .expect("schema");
-    // uniform in [-1, 1) from a 64-bit LCG
-    let mut state = 3u64;
-    let mut vector = || {
-        let parts: Vec<String> = (0..8)
-            .map(|_| {
-                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                format!("{:.4}", (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
-            })
-            .collect();
-        format!("[{}]", parts.join(","))
-    };
+    let mut g = common::Lcg(3);
+    let mut vector = || common::text(&g.point(8));
     conn.execute_batch("BEGIN").expect("begin");
     for id in 1..=2000 {
         conn.execute("INSERT INTO t VALUES (?1, vector32(?2))", params![id, vector()]).expect("row");

@@ -16,9 +16,26 @@ impl Lcg {
         ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 
+    /// A float in [-1, 1) with 53 bits of the state (the clustered-data tests' and
+    /// `benches/src/bin/clusters.rs`'s draws).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+
+    /// A point of `dims` [`Self::unit`] coordinates.
+    pub fn point(&mut self, dims: usize) -> Vec<f64> {
+        (0..dims).map(|_| self.unit()).collect()
+    }
+
     /// A vector of `dims` such floats as libSQL's text form.
     pub fn vector(&mut self, dims: usize) -> String {
         let v: Vec<String> = (0..dims).map(|_| format!("{}", self.next())).collect();
         format!("[{}]", v.join(","))
     }
+}
+
+/// `v` as libSQL's text form, four decimals a coordinate.
+pub fn text(v: &[f64]) -> String {
+    let parts: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+    format!("[{}]", parts.join(","))
 }
