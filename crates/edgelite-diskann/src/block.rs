@@ -158,6 +158,7 @@ impl Layout {
     /// header, the edge metadata and, with `vector`, the node's vector (a hint; a block too
     /// short for the layout is ignored). It reads nothing of the block itself: reading its edge count
     /// to prefetch only the used slots waited for the very load the hint was meant to start.
+    #[inline]
     pub fn prefetch(&self, block: &[u8], vector: bool) {
         if block.len() >= self.edge_meta_off(self.slots) {
             let header = if vector { self.edge_vec_off(0) } else { self.node_vec_off() };
@@ -188,12 +189,15 @@ impl Layout {
         Ok((u64_at(bytes, 0) as i64, vector))
     }
 
+    #[inline]
     fn node_vec_off(&self) -> usize {
         self.header
     }
+    #[inline]
     fn edge_vec_off(&self, i: usize) -> usize {
         self.header + self.node_vec + i * self.edge_vec
     }
+    #[inline]
     fn edge_meta_off(&self, i: usize) -> usize {
         self.header + self.node_vec + self.slots * self.edge_vec + i * EDGE_META_SIZE
     }
@@ -228,6 +232,7 @@ impl Layout {
     ///
     /// # Errors
     /// [`BlockError::Length`], [`BlockError::TooManyEdges`].
+    #[inline]
     pub fn node<'a>(&self, bytes: &'a [u8]) -> Result<NodeRef<'a>, BlockError> {
         let count = self.validate(bytes)?;
         Ok(NodeRef { layout: *self, bytes, count })
@@ -242,6 +247,7 @@ impl Layout {
         Ok(NodeMut { layout: *self, bytes, count })
     }
 
+    #[inline]
     fn validate(&self, bytes: &[u8]) -> Result<usize, BlockError> {
         if bytes.len() != self.block_size {
             return Err(BlockError::Length { actual: bytes.len(), expected: self.block_size });
@@ -298,6 +304,7 @@ pub struct Node {
     pub edges: Vec<Edge>,
 }
 
+#[inline]
 fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut x = [0u8; 8];
     x.copy_from_slice(&b[at..at + 8]);
@@ -314,16 +321,19 @@ pub struct NodeRef<'a> {
 
 impl<'a> NodeRef<'a> {
     /// The rowid stored in the block.
+    #[inline]
     pub fn id(&self) -> i64 {
         u64_at(self.bytes, 0) as i64
     }
 
     /// Number of edges.
+    #[inline]
     pub fn edge_count(&self) -> usize {
         self.count
     }
 
     /// The node vector (column type).
+    #[inline]
     pub fn vector(&self) -> VectorRef<'a> {
         let at = self.layout.node_vec_off();
         VectorRef::from_data_part(self.layout.node_type, self.layout.dims, &self.bytes[at..at + self.layout.node_vec])
@@ -331,6 +341,7 @@ impl<'a> NodeRef<'a> {
     }
 
     /// The node vector's data part bytes.
+    #[inline]
     pub fn vector_data(&self) -> &'a [u8] {
         let at = self.layout.node_vec_off();
         &self.bytes[at..at + self.layout.node_vec]
@@ -340,6 +351,7 @@ impl<'a> NodeRef<'a> {
     ///
     /// # Panics
     /// If `i >= edge_count()`.
+    #[inline]
     pub fn edge_id(&self, i: usize) -> i64 {
         assert!(i < self.count, "edge {i} of {}", self.count);
         u64_at(self.bytes, self.layout.edge_meta_off(i) + 8) as i64
@@ -349,6 +361,7 @@ impl<'a> NodeRef<'a> {
     ///
     /// # Panics
     /// If `i >= edge_count()`.
+    #[inline]
     pub fn edge_distance(&self, i: usize) -> Option<f32> {
         assert!(i < self.count, "edge {i} of {}", self.count);
         if self.layout.format == 1 {
@@ -362,6 +375,7 @@ impl<'a> NodeRef<'a> {
     ///
     /// # Panics
     /// If `i >= edge_count()`.
+    #[inline]
     pub fn edge_data(&self, i: usize) -> &'a [u8] {
         assert!(i < self.count, "edge {i} of {}", self.count);
         let at = self.layout.edge_vec_off(i);

@@ -310,6 +310,7 @@ fn key(d: f32) -> f32 {
 }
 
 /// Order by distance, ties by ascending rowid.
+#[inline]
 fn by_key(a: (f32, i64), b: (f32, i64)) -> Ordering {
     a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
 }

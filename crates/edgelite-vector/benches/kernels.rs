@@ -64,6 +64,8 @@ fn kernels(c: &mut Criterion) {
     group(c, "f16_l2sq", f16_data, |k, a, b| (k.l2sq_f16)(a, b));
     group(c, "bf16_cos", bf16_data, |k, a, b| (k.cos_bf16)(a, b).dot);
     group(c, "f8_sums", bytes, |k, a, b| (k.f8_sums)(a, b).dot as f32);
+    // an index search's inner loop: a query's codes against a neighbour copy's
+    group(c, "f8_dot", bytes, |k, a, b| (k.f8_dot)(a, b).dot as f32);
     let p = F8Params { alpha: 0.01, shift: -1.0 };
     group(c, "f8_l2sq", bytes, move |k, a, b| (k.l2sq_f8)(a, p, b, p));
     // float1bit: dims bits = dims / 8 bytes

@@ -108,6 +108,7 @@ impl<'a> VectorRef<'a> {
     }
 
     /// An f8 view over a data part of exactly `align4(dims) + 8` bytes.
+    #[inline]
     pub(crate) fn f8_from_data_part(dims: u32, part: &'a [u8]) -> VectorRef<'a> {
         let at = align4(dims as usize);
         let f8 = F8Params { alpha: f32_le(part, at), shift: f32_le(part, at + 4) };

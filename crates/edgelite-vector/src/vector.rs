@@ -133,6 +133,7 @@ impl Vector {
     }
 
     /// Number of elements.
+    #[inline]
     pub fn dims(&self) -> u32 {
         self.dims
     }
@@ -143,6 +144,7 @@ impl Vector {
     }
 
     /// The f8 parameters (zero for other types).
+    #[inline]
     pub fn f8_params(&self) -> F8Params {
         self.f8
     }
@@ -193,16 +195,19 @@ impl<'a> VectorRef<'a> {
     }
 
     /// Number of elements.
+    #[inline]
     pub fn dims(&self) -> u32 {
         self.dims
     }
 
     /// The payload bytes (see the type docs).
+    #[inline]
     pub fn data(&self) -> &'a [u8] {
         self.data
     }
 
     /// The f8 parameters (zero for other types).
+    #[inline]
     pub fn f8_params(&self) -> F8Params {
         self.f8
     }

@@ -49,13 +49,70 @@ impl PartialEq for Item {
 }
 impl Eq for Item {}
 impl PartialOrd for Item {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 impl Ord for Item {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         by_key((other.order, other.id), (self.order, self.id))
+    }
+}
+
+/// The nodes a walk has met: a map from rowid to list distance, behind a filter of 65,536 bits
+/// (8 KB, which stays in the CPU's first-level cache) that says "never met" for most rowids
+/// without probing the map. A visit looks up each of its node's edges, and more than half of
+/// them were never met: on minilm-20k a walk at 10% selectivity looks up about 4,000 edges
+/// and meets about 2,000 new nodes, each lookup a hash and a probe of a map of 32 KB or more.
+/// A bit is set for every rowid inserted and never cleared (nothing leaves the map), so a clear
+/// bit is a sure miss; rowids whose bits collide (a table built to collide) only probe the map
+/// as before.
+#[derive(Debug)]
+struct Met {
+    map: IdMap<f32>,
+    bits: Vec<u64>,
+}
+
+/// Bits of [`Met`]'s filter: a power of two.
+const MET_BITS: usize = 1 << 16;
+
+impl Met {
+    fn with_capacity(n: usize) -> Met {
+        Met { map: IdMap::with_capacity_and_hasher(n, Default::default()), bits: vec![0; MET_BITS / 64] }
+    }
+
+    /// The word and bit of `id`: the top bits of a multiplicative hash (Fibonacci hashing), so
+    /// consecutive rowids fall in distinct bits.
+    #[inline]
+    fn bit(id: i64) -> (usize, u64) {
+        let h = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - MET_BITS.trailing_zeros());
+        ((h >> 6) as usize, 1 << (h & 63))
+    }
+
+    #[inline]
+    fn get(&self, id: &i64) -> Option<&f32> {
+        let (w, b) = Met::bit(*id);
+        if self.bits[w] & b == 0 { None } else { self.map.get(id) }
+    }
+
+    fn contains_key(&self, id: &i64) -> bool {
+        self.get(id).is_some()
+    }
+
+    #[inline]
+    fn insert(&mut self, id: i64, d: f32) -> Option<f32> {
+        let (w, b) = Met::bit(id);
+        self.bits[w] |= b;
+        self.map.insert(id, d)
+    }
+
+    #[inline]
+    fn entry(&mut self, id: i64) -> Entry<'_, i64, f32> {
+        let (w, b) = Met::bit(id);
+        self.bits[w] |= b;
+        self.map.entry(id)
     }
 }
 
@@ -81,7 +138,7 @@ struct Walk {
     frontier: BinaryHeap<Item>,
     /// Every node met, with the smallest list distance it was queued at; [`VISITED`] once
     /// visited (or found missing: a dangling edge) or returned.
-    seen: IdMap<f32>,
+    seen: Met,
     /// Visited nodes not returned yet, by exact distance.
     ready: BinaryHeap<Item>,
     /// The `window` smallest list distances of the nodes visited so far (returned or not),
@@ -125,7 +182,7 @@ impl DiskAnn {
                 started: false,
                 entry: None,
                 frontier: BinaryHeap::with_capacity(expected_seen(window)),
-                seen: IdMap::with_capacity_and_hasher(expected_seen(window), Default::default()),
+                seen: Met::with_capacity(expected_seen(window)),
                 ready: BinaryHeap::new(),
                 beam: BinaryHeap::new(),
                 group: usize::MAX,
@@ -348,14 +405,17 @@ impl Walk {
             // node plus the edge's length (the triangle inequality in chord lengths, a bound
             // for l2 and for cosine): then it may have come through a stale copy. One queued
             // no farther than this node (a visited one is at VISITED) is visited first anyway.
-            let near = order.max(0.0).sqrt();
+            // (√o + √l)² < q is tested as 4·o·l < (q - o - l)² with q - o - l > 0: no square
+            // root per edge met again (about half of a visit's edges)
+            let near = order.max(0.0);
             // the copies to read are loaded while the exact distance is computed
             for i in 0..node.edge_count() {
                 let e = node.edge_id(i);
                 let read = seen.get(&e).is_none_or(|&queued| {
                     queued > order && {
-                        let length = node.edge_distance(i).map_or(0.0, |d| key(d).max(0.0).sqrt());
-                        (near + length) * (near + length) < queued
+                        let length = node.edge_distance(i).map_or(0.0, |d| key(d).max(0.0));
+                        let room = queued - near - length;
+                        room > 0.0 && 4.0 * near * length < room * room
                     }
                 });
                 if read {

@@ -44,13 +44,15 @@ static PLANNER_SCHEMA: &CStr = c"CREATE TABLE x(edgelite_idx HIDDEN, edgelite_qu
 /// The first batch is the hint (at most this), later ones grow ([`grow`]) up to this.
 const MAX_BATCH: usize = 8192;
 
-/// A batch is at least this share of the rows returned so far, so a scan computes at most a
-/// quarter more rows than its statement reads (or a hint's worth more, while the hint is the
+/// A batch is at least this share of the rows returned so far, so a scan computes at most an
+/// eighth more rows than its statement reads (or a hint's worth more, while the hint is the
 /// larger). Batches that doubled computed up to twice as
 /// many: a filtered query on minilm-20k (`WHERE bucket < 100 ... LIMIT 10`) reads about 200
 /// rows of the walk and made it return 310 (batches of 10, 20, 40, 80 and 160), each a visit.
-/// A batch costs a storage opened for it, a few microseconds.
-const GROWTH_SHARE: usize = 4;
+/// A batch costs a storage opened for it, one to a few microseconds, and a row computed past
+/// what the statement reads costs a visit, about two: a quarter left that query's walks at
+/// 187 to 252 visits (10 queries), where the rows read took 100 + about 110.
+const GROWTH_SHARE: usize = 8;
 
 /// Visits after which a scan looks up the index size to bound its walk (see [`fill`]).
 const WALK_BEFORE_LIMIT: usize = 1024;
@@ -372,7 +374,7 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     Ok(())
 }
 
-/// The size of the batch after one of `want` rows, `returned` rows into the scan: a quarter of
+/// The size of the batch after one of `want` rows, `returned` rows into the scan: an eighth of
 /// the rows returned so far, at least the last batch's size ([`GROWTH_SHARE`]).
 fn grow(want: usize, returned: usize) -> usize {
     (returned / GROWTH_SHARE).max(want).clamp(1, MAX_BATCH)

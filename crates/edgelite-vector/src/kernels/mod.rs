@@ -70,7 +70,8 @@ pub type CosKernel = fn(&[u8], &[u8]) -> CosParts;
 /// is truncated to the shorter one); a partial trailing element is ignored.
 #[derive(Debug, Clone, Copy)]
 pub struct KernelSet {
-    /// Name of the instruction set (`scalar`, `sse2`, `avx2`, `avx512f`, `avx512bw`, `neon`).
+    /// Name of the instruction set (`scalar`, `sse2`, `avx2`, `avx512f`, `avx512bw`, `avx512vnni`,
+    /// `neon`).
     pub name: &'static str,
     /// Σ aᵢbᵢ, f32 elements.
     pub dot_f32: F32Kernel,
