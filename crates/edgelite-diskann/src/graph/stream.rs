@@ -514,3 +514,35 @@ impl Walk {
         Ok(rest)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The filter never hides a met rowid: every lookup answers as the map does, for dense
+    /// rowids, rowids whose bits collide (multiples of a large power of two share the
+    /// multiplicative hash's low factors) and the extremes.
+    #[test]
+    fn met_answers_as_its_map() {
+        let mut met = Met::with_capacity(16);
+        let mut map: IdMap<f32> = IdMap::default();
+        let ids = (0..5_000i64)
+            .map(|i| i * 3)
+            .chain((0..2_000i64).map(|i| i << 48))
+            .chain([i64::MIN, i64::MAX, -1, 0])
+            .collect::<Vec<_>>();
+        for (n, &id) in ids.iter().enumerate() {
+            let d = n as f32;
+            assert_eq!(met.insert(id, d), map.insert(id, d), "insert {id}");
+            if n % 3 == 0 {
+                // entry() marks the bit too
+                let _ = met.entry(id ^ 1).or_insert(-d);
+                let _ = map.entry(id ^ 1).or_insert(-d);
+            }
+        }
+        for probe in ids.iter().flat_map(|&id| [id, id.wrapping_add(1), id ^ 1, id.wrapping_sub(7)]) {
+            assert_eq!(met.get(&probe), map.get(&probe), "get {probe}");
+            assert_eq!(met.contains_key(&probe), map.contains_key(&probe), "contains {probe}");
+        }
+    }
+}
