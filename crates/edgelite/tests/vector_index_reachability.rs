@@ -634,3 +634,54 @@ fn rows_beside_a_group_made_by_updates_are_found() {
     assert!(recall >= 0.98, "vector_top_k: recall {recall:.3} over 100 queries at k = 3, 5 and 10");
     assert_eq!(verdict(&conn), "ok");
 }
+
+/// Nine rows in ten UPDATEd to one vector, in 64 dimensions. The in-neighbours that a delete's
+/// search misses keep their edges to the moved rowids with the old vectors' copies; ranked by
+/// those copies, the moved nodes took the places of the near rows in every later search's
+/// list, and the deletes' repairs pruned with them too, so the rows left distinct lost their
+/// links to each other. Searches and repairs now rank a node reached through a copy far from
+/// its vector by its vector: here recall@10 went from 0.927 to 0.963 for `vector_top_k` and
+/// from 0.920 to 0.957 for the planner's rewrite. Recall is counted by distance, since the
+/// moved rows all tie.
+#[test]
+fn rows_left_after_most_rows_moved_by_updates_are_found() {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(64));
+         CREATE INDEX i ON t(libsql_vector_idx(v));",
+    )
+    .expect("schema");
+    let mut g = common::Lcg(41);
+    conn.execute_batch("BEGIN").expect("begin");
+    for id in 1..=3000 {
+        conn.execute("INSERT INTO t VALUES (?1, vector32(?2))", params![id, common::text(&g.point(64))]).expect("row");
+    }
+    conn.execute_batch("COMMIT").expect("commit");
+    let far = common::text(&g.point(64));
+    conn.execute("UPDATE t SET v = vector32(?1) WHERE id % 10 <> 0", [&far]).expect("update");
+    let distances = |sql: &str, q: &str| -> Vec<f64> {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        stmt.query_map([q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
+    };
+    let (mut top_found, mut found, mut wanted) = (0, 0, 0);
+    for _ in 0..60 {
+        let q = common::text(&g.point(64));
+        let want =
+            distances("SELECT vector_distance_cos(v, vector32(?1)) d FROM t NOT INDEXED ORDER BY d LIMIT 10", &q);
+        let kth = want[want.len() - 1] + 1e-6;
+        let top = distances(
+            "SELECT vector_distance_cos(t.v, vector32(?1)) FROM vector_top_k('i', vector32(?1), 10) k JOIN t ON t.rowid = k.id",
+            &q,
+        );
+        let got = distances("SELECT vector_distance_cos(v, vector32(?1)) d FROM t ORDER BY d LIMIT 10", &q);
+        assert_eq!((top.len(), got.len()), (10, 10), "{q}");
+        top_found += top.iter().filter(|&&d| d <= kth).count();
+        found += got.iter().filter(|&&d| d <= kth).count();
+        wanted += want.len();
+    }
+    let recall = top_found as f64 / wanted as f64;
+    assert!(recall >= 0.95, "vector_top_k: recall {recall:.3} over 60 queries");
+    let recall = found as f64 / wanted as f64;
+    assert!(recall >= 0.95, "the planner's rewrite: recall {recall:.3} over 60 queries");
+    assert_eq!(verdict(&conn), "ok");
+}

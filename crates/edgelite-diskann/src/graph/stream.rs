@@ -29,7 +29,10 @@ use std::collections::hash_map::Entry;
 use edgelite_vector::kernels::PreparedQuery;
 use edgelite_vector::{Vector, VectorRef};
 
-use super::{DiskAnn, GraphError, IdMap, Neighbor, Op, RowidBuildHasher, VISITED, by_key, group_cap, key, tie_class};
+use super::{
+    DiskAnn, GraphError, IdMap, MOVED_SHARE, MOVED_SLACK, Neighbor, Op, RowidBuildHasher, VISITED, by_key, group_cap,
+    key, tie_class,
+};
 use crate::storage::Storage;
 
 /// A heap entry: smallest (distance, id) first in a max-heap.
@@ -399,7 +402,7 @@ impl Walk {
         let (mut slots, mut fresh) = (core::mem::take(&mut self.slots), core::mem::take(&mut self.fresh));
         slots.clear();
         fresh.clear();
-        let visit = |block: &[u8]| -> Result<f32, GraphError<S::Error>> {
+        let visit = |block: &[u8]| -> Result<(f32, f32), GraphError<S::Error>> {
             let node = graph.parse(op, id, block)?;
             // a node met before is looked at again only if it was queued farther than this
             // node plus the edge's length (the triangle inequality in chord lengths, a bound
@@ -427,11 +430,18 @@ impl Walk {
             for &(e, i) in &slots {
                 fresh.push((e, key(graph.pdist(op, query_edge, node.edge_data(i))?)));
             }
-            Ok(exact)
+            // queued by a copy that is out of date (a vector moved by an UPDATE): the window
+            // counts the node where it is, not where it was (as `DiskAnn::expand` ranks it)
+            let listed = if order != f32::NEG_INFINITY && key(exact) > order + MOVED_SLACK + MOVED_SHARE * order.abs() {
+                key(graph.pdist(op, query_edge, &graph.edge_part(node.vector()))?).max(order)
+            } else {
+                order
+            };
+            Ok((exact, listed))
         };
         // a missing node is a dangling edge: skipped, as searches do
         if let Some(found) = storage.read_with(id, visit).map_err(GraphError::Storage)? {
-            let exact = found?;
+            let (exact, order) = found?;
             self.visited += 1;
             self.seen.insert(id, VISITED);
             self.ready.push(Item { order: key(exact), dist: exact, id });
