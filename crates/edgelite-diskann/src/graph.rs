@@ -527,9 +527,9 @@ struct Visit {
 /// distance `order`) says that the copy it was queued by may be out of date
 /// ([`DiskAnn::expand`]). Far past what an f8 copy's rounding moves a distance (under 1% on
 /// minilm-20k), so an unchanged copy is almost never made again.
-pub(super) const MOVED_SLACK: f32 = 0.05;
+const MOVED_SLACK: f32 = 0.05;
 /// See [`MOVED_SLACK`].
-pub(super) const MOVED_SHARE: f32 = 0.25;
+const MOVED_SHARE: f32 = 0.25;
 
 /// The list distance a search records for a node once it is visited (or returned, or found
 /// missing): below every distance, so no edge queues it again.
@@ -992,6 +992,27 @@ impl DiskAnn {
         PreparedQuery::new(self.kernels, self.config.metric, query)
     }
 
+    /// Whether `node`, queued at list distance `order` and at exact distance `exact` from the
+    /// query, was queued by a copy of a vector it no longer has (see the moved nodes in
+    /// [`Self::expand`]): then its list distance by a copy of its own vector, past `order`, and
+    /// that copy. The exact distance must lie past the list distance by more than a copy's
+    /// rounding moves it ([`MOVED_SLACK`], [`MOVED_SHARE`]) before the copy is made.
+    fn moved<E>(
+        &self,
+        op: Op,
+        query_edge: &PreparedQuery<'_>,
+        node: &crate::block::NodeRef<'_>,
+        order: f32,
+        exact: f32,
+    ) -> Result<Option<(f32, Vec<u8>)>, GraphError<E>> {
+        if key(exact) <= order + MOVED_SLACK + MOVED_SHARE * order.abs() {
+            return Ok(None);
+        }
+        let own = self.edge_part(node.vector());
+        let d = key(self.pdist(op, query_edge, &own)?);
+        Ok((d > order).then_some((d, own)))
+    }
+
     /// The distance from a prepared vector to an edge-type data part.
     #[inline]
     fn pdist<E>(&self, op: Op, from: &PreparedQuery<'_>, part: &[u8]) -> Result<f32, GraphError<E>> {
@@ -1389,16 +1410,15 @@ impl DiskAnn {
         // the new one with the old copy (see `stale` below for the other way round). Ranked by
         // that copy, a node that now lies far took a place of the list that a near node needed:
         // after UPDATEs moved 9 of 10 rows of a 10,000-row minilm index to one vector,
-        // recall@10 of the rows left was 0.891 (`vector_top_k` against `NOT INDEXED`; 0.986
-        // with a DELETE and an INSERT under a new rowid each). So a node whose exact distance is
-        // well past its list distance (more than quantisation moves it) gets its copy made
-        // again from its vector and its place by that copy's distance, past the list's end if
-        // that is where it ranks: an insert's or a delete's search then ranks, prunes and
-        // repairs with where the node is, not where it was (`delete` hands such copies to the
-        // lists it repairs). 0.959 then, the UPDATEs 6% slower (by hand, Python's `sqlite3`);
-        // on all of minilm-20k with 9 rows in 10 moved, the planner's `LIMIT 10` went from 0.737
-        // to 0.937. Writes read every visited node's vector for this (they read
-        // copies only before); a search compares the exact distance it computes for its first
+        // recall@10 of the rows left was 0.874 (0.994 with a DELETE and an INSERT under a new
+        // rowid each; `cargo run --release -p edgelite-benches --bin moved`). So a node whose
+        // exact distance is well past its list distance (more than quantisation moves it) gets
+        // its copy made again from its vector ([`Self::moved`]) and its place by that copy's
+        // distance, past the list's end if that is where it ranks: an insert's or a delete's
+        // search then ranks, prunes and repairs with where the node is, not where it was
+        // (`delete` hands such copies to the lists it repairs). 0.962 then, and 0.951 on
+        // 20,000 rows (0.796 before). Writes read every visited node's vector for this (they
+        // read copies only before); a search compares the exact distance it computes for its first
         // `ranked` places, after it has started loading the neighbours' copies.
         let exact = match keep {
             Keep::Exact { ranked, .. } if pos < ranked => {
@@ -1409,25 +1429,21 @@ impl DiskAnn {
             }
             _ => None,
         };
-        match exact {
-            Some(e) if !entry && key(e) > order + MOVED_SLACK + MOVED_SHARE * order.abs() => {
-                let own = self.edge_part(node.vector());
-                let d = key(self.pdist(op, query_edge, &own)?);
-                if d > order {
-                    if let (Some(parts), Some(at)) = (&mut f.parts, own_at) {
-                        parts[at..][..size].copy_from_slice(&own);
-                    }
-                    f.moved.insert(id);
-                    let c = f.list.remove(pos);
-                    let at = f.list.partition_point(|x| by_list_key((x.dist, x.id), (d, c.id)).is_lt());
-                    if at < f.l {
-                        f.list.insert(at, Candidate { dist: d, ..c });
-                    }
-                }
+        if let Some(e) = exact.filter(|_| !entry)
+            && let Some((d, own)) = self.moved(op, query_edge, &node, order, e)?
+        {
+            if let (Some(parts), Some(at)) = (&mut f.parts, own_at) {
+                parts[at..][..size].copy_from_slice(&own);
             }
-            _ => {}
+            f.moved.insert(id);
+            let c = f.list.remove(pos);
+            let at = f.list.partition_point(|x| by_list_key((x.dist, x.id), (d, c.id)).is_lt());
+            if at < f.l {
+                f.list.insert(at, Candidate { dist: d, ..c });
+            }
         }
-        let exact = if matches!(keep, Keep::Exact { .. }) { exact } else { None };
+        // a write's exact distance served the test above only
+        let exact = exact.filter(|_| matches!(keep, Keep::Exact { .. }));
         for (i, d) in &mut fresh {
             *d = key(self.pdist(op, query_edge, node.edge_data(*i))?);
         }

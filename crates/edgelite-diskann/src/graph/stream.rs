@@ -29,10 +29,7 @@ use std::collections::hash_map::Entry;
 use edgelite_vector::kernels::PreparedQuery;
 use edgelite_vector::{Vector, VectorRef};
 
-use super::{
-    DiskAnn, GraphError, IdMap, MOVED_SHARE, MOVED_SLACK, Neighbor, Op, RowidBuildHasher, VISITED, by_key, group_cap,
-    key, tie_class,
-};
+use super::{DiskAnn, GraphError, IdMap, Neighbor, Op, RowidBuildHasher, VISITED, by_key, group_cap, key, tie_class};
 use crate::storage::Storage;
 
 /// A heap entry: smallest (distance, id) first in a max-heap.
@@ -432,10 +429,9 @@ impl Walk {
             }
             // queued by a copy that is out of date (a vector moved by an UPDATE): the window
             // counts the node where it is, not where it was (as `DiskAnn::expand` ranks it)
-            let listed = if order != f32::NEG_INFINITY && key(exact) > order + MOVED_SLACK + MOVED_SHARE * order.abs() {
-                key(graph.pdist(op, query_edge, &graph.edge_part(node.vector()))?).max(order)
-            } else {
-                order
+            let listed = match order {
+                f32::NEG_INFINITY => order,
+                _ => graph.moved(op, query_edge, &node, order, exact)?.map_or(order, |(d, _)| d),
             };
             Ok((exact, listed))
         };
