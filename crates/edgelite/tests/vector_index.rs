@@ -858,3 +858,87 @@ fn the_node_cache_changes_nothing_through_rollbacks_of_every_kind() {
     ok(&cached);
     ok(&plain);
 }
+
+/// `vector_scan` reads the walk in batches and keeps its storage from one batch to the next
+/// while nothing can have changed the index. Writes of its own connection between two steps
+/// (a delete, an insert that fails half-way and rolls back its own nodes, a committed insert)
+/// are seen by the batches after them, as SQLite's cursors see them: every row left comes
+/// once, and no deleted or rolled-back row comes at all. On a file, so that commits move the
+/// pager's data version and the node cache is tagged as a server's connections use it.
+#[test]
+fn a_scan_sees_the_writes_of_its_connection_between_batches() {
+    let dir = std::env::temp_dir().join(format!("edgelite-scan-writes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("scan.db");
+    let _ = std::fs::remove_file(&path);
+    let conn = Connection::open(&path).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(8));
+         CREATE INDEX t_v ON t(libsql_vector_idx(v, 'metric=l2'));",
+    )
+    .expect("schema");
+    let mut rng = Lcg(35);
+    {
+        let mut insert = conn.prepare("INSERT INTO t(id, v) VALUES (?1, vector(?2))").expect("prepare");
+        for id in 1..=600i64 {
+            insert.execute(params![id, rng.vector(8)]).expect("insert");
+        }
+    }
+    let query = "[0,0,0,0,0,0,0,0]";
+    // the 200 rows farthest from the query: a walk from the nearest reaches them last
+    let mut far = conn
+        .prepare("SELECT id FROM t ORDER BY vector_distance_l2(v, vector(?1)) DESC LIMIT 200")
+        .expect("far")
+        .query_map([query], |r| r.get::<_, i64>(0))
+        .expect("far rows")
+        .collect::<Result<Vec<i64>>>()
+        .expect("far ids");
+    far.sort_unstable();
+    let mut scan = conn.prepare("SELECT id FROM vector_scan('t_v', vector(?1), 10)").expect("scan");
+    let mut rows = scan.query([query]).expect("scan rows");
+    let mut got = Vec::new();
+    let step = |rows: &mut edgelite::Rows<'_>, n: usize, got: &mut Vec<i64>| {
+        for _ in 0..n {
+            match rows.next().expect("step") {
+                Some(row) => got.push(row.get::<_, i64>(0).expect("id")),
+                None => break,
+            }
+        }
+    };
+    step(&mut rows, 50, &mut got);
+    assert_eq!(got.len(), 50);
+    assert!(got.iter().all(|id| far.binary_search(id).is_err()), "the far rows come last: {got:?}");
+    let list = far.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    assert_eq!(conn.execute(&format!("DELETE FROM t WHERE id IN ({list})"), []).expect("delete"), 200);
+    step(&mut rows, 50, &mut got);
+    // rows next to the query whose insert fails on its last row: the statement's nodes and
+    // the back edges they added are rolled back
+    let last: i64 = conn.query_row("SELECT max(id) FROM t", [], |r| r.get(0)).expect("max");
+    let e = conn
+        .execute(
+            &format!(
+                "INSERT INTO t SELECT id + 10000, CASE WHEN id = {last} THEN vector('[1,2]')
+                 ELSE vector('[0,0,0,0,0,0,0,0.001]') END FROM t WHERE id > {last} - 100 ORDER BY id"
+            ),
+            [],
+        )
+        .expect_err("a vector of the wrong size fails the statement");
+    assert!(e.to_string().contains("dimensions are different"), "{e}");
+    step(&mut rows, 50, &mut got);
+    // a row that commits: the scan may or may not reach it (rows nearer than it came already),
+    // and comes once if it does
+    conn.execute("INSERT INTO t VALUES (20000, vector('[0,0,0,0,0,0,0.001,0]'))", []).expect("insert");
+    step(&mut rows, usize::MAX, &mut got);
+    drop(rows);
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), got.len(), "a row came twice");
+    sorted.retain(|&id| id != 20000);
+    let left: Vec<i64> = (1..=600).filter(|id| far.binary_search(id).is_err()).collect();
+    assert_eq!(sorted, left, "every row left, once, and no deleted or rolled-back one");
+    ok(&conn);
+    drop(scan);
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&dir);
+}

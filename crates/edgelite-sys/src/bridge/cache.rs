@@ -278,6 +278,11 @@ impl NodeCache {
         });
     }
 
+    /// The tag of `key`'s entries (data version, write counter), if it has any.
+    pub(crate) fn tag(&self, key: &(String, String)) -> Option<(DataVersion, Option<u64>)> {
+        self.indexes.get(key).map(|e| e.tag)
+    }
+
     /// The metadata of `key` remembered at data version `version`, if any.
     pub(crate) fn metadata(&self, key: &(String, String), version: DataVersion) -> Option<&[u8]> {
         self.indexes.get(key).filter(|e| e.tag.0 == version).and_then(|e| e.metadata.as_deref())

@@ -24,7 +24,7 @@ use edgelite_vector::{Metric, VectorRef, VectorType, parse_text};
 
 use super::cache::{with_cache, with_state};
 use super::keys::Key;
-use super::sql::{Db, SqlError, SqlResult, ident};
+use super::sql::{DataVersion, Db, SqlError, SqlResult, ident};
 use super::values::{Context, arg, int_value};
 use crate::bindings::*;
 
@@ -386,6 +386,9 @@ pub(crate) struct ShadowStorage {
     /// The index's search seeds once drawn or found in the connection's cache (`cache.rs`), for
     /// the statement's later searches.
     seeds: Option<Arc<edgelite_diskann::Seeds>>,
+    /// Whether the index is keyed (`keys.rs`), once looked up: a storage lives within one
+    /// schema, so the answer holds as long as it does.
+    keyed: Option<bool>,
 }
 
 impl ShadowStorage {
@@ -408,6 +411,7 @@ impl ShadowStorage {
             next: None,
             last: None,
             seeds: None,
+            keyed: None,
         }
     }
 }
@@ -426,8 +430,12 @@ impl ShadowStorage {
 
     /// The row keys of nodes `ids`, if the index is keyed (`keys.rs`); `None` if nodes are
     /// named by the rows' own integer keys.
-    pub(crate) fn keys_of(&self, ids: impl Iterator<Item = i64>) -> SqlResult<Option<Vec<Key>>> {
-        if !super::keys::is_keyed(self.db, &self.names.0, &self.names.1)? {
+    pub(crate) fn keys_of(&mut self, ids: impl Iterator<Item = i64>) -> SqlResult<Option<Vec<Key>>> {
+        let keyed = match self.keyed {
+            Some(keyed) => keyed,
+            None => *self.keyed.insert(super::keys::is_keyed(self.db, &self.names.0, &self.names.1)?),
+        };
+        if !keyed {
             return Ok(None);
         }
         super::keys::keys_of(self.db, &self.table, ids).map(Some)
@@ -450,6 +458,38 @@ impl ShadowStorage {
             storage.pin = Some(pin);
         }
         Ok(storage)
+    }
+
+    /// What this storage of a search reads as of, for a later batch of the same scan to take
+    /// it over ([`Self::release`]) instead of opening the index again (a few microseconds: the
+    /// name, the metadata, the cache's tag, the statement that pins a snapshot): `None` unless
+    /// the schema's transaction is a read one, held by the calling statement. In one, nothing
+    /// of the index can change but by a commit (which moves the data version; a rollback
+    /// leaves the file as it was) or by a write of this connection's hooks, which retags the
+    /// cached blocks or drops them (`cache.rs`); a storage is current while both are the same
+    /// as when it was opened. Outside one, the data version is the pager's as of its last lock
+    /// and says nothing; inside a write transaction the metadata is read afresh every time.
+    pub(crate) fn stamp(&self) -> Option<SearchStamp> {
+        if self.pin.is_some() || self.db.txn_state(&self.names.0) != SQLITE_TXN_READ {
+            return None;
+        }
+        let version = self.db.data_version(&self.names.0)?;
+        let tag = self.cached.as_ref().and_then(|key| with_cache(self.db, |c| c.tag(key)).flatten());
+        Some(SearchStamp { version, tag })
+    }
+
+    /// Ends this storage's batch of reads: its statements are reset and its blob handle
+    /// closed, so that none of them is left open between two steps of the calling statement.
+    pub(crate) fn release(&mut self) {
+        self.head = None;
+        self.blob = None;
+        for s in [&mut self.read, &mut self.write, &mut self.insert, &mut self.delete, &mut self.first]
+            .into_iter()
+            .chain([&mut self.next, &mut self.last])
+            .flatten()
+        {
+            s.reset();
+        }
     }
 
     /// Reads through the connection's node cache: always outside write transactions
@@ -508,6 +548,14 @@ impl ShadowStorage {
             with_cache(self.db, |c| f(c, key));
         }
     }
+}
+
+/// A search storage's view of its index ([`ShadowStorage::stamp`]): the data version and the
+/// tag of the index's cached blocks (`None`: not read through the cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SearchStamp {
+    version: DataVersion,
+    tag: Option<(DataVersion, Option<u64>)>,
 }
 
 /// The cache key of `index`, its entries synced to the current data version and `epoch` (and
