@@ -143,6 +143,9 @@ impl<S: Storage + ?Sized> Storage for &mut S {
     fn read_head<R>(&mut self, id: i64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Self::Error> {
         (**self).read_head(id, len, f)
     }
+    fn peek(&mut self, id: i64, f: &mut dyn FnMut(&[u8])) {
+        (**self).peek(id, f);
+    }
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), Self::Error> {
         (**self).write(id, block)
     }

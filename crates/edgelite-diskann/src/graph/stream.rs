@@ -255,6 +255,11 @@ impl SearchStream {
                         storage.peek(after.id, &mut |block| graph.layout.prefetch(block, true));
                     }
                     w.visit(graph, storage, next.id, next.order, &query, &query_edge)?;
+                    // this visit may have queued a node nearer than the one prefetched above:
+                    // the next visit's, whose block then starts loading now
+                    if let Some(after) = w.frontier.peek() {
+                        storage.peek(after.id, &mut |block| graph.layout.prefetch(block, true));
+                    }
                 }
                 // settled: it goes on from the seeds that its window would keep, once, as a
                 // search does (`DiskAnn::seeds_for`)
