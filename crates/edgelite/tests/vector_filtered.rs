@@ -1334,3 +1334,78 @@ fn a_filter_that_may_fail_on_a_row_without_a_vector_never_sees_one() {
         assert_eq!(got, want, "{filter}");
     }
 }
+
+/// The rewrite remembers what its filter counted over the table's sample for the values of the
+/// filter's parameters, until the data changes (`edgelite_sample_memo`): a statement run again
+/// with the same filter values skips the 64 seeks. The memo's key holds every parameter value
+/// exactly (type and bytes), this connection's count of changed rows and every schema's data
+/// version; a filter with more than 64 parameters is counted every run. A stale count could
+/// only choose the slower of two exact plans: rows stay exact whatever it says, which the
+/// second half checks on one prepared statement run again across parameters and writes.
+#[test]
+fn the_samples_count_is_remembered_per_filter_values_and_data() {
+    let (conn, mut rng) = table(3000, 4, 53);
+    let memo = |args: &str| -> Option<i64> {
+        conn.query_row(&format!("SELECT edgelite_sample_memo({args})"), [], |r| r.get(0)).expect("memo")
+    };
+    let remembered: i64 = conn
+        .query_row("SELECT edgelite_sample_remember(5, 7, 1, 'x', x'00', 2.5, NULL)", [], |r| r.get(0))
+        .expect("remember");
+    assert_eq!(remembered, 7);
+    assert_eq!(memo("5, 1, 'x', x'00', 2.5, NULL"), Some(7));
+    for other in [
+        "5, 1, 'x', x'01', 2.5, NULL",
+        "5, 2, 'x', x'00', 2.5, NULL",
+        "5, 1, 'x', x'00', 2.5",
+        "6, 1, 'x', x'00', 2.5, NULL",
+    ] {
+        assert_eq!(memo(other), None, "{other}");
+    }
+    // any row this connection changes, in any table, moves the stamp
+    conn.execute_batch("CREATE TABLE other(x); INSERT INTO other VALUES (1);").expect("write");
+    assert_eq!(memo("5, 1, 'x', x'00', 2.5, NULL"), None);
+    let none: Option<i64> =
+        conn.query_row("SELECT edgelite_sample_remember(5, NULL, 1)", [], |r| r.get(0)).expect("remember NULL");
+    assert_eq!(none, None);
+    assert_eq!(memo("5, 1"), None, "a NULL count is not remembered");
+
+    // one prepared statement, run again with filters that pass 25%, 0.1% and 0% of the rows,
+    // across writes that move rows in and out of them
+    let sql = |from: &str| {
+        format!("SELECT id FROM {from} WHERE cluster = ?2 AND bucket < ?3 ORDER BY vector_distance_cos(v, ?1) LIMIT 10")
+    };
+    let mut indexed = conn.prepare(&sql("t")).expect("indexed");
+    let mut scan = conn.prepare(&sql("t NOT INDEXED")).expect("scan");
+    let (mut hits, mut total) = (0, 0);
+    for round in 0..6 {
+        for (cluster, below) in [(1, 1000), (1, 4), (2, 1000), (1, 1000), (9, 1000), (1, 4)] {
+            for _ in 0..3 {
+                let args = params![rng.vector(), cluster, below];
+                let got: Vec<i64> =
+                    indexed.query_map(args, |r| r.get(0)).expect("q").collect::<Result<_>>().expect("rows");
+                let want: Vec<i64> =
+                    scan.query_map(args, |r| r.get(0)).expect("q").collect::<Result<_>>().expect("rows");
+                assert_eq!(got.len(), want.len(), "round {round}, cluster {cluster}, bucket < {below}");
+                hits += got.iter().filter(|id| want.contains(id)).count();
+                total += want.len();
+            }
+        }
+        // most of cluster 1 leaves it, then comes back
+        let moved = if round % 2 == 0 {
+            "UPDATE t SET cluster = 9 WHERE cluster = 1 AND id % 10 > 0"
+        } else {
+            "UPDATE t SET cluster = 1 WHERE cluster = 9"
+        };
+        conn.execute(moved, []).expect("move");
+    }
+    assert!(hits * 100 >= total * 95, "recall {hits}/{total}");
+
+    // more parameters than the memo takes: counted every run, as exact
+    let list: Vec<String> = (2..=71).map(|i| format!("?{i}")).collect();
+    let filter = format!("bucket IN ({})", list.join(","));
+    let mut args = vec![Value::from(rng.vector())];
+    args.extend((0..70).map(|i| Value::from(i * 7)));
+    let (got, want) = pair(&filter, "LIMIT 10");
+    assert!(plan(&conn, &got).contains("edgelite_vector_scan"));
+    assert_eq!(ids(&conn, &got, &args).len(), ids(&conn, &want, &args).len());
+}

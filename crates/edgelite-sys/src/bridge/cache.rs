@@ -49,7 +49,10 @@
 //! The cache also remembers the planner's samples of a table's rowids (`vector_sample.rs`),
 //! drawn outside write transactions and tagged with the data version as the metadata is: a
 //! filtered query drew its sample afresh on every run, two statements prepared and 64 seeks,
-//! about 150 microseconds on minilm-20k, where the whole query takes about a millisecond.
+//! about 150 microseconds on minilm-20k, where the whole query takes about a millisecond. It
+//! remembers too what a rewrite's filter counted over its sample, for the values of the
+//! filter's parameters, while neither this connection's count of changed rows nor any schema's
+//! data version moves (`edgelite_sample_memo`).
 
 use core::cell::Cell;
 use core::ffi::{CStr, c_void};
@@ -171,6 +174,10 @@ pub(crate) struct NodeCache {
     /// The planner's samples (`vector_sample.rs`) by (schema, table, size): the data version
     /// they were drawn at, the sampled rowids and the rowid span. At most [`MAX_SAMPLES`].
     samples: HashMap<SampleKey, (DataVersion, Vec<i64>, i64)>,
+    /// What a filter counted over its sample, by the rewrite that asked
+    /// (`edgelite_sample_count`, `vector_sample.rs`): the key (the filter's parameters and the
+    /// data's stamp) and the count.
+    sample_counts: HashMap<i64, (Vec<u8>, i64)>,
     /// Where searches of each index (schema, shadow table) go on from once they settle
     /// (edgelite-diskann's `Seeds`: 64 rowids and their copies, about 26 KB at 384 dimensions
     /// with f8 copies). Hints, not data: a seed deleted since is a missing node, one updated
@@ -191,6 +198,9 @@ type SampleKey = (String, String, i64);
 /// Tables whose sample a connection remembers; one more empties the memo.
 const MAX_SAMPLES: usize = 32;
 
+/// Rewrites whose sample count a connection remembers; one more empties the memo.
+const MAX_SAMPLE_COUNTS: usize = 256;
+
 impl NodeCache {
     /// An empty cache with the default limits.
     fn new() -> NodeCache {
@@ -204,6 +214,7 @@ impl NodeCache {
             build_limit: super::build::DEFAULT_BUILD_LIMIT,
             txn: super::txn::Txn::default(),
             samples: HashMap::new(),
+            sample_counts: HashMap::new(),
             seeds: HashMap::new(),
         }
     }
@@ -435,6 +446,19 @@ impl NodeCache {
             Some((at, ids, span)) if *at == version => Some((ids.clone(), *span)),
             _ => None,
         }
+    }
+
+    /// The count remembered for rewrite `site` under `key`, if any.
+    pub(crate) fn sample_count(&self, site: i64, key: &[u8]) -> Option<i64> {
+        self.sample_counts.get(&site).filter(|(k, _)| k == key).map(|&(_, n)| n)
+    }
+
+    /// Remembers `count` for rewrite `site` under `key` (replacing what the site had).
+    pub(crate) fn set_sample_count(&mut self, site: i64, key: Vec<u8>, count: i64) {
+        if self.sample_counts.len() >= MAX_SAMPLE_COUNTS && !self.sample_counts.contains_key(&site) {
+            self.sample_counts.clear();
+        }
+        self.sample_counts.insert(site, (key, count));
     }
 
     /// Remembers the sample of `key` drawn at data version `version`.
