@@ -62,7 +62,7 @@ use std::sync::Arc;
 
 use edgelite_diskann::RowidBuildHasher;
 
-use super::slab::{Slab, Slot};
+use super::slab::{Slab, SlotMap};
 use super::sql::{DataVersion, Db};
 use crate::bindings::*;
 
@@ -76,7 +76,7 @@ const KEY: &CStr = c"edgelite.vector_node_cache";
 struct IndexBlocks {
     tag: (DataVersion, Option<u64>),
     /// Where each cached block lies in `slab`.
-    blocks: HashMap<i64, Slot, RowidBuildHasher>,
+    blocks: SlotMap,
     /// The blocks themselves, in slots of the index's block size (`slab.rs`); a block of
     /// another size (a corrupt one) is not cached and is read through SQL each time.
     slab: Slab,
@@ -279,7 +279,7 @@ impl NodeCache {
         }
         self.indexes.entry(key.clone()).or_insert_with(|| IndexBlocks {
             tag: (version, epoch),
-            blocks: HashMap::default(),
+            blocks: SlotMap::default(),
             slab: Slab::new(block_size),
             metadata: None,
             first: None,
@@ -391,7 +391,7 @@ impl NodeCache {
     pub(crate) fn store(&mut self, key: &(String, String), id: i64, block: &[u8]) {
         let Some(e) = self.indexes.get_mut(key) else { return };
         // a block rewritten at its own size (every back edge) is copied over in its slot
-        if let Some(&at) = e.blocks.get(&id)
+        if let Some(at) = e.blocks.get(id)
             && e.slab.slot_size() == block.len()
         {
             e.slab.get_mut(at).copy_from_slice(block);
@@ -425,7 +425,7 @@ impl NodeCache {
 
     fn evict(&mut self, key: &(String, String), id: i64) {
         if let Some(e) = self.indexes.get_mut(key)
-            && let Some(at) = e.blocks.remove(&id)
+            && let Some(at) = e.blocks.remove(id)
         {
             e.slab.remove(at);
             let size = e.slab.slot_size();
@@ -436,7 +436,7 @@ impl NodeCache {
     /// Block `id` of `key`, if cached.
     pub(crate) fn get(&self, key: &(String, String), id: i64) -> Option<&[u8]> {
         let e = self.indexes.get(key)?;
-        Some(e.slab.get(*e.blocks.get(&id)?))
+        Some(e.slab.get(e.blocks.get(id)?))
     }
 
     /// The sample of `key` (schema, table, size) drawn at data version `version`, if remembered:
