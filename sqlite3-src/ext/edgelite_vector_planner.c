@@ -93,36 +93,42 @@ static int edgeliteSkipSelectCb(Walker *pW, Select *pSel){
   return WRC_Prune;
 }
 
+/* A walker with the callbacks given, nothing else set. */
+static void edgeliteWalker(Walker *pW, Parse *pParse, int (*xExpr)(Walker*, Expr*),
+                           int (*xSelect)(Walker*, Select*)){
+  memset(pW, 0, sizeof(*pW));
+  pW->pParse = pParse;
+  pW->xExprCallback = xExpr;
+  pW->xSelectCallback = xSelect;
+}
+
 /* Walks pExpr with the callbacks given; returns the walk's eCode (1: one of them said no). */
 static int edgeliteWalkExpr(Parse *pParse, Expr *pExpr, int (*xExpr)(Walker*, Expr*),
                             int (*xSelect)(Walker*, Select*)){
   Walker w;
-  memset(&w, 0, sizeof(w));
-  w.pParse = pParse;
-  w.xExprCallback = xExpr;
-  w.xSelectCallback = xSelect;
+  edgeliteWalker(&w, pParse, xExpr, xSelect);
   sqlite3WalkExpr(&w, pExpr);
   return w.eCode;
 }
 
 /* Walks p's WHERE clause and the ON clauses of its FROM items (the clauses the rewrite copies)
-** with the callbacks given, pW->u.pSelect being p; returns the walk's eCode (1: one of them
-** said no). */
+** with walker pW (edgeliteWalkFilterWith), or with the callbacks given, pW->u.pSelect being p
+** (edgeliteWalkFilter); returns the walk's eCode (1: one of them said no). */
+static int edgeliteWalkFilterWith(Walker *pW, Select *p){
+  int i;
+  if( p->pWhere ) sqlite3WalkExpr(pW, p->pWhere);
+  for(i=0; p->pSrc && i<p->pSrc->nSrc && pW->eCode==0; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(pW, pIt->u3.pOn);
+  }
+  return pW->eCode;
+}
 static int edgeliteWalkFilter(Parse *pParse, Select *p, int (*xExpr)(Walker*, Expr*),
                               int (*xSelect)(Walker*, Select*)){
   Walker w;
-  int i;
-  memset(&w, 0, sizeof(w));
-  w.pParse = pParse;
-  w.xExprCallback = xExpr;
-  w.xSelectCallback = xSelect;
+  edgeliteWalker(&w, pParse, xExpr, xSelect);
   w.u.pSelect = p;
-  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
-  for(i=0; p->pSrc && i<p->pSrc->nSrc && w.eCode==0; i++){
-    SrcItem *pIt = &p->pSrc->a[i];
-    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
-  }
-  return w.eCode;
+  return edgeliteWalkFilterWith(&w, p);
 }
 
 /* eCode becomes 1 at a function call. */
@@ -428,16 +434,8 @@ static int edgeliteVarCb(Walker *pW, Expr *pExpr){
 ** their subqueries included), in the order met; 0 if there are none. */
 static ExprList *edgeliteFilterVars(Parse *pParse, Select *p){
   Walker w;
-  int i;
-  memset(&w, 0, sizeof(w));
-  w.pParse = pParse;
-  w.xExprCallback = edgeliteVarCb;
-  w.xSelectCallback = sqlite3SelectWalkNoop;
-  if( p->pWhere ) sqlite3WalkExpr(&w, p->pWhere);
-  for(i=0; p->pSrc && i<p->pSrc->nSrc; i++){
-    SrcItem *pIt = &p->pSrc->a[i];
-    if( !pIt->fg.isUsing && pIt->u3.pOn ) sqlite3WalkExpr(&w, pIt->u3.pOn);
-  }
+  edgeliteWalker(&w, pParse, edgeliteVarCb, sqlite3SelectWalkNoop);
+  edgeliteWalkFilterWith(&w, p);
   return w.u.pGroupBy;
 }
 

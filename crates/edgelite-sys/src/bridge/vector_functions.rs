@@ -27,6 +27,10 @@ pub(crate) struct ScalarFunction {
 pub(crate) const PURE: c_int = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
 /// A function that changes connection state: kept out of triggers and views.
 const STATEFUL: c_int = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+/// The planner's memo of a sample's count (`vector_sample.rs`): not deterministic (its answer
+/// changes with the data), innocuous (a memo of plan estimates, which the rewrite calls inside
+/// triggers and views too).
+const MEMO: c_int = SQLITE_UTF8 | SQLITE_INNOCUOUS;
 
 const fn pure(
     name: &'static CStr,
@@ -71,6 +75,11 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
     ScalarFunction {
         flags: STATEFUL,
         ..pure(c"edgelite_vector_cache_process_limit", 1, edgelite_vector_cache_process_limit)
+    },
+    ScalarFunction { flags: MEMO, ..pure(c"edgelite_sample_memo", -1, super::vector_sample::edgelite_sample_memo) },
+    ScalarFunction {
+        flags: MEMO,
+        ..pure(c"edgelite_sample_remember", -1, super::vector_sample::edgelite_sample_remember)
     },
 ];
 

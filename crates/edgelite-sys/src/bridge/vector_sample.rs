@@ -50,35 +50,7 @@ struct SampleCursor {
 /// `db` is a valid open connection.
 pub(crate) unsafe fn register(db: *mut sqlite3) -> c_int {
     // SAFETY: `db` is valid (caller).
-    let rc = unsafe { vtab::register(db, c"edgelite_vector_sample", &MODULE, SCHEMA) };
-    if rc != SQLITE_OK {
-        return rc;
-    }
-    type XFunc = unsafe extern "C" fn(*mut sqlite3_context, c_int, *mut *mut sqlite3_value);
-    let memo: [(&CStr, XFunc); 2] =
-        [(c"edgelite_sample_memo", edgelite_sample_memo), (c"edgelite_sample_remember", edgelite_sample_remember)];
-    for (name, x_func) in memo {
-        // SAFETY: `db` is valid (caller); a static name, a callback of SQLite's xFunc signature,
-        // no user data. Not deterministic (their answer changes with the data), innocuous (a
-        // memo of plan estimates: the rewrite calls them inside triggers and views too).
-        let rc = unsafe {
-            sqlite3_create_function_v2(
-                db,
-                name.as_ptr(),
-                -1,
-                SQLITE_UTF8 | SQLITE_INNOCUOUS,
-                core::ptr::null_mut(),
-                Some(x_func),
-                None,
-                None,
-                None,
-            )
-        };
-        if rc != SQLITE_OK {
-            return rc;
-        }
-    }
-    SQLITE_OK
+    unsafe { vtab::register(db, c"edgelite_vector_sample", &MODULE, SCHEMA) }
 }
 
 static MODULE: sqlite3_module = vtab::eponymous_read_only(vtab::ReadOnlyMethods {
