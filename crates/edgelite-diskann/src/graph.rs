@@ -1420,15 +1420,13 @@ impl DiskAnn {
         // 20,000 rows (0.796 before). Writes read every visited node's vector for this (they
         // read copies only before); a search compares the exact distance it computes for its first
         // `ranked` places, after it has started loading the neighbours' copies.
-        let exact = match keep {
-            Keep::Exact { ranked, .. } if pos < ranked => {
-                Some(query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?)
-            }
-            Keep::Edges if !entry => {
-                Some(query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })?)
-            }
-            _ => None,
+        let wanted = match keep {
+            Keep::Exact { ranked, .. } => pos < ranked,
+            Keep::Edges => !entry,
         };
+        let exact = wanted
+            .then(|| query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source }))
+            .transpose()?;
         if let Some(e) = exact.filter(|_| !entry)
             && let Some((d, own)) = self.moved(op, query_edge, &node, order, e)?
         {

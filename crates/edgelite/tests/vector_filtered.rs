@@ -1361,6 +1361,19 @@ fn the_samples_count_is_remembered_per_filter_values_and_data() {
     ] {
         assert_eq!(memo(other), None, "{other}");
     }
+    // parameters are kept whole: a blob of another content but the same length is another key,
+    // and parameters too large to keep are not remembered at all (they once kept only their
+    // length, so two different 5,000-byte blobs shared a count)
+    for size in [4000, 5000] {
+        let n: i64 = conn
+            .query_row(&format!("SELECT edgelite_sample_remember(9, 3, zeroblob({size}))"), [], |r| r.get(0))
+            .expect("remember a blob");
+        assert_eq!(n, 3);
+        let other = format!("9, CAST(replace(hex(zeroblob({size})), '00', 'A') AS BLOB)");
+        assert_eq!(memo(&other), None, "another blob of {size} bytes");
+        let same = memo(&format!("9, zeroblob({size})"));
+        assert_eq!(same, (size == 4000).then_some(3), "the same blob of {size} bytes");
+    }
     // any row this connection changes, in any table, moves the stamp
     conn.execute_batch("CREATE TABLE other(x); INSERT INTO other VALUES (1);").expect("write");
     assert_eq!(memo("5, 1, 'x', x'00', 2.5, NULL"), None);

@@ -64,6 +64,7 @@ use edgelite_diskann::RowidBuildHasher;
 
 use super::slab::{Slab, SlotMap};
 use super::sql::{DataVersion, Db};
+use super::vector_sample::MemoKey;
 use crate::bindings::*;
 
 /// Default limit: 256 MiB a connection.
@@ -175,9 +176,9 @@ pub(crate) struct NodeCache {
     /// they were drawn at, the sampled rowids and the rowid span. At most [`MAX_SAMPLES`].
     samples: HashMap<SampleKey, (DataVersion, Vec<i64>, i64)>,
     /// What a filter counted over its sample, by the rewrite that asked
-    /// (`edgelite_sample_count`, `vector_sample.rs`): the key (the filter's parameters and the
-    /// data's stamp) and the count.
-    sample_counts: HashMap<i64, (Vec<u8>, i64)>,
+    /// (`edgelite_sample_memo`, `vector_sample.rs`): what the count holds for (the filter's
+    /// parameters and the data's stamp) and the count.
+    sample_counts: HashMap<i64, (MemoKey, i64)>,
     /// Where searches of each index (schema, shadow table) go on from once they settle
     /// (edgelite-diskann's `Seeds`: 64 rowids and their copies, about 26 KB at 384 dimensions
     /// with f8 copies). Hints, not data: a seed deleted since is a missing node, one updated
@@ -449,12 +450,12 @@ impl NodeCache {
     }
 
     /// The count remembered for rewrite `site` under `key`, if any.
-    pub(crate) fn sample_count(&self, site: i64, key: &[u8]) -> Option<i64> {
+    pub(crate) fn sample_count(&self, site: i64, key: &MemoKey) -> Option<i64> {
         self.sample_counts.get(&site).filter(|(k, _)| k == key).map(|&(_, n)| n)
     }
 
     /// Remembers `count` for rewrite `site` under `key` (replacing what the site had).
-    pub(crate) fn set_sample_count(&mut self, site: i64, key: Vec<u8>, count: i64) {
+    pub(crate) fn set_sample_count(&mut self, site: i64, key: MemoKey, count: i64) {
         if self.sample_counts.len() >= MAX_SAMPLE_COUNTS && !self.sample_counts.contains_key(&site) {
             self.sample_counts.clear();
         }

@@ -91,16 +91,19 @@ impl Db {
     /// Whether the connection has a database named `schema` ("main", "temp", an attached name;
     /// case-insensitive, as SQL names are).
     pub(crate) fn has_schema(self, schema: &str) -> bool {
-        (0..)
-            .map_while(|i| {
-                // SAFETY: a live connection; the name is NUL-terminated and valid until the schema
-                // list changes, which nothing here does; NULL past the last database.
-                let p = unsafe { sqlite3_db_name(self.0, i) };
-                // SAFETY: non-null, NUL-terminated.
-                (!p.is_null())
-                    .then(|| unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes().eq_ignore_ascii_case(schema.as_bytes()))
-            })
-            .any(|same| same)
+        self.schemas().any(|name| name.to_bytes().eq_ignore_ascii_case(schema.as_bytes()))
+    }
+
+    /// The names of the connection's databases ("main", "temp", the attached ones), each valid
+    /// until the schema list changes, which the caller must not do while it holds one.
+    pub(crate) fn schemas<'a>(self) -> impl Iterator<Item = &'a core::ffi::CStr> {
+        (0..).map_while(move |i| {
+            // SAFETY: a live connection; NULL past the last database, else a NUL-terminated name
+            // valid until the schema list changes (the caller's promise).
+            let p = unsafe { sqlite3_db_name(self.0, i) };
+            // SAFETY: non-null, NUL-terminated (above).
+            (!p.is_null()).then(|| unsafe { core::ffi::CStr::from_ptr(p) })
+        })
     }
 
     /// The data version of `schema`: its pager's serial (core patch 0004, unique in the

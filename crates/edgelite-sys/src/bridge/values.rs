@@ -93,6 +93,17 @@ unsafe fn bytes<'a>(ptr: *const u8, len: c_int) -> &'a [u8] {
     unsafe { core::slice::from_raw_parts(ptr, len) }
 }
 
+/// The connection of the running SQL function call `ctx`.
+///
+/// # Safety
+/// `ctx` is the context SQLite passed to the running callback.
+pub(crate) unsafe fn context_db(ctx: *mut sqlite3_context) -> super::sql::Db {
+    // SAFETY: the running call's context (caller).
+    let handle = unsafe { sqlite3_context_db_handle(ctx) };
+    // SAFETY: the calling statement's connection outlives the call.
+    unsafe { super::sql::Db::new(handle) }
+}
+
 /// The context of a running SQL function call, through which it sets its result.
 ///
 /// Built only by [`Context::new`] inside an `xFunc` callback, and never kept past it, so every

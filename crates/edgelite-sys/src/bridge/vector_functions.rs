@@ -84,7 +84,8 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
 ];
 
 /// What a function body returns.
-enum Output {
+pub(crate) enum Output {
+    Null,
     Int(i64),
     Blob(Vec<u8>),
     Text(String),
@@ -96,7 +97,7 @@ enum Output {
 ///
 /// # Safety
 /// The arguments are those SQLite passed to an `xFunc` callback.
-unsafe fn call(
+pub(crate) unsafe fn call(
     ctx: *mut sqlite3_context,
     argc: c_int,
     argv: *mut *mut sqlite3_value,
@@ -110,6 +111,7 @@ unsafe fn call(
     // SAFETY: `ctx` is the running callback's context, used only during this call.
     let ctx = unsafe { Context::new(ctx) };
     match catch_unwind(AssertUnwindSafe(|| body(ctx.user_data(), args))) {
+        Ok(Ok(Output::Null)) => ctx.double(None),
         Ok(Ok(Output::Int(i))) => ctx.int(i),
         Ok(Ok(Output::Blob(b))) => ctx.blob(&b),
         Ok(Ok(Output::Text(t))) => ctx.text(&t),
@@ -208,9 +210,7 @@ unsafe fn setting(
     access: fn(&mut super::cache::NodeCache, Option<usize>) -> usize,
 ) {
     // SAFETY: `ctx` is the running call's context.
-    let handle = unsafe { sqlite3_context_db_handle(ctx) };
-    // SAFETY: the calling statement's connection outlives this call.
-    let db = unsafe { super::sql::Db::new(handle) };
+    let db = unsafe { super::values::context_db(ctx) };
     let body = move |_: usize, args: &[*mut sqlite3_value]| -> Result<Output, String> {
         // SAFETY: a live argument of the running call.
         let (is_int, n) = args.first().map_or((false, 0), |&v| unsafe { int_arg(v) });

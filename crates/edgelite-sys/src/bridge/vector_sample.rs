@@ -17,11 +17,12 @@
 //! `edgelite_sample_remember(site, count, param...)` (below).
 
 use core::ffi::{CStr, c_char, c_int};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::cache::with_cache;
-use super::sql::{Db, SqlResult, ident};
-use super::values::arg;
+use super::keys::Key;
+use super::sql::{DataVersion, Db, SqlResult, ident};
+use super::values::{arg, context_db, int_value, key_value};
+use super::vector_functions::{Output, call};
 use super::vtab;
 use crate::bindings::*;
 
@@ -276,84 +277,37 @@ unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlit
 
 // ---- the planner's memo of a filter's count over its sample ----
 
-/// Parameter bytes past which a count is not remembered (the filter's parameters are part of
-/// the memo's key, kept whole).
+/// Bytes of TEXT and BLOB parameters past which a count is not remembered (the parameters are
+/// part of the memo's key, kept whole).
 const MAX_MEMO_KEY: usize = 4096;
 
-/// The memo's key for the call's `params` (the filter's parameter values, in order), with the
-/// data's stamp: this connection's count of changed rows (`sqlite3_total_changes64`: any write
-/// it completed, committed or not) and every schema's data version (any commit, this
-/// connection's or another's). `None` when the parameters are too large to keep.
+/// What a remembered count holds for: the filter's parameter values (their types and bytes,
+/// in order) and the data's stamp, this connection's count of changed rows
+/// (`sqlite3_total_changes64`: any write it completed, committed or not) and every schema's
+/// data version (any commit, this connection's or another's).
+#[derive(Debug, PartialEq)]
+pub(crate) struct MemoKey {
+    changes: i64,
+    versions: Vec<Option<DataVersion>>,
+    params: Vec<Key>,
+}
+
+/// The memo's key for the call's `params`; `None` when their TEXT and BLOB bytes pass
+/// [`MAX_MEMO_KEY`].
 ///
 /// # Safety
 /// `params` are live arguments of the running call.
-unsafe fn memo_key(db: Db, params: &[*mut sqlite3_value]) -> Option<Vec<u8>> {
-    let mut key = Vec::with_capacity(64);
+unsafe fn memo_key(db: Db, params: &[*mut sqlite3_value]) -> Option<MemoKey> {
+    // SAFETY: live arguments (caller); copied before the call returns.
+    let params: Vec<Key> = params.iter().map(|&v| unsafe { key_value(v) }).collect();
+    let bytes: usize = params.iter().map(|k| if let Key::Text(b) | Key::Blob(b) = k { b.len() } else { 0 }).sum();
+    if bytes > MAX_MEMO_KEY {
+        return None;
+    }
     // SAFETY: a live connection.
-    key.extend_from_slice(&unsafe { sqlite3_total_changes64(db.raw()) }.to_le_bytes());
-    for i in 0.. {
-        // SAFETY: a live connection; NULL past the last schema, else a NUL-terminated name valid
-        // until the schema list changes, which nothing here does.
-        let name = unsafe { sqlite3_db_name(db.raw(), i) };
-        if name.is_null() {
-            break;
-        }
-        // SAFETY: non-null, NUL-terminated (above).
-        let schema = unsafe { CStr::from_ptr(name) }.to_string_lossy();
-        match db.data_version(&schema) {
-            Some((serial, version)) => {
-                key.push(1);
-                key.extend_from_slice(&serial.to_le_bytes());
-                key.extend_from_slice(&version.to_le_bytes());
-            }
-            None => key.push(0),
-        }
-    }
-    for &value in params {
-        // SAFETY: a live argument (caller).
-        let kind = unsafe { sqlite3_value_type(value) };
-        key.push(kind as u8);
-        match kind {
-            // SAFETY: as above.
-            SQLITE_INTEGER => key.extend_from_slice(&unsafe { sqlite3_value_int64(value) }.to_le_bytes()),
-            // SAFETY: as above.
-            SQLITE_FLOAT => key.extend_from_slice(&unsafe { sqlite3_value_double(value) }.to_bits().to_le_bytes()),
-            SQLITE_TEXT | SQLITE_BLOB => {
-                let p: *const u8 = if kind == SQLITE_TEXT {
-                    // SAFETY: as above; the pointer is taken before the length, as SQLite asks,
-                    // and read before any other call on the value.
-                    unsafe { sqlite3_value_text(value) }
-                } else {
-                    // SAFETY: as above.
-                    unsafe { sqlite3_value_blob(value) }.cast()
-                };
-                // SAFETY: as above.
-                let n = usize::try_from(unsafe { sqlite3_value_bytes(value) }).unwrap_or(0);
-                key.extend_from_slice(&(n as u64).to_le_bytes());
-                if !p.is_null() && n <= MAX_MEMO_KEY {
-                    // SAFETY: SQLite's buffer of `n` bytes for this value, live for this call.
-                    key.extend_from_slice(unsafe { core::slice::from_raw_parts(p, n) });
-                }
-            }
-            _ => {}
-        }
-        if key.len() > MAX_MEMO_KEY {
-            return None;
-        }
-    }
-    Some(key)
-}
-
-/// The call's arguments.
-///
-/// # Safety
-/// SQLite's xFunc arguments.
-unsafe fn call_args<'a>(argc: c_int, argv: *mut *mut sqlite3_value) -> &'a [*mut sqlite3_value] {
-    match usize::try_from(argc) {
-        // SAFETY: SQLite passes `argc` valid argument pointers in `argv`.
-        Ok(n) if n > 0 && !argv.is_null() => unsafe { core::slice::from_raw_parts(argv, n) },
-        _ => &[],
-    }
+    let changes = unsafe { sqlite3_total_changes64(db.raw()) };
+    let versions = db.schemas().map(|name| db.data_version(&name.to_string_lossy())).collect();
+    Some(MemoKey { changes, versions, params })
 }
 
 /// `edgelite_sample_memo(site, param...)`: the count that rewrite `site` remembered for these
@@ -367,64 +321,44 @@ pub(crate) unsafe extern "C" fn edgelite_sample_memo(
     argc: c_int,
     argv: *mut *mut sqlite3_value,
 ) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: SQLite's xFunc arguments.
-        let args = unsafe { call_args(argc, argv) };
-        // SAFETY: the running call's context.
-        let raw = unsafe { sqlite3_context_db_handle(ctx) };
-        // SAFETY: the call's connection, live for the call.
-        let db = unsafe { Db::new(raw) };
-        let found = args.split_first().and_then(|(site, params)| {
-            // SAFETY: live arguments of this call.
-            let site = unsafe { sqlite3_value_int64(*site) };
-            // SAFETY: as above.
-            let key = unsafe { memo_key(db, params) }?;
-            with_cache(db, |c| c.sample_count(site, &key)).flatten()
-        });
-        match found {
-            // SAFETY: the running call's context.
-            Some(n) => unsafe { sqlite3_result_int64(ctx, n) },
-            // SAFETY: as above.
-            None => unsafe { sqlite3_result_null(ctx) },
-        }
-    }));
+    // SAFETY: SQLite's xFunc context.
+    let db = unsafe { context_db(ctx) };
+    let body = |_: usize, args: &[*mut sqlite3_value]| {
+        let Some((&site, params)) = args.split_first() else { return Ok(Output::Null) };
+        // SAFETY: live arguments of the running call.
+        let site = unsafe { int_value(site) };
+        // SAFETY: as above.
+        let key = unsafe { memo_key(db, params) };
+        let found = site.zip(key).and_then(|(site, key)| with_cache(db, |c| c.sample_count(site, &key)).flatten());
+        Ok(found.map_or(Output::Null, Output::Int))
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
 }
 
 /// `edgelite_sample_remember(site, count, param...)`: remembers `count` for rewrite `site` and
 /// these parameter values over the data as it stands ([`edgelite_sample_memo`]) and returns
-/// it. A NULL count (an empty table) is returned and not remembered.
+/// it. A count that is not an integer (NULL: an empty table) is returned as NULL and not
+/// remembered.
 pub(crate) unsafe extern "C" fn edgelite_sample_remember(
     ctx: *mut sqlite3_context,
     argc: c_int,
     argv: *mut *mut sqlite3_value,
 ) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: SQLite's xFunc arguments.
-        let args = unsafe { call_args(argc, argv) };
-        let [site, count, params @ ..] = args else {
-            // SAFETY: the running call's context.
-            unsafe { sqlite3_result_null(ctx) };
-            return;
-        };
-        // SAFETY: the running call's context.
-        let raw = unsafe { sqlite3_context_db_handle(ctx) };
-        // SAFETY: the call's connection, live for the call.
-        let db = unsafe { Db::new(raw) };
-        // SAFETY: live arguments of this call.
-        if unsafe { sqlite3_value_type(*count) } != SQLITE_INTEGER {
-            // SAFETY: as above; the count is handed back as it came.
-            unsafe { sqlite3_result_value(ctx, *count) };
-            return;
-        }
+    // SAFETY: SQLite's xFunc context.
+    let db = unsafe { context_db(ctx) };
+    let body = |_: usize, args: &[*mut sqlite3_value]| {
+        let [site, count, params @ ..] = args else { return Ok(Output::Null) };
+        // SAFETY: live arguments of the running call.
+        let Some(n) = (unsafe { int_value(*count) }) else { return Ok(Output::Null) };
         // SAFETY: as above.
-        let site = unsafe { sqlite3_value_int64(*site) };
+        let site = unsafe { int_value(*site) };
         // SAFETY: as above.
-        let n = unsafe { sqlite3_value_int64(*count) };
-        // SAFETY: as above.
-        if let Some(key) = unsafe { memo_key(db, params) } {
+        if let (Some(site), Some(key)) = (site, unsafe { memo_key(db, params) }) {
             with_cache(db, |c| c.set_sample_count(site, key, n));
         }
-        // SAFETY: the running call's context.
-        unsafe { sqlite3_result_int64(ctx, n) };
-    }));
+        Ok(Output::Int(n))
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
 }

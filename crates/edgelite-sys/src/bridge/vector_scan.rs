@@ -68,7 +68,7 @@ struct ScanCursor {
     /// index took about 4 microseconds a batch (a timer around it, by hand): a filtered query
     /// on minilm-20k (`WHERE bucket < 100 ... LIMIT 10`) reads 7 to 17 batches, 5-7% of its
     /// time.
-    kept: Option<(ShadowStorage, SearchStamp)>,
+    kept: Option<Kept>,
     rows: Vec<(i64, f64)>,
     /// For a keyed index, each row's key: the `id` it answers (`keys.rs`).
     keys: Option<Vec<Key>>,
@@ -87,6 +87,27 @@ struct ScanCursor {
     /// Nodes whose vectors' distance is always NULL (`zeros.rs`): returned first, skipped in
     /// the walk.
     directionless: std::collections::HashSet<i64>,
+}
+
+/// A scan as [`start`] makes it: the index name as given, its graph, the stream, the first
+/// batch's size, and the storage for the first batch to take over if it may.
+struct Started {
+    name: String,
+    graph: DiskAnn,
+    stream: SearchStream,
+    first: usize,
+    kept: Option<Kept>,
+}
+
+/// A batch's storage kept for the next one, and what it read as of ([`ShadowStorage::stamp`]).
+type Kept = (ShadowStorage, SearchStamp);
+
+/// `storage` kept for the next batch if `stamp` says it may be ([`ShadowStorage::stamp`]),
+/// with its statements reset and its blob handles closed meanwhile.
+fn keep(mut storage: ShadowStorage, stamp: Option<SearchStamp>) -> Option<Kept> {
+    let stamp = stamp?;
+    storage.release();
+    Some((storage, stamp))
 }
 
 /// Registers both names on `db`.
@@ -267,7 +288,7 @@ unsafe extern "C" fn x_filter(
         // SAFETY: the values are live for this call; what is kept is copied.
         let started = unsafe { start(db, args) }.and_then(|started| {
             // an empty index: no rows (x_eof)
-            let Some((name, graph, stream, first, kept)) = started else { return Ok(()) };
+            let Some(Started { name, graph, stream, first, kept }) = started else { return Ok(()) };
             // SAFETY: `db` is the table's live connection.
             let directionless = unsafe { vector_index::directionless(db, &name) }?;
             cursor.state = Some((name, graph, stream));
@@ -288,20 +309,16 @@ unsafe extern "C" fn x_filter(
     })
 }
 
-/// Checks the arguments and makes the stream: (name, graph, stream, first batch size, the
-/// storage for the first batch to take over if it may), or `None` for an empty index. Its
-/// first rows are those a search of the index's own width ranks, with a filter or without: the planner's filtered walk once had half that width,
-/// which on minilm-20k's 20,000 rows cost little recall for 10-20% more queries/s, but on
-/// 100,000 (`filtered -- --synthetic 100000`) recall@10 was 0.951 without a filter and 0.954
-/// at 50%, against 0.983 and 0.980 at the full width.
+/// Checks the arguments and makes the stream ([`Started`]), or `None` for an empty index. Its
+/// first rows are those a search of the index's own width ranks, with a filter or without:
+/// the planner's filtered walk once had half that width, which on minilm-20k's 20,000 rows
+/// cost little recall for 10-20% more queries/s, but on 100,000 (`filtered -- --synthetic
+/// 100000`) recall@10 was 0.951 without a filter and 0.954 at 50%, against 0.983 and 0.980 at
+/// the full width.
 ///
 /// # Safety
 /// `db` is the table's connection and the values are live arguments of the running xFilter.
-#[allow(clippy::type_complexity)]
-unsafe fn start(
-    db: *mut sqlite3,
-    args: &[*mut sqlite3_value],
-) -> SqlResult<Option<(String, DiskAnn, SearchStream, usize, Option<(ShadowStorage, SearchStamp)>)>> {
+unsafe fn start(db: *mut sqlite3, args: &[*mut sqlite3_value]) -> SqlResult<Option<Started>> {
     let (name, query, hinted) = match args {
         [name, query] => (*name, *query, 0),
         // SAFETY: live argument (caller).
@@ -320,8 +337,8 @@ unsafe fn start(
     if edgelite_diskann::Storage::first_id(&mut storage)?.is_none() {
         return Ok(None);
     }
-    storage.release();
-    let kept = storage.stamp().map(|stamp| (storage, stamp));
+    let stamp = storage.stamp();
+    let kept = keep(storage, stamp);
     // SAFETY: live argument (caller).
     let vector = vector_index::decode_vector(unsafe { arg(query) })?;
     let window = graph.config().search_l.max(hinted.min(1 << 20));
@@ -332,7 +349,7 @@ unsafe fn start(
         // (SearchStream::expect_rows)
         stream.expect_rows(hinted);
     }
-    Ok(Some((name, graph, stream, hinted.clamp(1, MAX_BATCH), kept)))
+    Ok(Some(Started { name, graph, stream, first: hinted.clamp(1, MAX_BATCH), kept }))
 }
 
 /// Replaces the cursor's rows by the stream's next batch, read under the statement's current
@@ -350,15 +367,17 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     if cursor.next_batch == 0 {
         return Ok(());
     }
-    let mut storage = match cursor.kept.take() {
-        Some((storage, stamp)) if storage.stamp() == Some(stamp) => storage,
+    // the stamp taken here holds at the batch's end too: the batch only reads
+    let (mut storage, stamp) = match cursor.kept.take() {
+        Some((storage, stamp)) if storage.stamp() == Some(stamp) => (storage, Some(stamp)),
         _ => {
             // SAFETY: `db` is live (caller).
             let (storage, current) = unsafe { vector_index::open_search(db, name) }?;
             if current.config() != graph.config() {
                 return Err("vector_scan: the index changed during the scan".into());
             }
-            storage
+            let stamp = storage.stamp();
+            (storage, stamp)
         }
     };
     if !cursor.limited && stream.visited() >= WALK_BEFORE_LIMIT {
@@ -390,8 +409,7 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     cursor.keys = storage.keys_of(batch.iter().map(|n| n.id))?;
     cursor.rows = batch.into_iter().map(|n| (n.id, f64::from(n.distance))).collect();
     if cursor.next_batch > 0 {
-        storage.release();
-        cursor.kept = storage.stamp().map(|stamp| (storage, stamp));
+        cursor.kept = keep(storage, stamp);
     }
     Ok(())
 }
