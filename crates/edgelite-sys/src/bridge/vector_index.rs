@@ -370,6 +370,8 @@ pub(crate) struct ShadowStorage {
     /// The cache key, once the cache is synced (see `cache.rs`); with `write_through`, writes
     /// change the cached blocks too.
     cached: Option<(String, String)>,
+    /// Where the cache holds the blocks of `cached`, once found ([`ShadowStorage::cached_block`]).
+    at: Option<super::cache::BlocksAt>,
     write_through: bool,
     /// For a keyed index (`keys.rs`), the row keys of the nodes this storage may insert.
     keys: Option<KeyMap>,
@@ -400,6 +402,7 @@ impl ShadowStorage {
             blob: None,
             head: None,
             cached: None,
+            at: None,
             write_through: false,
             keys: None,
             pin: None,
@@ -621,9 +624,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
     fn read_with<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, ShadowError> {
         let mut f = Some(f);
         let mut call = |block: &[u8]| f.take().map(|f| f(block));
-        if let Some(key) = &self.cached
-            && let Some(Some(r)) = with_cache(self.db, |c| c.get(key, id).and_then(&mut call))
-        {
+        if let Some(Some(r)) = self.cached_block(id, &mut call) {
             return Ok(Some(r));
         }
         let table = &self.table;
@@ -646,9 +647,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
     fn read_head<R>(&mut self, id: i64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, ShadowError> {
         let mut f = Some(f);
         let mut call = |block: &[u8]| f.take().map(|f| f(block));
-        if let Some(key) = &self.cached
-            && let Some(Some(r)) = with_cache(self.db, |c| c.get(key, id).and_then(&mut call))
-        {
+        if let Some(Some(r)) = self.cached_block(id, &mut call) {
             return Ok(Some(r));
         }
         // no such row (SQLITE_ERROR), or a handle expired by a write (SQLITE_ABORT): the row is
@@ -674,9 +673,7 @@ impl edgelite_diskann::Storage for ShadowStorage {
     }
 
     fn peek(&mut self, id: i64, f: &mut dyn FnMut(&[u8])) {
-        if let Some(key) = &self.cached {
-            with_cache(self.db, |c| c.get(key, id).map(f));
-        }
+        self.cached_block(id, f);
     }
 
     fn write(&mut self, id: i64, block: &[u8]) -> Result<(), ShadowError> {
@@ -787,6 +784,26 @@ impl edgelite_diskann::Storage for ShadowStorage {
 }
 
 impl ShadowStorage {
+    /// `f` of block `id` if the connection's cache holds it (the index's entry found by its
+    /// place, [`super::cache::BlocksAt`], and by name when that is stale); `None` if it does
+    /// not, or this storage does not read through the cache.
+    #[inline]
+    fn cached_block<R>(&mut self, id: i64, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let key = self.cached.as_ref()?;
+        let at = &mut self.at;
+        with_cache(self.db, |c| {
+            let block = match at.map(|a| c.get_at(a, id)) {
+                Some(Ok(block)) => block,
+                _ => {
+                    *at = c.blocks_at(key);
+                    c.get(key, id)
+                }
+            };
+            block.map(f)
+        })
+        .flatten()
+    }
+
     /// The lowest rowid (the entry point), or with `last` the highest (where the search seeds
     /// end): from the connection's cache where it knows it, else read and remembered there.
     fn end_id(&mut self, last: bool) -> Result<Option<i64>, ShadowError> {
