@@ -107,6 +107,27 @@ pub trait Storage {
     /// Store failures.
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, Self::Error>;
 
+    /// Appends to `out` the (up to) `n` lowest rowids greater than `after`, in order: fewer
+    /// than `n` only when no more follow. The default asks [`Self::next_id`] for each; a store
+    /// that seeks for each rowid should read them in one pass (a walk that gives way to brute
+    /// force lists every node).
+    ///
+    /// # Errors
+    /// Store failures.
+    fn next_ids(&mut self, after: i64, n: usize, out: &mut Vec<i64>) -> Result<(), Self::Error> {
+        let mut at = after;
+        for _ in 0..n {
+            match self.next_id(at)? {
+                Some(id) => {
+                    out.push(id);
+                    at = id;
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
     /// The highest rowid, or `None` for an empty index or a store that cannot say (the
     /// default: its searches have no [`Seeds`]); with [`Self::next_id`] it spreads the seeds
     /// over the index.
@@ -163,6 +184,9 @@ impl<S: Storage + ?Sized> Storage for &mut S {
     }
     fn next_id(&mut self, after: i64) -> Result<Option<i64>, Self::Error> {
         (**self).next_id(after)
+    }
+    fn next_ids(&mut self, after: i64, n: usize, out: &mut Vec<i64>) -> Result<(), Self::Error> {
+        (**self).next_ids(after, n, out)
     }
     fn last_id(&mut self) -> Result<Option<i64>, Self::Error> {
         (**self).last_id()

@@ -150,8 +150,8 @@ struct Walk {
     group: usize,
     /// How many nodes of each [`tie_class`] `beam` holds, when `group` bounds them.
     groups: std::collections::HashMap<u32, usize, RowidBuildHasher>,
-    /// Once the walk is over: the nodes not returned yet, nearest last (popped from the end).
-    tail: Option<Vec<Neighbor>>,
+    /// Once the walk is over: the nodes not returned yet, nearest on top.
+    tail: Option<BinaryHeap<Item>>,
     visited: usize,
     /// Visits after which the walk gives way to brute force ([`SearchStream::set_walk_limit`]).
     walk_limit: usize,
@@ -197,6 +197,11 @@ impl DiskAnn {
         })
     }
 }
+
+/// Rowids [`Walk::rest`] lists at a time ([`Storage::next_ids`]).
+const REST_IDS: usize = 512;
+/// How many nodes ahead [`Walk::rest`] prefetches a node's vector.
+const REST_AHEAD: usize = 4;
 
 /// Room made up front for the nodes a walk of width `window` meets (each visit meets a dozen
 /// or more new ones): grown from empty, the map of met nodes and the frontier were rehashed
@@ -290,8 +295,8 @@ impl SearchStream {
                 }
                 w.tail = Some(w.rest(graph, storage, &query)?);
             }
-            match w.tail.as_mut().and_then(Vec::pop) {
-                Some(neighbor) => out.push(neighbor),
+            match w.tail.as_mut().and_then(BinaryHeap::pop) {
+                Some(next) => out.push(Neighbor { id: next.id, distance: next.dist }),
                 None => break,
             }
         }
@@ -323,6 +328,12 @@ impl SearchStream {
     /// Nodes visited so far by the walk (not counting the rest read by brute force).
     pub fn visited(&self) -> usize {
         self.walk.visited
+    }
+
+    /// The window (see the module docs): a walk returns its first row after about this many
+    /// visits, and each row after that costs about one more.
+    pub fn window(&self) -> usize {
+        self.walk.window
     }
 
     /// After `visits` visits the walk stops and every node not returned yet is read once, its
@@ -499,7 +510,7 @@ impl Walk {
         Ok(())
     }
 
-    /// Every node not returned yet, farthest first (the caller pops from the end): the window,
+    /// Every node not returned yet, as a heap (nearest on top): the window,
     /// then the nodes never visited (queued, or never reached: an index that libSQL wrote, or a
     /// damaged one), each read once for its exact distance.
     fn rest<S: Storage>(
@@ -507,25 +518,43 @@ impl Walk {
         graph: &DiskAnn,
         storage: &mut S,
         query: &PreparedQuery<'_>,
-    ) -> Result<Vec<Neighbor>, GraphError<S::Error>> {
+    ) -> Result<BinaryHeap<Item>, GraphError<S::Error>> {
         let op = Op::Search;
-        let mut rest: Vec<Neighbor> = self.ready.drain().map(|i| Neighbor { id: i.id, distance: i.dist }).collect();
+        let mut rest: Vec<Item> = self.ready.drain().collect();
         self.frontier.clear();
-        let mut next = storage.first_id().map_err(GraphError::Storage)?;
-        while let Some(id) = next {
-            if self.seen.insert(id, VISITED) != Some(VISITED) {
+        // the rowids a few hundred at a time: one pass of the shadow table's b-tree for each
+        // batch, where a seek for each rowid took most of a node's time here
+        let mut ids: Vec<i64> = storage.first_id().map_err(GraphError::Storage)?.into_iter().collect();
+        let head = graph.layout.head_size();
+        while let Some(&last) = ids.last() {
+            for (i, &id) in ids.iter().enumerate() {
+                // the vector a few nodes on starts loading while this one's distance is computed
+                if let Some(&ahead) = ids.get(i + REST_AHEAD) {
+                    storage
+                        .peek(ahead, &mut |block| edgelite_vector::kernels::prefetch(&block[..head.min(block.len())]));
+                }
+                // each rowid comes once, and nothing reads the met nodes after this: only the
+                // visited (returned, or drained above) are skipped, and none is added
+                if self.seen.get(&id) == Some(&VISITED) {
+                    continue;
+                }
                 let distance = |block: &[u8]| -> Result<f32, GraphError<S::Error>> {
                     let node = graph.parse(op, id, block)?;
                     query.distance(node.vector()).map_err(|source| GraphError::Vector { op, source })
                 };
                 if let Some(d) = storage.read_with(id, distance).map_err(GraphError::Storage)? {
-                    rest.push(Neighbor { id, distance: d? });
+                    let d = d?;
+                    rest.push(Item { order: key(d), dist: d, id });
                 }
             }
-            next = storage.next_id(id).map_err(GraphError::Storage)?;
+            ids.clear();
+            storage.next_ids(last, REST_IDS, &mut ids).map_err(GraphError::Storage)?;
+            // only rowids past the last: a store that answered otherwise would list it forever
+            ids.retain(|&id| id > last);
         }
-        rest.sort_by(|a, b| by_key((key(b.distance), b.id), (key(a.distance), a.id)));
-        Ok(rest)
+        // a heap, not a sorted list: the caller takes the nearest few of thousands more often
+        // than all of them
+        Ok(BinaryHeap::from(rest))
     }
 }
 

@@ -384,6 +384,8 @@ pub(crate) struct ShadowStorage {
     delete: Option<super::sql::Stmt>,
     first: Option<super::sql::Stmt>,
     next: Option<super::sql::Stmt>,
+    /// For [`edgelite_diskann::Storage::next_ids`].
+    ids: Option<super::sql::Stmt>,
     last: Option<super::sql::Stmt>,
     /// The index's search seeds once drawn or found in the connection's cache (`cache.rs`), for
     /// the statement's later searches.
@@ -412,6 +414,7 @@ impl ShadowStorage {
             delete: None,
             first: None,
             next: None,
+            ids: None,
             last: None,
             seeds: None,
             keyed: None,
@@ -488,7 +491,7 @@ impl ShadowStorage {
         self.blob = None;
         for s in [&mut self.read, &mut self.write, &mut self.insert, &mut self.delete, &mut self.first]
             .into_iter()
-            .chain([&mut self.next, &mut self.last])
+            .chain([&mut self.next, &mut self.ids, &mut self.last])
             .flatten()
         {
             s.reset();
@@ -764,6 +767,19 @@ impl edgelite_diskann::Storage for ShadowStorage {
         })?;
         s.bind_int(1, after)?;
         Ok(if s.step()? { Some(s.int(0)) } else { None })
+    }
+
+    fn next_ids(&mut self, after: i64, n: usize, out: &mut Vec<i64>) -> Result<(), ShadowError> {
+        let table = &self.table;
+        let s = stmt(self.db, &mut self.ids, || {
+            format!("SELECT rowid FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2")
+        })?;
+        s.bind_int(1, after)?;
+        s.bind_int(2, i64::try_from(n).unwrap_or(i64::MAX))?;
+        while s.step()? {
+            out.push(s.int(0));
+        }
+        Ok(())
     }
 
     fn last_id(&mut self) -> Result<Option<i64>, ShadowError> {
