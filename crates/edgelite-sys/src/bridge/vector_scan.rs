@@ -59,9 +59,13 @@ const WALK_BEFORE_LIMIT: usize = 1024;
 
 /// A walk of more visits than the index's nodes over this gives way to brute force over every
 /// node at once ([`fill`]): on minilm-20k a visit (18 edges, f8 copies of 384 dimensions) took
-/// about 2 microseconds and brute force about 0.6 a node (`ORDER BY ... LIMIT n` through
-/// `vector_scan`, by hand), so the walk costs more past about a third of the nodes.
-const BRUTE_SHARE: usize = 4;
+/// about 1.9 microseconds and brute force about 0.65 a node (`vector_scan` of every row, 13 ms,
+/// by hand), so the walk costs more past about a third of the nodes. By hand, through the
+/// planner (`ORDER BY ... LIMIT n`, which then ranks the n rows by their SQL distance, a
+/// seek each), a quarter took LIMIT 3,000 from 17.4-17.7 ms to 19.3-20.5 (LIMIT 5,000:
+/// 26.3-26.7 ms became 24.6-26.3; the exact scan 27-31); a third left both within this
+/// machine's noise (two runs each, alternating).
+const BRUTE_SHARE: usize = 3;
 
 /// One scan: the stream and the rows of its current batch.
 #[repr(C)]
