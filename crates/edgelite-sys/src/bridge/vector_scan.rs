@@ -390,9 +390,10 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
             (storage, stamp)
         }
     };
-    // the visits this batch may take the walk to: the window, then about one a row
-    let ahead = stream.visited().saturating_add(stream.window()).saturating_add(cursor.next_batch);
-    if !cursor.limited && (stream.visited() >= WALK_BEFORE_LIMIT || ahead > WALK_BEFORE_LIMIT) {
+    // the visits a walk takes for a batch of this size from its start: the window, then about
+    // one a row
+    let need = stream.window().saturating_add(cursor.next_batch);
+    if !cursor.limited && stream.visited().saturating_add(need) > WALK_BEFORE_LIMIT {
         // a long scan (a filter few rows pass): past a sixteenth of the index, brute force over
         // the rest costs less than walking on (one distance per node, not one per edge). Twice
         // the share of the planner's sample gate (EDGELITE_WALK_SHARE, a thirty-second), which
@@ -408,12 +409,13 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
         cursor.limited = true;
         // SAFETY: `db` is live (caller).
         let nodes = unsafe { vector_index::node_count(db, name) }?;
-        let limit = if stream.visited() == 0 && ahead > nodes / BRUTE_SHARE {
+        let limit = if stream.visited() == 0 && need > nodes / BRUTE_SHARE {
             0
         } else {
             // twice the estimate: a walk makes a few visits more than one a row (ties, nodes
-            // queued again), and brute force after most of a walk costs both
-            (nodes / 16).max(WALK_BEFORE_LIMIT).max(ahead.saturating_mul(2).min(nodes / BRUTE_SHARE))
+            // queued again), and brute force after most of a walk costs both. A filtered walk's
+            // batches are small: its limit stays a sixteenth
+            (nodes / 16).max(WALK_BEFORE_LIMIT).max(need.saturating_mul(2).min(nodes / BRUTE_SHARE))
         };
         stream.set_walk_limit(limit);
     }
