@@ -420,12 +420,18 @@ fn search_matches_brute_force_and_survives_churn() {
     ok(&conn);
 }
 
+/// A database file path of this test process's own, with no file there yet.
+fn fresh_file(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("edgelite-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("test.db");
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
 #[test]
 fn node_cache_stays_coherent_across_connections_and_rollbacks() {
-    let dir = std::env::temp_dir().join(format!("edgelite-cache-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("cache.db");
-    let _ = std::fs::remove_file(&path);
+    let path = fresh_file("cache");
     let a = Connection::open(&path).expect("open a");
     a.execute_batch(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, v F32_BLOB(2));
@@ -455,7 +461,7 @@ fn node_cache_stays_coherent_across_connections_and_rollbacks() {
     assert_eq!(current, 0);
     assert!(a.query_row("SELECT edgelite_vector_cache_limit(-1)", [], |r| r.get::<_, i64>(0)).is_err());
     drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
 }
 
 /// Every node block of index `index`, by rowid.
@@ -867,10 +873,7 @@ fn the_node_cache_changes_nothing_through_rollbacks_of_every_kind() {
 /// pager's data version and the node cache is tagged as a server's connections use it.
 #[test]
 fn a_scan_sees_the_writes_of_its_connection_between_batches() {
-    let dir = std::env::temp_dir().join(format!("edgelite-scan-writes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("scan.db");
-    let _ = std::fs::remove_file(&path);
+    let path = fresh_file("scan-writes");
     let conn = Connection::open(&path).expect("open");
     conn.execute_batch(
         "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(8));
@@ -940,5 +943,5 @@ fn a_scan_sees_the_writes_of_its_connection_between_batches() {
     ok(&conn);
     drop(scan);
     drop(conn);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
 }

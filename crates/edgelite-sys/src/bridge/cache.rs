@@ -493,7 +493,8 @@ impl NodeCache {
         }
     }
 
-    /// Block `id` of `key`, if cached.
+    /// Block `id` of `key`, if cached (for tests: storages go by place, [`Self::get_at`]).
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &(String, String), id: i64) -> Option<&[u8]> {
         let e = self.entry(key)?;
         Some(e.slab.get(e.blocks.get(id)?))
@@ -544,6 +545,7 @@ impl NodeCache {
         let Some(entry) = self.entry_mut(key) else { return };
         match entry.slab.insert(block) {
             Some(at) => {
+                // evicted above: nothing to replace
                 entry.blocks.insert(id, at);
             }
             None => self.shrink(block.len()),

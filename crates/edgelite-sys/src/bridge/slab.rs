@@ -80,8 +80,11 @@ impl SlotMap {
         }
     }
 
-    /// Sets the slot of `id` (which has none).
-    pub(crate) fn insert(&mut self, id: i64, slot: Slot) {
+    /// Sets the slot of `id`, returning the one it replaces, if any (the cache evicts a block
+    /// before it stores another for the same rowid, but a count that took a replaced slot as a
+    /// new one would give its budget back twice when the index's blocks are dropped).
+    pub(crate) fn insert(&mut self, id: i64, slot: Slot) -> Option<Slot> {
+        let replaced = self.remove(id);
         let room = DENSE_FLOOR.max(self.len.saturating_mul(2));
         match usize::try_from(id) {
             Ok(i) if i < self.dense.len() => self.dense[i] = slot,
@@ -105,6 +108,7 @@ impl SlotMap {
             }
         }
         self.len += 1;
+        replaced
     }
 
     /// Takes the slot of `id`, if any.
@@ -377,9 +381,9 @@ mod tests {
             let slot = Slot { chunk: step, index: step ^ 5 };
             if next() % 3 == 0 {
                 assert_eq!(map.remove(id), model.remove(&id), "remove {id}");
-            } else if let std::collections::hash_map::Entry::Vacant(e) = model.entry(id) {
-                map.insert(id, slot);
-                e.insert(slot);
+            } else {
+                // over a slot it has, too: the count stays the map's
+                assert_eq!(map.insert(id, slot), model.insert(id, slot), "insert {id}");
             }
             assert_eq!(map.len(), model.len());
             let probe = id.wrapping_add((next() % 5) as i64 - 2);

@@ -186,9 +186,14 @@ impl Context {
         match value {
             // SAFETY: a live context (type invariant).
             Some(v) => unsafe { sqlite3_result_double(self.0, v) },
-            // SAFETY: a live context (type invariant).
-            None => unsafe { sqlite3_result_null(self.0) },
+            None => self.null(),
         }
+    }
+
+    /// A NULL result.
+    pub(crate) fn null(&self) {
+        // SAFETY: a live context (type invariant).
+        unsafe { sqlite3_result_null(self.0) }
     }
 
     /// Fails the call with `message` (SQLITE_ERROR), as `sqlite3_result_error` does.

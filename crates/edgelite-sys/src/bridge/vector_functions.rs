@@ -111,7 +111,7 @@ pub(crate) unsafe fn call(
     // SAFETY: `ctx` is the running callback's context, used only during this call.
     let ctx = unsafe { Context::new(ctx) };
     match catch_unwind(AssertUnwindSafe(|| body(ctx.user_data(), args))) {
-        Ok(Ok(Output::Null)) => ctx.double(None),
+        Ok(Ok(Output::Null)) => ctx.null(),
         Ok(Ok(Output::Int(i))) => ctx.int(i),
         Ok(Ok(Output::Blob(b))) => ctx.blob(&b),
         Ok(Ok(Output::Text(t))) => ctx.text(&t),

@@ -812,7 +812,7 @@ impl ShadowStorage {
                 Some(Ok(block)) => block,
                 _ => {
                     *at = c.blocks_at(key);
-                    c.get(key, id)
+                    at.and_then(|a| c.get_at(a, id).ok().flatten())
                 }
             };
             block.map(f)
@@ -1224,7 +1224,7 @@ unsafe extern "C" fn x_check(ctx: *mut sqlite3_context, argc: c_int, argv: *mut 
     let context = unsafe { Context::new(ctx) };
     match found {
         Some(Some(message)) => context.text(&message),
-        Some(None) => context.double(None), // NULL: nothing to report
+        Some(None) => context.null(), // nothing to report
         None => {}
     }
 }

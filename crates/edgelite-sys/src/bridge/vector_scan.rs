@@ -404,8 +404,8 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
         // A batch may ask for more rows than that (a large LIMIT): it walks as far as it
         // needs while that costs less than brute force over every node, which it does at
         // once when it would not (BRUTE_SHARE). Checked only between batches, the first batch
-        // of `ORDER BY ... LIMIT 5000` on minilm-20k walked 10,000 nodes (29 ms, the exact
-        // scan's time) where brute force takes 13.
+        // of `ORDER BY ... LIMIT 5000` on minilm-20k walked about 10,000 nodes whatever the
+        // limit said.
         cursor.limited = true;
         // SAFETY: `db` is live (caller).
         let nodes = unsafe { vector_index::node_count(db, name) }?;
