@@ -193,6 +193,25 @@ static Expr *edgeliteGuardWhere(Parse *pParse, Expr *pWhere, int bFirst, const c
   return sqlite3ExprAnd(pParse, sqlite3ExprAnd(pParse, pSafe, edgeliteHasVector(pParse, zRef, zCol)), pRisky);
 }
 
+/* The test that the row has a vector (<zRef>.<zCol> IS NOT NULL) for the scan's side of the
+** rewrite's OR (edgeliteRewriteOne), placed as edgeliteGuardWhere places it, or 0 when no term
+** of pWhere may fail. SQLite's MULTI-INDEX OR evaluates, inside the loop of each side, the
+** query's AND-ed comparisons of columns (a generated column's among them) after that side's own
+** terms, and the query's `<zRef>.<zCol> IS NOT NULL` only in the loop's body, after them: so a
+** filter `g < 0.05`, g a generated column of vector_distance_cos(v, ...), failed on a row
+** without a vector where the scan answers. Only the test when bFirst (a join: another table's
+** term here would keep this side from being a loop of the vector table). */
+static Expr *edgeliteScanGuard(Parse *pParse, Expr *pWhere, int bFirst, const char *zRef, const char *zCol){
+  Expr *pSafe = 0, *pRisky = 0;
+  if( bFirst ) return edgeliteHasVector(pParse, zRef, zCol);
+  edgeliteSplitTerms(pParse, pWhere, &pSafe, &pRisky);
+  if( pRisky==0 ){
+    sqlite3ExprDelete(pParse->db, pSafe);
+    return 0;
+  }
+  return sqlite3ExprAnd(pParse, sqlite3ExprAnd(pParse, pSafe, edgeliteHasVector(pParse, zRef, zCol)), pRisky);
+}
+
 /* The metric of vector index pIdx as its options give it: "cosine" (the default), "l2", or 0
 ** for anything this rewrite does not understand. */
 static const char *edgeliteIndexMetric(Index *pIdx){
@@ -545,7 +564,7 @@ static Expr *edgeliteFromMany(Parse *pParse, Expr *pExpr){
 /* (SELECT edgelite_s * edgelite_r >= EDGELITE_WALK_SHARE * pSlack * edgelite_c FROM
 ** edgelite_many): true when, as the sample of the table's rows estimates it, the walk would
 ** find pSlack rows that pass p's filter before it has read 1/EDGELITE_WALK_SHARE of the table
-** (pSlack / selectivity rows). NULL for an empty table (the exact branch then reads nothing).
+** (pSlack / selectivity rows). NULL for an empty table (the query then scans it, reading nothing).
 ** Takes ownership of pSlack. */
 static Expr *edgeliteSampledManyRef(Parse *pParse, Expr *pSlack){
   sqlite3 *db = pParse->db;
@@ -556,68 +575,42 @@ static Expr *edgeliteSampledManyRef(Parse *pParse, Expr *pSlack){
           sqlite3Expr(db, TK_ID, "edgelite_c"))));
 }
 
-/* (SELECT EDGELITE_BUDGET_TIMES * pSlack * edgelite_c / max(edgelite_s, 1) +
-** EDGELITE_BUDGET_EXTRA FROM edgelite_many): the walk's budget (NULL, no budget, for an empty
-** table). Takes ownership of pSlack. */
+/* (SELECT min(EDGELITE_BUDGET_TIMES * pSlack * edgelite_c / max(edgelite_s, 1) +
+** EDGELITE_BUDGET_EXTRA, edgelite_r / EDGELITE_WALK_SHARE) FROM edgelite_many): the walk's
+** budget (NULL, no budget, for an empty table). Never more than the share of the table past
+** which the sample sends the query to the scan (the walk is taken only when what it needs is
+** within that share): a walk that has read that many rows without finding S that pass has
+** cost about as much as a third of the scan that follows, and one that went on past a
+** sixteenth of the index gave way to brute force over the whole index before the scan (on
+** minilm-20k, `WHERE src LIKE 'debian:%' ... LIMIT 100`, whose nearest rows mostly fail it,
+** 0.5x the scan's speed with a budget of 1,380 rows). Takes ownership of pSlack. */
 static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
   sqlite3 *db = pParse->db;
-  Token tMax = {"max", 3};
+  Token tMax = {"max", 3}, tMin = {"min", 3};
   ExprList *pMaxArgs = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_s"));
+  ExprList *pMinArgs;
   pMaxArgs = sqlite3ExprListAppend(pParse, pMaxArgs, sqlite3ExprInt32(db, 1));
-  return edgeliteFromMany(pParse, sqlite3PExpr(pParse, TK_PLUS,
+  pMinArgs = sqlite3ExprListAppend(pParse, 0, sqlite3PExpr(pParse, TK_PLUS,
       sqlite3PExpr(pParse, TK_SLASH,
           sqlite3PExpr(pParse, TK_STAR,
               sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, EDGELITE_BUDGET_TIMES), pSlack),
               sqlite3Expr(db, TK_ID, "edgelite_c")),
           sqlite3ExprFunction(pParse, pMaxArgs, &tMax, 0)),
       sqlite3ExprInt32(db, EDGELITE_BUDGET_EXTRA)));
+  pMinArgs = sqlite3ExprListAppend(pParse, pMinArgs, sqlite3PExpr(pParse, TK_SLASH,
+      sqlite3Expr(db, TK_ID, "edgelite_r"), sqlite3ExprInt32(db, EDGELITE_WALK_SHARE)));
+  return edgeliteFromMany(pParse, sqlite3ExprFunction(pParse, pMinArgs, &tMin, 0));
 }
 
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
 #define EDGELITE_WALK "edgelite_walk"
 
-/* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 AS edgelite_gate LIMIT pGate)
-** CROSS JOIN <p's FROM> WHERE <p's WHERE, with edgeliteGuardWhere's test> ORDER BY <pOrder>
-** LIMIT pS), pOrder being the distance p orders by (its ORDER BY term, or the result column
-** that term names): the rows that pass, ranked as p ranks them, and only the first pS (every
-** row p can return is among them, a row the join repeats included), so that p reads back a
-** few rows instead of every row that passed (a filter that 1% of 20,000 rows pass: 20 seeks,
-** not 200). A row without a vector is left out, as the walk leaves it out (it has no node):
-** ranking it failed ("got NULL"), so that one query answered or failed by the plan that the
-** table's statistics chose. The gate subquery has a LIMIT, so it is not flattened into the
-** join, and the table is read only when pGate is 1. Takes ownership of pGate and pS. */
-static Select *edgeliteExactBranch(Parse *pParse, Select *p, int bFirst, const char *zRef,
-                                   const char *zCol, Expr *pOrder, Expr *pGate, Expr *pS){
+/* The rowid of p's vector table: `rowid` when p reads one table, `<zRef>.rowid` in a join (zRef
+** its name or alias there). */
+static Expr *edgeliteRowidOf(Parse *pParse, Select *p, const char *zRef){
   sqlite3 *db = pParse->db;
-  Token tEmpty = {0, 0};
-  Token tR = {"edgelite_r", 10};
-  Token tGate = {"edgelite_gate", 13};
-  SrcList *pFrom;
-  ExprList *pCols = sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1));
-  Select *pSel;
-  Expr *pWhere;
-  /* named: unnamed, SQLite would call it column1, and a user's column1 in the filter would be
-  ** ambiguous */
-  sqlite3ExprListSetName(pParse, pCols, &tGate, 0);
-  pSel = sqlite3SelectNew(pParse, pCols, 0, 0, 0, 0, 0, 0,
-      sqlite3PExpr(pParse, TK_LIMIT, pGate, 0));
-  pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pSel, 0);
-  /* sqlite3SrcListAppendList asserts a first list: none is left when memory ran out (the
-  ** copy then fails as well, so nothing is leaked) */
-  if( pFrom ) pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
-  if( pFrom && pFrom->nSrc>=2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
-  pCols = sqlite3ExprListAppend(pParse, 0,
-      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
-  sqlite3ExprListSetName(pParse, pCols, &tR, 0);
-  /* this branch scans the table: the test that the row has a vector after every term of the
-  ** filter that cannot fail (edgeliteGuardWhere) */
-  pWhere = edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1);
-  pSel = sqlite3SelectNew(pParse, pCols, pFrom, pWhere, 0, 0,
-      sqlite3ExprListAppend(pParse, 0, sqlite3ExprDup(db, pOrder, 0)), 0,
-      sqlite3PExpr(pParse, TK_LIMIT, pS, 0));
-  return sqlite3SelectNew(pParse,
-      sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
-      sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pSel, 0), 0, 0, 0, 0, 0, 0);
+  if( p->pSrc->nSrc==1 ) return sqlite3Expr(db, TK_ID, "rowid");
+  return sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid"));
 }
 
 /* The expression ORDER BY term pTerm of p stands for, as SQLite resolves it: a result column's
@@ -790,7 +783,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   SrcItem *pItem;
   Table *pTab;
   Index *pIdx;
-  Expr *pCall, *pQuery = 0, *pIn, *pK, *pLim, *pOff, *pSubWhere, *pKLimit;
+  Expr *pCall, *pQuery = 0, *pIn, *pK, *pLim, *pOff, *pSubWhere, *pKLimit, *pScanAll = 0;
   ExprList *pArgs, *pFnArgs, *pCols;
   SrcList *pSrc;
   Select *pSub;
@@ -884,8 +877,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   ** would be evaluated twice, choosing different rows each time: both are left to scan (the ON
   ** clauses are copied with the FROM items, and checked as the WHERE clause is) */
   if( edgeliteWalkFilter(pParse, p, edgeliteWhereUnsafeCb, edgeliteNoSelectCb) ) return;
-  /* the ORDER BY call is copied next to the rewrite's subqueries too: a vector column named
-  ** edgelite_gate would be ambiguous there */
+  /* nor the ORDER BY call: its query vector is copied into the walk's arguments, next to the
+  ** rewrite's own names */
   if( edgeliteWalkExpr(pParse, pCall, edgeliteReservedNameCb, edgeliteSkipSelectCb) ) return;
   if( (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
   if( edgeliteWalkExpr(pParse, pQuery, edgeliteRowExprCb, edgeliteRowSelectCb) ) return;
@@ -957,9 +950,9 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
       ** (read through that index once, stopping at one more, into edgelite_few: both branches
       ** and both tests read it); else a sample of the table says that the walk would read
       ** more than a 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany, a materialized
-      ** CTE that both branches' tests read), and one scan of the table finds them and keeps
-      ** the nearest S. */
-      Select *pA, *pB, *pC = 0;
+      ** CTE that both branches' tests read), and the query reads every row itself, as the
+      ** scan does. */
+      Select *pA, *pB = 0;
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
       Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
@@ -969,8 +962,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pSrc->a[0].u1.pFuncArg = sqlite3ExprListAppend(pParse, pSrc->a[0].u1.pFuncArg,
             edgeliteWalkBudgetRef(pParse, edgeliteSlackOf(pParse, pKLimit)));
       }
-      /* the query below leaves out rows without a vector, as the walk and the exact branches
-      ** do: the rows that pass an indexed filter include them, and a plan that scans the
+      /* the query below leaves out rows without a vector, as the walk does: the rows that pass an indexed filter include them, and a plan that scans the
       ** table for `rowid IN (...)` evaluated the filter's vector_distance_*() on them before
       ** the IN (a fuzzer's partial index, `WHERE a IS NOT NULL AND (a = 0 OR
       ** vector_distance_l2(v, ?) > 1.5)` after ANALYZE, failed where a search by rowid did not) */
@@ -980,28 +972,33 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
       }else{
-        /* the exact branch when the sample says that few rows pass */
-        pB = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
-            edgeliteCase(pParse,
-                edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
-                sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
-            edgeliteSlackOf(pParse, pKLimit));
-        /* ... and when the walk spent its budget before S rows passed:
-        ** LIMIT CASE WHEN <many pass> AND (SELECT count(*) FROM edgelite_walk) < S THEN 1 ELSE 0 */
-        {
-          Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
-          Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
-          sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
-              sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
-              sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
-          pC = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
-              edgeliteCase(pParse,
-                  sqlite3PExpr(pParse, TK_AND,
-                      edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
-                      sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlackOf(pParse, pKLimit))),
-                  sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, 0)),
-              edgeliteSlackOf(pParse, pKLimit));
-        }
+        /* The scan, when the sample says that few rows pass or the walk spent its budget before
+        ** S rows passed: <the vector table's rowid> >= CASE WHEN <scan> THEN -9223372036854775808
+        ** END, where <scan> is CASE WHEN <many pass> THEN (SELECT count(*) FROM edgelite_walk) < S
+        ** ELSE 1 END. ORed below with the walk's `rowid IN (...)`, SQLite reads it as a second
+        ** loop of the vector table (a MULTI-INDEX OR): every row in rowid order when <scan>
+        ** holds, and none when it does not (a seek to a NULL finds no row). A lower bound, so
+        ** that the rows read are not compared with an upper one (an upper bound cost the scan
+        ** about 3%, by hand, on minilm-20k's `WHERE bucket < 10`). The
+        ** query's own WHERE and ORDER BY then rank the rows it reads, as the scan it stands for
+        ** does. A branch that ranked the table in a subquery of its own kept the nearest S rows,
+        ** which the query then read back by rowid and ranked again: at LIMIT 5000 on minilm-20k
+        ** (`filtered -- --k 5000 --only none`, WHERE 1), 0.61-0.83x the scan's speed. */
+        Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
+        Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
+        Expr *pScan;
+        sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
+            sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
+            sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
+        pScan = edgeliteCase(pParse,
+            edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
+            sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlackOf(pParse, pKLimit)),
+            sqlite3ExprInt32(db, 1));
+        pScanAll = sqlite3PExpr(pParse, TK_GE, edgeliteRowidOf(pParse, p, zRef),
+            edgeliteCase(pParse, pScan,
+                         sqlite3PExpr(pParse, TK_UMINUS, sqlite3Expr(db, TK_INTEGER, "9223372036854775808"), 0),
+                         sqlite3Expr(db, TK_NULL, 0)));
+        pScanAll = sqlite3ExprAnd(pParse, pScanAll, edgeliteScanGuard(pParse, p->pWhere, bFirst, zRef, zCol));
       }
       /* Gates are LIMITs, not WHERE terms: SQLite tests a constant WHERE term before a loop only
       ** if it has no subquery, but a LIMIT of 0 skips the loop (the scan is never started). */
@@ -1014,56 +1011,48 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
             sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
             sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pA, 0), 0, 0, 0, 0, 0, 0);
       }else{
-        /* WITH edgelite_walk AS MATERIALIZED (<the walk>): the exact branch after it counts
-        ** its rows */
+        /* WITH edgelite_many AS MATERIALIZED (...), edgelite_walk AS MATERIALIZED (<the walk>)
+        ** on the query itself (it has no WITH clause of its own): both the walk's `rowid IN` and
+        ** the scan's bound read them, and each is computed once */
         Token tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
         With *pWith = edgeliteSampledMany(pParse, p, pTab, bFirst, zRef, zCol);
         pWith = sqlite3WithAdd(pParse, pWith, sqlite3CteNew(pParse, &tWalk, 0, pA, M10d_Yes));
         pA = sqlite3SelectNew(pParse,
             sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
             sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0);
-        if( pC ){
-          pC->pWith = pWith;
-        }else{
+        if( pA==0 || pScanAll==0 || pWith==0 ){
+          sqlite3SelectDelete(db, pA);
+          sqlite3ExprDelete(db, pScanAll);
           sqlite3WithDelete(db, pWith);
+          return;
         }
+        p->pWith = pWith;
+        pSub = pA;
       }
-      if( pA==0 || pB==0 || (!bIndexed && pC==0) ){
-        sqlite3SelectDelete(db, pA);
-        sqlite3SelectDelete(db, pB);
-        sqlite3SelectDelete(db, pC);
-        return;
-      }
-      /* The members are marked as members of a compound, as the parser marks them: SQLite
-      ** never flattens a subquery with a LIMIT into a compound's member (its restriction 15),
-      ** and without the mark it would flatten one into the first member and lose the LIMIT. */
-      pA->op = TK_ALL;
-      pA->pPrior = pB;
-      pB->pNext = pA;
-      pA->selFlags |= SF_Compound;
-      pB->selFlags |= SF_Compound;
-      pSub = pA;
-      if( pC ){
-        pC->op = TK_ALL;
-        pC->pPrior = pA;
-        pA->pNext = pC;
-        pC->selFlags |= SF_Compound;
-        pSub = pC;
-      }else{
+      if( bIndexed ){
+        if( pA==0 || pB==0 ){
+          sqlite3SelectDelete(db, pA);
+          sqlite3SelectDelete(db, pB);
+          return;
+        }
+        /* The members are marked as members of a compound, as the parser marks them: SQLite
+        ** never flattens a subquery with a LIMIT into a compound's member (its restriction 15),
+        ** and without the mark it would flatten one into the first member and lose the LIMIT. */
+        pA->op = TK_ALL;
+        pA->pPrior = pB;
+        pB->pNext = pA;
+        pA->selFlags |= SF_Compound;
+        pB->selFlags |= SF_Compound;
+        pSub = pA;
         /* A compound's WITH sits on its last member, and its first can see it too. */
         pA->pWith = edgeliteFewWith(pParse, p, bFirst, zRef, zCol);
       }
     }
   }
-  if( p->pSrc->nSrc==1 ){
-    pIn = sqlite3PExpr(pParse, TK_IN, sqlite3Expr(db, TK_ID, "rowid"), 0);
-  }else{
-    /* a join: the vector table's rowid, by its name in this query */
-    const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
-    pIn = sqlite3PExpr(pParse, TK_IN,
-        sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")), 0);
-  }
+  /* a join: the vector table's rowid by its name in this query */
+  pIn = sqlite3PExpr(pParse, TK_IN, edgeliteRowidOf(pParse, p, pItem->zAlias ? pItem->zAlias : pItem->zName), 0);
   sqlite3PExprAddSelect(pParse, pIn, pSub);
+  if( pScanAll ) pIn = sqlite3PExpr(pParse, TK_OR, pIn, pScanAll);
   if( zHasRef ) pIn = sqlite3ExprAnd(pParse, pIn, edgeliteHasVector(pParse, zHasRef, zCol));
   p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
 }
