@@ -193,17 +193,18 @@ static Expr *edgeliteGuardWhere(Parse *pParse, Expr *pWhere, int bFirst, const c
   return sqlite3ExprAnd(pParse, sqlite3ExprAnd(pParse, pSafe, edgeliteHasVector(pParse, zRef, zCol)), pRisky);
 }
 
-/* The test that the row has a vector (<zRef>.<zCol> IS NOT NULL) for the scan's side of the
-** rewrite's OR (edgeliteRewriteOne), placed as edgeliteGuardWhere places it, or 0 when no term
-** of pWhere may fail. SQLite's MULTI-INDEX OR evaluates, inside the loop of each side, the
-** query's AND-ed comparisons of columns (a generated column's among them) after that side's own
-** terms, and the query's `<zRef>.<zCol> IS NOT NULL` only in the loop's body, after them: so a
-** filter `g < 0.05`, g a generated column of vector_distance_cos(v, ...), failed on a row
-** without a vector where the scan answers. Only the test when bFirst (a join: another table's
-** term here would keep this side from being a loop of the vector table). */
+/* What the scan's side of the rewrite's OR (edgeliteRewriteOne, one table) evaluates after its
+** bound: p's filter pWhere with the test that the row has a vector (<zRef>.<zCol> IS NOT NULL)
+** placed as edgeliteGuardWhere places it, or 0 when no term may fail. Inside the loop of each
+** side of a MULTI-INDEX OR, SQLite evaluates that side's own terms and then its copies of the
+** query's AND-ed comparisons of a column (`col < expr`, a generated column's included), and
+** the rest of the WHERE only in the loop's body: so without this, `g < 0.05` (g a generated
+** column of vector_distance_cos(v, ...)) failed on a row without a vector, and `price < 5`
+** (price a generated json_extract(meta, ...)) on a row that `json_valid(meta)`, written before
+** it, leaves out, where the scan answers. */
 static Expr *edgeliteScanGuard(Parse *pParse, Expr *pWhere, int bFirst, const char *zRef, const char *zCol){
   Expr *pSafe = 0, *pRisky = 0;
-  if( bFirst ) return edgeliteHasVector(pParse, zRef, zCol);
+  if( bFirst ) return edgeliteGuardWhere(pParse, pWhere, bFirst, zRef, zCol, 1);
   edgeliteSplitTerms(pParse, pWhere, &pSafe, &pRisky);
   if( pRisky==0 ){
     sqlite3ExprDelete(pParse->db, pSafe);
@@ -605,6 +606,50 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
 #define EDGELITE_WALK "edgelite_walk"
 
+/* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 AS edgelite_gate LIMIT pGate)
+** CROSS JOIN <p's FROM> WHERE <p's WHERE, with edgeliteGuardWhere's test> ORDER BY <pOrder>
+** LIMIT pS), pOrder being the distance p orders by (its ORDER BY term, or the result column
+** that term names): the rows that pass, ranked as p ranks them, and only the first pS (every
+** row p can return is among them, a row the join repeats included), so that p reads back a
+** few rows instead of every row that passed (a filter that 1% of 20,000 rows pass: 20 seeks,
+** not 200). A row without a vector is left out, as the walk leaves it out (it has no node):
+** ranking it failed ("got NULL"), so that one query answered or failed by the plan that the
+** table's statistics chose. The gate subquery has a LIMIT, so it is not flattened into the
+** join, and the table is read only when pGate is 1. Takes ownership of pGate and pS. */
+static Select *edgeliteExactBranch(Parse *pParse, Select *p, int bFirst, const char *zRef,
+                                   const char *zCol, Expr *pOrder, Expr *pGate, Expr *pS){
+  sqlite3 *db = pParse->db;
+  Token tEmpty = {0, 0};
+  Token tR = {"edgelite_r", 10};
+  Token tGate = {"edgelite_gate", 13};
+  SrcList *pFrom;
+  ExprList *pCols = sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1));
+  Select *pSel;
+  Expr *pWhere;
+  /* named: unnamed, SQLite would call it column1, and a user's column1 in the filter would be
+  ** ambiguous */
+  sqlite3ExprListSetName(pParse, pCols, &tGate, 0);
+  pSel = sqlite3SelectNew(pParse, pCols, 0, 0, 0, 0, 0, 0,
+      sqlite3PExpr(pParse, TK_LIMIT, pGate, 0));
+  pFrom = sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pSel, 0);
+  /* sqlite3SrcListAppendList asserts a first list: none is left when memory ran out (the
+  ** copy then fails as well, so nothing is leaked) */
+  if( pFrom ) pFrom = sqlite3SrcListAppendList(pParse, pFrom, sqlite3SrcListDup(db, p->pSrc, 0));
+  if( pFrom && pFrom->nSrc>=2 ) pFrom->a[1].fg.jointype = JT_INNER|JT_CROSS;
+  pCols = sqlite3ExprListAppend(pParse, 0,
+      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid")));
+  sqlite3ExprListSetName(pParse, pCols, &tR, 0);
+  /* this branch scans the table: the test that the row has a vector after every term of the
+  ** filter that cannot fail (edgeliteGuardWhere) */
+  pWhere = edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1);
+  pSel = sqlite3SelectNew(pParse, pCols, pFrom, pWhere, 0, 0,
+      sqlite3ExprListAppend(pParse, 0, sqlite3ExprDup(db, pOrder, 0)), 0,
+      sqlite3PExpr(pParse, TK_LIMIT, pS, 0));
+  return sqlite3SelectNew(pParse,
+      sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
+      sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pSel, 0), 0, 0, 0, 0, 0, 0);
+}
+
 /* The rowid of p's vector table: `rowid` when p reads one table, `<zRef>.rowid` in a join (zRef
 ** its name or alias there). */
 static Expr *edgeliteRowidOf(Parse *pParse, Select *p, const char *zRef){
@@ -766,14 +811,18 @@ static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table 
 ** EDGELITE_MAX_JOIN - 1 tables that filter it, by ON or WHERE terms: the candidates must then
 ** pass the whole join, and a candidate may give several rows): adds "rowid IN (<candidates>)"
 ** (t's rowid, by its alias in a join) to the WHERE clause, so that the ORDER BY ranks candidates exactly instead of computing the distance
-** of every row. K is n + max(m, 0): integer literals (K up to 10,000, else the scan is cheaper)
+** of every row (unless few rows pass the filter, below). K is n + max(m, 0): integer literals (K up to 10,000, else the scan is cheaper)
 ** or bound parameters (ORMs bind their limits; K is then computed when the statement runs, see
 ** edgeliteBoundK). The candidates come from edgelite_vector_scan, the incremental search,
 ** which ends with every indexed row: without a WHERE its first K rows; with one, the first
 ** S = K + ceil(K/10) of its rows that pass the filter (edgeliteSlack; evaluated on each row
 ** in its own scope), or, when few rows pass, exactly those rows (at most EDGELITE_EXACT_ROWS
-** through an ordinary index that serves the filter), or the nearest S of them (too few for the
-** walk, as a sample of the table estimates: edgeliteSampledMany). So the query returns as many rows as the scan. Runs before name resolution, on the
+** through an ordinary index that serves the filter), or, when a sample of the table says that
+** too few pass for the walk (edgeliteSampledMany) or the walk ends short, every row: for one
+** table the WHERE clause becomes "(rowid IN (<the walk's rows>) OR rowid >= <the least integer,
+** or NULL when the walk answers>) AND ...", which SQLite reads as two loops of the table, and
+** the query ranks what they read as the scan does; for a join, the nearest S rows that pass,
+** ranked in a subquery (edgeliteExactBranch). So the query returns as many rows as the scan. Runs before name resolution, on the
 ** statement as parsed; anything it does not recognise is left alone, and "NOT INDEXED" or a
 ** column written as +col turns it off. A partial vector index serves a query whose WHERE has
 ** every AND-ed term of the index's WHERE among its own (edgeliteImpliesPart): every row such a
@@ -877,8 +926,16 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   ** would be evaluated twice, choosing different rows each time: both are left to scan (the ON
   ** clauses are copied with the FROM items, and checked as the WHERE clause is) */
   if( edgeliteWalkFilter(pParse, p, edgeliteWhereUnsafeCb, edgeliteNoSelectCb) ) return;
-  /* nor the ORDER BY call: its query vector is copied into the walk's arguments, next to the
-  ** rewrite's own names */
+  /* nor a subquery of a result column or of the ORDER BY that reads a table so named: the
+  ** rewrite's CTEs become the query's own WITH clause, whose scope covers them too (a result
+  ** column `(SELECT count(*) FROM edgelite_walk)` of a user's table counted the walk's rows) */
+  for(i=0; i<p->pEList->nExpr; i++){
+    if( edgeliteWalkExpr(pParse, p->pEList->a[i].pExpr, sqlite3ExprWalkNoop, edgeliteNoSelectCb) ) return;
+  }
+  if( edgeliteWalkExpr(pParse, p->pOrderBy->a[0].pExpr, sqlite3ExprWalkNoop, edgeliteNoSelectCb) ) return;
+  /* the ORDER BY call is copied next to the rewrite's subqueries too (its query vector into
+  ** the walk's arguments, the whole call into a join's ranked branch): a vector column named
+  ** edgelite_gate would be ambiguous there */
   if( edgeliteWalkExpr(pParse, pCall, edgeliteReservedNameCb, edgeliteSkipSelectCb) ) return;
   if( (iCol = sqlite3ColumnIndex(pTab, zCol))<0 ) return;
   if( edgeliteWalkExpr(pParse, pQuery, edgeliteRowExprCb, edgeliteRowSelectCb) ) return;
@@ -952,7 +1009,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
       ** more than a 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany, a materialized
       ** CTE that both branches' tests read), and the query reads every row itself, as the
       ** scan does. */
-      Select *pA, *pB = 0;
+      Select *pA, *pB = 0, *pC = 0;
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
       Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
@@ -971,6 +1028,35 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         /* SELECT edgelite_r FROM edgelite_few WHERE NOT <many pass> */
         pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
+      }else if( p->pSrc->nSrc>1 ){
+        /* A join: when the sample says that few rows pass, a scan of the join in a subquery of
+        ** its own ranks the rows that pass and keeps the nearest S, which the query reads back
+        ** and ranks again (edgeliteExactBranch). One table has the query's own loop instead
+        ** (below); in a join the same OR let SQLite evaluate the filter's comparisons of the
+        ** vector table's columns inside that loop, before terms that the scan evaluates first
+        ** (`t.b + 0 = l.x + 0 AND t.a < abs(l.x)` failed on l's least integer where the scan
+        ** answers), and guarding them there would tie the loop to the other tables. */
+        pB = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
+            edgeliteCase(pParse,
+                edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
+                sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
+            edgeliteSlackOf(pParse, pKLimit));
+        /* ... and when the walk spent its budget before S rows passed:
+        ** LIMIT CASE WHEN <many pass> AND (SELECT count(*) FROM edgelite_walk) < S THEN 1 ELSE 0 */
+        {
+          Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
+          Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
+          sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
+              sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
+              sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
+          pC = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
+              edgeliteCase(pParse,
+                  sqlite3PExpr(pParse, TK_AND,
+                      edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
+                      sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlackOf(pParse, pKLimit))),
+                  sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, 0)),
+              edgeliteSlackOf(pParse, pKLimit));
+        }
       }else{
         /* The scan, when the sample says that few rows pass or the walk spent its budget before
         ** S rows passed: <the vector table's rowid> >= CASE WHEN <scan> THEN -9223372036854775808
@@ -1020,19 +1106,28 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pA = sqlite3SelectNew(pParse,
             sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
             sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0);
-        if( pA==0 || pScanAll==0 || pWith==0 ){
+        if( p->pSrc->nSrc>1 ){
+          /* a join: the CTEs on the compound's last member, the walk's fallback */
+          if( pC ){
+            pC->pWith = pWith;
+          }else{
+            sqlite3WithDelete(db, pWith);
+          }
+        }else if( pA==0 || pScanAll==0 || pWith==0 ){
           sqlite3SelectDelete(db, pA);
           sqlite3ExprDelete(db, pScanAll);
           sqlite3WithDelete(db, pWith);
           return;
+        }else{
+          p->pWith = pWith;
+          pSub = pA;
         }
-        p->pWith = pWith;
-        pSub = pA;
       }
-      if( bIndexed ){
-        if( pA==0 || pB==0 ){
+      if( bIndexed || p->pSrc->nSrc>1 ){
+        if( pA==0 || pB==0 || (!bIndexed && pC==0) ){
           sqlite3SelectDelete(db, pA);
           sqlite3SelectDelete(db, pB);
+          sqlite3SelectDelete(db, pC);
           return;
         }
         /* The members are marked as members of a compound, as the parser marks them: SQLite
@@ -1044,8 +1139,16 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pA->selFlags |= SF_Compound;
         pB->selFlags |= SF_Compound;
         pSub = pA;
-        /* A compound's WITH sits on its last member, and its first can see it too. */
-        pA->pWith = edgeliteFewWith(pParse, p, bFirst, zRef, zCol);
+        if( pC ){
+          pC->op = TK_ALL;
+          pC->pPrior = pA;
+          pA->pNext = pC;
+          pC->selFlags |= SF_Compound;
+          pSub = pC;
+        }else{
+          /* A compound's WITH sits on its last member, and its first can see it too. */
+          pA->pWith = edgeliteFewWith(pParse, p, bFirst, zRef, zCol);
+        }
       }
     }
   }
