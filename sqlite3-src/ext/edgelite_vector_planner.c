@@ -193,26 +193,6 @@ static Expr *edgeliteGuardWhere(Parse *pParse, Expr *pWhere, int bFirst, const c
   return sqlite3ExprAnd(pParse, sqlite3ExprAnd(pParse, pSafe, edgeliteHasVector(pParse, zRef, zCol)), pRisky);
 }
 
-/* What the scan's side of the rewrite's OR (edgeliteRewriteOne, one table) evaluates after its
-** bound: p's filter pWhere with the test that the row has a vector (<zRef>.<zCol> IS NOT NULL)
-** placed as edgeliteGuardWhere places it, or 0 when no term may fail. Inside the loop of each
-** side of a MULTI-INDEX OR, SQLite evaluates that side's own terms and then its copies of the
-** query's AND-ed comparisons of a column (`col < expr`, a generated column's included), and
-** the rest of the WHERE only in the loop's body: so without this, `g < 0.05` (g a generated
-** column of vector_distance_cos(v, ...)) failed on a row without a vector, and `price < 5`
-** (price a generated json_extract(meta, ...)) on a row that `json_valid(meta)`, written before
-** it, leaves out, where the scan answers. */
-static Expr *edgeliteScanGuard(Parse *pParse, Expr *pWhere, int bFirst, const char *zRef, const char *zCol){
-  Expr *pSafe = 0, *pRisky = 0;
-  if( bFirst ) return edgeliteGuardWhere(pParse, pWhere, bFirst, zRef, zCol, 1);
-  edgeliteSplitTerms(pParse, pWhere, &pSafe, &pRisky);
-  if( pRisky==0 ){
-    sqlite3ExprDelete(pParse->db, pSafe);
-    return 0;
-  }
-  return sqlite3ExprAnd(pParse, sqlite3ExprAnd(pParse, pSafe, edgeliteHasVector(pParse, zRef, zCol)), pRisky);
-}
-
 /* The metric of vector index pIdx as its options give it: "cosine" (the default), "l2", or 0
 ** for anything this rewrite does not understand. */
 static const char *edgeliteIndexMetric(Index *pIdx){
@@ -1084,7 +1064,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
             edgeliteCase(pParse, pScan,
                          sqlite3PExpr(pParse, TK_UMINUS, sqlite3Expr(db, TK_INTEGER, "9223372036854775808"), 0),
                          sqlite3Expr(db, TK_NULL, 0)));
-        pScanAll = sqlite3ExprAnd(pParse, pScanAll, edgeliteScanGuard(pParse, p->pWhere, bFirst, zRef, zCol));
+        pScanAll = sqlite3ExprAnd(pParse, pScanAll, edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1));
       }
       /* Gates are LIMITs, not WHERE terms: SQLite tests a constant WHERE term before a loop only
       ** if it has no subquery, but a LIMIT of 0 skips the loop (the scan is never started). */
@@ -1155,7 +1135,21 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   /* a join: the vector table's rowid by its name in this query */
   pIn = sqlite3PExpr(pParse, TK_IN, edgeliteRowidOf(pParse, p, pItem->zAlias ? pItem->zAlias : pItem->zName), 0);
   sqlite3PExprAddSelect(pParse, pIn, pSub);
-  if( pScanAll ) pIn = sqlite3PExpr(pParse, TK_OR, pIn, pScanAll);
+  if( pScanAll ){
+    /* one table, a filter no ordinary index serves: rowid IN (<the walk's rows>) OR (rowid >=
+    ** <bound> AND <the WHERE, guarded>), the whole WHERE clause. The walk's rows have passed
+    ** the filter (in its EXISTS, on this statement's snapshot) and have a vector. The filter
+    ** is not left beside the OR: the loop's body then ran it again on every row the scan's
+    ** side passed, and SQLite copied its AND-ed comparisons of a column into that side's loop
+    ** ahead of the vector test (one of a generated column of json_extract(meta, ...) failed
+    ** there on a row that `json_valid(meta)`, written before it, leaves out, where the scan
+    ** answers). Nor is it on the walk's side as well: SQLite moves a term that every side of
+    ** an OR has out in front of the OR, and `vector_distance_l2(v, ?) > 1.5` then ran on a row
+    ** without a vector. */
+    sqlite3ExprDelete(db, p->pWhere);
+    p->pWhere = sqlite3PExpr(pParse, TK_OR, pIn, pScanAll);
+    return;
+  }
   if( zHasRef ) pIn = sqlite3ExprAnd(pParse, pIn, edgeliteHasVector(pParse, zHasRef, zCol));
   p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
 }
