@@ -615,7 +615,8 @@ fn kept_apart(conn: &Connection, sql: &str, what: &str) -> bool {
 }
 
 /// A filter that the rows near the query fail, although many rows pass: the walk may spend its
-/// budget (a few times the rows that the sample says it needs, at most a 32nd of the table),
+/// budget (four times the rows that the sample says it needs, at most a 32nd of the table or
+/// twice the need),
 /// and the query then reads every row itself. What this checks: the budget itself
 /// (`edgelite_vector_scan`'s fourth argument, which the planner alone passes, ends the scan
 /// after that many rows), that the plan has the walk's CTE and its fallback (the scan's side of
