@@ -556,7 +556,7 @@ static Expr *edgeliteSampledManyRef(Parse *pParse, Expr *pSlack){
           sqlite3Expr(db, TK_ID, "edgelite_c"))));
 }
 
-/* pTimes * pSlack * edgelite_c / max(edgelite_s, 1) + EDGELITE_BUDGET_EXTRA: pTimes times the
+/* nTimes * pSlack * edgelite_c / max(edgelite_s, 1) + EDGELITE_BUDGET_EXTRA: nTimes times the
 ** rows that the sample says the walk reads to find pSlack that pass, and a few more. Takes
 ** ownership of pSlack. */
 static Expr *edgeliteSampledNeed(Parse *pParse, int nTimes, Expr *pSlack){
@@ -814,9 +814,9 @@ static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table 
 ** in its own scope), or, when few rows pass, exactly those rows (at most EDGELITE_EXACT_ROWS
 ** through an ordinary index that serves the filter), or, when a sample of the table says that
 ** too few pass for the walk (edgeliteSampledMany) or the walk ends short, every row: for one
-** table the WHERE clause becomes "(rowid IN (<the walk's rows>) OR rowid >= <the least integer,
-** or NULL when the walk answers>) AND ...", which SQLite reads as two loops of the table, and
-** the query ranks what they read as the scan does; for a join, the nearest S rows that pass,
+** table the WHERE clause becomes "rowid IN (<the walk's rows>) OR (rowid >= <the least integer,
+** or NULL when the walk answers> AND <the filter>)", which SQLite reads as two loops of the
+** table, and the query ranks what they read as the scan does; for a join, the nearest S rows that pass,
 ** ranked in a subquery (edgeliteExactBranch). So the query returns as many rows as the scan. Runs before name resolution, on the
 ** statement as parsed; anything it does not recognise is left alone, and "NOT INDEXED" or a
 ** column written as +col turns it off. A partial vector index serves a query whose WHERE has
@@ -1014,8 +1014,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pSrc->a[0].u1.pFuncArg = sqlite3ExprListAppend(pParse, pSrc->a[0].u1.pFuncArg,
             edgeliteWalkBudgetRef(pParse, edgeliteSlackOf(pParse, pKLimit)));
       }
-      /* the query below leaves out rows without a vector, as the walk does: the rows that pass an indexed filter include them, and a plan that scans the
-      ** table for `rowid IN (...)` evaluated the filter's vector_distance_*() on them before
+      /* the query below leaves out rows without a vector, as the walk does: the rows that pass
+      ** an indexed filter include them, and a plan that scans the table for `rowid IN (...)` evaluated the filter's vector_distance_*() on them before
       ** the IN (a fuzzer's partial index, `WHERE a IS NOT NULL AND (a = 0 OR
       ** vector_distance_l2(v, ?) > 1.5)` after ANALYZE, failed where a search by rowid did not) */
       zHasRef = zRef;
@@ -1060,9 +1060,9 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         ** loop of the vector table (a MULTI-INDEX OR): every row in rowid order when <scan>
         ** holds, and none when it does not (a seek to a NULL finds no row). A lower bound, so
         ** that the rows read are not compared with an upper one (an upper bound cost the scan
-        ** about 3%, by hand, on minilm-20k's `WHERE bucket < 10`). The
-        ** query's own WHERE and ORDER BY then rank the rows it reads, as the scan it stands for
-        ** does. A branch that ranked the table in a subquery of its own kept the nearest S rows,
+        ** about 3%, by hand, on minilm-20k's `WHERE bucket < 10`). The filter comes after the
+        ** bound, the vector tested as edgeliteGuardWhere places it, and the query's ORDER BY
+        ** ranks the rows that pass, as the scan it stands for does. A branch that ranked the table in a subquery of its own kept the nearest S rows,
         ** which the query then read back by rowid and ranked again: at LIMIT 5000 on minilm-20k
         ** (`filtered -- --k 5000 --only none`, WHERE 1), 0.61-0.83x the scan's speed. */
         Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
@@ -1147,7 +1147,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
       }
     }
   }
-  /* a join: the vector table's rowid by its name in this query */
+  /* the vector table's rowid (in a join, by its name in this query) */
   pIn = sqlite3PExpr(pParse, TK_IN, edgeliteRowidOf(pParse, p, pItem->zAlias ? pItem->zAlias : pItem->zName), 0);
   sqlite3PExprAddSelect(pParse, pIn, pSub);
   if( pScanAll ){
