@@ -580,12 +580,13 @@ static Expr *edgeliteSampledNeed(Parse *pParse, int nTimes, Expr *pSlack){
 ** unless that is under twice the need: a walk that has read that many rows without finding S
 ** that pass has cost about a third of the scan that follows, and one that went on past a
 ** sixteenth of the index gave way to brute force over the whole index before that scan (on
-** minilm-20k, `WHERE src LIKE 'debian:%' ... LIMIT 100`, whose nearest rows mostly fail it,
-** 0.5x the scan's speed with a budget of 1,380 rows; 0.79x at 625, by hand). The floor of twice
-** the need keeps the walks that the sample sends near that share: with the share alone,
-** `WHERE bucket < 100 ... LIMIT 55` and `LIMIT 60` (10%, whose walks need about 600 and 660
-** rows) spent 625 and then scanned, 1.97x and 1.09x the scan's speed where they had walked at
-** 5.6x and 4.8x (by hand). Takes ownership of pSlack. */
+** minilm-20k, `filtered -- --k 100`, the filter correlated with the vectors that a third of
+** the rows pass: 0.74-0.80x the scan's speed with four times the need, 1.24-1.28x capped). The
+** floor of twice the need keeps the walks that the sample sends near that share: with the
+** share alone, `filtered -- --k 55` and `--k 60` at 10% (walks of about 600 and 660 rows)
+** spent 625 and then scanned, 1.68x and 1.15x the scan's speed where they had walked at 5.01x
+** and 4.14x; 4.99x and 4.90x with the floor (`--only '(10%)' --repeats 3`, one run each).
+** Takes ownership of pSlack. */
 static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
   sqlite3 *db = pParse->db;
   Token tMax = {"max", 3}, tMin = {"min", 3};
@@ -600,6 +601,17 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
 
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
 #define EDGELITE_WALK "edgelite_walk"
+
+/* (SELECT count(*) FROM edgelite_walk) < <the slack of pK>: the walk spent its budget before
+** S rows passed (the caller keeps pK). */
+static Expr *edgeliteWalkShort(Parse *pParse, Expr *pK){
+  Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
+  Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
+  sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
+      sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
+      sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
+  return sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlackOf(pParse, pK));
+}
 
 /* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 AS edgelite_gate LIMIT pGate)
 ** CROSS JOIN <p's FROM> WHERE <p's WHERE, with edgeliteGuardWhere's test> ORDER BY <pOrder>
@@ -1007,6 +1019,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
       Select *pA, *pB = 0, *pC = 0;
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
+      /* one table whose filter no ordinary index serves: the query's own loop scans (pScanAll) */
+      int bOwnLoop = !bIndexed && p->pSrc->nSrc==1;
       Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
           : edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit));
       if( !bIndexed && pSrc->nSrc==1 && pSrc->a[0].fg.isTabFunc ){
@@ -1023,7 +1037,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         /* SELECT edgelite_r FROM edgelite_few WHERE NOT <many pass> */
         pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
-      }else if( p->pSrc->nSrc>1 ){
+      }else if( !bOwnLoop ){
         /* A join: when the sample says that few rows pass, a scan of the join in a subquery of
         ** its own ranks the rows that pass and keeps the nearest S, which the query reads back
         ** and ranks again (edgeliteExactBranch). One table has the query's own loop instead
@@ -1037,44 +1051,30 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
                 sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
             edgeliteSlackOf(pParse, pKLimit));
         /* ... and when the walk spent its budget before S rows passed:
-        ** LIMIT CASE WHEN <many pass> AND (SELECT count(*) FROM edgelite_walk) < S THEN 1 ELSE 0 */
-        {
-          Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
-          Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
-          sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
-              sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
-              sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
-          pC = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
-              edgeliteCase(pParse,
-                  sqlite3PExpr(pParse, TK_AND,
-                      edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
-                      sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlackOf(pParse, pKLimit))),
-                  sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, 0)),
-              edgeliteSlackOf(pParse, pKLimit));
-        }
+        ** LIMIT CASE WHEN <many pass> AND <the walk is short> THEN 1 ELSE 0 END */
+        pC = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
+            edgeliteCase(pParse,
+                sqlite3PExpr(pParse, TK_AND,
+                    edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
+                    edgeliteWalkShort(pParse, pKLimit)),
+                sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, 0)),
+            edgeliteSlackOf(pParse, pKLimit));
       }else{
         /* The scan, when the sample says that few rows pass or the walk spent its budget before
         ** S rows passed: <the vector table's rowid> >= CASE WHEN <scan> THEN -9223372036854775808
-        ** END, where <scan> is CASE WHEN <many pass> THEN (SELECT count(*) FROM edgelite_walk) < S
-        ** ELSE 1 END. ORed below with the walk's `rowid IN (...)`, SQLite reads it as a second
+        ** END, where <scan> is CASE WHEN <many pass> THEN <the walk is short> ELSE 1 END. ORed below with the walk's `rowid IN (...)`, SQLite reads it as a second
         ** loop of the vector table (a MULTI-INDEX OR): every row in rowid order when <scan>
         ** holds, and none when it does not (a seek to a NULL finds no row). A lower bound, so
         ** that the rows read are not compared with an upper one (an upper bound cost the scan
         ** about 3%, by hand, on minilm-20k's `WHERE bucket < 10`). The filter comes after the
         ** bound, the vector tested as edgeliteGuardWhere places it, and the query's ORDER BY
-        ** ranks the rows that pass, as the scan it stands for does. A branch that ranked the table in a subquery of its own kept the nearest S rows,
-        ** which the query then read back by rowid and ranked again: at LIMIT 5000 on minilm-20k
+        ** ranks the rows that pass, as the scan it stands for does. A branch that ranked the
+        ** table in a subquery of its own kept the nearest S rows, which the query then read back
+        ** by rowid and ranked again: at LIMIT 5000 on minilm-20k
         ** (`filtered -- --k 5000 --only none`, WHERE 1), 0.61-0.83x the scan's speed. */
-        Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
-        Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
-        Expr *pScan;
-        sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
-            sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
-            sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
-        pScan = edgeliteCase(pParse,
+        Expr *pScan = edgeliteCase(pParse,
             edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
-            sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlackOf(pParse, pKLimit)),
-            sqlite3ExprInt32(db, 1));
+            edgeliteWalkShort(pParse, pKLimit), sqlite3ExprInt32(db, 1));
         pScanAll = sqlite3PExpr(pParse, TK_GE, edgeliteRowidOf(pParse, p, zRef),
             edgeliteCase(pParse, pScan,
                          sqlite3PExpr(pParse, TK_UMINUS, sqlite3Expr(db, TK_INTEGER, "9223372036854775808"), 0),
@@ -1101,7 +1101,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pA = sqlite3SelectNew(pParse,
             sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
             sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0);
-        if( p->pSrc->nSrc>1 ){
+        if( !bOwnLoop ){
           /* a join: the CTEs on the compound's last member, the walk's fallback */
           if( pC ){
             pC->pWith = pWith;
@@ -1118,7 +1118,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
           pSub = pA;
         }
       }
-      if( bIndexed || p->pSrc->nSrc>1 ){
+      if( !bOwnLoop ){
         if( pA==0 || pB==0 || (!bIndexed && pC==0) ){
           sqlite3SelectDelete(db, pA);
           sqlite3SelectDelete(db, pB);

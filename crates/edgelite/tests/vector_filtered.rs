@@ -342,7 +342,7 @@ fn a_scan_past_its_walk_returns_every_row_once_nearest_first() {
             .expect("insert");
     }
     conn.execute("DELETE FROM t WHERE id BETWEEN 300 AND 340 OR id % 97 = 0", []).expect("gaps");
-    let mut want = ids(&conn, "SELECT id FROM t ORDER BY id", &[]);
+    let want = ids(&conn, "SELECT id FROM t ORDER BY id", &[]);
     let q = Value::from(rng.vector());
     // no hint: a walk, then brute force past a sixteenth of the index (at least 1,024 visits,
     // more than this table has once the rows come out one visit each); a hint of 2,000 rows:
@@ -355,7 +355,6 @@ fn a_scan_past_its_walk_returns_every_row_once_nearest_first() {
             stmt.query_map([&q], |r| Ok((r.get(0)?, r.get(1)?))).expect(sql).collect::<Result<_>>().expect(sql);
         let mut got: Vec<i64> = rows.iter().map(|r| r.0).collect();
         got.sort_unstable();
-        want.sort_unstable();
         assert_eq!(got, want, "{sql}: every row once");
         if sql.contains("2000") {
             assert!(rows.windows(2).all(|w| w[0].1 <= w[1].1), "{sql}: exact order");
@@ -616,12 +615,11 @@ fn kept_apart(conn: &Connection, sql: &str, what: &str) -> bool {
 
 /// A filter that the rows near the query fail, although many rows pass: the walk may spend its
 /// budget (four times the rows that the sample says it needs, at most a 32nd of the table or
-/// twice the need),
-/// and the query then reads every row itself. What this checks: the budget itself
-/// (`edgelite_vector_scan`'s fourth argument, which the planner alone passes, ends the scan
-/// after that many rows), that the plan has the walk's CTE and its fallback (the scan's side of
-/// the query's MULTI-INDEX OR), and that the
-/// answers have the scan's row count and nearly its rows. Which branch answered is not
+/// twice the need), and the query then reads every row itself. What this checks: the budget
+/// itself (`edgelite_vector_scan`'s fourth argument, which the planner alone passes, ends the
+/// scan after that many rows), that the plan has the walk's CTE and its fallback (the scan's
+/// side of the query's MULTI-INDEX OR), and that the answers have the scan's row count and
+/// nearly its rows. Which branch answered is not
 /// observable from SQL (the walk's brute-force tail is exact too), so it is not asserted.
 #[test]
 fn a_walk_that_spends_its_budget_gives_way_to_the_scan() {
@@ -1251,9 +1249,9 @@ fn an_indexed_filter_in_a_join_that_never_reaches_a_row_without_a_vector() {
 /// Rows whose vector is NULL: SQLite's own plan fails on them (`vector_distance_*` of NULL is an
 /// error, as in libSQL), and the rewrite's walk never meets them (they have no node). Every
 /// branch of the rewrite leaves them out the same way: the branches that ranked the table used
-/// to rank them and fail, so one query answered or failed by the plan that the table's statistics chose (`WHERE
-/// c % 2 = 1 ... LIMIT 3` answered and `LIMIT 100` failed). The answer is the scan's answer
-/// over the rows that have a vector.
+/// to rank them and fail, so one query answered or failed by the plan that the table's
+/// statistics chose (`WHERE c % 2 = 1 ... LIMIT 3` answered and `LIMIT 100` failed). The
+/// answer is the scan's answer over the rows that have a vector.
 #[test]
 fn every_plan_leaves_out_rows_without_a_vector() {
     let conn = Connection::open_in_memory().expect("open");

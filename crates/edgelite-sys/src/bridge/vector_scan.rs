@@ -89,9 +89,9 @@ struct ScanCursor {
     limited: bool,
     /// The planner's budget: after this many rows the scan ends, whatever is left. The planner
     /// gives a filtered walk a few times the rows that its sample says it needs, at most a 32nd
-    /// of the table or twice the need, and ranks the rows that pass by an exact scan of the table when the walk
-    /// ends short (a filter that the rows near the query mostly fail reads less that way than
-    /// walking on).
+    /// of the table or twice the need, and ranks the rows that pass by an exact scan of the
+    /// table when the walk ends short (a filter that the rows near the query mostly fail reads
+    /// less that way than walking on).
     budget: usize,
     /// Rows returned so far.
     returned: usize,
