@@ -371,9 +371,10 @@ impl NodeCache {
         self.entry(key).filter(|e| e.tag.0 == version).and_then(|e| e.count)
     }
 
-    /// Remembers the node count of synced index `key` (counted outside a write transaction).
-    pub(crate) fn set_count(&mut self, key: &(String, String), count: usize) {
-        if let Some(e) = self.entry_mut(key) {
+    /// Remembers the node count of synced index `key`, counted outside a write transaction at
+    /// data version `version` (not if the entry is of another).
+    pub(crate) fn set_count(&mut self, key: &(String, String), version: DataVersion, count: usize) {
+        if let Some(e) = self.entry_mut(key).filter(|e| e.tag.0 == version) {
             e.count = Some(count);
         }
     }
@@ -780,7 +781,9 @@ mod tests {
         let key = ("aux".to_owned(), "i".to_owned());
         c.sync(&key, (7, 1), Some(0), 64);
         c.put(&key, 1, &[1; 64]);
-        c.set_count(&key, 1);
+        c.set_count(&key, (7, 1), 1);
+        // a count taken at another data version is not remembered for this one
+        c.set_count(&key, (6, 1), 5);
         c.sync(&key, (7, 1), Some(0), 64);
         assert_eq!((c.get(&key, 1), c.count(&key, (7, 1))), (Some(&[1u8; 64][..]), Some(1)));
         c.sync(&key, (8, 1), Some(0), 64);

@@ -1283,7 +1283,8 @@ pub(crate) unsafe fn node_count(db: *mut sqlite3, name: &str) -> SqlResult<usize
     let db = unsafe { Db::new(db) };
     let index = search_name(db, name)?;
     super::txn::before_use(db, &index)?;
-    count_nodes(db, &index)
+    let version = (db.txn_state(&index.schema) != SQLITE_TXN_WRITE).then(|| db.data_version(&index.schema)).flatten();
+    remembered_count(db, &index, version)
 }
 
 /// The nodes of index `name` (as [`open_search`] names it) whose vectors' distance is always
@@ -1359,21 +1360,27 @@ pub(crate) unsafe fn open_search(
     let base = config.search_l;
     let mut graph = graph(config)?;
     // edgelite's default search width grows with the index (a search_l given at creation does
-    // not); the count is remembered as the metadata is, outside write transactions
+    // not)
     if metadata.extension(tag::EDGELITE_SCALED_SEARCH_L) == Some(1) {
-        let nodes = match version.and_then(|v| with_cache(db, |c| c.count(&key, v)).flatten()) {
-            Some(n) => n,
-            None => {
-                let n = count_nodes(db, &index)?;
-                if remember {
-                    with_cache(db, |c| c.set_count(&key, n));
-                }
-                n
-            }
-        };
+        let nodes = remembered_count(db, &index, version.filter(|_| remember))?;
         graph.set_search_l(edgelite_diskann::IndexConfig::scaled_search_l(base, nodes));
     }
     Ok((storage, graph))
+}
+
+/// The node count of `index`, remembered as its metadata is, outside write transactions:
+/// `version` is the data version it is remembered at, `None` to count afresh and not remember
+/// (a write transaction, or a connection without a node cache).
+fn remembered_count(db: Db, index: &IndexName, version: Option<DataVersion>) -> SqlResult<usize> {
+    let key = (index.schema.clone(), index.name.clone());
+    if let Some(n) = version.and_then(|v| with_cache(db, |c| c.count(&key, v)).flatten()) {
+        return Ok(n);
+    }
+    let n = count_nodes(db, index)?;
+    if let Some(v) = version {
+        with_cache(db, |c| c.set_count(&key, v, n));
+    }
+    Ok(n)
 }
 
 /// What a search found: (node id, distance) nearest first, and for a keyed index (`keys.rs`)
