@@ -67,6 +67,17 @@ const WALK_BEFORE_LIMIT: usize = 1024;
 /// machine's noise (two runs each, alternating).
 const BRUTE_SHARE: usize = 3;
 
+/// An index of fewer nodes than this many times the visits of a walk's first batch (its
+/// window, then about one a row: 110 at the default width and `LIMIT 10`) is read by brute
+/// force from its first row ([`small_index`]): a walk there visits most nodes, a distance per
+/// edge of each, where brute force computes one a node. By hand (`ORDER BY
+/// vector_distance_cos(v, ?) LIMIT 10` on random rows, medians of 5 runs), 100 rows took 68
+/// microseconds walked and 44 by brute force at 8 dimensions (SQLite's scan: 22), 107 and 65
+/// at 384 (78); 200 rows 126 and 109 at 8, 108 and 91 at 384; but 400 rows 137 and 156 at 8,
+/// 126 and 193 at 384, and with a third (under 330 nodes) 300 rows of 384 dimensions took 95
+/// microseconds walked and 119 by brute force (paired runs).
+const SMALL_SHARE: usize = 2;
+
 /// One scan: the stream and the rows of its current batch.
 #[repr(C)]
 struct ScanCursor {
@@ -395,18 +406,10 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     // one a row
     let need = stream.window().saturating_add(cursor.next_batch);
     if !cursor.limited && stream.visited() == 0 {
-        // The first batch: an index where that batch alone would visit more than a third of
-        // the nodes (a small one, or a large LIMIT) is read by brute force at once, and a walk
-        // in an index of under 3 * WALK_BEFORE_LIMIT nodes stops at a third of them (the node
-        // count is remembered per data version). Checked only past WALK_BEFORE_LIMIT visits
-        // (below), a 100-row index was walked whole, a distance per edge of every node: by
-        // hand (`ORDER BY vector_distance_cos(v, ?) LIMIT 10`, random rows, paired runs of
-        // the two builds), 83 microseconds became 54 at 8 dimensions and 99 became 73 at 384
-        // (SQLite's scan: 33 and 70); 400 and 2,000 rows stayed within noise.
         // SAFETY: `db` is live (caller).
-        if let Some(limit) = first_batch_limit(need, unsafe { vector_index::node_count(db, name) }?) {
+        if small_index(need, unsafe { vector_index::node_count(db, name) }?) {
             cursor.limited = true;
-            stream.set_walk_limit(limit);
+            stream.set_walk_limit(0);
         }
     }
     if !cursor.limited && stream.visited().saturating_add(need) > WALK_BEFORE_LIMIT {
@@ -419,16 +422,21 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
         // runs for queries the walk would have finished).
         // A batch may ask for more rows than that (a large LIMIT): it walks as far as it
         // needs while that costs less than brute force over every node, which it does at
-        // once when it would not (BRUTE_SHARE, above). Checked only between batches, the first
-        // batch of `ORDER BY ... LIMIT 5000` on minilm-20k walked about 10,000 nodes whatever
-        // the limit said.
+        // once when it would not (BRUTE_SHARE). Checked only between batches, the first batch
+        // of `ORDER BY ... LIMIT 5000` on minilm-20k walked about 10,000 nodes whatever the
+        // limit said.
         cursor.limited = true;
         // SAFETY: `db` is live (caller).
         let nodes = unsafe { vector_index::node_count(db, name) }?;
-        // twice the estimate: a walk makes a few visits more than one a row (ties, nodes
-        // queued again), and brute force after most of a walk costs both. A filtered walk's
-        // batches are small: its limit stays a sixteenth
-        stream.set_walk_limit((nodes / 16).max(WALK_BEFORE_LIMIT).max(need.saturating_mul(2).min(nodes / BRUTE_SHARE)));
+        let limit = if stream.visited() == 0 && need > nodes / BRUTE_SHARE {
+            0
+        } else {
+            // twice the estimate: a walk makes a few visits more than one a row (ties, nodes
+            // queued again), and brute force after most of a walk costs both. A filtered walk's
+            // batches are small: its limit stays a sixteenth
+            (nodes / 16).max(WALK_BEFORE_LIMIT).max(need.saturating_mul(2).min(nodes / BRUTE_SHARE))
+        };
+        stream.set_walk_limit(limit);
     }
     let batch = loop {
         let want = cursor.next_batch;
@@ -451,18 +459,10 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     Ok(())
 }
 
-/// The walk's visit limit before a first batch of `need` visits in an index of `nodes` nodes
-/// ([`fill`]): 0 (brute force at once) when that batch would visit more than a third of the
-/// nodes, a third of them in an index too small for the limit set past [`WALK_BEFORE_LIMIT`]
-/// visits to be under that, else `None` (set later, if the walk goes that far).
-fn first_batch_limit(need: usize, nodes: usize) -> Option<usize> {
-    if need > nodes / BRUTE_SHARE {
-        Some(0)
-    } else if nodes / BRUTE_SHARE < WALK_BEFORE_LIMIT {
-        Some(nodes / BRUTE_SHARE)
-    } else {
-        None
-    }
+/// Whether an index of `nodes` nodes is small enough for brute force to cost less than a walk
+/// whose first batch takes `need` visits ([`SMALL_SHARE`]).
+fn small_index(need: usize, nodes: usize) -> bool {
+    need.saturating_mul(SMALL_SHARE) > nodes
 }
 
 /// The size of the batch after one of `want` rows, `returned` rows into the scan: an eighth of
@@ -546,24 +546,18 @@ unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlit
 mod tests {
     use super::*;
 
-    /// A first batch that would visit over a third of the index reads it by brute force; a
-    /// walk in a small index stops at a third of it; a large index's walk is limited later.
+    /// An index of fewer than twice the visits of the walk's first batch is read by brute force:
+    /// at the default width (100) and LIMIT 10, under 220 nodes.
     #[test]
-    fn a_small_index_is_read_by_brute_force_or_walked_a_third() {
-        // the window of 100 and a batch of 10 rows in 100 and 329 nodes: brute force
-        assert_eq!(first_batch_limit(110, 100), Some(0));
-        assert_eq!(first_batch_limit(110, 329), Some(0));
-        // 330 to 3,071 nodes: a third
-        assert_eq!(first_batch_limit(110, 330), Some(110));
-        assert_eq!(first_batch_limit(110, 2_000), Some(666));
-        assert_eq!(first_batch_limit(110, 3_071), Some(1_023));
-        // from 3 * WALK_BEFORE_LIMIT nodes, later (past WALK_BEFORE_LIMIT visits)
-        assert_eq!(first_batch_limit(110, 3_072), None);
-        assert_eq!(first_batch_limit(110, 20_000), None);
-        // a large LIMIT's first batch: brute force when it is over a third of the nodes
-        assert_eq!(first_batch_limit(5_100, 20_000), None);
-        assert_eq!(first_batch_limit(5_100, 15_000), Some(0));
-        // an index of one or two nodes
-        assert_eq!(first_batch_limit(1, 2), Some(0));
+    fn a_small_index_is_read_by_brute_force() {
+        assert!(small_index(110, 0));
+        assert!(small_index(110, 100));
+        assert!(small_index(110, 219));
+        assert!(!small_index(110, 220));
+        assert!(!small_index(110, 20_000));
+        // a large LIMIT in a small index
+        assert!(small_index(5_100, 10_000));
+        assert!(!small_index(5_100, 10_200));
+        assert!(!small_index(usize::MAX / 2, usize::MAX));
     }
 }
