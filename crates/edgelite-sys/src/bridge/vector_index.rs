@@ -1287,6 +1287,26 @@ pub(crate) unsafe fn node_count(db: *mut sqlite3, name: &str) -> SqlResult<usize
     remembered_count(db, &index, version)
 }
 
+/// The number of nodes of index `name` outside a write transaction, counted once per data
+/// version and remembered; `None` inside one, where each call would count them again (a
+/// `count(*)` of the shadow table's rowids: thousands of pages for a million nodes).
+///
+/// # Safety
+/// `db` is a live connection.
+pub(crate) unsafe fn remembered_node_count(db: *mut sqlite3, name: &str) -> SqlResult<Option<usize>> {
+    // SAFETY: valid for this call (caller).
+    let db = unsafe { Db::new(db) };
+    let index = search_name(db, name)?;
+    super::txn::before_use(db, &index)?;
+    if db.txn_state(&index.schema) == SQLITE_TXN_WRITE {
+        return Ok(None);
+    }
+    match db.data_version(&index.schema) {
+        Some(version) => remembered_count(db, &index, Some(version)).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The nodes of index `name` (as [`open_search`] names it) whose vectors' distance is always
 /// NULL, which a rowid-keyed index keeps aside (`zeros.rs`); empty for a keyed one.
 ///

@@ -406,8 +406,9 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     // one a row
     let need = stream.window().saturating_add(cursor.next_batch);
     if !cursor.limited && stream.visited() == 0 {
+        // inside a write transaction the count is not remembered, and the walk goes first
         // SAFETY: `db` is live (caller).
-        if small_index(need, unsafe { vector_index::node_count(db, name) }?) {
+        if unsafe { vector_index::remembered_node_count(db, name) }?.is_some_and(|nodes| small_index(need, nodes)) {
             cursor.limited = true;
             stream.set_walk_limit(0);
         }
