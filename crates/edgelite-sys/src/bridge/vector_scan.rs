@@ -68,14 +68,14 @@ const WALK_BEFORE_LIMIT: usize = 1024;
 const BRUTE_SHARE: usize = 3;
 
 /// An index of fewer nodes than this many times the visits of a walk's first batch (its
-/// window, then about one a row: 110 at the default width and `LIMIT 10`) is read by brute
-/// force from its first row ([`small_index`]): a walk there visits most nodes, a distance per
-/// edge of each, where brute force computes one a node. By hand (`ORDER BY
-/// vector_distance_cos(v, ?) LIMIT 10` on random rows, medians of 5 runs), 100 rows took 68
-/// microseconds walked and 44 by brute force at 8 dimensions (SQLite's scan: 22), 107 and 65
-/// at 384 (78); 200 rows 126 and 109 at 8, 108 and 91 at 384; but 400 rows 137 and 156 at 8,
-/// 126 and 193 at 384, and with a third (under 330 nodes) 300 rows of 384 dimensions took 95
-/// microseconds walked and 119 by brute force (paired runs).
+/// window, then about one a row: 110 at the default width and `LIMIT 10`, so 220 nodes; 202
+/// for `vector_scan` without a hint) is read by brute force from its first row
+/// ([`small_index`]): a walk there visits most nodes, a distance per edge of each, where brute
+/// force computes one a node. By hand (`ORDER BY vector_distance_cos(v, ?) LIMIT 10` on random
+/// rows, the two builds paired), 100 rows took 56 microseconds where they took 84 at 8
+/// dimensions (SQLite's scan: 31) and 69 where they took 103 at 384 (the scan: 73); 200 rows
+/// 76 for 99 and 97 for 108. Three times the visits, tried first (330 nodes), took 300 rows of
+/// 384 dimensions to 119 microseconds from 95 walked.
 const SMALL_SHARE: usize = 2;
 
 /// One scan: the stream and the rows of its current batch.
