@@ -613,6 +613,14 @@ static Expr *edgeliteWalkShort(Parse *pParse, Expr *pK){
   return sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlackOf(pParse, pK));
 }
 
+/* CASE WHEN <many pass> THEN <the walk is short> ELSE 1 END: true when the rows that pass are
+** ranked by a scan, because the sample says that few pass or the walk spent its budget before
+** S passed (the caller keeps pK). The walk is never started when the sample says few. */
+static Expr *edgeliteScanGate(Parse *pParse, Expr *pK){
+  return edgeliteCase(pParse, edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pK)),
+                      edgeliteWalkShort(pParse, pK), sqlite3ExprInt32(pParse->db, 1));
+}
+
 /* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 AS edgelite_gate LIMIT pGate)
 ** CROSS JOIN <p's FROM> WHERE <p's WHERE, with edgeliteGuardWhere's test> ORDER BY <pOrder>
 ** LIMIT pS), pOrder being the distance p orders by (its ORDER BY term, or the result column
@@ -817,23 +825,25 @@ static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table 
 ** where t has a vector index on col with that metric (t may be inner-joined to up to
 ** EDGELITE_MAX_JOIN - 1 tables that filter it, by ON or WHERE terms: the candidates must then
 ** pass the whole join, and a candidate may give several rows): adds "rowid IN (<candidates>)"
-** (t's rowid, by its alias in a join) to the WHERE clause, so that the ORDER BY ranks candidates exactly instead of computing the distance
-** of every row (unless few rows pass the filter, below). K is n + max(m, 0): integer literals (K up to 10,000, else the scan is cheaper)
-** or bound parameters (ORMs bind their limits; K is then computed when the statement runs, see
-** edgeliteBoundK). The candidates come from edgelite_vector_scan, the incremental search,
-** which ends with every indexed row: without a WHERE its first K rows; with one, the first
-** S = K + ceil(K/10) of its rows that pass the filter (edgeliteSlack; evaluated on each row
-** in its own scope), or, when few rows pass, exactly those rows (at most EDGELITE_EXACT_ROWS
-** through an ordinary index that serves the filter), or, when a sample of the table says that
-** too few pass for the walk (edgeliteSampledMany) or the walk ends short, every row: for one
-** table the WHERE clause becomes "rowid IN (<the walk's rows>) OR (rowid >= <the least integer,
-** or NULL when the walk answers> AND <the filter>)", which SQLite reads as two loops of the
-** table, and the query ranks what they read as the scan does; for a join, the nearest S rows that pass,
-** ranked in a subquery (edgeliteExactBranch). So the query returns as many rows as the scan. Runs before name resolution, on the
-** statement as parsed; anything it does not recognise is left alone, and "NOT INDEXED" or a
-** column written as +col turns it off. A partial vector index serves a query whose WHERE has
-** every AND-ed term of the index's WHERE among its own (edgeliteImpliesPart): every row such a
-** query can return is in that index. libSQL always scans. */
+** (t's rowid, by its alias in a join) to the WHERE clause, so that the ORDER BY ranks
+** candidates exactly instead of computing the distance of every row (unless few rows pass the
+** filter, below). K is n + max(m, 0): integer literals (K up to 10,000, else the scan is
+** cheaper) or bound parameters (ORMs bind their limits; K is then computed when the statement
+** runs, see edgeliteBoundK). The candidates come from edgelite_vector_scan, the incremental
+** search, which ends with every indexed row: without a WHERE its first K rows; with one, the
+** first S = K + ceil(K/10) of its rows that pass the filter (edgeliteSlack; evaluated on each
+** row in its own scope), or, when few rows pass, exactly those rows (at most
+** EDGELITE_EXACT_ROWS through an ordinary index that serves the filter), or, when a sample of
+** the table says that too few pass for the walk (edgeliteSampledMany) or the walk ends short,
+** every row: for one table the WHERE clause becomes "rowid IN (<the walk's rows>) OR (rowid >=
+** <the least integer, or NULL when the walk answers> AND <the filter>)", which SQLite reads as
+** two loops of the table, and the query ranks what they read as the scan does; for a join, the
+** nearest S rows that pass, ranked in a subquery (edgeliteExactBranch). So the query returns as
+** many rows as the scan. Runs before name resolution, on the statement as parsed; anything it
+** does not recognise is left alone, and "NOT INDEXED" or a column written as +col turns it off.
+** A partial vector index serves a query whose WHERE has every AND-ed term of the index's WHERE
+** among its own (edgeliteImpliesPart): every row such a query can return is in that index.
+** libSQL always scans. */
 static void edgeliteRewriteOne(Parse *pParse, Select *p){
   sqlite3 *db = pParse->db;
   SrcItem *pItem;
@@ -1016,7 +1026,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
       ** more than a 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany, a materialized
       ** CTE that both branches' tests read), and the query reads every row itself, as the
       ** scan does. */
-      Select *pA, *pB = 0, *pC = 0;
+      Select *pA, *pB = 0;
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
       /* one table whose filter no ordinary index serves: the query's own loop scans (pScanAll) */
@@ -1029,42 +1039,35 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
             edgeliteWalkBudgetRef(pParse, edgeliteSlackOf(pParse, pKLimit)));
       }
       /* the query below leaves out rows without a vector, as the walk does: the rows that pass
-      ** an indexed filter include them, and a plan that scans the table for `rowid IN (...)` evaluated the filter's vector_distance_*() on them before
-      ** the IN (a fuzzer's partial index, `WHERE a IS NOT NULL AND (a = 0 OR
-      ** vector_distance_l2(v, ?) > 1.5)` after ANALYZE, failed where a search by rowid did not) */
+      ** an indexed filter include them, and a plan that scans the table for `rowid IN (...)`
+      ** evaluated the filter's vector_distance_*() on them before the IN (a fuzzer's partial
+      ** index, `WHERE a IS NOT NULL AND (a = 0 OR vector_distance_l2(v, ?) > 1.5)` after
+      ** ANALYZE, failed where a search by rowid did not) */
       zHasRef = zRef;
       if( bIndexed ){
         /* SELECT edgelite_r FROM edgelite_few WHERE NOT <many pass> */
         pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
       }else if( !bOwnLoop ){
-        /* A join: when the sample says that few rows pass, a scan of the join in a subquery of
-        ** its own ranks the rows that pass and keeps the nearest S, which the query reads back
-        ** and ranks again (edgeliteExactBranch). One table has the query's own loop instead
-        ** (below); in a join the same OR let SQLite evaluate the filter's comparisons of the
-        ** vector table's columns inside that loop, before terms that the scan evaluates first
-        ** (`t.b + 0 = l.x + 0 AND t.a < abs(l.x)` failed on l's least integer where the scan
-        ** answers), and guarding them there would tie the loop to the other tables. */
+        /* A join: when the sample says that few rows pass or the walk spent its budget before S
+        ** rows passed (edgeliteScanGate), a scan of the join in a subquery of its own ranks the
+        ** rows that pass and keeps the nearest S, which the query reads back and ranks again
+        ** (edgeliteExactBranch). One table has the query's own loop instead (below); in a join
+        ** the same OR let SQLite evaluate the filter's comparisons of the vector table's columns
+        ** inside that loop, before terms that the scan evaluates first (`t.b + 0 = l.x + 0 AND
+        ** t.a < abs(l.x)` failed on l's least integer where the scan answers), and guarding them
+        ** there would tie the loop to the other tables. */
         pB = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
-            edgeliteCase(pParse,
-                edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
-                sqlite3ExprInt32(db, 0), sqlite3ExprInt32(db, 1)),
-            edgeliteSlackOf(pParse, pKLimit));
-        /* ... and when the walk spent its budget before S rows passed:
-        ** LIMIT CASE WHEN <many pass> AND <the walk is short> THEN 1 ELSE 0 END */
-        pC = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
-            edgeliteCase(pParse,
-                sqlite3PExpr(pParse, TK_AND,
-                    edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
-                    edgeliteWalkShort(pParse, pKLimit)),
-                sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, 0)),
+            edgeliteCase(pParse, edgeliteScanGate(pParse, pKLimit),
+                         sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, 0)),
             edgeliteSlackOf(pParse, pKLimit));
       }else{
         /* The scan, when the sample says that few rows pass or the walk spent its budget before
         ** S rows passed: <the vector table's rowid> >= CASE WHEN <scan> THEN -9223372036854775808
-        ** END, where <scan> is CASE WHEN <many pass> THEN <the walk is short> ELSE 1 END. ORed below with the walk's `rowid IN (...)`, SQLite reads it as a second
-        ** loop of the vector table (a MULTI-INDEX OR): every row in rowid order when <scan>
-        ** holds, and none when it does not (a seek to a NULL finds no row). A lower bound, so
+        ** END, <scan> being edgeliteScanGate. ORed below with the walk's `rowid IN (...)`,
+        ** SQLite reads it as a second loop of the vector table (a MULTI-INDEX OR): every row in
+        ** rowid order when <scan> holds, and none when it does not (a seek to a NULL finds no
+        ** row). A lower bound, so
         ** that the rows read are not compared with an upper one (an upper bound cost the scan
         ** about 3%, by hand, on minilm-20k's `WHERE bucket < 10`). The filter comes after the
         ** bound, the vector tested as edgeliteGuardWhere places it, and the query's ORDER BY
@@ -1072,11 +1075,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         ** table in a subquery of its own kept the nearest S rows, which the query then read back
         ** by rowid and ranked again: at LIMIT 5000 on minilm-20k
         ** (`filtered -- --k 5000 --only none`, WHERE 1), 0.61-0.83x the scan's speed. */
-        Expr *pScan = edgeliteCase(pParse,
-            edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit)),
-            edgeliteWalkShort(pParse, pKLimit), sqlite3ExprInt32(db, 1));
         pScanAll = sqlite3PExpr(pParse, TK_GE, edgeliteRowidOf(pParse, p, zRef),
-            edgeliteCase(pParse, pScan,
+            edgeliteCase(pParse, edgeliteScanGate(pParse, pKLimit),
                          sqlite3PExpr(pParse, TK_UMINUS, sqlite3Expr(db, TK_INTEGER, "9223372036854775808"), 0),
                          sqlite3Expr(db, TK_NULL, 0)));
         pScanAll = sqlite3ExprAnd(pParse, pScanAll, edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1));
@@ -1102,9 +1102,10 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
             sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
             sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0);
         if( !bOwnLoop ){
-          /* a join: the CTEs on the compound's last member, the walk's fallback */
-          if( pC ){
-            pC->pWith = pWith;
+          /* a join: the CTEs on the compound's last member, the walk's rows (below); its first
+          ** member, the ranked scan, reads them in its gate */
+          if( pA ){
+            pA->pWith = pWith;
           }else{
             sqlite3WithDelete(db, pWith);
           }
@@ -1119,10 +1120,9 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         }
       }
       if( !bOwnLoop ){
-        if( pA==0 || pB==0 || (!bIndexed && pC==0) ){
+        if( pA==0 || pB==0 ){
           sqlite3SelectDelete(db, pA);
           sqlite3SelectDelete(db, pB);
-          sqlite3SelectDelete(db, pC);
           return;
         }
         /* The members are marked as members of a compound, as the parser marks them: SQLite
@@ -1134,13 +1134,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pA->selFlags |= SF_Compound;
         pB->selFlags |= SF_Compound;
         pSub = pA;
-        if( pC ){
-          pC->op = TK_ALL;
-          pC->pPrior = pA;
-          pA->pNext = pC;
-          pC->selFlags |= SF_Compound;
-          pSub = pC;
-        }else{
+        if( bIndexed ){
           /* A compound's WITH sits on its last member, and its first can see it too. */
           pA->pWith = edgeliteFewWith(pParse, p, bFirst, zRef, zCol);
         }
