@@ -277,7 +277,8 @@ static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
 ** the rows pass), by hand, K + 1 gave recall@10 0.982 at 1.3x the queries/s of K + 10 with a
 ** quarter of the list's look-ahead past the first K rows (0.982), K + 2 0.985 at 1.22x, and K
 ** alone 0.979 at 1.38x; on 100,000 rows (`filtered -- --synthetic 100000`) K + 1 gave 0.982
-** at 1.17x against 0.977. */
+** at 1.17x against 0.977. The slack's rows farther than the K-th that passed are no longer
+** sought (edgelite_pass, below). */
 static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
   sqlite3 *db = pParse->db;
   /* Every copy of pK is made before pK is handed over, each in a statement of its own: a
@@ -602,20 +603,21 @@ static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
 #define EDGELITE_WALK "edgelite_walk"
 
-/* (SELECT count(*) FROM edgelite_walk) < <the slack of pK>: the walk spent its budget before
-** S rows passed (the caller keeps pK). */
+/* (SELECT count(*) FROM edgelite_walk) < pK: the walk spent its budget before K rows passed
+** (the caller keeps pK). K, not S: once K rows have passed, the walk's later rows are only
+** those nearer than the K-th (edgelite_pass), so a walk that has answered may end with K. */
 static Expr *edgeliteWalkShort(Parse *pParse, Expr *pK){
   Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
   Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
   sqlite3PExprAddSelect(pParse, pCount, sqlite3SelectNew(pParse,
       sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
       sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
-  return sqlite3PExpr(pParse, TK_LT, pCount, edgeliteSlackOf(pParse, pK));
+  return sqlite3PExpr(pParse, TK_LT, pCount, sqlite3ExprDup(pParse->db, pK, 0));
 }
 
 /* CASE WHEN <many pass> THEN <the walk is short> ELSE 1 END: true when the rows that pass are
 ** ranked by a scan, because the sample says that few pass or the walk spent its budget before
-** S passed (the caller keeps pK). The walk is never started when the sample says few. */
+** K passed (the caller keeps pK). The walk is never started when the sample says few. */
 static Expr *edgeliteScanGate(Parse *pParse, Expr *pK){
   return edgeliteCase(pParse, edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pK)),
                       edgeliteWalkShort(pParse, pK), sqlite3ExprInt32(pParse->db, 1));
@@ -999,7 +1001,19 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   }
   sqlite3SrcListFuncArgs(pParse, pSrc, pFnArgs);
   pSrc->a[0].zAlias = sqlite3DbStrDup(db, "edgelite_vector_scan");
-  pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id"));
+  if( p->pWhere==0 && p->pSrc->nSrc==1 ){
+    pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id"));
+  }else{
+    /* SELECT edgelite_pass AS edgelite_id: the scan's edgelite_pass is its row's id, read only
+    ** for a row that passed the filter (a result column is computed after the WHERE clause),
+    ** which tells the scan so. Once K rows have passed, the scan returns only rows nearer than
+    ** the K-th of them (no farther row can be among the K the ORDER BY keeps), for as many
+    ** rows as the slack would have read (PATCHES.md): the rows that the slack read and that
+    ** are farther cost a step of the walk each, but no seek of their filter's row. */
+    Token tId = {"edgelite_id", 11};
+    pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_pass"));
+    sqlite3ExprListSetName(pParse, pCols, &tId, 0);
+  }
   if( p->pWhere==0 && p->pSrc->nSrc==1 ){
     /* LIMIT CASE WHEN EXISTS (SELECT 1 FROM <p's FROM item>) THEN K ELSE 0 END: the scan of an
     ** empty table never evaluates the query vector (a malformed one fails nothing), and a LIMIT
@@ -1049,7 +1063,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
         pB = edgeliteFromFew(pParse, sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_r")),
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
       }else if( !bOwnLoop ){
-        /* A join: when the sample says that few rows pass or the walk spent its budget before S
+        /* A join: when the sample says that few rows pass or the walk spent its budget before K
         ** rows passed (edgeliteScanGate), a scan of the join in a subquery of its own ranks the
         ** rows that pass and keeps the nearest S, which the query reads back and ranks again
         ** (edgeliteExactBranch). One table has the query's own loop instead (below); in a join
@@ -1063,7 +1077,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
             edgeliteSlackOf(pParse, pKLimit));
       }else{
         /* The scan, when the sample says that few rows pass or the walk spent its budget before
-        ** S rows passed: <the vector table's rowid> >= CASE WHEN <scan> THEN -9223372036854775808
+        ** K rows passed: <the vector table's rowid> >= CASE WHEN <scan> THEN -9223372036854775808
         ** END, <scan> being edgeliteScanGate. ORed below with the walk's `rowid IN (...)`,
         ** SQLite reads it as a second loop of the vector table (a MULTI-INDEX OR): every row in
         ** rowid order when <scan> holds, and none when it does not (a seek to a NULL finds no

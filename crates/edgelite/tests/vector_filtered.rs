@@ -1539,3 +1539,108 @@ fn the_samples_count_is_remembered_per_filter_values_and_data() {
     assert!(plan(&conn, &got).contains("edgelite_vector_scan"));
     assert_eq!(ids(&conn, &got, &args).len(), ids(&conn, &want, &args).len());
 }
+
+/// Once K rows have passed the filter, the walk's rows farther than the K-th are not sought:
+/// the planner's slack (K + ceil(K/10) rows that pass) once sought every row of the walk up to
+/// the one after the K-th that passed, each a seek of the filter's row, though no row farther
+/// than the K-th can be among the K the query keeps. Counted with a filter that counts its
+/// calls, over 3,000 random points where every tenth row by distance passes (l2, the order
+/// exact): `LIMIT 1` evaluated the filter on 20 rows and now on 10, `LIMIT 3` on 40 and now
+/// on 30, with the same answer as the scan.
+#[test]
+fn rows_farther_than_the_kth_that_passed_are_not_sought() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, a INT, v F32_BLOB(2));
+         CREATE INDEX t_v ON t(libsql_vector_idx(v, 'metric=l2'));",
+    )
+    .expect("schema");
+    let mut rng = Lcg(97);
+    let points: Vec<[f32; 2]> = (0..3000).map(|_| [rng.next(), rng.next()]).collect();
+    let query = [0.1f32, -0.2];
+    let mut by_distance: Vec<usize> = (0..points.len()).collect();
+    let l2 = |p: &[f32; 2]| (p[0] - query[0]).powi(2) + (p[1] - query[1]).powi(2);
+    by_distance.sort_by(|&i, &j| l2(&points[i]).total_cmp(&l2(&points[j])));
+    let mut rank = vec![0; points.len()];
+    for (r, &i) in by_distance.iter().enumerate() {
+        rank[i] = r;
+    }
+    let tx = conn.unchecked_transaction().expect("tx");
+    for (i, p) in points.iter().enumerate() {
+        // every tenth row by distance passes: ranks 9, 19, 29, ...
+        let a = i64::from(rank[i] % 10 != 9);
+        conn.execute(
+            "INSERT INTO t VALUES (?1, ?2, vector(?3))",
+            params![i as i64 + 1, a, format!("[{},{}]", p[0], p[1])],
+        )
+        .expect("insert");
+    }
+    tx.commit().expect("commit");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    conn.create_scalar_function(
+        "counted",
+        1,
+        edgelite::functions::FunctionFlags::UTF8 | edgelite::functions::FunctionFlags::DETERMINISTIC,
+        move |ctx| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            ctx.get::<i64>(0)
+        },
+    )
+    .expect("function");
+    let q = Value::from(format!("[{},{}]", query[0], query[1]));
+    for (k, most) in [(1, 13), (3, 34)] {
+        let sql = |from: &str| {
+            format!("SELECT id FROM {from} WHERE counted(a) = 0 ORDER BY vector_distance_l2(v, ?1) LIMIT {k}")
+        };
+        assert!(plan(&conn, &sql("t")).contains("graph walk"), "{}", plan(&conn, &sql("t")));
+        let want = ids(&conn, &sql("t NOT INDEXED"), std::slice::from_ref(&q));
+        let expected: Vec<i64> = (0..k).map(|n| by_distance[10 * n + 9] as i64 + 1).collect();
+        assert_eq!(want, expected, "the scan");
+        // the first run also counts the sample's rows, which later runs of the statement
+        // remember
+        let mut stmt = conn.prepare(&sql("t")).expect("prepare");
+        let mut run =
+            || -> Vec<i64> { stmt.query_map([&q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows") };
+        assert_eq!(run(), expected, "LIMIT {k}");
+        calls.store(0, Ordering::Relaxed);
+        assert_eq!(run(), expected, "LIMIT {k}");
+        let n = calls.load(Ordering::Relaxed);
+        assert!((10 * k..=most).contains(&n), "LIMIT {k}: the filter ran on {n} rows");
+    }
+}
+
+/// `edgelite_pass`, the planner's column that says a row passed: once the hint's K rows have,
+/// the scan returns only rows nearer than the K-th of them, and ends after the slack's share of
+/// rows (ceil(K/10) more rows that pass, at the rate seen so far: here every row passes, so
+/// one more row). `edgelite_id` alone says nothing passed: every row comes.
+#[test]
+fn the_planners_scan_ends_once_k_rows_passed() {
+    let (conn, mut rng) = table(1000, 3, 61);
+    let q = Value::from(rng.vector());
+    let count = |column: &str, k: i64| -> i64 {
+        conn.query_row(&format!("SELECT count({column}) FROM edgelite_vector_scan('main.t_v', ?1, {k})"), [&q], |r| {
+            r.get(0)
+        })
+        .expect("scan")
+    };
+    assert_eq!(count("edgelite_id", 1), 1000);
+    assert_eq!(count("edgelite_id", 10), 1000);
+    // the row after the K-th is returned only if it is nearer (the walk's order is nearly exact)
+    assert!((1..=2).contains(&count("edgelite_pass", 1)));
+    assert!((10..=11).contains(&count("edgelite_pass", 10)));
+    // "every row" is no K
+    assert_eq!(count("edgelite_pass", 1 << 40), 1000);
+    // the rows it returns are the nearest, as the walk ranks them
+    let passed: Vec<i64> =
+        ids(&conn, "SELECT edgelite_pass FROM edgelite_vector_scan('main.t_v', ?1, 10)", std::slice::from_ref(&q));
+    let walked: Vec<i64> = ids(
+        &conn,
+        "SELECT edgelite_id FROM edgelite_vector_scan('main.t_v', ?1, 10) LIMIT 11",
+        std::slice::from_ref(&q),
+    );
+    assert_eq!(passed[..10], walked[..10]);
+}

@@ -16,7 +16,9 @@
 //! (patch 0002): its filter is copied inside a subquery next to this table, where a column
 //! named `id` or `distance` must still mean the user's column. That registration takes a
 //! fourth argument, a budget: the scan ends after that many rows (the planner then ranks the
-//! rows that pass by a scan of the table, PATCHES.md).
+//! rows that pass by a scan of the table, PATCHES.md). Its hidden column `edgelite_pass` is a
+//! row's id too, read by the planner only for a row that passed its filter: once the hint's
+//! K rows have passed, the scan returns only rows nearer than the K-th of them ([`Passed`]).
 
 use core::ffi::{CStr, c_char, c_int};
 
@@ -35,11 +37,13 @@ const COL_ID: c_int = 3;
 const COL_DISTANCE: c_int = 4;
 /// The planner's registration only: how many rows the scan may return (see [`ScanCursor`]).
 const COL_BUDGET: c_int = 5;
+/// The planner's registration only: the row's id, read for a row that passed ([`Passed`]).
+const COL_PASS: c_int = 6;
 
 /// The declared schema of each registration, passed as the module's client data.
 static USER_SCHEMA: &CStr = c"CREATE TABLE x(idx HIDDEN, vector HIDDEN, hint HIDDEN, id, distance)";
 static PLANNER_SCHEMA: &CStr = c"CREATE TABLE x(edgelite_idx HIDDEN, edgelite_query HIDDEN, edgelite_k HIDDEN, \
-      edgelite_id, edgelite_distance, edgelite_budget HIDDEN)";
+      edgelite_id, edgelite_distance, edgelite_budget HIDDEN, edgelite_pass HIDDEN)";
 
 /// The first batch is the hint (at most this), later ones grow ([`grow`]) up to this.
 const MAX_BATCH: usize = 8192;
@@ -109,7 +113,95 @@ struct ScanCursor {
     /// Nodes whose vectors' distance is always NULL (`zeros.rs`): returned first, skipped in
     /// the walk.
     directionless: std::collections::HashSet<i64>,
+    /// The rows that passed the planner's filter, and where the scan ends once K have.
+    passed: Passed,
 }
+
+/// The rows of a filtered walk that passed the planner's filter, as its reads of
+/// `edgelite_pass` say (the planner reads that column only for a row that passed).
+///
+/// The planner ranks the first S = K + ceil(K/10) rows that pass (`edgeliteSlack`): the walk's
+/// order is nearly exact, and the few more let the exact ORDER BY pick the right K. But a row
+/// farther than the K-th that passed cannot be among the K it keeps, and at 10% selectivity
+/// the slack's row came about ten rows of the walk later, each a seek of the filter's row.
+/// So once K rows have passed, the scan reads on for as many rows as the slack would have
+/// read at the selectivity seen so far (ceil(K/10) rows that pass, at the rate of the first K)
+/// and returns only those nearer than the K-th that passed: a farther row costs its step of
+/// the walk, but no seek. The planner's count of the rows that passed (`edgelite_walk`) may
+/// then end at K: its gate sends the query to the scan only below K.
+#[derive(Default)]
+struct Passed {
+    /// K, the hint; 0: the rows that pass are not counted (no hint).
+    want: usize,
+    /// The distances of the K nearest rows that passed, largest on top (a row without a
+    /// direction, NaN, counts as nearest: SQL sorts NULL first).
+    nearest: std::collections::BinaryHeap<Dist>,
+    /// Rows read (returned or passed over) when the last pass was noted: each row counts once.
+    noted: Option<usize>,
+    /// Rows read after which the scan ends, once K have passed.
+    end: Option<usize>,
+}
+
+/// A distance ordered for [`Passed::nearest`] (by `total_cmp`; NaN is noted as -inf).
+struct Dist(f64);
+
+impl PartialEq for Dist {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Dist {}
+impl PartialOrd for Dist {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Dist {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl Passed {
+    fn new(want: usize) -> Passed {
+        // "every row" (a negative LIMIT) is never K rows that pass
+        Passed { want: if want > MAX_PASS_WANT { 0 } else { want }, ..Passed::default() }
+    }
+
+    /// Notes that the row at `read` (rows read before it) passed, at `distance`.
+    fn note(&mut self, read: usize, distance: f64) {
+        if self.want == 0 || self.noted == Some(read) {
+            return;
+        }
+        self.noted = Some(read);
+        self.nearest.push(Dist(if distance.is_nan() { f64::NEG_INFINITY } else { distance }));
+        if self.nearest.len() > self.want {
+            self.nearest.pop();
+        }
+        if self.end.is_none() && self.nearest.len() == self.want {
+            let through = read + 1;
+            let slack = self.want.div_ceil(10);
+            let more = through.saturating_mul(slack).div_ceil(self.want).max(1);
+            self.end = Some(through.saturating_add(more));
+        }
+    }
+
+    /// Whether a row at `distance` cannot be among the K nearest that pass: K have passed and
+    /// it is farther than the K-th (by more than the rounding of two ways to compute one
+    /// distance: the walk's kernel and SQL's).
+    fn beyond(&self, distance: f64) -> bool {
+        match self.nearest.peek() {
+            Some(Dist(kth)) if self.nearest.len() >= self.want && self.want > 0 => {
+                distance > kth + 1e-5 * (1.0 + kth.abs())
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A hint larger than this is the planner's "every row", not a K ([`Passed::new`]; the planner's
+/// `edgeliteSlack` draws the same line).
+const MAX_PASS_WANT: usize = 100_000_000;
 
 /// A scan as [`start`] makes it: the index name as given, its graph, the stream, the first
 /// batch's size, and the storage for the first batch to take over if it may.
@@ -118,6 +210,8 @@ struct Started {
     graph: DiskAnn,
     stream: SearchStream,
     first: usize,
+    /// The hint (0 without one).
+    hint: usize,
     kept: Option<Kept>,
 }
 
@@ -234,6 +328,7 @@ unsafe extern "C" fn x_open(_vtab: *mut sqlite3_vtab, pp_cursor: *mut *mut sqlit
             budget: usize::MAX,
             returned: 0,
             directionless: std::collections::HashSet::new(),
+            passed: Passed::default(),
         });
         // SAFETY: SQLite's out-pointer; xClose rebuilds the Box.
         unsafe { *pp_cursor = Box::into_raw(cursor).cast::<sqlite3_vtab_cursor>() };
@@ -293,6 +388,7 @@ unsafe extern "C" fn x_filter(
         cursor.returned = 0;
         cursor.budget = usize::MAX;
         cursor.directionless.clear();
+        cursor.passed = Passed::default();
         let (args, budget) = match args {
             [rest @ .., last] if idx_num & WITH_BUDGET != 0 => (rest, Some(*last)),
             _ => (args, None),
@@ -310,12 +406,13 @@ unsafe extern "C" fn x_filter(
         // SAFETY: the values are live for this call; what is kept is copied.
         let started = unsafe { start(db, args) }.and_then(|started| {
             // an empty index: no rows (x_eof)
-            let Some(Started { name, graph, stream, first, kept }) = started else { return Ok(()) };
+            let Some(Started { name, graph, stream, first, hint, kept }) = started else { return Ok(()) };
             // SAFETY: `db` is the table's live connection.
             let directionless = unsafe { vector_index::directionless(db, &name) }?;
             cursor.state = Some((name, graph, stream));
             cursor.kept = kept;
             cursor.next_batch = first;
+            cursor.passed = Passed::new(hint);
             cursor.directionless = directionless.iter().copied().collect();
             // SAFETY: `db` is the table's live connection.
             unsafe { fill(db, cursor) }?;
@@ -371,7 +468,7 @@ unsafe fn start(db: *mut sqlite3, args: &[*mut sqlite3_value]) -> SqlResult<Opti
         // (SearchStream::expect_rows)
         stream.expect_rows(hinted);
     }
-    Ok(Some(Started { name, graph, stream, first: hinted.clamp(1, MAX_BATCH), kept }))
+    Ok(Some(Started { name, graph, stream, first: hinted.clamp(1, MAX_BATCH), hint: hinted, kept }))
 }
 
 /// Replaces the cursor's rows by the stream's next batch, read under the statement's current
@@ -476,28 +573,44 @@ unsafe extern "C" fn x_next(cursor: *mut sqlite3_vtab_cursor) -> c_int {
     vtab::guarded(|| {
         // SAFETY: a live cursor of this module.
         let cursor = unsafe { &mut *cursor.cast::<ScanCursor>() };
-        cursor.pos += 1;
-        cursor.returned += 1;
-        if cursor.returned >= cursor.budget {
-            // the budget is spent: the scan ends here (x_eof)
-            cursor.rows.clear();
-            cursor.pos = 0;
-            cursor.next_batch = 0;
-            return SQLITE_OK;
-        }
-        if cursor.pos < cursor.rows.len() {
-            return SQLITE_OK;
-        }
         let vtab = cursor.base.pVtab;
         // SAFETY: pVtab is the live table the cursor was opened on.
         let db = unsafe { (*vtab.cast::<vtab::Table>()).db };
         // SAFETY: `db` is the table's live connection.
-        match unsafe { fill(db, cursor) } {
+        match unsafe { advance(db, cursor) } {
             Ok(()) => SQLITE_OK,
             // SAFETY: `vtab` is live.
             Err(error) => unsafe { vtab::fail(vtab, &error) },
         }
     })
+}
+
+/// Moves to the next row to return: past the rows that cannot be among the K nearest that pass
+/// ([`Passed::beyond`]), and to the end once the budget is spent or, after K rows passed, the
+/// slack's rows are read ([`Passed`]).
+///
+/// # Safety
+/// `db` is the table's live connection.
+unsafe fn advance(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
+    loop {
+        cursor.pos += 1;
+        cursor.returned += 1;
+        if cursor.returned >= cursor.budget || cursor.passed.end.is_some_and(|end| cursor.returned >= end) {
+            // the budget is spent, or the slack read: the scan ends here (x_eof)
+            cursor.rows.clear();
+            cursor.pos = 0;
+            cursor.next_batch = 0;
+            return Ok(());
+        }
+        if cursor.pos >= cursor.rows.len() {
+            // SAFETY: `db` is live (caller).
+            unsafe { fill(db, cursor) }?;
+        }
+        match cursor.rows.get(cursor.pos) {
+            Some(&(_, distance)) if cursor.passed.beyond(distance) => {}
+            _ => return Ok(()),
+        }
+    }
 }
 
 unsafe extern "C" fn x_eof(cursor: *mut sqlite3_vtab_cursor) -> c_int {
@@ -510,21 +623,25 @@ unsafe extern "C" fn x_eof(cursor: *mut sqlite3_vtab_cursor) -> c_int {
 
 unsafe extern "C" fn x_column(cursor: *mut sqlite3_vtab_cursor, ctx: *mut sqlite3_context, col: c_int) -> c_int {
     vtab::guarded(|| {
-        // SAFETY: a live cursor of this module, positioned on a row (SQLite checks xEof first).
-        let cursor = unsafe { &*cursor.cast::<ScanCursor>() };
+        // SAFETY: a live cursor of this module, positioned on a row (SQLite checks xEof first),
+        // exclusively ours for the call.
+        let cursor = unsafe { &mut *cursor.cast::<ScanCursor>() };
         let Some(&(id, distance)) = cursor.rows.get(cursor.pos) else { return SQLITE_ERROR };
+        if col == COL_PASS {
+            cursor.passed.note(cursor.returned, distance);
+        }
         match col {
             // SAFETY: `ctx` is the live result context of this xColumn call.
             COL_DISTANCE if distance.is_nan() => unsafe { sqlite3_result_null(ctx) },
             // SAFETY: as above.
             COL_DISTANCE => unsafe { sqlite3_result_double(ctx, distance) },
-            COL_ID if cursor.keys.is_some() => {
+            COL_ID | COL_PASS if cursor.keys.is_some() => {
                 let key = cursor.keys.as_ref().and_then(|k| k.get(cursor.pos)).unwrap_or(&Key::Null);
                 // SAFETY: `ctx` is the live result context of this xColumn call.
                 unsafe { Context::new(ctx) }.key(key);
             }
             // SAFETY: as above.
-            COL_ID => unsafe { sqlite3_result_int64(ctx, id) },
+            COL_ID | COL_PASS => unsafe { sqlite3_result_int64(ctx, id) },
             // SAFETY: as above. The argument columns are not echoed.
             _ => unsafe { sqlite3_result_null(ctx) },
         }
@@ -560,5 +677,37 @@ mod tests {
         assert!(small_index(5_100, 10_000));
         assert!(!small_index(5_100, 10_200));
         assert!(!small_index(usize::MAX / 2, usize::MAX));
+    }
+
+    /// K = 10 rows pass among the first 100 read (10%): the scan then reads 10 more rows (the
+    /// slack's one row that passes, at that rate) and returns only those nearer than the 10th.
+    #[test]
+    fn once_k_rows_passed_only_nearer_rows_are_returned() {
+        let mut passed = Passed::new(10);
+        for i in 0..10 {
+            assert!(!passed.beyond(f64::MAX), "before K rows passed, every row comes");
+            // a row read twice counts once
+            passed.note(i * 10 + 9, 0.1 * i as f64);
+            passed.note(i * 10 + 9, 0.1 * i as f64);
+        }
+        assert_eq!(passed.end, Some(110));
+        assert!(passed.beyond(0.95) && !passed.beyond(0.85) && !passed.beyond(0.9) && !passed.beyond(f64::NAN));
+        // a nearer row that passes takes the place of the 10th
+        passed.note(103, 0.5);
+        assert!(passed.beyond(0.85) && !passed.beyond(0.8));
+        assert_eq!(passed.end, Some(110), "the end stays");
+        // a row without a direction counts as nearest (SQL sorts NULL first)
+        passed.note(104, f64::NAN);
+        assert!(passed.beyond(0.75) && !passed.beyond(0.7));
+        // "every row" and no hint count nothing
+        for want in [0, MAX_PASS_WANT + 1] {
+            let mut all = Passed::new(want);
+            all.note(0, 0.0);
+            assert!(!all.beyond(f64::MAX) && all.end.is_none());
+        }
+        // LIMIT 1 at 10%: the slack's row that passes is about ten rows on
+        let mut one = Passed::new(1);
+        one.note(9, 0.3);
+        assert_eq!(one.end, Some(20));
     }
 }
