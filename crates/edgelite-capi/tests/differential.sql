@@ -1178,6 +1178,20 @@ SELECT 1 LIMIT 'x';
 -- error: misuse of aliased aggregate
 SELECT count(*) AS c FROM emp WHERE c > 1;
 
+-- ===== 35b. typeof(), IS NULL and length() of a column's string or blob (patch 0008) =====
+-- The content of a value on the row's page is not copied when only its type or byte length is
+-- used: every such use, on the page and on overflow pages, texts of several bytes a character
+-- (length() counts characters) and empty values.
+CREATE TABLE lob(id INTEGER PRIMARY KEY, b BLOB, t TEXT, n INT);
+INSERT INTO lob VALUES (1, x'', '', 0), (2, x'00', 'a', 1), (3, zeroblob(1536), 'héllo wörld', 2),
+  (4, x'0102', printf('%.*c', 3000, 'é'), 3), (5, zeroblob(9000), printf('%.*c', 9000, 'x'), 4),
+  (6, NULL, NULL, NULL), (7, CAST('ünï' AS BLOB), CAST(x'c3bc' AS TEXT), 5);
+SELECT id, typeof(b), typeof(t), typeof(n), b IS NULL, t IS NOT NULL, length(b), length(t), octet_length(b), octet_length(t) FROM lob ORDER BY id;
+SELECT id FROM lob WHERE b IS NOT NULL AND length(b) > 1 ORDER BY id;
+SELECT id FROM lob WHERE t IS NULL OR length(t) = 11 OR octet_length(t) = 6000 ORDER BY id;
+SELECT count(*), sum(length(b)), sum(length(t)), sum(octet_length(t)), sum(typeof(b) = 'blob') FROM lob;
+SELECT id, length(b) + length(t), typeof(b) || typeof(t), b IS NULL, hex(substr(b, 1, 2)), substr(t, 1, 3) FROM lob ORDER BY id;
+
 -- ===== 36. Final checks =====
 PRAGMA integrity_check;
 PRAGMA quick_check;
