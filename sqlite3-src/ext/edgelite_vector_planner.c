@@ -623,6 +623,21 @@ static Expr *edgeliteScanGate(Parse *pParse, Expr *pK){
                       edgeliteWalkShort(pParse, pK), sqlite3ExprInt32(pParse->db, 1));
 }
 
+/* True for a join whose FROM items are all ordinary tables without generated columns and whose
+** ON clauses call no function and hold no subquery: no ON term can fail on any row (a view's
+** column or a generated one may be a function's result). */
+static int edgelitePlainJoin(Parse *pParse, Select *p){
+  int i;
+  if( p->pSrc->nSrc<2 ) return 0;
+  for(i=0; i<p->pSrc->nSrc; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    Table *pT = sqlite3FindTable(pParse->db, pIt->zName, pIt->u4.zDatabase);
+    if( pT==0 || !IsOrdinaryTable(pT) || (pT->tabFlags & TF_HasGenerated)!=0 || pIt->fg.isUsing ) return 0;
+    if( pIt->u3.pOn && edgeliteWalkExpr(pParse, pIt->u3.pOn, edgeliteCallCb, edgeliteSubqueryCb) ) return 0;
+  }
+  return 1;
+}
+
 /* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 AS edgelite_gate LIMIT pGate)
 ** CROSS JOIN <p's FROM> WHERE <p's WHERE, with edgeliteGuardWhere's test> ORDER BY <pOrder>
 ** LIMIT pS), pOrder being the distance p orders by (its ORDER BY term, or the result column
@@ -658,7 +673,27 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, int bFirst, const c
   sqlite3ExprListSetName(pParse, pCols, &tR, 0);
   /* this branch scans the table: the test that the row has a vector after every term of the
   ** filter that cannot fail (edgeliteGuardWhere) */
-  pWhere = edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1);
+  if( bFirst && pFrom && edgelitePlainJoin(pParse, p) ){
+    /* A join of ordinary tables without generated columns whose ON clauses cannot fail: the ON
+    ** clauses become WHERE terms (the same thing in an inner join), so that the vector test
+    ** comes after them and the WHERE's terms that cannot fail, as for one table. SQLite
+    ** evaluates the ON clauses after the WHERE, so the test first, or anywhere in the WHERE,
+    ** ran on every row of the table that the join scans: `items i JOIN grp g ON g.id =
+    ** i.bucket WHERE g.id = 7` on minilm-20k, by hand, 0.95x the scan (0.86x before patch 0008
+    ** made the test cheaper). */
+    Expr *pAll = sqlite3ExprDup(db, p->pWhere, 0);
+    int i;
+    for(i=1; i<pFrom->nSrc; i++){
+      if( !pFrom->a[i].fg.isUsing && pFrom->a[i].u3.pOn ){
+        pAll = sqlite3ExprAnd(pParse, pAll, pFrom->a[i].u3.pOn);
+        pFrom->a[i].u3.pOn = 0;
+      }
+    }
+    pWhere = edgeliteGuardWhere(pParse, pAll, 0, zRef, zCol, 1);
+    sqlite3ExprDelete(db, pAll);
+  }else{
+    pWhere = edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1);
+  }
   pSel = sqlite3SelectNew(pParse, pCols, pFrom, pWhere, 0, 0,
       sqlite3ExprListAppend(pParse, 0, sqlite3ExprDup(db, pOrder, 0)), 0,
       sqlite3PExpr(pParse, TK_LIMIT, pS, 0));
