@@ -1675,9 +1675,44 @@ fn a_plain_joins_scan_tests_the_vector_after_the_join() {
         for filter in ["g.id = 8", "g.id = 8 AND t.id > 1000", "g.ok = 8 AND t.id % 3 = 1"] {
             let s = sql(on, filter);
             let got = ids(&conn, &s.replace("{T}", "t"), &q);
-            let want = ids(&conn, &s.replace("{T}", "t NOT INDEXED").replace("WHERE ", "WHERE t.v IS NOT NULL AND "), &q);
+            let want =
+                ids(&conn, &s.replace("{T}", "t NOT INDEXED").replace("WHERE ", "WHERE t.v IS NOT NULL AND "), &q);
             assert_eq!(got.len(), 5, "{s}");
             assert_eq!(got.len(), want.len(), "{s}");
         }
     }
+}
+
+/// `edgelite_sample_size(schema, table, n, what)`, which the rewrite reads instead of
+/// aggregating the sample's rows on every run: the sample's number of rows and its table's
+/// rowid range, as the sample's own rows give them, across a write that changes both.
+#[test]
+fn the_samples_size_is_what_its_rows_say() {
+    let (conn, _) = table(500, 3, 71);
+    let check = |what: &str| {
+        let aggregate: (i64, Option<i64>) = conn
+            .query_row("SELECT count(*), max(edgelite_rows) FROM edgelite_vector_sample('main', 't', 64)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("aggregate");
+        let sized: (i64, Option<i64>) = conn
+            .query_row(
+                "SELECT edgelite_sample_size('main', 't', 64, 0), edgelite_sample_size('main', 't', 64, 1)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("size");
+        assert_eq!(sized, aggregate, "{what}");
+        sized
+    };
+    assert_eq!(check("500 rows"), (64, Some(500)));
+    conn.execute("DELETE FROM t WHERE id > 40", []).expect("delete");
+    let (n, span) = check("40 rows");
+    assert!(n <= 40 && span == Some(40), "{n} {span:?}");
+    conn.execute("DELETE FROM t", []).expect("delete all");
+    assert_eq!(check("no rows"), (0, None));
+    let e = conn
+        .query_row("SELECT edgelite_sample_size('main', 'nosuch', 64, 0)", [], |r| r.get::<_, i64>(0))
+        .expect_err("no such table");
+    assert!(e.to_string().contains("no such table"), "{e}");
 }

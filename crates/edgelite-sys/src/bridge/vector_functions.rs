@@ -81,6 +81,7 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
         flags: MEMO,
         ..pure(c"edgelite_sample_remember", -1, super::vector_sample::edgelite_sample_remember)
     },
+    ScalarFunction { flags: MEMO, ..pure(c"edgelite_sample_size", 4, super::vector_sample::edgelite_sample_size) },
 ];
 
 /// What a function body returns.
