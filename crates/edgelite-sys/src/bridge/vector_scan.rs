@@ -127,8 +127,12 @@ struct ScanCursor {
 /// So once K rows have passed, the scan reads on for as many rows as the slack would have
 /// read at the selectivity seen so far (ceil(K/10) rows that pass, at the rate of the first K)
 /// and returns only those nearer than the K-th that passed: a farther row costs its step of
-/// the walk, but no seek. The planner's count of the rows that passed (`edgelite_walk`) may
-/// then end at K: its gate sends the query to the scan only below K.
+/// the walk, but no seek. At most the walk's window of rows, though: a row comes once the
+/// whole window waits behind it, so a nearer one rarely comes further behind, and a filter
+/// that the rows near the query fail and farther ones pass (a review's case: the nearest 2,000
+/// of 20,000 fail, `LIMIT 1`) would otherwise read as many rows again as it took to find the
+/// K. The planner's count of the rows that passed (`edgelite_walk`) may then end at K: its
+/// gate sends the query to the scan only below K.
 #[derive(Default)]
 struct Passed {
     /// K, the hint; 0: the rows that pass are not counted (no hint).
@@ -140,6 +144,8 @@ struct Passed {
     noted: Option<usize>,
     /// Rows read after which the scan ends, once K have passed.
     end: Option<usize>,
+    /// The most rows read after the K-th passed: the walk's window.
+    most: usize,
 }
 
 /// A distance ordered for [`Passed::nearest`] (by `total_cmp`; NaN is noted as -inf).
@@ -163,9 +169,9 @@ impl Ord for Dist {
 }
 
 impl Passed {
-    fn new(want: usize) -> Passed {
+    fn new(want: usize, window: usize) -> Passed {
         // "every row" (a negative LIMIT) is never K rows that pass
-        Passed { want: if want > MAX_PASS_WANT { 0 } else { want }, ..Passed::default() }
+        Passed { want: if want > MAX_PASS_WANT { 0 } else { want }, most: window.max(1), ..Passed::default() }
     }
 
     /// Notes that the row at `read` (rows read before it) passed, at `distance`.
@@ -181,7 +187,7 @@ impl Passed {
         if self.end.is_none() && self.nearest.len() == self.want {
             let through = read + 1;
             let slack = self.want.div_ceil(10);
-            let more = through.saturating_mul(slack).div_ceil(self.want).max(1);
+            let more = through.saturating_mul(slack).div_ceil(self.want).clamp(1, self.most);
             self.end = Some(through.saturating_add(more));
         }
     }
@@ -407,12 +413,13 @@ unsafe extern "C" fn x_filter(
         let started = unsafe { start(db, args) }.and_then(|started| {
             // an empty index: no rows (x_eof)
             let Some(Started { name, graph, stream, first, hint, kept }) = started else { return Ok(()) };
+            let window = stream.window();
             // SAFETY: `db` is the table's live connection.
             let directionless = unsafe { vector_index::directionless(db, &name) }?;
             cursor.state = Some((name, graph, stream));
             cursor.kept = kept;
             cursor.next_batch = first;
-            cursor.passed = Passed::new(hint);
+            cursor.passed = Passed::new(hint, window);
             cursor.directionless = directionless.iter().copied().collect();
             // SAFETY: `db` is the table's live connection.
             unsafe { fill(db, cursor) }?;
@@ -683,7 +690,7 @@ mod tests {
     /// slack's one row that passes, at that rate) and returns only those nearer than the 10th.
     #[test]
     fn once_k_rows_passed_only_nearer_rows_are_returned() {
-        let mut passed = Passed::new(10);
+        let mut passed = Passed::new(10, 100);
         for i in 0..10 {
             assert!(!passed.beyond(f64::MAX), "before K rows passed, every row comes");
             // a row read twice counts once
@@ -701,13 +708,17 @@ mod tests {
         assert!(passed.beyond(0.75) && !passed.beyond(0.7));
         // "every row" and no hint count nothing
         for want in [0, MAX_PASS_WANT + 1] {
-            let mut all = Passed::new(want);
+            let mut all = Passed::new(want, 100);
             all.note(0, 0.0);
             assert!(!all.beyond(f64::MAX) && all.end.is_none());
         }
         // LIMIT 1 at 10%: the slack's row that passes is about ten rows on
-        let mut one = Passed::new(1);
+        let mut one = Passed::new(1, 100);
         one.note(9, 0.3);
         assert_eq!(one.end, Some(20));
+        // and at most the window on: the nearest 2,000 rows failed
+        let mut far = Passed::new(1, 100);
+        far.note(2000, 0.3);
+        assert_eq!(far.end, Some(2101));
     }
 }
