@@ -1716,3 +1716,50 @@ fn the_samples_size_is_what_its_rows_say() {
         .expect_err("no such table");
     assert!(e.to_string().contains("no such table"), "{e}");
 }
+
+/// A small index is read by brute force over every node, whose rowids the connection remembers
+/// for the data version it listed them at: the list must follow every change, another
+/// connection's commit, this connection's own writes, a write transaction (where it is not
+/// used) and its rollback. `vector_scan` of every row must give the table's rowids each time.
+#[test]
+fn a_small_indexs_remembered_rowids_follow_every_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("small.db");
+    let a = Connection::open(&path).expect("open a");
+    a.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(3));
+         WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 150)
+         INSERT INTO t SELECT x, vector32('[' || (x % 11) || ',' || (x % 7 + 1) || ',' || (x % 3) || ']') FROM s;
+         CREATE INDEX t_v ON t(libsql_vector_idx(v));",
+    )
+    .expect("schema");
+    let b = Connection::open(&path).expect("open b");
+    let same = |conn: &Connection, what: &str| {
+        let mut scanned = ids(conn, "SELECT id FROM vector_scan('t_v', vector('[1,2,1]'))", &[]);
+        scanned.sort_unstable();
+        let rows = ids(conn, "SELECT id FROM t ORDER BY id", &[]);
+        assert_eq!(scanned, rows, "{what}");
+        let near = ids(
+            conn,
+            "SELECT id FROM t WHERE id % 2 = 0 ORDER BY vector_distance_cos(v, vector('[1,2,1]')) LIMIT 200",
+            &[],
+        );
+        assert_eq!(near.len(), rows.iter().filter(|id| *id % 2 == 0).count(), "{what}: the planner's query");
+        rows.len()
+    };
+    assert_eq!(same(&a, "as built"), 150);
+    same(&a, "again, from the remembered list");
+    b.execute_batch(
+        "INSERT INTO t VALUES (1000, vector32('[1,2,1]')), (1001, vector32('[3,1,0]'));
+         DELETE FROM t WHERE id IN (1, 2, 3);",
+    )
+    .expect("b writes");
+    assert_eq!(same(&a, "after another connection's commit"), 149);
+    a.execute("DELETE FROM t WHERE id > 140 AND id < 1000", []).expect("a deletes");
+    assert_eq!(same(&a, "after this connection's delete"), 139);
+    a.execute_batch("BEGIN; INSERT INTO t VALUES (2000, vector32('[0,1,0]'));").expect("begin");
+    assert_eq!(same(&a, "inside a write transaction"), 140);
+    a.execute_batch("ROLLBACK").expect("rollback");
+    assert_eq!(same(&a, "after the rollback"), 139);
+    assert_eq!(same(&b, "the other connection"), 139);
+}

@@ -393,6 +393,10 @@ pub(crate) struct ShadowStorage {
     /// Whether the index is keyed (`keys.rs`), once looked up: a storage lives within one
     /// schema, so the answer holds as long as it does.
     keyed: Option<bool>,
+    /// The data version a search outside write transactions reads at, with a node cache:
+    /// [`edgelite_diskann::Storage::next_ids`] then lists a small index's rowids from the
+    /// cache's memory of them.
+    listed_at: Option<DataVersion>,
 }
 
 impl ShadowStorage {
@@ -418,6 +422,7 @@ impl ShadowStorage {
             last: None,
             seeds: None,
             keyed: None,
+            listed_at: None,
         }
     }
 }
@@ -770,6 +775,11 @@ impl edgelite_diskann::Storage for ShadowStorage {
     }
 
     fn next_ids(&mut self, after: i64, n: usize, out: &mut Vec<i64>) -> Result<(), ShadowError> {
+        if let Some(ids) = self.listed()? {
+            let from = ids.partition_point(|&id| id <= after);
+            out.extend(ids[from..].iter().take(n));
+            return Ok(());
+        }
         let table = &self.table;
         let s = stmt(self.db, &mut self.ids, || {
             format!("SELECT rowid FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2")
@@ -800,6 +810,26 @@ impl edgelite_diskann::Storage for ShadowStorage {
 }
 
 impl ShadowStorage {
+    /// Every node's rowid in order, from the cache's memory of them, listed once per data
+    /// version for an index of at most [`super::cache::MAX_LISTED`] nodes (as its count says);
+    /// `None` for a larger one, inside a write transaction, or without a node cache.
+    fn listed(&mut self) -> Result<Option<Arc<[i64]>>, ShadowError> {
+        let (Some(key), Some(version)) = (&self.cached, self.listed_at) else { return Ok(None) };
+        if let Some(ids) = with_cache(self.db, |c| c.ids(key, version)).flatten() {
+            return Ok(Some(ids));
+        }
+        if with_cache(self.db, |c| c.count(key, version)).flatten().is_none_or(|n| n > super::cache::MAX_LISTED) {
+            return Ok(None);
+        }
+        let mut list = self.db.prepare(&format!("SELECT rowid FROM {} ORDER BY rowid", self.table))?;
+        let mut ids = Vec::new();
+        while list.step()? {
+            ids.push(list.int(0));
+        }
+        with_cache(self.db, |c| c.set_ids(key, version, &ids));
+        Ok(Some(ids.into()))
+    }
+
     /// `f` of block `id` if the connection's cache holds it (the index's entry found by its
     /// place, [`super::cache::BlocksAt`], and by name when that is stale); `None` if it does
     /// not, or this storage does not read through the cache.
@@ -1376,6 +1406,7 @@ pub(crate) unsafe fn open_search(
     };
     storage.use_cache(&index, epoch(&metadata), config.block_size, writing);
     let remember = version.is_some() && storage.cached.is_some();
+    storage.listed_at = version.filter(|_| remember);
     if fresh && remember {
         with_cache(db, |c| c.set_metadata(&key, metadata.as_bytes()));
     }
