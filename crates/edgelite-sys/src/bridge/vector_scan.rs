@@ -512,9 +512,10 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     if !cursor.limited && stream.visited() == 0 {
         // inside a write transaction the count is not remembered, and the walk goes first
         // SAFETY: `db` is live (caller).
-        if unsafe { vector_index::remembered_node_count(db, name) }?.is_some_and(|nodes| small_index(need, nodes)) {
+        let nodes = unsafe { vector_index::remembered_node_count(db, name) }?;
+        if let Some(limit) = nodes.and_then(|n| first_limit(need, n)) {
             cursor.limited = true;
-            stream.set_walk_limit(0);
+            stream.set_walk_limit(limit);
         }
     }
     if !cursor.limited && stream.visited().saturating_add(need) > WALK_BEFORE_LIMIT {
@@ -568,6 +569,24 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
 /// whose first batch takes `need` visits ([`SMALL_SHARE`]).
 fn small_index(need: usize, nodes: usize) -> bool {
     need.saturating_mul(SMALL_SHARE) > nodes
+}
+
+/// The visit limit a walk whose first batch takes `need` visits gets before it starts, in an
+/// index of `nodes` nodes (when the count is remembered): 0, brute force at once, for a small
+/// index ([`small_index`]); a third of the nodes (or twice the need) for one of fewer than
+/// [`BRUTE_SHARE`] times [`WALK_BEFORE_LIMIT`] nodes, past which a walk costs more than brute
+/// force over every node would have; none for a larger one (its limit comes after
+/// [`WALK_BEFORE_LIMIT`] visits). Before, an index of a few thousand nodes walked unbounded
+/// in its first batch: a table of 2,000 rows, 1,970 of them one vector, whose group of equal
+/// rows never fills the window, walked most of its nodes before brute force read them all.
+fn first_limit(need: usize, nodes: usize) -> Option<usize> {
+    if small_index(need, nodes) {
+        Some(0)
+    } else if nodes < BRUTE_SHARE * WALK_BEFORE_LIMIT {
+        Some(need.saturating_mul(2).max(nodes / BRUTE_SHARE))
+    } else {
+        None
+    }
 }
 
 /// The size of the batch after one of `want` rows, `returned` rows into the scan: an eighth of
@@ -684,6 +703,19 @@ mod tests {
         assert!(small_index(5_100, 10_000));
         assert!(!small_index(5_100, 10_200));
         assert!(!small_index(usize::MAX / 2, usize::MAX));
+    }
+
+    /// A walk in an index of fewer than 3,072 nodes is bounded from its start: a third of the
+    /// nodes, or twice its first batch's visits.
+    #[test]
+    fn a_walk_in_a_few_thousand_nodes_is_bounded_from_its_start() {
+        assert_eq!(first_limit(110, 200), Some(0));
+        assert_eq!(first_limit(110, 220), Some(220));
+        assert_eq!(first_limit(110, 2_000), Some(666));
+        assert_eq!(first_limit(600, 2_000), Some(1_200));
+        assert_eq!(first_limit(110, 3_071), Some(1_023));
+        assert_eq!(first_limit(110, 3_072), None);
+        assert_eq!(first_limit(110, 20_000), None);
     }
 
     /// K = 10 rows pass among the first 100 read (10%): the scan then reads 10 more rows (the
