@@ -965,13 +965,20 @@ fn subqueries_that_cannot_see_the_outer_query_use_the_index() {
     }
 }
 
+/// A database file `name` in a new temporary directory (kept while the first value lives), its
+/// path, and a connection to it.
+fn file_db(name: &str) -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    let conn = Connection::open(&path).expect("open");
+    (dir, path, conn)
+}
+
 #[test]
 fn a_zero_vector_another_connection_writes_comes_first_here_too() {
     // the records of rows without a direction are remembered per data version: another
     // connection's commit changes it
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("z.db");
-    let a = Connection::open(&path).expect("a");
+    let (_dir, path, a) = file_db("z.db");
     a.execute_batch(
         "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(3));
          CREATE INDEX t_v ON t(libsql_vector_idx(v));
@@ -1723,9 +1730,7 @@ fn the_samples_size_is_what_its_rows_say() {
 /// used) and its rollback. `vector_scan` of every row must give the table's rowids each time.
 #[test]
 fn a_small_indexs_remembered_rowids_follow_every_change() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("small.db");
-    let a = Connection::open(&path).expect("open a");
+    let (_dir, path, a) = file_db("small.db");
     a.execute_batch(
         "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(3));
          WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 150)
