@@ -440,17 +440,21 @@ static ExprList *edgeliteFilterVars(Parse *pParse, Select *p){
   return w.u.pGroupBy;
 }
 
+/* <schema>, <table>, EDGELITE_SAMPLE_ROWS: the arguments that name pTab's sample. */
+static ExprList *edgeliteSampleArgs(Parse *pParse, Table *pTab){
+  sqlite3 *db = pParse->db;
+  ExprList *pArgs = sqlite3ExprListAppend(pParse, 0,
+      sqlite3Expr(db, TK_STRING, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName));
+  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3Expr(db, TK_STRING, pTab->zName));
+  return sqlite3ExprListAppend(pParse, pArgs, sqlite3ExprInt32(db, EDGELITE_SAMPLE_ROWS));
+}
+
 /* FROM edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS) AS edgelite_vector_sample */
 static SrcList *edgeliteSampleFrom(Parse *pParse, Table *pTab){
   sqlite3 *db = pParse->db;
   Token tFn = {"edgelite_vector_sample", 22};
-  ExprList *pArgs;
-  SrcList *pSrc;
-  pArgs = sqlite3ExprListAppend(pParse, 0,
-      sqlite3Expr(db, TK_STRING, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName));
-  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3Expr(db, TK_STRING, pTab->zName));
-  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3ExprInt32(db, EDGELITE_SAMPLE_ROWS));
-  pSrc = sqlite3SrcListAppend(pParse, 0, &tFn, 0);
+  ExprList *pArgs = edgeliteSampleArgs(pParse, pTab);
+  SrcList *pSrc = sqlite3SrcListAppend(pParse, 0, &tFn, 0);
   if( pSrc==0 ){
     sqlite3ExprListDelete(db, pArgs);
     return 0;
@@ -465,13 +469,9 @@ static SrcList *edgeliteSampleFrom(Parse *pParse, Table *pTab){
 ** aggregates over them (count(*), max(edgelite_rows)), every run of a rewritten statement read
 ** the 64 rows, about 3 microseconds, most of what the rewrite added to a 300-row table's scan. */
 static Expr *edgeliteSampleSize(Parse *pParse, Table *pTab, int iWhat){
-  sqlite3 *db = pParse->db;
   Token tFn = {"edgelite_sample_size", 20};
-  ExprList *pArgs = sqlite3ExprListAppend(pParse, 0,
-      sqlite3Expr(db, TK_STRING, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName));
-  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3Expr(db, TK_STRING, pTab->zName));
-  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3ExprInt32(db, EDGELITE_SAMPLE_ROWS));
-  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3ExprInt32(db, iWhat));
+  ExprList *pArgs = sqlite3ExprListAppend(pParse, edgeliteSampleArgs(pParse, pTab),
+                                          sqlite3ExprInt32(pParse->db, iWhat));
   return sqlite3ExprFunction(pParse, pArgs, &tFn, 0);
 }
 
@@ -706,11 +706,10 @@ static Select *edgeliteExactBranch(Parse *pParse, Select *p, int bFirst, const c
     ** made the test cheaper). */
     Expr *pAll = sqlite3ExprDup(db, p->pWhere, 0);
     int i;
+    /* edgelitePlainJoin: no item has USING, so u3 is an ON clause or NULL */
     for(i=1; i<pFrom->nSrc; i++){
-      if( !pFrom->a[i].fg.isUsing && pFrom->a[i].u3.pOn ){
-        pAll = sqlite3ExprAnd(pParse, pAll, pFrom->a[i].u3.pOn);
-        pFrom->a[i].u3.pOn = 0;
-      }
+      pAll = sqlite3ExprAnd(pParse, pAll, pFrom->a[i].u3.pOn);
+      pFrom->a[i].u3.pOn = 0;
     }
     pWhere = edgeliteGuardWhere(pParse, pAll, 0, zRef, zCol, 1);
     sqlite3ExprDelete(db, pAll);
@@ -1060,19 +1059,6 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   sqlite3SrcListFuncArgs(pParse, pSrc, pFnArgs);
   pSrc->a[0].zAlias = sqlite3DbStrDup(db, "edgelite_vector_scan");
   if( p->pWhere==0 && p->pSrc->nSrc==1 ){
-    pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id"));
-  }else{
-    /* SELECT edgelite_pass AS edgelite_id: the scan's edgelite_pass is its row's id, read only
-    ** for a row that passed the filter (a result column is computed after the WHERE clause),
-    ** which tells the scan so. Once K rows have passed, the scan returns only rows nearer than
-    ** the K-th of them (no farther row can be among the K the ORDER BY keeps), for as many
-    ** rows as the slack would have read (PATCHES.md): the rows that the slack read and that
-    ** are farther cost a step of the walk each, but no seek of their filter's row. */
-    Token tId = {"edgelite_id", 11};
-    pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_pass"));
-    sqlite3ExprListSetName(pParse, pCols, &tId, 0);
-  }
-  if( p->pWhere==0 && p->pSrc->nSrc==1 ){
     /* LIMIT CASE WHEN EXISTS (SELECT 1 FROM <p's FROM item>) THEN K ELSE 0 END: the scan of an
     ** empty table never evaluates the query vector (a malformed one fails nothing), and a LIMIT
     ** of 0 never starts the walk, whose arguments would evaluate it */
@@ -1080,14 +1066,24 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
     sqlite3PExprAddSelect(pParse, pAny, sqlite3SelectNew(pParse,
         sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
         sqlite3SrcListDup(db, p->pSrc, 0), 0, 0, 0, 0, 0, 0));
+    pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id"));
     pSub = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0,
         sqlite3PExpr(pParse, TK_LIMIT, edgeliteCase(pParse, pAny, pKLimit, sqlite3ExprInt32(db, 0)), 0));
   }else{
     /* The filter, evaluated on each candidate (edgeliteFilterExists). The scan walks on until
     ** K + slack candidates pass: its order is nearly exact, and the extra ones let the exact
-    ** ORDER BY pick the right K. */
+    ** ORDER BY pick the right K. It selects edgelite_pass AS edgelite_id: the scan's
+    ** edgelite_pass is its row's id, read only for a row that passed the filter (a result
+    ** column is computed after the WHERE clause), which tells the scan so. Once K rows have
+    ** passed, the scan returns only rows nearer than the K-th of them (no farther row can be
+    ** among the K the ORDER BY keeps), for as many rows as the slack would have read
+    ** (PATCHES.md): the slack's farther rows cost a step of the walk each, but no seek of their
+    ** filter's row. */
+    Token tId = {"edgelite_id", 11};
     const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
     int bFirst = edgeliteTestVectorFirst(p, pTab);
+    pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_pass"));
+    sqlite3ExprListSetName(pParse, pCols, &tId, 0);
     pSubWhere = edgeliteFilterExists(pParse, p, bFirst, zRef, zCol, "edgelite_vector_scan");
     {
       /* When few rows pass, the candidates are exactly the rows that pass and the ORDER BY

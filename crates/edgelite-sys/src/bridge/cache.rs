@@ -396,11 +396,11 @@ impl NodeCache {
     /// Remembers every node's rowid of synced index `key`, listed outside a write transaction
     /// at data version `version` (not if the entry is of another, or there are more than
     /// [`MAX_LISTED`]).
-    pub(crate) fn set_ids(&mut self, key: &(String, String), version: DataVersion, ids: &[i64]) {
+    pub(crate) fn set_ids(&mut self, key: &(String, String), version: DataVersion, ids: Arc<[i64]>) {
         if ids.len() <= MAX_LISTED
             && let Some(e) = self.entry_mut(key).filter(|e| e.tag.0 == version)
         {
-            e.ids = Some(ids.into());
+            e.ids = Some(ids);
         }
     }
 

@@ -10,6 +10,7 @@ use edgelite_vector::VectorType;
 use edgelite_vector::distance::Metric;
 use edgelite_vector::sql::{self, Arg};
 
+use super::sql::SqlError;
 use super::values::{Context, arg, int_arg};
 use crate::bindings::*;
 
@@ -94,15 +95,16 @@ pub(crate) enum Output {
 }
 
 /// Runs `body` over the call's arguments and sets the result; a panic becomes an SQL error
-/// instead of unwinding into SQLite.
+/// instead of unwinding into SQLite. An error keeps its result code (a message alone is
+/// `SQLITE_ERROR`).
 ///
 /// # Safety
 /// The arguments are those SQLite passed to an `xFunc` callback.
-pub(crate) unsafe fn call(
+pub(crate) unsafe fn call<E: Into<SqlError>>(
     ctx: *mut sqlite3_context,
     argc: c_int,
     argv: *mut *mut sqlite3_value,
-    body: impl FnOnce(usize, &[*mut sqlite3_value]) -> Result<Output, String>,
+    body: impl FnOnce(usize, &[*mut sqlite3_value]) -> Result<Output, E>,
 ) {
     let args: &[*mut sqlite3_value] = match usize::try_from(argc) {
         // SAFETY: SQLite passes `argc` valid argument pointers in `argv`.
@@ -117,7 +119,7 @@ pub(crate) unsafe fn call(
         Ok(Ok(Output::Blob(b))) => ctx.blob(&b),
         Ok(Ok(Output::Text(t))) => ctx.text(&t),
         Ok(Ok(Output::Real(r))) => ctx.double(r),
-        Ok(Err(message)) => ctx.error(&message),
+        Ok(Err(error)) => ctx.fail(&error.into()),
         Err(_) => ctx.error("edgelite: internal error in a vector function"),
     }
 }

@@ -393,10 +393,10 @@ pub(crate) struct ShadowStorage {
     /// Whether the index is keyed (`keys.rs`), once looked up: a storage lives within one
     /// schema, so the answer holds as long as it does.
     keyed: Option<bool>,
-    /// The data version a search outside write transactions reads at, with a node cache:
-    /// [`edgelite_diskann::Storage::next_ids`] then lists a small index's rowids from the
-    /// cache's memory of them.
-    listed_at: Option<DataVersion>,
+    /// The data version a search outside write transactions reads at, with a node cache: the
+    /// node count ([`Self::known_count`]) and a small index's rowids
+    /// ([`edgelite_diskann::Storage::next_ids`]) are remembered in the cache at it.
+    remembered_at: Option<DataVersion>,
 }
 
 impl ShadowStorage {
@@ -422,7 +422,7 @@ impl ShadowStorage {
             last: None,
             seeds: None,
             keyed: None,
-            listed_at: None,
+            remembered_at: None,
         }
     }
 }
@@ -813,12 +813,12 @@ impl ShadowStorage {
     /// Every node's rowid in order, from the cache's memory of them, listed once per data
     /// version for an index of at most [`super::cache::MAX_LISTED`] nodes (as its count says);
     /// `None` for a larger one, inside a write transaction, or without a node cache.
-    fn listed(&mut self) -> Result<Option<Arc<[i64]>>, ShadowError> {
-        let (Some(key), Some(version)) = (&self.cached, self.listed_at) else { return Ok(None) };
+    fn listed(&self) -> Result<Option<Arc<[i64]>>, ShadowError> {
+        let (Some(key), Some(version)) = (&self.cached, self.remembered_at) else { return Ok(None) };
         if let Some(ids) = with_cache(self.db, |c| c.ids(key, version)).flatten() {
             return Ok(Some(ids));
         }
-        if with_cache(self.db, |c| c.count(key, version)).flatten().is_none_or(|n| n > super::cache::MAX_LISTED) {
+        if self.known_count()?.is_none_or(|n| n > super::cache::MAX_LISTED) {
             return Ok(None);
         }
         let mut list = self.db.prepare(&format!("SELECT rowid FROM {} ORDER BY rowid", self.table))?;
@@ -826,8 +826,24 @@ impl ShadowStorage {
         while list.step()? {
             ids.push(list.int(0));
         }
-        with_cache(self.db, |c| c.set_ids(key, version, &ids));
-        Ok(Some(ids.into()))
+        let ids: Arc<[i64]> = ids.into();
+        with_cache(self.db, |c| c.set_ids(key, version, Arc::clone(&ids)));
+        Ok(Some(ids))
+    }
+
+    /// The index's node count at the data version this search reads, counted once per data
+    /// version and remembered in the connection's node cache; `None` inside a write
+    /// transaction, or without a node cache (`edgelite_vector_cache_limit(0)`), where each call
+    /// would count them again (a `count(*)` of the shadow table's rowids: about 50
+    /// microseconds for 20,000 nodes, thousands of pages for a million).
+    pub(crate) fn known_count(&self) -> SqlResult<Option<usize>> {
+        let (Some(key), Some(version)) = (&self.cached, self.remembered_at) else { return Ok(None) };
+        if let Some(n) = with_cache(self.db, |c| c.count(key, version)).flatten() {
+            return Ok(Some(n));
+        }
+        let n = count_rows(self.db, &self.table)?;
+        with_cache(self.db, |c| c.set_count(key, version, n));
+        Ok(Some(n))
     }
 
     /// `f` of block `id` if the connection's cache holds it (the index's entry found by its
@@ -1317,28 +1333,6 @@ pub(crate) unsafe fn node_count(db: *mut sqlite3, name: &str) -> SqlResult<usize
     remembered_count(db, &index, version)
 }
 
-/// The number of nodes of index `name` outside a write transaction, counted once per data
-/// version and remembered in the connection's node cache; `None` inside one, or without a
-/// node cache (`edgelite_vector_cache_limit(0)`), where each call would count them again (a
-/// `count(*)` of the shadow table's rowids: about 50 microseconds for 20,000 nodes, thousands
-/// of pages for a million).
-///
-/// # Safety
-/// `db` is a live connection.
-pub(crate) unsafe fn remembered_node_count(db: *mut sqlite3, name: &str) -> SqlResult<Option<usize>> {
-    // SAFETY: valid for this call (caller).
-    let db = unsafe { Db::new(db) };
-    let index = search_name(db, name)?;
-    super::txn::before_use(db, &index)?;
-    if db.txn_state(&index.schema) == SQLITE_TXN_WRITE || with_cache(db, |_| ()).is_none() {
-        return Ok(None);
-    }
-    match db.data_version(&index.schema) {
-        Some(version) => remembered_count(db, &index, Some(version)).map(Some),
-        None => Ok(None),
-    }
-}
-
 /// The nodes of index `name` (as [`open_search`] names it) whose vectors' distance is always
 /// NULL, which a rowid-keyed index keeps aside (`zeros.rs`); empty for a keyed one.
 ///
@@ -1369,7 +1363,12 @@ pub(crate) unsafe fn directionless(db: *mut sqlite3, name: &str) -> SqlResult<Ve
 }
 
 pub(crate) fn count_nodes(db: Db, index: &IndexName) -> SqlResult<usize> {
-    let mut count = db.prepare(&format!("SELECT count(*) FROM {}", index.shadow()))?;
+    count_rows(db, &index.shadow())
+}
+
+/// The rows of `table` (a quoted shadow table name).
+fn count_rows(db: Db, table: &str) -> SqlResult<usize> {
+    let mut count = db.prepare(&format!("SELECT count(*) FROM {table}"))?;
     count.step()?;
     Ok(usize::try_from(count.int(0)).unwrap_or(0))
 }
@@ -1406,7 +1405,7 @@ pub(crate) unsafe fn open_search(
     };
     storage.use_cache(&index, epoch(&metadata), config.block_size, writing);
     let remember = version.is_some() && storage.cached.is_some();
-    storage.listed_at = version.filter(|_| remember);
+    storage.remembered_at = version.filter(|_| remember);
     if fresh && remember {
         with_cache(db, |c| c.set_metadata(&key, metadata.as_bytes()));
     }

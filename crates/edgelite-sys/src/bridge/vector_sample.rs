@@ -23,7 +23,7 @@ use core::ffi::{CStr, c_char, c_int};
 use super::cache::with_cache;
 use super::keys::Key;
 use super::sql::{DataVersion, Db, SqlResult, ident};
-use super::values::{Context, arg, context_db, int_value, key_value};
+use super::values::{arg, context_db, int_value, key_value};
 use super::vector_functions::{Output, call};
 use super::vtab;
 use crate::bindings::*;
@@ -290,12 +290,7 @@ pub(crate) unsafe extern "C" fn edgelite_sample_size(
 ) {
     // SAFETY: SQLite's xFunc context.
     let db = unsafe { context_db(ctx) };
-    let args: &[*mut sqlite3_value] = match argc {
-        // SAFETY: SQLite passes `argc` argument values.
-        4 if !argv.is_null() => unsafe { core::slice::from_raw_parts(argv, 4) },
-        _ => &[],
-    };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> SqlResult<Option<i64>> {
+    let body = |_: usize, args: &[*mut sqlite3_value]| -> SqlResult<Output> {
         let [schema, table, n, what] = args else {
             return Err("edgelite_sample_size: expected a schema, a table, a size and a column".to_string().into());
         };
@@ -310,19 +305,13 @@ pub(crate) unsafe extern "C" fn edgelite_sample_size(
         // an error keeps its code (SQLITE_BUSY, SQLITE_AUTH from the statements that draw it)
         let (ids, span) = remembered_sample(db, schema, table, n)?;
         Ok(match what {
-            Some(0) => Some(i64::try_from(ids.len()).unwrap_or(i64::MAX)),
-            Some(1) if !ids.is_empty() => Some(span),
-            _ => None,
+            Some(0) => Output::Int(i64::try_from(ids.len()).unwrap_or(i64::MAX)),
+            Some(1) if !ids.is_empty() => Output::Int(span),
+            _ => Output::Null,
         })
-    }));
-    // SAFETY: the running call's context.
-    let ctx = unsafe { Context::new(ctx) };
-    match result {
-        Ok(Ok(Some(n))) => ctx.int(n),
-        Ok(Ok(None)) => ctx.null(),
-        Ok(Err(error)) => ctx.fail(&error),
-        Err(_) => ctx.error("edgelite: internal error in edgelite_sample_size"),
-    }
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
 }
 
 // ---- the planner's memo of a filter's count over its sample ----
@@ -373,7 +362,7 @@ pub(crate) unsafe extern "C" fn edgelite_sample_memo(
 ) {
     // SAFETY: SQLite's xFunc context.
     let db = unsafe { context_db(ctx) };
-    let body = |_: usize, args: &[*mut sqlite3_value]| {
+    let body = |_: usize, args: &[*mut sqlite3_value]| -> SqlResult<Output> {
         let Some((&site, params)) = args.split_first() else { return Ok(Output::Null) };
         // SAFETY: live arguments of the running call.
         let site = unsafe { int_value(site) };
@@ -397,7 +386,7 @@ pub(crate) unsafe extern "C" fn edgelite_sample_remember(
 ) {
     // SAFETY: SQLite's xFunc context.
     let db = unsafe { context_db(ctx) };
-    let body = |_: usize, args: &[*mut sqlite3_value]| {
+    let body = |_: usize, args: &[*mut sqlite3_value]| -> SqlResult<Output> {
         let [site, count, params @ ..] = args else { return Ok(Output::Null) };
         // SAFETY: live arguments of the running call.
         let Some(n) = (unsafe { int_value(*count) }) else { return Ok(Output::Null) };

@@ -142,7 +142,8 @@ struct Passed {
     nearest: std::collections::BinaryHeap<Dist>,
     /// Rows read (returned or passed over) when the last pass was noted: each row counts once.
     noted: Option<usize>,
-    /// Rows read after which the scan ends, once K have passed.
+    /// Rows read after which the scan ends: set once K have passed (and [`Self::nearest`]
+    /// holds K from then on).
     end: Option<usize>,
     /// The most rows read after the K-th passed: the walk's window.
     most: usize,
@@ -196,10 +197,8 @@ impl Passed {
     /// it is farther than the K-th (by more than the rounding of two ways to compute one
     /// distance: the walk's kernel and SQL's).
     fn beyond(&self, distance: f64) -> bool {
-        match self.nearest.peek() {
-            Some(Dist(kth)) if self.nearest.len() >= self.want && self.want > 0 => {
-                distance > kth + 1e-5 * (1.0 + kth.abs())
-            }
+        match (self.end, self.nearest.peek()) {
+            (Some(_), Some(Dist(kth))) => distance > kth + 1e-5 * (1.0 + kth.abs()),
             _ => false,
         }
     }
@@ -209,14 +208,13 @@ impl Passed {
 /// `edgeliteSlack` draws the same line).
 const MAX_PASS_WANT: usize = 100_000_000;
 
-/// A scan as [`start`] makes it: the index name as given, its graph, the stream, the first
-/// batch's size, and the storage for the first batch to take over if it may.
+/// A scan as [`start`] makes it: the index name as given, its graph, the stream, the hint
+/// (the first batch's size), and the storage for the first batch to take over if it may.
 struct Started {
     name: String,
     graph: DiskAnn,
     stream: SearchStream,
-    first: usize,
-    /// The hint (0 without one).
+    /// The hint (0 without one): the first batch's size (at least 1, at most [`MAX_BATCH`]).
     hint: usize,
     kept: Option<Kept>,
 }
@@ -412,13 +410,13 @@ unsafe extern "C" fn x_filter(
         // SAFETY: the values are live for this call; what is kept is copied.
         let started = unsafe { start(db, args) }.and_then(|started| {
             // an empty index: no rows (x_eof)
-            let Some(Started { name, graph, stream, first, hint, kept }) = started else { return Ok(()) };
+            let Some(Started { name, graph, stream, hint, kept }) = started else { return Ok(()) };
             let window = stream.window();
             // SAFETY: `db` is the table's live connection.
             let directionless = unsafe { vector_index::directionless(db, &name) }?;
             cursor.state = Some((name, graph, stream));
             cursor.kept = kept;
-            cursor.next_batch = first;
+            cursor.next_batch = hint.clamp(1, MAX_BATCH);
             cursor.passed = Passed::new(hint, window);
             cursor.directionless = directionless.iter().copied().collect();
             // SAFETY: `db` is the table's live connection.
@@ -475,7 +473,7 @@ unsafe fn start(db: *mut sqlite3, args: &[*mut sqlite3_value]) -> SqlResult<Opti
         // (SearchStream::expect_rows)
         stream.expect_rows(hinted);
     }
-    Ok(Some(Started { name, graph, stream, first: hinted.clamp(1, MAX_BATCH), hint: hinted, kept }))
+    Ok(Some(Started { name, graph, stream, hint: hinted, kept }))
 }
 
 /// Replaces the cursor's rows by the stream's next batch, read under the statement's current
@@ -511,9 +509,7 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
     let need = stream.window().saturating_add(cursor.next_batch);
     if !cursor.limited && stream.visited() == 0 {
         // inside a write transaction the count is not remembered, and the walk goes first
-        // SAFETY: `db` is live (caller).
-        let nodes = unsafe { vector_index::remembered_node_count(db, name) }?;
-        if let Some(limit) = nodes.and_then(|n| first_limit(need, n)) {
+        if let Some(limit) = storage.known_count()?.and_then(|n| first_limit(need, n)) {
             cursor.limited = true;
             stream.set_walk_limit(limit);
         }
@@ -532,8 +528,12 @@ unsafe fn fill(db: *mut sqlite3, cursor: &mut ScanCursor) -> SqlResult<()> {
         // of `ORDER BY ... LIMIT 5000` on minilm-20k walked about 10,000 nodes whatever the
         // limit said.
         cursor.limited = true;
-        // SAFETY: `db` is live (caller).
-        let nodes = unsafe { vector_index::node_count(db, name) }?;
+        let nodes = match storage.known_count()? {
+            Some(nodes) => nodes,
+            // a write transaction, or no node cache: counted afresh
+            // SAFETY: `db` is live (caller).
+            None => unsafe { vector_index::node_count(db, name) }?,
+        };
         let limit = if stream.visited() == 0 && need > nodes / BRUTE_SHARE {
             0
         } else {
