@@ -7,7 +7,10 @@
 //! For each filter: rows returned against the exact query's, recall@k against it, queries/s
 //! (median of the repeats; the exact and the indexed plan take their repeats in turns) of each
 //! plan, and the ratios. Filters on `bucket = id % 1000` are
-//! uncorrelated with the vectors; `src LIKE 'debian:%'` (the text's origin) is correlated.
+//! uncorrelated with the vectors; `src LIKE 'debian:%'` (the text's origin) is correlated. The
+//! rows labelled `JOIN grp` filter through a joined table instead (`items JOIN grp ON grp.id =
+//! items.bucket`, `grp` 1,000 rows with `ok = id % 10 = 1`, made in each engine's copy of the
+//! file), the README's pattern of a vector table filtered by another.
 //! `--filter-index` adds an ordinary index on `bucket` and `src` (the planner may then answer
 //! selective filters exactly from it).
 //!
@@ -81,10 +84,18 @@ fn parse_args() -> BoxResult<Args> {
     Ok(args)
 }
 
+/// What the join rows join `items` to.
+const JOIN: &str = " JOIN grp ON grp.id = items.bucket";
+
+/// The table the join rows filter through (see the module docs).
+const GRP: &str = "CREATE TABLE IF NOT EXISTS grp(id INTEGER PRIMARY KEY, ok INT);
+     INSERT OR IGNORE INTO grp WITH RECURSIVE s(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM s WHERE x < 999)
+     SELECT x, x % 10 = 1 FROM s;";
+
 /// (label, WHERE clause) for a table of `rows` rows. Selectivity is measured, not assumed. The
 /// first has no WHERE clause at all: the plain nearest-neighbour query, which the planner sends
 /// to the walk without drawing a sample (`WHERE 1`, the second, goes through the sample as any
-/// filter does).
+/// filter does). A label that starts with `JOIN grp` joins `grp` ([`JOIN`]).
 fn filters(rows: usize) -> Vec<(String, String)> {
     // a rowid range a tenth of the table, of which 0.01% of the rows pass
     let range = format!("bucket = 7 AND id < {}", rows / 10);
@@ -99,7 +110,16 @@ fn filters(rows: usize) -> Vec<(String, String)> {
         (format!("{range} (0.01%)"), range),
         fixed("src LIKE 'debian:%' (correlated)", "src LIKE 'debian:%'"),
         fixed("src LIKE 'debian:%' AND bucket < 20 (correlated, 2%)", "src LIKE 'debian:%' AND bucket < 20"),
+        fixed("JOIN grp, grp.ok = 1 (10%)", "grp.ok = 1"),
+        fixed("JOIN grp, grp.id < 500 (50%)", "grp.id < 500"),
+        fixed("JOIN grp, grp.id = 7 (0.1%)", "grp.id = 7"),
     ]
+}
+
+/// `items` and, for a join row (its label), the join.
+fn from(label: &str, hint: &str) -> String {
+    let join = if label.starts_with("JOIN grp") { JOIN } else { "" };
+    format!("items{hint}{join}")
 }
 
 /// ` WHERE <filter>`, or nothing for an empty filter.
@@ -107,10 +127,10 @@ fn where_clause(filter: &str) -> String {
     if filter.is_empty() { String::new() } else { format!(" WHERE {filter}") }
 }
 
-fn sql(filter: &str, k: usize, not_indexed: bool) -> String {
-    let hint = if not_indexed { " NOT INDEXED" } else { "" };
+fn sql(label: &str, filter: &str, k: usize, not_indexed: bool) -> String {
+    let from = from(label, if not_indexed { " NOT INDEXED" } else { "" });
     let filter = where_clause(filter);
-    format!("SELECT id FROM items{hint}{filter} ORDER BY vector_distance_cos(emb, ?1) LIMIT {k}")
+    format!("SELECT items.id FROM {from}{filter} ORDER BY vector_distance_cos(items.emb, ?1) LIMIT {k}")
 }
 
 /// The exact scan and the indexed plan over the same queries, each warmed once, then their
@@ -226,14 +246,16 @@ fn main() -> BoxResult<()> {
     let own = tmp.path().join("edgelite.db");
     std::fs::copy(&db, &own)?;
     let conn = Connection::open(&own)?;
+    conn.execute_batch(GRP)?;
     let libsql_version = |v: &serde_json::Value| v["version"].as_str().map(str::to_owned);
 
     let libsql = if args.libsql {
-        let sqls: Vec<String> = filters(rows).iter().map(|(_, f)| sql(f, args.k, false)).collect();
+        let sqls: Vec<String> = filters(rows).iter().map(|(l, f)| sql(l, f, args.k, false)).collect();
         // libSQL reads edgelite's file (its own format): a copy, so neither engine sees the
         // other's page cache or journal; the query vectors as raw f32 for node
         let copy = tmp.path().join("libsql.db");
         std::fs::copy(&db, &copy)?;
+        Connection::open(&copy)?.execute_batch(GRP)?;
         let qpath = tmp.path().join("queries.f32");
         let raw: Vec<u8> = (0..nq).flat_map(|q| ds.query(q).iter().flat_map(|x| x.to_le_bytes())).collect();
         std::fs::write(&qpath, raw)?;
@@ -264,9 +286,11 @@ fn main() -> BoxResult<()> {
             continue;
         }
         let matching: i64 =
-            conn.query_row(&format!("SELECT count(*) FROM items{}", where_clause(filter)), [], |r| r.get(0))?;
-        let (exact, indexed) =
-            run_pair(&conn, &ds, [&sql(filter, args.k, true), &sql(filter, args.k, false)], nq, args.repeats)?;
+            conn.query_row(&format!("SELECT count(*) FROM {}{}", from(label, ""), where_clause(filter)), [], |r| {
+                r.get(0)
+            })?;
+        let (exact_sql, indexed_sql) = (sql(label, filter, args.k, true), sql(label, filter, args.k, false));
+        let (exact, indexed) = run_pair(&conn, &ds, [&exact_sql, &indexed_sql], nq, args.repeats)?;
         let (got, want, recall) = score(&indexed, &exact);
         let lib = libsql.as_ref().and_then(|v| search_from_json(&v["filters"][i]).ok());
         let (lib_qps, lib_ratio) = match &lib {
