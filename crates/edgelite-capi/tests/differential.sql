@@ -1199,6 +1199,27 @@ SELECT octet_length(b) FROM lob2;
 SELECT octet_length(b) FROM lob2 WHERE a = 3;
 SELECT a, g, octet_length(b), length(b) FROM lob2 ORDER BY octet_length(b), a;
 
+-- ===== 35c. An OR of one table's terms in a join (patch 0009) =====
+-- A comparison of a table that the join reads after the OR's is not copied into the OR's loops,
+-- which cannot test it; the OR then counts as tested. An OR whose own terms name such a table is
+-- still tested again once that table's row is there.
+CREATE TABLE ora(id INTEGER PRIMARY KEY, x INT, y INT, k INT);
+CREATE INDEX ora_x ON ora(x);
+CREATE TABLE orb(id INTEGER PRIMARY KEY, z INT, w TEXT);
+CREATE TABLE orc(id INTEGER PRIMARY KEY, b INT, v INT);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+INSERT INTO ora SELECT i, i % 7, i % 11, i % 13 FROM n;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 12)
+INSERT INTO orb SELECT i, i % 4, 'w' || i FROM n;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30)
+INSERT INTO orc SELECT i, i % 13, i % 5 FROM n;
+SELECT a.id, b.id FROM ora a CROSS JOIN orb b WHERE (a.id IN (SELECT id * 10 FROM orb WHERE z = 1) OR a.id > 190) AND b.id = a.k AND b.z < 3 ORDER BY 1, 2;
+SELECT a.id, b.w FROM ora a CROSS JOIN orb b WHERE (a.x = 3 OR a.id < 20) AND b.id = a.k AND b.w < 'w5' ORDER BY 1, 2;
+SELECT a.id, b.id FROM ora a CROSS JOIN orb b WHERE (a.x = 3 OR (a.id < 40 AND b.z = 2)) AND b.id = a.k ORDER BY 1, 2;
+SELECT a.id, b.id, c.id FROM ora a CROSS JOIN orb b CROSS JOIN orc c WHERE (a.x = 1 OR a.id >= 180) AND b.id = a.k AND c.b = b.id AND c.v <> 2 ORDER BY 1, 2, 3;
+SELECT a.id, b.id FROM ora a LEFT JOIN orb b ON b.id = a.k AND b.z = 1 WHERE (a.x = 2 OR a.id > 195) ORDER BY 1, 2;
+SELECT count(*), sum(a.id * b.id) FROM ora a, orb b WHERE (a.x = 5 OR a.y = 4) AND b.id = a.k AND b.z IN (0, 3);
+
 -- ===== 36. Final checks =====
 PRAGMA integrity_check;
 PRAGMA quick_check;

@@ -549,10 +549,13 @@ fn joins_that_filter_the_vector_table() {
 /// it itself (the scan's side of its MULTI-INDEX OR, a loop by rowid) and its own ORDER BY ranks
 /// the rows that pass, so the table is ranked once (a branch that ranked it in a subquery of its
 /// own, whose nearest K + ceil(K/10) rows the query read back and ranked again, made a large
-/// LIMIT slower than the scan); a join keeps that branch, whose LIMIT must hold (the members of
-/// the rewrite's UNION ALL are marked as a compound's, so that SQLite does not flatten it). Both
-/// exact, also when a join repeats a vector row (each repeat counts towards the kept rows) and
-/// with OFFSET. The walk's CTE keeps its LIMIT: it is materialized, not flattened.
+/// LIMIT slower than the scan). So does a join whose vector table comes first, whose filter
+/// calls no function and whose vector table has no other index (the OR on that table, which
+/// the join reads first, is not tested again on each row: core patch 0009). Other joins keep
+/// that branch, whose LIMIT must hold (the members of the rewrite's UNION ALL are marked as a
+/// compound's, so that SQLite does not flatten it). All exact, also when a join repeats a
+/// vector row (each repeat counts towards the kept rows) and with OFFSET. The walk's CTE keeps
+/// its LIMIT: it is materialized, not flattened.
 #[test]
 fn a_filter_few_rows_pass_is_ranked_by_one_scan_of_the_table_or_join() {
     let (conn, mut rng) = table(3000, 12, 37);
@@ -562,7 +565,7 @@ fn a_filter_few_rows_pass_is_ranked_by_one_scan_of_the_table_or_join() {
          INSERT INTO label SELECT x, 'a' || x FROM n UNION ALL SELECT x, 'b' || x FROM n UNION ALL SELECT x, 'c' || x FROM n WHERE x % 2 = 0;",
     )
     .expect("labels");
-    for from in ["{T} JOIN label l ON l.cluster = t.cluster", "{T}"] {
+    for from in ["{T} JOIN label l ON l.cluster = t.cluster", "{T}", "label l JOIN {T} ON l.cluster = t.cluster"] {
         for tail in
             ["LIMIT 1", "LIMIT 5", "LIMIT 10", "LIMIT 30", "LIMIT 10 OFFSET 7", "LIMIT 40 OFFSET 25", "LIMIT 2000"]
         {
@@ -572,10 +575,11 @@ fn a_filter_few_rows_pass_is_ranked_by_one_scan_of_the_table_or_join() {
             let shown = plan(&conn, &indexed);
             assert!(shown.contains("filter sample"), "{indexed}:\n{shown}");
             assert!(kept_apart(&conn, &indexed, "edgelite_vector_scan"), "walk flattened: {indexed}:\n{shown}");
-            if from == "{T}" {
+            if from.starts_with("{T}") {
                 assert!(shown.contains("MULTI-INDEX OR"), "{indexed}:\n{shown}");
                 assert!(shown.contains("SEARCH t USING INTEGER PRIMARY KEY (rowid>?)"), "{indexed}:\n{shown}");
                 assert_eq!(shown.matches("USE TEMP B-TREE FOR ORDER BY").count(), 1, "{indexed}:\n{shown}");
+                assert!(!shown.contains("REUSE LIST SUBQUERY"), "the OR tested again: {indexed}:\n{shown}");
             } else {
                 assert!(kept_apart(&conn, &indexed, "SCAN t"), "ranked branch flattened: {indexed}:\n{shown}");
             }
@@ -585,6 +589,44 @@ fn a_filter_few_rows_pass_is_ranked_by_one_scan_of_the_table_or_join() {
             }
         }
     }
+}
+
+/// The joins whose rows the query's own loop does not rank when the scan answers, as the scan's
+/// own plan may read the vector table otherwise than whole and first: a filter that calls a
+/// function (SQLite copies the WHERE's comparisons into each side of the OR, where one that
+/// fails could run before the terms that the scan tests first), an ON clause that names the
+/// vector table's rowid (the scan may seek its rows from the other table's), and a vector
+/// table with another index. Each keeps the ranked branch, and answers as the scan does.
+#[test]
+fn a_join_the_own_loop_cannot_rank_keeps_the_ranked_branch() {
+    let (conn, mut rng) = table(3000, 12, 43);
+    conn.execute_batch(
+        "CREATE TABLE label(cluster INT, name TEXT);
+         WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 11)
+         INSERT INTO label SELECT x, 'a' || x FROM n UNION ALL SELECT x, 'b' || x FROM n;",
+    )
+    .expect("labels");
+    let mut check = |from: &str, filter: &str, own: bool| {
+        for tail in ["LIMIT 5", "LIMIT 10 OFFSET 7", "LIMIT 2000"] {
+            let sql = format!("SELECT t.id FROM {from} WHERE {filter} ORDER BY vector_distance_cos(t.v, ?1) {tail}");
+            let (indexed, scan) = (sql.replace("{T}", "t"), sql.replace("{T}", "t NOT INDEXED"));
+            let shown = plan(&conn, &indexed);
+            assert!(shown.contains("filter sample"), "{indexed}:\n{shown}");
+            assert_eq!(shown.contains("SEARCH t USING INTEGER PRIMARY KEY (rowid>?)"), own, "{indexed}:\n{shown}");
+            assert_eq!(!shown.contains("COMPOUND QUERY"), own, "{indexed}:\n{shown}");
+            let q = Value::from(rng.vector());
+            assert_eq!(ids(&conn, &indexed, std::slice::from_ref(&q)), ids(&conn, &scan, &[q]), "{indexed}");
+        }
+    };
+    let join = "{T} JOIN label l ON l.cluster = t.cluster";
+    check(join, "t.bucket % 97 = 3 AND l.name < 'b'", true);
+    check(join, "t.bucket % 97 = 3 AND l.name LIKE 'a%'", false);
+    check(join, "abs(t.bucket) % 97 = 3", false);
+    check("{T} JOIN label l ON l.cluster = t.cluster AND l.rowid <= t.id", "t.bucket % 97 = 3", false);
+    check("{T} JOIN label l ON l.cluster = t.cluster AND l.rowid <= t.rowid", "t.bucket % 97 = 3", false);
+    check(join, "t.bucket % 97 = 3", true);
+    conn.execute_batch("CREATE INDEX t_tag ON t(tag)").expect("index");
+    check(join, "t.bucket % 97 = 3", false);
 }
 
 /// Whether every EXPLAIN QUERY PLAN row whose detail starts with (or, for a virtual table,
