@@ -678,6 +678,41 @@ static int edgeliteRowidNameCb(Walker *pW, Expr *p){
   return WRC_Prune;
 }
 
+/* eCode becomes 1 at a name, a column or a subquery: an expression that may differ from row to
+** row. */
+static int edgeliteNameCb(Walker *pW, Expr *p){
+  if( p->op==TK_ID || p->op==TK_DOT || p->op==TK_COLUMN ){
+    pW->eCode = 1;
+    return WRC_Abort;
+  }
+  return WRC_Continue;
+}
+
+/* True if an AND-ed term of pExpr is `<column> = <value>` or `<column> IS <value>` (either way
+** round), the column being FROM item pItem's rowid or the first column of a UNIQUE index of its
+** table pTab, and the value naming no column: SQLite then reads that one row of pItem first and
+** the other tables once for it. */
+static int edgeliteOneRowTerm(Parse *pParse, Expr *pExpr, SrcItem *pItem, Table *pTab){
+  int i;
+  if( pExpr==0 ) return 0;
+  if( pExpr->op==TK_AND ){
+    return edgeliteOneRowTerm(pParse, pExpr->pLeft, pItem, pTab)
+        || edgeliteOneRowTerm(pParse, pExpr->pRight, pItem, pTab);
+  }
+  if( pExpr->op!=TK_EQ && pExpr->op!=TK_IS ) return 0;
+  for(i=0; i<2; i++){
+    Expr *pCol = i ? pExpr->pRight : pExpr->pLeft, *pVal = i ? pExpr->pLeft : pExpr->pRight;
+    int iCol = edgeliteNamedColumn(pCol, pItem, pTab);
+    Index *pIdx;
+    if( iCol==-2 || edgeliteWalkExpr(pParse, pVal, edgeliteNameCb, edgeliteSubqueryCb) ) continue;
+    if( iCol==-1 || iCol==pTab->iPKey ) return 1;
+    for(pIdx=pTab->pIndex; pIdx; pIdx=pIdx->pNext){
+      if( pIdx->onError!=OE_None && pIdx->pPartIdxWhere==0 && pIdx->aiColumn[0]==iCol ) return 1;
+    }
+  }
+  return 0;
+}
+
 /* True for a join whose rows that pass, when the scan answers, the query's own loop can rank
 ** as for one table (the rowid OR of edgeliteRewriteOne, the vector table pItem outermost):
 ** pItem is the first FROM item of a plain join (edgelitePlainJoin); no term of its WHERE or
@@ -686,9 +721,15 @@ static int edgeliteRowidNameCb(Walker *pW, Expr *p){
 ** calls a function may fail there where the scan answers); its table has no ordinary index
 ** and no term names its rowid, so the scan's own plan reads it whole once too (with an index,
 ** or the rowid, the scan may reach its rows from another table, and the join order that the
-** OR fixes would then read every row where the scan reads a few). A join ranked in a subquery
-** of its own kept the nearest S rows, which the query read back by rowid and ranked again:
-** `filtered -- --k 5000 --only JOIN` on minilm-20k ran at 0.60-0.67x the scan. */
+** OR fixes would then read every row where the scan reads a few); and no other table is
+** filtered to one row by its rowid or a UNIQUE index (edgeliteOneRowTerm: the scan reads that
+** row first and the vector table once for it, where the fixed order seeks the other table
+** for every row of the vector table: `items JOIN grp ON grp.id = items.bucket WHERE grp.code =
+** 'c7'`, grp.code UNIQUE, on minilm-20k ran at 0.83x the scan, by hand; with `grp.code IN
+** ('c7', 'c9')` SQLite's own plan reads the vector table once for each, and the fixed order
+** ran at 1.66x). A join ranked in a subquery of its own kept the nearest S rows, which the
+** query read back by rowid and ranked again: `filtered -- --k 5000 --only JOIN` on minilm-20k
+** ran at 0.60-0.67x the scan. */
 static int edgeliteJoinOwnLoop(Parse *pParse, Select *p, SrcItem *pItem, Table *pTab){
   Index *pIdx;
   Walker w;
@@ -706,7 +747,18 @@ static int edgeliteJoinOwnLoop(Parse *pParse, Select *p, SrcItem *pItem, Table *
   sqlite3WalkExpr(&w, p->pWhere);
   /* edgelitePlainJoin: no USING, and no ON clause calls a function or holds a subquery */
   for(i=1; i<p->pSrc->nSrc && w.eCode==0; i++) sqlite3WalkExpr(&w, p->pSrc->a[i].u3.pOn);
-  return w.eCode==0;
+  if( w.eCode ) return 0;
+  for(i=1; i<p->pSrc->nSrc; i++){
+    SrcItem *pIt = &p->pSrc->a[i];
+    Table *pT = sqlite3FindTable(pParse->db, pIt->zName, pIt->u4.zDatabase);
+    int j;
+    if( pT==0 ) return 0;
+    if( edgeliteOneRowTerm(pParse, p->pWhere, pIt, pT) ) return 0;
+    for(j=1; j<p->pSrc->nSrc; j++){
+      if( edgeliteOneRowTerm(pParse, p->pSrc->a[j].u3.pOn, pIt, pT) ) return 0;
+    }
+  }
+  return 1;
 }
 
 /* SELECT edgelite_r FROM (SELECT <zRef>.rowid AS edgelite_r FROM (SELECT 1 AS edgelite_gate LIMIT pGate)

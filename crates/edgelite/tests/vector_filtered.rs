@@ -595,15 +595,18 @@ fn a_filter_few_rows_pass_is_ranked_by_one_scan_of_the_table_or_join() {
 /// own plan may read the vector table otherwise than whole and first: a filter that calls a
 /// function (SQLite copies the WHERE's comparisons into each side of the OR, where one that
 /// fails could run before the terms that the scan tests first), an ON clause that names the
-/// vector table's rowid (the scan may seek its rows from the other table's), and a vector
-/// table with another index. Each keeps the ranked branch, and answers as the scan does.
+/// vector table's rowid (the scan may seek its rows from the other table's), another table
+/// filtered to one row by its rowid or a UNIQUE index (the scan reads that row first, and the
+/// vector table once for it), and a vector table with another index. Each keeps the ranked
+/// branch, and answers as the scan does.
 #[test]
 fn a_join_the_own_loop_cannot_rank_keeps_the_ranked_branch() {
     let (conn, mut rng) = table(3000, 12, 43);
     conn.execute_batch(
         "CREATE TABLE label(cluster INT, name TEXT);
          WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 11)
-         INSERT INTO label SELECT x, 'a' || x FROM n UNION ALL SELECT x, 'b' || x FROM n;",
+         INSERT INTO label SELECT x, 'a' || x FROM n UNION ALL SELECT x, 'b' || x FROM n;
+         CREATE UNIQUE INDEX label_name ON label(name);",
     )
     .expect("labels");
     let mut check = |from: &str, filter: &str, own: bool| {
@@ -614,8 +617,8 @@ fn a_join_the_own_loop_cannot_rank_keeps_the_ranked_branch() {
             assert!(shown.contains("filter sample"), "{indexed}:\n{shown}");
             assert_eq!(shown.contains("SEARCH t USING INTEGER PRIMARY KEY (rowid>?)"), own, "{indexed}:\n{shown}");
             assert_eq!(!shown.contains("COMPOUND QUERY"), own, "{indexed}:\n{shown}");
-            let q = Value::from(rng.vector());
-            assert_eq!(ids(&conn, &indexed, std::slice::from_ref(&q)), ids(&conn, &scan, &[q]), "{indexed}");
+            let args = [Value::from(rng.vector()), Value::from("a3".to_string())];
+            assert_eq!(ids(&conn, &indexed, &args), ids(&conn, &scan, &args), "{indexed}");
         }
     };
     let join = "{T} JOIN label l ON l.cluster = t.cluster";
@@ -625,6 +628,13 @@ fn a_join_the_own_loop_cannot_rank_keeps_the_ranked_branch() {
     check("{T} JOIN label l ON l.cluster = t.cluster AND l.rowid <= t.id", "t.bucket % 97 = 3", false);
     check("{T} JOIN label l ON l.cluster = t.cluster AND l.rowid <= t.rowid", "t.bucket % 97 = 3", false);
     check(join, "t.bucket % 97 = 3", true);
+    check(join, "l.name = 'a3'", false);
+    check(join, "l.name IS ?2", false);
+    check(join, "l.rowid = 4", false);
+    check("{T} JOIN label l ON l.cluster = t.cluster AND 'b5' = l.name", "t.bucket < 900", false);
+    check(join, "l.name IN ('a3', 'b4')", true);
+    check(join, "l.name = t.tag", true);
+    check(join, "l.cluster = 3", true);
     conn.execute_batch("CREATE INDEX t_tag ON t(tag)").expect("index");
     check(join, "t.bucket % 97 = 3", false);
 }
