@@ -106,6 +106,11 @@ struct edgelite_vector_methods {
 /* Rust. The method table; never null once edgelite-sys is linked. */
 const edgelite_vector_methods *edgelite_vector_index_methods(void);
 
+/* Rust. The rowid span of table zSchema.zTable that connection db last read for the vector
+** planner's guard (edgelite_plan_guard), whatever has changed since, or -1 if it read none.
+** The planner (patch 0002) calls it while it prepares a statement, with db's mutex held. */
+sqlite3_int64 edgelite_span_hint(sqlite3 *db, const char *zSchema, const char *zTable);
+
 /* C. The layout of struct edgelite_vector_methods as this compiler lays it out: aOut[0] is its
 ** size, then the offset of each field in declaration order, then EDGELITE_VECTOR_METHODS_VERSION;
 ** returns the number of values

@@ -980,6 +980,23 @@ static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table 
   return edgeliteHasTerm(pWhere, pPart, pItem, pTab);
 }
 
+/* p's LIMIT n becomes edgelite_plan_guard(n, zDb, zTab, nLo, nHi) (0: NULL, no bound), which
+** SQLite evaluates when the statement starts, before it reads a row: it is n while the rowid
+** span of table zDb.zTab is at least nLo and under nHi, and otherwise fails with SQLITE_SCHEMA,
+** on which sqlite3_step() prepares the statement again (the span it read is then the planner's
+** hint, edgelite_span_hint) and runs it anew (vector_sample.rs). */
+static void edgeliteGuardLimit(Parse *pParse, Select *p, const char *zDb, const char *zTab, i64 nLo, i64 nHi){
+  sqlite3 *db = pParse->db;
+  Token tFn = {"edgelite_plan_guard", 19};
+  ExprList *pArgs = sqlite3ExprListAppend(pParse, 0, p->pLimit->pLeft);
+  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3Expr(db, TK_STRING, zDb));
+  pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3Expr(db, TK_STRING, zTab));
+  pArgs = sqlite3ExprListAppend(pParse, pArgs, nLo ? sqlite3ExprInt32(db, (int)nLo) : sqlite3Expr(db, TK_NULL, 0));
+  pArgs = sqlite3ExprListAppend(pParse, pArgs, nHi ? sqlite3ExprInt32(db, (int)nHi) : sqlite3Expr(db, TK_NULL, 0));
+  /* the list owns the LIMIT now (freed with it if memory ran out) */
+  p->pLimit->pLeft = sqlite3ExprFunction(pParse, pArgs, &tFn, 0);
+}
+
 /* SELECT ... FROM t [WHERE ...] ORDER BY vector_distance_cos|l2(col, q) LIMIT n [OFFSET m]
 ** where t has a vector index on col with that metric (t may be inner-joined to up to
 ** EDGELITE_MAX_JOIN - 1 tables that filter it, by ON or WHERE terms: the candidates must then
@@ -1003,7 +1020,7 @@ static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table 
 ** A partial vector index serves a query whose WHERE has every AND-ed term of the index's WHERE
 ** among its own (edgeliteImpliesPart): every row such a query can return is in that index.
 ** libSQL always scans. */
-static void edgeliteRewriteOne(Parse *pParse, Select *p){
+static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   sqlite3 *db = pParse->db;
   SrcItem *pItem;
   Table *pTab;
@@ -1015,7 +1032,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   const char *zMetric, *zCol = 0, *zHasRef = 0;
   char *zIndex;
   int i, iCol, nLimit = 0, nOffset = 0, bBound;
-  i64 k;
+  i64 k, nGuardLo = 0;
   Walker w;
   Token tFn;
   if( p->pOrderBy==0 || p->pLimit==0 || p->pPrior || p->pNext || p->pGroupBy || p->pHaving
@@ -1138,6 +1155,48 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
     }
   }
   if( pIdx==0 ) return;
+  if( bTop && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && (p->pWhere!=0 || p->pSrc->nSrc>1) ){
+    /* The sample sends a filter to the walk only if the walk would read at most a 32nd of the
+    ** table's rowid span to find S rows that pass: never when the span is under 32 S, where
+    ** the rewrite only adds its fixed cost to the scan (its CTEs, the OR's steps on each row
+    ** that passes: `filtered -- --rows 300` ran at 0.62-0.93x the scan at every filter, and
+    ** LIMIT 2000 of 3000 rows at about 0.95x). While the span that this connection last read
+    ** stays under that, the statement is prepared as the scan, with the rewrite's vector
+    ** test, and its LIMIT checks at each run that the span stays under 64 S
+    ** (edgeliteGuardLimit); a rewritten statement checks that it stays at least 32 S. A
+    ** filter that an ordinary index serves goes to the walk only when more than
+    ** EDGELITE_EXACT_ROWS rows pass it: never when the span is at most that (its rows are
+    ** read through that index and ranked, as SQLite's own plan reads and ranks them; with
+    ** the rewrite `bucket = 7 AND id < 30` on 300 rows ran at 0.77x the scan). Only a
+    ** statement's own SELECT (bTop), prepared to be prepared again (sqlite3_prepare_v2/v3),
+    ** with a LIMIT and OFFSET known here. */
+    i64 nS = k + (k + 9)/10;
+    i64 nSmall = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab) ? EDGELITE_EXACT_ROWS + 1 : 32*nS;
+    const char *zDb = db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName;
+    sqlite3_int64 nHint = edgelite_span_hint(db, zDb, pTab->zName);
+    if( nHint>=0 && nHint<nSmall ){
+      /* the scan, leaving out rows without a vector as every plan of the rewrite does: the
+      ** test placed as in its scans (edgeliteGuardWhere), but in a plain join whose filter
+      ** cannot fail on any row, after every term, in the last ON clause (SQLite tests a
+      ** table's ON terms after its WHERE terms): first, on every row of the vector table,
+      ** it cost `items JOIN grp ON grp.id = items.bucket WHERE grp.id = 7` on 300 rows a
+      ** seventh of the scan's time, by hand */
+      const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
+      int nSrc = p->pSrc->nSrc;
+      if( nSrc>1 && edgelitePlainJoin(pParse, p)
+       && (p->pWhere==0 || !edgeliteWalkExpr(pParse, p->pWhere, edgeliteCallCb, edgeliteSubqueryCb)) ){
+        SrcItem *pLast = &p->pSrc->a[nSrc-1];
+        pLast->u3.pOn = sqlite3ExprAnd(pParse, pLast->u3.pOn, edgeliteHasVector(pParse, zRef, zCol));
+      }else{
+        Expr *pGuarded = edgeliteGuardWhere(pParse, p->pWhere, edgeliteTestVectorFirst(p, pTab), zRef, zCol, 1);
+        sqlite3ExprDelete(db, p->pWhere);
+        p->pWhere = pGuarded;
+      }
+      edgeliteGuardLimit(pParse, p, zDb, pTab->zName, 0, 2*nSmall);
+      return;
+    }
+    nGuardLo = nSmall;
+  }
   /* the schema quoted: a schema's name may hold a dot, as an index's may (search_name) */
   zIndex = sqlite3MPrintf(db, "\"%w\".%s",
                           db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName, pIdx->zName);
@@ -1325,6 +1384,10 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
     ** answers). Nor is it on the walk's side as well: SQLite moves a term that every side of
     ** an OR has out in front of the OR, and `vector_distance_l2(v, ?) > 1.5` then ran on a row
     ** without a vector. */
+    if( nGuardLo ){
+      edgeliteGuardLimit(pParse, p, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName, pTab->zName,
+                         nGuardLo, 0);
+    }
     if( p->pSrc->nSrc==1 ){
       sqlite3ExprDelete(db, p->pWhere);
       p->pWhere = sqlite3PExpr(pParse, TK_OR, pIn, pScanAll);
@@ -1342,6 +1405,10 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p){
   }
   if( zHasRef ) pIn = sqlite3ExprAnd(pParse, pIn, edgeliteHasVector(pParse, zHasRef, zCol));
   p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
+  if( nGuardLo ){
+    edgeliteGuardLimit(pParse, p, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName, pTab->zName,
+                       nGuardLo, 0);
+  }
 }
 
 /* True if column zCol (of the FROM item named or aliased zTab, or of any when zTab is 0) is a
@@ -1423,19 +1490,22 @@ static void edgeliteRewriteNested(Parse *pParse, Select *p, int depth){
     w.eCode = (u16)(depth+1);
     sqlite3WalkExpr(&w, p->pWhere);
   }
-  if( depth>0 && edgeliteIsLocal(pParse, p) ) edgeliteRewriteOne(pParse, p);
+  if( depth>0 && edgeliteIsLocal(pParse, p) ) edgeliteRewriteOne(pParse, p, 0);
 }
 
 /* Patch 0002's hook, called by sqlite3Select() before name resolution: the rewrite of the
 ** statement's SELECT (edgeliteRewriteOne) and of its subqueries that cannot refer to it
 ** (edgeliteRewriteNested); a statement with a WITH clause has only its own SELECT rewritten,
 ** as before (its CTEs may be named as tables are). */
-static void edgeliteVectorOrderBy(Parse *pParse, Select *p){
+static void edgeliteVectorOrderBy(Parse *pParse, Select *p, SelectDest *pDest){
   /* not the rewrite: a read of a vector index's shadow table writes the rows it holds back */
   edgeliteVectorFlushReads(pParse, p);
   if( (p->selFlags & SF_Resolved)==0 && p->pWith==0 && pParse->pWith==0
    && (pParse->db->mDbFlags & DBFLAG_Vacuum)==0 ){
     edgeliteRewriteNested(pParse, p, 0);
   }
-  edgeliteRewriteOne(pParse, p);
+  /* the statement's own SELECT (not a subquery's, nor one in a trigger): its LIMIT is
+  ** evaluated before it returns a row, where edgeliteGuardLimit's SQLITE_SCHEMA may start it
+  ** anew */
+  edgeliteRewriteOne(pParse, p, pDest!=0 && pDest->eDest==SRT_Output && pParse->pToplevel==0 && pParse->nested==0);
 }

@@ -205,6 +205,11 @@ pub(crate) struct NodeCache {
     /// (`edgelite_sample_memo`, `vector_sample.rs`): what the count holds for (the filter's
     /// parameters and the data's stamp) and the count.
     sample_counts: HashMap<i64, (MemoKey, i64)>,
+    /// The rowid span of each table (schema, table) that a planner's guard read
+    /// (`edgelite_plan_guard`, `vector_sample.rs`), with the data version it was read at (none
+    /// in a write transaction): the span while that version stands, and the planner's hint at
+    /// prepare time whatever the version (`edgelite_span_hint`). At most [`MAX_SAMPLES`].
+    spans: HashMap<(String, String), (Option<DataVersion>, i64)>,
     /// Where searches of each index (schema, shadow table) go on from once they settle
     /// (edgelite-diskann's `Seeds`: 64 rowids and their copies, about 26 KB at 384 dimensions
     /// with f8 copies). Hints, not data: a seed deleted since is a missing node, one updated
@@ -244,6 +249,7 @@ impl NodeCache {
             txn: super::txn::Txn::default(),
             samples: HashMap::new(),
             sample_counts: HashMap::new(),
+            spans: HashMap::new(),
             seeds: HashMap::new(),
         }
     }
@@ -533,6 +539,27 @@ impl NodeCache {
             Some((at, ids, span)) if *at == version => Some((ids.clone(), *span)),
             _ => None,
         }
+    }
+
+    /// The rowid span of `key` read at `version`, if it was.
+    pub(crate) fn span(&self, key: &(String, String), version: DataVersion) -> Option<i64> {
+        match self.spans.get(key) {
+            Some((Some(at), span)) if *at == version => Some(*span),
+            _ => None,
+        }
+    }
+
+    /// The rowid span of `key` last read, at whatever version.
+    pub(crate) fn span_hint(&self, key: &(String, String)) -> Option<i64> {
+        self.spans.get(key).map(|&(_, span)| span)
+    }
+
+    /// Remembers the rowid span of `key` read at `version` (none: in a write transaction).
+    pub(crate) fn set_span(&mut self, key: (String, String), version: Option<DataVersion>, span: i64) {
+        if self.spans.len() >= MAX_SAMPLES && !self.spans.contains_key(&key) {
+            self.spans.clear();
+        }
+        self.spans.insert(key, (version, span));
     }
 
     /// The count remembered for rewrite `site` under `key`, if any.

@@ -83,6 +83,7 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
         ..pure(c"edgelite_sample_remember", -1, super::vector_sample::edgelite_sample_remember)
     },
     ScalarFunction { flags: MEMO, ..pure(c"edgelite_sample_size", 4, super::vector_sample::edgelite_sample_size) },
+    ScalarFunction { flags: MEMO, ..pure(c"edgelite_plan_guard", 5, super::vector_sample::edgelite_plan_guard) },
 ];
 
 /// What a function body returns.
