@@ -714,6 +714,24 @@ fn a_table_too_small_for_the_walk_is_scanned() {
     run(&mut rng);
     assert!(!plan(&conn, sql).contains("edgelite"), "300 rows: {}", plan(&conn, sql));
     run(&mut rng);
+    // the guard called by hand: a clear error for a bad argument, and for a span out of its
+    // range once sqlite3_step() has stopped preparing the statement again
+    let guard = |args: &str| {
+        conn.query_row(&format!("SELECT edgelite_plan_guard({args})"), [], |r| r.get::<_, Option<i64>>(0))
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(guard("7, 'main', 't', 300, 301"), Ok(Some(7)));
+    for (args, error) in [
+        ("'x', 'main', 't', NULL, NULL", "the limit must be an integer"),
+        ("7, 'main', 't', 2.5, NULL", "a bound must be an integer or NULL"),
+        ("7, NULL, 't', NULL, NULL", "edgelite_plan_guard: the schema must be a string"),
+        ("7, 'main', 'nosuch', NULL, NULL", "no such table"),
+        ("7, 'main', 't', 301, NULL", "the rowid span of t is 300, out of this plan's range"),
+        ("7, 'main', 't', NULL, 300", "out of this plan's range"),
+    ] {
+        let got = guard(args).expect_err(args);
+        assert!(got.contains(error), "{args}: {got}");
+    }
 }
 
 /// Whether every EXPLAIN QUERY PLAN row whose detail starts with (or, for a virtual table,

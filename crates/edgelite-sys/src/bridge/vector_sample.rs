@@ -130,15 +130,15 @@ unsafe extern "C" fn x_close(cursor: *mut sqlite3_vtab_cursor) -> c_int {
     })
 }
 
-/// A text argument.
+/// A text argument of function or table `func`.
 ///
 /// # Safety
-/// `value` is a live argument of the running xFilter.
-unsafe fn text(value: *mut sqlite3_value, what: &str) -> SqlResult<String> {
+/// `value` is a live argument of the running call.
+unsafe fn text(value: *mut sqlite3_value, func: &str, what: &str) -> SqlResult<String> {
     // SAFETY: live argument (caller).
     match unsafe { arg(value) } {
         edgelite_vector::sql::Arg::Text(t) => Ok(String::from_utf8_lossy(t).into_owned()),
-        _ => Err(format!("edgelite_vector_sample: the {what} must be a string").into()),
+        _ => Err(format!("{func}: the {what} must be a string").into()),
     }
 }
 
@@ -230,9 +230,9 @@ unsafe extern "C" fn x_filter(
                 return Err("edgelite_vector_sample: expected a schema, a table and a size".into());
             };
             // SAFETY: a live argument of this call.
-            let schema = unsafe { text(*schema, "schema") }?;
+            let schema = unsafe { text(*schema, "edgelite_vector_sample", "schema") }?;
             // SAFETY: as above.
-            let table = unsafe { text(*table, "table") }?;
+            let table = unsafe { text(*table, "edgelite_vector_sample", "table") }?;
             // SAFETY: live argument.
             let n = unsafe { sqlite3_value_int64(*n) }.clamp(0, MAX_SAMPLE);
             remembered_sample(db, schema, table, n)
@@ -310,9 +310,9 @@ pub(crate) unsafe extern "C" fn edgelite_sample_size(
             return Err("edgelite_sample_size: expected a schema, a table, a size and a column".to_string().into());
         };
         // SAFETY: a live argument of the running call.
-        let schema = unsafe { text(*schema, "schema") }?;
+        let schema = unsafe { text(*schema, "edgelite_sample_size", "schema") }?;
         // SAFETY: as above.
-        let table = unsafe { text(*table, "table") }?;
+        let table = unsafe { text(*table, "edgelite_sample_size", "table") }?;
         // SAFETY: as above.
         let n = unsafe { sqlite3_value_int64(*n) }.clamp(0, MAX_SAMPLE);
         // SAFETY: as above.
@@ -419,6 +419,20 @@ pub(crate) unsafe extern "C" fn edgelite_sample_remember(
 
 // ---- the planner's choice for tables too small for the walk ----
 
+/// A bound of [`edgelite_plan_guard`]: an integer, or NULL for none; `Err` for anything else.
+///
+/// # Safety
+/// `value` is a live argument of the running call.
+unsafe fn bound(value: *mut sqlite3_value) -> Result<Option<i64>, ()> {
+    // SAFETY: live argument (caller).
+    match unsafe { sqlite3_value_type(value) } {
+        SQLITE_NULL => Ok(None),
+        // SAFETY: as above.
+        SQLITE_INTEGER => Ok(Some(unsafe { sqlite3_value_int64(value) })),
+        _ => Err(()),
+    }
+}
+
 /// The rowid span of `table` (0 when empty), remembered by the connection with the data
 /// version it was read at (`cache.rs`), as the sample is; read afresh in a write transaction.
 /// `None` when the connection cannot remember it (its vector cache is off): the planner's
@@ -460,21 +474,38 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
             return Err("edgelite_plan_guard: expected a limit, a schema, a table and two bounds".to_string().into());
         };
         // SAFETY: a live argument of the running call.
-        let schema = unsafe { text(*schema, "schema") }?;
+        let schema = unsafe { text(*schema, "edgelite_plan_guard", "schema") }?;
         // SAFETY: as above.
-        let table = unsafe { text(*table, "table") }?;
+        let table = unsafe { text(*table, "edgelite_plan_guard", "table") }?;
+        let table_name = table.clone();
         // SAFETY: as above.
-        let lo = unsafe { int_value(*lo) };
+        let lo = unsafe { bound(*lo) };
         // SAFETY: as above.
-        let hi = unsafe { int_value(*hi) };
+        let hi = unsafe { bound(*hi) };
+        let (Ok(lo), Ok(hi)) = (lo, hi) else {
+            return Err("edgelite_plan_guard: a bound must be an integer or NULL".to_string().into());
+        };
+        // SAFETY: as above.
+        let Some(limit) = (unsafe { int_value(*limit) }) else {
+            return Err("edgelite_plan_guard: the limit must be an integer".to_string().into());
+        };
         // a span the connection cannot remember never fails the statement: prepared again, it
         // would get the same plan, and fail again
         let span = remembered_span(db, schema, table)?;
-        if span.is_some_and(|span| lo.is_some_and(|lo| span < lo) || hi.is_some_and(|hi| span >= hi)) {
-            return Err(SqlError::new(SQLITE_SCHEMA, "database schema has changed"));
+        if let Some(span) = span
+            && (lo.is_some_and(|lo| span < lo) || hi.is_some_and(|hi| span >= hi))
+        {
+            // SQLITE_SCHEMA: sqlite3_step() prepares the statement again (50 times at most,
+            // then returns this error: only a call written by hand fails at every run)
+            return Err(SqlError::new(
+                SQLITE_SCHEMA,
+                format!(
+                    "edgelite_plan_guard: the rowid span of {} is {span}, out of this plan's range",
+                    ident(&table_name)
+                ),
+            ));
         }
-        // SAFETY: as above.
-        Ok(unsafe { int_value(*limit) }.map_or(Output::Null, Output::Int))
+        Ok(Output::Int(limit))
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { call(ctx, argc, argv, body) }
