@@ -691,21 +691,24 @@ fn a_table_too_small_for_the_walk_is_scanned() {
     let bound = sql.replace("LIMIT 10", "LIMIT ?2");
     assert!(plan(&conn, &bound).contains("filter sample"), "a bound LIMIT: {}", plan(&conn, &bound));
     run(&mut rng);
+    // rows up to id `to`, copies of the first ones
+    let grow = |to: i64| {
+        let from: i64 = conn.query_row("SELECT max(id) FROM t", [], |r| r.get(0)).expect("max");
+        conn.execute_batch(&format!(
+            "WITH RECURSIVE n(x) AS (SELECT {} UNION ALL SELECT x + 1 FROM n WHERE x < {to})
+             INSERT INTO t SELECT x, 0, x % 1000, 'red-0', v FROM t JOIN n ON t.id = (x - 1) % {from} + 1",
+            from + 1
+        ))
+        .expect("grow");
+    };
     // 640 rows: between 32 S and 64 S (S = 11), the prepared statement keeps its plan, and a
     // new one is rewritten
-    conn.execute_batch(
-        "WITH RECURSIVE n(x) AS (SELECT 201 UNION ALL SELECT x + 1 FROM n WHERE x < 640)
-         INSERT INTO t SELECT x, 0, x % 1000, 'red-0', v FROM t JOIN n ON t.id = x - 200",
-    )
-    .expect("grow");
+    grow(640);
     run(&mut rng);
     assert!(plan(&conn, sql).contains("filter sample"), "640 rows: {}", plan(&conn, sql));
     // 3000 rows: the prepared statement is prepared again, and so is a new one
-    conn.execute_batch(
-        "WITH RECURSIVE n(x) AS (SELECT 641 UNION ALL SELECT x + 1 FROM n WHERE x < 3000)
-         INSERT INTO t SELECT x, 0, x % 1000, 'red-0', v FROM t JOIN n ON t.id = x - 640",
-    )
-    .expect("grow");
+    grow(3000);
+    assert_eq!(conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).expect("count"), 3000);
     run(&mut rng);
     assert!(plan(&conn, sql).contains("filter sample"), "3000 rows: {}", plan(&conn, sql));
     run(&mut rng);
