@@ -562,6 +562,20 @@ fn joins_that_filter_the_vector_table() {
     assert_eq!(rows(&indexed), rows(&scan));
 }
 
+/// [`table`] of 3,000 rows in 12 clusters, and `label(cluster, name)`: names `a<cluster>` and
+/// `b<cluster>` for each cluster, and the rows `more` adds (`UNION ALL SELECT ... FROM n`, n the
+/// cluster numbers), so that a join repeats each vector row.
+fn labelled(seed: u64, more: &str) -> (Connection, Queries) {
+    let (conn, rng) = table(3000, 12, seed);
+    conn.execute_batch(&format!(
+        "CREATE TABLE label(cluster INT, name TEXT);
+         WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 11)
+         INSERT INTO label SELECT x, 'a' || x FROM n UNION ALL SELECT x, 'b' || x FROM n {more};"
+    ))
+    .expect("labels");
+    (conn, rng)
+}
+
 /// When a sample says that few rows pass, the rewritten query over one table reads every row of
 /// it itself (the scan's side of its MULTI-INDEX OR, a loop by rowid) and its own ORDER BY ranks
 /// the rows that pass, so the table is ranked once (a branch that ranked it in a subquery of its
@@ -575,13 +589,7 @@ fn joins_that_filter_the_vector_table() {
 /// its LIMIT: it is materialized, not flattened.
 #[test]
 fn a_filter_few_rows_pass_is_ranked_by_one_scan_of_the_table_or_join() {
-    let (conn, mut rng) = table(3000, 12, 37);
-    conn.execute_batch(
-        "CREATE TABLE label(cluster INT, name TEXT);
-         WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 11)
-         INSERT INTO label SELECT x, 'a' || x FROM n UNION ALL SELECT x, 'b' || x FROM n UNION ALL SELECT x, 'c' || x FROM n WHERE x % 2 = 0;",
-    )
-    .expect("labels");
+    let (conn, mut rng) = labelled(37, "UNION ALL SELECT x, 'c' || x FROM n WHERE x % 2 = 0");
     for from in ["{T} JOIN label l ON l.cluster = t.cluster", "{T}", "label l JOIN {T} ON l.cluster = t.cluster"] {
         for tail in
             ["LIMIT 1", "LIMIT 5", "LIMIT 10", "LIMIT 30", "LIMIT 10 OFFSET 7", "LIMIT 40 OFFSET 25", "LIMIT 2000"]
@@ -622,14 +630,8 @@ fn a_filter_few_rows_pass_is_ranked_by_one_scan_of_the_table_or_join() {
 /// branch, and answers as the scan does.
 #[test]
 fn a_join_the_own_loop_cannot_rank_keeps_the_ranked_branch() {
-    let (conn, mut rng) = table(3000, 12, 43);
-    conn.execute_batch(
-        "CREATE TABLE label(cluster INT, name TEXT);
-         WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 11)
-         INSERT INTO label SELECT x, 'a' || x FROM n UNION ALL SELECT x, 'b' || x FROM n;
-         CREATE UNIQUE INDEX label_name ON label(name);",
-    )
-    .expect("labels");
+    let (conn, mut rng) = labelled(43, "");
+    conn.execute_batch("CREATE UNIQUE INDEX label_name ON label(name)").expect("unique");
     let mut check = |from: &str, filter: &str, own: bool| {
         for tail in ["LIMIT 5", "LIMIT 10 OFFSET 7", "LIMIT 2000"] {
             let sql = format!("SELECT t.id FROM {from} WHERE {filter} ORDER BY vector_distance_cos(t.v, ?1) {tail}");
