@@ -980,6 +980,34 @@ static int edgeliteImpliesPart(Expr *pWhere, Expr *pPart, SrcItem *pItem, Table 
   return edgeliteHasTerm(pWhere, pPart, pItem, pTab);
 }
 
+/* True if z is valid UTF-8 as Rust's str takes it: no overlong form, no surrogate, nothing past
+** U+10FFFF. */
+static int edgeliteIsUtf8(const char *z){
+  const unsigned char *s = (const unsigned char*)z;
+  while( *s ){
+    int n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if( s[0]<0x80 ){ s++; continue; }
+    if( s[0]>=0xC2 && s[0]<=0xDF ) n = 1;
+    else if( s[0]>=0xE0 && s[0]<=0xEF ){
+      n = 2;
+      if( s[0]==0xE0 ) lo = 0xA0;
+      if( s[0]==0xED ) hi = 0x9F;
+    }else if( s[0]>=0xF0 && s[0]<=0xF4 ){
+      n = 3;
+      if( s[0]==0xF0 ) lo = 0x90;
+      if( s[0]==0xF4 ) hi = 0x8F;
+    }else{
+      return 0;
+    }
+    if( s[1]<lo || s[1]>hi ) return 0;
+    for(s+=2; --n>0; s++){
+      if( (s[0]&0xC0)!=0x80 ) return 0;
+    }
+  }
+  return 1;
+}
+
 /* p's LIMIT n becomes edgelite_plan_guard(n, zDb, zTab, nLo, nHi) (0: NULL, no bound), which
 ** SQLite evaluates when the statement starts, before it reads a row: it is n while the rowid
 ** span of table zDb.zTab is at least nLo and under nHi, and otherwise fails with SQLITE_SCHEMA,
@@ -1155,6 +1183,13 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     }
   }
   if( pIdx==0 ) return;
+  /* the rewrite's functions take the names as text and read the table and index through SQL
+  ** (vector_sample.rs, vector_scan.rs), as UTF-8: a name that is not UTF-8 ("t\xff", which
+  ** SQLite accepts) became another name there, "no such table" where the scan answers */
+  if( !edgeliteIsUtf8(pTab->zName) || !edgeliteIsUtf8(pIdx->zName)
+   || !edgeliteIsUtf8(db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName) ){
+    return;
+  }
   if( bTop && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && (p->pWhere!=0 || p->pSrc->nSrc>1) ){
     /* The sample sends a filter to the walk only if the walk would read at most a 32nd of the
     ** table's rowid span to find S rows that pass: never when the span is under 32 S, where

@@ -133,3 +133,44 @@ fn turso_extensions_concat_slice_and_dot() {
         assert!(error_of(line).is_some(), "must fail: {line}");
     }
 }
+
+/// A table whose name is not UTF-8 (SQLite takes any bytes in a quoted name): the rewrite's
+/// functions read the table through SQL as UTF-8, where such a name became another one ("no
+/// such table: main.t\u{fffd}" where the scan answers), so the rewrite leaves such a query to the
+/// scan, and the index and its upkeep still work (ctypes: Python's `sqlite3` takes only UTF-8
+/// SQL).
+#[test]
+fn a_table_whose_name_is_not_utf8_is_scanned() {
+    let script = r#"
+import ctypes, sys
+lib = ctypes.CDLL("libsqlite3.so.0")
+lib.sqlite3_errmsg.restype = ctypes.c_char_p
+lib.sqlite3_column_int64.restype = ctypes.c_int64
+lib.sqlite3_step.argtypes = [ctypes.c_void_p]
+lib.sqlite3_column_int64.argtypes = [ctypes.c_void_p, ctypes.c_int]
+lib.sqlite3_finalize.argtypes = [ctypes.c_void_p]
+db = ctypes.c_void_p()
+assert lib.sqlite3_open(b":memory:", ctypes.byref(db)) == 0
+def ex(sql):
+    assert lib.sqlite3_exec(db, sql, None, None, None) == 0, lib.sqlite3_errmsg(db)
+def ids(sql):
+    st = ctypes.c_void_p()
+    assert lib.sqlite3_prepare_v2(db, sql, -1, ctypes.byref(st), None) == 0, lib.sqlite3_errmsg(db)
+    out = []
+    while (rc := lib.sqlite3_step(st)) == 100:
+        out.append(lib.sqlite3_column_int64(st, 0))
+    assert rc == 101, lib.sqlite3_errmsg(db)
+    lib.sqlite3_finalize(st)
+    return out
+ex(b'CREATE TABLE "t\xff"(id INTEGER PRIMARY KEY, b INT, v F32_BLOB(2))')
+ex(b'CREATE INDEX "i\xfe" ON "t\xff"(libsql_vector_idx(v))')
+ex(b'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2000) '
+   b'INSERT INTO "t\xff" SELECT x, x % 7, vector(\'[\' || (x % 97) || \',\' || (x % 89 + 1) || \']\') FROM n')
+for where in [b"", b"WHERE b = 3", b"WHERE b < 5 AND id > 10"]:
+    q = b'SELECT id FROM "t\xff" %s ORDER BY vector_distance_cos(v, vector(\'[3,4]\')) LIMIT 5' % where
+    print(ids(q) == ids(q.replace(b'"t\xff"', b'"t\xff" NOT INDEXED')))
+print(ids(b'SELECT count(*) FROM vector_top_k(\'i\xfe\', vector(\'[3,4]\'), 5)'))
+"#;
+    let out = python(edgelite_lib_dir(), &["-c", script]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["True", "True", "True", "[5]"], "{out}");
+}
