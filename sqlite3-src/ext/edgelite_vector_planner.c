@@ -725,11 +725,12 @@ static int edgeliteOneRowTerm(Parse *pParse, Expr *pExpr, SrcItem *pItem, Table 
 ** filtered to one row by its rowid or a UNIQUE index (edgeliteOneRowTerm: the scan reads that
 ** row first and the vector table once for it, where the fixed order seeks the other table
 ** for every row of the vector table: `items JOIN grp ON grp.id = items.bucket WHERE grp.code =
-** 'c7'`, grp.code UNIQUE, on minilm-20k ran at 0.83x the scan, by hand; with `grp.code IN
-** ('c7', 'c9')` SQLite's own plan reads the vector table once for each, and the fixed order
-** ran at 1.66x). A join ranked in a subquery of its own kept the nearest S rows, which the
-** query read back by rowid and ranked again: `filtered -- --k 5000 --only JOIN` on minilm-20k
-** ran at 0.60-0.67x the scan. */
+** 'c7'`, grp.code UNIQUE, on minilm-20k ran at 0.83x the scan, by hand; with an IN list,
+** `grp.id IN (7, 9)`, SQLite's own plan reads the vector table once for each value, and the
+** fixed order ran at 1.66-1.75x, `filtered -- --only 'JOIN grp, grp.id'`). A join ranked in
+** a subquery of its own kept the nearest S rows, which the query read back by rowid and
+** ranked again: `filtered -- --k 5000 --only JOIN` on minilm-20k ran at 0.57-0.71x the scan,
+** 0.94-0.96x with this loop and patch 0009. */
 static int edgeliteJoinOwnLoop(Parse *pParse, Select *p, SrcItem *pItem, Table *pTab){
   Index *pIdx;
   Walker w;
@@ -1057,10 +1058,10 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   ExprList *pArgs, *pFnArgs, *pCols;
   SrcList *pSrc;
   Select *pSub;
-  const char *zMetric, *zCol = 0, *zHasRef = 0;
+  const char *zMetric, *zCol = 0, *zHasRef = 0, *zDb;
   char *zIndex;
   int i, iCol, nLimit = 0, nOffset = 0, bBound;
-  i64 k, nGuardLo = 0;
+  i64 k;
   Walker w;
   Token tFn;
   if( p->pOrderBy==0 || p->pLimit==0 || p->pPrior || p->pNext || p->pGroupBy || p->pHaving
@@ -1183,13 +1184,11 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     }
   }
   if( pIdx==0 ) return;
+  zDb = db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName;
   /* the rewrite's functions take the names as text and read the table and index through SQL
   ** (vector_sample.rs, vector_scan.rs), as UTF-8: a name that is not UTF-8 ("t\xff", which
   ** SQLite accepts) became another name there, "no such table" where the scan answers */
-  if( !edgeliteIsUtf8(pTab->zName) || !edgeliteIsUtf8(pIdx->zName)
-   || !edgeliteIsUtf8(db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName) ){
-    return;
-  }
+  if( !edgeliteIsUtf8(pTab->zName) || !edgeliteIsUtf8(pIdx->zName) || !edgeliteIsUtf8(zDb) ) return;
   if( bTop && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && (p->pWhere!=0 || p->pSrc->nSrc>1) ){
     /* The sample sends a filter to the walk only if the walk would read at most a 32nd of the
     ** table's rowid span to find S rows that pass: never when the span is under 32 S, where
@@ -1207,7 +1206,6 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     ** with a LIMIT and OFFSET known here. */
     i64 nS = k + (k + 9)/10;
     i64 nSmall = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab) ? EDGELITE_EXACT_ROWS + 1 : 32*nS;
-    const char *zDb = db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName;
     sqlite3_int64 nHint = edgelite_span_hint(db, zDb, pTab->zName);
     if( nHint>=0 && nHint<nSmall ){
       /* the scan, leaving out rows without a vector as every plan of the rewrite does: the
@@ -1230,11 +1228,12 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
       edgeliteGuardLimit(pParse, p, zDb, pTab->zName, 0, 2*nSmall);
       return;
     }
-    nGuardLo = nSmall;
+    /* the rewrite below: its LIMIT checks the span stays at least nSmall (should the rewrite
+    ** give up, out of memory, the guard still holds for the scan it leaves) */
+    edgeliteGuardLimit(pParse, p, zDb, pTab->zName, nSmall, 0);
   }
   /* the schema quoted: a schema's name may hold a dot, as an index's may (search_name) */
-  zIndex = sqlite3MPrintf(db, "\"%w\".%s",
-                          db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName, pIdx->zName);
+  zIndex = sqlite3MPrintf(db, "\"%w\".%s", zDb, pIdx->zName);
   if( zIndex==0 ) return;
   pFnArgs = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_STRING, zIndex));
   sqlite3DbFree(db, zIndex);
@@ -1419,10 +1418,6 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     ** answers). Nor is it on the walk's side as well: SQLite moves a term that every side of
     ** an OR has out in front of the OR, and `vector_distance_l2(v, ?) > 1.5` then ran on a row
     ** without a vector. */
-    if( nGuardLo ){
-      edgeliteGuardLimit(pParse, p, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName, pTab->zName,
-                         nGuardLo, 0);
-    }
     if( p->pSrc->nSrc==1 ){
       sqlite3ExprDelete(db, p->pWhere);
       p->pWhere = sqlite3PExpr(pParse, TK_OR, pIn, pScanAll);
@@ -1440,10 +1435,6 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   }
   if( zHasRef ) pIn = sqlite3ExprAnd(pParse, pIn, edgeliteHasVector(pParse, zHasRef, zCol));
   p->pWhere = sqlite3ExprAnd(pParse, pIn, p->pWhere);
-  if( nGuardLo ){
-    edgeliteGuardLimit(pParse, p, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName, pTab->zName,
-                       nGuardLo, 0);
-  }
 }
 
 /* True if column zCol (of the FROM item named or aliased zTab, or of any when zTab is 0) is a

@@ -425,9 +425,10 @@ impl Seeds {
     }
 }
 
-/// An `f32` ordered by [`f32::total_cmp`]: a heap key ([`DiskAnn::pick_seeds`]).
+/// An `f32` ordered by [`f32::total_cmp`]: a heap key ([`DiskAnn::pick_seeds`]; edgelite-sys's
+/// filtered scan keeps the K nearest distances that passed in a heap of them).
 #[derive(Debug, Clone, Copy)]
-struct OrdF32(f32);
+pub struct OrdF32(pub f32);
 
 impl PartialEq for OrdF32 {
     fn eq(&self, other: &Self) -> bool {

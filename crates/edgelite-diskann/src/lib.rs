@@ -45,7 +45,7 @@ mod storage;
 
 pub use block::{BlockError, Edge, Layout, Node, NodeMut, NodeRef};
 pub use graph::{
-    DiskAnn, GraphError, IntegrityReport, Neighbor, Op, RowidBuildHasher, SearchStream, Seeds, batch_size,
+    DiskAnn, GraphError, IntegrityReport, Neighbor, Op, OrdF32, RowidBuildHasher, SearchStream, Seeds, batch_size,
 };
 pub use options::{IndexConfig, Metadata, MetadataError, OptionsError, ParamError, tag};
 pub use storage::{BuildCache, Cached, MemError, MemStorage, Storage};

@@ -205,11 +205,12 @@ pub(crate) struct NodeCache {
     /// (`edgelite_sample_memo`, `vector_sample.rs`): what the count holds for (the filter's
     /// parameters and the data's stamp) and the count.
     sample_counts: HashMap<i64, (MemoKey, i64)>,
-    /// The rowid span of each table (schema, table) that a planner's guard read
-    /// (`edgelite_plan_guard`, `vector_sample.rs`), with the data version it was read at (none
-    /// in a write transaction): the span while that version stands, and the planner's hint at
-    /// prepare time whatever the version (`edgelite_span_hint`). At most [`MAX_SAMPLES`].
-    spans: HashMap<(String, String), (Option<DataVersion>, i64)>,
+    /// The rowid range (least, greatest; `None`: empty) of each table (schema, table) that the
+    /// planner's guard or sample read (`vector_sample.rs`), with the data version it was read at
+    /// (none in a write transaction): the range while that version stands, and the planner's
+    /// hint at prepare time whatever the version (`edgelite_span_hint`). At most
+    /// [`MAX_SAMPLES`].
+    ranges: HashMap<(String, String), (Option<DataVersion>, RowidRange)>,
     /// Where searches of each index (schema, shadow table) go on from once they settle
     /// (edgelite-diskann's `Seeds`: 64 rowids and their copies, about 26 KB at 384 dimensions
     /// with f8 copies). Hints, not data: a seed deleted since is a missing node, one updated
@@ -226,6 +227,9 @@ pub(crate) struct NodeCache {
 
 /// A planner's sample: (schema, table, size).
 type SampleKey = (String, String, i64);
+
+/// A table's least and greatest rowid; `None` for an empty table.
+pub(crate) type RowidRange = Option<(i64, i64)>;
 
 /// Tables whose sample a connection remembers; one more empties the memo.
 const MAX_SAMPLES: usize = 32;
@@ -249,7 +253,7 @@ impl NodeCache {
             txn: super::txn::Txn::default(),
             samples: HashMap::new(),
             sample_counts: HashMap::new(),
-            spans: HashMap::new(),
+            ranges: HashMap::new(),
             seeds: HashMap::new(),
         }
     }
@@ -541,25 +545,25 @@ impl NodeCache {
         }
     }
 
-    /// The rowid span of `key` read at `version`, if it was.
-    pub(crate) fn span(&self, key: &(String, String), version: DataVersion) -> Option<i64> {
-        match self.spans.get(key) {
-            Some((Some(at), span)) if *at == version => Some(*span),
+    /// The rowid range of `key` read at `version`, if it was.
+    pub(crate) fn range(&self, key: &(String, String), version: DataVersion) -> Option<RowidRange> {
+        match self.ranges.get(key) {
+            Some((Some(at), range)) if *at == version => Some(*range),
             _ => None,
         }
     }
 
-    /// The rowid span of `key` last read, at whatever version.
-    pub(crate) fn span_hint(&self, key: &(String, String)) -> Option<i64> {
-        self.spans.get(key).map(|&(_, span)| span)
+    /// The rowid range of `key` last read, at whatever version.
+    pub(crate) fn range_hint(&self, key: &(String, String)) -> Option<RowidRange> {
+        self.ranges.get(key).map(|&(_, range)| range)
     }
 
-    /// Remembers the rowid span of `key` read at `version` (none: in a write transaction).
-    pub(crate) fn set_span(&mut self, key: (String, String), version: Option<DataVersion>, span: i64) {
-        if self.spans.len() >= MAX_SAMPLES && !self.spans.contains_key(&key) {
-            self.spans.clear();
+    /// Remembers the rowid range of `key` read at `version` (none: in a write transaction).
+    pub(crate) fn set_range(&mut self, key: (String, String), version: Option<DataVersion>, range: RowidRange) {
+        if self.ranges.len() >= MAX_SAMPLES && !self.ranges.contains_key(&key) {
+            self.ranges.clear();
         }
-        self.spans.insert(key, (version, span));
+        self.ranges.insert(key, (version, range));
     }
 
     /// The count remembered for rewrite `site` under `key`, if any.

@@ -26,7 +26,7 @@
 
 use core::ffi::{CStr, c_char, c_int};
 
-use super::cache::with_cache;
+use super::cache::{RowidRange, with_cache};
 use super::keys::Key;
 use super::sql::{DataVersion, Db, SqlError, SqlResult, ident};
 use super::values::{arg, context_db, int_value, key_value};
@@ -143,7 +143,7 @@ unsafe fn text(value: *mut sqlite3_value, func: &str, what: &str) -> SqlResult<S
 }
 
 /// The table's least and greatest rowid; `None` for an empty table.
-fn rowid_range(db: Db, from: &str) -> SqlResult<Option<(i64, i64)>> {
+fn rowid_range(db: Db, from: &str) -> SqlResult<RowidRange> {
     let mut range = db.prepare(&format!(
         "SELECT lo, hi, hi IS NULL FROM (SELECT (SELECT min(rowid) FROM {from}) AS lo, (SELECT max(rowid) FROM {from}) AS hi)"
     ))?;
@@ -160,8 +160,8 @@ fn span_of(lo: i64, hi: i64) -> i64 {
 
 /// The sample: (rowids, size of the rowid range).
 fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64)> {
+    let Some((lo, hi)) = remembered_range(db, schema, table)?.0 else { return Ok((Vec::new(), 0)) };
     let from = format!("{}.{}", ident(schema), ident(table));
-    let Some((lo, hi)) = rowid_range(db, &from)? else { return Ok((Vec::new(), 0)) };
     if n <= 0 {
         return Ok((Vec::new(), 0));
     }
@@ -433,21 +433,21 @@ unsafe fn bound(value: *mut sqlite3_value) -> Result<Option<i64>, ()> {
     }
 }
 
-/// The rowid span of `table` (0 when empty), remembered by the connection with the data
-/// version it was read at (`cache.rs`), as the sample is; read afresh in a write transaction.
-/// `None` when the connection cannot remember it (its vector cache is off): the planner's
-/// next prepare would not see it either.
-fn remembered_span(db: Db, schema: String, table: String) -> SqlResult<Option<i64>> {
-    let version = (db.txn_state(&schema) != SQLITE_TXN_WRITE).then(|| db.data_version(&schema)).flatten();
-    let key = (schema, table);
+/// The rowid range of `table` ([`rowid_range`]), remembered by the connection with the data
+/// version it was read at (`cache.rs`), as the sample is, and read afresh in a write
+/// transaction; and whether the connection remembers it (not when its vector cache is off).
+/// The planner's guard reads it on every run of its statement, and a sample drawn after a
+/// change (the same run's, once a rewritten statement's guard has read it) takes it from there.
+fn remembered_range(db: Db, schema: &str, table: &str) -> SqlResult<(RowidRange, bool)> {
+    let version = (db.txn_state(schema) != SQLITE_TXN_WRITE).then(|| db.data_version(schema)).flatten();
+    let key = (schema.to_owned(), table.to_owned());
     if let Some(v) = version
-        && let Some(span) = with_cache(db, |c| c.span(&key, v)).flatten()
+        && let Some(range) = with_cache(db, |c| c.range(&key, v)).flatten()
     {
-        return Ok(Some(span));
+        return Ok((range, true));
     }
-    let from = format!("{}.{}", ident(&key.0), ident(&key.1));
-    let span = rowid_range(db, &from)?.map_or(0, |(lo, hi)| span_of(lo, hi));
-    Ok(with_cache(db, |c| c.set_span(key, version, span)).map(|()| span))
+    let range = rowid_range(db, &format!("{}.{}", ident(schema), ident(table)))?;
+    Ok((range, with_cache(db, |c| c.set_range(key, version, range)).is_some()))
 }
 
 /// `edgelite_plan_guard(limit, schema, table, lo, hi)`: `limit`, once the rowid span of `table`
@@ -477,7 +477,6 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
         let schema = unsafe { text(*schema, "edgelite_plan_guard", "schema") }?;
         // SAFETY: as above.
         let table = unsafe { text(*table, "edgelite_plan_guard", "table") }?;
-        let table_name = table.clone();
         // SAFETY: as above.
         let lo = unsafe { bound(*lo) };
         // SAFETY: as above.
@@ -489,20 +488,16 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
         let Some(limit) = (unsafe { int_value(*limit) }) else {
             return Err("edgelite_plan_guard: the limit must be an integer".to_string().into());
         };
+        let (range, kept) = remembered_range(db, &schema, &table)?;
+        let span = range.map_or(0, |(first, last)| span_of(first, last));
         // a span the connection cannot remember never fails the statement: prepared again, it
         // would get the same plan, and fail again
-        let span = remembered_span(db, schema, table)?;
-        if let Some(span) = span
-            && (lo.is_some_and(|lo| span < lo) || hi.is_some_and(|hi| span >= hi))
-        {
+        if kept && (lo.is_some_and(|lo| span < lo) || hi.is_some_and(|hi| span >= hi)) {
             // SQLITE_SCHEMA: sqlite3_step() prepares the statement again (50 times at most,
             // then returns this error: only a call written by hand fails at every run)
             return Err(SqlError::new(
                 SQLITE_SCHEMA,
-                format!(
-                    "edgelite_plan_guard: the rowid span of {} is {span}, out of this plan's range",
-                    ident(&table_name)
-                ),
+                format!("edgelite_plan_guard: the rowid span of {} is {span}, out of this plan's range", ident(&table)),
             ));
         }
         Ok(Output::Int(limit))
@@ -532,7 +527,7 @@ pub unsafe extern "C" fn edgelite_span_hint(db: *mut sqlite3, schema: *const c_c
     std::panic::catch_unwind(|| {
         // SAFETY: a live connection (caller).
         let db = unsafe { Db::new(db) };
-        with_cache(db, |c| c.span_hint(&key)).flatten().unwrap_or(-1)
+        with_cache(db, |c| c.range_hint(&key)).flatten().map_or(-1, |range| range.map_or(0, |(lo, hi)| span_of(lo, hi)))
     })
     .unwrap_or(-1)
 }

@@ -22,7 +22,7 @@
 
 use core::ffi::{CStr, c_char, c_int};
 
-use edgelite_diskann::{DiskAnn, SearchStream};
+use edgelite_diskann::{DiskAnn, OrdF32, SearchStream};
 
 use super::keys::Key;
 use super::sql::SqlResult;
@@ -139,7 +139,7 @@ struct Passed {
     want: usize,
     /// The distances of the K nearest rows that passed, largest on top (a row without a
     /// direction, NaN, counts as nearest: SQL sorts NULL first).
-    nearest: std::collections::BinaryHeap<Dist>,
+    nearest: std::collections::BinaryHeap<OrdF32>,
     /// Rows read (returned or passed over) when the last pass was noted: each row counts once.
     noted: Option<usize>,
     /// Rows read after which the scan ends: set once K have passed (and [`Self::nearest`]
@@ -147,26 +147,6 @@ struct Passed {
     end: Option<usize>,
     /// The most rows read after the K-th passed: the walk's window.
     most: usize,
-}
-
-/// A distance ordered for [`Passed::nearest`] (by `total_cmp`; NaN is noted as -inf).
-struct Dist(f64);
-
-impl PartialEq for Dist {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
-    }
-}
-impl Eq for Dist {}
-impl PartialOrd for Dist {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Dist {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
 }
 
 impl Passed {
@@ -181,7 +161,8 @@ impl Passed {
             return;
         }
         self.noted = Some(read);
-        self.nearest.push(Dist(if distance.is_nan() { f64::NEG_INFINITY } else { distance }));
+        // f32: the walk's own precision, well inside the tolerance of `beyond`
+        self.nearest.push(OrdF32(if distance.is_nan() { f32::NEG_INFINITY } else { distance as f32 }));
         if self.nearest.len() > self.want {
             self.nearest.pop();
         }
@@ -198,7 +179,7 @@ impl Passed {
     /// distance: the walk's kernel and SQL's).
     fn beyond(&self, distance: f64) -> bool {
         match (self.end, self.nearest.peek()) {
-            (Some(_), Some(Dist(kth))) => distance > kth + 1e-5 * (1.0 + kth.abs()),
+            (Some(_), Some(&OrdF32(kth))) => distance > f64::from(kth) + 1e-5 * (1.0 + f64::from(kth).abs()),
             _ => false,
         }
     }
