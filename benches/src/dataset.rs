@@ -57,7 +57,7 @@ pub struct Dataset {
     pub gt_dist: Vec<f32>,
     /// Ground-truth neighbours per query.
     pub gt_k: usize,
-    /// Base vectors were generated ([`Dataset::synthetic`]): `gt` is empty and the files in
+    /// Base vectors were generated ([`Dataset::synthetic`]) or cut ([`Dataset::truncated`]): `gt` is empty and the files in
     /// `dir` are not these vectors.
     pub generated: bool,
 }
@@ -344,6 +344,27 @@ impl Dataset {
     #[must_use]
     pub fn synthetic(&self, rows: usize, generator: Generator, seed: u64) -> Dataset {
         self.synthetic_with_origins(rows, generator, seed).0
+    }
+
+    /// The same rows and queries with only the first `dims` dimensions of each vector (all of
+    /// them if `dims` is 0 or more than there are): a table of few dimensions, where SQLite's
+    /// scan ranks a row cheaply. The ground truth is left empty, as it no longer holds.
+    #[must_use]
+    pub fn truncated(&self, dims: usize) -> Dataset {
+        if dims == 0 || dims >= self.dims {
+            return self.clone();
+        }
+        let cut = |all: &[f32]| all.chunks_exact(self.dims).flat_map(|v| v[..dims].iter().copied()).collect();
+        Dataset {
+            dir: self.dir.clone(),
+            dims,
+            base: cut(&self.base),
+            queries: cut(&self.queries),
+            gt: Vec::new(),
+            gt_dist: Vec::new(),
+            gt_k: 0,
+            generated: true,
+        }
     }
 
     /// [`Dataset::synthetic`], and for each of its base vectors the real one it was drawn

@@ -1009,6 +1009,36 @@ static int edgeliteIsUtf8(const char *z){
   return 1;
 }
 
+/* The dimensions of vector column iCol of pTab as its declared type gives them ("F32_BLOB(8)",
+** "FLOAT32 ( 8 )"), or 0 if it gives none (the vector index's type takes them from there). */
+static int edgeliteColumnDims(Table *pTab, int iCol){
+  const char *z = sqlite3ColumnType(&pTab->aCol[iCol], "");
+  int n = 0;
+  /* (sqlite3Isdigit's table is declared after this file's place in the amalgamation) */
+  while( *z && *z!='(' ) z++;
+  if( *z==0 ) return 0;
+  for(z++; *z==' '; z++){}
+  if( *z<'0' || *z>'9' ) return 0;
+  for(; *z>='0' && *z<='9' && n<100000; z++) n = n*10 + (*z - '0');
+  for(; *z==' '; z++){}
+  return *z==')' ? n : 0;
+}
+
+/* The rowid span under which SQLite's scan of a table of nDims-dimensional vectors ranks the
+** nearest rows for less than the walk that finds nS of them costs (0: at no span): the walk's
+** first rows come after the index's window (100 visits at edgelite's default width) and one
+** visit a row, each visit about a microsecond at up to 128 dimensions, where the scan costs
+** about 0.11 + 0.0012 x nDims microseconds a row, and a table under twice those visits is read
+** by brute force, whose own fixed cost loses to the scan at few dimensions only. By hand
+** (`ORDER BY vector_distance_cos(v, ?) LIMIT 10` on random rows, the two plans alternating):
+** 8-d rows ran at 0.78x the scan at 200 rows, 0.60x at 400 and 0.98x at 800; 32-d at 0.89x,
+** 0.77x and 1.11x; 128-d at 1.11x, 1.10x and 1.63x; 384-d at 1.79x and more. So (100 + nS) x
+** (128 - nDims) / 16 below 128 dimensions: 825 rows at 8, 660 at 32, 440 at 64. */
+static i64 edgeliteScanRows(int nDims, i64 nS){
+  if( nDims<=0 || nDims>=128 ) return 0;
+  return (100 + nS) * (128 - nDims) / 16;
+}
+
 /* p's LIMIT n becomes edgelite_plan_guard(n, zDb, zTab, nLo, nHi) (0: NULL, no bound), which
 ** SQLite evaluates when the statement starts, before it reads a row: it is n while the rowid
 ** span of table zDb.zTab is at least nLo and under nHi, and otherwise fails with SQLITE_SCHEMA,
@@ -1045,7 +1075,9 @@ static void edgeliteGuardLimit(Parse *pParse, Select *p, const char *zDb, const 
 ** two loops of the table, and the query ranks what they read as the scan does; for a join, the
 ** nearest S rows that pass, ranked in a subquery (edgeliteExactBranch). So the query returns as
 ** many rows as the scan. Runs before name resolution, on the statement as parsed; anything it
-** does not recognise is left alone, and "NOT INDEXED" or a column written as +col turns it off.
+** does not recognise is left alone, and "NOT INDEXED" or a column written as +col turns it off
+** ("INDEXED BY" a vector index of t uses that index, even where the table is small enough to
+** be scanned).
 ** A partial vector index serves a query whose WHERE has every AND-ed term of the index's WHERE
 ** among its own (edgeliteImpliesPart): every row such a query can return is in that index.
 ** libSQL always scans. */
@@ -1060,8 +1092,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   Select *pSub;
   const char *zMetric, *zCol = 0, *zHasRef = 0, *zDb;
   char *zIndex;
-  int i, iCol, nLimit = 0, nOffset = 0, bBound;
-  i64 k;
+  int i, iCol, nLimit = 0, nOffset = 0, bBound, bForced;
+  i64 k, nS, nScanRows;
   Walker w;
   Token tFn;
   if( p->pOrderBy==0 || p->pLimit==0 || p->pPrior || p->pNext || p->pGroupBy || p->pHaving
@@ -1080,7 +1112,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   for(i=0; i<p->pSrc->nSrc; i++){
     SrcItem *pIt = &p->pSrc->a[i];
     if( pIt->zName==0 || pIt->fg.isSubquery || pIt->fg.isTabFunc || pIt->fg.fixedSchema
-     || pIt->fg.notIndexed || pIt->fg.isIndexedBy || pIt->fg.isUsing
+     || pIt->fg.notIndexed || pIt->fg.isUsing
      || (pIt->fg.jointype & (JT_NATURAL|JT_LEFT|JT_RIGHT|JT_OUTER|JT_LTORJ))!=0
      /* the rewrite's own names (its CTE, the scan's alias) must mean nothing else here */
      || sqlite3StrNICmp(pIt->zName, "edgelite_", 9)==0
@@ -1135,11 +1167,11 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     return;
   }
   /* the vector table's name in this query names nothing else (two items exposed as "t" make
-  ** the added t.rowid ambiguous) */
+  ** the added t.rowid ambiguous); INDEXED BY only on the vector table (below) */
   for(i=0; i<p->pSrc->nSrc; i++){
     SrcItem *pIt = &p->pSrc->a[i];
-    if( pIt!=pItem && sqlite3StrICmp(pIt->zAlias ? pIt->zAlias : pIt->zName,
-                                     pItem->zAlias ? pItem->zAlias : pItem->zName)==0 ){
+    if( pIt!=pItem && (pIt->fg.isIndexedBy || sqlite3StrICmp(pIt->zAlias ? pIt->zAlias : pIt->zName,
+                                                           pItem->zAlias ? pItem->zAlias : pItem->zName)==0) ){
       return;
     }
   }
@@ -1174,7 +1206,11 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   if( pOff && pOff->op!=TK_VARIABLE && !sqlite3ExprIsInteger(pOff, &nOffset, 0, 0) ) return;
   k = (i64)nLimit + (nOffset>0 ? nOffset : 0);  /* a negative offset means none */
   if( !bBound && k>10000 ) return;
+  /* `t INDEXED BY <a vector index of t>`: that index, whatever the table's size (SQLite's
+  ** INDEXED BY: use this index or fail; its own planner cannot use a vector index, and the
+  ** query failed with "no query solution" before). Any other INDEXED BY is SQLite's. */
   for(pIdx=pTab->pIndex; pIdx; pIdx=pIdx->pNext){
+    if( pItem->fg.isIndexedBy && sqlite3StrICmp(pIdx->zName, pItem->u1.zIndexedBy)!=0 ) continue;
     if( EDGELITE_IS_VECTOR_INDEX(pIdx)
      && (pIdx->pPartIdxWhere==0 || edgeliteImpliesPart(p->pWhere, pIdx->pPartIdxWhere, pItem, pTab))
      && pIdx->aColExpr->a[0].pExpr->x.pList->a[0].pExpr->op==TK_COLUMN
@@ -1189,7 +1225,18 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   ** (vector_sample.rs, vector_scan.rs), as UTF-8: a name that is not UTF-8 ("t\xff", which
   ** SQLite accepts) became another name there, "no such table" where the scan answers */
   if( !edgeliteIsUtf8(pTab->zName) || !edgeliteIsUtf8(pIdx->zName) || !edgeliteIsUtf8(zDb) ) return;
-  if( bTop && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && (p->pWhere!=0 || p->pSrc->nSrc>1) ){
+  bForced = pItem->fg.isIndexedBy;
+  if( bForced ){
+    /* the rewrite uses the index: SQLite's planner must not look for it (its copies of the
+    ** FROM item, made below, have no INDEXED BY either) */
+    sqlite3DbFree(db, pItem->u1.zIndexedBy);
+    pItem->u1.zIndexedBy = 0;
+    pItem->fg.isIndexedBy = 0;
+  }
+  nS = k + (k + 9)/10;
+  nScanRows = edgeliteScanRows(edgeliteColumnDims(pTab, iCol), nS);
+  if( bTop && !bForced && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound
+   && (p->pWhere!=0 || p->pSrc->nSrc>1 || nScanRows>0) ){
     /* The sample sends a filter to the walk only if the walk would read at most a 32nd of the
     ** table's rowid span to find S rows that pass: never when the span is under 32 S, where
     ** the rewrite only adds its fixed cost to the scan (its CTEs, the OR's steps on each row
@@ -1203,10 +1250,15 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     ** read through that index and ranked, as SQLite's own plan reads and ranks them; with
     ** the rewrite `bucket = 7 AND id < 30` on 300 rows ran at 0.77x the scan). Only a
     ** statement's own SELECT (bTop), prepared to be prepared again (sqlite3_prepare_v2/v3),
-    ** with a LIMIT and OFFSET known here. */
-    i64 nS = k + (k + 9)/10;
-    i64 nSmall = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab) ? EDGELITE_EXACT_ROWS + 1 : 32*nS;
+    ** with a LIMIT and OFFSET known here, and no INDEXED BY. Where vectors of few dimensions
+    ** make the scan's rows cheap, the query without a filter goes to the scan under the span
+    ** edgeliteScanRows gives, and a filtered one under twice it when that is the larger: the
+    ** filtered walk costs more (`WHERE a < 5`, half the rows, ran at 0.78x the scan on 1,200
+    ** 8-d rows and 0.70-0.94x on 800 to 1,200 32-d ones; 0.98x and 1.10x at 1,600, by hand). */
+    i64 nSmall = (p->pWhere==0 && p->pSrc->nSrc==1) ? nScanRows
+        : edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab) ? EDGELITE_EXACT_ROWS + 1 : 32*nS;
     sqlite3_int64 nHint = edgelite_span_hint(db, zDb, pTab->zName);
+    if( (p->pWhere!=0 || p->pSrc->nSrc>1) && nSmall<2*nScanRows ) nSmall = 2*nScanRows;
     if( nHint>=0 && nHint<nSmall ){
       /* the scan, leaving out rows without a vector as every plan of the rewrite does: the
       ** test placed as in its scans (edgeliteGuardWhere), but in a plain join whose filter

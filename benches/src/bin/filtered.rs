@@ -19,11 +19,14 @@
 //! N rows, or with `--generator between` points between real neighbours), each with the source
 //! of the real vector it was drawn around, so `src` stays correlated with the vectors. The
 //! exact scan grows with the table and the walk much less, so the ratios grow with N.
+//! `--dims D` keeps the first D dimensions of each vector: a table of few dimensions, whose
+//! rows SQLite's scan ranks cheaply (with `--rows`, the small tables that the planner scans).
 //!
 //! ```text
 //! cargo run --release -p edgelite-benches --bin filtered -- [--rows 20000] [--queries 100]
 //!     [--repeats 3] [--k 10] [--filter-index] [--no-libsql] [--db PATH (kept, built if missing)]
 //!     [--only TEXT (the filters whose label contains TEXT)] [--synthetic ROWS [--generator noise[:S] | between[:M]] [--spread S]]
+//!     [--dims D]
 //! ```
 
 use std::path::Path;
@@ -48,6 +51,8 @@ struct Args {
     synthetic: Option<usize>,
     /// How the generated rows are drawn, as in `ann`.
     generator: Generator,
+    /// Only the first this many dimensions of each vector (0: all).
+    dims: usize,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -62,6 +67,7 @@ fn parse_args() -> BoxResult<Args> {
         only: None,
         synthetic: None,
         generator: Generator::Noise { spread: 0.5 },
+        dims: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -78,6 +84,7 @@ fn parse_args() -> BoxResult<Args> {
             "--synthetic" => args.synthetic = Some(value()?.parse()?),
             "--spread" => args.generator = Generator::Noise { spread: value()?.parse()? },
             "--generator" => args.generator = Generator::parse(&value()?)?,
+            "--dims" => args.dims = value()?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -213,7 +220,7 @@ fn ratio(r: f64) -> String {
 
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
-    let real = Dataset::load(&Dataset::locate("minilm-20k")?)?;
+    let real = Dataset::load(&Dataset::locate("minilm-20k")?)?.truncated(args.dims);
     let (ds, origins) = match args.synthetic {
         // the seed `ann --synthetic` uses: the same rows
         Some(n) => real.synthetic_with_origins(n, args.generator, 42),
