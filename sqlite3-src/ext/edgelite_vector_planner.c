@@ -1278,6 +1278,13 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
         p->pWhere = pGuarded;
       }
       edgeliteGuardLimit(pParse, p, zDb, pTab->zName, 0, 2*nSmall);
+      /* EXPLAIN QUERY PLAN says why (SQLite emits the opcode only for it, or with scan status
+      ** on: nothing is added to the statement otherwise) */
+      if( sqlite3GetVdbe(pParse) ){
+        ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED: rowid span %lld under %lld,"
+            " where SQLite's scan costs less than the walk (INDEXED BY %s uses it)",
+            pIdx->zName, (sqlite3_int64)nHint, (sqlite3_int64)nSmall, pIdx->zName));
+      }
       return;
     }
     /* the rewrite below: its LIMIT checks the span stays at least nSmall (should the rewrite
