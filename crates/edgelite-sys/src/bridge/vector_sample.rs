@@ -457,7 +457,9 @@ fn remembered_range(db: Db, schema: &str, table: &str) -> SqlResult<(RowidRange,
 /// SQLite evaluates before the statement reads a row. A table whose rowids span fewer than 32
 /// times the walk's S rows can never have the sample send its filter to the walk (nor one of
 /// at most 1,000 rows an indexed filter's), and the rewrite then only adds its fixed cost to the
-/// scan (`filtered -- --rows 300`: 0.62-0.93x the scan's speed at every filter), so the
+/// scan (`filtered -- --rows 300`: 0.62-0.93x the scan's speed at every filter); nor does the
+/// walk pay on a table of vectors of few dimensions under a size that grows as they shrink
+/// (`edgeliteScanRows` in the planner, with or without a filter). So the
 /// statement is prepared without the rewrite while the span stays under twice that size (`lo`
 /// NULL, `hi` twice the size), and with it from that size on (`lo` the size, `hi` NULL): a
 /// table whose span moves between the two keeps its plan. The span read here is what the
