@@ -1095,7 +1095,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   const char *zMetric, *zCol = 0, *zHasRef = 0, *zDb;
   char *zIndex;
   int i, iCol, nLimit = 0, nOffset = 0, bBound, bForced;
-  i64 k, nS, nScanRows;
+  i64 k, nS, nScanRows, nSmall;
   Walker w;
   Token tFn;
   if( p->pOrderBy==0 || p->pLimit==0 || p->pPrior || p->pNext || p->pGroupBy || p->pHaving
@@ -1235,39 +1235,43 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     pItem->u1.zIndexedBy = 0;
     pItem->fg.isIndexedBy = 0;
   }
+  /* The size under which the walk cannot pay (0: none). The sample sends a filter to the walk
+  ** only if the walk would read at most a 32nd of the table's rowid span to find S rows that
+  ** pass: never under 32 S, where the rewrite only adds its fixed cost to the scan (its CTEs,
+  ** the OR's steps on each row that passes: `filtered -- --rows 300` ran at 0.62-0.93x the
+  ** scan at every filter, and LIMIT 2000 of 3000 rows at about 0.95x). A filter that an
+  ** ordinary index serves goes to the walk only when more than EDGELITE_EXACT_ROWS rows pass
+  ** it: never under that many (its rows are read through that index and ranked, as SQLite's
+  ** own plan reads and ranks them; with the rewrite `bucket = 7 AND id < 30` on 300 rows ran at
+  ** 0.77x the scan). Where vectors of few dimensions make the scan's rows cheap, the query
+  ** without a filter goes to the scan under the span edgeliteScanRows gives, and a filtered one
+  ** under twice it when that is the larger: the filtered walk costs more (`WHERE a < 5`, half
+  ** the rows, ran at 0.78x the scan on 1,200 8-d rows and 0.70-0.94x on 800 to 1,200 32-d ones;
+  ** 0.98x and 1.10x at 1,600, by hand). */
   nS = k + (k + 9)/10;
   nScanRows = edgeliteScanRows(edgeliteColumnDims(pTab, iCol), nS);
-  if( bTop && !bForced && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound
-   && (p->pWhere!=0 || p->pSrc->nSrc>1 || nScanRows>0) ){
-    /* The sample sends a filter to the walk only if the walk would read at most a 32nd of the
-    ** table's rowid span to find S rows that pass: never when the span is under 32 S, where
-    ** the rewrite only adds its fixed cost to the scan (its CTEs, the OR's steps on each row
-    ** that passes: `filtered -- --rows 300` ran at 0.62-0.93x the scan at every filter, and
-    ** LIMIT 2000 of 3000 rows at about 0.95x). While the span that this connection last read
-    ** stays under that, the statement is prepared as the scan, with the rewrite's vector
-    ** test, and its LIMIT checks at each run that the span stays under 64 S
-    ** (edgeliteGuardLimit); a rewritten statement checks that it stays at least 32 S. A
-    ** filter that an ordinary index serves goes to the walk only when more than
-    ** EDGELITE_EXACT_ROWS rows pass it: never when the span is at most that (its rows are
-    ** read through that index and ranked, as SQLite's own plan reads and ranks them; with
-    ** the rewrite `bucket = 7 AND id < 30` on 300 rows ran at 0.77x the scan). Only a
-    ** statement's own SELECT (bTop), prepared to be prepared again (sqlite3_prepare_v2/v3),
-    ** with a LIMIT and OFFSET known here, and no INDEXED BY. Where vectors of few dimensions
-    ** make the scan's rows cheap, the query without a filter goes to the scan under the span
-    ** edgeliteScanRows gives, and a filtered one under twice it when that is the larger: the
-    ** filtered walk costs more (`WHERE a < 5`, half the rows, ran at 0.78x the scan on 1,200
-    ** 8-d rows and 0.70-0.94x on 800 to 1,200 32-d ones; 0.98x and 1.10x at 1,600, by hand). */
-    i64 nSmall = (p->pWhere==0 && p->pSrc->nSrc==1) ? nScanRows
-        : edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab) ? EDGELITE_EXACT_ROWS + 1 : 32*nS;
+  if( p->pWhere==0 && p->pSrc->nSrc==1 ){
+    nSmall = nScanRows;
+  }else{
+    nSmall = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab) ? EDGELITE_EXACT_ROWS + 1 : 32*nS;
+    if( nSmall<2*nScanRows ) nSmall = 2*nScanRows;
+  }
+  /* While the span that this connection last read stays under that size, the statement is
+  ** prepared as the scan, with the rewrite's vector test, and its LIMIT checks at each run
+  ** that the span stays under twice it (edgeliteGuardLimit); a rewritten statement checks that
+  ** it stays at least that. Only a statement's own SELECT (bTop), prepared to be prepared
+  ** again (sqlite3_prepare_v2/v3), with a LIMIT and OFFSET known here, and no INDEXED BY. */
+  if( bTop && !bForced && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && nSmall>0 ){
     sqlite3_int64 nHint = edgelite_span_hint(db, zDb, pTab->zName);
-    if( (p->pWhere!=0 || p->pSrc->nSrc>1) && nSmall<2*nScanRows ) nSmall = 2*nScanRows;
     if( nHint>=0 && nHint<nSmall ){
       /* the scan, leaving out rows without a vector as every plan of the rewrite does: the
       ** test placed as in its scans (edgeliteGuardWhere), but in a plain join whose filter
-      ** cannot fail on any row, after every term, in the last ON clause (SQLite tests a
-      ** table's ON terms after its WHERE terms): first, on every row of the vector table,
-      ** it cost `items JOIN grp ON grp.id = items.bucket WHERE grp.id = 7` on 300 rows a
-      ** seventh of the scan's time, by hand */
+      ** cannot fail on any row, after every term, in the last ON clause. SQLite evaluates it
+      ** in the vector table's loop all the same (it names no other table): after the join's
+      ** terms when another table's one row comes first (`items JOIN grp ON grp.id =
+      ** items.bucket WHERE grp.id = 7` on 300 rows: tested first, it cost a seventh of the
+      ** scan's time, by hand), on every row of the vector table when that table is read first
+      ** (`WHERE grp.ok = 1` on 800 8-d rows: 13% of the scan's time, by hand) */
       const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
       int nSrc = p->pSrc->nSrc;
       if( nSrc>1 && edgelitePlainJoin(pParse, p)

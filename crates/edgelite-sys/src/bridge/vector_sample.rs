@@ -142,6 +142,15 @@ unsafe fn text(value: *mut sqlite3_value, func: &str, what: &str) -> SqlResult<S
     }
 }
 
+/// The (schema, table) text arguments of function or table `func`.
+///
+/// # Safety
+/// Both values are live arguments of the running call.
+unsafe fn table_name(schema: *mut sqlite3_value, table: *mut sqlite3_value, func: &str) -> SqlResult<(String, String)> {
+    // SAFETY: live arguments (caller).
+    Ok((unsafe { text(schema, func, "schema") }?, unsafe { text(table, func, "table") }?))
+}
+
 /// The table's least and greatest rowid; `None` for an empty table.
 fn rowid_range(db: Db, from: &str) -> SqlResult<RowidRange> {
     let mut range = db.prepare(&format!(
@@ -160,12 +169,13 @@ fn span_of(lo: i64, hi: i64) -> i64 {
 
 /// The sample: (rowids, size of the rowid range).
 fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64)> {
-    let Some((lo, hi)) = remembered_range(db, schema, table)?.0 else { return Ok((Vec::new(), 0)) };
-    let from = format!("{}.{}", ident(schema), ident(table));
+    let key = (schema.to_owned(), table.to_owned());
+    let Some((lo, hi)) = remembered_range(db, &key)?.0 else { return Ok((Vec::new(), 0)) };
     if n <= 0 {
         return Ok((Vec::new(), 0));
     }
-    let span = i128::from(hi) - i128::from(lo) + 1;
+    let from = format!("{}.{}", ident(schema), ident(table));
+    let span = span_of(lo, hi);
     let mut next = db.prepare(&format!("SELECT rowid FROM {from} WHERE rowid >= ?1 ORDER BY rowid LIMIT 1"))?;
     let mut ids = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
     // the golden-ratio sequence: every prefix covers the range evenly, with no fixed stride
@@ -181,7 +191,7 @@ fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64
     }
     ids.sort_unstable();
     ids.dedup();
-    Ok((ids, span_of(lo, hi)))
+    Ok((ids, span))
 }
 
 /// [`sample`], remembered by the connection (`cache.rs`) outside write transactions while the
@@ -229,10 +239,8 @@ unsafe extern "C" fn x_filter(
             let [schema, table, n] = args else {
                 return Err("edgelite_vector_sample: expected a schema, a table and a size".into());
             };
-            // SAFETY: a live argument of this call.
-            let schema = unsafe { text(*schema, "edgelite_vector_sample", "schema") }?;
-            // SAFETY: as above.
-            let table = unsafe { text(*table, "edgelite_vector_sample", "table") }?;
+            // SAFETY: live arguments of this call.
+            let (schema, table) = unsafe { table_name(*schema, *table, "edgelite_vector_sample") }?;
             // SAFETY: live argument.
             let n = unsafe { sqlite3_value_int64(*n) }.clamp(0, MAX_SAMPLE);
             remembered_sample(db, schema, table, n)
@@ -309,10 +317,8 @@ pub(crate) unsafe extern "C" fn edgelite_sample_size(
         let [schema, table, n, what] = args else {
             return Err("edgelite_sample_size: expected a schema, a table, a size and a column".to_string().into());
         };
-        // SAFETY: a live argument of the running call.
-        let schema = unsafe { text(*schema, "edgelite_sample_size", "schema") }?;
-        // SAFETY: as above.
-        let table = unsafe { text(*table, "edgelite_sample_size", "table") }?;
+        // SAFETY: live arguments of the running call.
+        let (schema, table) = unsafe { table_name(*schema, *table, "edgelite_sample_size") }?;
         // SAFETY: as above.
         let n = unsafe { sqlite3_value_int64(*n) }.clamp(0, MAX_SAMPLE);
         // SAFETY: as above.
@@ -433,21 +439,22 @@ unsafe fn bound(value: *mut sqlite3_value) -> Result<Option<i64>, ()> {
     }
 }
 
-/// The rowid range of `table` ([`rowid_range`]), remembered by the connection with the data
+/// The rowid range of table `key` (schema, table; [`rowid_range`]), remembered by the connection with the data
 /// version it was read at (`cache.rs`), as the sample is, and read afresh in a write
 /// transaction; and whether the connection remembers it (not when its vector cache is off).
 /// The planner's guard reads it on every run of its statement, and a sample drawn after a
 /// change (the same run's, once a rewritten statement's guard has read it) takes it from there.
-fn remembered_range(db: Db, schema: &str, table: &str) -> SqlResult<(RowidRange, bool)> {
-    let version = (db.txn_state(schema) != SQLITE_TXN_WRITE).then(|| db.data_version(schema)).flatten();
-    let key = (schema.to_owned(), table.to_owned());
+/// The key is borrowed: a run that finds the range remembered (every run of a statement
+/// between changes) copies no name.
+fn remembered_range(db: Db, key: &(String, String)) -> SqlResult<(RowidRange, bool)> {
+    let version = (db.txn_state(&key.0) != SQLITE_TXN_WRITE).then(|| db.data_version(&key.0)).flatten();
     if let Some(v) = version
-        && let Some(range) = with_cache(db, |c| c.range(&key, v)).flatten()
+        && let Some(range) = with_cache(db, |c| c.range(key, v)).flatten()
     {
         return Ok((range, true));
     }
-    let range = rowid_range(db, &format!("{}.{}", ident(schema), ident(table)))?;
-    Ok((range, with_cache(db, |c| c.set_range(key, version, range)).is_some()))
+    let range = rowid_range(db, &format!("{}.{}", ident(&key.0), ident(&key.1)))?;
+    Ok((range, with_cache(db, |c| c.set_range(key.clone(), version, range)).is_some()))
 }
 
 /// `edgelite_plan_guard(limit, schema, table, lo, hi)`: `limit`, once the rowid span of `table`
@@ -475,10 +482,8 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
         let [limit, schema, table, lo, hi] = args else {
             return Err("edgelite_plan_guard: expected a limit, a schema, a table and two bounds".to_string().into());
         };
-        // SAFETY: a live argument of the running call.
-        let schema = unsafe { text(*schema, "edgelite_plan_guard", "schema") }?;
-        // SAFETY: as above.
-        let table = unsafe { text(*table, "edgelite_plan_guard", "table") }?;
+        // SAFETY: live arguments of the running call.
+        let key = unsafe { table_name(*schema, *table, "edgelite_plan_guard") }?;
         // SAFETY: as above.
         let lo = unsafe { bound(*lo) };
         // SAFETY: as above.
@@ -490,7 +495,7 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
         let Some(limit) = (unsafe { int_value(*limit) }) else {
             return Err("edgelite_plan_guard: the limit must be an integer".to_string().into());
         };
-        let (range, kept) = remembered_range(db, &schema, &table)?;
+        let (range, kept) = remembered_range(db, &key)?;
         let span = range.map_or(0, |(first, last)| span_of(first, last));
         // a span the connection cannot remember never fails the statement: prepared again, it
         // would get the same plan, and fail again
@@ -499,7 +504,7 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
             // then returns this error: only a call written by hand fails at every run)
             return Err(SqlError::new(
                 SQLITE_SCHEMA,
-                format!("edgelite_plan_guard: the rowid span of {} is {span}, out of this plan's range", ident(&table)),
+                format!("edgelite_plan_guard: the rowid span of {} is {span}, out of this plan's range", ident(&key.1)),
             ));
         }
         Ok(Output::Int(limit))
