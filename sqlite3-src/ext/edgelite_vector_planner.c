@@ -282,6 +282,13 @@ static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
 ** sought (edgelite_pass, below). */
 static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
   sqlite3 *db = pParse->db;
+  int k;
+  if( sqlite3ExprIsInteger(pK, &k, 0, 0) && k>=0 && k<=100000000 ){
+    /* a literal K (up to 10,000): S itself, not an expression of K that the statement
+    ** computes at every run and that SQLite copies with every copy of the walk's CTE */
+    sqlite3ExprDelete(db, pK);
+    return sqlite3ExprInt32(db, k + (k + 9)/10);
+  }
   /* Every copy of pK is made before pK is handed over, each in a statement of its own: a
   ** sqlite3PExpr that cannot allocate frees its operands, and C leaves the order in which a
   ** call's arguments are evaluated open, so a copy made beside the call that takes pK read
@@ -479,8 +486,8 @@ static Expr *edgeliteSampleSize(Parse *pParse, Table *pTab, int iWhat){
 /* WITH edgelite_many AS MATERIALIZED (SELECT <count> AS edgelite_s, <the sample's rowid range>
 **   AS edgelite_r, <its number of rows> AS edgelite_c) (edgeliteSampleSize, over the sample
 **   edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)): the filter's sample,
-** drawn once per run; the gates and the walk's budget read it (edgeliteSampledManyRef,
-** edgeliteWalkBudgetRef). bFirst:
+** drawn once per run; the walk reads it, as the outer loop of its FROM clause: its gate and its
+** budget are expressions of its columns (edgeliteSampledManyTest, edgeliteWalkBudget). bFirst:
 ** edgeliteTestVectorFirst, decided once per rewrite.
 ** <count>, the rows of the sample that pass the filter, is
 **   coalesce(edgelite_sample_memo(<site>, <the filter's variables>),
@@ -556,29 +563,25 @@ static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, int bFir
   return sqlite3WithAdd(pParse, 0, sqlite3CteNew(pParse, &tMany, 0, pSample, M10d_Yes));
 }
 
-/* (SELECT pExpr FROM edgelite_many) */
-static Expr *edgeliteFromMany(Parse *pParse, Expr *pExpr){
-  Token tMany;
-  Expr *pSel = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
-  tMany.z = EDGELITE_MANY;
-  tMany.n = sizeof(EDGELITE_MANY) - 1;
-  sqlite3PExprAddSelect(pParse, pSel, sqlite3SelectNew(pParse, sqlite3ExprListAppend(pParse, 0, pExpr),
-      sqlite3SrcListAppend(pParse, 0, &tMany, 0), 0, 0, 0, 0, 0, 0));
-  return pSel;
+/* edgelite_many.<zCol>: a column of the sample's verdict, read where edgelite_many is a FROM
+** item (the walk's, edgeliteRewriteOne). */
+static Expr *edgeliteManyCol(Parse *pParse, const char *zCol){
+  sqlite3 *db = pParse->db;
+  return sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, EDGELITE_MANY), sqlite3Expr(db, TK_ID, zCol));
 }
 
-/* (SELECT edgelite_s * edgelite_r >= EDGELITE_WALK_SHARE * pSlack * edgelite_c FROM
-** edgelite_many): true when, as the sample of the table's rows estimates it, the walk would
-** find pSlack rows that pass p's filter before it has read 1/EDGELITE_WALK_SHARE of the table
-** (pSlack / selectivity rows). NULL for an empty table (the query then scans it, reading nothing).
-** Takes ownership of pSlack. */
-static Expr *edgeliteSampledManyRef(Parse *pParse, Expr *pSlack){
+/* edgelite_s * edgelite_r >= EDGELITE_WALK_SHARE * pSlack * edgelite_c (edgelite_many's
+** columns): true when, as the sample of the table's rows estimates it, the walk would find
+** pSlack rows that pass p's filter before it has read 1/EDGELITE_WALK_SHARE of the table
+** (pSlack / selectivity rows). NULL for an empty table (the query then scans it, reading
+** nothing). Takes ownership of pSlack. */
+static Expr *edgeliteSampledManyTest(Parse *pParse, Expr *pSlack){
   sqlite3 *db = pParse->db;
-  return edgeliteFromMany(pParse, sqlite3PExpr(pParse, TK_GE,
-      sqlite3PExpr(pParse, TK_STAR, sqlite3Expr(db, TK_ID, "edgelite_s"), sqlite3Expr(db, TK_ID, "edgelite_r")),
+  return sqlite3PExpr(pParse, TK_GE,
+      sqlite3PExpr(pParse, TK_STAR, edgeliteManyCol(pParse, "edgelite_s"), edgeliteManyCol(pParse, "edgelite_r")),
       sqlite3PExpr(pParse, TK_STAR,
           sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, EDGELITE_WALK_SHARE), pSlack),
-          sqlite3Expr(db, TK_ID, "edgelite_c"))));
+          edgeliteManyCol(pParse, "edgelite_c")));
 }
 
 /* nTimes * pSlack * edgelite_c / max(edgelite_s, 1) + EDGELITE_BUDGET_EXTRA: nTimes times the
@@ -587,20 +590,20 @@ static Expr *edgeliteSampledManyRef(Parse *pParse, Expr *pSlack){
 static Expr *edgeliteSampledNeed(Parse *pParse, int nTimes, Expr *pSlack){
   sqlite3 *db = pParse->db;
   Token tMax = {"max", 3};
-  ExprList *pMaxArgs = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_s"));
+  ExprList *pMaxArgs = sqlite3ExprListAppend(pParse, 0, edgeliteManyCol(pParse, "edgelite_s"));
   pMaxArgs = sqlite3ExprListAppend(pParse, pMaxArgs, sqlite3ExprInt32(db, 1));
   return sqlite3PExpr(pParse, TK_PLUS,
       sqlite3PExpr(pParse, TK_SLASH,
           sqlite3PExpr(pParse, TK_STAR,
               sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, nTimes), pSlack),
-              sqlite3Expr(db, TK_ID, "edgelite_c")),
+              edgeliteManyCol(pParse, "edgelite_c")),
           sqlite3ExprFunction(pParse, pMaxArgs, &tMax, 0)),
       sqlite3ExprInt32(db, EDGELITE_BUDGET_EXTRA));
 }
 
-/* (SELECT min(<4x the need>, max(<2x the need>, edgelite_r / EDGELITE_WALK_SHARE)) FROM
-** edgelite_many), the need as edgeliteSampledNeed estimates it: the walk's budget (NULL, no
-** budget, for an empty table). EDGELITE_BUDGET_TIMES times what the sample says the walk needs,
+/* min(<4x the need>, max(<2x the need>, edgelite_r / EDGELITE_WALK_SHARE)) (edgelite_many's
+** columns), the need as edgeliteSampledNeed estimates it: the walk's budget (NULL, no budget,
+** for an empty table). EDGELITE_BUDGET_TIMES times what the sample says the walk needs,
 ** but no more than the share of the table past which the sample sends the query to the scan,
 ** unless that is under twice the need: a walk that has read that many rows without finding S
 ** that pass has cost about a third of the scan that follows, and one that went on past a
@@ -612,16 +615,16 @@ static Expr *edgeliteSampledNeed(Parse *pParse, int nTimes, Expr *pSlack){
 ** spent 625 and then scanned, 1.68x and 1.15x the scan's speed where they had walked at 5.01x
 ** and 4.14x; 4.99x and 4.90x with the floor (`--only '(10%)' --repeats 3`, one run each).
 ** Takes ownership of pSlack. */
-static Expr *edgeliteWalkBudgetRef(Parse *pParse, Expr *pSlack){
+static Expr *edgeliteWalkBudget(Parse *pParse, Expr *pSlack){
   sqlite3 *db = pParse->db;
   Token tMax = {"max", 3}, tMin = {"min", 3};
   Expr *pSlack2 = sqlite3ExprDup(db, pSlack, 0);
   ExprList *pMinArgs = sqlite3ExprListAppend(pParse, 0, edgeliteSampledNeed(pParse, EDGELITE_BUDGET_TIMES, pSlack));
   ExprList *pMaxArgs = sqlite3ExprListAppend(pParse, 0, edgeliteSampledNeed(pParse, 2, pSlack2));
   pMaxArgs = sqlite3ExprListAppend(pParse, pMaxArgs, sqlite3PExpr(pParse, TK_SLASH,
-      sqlite3Expr(db, TK_ID, "edgelite_r"), sqlite3ExprInt32(db, EDGELITE_WALK_SHARE)));
+      edgeliteManyCol(pParse, "edgelite_r"), sqlite3ExprInt32(db, EDGELITE_WALK_SHARE)));
   pMinArgs = sqlite3ExprListAppend(pParse, pMinArgs, sqlite3ExprFunction(pParse, pMaxArgs, &tMax, 0));
-  return edgeliteFromMany(pParse, sqlite3ExprFunction(pParse, pMinArgs, &tMin, 0));
+  return sqlite3ExprFunction(pParse, pMinArgs, &tMin, 0);
 }
 
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
@@ -639,12 +642,16 @@ static Expr *edgeliteWalkShort(Parse *pParse, Expr *pK){
   return sqlite3PExpr(pParse, TK_LT, pCount, sqlite3ExprDup(pParse->db, pK, 0));
 }
 
-/* CASE WHEN <many pass> THEN <the walk is short> ELSE 1 END: true when the rows that pass are
-** ranked by a scan, because the sample says that few pass or the walk spent its budget before
-** K passed (the caller keeps pK). The walk is never started when the sample says few. */
+/* <the walk is short>: true when the rows that pass are ranked by a scan, because the sample
+** says that few pass or the walk spent its budget before K passed (the caller keeps pK). The
+** walk is never started when the sample says few (its own test of edgelite_many, in
+** edgeliteRewriteOne), and has no rows then: fewer than K (K >= 1 whenever a row is read). The
+** gate used to test the sample's verdict as well, in a subquery of edgelite_many of its own;
+** every reference to a CTE is a copy of its SELECT (the sample's, with the filter), which
+** SQLite expands and resolves at each, and those copies were most of what the rewrite cost to
+** prepare. */
 static Expr *edgeliteScanGate(Parse *pParse, Expr *pK){
-  return edgeliteCase(pParse, edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pK)),
-                      edgeliteWalkShort(pParse, pK), sqlite3ExprInt32(pParse->db, 1));
+  return edgeliteWalkShort(pParse, pK);
 }
 
 /* True for a join whose FROM items are all ordinary tables without generated columns and whose
@@ -1358,12 +1365,28 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
       /* one table whose filter no ordinary index serves, or such a join (edgeliteJoinOwnLoop):
       ** the query's own loop scans (pScanAll) */
       int bOwnLoop = !bIndexed && (p->pSrc->nSrc==1 || edgeliteJoinOwnLoop(pParse, p, pItem, pTab));
-      Expr *pManyA = bIndexed ? edgeliteManyPass(pParse)
-          : edgeliteSampledManyRef(pParse, edgeliteSlackOf(pParse, pKLimit));
-      if( !bIndexed && pSrc->nSrc==1 && pSrc->a[0].fg.isTabFunc ){
-        /* the walk's budget: its fourth argument (edgelite_vector_scan's edgelite_budget) */
+      Expr *pManyA = bIndexed ? edgeliteManyPass(pParse) : 0;
+      if( !bIndexed && (pSrc->nSrc!=1 || !pSrc->a[0].fg.isTabFunc) ){
+        /* out of memory (the statement fails anyway): never walked */
+        pManyA = sqlite3ExprInt32(db, 0);
+      }else if( !bIndexed ){
+        /* The walk: FROM edgelite_many CROSS JOIN edgelite_vector_scan(..., <budget>) WHERE
+        ** <many pass> AND <the filter>, the sample's verdict read once, as the outer loop's one
+        ** row: the test, which names only edgelite_many, is evaluated there, so the scan is
+        ** never started when the sample says few; the budget, its fourth argument
+        ** (edgelite_vector_scan's edgelite_budget), reads that row's columns. */
+        Token tMany = {EDGELITE_MANY, sizeof(EDGELITE_MANY) - 1};
+        SrcList *pMany;
         pSrc->a[0].u1.pFuncArg = sqlite3ExprListAppend(pParse, pSrc->a[0].u1.pFuncArg,
-            edgeliteWalkBudgetRef(pParse, edgeliteSlackOf(pParse, pKLimit)));
+            edgeliteWalkBudget(pParse, edgeliteSlackOf(pParse, pKLimit)));
+        pMany = sqlite3SrcListAppend(pParse, 0, &tMany, 0);
+        /* out of memory: the statement fails (a name it cannot resolve, if not that) */
+        if( pMany ){
+          pSrc = sqlite3SrcListAppendList(pParse, pMany, pSrc);
+          if( pSrc->nSrc==2 ) pSrc->a[1].fg.jointype = JT_INNER|JT_CROSS;
+        }
+        pSubWhere = sqlite3ExprAnd(pParse, edgeliteSampledManyTest(pParse, edgeliteSlackOf(pParse, pKLimit)),
+            pSubWhere);
       }
       /* the query below leaves out rows without a vector, as the walk does: the rows that pass
       ** an indexed filter include them, and a plan that scans the table for `rowid IN (...)`
@@ -1409,12 +1432,14 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
           pScanAll = sqlite3ExprAnd(pParse, pScanAll, edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1));
         }
       }
-      /* Gates are LIMITs, not WHERE terms: SQLite tests a constant WHERE term before a loop only
-      ** if it has no subquery, but a LIMIT of 0 skips the loop (the scan is never started). */
+      /* The gate of the walk of an indexed filter is a LIMIT, not a WHERE term: SQLite tests a
+      ** constant WHERE term before a loop only if it has no subquery, but a LIMIT of 0 skips the
+      ** loop (the scan is never started). The sample's verdict is a column of the walk's outer
+      ** loop instead (above). */
       pA = sqlite3SelectNew(pParse, pCols, pSrc, pSubWhere, 0, 0, 0, 0,
-          sqlite3PExpr(pParse, TK_LIMIT,
-              edgeliteCase(pParse, pManyA, edgeliteSlack(pParse, pKLimit),
-                           sqlite3ExprInt32(db, 0)), 0));
+          sqlite3PExpr(pParse, TK_LIMIT, pManyA ? edgeliteCase(pParse, pManyA, edgeliteSlack(pParse, pKLimit),
+                                                               sqlite3ExprInt32(db, 0))
+                                                : edgeliteSlack(pParse, pKLimit), 0));
       if( bIndexed ){
         pA = sqlite3SelectNew(pParse,
             sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
