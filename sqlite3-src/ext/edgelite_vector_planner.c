@@ -195,7 +195,10 @@ static Expr *edgeliteGuardWhere(Parse *pParse, Expr *pWhere, int bFirst, const c
 }
 
 /* The metric of vector index pIdx as its options give it: "cosine" (the default), "l2", or 0
-** for anything this rewrite does not understand. */
+** for anything this rewrite does not understand. The value is read as CREATE INDEX read it
+** (libSQL's rule, options.rs): any case-insensitive prefix of "cosine", tried first, or of
+** "l2", the last metric= option winning. Read as exactly "cosine" or "l2", an index made with
+** 'metric=cos' (or 'metric=L2') was never used: the query scanned, and INDEXED BY failed. */
 static const char *edgeliteIndexMetric(Index *pIdx){
   ExprList *pArgs = pIdx->aColExpr->a[0].pExpr->x.pList;
   const char *zMetric = "cosine";
@@ -203,8 +206,9 @@ static const char *edgeliteIndexMetric(Index *pIdx){
   for(i=1; i<pArgs->nExpr; i++){
     const char *z = pArgs->a[i].pExpr->u.zToken;
     if( sqlite3StrNICmp(z, "metric=", 7)==0 ){
-      if( sqlite3StrICmp(z+7, "cosine")==0 ) zMetric = "cosine";
-      else if( sqlite3StrICmp(z+7, "l2")==0 ) zMetric = "l2";
+      int n = sqlite3Strlen30(z+7);
+      if( n<=6 && sqlite3StrNICmp(z+7, "cosine", n)==0 ) zMetric = "cosine";
+      else if( n<=2 && sqlite3StrNICmp(z+7, "l2", n)==0 ) zMetric = "l2";
       else return 0;
     }
   }
@@ -227,41 +231,21 @@ static Expr *edgeliteCase(Parse *pParse, Expr *pCond, Expr *pThen, Expr *pElse){
   return pCase;
 }
 
-/* CAST(pE AS INTEGER) */
-static Expr *edgeliteCastInt(Parse *pParse, Expr *pE){
-  Token t = {"INTEGER", 7};
-  Expr *pCast = sqlite3ExprAlloc(pParse->db, TK_CAST, &t, 1);
-  if( pCast==0 ){
-    sqlite3ExprDelete(pParse->db, pE);
-    return 0;
-  }
-  sqlite3ExprAttachSubtrees(pParse->db, pCast, pE, 0);
-  return pCast;
-}
-
-/* The K of a rewritten ORDER BY ... LIMIT whose limit or offset is a bound parameter, as an
-** expression evaluated when the statement runs: n + max(m, 0), or the largest integer
-** (every node: the search then returns every reachable row, as the scan would) for a negative
-** limit, which means no limit, or one too large to multiply. The parameters keep their numbers,
-** so a value bound once is read in both places. An integer: drivers that bind numbers as
-** doubles send 10.0, which SQLite's LIMIT takes as 10 (and the query's own LIMIT still refuses
-** 10.5, as the scan does). */
+/* The K of a rewritten ORDER BY ... LIMIT whose limit or offset is a bound parameter:
+** edgelite_limit_k(<limit>[, <offset>]) (vector_sample.rs), evaluated when the statement runs:
+** n + max(m, 0) as SQLite's LIMIT and OFFSET take them (numeric text '5' is 5, the double 10.0
+** is 10), or the largest integer (every node: the search then returns every reachable row, as
+** the scan would) for a negative limit, which means no limit, or one too large to count. The
+** parameters keep their numbers, so a value bound once is read in both places. One call, not
+** an expression of the parameters: K is copied into every copy of the rewrite's CTEs, and an
+** expression of about twenty terms tripled what a filtered query with `LIMIT ?` cost to
+** prepare. */
 static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
   sqlite3 *db = pParse->db;
-  Expr *pAll, *pSum;
-  pAll = sqlite3PExpr(pParse, TK_OR,
-      sqlite3PExpr(pParse, TK_LT, sqlite3ExprDup(db, pLimit, 0), sqlite3ExprInt32(db, 0)),
-      sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pLimit, 0), sqlite3ExprInt32(db, 100000000)));
-  pSum = sqlite3ExprDup(db, pLimit, 0);
-  if( pOffset ){
-    Expr *pPos = edgeliteCase(pParse,
-        sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 0)),
-        sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 0));
-    pAll = sqlite3PExpr(pParse, TK_OR, pAll,
-        sqlite3PExpr(pParse, TK_GT, sqlite3ExprDup(db, pOffset, 0), sqlite3ExprInt32(db, 100000000)));
-    pSum = sqlite3PExpr(pParse, TK_PLUS, pSum, pPos);
-  }
-  return edgeliteCastInt(pParse, edgeliteCase(pParse, pAll, sqlite3Expr(db, TK_INTEGER, "9223372036854775807"), pSum));
+  Token tFn = {"edgelite_limit_k", 16};
+  ExprList *pArgs = sqlite3ExprListAppend(pParse, 0, sqlite3ExprDup(db, pLimit, 0));
+  if( pOffset ) pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3ExprDup(db, pOffset, 0));
+  return sqlite3ExprFunction(pParse, pArgs, &tFn, 0);
 }
 
 /* FROM items a rewritten query may join (the vector table and the tables that filter it). */
@@ -289,18 +273,12 @@ static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
     sqlite3ExprDelete(db, pK);
     return sqlite3ExprInt32(db, k + (k + 9)/10);
   }
-  /* Every copy of pK is made before pK is handed over, each in a statement of its own: a
-  ** sqlite3PExpr that cannot allocate frees its operands, and C leaves the order in which a
-  ** call's arguments are evaluated open, so a copy made beside the call that takes pK read
-  ** freed memory when memory ran out (a segfault under PRAGMA hard_heap_limit). */
-  Expr *pKMore = sqlite3ExprDup(db, pK, 0);
-  Expr *pKHuge = sqlite3ExprDup(db, pK, 0);
-  Expr *pKAll = sqlite3ExprDup(db, pK, 0);
-  Expr *pMore = sqlite3PExpr(pParse, TK_SLASH,
-      sqlite3PExpr(pParse, TK_PLUS, pKMore, sqlite3ExprInt32(db, 9)),
-      sqlite3ExprInt32(db, 10));
-  Expr *pHuge = sqlite3PExpr(pParse, TK_GT, pKHuge, sqlite3ExprInt32(db, 100000000));
-  return edgeliteCase(pParse, pHuge, pKAll, sqlite3PExpr(pParse, TK_PLUS, pK, pMore));
+  /* a bound K (edgeliteBoundK): edgelite_slack(<K>) (vector_sample.rs), the same rule, when
+  ** the statement runs; one call, as K is (an expression of K was copied with every copy) */
+  {
+    Token tFn = {"edgelite_slack", 14};
+    return sqlite3ExprFunction(pParse, sqlite3ExprListAppend(pParse, 0, pK), &tFn, 0);
+  }
 }
 
 /* edgeliteSlack of a copy of pK (which the caller keeps). */

@@ -270,6 +270,100 @@ fn every_filter_form_and_offset() {
     }
 }
 
+/// The planner reads an index's metric as CREATE INDEX does (libSQL's rule): any
+/// case-insensitive prefix of `cosine` or `l2`. It read only `cosine` and `l2` (any case), so an
+/// index made with `'metric=cos'` was never used: the query scanned (and failed on a row
+/// without a vector), and `INDEXED BY` failed with "no query solution" (a helper's fuzzer).
+#[test]
+fn an_index_metric_written_short_is_used() {
+    for (option, function, other) in [
+        ("metric=cos", "vector_distance_cos", "vector_distance_l2"),
+        ("metric=COS", "vector_distance_cos", "vector_distance_l2"),
+        ("metric=", "vector_distance_cos", "vector_distance_l2"),
+        ("METRIC=Cosine", "vector_distance_cos", "vector_distance_l2"),
+        ("metric=L", "vector_distance_l2", "vector_distance_cos"),
+        ("metric=L2", "vector_distance_l2", "vector_distance_cos"),
+    ] {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(&format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, a INT, v F32_BLOB(4));
+             CREATE INDEX t_v ON t(libsql_vector_idx(v, '{option}'));
+             WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2000)
+             INSERT INTO t SELECT x, x % 10, CASE WHEN x % 50 = 0 THEN NULL ELSE vector('[' || (x % 7) || ',' ||
+                 (x % 11 + 1) || ',' || (x % 13) || ',' || (x % 17 + 1) || ']') END FROM n;"
+        ))
+        .expect("fill");
+        let sql = format!("SELECT id FROM t WHERE a < 5 ORDER BY {function}(v, vector('[1,2,3,4]')) LIMIT 10");
+        let shown = plan(&conn, &sql.replace("FROM t", "FROM t INDEXED BY t_v"));
+        assert!(shown.contains("edgelite_vector_scan"), "{option}: {shown}");
+        let scan = sql.replace("FROM t WHERE", "FROM t NOT INDEXED WHERE v IS NOT NULL AND");
+        assert_eq!(ids(&conn, &sql, &[]).len(), ids(&conn, &scan, &[]).len(), "{option}");
+        // the other metric's function is left to SQLite's scan, whatever the option says
+        let other = sql.replace(function, other);
+        assert!(!plan(&conn, &other).contains("edgelite_vector_scan"), "{option}: {other}");
+    }
+}
+
+/// A bound LIMIT and OFFSET are read as SQLite's LIMIT reads them: numeric text and whole doubles
+/// are numbers (`'5'` walked for every row before, as the rewrite compared the text with
+/// numbers), and a value that SQLite refuses fails the statement with SQLite's own error, where
+/// the rewrite's K never fails. The rewrite and the scan agree on every value.
+#[test]
+fn a_bound_limit_is_read_as_sqlite_reads_it() {
+    let (conn, mut rng) = table(1500, 6, 71);
+    let k = |args: &[Value]| -> Option<i64> {
+        let sql = if args.len() == 1 { "SELECT edgelite_limit_k(?1)" } else { "SELECT edgelite_limit_k(?1, ?2)" };
+        conn.query_row(sql, params_from_iter(args.iter()), |r| r.get(0)).expect("k")
+    };
+    let every = Some(i64::MAX);
+    assert_eq!(k(&[Value::Integer(5)]), Some(5));
+    assert_eq!(k(&[Value::from("5".to_owned())]), Some(5));
+    assert_eq!(k(&[Value::from(" 5".to_owned())]), Some(5));
+    assert_eq!(k(&[Value::Real(5.0)]), Some(5));
+    assert_eq!(k(&[Value::Integer(-1)]), every);
+    assert_eq!(k(&[Value::from("-1".to_owned())]), every);
+    assert_eq!(k(&[Value::Integer(100_000_001)]), every);
+    assert_eq!(k(&[Value::Null]), None);
+    assert_eq!(k(&[Value::Real(5.5)]), None);
+    assert_eq!(k(&[Value::from("x".to_owned())]), None);
+    assert_eq!(k(&[Value::Blob(b"5".to_vec())]), None);
+    assert_eq!(k(&[Value::Integer(5), Value::Integer(2)]), Some(7));
+    assert_eq!(k(&[Value::Integer(5), Value::from("2".to_owned())]), Some(7));
+    assert_eq!(k(&[Value::Integer(5), Value::Integer(-3)]), Some(5));
+    assert_eq!(k(&[Value::Integer(5), Value::Null]), Some(5));
+    assert_eq!(k(&[Value::Integer(5), Value::Integer(100_000_001)]), every);
+    let sql = "SELECT id FROM t WHERE bucket < 500 ORDER BY vector_distance_cos(v, ?1) LIMIT ?2 OFFSET ?3";
+    let scan = sql.replace("FROM t", "FROM t NOT INDEXED");
+    let forced = sql.replace("FROM t", "FROM t INDEXED BY t_v");
+    let values = [
+        Value::Integer(7),
+        Value::from("7".to_owned()),
+        Value::Real(7.0),
+        Value::Integer(-1),
+        Value::Integer(0),
+        Value::Null,
+        Value::Real(7.5),
+        Value::from("seven".to_owned()),
+        Value::Blob(vec![7]),
+    ];
+    let run = |sql: &str, args: &[Value]| -> std::result::Result<usize, Option<i32>> {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, i64>(0));
+        match rows.and_then(|rows| rows.collect::<Result<Vec<i64>>>()) {
+            Ok(rows) => Ok(rows.len()),
+            Err(e) => Err(e.extended_code()),
+        }
+    };
+    for limit in &values {
+        for offset in [Value::Integer(0), Value::Integer(3), Value::from("3".to_owned()), Value::Null] {
+            let args = [Value::from(rng.vector()), limit.clone(), offset.clone()];
+            let want = run(&scan, &args);
+            assert_eq!(run(sql, &args), want, "limit {limit:?} offset {offset:?}");
+            assert_eq!(run(&forced, &args), want, "INDEXED BY: limit {limit:?} offset {offset:?}");
+        }
+    }
+}
+
 #[test]
 fn the_issues_small_cases() {
     // WHERE owner = 7 ... LIMIT 3 on 1,000 2-d rows; id IN (3, 7, 11); LIMIT 2000 on 2,000 rows

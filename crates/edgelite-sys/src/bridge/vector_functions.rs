@@ -84,6 +84,8 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
     },
     ScalarFunction { flags: MEMO, ..pure(c"edgelite_sample_size", 4, super::vector_sample::edgelite_sample_size) },
     ScalarFunction { flags: MEMO, ..pure(c"edgelite_plan_guard", 5, super::vector_sample::edgelite_plan_guard) },
+    pure(c"edgelite_limit_k", -1, super::vector_sample::edgelite_limit_k),
+    pure(c"edgelite_slack", 1, super::vector_sample::edgelite_slack),
 ];
 
 /// What a function body returns.

@@ -423,6 +423,92 @@ pub(crate) unsafe extern "C" fn edgelite_sample_remember(
     unsafe { call(ctx, argc, argv, body) }
 }
 
+// ---- the K of a bound LIMIT ----
+
+/// "Every row": the K of a negative limit (no limit) or of one too large for the walk to count
+/// (the scan's hint then means every row, as `MAX_PASS_WANT` in `vector_scan.rs` reads it).
+const EVERY_ROW: i64 = i64::MAX;
+/// A limit or offset beyond this is "every row" (the planner's `edgeliteSlack` draws the
+/// same line).
+const MOST_ROWS: i64 = 100_000_000;
+
+/// What SQLite's LIMIT or OFFSET takes from `value`: an integer, numeric text ('5', ' 5') and
+/// a whole double (5.0) included, as its `OP_MustBeInt` converts them; `None` for a value it
+/// refuses (NULL, a blob, other text, a fraction), on which the statement fails with its own
+/// error before it reads a row.
+///
+/// # Safety
+/// `value` is a live argument of the running call.
+unsafe fn limit_value(value: *mut sqlite3_value) -> Option<i64> {
+    // SAFETY: live argument (caller); the numeric affinity applies to the call's copy of it.
+    match unsafe { sqlite3_value_numeric_type(value) } {
+        // SAFETY: as above.
+        SQLITE_INTEGER => Some(unsafe { sqlite3_value_int64(value) }),
+        SQLITE_FLOAT => {
+            // SAFETY: as above.
+            let r = unsafe { sqlite3_value_double(value) };
+            // the exact range of i64 as doubles: -2^63 included, 2^63 not
+            (r.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&r)).then_some(r as i64)
+        }
+        _ => None,
+    }
+}
+
+/// `edgelite_limit_k(limit [, offset])`: the K of a rewritten `ORDER BY ... LIMIT` whose limit
+/// or offset is bound (ORMs bind their limits), computed when the statement runs: limit +
+/// max(offset, 0), the values as SQLite's LIMIT and OFFSET take them ([`limit_value`]); "every
+/// row" (the largest integer: the walk then returns every indexed row, as the scan would) for
+/// a negative limit, or a limit or offset over 100,000,000. NULL for a limit that SQLite
+/// refuses, whatever the offset; a refused offset counts as 0. The statement then fails on
+/// its own LIMIT or OFFSET, with SQLite's error, before it reads a row: this function never
+/// fails, as SQLite may evaluate it first.
+///
+/// The planner (patch 0002) wrote K as an SQL expression of the parameters; the rewrite copies
+/// K into each of its CTEs' copies (S, the walk's budget and gates), and as an expression of
+/// about twenty terms it tripled what a filtered query with `LIMIT ?` cost to prepare.
+pub(crate) unsafe extern "C" fn edgelite_limit_k(
+    ctx: *mut sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+) {
+    let body = |_: usize, args: &[*mut sqlite3_value]| -> SqlResult<Output> {
+        let (limit, offset) = match args {
+            [limit] => (*limit, None),
+            [limit, offset] => (*limit, Some(*offset)),
+            _ => return Err("edgelite_limit_k: expected a limit and an offset".to_string().into()),
+        };
+        // SAFETY: live arguments of the running call.
+        let Some(limit) = (unsafe { limit_value(limit) }) else { return Ok(Output::Null) };
+        // SAFETY: as above.
+        let offset = offset.and_then(|o| unsafe { limit_value(o) }).unwrap_or(0).max(0);
+        Ok(Output::Int(if !(0..=MOST_ROWS).contains(&limit) || offset > MOST_ROWS {
+            EVERY_ROW
+        } else {
+            limit + offset
+        }))
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
+}
+
+/// `edgelite_slack(k)`: S = K + ceil(K/10), the rows that pass which a filtered walk gathers for
+/// the exact ORDER BY to pick K from (the planner's `edgeliteSlack` gives the rule's reasons and
+/// writes S as a number where K is one), or K itself when K means every row; NULL for NULL.
+/// For a K that [`edgelite_limit_k`] computes when the statement runs.
+pub(crate) unsafe extern "C" fn edgelite_slack(ctx: *mut sqlite3_context, argc: c_int, argv: *mut *mut sqlite3_value) {
+    let body = |_: usize, args: &[*mut sqlite3_value]| -> SqlResult<Output> {
+        let [k] = args else { return Err("edgelite_slack: expected a K".to_string().into()) };
+        // SAFETY: a live argument of the running call.
+        Ok(match unsafe { int_value(*k) } {
+            Some(k) if (0..=MOST_ROWS).contains(&k) => Output::Int(k + (k + 9) / 10),
+            Some(k) => Output::Int(k),
+            None => Output::Null,
+        })
+    };
+    // SAFETY: SQLite's xFunc arguments, passed through.
+    unsafe { call(ctx, argc, argv, body) }
+}
+
 // ---- the planner's choice for tables too small for the walk ----
 
 /// A bound of [`edgelite_plan_guard`]: an integer, or NULL for none; `Err` for anything else.
