@@ -268,8 +268,9 @@ static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
   sqlite3 *db = pParse->db;
   int k;
   if( sqlite3ExprIsInteger(pK, &k, 0, 0) && k>=0 && k<=100000000 ){
-    /* a literal K (up to 10,000): S itself, not an expression of K that the statement
-    ** computes at every run and that SQLite copies with every copy of the walk's CTE */
+    /* a literal K (the rewrite takes literals up to 10,000): S itself, not an expression of K
+    ** that the statement computes at every run and that SQLite copies with every copy of the
+    ** walk's CTE */
     sqlite3ExprDelete(db, pK);
     return sqlite3ExprInt32(db, k + (k + 9)/10);
   }
@@ -1335,8 +1336,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
       ** (read through that index once, stopping at one more, into edgelite_few: both branches
       ** and both tests read it); else a sample of the table says that the walk would read
       ** more than a 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany, a materialized
-      ** CTE that both branches' tests read), and the query reads every row itself, as the
-      ** scan does. */
+      ** CTE that the walk reads, as its outer loop), and the query reads every row itself, as
+      ** the scan does. */
       Select *pA, *pB = 0;
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
@@ -1424,8 +1425,9 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
             sqlite3SrcListAppendFromTerm(pParse, 0, 0, 0, &tEmpty, pA, 0), 0, 0, 0, 0, 0, 0);
       }else{
         /* WITH edgelite_many AS MATERIALIZED (...), edgelite_walk AS MATERIALIZED (<the walk>)
-        ** on the query itself (it has no WITH clause of its own): both the walk's `rowid IN` and
-        ** the scan's bound read them, and each is computed once */
+        ** on the query itself (it has no WITH clause of its own): the walk reads edgelite_many,
+        ** and both the walk's `rowid IN` and the scan's bound read edgelite_walk; each is
+        ** computed once */
         Token tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
         With *pWith = edgeliteSampledMany(pParse, p, pTab, bFirst, zRef, zCol);
         pWith = sqlite3WithAdd(pParse, pWith, sqlite3CteNew(pParse, &tWalk, 0, pA, M10d_Yes));
@@ -1434,7 +1436,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
             sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0);
         if( !bOwnLoop ){
           /* a join: the CTEs on the compound's last member, the walk's rows (below); its first
-          ** member, the ranked scan, reads them in its gate */
+          ** member, the ranked scan, reads edgelite_walk in its gate */
           if( pA ){
             pA->pWith = pWith;
           }else{

@@ -875,16 +875,13 @@ fn a_table_too_small_for_the_walk_is_scanned() {
     }
 }
 
-/// Without a WHERE clause the walk costs its window of visits and one a row, where SQLite's
-/// scan of vectors of few dimensions costs little a row: under a rowid span of (100 + S) (128 -
-/// d) / 16 rows (804 for 12-d vectors at LIMIT 10) the query is scanned, with the rewrite's test
 /// The sample's verdict (`edgelite_many`) is read once in a rewritten statement, by the walk
 /// (its outer loop), and the walk's rows (`edgelite_walk`) twice, by the `rowid IN` and by the
 /// scan's gate. SQLite prepares a copy of a CTE's SELECT at every reference, the sample's filter
 /// included: when each gate read the verdict in a subquery of its own (four reads), the rewrite
 /// cost about 1.9 million instructions to prepare, 1.35 million with one (callgrind, minilm-20k,
-/// `WHERE bucket < 100`; PATCHES.md), where SQLite's scan costs about 33,000. Answers as the scan
-/// does either way.
+/// `WHERE bucket < 100 ... LIMIT 10`; 1.0 million with S written as a number; PATCHES.md), where
+/// SQLite's scan costs about 33,000. Answers as the scan does either way.
 #[test]
 fn the_rewrite_reads_the_sample_once() {
     let (conn, mut rng) = table(2000, 8, 61);
@@ -911,6 +908,9 @@ fn the_rewrite_reads_the_sample_once() {
     }
 }
 
+/// Without a WHERE clause the walk costs its window of visits and one a row, where SQLite's
+/// scan of vectors of few dimensions costs little a row: under a rowid span of (100 + S) (128 -
+/// d) / 16 rows (804 for 12-d vectors at LIMIT 10) the query is scanned, with the rewrite's test
 /// that a row has a vector, once the connection has read the span; from 128 dimensions on, the
 /// walk at any size (the index read by brute force under twice its first visits).
 #[test]
