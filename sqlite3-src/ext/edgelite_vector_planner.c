@@ -383,27 +383,8 @@ static Expr *edgeliteFilterExists(Parse *pParse, Select *p, int bFirst, const ch
 
 /* Rows of the table a filter's sample evaluates (edgelite_vector_sample). */
 #define EDGELITE_SAMPLE_ROWS 64
-/* The walk gives way to an exact scan when it would read more than 1/EDGELITE_WALK_SHARE of
-** the table: each row it reads costs a graph visit and a seek where a scan reads rows in
-** order (measured by benches/src/bin/filtered.rs: a filtered walk costs about 10 rows of scan
-** per row it reads), and past 1/16 of the index the walk itself gives way to brute force
-** (vector_scan.rs), a loss on top of the walk so far. A share of 32 leaves twice the room for
-** the sample's error: with 16 and S = K + ceil(K/10), on minilm-20k (`filtered`), filters
-** that 1% and 0.6% of the rows pass took the walk and ran at 0.54x and 0.39x the scan's speed
-** (the brute force ran for most queries); with 32 the choice falls about where it fell with
-** 16 and the former S = K + max(10, K/2). */
-#define EDGELITE_WALK_SHARE 32
-
 /* The name of the rewrite's CTE of the sample's verdict (edgeliteSampledMany). */
 #define EDGELITE_MANY "edgelite_many"
-
-/* The walk's budget, in rows it returns: this many times what the sample says it needs, plus
-** EDGELITE_BUDGET_EXTRA. A walk that spends it ends, and the rows that pass are ranked by a
-** scan of the table instead (a filter that the rows near the query mostly fail: on minilm-20k,
-** `filtered`, a filter correlated with the vectors that a third of the rows pass ran 0.6-0.7x
-** the exact scan's speed when the walk went on until enough rows passed). */
-#define EDGELITE_BUDGET_TIMES 4
-#define EDGELITE_BUDGET_EXTRA 100
 
 /* Variables of p's filter (its WHERE clause and ON clauses, subqueries included) beyond which
 ** the sample's count is not remembered (edgeliteSampledMany): each is an argument of the memo's
@@ -427,10 +408,11 @@ static ExprList *edgeliteFilterVars(Parse *pParse, Select *p){
   return w.u.pGroupBy;
 }
 
-/* <schema>, <table>, EDGELITE_SAMPLE_ROWS: the arguments that name pTab's sample. */
-static ExprList *edgeliteSampleArgs(Parse *pParse, Table *pTab){
+/* pArgs, <schema>, <table>, EDGELITE_SAMPLE_ROWS: the arguments that name pTab's sample,
+** appended to pArgs. */
+static ExprList *edgeliteSampleArgs(Parse *pParse, ExprList *pArgs, Table *pTab){
   sqlite3 *db = pParse->db;
-  ExprList *pArgs = sqlite3ExprListAppend(pParse, 0,
+  pArgs = sqlite3ExprListAppend(pParse, pArgs,
       sqlite3Expr(db, TK_STRING, db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName));
   pArgs = sqlite3ExprListAppend(pParse, pArgs, sqlite3Expr(db, TK_STRING, pTab->zName));
   return sqlite3ExprListAppend(pParse, pArgs, sqlite3ExprInt32(db, EDGELITE_SAMPLE_ROWS));
@@ -440,7 +422,7 @@ static ExprList *edgeliteSampleArgs(Parse *pParse, Table *pTab){
 static SrcList *edgeliteSampleFrom(Parse *pParse, Table *pTab){
   sqlite3 *db = pParse->db;
   Token tFn = {"edgelite_vector_sample", 22};
-  ExprList *pArgs = edgeliteSampleArgs(pParse, pTab);
+  ExprList *pArgs = edgeliteSampleArgs(pParse, 0, pTab);
   SrcList *pSrc = sqlite3SrcListAppend(pParse, 0, &tFn, 0);
   if( pSrc==0 ){
     sqlite3ExprListDelete(db, pArgs);
@@ -451,23 +433,16 @@ static SrcList *edgeliteSampleFrom(Parse *pParse, Table *pTab){
   return pSrc;
 }
 
-/* edgelite_sample_size(<schema>, <table>, EDGELITE_SAMPLE_ROWS, iWhat): the sample's number
-** of rows (iWhat 0) or its table's rowid range (1), without reading the sample's rows: as
-** aggregates over them (count(*), max(edgelite_rows)), every run of a rewritten statement read
-** the 64 rows, about 3 microseconds, most of what the rewrite added to a 300-row table's scan. */
-static Expr *edgeliteSampleSize(Parse *pParse, Table *pTab, int iWhat){
-  Token tFn = {"edgelite_sample_size", 20};
-  ExprList *pArgs = sqlite3ExprListAppend(pParse, edgeliteSampleArgs(pParse, pTab),
-                                          sqlite3ExprInt32(pParse->db, iWhat));
-  return sqlite3ExprFunction(pParse, pArgs, &tFn, 0);
-}
-
-/* WITH edgelite_many AS MATERIALIZED (SELECT <count> AS edgelite_s, <the sample's rowid range>
-**   AS edgelite_r, <its number of rows> AS edgelite_c) (edgeliteSampleSize, over the sample
-**   edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)): the filter's sample,
-** drawn once per run; the walk reads it, as the outer loop of its FROM clause: its gate and its
-** budget are expressions of its columns (edgeliteSampledManyTest, edgeliteWalkBudget). bFirst:
-** edgeliteTestVectorFirst, decided once per rewrite.
+/* WITH edgelite_many AS MATERIALIZED (SELECT edgelite_walk_budget(<count>, <schema>, <table>,
+**   EDGELITE_SAMPLE_ROWS, pSlack) AS edgelite_b): the verdict of the filter's sample (over
+**   edgelite_vector_sample(<schema>, <table>, EDGELITE_SAMPLE_ROWS)), drawn once per run: 0 when
+**   the walk would read too much of the table to find pSlack rows that pass (the query then
+**   scans), else the walk's budget; NULL for an empty table (vector_sample.rs). The walk reads
+**   it, as the outer loop of its FROM clause: it starts only when edgelite_b > 0, with that
+**   budget. The rule and its reasons are in the Rust function, one call: as SQL expressions of
+**   the sample's size and span, the test and the budget were copied with every copy of the
+**   walk's CTE. bFirst: edgeliteTestVectorFirst, decided once per rewrite. Takes ownership of
+**   pSlack.
 ** <count>, the rows of the sample that pass the filter, is
 **   coalesce(edgelite_sample_memo(<site>, <the filter's variables>),
 **            edgelite_sample_remember(<site>, (SELECT sum(<filter passes>) FROM
@@ -480,18 +455,21 @@ static Expr *edgeliteSampleSize(Parse *pParse, Table *pTab, int iWhat){
 ** EDGELITE_MEMO_VARS variables is counted every run: (SELECT sum(<filter passes>) FROM
 ** edgelite_vector_sample(...)). */
 static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, int bFirst,
-                                 const char *zRef, const char *zCol){
+                                 const char *zRef, const char *zCol, Expr *pSlack){
   sqlite3 *db = pParse->db;
   Token tSum = {"sum", 3};
-  Token tS = {"edgelite_s", 10}, tR = {"edgelite_r", 10}, tC = {"edgelite_c", 10}, tMany;
+  Token tB = {"edgelite_b", 10}, tMany;
   Token tMemo = {"edgelite_sample_memo", 20}, tRemember = {"edgelite_sample_remember", 24};
-  Token tCoalesce = {"coalesce", 8};
-  ExprList *pCols, *pVars;
+  Token tCoalesce = {"coalesce", 8}, tBudget = {"edgelite_walk_budget", 20};
+  ExprList *pCols, *pVars, *pBudgetArgs;
   SrcList *pSrc;
   Select *pSample;
   Expr *pCount;
   pSrc = edgeliteSampleFrom(pParse, pTab);
-  if( pSrc==0 ) return 0;
+  if( pSrc==0 ){
+    sqlite3ExprDelete(db, pSlack);
+    return 0;
+  }
   pCount = sqlite3ExprFunction(pParse,
       sqlite3ExprListAppend(pParse, 0, edgeliteFilterExists(pParse, p, bFirst, zRef, zCol, "edgelite_vector_sample")), &tSum, 0);
   pVars = edgeliteFilterVars(pParse, p);
@@ -530,12 +508,11 @@ static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, int bFir
     pSrc = 0;
   }
   sqlite3SrcListDelete(db, pSrc);
-  pCols = sqlite3ExprListAppend(pParse, 0, pCount);
-  sqlite3ExprListSetName(pParse, pCols, &tS, 0);
-  pCols = sqlite3ExprListAppend(pParse, pCols, edgeliteSampleSize(pParse, pTab, 1));
-  sqlite3ExprListSetName(pParse, pCols, &tR, 0);
-  pCols = sqlite3ExprListAppend(pParse, pCols, edgeliteSampleSize(pParse, pTab, 0));
-  sqlite3ExprListSetName(pParse, pCols, &tC, 0);
+  /* edgelite_walk_budget(<count>, <schema>, <table>, EDGELITE_SAMPLE_ROWS, pSlack) */
+  pBudgetArgs = edgeliteSampleArgs(pParse, sqlite3ExprListAppend(pParse, 0, pCount), pTab);
+  pBudgetArgs = sqlite3ExprListAppend(pParse, pBudgetArgs, pSlack);
+  pCols = sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, pBudgetArgs, &tBudget, 0));
+  sqlite3ExprListSetName(pParse, pCols, &tB, 0);
   pSample = sqlite3SelectNew(pParse, pCols, 0, 0, 0, 0, 0, 0, 0);
   tMany.z = EDGELITE_MANY;
   tMany.n = sizeof(EDGELITE_MANY) - 1;
@@ -547,63 +524,6 @@ static With *edgeliteSampledMany(Parse *pParse, Select *p, Table *pTab, int bFir
 static Expr *edgeliteManyCol(Parse *pParse, const char *zCol){
   sqlite3 *db = pParse->db;
   return sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, EDGELITE_MANY), sqlite3Expr(db, TK_ID, zCol));
-}
-
-/* edgelite_s * edgelite_r >= EDGELITE_WALK_SHARE * pSlack * edgelite_c (edgelite_many's
-** columns): true when, as the sample of the table's rows estimates it, the walk would find
-** pSlack rows that pass p's filter before it has read 1/EDGELITE_WALK_SHARE of the table
-** (pSlack / selectivity rows). NULL for an empty table (the query then scans it, reading
-** nothing). Takes ownership of pSlack. */
-static Expr *edgeliteSampledManyTest(Parse *pParse, Expr *pSlack){
-  sqlite3 *db = pParse->db;
-  return sqlite3PExpr(pParse, TK_GE,
-      sqlite3PExpr(pParse, TK_STAR, edgeliteManyCol(pParse, "edgelite_s"), edgeliteManyCol(pParse, "edgelite_r")),
-      sqlite3PExpr(pParse, TK_STAR,
-          sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, EDGELITE_WALK_SHARE), pSlack),
-          edgeliteManyCol(pParse, "edgelite_c")));
-}
-
-/* nTimes * pSlack * edgelite_c / max(edgelite_s, 1) + EDGELITE_BUDGET_EXTRA: nTimes times the
-** rows that the sample says the walk reads to find pSlack that pass, and a few more. Takes
-** ownership of pSlack. */
-static Expr *edgeliteSampledNeed(Parse *pParse, int nTimes, Expr *pSlack){
-  sqlite3 *db = pParse->db;
-  Token tMax = {"max", 3};
-  ExprList *pMaxArgs = sqlite3ExprListAppend(pParse, 0, edgeliteManyCol(pParse, "edgelite_s"));
-  pMaxArgs = sqlite3ExprListAppend(pParse, pMaxArgs, sqlite3ExprInt32(db, 1));
-  return sqlite3PExpr(pParse, TK_PLUS,
-      sqlite3PExpr(pParse, TK_SLASH,
-          sqlite3PExpr(pParse, TK_STAR,
-              sqlite3PExpr(pParse, TK_STAR, sqlite3ExprInt32(db, nTimes), pSlack),
-              edgeliteManyCol(pParse, "edgelite_c")),
-          sqlite3ExprFunction(pParse, pMaxArgs, &tMax, 0)),
-      sqlite3ExprInt32(db, EDGELITE_BUDGET_EXTRA));
-}
-
-/* min(<4x the need>, max(<2x the need>, edgelite_r / EDGELITE_WALK_SHARE)) (edgelite_many's
-** columns), the need as edgeliteSampledNeed estimates it: the walk's budget (NULL, no budget,
-** for an empty table). EDGELITE_BUDGET_TIMES times what the sample says the walk needs,
-** but no more than the share of the table past which the sample sends the query to the scan,
-** unless that is under twice the need: a walk that has read that many rows without finding S
-** that pass has cost about a third of the scan that follows, and one that went on past a
-** sixteenth of the index gave way to brute force over the whole index before that scan (on
-** minilm-20k, `filtered -- --k 100`, the filter correlated with the vectors that a third of
-** the rows pass: 0.74-0.80x the scan's speed with four times the need, 1.24-1.28x capped). The
-** floor of twice the need keeps the walks that the sample sends near that share: with the
-** share alone, `filtered -- --k 55` and `--k 60` at 10% (walks of about 600 and 660 rows)
-** spent 625 and then scanned, 1.68x and 1.15x the scan's speed where they had walked at 5.01x
-** and 4.14x; 4.99x and 4.90x with the floor (`--only '(10%)' --repeats 3`, one run each).
-** Takes ownership of pSlack. */
-static Expr *edgeliteWalkBudget(Parse *pParse, Expr *pSlack){
-  sqlite3 *db = pParse->db;
-  Token tMax = {"max", 3}, tMin = {"min", 3};
-  Expr *pSlack2 = sqlite3ExprDup(db, pSlack, 0);
-  ExprList *pMinArgs = sqlite3ExprListAppend(pParse, 0, edgeliteSampledNeed(pParse, EDGELITE_BUDGET_TIMES, pSlack));
-  ExprList *pMaxArgs = sqlite3ExprListAppend(pParse, 0, edgeliteSampledNeed(pParse, 2, pSlack2));
-  pMaxArgs = sqlite3ExprListAppend(pParse, pMaxArgs, sqlite3PExpr(pParse, TK_SLASH,
-      edgeliteManyCol(pParse, "edgelite_r"), sqlite3ExprInt32(db, EDGELITE_WALK_SHARE)));
-  pMinArgs = sqlite3ExprListAppend(pParse, pMinArgs, sqlite3ExprFunction(pParse, pMaxArgs, &tMax, 0));
-  return sqlite3ExprFunction(pParse, pMinArgs, &tMin, 0);
 }
 
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
@@ -1335,10 +1255,11 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
       ** scan. "Few": when an ordinary index serves the filter, at most EDGELITE_EXACT_ROWS
       ** (read through that index once, stopping at one more, into edgelite_few: both branches
       ** and both tests read it); else a sample of the table says that the walk would read
-      ** more than a 1/EDGELITE_WALK_SHARE of the table (edgeliteSampledMany, a materialized
+      ** more than a 32nd of the table (edgeliteSampledMany, edgelite_walk_budget: a materialized
       ** CTE that the walk reads, as its outer loop), and the query reads every row itself, as
       ** the scan does. */
       Select *pA, *pB = 0;
+      Expr *pSlackMany;
       Token tEmpty = {0, 0};
       int bIndexed = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab);
       /* one table whose filter no ordinary index serves, or such a join (edgeliteJoinOwnLoop):
@@ -1357,15 +1278,15 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
         Token tMany = {EDGELITE_MANY, sizeof(EDGELITE_MANY) - 1};
         SrcList *pMany;
         pSrc->a[0].u1.pFuncArg = sqlite3ExprListAppend(pParse, pSrc->a[0].u1.pFuncArg,
-            edgeliteWalkBudget(pParse, edgeliteSlackOf(pParse, pKLimit)));
+            edgeliteManyCol(pParse, "edgelite_b"));
         pMany = sqlite3SrcListAppend(pParse, 0, &tMany, 0);
         /* out of memory: the statement fails (a name it cannot resolve, if not that) */
         if( pMany ){
           pSrc = sqlite3SrcListAppendList(pParse, pMany, pSrc);
           if( pSrc->nSrc==2 ) pSrc->a[1].fg.jointype = JT_INNER|JT_CROSS;
         }
-        pSubWhere = sqlite3ExprAnd(pParse, edgeliteSampledManyTest(pParse, edgeliteSlackOf(pParse, pKLimit)),
-            pSubWhere);
+        pSubWhere = sqlite3ExprAnd(pParse,
+            sqlite3PExpr(pParse, TK_GT, edgeliteManyCol(pParse, "edgelite_b"), sqlite3ExprInt32(db, 0)), pSubWhere);
       }
       /* the query below leaves out rows without a vector, as the walk does: the rows that pass
       ** an indexed filter include them, and a plan that scans the table for `rowid IN (...)`
@@ -1411,6 +1332,11 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
           pScanAll = sqlite3ExprAnd(pParse, pScanAll, edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1));
         }
       }
+      /* S for the sample's verdict, copied while pKLimit stands: the walk's LIMIT below takes
+      ** pKLimit (a literal K's S is a new number, and pKLimit is freed there; reading it
+      ** after that was a use of freed memory, which a test that runs out of memory at every
+      ** allocation found) */
+      pSlackMany = bIndexed ? 0 : edgeliteSlackOf(pParse, pKLimit);
       /* The gate of the walk of an indexed filter is a LIMIT, not a WHERE term: SQLite tests a
       ** constant WHERE term before a loop only if it has no subquery, but a LIMIT of 0 skips the
       ** loop (the scan is never started). The sample's verdict is a column of the walk's outer
@@ -1429,7 +1355,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
         ** and both the walk's `rowid IN` and the scan's bound read edgelite_walk; each is
         ** computed once */
         Token tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
-        With *pWith = edgeliteSampledMany(pParse, p, pTab, bFirst, zRef, zCol);
+        With *pWith = edgeliteSampledMany(pParse, p, pTab, bFirst, zRef, zCol, pSlackMany);
         pWith = sqlite3WithAdd(pParse, pWith, sqlite3CteNew(pParse, &tWalk, 0, pA, M10d_Yes));
         pA = sqlite3SelectNew(pParse,
             sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),

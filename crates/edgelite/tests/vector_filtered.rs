@@ -880,8 +880,9 @@ fn a_table_too_small_for_the_walk_is_scanned() {
 /// scan's gate. SQLite prepares a copy of a CTE's SELECT at every reference, the sample's filter
 /// included: when each gate read the verdict in a subquery of its own (four reads), the rewrite
 /// cost about 1.9 million instructions to prepare, 1.35 million with one (callgrind, minilm-20k,
-/// `WHERE bucket < 100 ... LIMIT 10`; 1.0 million with S written as a number; PATCHES.md), where
-/// SQLite's scan costs about 33,000. Answers as the scan does either way.
+/// `WHERE bucket < 100 ... LIMIT 10`; 1.0 million with S written as a number, 0.68 million with
+/// the verdict one call; PATCHES.md), where SQLite's scan costs about 33,000. Answers as the scan
+/// does either way.
 #[test]
 fn the_rewrite_reads_the_sample_once() {
     let (conn, mut rng) = table(2000, 8, 61);
@@ -2100,36 +2101,55 @@ fn a_plain_joins_scan_tests_the_vector_after_the_join() {
     }
 }
 
-/// `edgelite_sample_size(schema, table, n, what)`, which the rewrite reads instead of
-/// aggregating the sample's rows on every run: the sample's number of rows and its table's
-/// rowid range, as the sample's own rows give them, across a write that changes both.
+/// `edgelite_walk_budget(passed, schema, table, n, s)`, the sample's verdict that the rewrite
+/// reads once a run: the rule (PATCHES.md, 0002) computed in SQL over the sample's own rows
+/// (`count(*)` and `max(edgelite_rows)` of `edgelite_vector_sample`), across writes that change
+/// both the sample's size and the table's rowid span: 0 (the query scans) when the walk would
+/// read more than a 32nd of the span to find S rows that pass, else min(4 x the need, max(2 x
+/// the need, span / 32)) with the need S x rows / max(passed, 1) + 100; NULL for an empty table.
 #[test]
-fn the_samples_size_is_what_its_rows_say() {
+fn the_walks_budget_is_the_samples_rule() {
     let (conn, _) = table(500, 3, 71);
     let check = |what: &str| {
-        let aggregate: (i64, Option<i64>) = conn
+        let (rows, span): (i64, Option<i64>) = conn
             .query_row("SELECT count(*), max(edgelite_rows) FROM edgelite_vector_sample('main', 't', 64)", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .expect("aggregate");
-        let sized: (i64, Option<i64>) = conn
-            .query_row(
-                "SELECT edgelite_sample_size('main', 't', 64, 0), edgelite_sample_size('main', 't', 64, 1)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .expect("size");
-        assert_eq!(sized, aggregate, "{what}");
-        sized
+        for passed in [0, 1, 2, 5, 20, 64] {
+            for s in [1, 11, 55, 1100, i64::MAX] {
+                let got: Option<i64> = conn
+                    .query_row("SELECT edgelite_walk_budget(?1, 'main', 't', 64, ?2)", params![passed, s], |r| r.get(0))
+                    .expect("budget");
+                let want = span.map(|span| {
+                    let (p, sp, n, s) = (passed as i128, span as i128, rows as i128, s as i128);
+                    if p * sp < 32 * s * n {
+                        0
+                    } else {
+                        let need = |t: i128| t * s * n / p.max(1) + 100;
+                        need(4).min(need(2).max(sp / 32)) as i64
+                    }
+                });
+                assert_eq!(got, want, "{what}: passed {passed}, S {s}");
+            }
+        }
+        (rows, span)
     };
     assert_eq!(check("500 rows"), (64, Some(500)));
     conn.execute("DELETE FROM t WHERE id > 40", []).expect("delete");
     let (n, span) = check("40 rows");
     assert!(n <= 40 && span == Some(40), "{n} {span:?}");
+    conn.execute("INSERT INTO t(id, v) VALUES (1000000, vector('[1,2,3,4,5,6,7,8,9,10,11,12]'))", [])
+        .expect("far rowid");
+    let (_, span) = check("a rowid far away");
+    assert_eq!(span, Some(1_000_000));
     conn.execute("DELETE FROM t", []).expect("delete all");
     assert_eq!(check("no rows"), (0, None));
+    let null: Option<i64> =
+        conn.query_row("SELECT edgelite_walk_budget(NULL, 'main', 't', 64, 11)", [], |r| r.get(0)).expect("null");
+    assert_eq!(null, None);
     let e = conn
-        .query_row("SELECT edgelite_sample_size('main', 'nosuch', 64, 0)", [], |r| r.get::<_, i64>(0))
+        .query_row("SELECT edgelite_walk_budget(3, 'main', 'nosuch', 64, 11)", [], |r| r.get::<_, i64>(0))
         .expect_err("no such table");
     assert!(e.to_string().contains("no such table"), "{e}");
 }

@@ -82,7 +82,7 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
         flags: MEMO,
         ..pure(c"edgelite_sample_remember", -1, super::vector_sample::edgelite_sample_remember)
     },
-    ScalarFunction { flags: MEMO, ..pure(c"edgelite_sample_size", 4, super::vector_sample::edgelite_sample_size) },
+    ScalarFunction { flags: MEMO, ..pure(c"edgelite_walk_budget", 5, super::vector_sample::edgelite_walk_budget) },
     ScalarFunction { flags: MEMO, ..pure(c"edgelite_plan_guard", 5, super::vector_sample::edgelite_plan_guard) },
     pure(c"edgelite_limit_k", -1, super::vector_sample::edgelite_limit_k),
     pure(c"edgelite_slack", 1, super::vector_sample::edgelite_slack),

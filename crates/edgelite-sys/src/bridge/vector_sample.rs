@@ -14,9 +14,10 @@
 //!
 //! The rewrite also remembers what its filter counted over the sample, by the values of the
 //! filter's parameters, until the data changes: `edgelite_sample_memo(site, param...)` and
-//! `edgelite_sample_remember(site, count, param...)` (below); and it reads the sample's size
-//! and its table's rowid range without reading the sample's rows: `edgelite_sample_size(schema,
-//! table, n, what)`.
+//! `edgelite_sample_remember(site, count, param...)` (below); and it turns that count into the
+//! walk's budget, or its verdict that the query should scan, from the sample's size and its
+//! table's rowid range, without reading the sample's rows: `edgelite_walk_budget(count,
+//! schema, table, n, s)`.
 //!
 //! A table too small for the walk ever to answer is scanned without the rewrite: the LIMIT of a
 //! rewritten statement's own SELECT is `edgelite_plan_guard(limit, schema, table, lo, hi)`,
@@ -300,13 +301,51 @@ unsafe extern "C" fn x_rowid(cursor: *mut sqlite3_vtab_cursor, rowid: *mut sqlit
     })
 }
 
-/// `edgelite_sample_size(schema, table, n, what)`: what the sample of `n` rows of `table` holds
-/// without reading its rows: `what` 0, how many rows it has (`count(*)` of
-/// `edgelite_vector_sample(schema, table, n)`); 1, the size of the rowid range (`max(edgelite_rows)`
-/// of it: NULL for an empty table). The planner's rewrite (patch 0002) read both as aggregates
-/// over the sample's rows on every run of its statement: 64 rows, about 320 VM steps and 3
-/// microseconds, most of what the rewrite added to a 300-row table's scan.
-pub(crate) unsafe extern "C" fn edgelite_sample_size(
+/// The walk gives way to an exact scan when it would read more than 1/`WALK_SHARE` of the table:
+/// each row it reads costs a graph visit and a seek where a scan reads rows in order (measured
+/// by benches/src/bin/filtered.rs: a filtered walk costs about 10 rows of scan per row it
+/// reads), and past 1/16 of the index the walk itself gives way to brute force
+/// (vector_scan.rs), a loss on top of the walk so far. A share of 32 leaves twice the room for
+/// the sample's error: with 16 and S = K + ceil(K/10), on minilm-20k (`filtered`), filters that
+/// 1% and 0.6% of the rows pass took the walk and ran at 0.54x and 0.39x the scan's speed (the
+/// brute force ran for most queries); with 32 the choice falls about where it fell with 16 and
+/// the former S = K + max(10, K/2).
+const WALK_SHARE: i128 = 32;
+/// The walk's budget, in rows it returns: this many times what the sample says it needs, plus
+/// [`BUDGET_EXTRA`]. A walk that spends it ends, and the rows that pass are ranked by a scan of
+/// the table instead (a filter that the rows near the query mostly fail: on minilm-20k,
+/// `filtered`, a filter correlated with the vectors that a third of the rows pass ran 0.6-0.7x
+/// the exact scan's speed when the walk went on until enough rows passed).
+const BUDGET_TIMES: i128 = 4;
+const BUDGET_EXTRA: i128 = 100;
+
+/// `edgelite_walk_budget(passed, schema, table, n, s)`: the sample's verdict on a filtered walk
+/// that wants `s` rows that pass, `passed` being how many of the `n` rows of `table`'s sample
+/// pass the filter. 0 when, as the sample estimates it, the walk would read more than
+/// 1/[`WALK_SHARE`] of the table's rowid span to find `s` such rows (`passed` * span <
+/// [`WALK_SHARE`] * `s` * the sample's rows): the query then reads every row itself, as the
+/// scan does. Otherwise the walk's budget in rows it returns: min([`BUDGET_TIMES`] x the need,
+/// max(2 x the need, span / [`WALK_SHARE`])), the need being `s` * the sample's rows /
+/// max(`passed`, 1) + [`BUDGET_EXTRA`]: four times what the sample says the walk needs, but no
+/// more than the share of the table past which the sample sends the query to the scan unless
+/// that is under twice the need. A walk past that share has cost about a third of the scan
+/// that follows, and one that went on past a sixteenth of the index gave way to brute force
+/// over the whole index before that scan (on minilm-20k, `filtered -- --k 100`, the filter
+/// correlated with the vectors that a third of the rows pass: 0.74-0.80x the scan's speed with
+/// four times the need, 1.24-1.28x capped). The floor of twice the need keeps the walks that
+/// the sample sends near that share: with the share alone, `filtered -- --k 55` and `--k 60`
+/// at 10% (walks of about 600 and 660 rows) spent 625 and then scanned, 1.68x and 1.15x the
+/// scan's speed where they had walked at 5.01x and 4.14x; 4.99x and 4.90x with the floor.
+/// NULL (no walk) for an empty table, or a NULL `passed` or `s`.
+///
+/// The planner's rewrite (patch 0002) reads it once a run, as the one row of its CTE
+/// `edgelite_many`, the walk's outer loop: the walk starts only when it is over 0, with it as
+/// its budget. It computed both in SQL from the sample's size and rowid span (two calls of a
+/// function of its own), and SQLite copied those expressions with every copy of the walk's CTE.
+/// The sample's size and span come from the connection's memory of the sample, without reading
+/// its rows: as aggregates over them, every run read the 64 rows, about 3 microseconds, most of
+/// what the rewrite added to a 300-row table's scan.
+pub(crate) unsafe extern "C" fn edgelite_walk_budget(
     ctx: *mut sqlite3_context,
     argc: c_int,
     argv: *mut *mut sqlite3_value,
@@ -314,25 +353,39 @@ pub(crate) unsafe extern "C" fn edgelite_sample_size(
     // SAFETY: SQLite's xFunc context.
     let db = unsafe { context_db(ctx) };
     let body = |_: usize, args: &[*mut sqlite3_value]| -> SqlResult<Output> {
-        let [schema, table, n, what] = args else {
-            return Err("edgelite_sample_size: expected a schema, a table, a size and a column".to_string().into());
+        let [passed, schema, table, n, s] = args else {
+            return Err("edgelite_walk_budget: expected a count, a schema, a table, a size and S".to_string().into());
         };
         // SAFETY: live arguments of the running call.
-        let (schema, table) = unsafe { table_name(*schema, *table, "edgelite_sample_size") }?;
+        let (schema, table) = unsafe { table_name(*schema, *table, "edgelite_walk_budget") }?;
         // SAFETY: as above.
         let n = unsafe { sqlite3_value_int64(*n) }.clamp(0, MAX_SAMPLE);
         // SAFETY: as above.
-        let what = unsafe { int_value(*what) };
+        let (Some(passed), Some(s)) = (unsafe { int_value(*passed) }, unsafe { int_value(*s) }) else {
+            return Ok(Output::Null);
+        };
         // an error keeps its code (SQLITE_BUSY, SQLITE_AUTH from the statements that draw it)
         let (ids, span) = remembered_sample(db, schema, table, n)?;
-        Ok(match what {
-            Some(0) => Output::Int(i64::try_from(ids.len()).unwrap_or(i64::MAX)),
-            Some(1) if !ids.is_empty() => Output::Int(span),
-            _ => Output::Null,
-        })
+        if ids.is_empty() {
+            return Ok(Output::Null);
+        }
+        Ok(Output::Int(walk_budget(passed, span, i64::try_from(ids.len()).unwrap_or(i64::MAX), s)))
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { call(ctx, argc, argv, body) }
+}
+
+/// [`edgelite_walk_budget`]'s arithmetic: 0 (scan) or the walk's budget, for `passed` of `rows`
+/// sampled rows over a rowid `span`, and `s` rows wanted. In i128, where the products of a span
+/// near 2^63 and an S of "every row" fit.
+fn walk_budget(passed: i64, span: i64, rows: i64, s: i64) -> i64 {
+    let (passed, span, rows, s) = (i128::from(passed), i128::from(span), i128::from(rows), i128::from(s));
+    if passed * span < WALK_SHARE * s * rows {
+        return 0;
+    }
+    let need = |times: i128| times * s * rows / passed.max(1) + BUDGET_EXTRA;
+    let budget = need(BUDGET_TIMES).min(need(2).max(span / WALK_SHARE));
+    i64::try_from(budget).unwrap_or(i64::MAX)
 }
 
 // ---- the planner's memo of a filter's count over its sample ----
