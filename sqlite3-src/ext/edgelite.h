@@ -107,8 +107,9 @@ struct edgelite_vector_methods {
 const edgelite_vector_methods *edgelite_vector_index_methods(void);
 
 /* Rust. The rowid span of table zSchema.zTable that connection db last read for the vector
-** planner's guard (edgelite_plan_guard), whatever has changed since, or -1 if it read none.
-** The planner (patch 0002) calls it while it prepares a statement, with db's mutex held. */
+** planner's guard (edgelite_plan_guard), whatever has changed since; -1 if it read none yet;
+** -2 if it cannot remember one (its vector cache off). The planner (patch 0002) calls it while
+** it prepares a statement, with db's mutex held. */
 sqlite3_int64 edgelite_span_hint(sqlite3 *db, const char *zSchema, const char *zTable);
 
 /* C. The layout of struct edgelite_vector_methods as this compiler lays it out: aOut[0] is its

@@ -653,9 +653,10 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
 }
 
 /// The rowid span of table `schema.table` that this connection last read for the planner's
-/// guard ([`edgelite_plan_guard`]), whatever has changed since; -1 if none (or the
-/// connection's state is in use). The planner's rewrite (patch 0002) calls it when it prepares
-/// a statement, to choose the plan that the guard will then check.
+/// guard ([`edgelite_plan_guard`]), whatever has changed since; -1 if it has read none yet; -2
+/// if it cannot remember one (its vector cache is off, or its state is in use). The planner's
+/// rewrite (patch 0002) calls it when it prepares a statement, to choose the plan that the
+/// guard will then check (at -1 the scan, at -2 the rewrite).
 ///
 /// # Safety
 /// `db` is a live connection whose mutex the caller holds; `schema` and `table` are
@@ -663,7 +664,7 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn edgelite_span_hint(db: *mut sqlite3, schema: *const c_char, table: *const c_char) -> i64 {
     if db.is_null() || schema.is_null() || table.is_null() {
-        return -1;
+        return -2;
     }
     // SAFETY: a NUL-terminated string (caller).
     let schema = unsafe { CStr::from_ptr(schema) }.to_string_lossy().into_owned();
@@ -673,7 +674,11 @@ pub unsafe extern "C" fn edgelite_span_hint(db: *mut sqlite3, schema: *const c_c
     std::panic::catch_unwind(|| {
         // SAFETY: a live connection (caller).
         let db = unsafe { Db::new(db) };
-        with_cache(db, |c| c.range_hint(&key)).flatten().map_or(-1, |range| range.map_or(0, |(lo, hi)| span_of(lo, hi)))
+        match with_cache(db, |c| c.range_hint(&key)) {
+            None => -2,
+            Some(None) => -1,
+            Some(Some(range)) => range.map_or(0, |(lo, hi)| span_of(lo, hi)),
+        }
     })
-    .unwrap_or(-1)
+    .unwrap_or(-2)
 }
