@@ -406,11 +406,19 @@ pub(crate) struct MemoKey {
 }
 
 /// The memo's key for the call's `params`; `None` when their TEXT and BLOB bytes pass
-/// [`MAX_MEMO_KEY`].
+/// [`MAX_MEMO_KEY`], or inside a write transaction. A count read there may be rolled back
+/// while the stamp stands (a rollback leaves the count of changed rows as it was and the data
+/// versions as they were): remembered, it chose the plan for data that no longer was until the
+/// next write (a helper's reviewer: `BEGIN; UPDATE t SET p = p + 1000`, the query, `ROLLBACK`,
+/// and every later run of `WHERE p < 500` scanned 20,000 rows where it had walked a few dozen).
+/// The sample itself is drawn afresh there for the same reason (`remembered_sample`).
 ///
 /// # Safety
 /// `params` are live arguments of the running call.
 unsafe fn memo_key(db: Db, params: &[*mut sqlite3_value]) -> Option<MemoKey> {
+    if db.schemas().any(|name| db.txn_state(&name.to_string_lossy()) == SQLITE_TXN_WRITE) {
+        return None;
+    }
     // SAFETY: live arguments (caller); copied before the call returns.
     let params: Vec<Key> = params.iter().map(|&v| unsafe { key_value(v) }).collect();
     let bytes: usize = params.iter().map(|k| if let Key::Text(b) | Key::Blob(b) = k { b.len() } else { 0 }).sum();
