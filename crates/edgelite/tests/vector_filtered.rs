@@ -2001,6 +2001,25 @@ fn the_samples_count_is_remembered_per_filter_values_and_data() {
     assert_eq!(ids(&conn, &got, &args).len(), ids(&conn, &want, &args).len());
 }
 
+/// Registers `counted(x)`, a deterministic function that returns `x` and counts its calls: how
+/// many rows a plan evaluated the filter on.
+fn counted(conn: &Connection) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&calls);
+    conn.create_scalar_function(
+        "counted",
+        1,
+        edgelite::functions::FunctionFlags::UTF8 | edgelite::functions::FunctionFlags::DETERMINISTIC,
+        move |ctx| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            ctx.get::<i64>(0)
+        },
+    )
+    .expect("function");
+    calls
+}
+
 /// The sample's count, remembered by the filter's parameters over unchanged data, is neither
 /// read nor remembered inside a write transaction: a count read there and then rolled back held
 /// for the data as it was, as the count of changed rows and the data versions it is stamped
@@ -2010,8 +2029,7 @@ fn the_samples_count_is_remembered_per_filter_values_and_data() {
 /// counts its calls: the walk evaluates it on a few dozen rows, the scan on every row.
 #[test]
 fn a_count_read_in_a_rolled_back_transaction_is_forgotten() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
     let conn = Connection::open_in_memory().expect("open");
     conn.execute_batch(
@@ -2026,18 +2044,7 @@ fn a_count_read_in_a_rolled_back_transaction_is_forgotten() {
             .expect("insert");
     }
     tx.commit().expect("commit");
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&calls);
-    conn.create_scalar_function(
-        "counted",
-        1,
-        edgelite::functions::FunctionFlags::UTF8 | edgelite::functions::FunctionFlags::DETERMINISTIC,
-        move |ctx| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            ctx.get::<i64>(0)
-        },
-    )
-    .expect("function");
+    let calls = counted(&conn);
     let sql = "SELECT id FROM t WHERE counted(p) < 200 ORDER BY vector_distance_cos(v, ?1) LIMIT 10";
     let q = [Value::from(rng.vector(8))];
     let mut stmt = conn.prepare(sql).expect("prepare");
@@ -2072,8 +2079,7 @@ fn a_count_read_in_a_rolled_back_transaction_is_forgotten() {
 /// on 30, with the same answer as the scan.
 #[test]
 fn rows_farther_than_the_kth_that_passed_are_not_sought() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
     let conn = Connection::open_in_memory().expect("open");
     conn.execute_batch(
@@ -2102,18 +2108,7 @@ fn rows_farther_than_the_kth_that_passed_are_not_sought() {
         .expect("insert");
     }
     tx.commit().expect("commit");
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&calls);
-    conn.create_scalar_function(
-        "counted",
-        1,
-        edgelite::functions::FunctionFlags::UTF8 | edgelite::functions::FunctionFlags::DETERMINISTIC,
-        move |ctx| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            ctx.get::<i64>(0)
-        },
-    )
-    .expect("function");
+    let calls = counted(&conn);
     let q = Value::from(format!("[{},{}]", query[0], query[1]));
     for (k, most) in [(1, 13), (3, 34)] {
         let sql = |from: &str| {
