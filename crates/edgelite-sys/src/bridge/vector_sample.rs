@@ -409,7 +409,7 @@ pub(crate) struct MemoKey {
 /// [`MAX_MEMO_KEY`], or inside a write transaction. A count read there may be rolled back
 /// while the stamp stands (a rollback leaves the count of changed rows as it was and the data
 /// versions as they were): remembered, it chose the plan for data that no longer was until the
-/// next write (a helper's reviewer: `BEGIN; UPDATE t SET p = p + 1000`, the query, `ROLLBACK`,
+/// next write (a reviewer's case: `BEGIN; UPDATE t SET p = p + 1000`, the query, `ROLLBACK`,
 /// and every later run of `WHERE p < 500` scanned 20,000 rows where it had walked a few dozen).
 /// The sample itself is drawn afresh there for the same reason (`remembered_sample`).
 ///
