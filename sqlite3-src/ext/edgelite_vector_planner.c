@@ -264,15 +264,20 @@ static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
 ** alone 0.979 at 1.38x; on 100,000 rows (`filtered -- --synthetic 100000`) K + 1 gave 0.982
 ** at 1.17x against 0.977. The slack's rows farther than the K-th that passed are no longer
 ** sought (edgelite_pass, below). */
+static i64 edgeliteSlackInt(i64 k){
+  return k>100000000 ? k : k + (k + 9)/10;
+}
+
+/* edgeliteSlackInt as an expression of pK (taken): a number for a literal K, else a call. */
 static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
   sqlite3 *db = pParse->db;
   int k;
-  if( sqlite3ExprIsInteger(pK, &k, 0, 0) && k>=0 && k<=100000000 ){
+  if( sqlite3ExprIsInteger(pK, &k, 0, 0) && k>=0 && k<=10000 ){
     /* a literal K (the rewrite takes literals up to 10,000): S itself, not an expression of K
     ** that the statement computes at every run and that SQLite copies with every copy of the
     ** walk's CTE */
     sqlite3ExprDelete(db, pK);
-    return sqlite3ExprInt32(db, k + (k + 9)/10);
+    return sqlite3ExprInt32(db, (int)edgeliteSlackInt(k));
   }
   /* a bound K (edgeliteBoundK): edgelite_slack(<K>) (vector_sample.rs), the same rule, when
   ** the statement runs; one call, as K is (an expression of K was copied with every copy) */
@@ -529,9 +534,16 @@ static Expr *edgeliteManyCol(Parse *pParse, const char *zCol){
 /* The name of the rewrite's CTE of the walk's candidates that pass the filter. */
 #define EDGELITE_WALK "edgelite_walk"
 
-/* (SELECT count(*) FROM edgelite_walk) < pK: the walk spent its budget before K rows passed
-** (the caller keeps pK). K, not S: once K rows have passed, the walk's later rows are only
-** those nearer than the K-th (edgelite_pass), so a walk that has answered may end with K. */
+/* (SELECT count(*) FROM edgelite_walk) < pK, the gate of the rewrite's scans: true when the
+** rows that pass are ranked by a scan, because the sample says that few pass (the walk is then
+** never started: its own test of edgelite_many, in edgeliteRewriteOne, and it has no rows,
+** fewer than K, K >= 1 whenever a row is read) or the walk spent its budget before K rows
+** passed. K, not S: once K rows have passed, the walk's later rows are only those nearer than
+** the K-th (edgelite_pass), so a walk that has answered may end with K. The caller keeps pK.
+** The gate used to test the sample's verdict as well, in a subquery of edgelite_many of its
+** own; every reference to a CTE is a copy of its SELECT (the sample's, with the filter), which
+** SQLite expands and resolves at each, and those copies were most of what the rewrite cost to
+** prepare. */
 static Expr *edgeliteWalkShort(Parse *pParse, Expr *pK){
   Token tCount = {"count", 5}, tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
   Expr *pCount = sqlite3PExpr(pParse, TK_SELECT, 0, 0);
@@ -539,18 +551,6 @@ static Expr *edgeliteWalkShort(Parse *pParse, Expr *pK){
       sqlite3ExprListAppend(pParse, 0, sqlite3ExprFunction(pParse, 0, &tCount, 0)),
       sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0));
   return sqlite3PExpr(pParse, TK_LT, pCount, sqlite3ExprDup(pParse->db, pK, 0));
-}
-
-/* <the walk is short>: true when the rows that pass are ranked by a scan, because the sample
-** says that few pass or the walk spent its budget before K passed (the caller keeps pK). The
-** walk is never started when the sample says few (its own test of edgelite_many, in
-** edgeliteRewriteOne), and has no rows then: fewer than K (K >= 1 whenever a row is read). The
-** gate used to test the sample's verdict as well, in a subquery of edgelite_many of its own;
-** every reference to a CTE is a copy of its SELECT (the sample's, with the filter), which
-** SQLite expands and resolves at each, and those copies were most of what the rewrite cost to
-** prepare. */
-static Expr *edgeliteScanGate(Parse *pParse, Expr *pK){
-  return edgeliteWalkShort(pParse, pK);
 }
 
 /* True for a join whose FROM items are all ordinary tables without generated columns and whose
@@ -1154,7 +1154,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   ** under twice it when that is the larger: the filtered walk costs more (`WHERE a < 5`, half
   ** the rows, ran at 0.78x the scan on 1,200 8-d rows and 0.70-0.94x on 800 to 1,200 32-d ones;
   ** 0.98x and 1.10x at 1,600, by hand). */
-  nS = k + (k + 9)/10;
+  nS = edgeliteSlackInt(k);
   nScanRows = edgeliteScanRows(edgeliteColumnDims(pTab, iCol), nS);
   if( p->pWhere==0 && p->pSrc->nSrc==1 ){
     nSmall = nScanRows;
@@ -1203,14 +1203,16 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
       edgeliteGuardLimit(pParse, p, zDb, pTab->zName, 0, bGuess ? nSmall : 2*nSmall);
       /* EXPLAIN QUERY PLAN says why (SQLite emits the opcode only for it, or with scan status
       ** on: nothing is added to the statement otherwise) */
-      if( sqlite3GetVdbe(pParse) && !bGuess ){
-        ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED: rowid span %lld under %lld,"
-            " where SQLite's scan costs less than the walk (INDEXED BY %s uses it)",
-            pIdx->zName, (sqlite3_int64)nHint, (sqlite3_int64)nSmall, pIdx->zName));
-      }else if( sqlite3GetVdbe(pParse) ){
+      if( sqlite3GetVdbe(pParse)==0 ){
+        /* out of memory: the statement fails */
+      }else if( bGuess ){
         ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED YET: the table's rowid span is read"
             " at the first run, and the statement prepared again if it is %lld or more",
             pIdx->zName, (sqlite3_int64)nSmall));
+      }else{
+        ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED: rowid span %lld under %lld,"
+            " where SQLite's scan costs less than the walk (INDEXED BY %s uses it)",
+            pIdx->zName, (sqlite3_int64)nHint, (sqlite3_int64)nSmall, pIdx->zName));
       }
       return;
     }
@@ -1281,10 +1283,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
       ** the query's own loop scans (pScanAll) */
       int bOwnLoop = !bIndexed && (p->pSrc->nSrc==1 || edgeliteJoinOwnLoop(pParse, p, pItem, pTab));
       Expr *pManyA = bIndexed ? edgeliteManyPass(pParse) : 0;
-      if( !bIndexed && (pSrc->nSrc!=1 || !pSrc->a[0].fg.isTabFunc) ){
-        /* out of memory (the statement fails anyway): never walked */
-        pManyA = sqlite3ExprInt32(db, 0);
-      }else if( !bIndexed ){
+      assert( pSrc->nSrc==1 && pSrc->a[0].fg.isTabFunc );  /* made above, never 0 here */
+      if( !bIndexed ){
         /* The walk: FROM edgelite_many CROSS JOIN edgelite_vector_scan(..., <budget>) WHERE
         ** <many pass> AND <the filter>, the sample's verdict read once, as the outer loop's one
         ** row: the test, which names only edgelite_many, is evaluated there, so the scan is
@@ -1315,20 +1315,20 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
             sqlite3PExpr(pParse, TK_NOT, edgeliteManyPass(pParse), 0));
       }else if( !bOwnLoop ){
         /* A join that edgeliteJoinOwnLoop refuses: when the sample says that few rows pass or
-        ** the walk spent its budget before K rows passed (edgeliteScanGate), a scan of the join
+        ** the walk spent its budget before K rows passed (edgeliteWalkShort), a scan of the join
         ** in a subquery of its own ranks the rows that pass and keeps the nearest S, which the
         ** query reads back and ranks again (edgeliteExactBranch). The query's own loop would
         ** let SQLite evaluate the filter's comparisons of the vector table's columns inside
         ** that loop, before terms that the scan evaluates first (`t.b + 0 = l.x + 0 AND t.a <
         ** abs(l.x)` failed on l's least integer where the scan answers). */
         pB = edgeliteExactBranch(pParse, p, bFirst, zRef, zCol, pCall,
-            edgeliteCase(pParse, edgeliteScanGate(pParse, pKLimit),
+            edgeliteCase(pParse, edgeliteWalkShort(pParse, pKLimit),
                          sqlite3ExprInt32(db, 1), sqlite3ExprInt32(db, 0)),
             edgeliteSlackOf(pParse, pKLimit));
       }else{
         /* The scan, when the sample says that few rows pass or the walk spent its budget before
         ** K rows passed: <the vector table's rowid> >= CASE WHEN <scan> THEN -9223372036854775808
-        ** END, <scan> being edgeliteScanGate. ORed below with the walk's `rowid IN (...)`,
+        ** END, <scan> being edgeliteWalkShort. ORed below with the walk's `rowid IN (...)`,
         ** SQLite reads it as a second loop of the vector table (a MULTI-INDEX OR): every row in
         ** rowid order when <scan> holds, and none when it does not (a seek to a NULL finds no
         ** row). A lower bound, so
@@ -1340,7 +1340,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
         ** by rowid and ranked again: at LIMIT 5000 on minilm-20k
         ** (`filtered -- --k 5000 --only none`, WHERE 1), 0.61-0.83x the scan's speed. */
         pScanAll = sqlite3PExpr(pParse, TK_GE, edgeliteRowidOf(pParse, p, zRef),
-            edgeliteCase(pParse, edgeliteScanGate(pParse, pKLimit),
+            edgeliteCase(pParse, edgeliteWalkShort(pParse, pKLimit),
                          sqlite3PExpr(pParse, TK_UMINUS, sqlite3Expr(db, TK_INTEGER, "9223372036854775808"), 0),
                          sqlite3Expr(db, TK_NULL, 0)));
         if( p->pSrc->nSrc==1 ){

@@ -24,12 +24,14 @@
 //! `--one-shot` prepares, runs and finalizes each query anew instead of running one prepared
 //! statement (a client without a statement cache, as the server's Hrana requests are): the
 //! planner's rewrite is a larger statement than the scan's, and costs more to prepare.
+//! `--prepare` adds a table of what each filter's two statements cost to prepare alone
+//! (microseconds, the median of rounds of prepares, the plans alternating).
 //!
 //! ```text
 //! cargo run --release -p edgelite-benches --bin filtered -- [--rows 20000] [--queries 100]
 //!     [--repeats 3] [--k 10] [--filter-index] [--no-libsql] [--db PATH (kept, built if missing)]
 //!     [--only TEXT (the filters whose label contains TEXT)] [--synthetic ROWS [--generator noise[:S] | between[:M]] [--spread S]]
-//!     [--dims D] [--one-shot]
+//!     [--dims D] [--one-shot] [--prepare]
 //! ```
 
 use std::path::Path;
@@ -58,6 +60,8 @@ struct Args {
     dims: usize,
     /// Each query prepared, run and finalized anew.
     one_shot: bool,
+    /// A table of what each statement costs to prepare.
+    prepare: bool,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -74,6 +78,7 @@ fn parse_args() -> BoxResult<Args> {
         generator: Generator::Noise { spread: 0.5 },
         dims: 0,
         one_shot: false,
+        prepare: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -85,6 +90,7 @@ fn parse_args() -> BoxResult<Args> {
             "--k" => args.k = value()?.parse()?,
             "--filter-index" => args.filter_index = true,
             "--one-shot" => args.one_shot = true,
+            "--prepare" => args.prepare = true,
             "--no-libsql" => args.libsql = false,
             "--db" => args.db = Some(value()?.into()),
             "--only" => args.only = Some(value()?),
@@ -184,6 +190,26 @@ fn run_pair(
     }
     let [exact, indexed] = out;
     Ok((exact, indexed))
+}
+
+/// Microseconds to prepare (and finalize) each of `sqls`: the median of 9 rounds of 200
+/// prepares each, the statements in turns. Run after the statements have run once on `conn`,
+/// so that the planner knows the table's size, as a connection that has queried it does.
+fn prepare_micros(conn: &Connection, sqls: [&str; 2]) -> BoxResult<[f64; 2]> {
+    let mut rounds: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..9 {
+        for (sql, times) in sqls.iter().zip(rounds.iter_mut()) {
+            let t = Instant::now();
+            for _ in 0..200 {
+                drop(conn.prepare(sql)?);
+            }
+            times.push(t.elapsed().as_secs_f64() * 1e6 / 200.0);
+        }
+    }
+    Ok(rounds.map(|mut r| {
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    }))
 }
 
 /// Rows returned over all queries, and mean recall against `exact` (1 where both are empty).
@@ -307,6 +333,7 @@ fn main() -> BoxResult<()> {
         args.k
     );
     println!("|---|---|---|---|---|---|---|---|---|");
+    let mut prepared = Vec::new();
     for (i, (label, filter)) in filters(rows).iter().enumerate() {
         if args.only.as_ref().is_some_and(|only| !label.contains(only.as_str())) {
             continue;
@@ -317,6 +344,9 @@ fn main() -> BoxResult<()> {
             })?;
         let (exact_sql, indexed_sql) = (sql(label, filter, args.k, true), sql(label, filter, args.k, false));
         let (exact, indexed) = run_pair(&conn, &ds, [&exact_sql, &indexed_sql], nq, args.repeats, args.one_shot)?;
+        if args.prepare {
+            prepared.push((label.to_string(), prepare_micros(&conn, [&exact_sql, &indexed_sql])?));
+        }
         let (got, want, recall) = score(&indexed, &exact);
         let lib = libsql.as_ref().and_then(|v| search_from_json(&v["filters"][i]).ok());
         let (lib_qps, lib_ratio) = match &lib {
@@ -330,6 +360,14 @@ fn main() -> BoxResult<()> {
             exact.qps(),
             ratio(indexed.qps() / exact.qps()),
         );
+    }
+    if !prepared.is_empty() {
+        println!();
+        println!("| filter | prepare, index plan (us) | prepare, exact scan (us) | x scan |");
+        println!("|---|---|---|---|");
+        for (label, [exact, indexed]) in prepared {
+            println!("| {label} | {indexed:.1} | {exact:.1} | {} |", ratio(indexed / exact));
+        }
     }
     Ok(())
 }

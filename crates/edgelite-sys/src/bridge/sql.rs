@@ -88,6 +88,13 @@ impl Db {
         unsafe { sqlite3_txn_state(self.0, name.as_ptr()) }
     }
 
+    /// Whether the connection holds a write transaction on any of its schemas: one call, where
+    /// [`Self::txn_state`] of each schema copies each name.
+    pub(crate) fn in_write_txn(self) -> bool {
+        // SAFETY: a live connection; a null schema asks for the highest state of all schemas.
+        unsafe { sqlite3_txn_state(self.0, core::ptr::null()) == SQLITE_TXN_WRITE }
+    }
+
     /// Whether the connection has a database named `schema` ("main", "temp", an attached name;
     /// case-insensitive, as SQL names are).
     pub(crate) fn has_schema(self, schema: &str) -> bool {

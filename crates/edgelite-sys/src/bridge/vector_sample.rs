@@ -416,7 +416,7 @@ pub(crate) struct MemoKey {
 /// # Safety
 /// `params` are live arguments of the running call.
 unsafe fn memo_key(db: Db, params: &[*mut sqlite3_value]) -> Option<MemoKey> {
-    if db.schemas().any(|name| db.txn_state(&name.to_string_lossy()) == SQLITE_TXN_WRITE) {
+    if db.in_write_txn() {
         return None;
     }
     // SAFETY: live arguments (caller); copied before the call returns.
