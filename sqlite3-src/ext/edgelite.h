@@ -106,11 +106,18 @@ struct edgelite_vector_methods {
 /* Rust. The method table; never null once edgelite-sys is linked. */
 const edgelite_vector_methods *edgelite_vector_index_methods(void);
 
-/* Rust. The rowid span of table zSchema.zTable that connection db last read for the vector
-** planner's guard (edgelite_plan_guard), whatever has changed since; -1 if it read none yet;
-** -2 if it cannot remember one (its vector cache off). The planner (patch 0002) calls it while
-** it prepares a statement, with db's mutex held. */
-sqlite3_int64 edgelite_span_hint(sqlite3 *db, const char *zSchema, const char *zTable);
+/* Rust. The size of table zSchema.zTable (its rows: the rowid span, or
+** edgelite_table_rows_estimate where the rowids are sparse) that connection db last read for
+** the vector planner's guard (edgelite_plan_guard), whatever has changed since; -1 if it read
+** none yet; -2 if it cannot remember one (its vector cache off). The planner (patch 0002) calls
+** it while it prepares a statement, with db's mutex held. */
+sqlite3_int64 edgelite_size_hint(sqlite3 *db, const char *zSchema, const char *zTable);
+
+/* C (patch 0002). An estimate of the rows of table zSchema.zTable from the pages on the path to
+** its first row; 0 for an empty table; -1 where none can be made: not an ordinary rowid table,
+** or no transaction open on the schema (the vector planner's functions call it from a running
+** statement, which holds one). */
+sqlite3_int64 edgelite_table_rows_estimate(sqlite3 *db, const char *zSchema, const char *zTable);
 
 /* C. The layout of struct edgelite_vector_methods as this compiler lays it out: aOut[0] is its
 ** size, then the offset of each field in declaration order, then EDGELITE_VECTOR_METHODS_VERSION;

@@ -445,7 +445,7 @@ static SrcList *edgeliteSampleFrom(Parse *pParse, Table *pTab){
 **   scans), else the walk's budget; NULL for an empty table (vector_sample.rs). The walk reads
 **   it, as the outer loop of its FROM clause: it starts only when edgelite_b > 0, with that
 **   budget. The rule and its reasons are in the Rust function, one call: as SQL expressions of
-**   the sample's size and span, the test and the budget were copied with every copy of the
+**   the sample's size and the table's, the test and the budget were copied with every copy of the
 **   walk's CTE. bFirst: edgeliteTestVectorFirst, decided once per rewrite. Takes ownership of
 **   pSlack.
 ** <count>, the rows of the sample that pass the filter, is
@@ -931,8 +931,9 @@ static int edgeliteColumnDims(Table *pTab, int iCol){
   return *z==')' ? n : 0;
 }
 
-/* The rowid span under which SQLite's scan of a table of nDims-dimensional vectors ranks the
-** nearest rows for less than the walk that finds nS of them costs (0: at no span): the walk's
+/* The table size (rows, vector_sample.rs's table_size) under which SQLite's scan of a table of
+** nDims-dimensional vectors ranks the nearest rows for less than the walk that finds nS of them
+** costs (0: at no size): the walk's
 ** first rows come after the index's window (100 visits at edgelite's default width) and one
 ** visit a row, each visit about a microsecond at up to 128 dimensions, where the scan costs
 ** about 0.11 + 0.0012 x nDims microseconds a row, and a table under twice those visits is read
@@ -948,10 +949,11 @@ static i64 edgeliteScanRows(int nDims, i64 nS){
 }
 
 /* p's LIMIT n becomes edgelite_plan_guard(n, zDb, zTab, nLo, nHi) (0: NULL, no bound), which
-** SQLite evaluates when the statement starts, before it reads a row: it is n while the rowid
-** span of table zDb.zTab is at least nLo and under nHi, and otherwise fails with SQLITE_SCHEMA,
-** on which sqlite3_step() prepares the statement again (the span it read is then the planner's
-** hint, edgelite_span_hint) and runs it anew (vector_sample.rs). */
+** SQLite evaluates when the statement starts, before it reads a row: it is n while the size of
+** table zDb.zTab (its rows as vector_sample.rs's table_size reckons them: the rowid span, or
+** SQLite's estimate where the rowids are sparse) is at least nLo and under nHi, and otherwise
+** fails with SQLITE_SCHEMA, on which sqlite3_step() prepares the statement again (the size it
+** read is then the planner's hint, edgelite_size_hint) and runs it anew. */
 static void edgeliteGuardLimit(Parse *pParse, Select *p, const char *zDb, const char *zTab, i64 nLo, i64 nHi){
   sqlite3 *db = pParse->db;
   Token tFn = {"edgelite_plan_guard", 19};
@@ -1142,7 +1144,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     pItem->fg.isIndexedBy = 0;
   }
   /* The size under which the walk cannot pay (0: none). The sample sends a filter to the walk
-  ** only if the walk would read at most a 32nd of the table's rowid span to find S rows that
+  ** only if the walk would read at most a 32nd of the table's rows to find S rows that
   ** pass: never under 32 S, where the rewrite only adds its fixed cost to the scan (its CTEs,
   ** the OR's steps on each row that passes: `filtered -- --rows 300` ran at 0.62-0.93x the
   ** scan at every filter, and LIMIT 2000 of 3000 rows at about 0.95x). A filter that an
@@ -1150,7 +1152,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   ** it: never under that many (its rows are read through that index and ranked, as SQLite's
   ** own plan reads and ranks them; with the rewrite `bucket = 7 AND id < 30` on 300 rows ran at
   ** 0.77x the scan). Where vectors of few dimensions make the scan's rows cheap, the query
-  ** without a filter goes to the scan under the span edgeliteScanRows gives, and a filtered one
+  ** without a filter goes to the scan under the size edgeliteScanRows gives, and a filtered one
   ** under twice it when that is the larger: the filtered walk costs more (`WHERE a < 5`, half
   ** the rows, ran at 0.78x the scan on 1,200 8-d rows and 0.70-0.94x on 800 to 1,200 32-d ones;
   ** 0.98x and 1.10x at 1,600, by hand). */
@@ -1162,20 +1164,20 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     nSmall = edgeliteFilterIsIndexed(pParse, p->pWhere, pItem, pTab) ? EDGELITE_EXACT_ROWS + 1 : 32*nS;
     if( nSmall<2*nScanRows ) nSmall = 2*nScanRows;
   }
-  /* While the span that this connection last read stays under that size, the statement is
+  /* While the size that this connection last read stays under that one, the statement is
   ** prepared as the scan, with the rewrite's vector test, and its LIMIT checks at each run
-  ** that the span stays under twice it (edgeliteGuardLimit); a rewritten statement checks that
+  ** that the size stays under twice it (edgeliteGuardLimit); a rewritten statement checks that
   ** it stays at least that. Only a statement's own SELECT (bTop), prepared to be prepared
   ** again (sqlite3_prepare_v2/v3), with a LIMIT and OFFSET known here, and no INDEXED BY. */
   if( bTop && !bForced && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && nSmall>0 ){
-    sqlite3_int64 nHint = edgelite_span_hint(db, zDb, pTab->zName);
-    /* -1: this connection has not read the span yet (its first statement on the table). The
-    ** scan is the guess, its guard reading the span at the first run: wrong for a table too
+    sqlite3_int64 nHint = edgelite_size_hint(db, zDb, pTab->zName);
+    /* -1: this connection has not read the size yet (its first statement on the table). The
+    ** scan is the guess, its guard reading the size at the first run: wrong for a table too
     ** large for it, it costs one more prepare of a statement about as small as the query, where
     ** the rewrite as the guess cost a small table a prepare of the rewrite, ten to twenty times
     ** that (a fresh connection's first query on 300 rows, by hand: 0.76 ms where the scan took
     ** 0.60). EXPLAIN, which never runs, shows the rewrite; -2, a connection that cannot remember
-    ** a span (its vector cache off), always rewrites. */
+    ** a size (its vector cache off), always rewrites. */
     int bGuess = nHint==-1 && !pParse->explain;
     if( (nHint>=0 && nHint<nSmall) || bGuess ){
       /* the scan, leaving out rows without a vector as every plan of the rewrite does: the
@@ -1197,26 +1199,26 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
         sqlite3ExprDelete(db, p->pWhere);
         p->pWhere = pGuarded;
       }
-      /* kept while the span stays under twice the size; a guess only while it is under the
-      ** size, where the planner chooses the scan knowing the span (in between, the statement
-      ** would keep the guess, where a known span's first plan is the rewrite) */
+      /* kept while the table stays under twice nSmall; a guess only while it is under nSmall,
+      ** where the planner chooses the scan knowing the size (in between, the statement would
+      ** keep the guess, where a known size's first plan is the rewrite) */
       edgeliteGuardLimit(pParse, p, zDb, pTab->zName, 0, bGuess ? nSmall : 2*nSmall);
       /* EXPLAIN QUERY PLAN says why (SQLite emits the opcode only for it, or with scan status
       ** on: nothing is added to the statement otherwise) */
       if( sqlite3GetVdbe(pParse)==0 ){
         /* out of memory: the statement fails */
       }else if( bGuess ){
-        ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED YET: the table's rowid span is read"
-            " at the first run, and the statement prepared again if it is %lld or more",
+        ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED YET: the table's size is read"
+            " at the first run, and the statement prepared again at %lld rows or more",
             pIdx->zName, (sqlite3_int64)nSmall));
       }else{
-        ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED: rowid span %lld under %lld,"
+        ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED: %lld rows under %lld,"
             " where SQLite's scan costs less than the walk (INDEXED BY %s uses it)",
             pIdx->zName, (sqlite3_int64)nHint, (sqlite3_int64)nSmall, pIdx->zName));
       }
       return;
     }
-    /* the rewrite below: its LIMIT checks the span stays at least nSmall (should the rewrite
+    /* the rewrite below: its LIMIT checks the size stays at least nSmall (should the rewrite
     ** give up, out of memory, the guard still holds for the scan it leaves) */
     edgeliteGuardLimit(pParse, p, zDb, pTab->zName, nSmall, 0);
   }
@@ -1545,4 +1547,39 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p, SelectDest *pDest){
   ** evaluated before it returns a row, where edgeliteGuardLimit's SQLITE_SCHEMA may start it
   ** anew */
   edgeliteRewriteOne(pParse, p, pDest!=0 && pDest->eDest==SRT_Output && pParse->pToplevel==0 && pParse->nested==0);
+}
+
+/* See edgelite.h. SQLite's own estimate (sqlite3BtreeRowCountEst, which ANALYZE's size check
+** reads): the cells of the table's first leaf times those of each page above it, a few page
+** reads where a count reads every page. Only under a transaction that db already holds on the
+** schema (the running statement's, when the planner's functions call it): -1 otherwise, and
+** for anything but an ordinary rowid table. */
+sqlite3_int64 edgelite_table_rows_estimate(sqlite3 *db, const char *zSchema, const char *zTable){
+  sqlite3_int64 n = -1;
+  int iDb;
+  Table *pTab;
+  Btree *pBt;
+  BtCursor *pCur;
+  int bEmpty = 0;
+  if( db==0 || zSchema==0 || zTable==0 ) return -1;
+  sqlite3_mutex_enter(db->mutex);
+  iDb = sqlite3FindDbName(db, zSchema);
+  pBt = iDb>=0 ? db->aDb[iDb].pBt : 0;
+  pTab = pBt ? sqlite3FindTable(db, zTable, db->aDb[iDb].zDbSName) : 0;
+  if( pTab && IsOrdinaryTable(pTab) && HasRowid(pTab) ){
+    sqlite3BtreeEnter(pBt);
+    if( sqlite3BtreeTxnState(pBt)!=SQLITE_TXN_NONE
+     && (pCur = (BtCursor*)sqlite3MallocZero(sqlite3BtreeCursorSize()))!=0 ){
+      if( sqlite3BtreeCursor(pBt, pTab->tnum, 0, 0, pCur)==SQLITE_OK ){
+        if( sqlite3BtreeFirst(pCur, &bEmpty)==SQLITE_OK ){
+          n = bEmpty ? 0 : sqlite3BtreeRowCountEst(pCur);
+        }
+        sqlite3BtreeCloseCursor(pCur);
+      }
+      sqlite3_free(pCur);
+    }
+    sqlite3BtreeLeave(pBt);
+  }
+  sqlite3_mutex_leave(db->mutex);
+  return n;
 }

@@ -26,12 +26,15 @@
 //! planner's rewrite is a larger statement than the scan's, and costs more to prepare.
 //! `--prepare` adds a table of what each filter's two statements cost to prepare alone
 //! (microseconds, the median of rounds of prepares, the plans alternating).
+//! `--sparse-rowids` gives row `i` the rowid `i * 0x9E3779B97F4A7C15 mod 2^63` instead of `i`
+//! (`bucket` stays `i % 1000`): rowids spread over all of 0..2^63 as random or hashed ids are,
+//! whose span says nothing of the table's size (the planner then estimates its rows).
 //!
 //! ```text
 //! cargo run --release -p edgelite-benches --bin filtered -- [--rows 20000] [--queries 100]
 //!     [--repeats 3] [--k 10] [--filter-index] [--no-libsql] [--db PATH (kept, built if missing)]
 //!     [--only TEXT (the filters whose label contains TEXT)] [--synthetic ROWS [--generator noise[:S] | between[:M]] [--spread S]]
-//!     [--dims D] [--one-shot] [--prepare]
+//!     [--dims D] [--one-shot] [--prepare] [--sparse-rowids]
 //! ```
 
 use std::path::Path;
@@ -62,6 +65,8 @@ struct Args {
     one_shot: bool,
     /// A table of what each statement costs to prepare.
     prepare: bool,
+    /// Rowids spread over 0..2^63 ([`rowid`]).
+    sparse: bool,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -79,6 +84,7 @@ fn parse_args() -> BoxResult<Args> {
         dims: 0,
         one_shot: false,
         prepare: false,
+        sparse: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -91,6 +97,7 @@ fn parse_args() -> BoxResult<Args> {
             "--filter-index" => args.filter_index = true,
             "--one-shot" => args.one_shot = true,
             "--prepare" => args.prepare = true,
+            "--sparse-rowids" => args.sparse = true,
             "--no-libsql" => args.libsql = false,
             "--db" => args.db = Some(value()?.into()),
             "--only" => args.only = Some(value()?),
@@ -116,9 +123,9 @@ const GRP: &str = "CREATE TABLE IF NOT EXISTS grp(id INTEGER PRIMARY KEY, ok INT
 /// first has no WHERE clause at all: the plain nearest-neighbour query, which the planner sends
 /// to the walk without drawing a sample (`WHERE 1`, the second, goes through the sample as any
 /// filter does). A label that starts with `JOIN grp` joins `grp` ([`JOIN`]).
-fn filters(rows: usize) -> Vec<(String, String)> {
+fn filters(rows: usize, sparse: bool) -> Vec<(String, String)> {
     // a rowid range a tenth of the table, of which 0.01% of the rows pass
-    let range = format!("bucket = 7 AND id < {}", rows / 10);
+    let range = format!("bucket = 7 AND id < {}", if sparse { i64::MAX / 10 } else { (rows / 10) as i64 });
     let fixed = |label: &str, filter: &str| (label.to_owned(), filter.to_owned());
     vec![
         fixed("no WHERE clause (100%)", ""),
@@ -223,9 +230,15 @@ fn score(got: &Search, exact: &Search) -> (usize, usize, f64) {
     (rows, want, recall / got.ids.len().max(1) as f64)
 }
 
-/// The table: row `id` has vector `id` of `ds`, `bucket = id % 1000` and the source of the real
-/// vector it was drawn around (`origins`).
-fn build(ds: &Dataset, origins: &[usize], rows: usize, db: &Path, filter_index: bool) -> BoxResult<()> {
+/// Row `i`'s rowid: `i`, or with `sparse` `i` times an odd constant modulo 2^63 (a one-to-one
+/// map of 0..2^63, so no two rows meet), spread over the whole range.
+fn rowid(i: i64, sparse: bool) -> i64 {
+    if sparse { ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) & i64::MAX as u64) as i64 } else { i }
+}
+
+/// The table: row `i` has vector `i` of `ds`, rowid [`rowid`], `bucket = i % 1000` and the
+/// source of the real vector it was drawn around (`origins`).
+fn build(ds: &Dataset, origins: &[usize], rows: usize, db: &Path, filter_index: bool, sparse: bool) -> BoxResult<()> {
     let records = ds.base_records()?;
     let mut conn = Connection::open(db)?;
     conn.execute_batch(&format!(
@@ -238,7 +251,7 @@ fn build(ds: &Dataset, origins: &[usize], rows: usize, db: &Path, filter_index: 
         for (id, &origin) in origins.iter().enumerate().take(rows) {
             let src = &records.get(origin).ok_or("a row without a text")?.src;
             let id = i64::try_from(id)?;
-            insert.execute(params![id, id % 1000, src, ds.base_vector(usize::try_from(id)?)])?;
+            insert.execute(params![rowid(id, sparse), id % 1000, src, ds.base_vector(usize::try_from(id)?)])?;
         }
     }
     tx.commit()?;
@@ -289,8 +302,11 @@ fn main() -> BoxResult<()> {
     if args.one_shot {
         println!("one-shot: each query prepared, run and finalized anew (libSQL's figures are not)");
     }
+    if args.sparse {
+        println!("sparse rowids: row i's rowid is i * 0x9E3779B97F4A7C15 mod 2^63");
+    }
     if !db.exists() {
-        build(&ds, &origins, rows, &db, args.filter_index)?;
+        build(&ds, &origins, rows, &db, args.filter_index, args.sparse)?;
     }
     // each engine reads a fresh copy of the file: a file that SQLite wrote page by page reads
     // back through the kernel's page cache about 1.5x slower than a copy written in one go
@@ -302,7 +318,7 @@ fn main() -> BoxResult<()> {
     let libsql_version = |v: &serde_json::Value| v["version"].as_str().map(str::to_owned);
 
     let libsql = if args.libsql {
-        let sqls: Vec<String> = filters(rows).iter().map(|(l, f)| sql(l, f, args.k, false)).collect();
+        let sqls: Vec<String> = filters(rows, args.sparse).iter().map(|(l, f)| sql(l, f, args.k, false)).collect();
         // libSQL reads edgelite's file (its own format): a copy, so neither engine sees the
         // other's page cache or journal; the query vectors as raw f32 for node
         let copy = tmp.path().join("libsql.db");
@@ -334,7 +350,7 @@ fn main() -> BoxResult<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut prepared = Vec::new();
-    for (i, (label, filter)) in filters(rows).iter().enumerate() {
+    for (i, (label, filter)) in filters(rows, args.sparse).iter().enumerate() {
         if args.only.as_ref().is_some_and(|only| !label.contains(only.as_str())) {
             continue;
         }

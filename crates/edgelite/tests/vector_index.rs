@@ -595,7 +595,7 @@ fn order_by_distance_limit_uses_the_index_and_reranks_exactly() {
         stmt.query_map([q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("rows")
     };
     // (query through the index, the same query forced to scan): the index named, as 400 8-d
-    // rows are scanned once the connection has read their rowid span (SQLite's scan ranks rows
+    // rows are scanned once the connection has read their table's size (SQLite's scan ranks rows
     // of few dimensions for less than the walk costs: tests/vector_filtered.rs); the query
     // without INDEXED BY answers the same
     let pairs = [

@@ -199,16 +199,17 @@ pub(crate) struct NodeCache {
     /// The rows the open transaction holds back (`txn.rs`).
     pub(crate) txn: super::txn::Txn,
     /// The planner's samples (`vector_sample.rs`) by (schema, table, size): the data version
-    /// they were drawn at, the sampled rowids and the rowid span. At most [`MAX_SAMPLES`].
+    /// they were drawn at, the sampled rowids and the table's size ([`Rowids::size`]). At most
+    /// [`MAX_SAMPLES`].
     samples: HashMap<SampleKey, (DataVersion, Vec<i64>, i64)>,
     /// What a filter counted over its sample, by the rewrite that asked
     /// (`edgelite_sample_memo`, `vector_sample.rs`): what the count holds for (the filter's
     /// parameters and the data's stamp) and the count.
     sample_counts: HashMap<i64, (MemoKey, i64)>,
-    /// The rowid range (least, greatest; `None`: empty) of each table (schema, table) that the
-    /// planner's guard or sample read (`vector_sample.rs`), with the data version it was read at
-    /// (none in a write transaction): the range while that version stands, and the planner's
-    /// hint at prepare time whatever the version (`edgelite_span_hint`). At most
+    /// The rowid range and size ([`Rowids`]; `None`: empty) of each table (schema, table) that
+    /// the planner's guard or sample read (`vector_sample.rs`), with the data version it was
+    /// read at (none in a write transaction): the range while that version stands, and the
+    /// planner's hint at prepare time whatever the version (`edgelite_size_hint`). At most
     /// [`MAX_SAMPLES`].
     ranges: HashMap<(String, String), (Option<DataVersion>, RowidRange)>,
     /// Where searches of each index (schema, shadow table) go on from once they settle
@@ -228,8 +229,19 @@ pub(crate) struct NodeCache {
 /// A planner's sample: (schema, table, size).
 type SampleKey = (String, String, i64);
 
-/// A table's least and greatest rowid; `None` for an empty table.
-pub(crate) type RowidRange = Option<(i64, i64)>;
+/// A table's least and greatest rowid and its size as the planner reckons it
+/// (`vector_sample.rs`); `None` for an empty table.
+pub(crate) type RowidRange = Option<Rowids>;
+
+/// See [`RowidRange`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rowids {
+    pub(crate) lo: i64,
+    pub(crate) hi: i64,
+    /// Rows, as `vector_sample.rs`'s `table_size` reckons them: the rowid span, or an estimate
+    /// of the rows where the rowids are sparse.
+    pub(crate) size: i64,
+}
 
 /// Tables whose sample a connection remembers; one more empties the memo.
 const MAX_SAMPLES: usize = 32;
@@ -537,15 +549,15 @@ impl NodeCache {
     }
 
     /// The sample of `key` (schema, table, size) drawn at data version `version`, if remembered:
-    /// (rowids, rowid span).
+    /// (rowids, the table's size).
     pub(crate) fn sample(&self, key: &SampleKey, version: DataVersion) -> Option<(Vec<i64>, i64)> {
         match self.samples.get(key) {
-            Some((at, ids, span)) if *at == version => Some((ids.clone(), *span)),
+            Some((at, ids, size)) if *at == version => Some((ids.clone(), *size)),
             _ => None,
         }
     }
 
-    /// The rowid range of `key` read at `version`, if it was.
+    /// The rowid range and size of `key` read at `version`, if they were.
     pub(crate) fn range(&self, key: &(String, String), version: DataVersion) -> Option<RowidRange> {
         match self.ranges.get(key) {
             Some((Some(at), range)) if *at == version => Some(*range),
@@ -553,12 +565,13 @@ impl NodeCache {
         }
     }
 
-    /// The rowid range of `key` last read, at whatever version.
+    /// The rowid range and size of `key` last read, at whatever version.
     pub(crate) fn range_hint(&self, key: &(String, String)) -> Option<RowidRange> {
         self.ranges.get(key).map(|&(_, range)| range)
     }
 
-    /// Remembers the rowid range of `key` read at `version` (none: in a write transaction).
+    /// Remembers the rowid range and size of `key` read at `version` (none: in a write
+    /// transaction).
     pub(crate) fn set_range(&mut self, key: (String, String), version: Option<DataVersion>, range: RowidRange) {
         if self.ranges.len() >= MAX_SAMPLES && !self.ranges.contains_key(&key) {
             self.ranges.clear();
@@ -580,11 +593,11 @@ impl NodeCache {
     }
 
     /// Remembers the sample of `key` drawn at data version `version`.
-    pub(crate) fn set_sample(&mut self, key: SampleKey, version: DataVersion, ids: &[i64], span: i64) {
+    pub(crate) fn set_sample(&mut self, key: SampleKey, version: DataVersion, ids: &[i64], size: i64) {
         if self.samples.len() >= MAX_SAMPLES && !self.samples.contains_key(&key) {
             self.samples.clear();
         }
-        self.samples.insert(key, (version, ids.to_vec(), span));
+        self.samples.insert(key, (version, ids.to_vec(), size));
     }
 
     /// Remembers block `id` of `key` (a synced index) if it fits under the limit and the
@@ -1088,22 +1101,22 @@ mod tests {
         db.exec("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100) INSERT INTO t SELECT x FROM n")
             .expect("fill");
         let top = "SELECT max(edgelite_id) FROM edgelite_vector_sample('main', 't', 16)";
-        let span = "SELECT max(edgelite_rows) FROM edgelite_vector_sample('main', 't', 16)";
+        let size = "SELECT max(edgelite_rows) FROM edgelite_vector_sample('main', 't', 16)";
         assert!(query_int(db, top) <= 100);
-        assert_eq!(query_int(db, span), 100);
+        assert_eq!(query_int(db, size), 100);
         assert_eq!(with_state(db, |c| c.samples.len()), Some(1), "the sample is remembered");
 
         db.exec("INSERT INTO t SELECT id + 100 FROM t").expect("commit more rows");
         assert!(query_int(db, top) > 100, "a commit's rows are in the next sample");
-        assert_eq!(query_int(db, span), 200);
+        assert_eq!(query_int(db, size), 200);
 
         db.exec("BEGIN").expect("begin");
         db.exec("DELETE FROM t WHERE id > 10").expect("delete in the transaction");
         assert!(query_int(db, top) <= 10, "the transaction's own deletes count");
-        assert_eq!(query_int(db, span), 10);
+        assert_eq!(query_int(db, size), 10);
         db.exec("ROLLBACK").expect("rollback");
         assert!(query_int(db, top) > 100);
-        assert_eq!(query_int(db, span), 200);
+        assert_eq!(query_int(db, size), 200);
     }
 
     /// A thread remembers the last connection whose state it looked up; a connection closed

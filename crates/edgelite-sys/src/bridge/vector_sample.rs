@@ -9,25 +9,27 @@
 //! The sample is deterministic (a low-discrepancy sequence over `[min(rowid), max(rowid)]`, each
 //! point moved to the next existing rowid), so that a statement run again chooses the same plan,
 //! and it does not stride with a period a filter such as `id % 1000 < 10` could alias with.
-//! Columns: `edgelite_id` (a sampled rowid) and `edgelite_rows` (`max - min + 1`, the table's
-//! size as the rowid range gives it: exact for dense rowids, an upper bound otherwise).
+//! Columns: `edgelite_id` (a sampled rowid) and `edgelite_rows`, the table's size as the
+//! planner reckons it ([`table_size`]): the rowid span `max - min + 1`, exact for dense rowids,
+//! or, where the rowids are sparse (random 64-bit ids, or most rows deleted), SQLite's estimate
+//! of the rows from the pages on the path to the first one.
 //!
 //! The rewrite also remembers what its filter counted over the sample, by the values of the
 //! filter's parameters, until the data changes: `edgelite_sample_memo(site, param...)` and
 //! `edgelite_sample_remember(site, count, param...)` (below); and it turns that count into the
 //! walk's budget, or its verdict that the query should scan, from the sample's size and its
-//! table's rowid range, without reading the sample's rows: `edgelite_walk_budget(count,
-//! schema, table, n, s)`.
+//! table's size, without reading the sample's rows: `edgelite_walk_budget(count, schema,
+//! table, n, s)`.
 //!
 //! A table too small for the walk ever to answer is scanned without the rewrite: the LIMIT of a
 //! rewritten statement's own SELECT is `edgelite_plan_guard(limit, schema, table, lo, hi)`,
-//! which reads the table's rowid span and fails with `SQLITE_SCHEMA` (so that `sqlite3_step()`
-//! prepares the statement again) when it has left the plan's range; the planner reads the span
-//! the connection last saw through [`edgelite_span_hint`] when it prepares.
+//! which reads the table's size and fails with `SQLITE_SCHEMA` (so that `sqlite3_step()`
+//! prepares the statement again) when it has left the plan's range; the planner reads the size
+//! the connection last saw through [`edgelite_size_hint`] when it prepares.
 
 use core::ffi::{CStr, c_char, c_int};
 
-use super::cache::{RowidRange, with_cache};
+use super::cache::{RowidRange, Rowids, with_cache};
 use super::keys::Key;
 use super::sql::{DataVersion, Db, SqlError, SqlResult, ident};
 use super::values::{arg, context_db, int_value, key_value};
@@ -152,15 +154,46 @@ unsafe fn table_name(schema: *mut sqlite3_value, table: *mut sqlite3_value, func
     Ok((unsafe { text(schema, func, "schema") }?, unsafe { text(table, func, "table") }?))
 }
 
-/// The table's least and greatest rowid; `None` for an empty table.
-fn rowid_range(db: Db, from: &str) -> SqlResult<RowidRange> {
+unsafe extern "C" {
+    /// See `edgelite.h` (patch 0002's C): SQLite's estimate of the rows of table
+    /// `schema.table`, -1 where it has none.
+    fn edgelite_table_rows_estimate(db: *mut sqlite3, schema: *const c_char, table: *const c_char) -> i64;
+}
+
+/// The table's least and greatest rowid and its size ([`table_size`]); `None` for an empty
+/// table. Read inside a running statement (the planner's functions), whose transaction the
+/// estimate needs.
+fn rowid_range(db: Db, key: &(String, String)) -> SqlResult<RowidRange> {
+    let from = format!("{}.{}", ident(&key.0), ident(&key.1));
     let mut range = db.prepare(&format!(
         "SELECT lo, hi, hi IS NULL FROM (SELECT (SELECT min(rowid) FROM {from}) AS lo, (SELECT max(rowid) FROM {from}) AS hi)"
     ))?;
     if !range.step()? || range.int(2) != 0 {
         return Ok(None);
     }
-    Ok(Some((range.int(0), range.int(1))))
+    let (lo, hi) = (range.int(0), range.int(1));
+    drop(range);
+    let estimate = match (std::ffi::CString::new(key.0.as_str()), std::ffi::CString::new(key.1.as_str())) {
+        // SAFETY: a live connection (the caller's, whose mutex the running statement holds) and
+        // two NUL-terminated strings that outlive the call.
+        (Ok(schema), Ok(table)) => unsafe { edgelite_table_rows_estimate(db.raw(), schema.as_ptr(), table.as_ptr()) },
+        _ => -1,
+    };
+    Ok(Some(Rowids { lo, hi, size: table_size(lo, hi, estimate) }))
+}
+
+/// The planner's measure of a table, in rows: the rowid span while SQLite's estimate of the
+/// rows (`estimate`, from the pages on the path to the first row; -1: none) is at least half
+/// of it, else the estimate. The span is exact for dense rowids, where the estimate is only
+/// near (the first leaf may hold fewer rows than most), but a table of random 64-bit rowids
+/// spans about 2^63 whatever its rows, and one of a few hundred such rows was rewritten as a
+/// large table, where every plan of the rewrite costs more than SQLite's scan (300 rows of
+/// minilm-20k with `abs(random())` rowids, `WHERE bucket < 100 ... LIMIT 10`: 158 microseconds
+/// where the scan took 85, by hand); a filter's verdict likewise took such a table for one the
+/// walk reads a small share of.
+fn table_size(lo: i64, hi: i64, estimate: i64) -> i64 {
+    let span = span_of(lo, hi);
+    if estimate >= 0 && estimate < span / 2 { estimate.max(1) } else { span }
 }
 
 /// The number of rowids from `lo` to `hi`, saturated.
@@ -168,10 +201,10 @@ fn span_of(lo: i64, hi: i64) -> i64 {
     i64::try_from(i128::from(hi) - i128::from(lo) + 1).unwrap_or(i64::MAX)
 }
 
-/// The sample: (rowids, size of the rowid range).
+/// The sample: (rowids, the table's size).
 fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64)> {
     let key = (schema.to_owned(), table.to_owned());
-    let Some((lo, hi)) = remembered_range(db, &key)?.0 else { return Ok((Vec::new(), 0)) };
+    let Some(Rowids { lo, hi, size }) = remembered_range(db, &key)?.0 else { return Ok((Vec::new(), 0)) };
     if n <= 0 {
         return Ok((Vec::new(), 0));
     }
@@ -192,7 +225,7 @@ fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64
     }
     ids.sort_unstable();
     ids.dedup();
-    Ok((ids, span))
+    Ok((ids, size))
 }
 
 /// [`sample`], remembered by the connection (`cache.rs`) outside write transactions while the
@@ -206,11 +239,11 @@ fn remembered_sample(db: Db, schema: String, table: String, n: i64) -> SqlResult
     {
         return Ok(hit);
     }
-    let (ids, span) = sample(db, &key.0, &key.1, n)?;
+    let (ids, size) = sample(db, &key.0, &key.1, n)?;
     if let Some(v) = version {
-        with_cache(db, |c| c.set_sample(key, v, &ids, span));
+        with_cache(db, |c| c.set_sample(key, v, &ids, size));
     }
-    Ok((ids, span))
+    Ok((ids, size))
 }
 
 unsafe extern "C" fn x_filter(
@@ -322,10 +355,10 @@ const BUDGET_EXTRA: i128 = 100;
 /// `edgelite_walk_budget(passed, schema, table, n, s)`: the sample's verdict on a filtered walk
 /// that wants `s` rows that pass, `passed` being how many of the `n` rows of `table`'s sample
 /// pass the filter. 0 when, as the sample estimates it, the walk would read more than
-/// 1/[`WALK_SHARE`] of the table's rowid span to find `s` such rows (`passed` * span <
-/// [`WALK_SHARE`] * `s` * the sample's rows): the query then reads every row itself, as the
-/// scan does. Otherwise the walk's budget in rows it returns: min([`BUDGET_TIMES`] x the need,
-/// max(2 x the need, span / [`WALK_SHARE`])), the need being `s` * the sample's rows /
+/// 1/[`WALK_SHARE`] of the table's size ([`table_size`]) to find `s` such rows (`passed` *
+/// size < [`WALK_SHARE`] * `s` * the sample's rows): the query then reads every row itself, as
+/// the scan does. Otherwise the walk's budget in rows it returns: min([`BUDGET_TIMES`] x the
+/// need, max(2 x the need, size / [`WALK_SHARE`])), the need being `s` * the sample's rows /
 /// max(`passed`, 1) + [`BUDGET_EXTRA`]: four times what the sample says the walk needs, but no
 /// more than the share of the table past which the sample sends the query to the scan unless
 /// that is under twice the need. A walk past that share has cost about a third of the scan
@@ -340,9 +373,9 @@ const BUDGET_EXTRA: i128 = 100;
 ///
 /// The planner's rewrite (patch 0002) reads it once a run, as the one row of its CTE
 /// `edgelite_many`, the walk's outer loop: the walk starts only when it is over 0, with it as
-/// its budget. It computed both in SQL from the sample's size and rowid span (two calls of a
+/// its budget. It computed both in SQL from the sample's size and the table's (two calls of a
 /// function of its own), and SQLite copied those expressions with every copy of the walk's CTE.
-/// The sample's size and span come from the connection's memory of the sample, without reading
+/// The two sizes come from the connection's memory of the sample, without reading
 /// its rows: as aggregates over them, every run read the 64 rows, about 3 microseconds, most of
 /// what the rewrite added to a 300-row table's scan.
 pub(crate) unsafe extern "C" fn edgelite_walk_budget(
@@ -365,26 +398,26 @@ pub(crate) unsafe extern "C" fn edgelite_walk_budget(
             return Ok(Output::Null);
         };
         // an error keeps its code (SQLITE_BUSY, SQLITE_AUTH from the statements that draw it)
-        let (ids, span) = remembered_sample(db, schema, table, n)?;
+        let (ids, size) = remembered_sample(db, schema, table, n)?;
         if ids.is_empty() {
             return Ok(Output::Null);
         }
-        Ok(Output::Int(walk_budget(passed, span, i64::try_from(ids.len()).unwrap_or(i64::MAX), s)))
+        Ok(Output::Int(walk_budget(passed, size, i64::try_from(ids.len()).unwrap_or(i64::MAX), s)))
     };
     // SAFETY: SQLite's xFunc arguments, passed through.
     unsafe { call(ctx, argc, argv, body) }
 }
 
 /// [`edgelite_walk_budget`]'s arithmetic: 0 (scan) or the walk's budget, for `passed` of `rows`
-/// sampled rows over a rowid `span`, and `s` rows wanted. In i128, where the products of a span
-/// near 2^63 and an S of "every row" fit.
-fn walk_budget(passed: i64, span: i64, rows: i64, s: i64) -> i64 {
-    let (passed, span, rows, s) = (i128::from(passed), i128::from(span), i128::from(rows), i128::from(s));
-    if passed * span < WALK_SHARE * s * rows {
+/// sampled rows of a table of `size` rows ([`table_size`]), and `s` rows wanted. In i128, where
+/// the products of a size near 2^63 and an S of "every row" fit.
+fn walk_budget(passed: i64, size: i64, rows: i64, s: i64) -> i64 {
+    let (passed, size, rows, s) = (i128::from(passed), i128::from(size), i128::from(rows), i128::from(s));
+    if passed * size < WALK_SHARE * s * rows {
         return 0;
     }
     let need = |times: i128| times * s * rows / passed.max(1) + BUDGET_EXTRA;
-    let budget = need(BUDGET_TIMES).min(need(2).max(span / WALK_SHARE));
+    let budget = need(BUDGET_TIMES).min(need(2).max(size / WALK_SHARE));
     i64::try_from(budget).unwrap_or(i64::MAX)
 }
 
@@ -600,24 +633,24 @@ fn remembered_range(db: Db, key: &(String, String)) -> SqlResult<(RowidRange, bo
     {
         return Ok((range, true));
     }
-    let range = rowid_range(db, &format!("{}.{}", ident(&key.0), ident(&key.1)))?;
+    let range = rowid_range(db, key)?;
     Ok((range, with_cache(db, |c| c.set_range(key.clone(), version, range)).is_some()))
 }
 
-/// `edgelite_plan_guard(limit, schema, table, lo, hi)`: `limit`, once the rowid span of `table`
-/// is at least `lo` and below `hi` (either NULL: no bound); otherwise the error
+/// `edgelite_plan_guard(limit, schema, table, lo, hi)`: `limit`, once the size of `table`
+/// ([`table_size`]) is at least `lo` and below `hi` (either NULL: no bound); otherwise the error
 /// `SQLITE_SCHEMA`, on which `sqlite3_step()` prepares the statement again and runs it anew.
 /// The planner's rewrite (patch 0002) wraps the LIMIT of a statement's own SELECT in it, which
-/// SQLite evaluates before the statement reads a row. A table whose rowids span fewer than 32
-/// times the walk's S rows can never have the sample send its filter to the walk (nor one of
+/// SQLite evaluates before the statement reads a row. A table of fewer rows than 32 times the
+/// walk's S can never have the sample send its filter to the walk (nor one of
 /// at most 1,000 rows an indexed filter's), and the rewrite then only adds its fixed cost to the
 /// scan (`filtered -- --rows 300`: 0.62-0.93x the scan's speed at every filter); nor does the
 /// walk pay on a table of vectors of few dimensions under a size that grows as they shrink
 /// (`edgeliteScanRows` in the planner, with or without a filter). So the
-/// statement is prepared without the rewrite while the span stays under twice that size (`lo`
-/// NULL, `hi` twice the size), and with it from that size on (`lo` the size, `hi` NULL): a
-/// table whose span moves between the two keeps its plan. The span read here is what the
-/// planner finds at the next prepare ([`edgelite_span_hint`]).
+/// statement is prepared without the rewrite while the table stays under twice that size
+/// (`lo` NULL, `hi` twice the size), and with it from that size on (`lo` the size, `hi` NULL): a
+/// table whose size moves between the two keeps its plan. The size read here is what the
+/// planner finds at the next prepare ([`edgelite_size_hint`]).
 pub(crate) unsafe extern "C" fn edgelite_plan_guard(
     ctx: *mut sqlite3_context,
     argc: c_int,
@@ -643,15 +676,15 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
             return Err("edgelite_plan_guard: the limit must be an integer".to_string().into());
         };
         let (range, kept) = remembered_range(db, &key)?;
-        let span = range.map_or(0, |(first, last)| span_of(first, last));
-        // a span the connection cannot remember never fails the statement: prepared again, it
+        let size = range.map_or(0, |r| r.size);
+        // a size the connection cannot remember never fails the statement: prepared again, it
         // would get the same plan, and fail again
-        if kept && (lo.is_some_and(|lo| span < lo) || hi.is_some_and(|hi| span >= hi)) {
+        if kept && (lo.is_some_and(|lo| size < lo) || hi.is_some_and(|hi| size >= hi)) {
             // SQLITE_SCHEMA: sqlite3_step() prepares the statement again (50 times at most,
             // then returns this error: only a call written by hand fails at every run)
             return Err(SqlError::new(
                 SQLITE_SCHEMA,
-                format!("edgelite_plan_guard: the rowid span of {} is {span}, out of this plan's range", ident(&key.1)),
+                format!("edgelite_plan_guard: the size of {} is {size} rows, out of this plan's range", ident(&key.1)),
             ));
         }
         Ok(Output::Int(limit))
@@ -660,8 +693,8 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
     unsafe { call(ctx, argc, argv, body) }
 }
 
-/// The rowid span of table `schema.table` that this connection last read for the planner's
-/// guard ([`edgelite_plan_guard`]), whatever has changed since; -1 if it has read none yet; -2
+/// The size of table `schema.table` ([`table_size`]) that this connection last read for the
+/// planner's guard ([`edgelite_plan_guard`]), whatever has changed since; -1 if it has read none yet; -2
 /// if it cannot remember one (its vector cache is off, or its state is in use). The planner's
 /// rewrite (patch 0002) calls it when it prepares a statement, to choose the plan that the
 /// guard will then check (at -1 the scan, at -2 the rewrite).
@@ -670,7 +703,7 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
 /// `db` is a live connection whose mutex the caller holds; `schema` and `table` are
 /// NUL-terminated strings.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn edgelite_span_hint(db: *mut sqlite3, schema: *const c_char, table: *const c_char) -> i64 {
+pub unsafe extern "C" fn edgelite_size_hint(db: *mut sqlite3, schema: *const c_char, table: *const c_char) -> i64 {
     if db.is_null() || schema.is_null() || table.is_null() {
         return -2;
     }
@@ -685,7 +718,7 @@ pub unsafe extern "C" fn edgelite_span_hint(db: *mut sqlite3, schema: *const c_c
         match with_cache(db, |c| c.range_hint(&key)) {
             None => -2,
             Some(None) => -1,
-            Some(Some(range)) => range.map_or(0, |(lo, hi)| span_of(lo, hi)),
+            Some(Some(range)) => range.map_or(0, |r| r.size),
         }
     })
     .unwrap_or(-2)
