@@ -1550,10 +1550,12 @@ static void edgeliteVectorOrderBy(Parse *pParse, Select *p, SelectDest *pDest){
 }
 
 /* See edgelite.h. SQLite's own estimate (sqlite3BtreeRowCountEst, which ANALYZE's size check
-** reads): the cells of the table's first leaf times those of each page above it, a few page
-** reads where a count reads every page. Only under a transaction that db already holds on the
-** schema (the running statement's, when the planner's functions call it): -1 otherwise, and
-** for anything but an ordinary rowid table. */
+** reads): the cells of a leaf times those of each page above it, a few page reads where a count
+** reads every page; the larger of the estimates at the first row and at the last, so that one
+** odd page at either end (a first row holding a large text, the last leaf of a table that grows
+** by appends, which starts with one row) does not make the table look small. Only under a
+** transaction that db already holds on the schema (the running statement's, when the planner's
+** functions call it): -1 otherwise, and for anything but an ordinary rowid table. */
 sqlite3_int64 edgelite_table_rows_estimate(sqlite3 *db, const char *zSchema, const char *zTable){
   sqlite3_int64 n = -1;
   int iDb;
@@ -1573,6 +1575,10 @@ sqlite3_int64 edgelite_table_rows_estimate(sqlite3 *db, const char *zSchema, con
       if( sqlite3BtreeCursor(pBt, pTab->tnum, 0, 0, pCur)==SQLITE_OK ){
         if( sqlite3BtreeFirst(pCur, &bEmpty)==SQLITE_OK ){
           n = bEmpty ? 0 : sqlite3BtreeRowCountEst(pCur);
+          if( n>0 && sqlite3BtreeLast(pCur, &bEmpty)==SQLITE_OK && !bEmpty ){
+            sqlite3_int64 nLast = sqlite3BtreeRowCountEst(pCur);
+            if( nLast>n ) n = nLast;
+          }
         }
         sqlite3BtreeCloseCursor(pCur);
       }

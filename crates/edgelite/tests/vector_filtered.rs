@@ -885,7 +885,7 @@ fn a_table_too_small_for_the_walk_is_scanned() {
 /// (random 64-bit ids, ids from a hash) spans up to 2^63 whatever its rows, and was rewritten
 /// as a large one where SQLite's scan costs less (300 rows of minilm-20k with `abs(random())`
 /// rowids and a 10% filter: 0.54x the scan's speed, by hand). Where the rowids are sparse the
-/// size is SQLite's estimate of the rows (from the pages on the path to the first row): 1,000
+/// size is SQLite's estimate of the rows (from the pages on the paths to the first and last rows): 1,000
 /// rows spread over 8e18 rowids are under the 1,608 where 12-d vectors with a filter are
 /// scanned, and the statement follows the table once it grows past twice that.
 #[test]

@@ -12,7 +12,7 @@
 //! Columns: `edgelite_id` (a sampled rowid) and `edgelite_rows`, the table's size as the
 //! planner reckons it ([`table_size`]): the rowid span `max - min + 1`, exact for dense rowids,
 //! or, where the rowids are sparse (random 64-bit ids, or most rows deleted), SQLite's estimate
-//! of the rows from the pages on the path to the first one.
+//! of the rows from the pages on the paths to the first and the last one.
 //!
 //! The rewrite also remembers what its filter counted over the sample, by the values of the
 //! filter's parameters, until the data changes: `edgelite_sample_memo(site, param...)` and
@@ -183,9 +183,9 @@ fn rowid_range(db: Db, key: &(String, String)) -> SqlResult<RowidRange> {
 }
 
 /// The planner's measure of a table, in rows: the rowid span while SQLite's estimate of the
-/// rows (`estimate`, from the pages on the path to the first row; -1: none) is at least half
-/// of it, else the estimate. The span is exact for dense rowids, where the estimate is only
-/// near (the first leaf may hold fewer rows than most), but a table of random 64-bit rowids
+/// rows (`estimate`, from the pages on the paths to the first and last rows; -1: none) is at
+/// least half of it, else the estimate. The span is exact for dense rowids, where the estimate
+/// is only near (a leaf may hold fewer rows than most), but a table of random 64-bit rowids
 /// spans about 2^63 whatever its rows, and one of a few hundred such rows was rewritten as a
 /// large table, where every plan of the rewrite costs more than SQLite's scan (300 rows of
 /// minilm-20k with `abs(random())` rowids, `WHERE bucket < 100 ... LIMIT 10`: 158 microseconds
