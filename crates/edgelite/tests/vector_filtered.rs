@@ -7,7 +7,7 @@ mod common;
 
 use common::Lcg;
 use edgelite::types::Value;
-use edgelite::{Connection, Result, params, params_from_iter};
+use edgelite::{Connection, Result, Statement, params, params_from_iter};
 
 const DIMS: usize = 12;
 
@@ -61,6 +61,14 @@ fn ids(conn: &Connection, sql: &str, args: &[Value]) -> Vec<i64> {
         .expect("query")
         .collect::<Result<_>>()
         .expect("rows")
+}
+
+/// Runs prepared `stmt` for a query vector drawn by `rng` and checks that it answers as `scan`.
+fn answers_as(conn: &Connection, stmt: &mut Statement<'_>, scan: &str, rng: &mut Queries) {
+    let q = Value::from(rng.vector());
+    let got: Vec<i64> =
+        stmt.query_map([&q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("the prepared one");
+    assert_eq!(got, ids(conn, scan, &[q]));
 }
 
 fn plan(conn: &Connection, sql: &str) -> String {
@@ -816,12 +824,7 @@ fn a_table_too_small_for_the_walk_is_scanned() {
     let scan = sql.replace("FROM t", "FROM t NOT INDEXED").replace("WHERE", "WHERE v IS NOT NULL AND");
     assert!(plan(&conn, sql).contains("filter sample"), "before any run: {}", plan(&conn, sql));
     let mut stmt = conn.prepare(sql).expect("prepare");
-    let mut run = |rng: &mut Queries| {
-        let q = Value::from(rng.vector());
-        let got: Vec<i64> =
-            stmt.query_map([&q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("the prepared one");
-        assert_eq!(got, ids(&conn, &scan, &[q]));
-    };
+    let mut run = |rng: &mut Queries| answers_as(&conn, &mut stmt, &scan, rng);
     run(&mut rng);
     let shown = plan(&conn, sql);
     assert!(small_plan(&shown) && shown.contains("SCAN t"), "200 rows: {shown}");
@@ -904,12 +907,7 @@ fn a_table_of_sparse_rowids_is_measured_by_its_rows() {
     let sql = "SELECT id FROM u WHERE bucket % 3 = 1 ORDER BY vector_distance_cos(v, ?1) LIMIT 10";
     let scan = sql.replace("FROM u", "FROM u NOT INDEXED");
     let mut stmt = conn.prepare(sql).expect("prepare");
-    let mut run = |rng: &mut Queries| {
-        let q = Value::from(rng.vector());
-        let got: Vec<i64> =
-            stmt.query_map([&q], |r| r.get(0)).expect("query").collect::<Result<_>>().expect("the prepared one");
-        assert_eq!(got, ids(&conn, &scan, &[q]));
-    };
+    let mut run = |rng: &mut Queries| answers_as(&conn, &mut stmt, &scan, rng);
     run(&mut rng);
     let size = || -> i64 {
         conn.query_row("SELECT max(edgelite_rows) FROM edgelite_vector_sample('main', 'u', 1)", [], |r| r.get(0))
