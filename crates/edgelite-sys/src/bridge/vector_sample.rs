@@ -162,14 +162,16 @@ unsafe extern "C" {
 
 /// The table's least and greatest rowid and its size ([`table_size`]); `None` for an empty
 /// table. Read inside a running statement (the planner's functions), whose transaction the
-/// estimate needs.
-fn rowid_range(db: Db, key: &(String, String)) -> SqlResult<RowidRange> {
+/// estimate needs; and whether the size is settled: not when no estimate could be made (a call
+/// of the planner's functions by hand, outside any statement that reads the table), where the
+/// size falls back to the span for this call only.
+fn rowid_range(db: Db, key: &(String, String)) -> SqlResult<(RowidRange, bool)> {
     let from = format!("{}.{}", ident(&key.0), ident(&key.1));
     let mut range = db.prepare(&format!(
         "SELECT lo, hi, hi IS NULL FROM (SELECT (SELECT min(rowid) FROM {from}) AS lo, (SELECT max(rowid) FROM {from}) AS hi)"
     ))?;
     if !range.step()? || range.int(2) != 0 {
-        return Ok(None);
+        return Ok((None, true));
     }
     let (lo, hi) = (range.int(0), range.int(1));
     drop(range);
@@ -179,34 +181,44 @@ fn rowid_range(db: Db, key: &(String, String)) -> SqlResult<RowidRange> {
         (Ok(schema), Ok(table)) => unsafe { edgelite_table_rows_estimate(db.raw(), schema.as_ptr(), table.as_ptr()) },
         _ => -1,
     };
-    Ok(Some(Rowids { lo, hi, size: table_size(lo, hi, estimate) }))
+    Ok((Some(Rowids { lo, hi, size: table_size(lo, hi, estimate) }), estimate >= 0))
 }
 
 /// The planner's measure of a table, in rows: the rowid span while SQLite's estimate of the
 /// rows (`estimate`, from the pages on the paths to the first and last rows; -1: none) is at
-/// least half of it, else the estimate. The span is exact for dense rowids, where the estimate
-/// is only near (a leaf may hold fewer rows than most), but a table of random 64-bit rowids
-/// spans about 2^63 whatever its rows, and one of a few hundred such rows was rewritten as a
-/// large table, where every plan of the rewrite costs more than SQLite's scan (300 rows of
-/// minilm-20k with `abs(random())` rowids, `WHERE bucket < 100 ... LIMIT 10`: 158 microseconds
-/// where the scan took 85, by hand); a filter's verdict likewise took such a table for one the
-/// walk reads a small share of.
+/// least an eighth of it ([`SPAN_OVER_ESTIMATE`]), else the estimate. The span is exact for
+/// dense rowids, where the estimate is only near, but a table of random 64-bit rowids spans
+/// about 2^63 whatever its rows, and one of a few hundred such rows was rewritten as a large
+/// table, where every plan of the rewrite costs more than SQLite's scan (300 rows of minilm-20k
+/// with `abs(random())` rowids, `WHERE bucket < 100 ... LIMIT 10`: 158 microseconds where the
+/// scan took 85, by hand); a filter's verdict likewise took such a table for one the walk reads
+/// a small share of.
 fn table_size(lo: i64, hi: i64, estimate: i64) -> i64 {
     let span = span_of(lo, hi);
-    if estimate >= 0 && estimate < span / 2 { estimate.max(1) } else { span }
+    if estimate >= 0 && estimate < span / SPAN_OVER_ESTIMATE { estimate.max(1) } else { span }
 }
+
+/// How many times SQLite's estimate of a table's rows its rowid span must be for the estimate
+/// to be its size ([`table_size`]). The estimate reads two leaves and the pages above them, and
+/// counts a parent page's cells where it has one child more: a review measured tables of dense
+/// rowids at 0.27-0.46 of their rows (2,000 and 20,000 rows whose first and last rows hold
+/// 3 KB texts; 3,000 rows of texts of lognormal lengths in 2 of 20 draws), which at a half
+/// were scanned where the walk was 1.7-2.7x faster. Random or hashed 64-bit rowids are off by
+/// about 10^15.
+const SPAN_OVER_ESTIMATE: i64 = 8;
 
 /// The number of rowids from `lo` to `hi`, saturated.
 fn span_of(lo: i64, hi: i64) -> i64 {
     i64::try_from(i128::from(hi) - i128::from(lo) + 1).unwrap_or(i64::MAX)
 }
 
-/// The sample: (rowids, the table's size).
-fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64)> {
+/// The sample: (rowids, the table's size, whether that size is settled: [`rowid_range`]).
+fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64, bool)> {
     let key = (schema.to_owned(), table.to_owned());
-    let Some(Rowids { lo, hi, size }) = remembered_range(db, &key)?.0 else { return Ok((Vec::new(), 0)) };
+    let (range, _, settled) = remembered_range(db, &key)?;
+    let Some(Rowids { lo, hi, size }) = range else { return Ok((Vec::new(), 0, true)) };
     if n <= 0 {
-        return Ok((Vec::new(), 0));
+        return Ok((Vec::new(), 0, true));
     }
     let from = format!("{}.{}", ident(schema), ident(table));
     let span = span_of(lo, hi);
@@ -225,7 +237,7 @@ fn sample(db: Db, schema: &str, table: &str, n: i64) -> SqlResult<(Vec<i64>, i64
     }
     ids.sort_unstable();
     ids.dedup();
-    Ok((ids, size))
+    Ok((ids, size, settled))
 }
 
 /// [`sample`], remembered by the connection (`cache.rs`) outside write transactions while the
@@ -239,8 +251,8 @@ fn remembered_sample(db: Db, schema: String, table: String, n: i64) -> SqlResult
     {
         return Ok(hit);
     }
-    let (ids, size) = sample(db, &key.0, &key.1, n)?;
-    if let Some(v) = version {
+    let (ids, size, settled) = sample(db, &key.0, &key.1, n)?;
+    if let Some(v) = version.filter(|_| settled) {
         with_cache(db, |c| c.set_sample(key, v, &ids, size));
     }
     Ok((ids, size))
@@ -621,20 +633,24 @@ unsafe fn bound(value: *mut sqlite3_value) -> Result<Option<i64>, ()> {
 
 /// The rowid range of table `key` (schema, table; [`rowid_range`]), remembered by the connection with the data
 /// version it was read at (`cache.rs`), as the sample is, and read afresh in a write
-/// transaction; and whether the connection remembers it (not when its vector cache is off).
+/// transaction; whether the connection remembers it (not when its vector cache is off); and
+/// whether its size is settled ([`rowid_range`]: one that is not is remembered only as the
+/// planner's hint).
 /// The planner's guard reads it on every run of its statement, and a sample drawn after a
 /// change (the same run's, once a rewritten statement's guard has read it) takes it from there.
 /// The key is borrowed: a run that finds the range remembered (every run of a statement
 /// between changes) copies no name.
-fn remembered_range(db: Db, key: &(String, String)) -> SqlResult<(RowidRange, bool)> {
+fn remembered_range(db: Db, key: &(String, String)) -> SqlResult<(RowidRange, bool, bool)> {
     let version = (db.txn_state(&key.0) != SQLITE_TXN_WRITE).then(|| db.data_version(&key.0)).flatten();
     if let Some(v) = version
         && let Some(range) = with_cache(db, |c| c.range(key, v)).flatten()
     {
-        return Ok((range, true));
+        return Ok((range, true, true));
     }
-    let range = rowid_range(db, key)?;
-    Ok((range, with_cache(db, |c| c.set_range(key.clone(), version, range)).is_some()))
+    let (range, settled) = rowid_range(db, key)?;
+    // a size without its estimate is the hint until another is read, but no later run's size
+    let version = version.filter(|_| settled);
+    Ok((range, with_cache(db, |c| c.set_range(key.clone(), version, range)).is_some(), settled))
 }
 
 /// `edgelite_plan_guard(limit, schema, table, lo, hi)`: `limit`, once the size of `table`
@@ -675,7 +691,7 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
         let Some(limit) = (unsafe { int_value(*limit) }) else {
             return Err("edgelite_plan_guard: the limit must be an integer".to_string().into());
         };
-        let (range, kept) = remembered_range(db, &key)?;
+        let (range, kept, _) = remembered_range(db, &key)?;
         let size = range.map_or(0, |r| r.size);
         // a size the connection cannot remember never fails the statement: prepared again, it
         // would get the same plan, and fail again
