@@ -299,41 +299,6 @@ static Expr *edgeliteHasVector(Parse *pParse, const char *zRef, const char *zCol
       sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, zCol)), 0);
 }
 
-/* In a plain join (edgelitePlainJoin) whose filter cannot fail on any row: the vector test,
-** tied to the last FROM item so that SQLite evaluates it no sooner than that item's loop, after
-** the join's own terms: <test> OR <last>.rowid + 0 IS NULL, the test itself (a row of the
-** join has a rowid). SQLite evaluates a term in the loop of the last table it names, and the
-** test alone names only the vector table: read first, that table paid it on every row, most
-** of which the join's terms then left out (`items JOIN grp ON grp.id = items.bucket WHERE
-** grp.ok = 1`, a tenth of the rows: 13% of the scan's time on 800 8-d rows, by hand). The
-** "+ 0": SQLite reads `rowid IS NULL` as false while it prepares (a rowid cannot be NULL), as
-** it does a NOT NULL column's, and a column that the WHERE sets equal to a constant becomes
-** that constant there; either way the term named the vector table alone again. (As a CASE
-** with the test in both branches, SQLite read the whole vector where the jump reads only its
-** type.) A last item that is the vector table, not an ordinary rowid table, one with a column
-** named rowid, or one whose name another item shares, gets the test alone. */
-static Expr *edgeliteHasVectorLast(Parse *pParse, Select *p, const char *zRef, const char *zCol){
-  sqlite3 *db = pParse->db;
-  int i, nSrc = p->pSrc ? p->pSrc->nSrc : 0;
-  SrcItem *pLast = nSrc>1 ? &p->pSrc->a[nSrc-1] : 0;
-  Table *pT = pLast && pLast->zName ? sqlite3FindTable(db, pLast->zName, pLast->u4.zDatabase) : 0;
-  const char *zLast = pLast ? (pLast->zAlias ? pLast->zAlias : pLast->zName) : 0;
-  Expr *pRowid;
-  if( pT==0 || !IsOrdinaryTable(pT) || !HasRowid(pT) || zLast==0 || sqlite3StrICmp(zLast, zRef)==0
-   || sqlite3ColumnIndex(pT, "rowid")>=0 ){
-    return edgeliteHasVector(pParse, zRef, zCol);
-  }
-  for(i=0; i<nSrc-1; i++){
-    SrcItem *pIt = &p->pSrc->a[i];
-    const char *zIt = pIt->zAlias ? pIt->zAlias : pIt->zName;
-    if( zIt && sqlite3StrICmp(zIt, zLast)==0 ) return edgeliteHasVector(pParse, zRef, zCol);
-  }
-  pRowid = sqlite3PExpr(pParse, TK_PLUS,
-      sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zLast), sqlite3Expr(db, TK_ID, "rowid")),
-      sqlite3Expr(db, TK_INTEGER, "0"));
-  return sqlite3PExpr(pParse, TK_OR, edgeliteHasVector(pParse, zRef, zCol), sqlite3PExpr(pParse, TK_ISNULL, pRowid, 0));
-}
-
 /* The name of the rewrite's CTE of the rows that pass an indexed filter (edgeliteFewWith). */
 #define EDGELITE_FEW "edgelite_few"
 
@@ -1037,7 +1002,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   Select *pSub;
   const char *zMetric, *zCol = 0, *zHasRef = 0, *zDb;
   char *zIndex;
-  int i, iCol, nLimit = 0, nOffset = 0, bBound, bForced;
+  int i, iCol, nLimit = 0, nOffset = 0, bBound, bForced, bDirty;
   i64 k, nS, nScanRows, nSmall;
   Walker w;
   Token tFn;
@@ -1204,8 +1169,17 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   ** that the size stays under twice it (edgeliteGuardLimit); a rewritten statement checks that
   ** it stays at least that. Only a statement's own SELECT (bTop), prepared to be prepared
   ** again (sqlite3_prepare_v2/v3), with a LIMIT and OFFSET known here, and no INDEXED BY. */
-  if( bTop && !bForced && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && nSmall>0 ){
-    sqlite3_int64 nHint = edgelite_size_hint(db, zDb, pTab->zName);
+  /* PRAGMA read_uncommitted on a shared cache (where alone it matters; the pragma expires every
+  ** statement when it runs): the statement reads other connections' uncommitted rows, but the
+  ** walk reads the vector index as this connection's caches hold it (they go by the data
+  ** version, which uncommitted changes do not move) and without the rows another connection
+  ** holds back until it commits (txn.rs): with that connection's rows deleted, `ORDER BY
+  ** vector_distance_cos(v, ?) LIMIT 10` returned none where the scan returned 10 (a review's
+  ** find). The statement is then the scan below, at any size and without a guard. */
+  bDirty = (db->flags & SQLITE_ReadUncommit)!=0
+        && sqlite3BtreeSharable(db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].pBt);
+  if( bDirty || (bTop && !bForced && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && nSmall>0) ){
+    sqlite3_int64 nHint = bDirty ? 0 : edgelite_size_hint(db, zDb, pTab->zName);
     /* -1: this connection has not read the size yet (its first statement on the table). The
     ** scan is the guess, its guard reading the size at the first run: wrong for a table too
     ** large for it, it costs one more prepare of a statement about as small as the query, where
@@ -1213,23 +1187,26 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     ** that (a fresh connection's first query on 300 rows, by hand: 0.76 ms where the scan took
     ** 0.60). EXPLAIN, which never runs, shows the rewrite; -2, a connection that cannot remember
     ** a size (its vector cache off), always rewrites. */
-    int bGuess = nHint==-1 && !pParse->explain;
-    if( (nHint>=0 && nHint<nSmall) || bGuess ){
+    int bGuess = !bDirty && nHint==-1 && !pParse->explain;
+    if( bDirty || (nHint>=0 && nHint<nSmall) || bGuess ){
       /* the scan, leaving out rows without a vector as every plan of the rewrite does: the
       ** test placed as in its scans (edgeliteGuardWhere), but in a plain join whose filter
-      ** cannot fail on any row, after every term, in the last ON clause, tied to the last
-      ** FROM item (edgeliteHasVectorLast): named alone, SQLite evaluated it in the vector
-      ** table's loop all the same, on every row of that table when it is read first (`WHERE
-      ** grp.ok = 1` on 800 8-d rows: 13% of the scan's time, by hand); where another table's
-      ** one row comes first (`items JOIN grp ON grp.id = items.bucket WHERE grp.id = 7` on 300
-      ** rows) it comes after the join's terms either way (tested first, it cost a seventh of
-      ** the scan's time, by hand) */
+      ** cannot fail on any row, after every term, in the last ON clause. SQLite evaluates it
+      ** in the vector table's loop all the same (it names no other table): after the join's
+      ** terms when another table's one row comes first (`items JOIN grp ON grp.id =
+      ** items.bucket WHERE grp.id = 7` on 300 rows: tested first, it cost a seventh of the
+      ** scan's time, by hand), on every row of the vector table when that table is read first
+      ** (`WHERE grp.ok = 1` on 800 8-d rows: 13% of the scan's time, by hand; tied to the last
+      ** FROM item, `(v IS NOT NULL OR <last>.rowid + 0 IS NULL)`, it ran after the join's terms
+      ** at 0.96-0.98x the scan where it ran at 0.86-0.88x, but a review measured it 2.6-4x
+      ** slower where most vectors are NULL and each row joins ten: it then ran on every row of
+      ** the join, where first it left the rows without a vector out before their seeks) */
       const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
       int nSrc = p->pSrc->nSrc;
       if( nSrc>1 && edgelitePlainJoin(pParse, p)
        && (p->pWhere==0 || !edgeliteWalkExpr(pParse, p->pWhere, edgeliteCallCb, edgeliteSubqueryCb)) ){
         SrcItem *pLast = &p->pSrc->a[nSrc-1];
-        pLast->u3.pOn = sqlite3ExprAnd(pParse, pLast->u3.pOn, edgeliteHasVectorLast(pParse, p, zRef, zCol));
+        pLast->u3.pOn = sqlite3ExprAnd(pParse, pLast->u3.pOn, edgeliteHasVector(pParse, zRef, zCol));
       }else{
         Expr *pGuarded = edgeliteGuardWhere(pParse, p->pWhere, edgeliteTestVectorFirst(p, pTab), zRef, zCol, 1);
         sqlite3ExprDelete(db, p->pWhere);
@@ -1238,11 +1215,14 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
       /* kept while the table stays under twice nSmall; a guess only while it is under nSmall,
       ** where the planner chooses the scan knowing the size (in between, the statement would
       ** keep the guess, where a known size's first plan is the rewrite) */
-      edgeliteGuardLimit(pParse, p, zDb, pTab->zName, 0, bGuess ? nSmall : 2*nSmall);
+      if( !bDirty ) edgeliteGuardLimit(pParse, p, zDb, pTab->zName, 0, bGuess ? nSmall : 2*nSmall);
       /* EXPLAIN QUERY PLAN says why (SQLite emits the opcode only for it, or with scan status
       ** on: nothing is added to the statement otherwise) */
       if( sqlite3GetVdbe(pParse)==0 ){
         /* out of memory: the statement fails */
+      }else if( bDirty ){
+        ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED: this connection reads uncommitted"
+            " rows (PRAGMA read_uncommitted), which the index does not show", pIdx->zName));
       }else if( bGuess ){
         ExplainQueryPlan((pParse, 0, "VECTOR INDEX %s NOT USED YET: the table's size is read"
             " at the first run, and the statement prepared again at %lld rows or more",
@@ -1475,11 +1455,9 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
       ** AND <the vector test>, the vector table outermost (CROSS JOIN keeps the FROM clause's
       ** order): its OR is then read once, where an inner loop would read the whole table again
       ** for each row of the tables before it. The filter's terms cannot fail, so where SQLite
-      ** evaluates them does not matter; the walk's rows pass them again. The vector test is
-      ** tied to the last FROM item, the innermost loop (edgeliteHasVectorLast): the scan's side
-      ** of the OR paid it on every row of the vector table. */
+      ** evaluates them does not matter; the walk's rows pass them again. */
       p->pWhere = sqlite3ExprAnd(pParse, sqlite3ExprAnd(pParse, sqlite3PExpr(pParse, TK_OR, pIn, pScanAll),
-          p->pWhere), edgeliteHasVectorLast(pParse, p, zHasRef, zCol));
+          p->pWhere), edgeliteHasVector(pParse, zHasRef, zCol));
       for(i=1; i<p->pSrc->nSrc; i++) p->pSrc->a[i].fg.jointype |= JT_INNER|JT_CROSS;
     }
     return;
@@ -1577,14 +1555,6 @@ static void edgeliteRewriteNested(Parse *pParse, Select *p, int depth){
 static void edgeliteVectorOrderBy(Parse *pParse, Select *p, SelectDest *pDest){
   /* not the rewrite: a read of a vector index's shadow table writes the rows it holds back */
   edgeliteVectorFlushReads(pParse, p);
-  /* PRAGMA read_uncommitted (which matters only in shared-cache mode, and expires every
-  ** statement when it changes): the statement reads another connection's uncommitted rows, but
-  ** the walk reads the vector index as this connection's caches hold it (they go by the data
-  ** version, which uncommitted changes do not move) and without the rows that the other
-  ** connection holds back until it commits (txn.rs): with that connection's rows deleted,
-  ** `ORDER BY vector_distance_cos(v, ?) LIMIT 10` returned none where the scan returned 10 (a
-  ** review's find). SQLite's own plan reads the rows as they are. */
-  if( (pParse->db->flags & SQLITE_ReadUncommit)!=0 ) return;
   if( (p->selFlags & SF_Resolved)==0 && p->pWith==0 && pParse->pWith==0
    && (pParse->db->mDbFlags & DBFLAG_Vacuum)==0 ){
     edgeliteRewriteNested(pParse, p, 0);
