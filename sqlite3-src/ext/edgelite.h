@@ -114,9 +114,9 @@ const edgelite_vector_methods *edgelite_vector_index_methods(void);
 sqlite3_int64 edgelite_size_hint(sqlite3 *db, const char *zSchema, const char *zTable);
 
 /* C (patch 0002). An estimate of the rows of table zSchema.zTable from the pages on the paths to
-** its first and last rows; 0 for an empty table; -1 where none can be made: not an ordinary rowid table,
-** or no transaction open on the schema (the vector planner's functions call it from a running
-** statement, which holds one). */
+** its first and last rows; 0 for an empty table; -1 where none can be made: not an ordinary
+** rowid table, or no transaction open on the schema (the vector planner's functions call it
+** from a running statement, which holds one). */
 sqlite3_int64 edgelite_table_rows_estimate(sqlite3 *db, const char *zSchema, const char *zTable);
 
 /* C. The layout of struct edgelite_vector_methods as this compiler lays it out: aOut[0] is its

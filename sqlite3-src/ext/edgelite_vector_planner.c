@@ -445,9 +445,9 @@ static SrcList *edgeliteSampleFrom(Parse *pParse, Table *pTab){
 **   scans), else the walk's budget; NULL for an empty table (vector_sample.rs). The walk reads
 **   it, as the outer loop of its FROM clause: it starts only when edgelite_b > 0, with that
 **   budget. The rule and its reasons are in the Rust function, one call: as SQL expressions of
-**   the sample's size and the table's, the test and the budget were copied with every copy of the
-**   walk's CTE. bFirst: edgeliteTestVectorFirst, decided once per rewrite. Takes ownership of
-**   pSlack.
+**   the sample's size and the table's, the test and the budget were copied with every copy of
+**   the walk's CTE. bFirst: edgeliteTestVectorFirst, decided once per rewrite. Takes ownership
+**   of pSlack.
 ** <count>, the rows of the sample that pass the filter, is
 **   coalesce(edgelite_sample_memo(<site>, <the filter's variables>),
 **            edgelite_sample_remember(<site>, (SELECT sum(<filter passes>) FROM
@@ -933,16 +933,15 @@ static int edgeliteColumnDims(Table *pTab, int iCol){
 
 /* The table size (rows, vector_sample.rs's table_size) under which SQLite's scan of a table of
 ** nDims-dimensional vectors ranks the nearest rows for less than the walk that finds nS of them
-** costs (0: at no size): the walk's
-** first rows come after the index's window (100 visits at edgelite's default width) and one
-** visit a row, each visit about a microsecond at up to 128 dimensions, where the scan costs
-** about 0.11 + 0.0012 x nDims microseconds a row, and a table under twice those visits is read
-** by brute force, whose own fixed cost loses to the scan at few dimensions only. By hand
-** (`ORDER BY vector_distance_cos(v, ?) LIMIT 10` on random rows, the two plans alternating):
-** 8-d rows ran at 0.78x the scan at 200 rows, 0.60x at 400 and 0.98x at 800; 32-d at 0.89x,
-** 0.77x and 1.11x; 128-d at 1.11x, 1.10x and 1.63x; 384-d at 1.79x and more. So (100 + nS) x
-** (128 - nDims) / 16 below 128 dimensions: at LIMIT 10 (S = 11), 832 rows at 8, 666 at 32, 444
-** at 64. */
+** costs (0: at no size): the walk's first rows come after the index's window (100 visits at
+** edgelite's default width) and one visit a row, each visit about a microsecond at up to 128
+** dimensions, where the scan costs about 0.11 + 0.0012 x nDims microseconds a row, and a table
+** under twice those visits is read by brute force, whose own fixed cost loses to the scan at
+** few dimensions only. By hand (`ORDER BY vector_distance_cos(v, ?) LIMIT 10` on random rows,
+** the two plans alternating): 8-d rows ran at 0.78x the scan at 200 rows, 0.60x at 400 and
+** 0.98x at 800; 32-d at 0.89x, 0.77x and 1.11x; 128-d at 1.11x, 1.10x and 1.63x; 384-d at 1.79x
+** and more. So (100 + nS) x (128 - nDims) / 16 below 128 dimensions: at LIMIT 10 (S = 11), 832
+** rows at 8, 666 at 32, 444 at 64. */
 static i64 edgeliteScanRows(int nDims, i64 nS){
   if( nDims<=0 || nDims>=128 ) return 0;
   return (100 + nS) * (128 - nDims) / 16;
@@ -1177,6 +1176,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   ** vector_distance_cos(v, ?) LIMIT 10` returned none where the scan returned 10 (a review's
   ** find). The statement is then the scan below, at any size and without a guard. */
   bDirty = (db->flags & SQLITE_ReadUncommit)!=0
+        && db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].pBt!=0
         && sqlite3BtreeSharable(db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].pBt);
   if( bDirty || (bTop && !bForced && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && nSmall>0) ){
     sqlite3_int64 nHint = bDirty ? 0 : edgelite_size_hint(db, zDb, pTab->zName);

@@ -710,10 +710,10 @@ pub(crate) unsafe extern "C" fn edgelite_plan_guard(
 }
 
 /// The size of table `schema.table` ([`table_size`]) that this connection last read for the
-/// planner's guard ([`edgelite_plan_guard`]), whatever has changed since; -1 if it has read none yet; -2
-/// if it cannot remember one (its vector cache is off, or its state is in use). The planner's
-/// rewrite (patch 0002) calls it when it prepares a statement, to choose the plan that the
-/// guard will then check (at -1 the scan, at -2 the rewrite).
+/// planner's guard ([`edgelite_plan_guard`]), whatever has changed since; -1 if it has read none
+/// yet; -2 if it cannot remember one (its vector cache is off, or its state is in use). The
+/// planner's rewrite (patch 0002) calls it when it prepares a statement, to choose the plan
+/// that the guard will then check (at -1 the scan, at -2 the rewrite).
 ///
 /// # Safety
 /// `db` is a live connection whose mutex the caller holds; `schema` and `table` are
