@@ -11,8 +11,9 @@
 //! and it does not stride with a period a filter such as `id % 1000 < 10` could alias with.
 //! Columns: `edgelite_id` (a sampled rowid) and `edgelite_rows`, the table's size as the
 //! planner reckons it ([`table_size`]): the rowid span `max - min + 1`, exact for dense rowids,
-//! or, where the rowids are sparse (random 64-bit ids, or most rows deleted), SQLite's estimate
-//! of the rows from the pages on the paths to the first and the last one.
+//! or, where the span is more than eight times SQLite's estimate of the rows (random 64-bit
+//! ids, or all but a few rows deleted), that estimate, from the pages on the paths to the first
+//! and the last row.
 //!
 //! The rewrite also remembers what its filter counted over the sample, by the values of the
 //! filter's parameters, until the data changes: `edgelite_sample_memo(site, param...)` and
