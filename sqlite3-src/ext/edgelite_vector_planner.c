@@ -1001,7 +1001,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   Select *pSub;
   const char *zMetric, *zCol = 0, *zHasRef = 0, *zDb;
   char *zIndex;
-  int i, iCol, nLimit = 0, nOffset = 0, bBound, bForced, bDirty;
+  int i, iCol, iDb, nLimit = 0, nOffset = 0, bBound, bForced, bDirty;
   i64 k, nS, nScanRows, nSmall;
   Walker w;
   Token tFn;
@@ -1129,7 +1129,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     }
   }
   if( pIdx==0 ) return;
-  zDb = db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].zDbSName;
+  iDb = sqlite3SchemaToIndex(db, pTab->pSchema);
+  zDb = db->aDb[iDb].zDbSName;
   /* the rewrite's functions take the names as text and read the table and index through SQL
   ** (vector_sample.rs, vector_scan.rs), as UTF-8: a name that is not UTF-8 ("t\xff", which
   ** SQLite accepts) became another name there, "no such table" where the scan answers */
@@ -1175,9 +1176,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   ** holds back until it commits (txn.rs): with that connection's rows deleted, `ORDER BY
   ** vector_distance_cos(v, ?) LIMIT 10` returned none where the scan returned 10 (a review's
   ** find). The statement is then the scan below, at any size and without a guard. */
-  bDirty = (db->flags & SQLITE_ReadUncommit)!=0
-        && db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].pBt!=0
-        && sqlite3BtreeSharable(db->aDb[sqlite3SchemaToIndex(db, pTab->pSchema)].pBt);
+  bDirty = (db->flags & SQLITE_ReadUncommit)!=0 && db->aDb[iDb].pBt!=0 && sqlite3BtreeSharable(db->aDb[iDb].pBt);
   if( bDirty || (bTop && !bForced && (pParse->prepFlags & SQLITE_PREPARE_SAVESQL)!=0 && !bBound && nSmall>0) ){
     sqlite3_int64 nHint = bDirty ? 0 : edgelite_size_hint(db, zDb, pTab->zName);
     /* -1: this connection has not read the size yet (its first statement on the table). The

@@ -63,6 +63,26 @@ fn ids(conn: &Connection, sql: &str, args: &[Value]) -> Vec<i64> {
         .expect("rows")
 }
 
+/// `t(id INTEGER PRIMARY KEY, <column> INT, v F32_BLOB(dims))` with a vector index (`options`:
+/// more of its arguments, each after a comma), rows 1 to `rows` inserted in one transaction,
+/// `<column> = id % modulus` and random vectors drawn by `Lcg(seed)`, returned to draw queries.
+fn random_table(column: &str, dims: usize, options: &str, rows: i64, modulus: i64, seed: u64) -> (Connection, Lcg) {
+    let conn = Connection::open_in_memory().expect("open");
+    conn.execute_batch(&format!(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, {column} INT, v F32_BLOB({dims}));
+         CREATE INDEX t_v ON t(libsql_vector_idx(v{options}));"
+    ))
+    .expect("schema");
+    let mut rng = Lcg(seed);
+    let tx = conn.unchecked_transaction().expect("tx");
+    for id in 1..=rows {
+        conn.execute("INSERT INTO t VALUES (?1, ?2, vector(?3))", params![id, id % modulus, rng.vector(dims)])
+            .expect("insert");
+    }
+    tx.commit().expect("commit");
+    (conn, rng)
+}
+
 /// Runs prepared `stmt` for a query vector drawn by `rng` and checks that it answers as `scan`.
 fn answers_as(conn: &Connection, stmt: &mut Statement<'_>, scan: &str, rng: &mut Queries) {
     let q = Value::from(rng.vector());
@@ -224,19 +244,7 @@ fn every_selectivity_returns_as_many_rows_as_the_scan() {
 /// (705 now).
 #[test]
 fn a_filter_every_row_passes_ranks_as_well_as_none() {
-    let conn = Connection::open_in_memory().expect("open");
-    conn.execute_batch(
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, bucket INT, v F32_BLOB(32));
-         CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=6', 'search_l=60'));",
-    )
-    .expect("schema");
-    let mut rng = Lcg(7);
-    let tx = conn.unchecked_transaction().expect("tx");
-    for id in 1..=3000_i64 {
-        conn.execute("INSERT INTO t VALUES (?1, ?2, vector(?3))", params![id, id % 1000, rng.vector(32)])
-            .expect("insert");
-    }
-    tx.commit().expect("commit");
+    let (conn, mut rng) = random_table("bucket", 32, ", 'max_neighbors=6', 'search_l=60'", 3000, 1000, 7);
     let q = |filter: &str, from: &str| {
         format!("SELECT id FROM {from} {filter} ORDER BY vector_distance_cos(v, vector(?1)) LIMIT 10")
     };
@@ -2135,19 +2143,7 @@ fn counted(conn: &Connection) -> std::sync::Arc<std::sync::atomic::AtomicUsize> 
 fn a_count_read_in_a_rolled_back_transaction_is_forgotten() {
     use std::sync::atomic::Ordering;
 
-    let conn = Connection::open_in_memory().expect("open");
-    conn.execute_batch(
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, p INT, v F32_BLOB(8));
-         CREATE INDEX t_v ON t(libsql_vector_idx(v));",
-    )
-    .expect("schema");
-    let mut rng = Lcg(29);
-    let tx = conn.unchecked_transaction().expect("tx");
-    for id in 1..=6000i64 {
-        conn.execute("INSERT INTO t VALUES (?1, ?2, vector(?3))", params![id, id % 400, rng.vector(8)])
-            .expect("insert");
-    }
-    tx.commit().expect("commit");
+    let (conn, mut rng) = random_table("p", 8, "", 6000, 400, 29);
     let calls = counted(&conn);
     let sql = "SELECT id FROM t WHERE counted(p) < 200 ORDER BY vector_distance_cos(v, ?1) LIMIT 10";
     let q = [Value::from(rng.vector(8))];
