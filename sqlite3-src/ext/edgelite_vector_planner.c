@@ -1001,7 +1001,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   Select *pSub;
   const char *zMetric, *zCol = 0, *zHasRef = 0, *zDb;
   char *zIndex;
-  int i, iCol, iDb, nLimit = 0, nOffset = 0, bBound, bForced, bDirty;
+  int i, iCol, iDb, nLimit = 0, nOffset = 0, bBound, bForced, bDirty, iColArg = 0;
   i64 k, nS, nScanRows, nSmall;
   Walker w;
   Token tFn;
@@ -1068,7 +1068,10 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
       pItem = pIt;
       pTab = pT;
     }
-    if( zCol ) pQuery = pArgs->a[1-i].pExpr;
+    if( zCol ){
+      pQuery = pArgs->a[1-i].pExpr;
+      iColArg = i;
+    }
   }
   if( zCol==0 ) return;
   if( !IsOrdinaryTable(pTab) || !HasRowid(pTab) || pTab->pIndex==0
@@ -1246,6 +1249,13 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   pK = bBound ? edgeliteBoundK(pParse, pLim, pOff) : sqlite3ExprInt32(db, (int)k);
   pKLimit = sqlite3ExprDup(db, pK, 0);
   pFnArgs = sqlite3ExprListAppend(pParse, pFnArgs, pK);
+  /* the budget, none (NULL) unless the sample gives one (below), and where the vector column
+  ** is in the ORDER BY's call (0 first, 1 second): a query vector the walk cannot use fails
+  ** with the error the scan's call would give on its first row (vector_scan.rs), not with the
+  ** index's own (a review found "dimensions are different: 4 != 8" where the scan says
+  ** "vectors must have the same length: 8 != 4") */
+  pFnArgs = sqlite3ExprListAppend(pParse, pFnArgs, sqlite3Expr(db, TK_NULL, 0));
+  pFnArgs = sqlite3ExprListAppend(pParse, pFnArgs, sqlite3ExprInt32(db, iColArg));
   tFn.z = "edgelite_vector_scan";
   tFn.n = 20;
   pSrc = sqlite3SrcListAppend(pParse, 0, &tFn, 0);
@@ -1309,8 +1319,12 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
         ** (edgelite_vector_scan's edgelite_budget), reads that row's columns. */
         Token tMany = {EDGELITE_MANY, sizeof(EDGELITE_MANY) - 1};
         SrcList *pMany;
-        pSrc->a[0].u1.pFuncArg = sqlite3ExprListAppend(pParse, pSrc->a[0].u1.pFuncArg,
-            edgeliteManyCol(pParse, "edgelite_b"));
+        ExprList *pFnA = pSrc->a[0].u1.pFuncArg;
+        /* the budget in place of the NULL above (out of memory: the statement fails) */
+        if( pFnA && pFnA->nExpr==5 ){
+          sqlite3ExprDelete(db, pFnA->a[3].pExpr);
+          pFnA->a[3].pExpr = edgeliteManyCol(pParse, "edgelite_b");
+        }
         pMany = sqlite3SrcListAppend(pParse, 0, &tMany, 0);
         /* out of memory: the statement fails (a name it cannot resolve, if not that) */
         if( pMany ){

@@ -1766,6 +1766,40 @@ fn an_empty_table_answers_no_rows_whatever_the_query_vector() {
     }
 }
 
+/// A query vector that the walk cannot use fails with the error that the scan's own call gives
+/// on its first row, not with the index's (a review's find: `dimensions are different: 4 != 8`
+/// where the scan says `vectors must have the same length: 8 != 4`, and `invalid float` for a
+/// text whose trailing comma the scan counts as a ninth number first), the column first in
+/// the call or second, with a filter or without.
+#[test]
+fn a_query_vector_the_walk_cannot_use_fails_as_the_scan_does() {
+    let (conn, _) = random_table("a", 8, "", 40, 5, 31);
+    let failure = |sql: &str| -> String {
+        let run =
+            conn.prepare(sql).and_then(|mut s| s.query_map([], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>>>());
+        run.expect_err(sql).to_string()
+    };
+    let queries = [
+        "vector64('[1,2,3,4,5,6,7,8]')",
+        "vector('[1,2,3,4]')",
+        "'[1,2,3,4,5,6,7,8,]'",
+        "x''",
+        "vector8('[1,2,3,4,5,6,7,8]')",
+        "'[1,2,3,4,5,6,7,x]'",
+        "7",
+    ];
+    for q in queries {
+        for call in [format!("vector_distance_cos(v, {q})"), format!("vector_distance_cos({q}, t.v)")] {
+            for filter in ["", "WHERE a >= 0"] {
+                let sql = format!("SELECT id FROM t INDEXED BY t_v {filter} ORDER BY {call} LIMIT 3");
+                assert!(plan(&conn, &sql).contains("edgelite_vector_scan"), "{}", plan(&conn, &sql));
+                let scan = sql.replace("INDEXED BY t_v", "NOT INDEXED");
+                assert_eq!(failure(&sql), failure(&scan), "{sql}");
+            }
+        }
+    }
+}
+
 /// A differential fuzzer's join (session 23): the rows that pass a filter an ordinary index
 /// serves are read into a CTE without the query's ORDER BY, so SQLite may join in another
 /// order than the scan's plan. With `x.a` indexed, the CTE read `x` first and evaluated the

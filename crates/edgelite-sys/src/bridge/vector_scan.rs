@@ -16,9 +16,11 @@
 //! (patch 0002): its filter is copied inside a subquery next to this table, where a column
 //! named `id` or `distance` must still mean the user's column. That registration takes a
 //! fourth argument, a budget: the scan ends after that many rows (the planner then ranks the
-//! rows that pass by a scan of the table, PATCHES.md). Its hidden column `edgelite_pass` is a
+//! rows that pass by a scan of the table, PATCHES.md). Its column `edgelite_pass` is a
 //! row's id too, read by the planner only for a row that passed its filter: once the hint's
 //! K rows have passed, the scan returns only rows nearer than the K-th of them ([`Passed`]).
+//! A fifth argument says where the vector column is in the query's distance call (0 first, 1
+//! second), so that a query vector the walk cannot use fails as that call would ([`scan_error`]).
 
 use core::ffi::{CStr, c_char, c_int};
 
@@ -38,12 +40,17 @@ const COL_DISTANCE: c_int = 4;
 /// The planner's registration only: how many rows the scan may return (see [`ScanCursor`]).
 const COL_BUDGET: c_int = 5;
 /// The planner's registration only: the row's id, read for a row that passed ([`Passed`]).
+/// Not hidden: a table-valued function's arguments go to its hidden columns in order, and
+/// this one is never an argument.
 const COL_PASS: c_int = 6;
+/// The planner's registration only: where the vector column is in the query's distance call
+/// (see [`scan_error`]).
+const COL_FORM: c_int = 7;
 
 /// The declared schema of each registration, passed as the module's client data.
 static USER_SCHEMA: &CStr = c"CREATE TABLE x(idx HIDDEN, vector HIDDEN, hint HIDDEN, id, distance)";
 static PLANNER_SCHEMA: &CStr = c"CREATE TABLE x(edgelite_idx HIDDEN, edgelite_query HIDDEN, edgelite_k HIDDEN, \
-      edgelite_id, edgelite_distance, edgelite_budget HIDDEN, edgelite_pass HIDDEN)";
+      edgelite_id, edgelite_distance, edgelite_budget HIDDEN, edgelite_pass, edgelite_form HIDDEN)";
 
 /// The first batch is the hint (at most this), later ones grow ([`grow`]) up to this.
 const MAX_BATCH: usize = 8192;
@@ -244,6 +251,8 @@ static WALK_EXPLAIN: &CStr = c"graph walk: nearest rows first, as many as the st
 const WITH_HINT: c_int = 1;
 /// idxNum bit: the budget argument is given (after the hint, if any).
 const WITH_BUDGET: c_int = 2;
+/// idxNum bit: the form argument is given (after the budget).
+const WITH_FORM: c_int = 4;
 
 unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_index_info) -> c_int {
     vtab::guarded(|| {
@@ -254,13 +263,14 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
         let constraints = unsafe { core::slice::from_raw_parts(info.aConstraint, n) };
         // SAFETY: as above.
         let usage = unsafe { core::slice::from_raw_parts_mut(info.aConstraintUsage, n) };
-        // slots: index, query, hint, budget
-        let (mut seen, mut usable) = ([false; 4], [None; 4]);
+        // slots: index, query, hint, budget, form
+        let (mut seen, mut usable) = ([false; 5], [None; 5]);
         for (i, c) in constraints.iter().enumerate() {
             let col = c.iColumn;
             let slot = match col {
                 COL_IDX..=COL_HINT => col as usize,
                 COL_BUDGET => 3,
+                COL_FORM => 4,
                 _ => continue,
             };
             if c.op != SQLITE_INDEX_CONSTRAINT_EQ as u8 {
@@ -286,8 +296,9 @@ unsafe extern "C" fn x_best_index(vtab: *mut sqlite3_vtab, info: *mut sqlite3_in
             usage[*i].argvIndex = argv;
             usage[*i].omit = 1;
         }
-        info.idxNum =
-            if usable[2].is_some() { WITH_HINT } else { 0 } | if usable[3].is_some() { WITH_BUDGET } else { 0 };
+        info.idxNum = if usable[2].is_some() { WITH_HINT } else { 0 }
+            | if usable[3].is_some() { WITH_BUDGET } else { 0 }
+            | if usable[4].is_some() { WITH_FORM } else { 0 };
         // what EXPLAIN QUERY PLAN shows: how this table finds its rows
         info.idxStr = WALK_EXPLAIN.as_ptr().cast_mut();
         info.needToFreeIdxStr = 0;
@@ -358,7 +369,10 @@ unsafe extern "C" fn x_filter(
         let vtab = cursor.base.pVtab;
         // SAFETY: pVtab is the live table the cursor was opened on.
         let db = unsafe { (*vtab.cast::<vtab::Table>()).db };
-        let want = 2 + usize::from(idx_num & WITH_HINT != 0) + usize::from(idx_num & WITH_BUDGET != 0);
+        let want = 2
+            + usize::from(idx_num & WITH_HINT != 0)
+            + usize::from(idx_num & WITH_BUDGET != 0)
+            + usize::from(idx_num & WITH_FORM != 0);
         let args: &[*mut sqlite3_value] = match usize::try_from(argc) {
             // SAFETY: SQLite passes `argc` argument values.
             Ok(n) if n == want => unsafe { core::slice::from_raw_parts(argv, n) },
@@ -374,10 +388,16 @@ unsafe extern "C" fn x_filter(
         cursor.budget = usize::MAX;
         cursor.directionless.clear();
         cursor.passed = Passed::default();
+        let (args, form) = match args {
+            [rest @ .., last] if idx_num & WITH_FORM != 0 => (rest, Some(*last)),
+            _ => (args, None),
+        };
         let (args, budget) = match args {
             [rest @ .., last] if idx_num & WITH_BUDGET != 0 => (rest, Some(*last)),
             _ => (args, None),
         };
+        // SAFETY: a live argument of this call.
+        let column_first = form.map(|value| unsafe { sqlite3_value_int64(value) } == 0);
         if let Some(value) = budget {
             // SAFETY: a live argument of this call.
             match unsafe { count_arg(value, "budget") } {
@@ -389,7 +409,7 @@ unsafe extern "C" fn x_filter(
             }
         }
         // SAFETY: the values are live for this call; what is kept is copied.
-        let started = unsafe { start(db, args) }.and_then(|started| {
+        let started = unsafe { start(db, args, column_first) }.and_then(|started| {
             // an empty index: no rows (x_eof)
             let Some(Started { name, graph, stream, hint, kept }) = started else { return Ok(()) };
             let window = stream.window();
@@ -421,9 +441,16 @@ unsafe extern "C" fn x_filter(
 /// 100000`) recall@10 was 0.951 without a filter and 0.954 at 50%, against 0.983 and 0.980 at
 /// the full width.
 ///
+/// `column_first` (the planner's registration): where the vector column is in the query's
+/// distance call, for [`scan_error`].
+///
 /// # Safety
 /// `db` is the table's connection and the values are live arguments of the running xFilter.
-unsafe fn start(db: *mut sqlite3, args: &[*mut sqlite3_value]) -> SqlResult<Option<Started>> {
+unsafe fn start(
+    db: *mut sqlite3,
+    args: &[*mut sqlite3_value],
+    column_first: Option<bool>,
+) -> SqlResult<Option<Started>> {
     let (name, query, hinted) = match args {
         [name, query] => (*name, *query, 0),
         // SAFETY: live argument (caller).
@@ -445,16 +472,49 @@ unsafe fn start(db: *mut sqlite3, args: &[*mut sqlite3_value]) -> SqlResult<Opti
     let stamp = storage.stamp();
     let kept = keep(storage, stamp);
     // SAFETY: live argument (caller).
-    let vector = vector_index::decode_vector(unsafe { arg(query) })?;
+    let query = unsafe { arg(query) };
+    let as_scan = |error| match column_first {
+        Some(first) => scan_error(graph.config(), first, query, error),
+        None => error,
+    };
+    let vector = vector_index::decode_vector(query).map_err(as_scan)?;
     let window = graph.config().search_l.max(hinted.min(1 << 20));
-    let mut stream =
-        graph.stream(vector.as_ref(), window).map_err(vector_index::graph_error::<vector_index::ShadowError>)?;
+    let mut stream = graph
+        .stream(vector.as_ref(), window)
+        .map_err(vector_index::graph_error::<vector_index::ShadowError>)
+        .map_err(as_scan)?;
     if hinted > 0 {
         // a group of duplicates counts at most max(hint, window/8) times in the window
         // (SearchStream::expect_rows)
         stream.expect_rows(hinted);
     }
     Ok(Some(Started { name, graph, stream, hint: hinted, kept }))
+}
+
+/// The error that the scan the planner's rewrite stands for gives for `query`, or `walk_error`
+/// if that scan's call takes it: the rewrite of `ORDER BY vector_distance_cos(v, ?) LIMIT n`
+/// fails as the query would without it, by the same checks in the same order (`sql.rs`:
+/// types, then lengths, then the text's numbers), where the walk's own checks are those of
+/// the index, libSQL's `vector_top_k` texts (a review found `dimensions are different: 4 !=
+/// 8` where the scan says `vectors must have the same length: 8 != 4`, and `invalid float`
+/// for a trailing comma, whose text the scan counts first). Every row's vector in an indexed
+/// column has the column's type and dimensions (the index refuses others), so zeros of them
+/// stand for the row the scan's call would fail on; `column_first` is where the column is in
+/// that call.
+fn scan_error(
+    config: &edgelite_diskann::IndexConfig,
+    column_first: bool,
+    query: edgelite_vector::sql::Arg<'_>,
+    walk_error: super::sql::SqlError,
+) -> super::sql::SqlError {
+    let Ok(zeros) = edgelite_vector::Vector::from_f32(&vec![0.0; config.dims as usize]) else { return walk_error };
+    let column = zeros.convert(config.vector_type).to_blob();
+    let column = edgelite_vector::sql::Arg::Blob(&column);
+    let (a, b) = if column_first { (column, query) } else { (query, column) };
+    match edgelite_vector::sql::vector_distance(config.metric, a, b) {
+        Err(error) => error.to_string().into(),
+        Ok(_) => walk_error,
+    }
 }
 
 /// Replaces the cursor's rows by the stream's next batch, read under the statement's current
