@@ -941,10 +941,16 @@ static int edgeliteColumnDims(Table *pTab, int iCol){
 ** the two plans alternating): 8-d rows ran at 0.78x the scan at 200 rows, 0.60x at 400 and
 ** 0.98x at 800; 32-d at 0.89x, 0.77x and 1.11x; 128-d at 1.11x, 1.10x and 1.63x; 384-d at 1.79x
 ** and more. So (100 + nS) x (128 - nDims) / 16 below 128 dimensions: at LIMIT 10 (S = 11), 832
-** rows at 8, 666 at 32, 444 at 64. */
+** rows at 8, 666 at 32, 444 at 64. At any number of dimensions, a walk that returns more than
+** a third of a table costs more than the scan (each row it returns is a visit, or a node read
+** by brute force past a third of the index, then a seek of the row and its SQL distance,
+** where the scan reads each row in order): on minilm-20k, 384 dimensions, no filter, by hand,
+** the walk ran at 3.82x the scan's speed for 1,000 rows, 1.37x for 5,000, 0.87x for 10,000
+** and 0.68x for every row; so never under 3 x nS. vector_sample.rs's scan_rows is the same
+** rule, for a K bound to a parameter (edgelite_scan_cheaper). */
 static i64 edgeliteScanRows(int nDims, i64 nS){
-  if( nDims<=0 || nDims>=128 ) return 0;
-  return (100 + nS) * (128 - nDims) / 16;
+  i64 nFew = (nDims<=0 || nDims>=128) ? 0 : (100 + nS) * (128 - nDims) / 16;
+  return nFew > 3*nS ? nFew : 3*nS;
 }
 
 /* p's LIMIT n becomes edgelite_plan_guard(n, zDb, zTab, nLo, nHi) (0: NULL, no bound), which
@@ -1271,12 +1277,56 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
     ** empty table never evaluates the query vector (a malformed one fails nothing), and a LIMIT
     ** of 0 never starts the walk, whose arguments would evaluate it */
     Expr *pAny = sqlite3PExpr(pParse, TK_EXISTS, 0, 0);
+    Expr *pShort = 0;
     sqlite3PExprAddSelect(pParse, pAny, sqlite3SelectNew(pParse,
         sqlite3ExprListAppend(pParse, 0, sqlite3ExprInt32(db, 1)),
         sqlite3SrcListDup(db, p->pSrc, 0), 0, 0, 0, 0, 0, 0));
+    if( bBound ){
+      /* K is known only when the statement runs, so the planner cannot choose the scan for a K
+      ** too large for the walk as it does for a literal one (edgeliteScanRows, at prepare): the
+      ** walk starts only while edgelite_scan_cheaper(K, 'schema', 'table', dims), the same rule
+      ** in Rust on the table's size, says no, and the query reads every row itself when the
+      ** walk returned fewer than K (the WHERE clause's OR below, as for a filter). Bound, `LIMIT
+      ** -1 OFFSET ?` on minilm-20k walked every row at 0.68x the scan's speed. Copied here,
+      ** before the LIMIT below takes pKLimit. */
+      Token tCheaper = {"edgelite_scan_cheaper", 21};
+      ExprList *pCheaper = sqlite3ExprListAppend(pParse, 0, sqlite3ExprDup(db, pKLimit, 0));
+      pCheaper = sqlite3ExprListAppend(pParse, pCheaper, sqlite3Expr(db, TK_STRING, zDb));
+      pCheaper = sqlite3ExprListAppend(pParse, pCheaper, sqlite3Expr(db, TK_STRING, pTab->zName));
+      pCheaper = sqlite3ExprListAppend(pParse, pCheaper, sqlite3ExprInt32(db, edgeliteColumnDims(pTab, iCol)));
+      pAny = sqlite3ExprAnd(pParse, pAny,
+          sqlite3PExpr(pParse, TK_NOT, sqlite3ExprFunction(pParse, pCheaper, &tCheaper, 0), 0));
+      pShort = edgeliteWalkShort(pParse, pKLimit);
+    }
     pCols = sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id"));
     pSub = sqlite3SelectNew(pParse, pCols, pSrc, 0, 0, 0, 0, 0,
         sqlite3PExpr(pParse, TK_LIMIT, edgeliteCase(pParse, pAny, pKLimit, sqlite3ExprInt32(db, 0)), 0));
+    if( pShort ){
+      /* WITH edgelite_walk AS MATERIALIZED (<the walk>) on the query, whose WHERE becomes
+      ** rowid IN (SELECT edgelite_id FROM edgelite_walk) OR (rowid >= CASE WHEN <short> THEN
+      ** -9223372036854775808 END AND <the vector test>), a MULTI-INDEX OR as for a filter
+      ** (below): the walk's rows, or every row with a vector in rowid order */
+      Token tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
+      const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
+      With *pWith = sqlite3WithAdd(pParse, 0, sqlite3CteNew(pParse, &tWalk, 0, pSub, M10d_Yes));
+      pScanAll = sqlite3ExprAnd(pParse,
+          sqlite3PExpr(pParse, TK_GE, edgeliteRowidOf(pParse, p, zRef),
+              edgeliteCase(pParse, pShort,
+                           sqlite3PExpr(pParse, TK_UMINUS, sqlite3Expr(db, TK_INTEGER, "9223372036854775808"), 0),
+                           sqlite3Expr(db, TK_NULL, 0))),
+          edgeliteHasVector(pParse, zRef, zCol));
+      pSub = sqlite3SelectNew(pParse,
+          sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
+          sqlite3SrcListAppend(pParse, 0, &tWalk, 0), 0, 0, 0, 0, 0, 0);
+      if( pWith==0 || pSub==0 || pScanAll==0 ){
+        /* out of memory: the statement fails */
+        sqlite3WithDelete(db, pWith);
+        sqlite3SelectDelete(db, pSub);
+        sqlite3ExprDelete(db, pScanAll);
+        return;
+      }
+      p->pWith = pWith;
+    }
   }else{
     /* The filter, evaluated on each candidate (edgeliteFilterExists). The scan walks on until
     ** K + slack candidates pass: its order is nearly exact, and the extra ones let the exact

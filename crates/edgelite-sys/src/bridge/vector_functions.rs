@@ -84,6 +84,7 @@ pub(crate) const FUNCTIONS: &[ScalarFunction] = &[
     },
     ScalarFunction { flags: MEMO, ..pure(c"edgelite_walk_budget", 5, super::vector_sample::edgelite_walk_budget) },
     ScalarFunction { flags: MEMO, ..pure(c"edgelite_plan_guard", 5, super::vector_sample::edgelite_plan_guard) },
+    ScalarFunction { flags: MEMO, ..pure(c"edgelite_scan_cheaper", 4, super::vector_sample::edgelite_scan_cheaper) },
     pure(c"edgelite_limit_k", -1, super::vector_sample::edgelite_limit_k),
     pure(c"edgelite_slack", 1, super::vector_sample::edgelite_slack),
 ];
