@@ -22,7 +22,10 @@
 //! budget again, the changed blocks are written out and it keeps half the budget of blocks, those
 //! nearest the entry point (on every search's path). The budget may be passed by one batch (at
 //! most 2,048 blocks); a budget of 0 keeps nothing between batches. The blocks written are the
-//! same whatever the budget.
+//! same whatever the budget. The blocks in memory (and a block for each row waiting for its
+//! batch) are also charged to the memory budget of the scope that began the build
+//! (`memory.rs`'s `HeldBytes`; a server sets one per tenant), each row's block before the row
+//! is taken: past that budget the build fails with `SQLITE_NOMEM`.
 //!
 //! Everything happens inside the building statement, so a failed or rolled-back build leaves
 //! nothing in the database; its memory is dropped when a row fails, and when the statement
@@ -42,6 +45,7 @@ use core::ffi::{c_int, c_void};
 
 use super::cache::with_state;
 use super::keys;
+use super::memory::HeldBytes;
 use super::sql::{Db, SqlError, SqlResult};
 use super::vector_index::{IndexName, KeyMap, RowKey, ShadowStorage, graph_error};
 
@@ -70,6 +74,13 @@ pub(crate) struct Build {
     pool: Arc<rayon::ThreadPool>,
     /// For a keyed index (`keys.rs`): the next node id, and the row key of every node added.
     keys: Option<(i64, KeyMap)>,
+    /// The build's blocks in memory (as of its last batch) and a block for each pending row,
+    /// charged to the memory budget of the scope that began it ([`HeldBytes`]): a tenant's
+    /// builds then count against its SQLite memory, and one that would pass it fails with
+    /// `SQLITE_NOMEM` before it takes the memory.
+    held: HeldBytes,
+    /// Bytes of the blocks in memory after the last batch.
+    block_bytes: u64,
 }
 
 impl Build {
@@ -97,10 +108,28 @@ impl Build {
         self.nodes += rows.len();
         drop(rows);
         self.pending.clear();
+        self.block_bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
         if bytes > self.limit {
             self.spill(db, index)?;
         }
+        // what the batch took is measured now (a block for each row was held before); giving
+        // back never fails
+        self.held.hold(self.block_bytes);
         Ok(())
+    }
+
+    /// Holds the memory for one more pending row: the block it becomes, on top of the blocks
+    /// in memory and the pending rows' blocks.
+    fn hold_row(&mut self) -> SqlResult<()> {
+        let block = u64::try_from(self.graph.layout().block_size()).unwrap_or(u64::MAX);
+        let rows = u64::try_from(self.pending.len()).unwrap_or(u64::MAX).saturating_add(1);
+        if self.held.hold(self.block_bytes.saturating_add(rows.saturating_mul(block))) {
+            return Ok(());
+        }
+        Err(SqlError::new(
+            crate::bindings::SQLITE_NOMEM,
+            "vector index build: past the memory budget of this connection's group (its builds' blocks count with its SQLite memory)",
+        ))
     }
 
     /// Writes out what the shadow table lacks, and keeps half the budget of blocks.
@@ -117,6 +146,7 @@ impl Build {
             }
         };
         shrink(&mut cache, &mut shadow, &self.graph, self.limit)?;
+        self.block_bytes = u64::try_from(cache.bytes()).unwrap_or(u64::MAX);
         self.blocks = Blocks::Spilled(cache);
         Ok(())
     }
@@ -271,6 +301,8 @@ pub(crate) fn add(
                     pending: Vec::new(),
                     pool: pool(threads)?,
                     keys: None,
+                    held: HeldBytes::new(),
+                    block_bytes: 0,
                 })
             }
         };
@@ -279,6 +311,7 @@ pub(crate) fn add(
             RowKey::Key(row_key) => keys::assign(db, index, &mut build.keys, row_key)?,
         };
         // the graph checks the row when its batch goes in; a bad row fails the build then
+        build.hold_row()?;
         build.pending.push((rowid, vector.to_vector()));
         if build.pending.len() >= batch_size(build.nodes) {
             build.flush(db, index)?;

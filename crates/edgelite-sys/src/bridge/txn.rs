@@ -23,6 +23,10 @@
 //!   `DELETE` without WHERE and REINDEX drop them instead;
 //! - when they pass a quarter of the build budget (`edgelite_vector_build_limit`).
 //!
+//! The rows held back are charged to the memory budget of the scope that held the first of
+//! them (`memory.rs`'s `HeldBytes`): past it, the INSERT fails with `SQLITE_NOMEM` (on which
+//! SQLite rolls the transaction back, and the rows are dropped with it).
+//!
 //! A statement that needs a statement journal (a multi-row `INSERT ... SELECT`, one that fires
 //! a trigger, any insert into a table with two vector indexes) opens a savepoint, so it adds the
 //! rows held back before it; its own rows are held back until the next such point.
@@ -50,6 +54,7 @@ use edgelite_diskann::{BuildCache, DiskAnn, MemStorage, Storage, batch_size};
 use edgelite_vector::{Vector, VectorRef};
 
 use super::cache::with_state;
+use super::memory::HeldBytes;
 use super::sql::{Db, SqlError, SqlResult};
 use super::vector_index::{IndexName, RowKey, ShadowStorage, count_nodes, end_write, epoch, graph_error, open_index};
 use super::vtab::{Table, fail, guarded, x_connect, x_disconnect};
@@ -66,6 +71,10 @@ pub(crate) struct Pending {
     keyed: bool,
     rows: Vec<(RowKey, Vector)>,
     bytes: usize,
+    /// `bytes`, charged to the memory budget of the scope that held the first row
+    /// ([`HeldBytes`]): thirty streams of one tenant each holding rows back in an open
+    /// transaction took 2 GB that its budget never saw (a review, session 44).
+    held: HeldBytes,
 }
 
 /// A connection's transaction state.
@@ -135,13 +144,24 @@ pub(crate) fn hold(
     let limit = with_state(db, |s| s.build_limit).unwrap_or(super::build::DEFAULT_BUILD_LIMIT);
     let full = with_state(db, |s| -> SqlResult<bool> {
         let pending = match first {
-            Some(graph) => {
-                s.txn.pending.entry(k.clone()).or_insert(Pending { graph, keyed: is_keyed, rows: Vec::new(), bytes: 0 })
-            }
+            Some(graph) => s.txn.pending.entry(k.clone()).or_insert(Pending {
+                graph,
+                keyed: is_keyed,
+                rows: Vec::new(),
+                bytes: 0,
+                held: HeldBytes::new(),
+            }),
             None => s.txn.pending.get_mut(&k).ok_or_else(|| SqlError::new(SQLITE_INTERNAL, "vector index: lost"))?,
         };
         pending.graph.check_row::<SqlError>(vector.as_ref()).map_err(graph_error)?;
-        pending.bytes += vector.data().len() + size_of::<(RowKey, Vector)>();
+        let bytes = pending.bytes + vector.data().len() + size_of::<(RowKey, Vector)>();
+        if !pending.held.hold(u64::try_from(bytes).unwrap_or(u64::MAX)) {
+            return Err(SqlError::new(
+                SQLITE_NOMEM,
+                "vector index: rows held back for the index pass the memory budget of this connection's group",
+            ));
+        }
+        pending.bytes = bytes;
         pending.rows.push((row, vector));
         Ok(pending.bytes > limit / 4)
     });

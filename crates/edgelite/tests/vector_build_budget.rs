@@ -1,0 +1,87 @@
+//! A vector index build's blocks live in Rust's heap, outside SQLite's, and count against the
+//! memory budget of the scope that runs the build (`edgelite::ffi::with_memory_budget`, which a
+//! server sets per tenant): a review's tenant ran fourteen builds at once on TEMP tables and
+//! took the server to 5.4 GB that its budget never saw. This binary does not install the
+//! allocator wrapper, so the budgets here count the builds alone.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use edgelite::ffi::{MemoryBudget, with_memory_budget};
+use edgelite::{Connection, ErrorCode, params};
+
+#[test]
+fn a_vector_index_build_counts_against_its_scopes_memory_budget() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(256))").unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    for i in 0..2000u32 {
+        let v: Vec<String> = (0..256u32).map(|j| format!("{}", ((i * 31 + j * 17) % 97) as f32 / 97.0)).collect();
+        conn.execute("INSERT INTO t(v) VALUES (vector32(?1))", params![format!("[{}]", v.join(","))]).unwrap();
+    }
+    tx.commit().unwrap();
+    let build = "CREATE INDEX t_v ON t(libsql_vector_idx(v))";
+
+    // 2,000 blocks of over a kilobyte each: past a budget of 1 MiB, refused before it is taken
+    let small = MemoryBudget::leak(1 << 20);
+    let err = with_memory_budget(Some(small), || conn.execute_batch(build)).expect_err("past the budget");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OutOfMemory), "{err}");
+    assert_eq!(small.used(), 0, "the failed build gave its memory back");
+    let indexes: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 't_v'", [], |r| r.get(0)).unwrap();
+    assert_eq!(indexes, 0, "the failed CREATE INDEX left nothing");
+
+    // within a roomy budget it builds, and gives every byte back when it ends
+    let roomy = MemoryBudget::leak(1 << 30);
+    with_memory_budget(Some(roomy), || conn.execute_batch(build)).unwrap();
+    assert_eq!(roomy.used(), 0, "the build's memory is given back when it ends");
+    let near: Vec<i64> = conn
+        .prepare("SELECT id FROM vector_top_k('t_v', (SELECT v FROM t WHERE id = 7), 3)")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(near.len(), 3);
+}
+
+/// The rows a transaction holds back for its vector index until it needs them (`txn.rs`) count
+/// the same way: thirty streams of a review's tenant each held 62 MB so, 2 GB that its budget
+/// never saw. Past the budget an INSERT fails with `SQLITE_NOMEM`, on which SQLite rolls the
+/// transaction back, and the held rows are given back with it.
+#[test]
+fn rows_held_back_for_a_vector_index_count_against_the_budget() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(256)); CREATE INDEX t_v ON t(libsql_vector_idx(v));",
+    )
+    .unwrap();
+    let row = |i: u32| {
+        let v: Vec<String> = (0..256u32).map(|j| format!("{}", ((i * 13 + j * 7) % 89) as f32 / 89.0)).collect();
+        format!("[{}]", v.join(","))
+    };
+    let small = MemoryBudget::leak(64 << 10);
+    let refused = with_memory_budget(Some(small), || -> Option<(u32, edgelite::Error)> {
+        conn.execute_batch("BEGIN").unwrap();
+        for i in 0..1000u32 {
+            if let Err(e) = conn.execute("INSERT INTO t(v) VALUES (vector32(?1))", params![row(i)]) {
+                return Some((i, e));
+            }
+        }
+        None
+    });
+    let (at, err) = refused.expect("a kilobyte a row passes 64 KiB");
+    assert!(at > 10 && at < 100, "refused at row {at}");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OutOfMemory), "{err}");
+    // SQLite rolls a transaction back on SQLITE_NOMEM: its rows and the rows held back with them
+    assert!(conn.is_autocommit(), "the transaction was rolled back");
+    assert_eq!(small.used(), 0, "the held rows were given back");
+    let rows: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 0);
+    // outside the scope the same rows go in, and the index holds them all
+    for i in 0..100u32 {
+        conn.execute("INSERT INTO t(v) VALUES (vector32(?1))", params![row(i)]).unwrap();
+    }
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
+    assert_eq!(nodes, 100);
+}
