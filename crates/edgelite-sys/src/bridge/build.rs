@@ -112,9 +112,11 @@ impl Build {
         if bytes > self.limit {
             self.spill(db, index)?;
         }
-        // what the batch took is measured now (a block for each row was held before); giving
-        // back never fails
-        self.held.hold(self.block_bytes);
+        // what the batch took, measured now (a block for each of its rows was held before it):
+        // usually less, given back. A spilled build's batch may have read more blocks into its
+        // cache than it held; if the budget refuses them here, the build holds what it held,
+        // and its next row asks for the rest (hold_row), failing then
+        let _ = self.held.hold(self.block_bytes);
         Ok(())
     }
 
