@@ -113,6 +113,12 @@ const edgelite_vector_methods *edgelite_vector_index_methods(void);
 ** it while it prepares a statement, with db's mutex held. */
 sqlite3_int64 edgelite_size_hint(sqlite3 *db, const char *zSchema, const char *zTable);
 
+/* Rust. The table size (rows) under which SQLite's scan ranks the nearest rows for less than a
+** vector index walk that returns nS of them, for vectors of nDims dimensions (0: unknown). The
+** planner (patch 0002) calls it for a literal K while it prepares; edgelite_scan_cheaper, its
+** SQL function, applies the same rule to a K bound to a parameter when the statement runs. */
+sqlite3_int64 edgelite_scan_rows(int nDims, sqlite3_int64 nS);
+
 /* C (patch 0002). An estimate of the rows of table zSchema.zTable from the pages on the paths to
 ** its first and last rows; 0 for an empty table; -1 where none can be made: not an ordinary
 ** rowid table, or no transaction open on the schema (the vector planner's functions call it

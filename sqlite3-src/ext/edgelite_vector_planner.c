@@ -931,28 +931,6 @@ static int edgeliteColumnDims(Table *pTab, int iCol){
   return *z==')' ? n : 0;
 }
 
-/* The table size (rows, vector_sample.rs's table_size) under which SQLite's scan of a table of
-** nDims-dimensional vectors ranks the nearest rows for less than the walk that finds nS of them
-** costs (0: at no size): the walk's first rows come after the index's window (100 visits at
-** edgelite's default width) and one visit a row, each visit about a microsecond at up to 128
-** dimensions, where the scan costs about 0.11 + 0.0012 x nDims microseconds a row, and a table
-** under twice those visits is read by brute force, whose own fixed cost loses to the scan at
-** few dimensions only. By hand (`ORDER BY vector_distance_cos(v, ?) LIMIT 10` on random rows,
-** the two plans alternating): 8-d rows ran at 0.78x the scan at 200 rows, 0.60x at 400 and
-** 0.98x at 800; 32-d at 0.89x, 0.77x and 1.11x; 128-d at 1.11x, 1.10x and 1.63x; 384-d at 1.79x
-** and more. So (100 + nS) x (128 - nDims) / 16 below 128 dimensions: at LIMIT 10 (S = 11), 832
-** rows at 8, 666 at 32, 444 at 64. At any number of dimensions, a walk that returns more than
-** a third of a table costs more than the scan (each row it returns is a visit, or a node read
-** by brute force past a third of the index, then a seek of the row and its SQL distance,
-** where the scan reads each row in order): on minilm-20k, 384 dimensions, no filter, by hand,
-** the walk ran at 3.82x the scan's speed for 1,000 rows, 1.37x for 5,000, 0.87x for 10,000
-** and 0.68x for every row; so never under 3 x nS. vector_sample.rs's scan_rows is the same
-** rule, for a K bound to a parameter (edgelite_scan_cheaper). */
-static i64 edgeliteScanRows(int nDims, i64 nS){
-  i64 nFew = (nDims<=0 || nDims>=128) ? 0 : (100 + nS) * (128 - nDims) / 16;
-  return nFew > 3*nS ? nFew : 3*nS;
-}
-
 /* p's LIMIT n becomes edgelite_plan_guard(n, zDb, zTab, nLo, nHi) (0: NULL, no bound), which
 ** SQLite evaluates when the statement starts, before it reads a row: it is n while the size of
 ** table zDb.zTab (its rows as vector_sample.rs's table_size reckons them: the rowid span, or
@@ -1161,12 +1139,30 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   ** it: never under that many (its rows are read through that index and ranked, as SQLite's
   ** own plan reads and ranks them; with the rewrite `bucket = 7 AND id < 30` on 300 rows ran at
   ** 0.77x the scan). Where vectors of few dimensions make the scan's rows cheap, the query
-  ** without a filter goes to the scan under the size edgeliteScanRows gives, and a filtered one
+  ** without a filter goes to the scan under the size edgelite_scan_rows gives, and a filtered one
   ** under twice it when that is the larger: the filtered walk costs more (`WHERE a < 5`, half
   ** the rows, ran at 0.78x the scan on 1,200 8-d rows and 0.70-0.94x on 800 to 1,200 32-d ones;
   ** 0.98x and 1.10x at 1,600, by hand). */
   nS = edgeliteSlackInt(k);
-  nScanRows = edgeliteScanRows(edgeliteColumnDims(pTab, iCol), nS);
+  /* edgelite_scan_rows: the table size (rows, vector_sample.rs's table_size) under which SQLite's
+  ** scan of a table of nDims-dimensional vectors ranks the nearest rows for less than the walk
+  ** that finds nS of them costs: the walk's first rows come after the index's
+  ** window (100 visits at edgelite's default width) and one visit a row, each visit about a
+  ** microsecond at up to 128 dimensions, where the scan costs about 0.11 + 0.0012 x nDims
+  ** microseconds a row, and a table under twice those visits is read by brute force, whose own
+  ** fixed cost loses to the scan at few dimensions only. By hand (`ORDER BY
+  ** vector_distance_cos(v, ?) LIMIT 10` on random rows, the two plans alternating): 8-d rows ran
+  ** at 0.78x the scan at 200 rows, 0.60x at 400 and 0.98x at 800; 32-d at 0.89x, 0.77x and 1.11x;
+  ** 128-d at 1.11x, 1.10x and 1.63x; 384-d at 1.79x and more. So (100 + nS) x (128 - nDims) / 16
+  ** below 128 dimensions: at LIMIT 10 (S = 11), 832 rows at 8, 666 at 32, 444 at 64. At any
+  ** number of dimensions, a walk that returns more than a third of a table costs more than the
+  ** scan (each row it returns is a visit, or a node read by brute force past a third of the
+  ** index, then a seek of the row and its SQL distance, where the scan reads each row in order):
+  ** on minilm-20k, 384 dimensions, no filter, by hand, the walk ran at 3.82x the scan's speed for
+  ** 1,000 rows, 1.37x for 5,000, 0.87x for 10,000 and 0.68x for every row; so never under 3 x nS.
+  ** The rule is one Rust function, edgelite_scan_rows (vector_sample.rs), which
+  ** edgelite_scan_cheaper also applies to a K bound to a parameter when the statement runs. */
+  nScanRows = edgelite_scan_rows(edgeliteColumnDims(pTab, iCol), nS);
   if( p->pWhere==0 && p->pSrc->nSrc==1 ){
     nSmall = nScanRows;
   }else{
@@ -1283,7 +1279,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
         sqlite3SrcListDup(db, p->pSrc, 0), 0, 0, 0, 0, 0, 0));
     if( bBound ){
       /* K is known only when the statement runs, so the planner cannot choose the scan for a K
-      ** too large for the walk as it does for a literal one (edgeliteScanRows, at prepare): the
+      ** too large for the walk as it does for a literal one (edgelite_scan_rows, at prepare): the
       ** walk starts only while edgelite_scan_cheaper(K, 'schema', 'table', dims), the same rule
       ** in Rust on the table's size, says no, and the query reads every row itself when the
       ** walk returned fewer than K (the WHERE clause's OR below, as for a filter). Bound, `LIMIT

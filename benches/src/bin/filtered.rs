@@ -26,6 +26,10 @@
 //! planner's rewrite is a larger statement than the scan's, and costs more to prepare.
 //! `--prepare` adds a table of what each filter's two statements cost to prepare alone
 //! (microseconds, the median of rounds of prepares, the plans alternating).
+//! `--bind-limit N` writes `LIMIT ?2` and binds N to it (-1: every row) in both of edgelite's
+//! statements, whose K the planner then cannot see when it prepares (libSQL runs `LIMIT N`):
+//! with `--only 'no WHERE'`, the run-time choice between the walk and the scan for a K too
+//! large for the walk (`edgelite_scan_cheaper`, PATCHES.md 0002).
 //! `--sparse-rowids` gives row `i` the rowid `i * 0x9E3779B97F4A7C15 mod 2^63` instead of `i`
 //! (`bucket` stays `i % 1000`): rowids spread over all of 0..2^63 as random or hashed ids are,
 //! whose span says nothing of the table's size (the planner then estimates its rows).
@@ -34,7 +38,7 @@
 //! cargo run --release -p edgelite-benches --bin filtered -- [--rows 20000] [--queries 100]
 //!     [--repeats 3] [--k 10] [--filter-index] [--no-libsql] [--db PATH (kept, built if missing)]
 //!     [--only TEXT (the filters whose label contains TEXT)] [--synthetic ROWS [--generator noise[:S] | between[:M]] [--spread S]]
-//!     [--dims D] [--one-shot] [--prepare] [--sparse-rowids]
+//!     [--dims D] [--one-shot] [--prepare] [--sparse-rowids] [--bind-limit N]
 //! ```
 
 use std::path::Path;
@@ -67,6 +71,8 @@ struct Args {
     prepare: bool,
     /// Rowids spread over 0..2^63 ([`rowid`]).
     sparse: bool,
+    /// `LIMIT ?2` bound to this instead of `LIMIT k`.
+    bind_limit: Option<i64>,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -85,6 +91,7 @@ fn parse_args() -> BoxResult<Args> {
         one_shot: false,
         prepare: false,
         sparse: false,
+        bind_limit: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -98,6 +105,7 @@ fn parse_args() -> BoxResult<Args> {
             "--one-shot" => args.one_shot = true,
             "--prepare" => args.prepare = true,
             "--sparse-rowids" => args.sparse = true,
+            "--bind-limit" => args.bind_limit = Some(value()?.parse()?),
             "--no-libsql" => args.libsql = false,
             "--db" => args.db = Some(value()?.into()),
             "--only" => args.only = Some(value()?),
@@ -156,16 +164,17 @@ fn where_clause(filter: &str) -> String {
     if filter.is_empty() { String::new() } else { format!(" WHERE {filter}") }
 }
 
-fn sql(label: &str, filter: &str, k: usize, not_indexed: bool) -> String {
+/// The query; `limit` is the LIMIT's text (a number, or `?2`).
+fn sql(label: &str, filter: &str, limit: &str, not_indexed: bool) -> String {
     let from = from(label, if not_indexed { " NOT INDEXED" } else { "" });
     let filter = where_clause(filter);
-    format!("SELECT items.id FROM {from}{filter} ORDER BY vector_distance_cos(items.emb, ?1) LIMIT {k}")
+    format!("SELECT items.id FROM {from}{filter} ORDER BY vector_distance_cos(items.emb, ?1) LIMIT {limit}")
 }
 
 /// The exact scan and the indexed plan over the same queries, each warmed once, then their
 /// repeats in turns (exact, indexed, exact, ...), so that a slow spell of this shared machine
 /// falls on both rather than on whichever ran in it. `one_shot`: each query is prepared, run
-/// and finalized anew instead of running one prepared statement.
+/// and finalized anew instead of running one prepared statement. `bind`: the value of `?2`.
 fn run_pair(
     conn: &Connection,
     ds: &Dataset,
@@ -173,6 +182,7 @@ fn run_pair(
     nq: usize,
     repeats: usize,
     one_shot: bool,
+    bind: Option<i64>,
 ) -> BoxResult<(Search, Search)> {
     let mut stmts = [conn.prepare(sqls[0])?, conn.prepare(sqls[1])?];
     let mut out =
@@ -182,8 +192,11 @@ fn run_pair(
             let t = Instant::now();
             let ids = (0..nq)
                 .map(|q| {
-                    let run = |stmt: &mut edgelite::Statement<'_>| {
-                        stmt.query_map([ds.query(q)], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()
+                    let run = |stmt: &mut edgelite::Statement<'_>| match bind {
+                        Some(n) => {
+                            stmt.query_map(params![ds.query(q), n], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()
+                        }
+                        None => stmt.query_map([ds.query(q)], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>(),
                     };
                     if one_shot { run(&mut conn.prepare(sql)?) } else { run(stmt) }
                 })
@@ -305,6 +318,11 @@ fn main() -> BoxResult<()> {
     if args.sparse {
         println!("sparse rowids: row i's rowid is i * 0x9E3779B97F4A7C15 mod 2^63");
     }
+    if let Some(n) = args.bind_limit {
+        println!(
+            "LIMIT ?2 bound to {n} in edgelite's statements (libSQL runs LIMIT {n}); recall is over every row returned"
+        );
+    }
     if !db.exists() {
         build(&ds, &origins, rows, &db, args.filter_index, args.sparse)?;
     }
@@ -318,7 +336,8 @@ fn main() -> BoxResult<()> {
     let libsql_version = |v: &serde_json::Value| v["version"].as_str().map(str::to_owned);
 
     let libsql = if args.libsql {
-        let sqls: Vec<String> = filters(rows, args.sparse).iter().map(|(l, f)| sql(l, f, args.k, false)).collect();
+        let limit = args.bind_limit.map_or(args.k.to_string(), |n| n.to_string());
+        let sqls: Vec<String> = filters(rows, args.sparse).iter().map(|(l, f)| sql(l, f, &limit, false)).collect();
         // libSQL reads edgelite's file (its own format): a copy, so neither engine sees the
         // other's page cache or journal; the query vectors as raw f32 for node
         let copy = tmp.path().join("libsql.db");
@@ -358,8 +377,10 @@ fn main() -> BoxResult<()> {
             conn.query_row(&format!("SELECT count(*) FROM {}{}", from(label, ""), where_clause(filter)), [], |r| {
                 r.get(0)
             })?;
-        let (exact_sql, indexed_sql) = (sql(label, filter, args.k, true), sql(label, filter, args.k, false));
-        let (exact, indexed) = run_pair(&conn, &ds, [&exact_sql, &indexed_sql], nq, args.repeats, args.one_shot)?;
+        let limit = if args.bind_limit.is_some() { "?2".to_owned() } else { args.k.to_string() };
+        let (exact_sql, indexed_sql) = (sql(label, filter, &limit, true), sql(label, filter, &limit, false));
+        let (exact, indexed) =
+            run_pair(&conn, &ds, [&exact_sql, &indexed_sql], nq, args.repeats, args.one_shot, args.bind_limit)?;
         if args.prepare {
             prepared.push((label.to_string(), prepare_micros(&conn, [&exact_sql, &indexed_sql])?));
         }

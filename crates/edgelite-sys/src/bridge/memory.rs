@@ -68,18 +68,24 @@ impl HeldBytes {
     }
 
     /// Holds `n` bytes in all: takes what it lacks, or gives back what it has over. `false`,
-    /// holding what it held, when the budget refuses the rest.
+    /// holding what it held, when the budget refuses the rest. Without a budget it only counts.
     pub(crate) fn hold(&mut self, n: u64) -> bool {
-        let Some(budget) = self.budget else { return true };
-        if n > self.held {
-            if !budget.reserve(n - self.held) {
-                return false;
+        if let Some(budget) = self.budget {
+            if n > self.held {
+                if !budget.reserve(n - self.held) {
+                    return false;
+                }
+            } else {
+                budget.give_back(self.held - n);
             }
-        } else {
-            budget.give_back(self.held - n);
         }
         self.held = n;
         true
+    }
+
+    /// The bytes held (counted, without a budget).
+    pub(crate) fn held(&self) -> u64 {
+        self.held
     }
 }
 

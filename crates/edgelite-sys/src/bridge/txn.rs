@@ -70,8 +70,7 @@ pub(crate) struct Pending {
     /// Whether rows are named by keys that map to node ids (`keys.rs`).
     keyed: bool,
     rows: Vec<(RowKey, Vector)>,
-    bytes: usize,
-    /// `bytes`, charged to the memory budget of the scope that held the first row
+    /// The rows' bytes, charged to the memory budget of the scope that held the first row
     /// ([`HeldBytes`]): thirty streams of one tenant each holding rows back in an open
     /// transaction took 2 GB that its budget never saw (a review, session 44).
     held: HeldBytes,
@@ -148,22 +147,20 @@ pub(crate) fn hold(
                 graph,
                 keyed: is_keyed,
                 rows: Vec::new(),
-                bytes: 0,
                 held: HeldBytes::new(),
             }),
             None => s.txn.pending.get_mut(&k).ok_or_else(|| SqlError::new(SQLITE_INTERNAL, "vector index: lost"))?,
         };
         pending.graph.check_row::<SqlError>(vector.as_ref()).map_err(graph_error)?;
-        let bytes = pending.bytes + vector.data().len() + size_of::<(RowKey, Vector)>();
-        if !pending.held.hold(u64::try_from(bytes).unwrap_or(u64::MAX)) {
+        let size = u64::try_from(vector.data().len() + size_of::<(RowKey, Vector)>()).unwrap_or(u64::MAX);
+        if !pending.held.hold(pending.held.held().saturating_add(size)) {
             return Err(SqlError::new(
                 SQLITE_NOMEM,
                 "vector index: rows held back for the index pass the memory budget of this connection's group",
             ));
         }
-        pending.bytes = bytes;
         pending.rows.push((row, vector));
-        Ok(pending.bytes > limit / 4)
+        Ok(pending.held.held() > u64::try_from(limit / 4).unwrap_or(u64::MAX))
     });
     match full {
         Some(Ok(true)) => flush(db, index).map(|()| Held::Kept),

@@ -625,13 +625,21 @@ fn slack(k: i64) -> i64 {
 // ---- the planner's choice for tables too small for the walk ----
 
 /// The rows under which SQLite's scan of a table ranks the nearest rows for less than a walk
-/// that returns `s` of them, for vectors of `dims` dimensions: the planner's
-/// `edgeliteScanRows` (patch 0002, which gives the reasons), the same rule for a K known only
-/// when the statement runs. In i128, where an S of "every row" fits.
+/// that returns `s` of them, for vectors of `dims` dimensions (0: unknown): (100 + S)·(128 −
+/// dims)/16 below 128 dimensions, and never under [`SCAN_TIMES`]·S. The one copy of the rule:
+/// the planner (patch 0002's `edgeliteScanRows`, which gives the reasons) calls it through
+/// [`edgelite_scan_rows`] for a literal K, and [`edgelite_scan_cheaper`] for a bound one. In
+/// i128, where an S of "every row" fits.
 fn scan_rows(dims: i64, s: i64) -> i128 {
     let (dims, s) = (i128::from(dims), i128::from(s));
     let few = if (1..128).contains(&dims) { (100 + s) * (128 - dims) / 16 } else { 0 };
     few.max(SCAN_TIMES * s)
+}
+
+/// [`scan_rows`] for the planner's C (`edgelite.h`), saturated to an i64.
+#[unsafe(no_mangle)]
+pub extern "C" fn edgelite_scan_rows(dims: c_int, s: i64) -> i64 {
+    i64::try_from(scan_rows(i64::from(dims), s)).unwrap_or(i64::MAX)
 }
 
 /// A walk that returns more than 1/`SCAN_TIMES` of a table's rows costs more than SQLite's
