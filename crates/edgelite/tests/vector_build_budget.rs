@@ -85,3 +85,52 @@ fn rows_held_back_for_a_vector_index_count_against_the_budget() {
     let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
     assert_eq!(nodes, 100);
 }
+
+/// A build whose blocks pass its own limit (`edgelite_vector_build_limit`) writes them out and
+/// goes on with a cache of them; the blocks each batch reads into that cache count against the
+/// budget as they are read. A review's tenant built an index of 60 MB blocks that way
+/// (`max_neighbors=2500000`, two dimensions): its inserts' reads held 1.2 GB that its budget
+/// never saw. Here blocks of about a megabyte, a build limit of 4 MiB and a budget of 32 MiB:
+/// each row's search reads more blocks than the budget holds.
+#[test]
+fn the_blocks_a_spilled_build_reads_count_against_the_budget() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 120)
+           SELECT vector32('[' || n || ',' || (n * 7 % 13) || ']') FROM c;",
+    )
+    .unwrap();
+    let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(4 << 20)", [], |r| r.get(0)).unwrap();
+    let build = "CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000'))";
+
+    let small = MemoryBudget::leak(32 << 20);
+    let err = with_memory_budget(Some(small), || conn.execute_batch(build)).expect_err("past the budget");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OutOfMemory), "{err}");
+    assert_eq!(small.used(), 0, "the failed build gave its memory back");
+
+    let roomy = MemoryBudget::leak(1 << 30);
+    with_memory_budget(Some(roomy), || conn.execute_batch(build)).unwrap();
+    assert_eq!(roomy.used(), 0, "the build's memory is given back when it ends");
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let near: i64 =
+        conn.query_row("SELECT count(*) FROM vector_top_k('t_v', vector32('[5,5]'), 5)", [], |r| r.get(0)).unwrap();
+    assert_eq!(near, 5);
+
+    // the rows a transaction held back go in when it commits, in batches over a cache of the
+    // blocks (they do not fit the build limit): charged the same way
+    let insert = "BEGIN; INSERT INTO t(v) SELECT vector32('[' || (id + 0.5) || ',3]') FROM t WHERE id <= 70; COMMIT";
+    let err = with_memory_budget(Some(small), || conn.execute_batch(insert)).expect_err("past the budget");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OutOfMemory), "{err}");
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK").unwrap();
+    }
+    assert_eq!(small.used(), 0, "the failed commit gave its memory back");
+    with_memory_budget(Some(roomy), || conn.execute_batch(insert)).unwrap();
+    assert_eq!(roomy.used(), 0);
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
+    assert_eq!(nodes, 190);
+}

@@ -25,7 +25,10 @@
 //!
 //! The rows held back are charged to the memory budget of the scope that held the first of
 //! them (`memory.rs`'s `HeldBytes`): past it, the INSERT fails with `SQLITE_NOMEM` (on which
-//! SQLite rolls the transaction back, and the rows are dropped with it).
+//! SQLite rolls the transaction back, and the rows are dropped with it). When they go in, the
+//! blocks loaded or read into memory for their batches are charged to the budget of the scope
+//! that adds them (`build.rs`'s `ChargedReads`): past it, that statement (or the COMMIT)
+//! fails with `SQLITE_NOMEM`.
 //!
 //! A statement that needs a statement journal (a multi-row `INSERT ... SELECT`, one that fires
 //! a trigger, any insert into a table with two vector indexes) opens a savepoint, so it adds the
@@ -44,8 +47,8 @@
 //! Few rows (fewer than [`BATCH_FROM`]) are inserted one by one, as without this module, so the
 //! blocks of a transaction of a few rows are those of row-by-row inserts. More go in batches
 //! ([`edgelite_diskann::DiskAnn::insert_batch_cached`]), over the index's blocks loaded into
-//! memory when they fit the build budget: the graph is the one a build would make from those
-//! rows, not block for block the one row-by-row inserts make.
+//! memory when they fit the build budget and the memory budget: the graph is the one a build
+//! would make from those rows, not block for block the one row-by-row inserts make.
 
 use core::ffi::{c_char, c_int};
 use std::collections::BTreeMap;
@@ -53,6 +56,7 @@ use std::collections::BTreeMap;
 use edgelite_diskann::{BuildCache, DiskAnn, MemStorage, Storage, batch_size};
 use edgelite_vector::{Vector, VectorRef};
 
+use super::build::ChargedReads;
 use super::cache::with_state;
 use super::memory::HeldBytes;
 use super::sql::{Db, SqlError, SqlResult};
@@ -297,26 +301,35 @@ fn write_batches(
     let mut nodes = count_nodes(db, index)?;
     let block = graph.layout().block_size();
     let mut mem = MemStorage::new();
-    if (nodes + rows.len()).saturating_mul(block) <= limit {
+    // the blocks in memory are charged to the budget of the scope, as a build's are: the index
+    // is loaded whole only if the budget has room for it
+    let mut held = HeldBytes::new();
+    let whole = (nodes + rows.len()).saturating_mul(block);
+    if whole <= limit && held.hold(u64::try_from(whole).unwrap_or(u64::MAX)) {
         let mut all = db.prepare(&format!("SELECT rowid, data FROM {}", index.shadow()))?;
         while all.step()? {
             mem.insert(all.int(0), all.blob(1)).map_err(SqlError::from)?;
         }
     }
     let mut cache = BuildCache::new(mem);
+    let bytes = |cache: &BuildCache| u64::try_from(cache.bytes()).unwrap_or(u64::MAX);
+    let _ = held.hold(bytes(&cache));
     let pool = super::build::pool(threads)?;
     let mut done = 0;
     while done < rows.len() {
         let take = batch_size(nodes).min(rows.len() - done);
-        let mut cached = cache.over(storage());
+        // what the batch reads into the cache is charged as it is read (past the budget, the
+        // batch fails with SQLITE_NOMEM), then counted with the cache's blocks
+        let mut cached = cache.over(ChargedReads::new(storage()));
         graph.insert_batch_cached(&mut cached, &rows[done..done + take], &pool).map_err(graph_error)?;
         drop(cached);
         done += take;
         nodes += take;
-        if cache.bytes() > limit {
+        if cache.bytes() > limit || !held.hold(bytes(&cache)) {
             let mut s = storage();
             cache.write_back(&mut s)?;
             super::build::shrink(&mut cache, &mut s, graph, limit)?;
+            let _ = held.hold(bytes(&cache));
         }
     }
     cache.write_back(&mut storage())
