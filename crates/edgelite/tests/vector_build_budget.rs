@@ -134,3 +134,28 @@ fn the_blocks_a_spilled_build_reads_count_against_the_budget() {
     let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
     assert_eq!(nodes, 190);
 }
+
+/// What a batch over a cache of the blocks is charged for is the blocks it reads into the
+/// cache, not the index: a commit of 200 held-back rows into an index of 16,000 nodes (13 MB
+/// of blocks, past the build limit, so not loaded whole) goes in within a budget of 2 MiB.
+#[test]
+fn a_commit_over_a_cache_of_the_blocks_fits_a_small_budget() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(8));
+         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 16000)
+           SELECT vector32('[' || (n % 97) || ',' || (n % 89) || ',' || (n % 83) || ',' || (n % 79) || ','
+             || (n % 73) || ',' || (n % 71) || ',' || (n % 67) || ',' || (n % 61) || ']') FROM c;
+         CREATE INDEX t_v ON t(libsql_vector_idx(v));",
+    )
+    .unwrap();
+    let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(1 << 20)", [], |r| r.get(0)).unwrap();
+    let budget = MemoryBudget::leak(2 << 20);
+    let insert = "BEGIN; INSERT INTO t(v) SELECT vector32('[' || (id % 7 + 0.5) || ',1,2,3,4,5,6,7]') FROM t WHERE id <= 200; COMMIT";
+    with_memory_budget(Some(budget), || conn.execute_batch(insert)).unwrap();
+    assert_eq!(budget.used(), 0);
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
+    assert_eq!(nodes, 16_200);
+}
