@@ -119,6 +119,12 @@ sqlite3_int64 edgelite_size_hint(sqlite3 *db, const char *zSchema, const char *z
 ** SQL function, applies the same rule to a K bound to a parameter when the statement runs. */
 sqlite3_int64 edgelite_scan_rows(int nDims, sqlite3_int64 nS);
 
+/* Rust. The rows that pass which a filtered walk gathers for the exact ORDER BY to pick K from:
+** K + ceil(K/10), or K itself when K means every row (past 100,000,000, or negative). The
+** planner (patch 0002) calls it for a literal K while it prepares; edgelite_slack, its SQL
+** function, applies it to a K bound to a parameter when the statement runs. */
+sqlite3_int64 edgelite_slack_rows(sqlite3_int64 nK);
+
 /* C (patch 0002). An estimate of the rows of table zSchema.zTable from the pages on the paths to
 ** its first and last rows; 0 for an empty table; -1 where none can be made: not an ordinary
 ** rowid table, or no transaction open on the schema (the vector planner's functions call it

@@ -263,12 +263,11 @@ static Expr *edgeliteBoundK(Parse *pParse, Expr *pLimit, Expr *pOffset){
 ** quarter of the list's look-ahead past the first K rows (0.982), K + 2 0.985 at 1.22x, and K
 ** alone 0.979 at 1.38x; on 100,000 rows (`filtered -- --synthetic 100000`) K + 1 gave 0.982
 ** at 1.17x against 0.977. The slack's rows farther than the K-th that passed are no longer
-** sought (edgelite_pass, below). */
-static i64 edgeliteSlackInt(i64 k){
-  return k>100000000 ? k : k + (k + 9)/10;
-}
+** sought (edgelite_pass, below).
+** The rule is one Rust function, edgelite_slack_rows (vector_sample.rs), which this file calls
+** for a literal K and the SQL function edgelite_slack applies to a bound one. */
 
-/* edgeliteSlackInt as an expression of pK (taken): a number for a literal K, else a call. */
+/* The slack as an expression of pK (taken): a number for a literal K, else a call. */
 static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
   sqlite3 *db = pParse->db;
   int k;
@@ -277,7 +276,7 @@ static Expr *edgeliteSlack(Parse *pParse, Expr *pK){
     ** that the statement computes at every run and that SQLite copies with every copy of the
     ** walk's CTE */
     sqlite3ExprDelete(db, pK);
-    return sqlite3ExprInt32(db, (int)edgeliteSlackInt(k));
+    return sqlite3ExprInt32(db, (int)edgelite_slack_rows(k));
   }
   /* a bound K (edgeliteBoundK): edgelite_slack(<K>) (vector_sample.rs), the same rule, when
   ** the statement runs; one call, as K is (an expression of K was copied with every copy) */
@@ -1143,7 +1142,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
   ** under twice it when that is the larger: the filtered walk costs more (`WHERE a < 5`, half
   ** the rows, ran at 0.78x the scan on 1,200 8-d rows and 0.70-0.94x on 800 to 1,200 32-d ones;
   ** 0.98x and 1.10x at 1,600, by hand). */
-  nS = edgeliteSlackInt(k);
+  nS = edgelite_slack_rows(k);
   /* edgelite_scan_rows: the table size (rows, vector_sample.rs's table_size) under which SQLite's
   ** scan of a table of nDims-dimensional vectors ranks the nearest rows for less than the walk
   ** that finds nS of them costs: the walk's first rows come after the index's

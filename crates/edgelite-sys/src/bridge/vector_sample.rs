@@ -617,9 +617,17 @@ pub(crate) unsafe extern "C" fn edgelite_slack(ctx: *mut sqlite3_context, argc: 
     unsafe { call(ctx, argc, argv, body) }
 }
 
-/// S for K ([`edgelite_slack`]): K + ceil(K/10), or K itself when it means every row.
+/// S for K: K + ceil(K/10), or K itself when it means every row. The one copy of the rule: the
+/// planner (patch 0002's `edgeliteSlack`, which gives the reasons) calls it through
+/// [`edgelite_slack_rows`] for a literal K, and [`edgelite_slack`] for a bound one.
 fn slack(k: i64) -> i64 {
     if (0..=MOST_ROWS).contains(&k) { k + (k + 9) / 10 } else { k }
+}
+
+/// [`slack`] for the planner's C (`edgelite.h`).
+#[unsafe(no_mangle)]
+pub extern "C" fn edgelite_slack_rows(k: i64) -> i64 {
+    slack(k)
 }
 
 // ---- the planner's choice for tables too small for the walk ----
