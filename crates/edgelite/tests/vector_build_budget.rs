@@ -159,3 +159,36 @@ fn a_commit_over_a_cache_of_the_blocks_fits_a_small_budget() {
     let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
     assert_eq!(nodes, 16_200);
 }
+
+/// An insert or a delete reads blocks into buffers of its own, and a delete keeps the blocks
+/// of the deleted node's in-neighbours (it rewrites each) until it ends: what those reads take
+/// is charged to the budget too (`build.rs`'s `ChargedReads::buffers`). A review's tenant had
+/// four streams delete rows of TEMP indexes of 60 MB blocks at once: 1.6 GB that no budget
+/// saw. Here blocks of about a megabyte (`alpha=1000` keeps every edge), a budget of 2 MiB.
+#[test]
+fn the_blocks_a_delete_keeps_count_against_the_budget() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 8)
+           SELECT vector32('[' || n || ',' || (n * 7 % 13) || ']') FROM c;
+         CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000', 'alpha=1000'));",
+    )
+    .unwrap();
+    let small = MemoryBudget::leak(2 << 20);
+    let err = with_memory_budget(Some(small), || conn.execute("DELETE FROM t WHERE id = 4", []))
+        .expect_err("past the budget");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OutOfMemory), "{err}");
+    assert_eq!(small.used(), 0, "the failed delete gave its memory back");
+    // an insert rewrites its out-neighbours' blocks one at a time, in one buffer: it fits
+    with_memory_budget(Some(small), || conn.execute("INSERT INTO t(v) VALUES (vector32('[4.5,2]'))", [])).unwrap();
+    assert_eq!(small.used(), 0);
+
+    let roomy = MemoryBudget::leak(1 << 30);
+    with_memory_budget(Some(roomy), || conn.execute("DELETE FROM t WHERE id = 4", [])).unwrap();
+    assert_eq!(roomy.used(), 0);
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
+    assert_eq!(nodes, 8);
+}

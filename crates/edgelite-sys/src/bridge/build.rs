@@ -100,7 +100,7 @@ impl Build {
                 mem.bytes()
             }
             Blocks::Spilled(cache) => {
-                let mut cached = cache.over(ChargedReads::new(storage));
+                let mut cached = cache.over(ChargedReads::kept(storage));
                 graph.insert_batch_cached(&mut cached, &rows, &self.pool).map_err(graph_error)?;
                 drop(cached);
                 cache.bytes()
@@ -182,21 +182,35 @@ pub(crate) fn shrink(
 }
 
 /// A store whose block reads are charged to the memory budget of the scope that makes it
-/// ([`HeldBytes`]) for as long as it lives. A batch over a [`BuildCache`] reads through it the
-/// blocks the cache lacks, and the cache keeps each of them until the batch ends: without a
-/// charge, a batch's reads took memory that no budget saw. A review's tenant built an index of
-/// 60 MB blocks (`max_neighbors=2500000` on two dimensions) to 1.2 GB of RSS while its budget
-/// counted 242 MB (heaptrack: the cache's copies of the blocks its inserts read and rewrote).
-/// A read past the budget fails with `SQLITE_NOMEM`, before the cache takes the block.
+/// ([`HeldBytes`]) for as long as it lives: a block read past the budget fails with
+/// `SQLITE_NOMEM`. Two uses:
+/// - [`ChargedReads::kept`], under a [`BuildCache`]: a batch reads through it the blocks the
+///   cache lacks, and the cache keeps a copy of each until the batch ends, so each read is
+///   charged its length. Without it, a review's tenant built an index of 60 MB blocks
+///   (`max_neighbors=2500000` on two dimensions) to 1.2 GB of RSS while its budget counted
+///   242 MB (heaptrack: the cache's copies of the blocks its inserts read and rewrote).
+/// - [`ChargedReads::buffers`], under one insert or delete: the graph reads blocks into buffers
+///   of its own, reusing some (an insert's block to rewrite) and keeping others until the
+///   operation ends (a delete's in-neighbours, each of which it rewrites), so each read is
+///   charged what it grew its buffer by. Without it, four streams of one tenant deleting rows
+///   of TEMP indexes of 60 MB blocks at once held 1.6 GB that no budget saw.
 pub(crate) struct ChargedReads<S> {
     inner: S,
     held: HeldBytes,
+    /// Whether the caller keeps a copy of every block read (else: what its buffers grow by).
+    kept: bool,
 }
 
 impl<S> ChargedReads<S> {
-    /// `inner`, its reads charged to the budget of the thread's scope (see [`HeldBytes::new`]).
-    pub(crate) fn new(inner: S) -> ChargedReads<S> {
-        ChargedReads { inner, held: HeldBytes::new() }
+    /// `inner`, each block read charged its length to the budget of the thread's scope (see
+    /// [`HeldBytes::new`]).
+    pub(crate) fn kept(inner: S) -> ChargedReads<S> {
+        ChargedReads { inner, held: HeldBytes::new(), kept: true }
+    }
+
+    /// `inner`, each block read charged what it grew the caller's buffer by.
+    pub(crate) fn buffers(inner: S) -> ChargedReads<S> {
+        ChargedReads { inner, held: HeldBytes::new(), kept: false }
     }
 }
 
@@ -204,12 +218,18 @@ impl<S: Storage<Error = SqlError>> Storage for ChargedReads<S> {
     type Error = SqlError;
 
     fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> SqlResult<bool> {
+        let before = buf.capacity();
         let found = self.inner.read(id, buf)?;
-        let bytes = u64::try_from(buf.len()).unwrap_or(u64::MAX);
-        if found && !self.held.hold(self.held.held().saturating_add(bytes)) {
+        let bytes = match (found, self.kept) {
+            (false, _) => 0,
+            (true, true) => buf.len(),
+            (true, false) => buf.capacity().saturating_sub(before),
+        };
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        if bytes > 0 && !self.held.hold(self.held.held().saturating_add(bytes)) {
             return Err(SqlError::new(
                 crate::bindings::SQLITE_NOMEM,
-                "vector index: past the memory budget of this connection's group (the blocks a batch of rows reads count with its SQLite memory)",
+                "vector index: past the memory budget of this connection's group (the blocks an index change reads count with its SQLite memory)",
             ));
         }
         Ok(found)
@@ -416,7 +436,7 @@ pub(crate) fn add(
                     id
                 }
             };
-            graph.insert(&mut storage, rowid, vector).map_err(graph_error).map(|()| false)
+            graph.insert(&mut ChargedReads::buffers(&mut storage), rowid, vector).map_err(graph_error).map(|()| false)
         }
     }
 }

@@ -280,7 +280,8 @@ fn write(db: Db, index: &IndexName, pending: Pending, limit: usize, threads: usi
     let refs: Vec<(i64, VectorRef<'_>)> = rows.iter().map(|(id, v)| (*id, v.as_ref())).collect();
     let written = if refs.len() < BATCH_FROM {
         let mut s = storage();
-        refs.iter().try_for_each(|&(id, v)| graph.insert(&mut s, id, v).map_err(graph_error))
+        refs.iter()
+            .try_for_each(|&(id, v)| graph.insert(&mut ChargedReads::buffers(&mut s), id, v).map_err(graph_error))
     } else {
         write_batches(db, index, &graph, &refs, limit, threads, storage)
     };
@@ -320,7 +321,7 @@ fn write_batches(
         let take = batch_size(nodes).min(rows.len() - done);
         // what the batch reads into the cache is charged as it is read (past the budget, the
         // batch fails with SQLITE_NOMEM), then counted with the cache's blocks
-        let mut cached = cache.over(ChargedReads::new(storage()));
+        let mut cached = cache.over(ChargedReads::kept(storage()));
         graph.insert_batch_cached(&mut cached, &rows[done..done + take], &pool).map_err(graph_error)?;
         drop(cached);
         done += take;

@@ -22,6 +22,7 @@ use edgelite_diskann::options::{Metadata, tag};
 use edgelite_vector::sql::Arg;
 use edgelite_vector::{Metric, VectorRef, VectorType, parse_text};
 
+use super::build::ChargedReads;
 use super::cache::{with_cache, with_state};
 use super::keys::Key;
 use super::sql::{DataVersion, Db, SqlError, SqlResult, ident};
@@ -990,7 +991,8 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
                 id
             }
         };
-        let inserted = graph.insert(&mut storage, rowid, vector.as_ref()).map_err(graph_error);
+        let inserted =
+            graph.insert(&mut ChargedReads::buffers(&mut storage), rowid, vector.as_ref()).map_err(graph_error);
         drop(storage);
         end_write(db, &index, &metadata, inserted.is_ok())?;
         inserted?;
@@ -1017,7 +1019,7 @@ unsafe extern "C" fn x_delete(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
         let (config, metadata) = open_index(db, &index, "delete")?;
         let graph = graph(config)?;
         let mut storage = ShadowStorage::for_write(db, &index, epoch(&metadata), graph.config().block_size);
-        let deleted = graph.delete(&mut storage, rowid).map_err(graph_error);
+        let deleted = graph.delete(&mut ChargedReads::buffers(&mut storage), rowid).map_err(graph_error);
         drop(storage);
         end_write(db, &index, &metadata, deleted.is_ok())?;
         deleted?;
