@@ -162,11 +162,12 @@ fn a_commit_over_a_cache_of_the_blocks_fits_a_small_budget() {
 
 /// An insert or a delete reads blocks into buffers of its own, and a delete keeps the blocks
 /// of the deleted node's in-neighbours (it rewrites each) until it ends: what those reads take
-/// is charged to the budget too (`build.rs`'s `ChargedReads::buffers`). A review's tenant had
-/// four streams delete rows of TEMP indexes of 60 MB blocks at once: 1.6 GB that no budget
-/// saw. Here blocks of about a megabyte (`alpha=1000` keeps every edge), a budget of 2 MiB.
+/// is charged to the budget too (`build.rs`'s `ChargedReads`), and an insert's new block and
+/// its copy of each block it rewrites. A review's tenant had four streams delete rows of TEMP
+/// indexes of 60 MB blocks at once: 1.6 GB that no budget saw. Here blocks of about a
+/// megabyte (`alpha=1000` keeps every edge of the 8 nodes).
 #[test]
-fn the_blocks_a_delete_keeps_count_against_the_budget() {
+fn the_blocks_an_insert_or_a_delete_holds_count_against_the_budget() {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(
         "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
@@ -175,17 +176,24 @@ fn the_blocks_a_delete_keeps_count_against_the_budget() {
          CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000', 'alpha=1000'));",
     )
     .unwrap();
-    let small = MemoryBudget::leak(2 << 20);
-    let err = with_memory_budget(Some(small), || conn.execute("DELETE FROM t WHERE id = 4", []))
-        .expect_err("past the budget");
+    let insert =
+        |budget| with_memory_budget(Some(budget), || conn.execute("INSERT INTO t(v) VALUES (vector32('[4.5,2]'))", []));
+    let delete =
+        |budget, id: i64| with_memory_budget(Some(budget), || conn.execute("DELETE FROM t WHERE id = ?1", [id]));
+    // an insert holds three blocks: the new one, one it rewrites (one at a time, in one buffer)
+    // and that one's copy as it was; a delete here holds the blocks of the seven other nodes
+    let tiny = MemoryBudget::leak(2 << 20);
+    let err = insert(tiny).expect_err("past the budget");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OutOfMemory), "{err}");
+    assert_eq!(tiny.used(), 0, "the failed insert gave its memory back");
+    let small = MemoryBudget::leak(4 << 20);
+    insert(small).unwrap();
+    let err = delete(small, 4).expect_err("past the budget");
     assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OutOfMemory), "{err}");
     assert_eq!(small.used(), 0, "the failed delete gave its memory back");
-    // an insert rewrites its out-neighbours' blocks one at a time, in one buffer: it fits
-    with_memory_budget(Some(small), || conn.execute("INSERT INTO t(v) VALUES (vector32('[4.5,2]'))", [])).unwrap();
-    assert_eq!(small.used(), 0);
 
     let roomy = MemoryBudget::leak(1 << 30);
-    with_memory_budget(Some(roomy), || conn.execute("DELETE FROM t WHERE id = 4", [])).unwrap();
+    delete(roomy, 4).unwrap();
     assert_eq!(roomy.used(), 0);
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");

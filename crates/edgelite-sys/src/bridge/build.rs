@@ -212,6 +212,25 @@ impl<S> ChargedReads<S> {
     pub(crate) fn buffers(inner: S) -> ChargedReads<S> {
         ChargedReads { inner, held: HeldBytes::new(), kept: false }
     }
+
+    /// [`Self::buffers`] for one insert into an index of `block`-byte blocks, holding two
+    /// blocks from the start: the new node's and the insert's copy of each block it rewrites,
+    /// as it was (neither is read). `SQLITE_NOMEM` if the budget has no room for them.
+    pub(crate) fn insert(inner: S, block: usize) -> SqlResult<ChargedReads<S>> {
+        let mut charged = ChargedReads::buffers(inner);
+        if !charged.held.hold(u64::try_from(block).unwrap_or(u64::MAX).saturating_mul(2)) {
+            return Err(past_budget());
+        }
+        Ok(charged)
+    }
+}
+
+/// The error of a [`ChargedReads`] past its budget.
+fn past_budget() -> SqlError {
+    SqlError::new(
+        crate::bindings::SQLITE_NOMEM,
+        "vector index: past the memory budget of this connection's group (the blocks an index change reads count with its SQLite memory)",
+    )
 }
 
 impl<S: Storage<Error = SqlError>> Storage for ChargedReads<S> {
@@ -227,10 +246,7 @@ impl<S: Storage<Error = SqlError>> Storage for ChargedReads<S> {
         };
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
         if bytes > 0 && !self.held.hold(self.held.held().saturating_add(bytes)) {
-            return Err(SqlError::new(
-                crate::bindings::SQLITE_NOMEM,
-                "vector index: past the memory budget of this connection's group (the blocks an index change reads count with its SQLite memory)",
-            ));
+            return Err(past_budget());
         }
         Ok(found)
     }
@@ -436,7 +452,8 @@ pub(crate) fn add(
                     id
                 }
             };
-            graph.insert(&mut ChargedReads::buffers(&mut storage), rowid, vector).map_err(graph_error).map(|()| false)
+            let mut charged = ChargedReads::insert(&mut storage, graph.layout().block_size())?;
+            graph.insert(&mut charged, rowid, vector).map_err(graph_error).map(|()| false)
         }
     }
 }

@@ -280,8 +280,10 @@ fn write(db: Db, index: &IndexName, pending: Pending, limit: usize, threads: usi
     let refs: Vec<(i64, VectorRef<'_>)> = rows.iter().map(|(id, v)| (*id, v.as_ref())).collect();
     let written = if refs.len() < BATCH_FROM {
         let mut s = storage();
-        refs.iter()
-            .try_for_each(|&(id, v)| graph.insert(&mut ChargedReads::buffers(&mut s), id, v).map_err(graph_error))
+        refs.iter().try_for_each(|&(id, v)| {
+            let mut charged = ChargedReads::insert(&mut s, graph.layout().block_size())?;
+            graph.insert(&mut charged, id, v).map_err(graph_error)
+        })
     } else {
         write_batches(db, index, &graph, &refs, limit, threads, storage)
     };

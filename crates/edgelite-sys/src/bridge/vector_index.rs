@@ -991,8 +991,8 @@ unsafe extern "C" fn x_insert(ctx: *mut sqlite3_context, argc: c_int, argv: *mut
                 id
             }
         };
-        let inserted =
-            graph.insert(&mut ChargedReads::buffers(&mut storage), rowid, vector.as_ref()).map_err(graph_error);
+        let inserted = ChargedReads::insert(&mut storage, graph.layout().block_size())
+            .and_then(|mut charged| graph.insert(&mut charged, rowid, vector.as_ref()).map_err(graph_error));
         drop(storage);
         end_write(db, &index, &metadata, inserted.is_ok())?;
         inserted?;
