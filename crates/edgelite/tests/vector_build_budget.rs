@@ -200,3 +200,29 @@ fn the_blocks_an_insert_or_a_delete_holds_count_against_the_budget() {
     let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
     assert_eq!(nodes, 8);
 }
+
+/// `PRAGMA integrity_check` keeps every node's edge list until it ends: charged at the most a
+/// block holds. A review's tenant filled every slot of 1,200 blocks of 65,535 edges through
+/// the shadow table, and its check held 2.2 GB that its budget never saw.
+#[test]
+fn an_integrity_check_counts_the_edge_lists_it_keeps_against_the_budget() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 8)
+           SELECT vector32('[' || n || ',' || (n * 7 % 13) || ']') FROM c;
+         CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000'));",
+    )
+    .unwrap();
+    let check = |budget| {
+        with_memory_budget(Some(budget), || conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)))
+    };
+    // 8 nodes of 40,000 edge slots: 2.5 MB at 8 bytes a slot
+    let small = MemoryBudget::leak(2 << 20);
+    let err = check(small).expect_err("past the budget");
+    assert_eq!(err.sqlite_error_code(), Some(ErrorCode::OutOfMemory), "{err}");
+    assert_eq!(small.used(), 0);
+    let roomy = MemoryBudget::leak(4 << 20);
+    assert_eq!(check(roomy).unwrap(), "ok");
+    assert_eq!(roomy.used(), 0);
+}

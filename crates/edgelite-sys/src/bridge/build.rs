@@ -197,20 +197,36 @@ pub(crate) fn shrink(
 pub(crate) struct ChargedReads<S> {
     inner: S,
     held: HeldBytes,
-    /// Whether the caller keeps a copy of every block read (else: what its buffers grow by).
-    kept: bool,
+    charge: Charge,
+}
+
+/// What a [`ChargedReads`] charges for a block read.
+#[derive(Clone, Copy)]
+enum Charge {
+    /// Its length: the caller keeps a copy of every block read.
+    Length,
+    /// What it grew the caller's buffer by.
+    Growth,
+    /// These bytes: what the caller keeps of every block read.
+    Each(u64),
 }
 
 impl<S> ChargedReads<S> {
     /// `inner`, each block read charged its length to the budget of the thread's scope (see
     /// [`HeldBytes::new`]).
     pub(crate) fn kept(inner: S) -> ChargedReads<S> {
-        ChargedReads { inner, held: HeldBytes::new(), kept: true }
+        ChargedReads { inner, held: HeldBytes::new(), charge: Charge::Length }
     }
 
     /// `inner`, each block read charged what it grew the caller's buffer by.
     pub(crate) fn buffers(inner: S) -> ChargedReads<S> {
-        ChargedReads { inner, held: HeldBytes::new(), kept: false }
+        ChargedReads { inner, held: HeldBytes::new(), charge: Charge::Growth }
+    }
+
+    /// `inner`, each block read charged `bytes`: for `PRAGMA integrity_check`, which keeps
+    /// every node's edge list until it ends (`edgelite_diskann::DiskAnn::check`).
+    pub(crate) fn each(inner: S, bytes: u64) -> ChargedReads<S> {
+        ChargedReads { inner, held: HeldBytes::new(), charge: Charge::Each(bytes) }
     }
 
     /// [`Self::buffers`] for one insert into an index of `block`-byte blocks, holding two
@@ -239,12 +255,12 @@ impl<S: Storage<Error = SqlError>> Storage for ChargedReads<S> {
     fn read(&mut self, id: i64, buf: &mut Vec<u8>) -> SqlResult<bool> {
         let before = buf.capacity();
         let found = self.inner.read(id, buf)?;
-        let bytes = match (found, self.kept) {
+        let bytes = match (found, self.charge) {
             (false, _) => 0,
-            (true, true) => buf.len(),
-            (true, false) => buf.capacity().saturating_sub(before),
+            (true, Charge::Length) => u64::try_from(buf.len()).unwrap_or(u64::MAX),
+            (true, Charge::Growth) => u64::try_from(buf.capacity().saturating_sub(before)).unwrap_or(u64::MAX),
+            (true, Charge::Each(bytes)) => bytes,
         };
-        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
         if bytes > 0 && !self.held.hold(self.held.held().saturating_add(bytes)) {
             return Err(past_budget());
         }
