@@ -30,7 +30,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -690,6 +690,25 @@ fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     fs::rename(&tmp, path)
 }
 
+/// Writes frames 1..=`n` of the WAL at `wal` into `to`, as [`write_atomic`] does, streamed
+/// through a small buffer (or copied by the kernel). Read whole, they took the WAL's size in
+/// memory at every checkpoint, which no limit bounds: a tenant's 660 MB transaction made its
+/// checkpoint allocate 673 MB (heaptrack, a review of session 45).
+fn archive_frames(wal: &Path, n: u32, to: &Path) -> io::Result<()> {
+    let len = u64::from(n) * FRAME_SIZE as u64;
+    let mut from = fs::File::open(wal)?;
+    from.seek(io::SeekFrom::Start(WAL_HEADER as u64))?;
+    let tmp = to.with_extension("tmp");
+    {
+        let mut f = fs::File::create(&tmp)?;
+        if io::copy(&mut from.take(len), &mut f)? != len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the WAL is shorter than its committed frames"));
+        }
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, to)
+}
+
 fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
     let tmp = to.with_extension("tmp");
     fs::copy(from, &tmp)?;
@@ -844,8 +863,7 @@ impl Namespace {
                     // the archive (commits after a failed truncation): archive them all before
                     // they are folded in, or replicas of generation g would never see them.
                     if n > 0 {
-                        let frames = read_frames(&self.wal_path, WAL_HEADER as u64, 1, n + 1)?;
-                        write_atomic(&archive, &frames)?;
+                        archive_frames(&self.wal_path, n, &archive)?;
                     }
                     self.truncate_wal(&keeper)?;
                     drop(keeper);
@@ -1312,10 +1330,9 @@ impl Namespace {
         let keeper = self.keeper()?;
         // With the gate held exclusively and no transaction open, nothing can append to the WAL
         // between this copy and the truncation below: the archive is exactly what is folded in.
-        let frames = read_frames(&self.wal_path, WAL_HEADER as u64, 1, n + 1)?;
         let gd = self.gen_dir(g);
         fs::create_dir_all(&gd)?;
-        write_atomic(&gd.join("frames"), &frames)?;
+        archive_frames(&self.wal_path, n, &gd.join("frames"))?;
         // On failure the archive stays: if this checkpoint copied every frame into the database,
         // SQLite restarts the WAL at the next write, and `position` then finishes the switch to
         // g+1 with it. Otherwise the generation goes on, and a later checkpoint (or `recover`
@@ -2558,4 +2575,32 @@ pub fn spawn_sweep(namespaces: &Namespaces) {
             let _ = tokio::task::spawn_blocking(move || namespaces.sweep()).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archived_frames_are_the_wals_committed_frames() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conn = Connection::open(dir.path().join("db")).expect("open");
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE t(x);
+             INSERT INTO t WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 300)
+               SELECT randomblob(3000) FROM c;",
+        )
+        .expect("write");
+        let wal = dir.path().join("db-wal");
+        let n = WalScanner::default().scan(&wal).expect("scan");
+        assert!(n > 200, "{n} frames");
+        let to = dir.path().join("frames");
+        archive_frames(&wal, n, &to).expect("archive");
+        let whole = read_frames(&wal, WAL_HEADER as u64, 1, n + 1).expect("read");
+        assert_eq!(fs::read(&to).expect("archived"), whole);
+        // frames the WAL does not hold: an error, and the archive as it was
+        let err = archive_frames(&wal, n + 10, &to).expect_err("short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(fs::read(&to).expect("archived"), whole);
+    }
 }
