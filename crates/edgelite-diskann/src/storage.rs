@@ -432,24 +432,27 @@ impl BuildCache {
         let mut bytes = 0;
         let mut queue: VecDeque<i64> = entry.into_iter().collect();
         let mut seen: BTreeSet<i64> = queue.iter().copied().collect();
+        // the blocks kept move over, not copied: a copy held the cache and the half kept at once
+        // (a commit's cache of 1.1 MB blocks: 265 MB at its peak, heaptrack)
         while let Some(id) = queue.pop_front() {
-            let Some(block) = self.blocks.get(id) else { continue };
-            if bytes + block.len() > keep {
+            let Some(len) = self.blocks.get(id).map(<[u8]>::len) else { continue };
+            if bytes + len > keep {
                 break;
             }
-            bytes += block.len();
-            for e in edges(block) {
+            bytes += len;
+            let Some(block) = self.blocks.remove_raw(id) else { continue };
+            for e in edges(&block) {
                 if seen.insert(e) {
                     queue.push_back(e);
                 }
             }
-            kept.put_raw(id, block.to_vec());
+            kept.put_raw(id, block);
         }
         for &id in self.added.iter().chain(&self.changed) {
             if kept.get(id).is_none()
-                && let Some(b) = self.blocks.get(id)
+                && let Some(b) = self.blocks.remove_raw(id)
             {
-                kept.put_raw(id, b.to_vec());
+                kept.put_raw(id, b);
             }
         }
         self.blocks = kept;
