@@ -80,10 +80,7 @@ fn rows_held_back_for_a_vector_index_count_against_the_budget() {
     for i in 0..100u32 {
         conn.execute("INSERT INTO t(v) VALUES (vector32(?1))", params![row(i)]).unwrap();
     }
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(check, "ok");
-    let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
-    assert_eq!(nodes, 100);
+    assert_sound(&conn, 100);
 }
 
 /// A build whose blocks pass its own limit (`edgelite_vector_build_limit`) writes them out and
@@ -94,13 +91,7 @@ fn rows_held_back_for_a_vector_index_count_against_the_budget() {
 /// each row's search reads more blocks than the budget holds.
 #[test]
 fn the_blocks_a_spilled_build_reads_count_against_the_budget() {
-    let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
-         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 120)
-           SELECT vector32('[' || n || ',' || (n * 7 % 13) || ']') FROM c;",
-    )
-    .unwrap();
+    let conn = points(120);
     let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(4 << 20)", [], |r| r.get(0)).unwrap();
     let build = "CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000'))";
 
@@ -129,10 +120,7 @@ fn the_blocks_a_spilled_build_reads_count_against_the_budget() {
     assert_eq!(small.used(), 0, "the failed commit gave its memory back");
     with_memory_budget(Some(roomy), || conn.execute_batch(insert)).unwrap();
     assert_eq!(roomy.used(), 0);
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(check, "ok");
-    let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
-    assert_eq!(nodes, 190);
+    assert_sound(&conn, 190);
 }
 
 /// What a batch over a cache of the blocks is charged for is the blocks it reads into the
@@ -154,10 +142,7 @@ fn a_commit_over_a_cache_of_the_blocks_fits_a_small_budget() {
     let insert = "BEGIN; INSERT INTO t(v) SELECT vector32('[' || (id % 7 + 0.5) || ',1,2,3,4,5,6,7]') FROM t WHERE id <= 200; COMMIT";
     with_memory_budget(Some(budget), || conn.execute_batch(insert)).unwrap();
     assert_eq!(budget.used(), 0);
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(check, "ok");
-    let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
-    assert_eq!(nodes, 16_200);
+    assert_sound(&conn, 16_200);
 }
 
 /// An insert or a delete reads blocks into buffers of its own, and a delete keeps the blocks
@@ -168,14 +153,8 @@ fn a_commit_over_a_cache_of_the_blocks_fits_a_small_budget() {
 /// megabyte (`alpha=1000` keeps every edge of the 8 nodes).
 #[test]
 fn the_blocks_an_insert_or_a_delete_holds_count_against_the_budget() {
-    let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
-         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 8)
-           SELECT vector32('[' || n || ',' || (n * 7 % 13) || ']') FROM c;
-         CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000', 'alpha=1000'));",
-    )
-    .unwrap();
+    let conn = points(8);
+    conn.execute_batch("CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000', 'alpha=1000'))").unwrap();
     let insert =
         |budget| with_memory_budget(Some(budget), || conn.execute("INSERT INTO t(v) VALUES (vector32('[4.5,2]'))", []));
     let delete =
@@ -195,10 +174,7 @@ fn the_blocks_an_insert_or_a_delete_holds_count_against_the_budget() {
     let roomy = MemoryBudget::leak(1 << 30);
     delete(roomy, 4).unwrap();
     assert_eq!(roomy.used(), 0);
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(check, "ok");
-    let nodes: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
-    assert_eq!(nodes, 8);
+    assert_sound(&conn, 8);
 }
 
 /// `PRAGMA integrity_check` keeps every node's edge list until it ends: charged at the most a
@@ -206,14 +182,8 @@ fn the_blocks_an_insert_or_a_delete_holds_count_against_the_budget() {
 /// the shadow table, and its check held 2.2 GB that its budget never saw.
 #[test]
 fn an_integrity_check_counts_the_edge_lists_it_keeps_against_the_budget() {
-    let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
-         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 8)
-           SELECT vector32('[' || n || ',' || (n * 7 % 13) || ']') FROM c;
-         CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000'));",
-    )
-    .unwrap();
+    let conn = points(8);
+    conn.execute_batch("CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000'))").unwrap();
     let check = |budget| {
         with_memory_budget(Some(budget), || conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)))
     };
@@ -225,4 +195,24 @@ fn an_integrity_check_counts_the_edge_lists_it_keeps_against_the_budget() {
     let roomy = MemoryBudget::leak(4 << 20);
     assert_eq!(check(roomy).unwrap(), "ok");
     assert_eq!(roomy.used(), 0);
+}
+
+/// A table `t(id, v F32_BLOB(2))` of `rows` points, row n at `[n, n * 7 % 13]`.
+fn points(rows: u32) -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(2));
+         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {rows})
+           SELECT vector32('[' || n || ',' || (n * 7 % 13) || ']') FROM c;"
+    ))
+    .unwrap();
+    conn
+}
+
+/// `PRAGMA integrity_check` says ok and the index of `t` has `nodes` nodes.
+fn assert_sound(conn: &Connection, nodes: i64) {
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let have: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
+    assert_eq!(have, nodes);
 }
