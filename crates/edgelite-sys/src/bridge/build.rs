@@ -183,7 +183,7 @@ pub(crate) fn shrink(
 
 /// A store whose block reads are charged to the memory budget of the scope that makes it
 /// ([`HeldBytes`]) for as long as it lives: a block read past the budget fails with
-/// `SQLITE_NOMEM`. Two uses:
+/// `SQLITE_NOMEM`. Its uses:
 /// - [`ChargedReads::kept`], under a [`BuildCache`]: a batch reads through it the blocks the
 ///   cache lacks, and the cache keeps a copy of each until the batch ends, so each read is
 ///   charged its length. Without it, a review's tenant built an index of 60 MB blocks
@@ -193,7 +193,9 @@ pub(crate) fn shrink(
 ///   of its own, reusing some (an insert's block to rewrite) and keeping others until the
 ///   operation ends (a delete's in-neighbours, each of which it rewrites), so each read is
 ///   charged what it grew its buffer by. Without it, four streams of one tenant deleting rows
-///   of TEMP indexes of 60 MB blocks at once held 1.6 GB that no budget saw.
+///   of TEMP indexes of 60 MB blocks at once held 1.6 GB that no budget saw. An insert also
+///   holds two blocks that no read makes ([`ChargedReads::insert`]).
+/// - [`ChargedReads::each`], under `PRAGMA integrity_check`, which keeps every node's edge list.
 pub(crate) struct ChargedReads<S> {
     inner: S,
     held: HeldBytes,
