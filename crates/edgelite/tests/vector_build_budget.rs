@@ -216,3 +216,28 @@ fn assert_sound(conn: &Connection, nodes: i64) {
     let have: i64 = conn.query_row("SELECT count(*) FROM t_v_shadow", [], |r| r.get(0)).unwrap();
     assert_eq!(have, nodes);
 }
+
+/// A build past its build limit goes on over a cache of its blocks, each batch reading the
+/// blocks it lacks. Its batches are as large as the budget's room for those reads
+/// (`build.rs`'s `rows_within`), so an ordinary build within a budget of about twice its build
+/// limit, the server's ratio (512 MiB and 256 MiB), is not refused: here 10,000 rows of 32
+/// dimensions (10.4 MB of blocks), a build limit of 256 KiB and a budget of 600 KB, where
+/// batches of a two-hundredth of the graph read past the budget.
+#[test]
+fn a_spilled_build_of_ordinary_blocks_fits_a_budget_of_twice_its_build_limit() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(32));
+         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10000)
+           SELECT vector32('[' || (n % 97) || ',' || (n % 89) || ',' || (n % 83) || ',' || (n % 79) || ','
+             || (n % 73) || ',' || (n % 71) || ',' || (n % 67) || ',' || (n % 61) || ',' || (n % 59) || ','
+             || (n % 53) || ',' || (n % 47) || ',' || (n % 43) || ',' || (n % 41) || ',' || (n % 37) || ','
+             || (n % 31) || ',' || (n % 29) || ',1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]') FROM c;",
+    )
+    .unwrap();
+    let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(256 << 10)", [], |r| r.get(0)).unwrap();
+    let budget = MemoryBudget::leak(600_000);
+    with_memory_budget(Some(budget), || conn.execute_batch("CREATE INDEX t_v ON t(libsql_vector_idx(v))")).unwrap();
+    assert_eq!(budget.used(), 0);
+    assert_sound(&conn, 10_000);
+}

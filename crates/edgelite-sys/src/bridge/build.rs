@@ -26,7 +26,9 @@
 //! batch) are also charged to the memory budget of the scope that began the build
 //! (`memory.rs`'s `HeldBytes`; a server sets one per tenant), each row's block before the row
 //! is taken, and so are the blocks a batch reads into the cache, as it reads them
-//! ([`ChargedReads`]): past that budget the build fails with `SQLITE_NOMEM`.
+//! ([`ChargedReads`]): past that budget the build fails with `SQLITE_NOMEM`. Under a budget, a
+//! spilled build's batches are no larger than the budget has room for their reads
+//! ([`rows_within`]).
 //!
 //! Everything happens inside the building statement, so a failed or rolled-back build leaves
 //! nothing in the database; its memory is dropped when a row fails, and when the statement
@@ -179,6 +181,19 @@ pub(crate) fn shrink(
         layout.node(block).map(|n| (0..n.edge_count()).map(|i| n.edge_id(i)).collect()).unwrap_or_default()
     });
     Ok(())
+}
+
+/// The rows of a batch over a cache of the blocks (a spilled build's, a commit's) whose reads
+/// should fit in `room` bytes of the memory budget, at least 1: a row's search reads about its
+/// insert list (`insert_l`) of blocks, which the cache may lack and keeps until the batch ends
+/// ([`ChargedReads::kept`]). A batch of a two-hundredth of the graph read past a budget of
+/// twice the build limit (`vector_build_budget.rs`: 10,000 rows of 32 dimensions, a build
+/// limit of 256 KiB, refused at 600 KB); smaller batches take longer, and make a graph nearer
+/// the one row-by-row inserts make.
+pub(crate) fn rows_within(room: u64, graph: &DiskAnn) -> usize {
+    let list = u64::try_from(graph.config().insert_l.max(1)).unwrap_or(u64::MAX);
+    let block = u64::try_from(graph.layout().block_size()).unwrap_or(u64::MAX);
+    usize::try_from(room / list.saturating_mul(block).max(1)).unwrap_or(usize::MAX).max(1)
 }
 
 /// A store whose block reads are charged to the memory budget of the scope that makes it
@@ -445,7 +460,11 @@ pub(crate) fn add(
         // the graph checks the row when its batch goes in; a bad row fails the build then
         build.hold_row()?;
         build.pending.push((rowid, vector.to_vector()));
-        if build.pending.len() >= batch_size(build.nodes) {
+        let mut batch = batch_size(build.nodes);
+        if matches!(build.blocks, Blocks::Spilled(_)) {
+            batch = batch.min(rows_within(build.held.room(), &build.graph));
+        }
+        if build.pending.len() >= batch {
             build.flush(db, index)?;
         }
         Ok(())

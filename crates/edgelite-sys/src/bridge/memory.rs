@@ -87,6 +87,11 @@ impl HeldBytes {
     pub(crate) fn held(&self) -> u64 {
         self.held
     }
+
+    /// The bytes its budget has room for now (all, without a budget).
+    pub(crate) fn room(&self) -> u64 {
+        self.budget.map_or(u64::MAX, |b| b.limit().saturating_sub(b.used()))
+    }
 }
 
 impl Drop for HeldBytes {

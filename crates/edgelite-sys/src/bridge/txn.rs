@@ -308,7 +308,8 @@ fn write_batches(
     // is loaded whole only if the budget has room for it
     let mut held = HeldBytes::new();
     let whole = (nodes + rows.len()).saturating_mul(block);
-    if whole <= limit && held.hold(u64::try_from(whole).unwrap_or(u64::MAX)) {
+    let loaded = whole <= limit && held.hold(u64::try_from(whole).unwrap_or(u64::MAX));
+    if loaded {
         let mut all = db.prepare(&format!("SELECT rowid, data FROM {}", index.shadow()))?;
         while all.step()? {
             mem.insert(all.int(0), all.blob(1)).map_err(SqlError::from)?;
@@ -320,7 +321,10 @@ fn write_batches(
     let pool = super::build::pool(threads)?;
     let mut done = 0;
     while done < rows.len() {
-        let take = batch_size(nodes).min(rows.len() - done);
+        let mut take = batch_size(nodes).min(rows.len() - done);
+        if !loaded {
+            take = take.min(super::build::rows_within(held.room(), graph));
+        }
         // what the batch reads into the cache is charged as it is read (past the budget, the
         // batch fails with SQLITE_NOMEM), then counted with the cache's blocks
         let mut cached = cache.over(ChargedReads::kept(storage()));
