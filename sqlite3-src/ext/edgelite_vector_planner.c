@@ -738,6 +738,18 @@ static Expr *edgeliteRowidOf(Parse *pParse, Select *p, const char *zRef){
   return sqlite3PExpr(pParse, TK_DOT, sqlite3Expr(db, TK_ID, zRef), sqlite3Expr(db, TK_ID, "rowid"));
 }
 
+/* `<rowid of p's vector table> >= CASE WHEN pShort THEN -9223372036854775808 END` (pShort
+** taken): ORed with the walk's `rowid IN (...)`, SQLite reads it as a second loop of the vector
+** table (a MULTI-INDEX OR), every row in rowid order when pShort holds and none when it does
+** not (a seek to a NULL finds no row). */
+static Expr *edgeliteScanFrom(Parse *pParse, Select *p, const char *zRef, Expr *pShort){
+  sqlite3 *db = pParse->db;
+  return sqlite3PExpr(pParse, TK_GE, edgeliteRowidOf(pParse, p, zRef),
+      edgeliteCase(pParse, pShort,
+                   sqlite3PExpr(pParse, TK_UMINUS, sqlite3Expr(db, TK_INTEGER, "9223372036854775808"), 0),
+                   sqlite3Expr(db, TK_NULL, 0)));
+}
+
 /* The expression ORDER BY term pTerm of p stands for, as SQLite resolves it: a result column's
 ** expression for a bare name that is that column's alias (ORDER BY d, for "... AS d"; an
 ** alias given to two columns is left alone, 0) or for a column number (ORDER BY 2); else the
@@ -1298,17 +1310,13 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
         sqlite3PExpr(pParse, TK_LIMIT, edgeliteCase(pParse, pAny, pKLimit, sqlite3ExprInt32(db, 0)), 0));
     if( pShort ){
       /* WITH edgelite_walk AS MATERIALIZED (<the walk>) on the query, whose WHERE becomes
-      ** rowid IN (SELECT edgelite_id FROM edgelite_walk) OR (rowid >= CASE WHEN <short> THEN
-      ** -9223372036854775808 END AND <the vector test>), a MULTI-INDEX OR as for a filter
-      ** (below): the walk's rows, or every row with a vector in rowid order */
+      ** rowid IN (SELECT edgelite_id FROM edgelite_walk) OR (edgeliteScanFrom(<short>) AND <the
+      ** vector test>), as for a filter (below): the walk's rows, or every row with a vector in
+      ** rowid order */
       Token tWalk = {EDGELITE_WALK, sizeof(EDGELITE_WALK) - 1};
       const char *zRef = pItem->zAlias ? pItem->zAlias : pItem->zName;
       With *pWith = sqlite3WithAdd(pParse, 0, sqlite3CteNew(pParse, &tWalk, 0, pSub, M10d_Yes));
-      pScanAll = sqlite3ExprAnd(pParse,
-          sqlite3PExpr(pParse, TK_GE, edgeliteRowidOf(pParse, p, zRef),
-              edgeliteCase(pParse, pShort,
-                           sqlite3PExpr(pParse, TK_UMINUS, sqlite3Expr(db, TK_INTEGER, "9223372036854775808"), 0),
-                           sqlite3Expr(db, TK_NULL, 0))),
+      pScanAll = sqlite3ExprAnd(pParse, edgeliteScanFrom(pParse, p, zRef, pShort),
           edgeliteHasVector(pParse, zRef, zCol));
       pSub = sqlite3SelectNew(pParse,
           sqlite3ExprListAppend(pParse, 0, sqlite3Expr(db, TK_ID, "edgelite_id")),
@@ -1403,11 +1411,8 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
             edgeliteSlackOf(pParse, pKLimit));
       }else{
         /* The scan, when the sample says that few rows pass or the walk spent its budget before
-        ** K rows passed: <the vector table's rowid> >= CASE WHEN <scan> THEN -9223372036854775808
-        ** END, <scan> being edgeliteWalkShort. ORed below with the walk's `rowid IN (...)`,
-        ** SQLite reads it as a second loop of the vector table (a MULTI-INDEX OR): every row in
-        ** rowid order when <scan> holds, and none when it does not (a seek to a NULL finds no
-        ** row). A lower bound, so
+        ** K rows passed (edgeliteWalkShort): edgeliteScanFrom, ORed below with the walk's
+        ** `rowid IN (...)`. A lower bound, so
         ** that the rows read are not compared with an upper one (an upper bound cost the scan
         ** about 3%, by hand, on minilm-20k's `WHERE bucket < 10`). The filter comes after the
         ** bound, the vector tested as edgeliteGuardWhere places it, and the query's ORDER BY
@@ -1415,10 +1420,7 @@ static void edgeliteRewriteOne(Parse *pParse, Select *p, int bTop){
         ** table in a subquery of its own kept the nearest S rows, which the query then read back
         ** by rowid and ranked again: at LIMIT 5000 on minilm-20k
         ** (`filtered -- --k 5000 --only none`, WHERE 1), 0.61-0.83x the scan's speed. */
-        pScanAll = sqlite3PExpr(pParse, TK_GE, edgeliteRowidOf(pParse, p, zRef),
-            edgeliteCase(pParse, edgeliteWalkShort(pParse, pKLimit),
-                         sqlite3PExpr(pParse, TK_UMINUS, sqlite3Expr(db, TK_INTEGER, "9223372036854775808"), 0),
-                         sqlite3Expr(db, TK_NULL, 0)));
+        pScanAll = edgeliteScanFrom(pParse, p, zRef, edgeliteWalkShort(pParse, pKLimit));
         if( p->pSrc->nSrc==1 ){
           pScanAll = sqlite3ExprAnd(pParse, pScanAll, edgeliteGuardWhere(pParse, p->pWhere, bFirst, zRef, zCol, 1));
         }

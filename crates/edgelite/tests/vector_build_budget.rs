@@ -92,7 +92,7 @@ fn rows_held_back_for_a_vector_index_count_against_the_budget() {
 #[test]
 fn the_blocks_a_spilled_build_reads_count_against_the_budget() {
     let conn = points(120);
-    let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(4 << 20)", [], |r| r.get(0)).unwrap();
+    build_limit(&conn, 4 << 20);
     let build = "CREATE INDEX t_v ON t(libsql_vector_idx(v, 'max_neighbors=40000'))";
 
     let small = MemoryBudget::leak(32 << 20);
@@ -128,16 +128,9 @@ fn the_blocks_a_spilled_build_reads_count_against_the_budget() {
 /// of blocks, past the build limit, so not loaded whole) goes in within a budget of 2 MiB.
 #[test]
 fn a_commit_over_a_cache_of_the_blocks_fits_a_small_budget() {
-    let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(8));
-         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 16000)
-           SELECT vector32('[' || (n % 97) || ',' || (n % 89) || ',' || (n % 83) || ',' || (n % 79) || ','
-             || (n % 73) || ',' || (n % 71) || ',' || (n % 67) || ',' || (n % 61) || ']') FROM c;
-         CREATE INDEX t_v ON t(libsql_vector_idx(v));",
-    )
-    .unwrap();
-    let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(1 << 20)", [], |r| r.get(0)).unwrap();
+    let conn = spread(16_000, 8);
+    conn.execute_batch("CREATE INDEX t_v ON t(libsql_vector_idx(v))").unwrap();
+    build_limit(&conn, 1 << 20);
     let budget = MemoryBudget::leak(2 << 20);
     let insert = "BEGIN; INSERT INTO t(v) SELECT vector32('[' || (id % 7 + 0.5) || ',1,2,3,4,5,6,7]') FROM t WHERE id <= 200; COMMIT";
     with_memory_budget(Some(budget), || conn.execute_batch(insert)).unwrap();
@@ -225,19 +218,36 @@ fn assert_sound(conn: &Connection, nodes: i64) {
 /// batches of a two-hundredth of the graph read past the budget.
 #[test]
 fn a_spilled_build_of_ordinary_blocks_fits_a_budget_of_twice_its_build_limit() {
-    let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB(32));
-         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10000)
-           SELECT vector32('[' || (n % 97) || ',' || (n % 89) || ',' || (n % 83) || ',' || (n % 79) || ','
-             || (n % 73) || ',' || (n % 71) || ',' || (n % 67) || ',' || (n % 61) || ',' || (n % 59) || ','
-             || (n % 53) || ',' || (n % 47) || ',' || (n % 43) || ',' || (n % 41) || ',' || (n % 37) || ','
-             || (n % 31) || ',' || (n % 29) || ',1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]') FROM c;",
-    )
-    .unwrap();
-    let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(256 << 10)", [], |r| r.get(0)).unwrap();
+    let conn = spread(10_000, 32);
+    build_limit(&conn, 256 << 10);
     let budget = MemoryBudget::leak(600_000);
     with_memory_budget(Some(budget), || conn.execute_batch("CREATE INDEX t_v ON t(libsql_vector_idx(v))")).unwrap();
     assert_eq!(budget.used(), 0);
     assert_sound(&conn, 10_000);
+}
+
+/// A table `t(id, v F32_BLOB(dims))` of `rows` rows, row n's first components `n % p` for the
+/// primes from 97 down (up to 16 of them), the rest 1, 2, 3...
+fn spread(rows: u32, dims: usize) -> Connection {
+    const PRIMES: [u32; 16] = [97, 89, 83, 79, 73, 71, 67, 61, 59, 53, 47, 43, 41, 37, 31, 29];
+    let parts: Vec<String> = (0..dims)
+        .map(|i| match PRIMES.get(i) {
+            Some(p) => format!("(n % {p})"),
+            None => format!("'{}'", i - PRIMES.len() + 1),
+        })
+        .collect();
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v F32_BLOB({dims}));
+         INSERT INTO t(v) WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {rows})
+           SELECT vector32('[' || {} || ']') FROM c;",
+        parts.join(" || ',' || ")
+    ))
+    .unwrap();
+    conn
+}
+
+/// Sets the connection's vector index build limit (`edgelite_vector_build_limit`).
+fn build_limit(conn: &Connection, bytes: i64) {
+    let _previous: i64 = conn.query_row("SELECT edgelite_vector_build_limit(?1)", [bytes], |r| r.get(0)).unwrap();
 }

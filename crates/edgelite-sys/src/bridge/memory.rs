@@ -14,8 +14,7 @@
 //!
 //! The wrapper must be installed before SQLite initializes ([`install_memory_budgets`]);
 //! without it, scopes charge nothing of SQLite's heap. A scope's budget also answers for the
-//! memory that vector index builds and the rows held back for vector indexes keep in Rust's
-//! heap ([`HeldBytes`]), wrapper or not.
+//! memory that vector indexes keep in Rust's heap ([`HeldBytes`]), wrapper or not.
 
 use core::ffi::{c_int, c_void};
 use std::cell::Cell;
@@ -48,7 +47,8 @@ pub fn with_memory_budget<T>(budget: Option<&'static MemoryBudget>, f: impl FnOn
 }
 
 /// Bytes outside SQLite's heap that the scope's budget answers for too: a vector index build's
-/// blocks and rows (`build.rs`), which live in Rust's heap. Charged to the budget of the thread's
+/// blocks and rows (`build.rs`), the rows held back for an index (`txn.rs`), and the blocks an
+/// index change or check reads (`build.rs`'s `ChargedReads`). Charged to the budget of the thread's
 /// scope when this is made (none: nothing is charged), and given back to that budget, on any
 /// thread, as they shrink or when this drops. Without it one tenant's parallel builds held
 /// gigabytes that its budget never saw (a review: 14 builds of 4096-dimension rows on TEMP

@@ -651,11 +651,7 @@ pub extern "C" fn edgelite_scan_rows(dims: c_int, s: i64) -> i64 {
 }
 
 /// A walk that returns more than 1/`SCAN_TIMES` of a table's rows costs more than SQLite's
-/// scan of it: each row it returns is a visit (or, past a third of the index, a node read by
-/// brute force), a seek of the row and its SQL distance, where the scan reads each row in
-/// order. On minilm-20k (384 dimensions, no filter, `LIMIT ?` bound, paired by hand) the walk
-/// ran at 3.82x the scan's speed for 1,000 rows, 1.37x for 5,000, 0.87x for 10,000 and 0.68x
-/// for every row; on 3,500 rows of 8 dimensions at 1.60x for 100 and 0.91x for 1,000.
+/// scan of it (the planner's `edgeliteRewriteOne` gives the measures).
 const SCAN_TIMES: i128 = 3;
 
 /// `edgelite_scan_cheaper(k, schema, table, dims)`: 1 when SQLite's scan of `table` costs less
